@@ -1,0 +1,61 @@
+"""taskrouter: Groq-first, resilient LLM task execution.
+
+Application code names a task, never a model; `app/core/ai_models.py` maps tasks to models.
+"""
+
+from app.config import Settings, load_settings
+from app.core.ai_models import (
+    MODEL_CATALOG,
+    MODEL_REGISTRY,
+    execute_fast_task,
+    execute_reasoning_task,
+    execute_summarization_task,
+    execute_task,
+    execute_task_sync,
+)
+from app.core.catalog import ModelInfo
+from app.core.runtime import configure, get_router, reset
+from app.core.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage
+from app.errors import (
+    AllModelsFailedError,
+    AuthenticationFailedError,
+    BudgetExceededError,
+    ConfigError,
+    InvalidMessagesError,
+    NoCapableModelError,
+    RequestRejectedError,
+    TaskFailedError,
+    TaskRouterError,
+    UnknownTaskError,
+)
+
+__all__ = [
+    "MODEL_CATALOG",
+    "MODEL_REGISTRY",
+    "AllModelsFailedError",
+    "AttemptRecord",
+    "AuthenticationFailedError",
+    "BudgetExceededError",
+    "ConfigError",
+    "ErrorKind",
+    "InvalidMessagesError",
+    "LLMResponse",
+    "ModelInfo",
+    "NoCapableModelError",
+    "Outcome",
+    "RequestRejectedError",
+    "Settings",
+    "TaskFailedError",
+    "TaskRouterError",
+    "UnknownTaskError",
+    "Usage",
+    "configure",
+    "execute_fast_task",
+    "execute_reasoning_task",
+    "execute_summarization_task",
+    "execute_task",
+    "execute_task_sync",
+    "get_router",
+    "load_settings",
+    "reset",
+]

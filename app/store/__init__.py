@@ -1,0 +1,28 @@
+"""The SQLite store: the attempt log and model status, shared by every process that names the same file."""
+
+from app.store.attempt_log import (
+    AttemptLog,
+    AttemptRow,
+    ModelStatusRow,
+    epoch_from_iso,
+    get_attempt_log,
+    iso_from_epoch,
+    open_database,
+    read_model_status,
+    utc_now_iso,
+)
+from app.store.migrations import MIGRATIONS, migrate
+
+__all__ = [
+    "MIGRATIONS",
+    "AttemptLog",
+    "AttemptRow",
+    "ModelStatusRow",
+    "epoch_from_iso",
+    "get_attempt_log",
+    "iso_from_epoch",
+    "migrate",
+    "open_database",
+    "read_model_status",
+    "utc_now_iso",
+]

@@ -1,0 +1,101 @@
+"""Settings, read from the environment and `.env` (every one is documented in `.env.example`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigError
+
+_DEFAULT_MODEL_VAR = re.compile(r"^DEFAULT_(?P<task>[A-Z0-9_]+)_MODEL$")
+
+
+def task_env_name(task_type: str) -> str:
+    """`writer:landing` -> `DEFAULT_WRITER_LANDING_MODEL`: env var names cannot hold `:` or `-`."""
+    return "DEFAULT_" + re.sub(r"[^A-Za-z0-9]+", "_", task_type).strip("_").upper() + "_MODEL"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, frozen=True
+    )
+
+    groq_api_key: SecretStr | None = None
+    groq_base_url: str = "https://api.groq.com"
+    force_model: str | None = None
+    llm_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    llm_max_attempts: int = Field(4, ge=1, le=100)
+    attempts_db_path: Path = Path("taskrouter.db")
+    log_content: bool = False
+    attempt_logging: bool = True
+
+    # How long a failing model is left alone. Decommissioned models are skipped for good.
+    not_found_ttl_seconds: float = Field(3600.0, ge=0)
+    rate_limit_default_cooldown_seconds: float = Field(10.0, ge=0)
+    max_rate_limit_cooldown_seconds: float = Field(3600.0, ge=0)
+    capacity_cooldown_seconds: float = Field(5.0, ge=0)
+    server_error_threshold: int = Field(3, ge=1)
+    server_error_cooldown_seconds: float = Field(60.0, ge=0)
+    # Other processes sharing the database see each other's model_status within this many seconds.
+    model_status_refresh_seconds: float = Field(2.0, ge=0)
+
+    # Filled from DEFAULT_<TASK>_MODEL variables by `load_settings`; keys are env-style task names.
+    default_models: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("force_model", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("groq_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def api_key(self) -> str | None:
+        return self.groq_api_key.get_secret_value() if self.groq_api_key else None
+
+    def default_model_for(self, task_type: str) -> str | None:
+        return self.default_models.get(task_env_name(task_type))
+
+
+def _default_model_vars(env_file: str | os.PathLike[str] | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    sources: list[dict[str, str | None]] = []
+    if env_file and Path(env_file).is_file():
+        sources.append(dict(dotenv_values(env_file)))
+    sources.append(dict(os.environ))  # the environment wins over .env, as pydantic-settings does
+    for source in sources:
+        for name, value in source.items():
+            upper = name.upper()
+            if _DEFAULT_MODEL_VAR.match(upper):
+                if value and value.strip():
+                    found[upper] = value.strip()
+                else:
+                    found.pop(upper, None)
+    return found
+
+
+def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides: Any) -> Settings:
+    """Read the settings; a bad value raises ConfigError naming the variable and what it must be."""
+    try:
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
+            got = err.get("input")
+            shown = "" if name == "GROQ_API_KEY" else f" (got {got!r})"
+            problems.append(f"{name}: {err['msg']}{shown}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+    if "default_models" not in overrides:
+        settings = settings.model_copy(update={"default_models": _default_model_vars(env_file)})
+    return settings

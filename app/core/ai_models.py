@@ -1,0 +1,74 @@
+"""The single source of truth for model names: which models serve which task, and what each model is.
+
+Application code names a task, never a model:
+
+    from app.core.ai_models import execute_reasoning_task
+    resp = await execute_reasoning_task([{"role": "user", "content": "Analyse my sales"}], max_tokens=2048)
+
+Both tables are read at call time: editing them (or adding a task type) takes effect on the next call.
+No other module of the package names a model (tests/test_model_names.py enforces it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from app.core.catalog import ModelInfo
+from app.core.runtime import get_router, run_sync
+from app.core.types import LLMResponse
+
+# Task type -> models in priority order. "fallback" is tried, for every task, after the task's own list.
+# Checked against Groq's deprecations of late 2026: no llama-3.x (shut down for most tiers on 2026-08-16).
+MODEL_REGISTRY: dict[str, list[str]] = {
+    "fast": ["openai/gpt-oss-20b"],
+    "reasoning": ["openai/gpt-oss-120b", "qwen/qwen3.8-27b"],
+    "summarization": ["openai/gpt-oss-20b", "openai/gpt-oss-120b"],
+    "fallback": ["openai/gpt-oss-20b"],
+}
+
+_GPT_OSS = frozenset({"tools", "json_mode", "reasoning"})
+
+# Prices are USD per million tokens, from Groq's pricing page (late 2026). A model absent from here is still
+# callable; its cost is logged as unknown (NULL), never as $0.
+MODEL_CATALOG: dict[str, ModelInfo] = {
+    "openai/gpt-oss-120b": ModelInfo(
+        input_price=0.15, output_price=0.60, context_window=131_072, max_completion_tokens=65_536,
+        capabilities=_GPT_OSS,
+    ),
+    "openai/gpt-oss-20b": ModelInfo(
+        input_price=0.075, output_price=0.30, context_window=131_072, max_completion_tokens=65_536,
+        capabilities=_GPT_OSS,
+    ),
+    "openai/gpt-oss-safeguard-20b": ModelInfo(
+        input_price=0.075, output_price=0.30, context_window=131_072, max_completion_tokens=65_536,
+        capabilities=frozenset({"json_mode", "reasoning"}),
+    ),
+    "qwen/qwen3.8-27b": ModelInfo(
+        input_price=0.80, output_price=4.00, context_window=131_072, max_completion_tokens=16_384,
+        capabilities=frozenset({"tools", "json_mode", "reasoning"}),
+    ),
+}
+
+
+async def execute_task(task_type: str, messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
+    """Run `messages` on the task's chain. `params` go to the provider (max_tokens, temperature, ...);
+    `variant=` picks MODEL_REGISTRY["<task>:<variant>"] when it exists."""
+    return await get_router().execute(task_type, messages, **params)
+
+
+async def execute_fast_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
+    return await execute_task("fast", messages, **params)
+
+
+async def execute_reasoning_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
+    return await execute_task("reasoning", messages, **params)
+
+
+async def execute_summarization_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
+    return await execute_task("summarization", messages, **params)
+
+
+def execute_task_sync(task_type: str, messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
+    """For code without an event loop (scripts, Django views, notebooks without await)."""
+    return run_sync(execute_task(task_type, messages, **params))

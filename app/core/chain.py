@@ -1,0 +1,67 @@
+"""Which models a request tries, in which order: the registry, the overrides, then the universal fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from app.config import Settings, task_env_name
+from app.errors import ConfigError, UnknownTaskError
+
+FALLBACK_KEY = "fallback"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    model: str
+    is_fallback: bool  # came from the universal fallback list, not the task's own chain
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    task_type: str
+    registry_key: str  # "writer:landing" when the variant has its own entry, else the task type
+    candidates: tuple[Candidate, ...]
+    forced: bool
+    override: str | None  # the DEFAULT_<TASK>_MODEL that went first, if any
+
+
+def _models(registry: Mapping[str, Sequence[str]], key: str) -> list[str]:
+    models = registry.get(key)
+    if isinstance(models, str) or not isinstance(models, Sequence) or not all(
+        isinstance(m, str) and m.strip() for m in models
+    ):
+        raise ConfigError(f"MODEL_REGISTRY[{key!r}] must be a list of model names, got {models!r}")
+    return list(models)
+
+
+def registry_key(task_type: str, variant: str | None, registry: Mapping[str, Sequence[str]]) -> str:
+    if variant:
+        specific = f"{task_type}:{variant}"
+        if specific in registry:
+            return specific
+    if task_type not in registry:
+        raise UnknownTaskError(task_type, [k for k in registry if k != FALLBACK_KEY] + [FALLBACK_KEY])
+    return task_type
+
+
+def build_chain(
+    task_type: str, registry: Mapping[str, Sequence[str]], settings: Settings, variant: str | None = None
+) -> Chain:
+    if not isinstance(task_type, str) or not task_type:
+        raise UnknownTaskError(repr(task_type), list(registry))
+    key = registry_key(task_type, variant, registry)
+    if settings.force_model:
+        return Chain(task_type, key, (Candidate(settings.force_model, False),), forced=True, override=None)
+    override = settings.default_models.get(task_env_name(key)) or settings.default_models.get(
+        task_env_name(task_type)
+    )
+    primary = ([override] if override else []) + _models(registry, key)
+    fallback = _models(registry, FALLBACK_KEY) if FALLBACK_KEY in registry else []
+    seen: set[str] = set()
+    candidates = []
+    for model, is_fallback in [(m, False) for m in primary] + [(m, True) for m in fallback]:
+        if model not in seen:
+            seen.add(model)
+            candidates.append(Candidate(model, is_fallback))
+    return Chain(task_type, key, tuple(candidates), forced=False, override=override)

@@ -1,0 +1,70 @@
+"""Local checks on a request's messages, so that obviously bad input never reaches the network."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from app.errors import InvalidMessagesError
+
+ROLES = ("system", "user", "assistant", "tool", "developer")
+
+
+def check_messages(messages: Any) -> None:
+    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+        raise InvalidMessagesError(
+            'messages must be a list of dicts like [{"role": "user", "content": "..."}], '
+            f"got {type(messages).__name__}"
+        )
+    if not messages:
+        raise InvalidMessagesError("messages is empty: give at least one message")
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, Mapping):
+            raise InvalidMessagesError(
+                f"{where} must be a dict with 'role' and 'content', got {type(message).__name__}"
+            )
+        role = message.get("role")
+        if role not in ROLES:
+            raise InvalidMessagesError(f"{where}.role must be one of {', '.join(ROLES)}; got {role!r}")
+        content = message.get("content")
+        if content is None:
+            if role == "assistant" and message.get("tool_calls"):
+                continue
+            raise InvalidMessagesError(f"{where}.content is missing (role {role!r})")
+        if isinstance(content, str):
+            pass
+        elif isinstance(content, Sequence) and not isinstance(content, bytes):
+            for j, part in enumerate(content):
+                if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+                    raise InvalidMessagesError(f"{where}.content[{j}] must be a dict with a 'type' (text, image_url)")
+        else:
+            raise InvalidMessagesError(
+                f"{where}.content must be a string or a list of content parts, got {type(content).__name__}"
+            )
+        if role == "tool" and not message.get("tool_call_id"):
+            raise InvalidMessagesError(f"{where} has role 'tool' but no 'tool_call_id'")
+
+
+def has_images(messages: Sequence[Mapping[str, Any]]) -> bool:
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list) and any(
+            isinstance(p, Mapping) and p.get("type") == "image_url" for p in content
+        ):
+            return True
+    return False
+
+
+def estimate_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
+    """A cheap upper-leaning estimate (~4 characters a token, plus per-message framing)."""
+    chars = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                    chars += len(part["text"])
+    return chars // 4 + 4 * len(messages) + 3

@@ -1,0 +1,74 @@
+"""The process-wide router that `execute_task` uses, and the loop behind the sync entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from app.config import Settings, load_settings
+from app.core.executor import Router
+
+T = TypeVar("T")
+
+_router: Router | None = None
+_router_lock = threading.Lock()
+
+
+def get_router() -> Router:
+    """Built on first use from the environment and `.env`; a bad setting raises ConfigError here."""
+    global _router
+    router = _router
+    if router is None:
+        with _router_lock:
+            if _router is None:
+                _router = _new_router(load_settings())
+            router = _router
+    return router
+
+
+def configure(settings: Settings | None = None, **overrides: Any) -> Router:
+    """Replace the process-wide router, e.g. `configure(force_model=...)` or with explicit Settings."""
+    global _router
+    with _router_lock:
+        _router = _new_router(settings if settings is not None else load_settings(**overrides))
+        return _router
+
+
+def reset() -> None:
+    """Forget the router; the next call reads the settings again."""
+    global _router
+    with _router_lock:
+        _router = None
+
+
+def _new_router(settings: Settings) -> Router:
+    from app.core import ai_models  # the registry module imports this one: resolve at call time
+
+    return Router(
+        settings,
+        registry=lambda: ai_models.MODEL_REGISTRY,
+        catalog=lambda: ai_models.MODEL_CATALOG,
+    )
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on one long-lived background loop, so that connection pools survive between sync calls."""
+    global _loop
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        coro.close()
+        raise RuntimeError("execute_task_sync was called from a running event loop: use `await execute_task(...)`")
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="taskrouter-sync", daemon=True).start()
+    return asyncio.run_coroutine_threadsafe(coro, _loop).result()

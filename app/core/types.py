@@ -1,0 +1,89 @@
+"""What a caller receives: the response and one record per attempt. Frozen: they are facts, not state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    SKIPPED = "skipped"
+
+
+class ErrorKind(StrEnum):
+    """Why an attempt failed or a model was skipped; the values are what the attempt log stores."""
+
+    DEPRECATED = "deprecated"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    TOO_LARGE = "too_large"
+    CONTEXT_LENGTH = "context_length"
+    CAPACITY = "capacity"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    AUTH = "auth"
+    BAD_REQUEST = "bad_request"
+    INVALID_RESPONSE = "invalid_response"
+    UNEXPECTED_STATUS = "unexpected_status"
+    SETUP = "setup"
+    CANCELLED = "cancelled"
+    # Skip-only reasons: the model was not called.
+    COOLING_DOWN = "cooling_down"
+    BUDGET = "budget"
+    CAPABILITY = "capability"
+    ATTEMPT_LIMIT = "attempt_limit"
+    # Issue 6: the answer arrived but did not pass the caller's checks.
+    VALIDATION = "validation"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    model: str
+    outcome: Outcome
+    attempt: int  # 1-based position in the request's chain, counting skips
+    error_kind: ErrorKind | None = None
+    status_code: int | None = None
+    message: str | None = None
+    latency_ms: float | None = None
+    is_fallback: bool = False
+    provider: str = "groq"
+
+    def describe(self) -> str:
+        parts = [f"{self.model}: {self.outcome.value}"]
+        if self.error_kind:
+            parts.append(f"error_kind={self.error_kind.value}")
+        if self.status_code is not None:
+            parts.append(f"status={self.status_code}")
+        if self.message:
+            parts.append(f"message={self.message!r}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class LLMResponse:
+    content: str | None
+    model_used: str
+    finish_reason: str | None
+    usage: Usage
+    task_type: str
+    request_id: str
+    fallback_used: bool
+    latency_ms: float
+    attempts: tuple[AttemptRecord, ...] = field(default_factory=tuple)
+    provider: str = "groq"
+    cost_usd: float | None = None
+    provider_request_id: str | None = None
+    tool_calls: tuple[dict, ...] | None = None
+    variant: str | None = None

@@ -1,0 +1,127 @@
+"""The project's exception tree.
+
+Foreign exceptions (the `groq` SDK's, httpx's, asyncio's timeouts) never escape the provider layer: they are
+mapped at that boundary with ``raise ProviderError(...) from exc``.
+
+    TaskRouterError
+    ├ ConfigError (ValueError)              a setting or registry entry is wrong; names the variable
+    ├ InvalidMessagesError (ValueError)     messages rejected locally, before any network call
+    ├ UnknownTaskError (LookupError)        a task type the registry does not know; lists the known ones
+    ├ ProviderError                         one provider call failed (raised by run_llm, caught by the executor)
+    │  ├ ProviderTimeout                    no answer within LLM_TIMEOUT_SECONDS
+    │  ├ ProviderConnectionError            refused, reset, dropped mid-response
+    │  ├ ProviderStatusError                the provider answered 4xx/5xx (.status_code, .code, .headers)
+    │  ├ ProviderResponseError              the answer could not be understood
+    │  └ ProviderSetupError                 no usable client (missing key, bad base URL)
+    └ TaskFailedError (RuntimeError)        a routed request ended without an answer (.attempts)
+       ├ AllModelsFailedError               every candidate model failed or was skipped
+       ├ AuthenticationFailedError          401/403: the key is shared by every model, so stop at once
+       ├ RequestRejectedError               400/422 caused by the request itself: would repeat everywhere
+       ├ NoCapableModelError                no model in the chain has what the request needs
+       └ BudgetExceededError                the daily budget is spent; no provider was called
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.core.types import AttemptRecord
+
+
+class TaskRouterError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(TaskRouterError, ValueError):
+    """A setting or registry entry is invalid. The message names what to fix."""
+
+
+class InvalidMessagesError(TaskRouterError, ValueError):
+    """The messages cannot be sent to any model (bad role, missing content...)."""
+
+
+class UnknownTaskError(TaskRouterError, LookupError):
+    def __init__(self, task_type: str, known: Sequence[str]) -> None:
+        self.task_type = task_type
+        self.known = sorted(known)
+        super().__init__(
+            f"unknown task type {task_type!r}; known task types: {', '.join(self.known)}. "
+            "Add it to MODEL_REGISTRY in app/core/ai_models.py."
+        )
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message
+        return str(self.args[0])
+
+
+class ProviderError(TaskRouterError):
+    """One call to a provider failed. ``message`` never contains the API key."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        error_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.error_type = error_type
+        self.headers: Mapping[str, str] = dict(headers or {})
+
+
+class ProviderTimeout(ProviderError):
+    pass
+
+
+class ProviderConnectionError(ProviderError):
+    pass
+
+
+class ProviderStatusError(ProviderError):
+    pass
+
+
+class ProviderResponseError(ProviderError):
+    pass
+
+
+class ProviderSetupError(ProviderError):
+    pass
+
+
+class TaskFailedError(TaskRouterError, RuntimeError):
+    """A routed request ended without an answer. ``attempts`` holds one record per attempt or skip."""
+
+    def __init__(self, summary: str, attempts: Sequence[AttemptRecord], *, task_type: str) -> None:
+        self.summary = summary
+        self.attempts = tuple(attempts)
+        self.task_type = task_type
+        lines = [summary]
+        lines += [f"  - {a.describe()}" for a in self.attempts]
+        super().__init__("\n".join(lines))
+
+
+class AllModelsFailedError(TaskFailedError):
+    pass
+
+
+class AuthenticationFailedError(TaskFailedError):
+    pass
+
+
+class RequestRejectedError(TaskFailedError):
+    pass
+
+
+class NoCapableModelError(TaskFailedError):
+    pass
+
+
+class BudgetExceededError(TaskFailedError):
+    pass

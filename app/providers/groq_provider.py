@@ -1,0 +1,162 @@
+"""Groq through its official SDK: the only module of the package that imports `groq`."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import groq
+import httpx
+
+from app.core.types import Usage
+from app.errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderResponseError,
+    ProviderSetupError,
+    ProviderStatusError,
+    ProviderTimeout,
+)
+from app.providers.base import Endpoint, ProviderResponse
+from app.providers.redaction import redact
+
+# Groq's SDK default is 100 connections / 20 kept alive; under 50+ concurrent calls that closes and reopens
+# sockets all the time. One pool per (loop, base URL, key) with room to keep them alive.
+_POOL_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=256)
+
+
+def _error_fields(body: object) -> tuple[str | None, str | None, str | None]:
+    """(message, code, type) from Groq's `{"error": {...}}` body, or from the bare inner object of an SSE error."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            message = inner.get("message")
+            return (
+                str(message) if message is not None else None,
+                inner.get("code") if isinstance(inner.get("code"), str) else None,
+                inner.get("type") if isinstance(inner.get("type"), str) else None,
+            )
+    if isinstance(body, str) and body:
+        return body, None, None
+    return None, None, None
+
+
+def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderError:
+    """Map any exception the SDK (or httpx under it) raises to the project's tree. Most specific first."""
+    if isinstance(exc, groq.APITimeoutError | httpx.TimeoutException | TimeoutError):
+        return ProviderTimeout("no answer before the timeout")
+    if isinstance(exc, groq.APIConnectionError | httpx.TransportError):
+        cause = exc.__cause__ or exc
+        return ProviderConnectionError(redact(f"connection failed: {type(cause).__name__}: {cause}", api_key))
+    if isinstance(exc, groq.APIResponseValidationError):
+        return ProviderResponseError(
+            redact(f"unexpected response body: {exc.message}", api_key), status_code=exc.status_code
+        )
+    if isinstance(exc, groq.APIStatusError):
+        message, code, error_type = _error_fields(exc.body)
+        return ProviderStatusError(
+            redact(message or exc.message, api_key),
+            status_code=exc.status_code,
+            code=code,
+            error_type=error_type,
+            headers=dict(exc.response.headers),
+        )
+    if isinstance(exc, groq.APIError):  # an error event in the middle of a stream: body is the inner object
+        message, code, error_type = _error_fields(exc.body)
+        return ProviderStatusError(redact(message or exc.message, api_key), code=code, error_type=error_type)
+    if isinstance(exc, groq.GroqError):  # raised by the client constructor, e.g. no API key
+        return ProviderSetupError(redact(str(exc), api_key))
+    return ProviderError(redact(f"{type(exc).__name__}: {exc}", api_key))
+
+
+class GroqProvider:
+    """AsyncGroq clients are bound to the event loop that opened their connections, so keep one per loop."""
+
+    def __init__(self) -> None:
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], groq.AsyncGroq]]
+        self._clients = weakref.WeakKeyDictionary()
+
+    def client(self, endpoint: Endpoint) -> groq.AsyncGroq:
+        loop = asyncio.get_running_loop()
+        per_loop = self._clients.get(loop)
+        if per_loop is None:
+            per_loop = self._clients[loop] = {}
+        key = (endpoint.base_url, endpoint.api_key or "")
+        client = per_loop.get(key)
+        if client is None:
+            if not endpoint.api_key:
+                raise ProviderSetupError(
+                    "GROQ_API_KEY is not set: set it in the environment or .env, "
+                    "or run `taskrouter demo` to use the built-in simulator"
+                )
+            client = groq.AsyncGroq(
+                api_key=endpoint.api_key,
+                base_url=endpoint.base_url,
+                max_retries=0,  # the router owns retries: one attempt is one request
+                http_client=httpx.AsyncClient(limits=_POOL_LIMITS),
+            )
+            per_loop[key] = client
+        return client
+
+    async def complete(
+        self,
+        endpoint: Endpoint,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+    ) -> ProviderResponse:
+        client = self.client(endpoint)
+        try:
+            # httpx's timeout bounds each read; asyncio's bounds the whole call (a slow drip cannot stretch it).
+            async with asyncio.timeout(timeout):
+                completion = await client.chat.completions.create(
+                    model=model, messages=messages, timeout=timeout, **params  # type: ignore[arg-type]
+                )
+        except TypeError as exc:  # an unknown keyword: the caller's mistake, the same for every model
+            raise ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params") from exc
+        except Exception as exc:
+            raise map_groq_error(exc, endpoint.api_key) from exc
+        return _to_response(completion)
+
+    async def list_models(self, endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
+        client = self.client(endpoint)
+        try:
+            async with asyncio.timeout(timeout):
+                page = await client.models.list(timeout=timeout)
+        except Exception as exc:
+            raise map_groq_error(exc, endpoint.api_key) from exc
+        return [model.model_dump() for model in page.data]
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        for client in self._clients.pop(loop, {}).values():
+            await client.close()
+
+
+def _to_response(completion: Any) -> ProviderResponse:
+    if not completion.choices:
+        raise ProviderResponseError("the answer has no choices")
+    choice = completion.choices[0]
+    usage = completion.usage
+    prompt_details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    completion_details = getattr(usage, "completion_tokens_details", None) if usage else None
+    tool_calls = choice.message.tool_calls
+    x_groq = getattr(completion, "x_groq", None)
+    return ProviderResponse(
+        content=choice.message.content,
+        finish_reason=choice.finish_reason,
+        usage=Usage(
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            total_tokens=usage.total_tokens if usage else 0,
+            cached_tokens=(getattr(prompt_details, "cached_tokens", None) or 0) if prompt_details else 0,
+            reasoning_tokens=(getattr(completion_details, "reasoning_tokens", None) or 0)
+            if completion_details
+            else 0,
+        ),
+        provider_request_id=getattr(x_groq, "id", None) or completion.id,
+        tool_calls=tuple(call.model_dump() for call in tool_calls) if tool_calls else None,
+    )

@@ -1,0 +1,41 @@
+"""`run_llm`: the one door from the router to any provider."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from app.errors import ProviderSetupError
+from app.providers.base import Endpoint, Provider, ProviderResponse
+from app.providers.groq_provider import GroqProvider
+
+_PROVIDERS: dict[str, Provider] = {"groq": GroqProvider()}
+
+
+def register_provider(name: str, provider: Provider) -> None:
+    """Add a provider kind (an OpenAI-compatible endpoint, say) without touching the executor."""
+    _PROVIDERS[name] = provider
+
+
+def get_provider(name: str) -> Provider:
+    try:
+        return _PROVIDERS[name]
+    except KeyError:
+        raise ProviderSetupError(
+            f"unknown provider {name!r}; known providers: {', '.join(sorted(_PROVIDERS))}"
+        ) from None
+
+
+async def run_llm(
+    endpoint: Endpoint,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any],
+    timeout: float,
+) -> ProviderResponse:
+    """Send one chat request, with no retries. Raises only app.errors.ProviderError subclasses."""
+    return await get_provider(endpoint.provider).complete(endpoint, model, messages, params, timeout)
+
+
+async def list_models(endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
+    return await get_provider(endpoint.provider).list_models(endpoint, timeout)

@@ -1,0 +1,92 @@
+"""Schema migrations: an append-only list of small functions, run in order when the store opens.
+
+Never edit or reorder a migration that has shipped; add a new one. Each must be idempotent (IF NOT EXISTS,
+or check the columns first) because two processes may open a brand-new database at the same moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlite_utils import Database
+
+MIGRATIONS: list[Callable[[Database], None]] = []
+migration = MIGRATIONS.append
+
+_APPLIED = "_taskrouter_migrations"
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply what is missing; returns the names applied now."""
+    db[_APPLIED].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db[_APPLIED].rows}
+    applied = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        fn(db)
+        db[_APPLIED].insert(
+            {"name": fn.__name__, "applied_at": datetime.now(UTC).isoformat()}, ignore=True
+        )
+        applied.append(fn.__name__)
+    return applied
+
+
+@migration
+def m001_attempts(db: Database) -> None:
+    db["attempts"].create(
+        {
+            "id": int,
+            "request_id": str,
+            "task_type": str,
+            "model": str,
+            "provider": str,
+            "attempt": int,
+            "outcome": str,  # success | failure | skipped
+            "error_kind": str,
+            "status_code": int,
+            "error_message": str,
+            "is_fallback": int,
+            "forced": int,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "total_tokens": int,
+            "latency_ms": float,
+            "cost_usd": float,  # NULL when the model has no known price, never a made-up 0
+            "cached_tokens": int,
+            "reasoning_tokens": int,
+            "variant": str,
+            "finish_reason": str,
+            "provider_request_id": str,
+            "prompt": str,  # only with LOG_CONTENT=true
+            "response": str,  # only with LOG_CONTENT=true
+            "created_at": str,  # UTC ISO-8601, e.g. 2026-11-22T10:00:00.123Z: sorts as text
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    table = db["attempts"]
+    table.create_index(["created_at"], if_not_exists=True)
+    table.create_index(["model", "created_at"], if_not_exists=True)
+    table.create_index(["task_type", "created_at"], if_not_exists=True)
+    table.create_index(["request_id"], if_not_exists=True)
+    table.create_index(["outcome", "created_at"], if_not_exists=True)
+    table.create_index(["error_kind", "created_at"], if_not_exists=True)
+
+
+@migration
+def m002_model_status(db: Database) -> None:
+    db["model_status"].create(
+        {
+            "model": str,
+            "status": str,  # deprecated | not_found | cooling_down
+            "detail": str,
+            "until": str,  # UTC ISO-8601; NULL = for good (decommissioned)
+            "first_seen": str,
+            "last_seen": str,
+            "hits": int,
+        },
+        pk="model",
+        if_not_exists=True,
+    )
