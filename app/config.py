@@ -45,10 +45,20 @@ class Settings(BaseSettings):
     # Other processes sharing the database see each other's model_status within this many seconds.
     model_status_refresh_seconds: float = Field(2.0, ge=0)
 
+    # Deprecation radar: extra calendar entries, skipping calendar-retired models, how early to warn.
+    deprecations_file: Path | None = None
+    skip_retired_models: bool = True
+    retirement_warning_days: int = Field(30, ge=0)
+
+    # Cost and budgets: a catalog file overriding/adding model entries, the UTC-day budget and its alert level.
+    model_catalog_file: Path | None = None
+    daily_budget_usd: float | None = Field(None, gt=0)
+    budget_alert_ratio: float = Field(0.8, gt=0, le=1)
+
     # Filled from DEFAULT_<TASK>_MODEL variables by `load_settings`; keys are env-style task names.
     default_models: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("force_model", mode="before")
+    @field_validator("force_model", "deprecations_file", "model_catalog_file", "daily_budget_usd", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -10,15 +10,17 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from app.config import Settings
 from app.core.catalog import ModelInfo, cost_usd
 from app.core.chain import Candidate, Chain, build_chain
-from app.core.failures import classify
+from app.core.failures import FailureDecision, classify
 from app.core.messages import check_messages
 from app.core.model_health import ModelHealth
 from app.core.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage
+from app.deprecations import DeprecationCalendar, Retirement, load_calendar
 from app.errors import (
     AllModelsFailedError,
     AuthenticationFailedError,
@@ -53,8 +55,12 @@ class Router:
             get_attempt_log(settings.attempts_db_path) if settings.attempt_logging else None
         )
         self.health = ModelHealth(settings, self.log)
+        self.calendar: DeprecationCalendar = load_calendar(settings.deprecations_file)
         self._registry = registry
         self._catalog = catalog
+
+    def retirement(self, model: str) -> Retirement | None:
+        return self.calendar.retirement_for(model, datetime.now(UTC).date())
 
     def chain_for(self, task_type: str, variant: str | None = None) -> Chain:
         return build_chain(task_type, self._registry(), self.settings, variant)
@@ -87,6 +93,11 @@ class Router:
         for position, candidate in enumerate(chain.candidates, 1):
             model = candidate.model
             if not chain.forced:
+                retired = self.retirement(model) if self.settings.skip_retired_models else None
+                if retired is not None:
+                    self._skip(request, records, position, candidate, ErrorKind.DEPRECATED,
+                               _retired_reason(retired) + " (SKIP_RETIRED_MODELS=true: not called)")
+                    continue
                 state = self.health.blocked(model, time.time())
                 if state is not None:
                     kind = _STATE_KIND.get(state.status, ErrorKind.COOLING_DOWN)
@@ -130,6 +141,12 @@ class Router:
         info: ModelInfo | None,
     ) -> None:
         decision = classify(error)
+        if decision.kind is ErrorKind.NOT_FOUND:
+            # Groq answers its 2026 retirements with a plain 404; the calendar tells a retirement from a typo.
+            retired = self.retirement(candidate.model)
+            if retired is not None:
+                decision = FailureDecision(ErrorKind.DEPRECATED, False, _retired_reason(retired))
+                error = replace_message(error, f"{error.message} [{_retired_reason(retired)}]")
         self.health.on_failure(candidate.model, decision.kind, error, time.time())
         self._record(request, records, position, candidate, Outcome.FAILURE, info=info, kind=decision.kind,
                      status=error.status_code, message=error.message, latency_ms=latency_ms)
@@ -252,6 +269,19 @@ class Router:
             prompt=request.prompt if called else None,
             response=(result.content if result and self.settings.log_content else None),
         ))
+
+
+def _retired_reason(retired: Retirement) -> str:
+    replacement = f"replacement: {retired.replacement}" if retired.replacement else "no replacement named"
+    when = retired.shutdown.isoformat()
+    return f"{retired.model} was shut down on {when} per the deprecation calendar; {replacement}"
+
+
+def replace_message(error: ProviderError, message: str) -> ProviderError:
+    clone = type(error)(message, status_code=error.status_code, code=error.code, error_type=error.error_type,
+                        headers=error.headers)
+    clone.__cause__ = error
+    return clone
 
 
 def _ms_since(started: float) -> float:
