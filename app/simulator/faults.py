@@ -1,0 +1,234 @@
+"""Fault names and the exact status, JSON body and headers Groq sends for each (see groq-api.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from app.simulator.server import Response
+
+FAULTS: tuple[str, ...] = (
+    "decommissioned",
+    "not_found",
+    "rate_limit",
+    "rate_limit_daily",
+    "too_large",
+    "context_length",
+    "capacity",
+    "server_error",
+    "bad_gateway",
+    "unavailable",
+    "hang",
+    "disconnect",
+    "invalid_request",
+    "auth",
+    "forbidden",
+)
+OK = "ok"
+OUTCOMES: frozenset[str] = frozenset((*FAULTS, OK))
+
+# Outcomes after which nothing (or nothing yet) has been sent; the request log stores status None.
+NO_STATUS: frozenset[str] = frozenset({"hang", "disconnect"})
+
+# Script options each outcome understands; anything else is a typo and rejected when scripted.
+_COMMON_OPTIONS = frozenset({"fault", "message", "latency_ms"})
+_OPTIONS: dict[str, frozenset[str]] = {
+    OK: frozenset(
+        {"content", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "finish_reason"}
+    ),
+    "rate_limit": frozenset({"retry_after"}),
+    "rate_limit_daily": frozenset({"retry_after"}),
+    "hang": frozenset({"seconds"}),
+    "invalid_request": frozenset({"param"}),
+}
+
+STATUS: dict[str, int] = {
+    "decommissioned": 400,
+    "not_found": 404,
+    "rate_limit": 429,
+    "rate_limit_daily": 429,
+    "too_large": 413,
+    "context_length": 400,
+    "capacity": 498,
+    "server_error": 500,
+    "bad_gateway": 502,
+    "unavailable": 503,
+    "invalid_request": 400,
+    "auth": 401,
+    "forbidden": 403,
+    OK: 200,
+}
+
+ORG = "org_sim"
+DAILY_REQUEST_LIMIT = 14400
+MINUTE_TOKEN_LIMIT = 250000
+_TPM_WAIT = 1.98  # Groq's own example; the header rounds it up to 2
+_RPD_WAIT = 578.0  # "9m38s"
+_UPGRADE = "Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing"
+DEFAULT_INVALID_MESSAGE = "'messages.0' : discriminator property 'role' has invalid value"
+
+
+def check_options(outcome: str, options: dict[str, Any]) -> None:
+    """Raise ValueError for an unknown outcome or an option it would ignore."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}; use 'ok' or one of: {', '.join(FAULTS)}")
+    unknown = set(options) - _COMMON_OPTIONS - _OPTIONS.get(outcome, frozenset())
+    if unknown:
+        raise ValueError(f"option(s) {', '.join(sorted(unknown))} do not apply to {outcome!r}")
+
+
+def groq_duration(seconds: float) -> str:
+    """Groq's duration format: `1.98s`, `7.66s`, `2m59.56s`, `9m38s`, `1h2m3s`."""
+    seconds = max(0.0, seconds)
+    hours, rest = divmod(seconds, 3600.0)
+    minutes, secs = divmod(rest, 60.0)
+    secs_text = f"{secs:.2f}".rstrip("0").rstrip(".")
+    text = f"{secs_text}s"
+    if minutes or hours:
+        text = f"{int(minutes)}m{text}"
+    if hours:
+        text = f"{int(hours)}h{text}"
+    return text
+
+
+def ratelimit_headers(
+    *,
+    remaining_requests: int,
+    remaining_tokens: int,
+    reset_requests: str = "2m59.56s",
+    reset_tokens: str = "7.66s",
+) -> list[tuple[str, str]]:
+    # Requests are counted per day and tokens per minute, as Groq's headers do.
+    return [
+        ("x-ratelimit-limit-requests", str(DAILY_REQUEST_LIMIT)),
+        ("x-ratelimit-limit-tokens", str(MINUTE_TOKEN_LIMIT)),
+        ("x-ratelimit-remaining-requests", str(remaining_requests)),
+        ("x-ratelimit-remaining-tokens", str(remaining_tokens)),
+        ("x-ratelimit-reset-requests", reset_requests),
+        ("x-ratelimit-reset-tokens", reset_tokens),
+    ]
+
+
+def error_json(status: int, error: dict[str, Any], headers: list[tuple[str, str]] | None = None) -> Response:
+    body = json.dumps({"error": error}).encode()
+    return Response(status, body, headers or [])
+
+
+def _error(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": message, "type": type_}
+    if code is not None:
+        error["code"] = code
+    if param is not None:
+        error["param"] = param
+    return error
+
+
+def fault_error(fault: str, model: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The inner `error` object for an error fault (everything but hang, disconnect and ok)."""
+    if fault == "decommissioned":
+        error = _error(
+            f"The model `{model}` has been decommissioned and is no longer supported. Please refer to "
+            "https://console.groq.com/docs/deprecations for a recommendation on which model to use instead.",
+            "invalid_request_error",
+            "model_decommissioned",
+        )
+    elif fault == "not_found":
+        error = _error(
+            f"The model `{model}` does not exist or you do not have access to it.",
+            "invalid_request_error",
+            "model_not_found",
+        )
+    elif fault == "rate_limit":
+        wait = _wait(options, _TPM_WAIT)
+        error = _error(
+            f"Rate limit reached for model `{model}` in organization `{ORG}` service tier `on_demand` on "
+            f"tokens per minute (TPM): Limit 12000, Used 2542, Requested 9855. Please try again in "
+            f"{groq_duration(wait)}. {_UPGRADE}",
+            "tokens",
+            "rate_limit_exceeded",
+        )
+    elif fault == "rate_limit_daily":
+        wait = _wait(options, _RPD_WAIT)
+        error = _error(
+            f"Rate limit reached for model `{model}` in organization `{ORG}` service tier `on_demand` on "
+            f"requests per day (RPD): Limit 1000, Used 1000, Requested 1. Please try again in "
+            f"{groq_duration(wait)}. {_UPGRADE}",
+            "requests",
+            "rate_limit_exceeded",
+        )
+    elif fault == "too_large":
+        error = _error(
+            f"Request too large for model `{model}` in organization `{ORG}` service tier `on_demand` on "
+            "tokens per minute (TPM): Limit 6000, Requested 12328, please reduce your message size and "
+            f"try again. {_UPGRADE}",
+            "tokens",
+            "rate_limit_exceeded",
+        )
+    elif fault == "context_length":
+        error = _error(
+            "Please reduce the length of the messages or completion.",
+            "invalid_request_error",
+            "context_length_exceeded",
+            "messages",
+        )
+    elif fault == "capacity":
+        error = _error(
+            "Flex tier capacity exceeded. This is a known issue and we are working on it, please retry later.",
+            "service_unavailable",
+            "capacity_exceeded",
+        )
+    elif fault == "server_error":
+        error = _error("Internal Server Error", "internal_server_error")
+    elif fault == "bad_gateway":
+        error = _error("Bad Gateway", "internal_server_error", "bad_gateway")
+    elif fault == "unavailable":
+        error = _error("Service Unavailable", "service_unavailable", "service_unavailable")
+    elif fault == "invalid_request":
+        error = _error(DEFAULT_INVALID_MESSAGE, "invalid_request_error", None, options.get("param"))
+    elif fault == "auth":
+        error = _error("Invalid API Key", "invalid_request_error", "invalid_api_key")
+    elif fault == "forbidden":
+        error = _error("Access denied. Please check your network settings.", "permission_denied", "permission_denied")
+    else:
+        raise ValueError(f"{fault!r} has no error body")
+    if options.get("message") is not None:
+        error["message"] = str(options["message"])
+    return error
+
+
+def fault_response(fault: str, model: str, options: dict[str, Any], request_id: str) -> Response:
+    """The full HTTP answer for an error fault: status, Groq's body, and the headers Groq adds."""
+    headers = [("x-request-id", request_id)]
+    if fault == "rate_limit":
+        wait = _wait(options, _TPM_WAIT)
+        headers += ratelimit_headers(remaining_requests=DAILY_REQUEST_LIMIT - 1, remaining_tokens=0)
+        if options.get("retry_after", _TPM_WAIT) is not None:
+            # Groq sends whole seconds, rounded up so that retrying at that moment is safe.
+            headers.append(("retry-after", str(max(1, math.ceil(wait)))))
+    elif fault == "rate_limit_daily":
+        wait = _wait(options, _RPD_WAIT)
+        headers += ratelimit_headers(
+            remaining_requests=0, remaining_tokens=MINUTE_TOKEN_LIMIT, reset_requests=groq_duration(wait)
+        )
+    elif fault == "too_large":
+        headers += ratelimit_headers(remaining_requests=DAILY_REQUEST_LIMIT - 1, remaining_tokens=MINUTE_TOKEN_LIMIT)
+    return error_json(STATUS[fault], fault_error(fault, model, options), headers)
+
+
+def unknown_url(method: str, path: str) -> Response:
+    return error_json(
+        404,
+        _error(
+            f"Unknown request URL: {method} {path}. Please check the URL for typos, or see the docs at "
+            "https://console.groq.com/docs/",
+            "invalid_request_error",
+            "unknown_url",
+        ),
+    )
+
+
+def _wait(options: dict[str, Any], default: float) -> float:
+    value = options.get("retry_after", default)
+    # retry_after=None means "send no retry-after header"; the message still needs a wait to quote.
+    return default if value is None else float(value)
