@@ -24,7 +24,7 @@ MODEL_REGISTRY: dict[str, list[str]] = {
     "fast": ["openai/gpt-oss-20b"],
     "reasoning": ["openai/gpt-oss-120b", "qwen/qwen3.8-27b"],
     "summarization": ["openai/gpt-oss-20b", "openai/gpt-oss-120b"],
-    "fallback": ["openai/gpt-oss-20b"],
+    "fallback": ["openai/gpt-oss-20b", "openai/gpt-oss-120b"],
 }
 
 _GPT_OSS = frozenset({"tools", "json_mode", "reasoning"})

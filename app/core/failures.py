@@ -30,7 +30,8 @@ def classify(error: ProviderError) -> FailureDecision:
     if isinstance(error, ProviderConnectionError):
         return FailureDecision(ErrorKind.CONNECTION, False, "connection refused, reset or dropped")
     if isinstance(error, ProviderSetupError):
-        return FailureDecision(ErrorKind.SETUP, True, "no usable client: fix the key or base URL")
+        # Per endpoint: a model on another provider may still be reachable.
+        return FailureDecision(ErrorKind.SETUP, False, "no usable client: fix the key or base URL")
     if isinstance(error, ProviderResponseError):
         return FailureDecision(ErrorKind.INVALID_RESPONSE, False, "the answer could not be read")
     if code == "model_decommissioned":

@@ -1,0 +1,96 @@
+"""One Groq-compatible simulator on 127.0.0.1 for the whole session; each test gets it reset, a fresh database
+and a router configured against it. Nothing here patches the SDK or the executor."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import app
+from app.config import load_settings
+from app.core import ai_models
+from app.core.executor import Router
+from app.simulator import ModelProfile, Simulator
+from app.store import get_attempt_log
+
+TEST_KEY = "gsk_test_0123456789abcdefSECRET"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[Simulator]:
+    # Any model answers unless a test scripts or profiles it otherwise.
+    with Simulator(api_key=TEST_KEY, default_profile=ModelProfile(), seed=0) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(simulator: Simulator) -> Simulator:
+    simulator.reset()
+    return simulator
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "attempts.db"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's .env, real key or registry edits made by another test."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("GROQ_", "DEFAULT_", "LLM_")) or name in {"FORCE_MODEL", "ATTEMPTS_DB_PATH", "LOG_CONTENT"}:
+            monkeypatch.delenv(name)
+    # Tests edit copies; monkeypatch puts the shipped tables back afterwards.
+    monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {k: list(v) for k, v in ai_models.MODEL_REGISTRY.items()})
+    monkeypatch.setattr(ai_models, "MODEL_CATALOG", dict(ai_models.MODEL_CATALOG))
+    app.reset()
+    yield
+    app.reset()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, sim: Simulator, db_path: Path) -> pytest.MonkeyPatch:
+    """Point the process-wide router (execute_task & co.) at the simulator through real environment variables."""
+    monkeypatch.setenv("GROQ_API_KEY", TEST_KEY)
+    monkeypatch.setenv("GROQ_BASE_URL", sim.base_url)
+    monkeypatch.setenv("ATTEMPTS_DB_PATH", str(db_path))
+    monkeypatch.setenv("LLM_TIMEOUT_SECONDS", "2")
+    return monkeypatch
+
+
+@pytest.fixture
+def make_router(sim: Simulator, db_path: Path) -> Callable[..., Router]:
+    def make(**overrides: Any) -> Router:
+        settings = load_settings(
+            env_file=None,
+            **{"groq_api_key": TEST_KEY, "groq_base_url": sim.base_url, "attempts_db_path": db_path,
+               "llm_timeout_seconds": 2, **overrides},
+        )
+        return Router(settings, registry=lambda: ai_models.MODEL_REGISTRY, catalog=lambda: ai_models.MODEL_CATALOG)
+
+    return make
+
+
+def logged_rows(db_path: Path, sql: str = "SELECT * FROM attempts ORDER BY id", *params: Any) -> list[dict]:
+    """Flush the writer, then read what really reached the file."""
+    assert get_attempt_log(db_path).flush(timeout=30), "attempt log did not flush"
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+USER = [{"role": "user", "content": "Analyse my sales"}]

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from app.config import load_settings, task_env_name
+from app.errors import ConfigError
+
+
+def test_defaults():
+    s = load_settings(env_file=None)
+    assert (s.llm_timeout_seconds, s.llm_max_attempts, s.log_content, s.force_model) == (30.0, 4, False, None)
+    assert s.groq_base_url == "https://api.groq.com"
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("LLM_TIMEOUT_SECONDS", "0"), ("LLM_TIMEOUT_SECONDS", "soon"), ("LLM_MAX_ATTEMPTS", "0"),
+     ("LOG_CONTENT", "maybe"), ("GROQ_BASE_URL", "api.groq.com"), ("BUDGET_ALERT_RATIO", "2")],
+)
+def test_a_bad_value_names_the_variable(monkeypatch, var, value):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None)
+    assert var in str(caught.value) and repr(value) in str(caught.value)
+
+
+def test_key_is_hidden_everywhere(monkeypatch):
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_secret_value_123456")
+    s = load_settings(env_file=None)
+    assert s.api_key() == "gsk_secret_value_123456"
+    assert "gsk_secret" not in repr(s) and "gsk_secret" not in str(s.model_dump())
+
+
+def test_default_task_models_from_env_and_dotenv(monkeypatch, tmp_path):
+    (tmp_path / ".env").write_text("DEFAULT_FAST_MODEL=a/one\nDEFAULT_WRITER_LANDING_MODEL=b/two\n")
+    monkeypatch.setenv("DEFAULT_FAST_MODEL", "c/env-wins")
+    s = load_settings(env_file=tmp_path / ".env")
+    assert s.default_model_for("fast") == "c/env-wins"
+    assert s.default_model_for("writer:landing") == "b/two"
+    assert task_env_name("code-review") == "DEFAULT_CODE_REVIEW_MODEL"
+
+
+def test_blank_force_model_is_unset(monkeypatch):
+    monkeypatch.setenv("FORCE_MODEL", "  ")
+    assert load_settings(env_file=None).force_model is None
