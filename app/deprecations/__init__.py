@@ -1,24 +1,57 @@
-"""Deprecation radar (stub until the radar lands): the calendar of model shutdowns."""
+"""Deprecation radar: know a model is going away before it fails.
 
-from __future__ import annotations
+- `calendar`: the shutdown calendar (package data `calendar.toml`, extended by DEPRECATIONS_FILE);
+- `startup`: one warning per registry model that is retired or retiring soon, when a Router is built;
+- `audit` / `live`: the `taskrouter check` report (calendar, GET /models, runtime evidence);
+- `history`: stored checks, for the dashboard (`latest_check`).
+"""
 
-from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
+from app.deprecations.audit import (
+    ERROR,
+    EXIT_ERRORS,
+    EXIT_HEALTHY,
+    EXIT_WARNINGS,
+    HEALTHY,
+    WARNING,
+    CheckReport,
+    ModelCheck,
+    Problem,
+    build_report,
+    run_check,
+)
+from app.deprecations.calendar import (
+    PACKAGE_CALENDAR,
+    CalendarEntry,
+    DeprecationCalendar,
+    Retirement,
+    load_calendar,
+)
+from app.deprecations.history import StoredCheck, latest_check, recent_checks, save_check
+from app.deprecations.startup import startup_warnings
+from app.deprecations.usage import ChainModel, registry_chains
 
-
-@dataclass(frozen=True, slots=True)
-class Retirement:
-    model: str
-    shutdown: date
-    replacement: str | None  # followed to a model that is still live; None when Groq named none
-
-
-class DeprecationCalendar:
-    def retirement_for(self, model: str, today: date) -> Retirement | None:
-        """The retirement of `model` if its shutdown date is on or before `today`."""
-        return None
-
-
-def load_calendar(extra_file: Path | None = None) -> DeprecationCalendar:
-    return DeprecationCalendar()
+__all__ = [
+    "ERROR",
+    "EXIT_ERRORS",
+    "EXIT_HEALTHY",
+    "EXIT_WARNINGS",
+    "HEALTHY",
+    "PACKAGE_CALENDAR",
+    "WARNING",
+    "CalendarEntry",
+    "ChainModel",
+    "CheckReport",
+    "DeprecationCalendar",
+    "ModelCheck",
+    "Problem",
+    "Retirement",
+    "StoredCheck",
+    "build_report",
+    "latest_check",
+    "load_calendar",
+    "recent_checks",
+    "registry_chains",
+    "run_check",
+    "save_check",
+    "startup_warnings",
+]

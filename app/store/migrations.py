@@ -90,3 +90,22 @@ def m002_model_status(db: Database) -> None:
         pk="model",
         if_not_exists=True,
     )
+
+
+@migration
+def m003_deprecation_checks(db: Database) -> None:
+    # One row per `taskrouter check` run; the dashboard shows the latest (app.deprecations.latest_check).
+    db["checks"].create(
+        {
+            "id": int,
+            "checked_at": str,  # UTC ISO-8601, sorts as text
+            "exit_code": int,  # 0 healthy, 1 warnings with --strict, 2 errors
+            "errors": int,
+            "warnings": int,
+            "summary": str,
+            "report_json": str,  # the `taskrouter check --json` document
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["checks"].create_index(["checked_at"], if_not_exists=True)

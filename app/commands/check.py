@@ -1,0 +1,136 @@
+"""`taskrouter check`: is every model of the registry still going to answer? For humans and for CI.
+
+Exit codes: 0 healthy (warnings allowed), 1 warnings with --strict, 2 errors (or a bad setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import sys
+from datetime import UTC, date, datetime
+from typing import Any
+
+from app.config import load_settings
+from app.deprecations import HEALTHY, CheckReport, ModelCheck, run_check, save_check
+
+_HEADERS = ("#", "MODEL", "ROLE", "STATUS", "CONTEXT", "MAX OUT", "FINDINGS")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="check every registry model against the deprecation calendar, GET /models and runtime evidence",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--days", type=_non_negative, default=None,
+                        help="warn about shutdowns within this many days (default: RETIREMENT_WARNING_DAYS, 30)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on warnings (default: only errors fail)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    parser.add_argument("--today", type=_iso_date, default=None, metavar="YYYY-MM-DD",
+                        help="check as of this date, e.g. to preview next month (default: today, UTC)")
+    parser.add_argument("--no-store", action="store_true",
+                        help="do not record this check in ATTEMPTS_DB_PATH (the dashboard shows the latest)")
+    parser.set_defaults(func=func)
+
+
+def func(args: argparse.Namespace) -> int:
+    from app.core import ai_models  # read at call time: tests and plugins edit the tables in place
+
+    settings = load_settings()
+    today = args.today or datetime.now(UTC).date()
+    report = asyncio.run(run_check(settings, ai_models.MODEL_REGISTRY, ai_models.MODEL_CATALOG, today=today,
+                                   days=args.days, strict=args.strict))
+    document = report.to_json()
+    stored = _store(settings.attempts_db_path, document, enabled=settings.attempt_logging and not args.no_store)
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print(render(report, stored))
+    return report.exit_code
+
+
+def _store(db_path: Any, document: dict[str, Any], *, enabled: bool) -> str:
+    if not enabled:
+        return "not stored (--no-store or ATTEMPT_LOGGING=false)"
+    try:
+        save_check(db_path, document)
+    except (sqlite3.Error, OSError) as exc:
+        # The verdict matters more than its record: report the failure, keep the exit code.
+        print(f"taskrouter check: could not store the result in {db_path}: {exc}", file=sys.stderr)
+        return f"NOT stored: {exc}"
+    return f"stored in {db_path} (table checks)"
+
+
+def render(report: CheckReport, stored: str = "") -> str:
+    lines = [
+        f"taskrouter check: as of {report.today.isoformat()}, warning window {report.days} days",
+        f"calendar: {len(report.calendar)} entries from {', '.join(report.calendar.sources)}",
+        f"live:     {report.live.detail}",
+        f"runtime:  {report.db_path}: deprecation evidence for {report.runtime_rows} registry model(s)",
+    ]
+    for task, chain in report.chains.items():
+        rows = []
+        for item in chain:
+            check = report.models[item.model]
+            findings = [f"{p.source}: {p.message}" for p in check.problems] or ["-"]
+            suggestion = report.suggestion(item)
+            if suggestion:
+                findings.append(f"-> {suggestion}")
+            rows.append(((str(item.position), item.model, item.role, _status(check), *_limits(check)), findings))
+        lines += ["", f"task {task}", *_table(rows)]
+    if report.problems:
+        lines += ["", "not tied to one model:"]
+        lines += [f"  {p.severity.upper()} {p.source}: {p.message}" for p in report.problems]
+    verdict = {0: "healthy", 1: "warnings (--strict)", 2: "errors"}[report.exit_code]
+    lines += ["", f"result: {report.summary} -> exit {report.exit_code} ({verdict})"]
+    if stored:
+        lines.append(stored)
+    return "\n".join(lines)
+
+
+def _status(check: ModelCheck) -> str:
+    return check.status if check.status == HEALTHY else check.status.upper()
+
+
+def _limits(check: ModelCheck) -> tuple[str, str]:
+    if check.live is None:
+        return "-", "-"
+    return (str(check.live.context_window or "-"), str(check.live.max_completion_tokens or "-"))
+
+
+def _table(rows: list[tuple[tuple[str, ...], list[str]]]) -> list[str]:
+    """Fixed columns, then the findings: the first on the row, the others aligned under it."""
+    widths = [max(len(h), *(len(cells[i]) for cells, _ in rows)) for i, h in enumerate(_HEADERS[:-1])]
+    right = {0, 4, 5}  # numbers
+
+    def line(cells: tuple[str, ...], last: str) -> str:
+        fixed = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return ("  " + "  ".join(fixed) + "  " + last).rstrip()
+
+    out = [line(_HEADERS[:-1], _HEADERS[-1])]
+    indent = " " * (2 + sum(widths) + 2 * len(widths))
+    for cells, findings in rows:
+        out.append(line(cells, findings[0]))
+        out += [indent + finding for finding in findings[1:]]
+    return out
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of days >= 0, got {text!r}")
+    return value

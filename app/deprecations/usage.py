@@ -1,0 +1,71 @@
+"""Which models the registry will actually call, per task, once the overrides are applied.
+
+The radar looks at the effective chains (FORCE_MODEL, DEFAULT_<TASK>_MODEL, the universal fallback), built
+by the same `build_chain` the executor uses, so that it can never check a different list than the one served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.core.chain import FALLBACK_KEY, build_chain
+
+# Roles, in the words the check's table shows.
+OVERRIDE = "override"  # DEFAULT_<TASK>_MODEL
+PRIMARY = "primary"  # the task's own MODEL_REGISTRY list
+FALLBACK = "fallback"  # MODEL_REGISTRY["fallback"]
+FORCED = "forced"  # FORCE_MODEL
+BYPASSED = "bypassed"  # in the registry but not called while FORCE_MODEL is set
+
+
+@dataclass(frozen=True, slots=True)
+class ChainModel:
+    task: str
+    model: str
+    role: str
+    position: int  # 1-based order in the task's effective chain; bypassed models continue the count
+
+
+def registry_tasks(registry: Mapping[str, Sequence[str]]) -> list[str]:
+    """The task types (variants included) in registry order. The fallback list is part of every task's chain,
+    so it is a task of its own only when it is all the registry has."""
+    tasks = [key for key in registry if key != FALLBACK_KEY]
+    return tasks or [key for key in registry if key == FALLBACK_KEY]
+
+
+def task_chain(task: str, registry: Mapping[str, Sequence[str]], settings: Settings) -> list[ChainModel]:
+    """Raises ConfigError for a malformed registry entry, as the executor would."""
+    chain = build_chain(task, registry, settings)
+    models = [ChainModel(task, c.model, _role(c.model, c.is_fallback, chain.forced, chain.override), i)
+              for i, c in enumerate(chain.candidates, 1)]
+    if chain.forced:
+        # The registry still matters: it is what runs again once FORCE_MODEL is lifted.
+        unforced = build_chain(task, registry, settings.model_copy(update={"force_model": None}))
+        models += [ChainModel(task, c.model, BYPASSED, len(models) + i)
+                   for i, c in enumerate(unforced.candidates, 1) if c.model != settings.force_model]
+    return models
+
+
+def _role(model: str, is_fallback: bool, forced: bool, override: str | None) -> str:
+    if forced:
+        return FORCED
+    if is_fallback:
+        return FALLBACK
+    return OVERRIDE if model == override else PRIMARY
+
+
+def registry_chains(registry: Mapping[str, Sequence[str]], settings: Settings) -> dict[str, list[ChainModel]]:
+    return {task: task_chain(task, registry, settings) for task in registry_tasks(registry)}
+
+
+def models_in_use(chains: Mapping[str, Sequence[ChainModel]]) -> dict[str, list[str]]:
+    """model -> the tasks whose chain holds it, in first-seen order."""
+    tasks: dict[str, list[str]] = {}
+    for task, chain in chains.items():
+        for item in chain:
+            names = tasks.setdefault(item.model, [])
+            if task not in names:
+                names.append(task)
+    return tasks
