@@ -6,6 +6,7 @@ import asyncio
 import json
 import secrets
 from typing import Any
+from urllib.parse import unquote
 
 from app.simulator.completions import (
     build_answer,
@@ -50,7 +51,8 @@ class SimHandler:
                 return self._models(request)
             for prefix in MODEL_PREFIXES:
                 if path.startswith(prefix):
-                    return self._model(request, path[len(prefix) :])
+                    # The SDK percent-encodes the slash in ids such as `vendor/model`.
+                    return self._model(request, unquote(path[len(prefix) :]))
         return unknown_url(method, path)
 
     def _authorized(self, request: Request) -> bool:

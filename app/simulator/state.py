@@ -55,9 +55,17 @@ def normalize_outcome(outcome: str | dict[str, Any]) -> tuple[str, dict[str, Any
 
 
 class SimState:
-    def __init__(self, profiles: dict[str, ModelProfile], default_profile: ModelProfile | None, seed: int) -> None:
+    def __init__(
+        self,
+        profiles: dict[str, ModelProfile],
+        default_profile: ModelProfile | None,
+        seed: int,
+        max_records: int | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._seed = seed
+        # A long benchmark would otherwise grow the log without bound; None keeps everything.
+        self._max_records = max_records
         self._initial = {name: profile.copy() for name, profile in profiles.items()}
         self._default = default_profile.copy() if default_profile else None
         self._profiles: dict[str, ModelProfile] = {}

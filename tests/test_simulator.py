@@ -1,0 +1,784 @@
+"""The Groq simulator, exercised through the real `groq` SDK (and raw HTTP where the SDK hides details)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import groq
+import httpx
+import pytest
+
+from app.simulator import (
+    DEFAULT_PROFILES_PATH,
+    FAULTS,
+    ModelProfile,
+    RequestRecord,
+    Simulator,
+    load_default_profile,
+    load_profiles,
+)
+
+FAST = "sim/fast"
+OTHER = "sim/other"
+HIDDEN = "sim/hidden"
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]
+PROFILES = {
+    FAST: ModelProfile(owned_by="OpenAI", max_completion_tokens=1000),
+    OTHER: ModelProfile(active=False, context_window=1000),
+    HIDDEN: ModelProfile(listed=False),
+}
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    with Simulator(PROFILES, seed=1) as simulator:
+        yield simulator
+
+
+@pytest.fixture(autouse=True)
+def _fresh(sim: Simulator) -> None:
+    sim.reset()
+
+
+@pytest.fixture(scope="module")
+def client(sim: Simulator) -> Iterator[groq.Groq]:
+    with groq.Groq(base_url=sim.base_url, api_key="test-key", max_retries=0, timeout=5) as c:
+        yield c
+
+
+def chat(client: groq.Groq, model: str = FAST, **kwargs: Any) -> Any:
+    return client.chat.completions.create(model=model, messages=kwargs.pop("messages", MESSAGES), **kwargs)
+
+
+# -- success -----------------------------------------------------------------------------------------
+
+
+def test_success_body_usage_and_headers(sim: Simulator, client: groq.Groq) -> None:
+    raw = client.chat.completions.with_raw_response.create(model=FAST, messages=MESSAGES)
+    completion = raw.parse()
+    assert completion.id.startswith("chatcmpl-")
+    assert completion.object == "chat.completion"
+    assert completion.model == FAST
+    assert completion.system_fingerprint == "fp_sim"
+    assert completion.service_tier == "on_demand"
+    assert completion.x_groq is not None and completion.x_groq.id.startswith("req_")
+    choice = completion.choices[0]
+    assert choice.index == 0 and choice.finish_reason == "stop"
+    assert choice.message.role == "assistant"
+    assert choice.message.content == f"[{FAST}] Simulated reply to: What is 2+2?"
+    usage = completion.usage
+    # ceil(9/4)+4 for the system message, ceil(12/4)+4 for the user message
+    assert usage.prompt_tokens == 7 + 7
+    assert usage.completion_tokens == 24
+    assert usage.total_tokens == 38
+    assert usage.prompt_tokens_details is None and usage.completion_tokens_details is None
+    assert usage.total_time == pytest.approx(usage.prompt_time + usage.completion_time)
+    assert raw.headers["x-request-id"] == completion.x_groq.id
+    assert raw.headers["content-type"] == "application/json"
+    assert int(raw.headers["x-ratelimit-remaining-requests"]) > 0
+    assert int(raw.headers["x-ratelimit-remaining-tokens"]) > 0
+    assert raw.headers["x-ratelimit-reset-requests"] == "2m59.56s"
+    assert "retry-after" not in raw.headers
+    assert sim.requests == [RequestRecord(FAST, "/openai/v1/chat/completions", sim.requests[0].body, "ok", 200)]
+    assert sim.requests[0].body["messages"] == MESSAGES
+    assert sim.calls(FAST) == 1 and sim.calls(OTHER) == 0
+
+
+def test_scripted_success_sets_content_and_usage(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(
+        FAST,
+        {
+            "fault": "ok",
+            "content": '{"a": 1}',
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "cached_tokens": 2,
+            "reasoning_tokens": 3,
+        },
+    )
+    completion = chat(client)
+    assert json.loads(completion.choices[0].message.content) == {"a": 1}
+    usage = completion.usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (10, 5, 15)
+    assert usage.prompt_tokens_details.cached_tokens == 2
+    assert usage.completion_tokens_details.reasoning_tokens == 3
+    assert chat(client).choices[0].message.content.startswith(f"[{FAST}]")  # the script was used up
+
+
+def test_max_tokens_caps_the_answer(client: groq.Groq) -> None:
+    completion = chat(client, max_tokens=3)
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.usage.completion_tokens == 3
+    assert len(completion.choices[0].message.content) <= 12
+    assert chat(client, max_completion_tokens=100).choices[0].finish_reason == "stop"
+
+
+def test_json_modes_answer_valid_json(client: groq.Groq) -> None:
+    plain = chat(client, response_format={"type": "json_object"})
+    assert json.loads(plain.choices[0].message.content) == {"model": FAST, "reply": "What is 2+2?"}
+    schema = {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "score": {"type": "integer", "minimum": 1},
+            "tags": {"type": "array", "items": {"enum": ["x", "y"]}},
+            "ok": {"type": "boolean"},
+        },
+        "required": ["title", "score", "tags", "ok"],
+    }
+    structured = chat(client, response_format={"type": "json_schema", "json_schema": {"name": "t", "schema": schema}})
+    assert json.loads(structured.choices[0].message.content) == {
+        "title": "What is 2+2?",
+        "score": 1,
+        "tags": ["x"],
+        "ok": True,
+    }
+
+
+def test_openai_compatible_paths(sim: Simulator) -> None:
+    assert sim.openai_base_url == sim.base_url + "/v1"
+    with httpx.Client(base_url=sim.openai_base_url) as http:
+        answer = http.post("/chat/completions", json={"model": FAST, "messages": MESSAGES})
+        models = http.get("/models")
+    assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["role"] == "assistant"
+    assert sim.requests[0].path == "/v1/chat/completions"
+    assert [m["id"] for m in models.json()["data"]] == [FAST, OTHER]
+
+
+# -- faults ------------------------------------------------------------------------------------------
+
+# fault -> (SDK exception, status, error.code, error.type)
+FAULT_TABLE: dict[str, tuple[type[groq.APIStatusError], int, str | None, str]] = {
+    "decommissioned": (groq.BadRequestError, 400, "model_decommissioned", "invalid_request_error"),
+    "not_found": (groq.NotFoundError, 404, "model_not_found", "invalid_request_error"),
+    "rate_limit": (groq.RateLimitError, 429, "rate_limit_exceeded", "tokens"),
+    "rate_limit_daily": (groq.RateLimitError, 429, "rate_limit_exceeded", "requests"),
+    "too_large": (groq.APIStatusError, 413, "rate_limit_exceeded", "tokens"),
+    "context_length": (groq.BadRequestError, 400, "context_length_exceeded", "invalid_request_error"),
+    "capacity": (groq.APIStatusError, 498, "capacity_exceeded", "service_unavailable"),
+    "server_error": (groq.InternalServerError, 500, None, "internal_server_error"),
+    "bad_gateway": (groq.InternalServerError, 502, "bad_gateway", "internal_server_error"),
+    "unavailable": (groq.InternalServerError, 503, "service_unavailable", "service_unavailable"),
+    "invalid_request": (groq.BadRequestError, 400, None, "invalid_request_error"),
+    "auth": (groq.AuthenticationError, 401, "invalid_api_key", "invalid_request_error"),
+    "forbidden": (groq.PermissionDeniedError, 403, "permission_denied", "permission_denied"),
+}
+
+
+def test_every_fault_is_covered() -> None:
+    assert set(FAULT_TABLE) | {"hang", "disconnect"} == set(FAULTS)
+
+
+@pytest.mark.parametrize("fault", sorted(FAULT_TABLE))
+def test_fault_maps_to_groq_sdk_error(sim: Simulator, client: groq.Groq, fault: str) -> None:
+    exc_type, status, code, type_ = FAULT_TABLE[fault]
+    sim.script(FAST, fault)
+    with pytest.raises(exc_type) as info:
+        chat(client)
+    err = info.value
+    assert type(err) is exc_type  # 413 and 498 must stay plain APIStatusError, as with Groq
+    assert err.status_code == status
+    assert err.response.headers["content-type"] == "application/json"
+    assert err.body["error"].get("code") == code
+    assert err.body["error"]["type"] == type_
+    assert err.body["error"]["message"]
+    assert sim.requests[-1].outcome == fault and sim.requests[-1].status == status
+
+
+def test_fault_messages_name_the_model(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(FAST, "decommissioned", "not_found", "rate_limit", "too_large", "context_length", "capacity")
+    messages = []
+    for _ in range(6):
+        with pytest.raises(groq.APIStatusError) as info:
+            chat(client)
+        messages.append(info.value.body["error"]["message"])
+    assert messages[0].startswith(f"The model `{FAST}` has been decommissioned and is no longer supported.")
+    assert "https://console.groq.com/docs/deprecations" in messages[0]
+    assert messages[1] == f"The model `{FAST}` does not exist or you do not have access to it."
+    assert messages[2].startswith(
+        f"Rate limit reached for model `{FAST}` in organization `org_sim` service tier `on_demand` on tokens "
+        "per minute (TPM): Limit 12000, Used 2542, Requested 9855. Please try again in 1.98s."
+    )
+    assert messages[3].startswith(f"Request too large for model `{FAST}`")
+    assert messages[4] == "Please reduce the length of the messages or completion."
+    assert messages[5].startswith("Flex tier capacity exceeded.")
+
+
+def test_rate_limit_headers(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(
+        FAST,
+        "rate_limit",
+        {"fault": "rate_limit", "retry_after": 7},
+        {"fault": "rate_limit", "retry_after": None},
+        "rate_limit_daily",
+    )
+    errors = []
+    for _ in range(4):
+        with pytest.raises(groq.RateLimitError) as info:
+            chat(client)
+        errors.append(info.value)
+    headers = errors[0].response.headers
+    assert headers["retry-after"] == "2"
+    assert headers["x-ratelimit-remaining-tokens"] == "0"
+    assert headers["x-ratelimit-reset-requests"] == "2m59.56s"
+    assert headers["x-ratelimit-reset-tokens"] == "7.66s"
+    for name in ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-limit-tokens"):
+        assert int(headers[name]) > 0
+    assert errors[1].response.headers["retry-after"] == "7"
+    assert "Please try again in 7s." in errors[1].body["error"]["message"]
+    assert "retry-after" not in errors[2].response.headers
+    daily = errors[3]
+    assert "retry-after" not in daily.response.headers
+    assert daily.response.headers["x-ratelimit-reset-requests"] == "9m38s"
+    assert daily.response.headers["x-ratelimit-remaining-requests"] == "0"
+    assert (
+        "requests per day (RPD): Limit 1000, Used 1000, Requested 1. Please try again in 9m38s."
+        in (daily.body["error"]["message"])
+    )
+
+
+def test_scripts_are_per_model_and_fifo(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(FAST, "server_error", {"fault": "ok", "content": "second"})
+    sim.script(OTHER, "unavailable")
+    with pytest.raises(groq.InternalServerError):
+        chat(client, OTHER)
+    with pytest.raises(groq.InternalServerError) as info:
+        chat(client)
+    assert info.value.status_code == 500
+    assert chat(client).choices[0].message.content == "second"
+    assert chat(client, OTHER).choices[0].finish_reason == "stop"
+    assert [(r.model, r.outcome) for r in sim.requests] == [
+        (OTHER, "unavailable"),
+        (FAST, "server_error"),
+        (FAST, "ok"),
+        (OTHER, "ok"),
+    ]
+
+
+def test_script_rejects_typos(sim: Simulator) -> None:
+    with pytest.raises(ValueError, match="unknown outcome"):
+        sim.script(FAST, "ok", "rate_limted")
+    with pytest.raises(ValueError, match="retry_afer"):
+        sim.script(FAST, {"fault": "rate_limit", "retry_afer": 3})
+    with pytest.raises(ValueError, match="'fault'"):
+        sim.script(FAST, {"retry_after": 3})
+    with httpx.Client(base_url=sim.base_url) as http:
+        response = http.post("/openai/v1/chat/completions", json={"model": FAST, "messages": MESSAGES})
+    assert response.status_code == 200  # the valid "ok" before the typo was not queued either
+
+
+def test_disconnect_is_a_connection_error(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(FAST, "disconnect")
+    with pytest.raises(groq.APIConnectionError) as info:
+        chat(client)
+    assert not isinstance(info.value, groq.APITimeoutError)
+    assert sim.requests[-1].outcome == "disconnect" and sim.requests[-1].status is None
+    assert chat(client).choices[0].finish_reason == "stop"  # the client reconnects
+
+
+def test_hang_times_out_without_blocking_others(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(FAST, "hang")
+    outcome: list[BaseException] = []
+
+    def hung_call() -> None:
+        with groq.Groq(base_url=sim.base_url, api_key="k", max_retries=0, timeout=0.5) as slow:
+            try:
+                chat(slow)
+            except groq.APIError as exc:
+                outcome.append(exc)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=hung_call)
+    thread.start()
+    while sim.calls(FAST) == 0:
+        time.sleep(0.005)
+    answer = chat(client)  # served while the other request hangs
+    assert answer.choices[0].finish_reason == "stop"
+    assert thread.is_alive()
+    thread.join(5)
+    assert 0.5 <= time.monotonic() - started < 3
+    assert len(outcome) == 1 and isinstance(outcome[0], groq.APITimeoutError)
+    assert sim.requests[0].outcome == "hang" and sim.requests[0].status is None
+
+
+def test_short_hang_ends_in_a_slow_success(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(FAST, {"fault": "hang", "seconds": 0.3})
+    started = time.monotonic()
+    assert chat(client).choices[0].finish_reason == "stop"
+    assert time.monotonic() - started >= 0.3
+
+
+def test_scripted_latency(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(FAST, {"fault": "ok", "latency_ms": 200}, {"fault": "server_error", "latency_ms": 200})
+    started = time.monotonic()
+    chat(client)
+    with pytest.raises(groq.InternalServerError):
+        chat(client)
+    assert 0.4 <= time.monotonic() - started < 2
+
+
+# -- request checks ----------------------------------------------------------------------------------
+
+
+def post(sim: Simulator, body: Any, **kwargs: Any) -> httpx.Response:
+    with httpx.Client(base_url=sim.base_url) as http:
+        if isinstance(body, bytes):
+            return http.post("/openai/v1/chat/completions", content=body, **kwargs)
+        return http.post("/openai/v1/chat/completions", json=body, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"model": FAST}, "'messages' : property 'messages' is missing or empty"),
+        ({"model": FAST, "messages": []}, "'messages' : property 'messages' is missing or empty"),
+        (
+            {"model": FAST, "messages": [{"role": "robot", "content": "hi"}]},
+            "'messages.0' : discriminator property 'role' has invalid value",
+        ),
+        ({"messages": MESSAGES}, "'model' : property 'model' is missing"),
+        (b"{not json", "failed to parse request body: expected a JSON object"),
+    ],
+)
+def test_invalid_bodies_are_rejected(sim: Simulator, body: Any, message: str) -> None:
+    sim.script(FAST, "ok")
+    response = post(sim, body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"] == message and error["type"] == "invalid_request_error" and "code" not in error
+    assert sim.requests[-1].outcome == "invalid_request"
+
+
+def test_invalid_bodies_do_not_consume_scripts(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(FAST, "rate_limit")
+    assert post(sim, {"model": FAST}).status_code == 400
+    with pytest.raises(groq.RateLimitError):
+        chat(client)
+
+
+def test_context_window_and_completion_limit(sim: Simulator, client: groq.Groq) -> None:
+    # OTHER has a 1000-token context window.
+    long = [{"role": "user", "content": "x" * 4000}]
+    with pytest.raises(groq.BadRequestError) as info:
+        chat(client, OTHER, messages=long)
+    assert info.value.body["error"]["code"] == "context_length_exceeded"
+    assert info.value.body["error"]["param"] == "messages"
+    with pytest.raises(groq.BadRequestError) as info:
+        chat(client, OTHER, max_tokens=990)  # fits alone, not with the prompt
+    assert info.value.body["error"]["code"] == "context_length_exceeded"
+    # FAST allows at most 1000 completion tokens.
+    with pytest.raises(groq.BadRequestError) as info:
+        chat(client, max_tokens=1001)
+    assert info.value.body["error"]["message"].startswith("`max_tokens` must be less than or equal to `1000`")
+    assert chat(client, max_tokens=1000).choices[0].finish_reason == "stop"
+
+
+def test_unknown_model_and_default_profile(client: groq.Groq) -> None:
+    with pytest.raises(groq.NotFoundError) as info:
+        chat(client, "sim/nope")
+    assert info.value.body["error"]["code"] == "model_not_found"
+    with Simulator(default_profile=ModelProfile(completion_tokens=3)) as catch_all:
+        with groq.Groq(base_url=catch_all.base_url, api_key="k", max_retries=0) as c:
+            completion = chat(c, "sim/anything")
+        assert completion.model == "sim/anything" and completion.usage.completion_tokens == 3
+        assert catch_all.calls("sim/anything") == 1
+
+
+def test_unknown_url(sim: Simulator) -> None:
+    with httpx.Client(base_url=sim.base_url) as http:
+        response = http.get("/openai/v1/nothing?x=1")
+        wrong_method = http.get("/openai/v1/chat/completions")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "unknown_url" and error["type"] == "invalid_request_error"
+    assert error["message"].startswith("Unknown request URL: GET /openai/v1/nothing")
+    assert wrong_method.status_code == 404
+    assert sim.requests == []
+
+
+# -- authentication ----------------------------------------------------------------------------------
+
+
+def test_api_key_is_checked_and_never_logged() -> None:
+    with Simulator({FAST: ModelProfile()}, api_key="right-key") as keyed:
+        with groq.Groq(base_url=keyed.base_url, api_key="wrong-key", max_retries=0) as bad:
+            with pytest.raises(groq.AuthenticationError) as info:
+                chat(bad)
+            with pytest.raises(groq.AuthenticationError):
+                bad.models.list()
+        assert info.value.body == {
+            "error": {"message": "Invalid API Key", "type": "invalid_request_error", "code": "invalid_api_key"}
+        }
+        keyed.script(FAST, "server_error")
+        with groq.Groq(base_url=keyed.base_url, api_key="right-key", max_retries=0) as good:
+            with pytest.raises(groq.InternalServerError):  # the failed auth did not use up the script
+                chat(good)
+            assert chat(good).choices[0].finish_reason == "stop"
+            assert [m.id for m in good.models.list().data] == [FAST]
+        assert [r.outcome for r in keyed.requests] == ["auth", "server_error", "ok"]
+        assert "right-key" not in repr(keyed.requests) and "wrong-key" not in repr(keyed.requests)
+        assert "authorization" not in {f.lower() for f in RequestRecord.__dataclass_fields__}
+
+
+# -- streaming ---------------------------------------------------------------------------------------
+
+
+def test_streaming_chunks_match_the_plain_answer(sim: Simulator, client: groq.Groq) -> None:
+    plain = chat(client).choices[0].message.content
+    chunks = list(chat(client, stream=True))
+    assert all(c.object == "chat.completion.chunk" and c.model == FAST for c in chunks)
+    assert len({c.id for c in chunks}) == 1
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[0].x_groq is not None and chunks[0].x_groq.id.startswith("req_")
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == plain
+    assert [c.choices[0].finish_reason for c in chunks][-1] == "stop"
+    assert all(c.choices[0].finish_reason is None for c in chunks[:-1])
+    usage = chunks[-1].x_groq.usage
+    assert usage is not None and usage.completion_tokens == 24 and usage.prompt_tokens == 14
+    assert chunks[-1].usage is None
+    assert sim.requests[-1].body["stream"] is True
+
+
+def test_streaming_wire_format_and_include_usage(sim: Simulator) -> None:
+    body = {"model": FAST, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
+    response = post(sim, body)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream"
+    assert response.headers["transfer-encoding"] == "chunked"
+    events = [line for line in response.text.split("\n\n") if line]
+    assert all(e.startswith("data: ") for e in events)
+    assert events[-1] == "data: [DONE]"
+    last = json.loads(events[-2][len("data: ") :])
+    assert last["usage"]["total_tokens"] == 38 and last["x_groq"]["usage"]["total_tokens"] == 38
+
+
+def test_streaming_fault_answers_with_the_error_status(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(FAST, "rate_limit", {"fault": "ok", "content": "a b c", "finish_reason": "length"})
+    with pytest.raises(groq.RateLimitError) as info:
+        chat(client, stream=True)
+    assert info.value.response.headers["retry-after"] == "2"
+    chunks = list(chat(client, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "a b c"
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+def test_streaming_is_paced_by_tokens_per_second(sim: Simulator, client: groq.Groq) -> None:
+    sim.set_profile(FAST, ModelProfile(tokens_per_second=100.0, completion_tokens=30))
+    started = time.monotonic()
+    chunks = list(chat(client, stream=True))
+    assert 0.3 <= time.monotonic() - started < 2
+    assert chunks[-1].x_groq.usage.completion_time == pytest.approx(0.3)
+
+
+# -- models ------------------------------------------------------------------------------------------
+
+
+def test_models_list_follows_listed_and_active(sim: Simulator, client: groq.Groq) -> None:
+    models = client.models.list()
+    assert models.object == "list"
+    assert [m.id for m in models.data] == [FAST, OTHER]
+    fast, other = models.data
+    assert (fast.owned_by, fast.active, fast.context_window, fast.max_completion_tokens) == (
+        "OpenAI",
+        True,
+        131072,
+        1000,
+    )
+    assert fast.object == "model" and fast.public_apps is None and fast.created == 1754408224
+    assert (other.active, other.context_window) == (False, 1000)
+    assert chat(client, OTHER).choices[0].finish_reason == "stop"  # inactive still answers
+    assert chat(client, HIDDEN).choices[0].finish_reason == "stop"  # unlisted still answers
+    assert client.models.retrieve(FAST).id == FAST
+    with pytest.raises(groq.NotFoundError):
+        client.models.retrieve(HIDDEN)
+
+
+def test_set_and_remove_profile_then_reset(sim: Simulator, client: groq.Groq) -> None:
+    sim.set_profile("sim/new", ModelProfile(owned_by="Someone"))
+    sim.remove_profile(HIDDEN)
+    assert [m.id for m in client.models.list().data] == [FAST, OTHER, "sim/new"]
+    with pytest.raises(groq.NotFoundError):
+        chat(client, HIDDEN)
+    sim.set_profile(FAST, ModelProfile(retired="decommissioned"))
+    with pytest.raises(groq.BadRequestError):
+        chat(client)
+    sim.script(FAST, "rate_limit")
+    sim.reset()
+    assert sim.requests == [] and sim.calls(FAST) == 0
+    assert [m.id for m in client.models.list().data] == [FAST, OTHER]
+    assert chat(client).choices[0].finish_reason == "stop"  # profile restored, script gone
+    assert chat(client, HIDDEN).choices[0].finish_reason == "stop"
+
+
+# -- retirement --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("retire_as", "exc_type", "code"),
+    [
+        ("decommissioned", groq.BadRequestError, "model_decommissioned"),
+        ("not_found", groq.NotFoundError, "model_not_found"),
+    ],
+)
+def test_retire_after(
+    sim: Simulator, client: groq.Groq, retire_as: str, exc_type: type[groq.APIStatusError], code: str
+) -> None:
+    sim.set_profile(FAST, ModelProfile(retire_after=2, retire_as=retire_as))
+    assert chat(client).choices[0].finish_reason == "stop"
+    assert chat(client).choices[0].finish_reason == "stop"
+    for _ in range(2):
+        with pytest.raises(exc_type) as info:
+            chat(client)
+        assert info.value.body["error"]["code"] == code
+    assert [r.outcome for r in sim.requests] == ["ok", "ok", retire_as, retire_as]
+
+
+# -- profiles and TOML -------------------------------------------------------------------------------
+
+
+def test_shipped_toml(tmp_path: Path) -> None:
+    profiles = load_profiles()
+    live = ["openai/gpt-oss-20b", "openai/gpt-oss-120b", "qwen/qwen3.8-27b", "openai/gpt-oss-safeguard-20b"]
+    retired = {
+        "qwen/qwen3.6-27b": "not_found",
+        "groq/compound": "not_found",
+        "llama-3.1-8b-instant": "not_found",
+        "llama-3.3-70b-versatile": "not_found",
+        "mixtral-8x7b-32768": "decommissioned",
+    }
+    assert set(profiles) == set(live) | set(retired)
+    for name in live:
+        profile = profiles[name]
+        assert profile.retired is None and profile.listed and profile.active
+        assert 40 <= profile.latency_ms <= 300
+        assert 0 < sum(profile.fault_rates.values()) <= 0.05
+    for name, kind in retired.items():
+        assert profiles[name].retired == kind
+    assert load_default_profile() is None
+    with Simulator.from_toml() as shipped, groq.Groq(base_url=shipped.base_url, api_key="k", max_retries=0) as c:
+        assert [m.id for m in c.models.list().data] == live
+        with pytest.raises(groq.NotFoundError):
+            chat(c, "qwen/qwen3.6-27b")
+        with pytest.raises(groq.BadRequestError) as info:
+            chat(c, "mixtral-8x7b-32768")
+        assert info.value.body["error"]["code"] == "model_decommissioned"
+
+
+def test_load_custom_toml(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.toml"
+    path.write_text(
+        '[default]\ncompletion_tokens = 5\n\n[models."a/b"]\nactive = false\nlatency_ms = 10.0\n'
+        "fault_rates = { rate_limit = 0.25, disconnect = 0.5 }\n"
+    )
+    profiles = load_profiles(path)
+    assert profiles == {
+        "a/b": ModelProfile(active=False, latency_ms=10.0, fault_rates={"rate_limit": 0.25, "disconnect": 0.5})
+    }
+    assert load_default_profile(path) == ModelProfile(completion_tokens=5)
+    sim = Simulator.from_toml(path)
+    with sim, groq.Groq(base_url=sim.base_url, api_key="k", max_retries=0) as c:
+        assert chat(c, "x/y").usage.completion_tokens == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('[models."a"]\nlatncy_ms = 1.0\n', "unknown key"),
+        ('[models."a"]\nfault_rates = { rate_limt = 0.1 }\n', "unknown fault"),
+        ('[models."a"]\nfault_rates = { rate_limit = 0.7, capacity = 0.7 }\n', "sum to at most 1"),
+        ('[models."a"]\nretired = "gone"\n', "retired must be"),
+        ("[modles]\n", "unknown top-level"),
+    ],
+)
+def test_bad_toml_is_rejected(tmp_path: Path, text: str, error: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=error):
+        load_profiles(path)
+
+
+def test_no_model_names_in_package_code() -> None:
+    names = set(load_profiles())
+    for source in DEFAULT_PROFILES_PATH.parent.glob("*.py"):
+        text = source.read_text()
+        assert not [n for n in names if n in text], source.name
+
+
+# -- seeded faults -----------------------------------------------------------------------------------
+
+
+def outcomes_with_seed(seed: int, count: int) -> list[str]:
+    profile = ModelProfile(fault_rates={"rate_limit": 0.2, "server_error": 0.1, "capacity": 0.1})
+    with Simulator({FAST: profile, OTHER: profile}, seed=seed) as seeded:
+        with httpx.Client(base_url=seeded.base_url) as http:
+            for i in range(count):
+                http.post("/openai/v1/chat/completions", json={"model": FAST, "messages": MESSAGES})
+                if i % 3 == 0:  # interleaved traffic to another model must not shift FAST's draws
+                    http.post("/openai/v1/chat/completions", json={"model": OTHER, "messages": MESSAGES})
+        first = [r.outcome for r in seeded.requests if r.model == FAST]
+        seeded.reset()
+        with httpx.Client(base_url=seeded.base_url) as http:
+            for _ in range(count):
+                http.post("/openai/v1/chat/completions", json={"model": FAST, "messages": MESSAGES})
+        assert [r.outcome for r in seeded.requests] == first  # reset restarts the draws
+    return first
+
+
+def test_fault_rates_are_seeded_and_reproducible() -> None:
+    first = outcomes_with_seed(7, 200)
+    assert outcomes_with_seed(7, 200) == first
+    assert outcomes_with_seed(8, 200) != first
+    counts = {name: first.count(name) for name in ("ok", "rate_limit", "server_error", "capacity")}
+    assert sum(counts.values()) == 200
+    assert 0.45 < counts["ok"] / 200 < 0.75 and 0.1 < counts["rate_limit"] / 200 < 0.3
+
+
+# -- HTTP plumbing, concurrency and lifecycle -------------------------------------------------------
+
+
+def raw_exchange(sim: Simulator, payload: bytes, responses: int = 1) -> list[bytes]:
+    """Send raw bytes on one connection and read `responses` Content-Length-framed answers."""
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as sock:
+        sock.sendall(payload)
+        buffer, answers = b"", []
+        while len(answers) < responses:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buffer += chunk
+            while b"\r\n\r\n" in buffer:
+                head, rest = buffer.split(b"\r\n\r\n", 1)
+                length = int(re.search(rb"content-length: (\d+)", head).group(1))  # type: ignore[union-attr]
+                if len(rest) < length:
+                    break
+                answers.append(head + b"\r\n\r\n" + rest[:length])
+                buffer = rest[length:]
+        return answers
+
+
+def test_keep_alive_pipelining_and_chunked_bodies(sim: Simulator) -> None:
+    body = json.dumps({"model": FAST, "messages": MESSAGES}).encode()
+    plain = b"POST /openai/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+    half = len(body) // 2
+    chunked = (
+        b"POST /openai/v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, body[:half], len(body) - half, body[half:])
+    )
+    closing = plain.replace(b"host: x\r\n", b"host: x\r\nconnection: close\r\n")
+    answers = raw_exchange(sim, plain + chunked + closing, responses=3)
+    assert len(answers) == 3
+    assert all(a.startswith(b"HTTP/1.1 200 OK\r\n") for a in answers)
+    assert b"connection: close" in answers[2] and b"connection: close" not in answers[0]
+    assert sim.calls(FAST) == 3
+
+
+def test_two_hundred_concurrent_requests() -> None:
+    # Every request waits 300 ms server-side, so finishing well under 200 x 300 ms shows they overlap.
+    profile = ModelProfile(latency_ms=300.0, latency_sigma=0.0)
+
+    async def run(base_url: str) -> list[Any]:
+        clients = [
+            groq.AsyncGroq(
+                base_url=base_url,
+                api_key="k",
+                max_retries=0,
+                http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=50)),
+            )
+            for _ in range(4)
+        ]
+        try:
+            return await asyncio.gather(
+                *(
+                    clients[i % 4].chat.completions.create(
+                        model=FAST, messages=[{"role": "user", "content": f"question {i}"}]
+                    )
+                    for i in range(200)
+                )
+            )
+        finally:
+            for c in clients:
+                await c.close()
+
+    with Simulator({FAST: profile}) as busy:
+        started = time.monotonic()
+        results = asyncio.run(run(busy.base_url))
+        elapsed = time.monotonic() - started
+        assert busy.calls(FAST) == 200
+    assert elapsed < 5
+    assert sorted(r.choices[0].message.content for r in results) == sorted(
+        f"[{FAST}] Simulated reply to: question {i}" for i in range(200)
+    )
+
+
+def test_stop_ends_hung_connections_and_lifecycle() -> None:
+    fresh = Simulator({FAST: ModelProfile()})
+    with pytest.raises(RuntimeError):
+        _ = fresh.base_url
+    fresh.start()
+    assert fresh.start() is fresh
+    fresh.script(FAST, "hang")
+    errors: list[BaseException] = []
+
+    def hung_call() -> None:
+        with groq.Groq(base_url=fresh.base_url, api_key="k", max_retries=0, timeout=30) as c:
+            try:
+                chat(c)
+            except groq.APIError as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=hung_call)
+    thread.start()
+    while fresh.calls(FAST) == 0:
+        time.sleep(0.005)
+    started = time.monotonic()
+    fresh.stop()
+    thread.join(5)
+    assert time.monotonic() - started < 2
+    assert len(errors) == 1 and isinstance(errors[0], groq.APIConnectionError)
+    fresh.stop()  # idempotent
+    with fresh, groq.Groq(base_url=fresh.base_url, api_key="k", max_retries=0) as c:  # restartable
+        assert chat(c).choices[0].finish_reason == "stop"
+
+
+def test_port_in_use_fails_start(sim: Simulator) -> None:
+    with pytest.raises(OSError):
+        Simulator(port=sim.port).start()
+
+
+def test_command_line_server(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[models."a/b"]\n')
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.simulator", "--port", str(port), "--profiles", str(path), "--api-key", "kk"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == f"http://127.0.0.1:{port}"
+        with groq.Groq(base_url=f"http://127.0.0.1:{port}", api_key="kk", max_retries=0) as c:
+            assert [m.id for m in c.models.list().data] == ["a/b"]
+            assert chat(c, "a/b").choices[0].finish_reason == "stop"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
