@@ -6,9 +6,15 @@ names stay in one module. Cost is computed here, exactly, from the usage the pro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 from app.core.types import Usage
+from app.errors import ConfigError
 
 CAPABILITIES = ("vision", "tools", "json_mode", "reasoning")
 
@@ -44,3 +50,50 @@ def cost_usd(info: ModelInfo | None, usage: Usage) -> float | None:
         + usage.completion_tokens * info.output_price
     )
     return dollars_per_million / 1_000_000
+
+
+_FIELDS = {
+    "provider": str, "input_price": (int, float), "output_price": (int, float),
+    "cached_input_price": (int, float), "context_window": int, "max_completion_tokens": int,
+    "capabilities": list, "base_url": str, "api_key_env": str,
+}
+_PROVIDER_KINDS = ("groq", "openai_compatible")
+
+
+def load_catalog_file(path: Path, base: Mapping[str, ModelInfo]) -> dict[str, ModelInfo]:
+    """Entries of a TOML or JSON file (`[models."name"]` tables), each merged field by field over `base`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix.lower() != ".json" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"MODEL_CATALOG_FILE {path}: cannot read it: {exc}") from exc
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict):
+        raise ConfigError(f"MODEL_CATALOG_FILE {path}: expected a [models.\"<model name>\"] table per model")
+    merged: dict[str, ModelInfo] = {}
+    for name, entry in models.items():
+        where = f"MODEL_CATALOG_FILE {path}: models.{name!r}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table")
+        changes: dict[str, Any] = {}
+        for key, value in entry.items():
+            kind = _FIELDS.get(key)
+            if kind is None:
+                raise ConfigError(f"{where}: unknown field {key!r}; known: {', '.join(_FIELDS)}")
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ConfigError(f"{where}.{key} has the wrong type: {value!r}")
+            if key.endswith("price") and value < 0:
+                raise ConfigError(f"{where}.{key} must be >= 0")
+            if key == "capabilities":
+                unknown = set(value) - set(CAPABILITIES)
+                if unknown:
+                    raise ConfigError(f"{where}.capabilities: unknown {sorted(unknown)}; known: {CAPABILITIES}")
+                value = frozenset(value)
+            if key == "provider" and value not in _PROVIDER_KINDS:
+                raise ConfigError(f"{where}.provider must be one of {_PROVIDER_KINDS}")
+            changes[key] = float(value) if key.endswith("price") else value
+        info = replace(base.get(name, ModelInfo()), **changes)
+        if info.provider != "groq" and not info.base_url:
+            raise ConfigError(f"{where}: provider {info.provider!r} needs a base_url")
+        merged[name] = info
+    return merged

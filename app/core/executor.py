@@ -9,43 +9,49 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app.config import Settings
-from app.core.catalog import ModelInfo, cost_usd
+from app.core.budget import BudgetReached, DailyBudget, Reservation
+from app.core.catalog import ModelInfo, cost_usd, load_catalog_file
 from app.core.chain import Candidate, Chain, build_chain
 from app.core.failures import FailureDecision, classify
+from app.core.gates import Needs, estimated_cost, needs_of, skip_reason
 from app.core.messages import check_messages
 from app.core.model_health import ModelHealth
-from app.core.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage
+from app.core.recording import RequestLog
+from app.core.types import ErrorKind, LLMResponse, Outcome
+from app.core.validation import Validator, rejection
 from app.deprecations import DeprecationCalendar, Retirement, load_calendar
 from app.errors import (
     AllModelsFailedError,
     AuthenticationFailedError,
+    BudgetExceededError,
+    ConfigError,
+    NoCapableModelError,
     ProviderError,
     RequestRejectedError,
 )
 from app.providers import Endpoint, ProviderResponse, run_llm
-from app.store import AttemptLog, AttemptRow, get_attempt_log, utc_now_iso
+from app.store import AttemptLog, get_attempt_log
 
 logger = logging.getLogger("taskrouter")
 
 RegistrySource = Callable[[], Mapping[str, Sequence[str]]]
 CatalogSource = Callable[[], Mapping[str, ModelInfo]]
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    response: LLMResponse  # without its attempts yet: they are final only once it is accepted
+    result: ProviderResponse
+    latency_ms: float
+
+
 _STATE_KIND = {"deprecated": ErrorKind.DEPRECATED, "not_found": ErrorKind.NOT_FOUND}
-
-
-@dataclass(slots=True)
-class _Request:
-    """What every row of one request shares."""
-
-    request_id: str
-    chain: Chain
-    variant: str | None
-    prompt: str | None  # JSON of the messages, only with LOG_CONTENT=true
+_UNSUITABLE = (ErrorKind.CAPABILITY, ErrorKind.CONTEXT_LENGTH, ErrorKind.BUDGET)
 
 
 class Router:
@@ -58,6 +64,18 @@ class Router:
         self.calendar: DeprecationCalendar = load_calendar(settings.deprecations_file)
         self._registry = registry
         self._catalog = catalog
+        # Entries from MODEL_CATALOG_FILE, merged over the shipped ones once, here, not per call.
+        self._catalog_overrides: dict[str, ModelInfo] = (
+            load_catalog_file(Path(settings.model_catalog_file), catalog()) if settings.model_catalog_file else {}
+        )
+        self.budget: DailyBudget | None = (
+            DailyBudget(settings.daily_budget_usd, settings.budget_alert_ratio,
+                        settings.attempts_db_path if settings.attempt_logging else None)
+            if settings.daily_budget_usd else None
+        )
+
+    def model_info(self, model: str) -> ModelInfo | None:
+        return self._catalog_overrides.get(model) or self._catalog().get(model)
 
     def retirement(self, model: str) -> Retirement | None:
         return self.calendar.retirement_for(model, datetime.now(UTC).date())
@@ -77,198 +95,201 @@ class Router:
         messages: Sequence[Mapping[str, Any]],
         *,
         variant: str | None = None,
+        max_cost_usd: float | None = None,
+        validate: Validator | None = None,
+        required_fields: Sequence[str] | None = None,
         **params: Any,
     ) -> LLMResponse:
         check_messages(messages)
+        _check_options(max_cost_usd, validate, required_fields)
         started = time.perf_counter()
         chain = self.chain_for(task_type, variant)
-        catalog = self._catalog()
-        request = _Request(
-            uuid.uuid4().hex, chain, variant, json.dumps(messages, default=str) if self.settings.log_content else None
+        req = RequestLog(
+            uuid.uuid4().hex, chain, variant, self.log,
+            json.dumps(messages, default=str) if self.settings.log_content else None, self.settings.log_content,
         )
+        needs = needs_of(messages, params)
         self.health.refresh_if_due(time.time())
-        records: list[AttemptRecord] = []
         calls = 0
         not_tried: list[str] = []
         for position, candidate in enumerate(chain.candidates, 1):
-            model = candidate.model
-            if not chain.forced:
-                retired = self.retirement(model) if self.settings.skip_retired_models else None
-                if retired is not None:
-                    self._skip(request, records, position, candidate, ErrorKind.DEPRECATED,
-                               _retired_reason(retired) + " (SKIP_RETIRED_MODELS=true: not called)")
-                    continue
-                state = self.health.blocked(model, time.time())
-                if state is not None:
-                    kind = _STATE_KIND.get(state.status, ErrorKind.COOLING_DOWN)
-                    self._skip(request, records, position, candidate, kind, state.describe())
-                    continue
+            info = self.model_info(candidate.model)
+            if not chain.forced and self._skipped(req, position, candidate, info, needs, max_cost_usd):
+                continue
             if calls >= self.settings.llm_max_attempts:
-                not_tried.append(model)
+                not_tried.append(candidate.model)
                 continue
+            reservation = self._reserve(req, position, candidate, info, needs)
             calls += 1
-            info = catalog.get(model)
-            logger.info(
-                "Attempting task_type=%s model=%s attempt=%d fallback=%s forced=%s request_id=%s",
-                task_type, model, position, candidate.is_fallback, chain.forced, request.request_id,
-            )
-            attempt_started = time.perf_counter()
-            try:
-                result = await run_llm(
-                    self.endpoint_for(model, info), model, messages, params, self.settings.llm_timeout_seconds
-                )
-            except ProviderError as error:
-                self._failed(request, records, position, candidate, error, _ms_since(attempt_started), info)
+            answer = await self._attempt(req, position, candidate, info, messages, params, reservation, started)
+            if answer is None:
                 continue
-            except asyncio.CancelledError:
-                self._record(request, records, position, candidate, Outcome.FAILURE, info=info,
-                             kind=ErrorKind.CANCELLED, message="cancelled by the caller",
-                             latency_ms=_ms_since(attempt_started))
-                raise
-            return self._succeeded(request, records, position, candidate, result, _ms_since(attempt_started),
-                                   info, started)
-        raise AllModelsFailedError(_summary(request.chain, calls, not_tried, self.settings), records,
+            reason = rejection(answer.response, validate, required_fields) if (validate or required_fields) else None
+            if reason is None:
+                return self._accepted(req, position, candidate, answer)
+            self._rejected(req, position, candidate, answer, reason)
+        if calls == 0 and req.records and all(r.error_kind in _UNSUITABLE for r in req.records):
+            raise NoCapableModelError(_unsuitable_summary(chain, needs, req), req.records, task_type=task_type)
+        raise AllModelsFailedError(_summary(chain, calls, not_tried, self.settings), req.records,
                                    task_type=task_type)
 
-    def _failed(
+    def _skipped(
         self,
-        request: _Request,
-        records: list[AttemptRecord],
+        req: RequestLog,
         position: int,
         candidate: Candidate,
-        error: ProviderError,
-        latency_ms: float,
         info: ModelInfo | None,
-    ) -> None:
+        needs: Needs,
+        max_cost_usd: float | None,
+    ) -> bool:
+        """Whether to pass this model over without calling it; a skip is logged with its reason."""
+        model = candidate.model
+        retired = self.retirement(model) if self.settings.skip_retired_models else None
+        if retired is not None:
+            reason = _retired_reason(retired) + " (SKIP_RETIRED_MODELS=true: not called)"
+            return self._skip(req, position, candidate, info, ErrorKind.DEPRECATED, reason)
+        state = self.health.blocked(model, time.time())
+        if state is not None:
+            kind = _STATE_KIND.get(state.status, ErrorKind.COOLING_DOWN)
+            return self._skip(req, position, candidate, info, kind, state.describe())
+        unsuitable = skip_reason(info, needs, max_cost_usd)
+        if unsuitable is not None:
+            return self._skip(req, position, candidate, info, *unsuitable)
+        return False
+
+    def _skip(self, req: RequestLog, position: int, candidate: Candidate, info: ModelInfo | None,
+              kind: ErrorKind, reason: str) -> bool:
+        req.add(position, candidate, Outcome.SKIPPED, provider=_provider(info), kind=kind, message=reason)
+        logger.info("Skipping task_type=%s model=%s error_kind=%s reason=%s request_id=%s",
+                    req.chain.task_type, candidate.model, kind.value, reason, req.request_id)
+        return True
+
+    def _reserve(
+        self, req: RequestLog, position: int, candidate: Candidate, info: ModelInfo | None, needs: Needs
+    ) -> Reservation | None:
+        if self.budget is None:
+            return None
+        try:
+            return self.budget.reserve(estimated_cost(info, needs) or 0.0)
+        except BudgetReached as exc:
+            self._skip(req, position, candidate, info, ErrorKind.BUDGET, str(exc))
+            raise BudgetExceededError(f"{req.chain.task_type}: {exc}; no provider was called", req.records,
+                                      task_type=req.chain.task_type) from None
+
+    async def _attempt(
+        self,
+        req: RequestLog,
+        position: int,
+        candidate: Candidate,
+        info: ModelInfo | None,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        reservation: Reservation | None,
+        started: float,
+    ) -> _Answer | None:
+        """One provider call. The answer, or None after logging a failure that lets the chain go on."""
+        model = candidate.model
+        logger.info("Attempting task_type=%s model=%s attempt=%d fallback=%s forced=%s request_id=%s",
+                    req.chain.task_type, model, position, candidate.is_fallback, req.chain.forced, req.request_id)
+        attempt_started = time.perf_counter()
+        cost: float | None = 0.0
+        try:
+            result = await run_llm(self.endpoint_for(model, info), model, messages, params,
+                                   self.settings.llm_timeout_seconds)
+            cost = cost_usd(info, result.usage)
+        except ProviderError as error:
+            self._failed(req, position, candidate, info, error, _ms_since(attempt_started))
+            return None
+        except asyncio.CancelledError:
+            req.add(position, candidate, Outcome.FAILURE, provider=_provider(info), kind=ErrorKind.CANCELLED,
+                    message="cancelled by the caller", latency_ms=_ms_since(attempt_started))
+            raise
+        finally:
+            if reservation is not None and self.budget is not None:
+                self.budget.settle(reservation, cost)
+        latency_ms = _ms_since(attempt_started)
+        self.health.on_success(model)
+        response = LLMResponse(
+            content=result.content,
+            model_used=model,
+            finish_reason=result.finish_reason,
+            usage=result.usage,
+            task_type=req.chain.task_type,
+            request_id=req.request_id,
+            fallback_used=position > 1,
+            latency_ms=_ms_since(started),
+            attempts=(),
+            provider=_provider(info),
+            cost_usd=cost,
+            provider_request_id=result.provider_request_id,
+            tool_calls=result.tool_calls,
+            variant=req.variant,
+        )
+        return _Answer(response, result, latency_ms)
+
+    def _accepted(self, req: RequestLog, position: int, candidate: Candidate, answer: _Answer) -> LLMResponse:
+        response = answer.response
+        req.add(position, candidate, Outcome.SUCCESS, provider=response.provider, latency_ms=answer.latency_ms,
+                result=answer.result, cost=response.cost_usd)
+        logger.info("Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s request_id=%s",
+                    req.chain.task_type, candidate.model, response.usage.total_tokens, answer.latency_ms,
+                    candidate.is_fallback, req.request_id)
+        return replace(response, attempts=tuple(req.records))
+
+    def _rejected(self, req: RequestLog, position: int, candidate: Candidate, answer: _Answer, reason: str) -> None:
+        # The provider billed this answer: the row keeps its tokens and cost.
+        req.add(position, candidate, Outcome.FAILURE, provider=answer.response.provider, kind=ErrorKind.VALIDATION,
+                message=reason, latency_ms=answer.latency_ms, result=answer.result, cost=answer.response.cost_usd)
+        logger.warning("Model failure task_type=%s model=%s error_kind=validation status=None request_id=%s: %s",
+                       req.chain.task_type, candidate.model, req.request_id, reason)
+
+    def _failed(self, req: RequestLog, position: int, candidate: Candidate, info: ModelInfo | None,
+                error: ProviderError, latency_ms: float) -> None:
         decision = classify(error)
         if decision.kind is ErrorKind.NOT_FOUND:
             # Groq answers its 2026 retirements with a plain 404; the calendar tells a retirement from a typo.
             retired = self.retirement(candidate.model)
             if retired is not None:
                 decision = FailureDecision(ErrorKind.DEPRECATED, False, _retired_reason(retired))
-                error = replace_message(error, f"{error.message} [{_retired_reason(retired)}]")
+                error = _with_message(error, f"{error.message} [{_retired_reason(retired)}]")
         self.health.on_failure(candidate.model, decision.kind, error, time.time())
-        self._record(request, records, position, candidate, Outcome.FAILURE, info=info, kind=decision.kind,
-                     status=error.status_code, message=error.message, latency_ms=latency_ms)
-        logger.warning(
-            "Model failure task_type=%s model=%s error_kind=%s status=%s request_id=%s: %s",
-            request.chain.task_type, candidate.model, decision.kind.value, error.status_code,
-            request.request_id, error.message,
-        )
-        if decision.stop_request:
-            task = request.chain.task_type
-            if decision.kind is ErrorKind.AUTH:
-                raise AuthenticationFailedError(
-                    f"{task}: the provider refused the API key (status {error.status_code}); every model "
-                    "shares it, so no other model was tried. Check GROQ_API_KEY.",
-                    records, task_type=task,
-                ) from error
-            raise RequestRejectedError(
-                f"{task}: the request was rejected as invalid ({decision.reason}); it would fail on every "
-                f"model, so no other model was tried: {error.message}",
-                records, task_type=task,
-            ) from error
-
-    def _succeeded(
-        self,
-        request: _Request,
-        records: list[AttemptRecord],
-        position: int,
-        candidate: Candidate,
-        result: ProviderResponse,
-        latency_ms: float,
-        info: ModelInfo | None,
-        started: float,
-    ) -> LLMResponse:
-        self.health.on_success(candidate.model)
-        cost = cost_usd(info, result.usage)
-        self._record(request, records, position, candidate, Outcome.SUCCESS, info=info, latency_ms=latency_ms,
-                     result=result, cost=cost)
-        logger.info(
-            "Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s request_id=%s",
-            request.chain.task_type, candidate.model, result.usage.total_tokens, latency_ms,
-            candidate.is_fallback, request.request_id,
-        )
-        return LLMResponse(
-            content=result.content,
-            model_used=candidate.model,
-            finish_reason=result.finish_reason,
-            usage=result.usage,
-            task_type=request.chain.task_type,
-            request_id=request.request_id,
-            fallback_used=position > 1,
-            latency_ms=_ms_since(started),
-            attempts=tuple(records),
-            provider=info.provider if info else "groq",
-            cost_usd=cost,
-            provider_request_id=result.provider_request_id,
-            tool_calls=result.tool_calls,
-            variant=request.variant,
-        )
-
-    def _skip(
-        self,
-        request: _Request,
-        records: list[AttemptRecord],
-        position: int,
-        candidate: Candidate,
-        kind: ErrorKind,
-        reason: str,
-    ) -> None:
-        self._record(request, records, position, candidate, Outcome.SKIPPED, kind=kind, message=reason)
-        logger.info("Skipping task_type=%s model=%s reason=%s request_id=%s", request.chain.task_type,
-                    candidate.model, reason, request.request_id)
-
-    def _record(
-        self,
-        request: _Request,
-        records: list[AttemptRecord],
-        position: int,
-        candidate: Candidate,
-        outcome: Outcome,
-        *,
-        info: ModelInfo | None = None,
-        kind: ErrorKind | None = None,
-        status: int | None = None,
-        message: str | None = None,
-        latency_ms: float | None = None,
-        result: ProviderResponse | None = None,
-        cost: float | None = None,
-    ) -> None:
-        provider = info.provider if info else "groq"
-        records.append(AttemptRecord(candidate.model, outcome, position, kind, status, message, latency_ms,
-                                     candidate.is_fallback, provider))
-        if self.log is None:
+        # Groq does not bill failed calls; a model without a price stays unknown.
+        billed = 0.0 if info is not None and info.priced else None
+        req.add(position, candidate, Outcome.FAILURE, provider=_provider(info), kind=decision.kind,
+                status=error.status_code, message=error.message, latency_ms=latency_ms, cost=billed)
+        logger.warning("Model failure task_type=%s model=%s error_kind=%s status=%s request_id=%s: %s",
+                       req.chain.task_type, candidate.model, decision.kind.value, error.status_code,
+                       req.request_id, error.message)
+        if not decision.stop_request:
             return
-        usage = result.usage if result else Usage()
-        called = outcome is not Outcome.SKIPPED
-        self.log.record(AttemptRow(
-            request_id=request.request_id,
-            task_type=request.chain.task_type,
-            model=candidate.model,
-            provider=provider,
-            attempt=position,
-            outcome=outcome.value,
-            error_kind=kind.value if kind else None,
-            status_code=status,
-            error_message=message[:2000] if message else None,
-            is_fallback=candidate.is_fallback,
-            forced=request.chain.forced,
-            prompt_tokens=usage.prompt_tokens if called else None,
-            completion_tokens=usage.completion_tokens if called else None,
-            total_tokens=usage.total_tokens if called else None,
-            latency_ms=latency_ms,
-            # A failed call is not billed (Groq does not charge errors); a success with no price is unknown.
-            cost_usd=cost if result else (0.0 if called and info and info.priced else None),
-            created_at=utc_now_iso(),
-            cached_tokens=usage.cached_tokens if result else None,
-            reasoning_tokens=usage.reasoning_tokens if result else None,
-            variant=request.variant,
-            finish_reason=result.finish_reason if result else None,
-            provider_request_id=result.provider_request_id if result else None,
-            prompt=request.prompt if called else None,
-            response=(result.content if result and self.settings.log_content else None),
-        ))
+        task = req.chain.task_type
+        if decision.kind is ErrorKind.AUTH:
+            raise AuthenticationFailedError(
+                f"{task}: the provider refused the API key (status {error.status_code}); every model shares it, "
+                "so no other model was tried. Check GROQ_API_KEY.",
+                req.records, task_type=task,
+            ) from error
+        raise RequestRejectedError(
+            f"{task}: the request was rejected as invalid ({decision.reason}); it would fail on every model, "
+            f"so no other model was tried: {error.message}",
+            req.records, task_type=task,
+        ) from error
+
+
+def _check_options(max_cost_usd: float | None, validate: Validator | None, required_fields: Any) -> None:
+    if max_cost_usd is not None and (isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, int | float)
+                                     or max_cost_usd <= 0):
+        raise ConfigError(f"max_cost_usd must be a positive number of dollars, got {max_cost_usd!r}")
+    if validate is not None and not callable(validate):
+        raise ConfigError("validate must be a callable taking the response and returning None or a reason")
+    if required_fields is not None and (isinstance(required_fields, str) or not all(
+        isinstance(f, str) for f in required_fields
+    )):
+        raise ConfigError(f"required_fields must be a list of field names, got {required_fields!r}")
+
+
+def _provider(info: ModelInfo | None) -> str:
+    return info.provider if info is not None else "groq"
 
 
 def _retired_reason(retired: Retirement) -> str:
@@ -277,7 +298,7 @@ def _retired_reason(retired: Retirement) -> str:
     return f"{retired.model} was shut down on {when} per the deprecation calendar; {replacement}"
 
 
-def replace_message(error: ProviderError, message: str) -> ProviderError:
+def _with_message(error: ProviderError, message: str) -> ProviderError:
     clone = type(error)(message, status_code=error.status_code, code=error.code, error_type=error.error_type,
                         headers=error.headers)
     clone.__cause__ = error
@@ -297,3 +318,10 @@ def _summary(chain: Chain, calls: int, not_tried: list[str], settings: Settings)
         head += (f"; stopped after {calls} provider calls (LLM_MAX_ATTEMPTS={settings.llm_max_attempts}), "
                  f"not tried: {', '.join(not_tried)}")
     return head
+
+
+def _unsuitable_summary(chain: Chain, needs: Needs, req: RequestLog) -> str:
+    wanted = ", ".join(sorted(needs.capabilities)) or "none"
+    considered = ", ".join(r.model for r in req.records)
+    return (f"{chain.task_type}: no model in the chain can take this request (needs capabilities: {wanted}; "
+            f"estimated prompt: {needs.prompt_tokens} tokens); models considered: {considered}")

@@ -8,8 +8,9 @@ from typing import Any
 from app.errors import ProviderSetupError
 from app.providers.base import Endpoint, Provider, ProviderResponse
 from app.providers.groq_provider import GroqProvider
+from app.providers.openai_compat import OpenAICompatProvider
 
-_PROVIDERS: dict[str, Provider] = {"groq": GroqProvider()}
+_PROVIDERS: dict[str, Provider] = {"groq": GroqProvider(), "openai_compatible": OpenAICompatProvider()}
 
 
 def register_provider(name: str, provider: Provider) -> None:

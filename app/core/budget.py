@@ -1,0 +1,110 @@
+"""The daily spend limit (DAILY_BUDGET_USD): reserve an attempt's estimate before the call, settle the actual after.
+
+Spend per UTC day is the sum of `cost_usd` in the attempt log, so it survives restarts. Between reads of the log
+this process counts its own settled spend; a read never lowers the count (rows may still be queued for writing).
+With N calls in flight when the limit is reached, spend can pass it by at most what those N calls cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+logger = logging.getLogger("taskrouter")
+
+RESYNC_SECONDS = 10.0
+
+
+class BudgetReached(Exception):
+    def __init__(self, spent: float, limit: float) -> None:
+        super().__init__(f"daily budget reached: ${spent:.6f} spent or reserved of ${limit:.6f} (DAILY_BUDGET_USD)")
+        self.spent = spent
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    day: str
+    amount: float
+
+
+def spent_on(db_path: Path | None, day: str) -> float:
+    """Sum of logged cost for one UTC day ('YYYY-MM-DD'); 0 when there is no log yet."""
+    if db_path is None or not Path(db_path).exists():
+        return 0.0
+    next_day = (datetime.fromisoformat(day) + timedelta(days=1)).date().isoformat()
+    try:
+        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True, timeout=5)
+        try:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM attempts WHERE created_at >= ? AND created_at < ?",
+                (day, next_day),
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        logger.error("budget: could not read today's spend from %s (%s); counting from 0", db_path, exc)
+        return 0.0
+    return float(row[0])
+
+
+class DailyBudget:
+    def __init__(self, limit_usd: float, alert_ratio: float, db_path: Path | None) -> None:
+        self.limit = limit_usd
+        self.alert_ratio = alert_ratio
+        self._db_path = db_path
+        self._lock = threading.Lock()
+        self._day = _today()
+        self._spent = spent_on(db_path, self._day)
+        self._reserved = 0.0
+        self._next_sync = time.monotonic() + RESYNC_SECONDS
+        self._alerted = False
+
+    def reserve(self, estimate: float) -> Reservation:
+        """Raises BudgetReached when today's spend plus in-flight reservations has reached the limit."""
+        self._sync_if_due()
+        with self._lock:
+            if self._spent + self._reserved >= self.limit:
+                raise BudgetReached(self._spent + self._reserved, self.limit)
+            self._reserved += estimate
+            return Reservation(self._day, estimate)
+
+    def settle(self, reservation: Reservation, actual: float | None) -> None:
+        with self._lock:
+            if reservation.day == self._day:
+                self._reserved = max(self._reserved - reservation.amount, 0.0)
+                self._spent += actual or 0.0
+            alert = not self._alerted and self._spent >= self.alert_ratio * self.limit
+            if alert:
+                self._alerted = True
+            spent = self._spent
+        if alert:
+            logger.warning("Budget alert: $%.4f of the $%.4f daily budget spent (%.0f%%, BUDGET_ALERT_RATIO=%s)",
+                           spent, self.limit, 100 * spent / self.limit, self.alert_ratio)
+
+    def status(self) -> tuple[float, float]:
+        """(spent today, reserved by calls in flight)."""
+        with self._lock:
+            return self._spent, self._reserved
+
+    def _sync_if_due(self) -> None:
+        now = time.monotonic()
+        today = _today()
+        if today == self._day and now < self._next_sync:
+            return
+        logged = spent_on(self._db_path, today)
+        with self._lock:
+            self._next_sync = now + RESYNC_SECONDS
+            if today != self._day:
+                self._day, self._spent, self._reserved, self._alerted = today, logged, 0.0, False
+            else:
+                self._spent = max(self._spent, logged)
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()

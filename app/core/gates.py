@@ -1,0 +1,65 @@
+"""Checks made before a model is called: capabilities, context window, the request's own cost ceiling."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.catalog import ModelInfo
+from app.core.messages import estimate_prompt_tokens, has_images
+from app.core.types import ErrorKind
+
+# Without max_tokens the answer may run to the model's own limit; assume this much when that is unknown too.
+DEFAULT_COMPLETION_ESTIMATE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What the request asks of a model, computed once per request."""
+
+    capabilities: frozenset[str]
+    prompt_tokens: int
+    max_tokens: int | None
+
+
+def needs_of(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> Needs:
+    wanted = set()
+    if has_images(messages):
+        wanted.add("vision")
+    if params.get("tools") or params.get("functions"):
+        wanted.add("tools")
+    response_format = params.get("response_format")
+    if isinstance(response_format, Mapping) and response_format.get("type") in ("json_object", "json_schema"):
+        wanted.add("json_mode")
+    max_tokens = params.get("max_completion_tokens") or params.get("max_tokens")
+    limit = max_tokens if isinstance(max_tokens, int) else None
+    return Needs(frozenset(wanted), estimate_prompt_tokens(messages), limit)
+
+
+def estimated_cost(info: ModelInfo | None, needs: Needs) -> float | None:
+    """Upper-leaning estimate of one call's cost: estimated prompt + the completion it may produce."""
+    if info is None or info.input_price is None or info.output_price is None:
+        return None
+    completion = needs.max_tokens or info.max_completion_tokens or DEFAULT_COMPLETION_ESTIMATE
+    return (needs.prompt_tokens * info.input_price + completion * info.output_price) / 1_000_000
+
+
+def skip_reason(info: ModelInfo | None, needs: Needs, max_cost_usd: float | None) -> tuple[ErrorKind, str] | None:
+    """Why this model must not be called for this request, or None. Unknown models are given the benefit of
+    the doubt on capabilities (a custom model may well have them), never on cost."""
+    if info is not None:
+        missing = needs.capabilities - info.capabilities
+        if missing:
+            return ErrorKind.CAPABILITY, f"lacks {', '.join(sorted(missing))}"
+        if info.context_window is not None and needs.prompt_tokens > info.context_window:
+            return ErrorKind.CONTEXT_LENGTH, (
+                f"estimated prompt of {needs.prompt_tokens} tokens exceeds its {info.context_window}-token context"
+            )
+    if max_cost_usd is not None:
+        estimate = estimated_cost(info, needs)
+        if estimate is None:
+            return ErrorKind.BUDGET, "price unknown, so max_cost_usd cannot be guaranteed"
+        if estimate > max_cost_usd:
+            return ErrorKind.BUDGET, f"estimated cost ${estimate:.6f} exceeds max_cost_usd=${max_cost_usd:.6f}"
+    return None

@@ -1,0 +1,71 @@
+"""One request's attempts: the records the caller gets back, and the rows the attempt log receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.core.chain import Candidate, Chain
+from app.core.types import AttemptRecord, ErrorKind, Outcome
+from app.providers import ProviderResponse
+from app.store import AttemptLog, AttemptRow, utc_now_iso
+
+MAX_MESSAGE_CHARS = 2000
+
+
+@dataclass(slots=True)
+class RequestLog:
+    request_id: str
+    chain: Chain
+    variant: str | None
+    log: AttemptLog | None
+    prompt: str | None = None  # JSON of the messages, only with LOG_CONTENT=true
+    log_content: bool = False
+    records: list[AttemptRecord] = field(default_factory=list)
+
+    def add(
+        self,
+        position: int,
+        candidate: Candidate,
+        outcome: Outcome,
+        *,
+        provider: str = "groq",
+        kind: ErrorKind | None = None,
+        status: int | None = None,
+        message: str | None = None,
+        latency_ms: float | None = None,
+        result: ProviderResponse | None = None,
+        cost: float | None = None,
+    ) -> None:
+        """`cost` is what the attempt was billed: None when the price is unknown, 0.0 for an unbilled failure."""
+        self.records.append(AttemptRecord(candidate.model, outcome, position, kind, status, message, latency_ms,
+                                          candidate.is_fallback, provider))
+        if self.log is None:
+            return
+        called = outcome is not Outcome.SKIPPED
+        usage = result.usage if result else None
+        self.log.record(AttemptRow(
+            request_id=self.request_id,
+            task_type=self.chain.task_type,
+            model=candidate.model,
+            provider=provider,
+            attempt=position,
+            outcome=outcome.value,
+            error_kind=kind.value if kind else None,
+            status_code=status,
+            error_message=message[:MAX_MESSAGE_CHARS] if message else None,
+            is_fallback=candidate.is_fallback,
+            forced=self.chain.forced,
+            prompt_tokens=usage.prompt_tokens if usage else (0 if called else None),
+            completion_tokens=usage.completion_tokens if usage else (0 if called else None),
+            total_tokens=usage.total_tokens if usage else (0 if called else None),
+            latency_ms=latency_ms,
+            cost_usd=cost,
+            created_at=utc_now_iso(),
+            cached_tokens=usage.cached_tokens if usage else None,
+            reasoning_tokens=usage.reasoning_tokens if usage else None,
+            variant=self.variant,
+            finish_reason=result.finish_reason if result else None,
+            provider_request_id=result.provider_request_id if result else None,
+            prompt=self.prompt if called else None,
+            response=result.content if result and self.log_content else None,
+        ))

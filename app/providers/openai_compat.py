@@ -1,0 +1,127 @@
+"""Any OpenAI-compatible endpoint (Ollama, vLLM, OpenRouter, Together...) over plain httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from app.core.types import Usage
+from app.errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderResponseError,
+    ProviderStatusError,
+    ProviderTimeout,
+)
+from app.providers.base import Endpoint, ProviderResponse
+from app.providers.redaction import redact
+
+_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=256)
+
+
+def map_httpx_error(exc: BaseException, api_key: str | None = None) -> ProviderError:
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return ProviderTimeout("no answer before the timeout")
+    if isinstance(exc, httpx.TransportError):
+        return ProviderConnectionError(redact(f"connection failed: {type(exc).__name__}: {exc}", api_key))
+    return ProviderError(redact(f"{type(exc).__name__}: {exc}", api_key))
+
+
+def _status_error(response: httpx.Response, api_key: str | None) -> ProviderStatusError:
+    message, code, error_type = response.text[:500] or f"HTTP {response.status_code}", None, None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(inner, dict):
+        message = str(inner.get("message") or message)
+        code = inner.get("code") if isinstance(inner.get("code"), str) else None
+        error_type = inner.get("type") if isinstance(inner.get("type"), str) else None
+    elif isinstance(inner, str):
+        message = inner
+    return ProviderStatusError(redact(message, api_key), status_code=response.status_code, code=code,
+                               error_type=error_type, headers=dict(response.headers))
+
+
+class OpenAICompatProvider:
+    def __init__(self) -> None:
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
+        self._clients = weakref.WeakKeyDictionary()
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = httpx.AsyncClient(limits=_LIMITS)
+        return client
+
+    async def _request(self, endpoint: Endpoint, method: str, path: str, timeout: float, **kwargs: Any) -> Any:
+        headers = {"content-type": "application/json"}
+        if endpoint.api_key:
+            headers["authorization"] = f"Bearer {endpoint.api_key}"
+        url = endpoint.base_url.rstrip("/") + path
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._client().request(method, url, headers=headers, timeout=timeout, **kwargs)
+        except Exception as exc:
+            raise map_httpx_error(exc, endpoint.api_key) from exc
+        if response.status_code >= 400:
+            raise _status_error(response, endpoint.api_key)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProviderResponseError("the answer is not JSON", status_code=response.status_code) from exc
+
+    async def complete(
+        self,
+        endpoint: Endpoint,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+    ) -> ProviderResponse:
+        body = {"model": model, "messages": list(messages), **params}
+        try:
+            payload = json.dumps(body)
+        except TypeError as exc:
+            raise ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params") from exc
+        data = await self._request(endpoint, "POST", "/chat/completions", timeout, content=payload)
+        return _to_response(data)
+
+    async def list_models(self, endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
+        data = await self._request(endpoint, "GET", "/models", timeout)
+        models = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(models, list):
+            raise ProviderResponseError("the model list has no 'data' array")
+        return [m for m in models if isinstance(m, dict)]
+
+
+def _to_response(data: Any) -> ProviderResponse:
+    try:
+        choice = data["choices"][0]
+        message = choice["message"]
+        usage = data.get("usage") or {}
+        prompt_details = usage.get("prompt_tokens_details") or {}
+        completion_details = usage.get("completion_tokens_details") or {}
+        tool_calls = message.get("tool_calls")
+        return ProviderResponse(
+            content=message.get("content"),
+            finish_reason=choice.get("finish_reason"),
+            usage=Usage(
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+                total_tokens=int(usage.get("total_tokens") or 0),
+                cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+                reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+            ),
+            provider_request_id=(data.get("x_groq") or {}).get("id") or data.get("id"),
+            tool_calls=tuple(tool_calls) if tool_calls else None,
+        )
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise ProviderResponseError(f"unexpected answer shape: {exc!r}") from exc
