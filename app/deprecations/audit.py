@@ -97,7 +97,7 @@ class CheckReport:
     @property
     def summary(self) -> str:
         errors, warnings = self.count(ERROR), self.count(WARNING)
-        scope = f"{len(self.models)} models in {len(self.chains)} tasks"
+        scope = f"{_plural(len(self.models), 'model')} in {_plural(len(self.chains), 'task')}"
         if not errors and not warnings:
             return f"healthy: {scope}"
         return f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')} across {scope}"
@@ -235,17 +235,12 @@ def _runtime_evidence(check: ModelCheck, row: Mapping[str, Any] | None) -> None:
     status = row["status"]
     check.runtime = {key: row.get(key) for key in ("status", "hits", "first_seen", "last_seen", "until", "detail")}
     hits = row.get("hits") or 1
+    # The provider's message stays in the JSON (runtime.detail): in the table it would drown the verdict.
     seen = f"first {row.get('first_seen')}, last {row.get('last_seen')}"
-    detail = _shorten(row.get("detail") or "", 160)
     check.problems.append(Problem(_RUNTIME_STATES[status], "runtime",
-                                  f"the router saw {status} {_plural(hits, 'time')} ({seen}): {detail}"))
+                                  f"the router saw {status} {_plural(hits, 'time')} ({seen})"))
 
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
