@@ -263,6 +263,11 @@ class Router:
         if not decision.stop_request:
             return
         task = req.chain.task_type
+        if decision.kind is ErrorKind.AUTH and info is not None and info.provider != "groq":
+            # Only this endpoint's key was refused; models on other endpoints may still answer.
+            logger.error("Key refused by %s for model=%s: check %s", info.base_url, candidate.model,
+                         info.api_key_env or "the endpoint's key")
+            return
         if decision.kind is ErrorKind.AUTH:
             raise AuthenticationFailedError(
                 f"{task}: the provider refused the API key (status {error.status_code}); every model shares it, "
