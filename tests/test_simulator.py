@@ -28,6 +28,7 @@ from app.simulator import (
     load_default_profile,
     load_profiles,
 )
+from app.simulator.server import HttpServer, Request, Response
 
 FAST = "sim/fast"
 OTHER = "sim/other"
@@ -782,3 +783,20 @@ def test_command_line_server(tmp_path: Path) -> None:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_a_simulator_bug_answers_500_not_a_dropped_connection() -> None:
+    async def broken(request: Request) -> Response:
+        raise RuntimeError("bug")
+
+    async def run() -> httpx.Response:
+        server = HttpServer(broken)
+        port = await server.start()
+        try:
+            async with httpx.AsyncClient() as http:
+                return await http.get(f"http://127.0.0.1:{port}/anything")
+        finally:
+            await server.close()
+
+    response = asyncio.run(run())
+    assert response.status_code == 500 and response.json()["error"]["type"] == "simulator_error"

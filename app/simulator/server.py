@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+
+_log = logging.getLogger(__name__)
+_BUG_BODY = b'{"error": {"message": "simulator bug, see its log", "type": "simulator_error"}}'
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -116,8 +120,8 @@ class HttpServer:
         self._connections.add(task)
         try:
             await self._serve_requests(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            # A client that leaves mid-request, or shutdown: nothing is owed to anyone.
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.CancelledError):
+            # A client that leaves mid-request, sends an absurd chunk header, or shutdown: nothing is owed.
             pass
         finally:
             self._connections.discard(task)
@@ -137,7 +141,13 @@ class HttpServer:
             except _BadRequest as exc:
                 await _write(writer, _plain(exc.status, str(exc)), keep_alive=False)
                 return
-            reply = await self._handler(request)
+            try:
+                reply = await self._handler(request)
+            except Exception:
+                # A simulator bug must surface as an unmistakable answer, not as a dropped connection
+                # that a router test would read as a network fault.
+                _log.exception("simulator handler failed on %s %s", request.method, request.path)
+                reply = Response(500, _BUG_BODY)
             if isinstance(reply, Disconnect):
                 return
             if isinstance(reply, Hang):

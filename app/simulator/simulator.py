@@ -20,7 +20,8 @@ _STOP_TIMEOUT = 10.0
 class Simulator:
     """Serves Groq's chat and model endpoints on its own event loop thread.
 
-    Every public method is safe to call from any thread while the server runs.
+    Every public method is safe to call from any thread while the server runs. `max_records` bounds
+    the request log (the oldest records go first); `calls()` keeps counting regardless.
     """
 
     def __init__(
