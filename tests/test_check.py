@@ -198,11 +198,16 @@ def test_the_catalog_disagreeing_with_groq_is_a_warning(scenario, sim, monkeypat
     monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {"chat": [LIVE]})
     sim.set_profile(LIVE, ModelProfile(context_window=65536))
     code, out, _ = check(capsys, "--json", "--strict")
+    report = json.loads(out)
     assert code == 1
-    assert json.loads(out)["models"][LIVE]["problems"] == [
+    assert report["models"][LIVE]["problems"] == [
         {"severity": "warning", "source": "catalog", "message": "MODEL_CATALOG says context_window=131072, "
                                                                  "Groq says 65536"}
     ]
+    assert report["models"][LIVE]["live"]["context_window"] == 65536  # Groq's figure is the one recorded
+    assert report["tasks"]["chat"][0]["suggestion"] == (
+        "update its MODEL_CATALOG entry (or MODEL_CATALOG_FILE) to Groq's values"
+    )
 
 
 def test_overrides_are_checked_too(scenario, env, monkeypatch, capsys):
@@ -230,3 +235,14 @@ def test_a_bad_calendar_file_exits_2_naming_the_file_and_the_entry(scenario, cap
     assert err.strip() == (f'taskrouter: DEPRECATIONS_FILE={scenario}: entry models."{RETIRING}": `shutdown` must '
                            "be a date like 2026-09-14, got 'soon'")
 
+
+
+def test_a_model_served_elsewhere_is_not_expected_on_groqs_list(scenario, env, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {"chat": [LIVE, "acme/elsewhere"]})
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text('[models."acme/elsewhere"]\nprovider = "openai_compatible"\nbase_url = "http://127.0.0.1:9/v1"\n')
+    env.setenv("MODEL_CATALOG_FILE", str(catalog))
+    code, out, _ = check(capsys, "--json")
+    elsewhere = json.loads(out)["models"]["acme/elsewhere"]
+    assert code == 0
+    assert (elsewhere["provider"], elsewhere["live"], elsewhere["problems"]) == ("openai_compatible", None, [])

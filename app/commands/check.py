@@ -11,9 +11,11 @@ import json
 import sqlite3
 import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from app.config import load_settings
+from app.core.catalog import load_catalog_file
 from app.deprecations import HEALTHY, CheckReport, ModelCheck, run_check, save_check
 
 _HEADERS = ("#", "MODEL", "ROLE", "STATUS", "CONTEXT", "MAX OUT", "FINDINGS")
@@ -42,8 +44,12 @@ def func(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     today = args.today or datetime.now(UTC).date()
-    report = asyncio.run(run_check(settings, ai_models.MODEL_REGISTRY, ai_models.MODEL_CATALOG, today=today,
-                                   days=args.days, strict=args.strict))
+    catalog = dict(ai_models.MODEL_CATALOG)
+    if settings.model_catalog_file:
+        # As the router sees it: a catalog file can move a model to another provider or change its limits.
+        catalog.update(load_catalog_file(Path(settings.model_catalog_file), catalog))
+    report = asyncio.run(run_check(settings, ai_models.MODEL_REGISTRY, catalog, today=today, days=args.days,
+                                   strict=args.strict))
     document = report.to_json()
     stored = _store(settings.attempts_db_path, document, enabled=settings.attempt_logging and not args.no_store)
     if args.json:

@@ -107,6 +107,8 @@ class CheckReport:
         check = self.models[item.model]
         if check.status == HEALTHY:
             return None
+        if all(p.source == "catalog" for p in check.problems):
+            return "update its MODEL_CATALOG entry (or MODEL_CATALOG_FILE) to Groq's values"
         replacement = check.retirement.replacement if check.retirement else None
         if replacement:
             live = self.models.get(replacement)

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from app.config import Settings
 from app.deprecations.calendar import DeprecationCalendar, load_calendar
 from app.deprecations.usage import ChainModel, registry_tasks, task_chain
-from app.errors import ConfigError
+from app.errors import TaskRouterError
 
 logger = logging.getLogger("taskrouter.deprecations")
 
@@ -31,7 +31,7 @@ def startup_warnings(
     for task in registry_tasks(registry):
         try:
             chain: list[ChainModel] = task_chain(task, registry, settings)
-        except ConfigError:
+        except TaskRouterError:  # ConfigError, UnknownTaskError: raised again, in context, when the task runs
             continue
         for item in chain:
             tasks_of.setdefault(item.model, []).append(task)
