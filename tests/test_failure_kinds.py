@@ -210,3 +210,14 @@ async def test_connection_refused(make_router, db_path):
         await make_router(groq_base_url=f"http://127.0.0.1:{port}").execute("reasoning", USER)
     assert {a.error_kind.value for a in caught.value.attempts} == {"connection"}
     assert {r["error_kind"] for r in logged_rows(db_path)} == {"connection"}
+
+
+async def test_decommissioned_model_in_the_calendar_names_its_replacement(sim, make_router, db_path):
+    ai_models.MODEL_REGISTRY["legacy"] = ["mixtral-8x7b-32768"]
+    sim.script("mixtral-8x7b-32768", "decommissioned")
+    resp = await make_router(skip_retired_models=False).execute("legacy", USER)
+    assert resp.model_used == ai_models.MODEL_REGISTRY["fallback"][0]
+    row = logged_rows(db_path)[0]
+    assert (row["error_kind"], row["status_code"]) == ("deprecated", 400)
+    assert "shut down on 2025-03-20" in row["error_message"]
+    assert "replacement: openai/gpt-oss-120b" in row["error_message"]

@@ -25,7 +25,7 @@ from app.core.model_health import ModelHealth
 from app.core.recording import RequestLog
 from app.core.types import ErrorKind, LLMResponse, Outcome
 from app.core.validation import Validator, rejection
-from app.deprecations import DeprecationCalendar, Retirement, load_calendar
+from app.deprecations import DeprecationCalendar, Retirement, load_calendar, startup_warnings
 from app.errors import (
     AllModelsFailedError,
     AuthenticationFailedError,
@@ -62,6 +62,7 @@ class Router:
         )
         self.health = ModelHealth(settings, self.log)
         self.calendar: DeprecationCalendar = load_calendar(settings.deprecations_file)
+        startup_warnings(registry(), settings, calendar=self.calendar)  # one line per retired/retiring model
         self._registry = registry
         self._catalog = catalog
         # Entries from MODEL_CATALOG_FILE, merged over the shipped ones once, here, not per call.
@@ -246,8 +247,9 @@ class Router:
     def _failed(self, req: RequestLog, position: int, candidate: Candidate, info: ModelInfo | None,
                 error: ProviderError, latency_ms: float) -> None:
         decision = classify(error)
-        if decision.kind is ErrorKind.NOT_FOUND:
-            # Groq answers its 2026 retirements with a plain 404; the calendar tells a retirement from a typo.
+        if decision.kind in (ErrorKind.NOT_FOUND, ErrorKind.DEPRECATED):
+            # Groq answers its 2026 retirements with a plain 404; the calendar tells a retirement from a typo,
+            # and for either answer it knows the replacement to name.
             retired = self.retirement(candidate.model)
             if retired is not None:
                 decision = FailureDecision(ErrorKind.DEPRECATED, False, _retired_reason(retired))
