@@ -1,0 +1,178 @@
+"""`taskrouter demo` end to end: the simulator in-process, the real router and SDK, the summary checked against
+an independent reading of the database it claims to summarise."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app import cli
+from app.config import load_settings
+from app.core import ai_models, runtime
+from app.demo import percentile, pick_roles, task_chains
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def query(db: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+def table_rows(text: str, first_header: str) -> dict[str, list[str]]:
+    """The rows of the summary table whose first column is `first_header`, keyed by that column."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:1] == [first_header])
+    rows = {}
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        cells = re.split(r"\s{2,}", line.strip())
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def clean_env() -> dict[str, str]:
+    """The developer's key, overrides and .env must not reach a subprocess (conftest does this in-process)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GROQ_", "DEFAULT_", "LLM_")) and k not in {"FORCE_MODEL", "ATTEMPTS_DB_PATH"}}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, str, Path]:
+    where = tmp_path_factory.mktemp("demo")
+    db = where / "demo.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", "demo", "--requests", "60", "--concurrency", "8", "--seed", "3", "--db", str(db)],
+        cwd=where, env=clean_env(), capture_output=True, text=True, timeout=60,
+    )
+    return proc.returncode, proc.stdout, proc.stderr, db
+
+
+def test_demo_exits_zero_and_logs_every_request(demo_run):
+    code, out, err, db = demo_run
+    assert code == 0, err
+    assert "60/60 100%" in err  # the progress bar's last line
+    assert query(db, "SELECT COUNT(DISTINCT request_id) AS n FROM attempts")[0]["n"] == 60
+    assert f"taskrouter dashboard --db {db}" in out
+    assert f"Database: {db.resolve()}" in out
+
+
+def test_every_request_ends_in_one_success_or_a_full_set_of_failures(demo_run):
+    _, out, _, db = demo_run
+    per_request = query(db, "SELECT request_id, SUM(outcome = 'success') AS wins, COUNT(*) AS attempts, "
+                            "MAX(attempt) AS last, SUM(outcome NOT IN ('success', 'failure', 'skipped')) AS odd "
+                            "FROM attempts GROUP BY request_id")
+    assert all(r["wins"] in (0, 1) and r["odd"] == 0 for r in per_request)
+    # A request that failed everywhere has one row per model of its chain (called, or skipped with a reason).
+    chains = task_chains(ai_models.MODEL_REGISTRY, load_settings(env_file=None))
+    failed = query(db, "SELECT request_id, task_type, COUNT(*) AS n FROM attempts GROUP BY request_id "
+                       "HAVING SUM(outcome = 'success') = 0")
+    assert all(r["n"] == len(chains[r["task_type"]]) for r in failed)
+    answered = sum(r["wins"] for r in per_request)
+    assert f"60 requests, {answered} answered, {60 - answered} failed on every model" in out
+    assert answered >= 50  # the fault mix is there to be survived
+
+
+def test_task_table_matches_the_database(demo_run):
+    _, out, _, db = demo_run
+    rows = table_rows(out, "TASK")
+    expected = query(db, """
+        SELECT task_type, COUNT(*) AS requests, SUM(win) AS wins, SUM(win AND last > 1) AS fallbacks,
+               SUM(tokens) AS tokens, SUM(cost) AS cost
+        FROM (SELECT request_id, task_type, MAX(outcome = 'success') AS win,
+                     MAX(CASE WHEN outcome = 'success' THEN attempt END) AS last,
+                     COALESCE(SUM(total_tokens), 0) AS tokens, COALESCE(SUM(cost_usd), 0) AS cost
+              FROM attempts GROUP BY request_id)
+        GROUP BY task_type""")
+    assert set(rows) == {r["task_type"] for r in expected}
+    for r in expected:
+        requests, success, fallback, _p50, _p95, tokens, cost = rows[r["task_type"]]
+        assert int(requests) == r["requests"]
+        assert success == f"{100 * r['wins'] / r['requests']:.1f}%"
+        assert fallback == f"{100 * r['fallbacks'] / r['requests']:.1f}%"
+        assert int(tokens.replace(",", "")) == r["tokens"]
+        assert float(cost) == pytest.approx(r["cost"], abs=1e-6)
+    assert sum(r["fallbacks"] for r in expected) > 0
+
+
+def test_model_table_matches_the_database(demo_run):
+    _, out, _, db = demo_run
+    rows = table_rows(out, "MODEL")
+    for model in {r["model"] for r in query(db, "SELECT DISTINCT model FROM attempts")}:
+        calls = query(db, "SELECT * FROM attempts WHERE model = ? AND outcome != 'skipped'", model)
+        skipped = query(db, "SELECT COUNT(*) AS n FROM attempts WHERE model = ? AND outcome = 'skipped'", model)
+        requests, success, _fb, p50, p95, tokens, cost, skips = rows[model]
+        wins = sum(c["outcome"] == "success" for c in calls)
+        latencies = [c["latency_ms"] for c in calls]
+        assert int(requests) == len(calls)
+        assert int(skips) == skipped[0]["n"]
+        assert success == (f"{100 * wins / len(calls):.1f}%" if calls else "0.0%")
+        assert p50 == (f"{percentile(latencies, 50):.0f}" if calls else "-")
+        assert p95 == (f"{percentile(latencies, 95):.0f}" if calls else "-")
+        assert int(tokens.replace(",", "")) == sum(c["total_tokens"] or 0 for c in calls)
+        assert float(cost) == pytest.approx(sum(c["cost_usd"] or 0 for c in calls), abs=1e-6)
+
+
+def test_the_fault_mix_happened_and_the_router_handled_it(demo_run):
+    _, out, _, db = demo_run
+    limited, retiring = pick_roles(task_chains(ai_models.MODEL_REGISTRY, load_settings(env_file=None)))
+    assert limited and retiring
+    status = {r["model"]: r for r in query(db, "SELECT * FROM model_status")}
+    assert status[retiring]["status"] == "deprecated" and status[retiring]["until"] is None
+    assert "model_decommissioned" not in status[retiring]["detail"]  # the human message, not the code
+    kinds = {(r["model"], r["outcome"], r["error_kind"]): r["n"] for r in query(
+        db, "SELECT model, outcome, error_kind, COUNT(*) AS n FROM attempts GROUP BY 1, 2, 3")}
+    assert kinds.get((retiring, "failure", "deprecated"), 0) >= 1  # it answered 400 model_decommissioned
+    assert kinds.get((retiring, "skipped", "deprecated"), 0) >= 1  # and later requests did not call it
+    assert kinds.get((limited, "failure", "rate_limited"), 0) >= 1
+    assert kinds.get((limited, "skipped", "cooling_down"), 0) >= 1  # retry-after was honoured
+    assert f"{retiring}: deprecated for good" in out
+
+
+def test_in_process_run_via_cli_main_leaves_no_router_behind(tmp_path, capsys):
+    db = tmp_path / "cli.db"
+    assert cli.main(["demo", "--requests", "20", "--db", str(db), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["requests"] == 20 and document["problems"] == []
+    assert document["answered"] == query(db, "SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'success'")[0]["n"]
+    assert runtime._router is None  # the process-wide router does not point at the stopped simulator
+    # A second run into the same file reports only its own rows.
+    assert cli.main(["demo", "--requests", "15", "--db", str(db), "--json", "--seed", "1"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["requests"] == 15
+    assert query(db, "SELECT COUNT(DISTINCT request_id) AS n FROM attempts")[0]["n"] == 35
+
+
+def test_simulator_command_serves_until_interrupted():
+    proc = subprocess.Popen([sys.executable, "-m", "app", "simulator", "--port", "0"], cwd=ROOT, env=clean_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        models = httpx.get(f"{base_url}/openai/v1/models", headers={"Authorization": "Bearer x"}, timeout=5).json()
+        served = {m["id"] for m in models["data"]}
+        assert {m for chain in ai_models.MODEL_REGISTRY.values() for m in chain} <= served
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
