@@ -1,0 +1,80 @@
+"""`taskrouter dashboard`: the ops dashboard (Streamlit), on 127.0.0.1 unless told otherwise.
+
+It reads ATTEMPTS_DB_PATH (or --db) read-only. The dashboard has no login: bind it to another address only
+behind something that authenticates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.config import load_settings
+
+DB_ENV = "TASKROUTER_DASHBOARD_DB"  # read by dashboard/app.py
+DEFAULT_PORT = 8501
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "dashboard",
+        help="open the ops dashboard: usage, reliability, cost and deprecations (Streamlit)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--db", type=Path, default=None,
+                        help="the attempts database to show (default: ATTEMPTS_DB_PATH, taskrouter.db)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    parser.set_defaults(func=func)
+
+
+def streamlit_command(db_path: Path, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The `streamlit run` command line and its environment: headless (no browser opened, no e-mail prompt),
+    no usage statistics sent anywhere, no file watcher (an ops tool, not a dev session)."""
+    import dashboard
+
+    script = Path(dashboard.__file__).resolve().parent / "app.py"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.address", host,
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",
+    ]
+    env = {**os.environ, DB_ENV: str(db_path), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    return command, env
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def func(args: argparse.Namespace) -> int:
+    db_path = args.db if args.db is not None else load_settings().attempts_db_path
+    db_path = Path(db_path).expanduser().resolve()  # the Streamlit process may not share our working directory
+    if not _is_loopback(args.host):
+        print(f"taskrouter dashboard: warning: listening on {args.host}, the dashboard has no login; anyone who "
+              "can reach this address sees the traffic, errors and costs.", file=sys.stderr)
+    if not db_path.exists():
+        print(f"taskrouter dashboard: {db_path} does not exist yet; the page explains how to produce data "
+              "(taskrouter demo).", file=sys.stderr)
+    command, env = streamlit_command(db_path, args.host, args.port)
+    print(f"taskrouter dashboard: http://{args.host}:{args.port}  (database: {db_path}, read-only; Ctrl-C stops)",
+          flush=True)
+    # Become Streamlit rather than babysit it: Ctrl-C, SIGTERM from a supervisor and the exit code then reach
+    # (and come from) the server itself, and no orphan is left behind if this process is killed.
+    os.execve(sys.executable, command, env)
+    return 0  # not reached

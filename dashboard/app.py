@@ -1,0 +1,88 @@
+"""taskrouter ops dashboard: the Streamlit entry point (`taskrouter dashboard`, or `streamlit run dashboard/app.py`).
+
+Thin on purpose: it finds the database, draws the sidebar, and hands a PageContext to one module per page.
+The database is opened read-only; nothing here writes to it, migrates it or creates it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+# `streamlit run` puts this file's folder on sys.path, not the project's: make `dashboard` and `app` importable
+# from a source checkout too (an installed package needs nothing).
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from dashboard import queries, registry  # noqa: E402
+from dashboard.context import make_context  # noqa: E402
+from dashboard.filters import Selection, sidebar_filters  # noqa: E402
+from dashboard.views import deprecations, failures, models, overview, tasks  # noqa: E402
+
+DB_ENV = "TASKROUTER_DASHBOARD_DB"  # set by `taskrouter dashboard --db`; else ATTEMPTS_DB_PATH, as the router
+PAGES = {"Overview": overview, "Models": models, "Tasks": tasks, "Deprecations": deprecations,
+         "Failures": failures}
+
+
+def database_path() -> Path:
+    chosen = os.environ.get(DB_ENV)
+    if chosen:
+        return Path(chosen)
+    settings, _ = registry.current_settings()
+    return Path(settings.attempts_db_path) if settings else Path(os.environ.get("ATTEMPTS_DB_PATH", "taskrouter.db"))
+
+
+def empty_state(path: Path, reason: str) -> None:
+    st.title("taskrouter ops")
+    st.info(f"{reason} `{path}`.")
+    st.markdown("Produce some traffic against the local simulator (no API key needed), then reload this page:")
+    st.code("taskrouter demo", language="bash")
+    st.markdown("Or point the dashboard at the database your application writes (its `ATTEMPTS_DB_PATH`):")
+    st.code("taskrouter dashboard --db path/to/taskrouter.db", language="bash")
+
+
+def render_page(path: Path, page: str, selection: Selection) -> None:
+    # A fresh connection and a fresh "now" per run: an auto-refresh reruns only this function.
+    conn = queries.connect(path)
+    if conn is None:
+        empty_state(path, "The database is gone:")
+        return
+    try:
+        PAGES[page].render(make_context(conn, path, selection, datetime.now(UTC)))
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    st.set_page_config(page_title="taskrouter ops", page_icon="📡", layout="wide")
+    path = database_path()
+    conn = queries.connect(path)
+    if conn is None:
+        empty_state(path, "No database yet at")
+        return
+    try:
+        if not queries.has_attempts(conn):
+            empty_state(path, "No attempts recorded yet in")
+            return
+        task_options = sorted(set(queries.distinct_values(conn, "task_type"))
+                              | {key.partition(":")[0] for key in registry.registry_tasks()})
+        model_options = sorted(set(queries.distinct_values(conn, "model")) | set(registry.registry_models()))
+    finally:
+        conn.close()
+
+    st.sidebar.title("taskrouter ops")
+    page = st.sidebar.radio("Page", list(PAGES), key="page", bind="query-params", label_visibility="collapsed")
+    selection = sidebar_filters(task_options, model_options)
+    st.sidebar.caption(f"Database (read-only): `{path}`")
+    if selection.refresh_seconds:
+        st.fragment(render_page, run_every=selection.refresh_seconds)(path, page or "Overview", selection)
+    else:
+        render_page(path, page or "Overview", selection)
+
+
+main()

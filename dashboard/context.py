@@ -1,0 +1,41 @@
+"""What a page needs to draw itself: the read-only connection and the resolved filters, fixed for one run."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from dashboard.filters import Selection
+from dashboard.queries import Scope, first_and_last
+from dashboard.timeframe import Window, buckets, iso, parse_iso, resolve
+
+
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    conn: sqlite3.Connection
+    db_path: Path
+    now: datetime
+    window: Window
+    scope: Scope
+    previous: Scope | None  # the period just before, same length; None for "All time"
+    first_row: str | None  # created_at of the oldest and newest rows in the whole database
+    last_row: str | None
+
+    def trend_buckets(self) -> list[tuple[datetime, str, str]]:
+        """(label, from, to) covering the range; "All time" starts at the first row."""
+        start = self.window.start or (parse_iso(self.first_row) if self.first_row else self.window.end)
+        return [(label, iso(lo), iso(hi)) for label, lo, hi in buckets(start, self.window.end)]
+
+
+def make_context(conn: sqlite3.Connection, db_path: Path, selection: Selection, now: datetime) -> PageContext:
+    window = resolve(selection.range_label, now, selection.custom)
+    previous = window.previous()
+    first, last = first_and_last(conn)
+
+    def scope_of(w: Window) -> Scope:
+        return Scope(w.start_iso, w.end_iso, selection.tasks, selection.models)
+
+    return PageContext(conn, db_path, now, window, scope_of(window), scope_of(previous) if previous else None,
+                       first, last)

@@ -1,0 +1,314 @@
+"""Every SQL statement the dashboard runs: read-only, aggregated in SQLite, shaped for the existing indexes.
+
+Nothing here loads the attempts table into memory. What makes it fast at a million rows:
+- each query restricts `created_at` (and `model`/`task_type`/`outcome`/`error_kind` when filtered) so SQLite
+  picks one of the (column, created_at) indexes;
+- the trend is one small range query per bucket instead of a GROUP BY over the whole range, which would sort
+  every row (measured: ~2x slower at 1M rows);
+- latency percentiles come from a histogram of whole milliseconds (GROUP BY the integer ms, a running total by
+  window function), exact to 1 ms, one sort per page instead of one per percentile;
+- "requests" counts the rows with attempt = 1 (every request logs its first chain position), not
+  COUNT(DISTINCT request_id), which needs a temp B-tree of every id (3.5 s at 1M rows).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+PERCENTILES = (50, 95, 99)
+FAILED_OUTCOMES = ("failure", "skipped")
+RUNTIME_DEPRECATION_KINDS = ("deprecated", "not_found")
+
+
+def connect(path: Path) -> sqlite3.Connection | None:
+    """Read-only (mode=ro: SQLite refuses every write and never creates the file); None when it does not exist."""
+    if not path.is_file():
+        return None
+    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=5,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def has_attempts(conn: sqlite3.Connection) -> bool:
+    try:
+        return conn.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0] == 1
+    except sqlite3.OperationalError:  # not a taskrouter database, or never migrated
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What every query is restricted to: [start, end) as created_at text, and the task/model filters."""
+
+    start: str | None
+    end: str | None
+    tasks: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+
+    def between(self, start: str | None, end: str | None) -> Scope:
+        return Scope(start, end, self.tasks, self.models)
+
+
+def _in(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join('?' for _ in values)})"
+
+
+def _where(scope: Scope, *extra: tuple[str, Sequence[Any]], alias: str = "") -> tuple[str, list[Any]]:
+    parts: list[str] = []
+    params: list[Any] = []
+    col = f"{alias}." if alias else ""
+    if scope.start:
+        parts.append(f"{col}created_at >= ?")
+        params.append(scope.start)
+    if scope.end:
+        parts.append(f"{col}created_at < ?")
+        params.append(scope.end)
+    if scope.tasks:
+        parts.append(_in(f"{col}task_type", scope.tasks))
+        params += scope.tasks
+    if scope.models:
+        parts.append(_in(f"{col}model", scope.models))
+        params += scope.models
+    for sql, values in extra:
+        parts.append(sql)
+        params += values
+    return " AND ".join(parts) or "1", params
+
+
+def _requests_expr(scope: Scope) -> tuple[str, list[Any]]:
+    """Counts each request once, at its first row in scope. Without a model filter that is the attempt = 1 row.
+    With one, it is the first row on a selected model: a later row counts only if no earlier position of the
+    same request used a selected model (one index lookup by request_id, and only for attempt > 1 rows)."""
+    if not scope.models:
+        return "SUM(a.attempt = 1)", []
+    earlier = ("SELECT 1 FROM attempts AS p WHERE p.request_id = a.request_id AND p.attempt < a.attempt AND "
+               + _in("p.model", scope.models))
+    return f"SUM(CASE WHEN a.attempt = 1 THEN 1 WHEN NOT EXISTS ({earlier}) THEN 1 ELSE 0 END)", list(scope.models)
+
+
+# -- totals and trend ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    attempts: int = 0  # rows: calls and skips
+    requests: int = 0
+    answered: int = 0  # success rows (at most one per request)
+    fallback_answers: int = 0  # answered at chain position > 1
+    failures: int = 0
+    skipped: int = 0
+    tokens: int = 0
+    cost: float = 0.0  # known cost only
+    unpriced: int = 0  # answers whose model has no price (cost NULL): the cost above leaves them out
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Totals)))
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.answered / self.requests if self.requests else None
+
+    @property
+    def fallback_rate(self) -> float | None:
+        return self.fallback_answers / self.answered if self.answered else None
+
+
+def totals(conn: sqlite3.Connection, scope: Scope) -> Totals:
+    requests_sql, request_params = _requests_expr(scope)
+    where, params = _where(scope, alias="a")
+    row = conn.execute(
+        f"""SELECT COUNT(*), {requests_sql}, SUM(a.outcome = 'success'),
+                   SUM(a.outcome = 'success' AND a.attempt > 1), SUM(a.outcome = 'failure'),
+                   SUM(a.outcome = 'skipped'), SUM(a.total_tokens), SUM(a.cost_usd),
+                   SUM(a.outcome = 'success' AND a.cost_usd IS NULL)
+            FROM attempts AS a WHERE {where}""",
+        request_params + params,
+    ).fetchone()
+    return Totals(*(value or 0 for value in row))
+
+
+def trend(conn: sqlite3.Connection, scope: Scope, bounds: Iterable[tuple[str, str]]) -> list[Totals]:
+    """Totals per [from, to) bucket; they add up to the whole range (each request counts in one bucket)."""
+    return [totals(conn, scope.between(start, end)) for start, end in bounds]
+
+
+def first_and_last(conn: sqlite3.Connection) -> tuple[str | None, str | None]:
+    # Two subqueries: SQLite answers a lone MIN or MAX from the index edge, not from a scan.
+    row = conn.execute("SELECT (SELECT MIN(created_at) FROM attempts), (SELECT MAX(created_at) FROM attempts)")
+    first, last = row.fetchone()
+    return first, last
+
+
+def distinct_values(conn: sqlite3.Connection, column: str) -> list[str]:
+    """Distinct models or task types by skipping through the (column, created_at) index: one seek per value,
+    instead of reading a million index entries."""
+    if column not in ("model", "task_type"):
+        raise ValueError(column)
+    rows = conn.execute(
+        f"""WITH RECURSIVE v(x) AS (
+                SELECT MIN({column}) FROM attempts
+                UNION ALL
+                SELECT (SELECT MIN({column}) FROM attempts WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL)
+            SELECT x FROM v WHERE x IS NOT NULL"""
+    )
+    return [r[0] for r in rows]
+
+
+# -- latency -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    count: int
+    p50: int | None
+    p95: int | None
+    p99: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAnswers:
+    """Per model, over its successful calls: latency percentiles, tokens and cost."""
+
+    latency: Latency
+    tokens: int
+    cost: float
+    unpriced: int
+
+
+def _percentile_columns() -> str:
+    # Nearest rank: the smallest ms whose running count reaches p% of n (cum >= p*n/100, in integers).
+    return ", ".join(f"MIN(CASE WHEN cum * 100 >= {p} * n THEN ms END)" for p in PERCENTILES)
+
+
+def latency(conn: sqlite3.Connection, scope: Scope) -> Latency:
+    """Latency of the successful calls (the time of the call that answered), exact to the millisecond."""
+    where, params = _where(scope, ("outcome = 'success' AND latency_ms IS NOT NULL", ()))
+    row = conn.execute(
+        f"""WITH h AS (SELECT CAST(latency_ms AS INTEGER) AS ms, COUNT(*) AS c FROM attempts WHERE {where}
+                       GROUP BY ms),
+                 r AS (SELECT ms, SUM(c) OVER (ORDER BY ms) AS cum, SUM(c) OVER () AS n FROM h)
+            SELECT MAX(n), {_percentile_columns()} FROM r""",
+        params,
+    ).fetchone()
+    return Latency(row[0] or 0, *row[1:])
+
+
+def answers_by_model(conn: sqlite3.Connection, scope: Scope) -> dict[str, ModelAnswers]:
+    """One pass over the successful calls grouped by (model, ms): the percentiles and the sums come together."""
+    where, params = _where(scope, ("outcome = 'success' AND latency_ms IS NOT NULL", ()))
+    rows = conn.execute(
+        # (ms, model), not (model, ms): the sorter then mostly compares integers (~15% faster at 1M rows).
+        f"""WITH h AS (SELECT model, CAST(latency_ms AS INTEGER) AS ms, COUNT(*) AS c, SUM(total_tokens) AS tok,
+                              SUM(cost_usd) AS cost, SUM(cost_usd IS NULL) AS unpriced
+                       FROM attempts WHERE {where} GROUP BY ms, model),
+                 r AS (SELECT model, ms, tok, cost, unpriced,
+                              SUM(c) OVER (PARTITION BY model ORDER BY ms) AS cum,
+                              SUM(c) OVER (PARTITION BY model) AS n FROM h)
+            SELECT model, MAX(n), {_percentile_columns()}, SUM(tok), SUM(cost), SUM(unpriced)
+            FROM r GROUP BY model""",
+        params,
+    )
+    return {r[0]: ModelAnswers(Latency(r[1], r[2], r[3], r[4]), r[5] or 0, r[6] or 0.0, r[7] or 0) for r in rows}
+
+
+# -- failures ------------------------------------------------------------------------------------------------
+
+
+def not_answered_by_model(conn: sqlite3.Connection, scope: Scope) -> list[tuple[str, str, str | None, int]]:
+    """(model, outcome, error_kind, rows) for failures and skips: the (outcome, created_at) index reads only them."""
+    where, params = _where(scope, (_in("outcome", FAILED_OUTCOMES), FAILED_OUTCOMES))
+    rows = conn.execute(
+        f"SELECT model, outcome, error_kind, COUNT(*) FROM attempts WHERE {where} GROUP BY model, outcome, error_kind",
+        params,
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def failure_kinds(conn: sqlite3.Connection, scope: Scope, outcomes: Sequence[str]) -> dict[str, int]:
+    where, params = _where(scope, (_in("outcome", outcomes), outcomes))
+    rows = conn.execute(
+        f"SELECT COALESCE(error_kind, 'unknown'), COUNT(*) FROM attempts WHERE {where} GROUP BY 1 ORDER BY 2 DESC",
+        params,
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+FAILURE_COLUMNS = ("created_at", "task_type", "model", "attempt", "outcome", "error_kind", "status_code",
+                   "error_message", "latency_ms", "request_id")
+
+
+def recent_failures(
+    conn: sqlite3.Connection, scope: Scope, outcomes: Sequence[str], kinds: Sequence[str], limit: int
+) -> list[sqlite3.Row]:
+    """Newest first, walking the (outcome, created_at) index backwards: cheap whatever the range."""
+    extra = [(_in("outcome", outcomes), outcomes)]
+    if kinds:
+        extra.append((_in("COALESCE(error_kind, 'unknown')", kinds), kinds))
+    where, params = _where(scope, *extra)
+    return conn.execute(
+        f"SELECT {', '.join(FAILURE_COLUMNS)} FROM attempts WHERE {where} ORDER BY created_at DESC LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+
+
+# -- tasks ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDepth:
+    requests: int
+    answered: int
+    by_position: tuple[int, ...]  # answers at chain position 1, 2, ...; the last entry counts that position on
+
+
+def task_depths(conn: sqlite3.Connection, scope: Scope, positions: int) -> dict[str, TaskDepth]:
+    """Fallback depth per task in one pass: the `attempt` of a success row is the chain position that answered.
+    Conditional sums over a fixed number of positions keep it a single GROUP BY task_type."""
+    positions = max(positions, 1)
+    columns = [f"SUM(a.outcome = 'success' AND a.attempt = {i})" for i in range(1, positions)]
+    columns.append(f"SUM(a.outcome = 'success' AND a.attempt >= {positions})")
+    requests_sql, request_params = _requests_expr(scope)
+    where, params = _where(scope, alias="a")
+    rows = conn.execute(
+        f"""SELECT a.task_type, {requests_sql}, SUM(a.outcome = 'success'), {', '.join(columns)}
+            FROM attempts AS a WHERE {where} GROUP BY a.task_type""",
+        request_params + params,
+    )
+    return {r[0]: TaskDepth(r[1] or 0, r[2] or 0, tuple(v or 0 for v in r[3:])) for r in rows}
+
+
+# -- model status and deprecations ---------------------------------------------------------------------------
+
+
+def model_status(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    try:
+        return {r["model"]: dict(r) for r in conn.execute("SELECT * FROM model_status")}
+    except sqlite3.OperationalError:
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    rows: int
+    first: str
+    last: str
+
+
+def deprecation_evidence(conn: sqlite3.Connection, scope: Scope) -> dict[tuple[str, str], Evidence]:
+    """(model, error_kind) -> the attempts that met a retired or unknown model, via the (error_kind, created_at)
+    index. Each row is one request: a request tries a model once."""
+    kinds = RUNTIME_DEPRECATION_KINDS
+    where, params = _where(scope, (_in("error_kind", kinds), kinds))
+    rows = conn.execute(
+        f"""SELECT model, error_kind, COUNT(*), MIN(created_at), MAX(created_at) FROM attempts WHERE {where}
+            GROUP BY model, error_kind""",
+        params,
+    )
+    return {(r[0], r[1]): Evidence(r[2], r[3], r[4]) for r in rows}

@@ -1,0 +1,73 @@
+"""The registry and the settings, as the router sees them now: chains as configured and as effective.
+
+Read at call time (MODEL_REGISTRY may be edited while the dashboard runs). Only model names and override
+variable names leave this module: never a settings value such as GROQ_API_KEY.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import Settings, load_settings
+from app.core import ai_models
+from app.core.chain import FALLBACK_KEY, Chain, build_chain
+from app.errors import ConfigError, TaskRouterError
+
+
+def current_settings() -> tuple[Settings | None, str | None]:
+    """(settings, None) or (None, why). ConfigError messages already leave the API key's value out."""
+    try:
+        return load_settings(), None
+    except ConfigError as exc:
+        return None, str(exc)
+
+
+def registry() -> dict[str, list[str]]:
+    return {key: list(models) for key, models in ai_models.MODEL_REGISTRY.items()}
+
+
+def registry_tasks() -> list[str]:
+    """Task types (variants included, `task:variant`), registry order, the shared fallback list last."""
+    keys = list(ai_models.MODEL_REGISTRY)
+    return [k for k in keys if k != FALLBACK_KEY]
+
+
+def registry_models() -> list[str]:
+    seen: dict[str, None] = {}
+    for models in ai_models.MODEL_REGISTRY.values():
+        seen.update(dict.fromkeys(models))
+    return list(seen)
+
+
+def listed_by(model: str) -> list[str]:
+    """The registry entries naming `model`; `fallback` means every task reaches it after its own list."""
+    return [key for key, models in ai_models.MODEL_REGISTRY.items() if model in models]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChains:
+    task: str
+    configured: Chain | None  # MODEL_REGISTRY + the fallback list, no overrides
+    effective: Chain | None  # what the router builds now (FORCE_MODEL, DEFAULT_<TASK>_MODEL applied)
+    problem: str | None = None  # a malformed registry entry, as the router would report it
+
+
+def _chain(key: str, settings: Settings) -> Chain:
+    task, _, variant = key.partition(":")
+    return build_chain(task, ai_models.MODEL_REGISTRY, settings, variant=variant or None)
+
+
+def task_chains(settings: Settings) -> list[TaskChains]:
+    plain = settings.model_copy(update={"force_model": None, "default_models": {}})
+    out = []
+    for key in registry_tasks():
+        try:
+            out.append(TaskChains(key, _chain(key, plain), _chain(key, settings)))
+        except TaskRouterError as exc:
+            out.append(TaskChains(key, None, None, str(exc)))
+    return out
+
+
+def overrides(settings: Settings) -> tuple[str | None, dict[str, str]]:
+    """(FORCE_MODEL, {DEFAULT_<TASK>_MODEL: model}): the settings that change which models are called."""
+    return settings.force_model, dict(sorted(settings.default_models.items()))

@@ -1,0 +1,38 @@
+"""A model's current state in words, from its `model_status` row (written by the router's model health)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from dashboard.timeframe import parse_iso
+
+HEALTHY = "healthy"
+COOLING_DOWN = "cooling down"
+DEPRECATED = "deprecated"
+NOT_FOUND = "not found"
+
+
+def state_of(row: Mapping[str, Any] | None, now: datetime) -> tuple[str, str]:
+    """(state, detail). A deprecated model is skipped for good; not found and cooling down last until `until`,
+    after which the router calls the model again, so an expired mark reads as healthy (with the history)."""
+    if row is None:
+        return HEALTHY, ""
+    status, until, detail = row.get("status"), row.get("until"), row.get("detail") or ""
+    active = until is None or parse_iso(until) > now
+    when = f" until {until[:19].replace('T', ' ')} UTC" if until else ""
+    if status == "deprecated":
+        return DEPRECATED, detail
+    if status == "not_found":
+        if active:
+            return NOT_FOUND, f"skipped{when}: {detail}".rstrip(": ")
+        return HEALTHY, f"was not found (last {row.get('last_seen', '')[:19]}); retried since"
+    if status == "cooling_down" and active:
+        return COOLING_DOWN, f"{COOLING_DOWN}{when}: {detail}".rstrip(": ")
+    return HEALTHY, ""
+
+
+def is_runtime_deprecated(row: Mapping[str, Any] | None) -> bool:
+    """Marked deprecated or not found by the router at some point (expired or not): deprecation evidence."""
+    return row is not None and row.get("status") in ("deprecated", "not_found")

@@ -1,0 +1,114 @@
+"""Models: which models are failing and why. Per model its calls, share, success, failures by kind, latency,
+tokens, cost, and its state right now (healthy, cooling down until T, deprecated, not found)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import fmt, queries, registry
+from dashboard.context import PageContext
+from dashboard.queries import ModelAnswers
+from dashboard.status import HEALTHY, state_of
+
+COLUMNS = {
+    "Success %": st.column_config.NumberColumn(format="%.1f%%"),
+    "Share %": st.column_config.NumberColumn(format="%.1f%%", help="Share of all calls in the range"),
+    "p50 ms": st.column_config.NumberColumn(format="%d"),
+    "p95 ms": st.column_config.NumberColumn(format="%d"),
+    "p99 ms": st.column_config.NumberColumn(format="%d"),
+    "Cost $": st.column_config.NumberColumn(format="$%.4f", help="Known prices only"),
+    "Tokens": st.column_config.NumberColumn(format="localized"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsData:
+    answers: dict[str, ModelAnswers]
+    failures: dict[str, Counter[str]]  # model -> error_kind -> failed calls
+    skips: dict[str, Counter[str]]  # model -> reason -> skips (the model was not called)
+    status: dict[str, dict]
+
+
+def load(ctx: PageContext) -> ModelsData:
+    failures: dict[str, Counter[str]] = defaultdict(Counter)
+    skips: dict[str, Counter[str]] = defaultdict(Counter)
+    for model, outcome, kind, rows in queries.not_answered_by_model(ctx.conn, ctx.scope):
+        (failures if outcome == "failure" else skips)[model][kind or "unknown"] += rows
+    return ModelsData(queries.answers_by_model(ctx.conn, ctx.scope), dict(failures), dict(skips),
+                      queries.model_status(ctx.conn))
+
+
+def _models_shown(ctx: PageContext, data: ModelsData) -> list[str]:
+    """Traffic in range, plus the registry's models (a configured model with no traffic is news too), plus any
+    model the router is avoiding right now; narrowed to the model filter."""
+    names = dict.fromkeys([*data.answers, *data.failures, *data.skips, *registry.registry_models()])
+    names.update(dict.fromkeys(m for m, row in data.status.items() if state_of(row, ctx.now)[0] != HEALTHY))
+    if ctx.scope.models:
+        names = {m: None for m in names if m in ctx.scope.models}
+    return list(names)
+
+
+def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
+    calls_total = sum(a.latency.count for a in data.answers.values()) + sum(
+        sum(c.values()) for c in data.failures.values())
+    rows = []
+    for model in _models_shown(ctx, data):
+        answers = data.answers.get(model)
+        ok = answers.latency.count if answers else 0
+        failed = sum(data.failures.get(model, Counter()).values())
+        calls = ok + failed
+        state, detail = state_of(data.status.get(model), ctx.now)
+        kinds = data.failures.get(model, Counter()).most_common()
+        rows.append({
+            "Model": model,
+            "State": state,
+            "Calls": calls,
+            "Share %": calls / calls_total * 100 if calls_total else None,
+            "Success %": ok / calls * 100 if calls else None,
+            "Failed": failed,
+            "Top failure kinds": ", ".join(f"{k} {n}" for k, n in kinds[:3]),
+            "Skipped": sum(data.skips.get(model, Counter()).values()),
+            "p50 ms": answers.latency.p50 if answers else None,
+            "p95 ms": answers.latency.p95 if answers else None,
+            "p99 ms": answers.latency.p99 if answers else None,
+            "Tokens": answers.tokens if answers else 0,
+            "Cost $": answers.cost if answers and answers.unpriced < ok else None,
+            "Detail": detail,
+            "Listed by": ", ".join(registry.listed_by(model)) or "not in the registry",
+        })
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["Calls", "Model"], ascending=[False, True], ignore_index=True) if rows else frame
+
+
+def render(ctx: PageContext) -> None:
+    st.header("Models")
+    data = load(ctx)
+    st.caption(f"{ctx.window.label}. A call is an attempt that reached the provider; skipped models were not "
+               "called. Latency is of successful calls.")
+    frame = table(ctx, data)
+    if frame.empty:
+        st.info("No model matches the filters.")
+        return
+    avoided = frame[frame["State"] != HEALTHY]
+    for _, row in avoided.iterrows():
+        st.warning(f"**{row['Model']}** is {row['State']}: {row['Detail'] or 'no detail recorded'}")
+    st.dataframe(frame, hide_index=True, column_config=COLUMNS, key="models_table", placeholder=fmt.DASH)
+
+    st.subheader("Failures by error kind")
+    kinds = pd.DataFrame(data.failures).fillna(0).astype(int).T if data.failures else pd.DataFrame()
+    if kinds.empty:
+        st.success("No failed calls in this range.")
+    else:
+        kinds.index.name = "Model"
+        st.bar_chart(kinds, horizontal=True, height=max(160, 48 * len(kinds)))
+        st.dataframe(kinds.reset_index(), hide_index=True, key="failure_kinds_table")
+    if data.skips:
+        st.subheader("Skips by reason")
+        st.caption("The router did not call these models: cooling down, deprecated, over budget, ...")
+        skips = pd.DataFrame(data.skips).fillna(0).astype(int).T
+        skips.index.name = "Model"
+        st.dataframe(skips.reset_index(), hide_index=True, key="skips_table")

@@ -1,0 +1,136 @@
+"""Overview: are we healthy? Requests, success, fallbacks, latency, tokens and cost, their trend, and the change
+against the previous period of the same length; then what needs attention now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import fmt, queries, registry
+from dashboard.context import PageContext
+from dashboard.queries import Latency, Totals
+from dashboard.status import COOLING_DOWN, DEPRECATED, NOT_FOUND, state_of
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewData:
+    totals: Totals
+    latency: Latency
+    previous: Totals | None
+    previous_latency: Latency | None
+    trend: list[tuple[object, Totals]]  # (bucket start, totals in the bucket)
+    status: dict[str, dict]
+
+
+def load(ctx: PageContext) -> OverviewData:
+    bounds = ctx.trend_buckets()
+    per_bucket = queries.trend(ctx.conn, ctx.scope, [(lo, hi) for _, lo, hi in bounds])
+    total = sum(per_bucket, Totals())
+    if not bounds:  # an empty range (custom dates in the future)
+        total = queries.totals(ctx.conn, ctx.scope)
+    previous = previous_latency = None
+    if ctx.previous is not None:
+        previous = queries.totals(ctx.conn, ctx.previous)
+        previous_latency = queries.latency(ctx.conn, ctx.previous) if previous.answered else None
+    return OverviewData(
+        totals=total,
+        latency=queries.latency(ctx.conn, ctx.scope),
+        previous=previous,
+        previous_latency=previous_latency,
+        trend=[(label, t) for (label, _, _), t in zip(bounds, per_bucket, strict=True)],
+        status=queries.model_status(ctx.conn),
+    )
+
+
+def render(ctx: PageContext) -> None:
+    st.header("Overview")
+    data = load(ctx)
+    compared = "compared with the previous period of the same length" if ctx.previous else "no comparison"
+    st.caption(f"{ctx.window.label}: {fmt.when(ctx.scope.start or ctx.first_row)} to {fmt.when(ctx.scope.end)} "
+               f"· {compared}")
+    _attention(ctx, data)
+    if data.totals.attempts == 0:
+        st.info(f"No attempts in this range. The newest attempt in the database is from {fmt.when(ctx.last_row)}: "
+                "widen the time range or clear the task/model filters.")
+        return
+    _metrics(data)
+    _trend(data)
+
+
+def _metrics(data: OverviewData) -> None:
+    t, p = data.totals, data.previous
+    lat, plat = data.latency, data.previous_latency
+    cols = st.columns(4)
+    cols[0].metric("Requests", fmt.count(t.requests), fmt.delta_count(t.requests, p and p.requests),
+                   delta_color="off", help="Requests whose first attempt falls in the range.")
+    cols[1].metric("Success rate", fmt.pct(t.success_rate), fmt.delta_points(t.success_rate, p and p.success_rate),
+                   help="Requests answered by some model in the chain.")
+    cols[2].metric("Fallback rate", fmt.pct(t.fallback_rate),
+                   fmt.delta_points(t.fallback_rate, p and p.fallback_rate), delta_color="inverse",
+                   help="Answers that came from a model after the first in the chain.")
+    cols[3].metric("Failed attempts", fmt.count(t.failures), fmt.delta_count(t.failures, p and p.failures),
+                   delta_color="inverse", help=f"Calls that failed; {fmt.count(t.skipped)} more models were skipped.")
+    cols = st.columns(4)
+    for col, name in zip(cols, ("p50", "p95", "p99"), strict=False):
+        now_value = getattr(lat, name)
+        before = getattr(plat, name) if plat else None
+        col.metric(f"Latency {name}", fmt.ms(now_value), fmt.delta_ms(now_value, before), delta_color="inverse",
+                   help="Time of the call that answered (successful calls only), to the millisecond.")
+    cols[3].metric("Answers", fmt.count(t.answered), fmt.delta_count(t.answered, p and p.answered),
+                   delta_color="off")
+    cols = st.columns(4)
+    cols[0].metric("Tokens", fmt.count(t.tokens), fmt.delta_count(t.tokens, p and p.tokens), delta_color="off")
+    cols[1].metric("Cost", fmt.usd(t.cost), fmt.delta_count(t.cost, p and p.cost), delta_color="inverse",
+                   help="Known prices only: answers from a model without a price are counted apart.")
+    cols[2].metric("Unpriced answers", fmt.count(t.unpriced),
+                   help="Answers from models with no price in MODEL_CATALOG: their cost is unknown, not $0.")
+    cols[3].metric("Cost per answer", fmt.usd(t.cost / (t.answered - t.unpriced))
+                   if t.answered > t.unpriced else fmt.DASH)
+
+
+def _trend(data: OverviewData) -> None:
+    if len(data.trend) < 2:
+        return
+    frame = pd.DataFrame(
+        {
+            "answered": [t.answered for _, t in data.trend],
+            "not answered": [max(t.requests - t.answered, 0) for _, t in data.trend],  # a request may span buckets
+            "success %": [(t.success_rate or 0) * 100 if t.requests else None for _, t in data.trend],
+            "fallback %": [(t.fallback_rate or 0) * 100 if t.answered else None for _, t in data.trend],
+            "cost $": [t.cost for _, t in data.trend],
+            "tokens": [t.tokens for _, t in data.trend],
+        },
+        index=pd.DatetimeIndex([label for label, _ in data.trend], name="UTC"),
+    )
+    left, right = st.columns(2)
+    left.subheader("Requests")
+    left.bar_chart(frame[["answered", "not answered"]], color=["#2e7d32", "#c62828"], height=240)
+    right.subheader("Success and fallback rate (%)")
+    right.line_chart(frame[["success %", "fallback %"]], height=240)
+    left.subheader("Cost ($, known prices)")
+    left.bar_chart(frame[["cost $"]], height=200)
+    right.subheader("Tokens")
+    right.bar_chart(frame[["tokens"]], height=200)
+
+
+def _attention(ctx: PageContext, data: OverviewData) -> None:
+    """What is about to break or already broken: overrides in force, and models the router is avoiding."""
+    notes = []
+    settings, problem = registry.current_settings()
+    if problem:
+        notes.append(f"The settings do not load: {problem}")
+    elif settings and settings.force_model:
+        notes.append(f"FORCE_MODEL is set: every task calls **{settings.force_model}** only, with no fallback.")
+    in_registry = set(registry.registry_models())
+    for model, row in sorted(data.status.items()):
+        state, detail = state_of(row, ctx.now)
+        if state in (DEPRECATED, NOT_FOUND, COOLING_DOWN):
+            where = "still in the registry" if model in in_registry else "no longer in the registry"
+            notes.append(f"**{model}** is {state} ({where}). {detail}")
+    if notes:
+        with st.container(border=True):
+            st.markdown("**Needs attention**")
+            for note in notes:
+                st.warning(note)

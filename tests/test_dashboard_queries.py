@@ -1,0 +1,202 @@
+"""The dashboard's SQL against brute force on random traffic: percentiles, request counts under filters, trend
+buckets that add up, and query plans that stay on the indexes (what keeps a page fast at a million rows)."""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from app.store import open_database
+from dashboard import queries
+from dashboard.queries import Scope
+from dashboard.timeframe import buckets, iso, resolve
+
+MODELS = ["m/a", "m/b", "m/c", "m/d"]
+TASKS = ["fast", "reasoning", "summarization"]
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def _random_traffic(seed: int = 3, requests: int = 400) -> list[dict]:
+    rnd = random.Random(seed)
+    rows = []
+    for r in range(requests):
+        at = NOW - timedelta(minutes=rnd.randint(1, 3 * 24 * 60))
+        chain = rnd.sample(MODELS, rnd.randint(1, 4))  # a request tries each model at most once
+        task = rnd.choice(TASKS)
+        for position, model in enumerate(chain, 1):
+            outcome = rnd.choices(["success", "failure", "skipped"], [5, 3, 1])[0]
+            called = outcome != "skipped"
+            rows.append({
+                "request_id": f"req{r}", "task_type": task, "model": model, "provider": "groq",
+                "attempt": position, "outcome": outcome,
+                "error_kind": None if outcome == "success" else rnd.choice(["timeout", "rate_limited"]),
+                "latency_ms": rnd.uniform(1, 3000) if called else None,
+                "total_tokens": rnd.randint(1, 500) if outcome == "success" else None,
+                "cost_usd": rnd.choice([None, rnd.uniform(0, 0.01)]) if outcome == "success" else 0.0,
+                "is_fallback": 0, "forced": 0,
+                "created_at": iso(at + timedelta(milliseconds=position)),
+            })
+            if outcome == "success":
+                break
+    return rows
+
+
+@pytest.fixture(scope="module")
+def traffic() -> list[dict]:
+    return _random_traffic()
+
+
+@pytest.fixture
+def conn(tmp_path: Path, traffic: list[dict]) -> sqlite3.Connection:
+    path = tmp_path / "q.db"
+    db = open_database(path)
+    with db.conn:
+        db["attempts"].insert_all(traffic)
+    db.conn.close()
+    connection = queries.connect(path)
+    assert connection is not None
+    return connection
+
+
+def _in_scope(row: dict, scope: Scope) -> bool:
+    return ((scope.start is None or row["created_at"] >= scope.start)
+            and (scope.end is None or row["created_at"] < scope.end)
+            and (not scope.tasks or row["task_type"] in scope.tasks)
+            and (not scope.models or row["model"] in scope.models))
+
+
+def _nearest_rank(values: list[int], p: int) -> int:
+    ordered = sorted(values)
+    return ordered[math.ceil(p * len(ordered) / 100) - 1]
+
+
+SCOPES = [
+    Scope(None, None),
+    Scope(iso(NOW - timedelta(days=1)), iso(NOW)),
+    Scope(iso(NOW - timedelta(days=2)), iso(NOW - timedelta(days=1)), tasks=("reasoning",)),
+    Scope(None, None, models=("m/b",)),
+    Scope(iso(NOW - timedelta(hours=30)), iso(NOW), tasks=("fast", "summarization"), models=("m/a", "m/c")),
+]
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_totals_match_brute_force(conn: sqlite3.Connection, traffic: list[dict], scope: Scope) -> None:
+    rows = [r for r in traffic if _in_scope(r, scope)]
+    answered = [r for r in rows if r["outcome"] == "success"]
+    first_rows = {}
+    for r in sorted(rows, key=lambda r: r["attempt"]):
+        first_rows.setdefault(r["request_id"], r)
+    # A request counts where its first row in scope is (without a model filter: its attempt = 1 row).
+    expected_requests = len(first_rows) if scope.models else sum(1 for r in rows if r["attempt"] == 1)
+    got = queries.totals(conn, scope)
+    assert got.attempts == len(rows)
+    assert got.requests == expected_requests
+    assert got.answered == len(answered)
+    assert got.fallback_answers == sum(1 for r in answered if r["attempt"] > 1)
+    assert got.failures == sum(1 for r in rows if r["outcome"] == "failure")
+    assert got.tokens == sum(r["total_tokens"] for r in answered)
+    assert got.cost == pytest.approx(sum(r["cost_usd"] or 0 for r in rows))
+    assert got.unpriced == sum(1 for r in answered if r["cost_usd"] is None)
+
+
+def test_requests_under_a_model_filter_equal_distinct_request_ids(conn: sqlite3.Connection,
+                                                                   traffic: list[dict]) -> None:
+    scope = Scope(None, None, models=("m/a", "m/b"))
+    distinct = conn.execute("SELECT COUNT(DISTINCT request_id) FROM attempts WHERE model IN ('m/a', 'm/b')")
+    assert queries.totals(conn, scope).requests == distinct.fetchone()[0]
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_latency_percentiles_are_nearest_rank_to_the_millisecond(conn: sqlite3.Connection, traffic: list[dict],
+                                                                 scope: Scope) -> None:
+    values = [int(r["latency_ms"]) for r in traffic if _in_scope(r, scope) and r["outcome"] == "success"]
+    got = queries.latency(conn, scope)
+    assert got.count == len(values)
+    assert (got.p50, got.p95, got.p99) == tuple(_nearest_rank(values, p) for p in (50, 95, 99))
+    per_model = queries.answers_by_model(conn, scope)
+    for model, answers in per_model.items():
+        mine = [int(r["latency_ms"]) for r in traffic
+                if _in_scope(r, scope) and r["outcome"] == "success" and r["model"] == model]
+        assert answers.latency.count == len(mine)
+        assert answers.latency.p95 == _nearest_rank(mine, 95)
+
+
+def test_trend_buckets_add_up_to_the_range(conn: sqlite3.Connection) -> None:
+    window = resolve("Last 7 days", NOW)
+    scope = Scope(window.start_iso, window.end_iso)
+    parts = buckets(window.start, window.end)  # type: ignore[arg-type]
+    assert len(parts) == 8  # daily, the first and last clipped to the range
+    assert parts[0][1] == window.start and parts[-1][2] == window.end
+    assert all(a[2] == b[1] for a, b in pairwise(parts))
+    per_bucket = queries.trend(conn, scope, [(iso(lo), iso(hi)) for _, lo, hi in parts])
+    added, whole = sum(per_bucket, queries.Totals()), queries.totals(conn, scope)
+    assert added.cost == pytest.approx(whole.cost)
+    assert replace(added, cost=0.0) == replace(whole, cost=0.0)
+    assert whole.requests > 0
+
+
+def test_task_depths_and_failures(conn: sqlite3.Connection, traffic: list[dict]) -> None:
+    depths = queries.task_depths(conn, Scope(None, None), positions=3)
+    for task in TASKS:
+        answered = [r for r in traffic if r["task_type"] == task and r["outcome"] == "success"]
+        expected = (sum(1 for r in answered if r["attempt"] == 1), sum(1 for r in answered if r["attempt"] == 2),
+                    sum(1 for r in answered if r["attempt"] >= 3))
+        assert depths[task].by_position == expected
+    kinds = queries.failure_kinds(conn, Scope(None, None), ("failure",))
+    assert sum(kinds.values()) == sum(1 for r in traffic if r["outcome"] == "failure")
+    newest = queries.recent_failures(conn, Scope(None, None), ("failure",), ("timeout",), 5)
+    assert [r["created_at"] for r in newest] == sorted(
+        (r["created_at"] for r in traffic if r["outcome"] == "failure" and r["error_kind"] == "timeout"),
+        reverse=True)[:5]
+
+
+def test_distinct_values_skip_through_the_index(conn: sqlite3.Connection) -> None:
+    assert queries.distinct_values(conn, "model") == sorted(MODELS)
+    assert queries.distinct_values(conn, "task_type") == sorted(TASKS)
+    with pytest.raises(ValueError):
+        queries.distinct_values(conn, "error_message")
+
+
+def test_the_connection_is_read_only(conn: sqlite3.Connection) -> None:
+    with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
+        conn.execute("DELETE FROM attempts")
+
+
+def _plan(conn: sqlite3.Connection, sql: str, params: list) -> str:
+    return " | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+
+
+def test_scoped_queries_search_an_index_instead_of_scanning(conn: sqlite3.Connection,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every query of a time-bounded page reads through a (column, created_at) index, never a full table scan:
+    what keeps the last 24 hours fast whatever the size of the table."""
+    seen: list[tuple[str, list]] = []
+    real = conn
+
+    class Recorder:
+        def execute(self, sql: str, params: list | tuple = ()) -> sqlite3.Cursor:
+            seen.append((sql, list(params)))
+            return real.execute(sql, params)
+
+    recorder = Recorder()
+    for scope in (Scope(iso(NOW - timedelta(days=1)), iso(NOW)),
+                  Scope(iso(NOW - timedelta(days=1)), iso(NOW), models=("m/a",)),
+                  Scope(iso(NOW - timedelta(days=1)), iso(NOW), tasks=("fast",))):
+        queries.totals(recorder, scope)  # type: ignore[arg-type]
+        queries.latency(recorder, scope)  # type: ignore[arg-type]
+        queries.answers_by_model(recorder, scope)  # type: ignore[arg-type]
+        queries.not_answered_by_model(recorder, scope)  # type: ignore[arg-type]
+        queries.task_depths(recorder, scope, 3)  # type: ignore[arg-type]
+        queries.recent_failures(recorder, scope, ("failure",), (), 10)  # type: ignore[arg-type]
+        queries.deprecation_evidence(recorder, scope)  # type: ignore[arg-type]
+    for sql, params in seen:
+        plan = _plan(conn, sql, params)
+        assert "SCAN attempts" not in plan.replace("SCAN attempts USING", ""), (sql, plan)
+        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (sql, plan)
