@@ -22,11 +22,9 @@ import streamlit as st  # noqa: E402
 from dashboard import queries, registry  # noqa: E402
 from dashboard.context import make_context  # noqa: E402
 from dashboard.filters import Selection, sidebar_filters  # noqa: E402
-from dashboard.views import deprecations, failures, models, overview, tasks  # noqa: E402
+from dashboard.views import PAGES  # noqa: E402
 
 DB_ENV = "TASKROUTER_DASHBOARD_DB"  # set by `taskrouter dashboard --db`; else ATTEMPTS_DB_PATH, as the router
-PAGES = {"Overview": overview, "Models": models, "Tasks": tasks, "Deprecations": deprecations,
-         "Failures": failures}
 
 
 def database_path() -> Path:
@@ -59,7 +57,7 @@ def render_page(path: Path, page: str, selection: Selection) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="taskrouter ops", page_icon="📡", layout="wide")
+    st.set_page_config(page_title="taskrouter ops", page_icon="📡", layout="wide", initial_sidebar_state="expanded")
     path = database_path()
     conn = queries.connect(path)
     if conn is None:

@@ -29,8 +29,7 @@ def connect(path: Path) -> sqlite3.Connection | None:
     """Read-only (mode=ro: SQLite refuses every write and never creates the file); None when it does not exist."""
     if not path.is_file():
         return None
-    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=5,
-                           check_same_thread=False)
+    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=5)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA query_only = ON")
     return conn

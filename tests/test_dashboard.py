@@ -230,6 +230,23 @@ def test_deprecations_page_scheduled_shutdowns(seeded: Path, monkeypatch: pytest
     assert any(BIG in w.value and "shuts down on" in w.value for w in at.warning)
 
 
+def test_deprecations_page_shows_the_latest_check(seeded: Path) -> None:
+    from app.deprecations import save_check
+
+    summary = "1 error, 0 warnings across 3 models in 3 tasks"
+    save_check(seeded, {"checked_at": "2026-01-01T00:00:00.000Z", "exit_code": 0, "errors": 0, "warnings": 0,
+                        "summary": "healthy", "models": {}, "problems": []})
+    save_check(seeded, {"checked_at": _iso(datetime.now(UTC)), "exit_code": 2, "errors": 1, "warnings": 0,
+                        "summary": summary, "problems": [],
+                        "models": {BIG: {"problems": [{"severity": "error", "source": "live",
+                                                       "message": "not listed by GET /models"}]}}})
+    at = run_page("Deprecations")
+    assert any(summary in e.value and "exit code 2" in e.value for e in at.error)
+    problems = frame(at, "Severity", "Problem")
+    assert problems.to_dict("records") == [{"Model": BIG, "Severity": "error", "Source": "live",
+                                            "Problem": "not listed by GET /models"}]
+
+
 def test_failures_page_lists_and_filters(seeded: Path) -> None:
     at = run_page("Failures")
     failures = frame(at, "error_message")
@@ -278,6 +295,15 @@ def test_never_writes_and_never_shows_a_secret(seeded: Path, monkeypatch: pytest
         assert SECRET not in texts(at), page
         assert "GROQ_API_KEY" not in texts(at), page
     assert hashlib.sha256(seeded.read_bytes()).hexdigest() == before
+
+
+def test_custom_dates_and_auto_refresh(seeded: Path) -> None:
+    at = run_page("Overview")
+    at.sidebar.selectbox(key="range").set_value("Custom dates").run()  # default: the last 7 days, today included
+    assert metrics(at)["Requests"] == "8"
+    at.sidebar.toggle(key="auto_refresh").set_value(True).run()
+    assert not at.exception
+    assert metrics(at)["Requests"] == "8"
 
 
 def test_a_range_without_traffic_says_so(seeded: Path) -> None:

@@ -47,13 +47,13 @@ def runtime_table(ctx: PageContext, data: DeprecationsData) -> pd.DataFrame:
         rows.append({
             "Model": model,
             "Status": state if row else "no current mark",
-            "Marked as": row["status"] if row else "",
+            "Requests affected": sum(ev.rows for ev in hits.values()),
+            "Still listed by": _listed(model),
             "First seen": fmt.when(row["first_seen"] if row else min(ev.first for ev in hits.values())),
             "Last seen": fmt.when(row["last_seen"] if row else max(ev.last for ev in hits.values())),
-            "Requests affected": sum(ev.rows for ev in hits.values()),
             "Deprecated errors": hits["deprecated"].rows if "deprecated" in hits else 0,
             "Not found errors": hits["not_found"].rows if "not_found" in hits else 0,
-            "Still listed by": _listed(model),
+            "Marked as": row["status"] if row else "",
             "Detail": detail or (row or {}).get("detail") or "",
         })
     return pd.DataFrame(rows)

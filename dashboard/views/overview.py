@@ -108,7 +108,9 @@ def _trend(data: OverviewData) -> None:
     left.subheader("Requests")
     left.bar_chart(frame[["answered", "not answered"]], color=["#2e7d32", "#c62828"], height=240)
     right.subheader("Success and fallback rate (%)")
-    right.line_chart(frame[["success %", "fallback %"]], height=240)
+    # A line needs two neighbouring points: with sparse traffic most buckets have no rate, so show dots.
+    sparse = sum(1 for _, t in data.trend if t.requests) < len(data.trend) / 2
+    (right.scatter_chart if sparse else right.line_chart)(frame[["success %", "fallback %"]], height=240)
     left.subheader("Cost ($, known prices)")
     left.bar_chart(frame[["cost $"]], height=200)
     right.subheader("Tokens")

@@ -1,0 +1,228 @@
+"""Dashboard at scale: seed N attempt rows (default 1,000,000), then time every page's queries and its full render.
+
+    python bench/dashboard.py                      # 1M rows in a temp file, 30 days of traffic
+    python bench/dashboard.py --db /tmp/big.db     # reuse (or create) that file
+    python bench/dashboard.py --rows 200000 --no-render
+
+Per page it prints the SQL time of the page's `load()` for the default range (last 24 h) and for "All time"
+(every row), then the whole Streamlit script run through AppTest, each with its ratio to the 2 s target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.core import ai_models  # noqa: E402
+from app.core.chain import FALLBACK_KEY  # noqa: E402
+from app.store import open_database  # noqa: E402
+
+TARGET_S = 2.0
+RETIRED = "bench/retired-model"  # a made-up model the bench marks deprecated, so that page has work to do
+_FAILURE_KINDS = [("rate_limited", 429), ("server_error", 503), ("timeout", None), ("capacity", 498)]
+_COLUMNS = ("request_id", "task_type", "model", "provider", "attempt", "outcome", "error_kind", "status_code",
+            "error_message", "is_fallback", "forced", "prompt_tokens", "completion_tokens", "total_tokens",
+            "latency_ms", "cost_usd", "created_at")
+
+
+def _iso_ms(epoch_ms: int) -> str:
+    """The attempt log's timestamp format; whole seconds are formatted once per second, not per row."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return f"{_second(seconds)}.{millis:03d}Z"
+
+
+_last_second: list = [None, ""]
+
+
+def _second(seconds: int) -> str:
+    if _last_second[0] != seconds:
+        _last_second[:] = [seconds, datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
+    return _last_second[1]
+
+
+def _chains() -> dict[str, list[tuple[str, bool]]]:
+    registry = ai_models.MODEL_REGISTRY
+    fallback = registry.get(FALLBACK_KEY, [])
+    chains = {}
+    for task, models in registry.items():
+        if task == FALLBACK_KEY:
+            continue
+        chain = [(m, False) for m in models] + [(m, True) for m in fallback if m not in models]
+        chains[task] = chain
+    chains["reasoning"] = [(RETIRED, False), *chains.get("reasoning", [])]  # an old config still naming it
+    return chains
+
+
+def _rows(count: int, days: int, seed: int) -> Iterator[tuple]:
+    """Plausible traffic: most requests answer first time, some fall back, a retired model keeps 404-ing."""
+    rnd = random.Random(seed)
+    chains = _chains()
+    tasks = list(chains)
+    weights = [5 if t == "fast" else 2 for t in tasks]
+    end_ms = int(time.time() * 1000)
+    step = days * 86_400_000 / count
+    moment = end_ms - days * 86_400_000.0
+    made = 0
+    while made < count:
+        task = rnd.choices(tasks, weights)[0]
+        request_id = f"{rnd.getrandbits(128):032x}"
+        for position, (model, is_fallback) in enumerate(chains[task], 1):
+            moment += step
+            made += 1
+            if model == RETIRED:
+                yield (request_id, task, model, "groq", position, "failure", "deprecated", 404,
+                       "The model has been decommissioned", int(is_fallback), 0, None, None, None,
+                       rnd.uniform(40, 90), 0.0, _iso_ms(int(moment)))
+                continue
+            info = ai_models.MODEL_CATALOG.get(model)
+            if rnd.random() < 0.06:
+                kind, status = rnd.choice(_FAILURE_KINDS)
+                latency = 30_000.0 if kind == "timeout" else rnd.uniform(50, 400)
+                yield (request_id, task, model, "groq", position, "failure", kind, status, f"{kind} (bench)",
+                       int(is_fallback), 0, None, None, None, latency, 0.0 if info else None, _iso_ms(int(moment)))
+                if made >= count:
+                    return
+                continue
+            prompt, completion = rnd.randint(100, 3000), rnd.randint(20, 1200)
+            cost = None
+            if info and info.priced:
+                cost = (prompt * info.input_price + completion * info.output_price) / 1_000_000  # type: ignore[operator]
+            latency = rnd.lognormvariate(6.2, 0.5) * (2 if "120b" in model else 1)
+            yield (request_id, task, model, "groq", position, "success", None, None, None, int(is_fallback), 0,
+                   prompt, completion, prompt + completion, latency, cost, _iso_ms(int(moment)))
+            break
+
+
+def seed(path: Path, count: int, days: int = 30, seed_value: int = 7) -> float:
+    """Create the schema the normal way, then bulk insert in one transaction. Returns seconds taken."""
+    started = time.perf_counter()
+    open_database(path).conn.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    # Bulk load: no journal, and the indexes built once afterwards (one sort each) instead of row by row.
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempts' "
+                           "AND sql IS NOT NULL").fetchall()
+    conn.execute("BEGIN")
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX [{name}]")
+    conn.executemany(f"INSERT INTO attempts ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})",
+                     _rows(count, days, seed_value))
+    for _, sql in indexes:
+        conn.execute(sql)
+    conn.execute(
+        "INSERT OR REPLACE INTO model_status (model, status, detail, until, first_seen, last_seen, hits) "
+        "SELECT model, 'deprecated', 'model_decommissioned (bench)', NULL, MIN(created_at), MAX(created_at), "
+        "COUNT(*) FROM attempts WHERE model = ? GROUP BY model", (RETIRED,))
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA journal_mode=WAL")  # as the attempt log leaves it
+    conn.close()
+    return time.perf_counter() - started
+
+
+# -- timing --------------------------------------------------------------------------------------------------
+
+PAGES = ("Overview", "Models", "Tasks", "Deprecations", "Failures")
+RANGES = ("Last 24 hours", "Last 7 days", "All time")
+
+
+def _best_of(runs: int, fn: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def time_queries(path: Path, runs: int) -> dict[tuple[str, str], float]:
+    """Each page's `load(ctx)`: exactly the SQL the page runs, no drawing."""
+    from dashboard import queries
+    from dashboard.context import make_context
+    from dashboard.filters import Selection
+    from dashboard.views import PAGES as MODULES
+
+    conn = queries.connect(path)
+    assert conn is not None
+    out = {}
+    for label in RANGES:
+        ctx = make_context(conn, path, Selection(label, None, (), (), None), datetime.now(UTC))
+        for page in PAGES:
+            out[(page, label)] = _best_of(runs, lambda page=page, ctx=ctx: MODULES[page].load(ctx))
+    conn.close()
+    return out
+
+
+def time_renders(path: Path, runs: int) -> dict[tuple[str, str], float]:
+    """The whole Streamlit script run per page (sidebar, queries, tables, charts) through AppTest."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["TASKROUTER_DASHBOARD_DB"] = str(path)
+    script = str(ROOT / "dashboard" / "app.py")
+    AppTest.from_file(script, default_timeout=120).run()  # warm-up: imports, first-run caches
+
+    def render(page: str, label: str) -> None:
+        at = AppTest.from_file(script, default_timeout=120)
+        at.query_params.update({"page": page, "range": label})
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+
+    return {(p, r): _best_of(runs, lambda p=p, r=r: render(p, r)) for r in RANGES for p in PAGES}
+
+
+def _report(title: str, timings: dict[tuple[str, str], float]) -> None:
+    print(f"\n{title}")
+    print(f"{'page':<14}" + "".join(f"{r:>26}" for r in RANGES))
+    for page in PAGES:
+        cells = "".join(f"{timings[(page, r)]:>12.3f} s ({timings[(page, r)] / TARGET_S:>5.0%})    " for r in RANGES)
+        print(f"{page:<14}{cells}")
+    worst = max(timings.values())
+    print(f"worst: {worst:.3f} s = {worst / TARGET_S:.0%} of the {TARGET_S:.0f} s target"
+          f" -> {'OK' if worst < TARGET_S else 'OVER'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, help="database file (default: a temporary one, removed afterwards)")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30, help="the rows are spread over this many days up to now")
+    parser.add_argument("--runs", type=int, default=3, help="timings are the best of this many runs")
+    parser.add_argument("--no-render", action="store_true", help="time the SQL only, not the Streamlit runs")
+    args = parser.parse_args(argv)
+
+    workdir = None
+    if args.db is None:
+        workdir = tempfile.TemporaryDirectory(prefix="taskrouter-bench-")
+        args.db = Path(workdir.name) / "bench.db"
+    try:
+        if args.db.exists():
+            print(f"using {args.db} as it is")
+        else:
+            seconds = seed(args.db, args.rows, args.days)
+            print(f"seeded {args.rows:,} attempt rows over {args.days} days into {args.db} in {seconds:.1f} s")
+        conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
+        rows = conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+        conn.close()
+        print(f"{rows:,} rows; best of {args.runs} runs; target {TARGET_S:.0f} s per page")
+        _report("SQL per page (the page's load())", time_queries(args.db, args.runs))
+        if not args.no_render:
+            _report("Full page render (Streamlit script run via AppTest)", time_renders(args.db, args.runs))
+    finally:
+        if workdir is not None:
+            workdir.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
