@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--window-size=1600,1600"]
+                  "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--window-size=1600,2000"]
 # The page is done when Streamlit's "running" widget is gone; textContent includes the data grids' cells.
 PAGE_TEXT = ("(document.body && document.querySelector('[data-testid=stApp]') && "
              "!document.querySelector('[data-testid=stStatusWidget]')) ? document.body.textContent : ''")
@@ -107,7 +107,9 @@ class Browser:
         return text
 
     def screenshot(self, path: Path) -> None:
-        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        # The window is tall enough for these pages; capturing beyond it resizes the viewport, which makes
+        # Streamlit fold its sidebar away mid-shot.
+        shot = self.call("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))
 
 

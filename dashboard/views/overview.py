@@ -4,6 +4,7 @@ against the previous period of the same length; then what needs attention now.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -20,7 +21,7 @@ class OverviewData:
     latency: Latency
     previous: Totals | None
     previous_latency: Latency | None
-    trend: list[tuple[object, Totals]]  # (bucket start, totals in the bucket)
+    trend: list[tuple[datetime, Totals]]  # (bucket start, totals in the bucket)
     status: dict[str, dict]
 
 
@@ -102,7 +103,7 @@ def _trend(data: OverviewData) -> None:
             "cost $": [t.cost for _, t in data.trend],
             "tokens": [t.tokens for _, t in data.trend],
         },
-        index=pd.DatetimeIndex([label for label, _ in data.trend], name="UTC"),
+        index=pd.Index(_labels([label for label, _ in data.trend]), name="UTC"),
     )
     left, right = st.columns(2)
     left.subheader("Requests")
@@ -115,6 +116,13 @@ def _trend(data: OverviewData) -> None:
     left.bar_chart(frame[["cost $"]], height=200)
     right.subheader("Tokens")
     right.bar_chart(frame[["tokens"]], height=200)
+
+
+def _labels(starts: list[datetime]) -> list[str]:
+    """Bucket names as sortable text: on a time axis the first and last bars would be cut in half at its ends."""
+    step = starts[1] - starts[0]
+    pattern = "%m-%d %H:00" if step < timedelta(days=1) else "%Y-%m-%d" if step < timedelta(weeks=1) else "wk %Y-%m-%d"
+    return [start.strftime(pattern) for start in starts]
 
 
 def _attention(ctx: PageContext, data: OverviewData) -> None:
