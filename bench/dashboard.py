@@ -134,15 +134,31 @@ def seed(path: Path, count: int, days: int = 30, seed_value: int = 7) -> float:
 # -- timing --------------------------------------------------------------------------------------------------
 
 PAGES = ("Overview", "Models", "Tasks", "Deprecations", "Failures")
-RANGES = ("Last 24 hours", "Last 7 days", "All time")
 
 
-def _best_of(runs: int, fn: Callable[[], object]) -> float:
+def _busiest_models(count: int) -> tuple[str, ...]:
+    """The first models of the registry (every one the bench's traffic calls), e.g. both gpt-oss models."""
+    seen = dict.fromkeys(m for models in ai_models.MODEL_REGISTRY.values() for m in models)
+    return tuple(seen)[:count]
+
+
+# (column title, time range, model filter). The filtered case is the costliest shape: with two models selected a
+# request is counted at its first row on either, which takes one request_id lookup per fallback row.
+SCENARIOS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Last 24 hours", "Last 24 hours", ()),
+    ("Last 7 days", "Last 7 days", ()),
+    ("All time", "All time", ()),
+    ("All time, 2 models", "All time", _busiest_models(2)),
+)
+
+
+def _best_of(runs: int, fn: Callable[[], float | None]) -> float:
+    """Best of `runs`; `fn` may return its own measure (to leave set-up out), else it is timed whole."""
     best = float("inf")
     for _ in range(runs):
         started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
+        measured = fn()
+        best = min(best, measured if measured is not None else time.perf_counter() - started)
     return best
 
 
@@ -156,10 +172,10 @@ def time_queries(path: Path, runs: int) -> dict[tuple[str, str], float]:
     conn = queries.connect(path)
     assert conn is not None
     out = {}
-    for label in RANGES:
-        ctx = make_context(conn, path, Selection(label, None, (), (), None), datetime.now(UTC))
+    for title, label, models in SCENARIOS:
+        ctx = make_context(conn, path, Selection(label, None, (), models, None), datetime.now(UTC))
         for page in PAGES:
-            out[(page, label)] = _best_of(runs, lambda page=page, ctx=ctx: MODULES[page].load(ctx))
+            out[(page, title)] = _best_of(runs, lambda page=page, ctx=ctx: MODULES[page].load(ctx) and None)
     conn.close()
     return out
 
@@ -172,20 +188,27 @@ def time_renders(path: Path, runs: int) -> dict[tuple[str, str], float]:
     script = str(ROOT / "dashboard" / "app.py")
     AppTest.from_file(script, default_timeout=120).run()  # warm-up: imports, first-run caches
 
-    def render(page: str, label: str) -> None:
+    def render(page: str, label: str, models: tuple[str, ...]) -> float:
         at = AppTest.from_file(script, default_timeout=120)
         at.query_params.update({"page": page, "range": label})
+        if models:  # picking models is a rerun of an open page, as in the browser: time that rerun
+            at.run()
+            at.sidebar.multiselect(key="model").set_value(list(models))
+        started = time.perf_counter()
         at.run()
         assert not at.exception, [e.value for e in at.exception]
+        return time.perf_counter() - started
 
-    return {(p, r): _best_of(runs, lambda p=p, r=r: render(p, r)) for r in RANGES for p in PAGES}
+    return {(p, title): _best_of(runs, lambda p=p, r=r, m=m: render(p, r, m))
+            for title, r, m in SCENARIOS for p in PAGES}
 
 
 def _report(title: str, timings: dict[tuple[str, str], float]) -> None:
     print(f"\n{title}")
-    print(f"{'page':<14}" + "".join(f"{r:>26}" for r in RANGES))
+    print(f"{'page':<14}" + "".join(f"{t:>22}" for t, _, _ in SCENARIOS))
     for page in PAGES:
-        cells = "".join(f"{timings[(page, r)]:>12.3f} s ({timings[(page, r)] / TARGET_S:>5.0%})    " for r in RANGES)
+        cells = "".join(f"{timings[(page, t)]:>10.3f} s ({timings[(page, t)] / TARGET_S:>4.0%})"
+                        for t, _, _ in SCENARIOS)
         print(f"{page:<14}{cells}")
     worst = max(timings.values())
     print(f"worst: {worst:.3f} s = {worst / TARGET_S:.0%} of the {TARGET_S:.0f} s target"

@@ -8,7 +8,7 @@ Nothing here loads the attempts table into memory. What makes it fast at a milli
 - latency percentiles come from a histogram of whole milliseconds (GROUP BY the integer ms, a running total by
   window function), exact to 1 ms, one sort per page instead of one per percentile;
 - "requests" counts the rows with attempt = 1 (every request logs its first chain position), not
-  COUNT(DISTINCT request_id), which needs a temp B-tree of every id (3.5 s at 1M rows).
+  COUNT(DISTINCT request_id), which needs a temp B-tree of every id (3.5 s at 1M rows); see _requests_expr.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def connect(path: Path) -> sqlite3.Connection | None:
     conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=5)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA query_only = ON")
+    # Map the file instead of copying pages through read(): ~10% off the full-range pages at 1M rows. Address
+    # space only; WAL frames are still read from the -wal file, so a live writer is safe.
+    conn.execute("PRAGMA mmap_size = 1073741824")
     return conn
 
 
@@ -82,14 +85,17 @@ def _where(scope: Scope, *extra: tuple[str, Sequence[Any]], alias: str = "") -> 
 
 
 def _requests_expr(scope: Scope) -> tuple[str, list[Any]]:
-    """Counts each request once, at its first row in scope. Without a model filter that is the attempt = 1 row.
-    With one, it is the first row on a selected model: a later row counts only if no earlier position of the
-    same request used a selected model (one index lookup by request_id, and only for attempt > 1 rows)."""
+    """Counts each request once. Without a model filter, at its attempt = 1 row. With one model, every row is a
+    different request (build_chain never repeats a model). With several, at the request's last row on a selected
+    model: only a failed or skipped row can have a later one (a success ends the request), so only those pay an
+    index lookup by request_id, a fraction of what checking every fallback row would cost."""
     if not scope.models:
         return "SUM(a.attempt = 1)", []
-    earlier = ("SELECT 1 FROM attempts AS p WHERE p.request_id = a.request_id AND p.attempt < a.attempt AND "
-               + _in("p.model", scope.models))
-    return f"SUM(CASE WHEN a.attempt = 1 THEN 1 WHEN NOT EXISTS ({earlier}) THEN 1 ELSE 0 END)", list(scope.models)
+    if len(scope.models) == 1:
+        return "COUNT(*)", []
+    later = ("SELECT 1 FROM attempts AS p WHERE p.request_id = a.request_id AND p.attempt > a.attempt AND "
+             + _in("p.model", scope.models))
+    return f"SUM(CASE WHEN a.outcome = 'success' THEN 1 WHEN EXISTS ({later}) THEN 0 ELSE 1 END)", list(scope.models)
 
 
 # -- totals and trend ----------------------------------------------------------------------------------------
