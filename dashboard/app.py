@@ -64,8 +64,9 @@ def main() -> None:
         empty_state(path, "No database yet at")
         return
     try:
-        if not queries.has_attempts(conn):
-            empty_state(path, "No attempts recorded yet in")
+        reason = queries.why_empty(conn)
+        if reason:
+            empty_state(path, reason)
             return
         task_options = sorted(set(queries.distinct_values(conn, "task_type"))
                               | {key.partition(":")[0] for key in registry.registry_tasks()})

@@ -38,11 +38,16 @@ def connect(path: Path) -> sqlite3.Connection | None:
     return conn
 
 
-def has_attempts(conn: sqlite3.Connection) -> bool:
+def why_empty(conn: sqlite3.Connection) -> str | None:
+    """None when there are attempts to show, else what stands in the way, worded for the empty state."""
     try:
-        return conn.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0] == 1
-    except sqlite3.OperationalError:  # not a taskrouter database, or never migrated
-        return False
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]:
+            return None
+        return "No attempts recorded yet in"
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return "No attempts table (not a taskrouter database, or never used) in"
+        return f"Cannot read the database ({exc}):"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ variable names leave this module: never a settings value such as GROQ_API_KEY.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from app.config import Settings, load_settings
@@ -13,13 +14,16 @@ from app.core import ai_models
 from app.core.chain import FALLBACK_KEY, Chain, build_chain
 from app.errors import ConfigError, TaskRouterError
 
+_GOT_VALUE = re.compile(r" \(got .*?\)(?=; |$)")
+
 
 def current_settings() -> tuple[Settings | None, str | None]:
-    """(settings, None) or (None, why). ConfigError messages already leave the API key's value out."""
+    """(settings, None) or (None, why). The why names the variables and the rule, never a value: ConfigError
+    leaves GROQ_API_KEY out already, but any other value (a base URL with a token in it, say) could be secret."""
     try:
         return load_settings(), None
     except ConfigError as exc:
-        return None, str(exc)
+        return None, _GOT_VALUE.sub("", str(exc))
 
 
 def registry() -> dict[str, list[str]]:
@@ -37,6 +41,12 @@ def registry_models() -> list[str]:
     for models in ai_models.MODEL_REGISTRY.values():
         seen.update(dict.fromkeys(models))
     return list(seen)
+
+
+def models_for_tasks(tasks: tuple[str, ...]) -> list[str]:
+    """The models the chains of these task types can reach (variants and the fallback list included)."""
+    keys = [k for k in ai_models.MODEL_REGISTRY if k == FALLBACK_KEY or k.partition(":")[0] in tasks]
+    return list(dict.fromkeys(m for k in keys for m in ai_models.MODEL_REGISTRY[k]))
 
 
 def listed_by(model: str) -> list[str]:

@@ -183,6 +183,17 @@ def test_tasks_page_chains_and_fallback_depth(seeded: Path) -> None:
     assert depth.loc["reasoning", "2nd %"] == pytest.approx(100.0)
 
 
+def test_the_task_filter_narrows_every_table(seeded: Path) -> None:
+    at = run_page("Tasks")
+    at.sidebar.multiselect(key="task").set_value(["fast"]).run()
+    assert list(frame(at, "Effective now")["Task"]) == ["fast"]
+    assert list(frame(at, "Answered")["Task"]) == ["fast"]
+    at.sidebar.radio(key="page").set_value("Models").run()
+    models = frame(at, "Share %").set_index("Model")
+    assert list(models.index) == [SMALL]  # fast's traffic and chain; qwen cools down elsewhere
+    assert models.loc[SMALL, "Calls"] == 3 and models.loc[SMALL, "Success %"] == pytest.approx(100.0)
+
+
 def test_tasks_page_force_model_banner(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORCE_MODEL", QWEN)
     at = run_page("Tasks")
@@ -304,6 +315,14 @@ def test_custom_dates_and_auto_refresh(seeded: Path) -> None:
     at.sidebar.toggle(key="auto_refresh").set_value(True).run()
     assert not at.exception
     assert metrics(at)["Requests"] == "8"
+
+
+def test_bad_settings_are_reported_without_their_values(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROQ_BASE_URL", "ftp://user:hunter2@example.invalid")
+    at = run_page("Tasks")
+    shown = " ".join(e.value for e in at.error)
+    assert "GROQ_BASE_URL" in shown and "hunter2" not in texts(at)
+    assert frame(at, "Answered").set_index("Task").loc["fast", "Requests"] == 3  # the traffic is still shown
 
 
 def test_a_range_without_traffic_says_so(seeded: Path) -> None:

@@ -43,10 +43,12 @@ def load(ctx: PageContext) -> ModelsData:
 
 
 def _models_shown(ctx: PageContext, data: ModelsData) -> list[str]:
-    """Traffic in range, plus the registry's models (a configured model with no traffic is news too), plus any
-    model the router is avoiding right now; narrowed to the model filter."""
-    names = dict.fromkeys([*data.answers, *data.failures, *data.skips, *registry.registry_models()])
-    names.update(dict.fromkeys(m for m, row in data.status.items() if state_of(row, ctx.now)[0] != HEALTHY))
+    """Traffic in range, plus the registry's models (a configured model with no traffic is news too) for the
+    selected tasks, plus any model the router is avoiding right now; narrowed to the model filter."""
+    configured = registry.models_for_tasks(ctx.scope.tasks) if ctx.scope.tasks else registry.registry_models()
+    names = dict.fromkeys([*data.answers, *data.failures, *data.skips, *configured])
+    names.update(dict.fromkeys(m for m, row in data.status.items() if state_of(row, ctx.now)[0] != HEALTHY
+                               and (not ctx.scope.tasks or m in configured)))
     if ctx.scope.models:
         names = {m: None for m in names if m in ctx.scope.models}
     return list(names)

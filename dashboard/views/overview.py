@@ -65,7 +65,7 @@ def _metrics(data: OverviewData) -> None:
     lat, plat = data.latency, data.previous_latency
     cols = st.columns(4)
     cols[0].metric("Requests", fmt.count(t.requests), fmt.delta_count(t.requests, p and p.requests),
-                   delta_color="off", help="Requests whose first attempt falls in the range.")
+                   delta_color="off", help="Requests with attempts in the range, each counted once.")
     cols[1].metric("Success rate", fmt.pct(t.success_rate), fmt.delta_points(t.success_rate, p and p.success_rate),
                    help="Requests answered by some model in the chain.")
     cols[2].metric("Fallback rate", fmt.pct(t.fallback_rate),
@@ -135,6 +135,8 @@ def _attention(ctx: PageContext, data: OverviewData) -> None:
         notes.append(f"FORCE_MODEL is set: every task calls **{settings.force_model}** only, with no fallback.")
     in_registry = set(registry.registry_models())
     for model, row in sorted(data.status.items()):
+        if ctx.scope.models and model not in ctx.scope.models:
+            continue
         state, detail = state_of(row, ctx.now)
         if state in (DEPRECATED, NOT_FOUND, COOLING_DOWN):
             where = "still in the registry" if model in in_registry else "no longer in the registry"

@@ -34,6 +34,8 @@ def _positions(chains: list[TaskChains]) -> int:
 def load(ctx: PageContext) -> TasksData:
     settings, problem = registry.current_settings()
     chains = registry.task_chains(settings) if settings else []
+    if ctx.scope.tasks:
+        chains = [tc for tc in chains if tc.task.partition(":")[0] in ctx.scope.tasks]
     force, defaults = registry.overrides(settings) if settings else (None, {})
     positions = _positions(chains)
     return TasksData(chains, problem, force, defaults, positions,
@@ -87,8 +89,10 @@ def render(ctx: PageContext) -> None:
 
     st.subheader("Chains")
     chains = chain_table(data)
-    if chains.empty:
-        st.info("MODEL_REGISTRY holds no task.")
+    if data.settings_problem:
+        st.caption("Unknown until the settings load (see above).")
+    elif chains.empty:
+        st.info("No task of MODEL_REGISTRY matches the filters.")
     else:
         st.dataframe(chains, hide_index=True, key="chains_table")
 
