@@ -120,7 +120,8 @@ def texts(at: AppTest) -> str:
 
 
 def test_overview_shows_the_numbers_and_the_change(seeded: Path) -> None:
-    shown = metrics(run_page("Overview"))
+    at = run_page("Overview")
+    shown = metrics(at)
     assert shown["Requests"] == "6"
     assert shown["Success rate"] == "83.3%"
     assert shown["Fallback rate"] == "40.0%"
@@ -128,7 +129,7 @@ def test_overview_shows_the_numbers_and_the_change(seeded: Path) -> None:
     assert (shown["Latency p50"], shown["Latency p95"], shown["Latency p99"]) == ("300 ms", "500 ms", "500 ms")
     assert shown["Tokens"] == "500"
     assert shown["Cost"] == "$0.0090"
-    deltas = {m.label: m.delta for m in run_page("Overview").metric}
+    deltas = {m.label: m.delta for m in at.metric}
     assert deltas["Requests"] == "+200.0%"  # 6 against 2 in the previous 24 hours
     assert deltas["Success rate"] == "-16.7 pp"
 
