@@ -20,6 +20,7 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from dashboard import queries, registry  # noqa: E402
+from dashboard.budget import budget_banner  # noqa: E402
 from dashboard.context import make_context  # noqa: E402
 from dashboard.filters import Selection, sidebar_filters  # noqa: E402
 from dashboard.views import PAGES  # noqa: E402
@@ -51,7 +52,9 @@ def render_page(path: Path, page: str, selection: Selection) -> None:
         empty_state(path, "The database is gone:")
         return
     try:
-        PAGES[page].render(make_context(conn, path, selection, datetime.now(UTC)))
+        now = datetime.now(UTC)
+        budget_banner(path, registry.current_settings()[0], now)
+        PAGES[page].render(make_context(conn, path, selection, now))
     finally:
         conn.close()
 
