@@ -1,0 +1,378 @@
+"""Router overhead: what `execute_task` (attempt logging on) adds to a bare `AsyncGroq` call. Run by hand.
+
+    python bench/overhead.py                                  # the table (a few minutes)
+    python bench/overhead.py --limits 512/256,100/100,64/64,aiohttp:512/256   # + pool/transport sweep
+    python bench/overhead.py --profile                        # where the router's own time goes
+
+The simulator runs in a separate process (`python -m app.simulator`, zero latency, no faults) so that it does
+not share the client's GIL. Rounds are interleaved (bare, router, ..., then reversed) and every figure is the
+median over rounds: the machine is noisy. "CPU us/call" is this process's CPU time (all threads, so the attempt
+log's writer thread too) per call: unlike latency it does not depend on queueing. LiteLLM's Router, when it
+imports, runs in the same rounds against the same simulator over httpx (like us), compared with the bare
+AsyncOpenAI client it wraps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import os
+import platform
+import pstats
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of the price map at import
+os.environ.setdefault("LITELLM_TELEMETRY", "False")
+
+import groq  # noqa: E402
+import httpx  # noqa: E402
+
+from app.config import load_settings  # noqa: E402
+from app.core import ai_models  # noqa: E402
+from app.core.executor import Router  # noqa: E402
+from app.core.runtime import configure  # noqa: E402
+from app.providers import get_provider, groq_provider  # noqa: E402
+from app.store import get_attempt_log  # noqa: E402
+
+Call = Callable[[], Awaitable[Any]]
+MESSAGES = [{"role": "user", "content": "Classify this ticket as billing, bug or question: my invoice is wrong"}]
+MAX_TOKENS = 64
+TASK = "fast"
+KEY = "gsk_bench_simulator_only"
+TARGET_ADDED_P50_US = 250.0
+TARGET_RATIO_AT_50 = 0.95
+BARE, OURS, OURS_NOLOG, BARE_OAI, LITE = ("bare AsyncGroq", "taskrouter execute_task", "taskrouter, logging off",
+                                          "bare AsyncOpenAI", "LiteLLM Router")
+
+
+@dataclass
+class Sample:
+    seconds: float
+    cpu: float  # process CPU seconds, every thread
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu / len(self.latencies) * 1e6
+
+    def pct(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+@dataclass
+class Client:
+    name: str
+    call: Call
+    baseline: str | None = None  # the bare client this one wraps
+    samples: dict[int, list[Sample]] = field(default_factory=dict)
+    calls: int = 0
+
+
+async def measure(call: Call, n: int, concurrency: int) -> Sample:
+    latencies: list[float] = []
+    remaining = iter(range(n))
+
+    async def worker() -> None:
+        for _ in remaining:
+            t0 = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - t0)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Sample(time.perf_counter() - started, time.process_time() - cpu, latencies)
+
+
+@contextlib.contextmanager
+def simulator(models: list[str], workdir: Path) -> Iterator[str]:
+    profiles = workdir / "bench_profiles.toml"
+    profiles.write_text("".join(f'[models."{m}"]\nlatency_ms = 0.0\n\n' for m in models))
+    proc = subprocess.Popen([sys.executable, "-m", "app.simulator", "--port", "0", "--profiles", str(profiles)],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+        if not base_url.startswith("http"):
+            raise RuntimeError(f"simulator did not start (exit {proc.poll()})")
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# -- the contenders ---------------------------------------------------------------------------------------
+
+
+_OPEN: list[httpx.AsyncClient] = []  # closed at the end: aiohttp complains loudly about open sessions
+
+
+def http_client(pool: str) -> httpx.AsyncClient:
+    """`512/256` -> httpx with those limits; `aiohttp:512/256` -> the SDK's aiohttp transport (groq[aiohttp])."""
+    transport, _, numbers = pool.rpartition(":")
+    total, keepalive = (int(x) for x in numbers.split("/"))
+    limits = httpx.Limits(max_connections=total, max_keepalive_connections=keepalive)
+    client = groq.DefaultAioHttpClient(limits=limits) if transport == "aiohttp" else httpx.AsyncClient(limits=limits)
+    _OPEN.append(client)
+    return client
+
+
+def bare_groq(base_url: str, model: str, pool: str) -> Client:
+    client = groq.AsyncGroq(api_key=KEY, base_url=base_url, max_retries=0, http_client=http_client(pool))
+
+    async def call() -> Any:
+        return await client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
+
+    return Client(BARE, call)
+
+
+class _HttpxWithPool(types.ModuleType):
+    """What groq_provider sees as `httpx`: the real module, but AsyncClient built from the bench's pool spec."""
+
+    def __init__(self, pool: str) -> None:
+        super().__init__("httpx")
+        self.pool = pool
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(httpx, name)
+
+    def AsyncClient(self, **_: Any) -> httpx.AsyncClient:  # stands in for the class
+        return http_client(self.pool)
+
+
+async def routers(base_url: str, db: Path, pool: str) -> list[Client]:
+    """The public path (execute_task, logging on) and, for reference, a Router with logging off."""
+    groq_provider.httpx = _HttpxWithPool(pool)  # type: ignore[assignment]
+    await get_provider("groq").aclose()  # type: ignore[attr-defined]  # the next call builds a client with it
+    base = dict(env_file=None, groq_api_key=KEY, groq_base_url=base_url, attempts_db_path=db, force_model=None,
+                default_models={}, daily_budget_usd=None)
+    configure(load_settings(**base, attempt_logging=True))
+    quiet = Router(load_settings(**base, attempt_logging=False), registry=lambda: ai_models.MODEL_REGISTRY,
+                   catalog=lambda: ai_models.MODEL_CATALOG)
+
+    async def call() -> Any:
+        return await ai_models.execute_task(TASK, MESSAGES, max_tokens=MAX_TOKENS)
+
+    async def call_nolog() -> Any:
+        return await quiet.execute(TASK, MESSAGES, max_tokens=MAX_TOKENS)
+
+    return [Client(OURS, call, baseline=BARE), Client(OURS_NOLOG, call_nolog, baseline=BARE)]
+
+
+def peers(openai_base_url: str, chain: list[str], pool: str) -> list[Client] | str:
+    """Bare AsyncOpenAI and LiteLLM's Router over the same chain (first model, the rest as fallbacks)."""
+    try:
+        import litellm
+        import openai
+    except Exception as exc:  # not installed, or fails offline: report it, do not fail the bench
+        return f"LiteLLM skipped: {type(exc).__name__}: {exc}"
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    litellm.disable_aiohttp_transport = True  # httpx, like the router and the bare clients: same transport
+    client = openai.AsyncOpenAI(api_key=KEY, base_url=openai_base_url, max_retries=0, http_client=http_client(pool))
+    names = [f"m{i}" for i in range(len(chain))]
+    model_list = [{"model_name": name, "litellm_params": {
+        "model": f"openai/{model}", "api_base": openai_base_url, "api_key": KEY}}
+        for name, model in zip(names, chain, strict=True)]
+    lite = litellm.Router(model_list=model_list, fallbacks=[{names[0]: names[1:]}] if len(names) > 1 else [],
+                          num_retries=0)
+
+    async def bare() -> Any:
+        return await client.chat.completions.create(model=chain[0], messages=MESSAGES, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
+
+    async def routed() -> Any:
+        return await lite.acompletion(model=names[0], messages=MESSAGES, max_tokens=MAX_TOKENS)
+
+    return [Client(BARE_OAI, bare), Client(f"{LITE} {getattr(litellm, 'version', '')}".strip(), routed, BARE_OAI)]
+
+
+# -- rounds and the table -------------------------------------------------------------------------------
+
+
+async def interleaved(clients: list[Client], concurrencies: list[int], rounds: int, calls: dict[int, int]) -> None:
+    for c in concurrencies:
+        for client in clients:  # warm-up: connections opened, caches filled, nothing recorded
+            await measure(client.call, min(calls[c], 200), c)
+            client.calls += min(calls[c], 200)
+        for r in range(rounds):
+            # Reverse the order every other round, so a drift of the machine favours nobody.
+            for client in clients if r % 2 == 0 else clients[::-1]:
+                client.samples.setdefault(c, []).append(await measure(client.call, calls[c], c))
+                client.calls += calls[c]
+            print(f"  concurrency {c}: round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+
+
+def paired(client: Client, base: Client, c: int, fn: Callable[[Sample, Sample], float]) -> float:
+    """The median over rounds of a comparison made within each round (same moment, same machine state)."""
+    return statistics.median(fn(s, b) for s, b in zip(client.samples[c], base.samples[c], strict=True))
+
+
+ADDED_P50 = lambda s, b: (s.pct(50) - b.pct(50)) * 1e6  # noqa: E731
+ADDED_P99 = lambda s, b: (s.pct(99) - b.pct(99)) * 1e6  # noqa: E731
+ADDED_CPU = lambda s, b: s.cpu_us - b.cpu_us  # noqa: E731
+RATIO = lambda s, b: s.rps / b.rps  # noqa: E731
+
+
+def table(clients: list[Client], concurrencies: list[int]) -> list[str]:
+    by_name = {c.name: c for c in clients}
+    head = ("client", "conc", "req/s", "p50 ms", "p99 ms", "CPU us/call", "added p50 us", "added p99 us",
+            "added CPU us", "req/s ratio")
+    rows = [head]
+    for c in concurrencies:
+        for client in clients:
+            s = client.samples[c]
+            row = [client.name, str(c), f"{statistics.median(x.rps for x in s):,.0f}",
+                   f"{statistics.median(x.pct(50) for x in s) * 1e3:.2f}",
+                   f"{statistics.median(x.pct(99) for x in s) * 1e3:.2f}",
+                   f"{statistics.median(x.cpu_us for x in s):,.0f}"]
+            base = by_name.get(client.baseline or "")
+            row += ["-"] * 4 if base is None else [
+                f"{paired(client, base, c, ADDED_P50):,.0f}", f"{paired(client, base, c, ADDED_P99):,.0f}",
+                f"{paired(client, base, c, ADDED_CPU):,.0f}", f"{paired(client, base, c, RATIO):.3f}"]
+            rows.append(tuple(row))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    out = ["| " + " | ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in
+                             enumerate(zip(r, widths, strict=True))) + " |" for r in rows]
+    out.insert(1, "|" + "|".join("-" * (w + 1) + ":" if i else "-" * (w + 2) for i, w in enumerate(widths)) + "|")
+    return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError):
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    return (f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
+            f"{platform.release()}; groq {groq.__version__}, httpx {httpx.__version__}")
+
+
+def logged_rows(db: Path) -> int:
+    assert get_attempt_log(db).flush(timeout=60), "attempt log did not flush"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
+
+
+def verdicts(clients: list[Client], concurrencies: list[int], rows: int) -> list[str]:
+    by_name = {c.name: c for c in clients}
+    bare, ours = by_name[BARE], by_name[OURS]
+    lines = [f"attempt rows logged: {rows:,} for {ours.calls:,} execute_task calls (warm-ups included) -> "
+             f"{'OK' if rows == ours.calls else 'MISSING ROWS'}"]
+    if 1 in concurrencies:
+        added = paired(ours, bare, 1, ADDED_P50)
+        lines.append(f"added p50 latency at concurrency 1: {added:,.0f} us (target <= {TARGET_ADDED_P50_US:.0f}) -> "
+                     f"{'OK' if added <= TARGET_ADDED_P50_US else 'MISSED'}")
+    if 50 in concurrencies:
+        ratio = paired(ours, bare, 50, RATIO)
+        lines.append(f"throughput ratio router/bare at concurrency 50: {ratio:.3f} (target >= {TARGET_RATIO_AT_50})"
+                     f" -> {'OK' if ratio >= TARGET_RATIO_AT_50 else 'MISSED'}")
+    lite = next((c for c in clients if c.name.startswith(LITE)), None)
+    if lite is not None:
+        for c in concurrencies:
+            ours_cpu, lite_cpu = paired(ours, bare, c, ADDED_CPU), paired(lite, by_name[BARE_OAI], c, ADDED_CPU)
+            ours_p50, lite_p50 = paired(ours, bare, c, ADDED_P50), paired(lite, by_name[BARE_OAI], c, ADDED_P50)
+            lines.append(f"concurrency {c}: LiteLLM adds {lite_cpu:,.0f} us CPU/call, taskrouter {ours_cpu:,.0f} "
+                         f"(ratio {lite_cpu / max(ours_cpu, 1.0):.1f}x); p50 latency +{lite_p50:,.0f} vs "
+                         f"+{ours_p50:,.0f} us")
+    return lines
+
+
+async def bench(args: argparse.Namespace, base_url: str, db: Path) -> int:
+    chain = list(dict.fromkeys(ai_models.MODEL_REGISTRY[TASK] + ai_models.MODEL_REGISTRY.get("fallback", [])))
+    calls = {c: args.calls_c1 if c == 1 else args.calls for c in args.concurrency}
+    pools = args.limits.split(",")
+    clients = [bare_groq(base_url, chain[0], pools[0]), *await routers(base_url, db, pools[0])]
+    lite = None if args.no_litellm else peers(f"{base_url}/v1", chain, pools[0])
+    clients += lite if isinstance(lite, list) else []
+    print(f"simulator {base_url} (own process, zero latency); model {chain[0]}; pool {pools[0]}", file=sys.stderr)
+    await interleaved(clients, args.concurrency, args.rounds, calls)
+    notes = verdicts(clients, args.concurrency, logged_rows(db)) + ([lite] if isinstance(lite, str) else [])
+    print(f"machine: {machine()}")
+    print(f"simulator: separate process, zero latency; calls per round {calls}; {args.rounds} interleaved rounds, "
+          f"medians; pool {pools[0]} for every client\n")
+    print("\n".join(table(clients, args.concurrency)) + "\n\n" + "\n".join(notes))
+    if len(pools) > 1:
+        await sweep(base_url, chain[0], db, pools, args)
+    for client in _OPEN:
+        await client.aclose()
+    return 0 if notes[0].endswith("OK") else 1
+
+
+async def sweep(base_url: str, model: str, db: Path, pools: list[str], args: argparse.Namespace) -> None:
+    """The same rounds with other pool limits or transports, applied to the bare client and the router alike."""
+    concurrencies = [c for c in args.concurrency if c != 1] or args.concurrency
+    out = ["", "pool / transport sweep (bare AsyncGroq and execute_task alike; medians over rounds):", "",
+           "| http_client | conc | bare req/s | router req/s | ratio | bare CPU us/call | router CPU us/call |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for pool in pools:
+        clients = [bare_groq(base_url, model, pool), (await routers(base_url, db, pool))[0]]
+        await interleaved(clients, concurrencies, args.rounds, dict.fromkeys(concurrencies, args.calls))
+        for c in concurrencies:
+            med = [statistics.median(s.rps for s in cl.samples[c]) for cl in clients]
+            cpu = [statistics.median(s.cpu_us for s in cl.samples[c]) for cl in clients]
+            ratio = paired(clients[1], clients[0], c, RATIO)
+            out.append(f"| {pool} | {c} | {med[0]:,.0f} | {med[1]:,.0f} | {ratio:.3f} | {cpu[0]:,.0f} | "
+                       f"{cpu[1]:,.0f} |")
+    print("\n".join(out))
+
+
+async def profile(base_url: str, db: Path, n: int, pool: str, concurrency: int) -> None:
+    """cProfile over real calls: per-call time of the router's own functions (profiler overhead included)."""
+    client = (await routers(base_url, db, pool))[0]
+    await measure(client.call, 200, concurrency)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await measure(client.call, n, concurrency)
+    profiler.disable()
+    entries = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    print(f"cProfile, {n} execute_task calls at concurrency {concurrency} (us per call, inflated by the profiler)")
+    print(f"{'self':>8} {'cumul':>8}  function")
+    ranked = sorted(entries.items(), key=lambda kv: -kv[1][2])
+    for (path, line, fn), (_cc, _nc, tt, ct, _callers) in [kv for kv in ranked if "/app/" in kv[0][0]][:20]:
+        print(f"{tt / n * 1e6:8.1f} {ct / n * 1e6:8.1f}  {Path(path).relative_to(ROOT)}:{line}({fn})")
+    for (path, line, fn), (_cc, _nc, tt, ct, _callers) in ranked[:12]:
+        print(f"{tt / n * 1e6:8.1f} {ct / n * 1e6:8.1f}  {path.split('site-packages/')[-1]}:{line}({fn})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=1000, help="calls per client per round at concurrency > 1")
+    parser.add_argument("--calls-c1", type=int, default=500, help="calls per client per round at concurrency 1")
+    parser.add_argument("--concurrency", type=lambda t: [int(x) for x in t.split(",")], default=[1, 50, 200])
+    parser.add_argument("--limits", default="512/256", help="http_client pools, comma-separated: total/keepalive, "
+                        "or aiohttp:total/keepalive; the first for the table (default: the provider's 512/256), "
+                        "all of them for a sweep")
+    parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile the router instead of benchmarking")
+    parser.add_argument("--profile-calls", type=int, default=3000)
+    args = parser.parse_args()
+    models = list(dict.fromkeys(m for chain in ai_models.MODEL_REGISTRY.values() for m in chain))
+    with tempfile.TemporaryDirectory() as tmp, simulator(models, Path(tmp)) as base_url:
+        db = Path(tmp) / "bench.db"
+        if args.profile:
+            asyncio.run(profile(base_url, db, args.profile_calls, args.limits.split(",")[0], args.concurrency[0]))
+            return 0
+        print(f"command: python bench/overhead.py {' '.join(sys.argv[1:])}".rstrip())
+        return asyncio.run(bench(args, base_url, db))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
