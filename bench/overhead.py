@@ -8,7 +8,7 @@ The simulator runs in a separate process (`python -m app.simulator`, zero latenc
 not share the client's GIL. Rounds are interleaved (bare, router, ..., then reversed) and every figure is the
 median over rounds: the machine is noisy. "CPU us/call" is this process's CPU time (all threads, so the attempt
 log's writer thread too) per call: unlike latency it does not depend on queueing. LiteLLM's Router, when it
-imports, runs in the same rounds against the same simulator over httpx (like us), compared with the bare
+imports, runs in the same rounds against the same simulator on the same transport, compared with the bare
 AsyncOpenAI client it wraps.
 """
 
@@ -186,7 +186,8 @@ def peers(openai_base_url: str, chain: list[str], pool: str) -> list[Client] | s
         return f"LiteLLM skipped: {type(exc).__name__}: {exc}"
     litellm.telemetry = False
     litellm.suppress_debug_info = True
-    litellm.disable_aiohttp_transport = True  # httpx, like the router and the bare clients: same transport
+    # The same transport as everyone else in the run: httpx, or its own aiohttp one for an aiohttp pool.
+    litellm.disable_aiohttp_transport = not pool.startswith("aiohttp:")
     client = openai.AsyncOpenAI(api_key=KEY, base_url=openai_base_url, max_retries=0, http_client=http_client(pool))
     names = [f"m{i}" for i in range(len(chain))]
     model_list = [{"model_name": name, "litellm_params": {

@@ -53,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
         print(render(outcome.summary))
         print(f"\nDatabase: {db_path.resolve()}")
         print(f"Open the dashboard on it:  taskrouter dashboard --db {shlex.quote(str(db_path))}")
+        retired = [r["model"] for r in outcome.summary.model_status if r["until"] is None]
+        if args.db is None and retired:
+            # The router reads model_status back from this file: a real-key run sharing it would skip these.
+            print(f"Note: this is also the router's default database, and it now marks {', '.join(retired)} as "
+                  "deprecated (simulated). Delete those model_status rows, or use --db for demos, before running "
+                  "with a real key here.")
     for problem in outcome.problems:
         print(f"taskrouter demo: {problem}", file=sys.stderr)
     return 1 if outcome.problems else 0
