@@ -88,12 +88,6 @@ def test_key_is_redacted_from_mapped_messages():
     assert TEST_KEY not in map_groq_error(exc, TEST_KEY).message
 
 
-def _mock_client_endpoint(handler) -> tuple[GroqProvider, Endpoint]:
-    provider = GroqProvider()
-    endpoint = Endpoint("groq", "http://mock.invalid", TEST_KEY)
-    return provider, endpoint, handler
-
-
 async def test_one_attempt_is_one_request_even_for_retryable_statuses():
     seen = []
 
