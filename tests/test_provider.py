@@ -129,3 +129,88 @@ async def test_run_llm_against_the_simulator(sim):
 async def test_unknown_provider_is_a_setup_error():
     with pytest.raises(ProviderSetupError, match="unknown provider 'nope'"):
         await run_llm(Endpoint("nope", "http://x"), "m", USER, {}, 1)
+
+
+# -- the JSON fast path: what goes on the wire must be exactly what `create()` sends ----------------------------
+
+COMPLETION = {
+    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": "hi",
+        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}],
+    "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
+              "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 1}},
+    "x_groq": {"id": "req_abc"},
+}
+PARAMS = {"max_tokens": 5, "temperature": 0.2, "stop": ["\n"], "seed": 7, "tool_choice": "auto",
+          "response_format": {"type": "json_object"},
+          "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}
+
+
+def _mock_provider(handler) -> tuple[GroqProvider, Endpoint]:
+    provider = GroqProvider()
+    endpoint = Endpoint("groq", "http://mock.invalid", TEST_KEY)
+    provider.client(endpoint)._client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return provider, endpoint
+
+
+async def test_the_fast_path_sends_what_create_sends_and_reads_what_it_reads():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=COMPLETION)
+
+    provider, endpoint = _mock_provider(handler)
+    fast = await provider.complete(endpoint, "m", USER, PARAMS, timeout=2)
+    typed = await provider.complete(endpoint, "m", tuple(dict(m) for m in USER), {**PARAMS, "extra_headers": {}},
+                                    timeout=2)  # a request option: through create() and its typed model
+    assert fast == typed
+    assert fast.content == "hi" and fast.finish_reason == "tool_calls" and fast.provider_request_id == "req_abc"
+    assert (fast.usage.prompt_tokens, fast.usage.completion_tokens, fast.usage.total_tokens) == (7, 3, 10)
+    assert (fast.usage.cached_tokens, fast.usage.reasoning_tokens) == (2, 1)
+    assert fast.tool_calls == ({"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}},)
+    assert len(seen) == 2
+    assert seen[0].url == seen[1].url and seen[0].method == seen[1].method == "POST"
+    assert json.loads(seen[0].content) == json.loads(seen[1].content) == {"model": "m", "messages": USER, **PARAMS}
+    differing = {k for k in set(seen[0].headers) | set(seen[1].headers)
+                 if seen[0].headers.get(k) != seen[1].headers.get(k)}
+    assert differing <= {"x-stainless-read-timeout", "content-length"}, differing
+    assert seen[0].headers["authorization"] == f"Bearer {TEST_KEY}"
+
+
+async def test_a_mapping_that_is_not_a_dict_goes_through_create():
+    from types import MappingProxyType
+
+    bodies: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json=COMPLETION)
+
+    provider, endpoint = _mock_provider(handler)
+    result = await provider.complete(endpoint, "m", [MappingProxyType(USER[0])], {}, timeout=2)
+    assert result.content == "hi"
+    assert bodies == [{"model": "m", "messages": USER}]
+
+
+async def test_an_unknown_keyword_is_an_invalid_parameter_and_sends_nothing():
+    seen: list[httpx.Request] = []
+    provider, endpoint = _mock_provider(lambda request: seen.append(request) or httpx.Response(200, json=COMPLETION))
+    with pytest.raises(ProviderStatusError) as caught:
+        await provider.complete(endpoint, "m", USER, {"max_tokenz": 5}, timeout=2)
+    assert caught.value.code == "invalid_params" and "max_tokenz" in caught.value.message
+    assert seen == []
+
+
+@pytest.mark.parametrize("body, expected", [
+    (b"<html>gateway</html>", "not JSON"),
+    (b'{"choices": []}', "no choices"),
+    (b'{"choices": [{"finish_reason": "stop"}]}', "unexpected answer shape"),
+    (b'{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "many"}}', "unexpected answer shape"),
+])
+async def test_a_2xx_that_cannot_be_read_is_a_response_error(body, expected):
+    provider, endpoint = _mock_provider(lambda request: httpx.Response(200, content=body))
+    with pytest.raises(ProviderResponseError, match=expected) as caught:
+        await provider.complete(endpoint, "m", USER, {}, timeout=2)
+    assert caught.value.status_code == 200

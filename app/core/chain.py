@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.config import Settings, task_env_name
 from app.errors import ConfigError, UnknownTaskError
@@ -65,3 +66,39 @@ def build_chain(
             seen.add(model)
             candidates.append(Candidate(model, is_fallback))
     return Chain(task_type, key, tuple(candidates), forced=False, override=override)
+
+
+class ChainCache:
+    """Built chains per (task, variant), reused while the registry's lists for them are unchanged.
+
+    The registry is read on every call (editing it takes effect on the next one), so an entry is served only
+    after comparing copies of the lists it was built from with the registry's current lists: a list compare,
+    not a rebuild. Settings are frozen, so they need no check.
+    """
+
+    MAX_ENTRIES = 1024  # variants are caller-supplied strings: never let them grow the cache without bound
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._entries: dict[tuple[str, str | None], tuple[Chain, Any, Any]] = {}
+
+    def get(self, task_type: str, registry: Mapping[str, Sequence[str]], variant: str | None = None) -> Chain:
+        if not isinstance(task_type, str) or not (variant is None or isinstance(variant, str)):
+            return build_chain(task_type, registry, self.settings, variant)  # raises the clear error
+        entry = self._entries.get((task_type, variant))
+        if entry is not None:
+            chain, primary, fallback = entry
+            if (registry.get(chain.registry_key) == primary and registry.get(FALLBACK_KEY) == fallback
+                    and registry_key(task_type, variant, registry) == chain.registry_key):
+                return chain
+        chain = build_chain(task_type, registry, self.settings, variant)
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[(task_type, variant)] = (chain, _snapshot(registry.get(chain.registry_key)),
+                                               _snapshot(registry.get(FALLBACK_KEY)))
+        return chain
+
+
+def _snapshot(models: Any) -> Any:
+    """A copy that compares equal to the registry's value until someone changes that value (in place or not)."""
+    return models.copy() if isinstance(models, list) else models

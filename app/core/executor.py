@@ -7,9 +7,8 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,13 @@ from typing import Any
 from app.config import Settings
 from app.core.budget import BudgetReached, DailyBudget, Reservation
 from app.core.catalog import ModelInfo, cost_usd, load_catalog_file
-from app.core.chain import Candidate, Chain, build_chain
+from app.core.chain import Candidate, Chain, ChainCache
 from app.core.failures import FailureDecision, classify
 from app.core.gates import Needs, estimated_cost, needs_of, skip_reason
 from app.core.messages import check_messages
 from app.core.model_health import ModelHealth
-from app.core.recording import RequestLog
-from app.core.types import ErrorKind, LLMResponse, Outcome
+from app.core.recording import RequestLog, new_request_id
+from app.core.types import AttemptRecord, ErrorKind, LLMResponse, Outcome
 from app.core.validation import Validator, rejection
 from app.deprecations import DeprecationCalendar, Retirement, load_calendar, startup_warnings
 from app.errors import (
@@ -45,9 +44,13 @@ CatalogSource = Callable[[], Mapping[str, ModelInfo]]
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    response: LLMResponse  # without its attempts yet: they are final only once it is accepted
+    """A provider's answer before it is accepted: the LLMResponse is built once, with its final attempts."""
+
     result: ProviderResponse
-    latency_ms: float
+    provider: str
+    cost_usd: float | None
+    latency_ms: float  # this attempt
+    total_ms: float  # the request so far
 
 
 _STATE_KIND = {"deprecated": ErrorKind.DEPRECATED, "not_found": ErrorKind.NOT_FOUND}
@@ -65,6 +68,7 @@ class Router:
         startup_warnings(registry(), settings, calendar=self.calendar)  # one line per retired/retiring model
         self._registry = registry
         self._catalog = catalog
+        self._chains = ChainCache(settings)
         # Entries from MODEL_CATALOG_FILE, merged over the shipped ones once, here, not per call.
         self._catalog_overrides: dict[str, ModelInfo] = (
             load_catalog_file(Path(settings.model_catalog_file), catalog()) if settings.model_catalog_file else {}
@@ -82,7 +86,7 @@ class Router:
         return self.calendar.retirement_for(model, datetime.now(UTC).date())
 
     def chain_for(self, task_type: str, variant: str | None = None) -> Chain:
-        return build_chain(task_type, self._registry(), self.settings, variant)
+        return self._chains.get(task_type, self._registry(), variant)
 
     def endpoint_for(self, model: str, info: ModelInfo | None) -> Endpoint:
         if info is not None and info.provider != "groq":
@@ -106,7 +110,7 @@ class Router:
         started = time.perf_counter()
         chain = self.chain_for(task_type, variant)
         req = RequestLog(
-            uuid.uuid4().hex, chain, variant, self.log,
+            new_request_id(), chain, variant, self.log,
             json.dumps(messages, default=str) if self.settings.log_content else None, self.settings.log_content,
         )
         needs = needs_of(messages, params)
@@ -125,7 +129,8 @@ class Router:
             answer = await self._attempt(req, position, candidate, info, messages, params, reservation, started)
             if answer is None:
                 continue
-            reason = rejection(answer.response, validate, required_fields) if (validate or required_fields) else None
+            reason = (rejection(_response(req, position, candidate, answer, ()), validate, required_fields)
+                      if (validate or required_fields) else None)
             if reason is None:
                 return self._accepted(req, position, candidate, answer)
             self._rejected(req, position, candidate, answer, reason)
@@ -210,37 +215,20 @@ class Router:
                 self.budget.settle(reservation, cost)
         latency_ms = _ms_since(attempt_started)
         self.health.on_success(model)
-        response = LLMResponse(
-            content=result.content,
-            model_used=model,
-            finish_reason=result.finish_reason,
-            usage=result.usage,
-            task_type=req.chain.task_type,
-            request_id=req.request_id,
-            fallback_used=position > 1,
-            latency_ms=_ms_since(started),
-            attempts=(),
-            provider=_provider(info),
-            cost_usd=cost,
-            provider_request_id=result.provider_request_id,
-            tool_calls=result.tool_calls,
-            variant=req.variant,
-        )
-        return _Answer(response, result, latency_ms)
+        return _Answer(result, _provider(info), cost, latency_ms, _ms_since(started))
 
     def _accepted(self, req: RequestLog, position: int, candidate: Candidate, answer: _Answer) -> LLMResponse:
-        response = answer.response
-        req.add(position, candidate, Outcome.SUCCESS, provider=response.provider, latency_ms=answer.latency_ms,
-                result=answer.result, cost=response.cost_usd)
+        req.add(position, candidate, Outcome.SUCCESS, provider=answer.provider, latency_ms=answer.latency_ms,
+                result=answer.result, cost=answer.cost_usd)
         logger.info("Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s request_id=%s",
-                    req.chain.task_type, candidate.model, response.usage.total_tokens, answer.latency_ms,
+                    req.chain.task_type, candidate.model, answer.result.usage.total_tokens, answer.latency_ms,
                     candidate.is_fallback, req.request_id)
-        return replace(response, attempts=tuple(req.records))
+        return _response(req, position, candidate, answer, tuple(req.records))
 
     def _rejected(self, req: RequestLog, position: int, candidate: Candidate, answer: _Answer, reason: str) -> None:
         # The provider billed this answer: the row keeps its tokens and cost.
-        req.add(position, candidate, Outcome.FAILURE, provider=answer.response.provider, kind=ErrorKind.VALIDATION,
-                message=reason, latency_ms=answer.latency_ms, result=answer.result, cost=answer.response.cost_usd)
+        req.add(position, candidate, Outcome.FAILURE, provider=answer.provider, kind=ErrorKind.VALIDATION,
+                message=reason, latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd)
         logger.warning("Model failure task_type=%s model=%s error_kind=validation status=None request_id=%s: %s",
                        req.chain.task_type, candidate.model, req.request_id, reason)
 
@@ -293,6 +281,27 @@ def _check_options(max_cost_usd: float | None, validate: Validator | None, requi
         isinstance(f, str) for f in required_fields
     )):
         raise ConfigError(f"required_fields must be a list of field names, got {required_fields!r}")
+
+
+def _response(req: RequestLog, position: int, candidate: Candidate, answer: _Answer,
+              attempts: tuple[AttemptRecord, ...]) -> LLMResponse:
+    result = answer.result
+    return LLMResponse(
+        content=result.content,
+        model_used=candidate.model,
+        finish_reason=result.finish_reason,
+        usage=result.usage,
+        task_type=req.chain.task_type,
+        request_id=req.request_id,
+        fallback_used=position > 1,
+        latency_ms=answer.total_ms,
+        attempts=attempts,
+        provider=answer.provider,
+        cost_usd=answer.cost_usd,
+        provider_request_id=result.provider_request_id,
+        tool_calls=result.tool_calls,
+        variant=req.variant,
+    )
 
 
 def _provider(info: ModelInfo | None) -> str:

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 
-from app.core.types import Usage
 from app.errors import (
     ProviderConnectionError,
     ProviderError,
@@ -19,6 +18,7 @@ from app.errors import (
     ProviderTimeout,
 )
 from app.providers.base import Endpoint, ProviderResponse
+from app.providers.chat_json import parse_chat_completion
 from app.providers.redaction import redact
 
 _LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=256)
@@ -92,7 +92,7 @@ class OpenAICompatProvider:
         except TypeError as exc:
             raise ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params") from exc
         data = await self._request(endpoint, "POST", "/chat/completions", timeout, content=payload)
-        return _to_response(data)
+        return parse_chat_completion(data)
 
     async def list_models(self, endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
         data = await self._request(endpoint, "GET", "/models", timeout)
@@ -100,28 +100,3 @@ class OpenAICompatProvider:
         if not isinstance(models, list):
             raise ProviderResponseError("the model list has no 'data' array")
         return [m for m in models if isinstance(m, dict)]
-
-
-def _to_response(data: Any) -> ProviderResponse:
-    try:
-        choice = data["choices"][0]
-        message = choice["message"]
-        usage = data.get("usage") or {}
-        prompt_details = usage.get("prompt_tokens_details") or {}
-        completion_details = usage.get("completion_tokens_details") or {}
-        tool_calls = message.get("tool_calls")
-        return ProviderResponse(
-            content=message.get("content"),
-            finish_reason=choice.get("finish_reason"),
-            usage=Usage(
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-                total_tokens=int(usage.get("total_tokens") or 0),
-                cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-                reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
-            ),
-            provider_request_id=(data.get("x_groq") or {}).get("id") or data.get("id"),
-            tool_calls=tuple(tool_calls) if tool_calls else None,
-        )
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise ProviderResponseError(f"unexpected answer shape: {exc!r}") from exc

@@ -1,0 +1,41 @@
+"""An OpenAI-style chat completion, as parsed JSON, to a ProviderResponse: one reader for every provider.
+
+Groq's provider reads the JSON itself too (rather than the SDK's typed ChatCompletion): building that model
+costs more client CPU per call than the whole router does, and we keep six of its fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.types import Usage
+from app.errors import ProviderResponseError
+from app.providers.base import ProviderResponse
+
+
+def parse_chat_completion(data: Any) -> ProviderResponse:
+    try:
+        choices = data["choices"]
+        if not choices:
+            raise ProviderResponseError("the answer has no choices", status_code=200)
+        choice = choices[0]
+        message = choice["message"]
+        usage = data.get("usage") or {}
+        prompt_details = usage.get("prompt_tokens_details") or {}
+        completion_details = usage.get("completion_tokens_details") or {}
+        tool_calls = message.get("tool_calls")
+        return ProviderResponse(
+            content=message.get("content"),
+            finish_reason=choice.get("finish_reason"),
+            usage=Usage(
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+                total_tokens=int(usage.get("total_tokens") or 0),
+                cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+                reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+            ),
+            provider_request_id=(data.get("x_groq") or {}).get("id") or data.get("id"),
+            tool_calls=tuple(tool_calls) if tool_calls else None,
+        )
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise ProviderResponseError(f"unexpected answer shape: {exc!r}", status_code=200) from exc
