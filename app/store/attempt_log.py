@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -38,14 +39,21 @@ _second: tuple[int, str] = (-1, "")  # the last whole second formatted: strftime
 
 def utc_now_iso() -> str:
     """Now as `2026-11-22T06:26:55.123Z` (what `created_at` holds), in well under a microsecond."""
+    return iso_millis(time.time())
+
+
+def iso_millis(epoch: float) -> str:
+    """`iso_from_epoch`, to the same character, at a fraction of datetime's cost."""
     global _second
-    now = time.time()
-    whole = int(now)
+    frac, seconds = math.modf(epoch)  # split, then round, exactly as datetime.fromtimestamp does
+    whole, micros = int(seconds), round(frac * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
     cached, prefix = _second
     if whole != cached:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
         _second = (whole, prefix)
-    return f"{prefix}.{int((now - whole) * 1000):03d}Z"
+    return f"{prefix}.{micros // 1000:03d}Z"
 
 
 def iso_from_epoch(seconds: float | None) -> str | None:

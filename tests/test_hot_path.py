@@ -1,0 +1,162 @@
+"""What the hot path caches or shortcuts must behave exactly like what it replaced."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from app.config import load_settings
+from app.core.chain import ChainCache, build_chain
+from app.core.recording import new_request_id
+from app.errors import ConfigError, UnknownTaskError
+from app.store import AttemptLog, AttemptRow, iso_from_epoch, utc_now_iso
+from app.store import attempt_log as attempt_log_module
+from app.store.attempt_log import iso_millis
+
+
+def _settings(**overrides):
+    return load_settings(env_file=None, groq_api_key="gsk_test", **overrides)
+
+
+def _models(chain):
+    return [(c.model, c.is_fallback) for c in chain.candidates]
+
+
+def test_a_cached_chain_is_reused_until_the_registry_changes_in_any_way():
+    registry = {"fast": ["a", "b"], "fallback": ["z"]}
+    cache = ChainCache(_settings())
+    first = cache.get("fast", registry)
+    assert cache.get("fast", registry) is first  # unchanged: served from the cache
+    assert _models(first) == [("a", False), ("b", False), ("z", True)]
+
+    registry["fast"].append("c")  # edited in place
+    assert _models(cache.get("fast", registry)) == [("a", False), ("b", False), ("c", False), ("z", True)]
+    registry["fallback"].insert(0, "y")  # the universal fallback edited in place
+    assert _models(cache.get("fast", registry))[-2:] == [("y", True), ("z", True)]
+    registry["fallback"] = ("x",)  # replaced, by a tuple
+    assert _models(cache.get("fast", registry))[-1] == ("x", True)
+    del registry["fallback"]
+    assert _models(cache.get("fast", registry)) == [("a", False), ("b", False), ("c", False)]
+
+    assert _models(cache.get("fast", registry, variant="short"))[0] == ("a", False)
+    registry["fast:short"] = ["s"]  # a variant entry appears: the variant now has its own chain
+    assert cache.get("fast", registry, variant="short").registry_key == "fast:short"
+
+    registry["fast"][0] = ""  # a bad edit is reported, not hidden by the cache
+    with pytest.raises(ConfigError):
+        cache.get("fast", registry)
+    del registry["fast"]
+    with pytest.raises(UnknownTaskError):
+        cache.get("fast", registry)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"force_model": "pinned"}, {"default_models": {"DEFAULT_FAST_MODEL": "b"}}])
+def test_cached_chains_equal_built_ones(overrides):
+    registry = {"fast": ["a", "b"], "fast:short": ["s", "a"], "fallback": ["b", "z"]}
+    settings = _settings(**overrides)
+    cache = ChainCache(settings)
+    for task, variant in [("fast", None), ("fast", "short"), ("fast", "other"), ("fast", None)]:
+        assert cache.get(task, registry, variant) == build_chain(task, registry, settings, variant)
+
+
+def test_the_chain_cache_is_bounded_and_refuses_bad_task_names():
+    cache = ChainCache(_settings())
+    registry = {"fast": ["a"]}
+    for i in range(ChainCache.MAX_ENTRIES * 2):
+        cache.get("fast", registry, variant=f"v{i}")
+    assert len(cache._entries) <= ChainCache.MAX_ENTRIES
+    with pytest.raises(UnknownTaskError):
+        cache.get(["fast"], registry)  # type: ignore[arg-type]
+
+
+def test_request_ids_are_unique_hex_and_differ_in_a_forked_child():
+    ids = [new_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    script = ("import os; from app.core.recording import new_request_id as n; a = n(); r, w = os.pipe()\n"
+              "if os.fork() == 0:\n    os.write(w, n().encode()); os._exit(0)\n"
+              "os.wait(); print(a, os.read(r, 64).decode())")
+    parent, child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                   check=True).stdout.split()
+    assert parent[:16] != child[:16]  # the child reseeded its prefix: it cannot repeat the parent's ids
+
+
+@pytest.mark.parametrize("epoch", [0.0, 1.0005, 1.9999994, 1.9999995, 59.9996, 1_700_000_000.123456,
+                                   1_763_792_815.9999996, 4_102_444_799.999])
+def test_created_at_is_formatted_exactly_like_datetime(epoch):
+    assert iso_millis(epoch) == iso_from_epoch(epoch)
+
+
+def test_utc_now_iso_is_now():
+    before = datetime.now(UTC)
+    text = utc_now_iso()
+    after = datetime.now(UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text)
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= stamp <= after
+
+
+def _row(i: int) -> AttemptRow:
+    return AttemptRow(f"req{i}", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
+                      None, utc_now_iso())
+
+
+def test_rows_recorded_from_many_threads_at_once_are_all_written(tmp_path):
+    import sqlite3
+
+    log = AttemptLog(tmp_path / "threads.db")
+    per_thread, threads = 3_000, 8
+    workers = [threading.Thread(target=lambda t=t: [log.record(_row(t * per_thread + i)) for i in range(per_thread)])
+               for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert log.flush(timeout=30)
+    with sqlite3.connect(tmp_path / "threads.db") as conn:
+        ids = [r[0] for r in conn.execute("SELECT request_id FROM attempts")]
+    assert len(ids) == len(set(ids)) == per_thread * threads
+
+
+def test_a_flush_waits_only_for_rows_recorded_before_it_and_an_idle_writer_sleeps(tmp_path):
+    log = AttemptLog(tmp_path / "idle.db")
+    assert log.flush(timeout=1)  # nothing recorded: nothing to wait for, no thread started
+    log.record(_row(1))
+    started = time.monotonic()
+    assert log.flush(timeout=5)
+    assert time.monotonic() - started < attempt_log_module.LINGER_SECONDS + 1.0
+    assert log._thread is not None and log._thread.ident is not None
+    writer_clock = time.pthread_getcpuclockid(log._thread.ident)
+    cpu = time.clock_gettime(writer_clock)
+    time.sleep(0.5)
+    assert log._writer_idle  # parked on its event: no polling while nothing is recorded
+    assert time.clock_gettime(writer_clock) - cpu < 0.005
+
+
+def test_while_the_disk_refuses_rows_the_backlog_is_bounded_then_written(tmp_path, monkeypatch, caplog):
+    import sqlite3
+
+    monkeypatch.setattr(attempt_log_module, "MAX_PENDING_ROWS", 10)
+    path = tmp_path / "refuses.db"
+    log = AttemptLog(path)
+    path.unlink()
+    path.mkdir()  # the database cannot be opened at all
+    for i in range(25):
+        log.record(_row(i))
+    assert log.flush(timeout=0.5) is False
+    deadline = time.monotonic() + 5
+    while log.dropped < 15 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert log.dropped == 15  # the oldest went; the newest ten still wait
+    assert "attempt log: dropped" in caplog.text
+    path.rmdir()  # the disk is back
+    assert log.flush(timeout=10)
+    with sqlite3.connect(path) as conn:
+        kept = [r[0] for r in conn.execute("SELECT request_id FROM attempts ORDER BY id")]
+    assert kept == [f"req{i}" for i in range(15, 25)]
