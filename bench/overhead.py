@@ -7,9 +7,13 @@
 The simulator runs in a separate process (`python -m app.simulator`, zero latency, no faults) so that it does
 not share the client's GIL. Rounds are interleaved (bare, router, ..., then reversed) and every figure is the
 median over rounds: the machine is noisy. "CPU us/call" is this process's CPU time (all threads, so the attempt
-log's writer thread too) per call: unlike latency it does not depend on queueing. LiteLLM's Router, when it
-imports, runs in the same rounds against the same simulator on the same transport, compared with the bare
-AsyncOpenAI client it wraps.
+log's writer thread too) per call: unlike latency it does not depend on queueing.
+
+Two baselines, because the router can be cheaper than the bare client: its provider layer posts a plain JSON body
+through the SDK's `client.post` and reads the JSON itself, skipping the SDK's typed request transform and
+ChatCompletion model. `taskrouter run_llm only` is that provider layer alone; execute_task over it is the router's
+own cost (chain, gates, health, records, the attempt log). LiteLLM's Router, when it imports, runs in the same
+rounds against the same simulator on the same transport, compared with the bare AsyncOpenAI client it wraps.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from app.config import load_settings  # noqa: E402
 from app.core import ai_models  # noqa: E402
 from app.core.executor import Router  # noqa: E402
 from app.core.runtime import configure  # noqa: E402
-from app.providers import get_provider, groq_provider  # noqa: E402
+from app.providers import Endpoint, get_provider, groq_provider, run_llm  # noqa: E402
 from app.store import get_attempt_log  # noqa: E402
 
 Call = Callable[[], Awaitable[Any]]
@@ -55,8 +59,9 @@ TASK = "fast"
 KEY = "gsk_bench_simulator_only"
 TARGET_ADDED_P50_US = 250.0
 TARGET_RATIO_AT_50 = 0.95
-BARE, OURS, OURS_NOLOG, BARE_OAI, LITE = ("bare AsyncGroq", "taskrouter execute_task", "taskrouter, logging off",
-                                          "bare AsyncOpenAI", "LiteLLM Router")
+BARE, OURS, OURS_NOLOG, PROVIDER, BARE_OAI, LITE = (
+    "bare AsyncGroq", "taskrouter execute_task", "taskrouter, logging off", "taskrouter run_llm only",
+    "bare AsyncOpenAI", "LiteLLM Router")
 
 
 @dataclass
@@ -159,7 +164,8 @@ class _HttpxWithPool(types.ModuleType):
 
 
 async def routers(base_url: str, db: Path, pool: str) -> list[Client]:
-    """The public path (execute_task, logging on) and, for reference, a Router with logging off."""
+    """The public path (execute_task, logging on) and, for reference, a Router with logging off and the provider
+    layer alone (`run_llm`, what every attempt goes through): the router's own cost is execute_task over it."""
     groq_provider.httpx = _HttpxWithPool(pool)  # type: ignore[assignment]
     await get_provider("groq").aclose()  # type: ignore[attr-defined]  # the next call builds a client with it
     base = dict(env_file=None, groq_api_key=KEY, groq_base_url=base_url, attempts_db_path=db, force_model=None,
@@ -167,6 +173,8 @@ async def routers(base_url: str, db: Path, pool: str) -> list[Client]:
     configure(load_settings(**base, attempt_logging=True))
     quiet = Router(load_settings(**base, attempt_logging=False), registry=lambda: ai_models.MODEL_REGISTRY,
                    catalog=lambda: ai_models.MODEL_CATALOG)
+    endpoint = Endpoint("groq", base_url, KEY)
+    model = ai_models.MODEL_REGISTRY[TASK][0]
 
     async def call() -> Any:
         return await ai_models.execute_task(TASK, MESSAGES, max_tokens=MAX_TOKENS)
@@ -174,7 +182,11 @@ async def routers(base_url: str, db: Path, pool: str) -> list[Client]:
     async def call_nolog() -> Any:
         return await quiet.execute(TASK, MESSAGES, max_tokens=MAX_TOKENS)
 
-    return [Client(OURS, call, baseline=BARE), Client(OURS_NOLOG, call_nolog, baseline=BARE)]
+    async def call_provider() -> Any:
+        return await run_llm(endpoint, model, MESSAGES, {"max_tokens": MAX_TOKENS}, 60.0)
+
+    return [Client(OURS, call, baseline=BARE), Client(OURS_NOLOG, call_nolog, baseline=BARE),
+            Client(PROVIDER, call_provider, baseline=BARE)]
 
 
 def peers(openai_base_url: str, chain: list[str], pool: str) -> list[Client] | str:
@@ -284,14 +296,23 @@ def verdicts(clients: list[Client], concurrencies: list[int], rows: int) -> list
         ratio = paired(ours, bare, 50, RATIO)
         lines.append(f"throughput ratio router/bare at concurrency 50: {ratio:.3f} (target >= {TARGET_RATIO_AT_50})"
                      f" -> {'OK' if ratio >= TARGET_RATIO_AT_50 else 'MISSED'}")
+    for c in concurrencies:
+        own_cpu, own_ratio = paired(ours, by_name[PROVIDER], c, ADDED_CPU), paired(ours, by_name[PROVIDER], c, RATIO)
+        lines.append(f"concurrency {c}: the router's own cost (execute_task over run_llm alone, logging on): "
+                     f"+{own_cpu:,.0f} us CPU/call, req/s ratio {own_ratio:.3f}")
     lite = next((c for c in clients if c.name.startswith(LITE)), None)
     if lite is not None:
         for c in concurrencies:
-            ours_cpu, lite_cpu = paired(ours, bare, c, ADDED_CPU), paired(lite, by_name[BARE_OAI], c, ADDED_CPU)
-            ours_p50, lite_p50 = paired(ours, bare, c, ADDED_P50), paired(lite, by_name[BARE_OAI], c, ADDED_P50)
-            lines.append(f"concurrency {c}: LiteLLM adds {lite_cpu:,.0f} us CPU/call, taskrouter {ours_cpu:,.0f} "
-                         f"(ratio {lite_cpu / max(ours_cpu, 1.0):.1f}x); p50 latency +{lite_p50:,.0f} vs "
-                         f"+{ours_p50:,.0f} us")
+            # Like for like: each router over the client it wraps (LiteLLM over AsyncOpenAI, ours over run_llm).
+            lite_cpu, lite_p50 = paired(lite, by_name[BARE_OAI], c, ADDED_CPU), paired(lite, by_name[BARE_OAI], c,
+                                                                                        ADDED_P50)
+            own_cpu, own_p50 = paired(ours, by_name[PROVIDER], c, ADDED_CPU), paired(ours, by_name[PROVIDER], c,
+                                                                                      ADDED_P50)
+            lines.append(f"concurrency {c}: over the client each wraps, LiteLLM adds {lite_cpu:,.0f} us CPU/call, "
+                         f"taskrouter {own_cpu:,.0f} (LiteLLM/taskrouter {lite_cpu / max(own_cpu, 1.0):.1f}x); "
+                         f"p50 latency +{lite_p50:,.0f} vs +{own_p50:,.0f} us; req/s ratio LiteLLM/AsyncOpenAI "
+                         f"{paired(lite, by_name[BARE_OAI], c, RATIO):.3f}, taskrouter/AsyncGroq "
+                         f"{paired(ours, bare, c, RATIO):.3f}")
     return lines
 
 
