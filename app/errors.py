@@ -96,13 +96,16 @@ class ProviderSetupError(ProviderError):
 
 
 class TaskFailedError(TaskRouterError, RuntimeError):
-    """A routed request ended without an answer. ``attempts`` holds one record per attempt or skip."""
+    """A routed request ended without an answer. ``attempts`` holds one record per attempt or skip;
+    ``request_id`` is the id its rows carry in the attempt log."""
 
-    def __init__(self, summary: str, attempts: Sequence[AttemptRecord], *, task_type: str) -> None:
+    def __init__(self, summary: str, attempts: Sequence[AttemptRecord], *, task_type: str,
+                 request_id: str | None = None) -> None:
         self.summary = summary
         self.attempts = tuple(attempts)
         self.task_type = task_type
-        lines = [summary]
+        self.request_id = request_id
+        lines = [f"{summary} (request_id={request_id})" if request_id else summary]
         lines += [f"  - {a.describe()}" for a in self.attempts]
         super().__init__("\n".join(lines))
 

@@ -129,3 +129,24 @@ async def test_ops_log_lines(env, sim, caplog):
     assert f"Attempting task_type=reasoning model={first}" in text
     assert f"Model failure task_type=reasoning model={first} error_kind=server_error status=500" in text
     assert "Success task_type=reasoning model=" in text and "tokens=" in text
+
+
+def test_read_only_readers_open_paths_with_uri_characters(tmp_path):
+    """`?`, `#` and `%` in a path must not be read as the URI's query or fragment (a different, empty file)."""
+    from app.core.budget import spent_on
+    from app.deprecations.history import recent_checks
+    from app.store import AttemptRow, ModelStatusRow, read_model_status, utc_now_iso
+
+    folder = tmp_path / "odd ?mode=rw #1 100%"
+    folder.mkdir()
+    db = folder / "a.db"
+    log = AttemptLog(db)
+    now = utc_now_iso()
+    log.record(AttemptRow("r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
+                          0.25, now))
+    log.record(ModelStatusRow("m", "deprecated", "gone", None, now))
+    assert log.flush(timeout=10)
+    assert [r["model"] for r in read_model_status(db)] == ["m"]
+    assert spent_on(db, now[:10]) == pytest.approx(0.25)
+    assert recent_checks(db) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # nothing created beside it

@@ -160,6 +160,15 @@ def test_in_process_run_via_cli_main_leaves_no_router_behind(tmp_path, capsys):
     assert query(db, "SELECT COUNT(DISTINCT request_id) AS n FROM attempts")[0]["n"] == 35
 
 
+def test_by_default_the_demo_logs_to_its_own_file_not_the_routers(tmp_path, monkeypatch, capsys):
+    """The run marks a model deprecated; in ATTEMPTS_DB_PATH a real-key router would read that back and skip it."""
+    monkeypatch.setenv("ATTEMPTS_DB_PATH", str(tmp_path / "real.db"))
+    assert cli.main(["demo", "--requests", "10", "--json"]) == 0  # the autouse fixture made tmp_path the cwd
+    assert json.loads(capsys.readouterr().out)["requests"] == 10
+    assert query(tmp_path / "taskrouter-demo.db", "SELECT COUNT(DISTINCT request_id) AS n FROM attempts")[0]["n"] == 10
+    assert not (tmp_path / "real.db").exists() and not (tmp_path / "taskrouter.db").exists()
+
+
 def test_simulator_command_serves_until_interrupted():
     proc = subprocess.Popen([sys.executable, "-m", "app", "simulator", "--port", "0"], cwd=ROOT, env=clean_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -140,7 +140,10 @@ async def test_all_models_failed_lists_every_attempt(env, sim, db_path):
     assert message.count("error_kind=rate_limited status=429") == 3
     assert "Rate limit reached for model" in message
     assert TEST_KEY not in message
-    assert len(logged_rows(db_path)) == 3
+    rows = logged_rows(db_path)
+    assert len(rows) == 3
+    assert {r["request_id"] for r in rows} == {error.request_id}  # the error leads ops to its rows
+    assert f"(request_id={error.request_id})" in message.splitlines()[0]
 
     # Now all three are cooling down: the next call is refused without a single request.
     before = len(sim.requests)

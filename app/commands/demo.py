@@ -15,7 +15,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from app.config import load_settings
+DEMO_DB = Path("taskrouter-demo.db")
+
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--requests", type=_positive, default=400, metavar="N", help="requests to send (400)")
     parser.add_argument("--concurrency", type=_positive, default=10, metavar="C", help="requests in flight (10)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the prompts, faults and latencies (0)")
-    parser.add_argument("--db", type=Path, default=None,
-                        help="SQLite file to log to (default: ATTEMPTS_DB_PATH, else taskrouter.db)")
+    parser.add_argument("--db", type=Path, default=DEMO_DB,
+                        help=f"SQLite file to log to ({DEMO_DB}; never the router's ATTEMPTS_DB_PATH by default: "
+                        "the run marks a model deprecated there, and the router reads those marks back)")
     parser.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS",
                         help="LLM_TIMEOUT_SECONDS for the run; hung calls end after it (2)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from app.demo import DemoOptions, render, run_demo
 
-    db_path = args.db if args.db is not None else load_settings().attempts_db_path
+    db_path = args.db
     options = DemoOptions(db_path=db_path, requests=args.requests, concurrency=args.concurrency, seed=args.seed,
                           timeout_s=args.timeout, quiet_router_logs=not getattr(args, "verbose", False))
     header = sys.stderr if args.json else sys.stdout
@@ -53,12 +55,6 @@ def run(args: argparse.Namespace) -> int:
         print(render(outcome.summary))
         print(f"\nDatabase: {db_path.resolve()}")
         print(f"Open the dashboard on it:  taskrouter dashboard --db {shlex.quote(str(db_path))}")
-        retired = [r["model"] for r in outcome.summary.model_status if r["until"] is None]
-        if args.db is None and retired:
-            # The router reads model_status back from this file: a real-key run sharing it would skip these.
-            print(f"Note: this is also the router's default database, and it now marks {', '.join(retired)} as "
-                  "deprecated (simulated). Delete those model_status rows, or use --db for demos, before running "
-                  "with a real key here.")
     for problem in outcome.problems:
         print(f"taskrouter demo: {problem}", file=sys.stderr)
     return 1 if outcome.problems else 0

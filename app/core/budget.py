@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from app.store import read_only_uri
+
 logger = logging.getLogger("taskrouter")
 
 RESYNC_SECONDS = 10.0
@@ -39,7 +41,7 @@ def spent_on(db_path: Path | None, day: str) -> float:
         return 0.0
     next_day = (datetime.fromisoformat(day) + timedelta(days=1)).date().isoformat()
     try:
-        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True, timeout=5)
+        conn = sqlite3.connect(read_only_uri(db_path), uri=True, timeout=5)
         try:
             row = conn.execute(
                 "SELECT COALESCE(SUM(cost_usd), 0) FROM attempts WHERE created_at >= ? AND created_at < ?",

@@ -135,9 +135,10 @@ class Router:
                 return self._accepted(req, position, candidate, answer)
             self._rejected(req, position, candidate, answer, reason)
         if calls == 0 and req.records and all(r.error_kind in _UNSUITABLE for r in req.records):
-            raise NoCapableModelError(_unsuitable_summary(chain, needs, req), req.records, task_type=task_type)
+            raise NoCapableModelError(_unsuitable_summary(chain, needs, req), req.records, task_type=task_type,
+                                      request_id=req.request_id)
         raise AllModelsFailedError(_summary(chain, calls, not_tried, self.settings), req.records,
-                                   task_type=task_type)
+                                   task_type=task_type, request_id=req.request_id)
 
     def _skipped(
         self,
@@ -180,7 +181,7 @@ class Router:
         except BudgetReached as exc:
             self._skip(req, position, candidate, info, ErrorKind.BUDGET, str(exc))
             raise BudgetExceededError(f"{req.chain.task_type}: {exc}; no provider was called", req.records,
-                                      task_type=req.chain.task_type) from None
+                                      task_type=req.chain.task_type, request_id=req.request_id) from None
 
     async def _attempt(
         self,
@@ -262,12 +263,12 @@ class Router:
             raise AuthenticationFailedError(
                 f"{task}: the provider refused the API key (status {error.status_code}); every model shares it, "
                 "so no other model was tried. Check GROQ_API_KEY.",
-                req.records, task_type=task,
+                req.records, task_type=task, request_id=req.request_id,
             ) from error
         raise RequestRejectedError(
             f"{task}: the request was rejected as invalid ({decision.reason}); it would fail on every model, "
             f"so no other model was tried: {error.message}",
-            req.records, task_type=task,
+            req.records, task_type=task, request_id=req.request_id,
         ) from error
 
 

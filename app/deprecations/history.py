@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.store import open_database
+from app.store import open_database, read_only_uri
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ def recent_checks(db_path: Path | str, limit: int = 20) -> list[StoredCheck]:
     if not Path(db_path).exists():
         return []
     # Read-only: the dashboard must never create or migrate the file it only looks at.
-    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True, timeout=5)
+    conn = sqlite3.connect(read_only_uri(db_path), uri=True, timeout=5)
     try:
         rows = conn.execute(
             "SELECT checked_at, exit_code, errors, warnings, summary, report_json FROM checks "

@@ -9,6 +9,7 @@ from app.store.attempt_log import (
     iso_from_epoch,
     open_database,
     read_model_status,
+    read_only_uri,
     utc_now_iso,
 )
 from app.store.migrations import MIGRATIONS, migrate
@@ -24,5 +25,6 @@ __all__ = [
     "migrate",
     "open_database",
     "read_model_status",
+    "read_only_uri",
     "utc_now_iso",
 ]

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from sqlite_utils import Database
 
@@ -278,11 +279,17 @@ def _write(db: Database, items: list[_Item]) -> None:
             db.conn.execute(_UPSERT_STATUS, status)
 
 
+def read_only_uri(path: Path | str) -> str:
+    """A `file:` URI opening the database read-only. Quoted: a path with `?`, `#` or `%` would otherwise be
+    parsed as the URI's query or fragment and open (or create) a different file."""
+    return f"file:{quote(str(Path(path).resolve()))}?mode=ro"
+
+
 def read_model_status(path: Path | str) -> list[dict[str, Any]]:
     """The `model_status` table as dicts; empty when the database does not exist yet."""
     if not Path(path).exists():
         return []
-    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=5)
+    conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
     try:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute("SELECT * FROM model_status")]
