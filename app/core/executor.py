@@ -69,6 +69,7 @@ class Router:
         self._registry = registry
         self._catalog = catalog
         self._chains = ChainCache(settings)
+        self._groq_endpoint = Endpoint("groq", settings.groq_base_url, settings.api_key(), settings.http_transport)
         # Entries from MODEL_CATALOG_FILE, merged over the shipped ones once, here, not per call.
         self._catalog_overrides: dict[str, ModelInfo] = (
             load_catalog_file(Path(settings.model_catalog_file), catalog()) if settings.model_catalog_file else {}
@@ -92,7 +93,7 @@ class Router:
         if info is not None and info.provider != "groq":
             key = os.environ.get(info.api_key_env) if info.api_key_env else None
             return Endpoint(info.provider, info.base_url or "", key)
-        return Endpoint("groq", self.settings.groq_base_url, self.settings.api_key())
+        return self._groq_endpoint
 
     async def execute(
         self,

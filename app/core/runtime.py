@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -54,12 +56,13 @@ def _new_router(settings: Settings) -> Router:
 
 
 _loop: asyncio.AbstractEventLoop | None = None
+_loop_thread: threading.Thread | None = None
 _loop_lock = threading.Lock()
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run on one long-lived background loop, so that connection pools survive between sync calls."""
-    global _loop
+    global _loop, _loop_thread
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -70,5 +73,22 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     with _loop_lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="taskrouter-sync", daemon=True).start()
+            _loop_thread = threading.Thread(target=_loop.run_forever, name="taskrouter-sync", daemon=True)
+            _loop_thread.start()
     return asyncio.run_coroutine_threadsafe(coro, _loop).result()
+
+
+@atexit.register
+def _shut_down_sync_loop() -> None:
+    """Close what lives on the background loop (the provider's aiohttp sessions, via the loop's async generators)
+    on that loop, as asyncio.run would: otherwise aiohttp reports unclosed sessions at exit."""
+    loop = _loop
+    if loop is None or not loop.is_running():
+        return
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(timeout=5)
+    loop.call_soon_threadsafe(loop.stop)
+    if _loop_thread is not None:
+        _loop_thread.join(timeout=5)
+    if not loop.is_running():
+        loop.close()

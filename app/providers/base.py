@@ -16,6 +16,7 @@ class Endpoint:
     provider: str  # "groq" | "openai_compatible"
     base_url: str
     api_key: str | None = field(default=None, repr=False)
+    transport: str = "aiohttp"  # HTTP_TRANSPORT: "aiohttp" | "httpx" (Groq's SDK client; see groq_provider)
 
 
 @dataclass(frozen=True, slots=True)

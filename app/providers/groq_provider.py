@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import aiohttp
 import groq
 import httpx
 from groq.resources.chat.completions import AsyncCompletions
@@ -48,6 +50,9 @@ def _error_fields(body: object) -> tuple[str | None, str | None, str | None]:
 
 def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderError:
     """Map any exception the SDK (or httpx under it) raises to the project's tree. Most specific first."""
+    dropped = _dropped(exc)
+    if dropped is not None:
+        return ProviderConnectionError(redact(f"connection failed: {type(dropped).__name__}: {dropped}", api_key))
     if isinstance(exc, groq.APITimeoutError | httpx.TimeoutException | TimeoutError):
         return ProviderTimeout("no answer before the timeout")
     if isinstance(exc, groq.APIConnectionError | httpx.TransportError):
@@ -74,20 +79,39 @@ def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderEr
     return ProviderError(redact(f"{type(exc).__name__}: {exc}", api_key))
 
 
+def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientError | None:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, aiohttp.ClientError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__
+    return None
+
+
+def _dropped(exc: BaseException) -> aiohttp.ClientError | None:
+    """The aiohttp error behind a "timeout" that was not one. httpx-aiohttp maps aiohttp's connection errors
+    (refused, reset, dropped mid-response) to httpx's ConnectTimeout, which the SDK raises as APITimeoutError;
+    aiohttp's real timeouts are TimeoutErrors."""
+    cause = _aiohttp_cause(exc)
+    return cause if cause is not None and not isinstance(cause, TimeoutError) else None
+
+
 class GroqProvider:
     """AsyncGroq clients are bound to the event loop that opened their connections, so keep one per loop."""
 
     def __init__(self) -> None:
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], groq.AsyncGroq]]
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients]
         self._clients = weakref.WeakKeyDictionary()
 
     def client(self, endpoint: Endpoint) -> groq.AsyncGroq:
         loop = asyncio.get_running_loop()
         per_loop = self._clients.get(loop)
         if per_loop is None:
-            per_loop = self._clients[loop] = {}
-        key = (endpoint.base_url, endpoint.api_key or "")
-        client = per_loop.get(key)
+            per_loop = self._clients[loop] = _LoopClients()
+        key = (endpoint.base_url, endpoint.api_key or "", endpoint.transport)
+        client = per_loop.clients.get(key)
         if client is None:
             if not endpoint.api_key:
                 raise ProviderSetupError(
@@ -98,9 +122,9 @@ class GroqProvider:
                 api_key=endpoint.api_key,
                 base_url=endpoint.base_url,
                 max_retries=0,  # the router owns retries: one attempt is one request
-                http_client=httpx.AsyncClient(limits=_POOL_LIMITS),
+                http_client=_http_client(endpoint.transport),
             )
-            per_loop[key] = client
+            per_loop.clients[key] = client
         return client
 
     async def complete(
@@ -140,9 +164,45 @@ class GroqProvider:
         return [model.model_dump() for model in page.data]
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        for client in self._clients.pop(loop, {}).values():
-            await client.close()
+        per_loop = self._clients.pop(asyncio.get_running_loop(), None)
+        if per_loop is not None:
+            await per_loop.aclose()
+
+
+class _LoopClients:
+    """One loop's clients, closed when that loop shuts down.
+
+    aiohttp sessions must be closed on their own loop or they complain at exit ("Unclosed client session").
+    Application code rarely closes a library's clients, so the closing rides on an async generator parked at
+    its first `yield`: `asyncio.run` (and every Runner) calls `aclose()` on the loop's live async generators
+    before closing the loop, which runs the `finally` below on that loop.
+    """
+
+    def __init__(self) -> None:
+        self.clients: dict[tuple[str, str, str], groq.AsyncGroq] = {}
+        self._closer = self._close_at_shutdown()
+        with contextlib.suppress(StopIteration):
+            self._closer.asend(None).send(None)  # run to the `yield`: registers it with the running loop
+
+    async def _close_at_shutdown(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        clients, self.clients = list(self.clients.values()), {}
+        for client in clients:
+            with contextlib.suppress(Exception):  # closing is best effort: a dead socket must not fail shutdown
+                await client.close()
+
+
+def _http_client(transport: str) -> httpx.AsyncClient:
+    if transport == "httpx":
+        return httpx.AsyncClient(limits=_POOL_LIMITS)
+    if transport == "aiohttp":
+        return groq.DefaultAioHttpClient(limits=_POOL_LIMITS)
+    raise ProviderSetupError(f"HTTP_TRANSPORT must be aiohttp or httpx, got {transport!r}")
 
 
 # What `chat.completions.create` puts in the JSON body. Anything else it takes is a request option.
