@@ -68,6 +68,12 @@ class Sample:
     seconds: float
     cpu: float  # process CPU seconds, every thread
     latencies: list[float]
+    server_cpu: float = 0.0  # the simulator process's CPU seconds over the same span
+
+    @property
+    def server_busy(self) -> float:
+        """Share of one core the simulator used: near 1.0 it, not the client, would set the pace."""
+        return self.server_cpu / self.seconds
 
     @property
     def rps(self) -> float:
@@ -101,9 +107,22 @@ async def measure(call: Call, n: int, concurrency: int) -> Sample:
             await call()
             latencies.append(time.perf_counter() - t0)
 
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, server = time.perf_counter(), time.process_time(), simulator_cpu()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Sample(time.perf_counter() - started, time.process_time() - cpu, latencies)
+    return Sample(time.perf_counter() - started, time.process_time() - cpu, latencies, simulator_cpu() - server)
+
+
+_SIMULATOR_PID: int | None = None
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def simulator_cpu() -> float:
+    """CPU seconds (user + system) the simulator process has used so far; 0 where /proc is unavailable."""
+    try:
+        fields = Path(f"/proc/{_SIMULATOR_PID}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15 of stat)
 
 
 @contextlib.contextmanager
@@ -117,6 +136,8 @@ def simulator(models: list[str], workdir: Path) -> Iterator[str]:
         base_url = proc.stdout.readline().strip()
         if not base_url.startswith("http"):
             raise RuntimeError(f"simulator did not start (exit {proc.poll()})")
+        global _SIMULATOR_PID
+        _SIMULATOR_PID = proc.pid
         yield base_url
     finally:
         proc.terminate()
@@ -234,7 +255,7 @@ RATIO = lambda s, b: s.rps / b.rps  # noqa: E731
 def table(clients: list[Client], concurrencies: list[int]) -> list[str]:
     by_name = {c.name: c for c in clients}
     head = ("client", "conc", "req/s", "p50 ms", "p99 ms", "CPU us/call", "added p50 us", "added p99 us",
-            "added CPU us", "req/s ratio")
+            "added CPU us", "req/s ratio", "sim busy")
     rows = [head]
     for c in concurrencies:
         for client in clients:
@@ -247,6 +268,7 @@ def table(clients: list[Client], concurrencies: list[int]) -> list[str]:
             row += ["-"] * 4 if base is None else [
                 f"{paired(client, base, c, ADDED_P50):,.0f}", f"{paired(client, base, c, ADDED_P99):,.0f}",
                 f"{paired(client, base, c, ADDED_CPU):,.0f}", f"{paired(client, base, c, RATIO):.3f}"]
+            row.append(f"{statistics.median(x.server_busy for x in s):.0%}")
             rows.append(tuple(row))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     out = ["| " + " | ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in
@@ -275,6 +297,13 @@ def verdicts(clients: list[Client], concurrencies: list[int], rows: int) -> list
     bare, ours = by_name[BARE], by_name[OURS]
     lines = [f"attempt rows logged: {rows:,} for {ours.calls:,} execute_task calls (warm-ups included) -> "
              f"{'OK' if rows == ours.calls else 'MISSING ROWS'}"]
+    samples = [x for client in clients for c in concurrencies for x in client.samples[c]]
+    if any(x.server_cpu for x in samples):
+        busiest = max(samples, key=lambda x: x.server_busy)
+        per_request = statistics.median(x.server_cpu / len(x.latencies) * 1e6 for x in samples)
+        lines.append(f"simulator: {per_request:,.0f} us CPU per request (median); busiest sample "
+                     f"{busiest.server_busy:.0%} of one core at {busiest.rps:,.0f} req/s -> "
+                     f"{'never the bottleneck' if busiest.server_busy < 0.9 else 'MAY BE THE BOTTLENECK'}")
     if 1 in concurrencies:
         added = paired(ours, bare, 1, ADDED_P50)
         lines.append(f"added p50 latency at concurrency 1: {added:,.0f} us (target <= {TARGET_ADDED_P50_US:.0f}) -> "
