@@ -192,6 +192,13 @@ async def test_unknown_parameter_is_rejected_before_trying_other_models(env, sim
     assert [r["error_kind"] for r in logged_rows(db_path)] == ["bad_request"]
 
 
+async def test_stream_is_refused_before_any_call(env, sim, db_path):
+    with pytest.raises(ConfigError, match="stream=True is not supported"):
+        await app.execute_fast_task(USER, stream=True)
+    assert sim.requests == []
+    assert logged_rows(db_path) == []
+
+
 async def test_bad_setting_fails_at_start_naming_the_variable(env):
     env.setenv("LLM_TIMEOUT_SECONDS", "soon")
     with pytest.raises(ConfigError, match="LLM_TIMEOUT_SECONDS"):

@@ -108,6 +108,9 @@ class Router:
     ) -> LLMResponse:
         check_messages(messages)
         _check_options(max_cost_usd, validate, required_fields)
+        if params.get("stream"):
+            raise ConfigError("stream=True is not supported: execute_task returns the whole answer (and logs its "
+                              "tokens and cost); drop `stream`")
         started = time.perf_counter()
         chain = self.chain_for(task_type, variant)
         req = RequestLog(
