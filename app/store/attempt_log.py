@@ -192,8 +192,10 @@ class AttemptLog:
             if not items:
                 self._wake.wait()
             self._writer_idle = False
-            if not self._hurry.is_set():
-                self._hurry.wait(LINGER_SECONDS)
+        if not pending and len(items) < _BATCH:
+            # Under steady load too, not only after a wake-up: otherwise the writer commits every row or two as
+            # they trickle in, and a commit costs as much CPU as fifty rows.
+            self._hurry.wait(LINGER_SECONDS)
         self._hurry.clear()
         for _ in range(len(items)):
             pending.append(items.popleft())
