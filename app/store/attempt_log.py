@@ -235,7 +235,7 @@ class AttemptLog:
         if excess <= 0:
             return
         kept: list[_Item] = []
-        for item in pending:  # oldest first; flush markers are kept, each waiting for the rows after it
+        for item in pending:  # oldest first; flush markers stay, each set once the rows before it are settled
             if excess > 0 and not isinstance(item, _Flush):
                 excess -= 1
                 self.dropped += 1
