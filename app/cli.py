@@ -10,7 +10,7 @@ import sys
 from app.errors import ConfigError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMANDS = ("run", "demo", "check", "dashboard", "simulator")
+COMMANDS = ("run", "demo", "check", "status", "dashboard", "simulator")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,8 @@ def state_of(row: Mapping[str, Any] | None, now: datetime) -> tuple[str, str]:
     when = f" until {until[:19].replace('T', ' ')} UTC" if until else ""
     if status == "deprecated":
         return DEPRECATED, detail
+    if status == "cleared":  # `taskrouter status --clear`: the router calls it again
+        return HEALTHY, detail
     if status == "not_found":
         if active:
             return NOT_FOUND, f"skipped{when}: {detail}".rstrip(": ")

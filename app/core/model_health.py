@@ -14,7 +14,15 @@ from app.config import Settings
 from app.core.failures import rate_limit_wait
 from app.core.types import ErrorKind
 from app.errors import ProviderError
-from app.store import AttemptLog, ModelStatusRow, epoch_from_iso, iso_from_epoch, read_model_status, utc_now_iso
+from app.store import (
+    CLEARED,
+    AttemptLog,
+    ModelStatusRow,
+    epoch_from_iso,
+    iso_from_epoch,
+    read_model_status,
+    utc_now_iso,
+)
 
 logger = logging.getLogger("taskrouter")
 
@@ -28,6 +36,7 @@ class ModelState:
     status: str
     detail: str
     until: float | None  # epoch seconds; None = for good
+    since: float = 0.0  # epoch seconds when marked: a `cleared` row written after it removes it
 
     def active(self, now: float) -> bool:
         return self.until is None or self.until > now
@@ -61,14 +70,26 @@ class ModelHealth:
             return
         self._next_refresh = now + self._settings.model_status_refresh_seconds
         for row in read_model_status(self._log.path):
-            until = epoch_from_iso(row["until"])
-            state = ModelState(row["status"], row["detail"] or "", until)
+            if row["status"] == CLEARED:
+                self._cleared(row["model"], epoch_from_iso(row["last_seen"]) or 0.0)
+                continue
+            state = ModelState(row["status"], row["detail"] or "", epoch_from_iso(row["until"]),
+                               epoch_from_iso(row["last_seen"]) or 0.0)
             if not state.active(now):
                 continue
             with self._lock:
                 mine = self._states.get(row["model"])
                 if mine is None or _outlasts(state, mine):
                     self._states[row["model"]] = state
+
+    def _cleared(self, model: str, cleared_at: float) -> None:
+        """Ops cleared the model (`taskrouter status --clear`): forget a mark made before that, not one after."""
+        with self._lock:
+            mine = self._states.get(model)
+            if mine is not None and mine.since <= cleared_at:
+                del self._states[model]
+                self._server_errors.pop(model, None)
+                logger.warning("Model mark cleared model=%s was=%s", model, mine.describe())
 
     def snapshot(self, now: float) -> dict[str, ModelState]:
         return {m: s for m, s in self._states.items() if s.active(now)}
@@ -107,6 +128,7 @@ class ModelHealth:
         return self._mark(model, ModelState(DEPRECATED, detail, None), now)
 
     def _mark(self, model: str, state: ModelState, now: float) -> ModelState:
+        state = ModelState(state.status, state.detail, state.until, now)
         with self._lock:
             current = self._states.get(model)
             if current is not None and current.active(now) and _outlasts(current, state):

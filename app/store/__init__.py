@@ -3,22 +3,28 @@
 from app.store.attempt_log import (
     AttemptLog,
     AttemptRow,
-    ModelStatusRow,
     epoch_from_iso,
     get_attempt_log,
     iso_from_epoch,
     open_database,
-    read_model_status,
-    read_only_uri,
     utc_now_iso,
 )
 from app.store.migrations import MIGRATIONS, migrate
+from app.store.model_status import (
+    CLEARED,
+    ModelStatusRow,
+    clear_model_status,
+    read_model_status,
+    read_only_uri,
+)
 
 __all__ = [
+    "CLEARED",
     "MIGRATIONS",
     "AttemptLog",
     "AttemptRow",
     "ModelStatusRow",
+    "clear_model_status",
     "epoch_from_iso",
     "get_attempt_log",
     "iso_from_epoch",

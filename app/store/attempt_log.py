@@ -17,15 +17,15 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
-from urllib.parse import quote
+from typing import NamedTuple
 
 from sqlite_utils import Database
 
 from app.store.migrations import migrate
+from app.store.model_status import UPSERT_STATUS, ModelStatusRow
 
 logger = logging.getLogger("taskrouter.store")
 
@@ -102,15 +102,6 @@ class AttemptRow(NamedTuple):
     response: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ModelStatusRow:
-    model: str
-    status: str  # deprecated | not_found | cooling_down
-    detail: str
-    until: str | None
-    seen_at: str
-
-
 class _Flush:
     """A marker in the row stream: set once every row recorded before it is written (or dropped)."""
 
@@ -121,17 +112,6 @@ class _Flush:
 
 
 _Item = AttemptRow | ModelStatusRow | _Flush
-
-_UPSERT_STATUS = """
-INSERT INTO model_status (model, status, detail, until, first_seen, last_seen, hits)
-VALUES (:model, :status, :detail, :until, :seen_at, :seen_at, 1)
-ON CONFLICT(model) DO UPDATE SET
-    first_seen = CASE WHEN model_status.status = excluded.status THEN model_status.first_seen
-                      ELSE excluded.first_seen END,
-    hits = CASE WHEN model_status.status = excluded.status THEN model_status.hits + 1 ELSE 1 END,
-    status = excluded.status, detail = excluded.detail, until = excluded.until, last_seen = excluded.last_seen
-"""
-
 
 def open_database(path: Path | str) -> Database:
     """Open (creating if needed) and migrate. Every connection waits for locks instead of failing at once."""
@@ -278,27 +258,7 @@ def _write(db: Database, items: list[_Item]) -> None:
             chunk = attempts[start:start + _CHUNK]
             db.conn.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
         for status in statuses:
-            db.conn.execute(_UPSERT_STATUS, status)
-
-
-def read_only_uri(path: Path | str) -> str:
-    """A `file:` URI opening the database read-only. Quoted: a path with `?`, `#` or `%` would otherwise be
-    parsed as the URI's query or fragment and open (or create) a different file."""
-    return f"file:{quote(str(Path(path).resolve()))}?mode=ro"
-
-
-def read_model_status(path: Path | str) -> list[dict[str, Any]]:
-    """The `model_status` table as dicts; empty when the database does not exist yet."""
-    if not Path(path).exists():
-        return []
-    conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
-    try:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM model_status")]
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
+            db.conn.execute(UPSERT_STATUS, status)
 
 
 _LOGS: dict[Path, AttemptLog] = {}
