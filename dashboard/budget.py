@@ -15,7 +15,7 @@ def budget_banner(path: Path, settings: Settings | None, now: datetime) -> None:
     if settings is None or not settings.daily_budget_usd:
         return
     limit = settings.daily_budget_usd
-    spent = spent_on(path, now.date().isoformat())  # the same sum the router enforces, for this UTC day
+    spent, _ = spent_on(path, now.date().isoformat())  # the same sum the router enforces, for this UTC day
     share = spent / limit
     text = f"Daily budget: ${spent:.4f} of ${limit:.4f} spent today (UTC), {share:.0%}."
     if share >= 1:

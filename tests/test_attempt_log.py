@@ -147,6 +147,6 @@ def test_read_only_readers_open_paths_with_uri_characters(tmp_path):
     log.record(ModelStatusRow("m", "deprecated", "gone", None, now))
     assert log.flush(timeout=10)
     assert [r["model"] for r in read_model_status(db)] == ["m"]
-    assert spent_on(db, now[:10]) == pytest.approx(0.25)
+    assert spent_on(db, now[:10])[0] == pytest.approx(0.25)
     assert recent_checks(db) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # nothing created beside it

@@ -121,3 +121,52 @@ def test_catalog_file_merges_over_the_shipped_entry(make_router, tmp_path):
     info = make_router(model_catalog_file=path).model_info(BIG)
     assert isinstance(info, ModelInfo)
     assert (info.input_price, info.output_price) == (1.5, ai_models.MODEL_CATALOG[BIG].output_price)
+
+
+def test_the_budget_resync_adds_only_rows_appended_since_and_only_todays(tmp_path, monkeypatch):
+    """Every process's logged spend, re-read incrementally by rowid (not the whole day through an index)."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.core import budget as budget_module
+    from app.store import AttemptRow, get_attempt_log, utc_now_iso
+
+    monkeypatch.setattr(budget_module, "RESYNC_SECONDS", 0.0)
+    db = tmp_path / "spend.db"
+    log = get_attempt_log(db)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def spend(cost: float, created_at: str) -> None:
+        log.record(AttemptRow("r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
+                              cost, created_at))
+
+    spend(5.0, yesterday)
+    spend(1.0, utc_now_iso())
+    spend(1.0, utc_now_iso())
+    assert log.flush(timeout=10)
+    budget = budget_module.DailyBudget(100.0, 0.8, db)
+    assert budget.status() == (pytest.approx(2.0), 0.0)
+
+    spend(0.5, utc_now_iso())  # another process's call, logged since
+    spend(7.0, yesterday)  # committed late, but yesterday's: not today's spend
+    assert log.flush(timeout=10)
+    budget.settle(budget.reserve(0.0), 0.0)  # reserve() re-syncs when due
+    assert budget.status()[0] == pytest.approx(2.5)
+    budget.settle(budget.reserve(0.0), 0.0)  # nothing new: nothing counted twice
+    assert budget.status()[0] == pytest.approx(2.5)
+
+
+def test_spent_on_after_an_id_sums_only_the_rows_above_it(tmp_path):
+    from app.core.budget import spent_on
+    from app.store import AttemptRow, get_attempt_log, utc_now_iso
+
+    db = tmp_path / "ids.db"
+    log = get_attempt_log(db)
+    for cost in (1.0, 2.0, 4.0):
+        log.record(AttemptRow("r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
+                              cost, utc_now_iso()))
+    assert log.flush(timeout=10)
+    today = utc_now_iso()[:10]
+    assert spent_on(db, today) == (pytest.approx(7.0), 3)
+    assert spent_on(db, today, after_id=1) == (pytest.approx(6.0), 3)
+    assert spent_on(db, today, after_id=3) == (0.0, 3)
+    assert spent_on(tmp_path / "missing.db", today, after_id=5) == (0.0, 5)
