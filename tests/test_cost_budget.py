@@ -170,3 +170,14 @@ def test_spent_on_after_an_id_sums_only_the_rows_above_it(tmp_path):
     assert spent_on(db, today, after_id=1) == (pytest.approx(6.0), 3)
     assert spent_on(db, today, after_id=3) == (0.0, 3)
     assert spent_on(tmp_path / "missing.db", today, after_id=5) == (0.0, 5)
+
+
+def test_a_budget_names_the_registry_models_it_cannot_count(make_router, caplog):
+    caplog.set_level(logging.WARNING, logger="taskrouter")
+    ai_models.MODEL_REGISTRY["custom"] = ["local/unpriced-model", SMALL]
+    make_router(daily_budget_usd=5.0)
+    warning = next(r.getMessage() for r in caplog.records if "DAILY_BUDGET_USD does not count" in r.getMessage())
+    assert "local/unpriced-model" in warning and SMALL not in warning
+    caplog.clear()
+    make_router()  # no budget: nothing to warn about
+    assert "DAILY_BUDGET_USD" not in caplog.text

@@ -79,6 +79,16 @@ class Router:
                         settings.attempts_db_path if settings.attempt_logging else None)
             if settings.daily_budget_usd else None
         )
+        if self.budget is not None:
+            self._warn_unpriced(registry())
+
+    def _warn_unpriced(self, registry: Mapping[str, Sequence[str]]) -> None:
+        """A model without a price costs $0 to the budget: say so once, rather than let the limit leak silently."""
+        unpriced = sorted({m for models in registry.values() for m in models
+                           if not ((info := self.model_info(m)) is not None and info.priced)})
+        if unpriced:
+            logger.warning("DAILY_BUDGET_USD does not count calls to models without a price: %s. Give them "
+                           "input_price and output_price in MODEL_CATALOG or MODEL_CATALOG_FILE", ", ".join(unpriced))
 
     def model_info(self, model: str) -> ModelInfo | None:
         return self._catalog_overrides.get(model) or self._catalog().get(model)
