@@ -1,7 +1,7 @@
 """The project's exception tree.
 
-Foreign exceptions (the `groq` SDK's, httpx's, asyncio's timeouts) never escape the provider layer: they are
-mapped at that boundary with ``raise ProviderError(...) from exc``.
+Foreign exceptions (the `groq` SDK's, httpx's and aiohttp's under it, asyncio's timeouts) never escape the provider
+layer: they are mapped at that boundary with ``raise ProviderError(...) from exc``.
 
     TaskRouterError
     ├ ConfigError (ValueError)              a setting or registry entry is wrong; names the variable
