@@ -94,6 +94,8 @@ class Router:
         return self._catalog_overrides.get(model) or self._catalog().get(model)
 
     def retirement(self, model: str) -> Retirement | None:
+        if model not in self.calendar:  # most models: no clock read, no date built
+            return None
         return self.calendar.retirement_for(model, datetime.now(UTC).date())
 
     def chain_for(self, task_type: str, variant: str | None = None) -> Chain:

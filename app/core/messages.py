@@ -8,6 +8,7 @@ from typing import Any
 from app.errors import InvalidMessagesError
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
+_PLAIN_ROLES = frozenset(ROLES) - {"tool"}  # a tool message must also carry tool_call_id
 
 
 def check_messages(messages: Any) -> None:
@@ -19,6 +20,8 @@ def check_messages(messages: Any) -> None:
     if not messages:
         raise InvalidMessagesError("messages is empty: give at least one message")
     for i, message in enumerate(messages):
+        if type(message) is dict and type(message.get("content")) is str and message.get("role") in _PLAIN_ROLES:
+            continue  # the common case, without the checks below (this runs on every call)
         where = f"messages[{i}]"
         if not isinstance(message, Mapping):
             raise InvalidMessagesError(
