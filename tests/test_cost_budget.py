@@ -86,7 +86,6 @@ async def test_daily_budget_holds_under_200_concurrent_calls_and_across_a_restar
     assert len(ok) == granted
     spent = sum(r.cost_usd for r in ok)
     assert spent == pytest.approx(granted * actual, abs=1e-12)
-    assert spent - budget <= granted * actual  # over by no more than the calls in flight when it was reached
     assert sim.calls(SMALL) == granted  # refused calls never reached the provider
     assert "Budget alert" in caplog.text
     logged = logged_rows(db_path, "SELECT SUM(cost_usd) AS s, COUNT(*) AS n FROM attempts WHERE outcome='success'")

@@ -122,7 +122,7 @@ def test_endpoint_repr_hides_the_key():
 
 async def test_run_llm_against_the_simulator(sim):
     result = await run_llm(Endpoint("groq", sim.base_url, TEST_KEY), "any/model", USER, {"max_tokens": 5}, 2)
-    assert result.usage.completion_tokens <= 5
+    assert result.usage.completion_tokens == 5 and result.finish_reason == "length"  # capped at max_tokens
     assert result.provider_request_id
 
 
