@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.config import Settings, task_env_name
+from app.config import Settings
 from app.errors import ConfigError, UnknownTaskError
 
 FALLBACK_KEY = "fallback"
@@ -54,9 +54,7 @@ def build_chain(
     key = registry_key(task_type, variant, registry)
     if settings.force_model:
         return Chain(task_type, key, (Candidate(settings.force_model, False),), forced=True, override=None)
-    override = settings.default_models.get(task_env_name(key)) or settings.default_models.get(
-        task_env_name(task_type)
-    )
+    override = settings.default_model_for(key) or settings.default_model_for(task_type)
     primary = ([override] if override else []) + _models(registry, key)
     fallback = _models(registry, FALLBACK_KEY) if FALLBACK_KEY in registry else []
     seen: set[str] = set()

@@ -252,21 +252,24 @@ class Router:
     def _failed(self, req: RequestLog, position: int, candidate: Candidate, info: ModelInfo | None,
                 error: ProviderError, latency_ms: float) -> None:
         decision = classify(error)
-        if decision.kind in (ErrorKind.NOT_FOUND, ErrorKind.DEPRECATED):
-            # Groq answers its 2026 retirements with a plain 404; the calendar tells a retirement from a typo,
-            # and for either answer it knows the replacement to name.
-            retired = self.retirement(candidate.model)
-            if retired is not None:
-                decision = FailureDecision(ErrorKind.DEPRECATED, False, _retired_reason(retired))
-                error = _with_message(error, f"{error.message} [{_retired_reason(retired)}]")
-        self.health.on_failure(candidate.model, decision.kind, error, time.time())
+        message = error.message
+        # Groq answers its 2026 retirements with a plain 404; the calendar tells a retirement from a typo, and
+        # for either answer it knows the replacement to name.
+        retired = (self.retirement(candidate.model)
+                   if decision.kind in (ErrorKind.NOT_FOUND, ErrorKind.DEPRECATED) else None)
+        if retired is not None:
+            message = f"{error.message} [{_retired_reason(retired)}]"
+            decision = FailureDecision(ErrorKind.DEPRECATED, False, "shut down per the deprecation calendar")
+            self.health.mark_deprecated(candidate.model, message, time.time())
+        else:
+            self.health.on_failure(candidate.model, decision.kind, error, time.time())
         # Groq does not bill failed calls; a model without a price stays unknown.
         billed = 0.0 if info is not None and info.priced else None
         req.add(position, candidate, Outcome.FAILURE, provider=_provider(info), kind=decision.kind,
-                status=error.status_code, message=error.message, latency_ms=latency_ms, cost=billed)
+                status=error.status_code, message=message, latency_ms=latency_ms, cost=billed)
         logger.warning("Model failure task_type=%s model=%s error_kind=%s status=%s request_id=%s: %s",
                        req.chain.task_type, candidate.model, decision.kind.value, error.status_code,
-                       req.request_id, error.message)
+                       req.request_id, message)
         if not decision.stop_request:
             return
         task = req.chain.task_type
@@ -326,16 +329,8 @@ def _provider(info: ModelInfo | None) -> str:
 
 
 def _retired_reason(retired: Retirement) -> str:
-    replacement = f"replacement: {retired.replacement}" if retired.replacement else "no replacement named"
-    when = retired.shutdown.isoformat()
-    return f"{retired.model} was shut down on {when} per the deprecation calendar; {replacement}"
-
-
-def _with_message(error: ProviderError, message: str) -> ProviderError:
-    clone = type(error)(message, status_code=error.status_code, code=error.code, error_type=error.error_type,
-                        headers=error.headers)
-    clone.__cause__ = error
-    return clone
+    return (f"{retired.model} was shut down on {retired.shutdown.isoformat()} per the deprecation calendar; "
+            f"{retired.suggestion()}")
 
 
 def _ms_since(started: float) -> float:

@@ -91,9 +91,6 @@ class ModelHealth:
                 self._server_errors.pop(model, None)
                 logger.warning("Model mark cleared model=%s was=%s", model, mine.describe())
 
-    def snapshot(self, now: float) -> dict[str, ModelState]:
-        return {m: s for m, s in self._states.items() if s.active(now)}
-
     def on_success(self, model: str) -> None:
         if self._server_errors:
             self._server_errors.pop(model, None)

@@ -34,7 +34,6 @@ class ErrorKind(StrEnum):
     COOLING_DOWN = "cooling_down"
     BUDGET = "budget"
     CAPABILITY = "capability"
-    ATTEMPT_LIMIT = "attempt_limit"
     # Issue 6: the answer arrived but did not pass the caller's checks.
     VALIDATION = "validation"
 

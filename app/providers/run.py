@@ -13,11 +13,6 @@ from app.providers.openai_compat import OpenAICompatProvider
 _PROVIDERS: dict[str, Provider] = {"groq": GroqProvider(), "openai_compatible": OpenAICompatProvider()}
 
 
-def register_provider(name: str, provider: Provider) -> None:
-    """Add a provider kind (an OpenAI-compatible endpoint, say) without touching the executor."""
-    _PROVIDERS[name] = provider
-
-
 def get_provider(name: str) -> Provider:
     try:
         return _PROVIDERS[name]
