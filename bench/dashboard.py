@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.core import ai_models  # noqa: E402
 from app.core.chain import FALLBACK_KEY  # noqa: E402
-from app.store import open_database  # noqa: E402
+from app.store import open_database, read_only_uri  # noqa: E402
+from app.store.attempt_log import iso_millis  # noqa: E402
 
 TARGET_S = 2.0
 RETIRED = "bench/retired-model"  # a made-up model the bench marks deprecated, so that page has work to do
@@ -34,21 +35,6 @@ _FAILURE_KINDS = [("rate_limited", 429), ("server_error", 503), ("timeout", None
 _COLUMNS = ("request_id", "task_type", "model", "provider", "attempt", "outcome", "error_kind", "status_code",
             "error_message", "is_fallback", "forced", "prompt_tokens", "completion_tokens", "total_tokens",
             "latency_ms", "cost_usd", "created_at")
-
-
-def _iso_ms(epoch_ms: int) -> str:
-    """The attempt log's timestamp format; whole seconds are formatted once per second, not per row."""
-    seconds, millis = divmod(epoch_ms, 1000)
-    return f"{_second(seconds)}.{millis:03d}Z"
-
-
-_last_second: list = [None, ""]
-
-
-def _second(seconds: int) -> str:
-    if _last_second[0] != seconds:
-        _last_second[:] = [seconds, datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
-    return _last_second[1]
 
 
 def _chains() -> dict[str, list[tuple[str, bool]]]:
@@ -80,17 +66,18 @@ def _rows(count: int, days: int, seed: int) -> Iterator[tuple]:
         for position, (model, is_fallback) in enumerate(chains[task], 1):
             moment += step
             made += 1
+            created_at = iso_millis(int(moment) / 1000)
             if model == RETIRED:
                 yield (request_id, task, model, "groq", position, "failure", "deprecated", 404,
                        "The model has been decommissioned", int(is_fallback), 0, None, None, None,
-                       rnd.uniform(40, 90), 0.0, _iso_ms(int(moment)))
+                       rnd.uniform(40, 90), 0.0, created_at)
                 continue
             info = ai_models.MODEL_CATALOG.get(model)
             if rnd.random() < 0.06:
                 kind, status = rnd.choice(_FAILURE_KINDS)
                 latency = 30_000.0 if kind == "timeout" else rnd.uniform(50, 400)
                 yield (request_id, task, model, "groq", position, "failure", kind, status, f"{kind} (bench)",
-                       int(is_fallback), 0, None, None, None, latency, 0.0 if info else None, _iso_ms(int(moment)))
+                       int(is_fallback), 0, None, None, None, latency, 0.0 if info else None, created_at)
                 if made >= count:
                     return
                 continue
@@ -100,7 +87,7 @@ def _rows(count: int, days: int, seed: int) -> Iterator[tuple]:
                 cost = (prompt * info.input_price + completion * info.output_price) / 1_000_000  # type: ignore[operator]
             latency = rnd.lognormvariate(6.2, 0.5) * (2 if "120b" in model else 1)
             yield (request_id, task, model, "groq", position, "success", None, None, None, int(is_fallback), 0,
-                   prompt, completion, prompt + completion, latency, cost, _iso_ms(int(moment)))
+                   prompt, completion, prompt + completion, latency, cost, created_at)
             break
 
 
@@ -234,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             seconds = seed(args.db, args.rows, args.days)
             print(f"seeded {args.rows:,} attempt rows over {args.days} days into {args.db} in {seconds:.1f} s")
-        conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
+        conn = sqlite3.connect(read_only_uri(args.db), uri=True)
         rows = conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
         conn.close()
         print(f"{rows:,} rows; best of {args.runs} runs; target {TARGET_S:.0f} s per page")

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+
+from app.store import read_only_uri
 
 PERCENTILES = (50, 95, 99)
 FAILED_OUTCOMES = ("failure", "skipped")
@@ -29,7 +30,7 @@ def connect(path: Path) -> sqlite3.Connection | None:
     """Read-only (mode=ro: SQLite refuses every write and never creates the file); None when it does not exist."""
     if not path.is_file():
         return None
-    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=5)
+    conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA query_only = ON")
     # Map the file instead of copying pages through read(): ~10% off the full-range pages at 1M rows. Address

@@ -38,7 +38,8 @@ def register(subparsers: Any) -> None:
 def func(args: argparse.Namespace) -> int:
     from app.store import CLEARED, clear_model_status, open_database, read_model_status, utc_now_iso
 
-    db_path = args.db if args.db is not None else load_settings().attempts_db_path
+    settings = load_settings()
+    db_path = args.db if args.db is not None else settings.attempts_db_path
     if args.clear:
         marked = {r["model"]: r for r in read_model_status(db_path) if r["status"] != CLEARED}
         unknown = [m for m in args.clear if m not in marked]
@@ -52,7 +53,7 @@ def func(args: argparse.Namespace) -> int:
             cleared = clear_model_status(db.conn, list(dict.fromkeys(args.clear)), utc_now_iso())
         for model, row in cleared.items():
             print(f"cleared {model} (was {row['status']}); routers drop their mark within "
-                  f"{load_settings().model_status_refresh_seconds:g} s")
+                  f"{settings.model_status_refresh_seconds:g} s")
     rows = read_model_status(db_path)
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -15,7 +15,6 @@ from app.core.runtime import configure, reset
 from app.demo.scenario import BURST_RETRY_AFTER_S, Scenario, build_scenario
 from app.demo.summary import Summary, last_attempt_id, summarize
 from app.demo.workload import Job, Progress, RunResult, make_jobs, run_workload, task_mix
-from app.providers import get_provider
 from app.simulator import Simulator
 from app.store import get_attempt_log, utc_now_iso
 
@@ -81,12 +80,8 @@ async def _run(sim: Simulator, scenario: Scenario, jobs: list[Job], concurrency:
             # A burst of traffic over the TPM limit: the next call to this model gets Groq's 429.
             sim.script(scenario.rate_limited, {"fault": "rate_limit", "retry_after": BURST_RETRY_AFTER_S})
 
-    try:
-        return await run_workload(jobs, concurrency, on_job=on_job, progress=progress)
-    finally:
-        aclose = getattr(get_provider("groq"), "aclose", None)
-        if aclose is not None:
-            await aclose()  # close this loop's connection pool before asyncio.run closes the loop
+    # The provider closes this loop's clients itself when asyncio.run shuts the loop down.
+    return await run_workload(jobs, concurrency, on_job=on_job, progress=progress)
 
 
 def _cross_check(result: RunResult, summary: Summary, flushed: bool) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from app.config import Settings
 from app.errors import ProviderError
-from app.providers import Endpoint, get_provider, list_models
+from app.providers import Endpoint, list_models
 
 OK = "ok"
 SKIPPED = "skipped"
@@ -47,18 +47,13 @@ async def fetch_listing(settings: Settings) -> LiveListing:
     url = f"{settings.groq_base_url}/openai/v1/models"
     if not key:
         return LiveListing(SKIPPED, f"live check skipped: GROQ_API_KEY is not set; {HOW_TO_ENABLE}", {})
-    provider = get_provider("groq")
-    try:
-        rows = await list_models(Endpoint("groq", settings.groq_base_url, key), settings.llm_timeout_seconds)
+    endpoint = Endpoint("groq", settings.groq_base_url, key, settings.http_transport)
+    try:  # (the provider closes the clients of a throwaway loop itself when the loop shuts down)
+        rows = await list_models(endpoint, settings.llm_timeout_seconds)
     except ProviderError as exc:
         status = f" (status {exc.status_code})" if exc.status_code else ""
         return LiveListing(FAILED, f"GET {url} failed{status}: {exc.message}", {},
                            fatal=exc.status_code in (401, 403))
-    finally:
-        # The CLI runs this on a throwaway event loop: close the clients opened on it before it goes.
-        close = getattr(provider, "aclose", None)
-        if close is not None:
-            await close()
     models = {}
     for row in rows:
         model_id = row.get("id")
