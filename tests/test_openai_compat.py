@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from conftest import USER, logged_rows
+from conftest import TEST_KEY, USER, logged_rows
 
 from app.core import ai_models
 from app.core.catalog import ModelInfo
@@ -66,3 +68,25 @@ async def test_timeouts_and_refused_connections_are_mapped(local, sim, make_rout
     await make_router().execute("private", USER)
     assert [r["error_kind"] for r in logged_rows(db_path) if r["provider"] == "openai_compatible"] == [
         "timeout", "connection"]
+
+
+def test_each_loops_client_is_closed_when_the_loop_shuts_down(sim):
+    """One client per event loop; asyncio.run's shutdown closes it, so neither it nor its loop outlives the run."""
+    import gc
+    import weakref
+
+    from app.providers import Endpoint
+    from app.providers.openai_compat import OpenAICompatProvider
+
+    provider = OpenAICompatProvider()
+    endpoint = Endpoint("openai_compatible", sim.openai_base_url, TEST_KEY)
+    clients = []
+
+    async def one_call() -> str | None:
+        result = await provider.complete(endpoint, "local/model", [{"role": "user", "content": "hi"}], {}, 5)
+        clients.append(weakref.ref(provider._client()))
+        return result.content
+
+    assert asyncio.run(one_call()) and asyncio.run(one_call())
+    gc.collect()
+    assert [ref() for ref in clients] == [None, None]  # closed and released with their loops

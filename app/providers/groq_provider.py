@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
-import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -25,6 +23,7 @@ from app.errors import (
 )
 from app.providers.base import Endpoint, ProviderResponse
 from app.providers.chat_json import parse_chat_completion
+from app.providers.loop_clients import LoopClients
 from app.providers.redaction import redact
 
 # Groq's SDK default is 100 connections / 20 kept alive; under 50+ concurrent calls that closes and reopens
@@ -102,30 +101,21 @@ class GroqProvider:
     """AsyncGroq clients are bound to the event loop that opened their connections, so keep one per loop."""
 
     def __init__(self) -> None:
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients]
-        self._clients = weakref.WeakKeyDictionary()
+        self._clients: LoopClients[groq.AsyncGroq] = LoopClients(lambda client: client.close())
 
     def client(self, endpoint: Endpoint) -> groq.AsyncGroq:
-        loop = asyncio.get_running_loop()
-        per_loop = self._clients.get(loop)
-        if per_loop is None:
-            per_loop = self._clients[loop] = _LoopClients()
-        key = (endpoint.base_url, endpoint.api_key or "", endpoint.transport)
-        client = per_loop.clients.get(key)
-        if client is None:
-            if not endpoint.api_key:
-                raise ProviderSetupError(
-                    "GROQ_API_KEY is not set: set it in the environment or .env, "
-                    "or run `taskrouter demo` to use the built-in simulator"
-                )
-            client = groq.AsyncGroq(
-                api_key=endpoint.api_key,
-                base_url=endpoint.base_url,
-                max_retries=0,  # the router owns retries: one attempt is one request
-                http_client=_http_client(endpoint.transport),
+        if not endpoint.api_key:
+            raise ProviderSetupError(
+                "GROQ_API_KEY is not set: set it in the environment or .env, "
+                "or run `taskrouter demo` to use the built-in simulator"
             )
-            per_loop.clients[key] = client
-        return client
+        key = endpoint.api_key
+        return self._clients.get((endpoint.base_url, key, endpoint.transport), lambda: groq.AsyncGroq(
+            api_key=key,
+            base_url=endpoint.base_url,
+            max_retries=0,  # the router owns retries: one attempt is one request
+            http_client=_http_client(endpoint.transport),
+        ))
 
     async def complete(
         self,
@@ -164,37 +154,7 @@ class GroqProvider:
         return [model.model_dump() for model in page.data]
 
     async def aclose(self) -> None:
-        per_loop = self._clients.pop(asyncio.get_running_loop(), None)
-        if per_loop is not None:
-            await per_loop.aclose()
-
-
-class _LoopClients:
-    """One loop's clients, closed when that loop shuts down.
-
-    aiohttp sessions must be closed on their own loop or they complain at exit ("Unclosed client session").
-    Application code rarely closes a library's clients, so the closing rides on an async generator parked at
-    its first `yield`: `asyncio.run` (and every Runner) calls `aclose()` on the loop's live async generators
-    before closing the loop, which runs the `finally` below on that loop.
-    """
-
-    def __init__(self) -> None:
-        self.clients: dict[tuple[str, str, str], groq.AsyncGroq] = {}
-        self._closer = self._close_at_shutdown()
-        with contextlib.suppress(StopIteration):
-            self._closer.asend(None).send(None)  # run to the `yield`: registers it with the running loop
-
-    async def _close_at_shutdown(self) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await self.aclose()
-
-    async def aclose(self) -> None:
-        clients, self.clients = list(self.clients.values()), {}
-        for client in clients:
-            with contextlib.suppress(Exception):  # closing is best effort: a dead socket must not fail shutdown
-                await client.close()
+        await self._clients.aclose()
 
 
 def _http_client(transport: str) -> httpx.AsyncClient:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from app.errors import (
 )
 from app.providers.base import Endpoint, ProviderResponse
 from app.providers.chat_json import parse_chat_completion
+from app.providers.loop_clients import LoopClients
 from app.providers.redaction import redact
 
 _LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=256)
@@ -51,15 +51,13 @@ def _status_error(response: httpx.Response, api_key: str | None) -> ProviderStat
 
 class OpenAICompatProvider:
     def __init__(self) -> None:
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
-        self._clients = weakref.WeakKeyDictionary()
+        self._clients: LoopClients[httpx.AsyncClient] = LoopClients(lambda client: client.aclose())
 
     def _client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = httpx.AsyncClient(limits=_LIMITS)
-        return client
+        return self._clients.get("httpx", lambda: httpx.AsyncClient(limits=_LIMITS))
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
 
     async def _request(self, endpoint: Endpoint, method: str, path: str, timeout: float, **kwargs: Any) -> Any:
         headers = {"content-type": "application/json"}

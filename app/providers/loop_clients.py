@@ -1,0 +1,63 @@
+"""HTTP clients kept per event loop and per key, closed on their own loop when that loop shuts down.
+
+A client's connections belong to the loop that opened them, so every provider keeps one client per loop. aiohttp
+sessions must also be closed on that loop, or they complain at exit ("Unclosed client session"); and a client
+never closed keeps its loop alive. Application code rarely closes a library's clients, so the closing rides on an
+async generator parked at its first `yield`: `asyncio.run` (and every Runner) calls `aclose()` on the loop's live
+async generators before closing the loop, which runs the `finally` below on that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+Client = TypeVar("Client")
+
+
+class _OneLoop(Generic[Client]):
+    def __init__(self, close: Callable[[Client], Awaitable[object]]) -> None:
+        self.clients: dict[Hashable, Client] = {}
+        self._close = close
+        self._closer = self._close_at_shutdown()
+        with contextlib.suppress(StopIteration):
+            self._closer.asend(None).send(None)  # run to the `yield`: registers it with the running loop
+
+    async def _close_at_shutdown(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        clients, self.clients = list(self.clients.values()), {}
+        for client in clients:
+            with contextlib.suppress(Exception):  # closing is best effort: a dead socket must not fail shutdown
+                await self._close(client)
+
+
+class LoopClients(Generic[Client]):
+    """`get(key, make)`: this loop's client for `key`, made on first use; `aclose()`: close this loop's."""
+
+    def __init__(self, close: Callable[[Client], Awaitable[object]]) -> None:
+        self._close = close
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OneLoop[Client]]
+        self._loops = weakref.WeakKeyDictionary()
+
+    def get(self, key: Hashable, make: Callable[[], Client]) -> Client:
+        loop = asyncio.get_running_loop()
+        one = self._loops.get(loop)
+        if one is None:
+            one = self._loops[loop] = _OneLoop(self._close)
+        client = one.clients.get(key)
+        if client is None:
+            client = one.clients[key] = make()
+        return client
+
+    async def aclose(self) -> None:
+        one = self._loops.pop(asyncio.get_running_loop(), None)
+        if one is not None:
+            await one.aclose()
