@@ -1,4 +1,5 @@
-"""An OpenAI-style chat completion, as parsed JSON, to a ProviderResponse: one reader for every provider.
+"""OpenAI-style JSON answers, read once for every provider: a chat completion to a ProviderResponse, and the
+message, code and type of an error body.
 
 Groq's provider reads the JSON itself too (rather than the SDK's typed ChatCompletion): building that model
 costs more client CPU per call than the whole router does, and we keep six of its fields.
@@ -39,3 +40,19 @@ def parse_chat_completion(data: Any) -> ProviderResponse:
         )
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise ProviderResponseError(f"unexpected answer shape: {exc!r}", status_code=200) from exc
+
+
+def error_fields(body: object) -> tuple[str | None, str | None, str | None]:
+    """(message, code, type) from an `{"error": {...}}` or `{"error": "..."}` body, the bare inner object of an
+    SSE error event, or a plain string."""
+    inner = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(inner, dict):
+        message = inner.get("message")
+        return (
+            str(message) if message is not None else None,
+            inner.get("code") if isinstance(inner.get("code"), str) else None,
+            inner.get("type") if isinstance(inner.get("type"), str) else None,
+        )
+    if isinstance(inner, str) and inner:
+        return inner, None, None
+    return None, None, None

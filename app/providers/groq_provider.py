@@ -22,29 +22,9 @@ from app.errors import (
     ProviderTimeout,
 )
 from app.providers.base import Endpoint, ProviderResponse
-from app.providers.chat_json import parse_chat_completion
-from app.providers.loop_clients import LoopClients
+from app.providers.chat_json import error_fields, parse_chat_completion
+from app.providers.loop_clients import POOL_LIMITS, LoopClients
 from app.providers.redaction import redact
-
-# Groq's SDK default is 100 connections / 20 kept alive; under 50+ concurrent calls that closes and reopens
-# sockets all the time. One pool per (loop, base URL, key) with room to keep them alive.
-_POOL_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=256)
-
-
-def _error_fields(body: object) -> tuple[str | None, str | None, str | None]:
-    """(message, code, type) from Groq's `{"error": {...}}` body, or from the bare inner object of an SSE error."""
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            message = inner.get("message")
-            return (
-                str(message) if message is not None else None,
-                inner.get("code") if isinstance(inner.get("code"), str) else None,
-                inner.get("type") if isinstance(inner.get("type"), str) else None,
-            )
-    if isinstance(body, str) and body:
-        return body, None, None
-    return None, None, None
 
 
 def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderError:
@@ -62,7 +42,7 @@ def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderEr
             redact(f"unexpected response body: {exc.message}", api_key), status_code=exc.status_code
         )
     if isinstance(exc, groq.APIStatusError):
-        message, code, error_type = _error_fields(exc.body)
+        message, code, error_type = error_fields(exc.body)
         return ProviderStatusError(
             redact(message or exc.message, api_key),
             status_code=exc.status_code,
@@ -71,7 +51,7 @@ def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderEr
             headers=dict(exc.response.headers),
         )
     if isinstance(exc, groq.APIError):  # an error event in the middle of a stream: body is the inner object
-        message, code, error_type = _error_fields(exc.body)
+        message, code, error_type = error_fields(exc.body)
         return ProviderStatusError(redact(message or exc.message, api_key), code=code, error_type=error_type)
     if isinstance(exc, groq.GroqError):  # raised by the client constructor, e.g. no API key
         return ProviderSetupError(redact(str(exc), api_key))
@@ -159,9 +139,9 @@ class GroqProvider:
 
 def _http_client(transport: str) -> httpx.AsyncClient:
     if transport == "httpx":
-        return httpx.AsyncClient(limits=_POOL_LIMITS)
+        return httpx.AsyncClient(limits=POOL_LIMITS)
     if transport == "aiohttp":
-        return groq.DefaultAioHttpClient(limits=_POOL_LIMITS)
+        return groq.DefaultAioHttpClient(limits=POOL_LIMITS)
     raise ProviderSetupError(f"HTTP_TRANSPORT must be aiohttp or httpx, got {transport!r}")
 
 

@@ -15,6 +15,12 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+import httpx
+
+# The SDKs' default is 100 connections / 20 kept alive; under 50+ concurrent calls that closes and reopens sockets
+# all the time. One pool per (loop, endpoint) with room to keep them alive.
+POOL_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=256)
+
 Client = TypeVar("Client")
 
 

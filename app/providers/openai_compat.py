@@ -17,11 +17,9 @@ from app.errors import (
     ProviderTimeout,
 )
 from app.providers.base import Endpoint, ProviderResponse
-from app.providers.chat_json import parse_chat_completion
-from app.providers.loop_clients import LoopClients
+from app.providers.chat_json import error_fields, parse_chat_completion
+from app.providers.loop_clients import POOL_LIMITS, LoopClients
 from app.providers.redaction import redact
-
-_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=256)
 
 
 def map_httpx_error(exc: BaseException, api_key: str | None = None) -> ProviderError:
@@ -33,18 +31,12 @@ def map_httpx_error(exc: BaseException, api_key: str | None = None) -> ProviderE
 
 
 def _status_error(response: httpx.Response, api_key: str | None) -> ProviderStatusError:
-    message, code, error_type = response.text[:500] or f"HTTP {response.status_code}", None, None
     try:
         body = response.json()
     except ValueError:
         body = None
-    inner = body.get("error", body) if isinstance(body, dict) else None
-    if isinstance(inner, dict):
-        message = str(inner.get("message") or message)
-        code = inner.get("code") if isinstance(inner.get("code"), str) else None
-        error_type = inner.get("type") if isinstance(inner.get("type"), str) else None
-    elif isinstance(inner, str):
-        message = inner
+    message, code, error_type = error_fields(body)
+    message = message or response.text[:500] or f"HTTP {response.status_code}"
     return ProviderStatusError(redact(message, api_key), status_code=response.status_code, code=code,
                                error_type=error_type, headers=dict(response.headers))
 
@@ -54,7 +46,7 @@ class OpenAICompatProvider:
         self._clients: LoopClients[httpx.AsyncClient] = LoopClients(lambda client: client.aclose())
 
     def _client(self) -> httpx.AsyncClient:
-        return self._clients.get("httpx", lambda: httpx.AsyncClient(limits=_LIMITS))
+        return self._clients.get("httpx", lambda: httpx.AsyncClient(limits=POOL_LIMITS))
 
     async def aclose(self) -> None:
         await self._clients.aclose()
