@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import app
-from app.config import load_settings
+from app.config import Settings, load_settings
 from app.core import ai_models
 from app.core.executor import Router
 from app.simulator import ModelProfile, Simulator
@@ -44,12 +44,20 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "attempts.db"
 
 
+_SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+
+
+def is_setting(name: str) -> bool:
+    """Whether an environment variable configures taskrouter: every Settings field and DEFAULT_<TASK>_MODEL."""
+    return name.upper() in _SETTING_NAMES or name.upper().startswith(("GROQ_", "DEFAULT_"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test sees the developer's .env, real key or registry edits made by another test."""
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        if name.startswith(("GROQ_", "DEFAULT_", "LLM_")) or name in {"FORCE_MODEL", "ATTEMPTS_DB_PATH", "LOG_CONTENT"}:
+        if is_setting(name):
             monkeypatch.delenv(name)
     # Tests edit copies; monkeypatch puts the shipped tables back afterwards.
     monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {k: list(v) for k, v in ai_models.MODEL_REGISTRY.items()})

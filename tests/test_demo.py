@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import is_setting
 
 from app import cli
 from app.config import load_settings
@@ -48,8 +49,7 @@ def table_rows(text: str, first_header: str) -> dict[str, list[str]]:
 
 def clean_env() -> dict[str, str]:
     """The developer's key, overrides and .env must not reach a subprocess (conftest does this in-process)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GROQ_", "DEFAULT_", "LLM_")) and k not in {"FORCE_MODEL", "ATTEMPTS_DB_PATH"}}
+    env = {k: v for k, v in os.environ.items() if not is_setting(k)}
     env["PYTHONPATH"] = str(ROOT)
     return env
 
