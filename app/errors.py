@@ -51,9 +51,6 @@ class UnknownTaskError(TaskRouterError, LookupError):
             "Add it to MODEL_REGISTRY in app/core/ai_models.py."
         )
 
-    def __str__(self) -> str:  # LookupError would otherwise repr() the message
-        return str(self.args[0])
-
 
 class ProviderError(TaskRouterError):
     """One call to a provider failed. ``message`` never contains the API key."""

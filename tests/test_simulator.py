@@ -288,22 +288,32 @@ def test_disconnect_is_a_connection_error(sim: Simulator, client: groq.Groq) -> 
     assert chat(client).choices[0].finish_reason == "stop"  # the client reconnects
 
 
+def start_hung_call(server: Simulator, timeout: float, errors: list[BaseException]) -> threading.Thread:
+    """A call to FAST (scripted to hang) in a thread; returns once the server has it, or fails after 5 s."""
+
+    def hung_call() -> None:
+        with groq.Groq(base_url=server.base_url, api_key="k", max_retries=0, timeout=timeout) as c:
+            try:
+                chat(c)
+            except groq.APIError as exc:
+                errors.append(exc)
+
+    before = server.calls(FAST)
+    thread = threading.Thread(target=hung_call)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while server.calls(FAST) == before:
+        assert time.monotonic() < deadline, "the hung call never reached the simulator"
+        time.sleep(0.005)
+    return thread
+
+
 def test_hang_times_out_without_blocking_others(sim: Simulator, client: groq.Groq) -> None:
     sim.script(FAST, "hang")
     outcome: list[BaseException] = []
 
-    def hung_call() -> None:
-        with groq.Groq(base_url=sim.base_url, api_key="k", max_retries=0, timeout=0.5) as slow:
-            try:
-                chat(slow)
-            except groq.APIError as exc:
-                outcome.append(exc)
-
     started = time.monotonic()
-    thread = threading.Thread(target=hung_call)
-    thread.start()
-    while sim.calls(FAST) == 0:
-        time.sleep(0.005)
+    thread = start_hung_call(sim, timeout=0.5, errors=outcome)
     answer = chat(client)  # served while the other request hangs
     assert answer.choices[0].finish_reason == "stop"
     assert thread.is_alive()
@@ -731,17 +741,7 @@ def test_stop_ends_hung_connections_and_lifecycle() -> None:
     fresh.script(FAST, "hang")
     errors: list[BaseException] = []
 
-    def hung_call() -> None:
-        with groq.Groq(base_url=fresh.base_url, api_key="k", max_retries=0, timeout=30) as c:
-            try:
-                chat(c)
-            except groq.APIError as exc:
-                errors.append(exc)
-
-    thread = threading.Thread(target=hung_call)
-    thread.start()
-    while fresh.calls(FAST) == 0:
-        time.sleep(0.005)
+    thread = start_hung_call(fresh, timeout=30, errors=errors)
     started = time.monotonic()
     fresh.stop()
     thread.join(5)
