@@ -126,8 +126,7 @@ def open_database(path: Path | str) -> Database:
 class AttemptLog:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         open_database(self.path).conn.close()  # fail at start, naming the file, rather than on first write
         self._items: deque[_Item] = deque()  # append and popleft are atomic: no lock between loop and writer
         self._wake = threading.Event()  # set by record() only while the writer sleeps, and by flush()
