@@ -53,8 +53,9 @@ def render_page(path: Path, page: str, selection: Selection) -> None:
         return
     try:
         now = datetime.now(UTC)
-        budget_banner(path, registry.current_settings()[0], now)
-        PAGES[page].render(make_context(conn, path, selection, now))
+        settings = registry.current_settings()  # once per run: each load reads .env
+        budget_banner(path, settings[0], now)
+        PAGES[page].render(make_context(conn, path, selection, now, settings))
     finally:
         conn.close()
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from app.config import Settings
 from dashboard.filters import Selection
 from dashboard.queries import Scope, first_and_last
 from dashboard.timeframe import Window, buckets, iso, parse_iso, resolve
@@ -22,6 +23,8 @@ class PageContext:
     previous: Scope | None  # the period just before, same length; None for "All time"
     first_row: str | None  # created_at of the oldest and newest rows in the whole database
     last_row: str | None
+    settings: Settings | None  # loaded once per run; None with `settings_problem` saying why
+    settings_problem: str | None
 
     def trend_buckets(self) -> list[tuple[datetime, str, str]]:
         """(label, from, to) covering the range; "All time" starts at the first row."""
@@ -29,7 +32,8 @@ class PageContext:
         return [(label, iso(lo), iso(hi)) for label, lo, hi in buckets(start, self.window.end)]
 
 
-def make_context(conn: sqlite3.Connection, db_path: Path, selection: Selection, now: datetime) -> PageContext:
+def make_context(conn: sqlite3.Connection, db_path: Path, selection: Selection, now: datetime,
+                 settings: tuple[Settings | None, str | None]) -> PageContext:
     window = resolve(selection.range_label, now, selection.custom)
     previous = window.previous()
     first, last = first_and_last(conn)
@@ -38,4 +42,4 @@ def make_context(conn: sqlite3.Connection, db_path: Path, selection: Selection, 
         return Scope(w.start_iso, w.end_iso, selection.tasks, selection.models)
 
     return PageContext(conn, db_path, now, window, scope_of(window), scope_of(previous) if previous else None,
-                       first, last)
+                       first, last, *settings)

@@ -128,7 +128,7 @@ def _labels(starts: list[datetime]) -> list[str]:
 def _attention(ctx: PageContext, data: OverviewData) -> None:
     """What is about to break or already broken: overrides in force, and models the router is avoiding."""
     notes = []
-    settings, problem = registry.current_settings()
+    settings, problem = ctx.settings, ctx.settings_problem
     if problem:
         notes.append(f"The settings do not load: {problem}")
     elif settings and settings.force_model:

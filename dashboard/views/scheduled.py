@@ -30,7 +30,7 @@ class ScheduleData:
 def load(ctx: PageContext) -> ScheduleData:
     today = ctx.now.date()
     check = latest_check(ctx.db_path)
-    settings, problem = registry.current_settings()
+    settings, problem = ctx.settings, ctx.settings_problem
     if settings is None:
         return ScheduleData([], [], 30, problem, check)
     try:

@@ -32,7 +32,7 @@ def _positions(chains: list[TaskChains]) -> int:
 
 
 def load(ctx: PageContext) -> TasksData:
-    settings, problem = registry.current_settings()
+    settings, problem = ctx.settings, ctx.settings_problem
     chains = registry.task_chains(settings) if settings else []
     if ctx.scope.tasks:
         chains = [tc for tc in chains if tc.task.partition(":")[0] in ctx.scope.tasks]
