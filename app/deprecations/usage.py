@@ -36,13 +36,15 @@ def registry_tasks(registry: Mapping[str, Sequence[str]]) -> list[str]:
 
 
 def task_chain(task: str, registry: Mapping[str, Sequence[str]], settings: Settings) -> list[ChainModel]:
-    """Raises ConfigError for a malformed registry entry, as the executor would."""
-    chain = build_chain(task, registry, settings)
+    """Raises ConfigError for a malformed registry entry, as the executor would. `writer:landing` is built as the
+    executor builds it (task `writer`, variant `landing`), so DEFAULT_WRITER_MODEL applies to it too."""
+    base, _, variant = task.partition(":")
+    chain = build_chain(base, registry, settings, variant or None)
     models = [ChainModel(task, c.model, _role(c.model, c.is_fallback, chain.forced, chain.override), i)
               for i, c in enumerate(chain.candidates, 1)]
     if chain.forced:
         # The registry still matters: it is what runs again once FORCE_MODEL is lifted.
-        unforced = build_chain(task, registry, settings.model_copy(update={"force_model": None}))
+        unforced = build_chain(base, registry, settings.model_copy(update={"force_model": None}), variant or None)
         models += [ChainModel(task, c.model, BYPASSED, len(models) + i)
                    for i, c in enumerate(unforced.candidates, 1) if c.model != settings.force_model]
     return models
