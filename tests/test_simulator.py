@@ -172,6 +172,8 @@ FAULT_TABLE: dict[str, tuple[type[groq.APIStatusError], int, str | None, str]] =
     "bad_gateway": (groq.InternalServerError, 502, "bad_gateway", "internal_server_error"),
     "unavailable": (groq.InternalServerError, 503, "service_unavailable", "service_unavailable"),
     "invalid_request": (groq.BadRequestError, 400, None, "invalid_request_error"),
+    "json_validate_failed": (groq.BadRequestError, 400, "json_validate_failed", "invalid_request_error"),
+    "tool_use_failed": (groq.BadRequestError, 400, "tool_use_failed", "invalid_request_error"),
     "auth": (groq.AuthenticationError, 401, "invalid_api_key", "invalid_request_error"),
     "forbidden": (groq.PermissionDeniedError, 403, "permission_denied", "permission_denied"),
 }
@@ -247,6 +249,81 @@ def test_rate_limit_headers(sim: Simulator, client: groq.Groq) -> None:
         "requests per day (RPD): Limit 1000, Used 1000, Requested 1. Please try again in 9m38s."
         in (daily.body["error"]["message"])
     )
+
+
+JSON_FAILED = "Failed to generate JSON. Please adjust your prompt. See 'failed_generation' for more details."
+TOOL_FAILED = "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details."
+BROKEN_JSON = '{\n  "answer": "4",\n  "explanation": "2 plus 2 equals 4'
+BROKEN_TOOL_CALL = '<function=calculator{"expression": "2+2"}</function>'
+DEFAULT_FAILURES: dict[str, tuple[str, str]] = {
+    "json_validate_failed": (JSON_FAILED, BROKEN_JSON),
+    "tool_use_failed": (TOOL_FAILED, BROKEN_TOOL_CALL),
+}
+
+
+def failed_generation_body(code: str, message: str, generation: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "code": code,
+            "failed_generation": generation,
+        }
+    }
+
+
+def test_failed_generation_bodies_are_groqs(sim: Simulator) -> None:
+    sim.script(FAST, "json_validate_failed", "tool_use_failed")
+    json_mode = post(sim, {"model": FAST, "messages": MESSAGES, "response_format": {"type": "json_object"}})
+    tool = {"type": "function", "function": {"name": "calculator", "parameters": {"type": "object"}}}
+    tools = post(sim, {"model": FAST, "messages": MESSAGES, "tools": [tool]})
+    assert json_mode.status_code == 400 and tools.status_code == 400
+    assert json_mode.headers["content-type"] == "application/json"
+    assert json_mode.headers["x-request-id"].startswith("req_")
+    assert json_mode.json() == failed_generation_body("json_validate_failed", JSON_FAILED, BROKEN_JSON)
+    assert tools.json() == failed_generation_body("tool_use_failed", TOOL_FAILED, BROKEN_TOOL_CALL)
+    with pytest.raises(json.JSONDecodeError):  # the default generation really is broken JSON
+        json.loads(json_mode.json()["error"]["failed_generation"])
+    assert [(r.outcome, r.status) for r in sim.requests] == [("json_validate_failed", 400), ("tool_use_failed", 400)]
+
+
+def test_failed_generation_and_message_can_be_scripted(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(
+        FAST,
+        {"fault": "json_validate_failed", "failed_generation": '{"a": '},
+        {"fault": "tool_use_failed", "failed_generation": "<tool_call>oops", "message": "tool call validation failed"},
+    )
+    with pytest.raises(groq.BadRequestError) as info:
+        chat(client)
+    assert info.value.body == failed_generation_body("json_validate_failed", JSON_FAILED, '{"a": ')
+    with pytest.raises(groq.BadRequestError) as info:
+        chat(client)
+    expected = failed_generation_body("tool_use_failed", "tool call validation failed", "<tool_call>oops")
+    assert info.value.body == expected
+
+
+def test_failed_generation_faults_reject_other_options(sim: Simulator) -> None:
+    with pytest.raises(ValueError, match=r"^option\(s\) failed_generaton do not apply to 'json_validate_failed'$"):
+        sim.script(FAST, {"fault": "json_validate_failed", "failed_generaton": "{"})
+    with pytest.raises(ValueError, match=r"^option\(s\) param, retry_after do not apply to 'tool_use_failed'$"):
+        sim.script(FAST, {"fault": "tool_use_failed", "retry_after": 1, "param": "tools"})
+    with pytest.raises(ValueError, match=r"^option\(s\) failed_generation do not apply to 'invalid_request'$"):
+        sim.script(FAST, {"fault": "invalid_request", "failed_generation": "{"})
+    assert post(sim, {"model": FAST, "messages": MESSAGES}).status_code == 200  # nothing was queued
+
+
+def test_failed_generation_faults_in_fault_rates(sim: Simulator) -> None:
+    sim.set_profile(FAST, ModelProfile(fault_rates={"json_validate_failed": 0.3, "tool_use_failed": 0.3}))
+    bodies = [post(sim, {"model": FAST, "messages": MESSAGES}) for _ in range(60)]
+    outcomes = [r.outcome for r in sim.requests]
+    for outcome in ("ok", "json_validate_failed", "tool_use_failed"):
+        assert 8 <= outcomes.count(outcome) <= 35, outcomes
+    for outcome, response in zip(outcomes, bodies, strict=True):
+        if outcome == "ok":
+            assert response.status_code == 200
+            continue
+        assert response.status_code == 400
+        assert response.json() == failed_generation_body(outcome, *DEFAULT_FAILURES[outcome])
 
 
 def test_scripts_are_per_model_and_fifo(sim: Simulator, client: groq.Groq) -> None:

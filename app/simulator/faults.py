@@ -22,6 +22,8 @@ FAULTS: tuple[str, ...] = (
     "hang",
     "disconnect",
     "invalid_request",
+    "json_validate_failed",
+    "tool_use_failed",
     "auth",
     "forbidden",
 )
@@ -41,6 +43,8 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "rate_limit_daily": frozenset({"retry_after"}),
     "hang": frozenset({"seconds"}),
     "invalid_request": frozenset({"param"}),
+    "json_validate_failed": frozenset({"failed_generation"}),
+    "tool_use_failed": frozenset({"failed_generation"}),
 }
 
 STATUS: dict[str, int] = {
@@ -55,6 +59,8 @@ STATUS: dict[str, int] = {
     "bad_gateway": 502,
     "unavailable": 503,
     "invalid_request": 400,
+    "json_validate_failed": 400,
+    "tool_use_failed": 400,
     "auth": 401,
     "forbidden": 403,
     OK: 200,
@@ -67,6 +73,21 @@ _TPM_WAIT = 1.98  # Groq's own example; the header rounds it up to 2
 _RPD_WAIT = 578.0  # "9m38s"
 _UPGRADE = "Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing"
 DEFAULT_INVALID_MESSAGE = "'messages.0' : discriminator property 'role' has invalid value"
+# The model's own broken output, which Groq returns as `failed_generation` when it cannot parse it:
+# JSON mode cut off before the object closes, and a Llama-style tool call missing the `>` after its name.
+DEFAULT_FAILED_JSON = '{\n  "answer": "4",\n  "explanation": "2 plus 2 equals 4'
+DEFAULT_FAILED_TOOL_CALL = '<function=calculator{"expression": "2+2"}</function>'
+# fault (also Groq's `error.code`) -> (message, default failed_generation)
+_FAILED_GENERATION: dict[str, tuple[str, str]] = {
+    "json_validate_failed": (
+        "Failed to generate JSON. Please adjust your prompt. See 'failed_generation' for more details.",
+        DEFAULT_FAILED_JSON,
+    ),
+    "tool_use_failed": (
+        "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.",
+        DEFAULT_FAILED_TOOL_CALL,
+    ),
+}
 
 
 def check_options(outcome: str, options: dict[str, Any]) -> None:
@@ -186,6 +207,11 @@ def fault_error(fault: str, model: str, options: dict[str, Any]) -> dict[str, An
         error = _error("Service Unavailable", "service_unavailable", "service_unavailable")
     elif fault == "invalid_request":
         error = _error(DEFAULT_INVALID_MESSAGE, "invalid_request_error", None, options.get("param"))
+    elif fault in _FAILED_GENERATION:
+        message, generation = _FAILED_GENERATION[fault]
+        error = _error(message, "invalid_request_error", fault)
+        override = options.get("failed_generation")
+        error["failed_generation"] = generation if override is None else str(override)
     elif fault == "auth":
         error = _error("Invalid API Key", "invalid_request_error", "invalid_api_key")
     elif fault == "forbidden":
