@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigError
@@ -30,10 +30,17 @@ class Settings(BaseSettings):
     groq_base_url: str = "https://api.groq.com"
     force_model: str | None = None
     llm_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    # The whole call (every attempt, retry, backoff and wait) ends within this; `timeout=` on a call overrides it.
+    llm_request_deadline_seconds: float = Field(30.0, gt=0, le=3600)
     # The Groq SDK's HTTP client: aiohttp (its `groq[aiohttp]` extra; ~3x the requests per second of httpx at
     # 50+ concurrent calls, at a third of the CPU per call) or httpx (the SDK's default).
     http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
-    llm_max_attempts: int = Field(4, ge=1, le=100)
+    llm_max_attempts: int = Field(6, ge=1, le=100)
+    # Retries of transient failures: exponential backoff with full jitter, uniform(0, min(max, base * 2**n)).
+    retry_backoff_base_seconds: float = Field(0.05, ge=0, le=60)
+    retry_backoff_max_seconds: float = Field(2.0, ge=0, le=600)
+    # Hedged requests: start the next model when an attempt has not answered within this many ms. None: off.
+    hedge_after_ms: float | None = Field(None, gt=0, le=3_600_000)
     attempts_db_path: Path = Path("taskrouter.db")
     log_content: bool = False
     attempt_logging: bool = True
@@ -43,8 +50,15 @@ class Settings(BaseSettings):
     rate_limit_default_cooldown_seconds: float = Field(10.0, ge=0)
     max_rate_limit_cooldown_seconds: float = Field(3600.0, ge=0)
     capacity_cooldown_seconds: float = Field(5.0, ge=0)
-    server_error_threshold: int = Field(3, ge=1)
-    server_error_cooldown_seconds: float = Field(60.0, ge=0)
+    # The circuit breaker per model: opens on BREAKER_FAILURE_RATE of the last BREAKER_WINDOW_CALLS calls (once
+    # BREAKER_MIN_CALLS are in), or on BREAKER_OPEN_AFTER_TIMEOUTS requests in a row whose call timed out or
+    # could not connect; stays open BREAKER_COOLDOWN_SECONDS, doubled at each failed probe up to the max.
+    breaker_window_calls: int = Field(20, ge=1, le=10_000)
+    breaker_min_calls: int = Field(10, ge=1, le=10_000)
+    breaker_failure_rate: float = Field(0.5, gt=0, le=1)
+    breaker_open_after_timeouts: int = Field(1, ge=1, le=1000)
+    breaker_cooldown_seconds: float = Field(30.0, ge=0)
+    breaker_max_cooldown_seconds: float = Field(600.0, ge=0)
     # Other processes sharing the database see each other's model_status within this many seconds.
     model_status_refresh_seconds: float = Field(2.0, ge=0)
 
@@ -61,7 +75,8 @@ class Settings(BaseSettings):
     # Filled from DEFAULT_<TASK>_MODEL variables by `load_settings`; keys are env-style task names.
     default_models: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("force_model", "deprecations_file", "model_catalog_file", "daily_budget_usd", mode="before")
+    @field_validator("force_model", "deprecations_file", "model_catalog_file", "daily_budget_usd", "hedge_after_ms",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -72,6 +87,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.breaker_min_calls > self.breaker_window_calls:
+            raise ValueError(f"BREAKER_MIN_CALLS ({self.breaker_min_calls}) cannot exceed BREAKER_WINDOW_CALLS "
+                             f"({self.breaker_window_calls}): the window never holds that many calls")
+        if self.retry_backoff_max_seconds < self.retry_backoff_base_seconds:
+            raise ValueError("RETRY_BACKOFF_MAX_SECONDS must be at least RETRY_BACKOFF_BASE_SECONDS")
+        if self.breaker_max_cooldown_seconds < self.breaker_cooldown_seconds:
+            raise ValueError("BREAKER_MAX_COOLDOWN_SECONDS must be at least BREAKER_COOLDOWN_SECONDS")
+        return self
 
     def api_key(self) -> str | None:
         return self.groq_api_key.get_secret_value() if self.groq_api_key else None

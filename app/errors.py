@@ -18,7 +18,8 @@ layer: they are mapped at that boundary with ``raise ProviderError(...) from exc
        ├ AuthenticationFailedError          401/403: the key is shared by every model, so stop at once
        ├ RequestRejectedError               400/422 caused by the request itself: would repeat everywhere
        ├ NoCapableModelError                no model in the chain has what the request needs
-       └ BudgetExceededError                the daily budget is spent; no provider was called
+       ├ BudgetExceededError                the daily budget is spent; no provider was called
+       └ DeadlineExceededError (TimeoutError)  the request's deadline passed before any model answered
 """
 
 from __future__ import annotations
@@ -125,3 +126,8 @@ class NoCapableModelError(TaskFailedError):
 
 class BudgetExceededError(TaskFailedError):
     pass
+
+
+class DeadlineExceededError(TaskFailedError, TimeoutError):
+    """LLM_REQUEST_DEADLINE_SECONDS (or the call's `timeout=`) ran out; ``attempts`` holds every attempt made.
+    Also a built-in TimeoutError, so `except TimeoutError` around a call catches it."""

@@ -30,6 +30,7 @@ class ModelInfo:
     capabilities: frozenset[str] = field(default_factory=frozenset)
     base_url: str | None = None  # for openai_compatible endpoints
     api_key_env: str | None = None  # the variable holding that endpoint's key (the key itself is never stored)
+    timeout_seconds: float | None = None  # this model's per-attempt timeout; None: LLM_TIMEOUT_SECONDS
 
     @property
     def priced(self) -> bool:
@@ -55,7 +56,7 @@ def cost_usd(info: ModelInfo | None, usage: Usage) -> float | None:
 _FIELDS = {
     "provider": str, "input_price": (int, float), "output_price": (int, float),
     "cached_input_price": (int, float), "context_window": int, "max_completion_tokens": int,
-    "capabilities": list, "base_url": str, "api_key_env": str,
+    "capabilities": list, "base_url": str, "api_key_env": str, "timeout_seconds": (int, float),
 }
 _PROVIDER_KINDS = ("groq", "openai_compatible")
 
@@ -84,6 +85,8 @@ def load_catalog_file(path: Path, base: Mapping[str, ModelInfo]) -> dict[str, Mo
                 raise ConfigError(f"{where}.{key} has the wrong type: {value!r}")
             if key.endswith("price") and value < 0:
                 raise ConfigError(f"{where}.{key} must be >= 0")
+            if key == "timeout_seconds" and not 0 < value <= 3600:
+                raise ConfigError(f"{where}.timeout_seconds must be a number of seconds in (0, 3600]")
             if key == "capabilities":
                 unknown = set(value) - set(CAPABILITIES)
                 if unknown:
@@ -91,7 +94,7 @@ def load_catalog_file(path: Path, base: Mapping[str, ModelInfo]) -> dict[str, Mo
                 value = frozenset(value)
             if key == "provider" and value not in _PROVIDER_KINDS:
                 raise ConfigError(f"{where}.provider must be one of {_PROVIDER_KINDS}")
-            changes[key] = float(value) if key.endswith("price") else value
+            changes[key] = float(value) if key.endswith("price") or key == "timeout_seconds" else value
         info = replace(base.get(name, ModelInfo()), **changes)
         if info.provider != "groq" and not info.base_url:
             raise ConfigError(f"{where}: provider {info.provider!r} needs a base_url")

@@ -1,4 +1,5 @@
-"""The executor: try a task's models in order, move on by the failure's kind, log every attempt."""
+"""The executor: try a task's models in order, move on by the failure's kind (the failure table in
+`failures.py`), retry transient failures within the request's deadline, log every attempt."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from app.config import Settings
 from app.core.budget import BudgetReached, DailyBudget, Reservation
 from app.core.catalog import ModelInfo, cost_usd, load_catalog_file
 from app.core.chain import Candidate, Chain, ChainCache
-from app.core.failures import FailureDecision, classify
+from app.core.failures import classify, policy
 from app.core.gates import Needs, estimated_cost, needs_of, skip_reason
+from app.core.hedge import race
 from app.core.messages import check_messages
-from app.core.model_health import ModelHealth
+from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, NOT_FOUND, ModelHealth
 from app.core.recording import RequestLog, new_request_id
+from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, Run, backoff, choose_retry
 from app.core.types import AttemptRecord, ErrorKind, LLMResponse, Outcome
 from app.core.validation import Validator, rejection
 from app.deprecations import DeprecationCalendar, Retirement, load_calendar, startup_warnings
@@ -30,9 +33,11 @@ from app.errors import (
     AuthenticationFailedError,
     BudgetExceededError,
     ConfigError,
+    DeadlineExceededError,
     NoCapableModelError,
     ProviderError,
     RequestRejectedError,
+    TaskFailedError,
 )
 from app.providers import Endpoint, ProviderResponse, run_llm
 from app.store import AttemptLog, get_attempt_log
@@ -46,15 +51,16 @@ CatalogSource = Callable[[], Mapping[str, ModelInfo]]
 class _Answer:
     """A provider's answer before it is accepted: the LLMResponse is built once, with its final attempts."""
 
+    pick: Pick
     result: ProviderResponse
     provider: str
     cost_usd: float | None
     latency_ms: float  # this attempt
-    total_ms: float  # the request so far
 
 
-_STATE_KIND = {"deprecated": ErrorKind.DEPRECATED, "not_found": ErrorKind.NOT_FOUND}
+_STATE_KIND = {DEPRECATED: ErrorKind.DEPRECATED, NOT_FOUND: ErrorKind.NOT_FOUND, CIRCUIT_OPEN: ErrorKind.CIRCUIT_OPEN}
 _UNSUITABLE = (ErrorKind.CAPABILITY, ErrorKind.CONTEXT_LENGTH, ErrorKind.BUDGET)
+_WAITABLE = (ErrorKind.COOLING_DOWN, ErrorKind.CIRCUIT_OPEN)
 
 
 class Router:
@@ -116,45 +122,85 @@ class Router:
         max_cost_usd: float | None = None,
         validate: Validator | None = None,
         required_fields: Sequence[str] | None = None,
+        timeout: float | None = None,
+        hedge_after_ms: float | None = None,
         **params: Any,
     ) -> LLMResponse:
+        started = time.perf_counter()
         check_messages(messages)
-        _check_options(max_cost_usd, validate, required_fields)
+        _check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
         if params.get("stream"):
             raise ConfigError("stream=True is not supported: execute_task returns the whole answer (and logs its "
                               "tokens and cost); drop `stream`")
-        started = time.perf_counter()
+        s = self.settings
         chain = self.chain_for(task_type, variant)
         req = RequestLog(
             new_request_id(), chain, variant, self.log,
-            json.dumps(messages, default=str) if self.settings.log_content else None, self.settings.log_content,
+            json.dumps(messages, default=str) if s.log_content else None, s.log_content,
         )
-        needs = needs_of(messages, params)
+        deadline_seconds = float(timeout) if timeout is not None else s.llm_request_deadline_seconds
+        hedge_ms = s.hedge_after_ms if hedge_after_ms is None else (hedge_after_ms or None)
+        run = Run(chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
+                  hedge_ms / 1000.0 if hedge_ms else None)
+        call = _Call(req, run, messages, params, needs_of(messages, params), max_cost_usd, validate, required_fields)
         self.health.refresh_if_due(time.time())
-        calls = 0
-        not_tried: list[str] = []
-        for position, candidate in enumerate(chain.candidates, 1):
+        while True:
+            pick = self.next_untried(call)
+            if pick is None:
+                pick = await self._next_retry(call)
+                if pick is None:
+                    break
+            if run.hedge_after is None:
+                answer = await self.attempt(call, pick, self.reserve(call, pick))
+            else:
+                answer = await race(self, call, pick)
+            if answer is not None:
+                return self._accepted(call, answer)
+        raise self._failure(call)
+
+    def next_untried(self, call: _Call) -> Pick | None:
+        """The first pass: the chain's next model that passes the checks, or None when the chain is done."""
+        run, req = call.run, call.req
+        candidates = run.chain.candidates
+        while run.index < len(candidates):
+            position = run.index + 1
+            candidate = candidates[run.index]
+            run.index += 1
             info = self.model_info(candidate.model)
-            if not chain.forced and self._skipped(req, position, candidate, info, needs, max_cost_usd):
+            if not run.chain.forced:
+                kind = self._skipped(req, position, candidate, info, call.needs, call.max_cost_usd)
+                if kind is not None:
+                    if kind in _WAITABLE:  # may be free again before the deadline: a retry can wait for it
+                        run.retryable[position] = run.pick(position, candidate, info)
+                    continue
+            if run.calls >= run.max_calls:
+                run.not_tried.append(candidate.model)
                 continue
-            if calls >= self.settings.llm_max_attempts:
-                not_tried.append(candidate.model)
-                continue
-            reservation = self._reserve(req, position, candidate, info, needs)
-            calls += 1
-            answer = await self._attempt(req, position, candidate, info, messages, params, reservation, started)
-            if answer is None:
-                continue
-            reason = (rejection(_response(req, position, candidate, answer, ()), validate, required_fields)
-                      if (validate or required_fields) else None)
-            if reason is None:
-                return self._accepted(req, position, candidate, answer)
-            self._rejected(req, position, candidate, answer, reason)
-        if calls == 0 and req.records and all(r.error_kind in _UNSUITABLE for r in req.records):
-            raise NoCapableModelError(_unsuitable_summary(chain, needs, req), req.records, task_type=task_type,
-                                      request_id=req.request_id)
-        raise AllModelsFailedError(_summary(chain, calls, not_tried, self.settings), req.records,
-                                   task_type=task_type, request_id=req.request_id)
+            return run.pick(position, candidate, info)
+        return None
+
+    async def _next_retry(self, call: _Call) -> Pick | None:
+        """After the first pass: the retry to make (after its backoff, slept here), or None to give up."""
+        run, s = call.run, self.settings
+        if not run.retryable:
+            return None
+        if run.calls >= run.max_calls:
+            run.stopped = f"LLM_MAX_ATTEMPTS={run.max_calls} calls spent"
+            return None
+        now_wall = time.time()
+        self.health.refresh_if_due(now_wall)
+        states = {p.candidate.model: self.health.mark(p.candidate.model) for p in run.retryable.values()}
+        delay = backoff(run.retries, s.retry_backoff_base_seconds, s.retry_backoff_max_seconds)
+        chosen = choose_retry(run, states, delay, now_wall, run.chain.forced)
+        if chosen is None:
+            return None
+        pick, wait = chosen
+        run.retries += 1
+        logger.info("Retrying task_type=%s model=%s retry=%d in %.3fs request_id=%s", run.chain.task_type,
+                    pick.candidate.model, pick.retry, wait, call.req.request_id)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return pick
 
     def _skipped(
         self,
@@ -164,8 +210,8 @@ class Router:
         info: ModelInfo | None,
         needs: Needs,
         max_cost_usd: float | None,
-    ) -> bool:
-        """Whether to pass this model over without calling it; a skip is logged with its reason."""
+    ) -> ErrorKind | None:
+        """Why to pass this model over without calling it (the skip is logged), or None to call it."""
         model = candidate.model
         retired = self.retirement(model) if self.settings.skip_retired_models else None
         if retired is not None:
@@ -178,120 +224,197 @@ class Router:
         unsuitable = skip_reason(info, needs, max_cost_usd)
         if unsuitable is not None:
             return self._skip(req, position, candidate, info, *unsuitable)
-        return False
+        return None
 
     def _skip(self, req: RequestLog, position: int, candidate: Candidate, info: ModelInfo | None,
-              kind: ErrorKind, reason: str) -> bool:
+              kind: ErrorKind, reason: str) -> ErrorKind:
         req.add(position, candidate, Outcome.SKIPPED, provider=_provider(info), kind=kind, message=reason)
         logger.info("Skipping task_type=%s model=%s error_kind=%s reason=%s request_id=%s",
                     req.chain.task_type, candidate.model, kind.value, reason, req.request_id)
-        return True
+        return kind
 
-    def _reserve(
-        self, req: RequestLog, position: int, candidate: Candidate, info: ModelInfo | None, needs: Needs
-    ) -> Reservation | None:
+    def reserve(self, call: _Call, pick: Pick) -> Reservation | None:
         if self.budget is None:
             return None
         try:
-            return self.budget.reserve(estimated_cost(info, needs) or 0.0)
+            return self.budget.reserve(estimated_cost(pick.info, call.needs) or 0.0)
         except BudgetReached as exc:
-            self._skip(req, position, candidate, info, ErrorKind.BUDGET, str(exc))
+            req = call.req
+            self._skip(req, pick.position, pick.candidate, pick.info, ErrorKind.BUDGET, str(exc))
             raise BudgetExceededError(f"{req.chain.task_type}: {exc}; no provider was called", req.records,
                                       task_type=req.chain.task_type, request_id=req.request_id) from None
 
-    async def _attempt(
-        self,
-        req: RequestLog,
-        position: int,
-        candidate: Candidate,
-        info: ModelInfo | None,
-        messages: Sequence[Mapping[str, Any]],
-        params: Mapping[str, Any],
-        reservation: Reservation | None,
-        started: float,
-    ) -> _Answer | None:
-        """One provider call. The answer, or None after logging a failure that lets the chain go on."""
-        model = candidate.model
-        logger.info("Attempting task_type=%s model=%s attempt=%d fallback=%s forced=%s request_id=%s",
-                    req.chain.task_type, model, position, candidate.is_fallback, req.chain.forced, req.request_id)
+    async def attempt(self, call: _Call, pick: Pick, reservation: Reservation | None,
+                      lost: set[asyncio.Task[Any]] | None = None) -> _Answer | None:
+        """One provider call. The answer, or None after logging a failure that lets the request go on.
+        `lost`: the race's set of calls it cancelled because the other answered (logged `hedge_lost`)."""
+        run, req = call.run, call.req
+        model, info = pick.candidate.model, pick.info
+        remaining = run.remaining()
+        if remaining < MIN_ATTEMPT_SECONDS:
+            if reservation is not None and self.budget is not None:
+                self.budget.settle(reservation, 0.0)
+            raise self._deadline_error(call)
+        run.calls += 1
+        run.calls_to[model] += 1
+        model_timeout = (info.timeout_seconds if info is not None and info.timeout_seconds
+                         else self.settings.llm_timeout_seconds)
+        attempt_timeout = min(model_timeout, remaining)
+        logger.info("Attempting task_type=%s model=%s attempt=%d retry=%d fallback=%s forced=%s hedged=%s "
+                    "request_id=%s", req.chain.task_type, model, pick.position, pick.retry,
+                    pick.candidate.is_fallback, req.chain.forced, pick.hedged, req.request_id)
         attempt_started = time.perf_counter()
         cost: float | None = 0.0
         try:
-            result = await run_llm(self.endpoint_for(model, info), model, messages, params,
-                                   self.settings.llm_timeout_seconds)
+            result = await run_llm(self.endpoint_for(model, info), model, call.messages, call.params,
+                                   attempt_timeout)
             cost = cost_usd(info, result.usage)
         except ProviderError as error:
-            self._failed(req, position, candidate, info, error, _ms_since(attempt_started))
+            # Less than half its own timeout, cut by the deadline: the model was not given a fair chance.
+            cut = attempt_timeout < 0.5 * model_timeout
+            self._failed(call, pick, error, _ms_since(attempt_started), cut)
             return None
         except asyncio.CancelledError:
-            req.add(position, candidate, Outcome.FAILURE, provider=_provider(info), kind=ErrorKind.CANCELLED,
-                    message="cancelled by the caller", latency_ms=_ms_since(attempt_started))
+            hedge_lost = lost is not None and asyncio.current_task() in lost
+            if hedge_lost and reservation is not None:
+                cost = reservation.amount  # the provider may still bill the cancelled call: keep the estimate
+            self.health.on_no_verdict(model)
+            req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=_provider(info),
+                    kind=ErrorKind.HEDGE_LOST if hedge_lost else ErrorKind.CANCELLED,
+                    message=("cancelled: the other call of this hedged request answered first" if hedge_lost
+                             else "cancelled by the caller"),
+                    latency_ms=_ms_since(attempt_started), cost=None, retry=pick.retry, hedged=pick.hedged)
             raise
         finally:
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation, cost)
-        latency_ms = _ms_since(attempt_started)
+        answer = _Answer(pick, result, _provider(info), cost, _ms_since(attempt_started))
         self.health.on_success(model)
-        return _Answer(result, _provider(info), cost, latency_ms, _ms_since(started))
+        if call.validate or call.required_fields:
+            reason = rejection(_response(req, answer, (), 0.0), call.validate, call.required_fields)
+            if reason is not None:
+                self._rejected(call, answer, reason)
+                return None
+        return answer
 
-    def _accepted(self, req: RequestLog, position: int, candidate: Candidate, answer: _Answer) -> LLMResponse:
-        req.add(position, candidate, Outcome.SUCCESS, provider=answer.provider, latency_ms=answer.latency_ms,
-                result=answer.result, cost=answer.cost_usd)
-        logger.info("Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s request_id=%s",
-                    req.chain.task_type, candidate.model, answer.result.usage.total_tokens, answer.latency_ms,
-                    candidate.is_fallback, req.request_id)
-        return _response(req, position, candidate, answer, tuple(req.records))
+    def _accepted(self, call: _Call, answer: _Answer) -> LLMResponse:
+        req, pick = call.req, answer.pick
+        req.add(pick.position, pick.candidate, Outcome.SUCCESS, provider=answer.provider,
+                latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd, retry=pick.retry,
+                hedged=pick.hedged)
+        logger.info("Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s retry=%d request_id=%s",
+                    req.chain.task_type, pick.candidate.model, answer.result.usage.total_tokens, answer.latency_ms,
+                    pick.candidate.is_fallback, pick.retry, req.request_id)
+        return _response(req, answer, tuple(req.records), _ms_since(call.run.started))
 
-    def _rejected(self, req: RequestLog, position: int, candidate: Candidate, answer: _Answer, reason: str) -> None:
+    def lost(self, call: _Call, answer: _Answer) -> None:
+        """A hedged call that answered too, after the winner: its tokens and cost were billed, so they are logged."""
+        pick = answer.pick
+        call.req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=answer.provider,
+                     kind=ErrorKind.HEDGE_LOST, message="answered after the other call of this hedged request",
+                     latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd, retry=pick.retry,
+                     hedged=pick.hedged)
+
+    def _rejected(self, call: _Call, answer: _Answer, reason: str) -> None:
         # The provider billed this answer: the row keeps its tokens and cost.
-        req.add(position, candidate, Outcome.FAILURE, provider=answer.provider, kind=ErrorKind.VALIDATION,
-                message=reason, latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd)
+        req, pick = call.req, answer.pick
+        req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=answer.provider, kind=ErrorKind.VALIDATION,
+                message=reason, latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd,
+                retry=pick.retry, hedged=pick.hedged)
         logger.warning("Model failure task_type=%s model=%s error_kind=validation status=None request_id=%s: %s",
-                       req.chain.task_type, candidate.model, req.request_id, reason)
+                       req.chain.task_type, pick.candidate.model, req.request_id, reason)
 
-    def _failed(self, req: RequestLog, position: int, candidate: Candidate, info: ModelInfo | None,
-                error: ProviderError, latency_ms: float) -> None:
-        decision = classify(error)
+    def _failed(self, call: _Call, pick: Pick, error: ProviderError, latency_ms: float, cut: bool) -> None:
+        req, model, info = call.req, pick.candidate.model, pick.info
+        kind = classify(error)
         message = error.message
+        now = time.time()
+        if kind is ErrorKind.TIMEOUT and cut:
+            kind = ErrorKind.DEADLINE
+            message = f"{message} (cut short by the request's deadline of {call.run.deadline_seconds:g}s)"
         # Groq answers its 2026 retirements with a plain 404; the calendar tells a retirement from a typo, and
         # for either answer it knows the replacement to name.
-        retired = (self.retirement(candidate.model)
-                   if decision.kind in (ErrorKind.NOT_FOUND, ErrorKind.DEPRECATED) else None)
+        retired = self.retirement(model) if kind in (ErrorKind.NOT_FOUND, ErrorKind.DEPRECATED) else None
         if retired is not None:
             message = f"{error.message} [{_retired_reason(retired)}]"
-            decision = FailureDecision(ErrorKind.DEPRECATED, False, "shut down per the deprecation calendar")
-            self.health.mark_deprecated(candidate.model, message, time.time())
+            kind = ErrorKind.DEPRECATED
+            self.health.mark_deprecated(model, message, now)
+        elif kind is ErrorKind.DEADLINE:
+            self.health.on_no_verdict(model)
         else:
-            self.health.on_failure(candidate.model, decision.kind, error, time.time())
+            self.health.on_failure(model, kind, error, now, req.request_id)
+        rule = policy(kind)
+        if rule.retry:
+            call.run.retryable[pick.position] = pick
         # Groq does not bill failed calls; a model without a price stays unknown.
         billed = 0.0 if info is not None and info.priced else None
-        req.add(position, candidate, Outcome.FAILURE, provider=_provider(info), kind=decision.kind,
-                status=error.status_code, message=message, latency_ms=latency_ms, cost=billed)
-        logger.warning("Model failure task_type=%s model=%s error_kind=%s status=%s request_id=%s: %s",
-                       req.chain.task_type, candidate.model, decision.kind.value, error.status_code,
-                       req.request_id, message)
-        if not decision.stop_request:
+        req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=_provider(info), kind=kind,
+                status=error.status_code, message=message, latency_ms=latency_ms, cost=billed, retry=pick.retry,
+                hedged=pick.hedged)
+        logger.warning("Model failure task_type=%s model=%s error_kind=%s status=%s retry=%d request_id=%s: %s",
+                       req.chain.task_type, model, kind.value, error.status_code, pick.retry, req.request_id,
+                       message)
+        if not rule.stop:
             return
         task = req.chain.task_type
-        if decision.kind is ErrorKind.AUTH and info is not None and info.provider != "groq":
+        if kind is ErrorKind.AUTH and info is not None and info.provider != "groq":
             # Only this endpoint's key was refused; models on other endpoints may still answer.
-            logger.error("Key refused by %s for model=%s: check %s", info.base_url, candidate.model,
+            logger.error("Key refused by %s for model=%s: check %s", info.base_url, model,
                          info.api_key_env or "the endpoint's key")
             return
-        if decision.kind is ErrorKind.AUTH:
+        if kind is ErrorKind.AUTH:
             raise AuthenticationFailedError(
                 f"{task}: the provider refused the API key (status {error.status_code}); every model shares it, "
                 "so no other model was tried. Check GROQ_API_KEY.",
                 req.records, task_type=task, request_id=req.request_id,
-            ) from error
+            ) from None
         raise RequestRejectedError(
-            f"{task}: the request was rejected as invalid ({decision.reason}); it would fail on every model, "
+            f"{task}: the request was rejected as invalid ({rule.reason}); it would fail on every model, "
             f"so no other model was tried: {error.message}",
             req.records, task_type=task, request_id=req.request_id,
-        ) from error
+        ) from None
+
+    def _deadline_error(self, call: _Call) -> DeadlineExceededError:
+        req, run = call.req, call.run
+        calls = f"{run.calls} provider call(s)" + (f", {run.retries} of them retries" if run.retries else "")
+        return DeadlineExceededError(
+            f"{req.chain.task_type}: no answer within the request's deadline of {run.deadline_seconds:g}s "
+            f"(LLM_REQUEST_DEADLINE_SECONDS or timeout=); {calls}",
+            req.records, task_type=req.chain.task_type, request_id=req.request_id)
+
+    def _failure(self, call: _Call) -> TaskFailedError:
+        req, run = call.req, call.run
+        if run.remaining() < MIN_ATTEMPT_SECONDS:
+            return self._deadline_error(call)
+        if run.calls == 0 and req.records and all(r.error_kind in _UNSUITABLE for r in req.records):
+            return NoCapableModelError(_unsuitable_summary(run.chain, call.needs, req), req.records,
+                                       task_type=req.chain.task_type, request_id=req.request_id)
+        return AllModelsFailedError(_summary(run), req.records, task_type=req.chain.task_type,
+                                    request_id=req.request_id)
 
 
-def _check_options(max_cost_usd: float | None, validate: Validator | None, required_fields: Any) -> None:
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What one execute() call carries through its attempts."""
+
+    req: RequestLog
+    run: Run
+    messages: Sequence[Mapping[str, Any]]
+    params: Mapping[str, Any]
+    needs: Needs
+    max_cost_usd: float | None
+    validate: Validator | None
+    required_fields: Sequence[str] | None
+
+
+def _check_options(max_cost_usd: float | None, validate: Validator | None, required_fields: Any,
+                   timeout: Any, hedge_after_ms: Any) -> None:
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not 0 < timeout <= 3600):
+        raise ConfigError(f"timeout must be the request's deadline in seconds, in (0, 3600], got {timeout!r}")
+    if hedge_after_ms is not None and (isinstance(hedge_after_ms, bool) or not isinstance(hedge_after_ms, int | float)
+                                       or not 0 <= hedge_after_ms <= 3_600_000):
+        raise ConfigError(f"hedge_after_ms must be milliseconds >= 0 (0 turns hedging off), got {hedge_after_ms!r}")
     if max_cost_usd is not None and (isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, int | float)
                                      or max_cost_usd <= 0):
         raise ConfigError(f"max_cost_usd must be a positive number of dollars, got {max_cost_usd!r}")
@@ -303,18 +426,17 @@ def _check_options(max_cost_usd: float | None, validate: Validator | None, requi
         raise ConfigError(f"required_fields must be a list of field names, got {required_fields!r}")
 
 
-def _response(req: RequestLog, position: int, candidate: Candidate, answer: _Answer,
-              attempts: tuple[AttemptRecord, ...]) -> LLMResponse:
-    result = answer.result
+def _response(req: RequestLog, answer: _Answer, attempts: tuple[AttemptRecord, ...], total_ms: float) -> LLMResponse:
+    result, pick = answer.result, answer.pick
     return LLMResponse(
         content=result.content,
-        model_used=candidate.model,
+        model_used=pick.candidate.model,
         finish_reason=result.finish_reason,
         usage=result.usage,
         task_type=req.chain.task_type,
         request_id=req.request_id,
-        fallback_used=position > 1,
-        latency_ms=answer.total_ms,
+        fallback_used=pick.position > 1,
+        latency_ms=total_ms,
         attempts=attempts,
         provider=answer.provider,
         cost_usd=answer.cost_usd,
@@ -337,14 +459,17 @@ def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-def _summary(chain: Chain, calls: int, not_tried: list[str], settings: Settings) -> str:
+def _summary(run: Run) -> str:
+    chain = run.chain
     if chain.forced:
         head = f"{chain.task_type}: FORCE_MODEL={chain.candidates[0].model} failed (no fallback while forced)"
     else:
         head = f"{chain.task_type}: all {len(chain.candidates)} models failed or were skipped"
-    if not_tried:
-        head += (f"; stopped after {calls} provider calls (LLM_MAX_ATTEMPTS={settings.llm_max_attempts}), "
-                 f"not tried: {', '.join(not_tried)}")
+    head += f"; {run.calls} provider call(s)" + (f", {run.retries} of them retries" if run.retries else "")
+    if run.not_tried:
+        head += f" (LLM_MAX_ATTEMPTS={run.max_calls}), not tried: {', '.join(run.not_tried)}"
+    if run.stopped:
+        head += f"; stopped retrying: {run.stopped}"
     return head
 
 

@@ -1,10 +1,14 @@
-"""What a provider failure means for the request: one flat function, one branch per answer, with the reason."""
+"""What a provider failure means: `classify` names its kind (one flat function, one branch per answer), and
+`POLICY` declares, in one table, what each kind does to the request and to the model. The executor, the model
+health and the circuit breaker only read the table; README's failure table is `policy_markdown()`.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from app.core.types import ErrorKind
 from app.errors import (
@@ -16,45 +20,127 @@ from app.errors import (
 )
 
 
+class Mark(StrEnum):
+    """How long a failure keeps the model out of every request (every process, through `model_status`)."""
+
+    FOR_GOOD = "for good"  # decommissioned: skipped until someone clears the mark
+    NOT_FOUND_TTL = "NOT_FOUND_TTL_SECONDS"
+    PROVIDER_WAIT = "the provider's wait"  # retry-after, "try again in 9m38s", or the reset headers
+    CAPACITY = "CAPACITY_COOLDOWN_SECONDS"
+
+
 @dataclass(frozen=True, slots=True)
-class FailureDecision:
-    kind: ErrorKind
-    stop_request: bool  # True: the next model would fail the same way, raise now
+class Policy:
+    """What one kind of failure does. `retry`: worth calling the same model again in this request (it may
+    answer next time). `breaker`: counts as a failure in the model's circuit-breaker window. `trips`: a run
+    of these, one per request, opens the breaker at once (the model is not answering at all). `mark`: keeps
+    the model out of every request for that long. `stop`: the next model would fail the same way, so the
+    request ends at once."""
+
+    retry: bool
+    breaker: bool
+    trips: bool
+    mark: Mark | None
+    stop: bool
     reason: str
+    answer: str  # what the provider sent, for README's table
 
 
-def classify(error: ProviderError) -> FailureDecision:
+POLICY: dict[ErrorKind, Policy] = {
+    ErrorKind.DEPRECATED: Policy(False, False, False, Mark.FOR_GOOD, False,
+                                 "decommissioned: skipped from now on", "400 `model_decommissioned`"),
+    ErrorKind.NOT_FOUND: Policy(False, False, False, Mark.NOT_FOUND_TTL, False,
+                                "model retired, unknown or not on this key", "404 `model_not_found`"),
+    ErrorKind.RATE_LIMITED: Policy(True, False, False, Mark.PROVIDER_WAIT, False,
+                                   "rate limited: try another model, this one once its wait is over", "429"),
+    ErrorKind.TOO_LARGE: Policy(False, False, False, None, False,
+                                "request above this model's TPM limit", "413"),
+    ErrorKind.CONTEXT_LENGTH: Policy(False, False, False, None, False,
+                                     "prompt + completion exceed the context", "400 `context_length_exceeded`"),
+    ErrorKind.CAPACITY: Policy(True, False, False, Mark.CAPACITY, False,
+                               "flex capacity exceeded: short cooldown", "498 `capacity_exceeded`"),
+    ErrorKind.SERVER_ERROR: Policy(True, True, False, None, False, "provider-side error", "5xx"),
+    ErrorKind.TIMEOUT: Policy(True, True, True, None, False, "no answer within the attempt's timeout",
+                              "no answer in time, 408"),
+    ErrorKind.CONNECTION: Policy(True, True, True, None, False, "connection refused, reset or dropped",
+                                 "refused / reset / dropped"),
+    ErrorKind.INVALID_OUTPUT: Policy(True, False, False, None, False,
+                                     "the model's output failed JSON mode or a tool call: not the caller's fault",
+                                     "400 `json_validate_failed` / `tool_use_failed`"),
+    ErrorKind.INVALID_RESPONSE: Policy(True, True, False, None, False, "the answer could not be read",
+                                       "an unreadable 2xx"),
+    ErrorKind.UNEXPECTED_STATUS: Policy(False, True, False, None, False, "unexpected answer: try the next model",
+                                        "any other status"),
+    ErrorKind.SETUP: Policy(False, False, False, None, False,
+                            "no usable client for this endpoint: fix the key or base URL", "no key / bad URL"),
+    ErrorKind.AUTH: Policy(False, False, False, None, True, "the key is refused; every model shares it",
+                           "401 / 403"),
+    ErrorKind.BAD_REQUEST: Policy(False, False, False, None, True, "the request itself is invalid",
+                                  "other 400 / 422, unknown parameter"),
+    ErrorKind.VALIDATION: Policy(False, False, False, None, False,
+                                 "the answer failed the caller's validate= / required_fields= (billed: no retry)",
+                                 "an answer `validate=` refuses"),
+    ErrorKind.DEADLINE: Policy(False, False, False, None, False,
+                               "the request's deadline cut the attempt short: says nothing about the model",
+                               "no answer before the deadline"),
+    ErrorKind.HEDGE_LOST: Policy(False, False, False, None, False,
+                                 "the other call of a hedged request answered first", "(cancelled by the router)"),
+    ErrorKind.CANCELLED: Policy(False, False, False, None, False, "cancelled by the caller",
+                                "(cancelled by the caller)"),
+}
+
+_NO_POLICY = Policy(False, False, False, None, False, "not a provider failure", "")
+
+
+def policy(kind: ErrorKind) -> Policy:
+    return POLICY.get(kind, _NO_POLICY)
+
+
+def classify(error: ProviderError) -> ErrorKind:
     status, code = error.status_code, error.code
     if isinstance(error, ProviderTimeout):
-        return FailureDecision(ErrorKind.TIMEOUT, False, "no answer within LLM_TIMEOUT_SECONDS")
+        return ErrorKind.TIMEOUT
     if isinstance(error, ProviderConnectionError):
-        return FailureDecision(ErrorKind.CONNECTION, False, "connection refused, reset or dropped")
+        return ErrorKind.CONNECTION
     if isinstance(error, ProviderSetupError):
-        # Per endpoint: a model on another provider may still be reachable.
-        return FailureDecision(ErrorKind.SETUP, False, "no usable client: fix the key or base URL")
+        return ErrorKind.SETUP  # per endpoint: a model on another provider may still be reachable
     if isinstance(error, ProviderResponseError):
-        return FailureDecision(ErrorKind.INVALID_RESPONSE, False, "the answer could not be read")
+        return ErrorKind.INVALID_RESPONSE
     if code == "model_decommissioned":
-        return FailureDecision(ErrorKind.DEPRECATED, False, "model decommissioned: skipped from now on")
+        return ErrorKind.DEPRECATED
     if status == 404 or code == "model_not_found":
-        return FailureDecision(ErrorKind.NOT_FOUND, False, "model retired, unknown or not on this key")
+        return ErrorKind.NOT_FOUND
+    if code in ("json_validate_failed", "tool_use_failed"):
+        return ErrorKind.INVALID_OUTPUT  # a 400, but the model's output failed, not the request
     if status == 429:
-        return FailureDecision(ErrorKind.RATE_LIMITED, False, "rate limited: cool down, try another model")
+        return ErrorKind.RATE_LIMITED
     if status == 413:
-        return FailureDecision(ErrorKind.TOO_LARGE, False, "request above this model's TPM limit")
+        return ErrorKind.TOO_LARGE
     if code == "context_length_exceeded":
-        return FailureDecision(ErrorKind.CONTEXT_LENGTH, False, "prompt + completion exceed the context")
+        return ErrorKind.CONTEXT_LENGTH
     if status == 498 or code == "capacity_exceeded":
-        return FailureDecision(ErrorKind.CAPACITY, False, "flex capacity exceeded: short cooldown")
+        return ErrorKind.CAPACITY
     if status is not None and status >= 500:
-        return FailureDecision(ErrorKind.SERVER_ERROR, False, "provider-side error")
+        return ErrorKind.SERVER_ERROR
     if status in (401, 403) or code == "invalid_api_key":
-        return FailureDecision(ErrorKind.AUTH, True, "the key is refused; every model shares it")
+        return ErrorKind.AUTH
     if status in (400, 422) or code == "invalid_params":
-        return FailureDecision(ErrorKind.BAD_REQUEST, True, "the request itself is invalid")
+        return ErrorKind.BAD_REQUEST
     if status == 408:
-        return FailureDecision(ErrorKind.TIMEOUT, False, "the provider timed the request out")
-    return FailureDecision(ErrorKind.UNEXPECTED_STATUS, False, "unexpected answer: try the next model")
+        return ErrorKind.TIMEOUT  # the provider timed the request out
+    return ErrorKind.UNEXPECTED_STATUS
+
+
+def policy_markdown() -> str:
+    """README's failure table, generated from POLICY so that the two cannot disagree (a test compares them)."""
+    lines = ["| provider answer | `error_kind` | next model | retried | circuit breaker | keeps the model out |",
+             "|---|---|---|---|---|---|"]
+    for kind, p in POLICY.items():
+        nxt = "no: raises" if p.stop else "yes"
+        breaker = "opens at once" if p.trips else ("counts" if p.breaker else "—")
+        lines.append(f"| {p.answer} | `{kind.value}` | {nxt} | {'yes' if p.retry else 'no'} | {breaker} | "
+                     f"{p.mark.value if p.mark else '—'} |")
+    return "\n".join(lines)
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")

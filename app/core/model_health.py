@@ -1,7 +1,8 @@
 """Which models to leave alone right now, and until when; shared with other processes through `model_status`.
 
 State lives in memory (the hot path reads a dict) and is persisted through the attempt log's writer. Other
-processes' marks are merged in at most every MODEL_STATUS_REFRESH_SECONDS.
+processes' marks are merged in at most every MODEL_STATUS_REFRESH_SECONDS. What a failure does here is the
+failure table's (`app/core/failures.py`): its mark, and whether it counts for the circuit breaker.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import threading
 from dataclasses import dataclass
 
 from app.config import Settings
-from app.core.failures import rate_limit_wait
+from app.core.breaker import Breaker
+from app.core.failures import Mark, policy, rate_limit_wait
 from app.core.types import ErrorKind
 from app.errors import ProviderError
 from app.store import (
     CLEARED,
+    CLOSED,
     AttemptLog,
     ModelStatusRow,
     epoch_from_iso,
@@ -29,6 +32,7 @@ logger = logging.getLogger("taskrouter")
 DEPRECATED = "deprecated"
 NOT_FOUND = "not_found"
 COOLING_DOWN = "cooling_down"
+CIRCUIT_OPEN = "circuit_open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,26 +56,37 @@ class ModelHealth:
         self._settings = settings
         self._log = log
         self._states: dict[str, ModelState] = {}
-        self._server_errors: dict[str, int] = {}
+        self.breaker = Breaker(settings)
         self._lock = threading.Lock()
         self._next_refresh = 0.0
 
     def blocked(self, model: str, now: float) -> ModelState | None:
+        """The mark that keeps the model out now, or None. An expired circuit_open mark is the half-open state:
+        the first caller gets None (its call is the probe), the others a mark saying a probe is in flight."""
         state = self._states.get(model)
         if state is None:
             return None
         if state.active(now):
             return state
+        if state.status == CIRCUIT_OPEN:
+            with self._lock:
+                if self.breaker.claim_probe(model, now):
+                    return None
+            return ModelState(CIRCUIT_OPEN, "half-open: one probe call is in flight", None, state.since)
         self._states.pop(model, None)
         return None
+
+    def mark(self, model: str) -> ModelState | None:
+        """The model's current mark as it stands, expired or not, without claiming a half-open probe."""
+        return self._states.get(model)
 
     def refresh_if_due(self, now: float) -> None:
         if self._log is None or now < self._next_refresh:
             return
         self._next_refresh = now + self._settings.model_status_refresh_seconds
         for row in read_model_status(self._log.path):
-            if row["status"] == CLEARED:
-                self._cleared(row["model"], epoch_from_iso(row["last_seen"]) or 0.0)
+            if row["status"] in (CLEARED, CLOSED):
+                self._cleared(row["model"], epoch_from_iso(row["last_seen"]) or 0.0, row["status"])
                 continue
             state = ModelState(row["status"], row["detail"] or "", epoch_from_iso(row["until"]),
                                epoch_from_iso(row["last_seen"]) or 0.0)
@@ -82,44 +97,63 @@ class ModelHealth:
                 if mine is None or _outlasts(state, mine):
                     self._states[row["model"]] = state
 
-    def _cleared(self, model: str, cleared_at: float) -> None:
-        """Ops cleared the model (`taskrouter status --clear`): forget a mark made before that, not one after."""
+    def _cleared(self, model: str, cleared_at: float, how: str) -> None:
+        """Ops cleared the model (`taskrouter status --clear`), or another process's probe closed its breaker:
+        forget a mark made before that, not one after (a `closed` row lifts only a circuit_open mark)."""
         with self._lock:
             mine = self._states.get(model)
-            if mine is not None and mine.since <= cleared_at:
-                del self._states[model]
-                self._server_errors.pop(model, None)
-                logger.warning("Model mark cleared model=%s was=%s", model, mine.describe())
+            if mine is None or mine.since > cleared_at or (how == CLOSED and mine.status != CIRCUIT_OPEN):
+                return
+            del self._states[model]
+            self.breaker.forget(model)
+        if how == CLEARED:
+            logger.warning("Model mark cleared model=%s was=%s", model, mine.describe())
 
     def on_success(self, model: str) -> None:
-        if self._server_errors:
-            self._server_errors.pop(model, None)
+        with self._lock:
+            closed = self.breaker.success(model)
+            if closed and self._states.get(model, _NO_STATE).status == CIRCUIT_OPEN:
+                del self._states[model]
+            else:
+                closed = False
+        if closed:
+            if self._log is not None:
+                self._log.record(ModelStatusRow(model, CLOSED, "circuit closed: the probe call answered", None,
+                                                utc_now_iso()))
+            logger.warning("Circuit closed model=%s: the probe call answered", model)
 
-    def on_failure(self, model: str, kind: ErrorKind, error: ProviderError, now: float) -> ModelState | None:
-        """Apply what this failure says about the model's near future; returns the new state, if any."""
+    def on_failure(self, model: str, kind: ErrorKind, error: ProviderError, now: float,
+                   request_id: str = "") -> ModelState | None:
+        """Apply what the failure table says this failure means for the model; returns the new mark, if any."""
+        rule = policy(kind)
+        state = self._marked(model, rule.mark, error, now) if rule.mark is not None else None
+        if rule.breaker or rule.trips:
+            with self._lock:
+                opened = self.breaker.failure(model, trips=rule.trips, request_id=request_id)
+            if opened is not None:
+                detail = f"circuit open for {opened.cooldown:g}s: {opened.reason}; last: {error.message}"
+                state = self._mark(model, ModelState(CIRCUIT_OPEN, detail, now + opened.cooldown), now)
+        else:
+            self.breaker.release_probe(model)
+        return state
+
+    def on_no_verdict(self, model: str) -> None:
+        """The call ended without telling whether the model works (cancelled, hedge lost, deadline)."""
+        self.breaker.release_probe(model)
+
+    def _marked(self, model: str, mark: Mark, error: ProviderError, now: float) -> ModelState:
         s = self._settings
-        if kind is ErrorKind.DEPRECATED:
+        if mark is Mark.FOR_GOOD:
             return self._mark(model, ModelState(DEPRECATED, error.message, None), now)
-        if kind is ErrorKind.NOT_FOUND:
+        if mark is Mark.NOT_FOUND_TTL:
             return self._mark(model, ModelState(NOT_FOUND, error.message, now + s.not_found_ttl_seconds), now)
-        if kind is ErrorKind.RATE_LIMITED:
+        if mark is Mark.PROVIDER_WAIT:
             wait = rate_limit_wait(error.headers, error.message)
             wait = s.rate_limit_default_cooldown_seconds if wait is None else wait
             wait = min(wait, s.max_rate_limit_cooldown_seconds)
             return self._mark(model, ModelState(COOLING_DOWN, f"rate limited: {error.message}", now + wait), now)
-        if kind is ErrorKind.CAPACITY:
-            detail = f"capacity: {error.message}"
-            return self._mark(model, ModelState(COOLING_DOWN, detail, now + s.capacity_cooldown_seconds), now)
-        if kind is ErrorKind.SERVER_ERROR:
-            count = self._server_errors.get(model, 0) + 1
-            self._server_errors[model] = count
-            if count >= s.server_error_threshold:
-                self._server_errors.pop(model, None)
-                detail = f"{count} consecutive server errors, last: {error.message}"
-                return self._mark(
-                    model, ModelState(COOLING_DOWN, detail, now + s.server_error_cooldown_seconds), now
-                )
-        return None
+        detail = f"capacity: {error.message}"
+        return self._mark(model, ModelState(COOLING_DOWN, detail, now + s.capacity_cooldown_seconds), now)
 
     def mark_deprecated(self, model: str, detail: str, now: float) -> ModelState:
         return self._mark(model, ModelState(DEPRECATED, detail, None), now)
@@ -136,6 +170,9 @@ class ModelHealth:
                                             utc_now_iso()))
         logger.warning("Model marked model=%s status=%s", model, state.describe())
         return state
+
+
+_NO_STATE = ModelState("", "", None)
 
 
 def _outlasts(a: ModelState, b: ModelState) -> bool:

@@ -57,10 +57,12 @@ class RequestLog:
         latency_ms: float | None = None,
         result: ProviderResponse | None = None,
         cost: float | None = None,
+        retry: int = 0,
+        hedged: bool = False,
     ) -> None:
         """`cost` is what the attempt was billed: None when the price is unknown, 0.0 for an unbilled failure."""
         self.records.append(AttemptRecord(candidate.model, outcome, position, kind, status, message, latency_ms,
-                                          candidate.is_fallback, provider))
+                                          candidate.is_fallback, provider, retry))
         if self.log is None:
             return
         called = outcome is not Outcome.SKIPPED
@@ -90,4 +92,6 @@ class RequestLog:
             provider_request_id=result.provider_request_id if result else None,
             prompt=self.prompt if called else None,
             response=result.content if result and self.log_content else None,
+            retry=retry,
+            hedged=hedged,
         ))

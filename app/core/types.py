@@ -30,11 +30,18 @@ class ErrorKind(StrEnum):
     UNEXPECTED_STATUS = "unexpected_status"
     SETUP = "setup"
     CANCELLED = "cancelled"
+    # The model's output failed Groq's JSON-mode or tool-call check: the model's fault, another may answer.
+    INVALID_OUTPUT = "invalid_output"
+    # The request's deadline was too near for this attempt to be a fair test of the model.
+    DEADLINE = "deadline"
+    # A hedged request's slower call, cancelled once the other answered: not a failure of the model.
+    HEDGE_LOST = "hedge_lost"
     # Skip-only reasons: the model was not called.
     COOLING_DOWN = "cooling_down"
+    CIRCUIT_OPEN = "circuit_open"
     BUDGET = "budget"
     CAPABILITY = "capability"
-    # Issue 6: the answer arrived but did not pass the caller's checks.
+    # The answer arrived but did not pass the caller's checks.
     VALIDATION = "validation"
 
 
@@ -58,11 +65,14 @@ class AttemptRecord:
     latency_ms: float | None = None
     is_fallback: bool = False
     provider: str = "groq"
+    retry: int = 0  # 0 for the first call to this model in the request, n for its n-th retry
 
     def describe(self) -> str:
         parts = [f"{self.model}: {self.outcome.value}"]
         if self.error_kind:
             parts.append(f"error_kind={self.error_kind.value}")
+        if self.retry:
+            parts.append(f"retry={self.retry}")
         if self.status_code is not None:
             parts.append(f"status={self.status_code}")
         if self.message:

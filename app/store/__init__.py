@@ -12,6 +12,7 @@ from app.store.attempt_log import (
 from app.store.migrations import MIGRATIONS, migrate
 from app.store.model_status import (
     CLEARED,
+    CLOSED,
     ModelStatusRow,
     clear_model_status,
     read_model_status,
@@ -20,6 +21,7 @@ from app.store.model_status import (
 
 __all__ = [
     "CLEARED",
+    "CLOSED",
     "MIGRATIONS",
     "AttemptLog",
     "AttemptRow",

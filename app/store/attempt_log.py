@@ -31,7 +31,7 @@ logger = logging.getLogger("taskrouter.store")
 
 MAX_PENDING_ROWS = 200_000  # beyond this, while the disk refuses writes, the oldest rows are dropped (logged)
 _BATCH = 2_000  # rows per transaction
-_CHUNK = 32  # rows per INSERT statement: 32 x 24 parameters stays under SQLite's oldest limit of 999
+_CHUNK = 32  # rows per INSERT statement: 32 x 26 parameters stays under SQLite's oldest limit of 999
 LINGER_SECONDS = 0.05  # how long the writer gathers rows after the first one arrives, before a commit
 
 
@@ -100,6 +100,8 @@ class AttemptRow(NamedTuple):
     provider_request_id: str | None = None
     prompt: str | None = None
     response: str | None = None
+    retry: int = 0  # 0: the request's first call to this model; n: its n-th retry
+    hedged: bool = False  # started in parallel with a slower call (HEDGE_AFTER_MS)
 
 
 class _Flush:

@@ -6,6 +6,7 @@ or check the columns first) because two processes may open a brand-new database 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -109,3 +110,19 @@ def m003_deprecation_checks(db: Database) -> None:
         if_not_exists=True,
     )
     db["checks"].create_index(["checked_at"], if_not_exists=True)
+
+
+def _add_column(db: Database, table: str, column: str, kind: type, default: object) -> None:
+    if column in db[table].columns_dict:
+        return
+    try:
+        db[table].add_column(column, kind, not_null_default=default)
+    except sqlite3.OperationalError as exc:  # another process added it between the check and here
+        if "duplicate column" not in str(exc):
+            raise
+
+
+@migration
+def m004_retries_and_hedges(db: Database) -> None:
+    _add_column(db, "attempts", "retry", int, 0)  # 0: the first call to the model in its request
+    _add_column(db, "attempts", "hedged", int, 0)  # 1: started in parallel with a slower call (HEDGE_AFTER_MS)

@@ -13,12 +13,13 @@ from typing import Any
 from urllib.parse import quote
 
 CLEARED = "cleared"
+CLOSED = "closed"  # a circuit breaker's probe answered: every router drops its older circuit_open mark
 
 
 @dataclass(frozen=True, slots=True)
 class ModelStatusRow:
     model: str
-    status: str  # deprecated | not_found | cooling_down | cleared
+    status: str  # deprecated | not_found | cooling_down | circuit_open | closed | cleared
     detail: str
     until: str | None
     seen_at: str

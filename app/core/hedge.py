@@ -1,0 +1,66 @@
+"""Hedged requests (HEDGE_AFTER_MS or `hedge_after_ms=`): when an attempt has not answered in that time, the
+next usable model starts beside it (the same model again when the chain has no other), and the first good
+answer wins. The slower call is cancelled and logged `hedge_lost`: not a failure of its model, with its tokens
+and cost when it answered too. At most two calls are in flight; each holds its own budget reservation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from app.core.retry import Pick
+from app.errors import BudgetExceededError
+
+if TYPE_CHECKING:
+    from app.core.executor import Router, _Answer, _Call
+
+
+async def race(router: Router, call: _Call, first: Pick) -> _Answer | None:
+    """The first good answer of `first` and, if it is slow, a hedge beside it; None when neither answered."""
+    lost: set[asyncio.Task[Any]] = set()
+    run = call.run
+    assert run.hedge_after is not None
+    reservation = router.reserve(call, first)
+    tasks = {asyncio.ensure_future(router.attempt(call, first, reservation, lost))}
+    try:
+        done, pending = await asyncio.wait(tasks, timeout=min(run.hedge_after, max(run.remaining(), 0.0)))
+        if done:
+            return done.pop().result()
+        partner = _partner(router, call, first)
+        if partner is not None:
+            try:
+                partner_reservation = router.reserve(call, partner)
+            except BudgetExceededError:
+                partner = None  # the budget has room for the first call only: no hedge, not a failed request
+            else:
+                tasks.add(asyncio.ensure_future(router.attempt(call, partner, partner_reservation, lost)))
+        pending = tasks
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            answers = [answer for task in done if (answer := task.result()) is not None]
+            if answers:
+                winner, *late = sorted(answers, key=lambda a: a.latency_ms)
+                for answer in late:
+                    router.lost(call, answer)
+                lost.update(pending)
+                return winner
+        return None
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        # Every call is logged before the request returns, the loser's `hedge_lost` row too.
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _partner(router: Router, call: _Call, first: Pick) -> Pick | None:
+    """The hedge: the chain's next usable model, else the same model again (a second call often lands on
+    another server), within LLM_MAX_ATTEMPTS."""
+    run = call.run
+    pick = router.next_untried(call)
+    if pick is not None:
+        return Pick(pick.position, pick.candidate, pick.info, pick.retry, hedged=True)
+    if run.calls >= run.max_calls:
+        return None
+    return Pick(first.position, first.candidate, first.info, run.calls_to[first.candidate.model], hedged=True)

@@ -1,0 +1,97 @@
+"""One request's course through its chain: the deadline, the calls made, and which model to retry next.
+
+The first pass calls each usable model of the chain once, in order. When transient failures (the failure
+table's `retry` column) leave no untried usable model, the request retries the model most likely to answer
+soonest, after an exponential backoff with full jitter, until one answers, the deadline passes or
+LLM_MAX_ATTEMPTS calls are spent. "Soonest": a model that is free now (after the backoff) before one cooling
+down until later; a model whose circuit breaker is open only as a last resort, and once per request.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from app.core.catalog import ModelInfo
+from app.core.chain import Candidate, Chain
+from app.core.model_health import CIRCUIT_OPEN, COOLING_DOWN, ModelState
+
+# Below this much time left, an attempt could not get an answer back: the request ends instead.
+MIN_ATTEMPT_SECONDS = 0.005
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """One call to make: the candidate, its place in the chain, and how many times this request called it."""
+
+    position: int
+    candidate: Candidate
+    info: ModelInfo | None
+    retry: int = 0
+    hedged: bool = False
+
+
+@dataclass(slots=True)
+class Run:
+    chain: Chain
+    deadline: float  # time.perf_counter() value
+    deadline_seconds: float
+    max_calls: int
+    hedge_after: float | None  # seconds
+    index: int = 0  # next chain position (0-based) of the first pass
+    calls: int = 0
+    calls_to: Counter[str] = field(default_factory=Counter)
+    # Models worth another call in this request: position -> its Pick (the last transient failure or skip).
+    retryable: dict[int, Pick] = field(default_factory=dict)
+    retries: int = 0
+    not_tried: list[str] = field(default_factory=list)
+    stopped: str | None = None  # why the retries ended, for the error's summary
+
+    @property
+    def started(self) -> float:
+        return self.deadline - self.deadline_seconds
+
+    def remaining(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def pick(self, position: int, candidate: Candidate, info: ModelInfo | None, hedged: bool = False) -> Pick:
+        return Pick(position, candidate, info, self.calls_to[candidate.model], hedged)
+
+
+def backoff(retries: int, base: float, cap: float) -> float:
+    """Full jitter: uniform over [0, min(cap, base * 2**retries)], so that requests failing together spread out."""
+    return random.uniform(0.0, min(cap, base * 2 ** min(retries, 30)))
+
+
+def choose_retry(run: Run, states: dict[str, ModelState | None], delay: float, now_wall: float,
+                 forced: bool) -> tuple[Pick, float] | None:
+    """The retry to make and how many seconds to wait first, or None when no model can be called again
+    before the deadline. `states` holds each retryable model's current mark (None when it has none)."""
+    best: tuple[tuple[bool, float, int], Pick] | None = None
+    for position, pick in run.retryable.items():
+        model = pick.candidate.model
+        state = None if forced else states.get(model)
+        wait = delay
+        last_resort = False
+        if state is not None and state.status == CIRCUIT_OPEN:
+            if run.calls_to[model]:
+                continue  # already called once in this request while its breaker said no
+            last_resort = True
+        elif state is not None and state.status == COOLING_DOWN and state.until is not None:
+            wait = max(delay, state.until - now_wall)
+        elif state is not None and state.active(now_wall):
+            continue  # deprecated or not found since: no retry can help
+        key = (last_resort, wait, position)
+        if best is None or key < best[0]:
+            best = (key, pick)
+    if best is None:
+        run.stopped = "no model left worth another call"
+        return None
+    wait = best[0][1]
+    if wait > run.remaining() - MIN_ATTEMPT_SECONDS:
+        run.stopped = (f"the next retry ({best[1].candidate.model}, in {wait:.1f}s) would start after the "
+                       f"request's deadline ({run.deadline_seconds:g}s)")
+        return None
+    return run.pick(best[1].position, best[1].candidate, best[1].info), wait
