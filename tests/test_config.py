@@ -8,14 +8,17 @@ from app.errors import ConfigError
 
 def test_defaults():
     s = load_settings(env_file=None)
-    assert (s.llm_timeout_seconds, s.llm_max_attempts, s.log_content, s.force_model) == (30.0, 4, False, None)
+    assert (s.llm_timeout_seconds, s.llm_max_attempts, s.log_content, s.force_model) == (30.0, 6, False, None)
+    assert (s.llm_request_deadline_seconds, s.hedge_after_ms, s.breaker_open_after_timeouts) == (30.0, None, 1)
     assert s.groq_base_url == "https://api.groq.com"
 
 
 @pytest.mark.parametrize(
     ("var", "value"),
     [("LLM_TIMEOUT_SECONDS", "0"), ("LLM_TIMEOUT_SECONDS", "soon"), ("LLM_MAX_ATTEMPTS", "0"),
-     ("LOG_CONTENT", "maybe"), ("GROQ_BASE_URL", "api.groq.com"), ("BUDGET_ALERT_RATIO", "2")],
+     ("LOG_CONTENT", "maybe"), ("GROQ_BASE_URL", "api.groq.com"), ("BUDGET_ALERT_RATIO", "2"),
+     ("LLM_REQUEST_DEADLINE_SECONDS", "-1"), ("HEDGE_AFTER_MS", "soon"), ("BREAKER_FAILURE_RATE", "1.5"),
+     ("BREAKER_MIN_CALLS", "50")],
 )
 def test_a_bad_value_names_the_variable(monkeypatch, var, value):
     monkeypatch.setenv(var, value)

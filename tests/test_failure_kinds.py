@@ -149,25 +149,6 @@ async def test_capacity_gives_a_short_cooldown(sim, make_router, db_path):
     assert 0 < epoch_from_iso(status["until"]) - time.time() <= 5
 
 
-async def test_three_consecutive_server_errors_cool_the_model_down(sim, make_router, db_path):
-    router = make_router(server_error_threshold=3, server_error_cooldown_seconds=60)
-    sim.script(FIRST, "server_error", "server_error")
-    for _ in range(2):
-        await router.execute("reasoning", USER)
-    assert FIRST not in status_rows(db_path)  # two are not a pattern yet
-
-    sim.script(FIRST, "ok", "server_error", "server_error", "server_error")
-    await router.execute("reasoning", USER)  # a success resets the count
-    for _ in range(2):
-        await router.execute("reasoning", USER)
-    assert FIRST not in status_rows(db_path)
-    await router.execute("reasoning", USER)
-    status = status_rows(db_path)[FIRST]
-    assert status["status"] == "cooling_down" and "3 consecutive" in status["detail"]
-    resp = await router.execute("reasoning", USER)
-    assert resp.attempts[0].error_kind.value == "cooling_down"
-
-
 @pytest.mark.parametrize(("fault", "status"), [("auth", 401), ("forbidden", 403)])
 async def test_auth_failure_raises_at_once(sim, make_router, db_path, fault, status):
     sim.script(FIRST, fault)

@@ -87,11 +87,13 @@ async def test_force_model_pins_every_task_without_fallback(env, sim, db_path):
     rows = logged_rows(db_path)
     assert {(r["model"], r["forced"]) for r in rows} == {("custom/pinned", 1)}
 
-    sim.script("custom/pinned", "server_error")
+    # No fallback while forced: the forced model is retried, up to LLM_MAX_ATTEMPTS calls.
+    sim.script("custom/pinned", *["server_error"] * 6)
     with pytest.raises(AllModelsFailedError) as caught:
         await app.execute_reasoning_task(USER)
     assert "FORCE_MODEL=custom/pinned" in str(caught.value)
-    assert [a.model for a in caught.value.attempts] == ["custom/pinned"]
+    assert "6 provider call(s), 5 of them retries" in str(caught.value)
+    assert [(a.model, a.retry) for a in caught.value.attempts] == [("custom/pinned", n) for n in range(6)]
 
 
 async def test_forced_model_is_called_even_when_marked_deprecated(env, sim):
@@ -128,8 +130,8 @@ async def test_universal_fallback_is_marked(env, sim, db_path):
 
 
 async def test_all_models_failed_lists_every_attempt(env, sim, db_path):
-    for model in [*REASONING, *FALLBACK]:
-        sim.script(model, "rate_limit")
+    for model in [*REASONING, *FALLBACK]:  # a wait past the request's deadline: no retry can help
+        sim.script(model, {"fault": "rate_limit", "retry_after": 60})
     with pytest.raises(AllModelsFailedError) as caught:
         await app.execute_reasoning_task(USER)
     error = caught.value
@@ -139,6 +141,7 @@ async def test_all_models_failed_lists_every_attempt(env, sim, db_path):
         assert model in message
     assert message.count("error_kind=rate_limited status=429") == 3
     assert "Rate limit reached for model" in message
+    assert "would start after the request's deadline (30s)" in message.splitlines()[0]
     assert TEST_KEY not in message
     rows = logged_rows(db_path)
     assert len(rows) == 3

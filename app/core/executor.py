@@ -183,6 +183,7 @@ class Router:
         """After the first pass: the retry to make (after its backoff, slept here), or None to give up."""
         run, s = call.run, self.settings
         if not run.retryable:
+            run.stopped = "no model left worth another call"
             return None
         if run.calls >= run.max_calls:
             run.stopped = f"LLM_MAX_ATTEMPTS={run.max_calls} calls spent"

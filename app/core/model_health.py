@@ -97,7 +97,7 @@ class ModelHealth:
                 if mine is None or _outlasts(state, mine):
                     self._states[row["model"]] = state
 
-    def _cleared(self, model: str, cleared_at: float, how: str) -> None:
+    def _cleared(self, model: str, cleared_at: float, how: str = CLEARED) -> None:
         """Ops cleared the model (`taskrouter status --clear`), or another process's probe closed its breaker:
         forget a mark made before that, not one after (a `closed` row lifts only a circuit_open mark)."""
         with self._lock:
