@@ -84,11 +84,11 @@ def test_every_request_ends_in_one_success_or_a_full_set_of_failures(demo_run):
     chains = task_chains(ai_models.MODEL_REGISTRY, load_settings(env_file=None))
     failed = query(db, "SELECT request_id, task_type, COUNT(*) AS n FROM attempts GROUP BY request_id "
                        "HAVING SUM(outcome = 'success') = 0")
-    assert failed  # seed 6 has requests that fail everywhere: the check below must have rows to check
-    assert all(r["n"] == len(chains[r["task_type"]]) for r in failed)
+    # With retries a request that failed everywhere has at least one row per model of its chain.
+    assert all(r["n"] >= len(chains[r["task_type"]]) for r in failed)
     answered = sum(r["wins"] for r in per_request)
     assert f"60 requests, {answered} answered, {60 - answered} failed on every model" in out
-    assert answered >= 50  # the fault mix is there to be survived
+    assert answered >= 0.995 * 60  # the promise for the demo's own fault mix
 
 
 def test_task_table_matches_the_database(demo_run):
@@ -96,21 +96,31 @@ def test_task_table_matches_the_database(demo_run):
     rows = table_rows(out, "TASK")
     expected = query(db, """
         SELECT task_type, COUNT(*) AS requests, SUM(win) AS wins, SUM(win AND last > 1) AS fallbacks,
-               SUM(tokens) AS tokens, SUM(cost) AS cost
+               SUM(tokens) AS tokens, SUM(cost) AS cost, SUM(retries) AS retries, SUM(hedges) AS hedges
         FROM (SELECT request_id, task_type, MAX(outcome = 'success') AS win,
                      MAX(CASE WHEN outcome = 'success' THEN attempt END) AS last,
-                     COALESCE(SUM(total_tokens), 0) AS tokens, COALESCE(SUM(cost_usd), 0) AS cost
+                     COALESCE(SUM(total_tokens), 0) AS tokens, COALESCE(SUM(cost_usd), 0) AS cost,
+                     SUM(retry > 0 AND outcome != 'skipped') AS retries, SUM(hedged) AS hedges
               FROM attempts GROUP BY request_id)
         GROUP BY task_type""")
     assert set(rows) == {r["task_type"] for r in expected}
     for r in expected:
-        requests, success, fallback, _p50, _p95, tokens, cost = rows[r["task_type"]]
+        requests, success, fallback, _p50, _p95, tokens, cost, retries, hedges = rows[r["task_type"]]
+        assert (int(retries), int(hedges)) == (r["retries"], r["hedges"])
         assert int(requests) == r["requests"]
         assert success == f"{100 * r['wins'] / r['requests']:.1f}%"
         assert fallback == f"{100 * r['fallbacks'] / r['requests']:.1f}%"
         assert int(tokens.replace(",", "")) == r["tokens"]
         assert float(cost) == pytest.approx(r["cost"], abs=1e-6)
     assert sum(r["fallbacks"] for r in expected) > 0
+    won = query(db, "SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'success' AND hedged = 1")[0]["n"]
+    hedges = sum(r["hedges"] for r in expected)
+    assert f"hedges: {hedges} started, {won} won" in out
+    assert hedges > 0
+    # A call is only ever lost to an answer: every hedge_lost row belongs to an answered request.
+    orphans = query(db, "SELECT COUNT(*) AS n FROM attempts l WHERE l.error_kind = 'hedge_lost' AND NOT EXISTS "
+                        "(SELECT 1 FROM attempts w WHERE w.request_id = l.request_id AND w.outcome = 'success')")
+    assert orphans[0]["n"] == 0
 
 
 def test_model_table_matches_the_database(demo_run):

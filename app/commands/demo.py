@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "the run marks a model deprecated there, and the router reads those marks back)")
     parser.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS",
                         help="LLM_TIMEOUT_SECONDS for the run; hung calls end after it (2)")
+    parser.add_argument("--hedge-after-ms", type=float, default=300.0, metavar="MS",
+                        help="HEDGE_AFTER_MS for the run: a call slower than this gets a second one beside it "
+                        "(300; 0 turns hedging off)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.set_defaults(func=run)
 
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     db_path = args.db
     options = DemoOptions(db_path=db_path, requests=args.requests, concurrency=args.concurrency, seed=args.seed,
-                          timeout_s=args.timeout, quiet_router_logs=not getattr(args, "verbose", False))
+                          timeout_s=args.timeout, hedge_after_ms=args.hedge_after_ms or None,
+                          quiet_router_logs=not getattr(args, "verbose", False))
     header = sys.stderr if args.json else sys.stdout
     outcome = run_demo(options, progress_stream=sys.stderr, header=header)
     if args.json:

@@ -29,6 +29,7 @@ class DemoOptions:
     concurrency: int = 10
     seed: int = 0
     timeout_s: float = 2.0
+    hedge_after_ms: float | None = 300.0  # the demo hedges its slow tail; None: off
     quiet_router_logs: bool = True
 
 
@@ -52,6 +53,7 @@ def run_demo(options: DemoOptions, progress_stream: TextIO | None = None, header
     settings = load_settings(
         groq_api_key=DEMO_KEY, attempts_db_path=options.db_path, force_model=None, default_models={},
         llm_timeout_seconds=options.timeout_s, attempt_logging=True, log_content=False, daily_budget_usd=None,
+        hedge_after_ms=options.hedge_after_ms,
     )
     scenario = build_scenario(registry, settings, options.requests, mix)
     jobs = make_jobs(options.requests, mix, options.seed)
@@ -100,7 +102,8 @@ def _print_header(out: TextIO, sim: Simulator, options: DemoOptions, mix: dict[s
     print(f"Groq-compatible simulator at {sim.base_url} (in-process, seed {options.seed}); no key, no network.",
           file=out)
     print(f"{options.requests} requests ({share}) at concurrency {options.concurrency}, "
-          f"LLM_TIMEOUT_SECONDS={options.timeout_s:g}, logging to {options.db_path}", file=out)
+          f"LLM_TIMEOUT_SECONDS={options.timeout_s:g}, HEDGE_AFTER_MS={options.hedge_after_ms or 'off'}, "
+          f"logging to {options.db_path}", file=out)
     for line in scenario.describe():
         print(f"  {line}", file=out)
     out.flush()

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.store import epoch_from_iso
+
 
 @dataclass(frozen=True, slots=True)
 class Stat:
@@ -23,6 +25,8 @@ class Stat:
     tokens: int
     cost_usd: float
     skipped: int = 0
+    retries: int = 0  # calls that retried a model already called in the same request
+    hedges: int = 0  # calls started beside a slow one (HEDGE_AFTER_MS)
 
     @property
     def success_pct(self) -> float:
@@ -45,12 +49,25 @@ class Summary:
     models: list[Stat] = field(default_factory=list)
     failures: dict[str, Counter[str]] = field(default_factory=dict)  # model -> error_kind -> count
     model_status: list[dict[str, Any]] = field(default_factory=list)
+    retried_requests: int = 0  # requests that made at least one retry
+    answered_by_retry: int = 0
+    hedges_won: int = 0
+
+    @property
+    def retries(self) -> int:
+        return sum(s.retries for s in self.tasks)
+
+    @property
+    def hedges(self) -> int:
+        return sum(s.hedges for s in self.tasks)
 
     def to_dict(self) -> dict[str, Any]:
         row = lambda s: {**asdict(s), "success_pct": s.success_pct, "fallback_pct": s.fallback_pct}  # noqa: E731
         return {
             "db_path": str(self.db_path), "requests": self.requests, "answered": self.answered,
-            "all_failed": self.all_failed, "attempts": self.attempts,
+            "all_failed": self.all_failed, "attempts": self.attempts, "retries": self.retries,
+            "retried_requests": self.retried_requests, "answered_by_retry": self.answered_by_retry,
+            "hedges": self.hedges, "hedges_won": self.hedges_won,
             "tasks": [row(s) for s in self.tasks], "models": [row(s) for s in self.models],
             "failures": {m: dict(c) for m, c in self.failures.items()}, "model_status": self.model_status,
         }
@@ -92,6 +109,11 @@ def summarize(db_path: Path, first_id: int = 0, since_iso: str = "") -> Summary:
     for row in rows:
         if row["error_kind"]:
             summary.failures.setdefault(row["model"], Counter())[row["error_kind"]] += 1
+    for attempts in by_request.values():
+        win = next((a for a in attempts if a["outcome"] == "success"), None)
+        summary.retried_requests += any(a["retry"] for a in attempts)
+        summary.answered_by_retry += bool(win and win["retry"])
+        summary.hedges_won += bool(win and win["hedged"])
     return summary
 
 
@@ -103,8 +125,7 @@ def _task_stats(by_request: dict[str, list[dict[str, Any]]]) -> list[Stat]:
     for task in sorted(grouped):
         requests = grouped[task]
         wins = [next((a for a in r if a["outcome"] == "success"), None) for r in requests]
-        # An answered request waited for every call before its success: that sum is its latency.
-        latencies = [sum(a["latency_ms"] or 0.0 for a in r) for r, w in zip(requests, wins, strict=True) if w]
+        latencies = [_span_ms(r) for r, w in zip(requests, wins, strict=True) if w]
         stats.append(Stat(
             name=task,
             requests=len(requests),
@@ -114,8 +135,18 @@ def _task_stats(by_request: dict[str, list[dict[str, Any]]]) -> list[Stat]:
             p95_ms=percentile(latencies, 95),
             tokens=sum(a["total_tokens"] or 0 for r in requests for a in r),
             cost_usd=sum(a["cost_usd"] or 0.0 for r in requests for a in r),
+            retries=sum(1 for r in requests for a in r if a["retry"] and a["outcome"] != "skipped"),
+            hedges=sum(1 for r in requests for a in r if a["hedged"]),
         ))
     return stats
+
+
+def _span_ms(attempts: list[dict[str, Any]]) -> float:
+    """A request's latency from its rows: from the start of its first call to the end of its last. Calls may
+    overlap (hedges) and backoffs lie between them, so the sum of call latencies would be wrong both ways."""
+    ends = [epoch_from_iso(a["created_at"]) or 0.0 for a in attempts]
+    starts = [end - (a["latency_ms"] or 0.0) / 1000 for end, a in zip(ends, attempts, strict=True)]
+    return (max(ends) - min(starts)) * 1000
 
 
 def _model_stats(rows: list[dict[str, Any]]) -> list[Stat]:
@@ -150,15 +181,21 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 
 _HEAD = ("REQUESTS", "SUCCESS", "FALLBACK", "P50 MS", "P95 MS", "TOKENS", "COST USD")
+_TASK_EXTRA = ("RETRIES", "HEDGES")
 
 
 def render(summary: Summary) -> str:
     lines = [f"{summary.requests} requests, {summary.answered} answered, {summary.all_failed} failed on every "
              f"model; {summary.attempts} provider calls logged", ""]
     lines += _table("TASK", summary.tasks, skipped=False)
-    lines += ["", "  (task latency: answered requests, all their calls; fallback: answered by a later model)", ""]
+    lines += ["", "  (task latency: answered requests, first call to answer; fallback: answered by a later model;",
+              "   RETRIES: calls to a model the request had called before; HEDGES: calls started beside a slow one)",
+              ""]
     lines += _table("MODEL", summary.models, skipped=True)
-    lines += ["", "  (model: REQUESTS are calls; SKIPPED were not called: cooling down or deprecated)"]
+    lines += ["", "  (model: REQUESTS are calls; SKIPPED were not called: cooling down, circuit open or deprecated)"]
+    lines += ["", f"retries: {summary.retries} calls in {summary.retried_requests} requests, "
+                  f"{summary.answered_by_retry} requests answered by a retry; hedges: {summary.hedges} started, "
+                  f"{summary.hedges_won} won (the slower call cancelled, logged hedge_lost)"]
     if summary.failures:
         lines += ["", "failures and skips by kind:"]
         for model, kinds in sorted(summary.failures.items()):
@@ -172,12 +209,12 @@ def render(summary: Summary) -> str:
 
 
 def _table(first: str, stats: list[Stat], *, skipped: bool) -> list[str]:
-    head = (first, *_HEAD, *(("SKIPPED",) if skipped else ()))
+    head = (first, *_HEAD, *(("SKIPPED",) if skipped else _TASK_EXTRA))
     cells = [head]
     for s in stats:
         row = (s.name, str(s.requests), f"{s.success_pct:.1f}%", f"{s.fallback_pct:.1f}%", _ms(s.p50_ms),
                _ms(s.p95_ms), f"{s.tokens:,}", f"{s.cost_usd:.6f}")
-        cells.append(row + ((str(s.skipped),) if skipped else ()))
+        cells.append(row + ((str(s.skipped),) if skipped else (str(s.retries), str(s.hedges))))
     widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
     return ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths,
                                                                                                  strict=True)))
