@@ -10,6 +10,7 @@ from dashboard.timeframe import parse_iso
 
 HEALTHY = "healthy"
 COOLING_DOWN = "cooling down"
+CIRCUIT_OPEN = "circuit open"
 DEPRECATED = "deprecated"
 NOT_FOUND = "not found"
 
@@ -26,6 +27,12 @@ def state_of(row: Mapping[str, Any] | None, now: datetime) -> tuple[str, str]:
         return DEPRECATED, detail
     if status == "cleared":  # `taskrouter status --clear`: the router calls it again
         return HEALTHY, detail
+    if status == "closed":  # its circuit breaker's probe answered
+        return HEALTHY, detail
+    if status == "circuit_open":
+        if active:
+            return CIRCUIT_OPEN, f"skipped{when}: {detail}".rstrip(": ")
+        return HEALTHY, f"circuit half-open since {until[:19].replace('T', ' ')} UTC: the next call probes it"
     if status == "not_found":
         if active:
             return NOT_FOUND, f"skipped{when}: {detail}".rstrip(": ")

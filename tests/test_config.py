@@ -46,3 +46,16 @@ def test_default_task_models_from_env_and_dotenv(monkeypatch, tmp_path):
 def test_blank_force_model_is_unset(monkeypatch):
     monkeypatch.setenv("FORCE_MODEL", "  ")
     assert load_settings(env_file=None).force_model is None
+
+
+def test_every_setting_is_documented_in_env_example_and_readme():
+    from pathlib import Path
+
+    from app.config import Settings
+
+    root = Path(__file__).resolve().parents[1]
+    example = (root / ".env.example").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    names = [name.upper() for name in Settings.model_fields if name != "default_models"]
+    assert [n for n in names if f"\n{n}=" not in example] == []
+    assert [n for n in names if f"`{n}`" not in readme] == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import USER, logged_rows
@@ -79,3 +79,18 @@ def test_a_mark_made_after_the_clear_survives_it(make_router):
 def test_the_dashboard_reads_a_cleared_model_as_healthy():
     row = {"status": CLEARED, "until": None, "detail": "cleared by hand; was deprecated: gone"}
     assert state_of(row, datetime.now(UTC)) == (HEALTHY, "cleared by hand; was deprecated: gone")
+
+
+def test_the_dashboard_and_status_read_circuit_marks():
+    from dashboard.status import CIRCUIT_OPEN
+
+    now = datetime.now(UTC)
+    later = (now + timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+    earlier = (now - timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+    row = {"status": "circuit_open", "until": later, "detail": "circuit open for 30s: 1 request(s) timed out"}
+    assert state_of(row, now) == (CIRCUIT_OPEN, f"skipped until {later[:19].replace('T', ' ')} UTC: {row['detail']}")
+    expired = {**row, "until": earlier}
+    assert state_of(expired, now) == (
+        HEALTHY, f"circuit half-open since {earlier[:19].replace('T', ' ')} UTC: the next call probes it")
+    closed = {"status": "closed", "until": None, "detail": "circuit closed: the probe call answered"}
+    assert state_of(closed, now) == (HEALTHY, "circuit closed: the probe call answered")

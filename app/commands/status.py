@@ -24,7 +24,7 @@ _COLUMNS = ("model", "status", "until", "hits", "first_seen", "last_seen", "deta
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "status", help="list the models the router skips (deprecated, not found, cooling down); clear a mark",
+        "status", help="list the models the router skips (deprecated, not found, cooling down, circuit open); clear a mark",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--db", type=Path, default=None,
@@ -36,12 +36,12 @@ def register(subparsers: Any) -> None:
 
 
 def func(args: argparse.Namespace) -> int:
-    from app.store import CLEARED, clear_model_status, open_database, read_model_status, utc_now_iso
+    from app.store import CLEARED, CLOSED, clear_model_status, open_database, read_model_status, utc_now_iso
 
     settings = load_settings()
     db_path = args.db if args.db is not None else settings.attempts_db_path
     if args.clear:
-        marked = {r["model"]: r for r in read_model_status(db_path) if r["status"] != CLEARED}
+        marked = {r["model"]: r for r in read_model_status(db_path) if r["status"] not in (CLEARED, CLOSED)}
         unknown = [m for m in args.clear if m not in marked]
         if unknown:
             listed = ", ".join(sorted(marked)) or "none"
@@ -68,7 +68,7 @@ def render(rows: list[dict[str, Any]], now: datetime) -> str:
     def cell(row: dict[str, Any], column: str) -> str:
         value = row.get(column)
         if column == "until":
-            if row["status"] == "cleared":
+            if row["status"] in ("cleared", "closed"):
                 return "-"
             if value is None:
                 return "for good"

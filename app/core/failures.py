@@ -44,6 +44,7 @@ class Policy:
     stop: bool
     reason: str
     answer: str  # what the provider sent, for README's table
+    then: str = "next model"  # what the request does next, for README's table
 
 
 POLICY: dict[ErrorKind, Policy] = {
@@ -72,21 +73,24 @@ POLICY: dict[ErrorKind, Policy] = {
     ErrorKind.UNEXPECTED_STATUS: Policy(False, True, False, None, False, "unexpected answer: try the next model",
                                         "any other status"),
     ErrorKind.SETUP: Policy(False, False, False, None, False,
-                            "no usable client for this endpoint: fix the key or base URL", "no key / bad URL"),
+                            "no usable client for this endpoint: fix the key or base URL", "no key / bad URL",
+                            "next model (one on another endpoint may answer)"),
     ErrorKind.AUTH: Policy(False, False, False, None, True, "the key is refused; every model shares it",
-                           "401 / 403"),
+                           "401 / 403", "raises `AuthenticationFailedError` naming `GROQ_API_KEY`"),
     ErrorKind.BAD_REQUEST: Policy(False, False, False, None, True, "the request itself is invalid",
-                                  "other 400 / 422, unknown parameter"),
+                                  "other 400 / 422, unknown parameter", "raises `RequestRejectedError`"),
     ErrorKind.VALIDATION: Policy(False, False, False, None, False,
                                  "the answer failed the caller's validate= / required_fields= (billed: no retry)",
-                                 "an answer `validate=` refuses"),
+                                 "an answer `validate=` / `required_fields=` refuses",
+                                 "next model (the row keeps the billed tokens and cost)"),
     ErrorKind.DEADLINE: Policy(False, False, False, None, False,
                                "the request's deadline cut the attempt short: says nothing about the model",
-                               "no answer before the deadline"),
+                               "no answer before the deadline", "raises `DeadlineExceededError`"),
     ErrorKind.HEDGE_LOST: Policy(False, False, False, None, False,
-                                 "the other call of a hedged request answered first", "(cancelled by the router)"),
+                                 "the other call of a hedged request answered first", "(cancelled by the router)",
+                                 "returns the other call's answer"),
     ErrorKind.CANCELLED: Policy(False, False, False, None, False, "cancelled by the caller",
-                                "(cancelled by the caller)"),
+                                "(cancelled by the caller)", "ends: `CancelledError` goes on to the caller"),
 }
 
 _NO_POLICY = Policy(False, False, False, None, False, "not a provider failure", "")
@@ -133,12 +137,11 @@ def classify(error: ProviderError) -> ErrorKind:
 
 def policy_markdown() -> str:
     """README's failure table, generated from POLICY so that the two cannot disagree (a test compares them)."""
-    lines = ["| provider answer | `error_kind` | next model | retried | circuit breaker | keeps the model out |",
+    lines = ["| provider answer | `error_kind` | the request | retried | circuit breaker | keeps the model out |",
              "|---|---|---|---|---|---|"]
     for kind, p in POLICY.items():
-        nxt = "no: raises" if p.stop else "yes"
-        breaker = "opens at once" if p.trips else ("counts" if p.breaker else "—")
-        lines.append(f"| {p.answer} | `{kind.value}` | {nxt} | {'yes' if p.retry else 'no'} | {breaker} | "
+        breaker = "counts; a run opens it" if p.trips else ("counts" if p.breaker else "—")
+        lines.append(f"| {p.answer} | `{kind.value}` | {p.then} | {'yes' if p.retry else 'no'} | {breaker} | "
                      f"{p.mark.value if p.mark else '—'} |")
     return "\n".join(lines)
 

@@ -58,12 +58,12 @@ def read_model_status(path: Path | str) -> list[dict[str, Any]]:
 
 def clear_model_status(conn: sqlite3.Connection, models: list[str], seen_at: str) -> dict[str, dict[str, Any]]:
     """Mark each model `cleared` (in one transaction): routers drop their own older marks for it at their next
-    refresh, and a later failure marks it again. Returns the rows it replaced; models without a mark, or already
-    cleared, are left out and untouched."""
+    refresh, and a later failure marks it again. Returns the rows it replaced; models without a mark, already
+    cleared or with a closed circuit, are left out and untouched."""
     conn.row_factory = sqlite3.Row
     current = {r["model"]: dict(r) for r in conn.execute(
         f"SELECT * FROM model_status WHERE model IN ({', '.join('?' for _ in models)})", models)}
-    replaced = {m: row for m, row in current.items() if row["status"] != CLEARED}
+    replaced = {m: row for m, row in current.items() if row["status"] not in (CLEARED, CLOSED)}
     with conn:
         for model, row in replaced.items():
             was = f"{row['status']}: {row['detail']}" if row["detail"] else row["status"]

@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import fmt, queries, registry
 from dashboard.context import PageContext
 from dashboard.queries import Latency, Totals
-from dashboard.status import COOLING_DOWN, DEPRECATED, NOT_FOUND, state_of
+from dashboard.status import CIRCUIT_OPEN, COOLING_DOWN, DEPRECATED, NOT_FOUND, state_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,7 @@ def _attention(ctx: PageContext, data: OverviewData) -> None:
         if ctx.scope.models and model not in ctx.scope.models:
             continue
         state, detail = state_of(row, ctx.now)
-        if state in (DEPRECATED, NOT_FOUND, COOLING_DOWN):
+        if state in (DEPRECATED, NOT_FOUND, COOLING_DOWN, CIRCUIT_OPEN):
             where = "still in the registry" if model in in_registry else "no longer in the registry"
             notes.append(f"**{model}** is {state} ({where}). {detail}")
     if notes:
