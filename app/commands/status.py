@@ -24,7 +24,8 @@ _COLUMNS = ("model", "status", "until", "hits", "first_seen", "last_seen", "deta
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "status", help="list the models the router skips (deprecated, not found, cooling down, circuit open); clear a mark",
+        "status", help="list the models the router skips (deprecated, not found, cooling down, circuit open); "
+        "clear a mark",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--db", type=Path, default=None,
