@@ -218,13 +218,14 @@ class Router:
         if retired is not None:
             reason = _retired_reason(retired) + " (SKIP_RETIRED_MODELS=true: not called)"
             return self._skip(req, position, candidate, info, ErrorKind.DEPRECATED, reason)
+        unsuitable = skip_reason(info, needs, max_cost_usd)
+        if unsuitable is not None:
+            return self._skip(req, position, candidate, info, *unsuitable)
+        # Last: for a half-open breaker this claims the probe, which only a call about to be made should do.
         state = self.health.blocked(model, time.time())
         if state is not None:
             kind = _STATE_KIND.get(state.status, ErrorKind.COOLING_DOWN)
             return self._skip(req, position, candidate, info, kind, state.describe())
-        unsuitable = skip_reason(info, needs, max_cost_usd)
-        if unsuitable is not None:
-            return self._skip(req, position, candidate, info, *unsuitable)
         return None
 
     def _skip(self, req: RequestLog, position: int, candidate: Candidate, info: ModelInfo | None,
@@ -257,7 +258,7 @@ class Router:
                 self.budget.settle(reservation, 0.0)
             raise self._deadline_error(call)
         run.calls += 1
-        run.calls_to[model] += 1
+        run.calls_to[model] = run.calls_to.get(model, 0) + 1
         model_timeout = (info.timeout_seconds if info is not None and info.timeout_seconds
                          else self.settings.llm_timeout_seconds)
         attempt_timeout = min(model_timeout, remaining)

@@ -63,4 +63,4 @@ def _partner(router: Router, call: _Call, first: Pick) -> Pick | None:
         return Pick(pick.position, pick.candidate, pick.info, pick.retry, hedged=True)
     if run.calls >= run.max_calls:
         return None
-    return Pick(first.position, first.candidate, first.info, run.calls_to[first.candidate.model], hedged=True)
+    return Pick(first.position, first.candidate, first.info, run.calls_to.get(first.candidate.model, 0), hedged=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 
 from app.core.catalog import ModelInfo
@@ -42,7 +41,7 @@ class Run:
     hedge_after: float | None  # seconds
     index: int = 0  # next chain position (0-based) of the first pass
     calls: int = 0
-    calls_to: Counter[str] = field(default_factory=Counter)
+    calls_to: dict[str, int] = field(default_factory=dict)
     # Models worth another call in this request: position -> its Pick (the last transient failure or skip).
     retryable: dict[int, Pick] = field(default_factory=dict)
     retries: int = 0
@@ -57,7 +56,7 @@ class Run:
         return self.deadline - time.perf_counter()
 
     def pick(self, position: int, candidate: Candidate, info: ModelInfo | None, hedged: bool = False) -> Pick:
-        return Pick(position, candidate, info, self.calls_to[candidate.model], hedged)
+        return Pick(position, candidate, info, self.calls_to.get(candidate.model, 0), hedged)
 
 
 def backoff(retries: int, base: float, cap: float) -> float:
@@ -76,7 +75,7 @@ def choose_retry(run: Run, states: dict[str, ModelState | None], delay: float, n
         wait = delay
         last_resort = False
         if state is not None and state.status == CIRCUIT_OPEN:
-            if run.calls_to[model]:
+            if run.calls_to.get(model):
                 continue  # already called once in this request while its breaker said no
             last_resort = True
         elif state is not None and state.status == COOLING_DOWN and state.until is not None:
