@@ -292,3 +292,34 @@ async def test_a_failed_hedge_leaves_the_first_call_running(sim, make_router, db
     rows = rows_of(db_path, resp.request_id)
     assert [(r["model"], r["outcome"], r["error_kind"]) for r in rows] == [
         (B, "failure", "server_error"), (A, "success", None)]
+
+
+async def test_status_clear_lifts_an_open_breaker(sim, make_router, db_path, capsys):
+    from app import cli
+
+    router = make_router(model_status_refresh_seconds=0)
+    sim.script(A, {"fault": "disconnect"})
+    await router.execute("pair", USER)
+    assert marks(db_path)[A]["status"] == "circuit_open"
+    assert cli.main(["status", "--db", str(db_path), "--clear", A]) == 0
+    assert f"cleared {A} (was circuit_open)" in capsys.readouterr().out
+    resp = await router.execute("pair", USER)  # the router dropped its mark at its next refresh
+    assert resp.model_used == A and len(resp.attempts) == 1
+
+
+async def test_a_hedge_holds_its_own_budget_reservation(sim, make_router, db_path):
+    from app.core.gates import estimated_cost, needs_of
+
+    slow, fast = "openai/gpt-oss-120b", "openai/gpt-oss-20b"  # priced: their calls are counted
+    ai_models.MODEL_REGISTRY["priced"] = [slow, fast]
+    sim.script(slow, {"fault": "ok", "latency_ms": 400})
+    router = make_router(daily_budget_usd=100.0)
+    resp = await router.execute("priced", USER, hedge_after_ms=50)
+    assert resp.model_used == fast
+    spent, reserved = router.budget.status()
+    assert reserved == 0.0  # both reservations settled
+    # The cancelled call is held at its estimate (the provider may still bill it), the answer at its real cost.
+    held = estimated_cost(ai_models.MODEL_CATALOG[slow], needs_of(USER, {}))
+    assert held > 0 and spent == pytest.approx(resp.cost_usd + held, rel=1e-9)
+    lost = rows_of(db_path, resp.request_id)[0]
+    assert (lost["model"], lost["error_kind"], lost["cost_usd"]) == (slow, "hedge_lost", None)
