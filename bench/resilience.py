@@ -384,7 +384,7 @@ def table(runs: list[Run]) -> list[str]:
     for r in runs:
         name = f"{r.scenario.key} {r.scenario.title}"
         if r.skipped is not None:
-            rows.append((name, r.client, f"skipped ({r.skipped})", "", "", "", "", ""))
+            rows.append((name, f"{r.client} (skipped: {r.skipped})", *["-"] * 6))
             continue
         rows.append((name, r.client, f"{r.answered_pct:.2f}", f"{r.pct(50):,.0f}", f"{r.pct(99):,.0f}",
                      f"{r.pct(100):,.0f}", str(r.past_deadline), f"{r.calls / r.requests:.2f}"))
