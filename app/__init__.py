@@ -15,7 +15,6 @@ from app.core.ai_models import (
 )
 from app.core.catalog import ModelInfo
 from app.core.runtime import configure, get_router, reset
-from app.core.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage
 from app.errors import (
     AllModelsFailedError,
     AuthenticationFailedError,
@@ -29,6 +28,7 @@ from app.errors import (
     TaskRouterError,
     UnknownTaskError,
 )
+from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage
 
 __all__ = [
     "MODEL_CATALOG",

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.core.types import AttemptRecord
+    from app.types import AttemptRecord
 
 
 class TaskRouterError(Exception):

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from app.core.failures import POLICY, classify, parse_duration, policy, policy_markdown, rate_limit_wait
-from app.core.types import ErrorKind
 from app.errors import ProviderStatusError
+from app.types import ErrorKind
 
 
 @pytest.mark.parametrize(

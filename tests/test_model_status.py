@@ -67,7 +67,7 @@ def test_clearing_an_unmarked_model_changes_nothing_and_says_what_is_marked(tmp_
 def test_a_mark_made_after_the_clear_survives_it(make_router):
     health: ModelHealth = make_router().health
     error = ProviderStatusError("The model has been decommissioned", status_code=400, code="model_decommissioned")
-    from app.core.types import ErrorKind
+    from app.types import ErrorKind
 
     health.on_failure("a/model", ErrorKind.DEPRECATED, error, now=1000.0)
     health._cleared("a/model", cleared_at=999.0)  # cleared before this process marked it

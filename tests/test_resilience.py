@@ -10,7 +10,6 @@ from conftest import USER, logged_rows
 
 from app.core import ai_models
 from app.core.catalog import ModelInfo
-from app.core.types import ErrorKind
 from app.errors import (
     AllModelsFailedError,
     DeadlineExceededError,
@@ -19,6 +18,7 @@ from app.errors import (
     TaskFailedError,
 )
 from app.simulator import ModelProfile
+from app.types import ErrorKind
 
 pytestmark = pytest.mark.anyio
 

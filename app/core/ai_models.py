@@ -16,7 +16,7 @@ from typing import Any
 
 from app.core.catalog import ModelInfo
 from app.core.runtime import get_router, run_sync
-from app.core.types import LLMResponse
+from app.types import LLMResponse
 
 # Task type -> models in priority order. "fallback" is tried, for every task, after the task's own list.
 # Checked against Groq's deprecations of late 2026: no llama-3.x (shut down for most tiers on 2026-08-16).

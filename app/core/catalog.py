@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from app.core.types import Usage
 from app.errors import ConfigError
+from app.types import Usage
 
 CAPABILITIES = ("vision", "tools", "json_mode", "reasoning")
 

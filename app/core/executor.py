@@ -25,7 +25,6 @@ from app.core.messages import check_messages
 from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, NOT_FOUND, ModelHealth
 from app.core.recording import RequestLog, new_request_id
 from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, Run, backoff, choose_retry
-from app.core.types import AttemptRecord, ErrorKind, LLMResponse, Outcome
 from app.core.validation import Validator, rejection
 from app.deprecations import DeprecationCalendar, Retirement, load_calendar, startup_warnings
 from app.errors import (
@@ -41,6 +40,7 @@ from app.errors import (
 )
 from app.providers import Endpoint, ProviderResponse, run_llm
 from app.store import AttemptLog, get_attempt_log
+from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome
 
 logger = logging.getLogger("taskrouter")
 

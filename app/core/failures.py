@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.core.types import ErrorKind
 from app.errors import (
     ProviderConnectionError,
     ProviderError,
@@ -18,6 +17,7 @@ from app.errors import (
     ProviderSetupError,
     ProviderTimeout,
 )
+from app.types import ErrorKind
 
 
 class Mark(StrEnum):

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.core.catalog import ModelInfo
 from app.core.messages import estimate_prompt_tokens, has_images
-from app.core.types import ErrorKind
+from app.types import ErrorKind
 
 # Without max_tokens the answer may run to the model's own limit; assume this much when that is unknown too.
 DEFAULT_COMPLETION_ESTIMATE = 4096

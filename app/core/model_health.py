@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.core.breaker import Breaker
 from app.core.failures import Mark, policy, rate_limit_wait
-from app.core.types import ErrorKind
 from app.errors import ProviderError
 from app.store import (
     CLEARED,
@@ -26,6 +25,7 @@ from app.store import (
     read_model_status,
     utc_now_iso,
 )
+from app.types import ErrorKind
 
 logger = logging.getLogger("taskrouter")
 

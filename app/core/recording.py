@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass, field
 
 from app.core.chain import Candidate, Chain
-from app.core.types import AttemptRecord, ErrorKind, Outcome
 from app.providers import ProviderResponse
 from app.store import AttemptLog, AttemptRow, utc_now_iso
+from app.types import AttemptRecord, ErrorKind, Outcome
 
 MAX_MESSAGE_CHARS = 2000
 

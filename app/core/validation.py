@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 
-from app.core.types import LLMResponse
+from app.types import LLMResponse
 
 Validator = Callable[[LLMResponse], str | None]
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app.core.types import Usage
+from app.types import Usage
 
 
 @dataclass(frozen=True, slots=True)

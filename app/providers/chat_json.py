@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.types import Usage
 from app.errors import ProviderResponseError
 from app.providers.base import ProviderResponse
+from app.types import Usage
 
 
 def parse_chat_completion(data: Any) -> ProviderResponse:

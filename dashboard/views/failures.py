@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from app.core.types import ErrorKind
+from app.types import ErrorKind
 from dashboard import fmt, queries
 from dashboard.context import PageContext
 
