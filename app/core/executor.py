@@ -9,7 +9,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,42 +23,27 @@ from app.core.hedge import race
 from app.core.messages import check_messages
 from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, NOT_FOUND, ModelHealth
 from app.core.recording import RequestLog, new_request_id
+from app.core.request import Answer, Call, check_options, deadline_error, final_error, response
 from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, Run, backoff, choose_retry
 from app.core.validation import Validator, rejection
 from app.deprecations import DeprecationCalendar, Retirement, load_calendar, startup_warnings
 from app.errors import (
-    AllModelsFailedError,
     AuthenticationFailedError,
     BudgetExceededError,
     ConfigError,
-    DeadlineExceededError,
-    NoCapableModelError,
     ProviderError,
     RequestRejectedError,
-    TaskFailedError,
 )
-from app.providers import Endpoint, ProviderResponse, run_llm
+from app.providers import Endpoint, run_llm
 from app.store import AttemptLog, get_attempt_log
-from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome
+from app.types import ErrorKind, LLMResponse, Outcome
 
 logger = logging.getLogger("taskrouter")
 
 RegistrySource = Callable[[], Mapping[str, Sequence[str]]]
 CatalogSource = Callable[[], Mapping[str, ModelInfo]]
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """A provider's answer before it is accepted: the LLMResponse is built once, with its final attempts."""
-
-    pick: Pick
-    result: ProviderResponse
-    provider: str
-    cost_usd: float | None
-    latency_ms: float  # this attempt
-
-
 _STATE_KIND = {DEPRECATED: ErrorKind.DEPRECATED, NOT_FOUND: ErrorKind.NOT_FOUND, CIRCUIT_OPEN: ErrorKind.CIRCUIT_OPEN}
-_UNSUITABLE = (ErrorKind.CAPABILITY, ErrorKind.CONTEXT_LENGTH, ErrorKind.BUDGET)
 _WAITABLE = (ErrorKind.COOLING_DOWN, ErrorKind.CIRCUIT_OPEN)
 
 
@@ -128,7 +112,7 @@ class Router:
     ) -> LLMResponse:
         started = time.perf_counter()
         check_messages(messages)
-        _check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
+        check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
         if params.get("stream"):
             raise ConfigError("stream=True is not supported: execute_task returns the whole answer (and logs its "
                               "tokens and cost); drop `stream`")
@@ -142,7 +126,7 @@ class Router:
         hedge_ms = s.hedge_after_ms if hedge_after_ms is None else (hedge_after_ms or None)
         run = Run(chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
                   hedge_ms / 1000.0 if hedge_ms else None)
-        call = _Call(req, run, messages, params, needs_of(messages, params), max_cost_usd, validate, required_fields)
+        call = Call(req, run, messages, params, needs_of(messages, params), max_cost_usd, validate, required_fields)
         self.health.refresh_if_due(time.time())
         while True:
             pick = self.next_untried(call)
@@ -156,9 +140,9 @@ class Router:
                 answer = await race(self, call, pick)
             if answer is not None:
                 return self._accepted(call, answer)
-        raise self._failure(call)
+        raise final_error(call)
 
-    def next_untried(self, call: _Call) -> Pick | None:
+    def next_untried(self, call: Call) -> Pick | None:
         """The first pass: the chain's next model that passes the checks, or None when the chain is done."""
         run, req = call.run, call.req
         candidates = run.chain.candidates
@@ -179,7 +163,7 @@ class Router:
             return run.pick(position, candidate, info)
         return None
 
-    async def _next_retry(self, call: _Call) -> Pick | None:
+    async def _next_retry(self, call: Call) -> Pick | None:
         """After the first pass: the retry to make (after its backoff, slept here), or None to give up."""
         run, s = call.run, self.settings
         if not run.retryable:
@@ -235,7 +219,7 @@ class Router:
                     req.chain.task_type, candidate.model, kind.value, reason, req.request_id)
         return kind
 
-    def reserve(self, call: _Call, pick: Pick) -> Reservation | None:
+    def reserve(self, call: Call, pick: Pick) -> Reservation | None:
         if self.budget is None:
             return None
         try:
@@ -246,8 +230,8 @@ class Router:
             raise BudgetExceededError(f"{req.chain.task_type}: {exc}; no provider was called", req.records,
                                       task_type=req.chain.task_type, request_id=req.request_id) from None
 
-    async def attempt(self, call: _Call, pick: Pick, reservation: Reservation | None,
-                      lost: set[asyncio.Task[Any]] | None = None) -> _Answer | None:
+    async def attempt(self, call: Call, pick: Pick, reservation: Reservation | None,
+                      lost: set[asyncio.Task[Any]] | None = None) -> Answer | None:
         """One provider call. The answer, or None after logging a failure that lets the request go on.
         `lost`: the race's set of calls it cancelled because the other answered (logged `hedge_lost`)."""
         run, req = call.run, call.req
@@ -256,7 +240,7 @@ class Router:
         if remaining < MIN_ATTEMPT_SECONDS:
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation, 0.0)
-            raise self._deadline_error(call)
+            raise deadline_error(call)
         run.calls += 1
         run.calls_to[model] = run.calls_to.get(model, 0) + 1
         model_timeout = (info.timeout_seconds if info is not None and info.timeout_seconds
@@ -290,16 +274,16 @@ class Router:
         finally:
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation, cost)
-        answer = _Answer(pick, result, _provider(info), cost, _ms_since(attempt_started))
+        answer = Answer(pick, result, _provider(info), cost, _ms_since(attempt_started))
         self.health.on_success(model)
         if call.validate or call.required_fields:
-            reason = rejection(_response(req, answer, (), 0.0), call.validate, call.required_fields)
+            reason = rejection(response(req, answer, (), 0.0), call.validate, call.required_fields)
             if reason is not None:
                 self._rejected(call, answer, reason)
                 return None
         return answer
 
-    def _accepted(self, call: _Call, answer: _Answer) -> LLMResponse:
+    def _accepted(self, call: Call, answer: Answer) -> LLMResponse:
         req, pick = call.req, answer.pick
         req.add(pick.position, pick.candidate, Outcome.SUCCESS, provider=answer.provider,
                 latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd, retry=pick.retry,
@@ -307,9 +291,9 @@ class Router:
         logger.info("Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s retry=%d request_id=%s",
                     req.chain.task_type, pick.candidate.model, answer.result.usage.total_tokens, answer.latency_ms,
                     pick.candidate.is_fallback, pick.retry, req.request_id)
-        return _response(req, answer, tuple(req.records), _ms_since(call.run.started))
+        return response(req, answer, tuple(req.records), _ms_since(call.run.started))
 
-    def lost(self, call: _Call, answer: _Answer) -> None:
+    def lost(self, call: Call, answer: Answer) -> None:
         """A hedged call that answered too, after the winner: its tokens and cost were billed, so they are logged."""
         pick = answer.pick
         call.req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=answer.provider,
@@ -317,7 +301,7 @@ class Router:
                      latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd, retry=pick.retry,
                      hedged=pick.hedged)
 
-    def _rejected(self, call: _Call, answer: _Answer, reason: str) -> None:
+    def _rejected(self, call: Call, answer: Answer, reason: str) -> None:
         # The provider billed this answer: the row keeps its tokens and cost.
         req, pick = call.req, answer.pick
         req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=answer.provider, kind=ErrorKind.VALIDATION,
@@ -326,7 +310,7 @@ class Router:
         logger.warning("Model failure task_type=%s model=%s error_kind=validation status=None request_id=%s: %s",
                        req.chain.task_type, pick.candidate.model, req.request_id, reason)
 
-    def _failed(self, call: _Call, pick: Pick, error: ProviderError, latency_ms: float, cut: bool) -> None:
+    def _failed(self, call: Call, pick: Pick, error: ProviderError, latency_ms: float, cut: bool) -> None:
         req, model, info = call.req, pick.candidate.model, pick.info
         kind = classify(error)
         message = error.message
@@ -376,78 +360,6 @@ class Router:
             req.records, task_type=task, request_id=req.request_id,
         ) from None
 
-    def _deadline_error(self, call: _Call) -> DeadlineExceededError:
-        req, run = call.req, call.run
-        calls = f"{run.calls} provider call(s)" + (f", {run.retries} of them retries" if run.retries else "")
-        return DeadlineExceededError(
-            f"{req.chain.task_type}: no answer within the request's deadline of {run.deadline_seconds:g}s "
-            f"(LLM_REQUEST_DEADLINE_SECONDS or timeout=); {calls}",
-            req.records, task_type=req.chain.task_type, request_id=req.request_id)
-
-    def _failure(self, call: _Call) -> TaskFailedError:
-        req, run = call.req, call.run
-        if run.remaining() < MIN_ATTEMPT_SECONDS:
-            return self._deadline_error(call)
-        if run.calls == 0 and req.records and all(r.error_kind in _UNSUITABLE for r in req.records):
-            return NoCapableModelError(_unsuitable_summary(run.chain, call.needs, req), req.records,
-                                       task_type=req.chain.task_type, request_id=req.request_id)
-        return AllModelsFailedError(_summary(run), req.records, task_type=req.chain.task_type,
-                                    request_id=req.request_id)
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """What one execute() call carries through its attempts."""
-
-    req: RequestLog
-    run: Run
-    messages: Sequence[Mapping[str, Any]]
-    params: Mapping[str, Any]
-    needs: Needs
-    max_cost_usd: float | None
-    validate: Validator | None
-    required_fields: Sequence[str] | None
-
-
-def _check_options(max_cost_usd: float | None, validate: Validator | None, required_fields: Any,
-                   timeout: Any, hedge_after_ms: Any) -> None:
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
-                                or not 0 < timeout <= 3600):
-        raise ConfigError(f"timeout must be the request's deadline in seconds, in (0, 3600], got {timeout!r}")
-    if hedge_after_ms is not None and (isinstance(hedge_after_ms, bool) or not isinstance(hedge_after_ms, int | float)
-                                       or not 0 <= hedge_after_ms <= 3_600_000):
-        raise ConfigError(f"hedge_after_ms must be milliseconds >= 0 (0 turns hedging off), got {hedge_after_ms!r}")
-    if max_cost_usd is not None and (isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, int | float)
-                                     or max_cost_usd <= 0):
-        raise ConfigError(f"max_cost_usd must be a positive number of dollars, got {max_cost_usd!r}")
-    if validate is not None and not callable(validate):
-        raise ConfigError("validate must be a callable taking the response and returning None or a reason")
-    if required_fields is not None and (isinstance(required_fields, str) or not all(
-        isinstance(f, str) for f in required_fields
-    )):
-        raise ConfigError(f"required_fields must be a list of field names, got {required_fields!r}")
-
-
-def _response(req: RequestLog, answer: _Answer, attempts: tuple[AttemptRecord, ...], total_ms: float) -> LLMResponse:
-    result, pick = answer.result, answer.pick
-    return LLMResponse(
-        content=result.content,
-        model_used=pick.candidate.model,
-        finish_reason=result.finish_reason,
-        usage=result.usage,
-        task_type=req.chain.task_type,
-        request_id=req.request_id,
-        fallback_used=pick.position > 1,
-        latency_ms=total_ms,
-        attempts=attempts,
-        provider=answer.provider,
-        cost_usd=answer.cost_usd,
-        provider_request_id=result.provider_request_id,
-        tool_calls=result.tool_calls,
-        variant=req.variant,
-    )
-
-
 def _provider(info: ModelInfo | None) -> str:
     return info.provider if info is not None else "groq"
 
@@ -459,24 +371,3 @@ def _retired_reason(retired: Retirement) -> str:
 
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
-
-
-def _summary(run: Run) -> str:
-    chain = run.chain
-    if chain.forced:
-        head = f"{chain.task_type}: FORCE_MODEL={chain.candidates[0].model} failed (no fallback while forced)"
-    else:
-        head = f"{chain.task_type}: all {len(chain.candidates)} models failed or were skipped"
-    head += f"; {run.calls} provider call(s)" + (f", {run.retries} of them retries" if run.retries else "")
-    if run.not_tried:
-        head += f" (LLM_MAX_ATTEMPTS={run.max_calls}), not tried: {', '.join(run.not_tried)}"
-    if run.stopped:
-        head += f"; stopped retrying: {run.stopped}"
-    return head
-
-
-def _unsuitable_summary(chain: Chain, needs: Needs, req: RequestLog) -> str:
-    wanted = ", ".join(sorted(needs.capabilities)) or "none"
-    considered = ", ".join(r.model for r in req.records)
-    return (f"{chain.task_type}: no model in the chain can take this request (needs capabilities: {wanted}; "
-            f"estimated prompt: {needs.prompt_tokens} tokens); models considered: {considered}")

@@ -13,10 +13,11 @@ from app.core.retry import Pick
 from app.errors import BudgetExceededError
 
 if TYPE_CHECKING:
-    from app.core.executor import Router, _Answer, _Call
+    from app.core.executor import Router
+    from app.core.request import Answer, Call
 
 
-async def race(router: Router, call: _Call, first: Pick) -> _Answer | None:
+async def race(router: Router, call: Call, first: Pick) -> Answer | None:
     """The first good answer of `first` and, if it is slow, a hedge beside it; None when neither answered."""
     lost: set[asyncio.Task[Any]] = set()
     run = call.run
@@ -54,7 +55,7 @@ async def race(router: Router, call: _Call, first: Pick) -> _Answer | None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _partner(router: Router, call: _Call, first: Pick) -> Pick | None:
+def _partner(router: Router, call: Call, first: Pick) -> Pick | None:
     """The hedge: the chain's next usable model, else the same model again (a second call often lands on
     another server), within LLM_MAX_ATTEMPTS."""
     run = call.run

@@ -1,0 +1,132 @@
+"""One request as the executor carries it: what the caller passed (`Call`), a provider's answer before it is
+accepted (`Answer`), the response built from it, and the error that ends a request no model answered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.chain import Chain
+from app.core.gates import Needs
+from app.core.recording import RequestLog
+from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, Run
+from app.core.validation import Validator
+from app.errors import (
+    AllModelsFailedError,
+    ConfigError,
+    DeadlineExceededError,
+    NoCapableModelError,
+    TaskFailedError,
+)
+from app.providers import ProviderResponse
+from app.types import AttemptRecord, ErrorKind, LLMResponse
+
+_UNSUITABLE = (ErrorKind.CAPABILITY, ErrorKind.CONTEXT_LENGTH, ErrorKind.BUDGET)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A provider's answer before it is accepted: the LLMResponse is built once, with its final attempts."""
+
+    pick: Pick
+    result: ProviderResponse
+    provider: str
+    cost_usd: float | None
+    latency_ms: float  # this attempt
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What one execute() call carries through its attempts."""
+
+    req: RequestLog
+    run: Run
+    messages: Sequence[Mapping[str, Any]]
+    params: Mapping[str, Any]
+    needs: Needs
+    max_cost_usd: float | None
+    validate: Validator | None
+    required_fields: Sequence[str] | None
+
+
+def check_options(max_cost_usd: float | None, validate: Validator | None, required_fields: Any,
+                  timeout: Any, hedge_after_ms: Any) -> None:
+    """The caller's routing options, checked before anything is sent: a bad one names what to fix."""
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not 0 < timeout <= 3600):
+        raise ConfigError(f"timeout must be the request's deadline in seconds, in (0, 3600], got {timeout!r}")
+    if hedge_after_ms is not None and (isinstance(hedge_after_ms, bool) or not isinstance(hedge_after_ms, int | float)
+                                       or not 0 <= hedge_after_ms <= 3_600_000):
+        raise ConfigError(f"hedge_after_ms must be milliseconds >= 0 (0 turns hedging off), got {hedge_after_ms!r}")
+    if max_cost_usd is not None and (isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, int | float)
+                                     or max_cost_usd <= 0):
+        raise ConfigError(f"max_cost_usd must be a positive number of dollars, got {max_cost_usd!r}")
+    if validate is not None and not callable(validate):
+        raise ConfigError("validate must be a callable taking the response and returning None or a reason")
+    if required_fields is not None and (isinstance(required_fields, str) or not all(
+        isinstance(f, str) for f in required_fields
+    )):
+        raise ConfigError(f"required_fields must be a list of field names, got {required_fields!r}")
+
+
+def response(req: RequestLog, answer: Answer, attempts: tuple[AttemptRecord, ...], total_ms: float) -> LLMResponse:
+    result, pick = answer.result, answer.pick
+    return LLMResponse(
+        content=result.content,
+        model_used=pick.candidate.model,
+        finish_reason=result.finish_reason,
+        usage=result.usage,
+        task_type=req.chain.task_type,
+        request_id=req.request_id,
+        fallback_used=pick.position > 1,
+        latency_ms=total_ms,
+        attempts=attempts,
+        provider=answer.provider,
+        cost_usd=answer.cost_usd,
+        provider_request_id=result.provider_request_id,
+        tool_calls=result.tool_calls,
+        variant=req.variant,
+    )
+
+
+
+def deadline_error(call: Call) -> DeadlineExceededError:
+    req, run = call.req, call.run
+    calls = f"{run.calls} provider call(s)" + (f", {run.retries} of them retries" if run.retries else "")
+    return DeadlineExceededError(
+        f"{req.chain.task_type}: no answer within the request's deadline of {run.deadline_seconds:g}s "
+        f"(LLM_REQUEST_DEADLINE_SECONDS or timeout=); {calls}",
+        req.records, task_type=req.chain.task_type, request_id=req.request_id)
+
+def final_error(call: Call) -> TaskFailedError:
+    """The error that ends a request no model answered."""
+    req, run = call.req, call.run
+    if run.remaining() < MIN_ATTEMPT_SECONDS:
+        return deadline_error(call)
+    if run.calls == 0 and req.records and all(r.error_kind in _UNSUITABLE for r in req.records):
+        return NoCapableModelError(_unsuitable_summary(run.chain, call.needs, req), req.records,
+                                   task_type=req.chain.task_type, request_id=req.request_id)
+    return AllModelsFailedError(_summary(run), req.records, task_type=req.chain.task_type,
+                                request_id=req.request_id)
+
+
+def _summary(run: Run) -> str:
+    chain = run.chain
+    if chain.forced:
+        head = f"{chain.task_type}: FORCE_MODEL={chain.candidates[0].model} failed (no fallback while forced)"
+    else:
+        head = f"{chain.task_type}: all {len(chain.candidates)} models failed or were skipped"
+    head += f"; {run.calls} provider call(s)" + (f", {run.retries} of them retries" if run.retries else "")
+    if run.not_tried:
+        head += f" (LLM_MAX_ATTEMPTS={run.max_calls}), not tried: {', '.join(run.not_tried)}"
+    if run.stopped:
+        head += f"; stopped retrying: {run.stopped}"
+    return head
+
+
+def _unsuitable_summary(chain: Chain, needs: Needs, req: RequestLog) -> str:
+    wanted = ", ".join(sorted(needs.capabilities)) or "none"
+    considered = ", ".join(r.model for r in req.records)
+    return (f"{chain.task_type}: no model in the chain can take this request (needs capabilities: {wanted}; "
+            f"estimated prompt: {needs.prompt_tokens} tokens); models considered: {considered}")
