@@ -34,6 +34,7 @@ class Answer:
     provider: str
     cost_usd: float | None
     latency_ms: float  # this attempt
+    first_token_ms: float | None = None  # streamed attempts
 
 
 @dataclass(frozen=True, slots=True)
