@@ -62,10 +62,11 @@ async def test_a_refused_key_on_that_endpoint_does_not_stop_groq_models(local, s
 
 async def test_timeouts_and_refused_connections_are_mapped(local, sim, make_router, db_path):
     local.script("local/llama", {"fault": "hang", "seconds": 10})
-    await make_router(llm_timeout_seconds=0.3).execute("private", USER)
+    # The timeout would open the model's breaker (shared through the database) and skip the second call.
+    await make_router(llm_timeout_seconds=0.3, breaker_open_after_timeouts=2).execute("private", USER)
     ai_models.MODEL_CATALOG["local/llama"] = ModelInfo(provider="openai_compatible",
                                                        base_url="http://127.0.0.1:9/v1")
-    await make_router().execute("private", USER)
+    await make_router(breaker_open_after_timeouts=2).execute("private", USER)
     assert [r["error_kind"] for r in logged_rows(db_path) if r["provider"] == "openai_compatible"] == [
         "timeout", "connection"]
 
