@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from app.simulator import (
     load_default_profile,
     load_profiles,
 )
-from app.simulator.server import HttpServer, Request, Response
+from app.simulator.server import HttpServer, Pause, Request, Response, StreamResponse
 
 FAST = "sim/fast"
 OTHER = "sim/other"
@@ -180,7 +180,7 @@ FAULT_TABLE: dict[str, tuple[type[groq.APIStatusError], int, str | None, str]] =
 
 
 def test_every_fault_is_covered() -> None:
-    assert set(FAULT_TABLE) | {"hang", "disconnect"} == set(FAULTS)
+    assert set(FAULT_TABLE) | {"hang", "disconnect", "stream_cut", "stream_stall", "stream_error"} == set(FAULTS)
 
 
 @pytest.mark.parametrize("fault", sorted(FAULT_TABLE))
@@ -538,17 +538,239 @@ def test_streaming_chunks_match_the_plain_answer(sim: Simulator, client: groq.Gr
     assert sim.requests[-1].body["stream"] is True
 
 
-def test_streaming_wire_format_and_include_usage(sim: Simulator) -> None:
-    body = {"model": FAST, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
-    response = post(sim, body)
+def test_streaming_is_paced_by_tokens_per_second(sim: Simulator, client: groq.Groq) -> None:
+    sim.set_profile(FAST, ModelProfile(tokens_per_second=100.0, completion_tokens=30))
+    started = time.monotonic()
+    chunks = list(chat(client, stream=True))
+    assert 0.3 <= time.monotonic() - started < 2
+    assert chunks[-1].x_groq.usage.completion_time == pytest.approx(0.3)
+
+
+CHAT_PATH = "/openai/v1/chat/completions"
+STREAM_CONTENT = "one two three four five"  # streamed as 5 chunks: "one ", "two ", "three ", "four ", "five"
+# prompt_tokens 10 and completion_tokens 5 scripted; prompt_time = 10 / 50000; no tokens_per_second, so
+# completion_time = 5 / 1000; no latency, so queue_time 0.
+STREAM_USAGE = {
+    "queue_time": 0.0,
+    "prompt_tokens": 10,
+    "prompt_time": 0.0002,
+    "completion_tokens": 5,
+    "completion_time": 0.005,
+    "total_tokens": 15,
+    "total_time": 0.0052,
+}
+TOOLS = [{"type": "function", "function": {"name": "calculator", "parameters": {"type": "object"}}}]
+
+
+def scripted_stream(fault: str = "ok", **options: Any) -> dict[str, Any]:
+    return {"fault": fault, "content": STREAM_CONTENT, "prompt_tokens": 10, "completion_tokens": 5, **options}
+
+
+def stream_body(**extra: Any) -> dict[str, Any]:
+    return {"model": FAST, "messages": MESSAGES, "stream": True, **extra}
+
+
+def sse_events(text: str) -> list[tuple[str | None, Any]]:
+    """(event name, data parsed as JSON unless it is `[DONE]`) for each server-sent event."""
+    events: list[tuple[str | None, Any]] = []
+    for block in text.split("\n\n"):
+        if not block:
+            continue
+        name, data = None, ""
+        for line in block.split("\n"):
+            field, _, value = line.partition(": ")
+            if field == "event":
+                name = value
+            else:
+                assert field == "data", block
+                data = value
+        events.append((name, data if data == "[DONE]" else json.loads(data)))
+    return events
+
+
+def chunk(first: dict[str, Any], delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> dict:
+    """A chunk as Groq sends it, with the id, created and model of the stream's first chunk."""
+    return {
+        "id": first["id"],
+        "object": "chat.completion.chunk",
+        "created": first["created"],
+        "model": FAST,
+        "system_fingerprint": "fp_sim",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        **extra,
+    }
+
+
+def content_chunks(first: dict[str, Any], count: int) -> list[tuple[None, dict[str, Any]]]:
+    pieces = ["one ", "two ", "three ", "four ", "five"]
+    return [(None, chunk(first, {"content": piece})) for piece in pieces[:count]]
+
+
+def read_stream(sim: Simulator, body: dict[str, Any], timeout: httpx.Timeout | float = 5) -> tuple[bytes, Any]:
+    """The raw event bytes received, and the exception that ended the read (None when the stream ended)."""
+    received = b""
+    with httpx.Client(base_url=sim.base_url, timeout=timeout) as http, http.stream("POST", CHAT_PATH, json=body) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "text/event-stream"
+        try:
+            for piece in r.iter_raw():
+                received += piece
+        except httpx.TransportError as exc:
+            return received, exc
+    return received, None
+
+
+def test_streaming_wire_format_is_groqs(sim: Simulator) -> None:
+    sim.script(FAST, scripted_stream(), scripted_stream())
+    with httpx.Client(base_url=sim.base_url) as http:
+        response = http.post(CHAT_PATH, json=stream_body())
+        with_usage = http.post(CHAT_PATH, json=stream_body(stream_options={"include_usage": True}))
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
     assert response.headers["transfer-encoding"] == "chunked"
-    events = [line for line in response.text.split("\n\n") if line]
-    assert all(e.startswith("data: ") for e in events)
-    assert events[-1] == "data: [DONE]"
-    last = json.loads(events[-2][len("data: ") :])
-    assert last["usage"]["total_tokens"] == 38 and last["x_groq"]["usage"]["total_tokens"] == 38
+    assert response.headers["cache-control"] == "no-cache"
+    events = sse_events(response.text)
+    first = events[0][1]
+    request_id = response.headers["x-request-id"]
+    assert first["id"].startswith("chatcmpl-") and isinstance(first["created"], int)
+    assert events == [
+        (None, chunk(first, {"role": "assistant", "content": ""}, x_groq={"id": request_id})),
+        *content_chunks(first, 5),
+        (None, chunk(first, {}, "stop", x_groq={"id": request_id, "usage": STREAM_USAGE})),
+        (None, "[DONE]"),
+    ]
+    # include_usage adds OpenAI's last chunk: no choices, the usage at the top level.
+    events = sse_events(with_usage.text)
+    first = events[0][1]
+    request_id = with_usage.headers["x-request-id"]
+    usage_chunk = {**chunk(first, {}), "choices": [], "usage": STREAM_USAGE, "x_groq": {"id": request_id}}
+    assert events[-3:] == [
+        (None, chunk(first, {}, "stop", x_groq={"id": request_id, "usage": STREAM_USAGE})),
+        (None, usage_chunk),
+        (None, "[DONE]"),
+    ]
+    assert len(events) == 9
+
+
+@pytest.mark.anyio
+async def test_streaming_through_the_async_sdk(sim: Simulator) -> None:
+    sim.script(FAST, scripted_stream(), scripted_stream())
+    async with groq.AsyncGroq(api_key="k", base_url=sim.base_url, max_retries=0, timeout=5) as client:
+        stream = await client.chat.completions.create(model=FAST, messages=MESSAGES, stream=True)
+        chunks = [c async for c in stream]
+        include_usage = {"stream_options": {"include_usage": True}}
+        stream = await client.chat.completions.create(
+            model=FAST, messages=MESSAGES, stream=True, extra_body=include_usage
+        )
+        with_usage = [c async for c in stream]
+    assert [c.choices[0].delta.content for c in chunks] == ["", "one ", "two ", "three ", "four ", "five", None]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks] == [None] * 6 + ["stop"]
+    assert [c.x_groq is not None for c in chunks] == [True] + [False] * 5 + [True]
+    assert chunks[0].x_groq.id == chunks[-1].x_groq.id
+    assert chunks[-1].x_groq.usage.model_dump(exclude_none=True) == STREAM_USAGE
+    assert all(c.usage is None for c in chunks)
+    assert len(with_usage) == 8 and with_usage[-1].choices == []
+    assert with_usage[-1].usage.model_dump(exclude_none=True) == STREAM_USAGE
+    assert [r.body.get("stream_options") for r in sim.requests] == [None, {"include_usage": True}]
+
+
+def test_tool_calls_answer_requests_that_offer_tools(sim: Simulator, client: groq.Groq) -> None:
+    calls = [
+        {"name": "calculator", "arguments": '{"expression": "2+2"}', "id": "call_a1"},
+        {"name": "lookup", "arguments": {"q": "x"}},
+    ]
+    sim.script(FAST, {"fault": "ok", "tool_calls": calls}, {"fault": "ok", "tool_calls": calls})
+    completion = chat(client, tools=TOOLS)
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    made = [(c.id, c.type, c.function.name, c.function.arguments) for c in choice.message.tool_calls]
+    assert made[0] == ("call_a1", "function", "calculator", '{"expression": "2+2"}')
+    assert made[1][1:] == ("function", "lookup", '{"q": "x"}') and re.fullmatch(r"call_[0-9a-f]{24}", made[1][0])
+    assert completion.usage.completion_tokens == 12  # ceil(len("calculator" + args + "lookup" + args) / 4) = 47 / 4
+    # Without `tools` in the request there is nothing to call: the ordinary text answer.
+    assert chat(client).choices[0].message.tool_calls is None
+
+
+def test_tool_calls_stream_as_fragments(sim: Simulator) -> None:
+    arguments = '{"expression": "2+2"}'  # 21 characters: 4 fragments of up to 6
+    sim.script(FAST, {"fault": "ok", "tool_calls": [{"name": "calculator", "arguments": arguments, "id": "call_a1"}]})
+    response = post(sim, stream_body(tools=TOOLS))
+    events = sse_events(response.text)
+    first = events[0][1]
+    request_id = response.headers["x-request-id"]
+    head = {"index": 0, "id": "call_a1", "type": "function", "function": {"name": "calculator", "arguments": ""}}
+    fragments = [{"index": 0, "function": {"arguments": arguments[i : i + 6]}} for i in range(0, 21, 6)]
+    usage = events[-2][1]["x_groq"]["usage"]
+    assert events == [
+        (None, chunk(first, {"role": "assistant", "content": None}, x_groq={"id": request_id})),
+        (None, chunk(first, {"tool_calls": [head]})),
+        *[(None, chunk(first, {"tool_calls": [fragment]})) for fragment in fragments],
+        (None, chunk(first, {}, "tool_calls", x_groq={"id": request_id, "usage": usage})),
+        (None, "[DONE]"),
+    ]
+
+
+@pytest.mark.anyio
+async def test_tool_call_fragments_reassemble_through_the_sdk(sim: Simulator) -> None:
+    calls = [{"name": "calculator", "arguments": '{"expression": "2+2"}'}, {"name": "noop", "arguments": ""}]
+    sim.script(FAST, {"fault": "ok", "tool_calls": calls})
+    async with groq.AsyncGroq(api_key="k", base_url=sim.base_url, max_retries=0, timeout=5) as client:
+        stream = await client.chat.completions.create(model=FAST, messages=MESSAGES, stream=True, tools=TOOLS)
+        chunks = [c async for c in stream]
+    assembled: dict[int, dict[str, str]] = {}
+    for c in chunks:
+        for fragment in c.choices[0].delta.tool_calls or []:
+            call = assembled.setdefault(fragment.index, {"id": "", "name": "", "arguments": ""})
+            call["id"] += fragment.id or ""
+            call["name"] += fragment.function.name or ""
+            call["arguments"] += fragment.function.arguments or ""
+    assert [(c["name"], c["arguments"]) for c in assembled.values()] == [
+        ("calculator", '{"expression": "2+2"}'),
+        ("noop", ""),
+    ]
+    assert all(c["id"].startswith("call_") for c in assembled.values())
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_stream_options_are_checked_when_scripted(sim: Simulator) -> None:
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"fault": "stream_cut", "after_chunks": -1}, "after_chunks must be an int >= 0"),
+        ({"fault": "stream_cut", "after_chunks": True}, "after_chunks must be an int >= 0"),
+        ({"fault": "stream_stall", "seconds": -1}, "seconds must be a finite number >= 0"),
+        ({"fault": "ok", "chunk_ms": "fast"}, "chunk_ms must be a finite number >= 0"),
+        ({"fault": "ok", "first_token_ms": float("inf")}, "first_token_ms must be a finite number >= 0"),
+        ({"fault": "ok", "after_chunks": 1}, r"option\(s\) after_chunks do not apply to 'ok'"),
+        ({"fault": "stream_cut", "seconds": 1}, r"option\(s\) seconds do not apply to 'stream_cut'"),
+        ({"fault": "stream_error", "error": "hang"}, "error must be an error object or one of: decommissioned"),
+        ({"fault": "stream_error", "error": {"type": "x"}}, "an error object needs a string 'message'"),
+        ({"fault": "ok", "tool_calls": []}, "tool_calls must be a non-empty list"),
+        ({"fault": "ok", "tool_calls": [{"arguments": "{}"}]}, "every tool call needs a non-empty string 'name'"),
+        ({"fault": "ok", "tool_calls": [{"name": "f", "args": "{}"}]}, r"unknown tool call key\(s\) args"),
+        ({"fault": "ok", "tool_calls": [{"name": "f", "arguments": 3}]}, "arguments must be a JSON string"),
+    ]
+    for outcome, message in bad:
+        with pytest.raises(ValueError, match=message):
+            sim.script(FAST, "ok", outcome)
+    assert post(sim, stream_body()).status_code == 200
+    assert [r.outcome for r in sim.requests] == ["ok"]  # nothing was queued
+
+
+# -- stream faults -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", sorted(FAULT_TABLE))
+def test_error_faults_answer_a_stream_request_with_their_status(
+    sim: Simulator, client: groq.Groq, fault: str
+) -> None:
+    exc_type, status, code, _ = FAULT_TABLE[fault]
+    sim.script(FAST, fault)
+    with pytest.raises(exc_type) as info:
+        chat(client, stream=True)
+    assert type(info.value) is exc_type and info.value.status_code == status
+    assert info.value.response.headers["content-type"] == "application/json"
+    assert info.value.body["error"].get("code") == code
+    assert sim.requests[-1].outcome == fault and sim.requests[-1].status == status
 
 
 def test_streaming_fault_answers_with_the_error_status(sim: Simulator, client: groq.Groq) -> None:
@@ -561,12 +783,264 @@ def test_streaming_fault_answers_with_the_error_status(sim: Simulator, client: g
     assert chunks[-1].choices[0].finish_reason == "length"
 
 
-def test_streaming_is_paced_by_tokens_per_second(sim: Simulator, client: groq.Groq) -> None:
-    sim.set_profile(FAST, ModelProfile(tokens_per_second=100.0, completion_tokens=30))
+@pytest.mark.anyio
+async def test_hang_and_disconnect_before_the_first_byte_of_a_stream(sim: Simulator) -> None:
+    sim.script(FAST, "hang", "disconnect", {"fault": "hang", "seconds": 0.2})
+    async with groq.AsyncGroq(api_key="k", base_url=sim.base_url, max_retries=0, timeout=0.3) as client:
+        started = time.monotonic()
+        with pytest.raises(groq.APITimeoutError):
+            await client.chat.completions.create(model=FAST, messages=MESSAGES, stream=True)
+        assert 0.3 <= time.monotonic() - started < 2
+        with pytest.raises(groq.APIConnectionError) as info:
+            await client.chat.completions.create(model=FAST, messages=MESSAGES, stream=True)
+        assert not isinstance(info.value, groq.APITimeoutError)
+        # A short hang ends in a slow but complete stream.
+        started = time.monotonic()
+        stream = await client.chat.completions.create(model=FAST, messages=MESSAGES, stream=True)
+        chunks = [c async for c in stream]
+        assert time.monotonic() - started >= 0.2
+    assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].x_groq.usage is not None
+    assert [(r.outcome, r.status) for r in sim.requests] == [("hang", None), ("disconnect", None), ("hang", None)]
+
+
+def test_stream_cut_drops_the_connection_mid_stream(sim: Simulator) -> None:
+    sim.script(FAST, scripted_stream("stream_cut", after_chunks=2), scripted_stream("stream_cut", after_chunks=9))
+    received, error = read_stream(sim, stream_body(stream_options={"include_usage": True}))
+    assert type(error) is httpx.RemoteProtocolError
+    assert str(error) == "peer closed connection without sending complete message body (incomplete chunked read)"
+    events = sse_events(received.decode())
+    first = events[0][1]
+    assert events[1:] == content_chunks(first, 2)  # no finish reason, no usage, no [DONE]
+    # More chunks asked for than the answer has: all of its content, then the cut before the finish chunk.
+    received, error = read_stream(sim, stream_body())
+    assert type(error) is httpx.RemoteProtocolError
+    events = sse_events(received.decode())
+    assert events[1:] == content_chunks(events[0][1], 5)
+    assert [(r.outcome, r.status) for r in sim.requests] == [("stream_cut", 200)] * 2
+
+
+def test_stream_stall_stops_sending_until_the_client_gives_up(sim: Simulator) -> None:
+    sim.script(FAST, scripted_stream("stream_stall", after_chunks=1))
     started = time.monotonic()
-    chunks = list(chat(client, stream=True))
+    received, error = read_stream(sim, stream_body(), timeout=httpx.Timeout(5, read=0.3))
+    assert type(error) is httpx.ReadTimeout
     assert 0.3 <= time.monotonic() - started < 2
-    assert chunks[-1].x_groq.usage.completion_time == pytest.approx(0.3)
+    events = sse_events(received.decode())
+    assert events[1:] == content_chunks(events[0][1], 1)
+    assert (sim.requests[-1].outcome, sim.requests[-1].status) == ("stream_stall", 200)
+
+
+def test_a_timed_stream_stall_then_finishes_the_stream(sim: Simulator) -> None:
+    sim.script(FAST, scripted_stream("stream_stall", after_chunks=0, seconds=0.2))
+    started = time.monotonic()
+    received, error = read_stream(sim, stream_body())
+    assert error is None and time.monotonic() - started >= 0.2
+    events = sse_events(received.decode())
+    assert len(events) == 8 and events[-1] == (None, "[DONE]")
+    assert events[-2][1]["x_groq"]["usage"] == STREAM_USAGE
+
+
+def test_stream_error_sends_groqs_error_event(sim: Simulator) -> None:
+    sim.script(
+        FAST,
+        scripted_stream("stream_error", after_chunks=1),
+        scripted_stream("stream_error", after_chunks=0, error="rate_limit", message="slow down"),
+        scripted_stream("stream_error", error={"message": "boom", "type": "server_error"}),
+        scripted_stream("stream_error", failed_generation="<tool_call>oops"),
+    )
+    bodies = [read_stream(sim, stream_body(stream_options={"include_usage": True})) for _ in range(4)]
+    assert [error for _, error in bodies] == [None] * 4  # the body ends properly; only [DONE] is missing
+    events = [sse_events(received.decode()) for received, _ in bodies]
+    tool_use_failed = failed_generation_body("tool_use_failed", TOOL_FAILED, BROKEN_TOOL_CALL)["error"]
+    assert events[0][1:] == [
+        *content_chunks(events[0][0][1], 1),
+        ("error", {"error": {**tool_use_failed, "status_code": 400}}),
+    ]
+    rate_limit = events[1][1:]
+    assert len(rate_limit) == 1 and rate_limit[0][0] == "error"
+    assert rate_limit[0][1]["error"] == {
+        "message": "slow down",
+        "type": "tokens",
+        "code": "rate_limit_exceeded",
+        "status_code": 429,
+    }
+    assert events[2][-1] == ("error", {"error": {"message": "boom", "type": "server_error", "status_code": 400}})
+    assert events[2][1:-1] == content_chunks(events[2][0][1], 3)  # the default: 3 chunks, then the error
+    assert events[3][-1][1]["error"]["failed_generation"] == "<tool_call>oops"
+    assert [(r.outcome, r.status) for r in sim.requests] == [("stream_error", 200)] * 4
+
+
+TRANSPORTS = ["httpx", "aiohttp"]
+
+
+def async_client(sim: Simulator, transport: str, timeout: httpx.Timeout | float = 5) -> groq.AsyncGroq:
+    # The provider layer may use either transport; the exceptions a broken stream raises differ.
+    http_client = groq.DefaultAioHttpClient() if transport == "aiohttp" else groq.DefaultAsyncHttpxClient()
+    return groq.AsyncGroq(
+        api_key="k", base_url=sim.base_url, max_retries=0, timeout=timeout, http_client=http_client
+    )
+
+
+async def stream_until_error(client: groq.AsyncGroq, **kwargs: Any) -> tuple[list[Any], BaseException]:
+    """The chunks the SDK yielded before the stream failed, and what it raised (asserted to be raised)."""
+    chunks: list[Any] = []
+    stream = await client.chat.completions.create(model=FAST, messages=MESSAGES, stream=True, **kwargs)
+    async with stream:
+        try:
+            async for c in stream:
+                chunks.append(c)
+        except Exception as exc:
+            return chunks, exc
+    raise AssertionError(f"the stream ended normally after {len(chunks)} chunks")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_sdk_on_a_cut_stream(sim: Simulator, transport: str) -> None:
+    sim.script(FAST, scripted_stream("stream_cut", after_chunks=2))
+    async with async_client(sim, transport) as client:
+        chunks, error = await stream_until_error(client)
+    assert [c.choices[0].delta.content for c in chunks] == ["", "one ", "two "]
+    # The SDK wraps transport errors only while sending the request; one in the body comes out of httpx as is.
+    assert not isinstance(error, groq.GroqError)
+    if transport == "httpx":
+        assert type(error) is httpx.RemoteProtocolError
+        assert str(error) == "peer closed connection without sending complete message body (incomplete chunked read)"
+    else:
+        assert type(error) is httpx.ReadError
+        assert type(error.__cause__).__name__ == "ClientPayloadError"
+        assert "Response payload is not completed" in str(error)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_sdk_on_a_stalled_stream(sim: Simulator, transport: str) -> None:
+    sim.script(FAST, scripted_stream("stream_stall", after_chunks=1))
+    started = time.monotonic()
+    async with async_client(sim, transport, timeout=httpx.Timeout(5, read=0.3)) as client:
+        chunks, error = await stream_until_error(client)
+    assert 0.3 <= time.monotonic() - started < 2
+    assert [c.choices[0].delta.content for c in chunks] == ["", "one "]
+    assert type(error) is httpx.ReadTimeout  # not groq.APITimeoutError, for the same reason as the cut
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_sdk_on_a_stream_error_event(sim: Simulator, transport: str) -> None:
+    sim.script(FAST, scripted_stream("stream_error", after_chunks=1))
+    async with async_client(sim, transport) as client:
+        chunks, error = await stream_until_error(client, extra_body={"stream_options": {"include_usage": True}})
+    assert [c.choices[0].delta.content for c in chunks] == ["", "one "]
+    assert type(error) is groq.APIError  # neither a status error nor a connection error
+    assert error.message == TOOL_FAILED
+    assert error.body == {
+        "message": TOOL_FAILED,
+        "type": "invalid_request_error",
+        "code": "tool_use_failed",
+        "failed_generation": BROKEN_TOOL_CALL,
+        "status_code": 400,
+    }
+    assert error.request.url.path == CHAT_PATH
+
+
+@pytest.mark.anyio
+async def test_a_stall_for_ever_ends_when_the_server_stops() -> None:
+    with Simulator({FAST: ModelProfile()}) as own:
+        own.script(FAST, {"fault": "stream_stall", "after_chunks": 0})
+        async with groq.AsyncGroq(api_key="k", base_url=own.base_url, max_retries=0, timeout=30) as client:
+            stream = await client.chat.completions.create(model=FAST, messages=MESSAGES, stream=True)
+            async with stream:
+                assert (await stream.__anext__()).choices[0].delta.role == "assistant"
+                started = time.monotonic()
+                await asyncio.to_thread(own.stop)
+                with pytest.raises(httpx.RemoteProtocolError):
+                    await stream.__anext__()
+            assert time.monotonic() - started < 2
+
+
+@pytest.mark.anyio
+async def test_a_pause_ends_as_soon_as_the_client_leaves() -> None:
+    closed = asyncio.Event()
+
+    async def stalled() -> AsyncIterator[bytes | Pause]:
+        try:
+            yield b"data: {}\n\n"
+            yield Pause(None)
+            yield b"data: never\n\n"
+        finally:
+            closed.set()
+
+    async def handler(request: Request) -> StreamResponse:
+        return StreamResponse(200, stalled())
+
+    server = HttpServer(handler)
+    port = await server.start()
+    try:
+        async with httpx.AsyncClient(timeout=5) as http, http.stream("GET", f"http://127.0.0.1:{port}/") as response:
+            assert await response.aiter_raw().__anext__() == b"data: {}\n\n"
+        # The server noticed the closed connection during the pause and closed the stream's generator.
+        await asyncio.wait_for(closed.wait(), 2)
+    finally:
+        await server.close()
+
+
+def test_stream_faults_leave_plain_requests_alone(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(FAST, scripted_stream("stream_cut"), scripted_stream("stream_stall"), scripted_stream("stream_error"))
+    for _ in range(3):
+        completion = chat(client)
+        assert completion.choices[0].message.content == STREAM_CONTENT
+        assert completion.usage.total_tokens == 15
+    assert [(r.outcome, r.status) for r in sim.requests] == [("ok", 200)] * 3
+
+
+def test_stream_faults_in_fault_rates(sim: Simulator) -> None:
+    sim.set_profile(FAST, ModelProfile(fault_rates={"stream_cut": 0.3, "stream_error": 0.3}))
+    endings = []
+    for _ in range(40):
+        received, error = read_stream(sim, stream_body())
+        events = sse_events(received.decode())
+        endings.append("cut" if error is not None else events[-1][0] or "done")
+    outcomes = [r.outcome for r in sim.requests]
+    assert endings == [{"stream_cut": "cut", "stream_error": "error", "ok": "done"}[o] for o in outcomes]
+    for outcome in ("ok", "stream_cut", "stream_error"):
+        assert 5 <= outcomes.count(outcome) <= 25, outcomes
+    assert {post(sim, {"model": FAST, "messages": MESSAGES}).status_code for _ in range(10)} == {200}
+    assert set(r.outcome for r in sim.requests[40:]) == {"ok"}
+
+
+def test_first_token_and_chunk_pauses(sim: Simulator) -> None:
+    sim.script(FAST, {"fault": "ok", "content": "a b c", "first_token_ms": 300, "chunk_ms": 200})
+    arrivals: list[tuple[float, str]] = []
+    with httpx.Client(base_url=sim.base_url, timeout=5) as http:
+        started = time.monotonic()
+        with http.stream("POST", CHAT_PATH, json=stream_body()) as response:
+            headers_at = time.monotonic() - started
+            for line in response.iter_lines():
+                if line.startswith("data: {"):
+                    delta = json.loads(line[6:])["choices"][0]["delta"]
+                    arrivals.append((time.monotonic() - started, delta.get("content", "<end>")))
+    # Upper bounds leave room for a loaded machine; they only need to tell "at once" from a 200 ms pause.
+    # A gap is measured between two client-side readings, each a little late by its own amount: hence 0.18.
+    assert headers_at < 0.2  # latency_ms (0 here) is the time to the headers
+    assert [text for _, text in arrivals] == ["", "a ", "b ", "c", "<end>"]
+    times = [t for t, _ in arrivals]
+    assert 0.3 <= times[0] < 0.45 and times[1] - times[0] < 0.1  # role and first token together
+    assert 0.18 <= times[2] - times[1] < 0.35 and 0.18 <= times[3] - times[2] < 0.35
+    assert times[4] - times[3] < 0.1  # the finish chunk follows the last token
+
+
+def test_chunk_pauses_apply_to_broken_streams_and_not_to_plain_answers(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(
+        FAST,
+        scripted_stream("stream_cut", after_chunks=2, first_token_ms=100, chunk_ms=100),
+        scripted_stream(first_token_ms=300, chunk_ms=300),
+    )
+    started = time.monotonic()
+    _, error = read_stream(sim, stream_body())
+    assert type(error) is httpx.RemoteProtocolError and 0.2 <= time.monotonic() - started < 0.6
+    started = time.monotonic()
+    assert chat(client).choices[0].message.content == STREAM_CONTENT
+    assert time.monotonic() - started < 0.25  # a body sent in one piece has no chunks to pace
 
 
 # -- models ------------------------------------------------------------------------------------------

@@ -8,11 +8,12 @@ import json
 import math
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.simulator.profiles import ModelProfile
+from app.simulator.server import Drop, Pause
 
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool", "developer"})
 TOKENS_PER_MESSAGE = 4  # role and separators, roughly what chat templates add
@@ -27,6 +28,7 @@ def random_uuid() -> str:
 
 
 MAX_STREAM_PIECES = 16  # more chunks only cost time; clients treat 16 like 1,000
+MAX_ARGUMENT_PIECES = 4  # fragments a streamed tool call's arguments are split into
 
 
 def message_text(content: Any) -> str:
@@ -84,7 +86,8 @@ def max_tokens_reason(max_tokens: int | None, profile: ModelProfile) -> str | No
 @dataclass(frozen=True, slots=True)
 class Answer:
     model: str
-    content: str
+    content: str | None  # None when the answer is tool calls
+    tool_calls: tuple[dict[str, Any], ...]  # OpenAI's shape: {"id", "type": "function", "function": {...}}
     finish_reason: str
     usage: dict[str, Any]
     generation_seconds: float  # simulated token generation time, spread over a stream's chunks
@@ -102,9 +105,19 @@ def build_answer(
     request_id: str,
     queue_seconds: float,
 ) -> Answer:
-    """Decide content, finish reason and usage. A scripted `content` is returned verbatim, uncapped."""
+    """Decide content (or tool calls), finish reason and usage. A scripted `content` is returned verbatim,
+    uncapped. Scripted `tool_calls` answer only a request that offers `tools`: a model cannot call a tool it
+    was not given, so other requests get the text answer."""
     default_tokens = profile.completion_tokens if profile else 24
-    if options.get("content") is not None:
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    content: str | None
+    if options.get("tool_calls") and isinstance(body.get("tools"), list) and body["tools"]:
+        tool_calls = tuple(_tool_call(call) for call in options["tool_calls"])
+        content = None
+        size = sum(len(c["function"]["name"]) + len(c["function"]["arguments"]) for c in tool_calls)
+        completion_tokens = int(options.get("completion_tokens", max(1, math.ceil(size / 4))))
+        finish_reason = str(options.get("finish_reason", "tool_calls"))
+    elif options.get("content") is not None:
         content = str(options["content"])
         completion_tokens = int(options.get("completion_tokens", max(1, math.ceil(len(content) / 4))))
         finish_reason = str(options.get("finish_reason", "stop"))
@@ -140,6 +153,7 @@ def build_answer(
     return Answer(
         model=model,
         content=content,
+        tool_calls=tool_calls,
         finish_reason=finish_reason,
         usage=usage,
         generation_seconds=generation_seconds,
@@ -149,7 +163,21 @@ def build_answer(
     )
 
 
+def _tool_call(call: Mapping[str, Any]) -> dict[str, Any]:
+    arguments = call.get("arguments", "")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments)
+    return {
+        "id": call.get("id") or f"call_{_ids.getrandbits(96):024x}",
+        "type": "function",
+        "function": {"name": call["name"], "arguments": arguments},
+    }
+
+
 def completion_json(answer: Answer) -> bytes:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.content}
+    if answer.tool_calls:
+        message["tool_calls"] = list(answer.tool_calls)
     return json.dumps(
         {
             "id": answer.completion_id,
@@ -159,7 +187,7 @@ def completion_json(answer: Answer) -> bytes:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": answer.content},
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": answer.finish_reason,
                 }
@@ -172,50 +200,102 @@ def completion_json(answer: Answer) -> bytes:
     ).encode()
 
 
-async def stream_events(answer: Answer, include_usage: bool) -> AsyncIterator[bytes]:
-    """Groq's SSE sequence: a role chunk, content chunks, a final chunk whose x_groq carries the usage,
-    then `[DONE]`. Generation time, if any, is spread evenly between the content chunks."""
-    pieces = _pieces(answer.content)
-    pause = answer.generation_seconds / len(pieces) if pieces else 0.0
-    yield _event(answer, {"role": "assistant", "content": ""}, None, {"id": answer.request_id})
-    for piece in pieces:
-        if pause:
-            await asyncio.sleep(pause)
-        yield _event(answer, {"content": piece}, None, None)
-    last = _event(
-        answer,
-        {},
-        answer.finish_reason,
-        {"id": answer.request_id, "usage": answer.usage},
-        answer.usage if include_usage else None,
-    )
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """How a stream is paced and, for a stream fault, where and how it breaks."""
+
+    include_usage: bool = False
+    # None: the profile's tokens_per_second pacing, spread evenly over the chunks.
+    first_token_seconds: float | None = None  # response headers -> first chunk
+    chunk_seconds: float | None = None  # between later chunks
+    fault: str | None = None  # "stream_cut", "stream_stall", "stream_error" or None
+    after_chunks: int = 0  # content or tool-call chunks sent before the fault (the role chunk not counted)
+    stall_seconds: float | None = None  # stream_stall: None stalls until the client leaves or the server stops
+    error_event: bytes = b""  # stream_error: the SSE error event
+
+
+async def stream_events(answer: Answer, plan: StreamPlan) -> AsyncIterator[bytes | Pause | Drop]:
+    """Groq's SSE sequence: a role chunk (with `x_groq.id`), content or tool-call chunks, a chunk with the
+    finish reason whose `x_groq` carries the id and usage, with `include_usage` a last chunk with empty
+    `choices` and `usage`, then `[DONE]`. A cut or an error event replaces everything after `after_chunks`
+    body chunks: no finish reason, no usage, no `[DONE]` (an interrupted Groq stream never sends its usage);
+    a stall pauses there."""
+    body = _tool_call_deltas(answer.tool_calls) if answer.tool_calls else [{"content": p} for p in _pieces(answer)]
+    paced = answer.generation_seconds / len(body) if body else 0.0
+    first = paced if plan.first_token_seconds is None else plan.first_token_seconds
+    gap = paced if plan.chunk_seconds is None else plan.chunk_seconds
+    fault_at = min(plan.after_chunks, len(body)) if plan.fault is not None else None
+    if first:
+        await asyncio.sleep(first)
+    role: dict[str, Any] = {"role": "assistant", "content": None if answer.tool_calls else ""}
+    yield _event(answer, role, None, {"id": answer.request_id})
+    for i in range(len(body) + 1):
+        if i == fault_at:
+            if plan.fault == "stream_cut":
+                yield Drop()
+                return
+            if plan.fault == "stream_error":
+                yield plan.error_event
+                return
+            yield Pause(plan.stall_seconds)  # stream_stall; should the client outwait it, the stream goes on
+        if i == len(body):
+            break
+        if i and gap:
+            await asyncio.sleep(gap)
+        yield _event(answer, body[i], None, None)
+    last = _event(answer, {}, answer.finish_reason, {"id": answer.request_id, "usage": answer.usage})
+    if plan.include_usage:
+        last += _usage_event(answer)
     yield last + b"data: [DONE]\n\n"
 
 
-def _event(
-    answer: Answer,
-    delta: dict[str, Any],
-    finish_reason: str | None,
-    x_groq: dict[str, Any] | None,
-    usage: dict[str, Any] | None = None,
-) -> bytes:
-    chunk: dict[str, Any] = {
+def _chunk(answer: Answer) -> dict[str, Any]:
+    return {
         "id": answer.completion_id,
         "object": "chat.completion.chunk",
         "created": answer.created,
         "model": answer.model,
         "system_fingerprint": "fp_sim",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
     }
+
+
+def _event(
+    answer: Answer, delta: dict[str, Any], finish_reason: str | None, x_groq: dict[str, Any] | None
+) -> bytes:
+    chunk = _chunk(answer)
+    chunk["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
     if x_groq is not None:
         chunk["x_groq"] = x_groq
-    if usage is not None:
-        chunk["usage"] = usage
     return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
 
-def _pieces(content: str) -> list[str]:
-    words = content.split(" ")
+def _usage_event(answer: Answer) -> bytes:
+    # OpenAI's include_usage chunk. It also carries x_groq.id: it is the stream's final chunk.
+    chunk = _chunk(answer)
+    chunk["choices"] = []
+    chunk["usage"] = answer.usage
+    chunk["x_groq"] = {"id": answer.request_id}
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+def _tool_call_deltas(calls: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    """OpenAI's tool-call fragments: per call, one with index, id, type and name (arguments empty), then the
+    arguments in a few pieces that concatenate back to the exact string."""
+    deltas: list[dict[str, Any]] = []
+    for index, call in enumerate(calls):
+        function = call["function"]
+        head = {"index": index, "id": call["id"], "type": "function"}
+        deltas.append({"tool_calls": [{**head, "function": {"name": function["name"], "arguments": ""}}]})
+        arguments: str = function["arguments"]
+        size = max(1, math.ceil(len(arguments) / MAX_ARGUMENT_PIECES))
+        for start in range(0, len(arguments), size):
+            piece = {"index": index, "function": {"arguments": arguments[start : start + size]}}
+            deltas.append({"tool_calls": [piece]})
+    return deltas
+
+
+def _pieces(answer: Answer) -> list[str]:
+    words = (answer.content or "").split(" ")
     per_piece = max(1, math.ceil(len(words) / MAX_STREAM_PIECES))
     joined = [" ".join(words[i : i + per_piece]) for i in range(0, len(words), per_piece)]
     # Keep the separating spaces so that the pieces concatenate back to the exact content.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from app.simulator.server import Response
@@ -26,19 +27,58 @@ FAULTS: tuple[str, ...] = (
     "tool_use_failed",
     "auth",
     "forbidden",
+    "stream_cut",
+    "stream_stall",
+    "stream_error",
 )
 OK = "ok"
 OUTCOMES: frozenset[str] = frozenset((*FAULTS, OK))
 
 # Outcomes after which nothing (or nothing yet) has been sent; the request log stores status None.
 NO_STATUS: frozenset[str] = frozenset({"hang", "disconnect"})
+# Faults of a stream already under way (status 200 and some chunks sent), scripted as e.g.
+# `{"fault": "stream_cut", "after_chunks": 2}` or drawn from `fault_rates`:
+#   stream_cut    after `after_chunks` content (or tool-call) chunks, counted after the role chunk, the connection
+#                 closes mid-body: no finish chunk, no usage, no [DONE].
+#   stream_stall  after them nothing for `seconds` (None: until the client leaves or the server stops); a client
+#                 that outwaits a finite stall gets the rest of the stream.
+#   stream_error  after them `event: error` with {"error": {..., "status_code"}}, then the body ends without
+#                 [DONE]. `error` names an error fault whose body to send (default tool_use_failed) or is the
+#                 error object itself; `message` and `failed_generation` adjust it.
+# All three also take the `ok` options that shape the answer they start to send. A request without
+# `stream: true` that draws one gets the ordinary answer (logged as ok): what breaks a stream cannot break a
+# body sent in one piece, and fault_rates should not need a separate copy for plain requests.
+STREAM_FAULTS: frozenset[str] = frozenset({"stream_cut", "stream_stall", "stream_error"})
+# Faults with an error body, which `stream_error` can send as its event.
+ERROR_FAULTS: tuple[str, ...] = tuple(f for f in FAULTS if f not in NO_STATUS and f not in STREAM_FAULTS)
+DEFAULT_AFTER_CHUNKS = 3
+DEFAULT_STREAM_ERROR = "tool_use_failed"  # the mid-stream error seen from the real API
 
 # Script options each outcome understands; anything else is a typo and rejected when scripted.
 _COMMON_OPTIONS = frozenset({"fault", "message", "latency_ms"})
+# What the answer says, and (streams only) the pause from the response headers (sent after `latency_ms`) to
+# the first chunk, `first_token_ms`, and between later chunks, `chunk_ms`; both default to the profile's
+# tokens_per_second pacing. `tool_calls` ([{"name", "arguments" (a JSON string or an object), "id"?}]) answer a
+# request that offers `tools` with those calls and finish_reason "tool_calls".
+_ANSWER_OPTIONS = frozenset(
+    {
+        "content",
+        "tool_calls",
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_tokens",
+        "reasoning_tokens",
+        "finish_reason",
+        "first_token_ms",
+        "chunk_ms",
+    }
+)
 _OPTIONS: dict[str, frozenset[str]] = {
-    OK: frozenset(
-        {"content", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "finish_reason"}
-    ),
+    OK: _ANSWER_OPTIONS,
+    # A broken stream first sends part of an ordinary answer, which the same options shape.
+    "stream_cut": _ANSWER_OPTIONS | {"after_chunks"},
+    "stream_stall": _ANSWER_OPTIONS | {"after_chunks", "seconds"},
+    "stream_error": _ANSWER_OPTIONS | {"after_chunks", "error", "failed_generation"},
     "rate_limit": frozenset({"retry_after"}),
     "rate_limit_daily": frozenset({"retry_after"}),
     "hang": frozenset({"seconds"}),
@@ -63,6 +103,9 @@ STATUS: dict[str, int] = {
     "tool_use_failed": 400,
     "auth": 401,
     "forbidden": 403,
+    "stream_cut": 200,
+    "stream_stall": 200,
+    "stream_error": 200,
     OK: 200,
 }
 
@@ -97,6 +140,45 @@ def check_options(outcome: str, options: dict[str, Any]) -> None:
     unknown = set(options) - _COMMON_OPTIONS - _OPTIONS.get(outcome, frozenset())
     if unknown:
         raise ValueError(f"option(s) {', '.join(sorted(unknown))} do not apply to {outcome!r}")
+    for name in ("first_token_ms", "chunk_ms"):
+        if name in options:
+            _check_number(outcome, name, options[name])
+    if "after_chunks" in options:
+        value = options["after_chunks"]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{outcome!r}: after_chunks must be an int >= 0, got {value!r}")
+    if outcome == "stream_stall" and options.get("seconds") is not None:
+        _check_number(outcome, "seconds", options["seconds"])
+    if "tool_calls" in options:
+        _check_tool_calls(outcome, options["tool_calls"])
+    if "error" in options:
+        error = options["error"]
+        if isinstance(error, Mapping):
+            if not isinstance(error.get("message"), str):
+                raise ValueError(f"{outcome!r}: an error object needs a string 'message'")
+        elif error not in ERROR_FAULTS:
+            raise ValueError(f"{outcome!r}: error must be an error object or one of: {', '.join(ERROR_FAULTS)}")
+
+
+def _check_number(outcome: str, name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{outcome!r}: {name} must be a finite number >= 0, got {value!r}")
+
+
+def _check_tool_calls(outcome: str, calls: Any) -> None:
+    if not isinstance(calls, list | tuple) or not calls:
+        raise ValueError(f"{outcome!r}: tool_calls must be a non-empty list of {{'name', 'arguments'}} objects")
+    for call in calls:
+        if not isinstance(call, Mapping) or not isinstance(call.get("name"), str) or not call["name"]:
+            raise ValueError(f"{outcome!r}: every tool call needs a non-empty string 'name', got {call!r}")
+        extra = set(call) - {"name", "arguments", "id"}
+        if extra:
+            known = "name, arguments, id"
+            raise ValueError(f"{outcome!r}: unknown tool call key(s) {', '.join(sorted(extra))}; use {known}")
+        if not isinstance(call.get("arguments", ""), str | Mapping):
+            raise ValueError(f"{outcome!r}: tool call arguments must be a JSON string or an object")
+        if not isinstance(call.get("id", ""), str):
+            raise ValueError(f"{outcome!r}: tool call id must be a string")
 
 
 def groq_duration(seconds: float) -> str:
@@ -240,6 +322,21 @@ def fault_response(fault: str, model: str, options: dict[str, Any], request_id: 
     elif fault == "too_large":
         headers += ratelimit_headers(remaining_requests=DAILY_REQUEST_LIMIT - 1, remaining_tokens=MINUTE_TOKEN_LIMIT)
     return error_json(STATUS[fault], fault_error(fault, model, options), headers)
+
+
+def stream_error_event(model: str, options: dict[str, Any]) -> bytes:
+    """The SSE event Groq sends when a stream fails after it started: `event: error` and the error object
+    with the status the request would have had, since the real one (200) is already sent."""
+    error = options.get("error", DEFAULT_STREAM_ERROR)
+    if isinstance(error, Mapping):
+        inner = dict(error)
+        if options.get("message") is not None:
+            inner["message"] = str(options["message"])
+        inner.setdefault("status_code", 400)
+    else:
+        inner = fault_error(error, model, options)
+        inner["status_code"] = STATUS[error]
+    return b"event: error\ndata: " + json.dumps({"error": inner}).encode() + b"\n\n"
 
 
 def unknown_url(method: str, path: str) -> Response:

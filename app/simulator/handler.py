@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from app.simulator.completions import (
+    StreamPlan,
     build_answer,
     completion_json,
     estimate_prompt_tokens,
@@ -19,12 +20,15 @@ from app.simulator.completions import (
 )
 from app.simulator.faults import (
     DAILY_REQUEST_LIMIT,
+    DEFAULT_AFTER_CHUNKS,
     MINUTE_TOKEN_LIMIT,
     OK,
+    STREAM_FAULTS,
     error_json,
     fault_error,
     fault_response,
     ratelimit_headers,
+    stream_error_event,
     unknown_url,
 )
 from app.simulator.profiles import ModelProfile
@@ -89,7 +93,7 @@ class SimHandler:
         if decision.delay > 0:
             await asyncio.sleep(decision.delay)
         outcome, options = decision.outcome, decision.options
-        if outcome == OK:
+        if outcome == OK or outcome in STREAM_FAULTS:  # stream faults only reach stream requests (see the state)
             return self._success(model, body, decision, prompt_tokens, request_id)
         if outcome == "disconnect":
             return Disconnect()
@@ -113,9 +117,7 @@ class SimHandler:
             ),
         ]
         if body.get("stream") is True:
-            stream_options = body.get("stream_options")
-            include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
-            return StreamResponse(200, stream_events(answer, include_usage), headers)
+            return StreamResponse(200, stream_events(answer, _stream_plan(model, body, decision)), headers)
         return Response(200, completion_json(answer), headers)
 
     def _models(self, request: Request) -> Response:
@@ -131,6 +133,25 @@ class SimHandler:
             if name == model:
                 return Response(200, json.dumps(_model_object(name, profile)).encode())
         return error_json(404, fault_error("not_found", model, {}))
+
+
+def _stream_plan(model: str, body: dict[str, Any], decision: Decision) -> StreamPlan:
+    options = decision.options
+    stream_options = body.get("stream_options")
+    fault = decision.outcome if decision.outcome in STREAM_FAULTS else None
+    return StreamPlan(
+        include_usage=isinstance(stream_options, dict) and stream_options.get("include_usage") is True,
+        first_token_seconds=_seconds(options.get("first_token_ms")),
+        chunk_seconds=_seconds(options.get("chunk_ms")),
+        fault=fault,
+        after_chunks=int(options.get("after_chunks", DEFAULT_AFTER_CHUNKS)),
+        stall_seconds=None if options.get("seconds") is None else float(options["seconds"]),
+        error_event=stream_error_event(model, options) if fault == "stream_error" else b"",
+    )
+
+
+def _seconds(milliseconds: float | None) -> float | None:
+    return None if milliseconds is None else float(milliseconds) / 1000
 
 
 def _model_object(name: str, profile: ModelProfile) -> dict[str, Any]:

@@ -52,12 +52,29 @@ class Response:
     content_type: str = "application/json"
 
 
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Yielded by a stream: send nothing for `seconds` (None: until the client leaves or the server stops).
+
+    Unlike a sleep inside the generator, the server watches the socket meanwhile, so a client that gives up
+    frees its connection at once instead of pinning it for the whole pause."""
+
+    seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Yielded by a stream: close the connection at once, without the chunked body's terminating chunk, as a
+    server or proxy that dies mid-answer does."""
+
+
 @dataclass(slots=True)
 class StreamResponse:
-    """A chunked answer whose pieces come from `chunks`, which may sleep between them."""
+    """A chunked answer whose pieces come from `chunks`, which may sleep between them or yield a `Pause`
+    or a `Drop`."""
 
     status: int
-    chunks: AsyncIterator[bytes]
+    chunks: AsyncIterator[bytes | Pause | Drop]
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str = "text/event-stream"
 
@@ -154,10 +171,11 @@ class HttpServer:
                 await _hang(reply, reader, writer)
                 return
             if isinstance(reply, StreamResponse):
-                await _write_stream(writer, reply, keep_alive)
+                reusable = await _write_stream(reader, writer, reply, keep_alive)
             else:
                 await _write(writer, reply, keep_alive)
-            if not keep_alive:
+                reusable = keep_alive
+            if not reusable:
                 return
 
 
@@ -232,7 +250,10 @@ async def _write(writer: asyncio.StreamWriter, response: Response, keep_alive: b
     await writer.drain()
 
 
-async def _write_stream(writer: asyncio.StreamWriter, response: StreamResponse, keep_alive: bool) -> None:
+async def _write_stream(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, response: StreamResponse, keep_alive: bool
+) -> bool:
+    """Send the stream; True when the connection can serve another request afterwards."""
     headers = [
         ("content-type", response.content_type),
         ("transfer-encoding", "chunked"),
@@ -242,6 +263,15 @@ async def _write_stream(writer: asyncio.StreamWriter, response: StreamResponse, 
     writer.write(_head(response.status, headers, keep_alive))
     try:
         async for chunk in response.chunks:
+            if isinstance(chunk, Drop):
+                await writer.drain()
+                return False
+            if isinstance(chunk, Pause):
+                if not await _watch(reader, chunk.seconds):
+                    return False  # the client left during the pause
+                # Whatever the watch read (a pipelined request) is gone, so this connection cannot go on.
+                keep_alive = False
+                continue
             if chunk:
                 writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 await writer.drain()
@@ -252,22 +282,32 @@ async def _write_stream(writer: asyncio.StreamWriter, response: StreamResponse, 
             await aclose()
     writer.write(b"0\r\n\r\n")
     await writer.drain()
+    return keep_alive
+
+
+async def _watch(reader: asyncio.StreamReader, seconds: float | None) -> bool:
+    """Wait `seconds` (None: for ever) while reading the socket; False as soon as the client closes it."""
+    loop = asyncio.get_running_loop()
+    deadline = None if seconds is None else loop.time() + seconds
+    while True:
+        remaining = None if deadline is None else deadline - loop.time()
+        if remaining is not None and remaining <= 0:
+            return True
+        try:
+            data = await asyncio.wait_for(reader.read(65536), remaining)
+        except TimeoutError:
+            return True
+        if not data:
+            return False
 
 
 async def _hang(hang: Hang, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     # Watch the socket rather than just sleeping, so that a client whose timeout fired releases its
     # connection task at once instead of pinning it for the whole (default: one hour) hang.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + hang.seconds
-    while (remaining := deadline - loop.time()) > 0:
-        try:
-            data = await asyncio.wait_for(reader.read(65536), remaining)
-        except TimeoutError:
-            break
-        if not data:
-            return
+    if not await _watch(reader, hang.seconds):
+        return
     if isinstance(hang.then, StreamResponse):
-        await _write_stream(writer, hang.then, keep_alive=False)
+        await _write_stream(reader, writer, hang.then, keep_alive=False)
     elif hang.then is not None:
         await _write(writer, hang.then, keep_alive=False)
     with contextlib.suppress(ConnectionError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.simulator.completions import max_tokens_reason
-from app.simulator.faults import NO_STATUS, OK, STATUS, check_options
+from app.simulator.faults import NO_STATUS, OK, STATUS, STREAM_FAULTS, check_options
 from app.simulator.profiles import ModelProfile
 
 DEFAULT_HANG_SECONDS = 3600.0
@@ -27,7 +27,7 @@ class RequestRecord:
     model: str
     path: str
     body: dict[str, Any]
-    outcome: str  # a fault name or "ok"
+    outcome: str  # a fault name or "ok" (also for a stream fault drawn by a request without `stream: true`)
     status: int | None  # None when nothing was sent at decision time (hang, disconnect)
 
 
@@ -141,6 +141,10 @@ class SimState:
                     outcome, options = queue.popleft()
                 else:
                     outcome, options = self._unscripted(model, profile, served, prompt_tokens, max_tokens)
+                if outcome in STREAM_FAULTS and body.get("stream") is not True:
+                    # Only a stream can break half-way; a plain request gets the answer the fault's options shape,
+                    # and the log says what it got.
+                    outcome = OK
             delay = self._delay(model, profile, options)
             status = None if outcome in NO_STATUS else STATUS[outcome]
             self._records.append(RequestRecord(model, path, body, outcome, status))
