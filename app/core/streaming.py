@@ -82,8 +82,12 @@ class TaskStream:
             first = await attempt.open()
             if first is None:
                 continue
-            async for delta in attempt.relay(first):
-                yield delta
+            relay = attempt.relay(first)
+            try:
+                async for delta in relay:
+                    yield delta
+            finally:  # closed by the caller while suspended here: close the relay, which logs the call
+                await relay.aclose()
             self._response = router.accepted(call, attempt.answer())
             return
         raise final_error(call)
