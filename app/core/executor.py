@@ -156,7 +156,8 @@ class Router:
         """Check the request and set up its course; bad input raises here, before any network call."""
         started = time.perf_counter()
         check_messages(messages)
-        check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
+        if not (max_cost_usd is validate is required_fields is timeout is hedge_after_ms is None):
+            check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
         s = self.settings
         chain = self.chain_for(task_type, variant)
         req = RequestLog(
@@ -188,7 +189,7 @@ class Router:
             if run.calls >= run.max_calls:
                 run.not_tried.append(candidate.model)
                 continue
-            return run.pick(position, candidate, info)
+            return Pick(position, candidate, info, run.calls_to.get(candidate.model, 0))
         return None
 
     async def next_retry(self, call: Call) -> Pick | None:
@@ -264,7 +265,7 @@ class Router:
         `lost`: the race's set of calls it cancelled because the other answered (logged `hedge_lost`)."""
         run, req = call.run, call.req
         model, info = pick.candidate.model, pick.info
-        remaining = run.remaining()
+        remaining = run.deadline - time.perf_counter()
         if remaining < MIN_ATTEMPT_SECONDS:
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation, 0.0)
