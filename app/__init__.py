@@ -12,9 +12,15 @@ from app.core.ai_models import (
     execute_summarization_task,
     execute_task,
     execute_task_sync,
+    stream_fast_task,
+    stream_reasoning_task,
+    stream_summarization_task,
+    stream_task,
+    stream_task_sync,
 )
 from app.core.catalog import ModelInfo
 from app.core.runtime import configure, get_router, reset
+from app.core.streaming import SyncTaskStream, TaskStream
 from app.errors import (
     AllModelsFailedError,
     AuthenticationFailedError,
@@ -24,6 +30,7 @@ from app.errors import (
     InvalidMessagesError,
     NoCapableModelError,
     RequestRejectedError,
+    StreamInterruptedError,
     TaskFailedError,
     TaskRouterError,
     UnknownTaskError,
@@ -47,8 +54,11 @@ __all__ = [
     "Outcome",
     "RequestRejectedError",
     "Settings",
+    "StreamInterruptedError",
+    "SyncTaskStream",
     "TaskFailedError",
     "TaskRouterError",
+    "TaskStream",
     "UnknownTaskError",
     "Usage",
     "configure",
@@ -60,4 +70,9 @@ __all__ = [
     "get_router",
     "load_settings",
     "reset",
+    "stream_fast_task",
+    "stream_reasoning_task",
+    "stream_summarization_task",
+    "stream_task",
+    "stream_task_sync",
 ]

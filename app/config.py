@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     # The whole call (every attempt, retry, backoff and wait) ends within this; `timeout=` on a call overrides it.
     llm_request_deadline_seconds: float = Field(30.0, gt=0, le=3600)
+    # Streams: a model that shows no text (or tool call) within the first is left for the next one; once text
+    # has been shown, a gap longer than the second between chunks ends the stream (StreamInterruptedError).
+    llm_first_token_timeout_seconds: float = Field(15.0, gt=0, le=3600)
+    llm_stream_idle_timeout_seconds: float = Field(10.0, gt=0, le=3600)
     # The Groq SDK's HTTP client: aiohttp (its `groq[aiohttp]` extra; ~3x the requests per second of httpx at
     # 50+ concurrent calls, at a third of the CPU per call) or httpx (the SDK's default).
     http_transport: Literal["aiohttp", "httpx"] = "aiohttp"

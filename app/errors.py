@@ -19,7 +19,8 @@ layer: they are mapped at that boundary with ``raise ProviderError(...) from exc
        ├ RequestRejectedError               400/422 caused by the request itself: would repeat everywhere
        ├ NoCapableModelError                no model in the chain has what the request needs
        ├ BudgetExceededError                the daily budget is spent; no provider was called
-       └ DeadlineExceededError (TimeoutError)  the request's deadline passed before any model answered
+       ├ DeadlineExceededError (TimeoutError)  the request's deadline passed before any model answered
+       └ StreamInterruptedError             a stream failed after its first token (.partial_content)
 """
 
 from __future__ import annotations
@@ -131,3 +132,14 @@ class BudgetExceededError(TaskFailedError):
 class DeadlineExceededError(TaskFailedError, TimeoutError):
     """LLM_REQUEST_DEADLINE_SECONDS (or the call's `timeout=`) ran out; ``attempts`` holds every attempt made.
     Also a built-in TimeoutError, so `except TimeoutError` around a call catches it."""
+
+
+class StreamInterruptedError(TaskFailedError):
+    """A streamed answer stopped after the caller had seen part of it (connection dropped, an error event, no
+    chunk within LLM_STREAM_IDLE_TIMEOUT_SECONDS). ``partial_content`` is the text received so far. The router
+    does not move to another model here: the user would see the start of one answer and the rest of another."""
+
+    def __init__(self, summary: str, attempts: Sequence[AttemptRecord], *, task_type: str,
+                 request_id: str | None = None, partial_content: str = "") -> None:
+        super().__init__(summary, attempts, task_type=task_type, request_id=request_id)
+        self.partial_content = partial_content

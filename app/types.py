@@ -36,6 +36,9 @@ class ErrorKind(StrEnum):
     DEADLINE = "deadline"
     # A hedged request's slower call, cancelled once the other answered: not a failure of the model.
     HEDGE_LOST = "hedge_lost"
+    # A stream failed after its first token was shown: it cannot move to another model without showing the
+    # user two different answers.
+    STREAM_INTERRUPTED = "stream_interrupted"
     # Skip-only reasons: the model was not called.
     COOLING_DOWN = "cooling_down"
     CIRCUIT_OPEN = "circuit_open"

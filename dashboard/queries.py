@@ -229,6 +229,23 @@ def answers_by_model(conn: sqlite3.Connection, scope: Scope) -> dict[str, ModelA
     return {r[0]: ModelAnswers(Latency(r[1], r[2], r[3], r[4]), r[5] or 0, r[6] or 0.0, r[7] or 0) for r in rows}
 
 
+def first_token_by_model(conn: sqlite3.Connection, scope: Scope) -> dict[str, Latency]:
+    """Per model, over its answered streams: time to first token percentiles. Empty for a database written before
+    streams were logged (it has no first_token_ms column, and the dashboard opens it read-only)."""
+    if "first_token_ms" not in {r[1] for r in conn.execute("PRAGMA table_info(attempts)")}:
+        return {}
+    where, params = _where(scope, ("outcome = 'success' AND first_token_ms IS NOT NULL", ()))
+    rows = conn.execute(
+        f"""WITH h AS (SELECT model, CAST(first_token_ms AS INTEGER) AS ms, COUNT(*) AS c FROM attempts
+                       WHERE {where} GROUP BY ms, model),
+                 r AS (SELECT model, ms, SUM(c) OVER (PARTITION BY model ORDER BY ms) AS cum,
+                              SUM(c) OVER (PARTITION BY model) AS n FROM h)
+            SELECT model, MAX(n), {_percentile_columns()} FROM r GROUP BY model""",
+        params,
+    )
+    return {r[0]: Latency(r[1], r[2], r[3], r[4]) for r in rows}
+
+
 # -- failures ------------------------------------------------------------------------------------------------
 
 

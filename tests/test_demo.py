@@ -121,6 +121,8 @@ def test_task_table_matches_the_database(demo_run):
     orphans = query(db, "SELECT COUNT(*) AS n FROM attempts l WHERE l.error_kind = 'hedge_lost' AND NOT EXISTS "
                         "(SELECT 1 FROM attempts w WHERE w.request_id = l.request_id AND w.outcome = 'success')")
     assert orphans[0]["n"] == 0
+    streams = query(db, "SELECT COUNT(*) AS n FROM attempts WHERE first_token_ms IS NOT NULL")[0]["n"]
+    assert streams > 0 and f"streams: {streams} calls reached their first token" in out
 
 
 def test_model_table_matches_the_database(demo_run):

@@ -182,7 +182,7 @@ async def test_a_hung_primary_is_benched_after_its_first_timeout(sim, make_route
 
 async def test_the_breaker_opens_on_a_failure_rate(sim, make_router, db_path):
     router = make_router(breaker_window_calls=4, breaker_min_calls=4, breaker_failure_rate=0.5)
-    sim.script(A, "ok", "server_error", "ok", "server_error")
+    sim.script(A, "server_error", "ok", "ok", "server_error")  # the window starts at the first failure
     for _ in range(4):
         await router.execute("pair", USER)
     mark = marks(db_path)[A]

@@ -16,6 +16,7 @@ from typing import Any
 
 from app.core.catalog import ModelInfo
 from app.core.runtime import get_router, run_sync
+from app.core.streaming import SyncTaskStream, TaskStream
 from app.types import LLMResponse
 
 # Task type -> models in priority order. "fallback" is tried, for every task, after the task's own list.
@@ -67,6 +68,30 @@ async def execute_reasoning_task(messages: Sequence[Mapping[str, Any]], **params
 
 async def execute_summarization_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
     return await execute_task("summarization", messages, **params)
+
+
+def stream_task(task_type: str, messages: Sequence[Mapping[str, Any]], **params: Any) -> TaskStream:
+    """The answer as it is generated: `async for delta in stream_task(...)` (or `async with ... as stream`), then
+    `stream.response`. Same chain, fallback, retries, budget and logging as execute_task; a fallback happens only
+    before the first token reaches the caller (after it, a failure raises StreamInterruptedError)."""
+    return get_router().stream(task_type, messages, **params)
+
+
+def stream_fast_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> TaskStream:
+    return stream_task("fast", messages, **params)
+
+
+def stream_reasoning_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> TaskStream:
+    return stream_task("reasoning", messages, **params)
+
+
+def stream_summarization_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> TaskStream:
+    return stream_task("summarization", messages, **params)
+
+
+def stream_task_sync(task_type: str, messages: Sequence[Mapping[str, Any]], **params: Any) -> SyncTaskStream:
+    """stream_task as a plain iterator, for code without an event loop."""
+    return SyncTaskStream(stream_task(task_type, messages, **params))
 
 
 def execute_task_sync(task_type: str, messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:

@@ -40,27 +40,33 @@ class Opened:
 class Breaker:
     def __init__(self, settings: Settings) -> None:
         self._s = settings
-        self._circuits: dict[str, _Circuit] = {}
+        self.circuits: dict[str, _Circuit] = {}  # the models with a counted failure in their window
         # A probe whose call never reported (it cannot outlive its request) must not hold the model forever.
         self._probe_timeout = max(settings.llm_timeout_seconds, settings.llm_request_deadline_seconds)
 
     def _circuit(self, model: str) -> _Circuit:
-        circuit = self._circuits.get(model)
+        circuit = self.circuits.get(model)
         if circuit is None:
-            circuit = self._circuits[model] = _Circuit(deque(maxlen=self._s.breaker_window_calls))
+            circuit = self.circuits[model] = _Circuit(deque(maxlen=self._s.breaker_window_calls))
         return circuit
 
     def success(self, model: str) -> bool:
-        """Record an answer. True when it closes a breaker that had opened (the probe succeeded)."""
-        circuit = self._circuits.get(model)
+        """Record an answer. True when it closes a breaker that had opened (the probe succeeded).
+
+        A model is tracked from its first counted failure until its window holds none again: a window of
+        successes alone can open nothing, so the answers of a healthy model cost no bookkeeping at all. The
+        window therefore starts at a failure, which is the stricter reading of the failure rate."""
+        circuit = self.circuits.get(model)
         if circuit is None:
-            circuit = self._circuit(model)
+            return False
         self._push(circuit, False)
         circuit.run = 0
         if circuit.opens or circuit.probe_since is not None:
             circuit.opens = 0
             circuit.probe_since = None
             return True
+        if circuit.failures == 0:
+            del self.circuits[model]
         return False
 
     def failure(self, model: str, *, trips: bool, request_id: str) -> Opened | None:
@@ -92,7 +98,7 @@ class Breaker:
 
     def release_probe(self, model: str) -> None:
         """The probe ended without telling anything (rate limited, cancelled...): the next call probes again."""
-        circuit = self._circuits.get(model)
+        circuit = self.circuits.get(model)
         if circuit is not None:
             circuit.probe_since = None
 
@@ -105,7 +111,7 @@ class Breaker:
         return True
 
     def forget(self, model: str) -> None:
-        self._circuits.pop(model, None)
+        self.circuits.pop(model, None)
 
     @staticmethod
     def _push(circuit: _Circuit, failed: bool) -> None:

@@ -25,6 +25,7 @@ from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, NOT_FOUND, ModelHeal
 from app.core.recording import RequestLog, new_request_id
 from app.core.request import Answer, Call, check_options, deadline_error, final_error, response
 from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, Run, backoff, choose_retry
+from app.core.streaming import TaskStream
 from app.core.validation import Validator, rejection
 from app.deprecations import DeprecationCalendar, Retirement, load_calendar, startup_warnings
 from app.errors import (
@@ -45,6 +46,11 @@ CatalogSource = Callable[[], Mapping[str, ModelInfo]]
 
 _STATE_KIND = {DEPRECATED: ErrorKind.DEPRECATED, NOT_FOUND: ErrorKind.NOT_FOUND, CIRCUIT_OPEN: ErrorKind.CIRCUIT_OPEN}
 _WAITABLE = (ErrorKind.COOLING_DOWN, ErrorKind.CIRCUIT_OPEN)
+_NOT_FOR_STREAMS = {
+    "validate": "a check of the whole answer cannot take back text already shown; use execute_task",
+    "required_fields": "a check of the whole answer cannot take back text already shown; use execute_task",
+    "hedge_after_ms": "streams are not hedged (HEDGE_AFTER_MS applies to execute_task only)",
+}
 
 
 class Router:
@@ -110,12 +116,48 @@ class Router:
         hedge_after_ms: float | None = None,
         **params: Any,
     ) -> LLMResponse:
+        if params.get("stream"):
+            raise ConfigError("stream=True is not supported by execute_task, which returns the whole answer: use "
+                              "stream_task (or stream_reasoning_task...) to receive the text as it is generated")
+        call = self.begin(task_type, messages, variant, max_cost_usd, validate, required_fields, timeout,
+                          hedge_after_ms, params)
+        run = call.run
+        while (pick := self.next_untried(call) or await self.next_retry(call)) is not None:
+            if run.hedge_after is None:
+                answer = await self.attempt(call, pick, self.reserve(call, pick))
+            else:
+                answer = await race(self, call, pick)
+            if answer is not None:
+                return self.accepted(call, answer)
+        raise final_error(call)
+
+    def stream(
+        self,
+        task_type: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        variant: str | None = None,
+        max_cost_usd: float | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> TaskStream:
+        """The answer as it is generated (app/core/streaming.py). Checked now; nothing is sent before the first
+        read, and the deadline starts then."""
+        for option, why in _NOT_FOR_STREAMS.items():
+            if params.pop(option, None):
+                raise ConfigError(f"{option}= is not available with streaming: {why}")
+        params.pop("stream", None)
+        call = self.begin(task_type, messages, variant, max_cost_usd, None, None, timeout, 0, params)
+        return TaskStream(self, call)
+
+    def begin(self, task_type: str, messages: Sequence[Mapping[str, Any]], variant: str | None,
+              max_cost_usd: float | None, validate: Validator | None, required_fields: Sequence[str] | None,
+              timeout: float | None, hedge_after_ms: float | None, params: Mapping[str, Any]) -> Call:
+        """Check the request and set up its course; bad input raises here, before any network call."""
         started = time.perf_counter()
         check_messages(messages)
-        check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
-        if params.get("stream"):
-            raise ConfigError("stream=True is not supported: execute_task returns the whole answer (and logs its "
-                              "tokens and cost); drop `stream`")
+        if not (max_cost_usd is validate is required_fields is timeout is hedge_after_ms is None):
+            check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
         s = self.settings
         chain = self.chain_for(task_type, variant)
         req = RequestLog(
@@ -126,21 +168,8 @@ class Router:
         hedge_ms = s.hedge_after_ms if hedge_after_ms is None else (hedge_after_ms or None)
         run = Run(chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
                   hedge_ms / 1000.0 if hedge_ms else None)
-        call = Call(req, run, messages, params, needs_of(messages, params), max_cost_usd, validate, required_fields)
         self.health.refresh_if_due(time.time())
-        while True:
-            pick = self.next_untried(call)
-            if pick is None:
-                pick = await self._next_retry(call)
-                if pick is None:
-                    break
-            if run.hedge_after is None:
-                answer = await self.attempt(call, pick, self.reserve(call, pick))
-            else:
-                answer = await race(self, call, pick)
-            if answer is not None:
-                return self._accepted(call, answer)
-        raise final_error(call)
+        return Call(req, run, messages, params, needs_of(messages, params), max_cost_usd, validate, required_fields)
 
     def next_untried(self, call: Call) -> Pick | None:
         """The first pass: the chain's next model that passes the checks, or None when the chain is done."""
@@ -160,10 +189,10 @@ class Router:
             if run.calls >= run.max_calls:
                 run.not_tried.append(candidate.model)
                 continue
-            return run.pick(position, candidate, info)
+            return Pick(position, candidate, info, run.calls_to.get(candidate.model, 0))
         return None
 
-    async def _next_retry(self, call: Call) -> Pick | None:
+    async def next_retry(self, call: Call) -> Pick | None:
         """After the first pass: the retry to make (after its backoff, slept here), or None to give up."""
         run, s = call.run, self.settings
         if not run.retryable:
@@ -236,7 +265,7 @@ class Router:
         `lost`: the race's set of calls it cancelled because the other answered (logged `hedge_lost`)."""
         run, req = call.run, call.req
         model, info = pick.candidate.model, pick.info
-        remaining = run.remaining()
+        remaining = run.deadline - time.perf_counter()
         if remaining < MIN_ATTEMPT_SECONDS:
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation, 0.0)
@@ -258,7 +287,7 @@ class Router:
         except ProviderError as error:
             # Less than half its own timeout, cut by the deadline: the model was not given a fair chance.
             cut = attempt_timeout < 0.5 * model_timeout
-            self._failed(call, pick, error, _ms_since(attempt_started), cut)
+            self.failed(call, pick, error, _ms_since(attempt_started), cut)
             return None
         except asyncio.CancelledError:
             hedge_lost = lost is not None and asyncio.current_task() in lost
@@ -283,11 +312,11 @@ class Router:
                 return None
         return answer
 
-    def _accepted(self, call: Call, answer: Answer) -> LLMResponse:
+    def accepted(self, call: Call, answer: Answer) -> LLMResponse:
         req, pick = call.req, answer.pick
         req.add(pick.position, pick.candidate, Outcome.SUCCESS, provider=answer.provider,
                 latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd, retry=pick.retry,
-                hedged=pick.hedged)
+                hedged=pick.hedged, first_token_ms=answer.first_token_ms)
         logger.info("Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s retry=%d request_id=%s",
                     req.chain.task_type, pick.candidate.model, answer.result.usage.total_tokens, answer.latency_ms,
                     pick.candidate.is_fallback, pick.retry, req.request_id)
@@ -310,7 +339,7 @@ class Router:
         logger.warning("Model failure task_type=%s model=%s error_kind=validation status=None request_id=%s: %s",
                        req.chain.task_type, pick.candidate.model, req.request_id, reason)
 
-    def _failed(self, call: Call, pick: Pick, error: ProviderError, latency_ms: float, cut: bool) -> None:
+    def failed(self, call: Call, pick: Pick, error: ProviderError, latency_ms: float, cut: bool) -> None:
         req, model, info = call.req, pick.candidate.model, pick.info
         kind = classify(error)
         message = error.message

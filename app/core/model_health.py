@@ -57,6 +57,7 @@ class ModelHealth:
         self._log = log
         self._states: dict[str, ModelState] = {}
         self.breaker = Breaker(settings)
+        self._tracked = self.breaker.circuits  # read on every answer: one dict lookup, no call
         self._lock = threading.Lock()
         self._next_refresh = 0.0
 
@@ -110,6 +111,8 @@ class ModelHealth:
             logger.warning("Model mark cleared model=%s was=%s", model, mine.describe())
 
     def on_success(self, model: str) -> None:
+        if model not in self._tracked:  # the common case: no failure in the window, nothing to update
+            return
         with self._lock:
             closed = self.breaker.success(model)
             if closed and self._states.get(model, _NO_STATE).status == CIRCUIT_OPEN:

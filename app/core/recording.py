@@ -59,6 +59,7 @@ class RequestLog:
         cost: float | None = None,
         retry: int = 0,
         hedged: bool = False,
+        first_token_ms: float | None = None,
     ) -> None:
         """`cost` is what the attempt was billed: None when the price is unknown, 0.0 for an unbilled failure."""
         self.records.append(AttemptRecord(candidate.model, outcome, position, kind, status, message, latency_ms,
@@ -94,4 +95,5 @@ class RequestLog:
             response=result.content if result and self.log_content else None,
             retry=retry,
             hedged=hedged,
+            first_token_ms=first_token_ms,
         ))

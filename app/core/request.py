@@ -4,8 +4,7 @@ accepted (`Answer`), the response built from it, and the error that ends a reque
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.core.chain import Chain
 from app.core.gates import Needs
@@ -25,8 +24,7 @@ from app.types import AttemptRecord, ErrorKind, LLMResponse
 _UNSUITABLE = (ErrorKind.CAPABILITY, ErrorKind.CONTEXT_LENGTH, ErrorKind.BUDGET)
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """A provider's answer before it is accepted: the LLMResponse is built once, with its final attempts."""
 
     pick: Pick
@@ -34,10 +32,10 @@ class Answer:
     provider: str
     cost_usd: float | None
     latency_ms: float  # this attempt
+    first_token_ms: float | None = None  # streamed attempts
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
     """What one execute() call carries through its attempts."""
 
     req: RequestLog

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from app.core.catalog import ModelInfo
 from app.core.chain import Candidate, Chain
@@ -21,9 +21,9 @@ from app.core.model_health import CIRCUIT_OPEN, COOLING_DOWN, ModelState
 MIN_ATTEMPT_SECONDS = 0.005
 
 
-@dataclass(frozen=True, slots=True)
-class Pick:
-    """One call to make: the candidate, its place in the chain, and how many times this request called it."""
+class Pick(NamedTuple):
+    """One call to make: the candidate, its place in the chain, and how many times this request called it.
+    A NamedTuple: one is built per call on the hot path, at a fraction of a frozen dataclass's cost."""
 
     position: int
     candidate: Candidate
@@ -32,21 +32,28 @@ class Pick:
     hedged: bool = False
 
 
-@dataclass(slots=True)
 class Run:
-    chain: Chain
-    deadline: float  # time.perf_counter() value
-    deadline_seconds: float
-    max_calls: int
-    hedge_after: float | None  # seconds
-    index: int = 0  # next chain position (0-based) of the first pass
-    calls: int = 0
-    calls_to: dict[str, int] = field(default_factory=dict)
-    # Models worth another call in this request: position -> its Pick (the last transient failure or skip).
-    retryable: dict[int, Pick] = field(default_factory=dict)
-    retries: int = 0
-    not_tried: list[str] = field(default_factory=list)
-    stopped: str | None = None  # why the retries ended, for the error's summary
+    """The request's mutable course. A plain class: its __init__ runs once per call, without a dataclass's
+    default factories."""
+
+    __slots__ = ("calls", "calls_to", "chain", "deadline", "deadline_seconds", "hedge_after", "index", "max_calls",
+                 "not_tried", "retries", "retryable", "stopped")
+
+    def __init__(self, chain: Chain, deadline: float, deadline_seconds: float, max_calls: int,
+                 hedge_after: float | None) -> None:
+        self.chain = chain
+        self.deadline = deadline  # time.perf_counter() value
+        self.deadline_seconds = deadline_seconds
+        self.max_calls = max_calls
+        self.hedge_after = hedge_after  # seconds; None: no hedging
+        self.index = 0  # next chain position (0-based) of the first pass
+        self.calls = 0
+        self.calls_to: dict[str, int] = {}
+        # Models worth another call in this request: position -> its Pick (the last transient failure or skip).
+        self.retryable: dict[int, Pick] = {}
+        self.retries = 0
+        self.not_tried: list[str] = []
+        self.stopped: str | None = None  # why the retries ended, for the error's summary
 
     @property
     def started(self) -> float:

@@ -52,6 +52,10 @@ class Summary:
     retried_requests: int = 0  # requests that made at least one retry
     answered_by_retry: int = 0
     hedges_won: int = 0
+    streams: int = 0  # calls that were streamed and reached their first token
+    streams_interrupted: int = 0
+    ttft_p50_ms: float | None = None
+    ttft_p95_ms: float | None = None
 
     @property
     def retries(self) -> int:
@@ -67,7 +71,9 @@ class Summary:
             "db_path": str(self.db_path), "requests": self.requests, "answered": self.answered,
             "all_failed": self.all_failed, "attempts": self.attempts, "retries": self.retries,
             "retried_requests": self.retried_requests, "answered_by_retry": self.answered_by_retry,
-            "hedges": self.hedges, "hedges_won": self.hedges_won,
+            "hedges": self.hedges, "hedges_won": self.hedges_won, "streams": self.streams,
+            "streams_interrupted": self.streams_interrupted, "ttft_p50_ms": self.ttft_p50_ms,
+            "ttft_p95_ms": self.ttft_p95_ms,
             "tasks": [row(s) for s in self.tasks], "models": [row(s) for s in self.models],
             "failures": {m: dict(c) for m, c in self.failures.items()}, "model_status": self.model_status,
         }
@@ -109,6 +115,10 @@ def summarize(db_path: Path, first_id: int = 0, since_iso: str = "") -> Summary:
     for row in rows:
         if row["error_kind"]:
             summary.failures.setdefault(row["model"], Counter())[row["error_kind"]] += 1
+    first_tokens = [r["first_token_ms"] for r in rows if r.get("first_token_ms") is not None]
+    summary.streams = len(first_tokens)
+    summary.streams_interrupted = sum(1 for r in rows if r["error_kind"] == "stream_interrupted")
+    summary.ttft_p50_ms, summary.ttft_p95_ms = percentile(first_tokens, 50), percentile(first_tokens, 95)
     for attempts in by_request.values():
         win = next((a for a in attempts if a["outcome"] == "success"), None)
         summary.retried_requests += any(a["retry"] for a in attempts)
@@ -196,6 +206,9 @@ def render(summary: Summary) -> str:
     lines += ["", f"retries: {summary.retries} calls in {summary.retried_requests} requests, "
                   f"{summary.answered_by_retry} requests answered by a retry; hedges: {summary.hedges} started, "
                   f"{summary.hedges_won} won (the slower call cancelled, logged hedge_lost)"]
+    lines += [f"streams: {summary.streams} calls reached their first token (time to first token p50 "
+              f"{_ms(summary.ttft_p50_ms)} ms, p95 {_ms(summary.ttft_p95_ms)} ms), {summary.streams_interrupted} "
+              "interrupted after it"]
     if summary.failures:
         lines += ["", "failures and skips by kind:"]
         for model, kinds in sorted(summary.failures.items()):

@@ -1,5 +1,6 @@
-"""The demo's traffic: seeded prompts per task, sent through `execute_task` by C concurrent workers, with a
-hand-drawn progress bar on stderr (no dependency for one line of output)."""
+"""The demo's traffic: seeded prompts per task, sent through `execute_task` (or, for a seeded share, streamed
+through `stream_task`, as a chat UI would) by C concurrent workers, with a hand-drawn progress bar on stderr (no
+dependency for one line of output)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from app.core.ai_models import execute_task
+from app.core.ai_models import execute_task, stream_task
 from app.errors import TaskFailedError
+from app.types import LLMResponse
 
 DEFAULT_MIX: dict[str, float] = {"fast": 0.4, "reasoning": 0.3, "summarization": 0.3}
+STREAM_SHARE = 0.25  # of the requests are streamed
 
 _VOCABULARY = (
     "revenue churn cohort pipeline latency invoice region quarter forecast margin customer support ticket "
@@ -48,6 +51,7 @@ class Job:
     task: str
     messages: list[dict[str, str]]
     max_tokens: int
+    stream: bool = False
 
 
 def make_jobs(count: int, mix: Mapping[str, float], seed: int) -> list[Job]:
@@ -65,7 +69,8 @@ def make_jobs(count: int, mix: Mapping[str, float], seed: int) -> list[Job]:
         else:
             text = " ".join(rnd.choices(_WORDS, k=rnd.randint(5, 25)))
             prompt, max_tokens = rnd.choice(_FAST).format(t=text), 2048
-        jobs.append(Job(index, task, [{"role": "user", "content": prompt}], max_tokens))
+        streamed = rnd.random() < STREAM_SHARE
+        jobs.append(Job(index, task, [{"role": "user", "content": prompt}], max_tokens, streamed))
     return jobs
 
 
@@ -73,6 +78,7 @@ def make_jobs(count: int, mix: Mapping[str, float], seed: int) -> list[Job]:
 class RunResult:
     answered: int = 0
     fallbacks: int = 0
+    streamed: int = 0  # requests sent as streams (answered or not)
     failed: Counter[str] = field(default_factory=Counter)  # exception class name -> count
     request_ids: set[str] = field(default_factory=set)  # of answered requests: failures carry no id
     seconds: float = 0.0
@@ -129,7 +135,11 @@ async def run_workload(
             if on_job is not None:
                 on_job(job)
             try:
-                resp = await execute_task(job.task, job.messages, max_tokens=job.max_tokens, **(params or {}))
+                if job.stream:
+                    result.streamed += 1
+                    resp = await _streamed(job, params or {})
+                else:
+                    resp = await execute_task(job.task, job.messages, max_tokens=job.max_tokens, **(params or {}))
             except TaskFailedError as exc:
                 result.failed[type(exc).__name__] += 1
             else:
@@ -144,3 +154,12 @@ async def run_workload(
     if progress is not None:
         progress.update(result, final=True)
     return result
+
+
+async def _streamed(job: Job, params: Mapping[str, Any]) -> LLMResponse:
+    """Read a stream to its end, as a chat UI showing the text would; hedging is for execute_task only."""
+    options = {k: v for k, v in params.items() if k != "hedge_after_ms"}
+    async with stream_task(job.task, job.messages, max_tokens=job.max_tokens, **options) as stream:
+        async for _delta in stream:
+            pass
+    return stream.response

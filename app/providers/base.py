@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +28,27 @@ class ProviderResponse:
     tool_calls: tuple[dict[str, Any], ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    """One chunk of a streamed answer, as far as the router needs it."""
+
+    content: str | None = None  # the text delta
+    tool_calls: tuple[dict[str, Any], ...] | None = None  # tool-call fragments, to be assembled by index
+    finish_reason: str | None = None
+    usage: Usage | None = None  # only in the last chunk (Groq's x_groq.usage, or OpenAI's include_usage chunk)
+    provider_request_id: str | None = None
+
+
+class ProviderStream(Protocol):
+    """An open stream: iterate its chunks; `aclose()` drops the connection. Raises only ProviderError."""
+
+    def __aiter__(self) -> AsyncIterator[StreamChunk]: ...
+
+    async def __anext__(self) -> StreamChunk: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Provider(Protocol):
     async def complete(
         self,
@@ -38,6 +59,18 @@ class Provider(Protocol):
         timeout: float,
     ) -> ProviderResponse:
         """One request, no retries. Raises only app.errors.ProviderError subclasses."""
+        ...
+
+    async def open_stream(
+        self,
+        endpoint: Endpoint,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+    ) -> ProviderStream:
+        """Send a streaming request; returns once the provider accepted it (a status error raises here).
+        `timeout` bounds the opening; the caller bounds the waits between chunks."""
         ...
 
     async def list_models(self, endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:

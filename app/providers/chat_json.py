@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import ProviderResponseError
-from app.providers.base import ProviderResponse
+from app.providers.base import ProviderResponse, StreamChunk
 from app.types import Usage
 
 
@@ -21,25 +21,51 @@ def parse_chat_completion(data: Any) -> ProviderResponse:
             raise ProviderResponseError("the answer has no choices", status_code=200)
         choice = choices[0]
         message = choice["message"]
-        usage = data.get("usage") or {}
-        prompt_details = usage.get("prompt_tokens_details") or {}
-        completion_details = usage.get("completion_tokens_details") or {}
         tool_calls = message.get("tool_calls")
         return ProviderResponse(
             content=message.get("content"),
             finish_reason=choice.get("finish_reason"),
-            usage=Usage(
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-                total_tokens=int(usage.get("total_tokens") or 0),
-                cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-                reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
-            ),
+            usage=_usage(data.get("usage") or {}),
             provider_request_id=(data.get("x_groq") or {}).get("id") or data.get("id"),
             tool_calls=tuple(tool_calls) if tool_calls else None,
         )
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise ProviderResponseError(f"unexpected answer shape: {exc!r}", status_code=200) from exc
+
+
+def _usage(usage: dict[str, Any]) -> Usage:
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        total_tokens=int(usage.get("total_tokens") or 0),
+        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+    )
+
+
+def parse_chat_chunk(data: Any) -> StreamChunk:
+    """A `chat.completion.chunk`. Usage is Groq's `x_groq.usage` (final chunk) or the top-level `usage` of the
+    extra chunk `stream_options.include_usage` adds."""
+    try:
+        x_groq = data.get("x_groq") or {}
+        usage = data.get("usage") or x_groq.get("usage")
+        choices = data.get("choices")
+        if not choices:
+            return StreamChunk(usage=_usage(usage) if usage else None, provider_request_id=x_groq.get("id"))
+        choice = choices[0]
+        delta = choice.get("delta") or {}
+        tool_calls = delta.get("tool_calls")
+        return StreamChunk(
+            content=delta.get("content"),
+            tool_calls=tuple(tool_calls) if tool_calls else None,
+            finish_reason=choice.get("finish_reason"),
+            usage=_usage(usage) if usage else None,
+            provider_request_id=x_groq.get("id"),
+        )
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise ProviderResponseError(f"unexpected stream chunk: {exc!r}", status_code=200) from exc
 
 
 def error_fields(body: object) -> tuple[str | None, str | None, str | None]:

@@ -21,8 +21,8 @@ from app.errors import (
     ProviderStatusError,
     ProviderTimeout,
 )
-from app.providers.base import Endpoint, ProviderResponse
-from app.providers.chat_json import error_fields, parse_chat_completion
+from app.providers.base import Endpoint, ProviderResponse, StreamChunk
+from app.providers.chat_json import error_fields, parse_chat_chunk, parse_chat_completion
 from app.providers.loop_clients import POOL_LIMITS, LoopClients
 from app.providers.redaction import redact
 
@@ -124,6 +124,34 @@ class GroqProvider:
             raise map_groq_error(exc, endpoint.api_key) from exc
         return parse_chat_completion(data)
 
+    async def open_stream(
+        self,
+        endpoint: Endpoint,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+    ) -> GroqStream:
+        client = self.client(endpoint)
+        try:
+            async with asyncio.timeout(timeout):
+                if _plain(messages, params):
+                    # The SDK's own SSE reader (error events raise APIError), minus a typed model per chunk.
+                    stream = await client.post(
+                        _CHAT_PATH, body={"model": model, "messages": messages, **params, "stream": True},
+                        cast_to=object, stream=True, stream_cls=groq.AsyncStream[object],
+                        options={"timeout": timeout},
+                    )
+                else:
+                    stream = await client.chat.completions.create(
+                        model=model, messages=messages, timeout=timeout, stream=True, **params  # type: ignore
+                    )
+        except TypeError as exc:
+            raise ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params") from exc
+        except Exception as exc:
+            raise map_groq_error(exc, endpoint.api_key) from exc
+        return GroqStream(stream, endpoint.api_key)
+
     async def list_models(self, endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
         client = self.client(endpoint)
         try:
@@ -135,6 +163,33 @@ class GroqProvider:
 
     async def aclose(self) -> None:
         await self._clients.aclose()
+
+
+class GroqStream:
+    """The SDK's stream, its chunks read as plain JSON and its errors mapped to the project's tree."""
+
+    def __init__(self, stream: groq.AsyncStream[Any], api_key: str | None) -> None:
+        self._stream = stream
+        self._chunks = stream.__aiter__()
+        self._api_key = api_key
+
+    def __aiter__(self) -> GroqStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        try:
+            data = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            raise
+        except Exception as exc:
+            raise map_groq_error(exc, self._api_key) from exc
+        return parse_chat_chunk(data if type(data) is dict else data.to_dict())
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.close()
+        except Exception as exc:  # closing a connection that is already gone
+            raise map_groq_error(exc, self._api_key) from exc
 
 
 def _http_client(transport: str) -> httpx.AsyncClient:

@@ -16,8 +16,8 @@ from app.errors import (
     ProviderStatusError,
     ProviderTimeout,
 )
-from app.providers.base import Endpoint, ProviderResponse
-from app.providers.chat_json import error_fields, parse_chat_completion
+from app.providers.base import Endpoint, ProviderResponse, StreamChunk
+from app.providers.chat_json import error_fields, parse_chat_chunk, parse_chat_completion
 from app.providers.loop_clients import POOL_LIMITS, LoopClients
 from app.providers.redaction import redact
 
@@ -41,6 +41,56 @@ def _status_error(response: httpx.Response, api_key: str | None) -> ProviderStat
                                error_type=error_type, headers=dict(response.headers))
 
 
+def _headers(endpoint: Endpoint) -> dict[str, str]:
+    headers = {"content-type": "application/json"}
+    if endpoint.api_key:
+        headers["authorization"] = f"Bearer {endpoint.api_key}"
+    return headers
+
+
+class SSEStream:
+    """Server-Sent Events of chat chunks: `data: {...}` lines, `data: [DONE]` at the end, `event: error` before
+    an error's data."""
+
+    def __init__(self, response: httpx.Response, api_key: str | None) -> None:
+        self._response = response
+        self._lines = response.aiter_lines()
+        self._api_key = api_key
+
+    def __aiter__(self) -> SSEStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        event = None
+        while True:
+            try:
+                line = await self._lines.__anext__()
+            except StopAsyncIteration:
+                raise
+            except Exception as exc:
+                raise map_httpx_error(exc, self._api_key) from exc
+            if line.startswith("event:"):
+                event = line[6:].strip()
+                continue
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                raise StopAsyncIteration
+            try:
+                parsed = json.loads(data)
+            except ValueError as exc:
+                raise ProviderResponseError(f"a stream event is not JSON: {exc}", status_code=200) from exc
+            if event == "error" or (isinstance(parsed, dict) and parsed.get("error")):
+                message, code, error_type = error_fields(parsed)
+                raise ProviderStatusError(redact(message or "error event in the stream", self._api_key),
+                                          code=code, error_type=error_type)
+            return parse_chat_chunk(parsed)
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
 class OpenAICompatProvider:
     def __init__(self) -> None:
         self._clients: LoopClients[httpx.AsyncClient] = LoopClients(lambda client: client.aclose())
@@ -52,9 +102,7 @@ class OpenAICompatProvider:
         await self._clients.aclose()
 
     async def _request(self, endpoint: Endpoint, method: str, path: str, timeout: float, **kwargs: Any) -> Any:
-        headers = {"content-type": "application/json"}
-        if endpoint.api_key:
-            headers["authorization"] = f"Bearer {endpoint.api_key}"
+        headers = _headers(endpoint)
         url = endpoint.base_url.rstrip("/") + path
         try:
             async with asyncio.timeout(timeout):
@@ -83,6 +131,37 @@ class OpenAICompatProvider:
             raise ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params") from exc
         data = await self._request(endpoint, "POST", "/chat/completions", timeout, content=payload)
         return parse_chat_completion(data)
+
+    async def open_stream(
+        self,
+        endpoint: Endpoint,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+    ) -> SSEStream:
+        # OpenAI-style servers send usage only when asked, in an extra last chunk.
+        body = {"model": model, "messages": list(messages), "stream_options": {"include_usage": True}, **params,
+                "stream": True}
+        try:
+            payload = json.dumps(body)
+        except TypeError as exc:
+            raise ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params") from exc
+        client = self._client()
+        request = client.build_request("POST", endpoint.base_url.rstrip("/") + "/chat/completions",
+                                       headers=_headers(endpoint), content=payload, timeout=timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                response = await client.send(request, stream=True)
+                if response.status_code >= 400:
+                    await response.aread()
+                    await response.aclose()
+                    raise _status_error(response, endpoint.api_key)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise map_httpx_error(exc, endpoint.api_key) from exc
+        return SSEStream(response, endpoint.api_key)
 
     async def list_models(self, endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
         data = await self._request(endpoint, "GET", "/models", timeout)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.errors import ProviderSetupError
-from app.providers.base import Endpoint, Provider, ProviderResponse
+from app.providers.base import Endpoint, Provider, ProviderResponse, ProviderStream
 from app.providers.groq_provider import GroqProvider
 from app.providers.openai_compat import OpenAICompatProvider
 
@@ -31,6 +31,17 @@ async def run_llm(
 ) -> ProviderResponse:
     """Send one chat request, with no retries. Raises only app.errors.ProviderError subclasses."""
     return await get_provider(endpoint.provider).complete(endpoint, model, messages, params, timeout)
+
+
+async def open_stream(
+    endpoint: Endpoint,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any],
+    timeout: float,
+) -> ProviderStream:
+    """Send one streaming chat request, with no retries; iterate what it returns. Raises only ProviderError."""
+    return await get_provider(endpoint.provider).open_stream(endpoint, model, messages, params, timeout)
 
 
 async def list_models(endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ logger = logging.getLogger("taskrouter.store")
 
 MAX_PENDING_ROWS = 200_000  # beyond this, while the disk refuses writes, the oldest rows are dropped (logged)
 _BATCH = 2_000  # rows per transaction
-_CHUNK = 32  # rows per INSERT statement: 32 x 26 parameters stays under SQLite's oldest limit of 999
+_CHUNK = 32  # rows per INSERT statement: 32 x 27 parameters stays under SQLite's oldest limit of 999
 LINGER_SECONDS = 0.05  # how long the writer gathers rows after the first one arrives, before a commit
 
 
@@ -102,6 +102,7 @@ class AttemptRow(NamedTuple):
     response: str | None = None
     retry: int = 0  # 0: the request's first call to this model; n: its n-th retry
     hedged: bool = False  # started in parallel with a slower call (HEDGE_AFTER_MS)
+    first_token_ms: float | None = None  # streamed attempts: from the call's start to its first text or tool call
 
 
 class _Flush:

@@ -113,6 +113,7 @@ def m003_deprecation_checks(db: Database) -> None:
 
 
 def _add_column(db: Database, table: str, column: str, kind: type, default: object) -> None:
+    """Idempotent, and safe when two processes migrate a new file at once. `default` None: nullable."""
     if column in db[table].columns_dict:
         return
     try:
@@ -126,3 +127,8 @@ def _add_column(db: Database, table: str, column: str, kind: type, default: obje
 def m004_retries_and_hedges(db: Database) -> None:
     _add_column(db, "attempts", "retry", int, 0)  # 0: the first call to the model in its request
     _add_column(db, "attempts", "hedged", int, 0)  # 1: started in parallel with a slower call (HEDGE_AFTER_MS)
+
+
+@migration
+def m005_first_token(db: Database) -> None:
+    _add_column(db, "attempts", "first_token_ms", float, None)  # streamed attempts only; NULL otherwise

@@ -20,6 +20,8 @@ COLUMNS = {
     "p50 ms": st.column_config.NumberColumn(format="%d"),
     "p95 ms": st.column_config.NumberColumn(format="%d"),
     "p99 ms": st.column_config.NumberColumn(format="%d"),
+    "TTFT p50 ms": st.column_config.NumberColumn(format="%d", help="Streams: time to the first token"),
+    "TTFT p95 ms": st.column_config.NumberColumn(format="%d", help="Streams: time to the first token"),
     "Cost $": st.column_config.NumberColumn(format="$%.4f", help="Known prices only"),
     "Tokens": st.column_config.NumberColumn(format="localized"),
 }
@@ -31,6 +33,7 @@ class ModelsData:
     failures: dict[str, Counter[str]]  # model -> error_kind -> failed calls
     skips: dict[str, Counter[str]]  # model -> reason -> skips (the model was not called)
     status: dict[str, dict]
+    first_token: dict[str, queries.Latency]  # model -> time to first token of its answered streams
 
 
 def load(ctx: PageContext) -> ModelsData:
@@ -39,7 +42,7 @@ def load(ctx: PageContext) -> ModelsData:
     for model, outcome, kind, rows in queries.not_answered_by_model(ctx.conn, ctx.scope):
         (failures if outcome == "failure" else skips)[model][kind or "unknown"] += rows
     return ModelsData(queries.answers_by_model(ctx.conn, ctx.scope), dict(failures), dict(skips),
-                      queries.model_status(ctx.conn))
+                      queries.model_status(ctx.conn), queries.first_token_by_model(ctx.conn, ctx.scope))
 
 
 def _models_shown(ctx: PageContext, data: ModelsData) -> list[str]:
@@ -77,6 +80,8 @@ def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
             "p50 ms": answers.latency.p50 if answers else None,
             "p95 ms": answers.latency.p95 if answers else None,
             "p99 ms": answers.latency.p99 if answers else None,
+            "TTFT p50 ms": ttft.p50 if (ttft := data.first_token.get(model)) else None,
+            "TTFT p95 ms": ttft.p95 if ttft else None,
             "Tokens": answers.tokens if answers else 0,
             "Cost $": answers.cost if answers and answers.unpriced < ok else None,
             "Detail": detail,
@@ -90,7 +95,7 @@ def render(ctx: PageContext) -> None:
     st.header("Models")
     data = load(ctx)
     st.caption(f"{ctx.window.label}. A call is an attempt that reached the provider; skipped models were not "
-               "called. Latency is of successful calls.")
+               "called. Latency is of successful calls; TTFT, of streamed ones: the time to their first token.")
     frame = table(ctx, data)
     if frame.empty:
         st.info("No model matches the filters.")

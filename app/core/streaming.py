@@ -1,0 +1,320 @@
+"""Streamed answers: text deltas as the model generates them, with the executor's routing decisions.
+
+The rule. Until the first text (or tool call) reaches the caller, a stream is a call like any other: a status
+error, a dropped connection or no first token within LLM_FIRST_TOKEN_TIMEOUT_SECONDS moves on to the next model
+or a retry, exactly as execute_task does, and the caller sees nothing. After it, a failure (connection dropped,
+an error event, no chunk within LLM_STREAM_IDLE_TIMEOUT_SECONDS) raises StreamInterruptedError with the text
+received so far: replaying the request on another model would show the user the start of one answer followed by
+another, different one. The request's deadline bounds the wait for the first token; a stream that is flowing is
+not cut by it.
+
+Usage and cost come from the stream's own last chunk (Groq's `x_groq.usage`); only a stream that ended without
+one (interrupted, or a server that does not send it) is counted from its chunks, and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from app.core.catalog import cost_usd
+from app.core.request import Answer, Call, deadline_error, final_error
+from app.core.retry import MIN_ATTEMPT_SECONDS, Pick
+from app.errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterruptedError
+from app.providers import ProviderResponse, ProviderStream, StreamChunk, open_stream
+from app.types import ErrorKind, LLMResponse, Outcome, Usage
+
+if TYPE_CHECKING:
+    from app.core.budget import Reservation
+    from app.core.executor import Router
+
+logger = logging.getLogger("taskrouter")
+
+
+class TaskStream:
+    """`async for delta in stream` (text deltas, `str`), or `async with stream as s: ...`; after the last delta
+    `stream.response` is the whole LLMResponse, as execute_task would have returned it. Closing early (`aclose()`,
+    leaving `async with`) cancels the call and logs it as cancelled with the tokens seen so far."""
+
+    def __init__(self, router: Router, call: Call) -> None:
+        self._router = router
+        self._call = call
+        self._response: LLMResponse | None = None
+        self._deltas = self._run()
+
+    @property
+    def request_id(self) -> str:
+        return self._call.req.request_id
+
+    @property
+    def response(self) -> LLMResponse:
+        if self._response is None:
+            raise RuntimeError("the stream has not finished: read it to its end before asking for .response")
+        return self._response
+
+    def __aiter__(self) -> TaskStream:
+        return self
+
+    async def __anext__(self) -> str:
+        return await self._deltas.__anext__()
+
+    async def aclose(self) -> None:
+        await self._deltas.aclose()
+
+    async def __aenter__(self) -> TaskStream:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def _run(self) -> AsyncIterator[str]:
+        router, call = self._router, self._call
+        run = call.run
+        run.deadline = time.perf_counter() + run.deadline_seconds  # the clock starts at the first read
+        while (pick := router.next_untried(call) or await router.next_retry(call)) is not None:
+            attempt = _StreamAttempt(router, call, pick, router.reserve(call, pick))
+            first = await attempt.open()
+            if first is None:
+                continue
+            relay = attempt.relay(first)
+            try:
+                async for delta in relay:
+                    yield delta
+            finally:  # closed by the caller while suspended here: close the relay, which logs the call
+                await relay.aclose()
+            self._response = router.accepted(call, attempt.answer())
+            return
+        raise final_error(call)
+
+
+class SyncTaskStream:
+    """`stream_task_sync`: the same stream as a plain iterator, for code without an event loop. It runs on the
+    router's background loop; `close()` (or leaving `with`) cancels the call."""
+
+    def __init__(self, stream: TaskStream) -> None:
+        from app.core.runtime import run_sync  # the runtime imports the executor, which imports this module
+
+        self._stream = stream
+        self._run_sync = run_sync
+
+    @property
+    def response(self) -> LLMResponse:
+        return self._stream.response
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return self._run_sync(self._stream.__anext__())
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        self._run_sync(self._stream.aclose())
+
+    def __enter__(self) -> SyncTaskStream:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class _StreamAttempt:
+    """One streamed call: open it and wait for its first token (a failure there lets the request go on), then
+    relay its chunks (a failure there ends the request)."""
+
+    def __init__(self, router: Router, call: Call, pick: Pick, reservation: Reservation | None) -> None:
+        self.router, self.call, self.pick, self.reservation = router, call, pick, reservation
+        self.provider = pick.info.provider if pick.info is not None else "groq"
+        self.stream: ProviderStream | None = None
+        self.started = 0.0
+        self.first_token_ms: float | None = None
+        self.parts: list[str] = []
+        self.tool_parts: dict[int, dict[str, Any]] = {}
+        self.chunks = 0  # chunks that carried text: Groq sends about one token per chunk
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.request_id: str | None = None
+
+    async def open(self) -> StreamChunk | None:
+        router, call, pick = self.router, self.call, self.pick
+        run, settings = call.run, router.settings
+        remaining = run.remaining()
+        if remaining < MIN_ATTEMPT_SECONDS:
+            self._settle(0.0)
+            raise deadline_error(call)
+        run.calls += 1
+        run.calls_to[pick.candidate.model] = run.calls_to.get(pick.candidate.model, 0) + 1
+        first_token_timeout = settings.llm_first_token_timeout_seconds
+        wait = min(first_token_timeout, remaining)
+        logger.info("Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s", run.chain.task_type,
+                    pick.candidate.model, pick.position, pick.retry, call.req.request_id)
+        self.started = time.perf_counter()
+        try:
+            async with asyncio.timeout(wait):
+                self.stream = await open_stream(router.endpoint_for(pick.candidate.model, pick.info),
+                                                pick.candidate.model, call.messages, call.params, wait)
+                while True:
+                    chunk = await self.stream.__anext__()
+                    self._take(chunk)
+                    if chunk.content or chunk.tool_calls:
+                        break
+        except StopAsyncIteration:  # it ended before any text: an empty answer is still an answer
+            await self._close()
+            chunk = StreamChunk()
+        except (ProviderError, TimeoutError) as exc:
+            error = exc if isinstance(exc, ProviderError) else ProviderTimeout(
+                f"no first token within {wait:g}s (LLM_FIRST_TOKEN_TIMEOUT_SECONDS={first_token_timeout:g})")
+            await self._close()
+            self._settle(0.0)
+            # Less than half its own first-token timeout, cut by the deadline: not a fair test of the model.
+            router.failed(call, pick, error, _ms_since(self.started), wait < 0.5 * first_token_timeout)
+            return None
+        except BaseException:  # cancelled by the caller before the first token
+            await self._close()
+            self._cancelled()
+            raise
+        self.first_token_ms = _ms_since(self.started)
+        return chunk
+
+    async def relay(self, first: StreamChunk) -> AsyncIterator[str]:
+        stream = self.stream
+        idle = self.router.settings.llm_stream_idle_timeout_seconds
+        try:
+            if first.content:
+                yield first.content
+            if stream is None:
+                return
+            while True:
+                try:
+                    async with asyncio.timeout(idle):
+                        chunk = await stream.__anext__()
+                except StopAsyncIteration:
+                    await self._close()
+                    return
+                except TimeoutError:
+                    raise self._interrupted(f"no chunk within LLM_STREAM_IDLE_TIMEOUT_SECONDS={idle:g}s",
+                                            None) from None
+                except ProviderError as error:
+                    raise self._interrupted(error.message, error) from None
+                self._take(chunk)
+                if chunk.content:
+                    yield chunk.content
+        except StreamInterruptedError:
+            await self._close()
+            raise
+        except BaseException:  # closed or cancelled by the caller mid-stream
+            await self._close()
+            self._cancelled()
+            raise
+
+    def answer(self) -> Answer:
+        usage = self.usage
+        estimated = usage is None
+        if usage is None:
+            usage = self._estimated_usage()
+        cost = cost_usd(self.pick.info, usage)
+        self._settle(cost)
+        self.router.health.on_success(self.pick.candidate.model)
+        if estimated:
+            logger.warning("Stream ended without a usage chunk model=%s request_id=%s: tokens counted from chunks",
+                           self.pick.candidate.model, self.call.req.request_id)
+        result = ProviderResponse("".join(self.parts), self.finish_reason, usage, self.request_id,
+                                  self._tool_calls())
+        return Answer(self.pick, result, self.provider, cost, _ms_since(self.started), self.first_token_ms)
+
+    def _take(self, chunk: StreamChunk) -> None:
+        if chunk.content:
+            self.parts.append(chunk.content)
+            self.chunks += 1
+        if chunk.tool_calls:
+            for fragment in chunk.tool_calls:
+                self._add_tool_fragment(fragment)
+        if chunk.finish_reason:
+            self.finish_reason = chunk.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.provider_request_id:
+            self.request_id = chunk.provider_request_id
+
+    def _add_tool_fragment(self, fragment: dict[str, Any]) -> None:
+        """OpenAI-style tool-call deltas: the first fragment of an index brings id, type and name; later ones
+        append to the arguments."""
+        call = self.tool_parts.setdefault(int(fragment.get("index") or 0),
+                                          {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+        if fragment.get("id"):
+            call["id"] = fragment["id"]
+        if fragment.get("type"):
+            call["type"] = fragment["type"]
+        function = fragment.get("function") or {}
+        if function.get("name"):
+            call["function"]["name"] += function["name"]
+        if function.get("arguments"):
+            call["function"]["arguments"] += function["arguments"]
+
+    def _tool_calls(self) -> tuple[dict[str, Any], ...] | None:
+        return tuple(self.tool_parts[i] for i in sorted(self.tool_parts)) if self.tool_parts else None
+
+    def _estimated_usage(self) -> Usage:
+        prompt = self.call.needs.prompt_tokens
+        return Usage(prompt_tokens=prompt, completion_tokens=self.chunks, total_tokens=prompt + self.chunks)
+
+    def _interrupted(self, reason: str, error: ProviderError | None) -> StreamInterruptedError:
+        router, call, pick = self.router, self.call, self.pick
+        req, model = call.req, pick.candidate.model
+        usage = self._estimated_usage()  # an interrupted stream never sends its usage chunk
+        cost = cost_usd(pick.info, usage)
+        self._settle(cost)
+        message = (f"stream interrupted after {self.chunks} chunk(s) of text: {reason} (tokens counted from "
+                   "the chunks received)")
+        router.health.on_failure(model, ErrorKind.STREAM_INTERRUPTED, error or ProviderConnectionError(reason),
+                                 time.time(), req.request_id)
+        partial = "".join(self.parts)
+        req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=self.provider,
+                kind=ErrorKind.STREAM_INTERRUPTED, status=error.status_code if error else None, message=message,
+                latency_ms=_ms_since(self.started), result=ProviderResponse(partial, None, usage, self.request_id),
+                cost=cost, retry=pick.retry, first_token_ms=self.first_token_ms)
+        logger.warning("Stream interrupted task_type=%s model=%s request_id=%s: %s", req.chain.task_type, model,
+                       req.request_id, reason)
+        return StreamInterruptedError(
+            f"{req.chain.task_type}: the stream from {model} stopped after its first token ({reason}); the text "
+            "already shown is in .partial_content. Not moved to another model: the user would see two different "
+            "answers", req.records, task_type=req.chain.task_type, request_id=req.request_id,
+            partial_content=partial)
+
+    def _cancelled(self) -> None:
+        """Closed or cancelled by the caller: the tokens seen so far were generated, and may be billed."""
+        pick, req = self.pick, self.call.req
+        usage = self._estimated_usage() if self.chunks else None
+        cost = cost_usd(pick.info, usage) if usage is not None else None
+        self._settle(cost)
+        self.router.health.on_no_verdict(pick.candidate.model)
+        req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=self.provider, kind=ErrorKind.CANCELLED,
+                message=f"stream closed by the caller after {self.chunks} chunk(s) of text",
+                latency_ms=_ms_since(self.started),
+                result=ProviderResponse("".join(self.parts), None, usage, self.request_id) if usage else None,
+                cost=cost, retry=pick.retry, first_token_ms=self.first_token_ms)
+
+    async def _close(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            with contextlib.suppress(ProviderError):  # the connection is already gone: nothing left to close
+                await stream.aclose()
+
+    def _settle(self, cost: float | None) -> None:
+        reservation, self.reservation = self.reservation, None
+        budget = self.router.budget
+        if reservation is not None and budget is not None:
+            budget.settle(reservation, cost)
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
