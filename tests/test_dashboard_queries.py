@@ -42,6 +42,8 @@ def _random_traffic(seed: int = 3, requests: int = 400) -> list[dict]:
                 "cost_usd": rnd.choice([None, rnd.uniform(0, 0.01)]) if outcome == "success" else 0.0,
                 "is_fallback": 0, "forced": 0,
                 "created_at": iso(at + timedelta(milliseconds=position)),
+                # About a third of the answers were streamed: only those have a time to first token.
+                "first_token_ms": rnd.uniform(1, 900) if outcome == "success" and rnd.random() < 0.35 else None,
             })
             if outcome == "success":
                 break
@@ -103,6 +105,29 @@ def test_totals_match_brute_force(conn: sqlite3.Connection, traffic: list[dict],
     assert got.tokens == sum(r["total_tokens"] for r in answered)
     assert got.cost == pytest.approx(sum(r["cost_usd"] or 0 for r in rows))
     assert got.unpriced == sum(1 for r in answered if r["cost_usd"] is None)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_time_to_first_token_per_model_matches_brute_force(conn: sqlite3.Connection, traffic: list[dict],
+                                                           scope: Scope) -> None:
+    got = queries.first_token_by_model(conn, scope)
+    expected: dict[str, list[int]] = {}
+    for r in traffic:
+        if _in_scope(r, scope) and r["outcome"] == "success" and r["first_token_ms"] is not None:
+            expected.setdefault(r["model"], []).append(int(r["first_token_ms"]))
+    assert set(got) == set(expected) and expected
+    for model, values in expected.items():
+        assert (got[model].count, got[model].p50, got[model].p95) == (
+            len(values), _nearest_rank(values, 50), _nearest_rank(values, 95))
+
+
+def test_a_database_without_first_token_ms_shows_no_ttft(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE attempts (id INTEGER PRIMARY KEY, model TEXT, outcome TEXT, created_at TEXT)")
+    old.commit()
+    old.close()
+    assert queries.first_token_by_model(queries.connect(path), Scope(None, None)) == {}
 
 
 def test_requests_under_a_model_filter_equal_distinct_request_ids(conn: sqlite3.Connection,
