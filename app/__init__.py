@@ -19,8 +19,8 @@ from app.core.ai_models import (
     stream_task_sync,
 )
 from app.core.catalog import ModelInfo
-from app.core.runtime import configure, get_router, reset
-from app.core.streaming import SyncTaskStream, TaskStream
+from app.core.runtime import SyncTaskStream, configure, get_router, reset
+from app.core.streaming import TaskStream
 from app.errors import (
     AllModelsFailedError,
     AuthenticationFailedError,

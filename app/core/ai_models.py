@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.core.catalog import ModelInfo
-from app.core.runtime import get_router, run_sync
-from app.core.streaming import SyncTaskStream, TaskStream
+from app.core.runtime import SyncTaskStream, get_router, run_sync
+from app.core.streaming import TaskStream
 from app.types import LLMResponse
 
 # Task type -> models in priority order. "fallback" is tried, for every task, after the task's own list.

@@ -6,11 +6,14 @@ import asyncio
 import atexit
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from types import TracebackType
 from typing import Any, TypeVar
 
 from app.config import Settings, load_settings
 from app.core.executor import Router
+from app.core.streaming import TaskStream
+from app.types import LLMResponse
 
 T = TypeVar("T")
 
@@ -92,3 +95,34 @@ def _shut_down_sync_loop() -> None:
         _loop_thread.join(timeout=5)
     if not loop.is_running():
         loop.close()
+
+
+class SyncTaskStream:
+    """`stream_task_sync`: the same stream as a plain iterator, for code without an event loop. It runs on the
+    router's background loop; `close()` (or leaving `with`) cancels the call."""
+
+    def __init__(self, stream: TaskStream) -> None:
+        self._stream = stream
+
+    @property
+    def response(self) -> LLMResponse:
+        return self._stream.response
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return run_sync(self._stream.__anext__())
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        run_sync(self._stream.aclose())
+
+    def __enter__(self) -> SyncTaskStream:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -91,40 +91,6 @@ class TaskStream:
             self._response = router.accepted(call, attempt.answer())
             return
         raise final_error(call)
-
-
-class SyncTaskStream:
-    """`stream_task_sync`: the same stream as a plain iterator, for code without an event loop. It runs on the
-    router's background loop; `close()` (or leaving `with`) cancels the call."""
-
-    def __init__(self, stream: TaskStream) -> None:
-        from app.core.runtime import run_sync  # the runtime imports the executor, which imports this module
-
-        self._stream = stream
-        self._run_sync = run_sync
-
-    @property
-    def response(self) -> LLMResponse:
-        return self._stream.response
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        try:
-            return self._run_sync(self._stream.__anext__())
-        except StopAsyncIteration:
-            raise StopIteration from None
-
-    def close(self) -> None:
-        self._run_sync(self._stream.aclose())
-
-    def __enter__(self) -> SyncTaskStream:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 class _StreamAttempt:
