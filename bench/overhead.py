@@ -3,6 +3,8 @@
     python bench/overhead.py                                  # the table (a few minutes)
     python bench/overhead.py --limits aiohttp:512/256,512/256   # + a transport sweep (aiohttp, then httpx)
     python bench/overhead.py --profile                        # where the router's own time goes
+    python bench/overhead.py --stream-only                    # the streaming rows alone (under a minute)
+    python bench/overhead.py --profile --stream-only          # where the router's own time goes when streaming
 
 The simulator runs in a separate process (`python -m app.simulator`, zero latency, no faults) so that it does
 not share the client's GIL. Rounds are interleaved (bare, router, ..., then reversed) and every figure is the
@@ -14,6 +16,13 @@ through the SDK's `client.post` and reads the JSON itself, skipping the SDK's ty
 ChatCompletion model. `taskrouter run_llm only` is that provider layer alone; execute_task over it is the router's
 own cost (chain, gates, health, records, the attempt log). LiteLLM's Router, when it imports, runs in the same
 rounds against the same simulator on the same transport, compared with the bare AsyncOpenAI client it wraps.
+
+Streaming rows (skip them with --no-stream): the bare AsyncGroq stream (`create(stream=True)`, typed chunks) and
+`stream_task` (attempt logging on) read to their end, in their own interleaved rounds after the table's, at the same
+pool. "TTFT" is from the call to the first content delta; "CPU us/chunk" is the process CPU over the window divided
+by the content chunks received, so it carries each stream's fixed cost (request, first token, log row) spread over
+its chunks. The simulator does not pace these streams (tokens_per_second 0): all the time is the client's.
+`taskrouter open_stream only` is the provider's stream alone: stream_task over it is the router's own cost.
 """
 
 from __future__ import annotations
@@ -48,28 +57,36 @@ from app.config import load_settings  # noqa: E402
 from app.core import ai_models  # noqa: E402
 from app.core.executor import Router  # noqa: E402
 from app.core.runtime import configure  # noqa: E402
-from app.providers import Endpoint, get_provider, groq_provider, run_llm  # noqa: E402
+from app.providers import Endpoint, get_provider, groq_provider, open_stream, run_llm  # noqa: E402
 from app.store import get_attempt_log  # noqa: E402
 
 Call = Callable[[], Awaitable[Any]]
 MESSAGES = [{"role": "user", "content": "Classify this ticket as billing, bug or question: my invoice is wrong"}]
 MAX_TOKENS = 64
+# The simulator splits an answer into at most 16 chunks whatever max_tokens allows (MAX_STREAM_PIECES): 256 only
+# makes sure the budget never truncates the answer, so that every stream carries the same chunks.
+STREAM_MAX_TOKENS = 256
 TASK = "fast"
 KEY = "gsk_bench_simulator_only"
 TARGET_ADDED_P50_US = 250.0
 TARGET_RATIO_AT_50 = 0.95
+TARGET_ADDED_TTFT_MS = 0.3
+TARGET_ADDED_CPU_PER_CHUNK_US = 20.0
 NOISE_CPU_US = 50.0  # CPU/call differences below this swing sign between identical runs on a 2-core VM
 BARE, OURS, OURS_NOLOG, PROVIDER, BARE_OAI, LITE = (
     "bare AsyncGroq", "taskrouter execute_task", "taskrouter, logging off", "taskrouter run_llm only",
     "bare AsyncOpenAI", "LiteLLM Router")
+BARE_STREAM, OURS_STREAM, PROVIDER_STREAM = (
+    "bare AsyncGroq stream", "taskrouter stream_task", "taskrouter open_stream only")
 
 
 @dataclass
 class Sample:
     seconds: float
     cpu: float  # process CPU seconds, every thread
-    latencies: list[float]
+    latencies: list[float]  # per call; for a stream, its time to first token
     server_cpu: float = 0.0  # the simulator process's CPU seconds over the same span
+    chunks: int = 0  # content chunks received (streams only)
 
     @property
     def server_busy(self) -> float:
@@ -84,6 +101,14 @@ class Sample:
     def cpu_us(self) -> float:
         return self.cpu / len(self.latencies) * 1e6
 
+    @property
+    def cpu_per_chunk_us(self) -> float:
+        return self.cpu / self.chunks * 1e6
+
+    @property
+    def chunks_per_call(self) -> float:
+        return self.chunks / len(self.latencies)
+
     def pct(self, p: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -96,6 +121,8 @@ class Client:
     baseline: str | None = None  # the bare client this one wraps
     samples: dict[int, list[Sample]] = field(default_factory=dict)
     calls: int = 0
+    stream: bool = False  # call() returns (seconds to the first content delta, content chunks)
+    logged: bool = False  # each call writes one row to the attempt log
 
 
 async def measure(call: Call, n: int, concurrency: int) -> Sample:
@@ -111,6 +138,25 @@ async def measure(call: Call, n: int, concurrency: int) -> Sample:
     started, cpu, server = time.perf_counter(), time.process_time(), simulator_cpu()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return Sample(time.perf_counter() - started, time.process_time() - cpu, latencies, simulator_cpu() - server)
+
+
+async def measure_stream(call: Call, n: int, concurrency: int) -> Sample:
+    """`measure` for streams: the call times its own first token (only it sees the delta arrive)."""
+    ttfts: list[float] = []
+    chunks = 0
+    remaining = iter(range(n))
+
+    async def worker() -> None:
+        nonlocal chunks
+        for _ in remaining:
+            ttft, count = await call()
+            ttfts.append(ttft)
+            chunks += count
+
+    started, cpu, server = time.perf_counter(), time.process_time(), simulator_cpu()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Sample(time.perf_counter() - started, time.process_time() - cpu, ttfts, simulator_cpu() - server,
+                  chunks)
 
 
 _SIMULATOR_PID: int | None = None
@@ -129,7 +175,8 @@ def simulator_cpu() -> float:
 @contextlib.contextmanager
 def simulator(models: list[str], workdir: Path) -> Iterator[str]:
     profiles = workdir / "bench_profiles.toml"
-    profiles.write_text("".join(f'[models."{m}"]\nlatency_ms = 0.0\n\n' for m in models))
+    # tokens_per_second 0 (the default, said here because streams depend on it): streams are not paced.
+    profiles.write_text("".join(f'[models."{m}"]\nlatency_ms = 0.0\ntokens_per_second = 0.0\n\n' for m in models))
     proc = subprocess.Popen([sys.executable, "-m", "app.simulator", "--port", "0", "--profiles", str(profiles)],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -170,19 +217,30 @@ def bare_groq(base_url: str, model: str, pool: str) -> Client:
     return Client(BARE, call)
 
 
-async def routers(base_url: str, db: Path, pool: str) -> list[Client]:
-    """The public path (execute_task, logging on) and, for reference, a Router with logging off and the provider
-    layer alone (`run_llm`, what every attempt goes through): the router's own cost is execute_task over it."""
+async def configure_router(base_url: str, db: Path, pool: str) -> dict[str, Any]:
+    """The public router (execute_task, stream_task) on the simulator with attempt logging on, its provider's
+    client given `pool`; returns the settings, without attempt_logging, for other routers of the run."""
     # The provider's own client factory, given the bench's limits (the shipped ones unless --limits says else).
     groq_provider._http_client = lambda transport: http_client(pool)  # type: ignore[attr-defined]
     await get_provider("groq").aclose()  # type: ignore[attr-defined]  # the next call builds a client with it
-    transport = "aiohttp" if pool.startswith("aiohttp:") else "httpx"
-    base = dict(env_file=None, groq_api_key=KEY, groq_base_url=base_url, attempts_db_path=db, force_model=None,
-                default_models={}, daily_budget_usd=None, http_transport=transport)
+    base: dict[str, Any] = dict(env_file=None, groq_api_key=KEY, groq_base_url=base_url, attempts_db_path=db,
+                                force_model=None, default_models={}, daily_budget_usd=None,
+                                http_transport=transport_of(pool))
     configure(load_settings(**base, attempt_logging=True))
+    return base
+
+
+def transport_of(pool: str) -> str:
+    return "aiohttp" if pool.startswith("aiohttp:") else "httpx"
+
+
+async def routers(base_url: str, db: Path, pool: str) -> list[Client]:
+    """The public path (execute_task, logging on) and, for reference, a Router with logging off and the provider
+    layer alone (`run_llm`, what every attempt goes through): the router's own cost is execute_task over it."""
+    base = await configure_router(base_url, db, pool)
     quiet = Router(load_settings(**base, attempt_logging=False), registry=lambda: ai_models.MODEL_REGISTRY,
                    catalog=lambda: ai_models.MODEL_CATALOG)
-    endpoint = Endpoint("groq", base_url, KEY, transport)
+    endpoint = Endpoint("groq", base_url, KEY, transport_of(pool))
     model = ai_models.MODEL_REGISTRY[TASK][0]
 
     async def call() -> Any:
@@ -194,8 +252,50 @@ async def routers(base_url: str, db: Path, pool: str) -> list[Client]:
     async def call_provider() -> Any:
         return await run_llm(endpoint, model, MESSAGES, {"max_tokens": MAX_TOKENS}, 60.0)
 
-    return [Client(OURS, call, baseline=BARE), Client(OURS_NOLOG, call_nolog, baseline=BARE),
+    return [Client(OURS, call, baseline=BARE, logged=True), Client(OURS_NOLOG, call_nolog, baseline=BARE),
             Client(PROVIDER, call_provider, baseline=BARE)]
+
+
+def streamers(base_url: str, model: str, pool: str) -> list[Client]:
+    """The bare AsyncGroq stream, stream_task (the public router, which configure_router must have set up) and
+    the provider's stream alone. Each call reads its stream to the end and returns (TTFT seconds, content chunks)."""
+    client = groq.AsyncGroq(api_key=KEY, base_url=base_url, max_retries=0, http_client=http_client(pool))
+    endpoint = Endpoint("groq", base_url, KEY, transport_of(pool))
+
+    async def bare() -> tuple[float, int]:
+        started, ttft, chunks = time.perf_counter(), 0.0, 0
+        stream = await client.chat.completions.create(model=model, messages=MESSAGES,  # type: ignore[arg-type]
+                                                      max_tokens=STREAM_MAX_TOKENS, stream=True)
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:  # not the role chunk ("") nor the finish one
+                if not chunks:
+                    ttft = time.perf_counter() - started
+                chunks += 1
+        return ttft, chunks
+
+    async def ours() -> tuple[float, int]:
+        started, ttft, chunks = time.perf_counter(), 0.0, 0
+        stream = ai_models.stream_task(TASK, MESSAGES, max_tokens=STREAM_MAX_TOKENS)
+        async for _delta in stream:  # only text deltas reach the caller: each one is a content chunk
+            if not chunks:
+                ttft = time.perf_counter() - started
+            chunks += 1
+        stream.response  # noqa: B018  # raises unless the stream ended as a complete answer
+        return ttft, chunks
+
+    async def provider() -> tuple[float, int]:
+        started, ttft, chunks = time.perf_counter(), 0.0, 0
+        stream = await open_stream(endpoint, model, MESSAGES, {"max_tokens": STREAM_MAX_TOKENS}, 60.0)
+        async for chunk in stream:
+            if chunk.content:
+                if not chunks:
+                    ttft = time.perf_counter() - started
+                chunks += 1
+        await stream.aclose()  # as the router does at the end of a stream
+        return ttft, chunks
+
+    return [Client(BARE_STREAM, bare, stream=True), Client(OURS_STREAM, ours, BARE_STREAM, stream=True, logged=True),
+            Client(PROVIDER_STREAM, provider, BARE_STREAM, stream=True)]
 
 
 def peers(openai_base_url: str, chain: list[str], pool: str) -> list[Client] | str:
@@ -232,12 +332,13 @@ def peers(openai_base_url: str, chain: list[str], pool: str) -> list[Client] | s
 async def interleaved(clients: list[Client], concurrencies: list[int], rounds: int, calls: dict[int, int]) -> None:
     for c in concurrencies:
         for client in clients:  # warm-up: connections opened, caches filled, nothing recorded
-            await measure(client.call, min(calls[c], 200), c)
+            await (measure_stream if client.stream else measure)(client.call, min(calls[c], 200), c)
             client.calls += min(calls[c], 200)
         for r in range(rounds):
             # Reverse the order every other round, so a drift of the machine favours nobody.
             for client in clients if r % 2 == 0 else clients[::-1]:
-                client.samples.setdefault(c, []).append(await measure(client.call, calls[c], c))
+                run = measure_stream if client.stream else measure
+                client.samples.setdefault(c, []).append(await run(client.call, calls[c], c))
                 client.calls += calls[c]
             print(f"  concurrency {c}: round {r + 1}/{rounds}", file=sys.stderr, flush=True)
 
@@ -251,6 +352,8 @@ ADDED_P50 = lambda s, b: (s.pct(50) - b.pct(50)) * 1e6  # noqa: E731
 ADDED_P99 = lambda s, b: (s.pct(99) - b.pct(99)) * 1e6  # noqa: E731
 ADDED_CPU = lambda s, b: s.cpu_us - b.cpu_us  # noqa: E731
 RATIO = lambda s, b: s.rps / b.rps  # noqa: E731
+ADDED_TTFT_MS = lambda s, b: (s.pct(50) - b.pct(50)) * 1e3  # noqa: E731
+ADDED_CPU_PER_CHUNK = lambda s, b: s.cpu_per_chunk_us - b.cpu_per_chunk_us  # noqa: E731
 
 
 def table(clients: list[Client], concurrencies: list[int]) -> list[str]:
@@ -271,11 +374,37 @@ def table(clients: list[Client], concurrencies: list[int]) -> list[str]:
                 f"{paired(client, base, c, ADDED_CPU):,.0f}", f"{paired(client, base, c, RATIO):.3f}"]
             row.append(f"{statistics.median(x.server_busy for x in s):.0%}")
             rows.append(tuple(row))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return markdown(rows)
+
+
+def markdown(rows: list[tuple[str, ...]]) -> list[str]:
+    """A Markdown table, columns padded to their widest cell, the first left-aligned and the others right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = ["| " + " | ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in
                              enumerate(zip(r, widths, strict=True))) + " |" for r in rows]
     out.insert(1, "|" + "|".join("-" * (w + 1) + ":" if i else "-" * (w + 2) for i, w in enumerate(widths)) + "|")
     return out
+
+
+def stream_table(clients: list[Client], concurrencies: list[int]) -> list[str]:
+    by_name = {c.name: c for c in clients}
+    rows = [("client", "conc", "streams/s", "chunks/stream", "TTFT p50 ms", "TTFT p99 ms", "CPU us/stream",
+             "CPU us/chunk", "added TTFT p50 ms", "added CPU us/chunk", "sim busy")]
+    for c in concurrencies:
+        for client in clients:
+            s = client.samples[c]
+            row = [client.name, str(c), f"{statistics.median(x.rps for x in s):,.0f}",
+                   f"{statistics.median(x.chunks_per_call for x in s):.1f}",
+                   f"{statistics.median(x.pct(50) for x in s) * 1e3:.2f}",
+                   f"{statistics.median(x.pct(99) for x in s) * 1e3:.2f}",
+                   f"{statistics.median(x.cpu_us for x in s):,.0f}",
+                   f"{statistics.median(x.cpu_per_chunk_us for x in s):,.1f}"]
+            base = by_name.get(client.baseline or "")
+            row += ["-"] * 2 if base is None else [f"{paired(client, base, c, ADDED_TTFT_MS):+.2f}",
+                                                   f"{paired(client, base, c, ADDED_CPU_PER_CHUNK):+,.1f}"]
+            row.append(f"{statistics.median(x.server_busy for x in s):.0%}")
+            rows.append(tuple(row))
+    return markdown(rows)
 
 
 def machine() -> str:
@@ -293,18 +422,29 @@ def logged_rows(db: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
 
 
-def verdicts(clients: list[Client], concurrencies: list[int], rows: int) -> list[str]:
+def log_check(clients: list[Client], rows: int) -> str:
+    """Every logged call (execute_task and stream_task alike, warm-ups included) left exactly one attempt row."""
+    expected = sum(c.calls for c in clients if c.logged)
+    names = " + ".join(f"{c.calls:,} {c.name}" for c in clients if c.logged)
+    return (f"attempt rows logged: {rows:,} for {expected:,} calls ({names}; warm-ups included) -> "
+            f"{'OK' if rows == expected else 'MISSING ROWS'}")
+
+
+def simulator_load(clients: list[Client], concurrencies: list[int], unit: str, rate: str) -> list[str]:
+    samples = [x for client in clients for c in concurrencies for x in client.samples[c]]
+    if not any(x.server_cpu for x in samples):
+        return []
+    busiest = max(samples, key=lambda x: x.server_busy)
+    per_request = statistics.median(x.server_cpu / len(x.latencies) * 1e6 for x in samples)
+    return [f"simulator: {per_request:,.0f} us CPU per {unit} (median); busiest sample {busiest.server_busy:.0%} "
+            f"of one core at {busiest.rps:,.0f} {rate} -> "
+            f"{'never the bottleneck' if busiest.server_busy < 0.9 else 'MAY BE THE BOTTLENECK'}"]
+
+
+def verdicts(clients: list[Client], concurrencies: list[int]) -> list[str]:
     by_name = {c.name: c for c in clients}
     bare, ours = by_name[BARE], by_name[OURS]
-    lines = [f"attempt rows logged: {rows:,} for {ours.calls:,} execute_task calls (warm-ups included) -> "
-             f"{'OK' if rows == ours.calls else 'MISSING ROWS'}"]
-    samples = [x for client in clients for c in concurrencies for x in client.samples[c]]
-    if any(x.server_cpu for x in samples):
-        busiest = max(samples, key=lambda x: x.server_busy)
-        per_request = statistics.median(x.server_cpu / len(x.latencies) * 1e6 for x in samples)
-        lines.append(f"simulator: {per_request:,.0f} us CPU per request (median); busiest sample "
-                     f"{busiest.server_busy:.0%} of one core at {busiest.rps:,.0f} req/s -> "
-                     f"{'never the bottleneck' if busiest.server_busy < 0.9 else 'MAY BE THE BOTTLENECK'}")
+    lines = simulator_load(clients, concurrencies, "request", "req/s")
     if 1 in concurrencies:
         added = paired(ours, bare, 1, ADDED_P50)
         lines.append(f"added p50 latency at concurrency 1: {added:,.0f} us (target <= {TARGET_ADDED_P50_US:.0f}) -> "
@@ -335,25 +475,71 @@ def verdicts(clients: list[Client], concurrencies: list[int], rows: int) -> list
     return lines
 
 
+def stream_verdicts(clients: list[Client], concurrencies: list[int]) -> list[str]:
+    by_name = {c.name: c for c in clients}
+    bare, ours, provider = by_name[BARE_STREAM], by_name[OURS_STREAM], by_name[PROVIDER_STREAM]
+    per_stream = sorted({x.chunks_per_call for cl in clients for c in concurrencies for x in cl.samples[c]})
+    lines = [f"content chunks per stream: {', '.join(f'{n:g}' for n in per_stream)} (every client, every round; "
+             f"max_tokens {STREAM_MAX_TOKENS}: the simulator splits an answer into at most 16 chunks) -> "
+             f"{'OK' if len(per_stream) == 1 else 'CLIENTS SAW DIFFERENT STREAMS'}",
+             *simulator_load(clients, concurrencies, "stream", "streams/s")]
+    for c in concurrencies:
+        ttft, cpu = paired(ours, bare, c, ADDED_TTFT_MS), paired(ours, bare, c, ADDED_CPU_PER_CHUNK)
+        lines.append(f"concurrency {c}: added TTFT p50 (stream_task - bare AsyncGroq stream): {ttft:+.3f} ms "
+                     f"(target <= {TARGET_ADDED_TTFT_MS}) -> {'OK' if ttft <= TARGET_ADDED_TTFT_MS else 'MISSED'}")
+        lines.append(f"concurrency {c}: added CPU per chunk (stream_task - bare AsyncGroq stream): {cpu:+.1f} us "
+                     f"(target <= {TARGET_ADDED_CPU_PER_CHUNK_US:.0f}) -> "
+                     f"{'OK' if cpu <= TARGET_ADDED_CPU_PER_CHUNK_US else 'MISSED'}")
+    for c in concurrencies:
+        # The noise: the same paired differences, round by round (the table gives their median).
+        rounds = zip(ours.samples[c], bare.samples[c], strict=True)
+        spread = ", ".join(f"{ADDED_TTFT_MS(s, b):+.2f}/{ADDED_CPU_PER_CHUNK(s, b):+.0f}" for s, b in rounds)
+        lines.append(f"concurrency {c}: added TTFT ms / CPU us per chunk, round by round: {spread}")
+    for c in concurrencies:
+        own_cpu = paired(ours, provider, c, ADDED_CPU_PER_CHUNK)
+        lines.append(f"concurrency {c}: the router's own streaming cost (stream_task over open_stream alone, "
+                     f"logging on): {own_cpu:+.1f} us CPU/chunk ({paired(ours, provider, c, ADDED_CPU):+,.0f} "
+                     f"us/stream), TTFT p50 {paired(ours, provider, c, ADDED_TTFT_MS):+.3f} ms")
+    return lines
+
+
 async def bench(args: argparse.Namespace, base_url: str, db: Path) -> int:
     chain = list(dict.fromkeys(ai_models.MODEL_REGISTRY[TASK] + ai_models.MODEL_REGISTRY.get("fallback", [])))
     calls = {c: args.calls_c1 if c == 1 else args.calls for c in args.concurrency}
+    stream_calls = {c: args.stream_calls_c1 if c == 1 else args.stream_calls for c in args.stream_concurrency}
     pools = args.limits.split(",")
-    clients = [bare_groq(base_url, chain[0], pools[0]), *await routers(base_url, db, pools[0])]
-    lite = None if args.no_litellm else peers(f"{base_url}/v1", chain, pools[0])
-    clients += lite if isinstance(lite, list) else []
+    clients: list[Client] = []
+    lite: list[Client] | str | None = None
+    if args.stream_only:
+        await configure_router(base_url, db, pools[0])  # routers() does it otherwise
+    else:
+        clients = [bare_groq(base_url, chain[0], pools[0]), *await routers(base_url, db, pools[0])]
+        lite = None if args.no_litellm else peers(f"{base_url}/v1", chain, pools[0])
+        clients += lite if isinstance(lite, list) else []
+    streams = [] if args.no_stream else streamers(base_url, chain[0], pools[0])
     print(f"simulator {base_url} (own process, zero latency); model {chain[0]}; pool {pools[0]}", file=sys.stderr)
-    await interleaved(clients, args.concurrency, args.rounds, calls)
-    notes = verdicts(clients, args.concurrency, logged_rows(db)) + ([lite] if isinstance(lite, str) else [])
+    if clients:
+        await interleaved(clients, args.concurrency, args.rounds, calls)
+    if streams:
+        await interleaved(streams, args.stream_concurrency, args.rounds, stream_calls)
+    # One check for both phases: stream_task's attempts go to the same log as execute_task's.
+    log = log_check(clients + streams, logged_rows(db))
     print(f"machine: {machine()}")
-    print(f"simulator: separate process, zero latency; calls per round {calls}; {args.rounds} interleaved rounds, "
-          f"medians; pool {pools[0]} for every client\n")
-    print("\n".join(table(clients, args.concurrency)) + "\n\n" + "\n".join(notes))
-    if len(pools) > 1:
+    if clients:
+        notes = [log, *verdicts(clients, args.concurrency)] + ([lite] if isinstance(lite, str) else [])
+        print(f"simulator: separate process, zero latency; calls per round {calls}; {args.rounds} interleaved "
+              f"rounds, medians; pool {pools[0]} for every client\n")
+        print("\n".join(table(clients, args.concurrency)) + "\n\n" + "\n".join(notes))
+    if streams:
+        print(f"\nstreaming: simulator unpaced (tokens_per_second 0), max_tokens {STREAM_MAX_TOKENS}; streams per "
+              f"round {stream_calls}; {args.rounds} interleaved rounds, medians; pool {pools[0]} for every client\n")
+        notes = ([] if clients else [log]) + stream_verdicts(streams, args.stream_concurrency)
+        print("\n".join(stream_table(streams, args.stream_concurrency)) + "\n\n" + "\n".join(notes))
+    if len(pools) > 1 and not args.stream_only:
         await sweep(base_url, chain[0], db, pools, args)
     for client in _OPEN:
         await client.aclose()
-    return 0 if notes[0].endswith("OK") else 1
+    return 0 if log.endswith("OK") else 1
 
 
 async def sweep(base_url: str, model: str, db: Path, pools: list[str], args: argparse.Namespace) -> None:
@@ -374,16 +560,22 @@ async def sweep(base_url: str, model: str, db: Path, pools: list[str], args: arg
     print("\n".join(out))
 
 
-async def profile(base_url: str, db: Path, n: int, pool: str, concurrency: int) -> None:
+async def profile(base_url: str, db: Path, n: int, pool: str, concurrency: int, stream: bool) -> None:
     """cProfile over real calls: per-call time of the router's own functions (profiler overhead included)."""
-    client = (await routers(base_url, db, pool))[0]
-    await measure(client.call, 200, concurrency)
+    if stream:
+        await configure_router(base_url, db, pool)
+        client = next(c for c in streamers(base_url, ai_models.MODEL_REGISTRY[TASK][0], pool) if c.name == OURS_STREAM)
+    else:
+        client = (await routers(base_url, db, pool))[0]
+    run = measure_stream if client.stream else measure
+    await run(client.call, 200, concurrency)
     profiler = cProfile.Profile()
     profiler.enable()
-    await measure(client.call, n, concurrency)
+    sample = await run(client.call, n, concurrency)
     profiler.disable()
     entries = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    print(f"cProfile, {n} execute_task calls at concurrency {concurrency} (us per call, inflated by the profiler)")
+    what = f"stream_task calls ({sample.chunks_per_call:g} content chunks each)" if stream else "execute_task calls"
+    print(f"cProfile, {n} {what} at concurrency {concurrency} (us per call, inflated by the profiler)")
     print(f"{'self':>8} {'cumul':>8}  function")
     ranked = sorted(entries.items(), key=lambda kv: -kv[1][2])
     for (path, line, fn), (_cc, _nc, tt, ct, _callers) in [kv for kv in ranked if "/app/" in kv[0][0]][:20]:
@@ -402,6 +594,13 @@ def main() -> int:
                         "aiohttp:total/keepalive (HTTP_TRANSPORT=aiohttp, the default) or total/keepalive (httpx); "
                         "the first for the table (default: what the provider ships), all of them for a sweep")
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--stream-concurrency", type=lambda t: [int(x) for x in t.split(",")], default=[1, 50])
+    parser.add_argument("--stream-calls", type=int, default=600, help="streams per client per round, concurrency > 1")
+    parser.add_argument("--stream-calls-c1", type=int, default=300, help="streams per client per round, concurrency 1")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--no-stream", action="store_true", help="skip the streaming rows")
+    only.add_argument("--stream-only", action="store_true", help="only the streaming rows (with --profile: profile "
+                      "stream_task instead of execute_task)")
     parser.add_argument("--profile", action="store_true", help="cProfile the router instead of benchmarking")
     parser.add_argument("--profile-calls", type=int, default=3000)
     args = parser.parse_args()
@@ -409,7 +608,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, simulator(models, Path(tmp)) as base_url:
         db = Path(tmp) / "bench.db"
         if args.profile:
-            asyncio.run(profile(base_url, db, args.profile_calls, args.limits.split(",")[0], args.concurrency[0]))
+            asyncio.run(profile(base_url, db, args.profile_calls, args.limits.split(",")[0], args.concurrency[0],
+                                args.stream_only))
             return 0
         print(f"command: python bench/overhead.py {' '.join(sys.argv[1:])}".rstrip())
         return asyncio.run(bench(args, base_url, db))
