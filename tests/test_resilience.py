@@ -12,6 +12,7 @@ from app.core import ai_models
 from app.core.catalog import ModelInfo
 from app.errors import (
     AllModelsFailedError,
+    AuthenticationFailedError,
     DeadlineExceededError,
     ProviderConnectionError,
     ProviderTimeout,
@@ -323,3 +324,16 @@ async def test_a_hedge_holds_its_own_budget_reservation(sim, make_router, db_pat
     assert held > 0 and spent == pytest.approx(resp.cost_usd + held, rel=1e-9)
     lost = rows_of(db_path, resp.request_id)[0]
     assert (lost["model"], lost["error_kind"], lost["cost_usd"]) == (slow, "hedge_lost", None)
+
+
+async def test_a_hedge_refused_the_key_ends_the_request_and_says_why_the_first_call_stopped(sim, make_router,
+                                                                                           db_path):
+    sim.script(A, {"fault": "ok", "latency_ms": 1500})
+    sim.script(B, "auth")
+    started = time.perf_counter()
+    with pytest.raises(AuthenticationFailedError) as caught:
+        await make_router().execute("pair", USER, hedge_after_ms=50)
+    assert time.perf_counter() - started < 1.0  # the slow call was not waited for
+    rows = rows_of(db_path, caught.value.request_id)
+    assert [(r["model"], r["error_kind"], r["error_message"]) for r in rows] == [
+        (B, "auth", "Invalid API Key"), (A, "cancelled", "cancelled: the other call's error ended the request")]

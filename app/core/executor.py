@@ -260,9 +260,10 @@ class Router:
                                       task_type=req.chain.task_type, request_id=req.request_id) from None
 
     async def attempt(self, call: Call, pick: Pick, reservation: Reservation | None,
-                      lost: set[asyncio.Task[Any]] | None = None) -> Answer | None:
+                      lost: dict[asyncio.Task[Any], bool] | None = None) -> Answer | None:
         """One provider call. The answer, or None after logging a failure that lets the request go on.
-        `lost`: the race's set of calls it cancelled because the other answered (logged `hedge_lost`)."""
+        `lost`: the hedge race's calls it cancelled: True when the other call answered (logged `hedge_lost`), False
+        when the other call's error ended the request."""
         run, req = call.run, call.req
         model, info = pick.candidate.model, pick.info
         remaining = run.deadline - time.perf_counter()
@@ -290,13 +291,14 @@ class Router:
             self.failed(call, pick, error, _ms_since(attempt_started), cut)
             return None
         except asyncio.CancelledError:
-            hedge_lost = lost is not None and asyncio.current_task() in lost
-            if hedge_lost and reservation is not None:
+            why = None if lost is None else lost.get(asyncio.current_task())  # type: ignore[arg-type]
+            if why and reservation is not None:
                 cost = reservation.amount  # the provider may still bill the cancelled call: keep the estimate
             self.health.on_no_verdict(model)
             req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=_provider(info),
-                    kind=ErrorKind.HEDGE_LOST if hedge_lost else ErrorKind.CANCELLED,
-                    message=("cancelled: the other call of this hedged request answered first" if hedge_lost
+                    kind=ErrorKind.HEDGE_LOST if why else ErrorKind.CANCELLED,
+                    message=("cancelled: the other call of this hedged request answered first" if why
+                             else "cancelled: the other call's error ended the request" if why is False
                              else "cancelled by the caller"),
                     latency_ms=_ms_since(attempt_started), cost=None, retry=pick.retry, hedged=pick.hedged)
             raise

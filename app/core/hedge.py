@@ -10,7 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from app.core.retry import Pick
-from app.errors import BudgetExceededError
+from app.errors import BudgetExceededError, TaskRouterError
 
 if TYPE_CHECKING:
     from app.core.executor import Router
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 async def race(router: Router, call: Call, first: Pick) -> Answer | None:
     """The first good answer of `first` and, if it is slow, a hedge beside it; None when neither answered."""
-    lost: set[asyncio.Task[Any]] = set()
+    lost: dict[asyncio.Task[Any], bool] = {}
     run = call.run
     assert run.hedge_after is not None
     reservation = router.reserve(call, first)
@@ -44,9 +44,12 @@ async def race(router: Router, call: Call, first: Pick) -> Answer | None:
                 winner, *late = sorted(answers, key=lambda a: a.latency_ms)
                 for answer in late:
                     router.lost(call, answer)
-                lost.update(pending)
+                lost.update(dict.fromkeys(pending, True))
                 return winner
         return None
+    except TaskRouterError:  # the other call's error ends the request (the key refused...): not the caller
+        lost.update((task, False) for task in tasks if not task.done())
+        raise
     finally:
         for task in tasks:
             if not task.done():
