@@ -162,6 +162,23 @@ def test_models_page_per_model_numbers_and_state(seeded: Path) -> None:
     assert kinds.loc[BIG, "rate_limited"] == 1 and kinds.loc[BIG, "server_error"] == 1
 
 
+def test_a_lost_hedge_or_a_cancelled_call_is_not_a_failure_of_the_model(seeded: Path) -> None:
+    t = datetime.now(UTC) - timedelta(minutes=20)
+    db = open_database(seeded)
+    with db.conn:
+        db["attempts"].insert_all([
+            _row("h1", "reasoning", BIG, 1, "failure", t, kind="hedge_lost", latency=400),
+            _row("h1", "reasoning", SMALL, 2, "success", t, latency=90, tokens=10, cost=0.0001),
+            _row("c1", "fast", BIG, 1, "failure", t, kind="cancelled", latency=30),
+        ])
+    db.conn.close()
+    models = frame(run_page("Models"), "Cut short").set_index("Model")
+    # As before the two cut-short calls: 1 answer and 2 failures of its own, and the same success rate.
+    assert (models.loc[BIG, "Failed"], models.loc[BIG, "Cut short"], models.loc[BIG, "Calls"]) == (2, 2, 3)
+    assert models.loc[BIG, "Success %"] == pytest.approx(100 / 3)
+    assert "hedge_lost" not in models.loc[BIG, "Top failure kinds"]
+
+
 def test_models_page_follows_the_model_filter(seeded: Path) -> None:
     at = run_page("Models")
     at.sidebar.multiselect(key="model").set_value([BIG]).run()

@@ -85,6 +85,16 @@ async def test_no_first_token_in_time_falls_back(sim, make_router, db_path):
     assert "no first token within 0.3s" in row["error_message"]
 
 
+async def test_the_first_token_wait_is_at_most_the_models_attempt_timeout(sim, make_router, db_path):
+    sim.script(A, {"fault": "ok", "first_token_ms": 3000})
+    started = time.perf_counter()
+    stream = make_router(llm_timeout_seconds=0.4, llm_first_token_timeout_seconds=15).stream("pair", USER)
+    assert "".join(await read_all(stream)).startswith(f"[{B}]")
+    assert time.perf_counter() - started < 1.5
+    row = rows_of(db_path, stream.response.request_id)[0]
+    assert (row["error_kind"], 380 <= row["latency_ms"] < 700) == ("timeout", True)
+
+
 async def test_a_cut_stream_raises_with_the_partial_text(sim, make_router, db_path):
     sim.script(A, {"fault": "stream_cut", "after_chunks": 3})
     stream = make_router().stream("pair", USER, max_tokens=30)

@@ -119,7 +119,10 @@ class _StreamAttempt:
             raise deadline_error(call)
         run.calls += 1
         run.calls_to[pick.candidate.model] = run.calls_to.get(pick.candidate.model, 0) + 1
-        first_token_timeout = settings.llm_first_token_timeout_seconds
+        # The first token cannot take longer than a whole plain call to this model may (its attempt timeout).
+        model_timeout = (pick.info.timeout_seconds if pick.info is not None and pick.info.timeout_seconds
+                         else settings.llm_timeout_seconds)
+        first_token_timeout = min(settings.llm_first_token_timeout_seconds, model_timeout)
         wait = min(first_token_timeout, remaining)
         logger.info("Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s", run.chain.task_type,
                     pick.candidate.model, pick.position, pick.retry, call.req.request_id)
@@ -138,7 +141,8 @@ class _StreamAttempt:
             chunk = StreamChunk()
         except (ProviderError, TimeoutError) as exc:
             error = exc if isinstance(exc, ProviderError) else ProviderTimeout(
-                f"no first token within {wait:g}s (LLM_FIRST_TOKEN_TIMEOUT_SECONDS={first_token_timeout:g})")
+                f"no first token within {wait:g}s (LLM_FIRST_TOKEN_TIMEOUT_SECONDS, at most the model's attempt "
+                f"timeout: {first_token_timeout:g}s)")
             await self._close()
             self._settle(0.0)
             # Less than half its own first-token timeout, cut by the deadline: not a fair test of the model.

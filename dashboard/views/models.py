@@ -24,13 +24,22 @@ COLUMNS = {
     "TTFT p95 ms": st.column_config.NumberColumn(format="%d", help="Streams: time to the first token"),
     "Cost $": st.column_config.NumberColumn(format="$%.4f", help="Known prices only"),
     "Tokens": st.column_config.NumberColumn(format="localized"),
+    "Cut short": st.column_config.NumberColumn(
+        help="Calls the router or the caller ended, not failures of the model: a hedge's slower call "
+             "(hedge_lost), a cancelled request"),
 }
+
+
+# Calls the router or the caller ended, not the model: a hedge's slower call, a cancelled request. Shown apart,
+# never as the model's failures (the failure table counts neither against it).
+CUT_SHORT = frozenset({"hedge_lost", "cancelled"})
 
 
 @dataclass(frozen=True, slots=True)
 class ModelsData:
     answers: dict[str, ModelAnswers]
     failures: dict[str, Counter[str]]  # model -> error_kind -> failed calls
+    cut_short: dict[str, Counter[str]]  # model -> hedge_lost / cancelled -> calls
     skips: dict[str, Counter[str]]  # model -> reason -> skips (the model was not called)
     status: dict[str, dict]
     first_token: dict[str, queries.Latency]  # model -> time to first token of its answered streams
@@ -38,10 +47,14 @@ class ModelsData:
 
 def load(ctx: PageContext) -> ModelsData:
     failures: dict[str, Counter[str]] = defaultdict(Counter)
+    cut_short: dict[str, Counter[str]] = defaultdict(Counter)
     skips: dict[str, Counter[str]] = defaultdict(Counter)
     for model, outcome, kind, rows in queries.not_answered_by_model(ctx.conn, ctx.scope):
-        (failures if outcome == "failure" else skips)[model][kind or "unknown"] += rows
-    return ModelsData(queries.answers_by_model(ctx.conn, ctx.scope), dict(failures), dict(skips),
+        if outcome != "failure":
+            skips[model][kind or "unknown"] += rows
+        else:
+            (cut_short if kind in CUT_SHORT else failures)[model][kind or "unknown"] += rows
+    return ModelsData(queries.answers_by_model(ctx.conn, ctx.scope), dict(failures), dict(cut_short), dict(skips),
                       queries.model_status(ctx.conn), queries.first_token_by_model(ctx.conn, ctx.scope))
 
 
@@ -49,7 +62,7 @@ def _models_shown(ctx: PageContext, data: ModelsData) -> list[str]:
     """Traffic in range, plus the registry's models (a configured model with no traffic is news too) for the
     selected tasks, plus any model the router is avoiding right now; narrowed to the model filter."""
     configured = registry.models_for_tasks(ctx.scope.tasks) if ctx.scope.tasks else registry.registry_models()
-    names = dict.fromkeys([*data.answers, *data.failures, *data.skips, *configured])
+    names = dict.fromkeys([*data.answers, *data.failures, *data.cut_short, *data.skips, *configured])
     names.update(dict.fromkeys(m for m, row in data.status.items() if state_of(row, ctx.now)[0] != HEALTHY
                                and (not ctx.scope.tasks or m in configured)))
     if ctx.scope.models:
@@ -77,6 +90,7 @@ def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
             "Failed": failed,
             "Top failure kinds": ", ".join(f"{k} {n}" for k, n in kinds[:3]),
             "Skipped": sum(data.skips.get(model, Counter()).values()),
+            "Cut short": sum(data.cut_short.get(model, Counter()).values()),
             "p50 ms": answers.latency.p50 if answers else None,
             "p95 ms": answers.latency.p95 if answers else None,
             "p99 ms": answers.latency.p99 if answers else None,
