@@ -124,7 +124,7 @@ class Router:
         run = call.run
         while (pick := self.next_untried(call) or await self.next_retry(call)) is not None:
             if run.hedge_after is None:
-                answer = await self.attempt(call, pick, self.reserve(call, pick))
+                answer = await self.attempt(call, pick, None if self.budget is None else self.reserve(call, pick))
             else:
                 answer = await race(self, call, pick)
             if answer is not None:
@@ -276,9 +276,10 @@ class Router:
         model_timeout = (info.timeout_seconds if info is not None and info.timeout_seconds
                          else self.settings.llm_timeout_seconds)
         attempt_timeout = min(model_timeout, remaining)
-        logger.info("Attempting task_type=%s model=%s attempt=%d retry=%d fallback=%s forced=%s hedged=%s "
-                    "request_id=%s", req.chain.task_type, model, pick.position, pick.retry,
-                    pick.candidate.is_fallback, req.chain.forced, pick.hedged, req.request_id)
+        if logger.isEnabledFor(logging.INFO):  # most deployments log at WARNING: skip building the arguments
+            logger.info("Attempting task_type=%s model=%s attempt=%d retry=%d fallback=%s forced=%s hedged=%s "
+                        "request_id=%s", req.chain.task_type, model, pick.position, pick.retry,
+                        pick.candidate.is_fallback, req.chain.forced, pick.hedged, req.request_id)
         attempt_started = time.perf_counter()
         cost: float | None = 0.0
         try:
@@ -319,9 +320,11 @@ class Router:
         req.add(pick.position, pick.candidate, Outcome.SUCCESS, provider=answer.provider,
                 latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd, retry=pick.retry,
                 hedged=pick.hedged, first_token_ms=answer.first_token_ms)
-        logger.info("Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s retry=%d request_id=%s",
-                    req.chain.task_type, pick.candidate.model, answer.result.usage.total_tokens, answer.latency_ms,
-                    pick.candidate.is_fallback, pick.retry, req.request_id)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s retry=%d "
+                        "request_id=%s", req.chain.task_type, pick.candidate.model,
+                        answer.result.usage.total_tokens, answer.latency_ms, pick.candidate.is_fallback, pick.retry,
+                        req.request_id)
         return response(req, answer, tuple(req.records), _ms_since(call.run.started))
 
     def lost(self, call: Call, answer: Answer) -> None:
