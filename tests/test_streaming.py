@@ -213,3 +213,21 @@ async def test_an_openai_compatible_endpoint_streams_with_usage(make_router, db_
         assert local.requests[-1].body["stream_options"] == {"include_usage": True}
     [row] = rows_of(db_path, stream.response.request_id)
     assert (row["provider"], row["outcome"], row["completion_tokens"]) == ("openai_compatible", "success", 5)
+
+
+async def test_a_forced_model_is_retried_before_its_first_token(sim, make_router, db_path):
+    sim.script(A, "server_error", {"fault": "stream_cut", "after_chunks": 0}, "ok")
+    stream = make_router(force_model=A).stream("pair", USER)
+    text = "".join(await read_all(stream))
+    assert text.startswith(f"[{A}]") and sim.calls(B) == 0
+    rows = rows_of(db_path, stream.response.request_id)
+    assert [(r["model"], r["error_kind"], r["retry"], r["forced"]) for r in rows] == [
+        (A, "server_error", 0, 1), (A, "connection", 1, 1), (A, None, 2, 1)]
+
+
+async def test_a_stream_spends_and_respects_the_daily_budget(sim, make_router, db_path):
+    router = make_router(daily_budget_usd=100.0)
+    stream = router.stream("pair", USER, max_tokens=10)
+    await read_all(stream)
+    spent, reserved = router.budget.status()
+    assert reserved == 0.0 and spent == pytest.approx(stream.response.cost_usd) and spent > 0
