@@ -23,6 +23,9 @@ from app.store import read_only_uri
 
 PERCENTILES = (50, 95, 99)
 FAILED_OUTCOMES = ("failure", "skipped")
+# Calls the router or the caller ended, not the model: a hedge's slower call, a cancelled request. Never counted as
+# failures (the failure table counts neither against the model); the Models page shows them apart.
+CUT_SHORT = ("hedge_lost", "cancelled")
 RUNTIME_DEPRECATION_KINDS = ("deprecated", "not_found")
 
 
@@ -113,7 +116,7 @@ class Totals:
     requests: int = 0
     answered: int = 0  # success rows (at most one per request)
     fallback_answers: int = 0  # answered at chain position > 1
-    failures: int = 0
+    failures: int = 0  # failed calls, less those cut short by the router or the caller (CUT_SHORT)
     skipped: int = 0
     tokens: int = 0
     cost: float = 0.0  # known cost only
@@ -136,7 +139,8 @@ def totals(conn: sqlite3.Connection, scope: Scope) -> Totals:
     where, params = _where(scope, alias="a")
     row = conn.execute(
         f"""SELECT COUNT(*), {requests_sql}, SUM(a.outcome = 'success'),
-                   SUM(a.outcome = 'success' AND a.attempt > 1), SUM(a.outcome = 'failure'),
+                   SUM(a.outcome = 'success' AND a.attempt > 1),
+                   SUM(a.outcome = 'failure' AND COALESCE(a.error_kind, '') NOT IN {CUT_SHORT!r}),
                    SUM(a.outcome = 'skipped'), SUM(a.total_tokens), SUM(a.cost_usd),
                    SUM(a.outcome = 'success' AND a.cost_usd IS NULL)
             FROM attempts AS a WHERE {where}""",

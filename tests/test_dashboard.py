@@ -177,6 +177,7 @@ def test_a_lost_hedge_or_a_cancelled_call_is_not_a_failure_of_the_model(seeded: 
     assert (models.loc[BIG, "Failed"], models.loc[BIG, "Cut short"], models.loc[BIG, "Calls"]) == (2, 2, 3)
     assert models.loc[BIG, "Success %"] == pytest.approx(100 / 3)
     assert "hedge_lost" not in models.loc[BIG, "Top failure kinds"]
+    assert metrics(run_page("Overview"))["Failed attempts"] == "5"  # as before the two cut-short calls
 
 
 def test_models_page_follows_the_model_filter(seeded: Path) -> None:

@@ -30,11 +30,6 @@ COLUMNS = {
 }
 
 
-# Calls the router or the caller ended, not the model: a hedge's slower call, a cancelled request. Shown apart,
-# never as the model's failures (the failure table counts neither against it).
-CUT_SHORT = frozenset({"hedge_lost", "cancelled"})
-
-
 @dataclass(frozen=True, slots=True)
 class ModelsData:
     answers: dict[str, ModelAnswers]
@@ -53,7 +48,7 @@ def load(ctx: PageContext) -> ModelsData:
         if outcome != "failure":
             skips[model][kind or "unknown"] += rows
         else:
-            (cut_short if kind in CUT_SHORT else failures)[model][kind or "unknown"] += rows
+            (cut_short if kind in queries.CUT_SHORT else failures)[model][kind or "unknown"] += rows
     return ModelsData(queries.answers_by_model(ctx.conn, ctx.scope), dict(failures), dict(cut_short), dict(skips),
                       queries.model_status(ctx.conn), queries.first_token_by_model(ctx.conn, ctx.scope))
 
