@@ -151,7 +151,7 @@ def _best_of(runs: int, fn: Callable[[], float | None]) -> float:
 
 def time_queries(path: Path, runs: int) -> dict[tuple[str, str], float]:
     """Each page's `load(ctx)`: exactly the SQL the page runs, no drawing."""
-    from dashboard import queries
+    from dashboard import queries, registry
     from dashboard.context import make_context
     from dashboard.filters import Selection
     from dashboard.views import PAGES as MODULES
@@ -159,8 +159,9 @@ def time_queries(path: Path, runs: int) -> dict[tuple[str, str], float]:
     conn = queries.connect(path)
     assert conn is not None
     out = {}
+    settings = registry.current_settings()  # as the app does: once per run
     for title, label, models in SCENARIOS:
-        ctx = make_context(conn, path, Selection(label, None, (), models, None), datetime.now(UTC))
+        ctx = make_context(conn, path, Selection(label, None, (), models, None), datetime.now(UTC), settings)
         for page in PAGES:
             out[(page, title)] = _best_of(runs, lambda page=page, ctx=ctx: MODULES[page].load(ctx) and None)
     conn.close()
