@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 DASH = "–"  # a value that does not exist (no data), as opposed to zero
 
 
@@ -21,6 +23,16 @@ def usd(value: float | None) -> str:
     if value is None:
         return DASH
     return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
+
+
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain(text: str) -> str:
+    """Text from the database or a provider, for an element that renders Markdown (st.warning...): every ASCII
+    punctuation mark backslash-escaped, so it shows as typed. No link, no emphasis, no HTML, no LaTeX (`$`), and
+    no autolink (the `:` of `https://` is escaped too)."""
+    return _PUNCTUATION.sub(r"\\\1", text)
 
 
 def when(iso_text: str | None) -> str:

@@ -180,6 +180,18 @@ def test_a_lost_hedge_or_a_cancelled_call_is_not_a_failure_of_the_model(seeded: 
     assert metrics(run_page("Overview"))["Failed attempts"] == "5"  # as before the two cut-short calls
 
 
+def test_a_marks_detail_from_the_provider_shows_as_typed_not_as_markdown(seeded: Path) -> None:
+    hostile = "rate limited: see [docs](https://evil.example) **now** <img src=x> $x$"
+    db = open_database(seeded)
+    with db.conn:
+        db.conn.execute("UPDATE model_status SET detail = ? WHERE model = ?", (hostile, QWEN))
+    db.conn.close()
+    for page in ("Models", "Overview"):
+        warnings = " ".join(w.value for w in run_page(page).warning)
+        assert r"\[docs\]\(https\:\/\/evil\.example\) \*\*now\*\* \<img src\=x\> \$x\$" in warnings, page
+        assert "[docs](https://evil.example)" not in warnings and "**now**" not in warnings
+
+
 def test_models_page_follows_the_model_filter(seeded: Path) -> None:
     at = run_page("Models")
     at.sidebar.multiselect(key="model").set_value([BIG]).run()

@@ -23,7 +23,16 @@ from app.core.hedge import race
 from app.core.messages import check_messages
 from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, NOT_FOUND, ModelHealth
 from app.core.recording import RequestLog, new_request_id
-from app.core.request import Answer, Call, check_options, deadline_error, final_error, response
+from app.core.request import (
+    Answer,
+    Call,
+    check_options,
+    deadline_error,
+    final_error,
+    ms_since,
+    provider_of,
+    response,
+)
 from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, Run, backoff, choose_retry
 from app.core.streaming import TaskStream
 from app.core.validation import Validator, rejection
@@ -243,7 +252,7 @@ class Router:
 
     def _skip(self, req: RequestLog, position: int, candidate: Candidate, info: ModelInfo | None,
               kind: ErrorKind, reason: str) -> ErrorKind:
-        req.add(position, candidate, Outcome.SKIPPED, provider=_provider(info), kind=kind, message=reason)
+        req.add(position, candidate, Outcome.SKIPPED, provider=provider_of(info), kind=kind, message=reason)
         logger.info("Skipping task_type=%s model=%s error_kind=%s reason=%s request_id=%s",
                     req.chain.task_type, candidate.model, kind.value, reason, req.request_id)
         return kind
@@ -259,22 +268,32 @@ class Router:
             raise BudgetExceededError(f"{req.chain.task_type}: {exc}; no provider was called", req.records,
                                       task_type=req.chain.task_type, request_id=req.request_id) from None
 
-    async def attempt(self, call: Call, pick: Pick, reservation: Reservation | None,
-                      lost: dict[asyncio.Task[Any], bool] | None = None) -> Answer | None:
-        """One provider call. The answer, or None after logging a failure that lets the request go on.
-        `lost`: the hedge race's calls it cancelled: True when the other call answered (logged `hedge_lost`), False
-        when the other call's error ended the request."""
-        run, req = call.run, call.req
-        model, info = pick.candidate.model, pick.info
+    def model_timeout(self, info: ModelInfo | None) -> float:
+        """One call's own timeout: the catalog's `timeout_seconds` for this model, else LLM_TIMEOUT_SECONDS."""
+        return info.timeout_seconds if info is not None and info.timeout_seconds else self.settings.llm_timeout_seconds
+
+    def start_call(self, call: Call, pick: Pick, reservation: Reservation | None) -> float:
+        """Count a call about to be made and return the time left; past the deadline, release its reservation and
+        raise DeadlineExceededError instead."""
+        run = call.run
         remaining = run.deadline - time.perf_counter()
         if remaining < MIN_ATTEMPT_SECONDS:
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation, 0.0)
             raise deadline_error(call)
         run.calls += 1
-        run.calls_to[model] = run.calls_to.get(model, 0) + 1
-        model_timeout = (info.timeout_seconds if info is not None and info.timeout_seconds
-                         else self.settings.llm_timeout_seconds)
+        run.calls_to[pick.candidate.model] = run.calls_to.get(pick.candidate.model, 0) + 1
+        return remaining
+
+    async def attempt(self, call: Call, pick: Pick, reservation: Reservation | None,
+                      lost: dict[asyncio.Task[Any], bool] | None = None) -> Answer | None:
+        """One provider call. The answer, or None after logging a failure that lets the request go on.
+        `lost`: the hedge race's calls it cancelled: True when the other call answered (logged `hedge_lost`), False
+        when the other call's error ended the request."""
+        req = call.req
+        model, info = pick.candidate.model, pick.info
+        remaining = self.start_call(call, pick, reservation)
+        model_timeout = self.model_timeout(info)
         attempt_timeout = min(model_timeout, remaining)
         if logger.isEnabledFor(logging.INFO):  # most deployments log at WARNING: skip building the arguments
             logger.info("Attempting task_type=%s model=%s attempt=%d retry=%d fallback=%s forced=%s hedged=%s "
@@ -289,24 +308,24 @@ class Router:
         except ProviderError as error:
             # Less than half its own timeout, cut by the deadline: the model was not given a fair chance.
             cut = attempt_timeout < 0.5 * model_timeout
-            self.failed(call, pick, error, _ms_since(attempt_started), cut)
+            self.failed(call, pick, error, ms_since(attempt_started), cut)
             return None
         except asyncio.CancelledError:
             why = None if lost is None else lost.get(asyncio.current_task())  # type: ignore[arg-type]
             if why and reservation is not None:
                 cost = reservation.amount  # the provider may still bill the cancelled call: keep the estimate
             self.health.on_no_verdict(model)
-            req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=_provider(info),
+            req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=provider_of(info),
                     kind=ErrorKind.HEDGE_LOST if why else ErrorKind.CANCELLED,
                     message=("cancelled: the other call of this hedged request answered first" if why
                              else "cancelled: the other call's error ended the request" if why is False
                              else "cancelled by the caller"),
-                    latency_ms=_ms_since(attempt_started), cost=None, retry=pick.retry, hedged=pick.hedged)
+                    latency_ms=ms_since(attempt_started), cost=None, retry=pick.retry, hedged=pick.hedged)
             raise
         finally:
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation, cost)
-        answer = Answer(pick, result, _provider(info), cost, _ms_since(attempt_started))
+        answer = Answer(pick, result, provider_of(info), cost, ms_since(attempt_started))
         self.health.on_success(model)
         if call.validate or call.required_fields:
             reason = rejection(response(req, answer, (), 0.0), call.validate, call.required_fields)
@@ -325,7 +344,7 @@ class Router:
                         "request_id=%s", req.chain.task_type, pick.candidate.model,
                         answer.result.usage.total_tokens, answer.latency_ms, pick.candidate.is_fallback, pick.retry,
                         req.request_id)
-        return response(req, answer, tuple(req.records), _ms_since(call.run.started))
+        return response(req, answer, tuple(req.records), ms_since(call.run.started))
 
     def lost(self, call: Call, answer: Answer) -> None:
         """A hedged call that answered too, after the winner: its tokens and cost were billed, so they are logged."""
@@ -368,7 +387,7 @@ class Router:
             call.run.retryable[pick.position] = pick
         # Groq does not bill failed calls; a model without a price stays unknown.
         billed = 0.0 if info is not None and info.priced else None
-        req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=_provider(info), kind=kind,
+        req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=provider_of(info), kind=kind,
                 status=error.status_code, message=message, latency_ms=latency_ms, cost=billed, retry=pick.retry,
                 hedged=pick.hedged)
         logger.warning("Model failure task_type=%s model=%s error_kind=%s status=%s retry=%d request_id=%s: %s",
@@ -394,14 +413,6 @@ class Router:
             req.records, task_type=task, request_id=req.request_id,
         ) from None
 
-def _provider(info: ModelInfo | None) -> str:
-    return info.provider if info is not None else "groq"
-
-
 def _retired_reason(retired: Retirement) -> str:
     return (f"{retired.model} was shut down on {retired.shutdown.isoformat()} per the deprecation calendar; "
             f"{retired.suggestion()}")
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0

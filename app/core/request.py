@@ -3,9 +3,11 @@ accepted (`Answer`), the response built from it, and the error that ends a reque
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from app.core.catalog import ModelInfo
 from app.core.chain import Chain
 from app.core.gates import Needs
 from app.core.recording import RequestLog
@@ -128,3 +130,11 @@ def _unsuitable_summary(chain: Chain, needs: Needs, req: RequestLog) -> str:
     considered = ", ".join(r.model for r in req.records)
     return (f"{chain.task_type}: no model in the chain can take this request (needs capabilities: {wanted}; "
             f"estimated prompt: {needs.prompt_tokens} tokens); models considered: {considered}")
+
+
+def provider_of(info: ModelInfo | None) -> str:
+    return info.provider if info is not None else "groq"
+
+
+def ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

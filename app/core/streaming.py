@@ -23,8 +23,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from app.core.catalog import cost_usd
-from app.core.request import Answer, Call, deadline_error, final_error
-from app.core.retry import MIN_ATTEMPT_SECONDS, Pick
+from app.core.request import Answer, Call, final_error, ms_since, provider_of
+from app.core.retry import Pick
 from app.errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterruptedError
 from app.providers import ProviderResponse, ProviderStream, StreamChunk, open_stream
 from app.types import ErrorKind, LLMResponse, Outcome, Usage
@@ -99,7 +99,7 @@ class _StreamAttempt:
 
     def __init__(self, router: Router, call: Call, pick: Pick, reservation: Reservation | None) -> None:
         self.router, self.call, self.pick, self.reservation = router, call, pick, reservation
-        self.provider = pick.info.provider if pick.info is not None else "groq"
+        self.provider = provider_of(pick.info)
         self.stream: ProviderStream | None = None
         self.started = 0.0
         self.first_token_ms: float | None = None
@@ -113,16 +113,9 @@ class _StreamAttempt:
     async def open(self) -> StreamChunk | None:
         router, call, pick = self.router, self.call, self.pick
         run, settings = call.run, router.settings
-        remaining = run.remaining()
-        if remaining < MIN_ATTEMPT_SECONDS:
-            self._settle(0.0)
-            raise deadline_error(call)
-        run.calls += 1
-        run.calls_to[pick.candidate.model] = run.calls_to.get(pick.candidate.model, 0) + 1
+        remaining = router.start_call(call, pick, self.reservation)  # past the deadline: released, and raises
         # The first token cannot take longer than a whole plain call to this model may (its attempt timeout).
-        model_timeout = (pick.info.timeout_seconds if pick.info is not None and pick.info.timeout_seconds
-                         else settings.llm_timeout_seconds)
-        first_token_timeout = min(settings.llm_first_token_timeout_seconds, model_timeout)
+        first_token_timeout = min(settings.llm_first_token_timeout_seconds, router.model_timeout(pick.info))
         wait = min(first_token_timeout, remaining)
         logger.info("Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s", run.chain.task_type,
                     pick.candidate.model, pick.position, pick.retry, call.req.request_id)
@@ -146,13 +139,13 @@ class _StreamAttempt:
             await self._close()
             self._settle(0.0)
             # Less than half its own first-token timeout, cut by the deadline: not a fair test of the model.
-            router.failed(call, pick, error, _ms_since(self.started), wait < 0.5 * first_token_timeout)
+            router.failed(call, pick, error, ms_since(self.started), wait < 0.5 * first_token_timeout)
             return None
-        except BaseException:  # cancelled by the caller before the first token
+        except asyncio.CancelledError:  # cancelled by the caller before the first token
             await self._close()
             self._cancelled()
             raise
-        self.first_token_ms = _ms_since(self.started)
+        self.first_token_ms = ms_since(self.started)
         return chunk
 
     async def relay(self, first: StreamChunk) -> AsyncIterator[str]:
@@ -199,7 +192,7 @@ class _StreamAttempt:
                            self.pick.candidate.model, self.call.req.request_id)
         result = ProviderResponse("".join(self.parts), self.finish_reason, usage, self.request_id,
                                   self._tool_calls())
-        return Answer(self.pick, result, self.provider, cost, _ms_since(self.started), self.first_token_ms)
+        return Answer(self.pick, result, self.provider, cost, ms_since(self.started), self.first_token_ms)
 
     def _take(self, chunk: StreamChunk) -> None:
         if chunk.content:
@@ -250,7 +243,7 @@ class _StreamAttempt:
         partial = "".join(self.parts)
         req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=self.provider,
                 kind=ErrorKind.STREAM_INTERRUPTED, status=error.status_code if error else None, message=message,
-                latency_ms=_ms_since(self.started), result=ProviderResponse(partial, None, usage, self.request_id),
+                latency_ms=ms_since(self.started), result=ProviderResponse(partial, None, usage, self.request_id),
                 cost=cost, retry=pick.retry, first_token_ms=self.first_token_ms)
         logger.warning("Stream interrupted task_type=%s model=%s request_id=%s: %s", req.chain.task_type, model,
                        req.request_id, reason)
@@ -269,7 +262,7 @@ class _StreamAttempt:
         self.router.health.on_no_verdict(pick.candidate.model)
         req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=self.provider, kind=ErrorKind.CANCELLED,
                 message=f"stream closed by the caller after {self.chunks} chunk(s) of text",
-                latency_ms=_ms_since(self.started),
+                latency_ms=ms_since(self.started),
                 result=ProviderResponse("".join(self.parts), None, usage, self.request_id) if usage else None,
                 cost=cost, retry=pick.retry, first_token_ms=self.first_token_ms)
 
@@ -284,7 +277,3 @@ class _StreamAttempt:
         budget = self.router.budget
         if reservation is not None and budget is not None:
             budget.settle(reservation, cost)
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0

@@ -111,7 +111,7 @@ def render(ctx: PageContext) -> None:
         return
     avoided = frame[frame["State"] != HEALTHY]
     for _, row in avoided.iterrows():
-        st.warning(f"**{row['Model']}** is {row['State']}: {row['Detail'] or 'no detail recorded'}")
+        st.warning(f"**{row['Model']}** is {row['State']}: {fmt.plain(row['Detail']) or 'no detail recorded'}")
     st.dataframe(frame, hide_index=True, column_config=COLUMNS, key="models_table", placeholder=fmt.DASH)
 
     st.subheader("Failures by error kind")

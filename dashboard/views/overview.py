@@ -140,7 +140,7 @@ def _attention(ctx: PageContext, data: OverviewData) -> None:
         state, detail = state_of(row, ctx.now)
         if state in (DEPRECATED, NOT_FOUND, COOLING_DOWN, CIRCUIT_OPEN):
             where = "still in the registry" if model in in_registry else "no longer in the registry"
-            notes.append(f"**{model}** is {state} ({where}). {detail}")
+            notes.append(f"**{model}** is {state} ({where}). {fmt.plain(detail)}")
     if notes:
         with st.container(border=True):
             st.markdown("**Needs attention**")
