@@ -20,7 +20,7 @@ from app.core.chain import Candidate, Chain, ChainCache
 from app.core.failures import classify, policy
 from app.core.gates import Needs, estimated_cost, needs_of, skip_reason
 from app.core.hedge import race
-from app.core.messages import check_messages
+from app.core.messages import inspect_messages
 from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, NOT_FOUND, ModelHealth
 from app.core.recording import RequestLog, new_request_id
 from app.core.request import (
@@ -164,7 +164,7 @@ class Router:
               timeout: float | None, hedge_after_ms: float | None, params: Mapping[str, Any]) -> Call:
         """Check the request and set up its course; bad input raises here, before any network call."""
         started = time.perf_counter()
-        check_messages(messages)
+        measured = inspect_messages(messages)
         if not (max_cost_usd is validate is required_fields is timeout is hedge_after_ms is None):
             check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
         s = self.settings
@@ -178,7 +178,8 @@ class Router:
         run = Run(chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
                   hedge_ms / 1000.0 if hedge_ms else None)
         self.health.refresh_if_due(time.time())
-        return Call(req, run, messages, params, needs_of(messages, params), max_cost_usd, validate, required_fields)
+        return Call(req, run, messages, params, needs_of(messages, params, measured), max_cost_usd, validate,
+                    required_fields)
 
     def next_untried(self, call: Call) -> Pick | None:
         """The first pass: the chain's next model that passes the checks, or None when the chain is done."""

@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.core.catalog import ModelInfo
-from app.core.messages import estimate_prompt_tokens, has_images
+from app.core.messages import inspect_messages, tokens_from_chars
 from app.types import ErrorKind
 
 # Without max_tokens the answer may run to the model's own limit; assume this much when that is unknown too.
 DEFAULT_COMPLETION_ESTIMATE = 4096
+_NOTHING: frozenset[str] = frozenset()
+_VISION = frozenset({"vision"})
 
 
-@dataclass(frozen=True, slots=True)
-class Needs:
-    """What the request asks of a model, computed once per request."""
+class Needs(NamedTuple):
+    """What the request asks of a model, computed once per request (a NamedTuple: built on every call)."""
 
     capabilities: frozenset[str]
     prompt_tokens: int
     max_tokens: int | None
 
 
-def needs_of(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> Needs:
-    wanted = set()
-    if has_images(messages):
-        wanted.add("vision")
+def needs_of(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
+             measured: tuple[int, bool] | None = None) -> Needs:
+    """`measured`: what `inspect_messages` returned for these messages, when the caller already has it."""
+    chars, images = inspect_messages(messages) if measured is None else measured
+    if not params:
+        return Needs(_VISION if images else _NOTHING, tokens_from_chars(chars, len(messages)), None)
+    wanted = {"vision"} if images else set()
     if params.get("tools") or params.get("functions"):
         wanted.add("tools")
     response_format = params.get("response_format")
@@ -34,7 +37,7 @@ def needs_of(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -
         wanted.add("json_mode")
     max_tokens = params.get("max_completion_tokens") or params.get("max_tokens")
     limit = max_tokens if isinstance(max_tokens, int) else None
-    return Needs(frozenset(wanted), estimate_prompt_tokens(messages), limit)
+    return Needs(frozenset(wanted) if wanted else _NOTHING, tokens_from_chars(chars, len(messages)), limit)
 
 
 def estimated_cost(info: ModelInfo | None, needs: Needs) -> float | None:

@@ -11,7 +11,9 @@ ROLES = ("system", "user", "assistant", "tool", "developer")
 _PLAIN_ROLES = frozenset(ROLES) - {"tool"}  # a tool message must also carry tool_call_id
 
 
-def check_messages(messages: Any) -> None:
+def inspect_messages(messages: Any) -> tuple[int, bool]:
+    """Check the messages (a bad one raises, saying what to fix) and measure them in the same pass: the
+    characters of their text, and whether any carries an image. One pass, because this runs on every call."""
     if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
         raise InvalidMessagesError(
             'messages must be a list of dicts like [{"role": "user", "content": "..."}], '
@@ -19,9 +21,14 @@ def check_messages(messages: Any) -> None:
         )
     if not messages:
         raise InvalidMessagesError("messages is empty: give at least one message")
+    chars = 0
+    images = False
     for i, message in enumerate(messages):
-        if type(message) is dict and type(message.get("content")) is str and message.get("role") in _PLAIN_ROLES:
-            continue  # the common case, without the checks below (this runs on every call)
+        if type(message) is dict:
+            content = message.get("content")
+            if type(content) is str and message.get("role") in _PLAIN_ROLES:
+                chars += len(content)  # the common case, without the checks below
+                continue
         where = f"messages[{i}]"
         if not isinstance(message, Mapping):
             raise InvalidMessagesError(
@@ -36,38 +43,25 @@ def check_messages(messages: Any) -> None:
                 continue
             raise InvalidMessagesError(f"{where}.content is missing (role {role!r})")
         if isinstance(content, str):
-            pass
+            chars += len(content)
         elif isinstance(content, Sequence) and not isinstance(content, bytes):
             for j, part in enumerate(content):
                 if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
                     raise InvalidMessagesError(f"{where}.content[{j}] must be a dict with a 'type' (text, image_url)")
+                text = part.get("text")
+                if isinstance(text, str):
+                    chars += len(text)
+                if part["type"] == "image_url":
+                    images = True
         else:
             raise InvalidMessagesError(
                 f"{where}.content must be a string or a list of content parts, got {type(content).__name__}"
             )
         if role == "tool" and not message.get("tool_call_id"):
             raise InvalidMessagesError(f"{where} has role 'tool' but no 'tool_call_id'")
+    return chars, images
 
 
-def has_images(messages: Sequence[Mapping[str, Any]]) -> bool:
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list) and any(
-            isinstance(p, Mapping) and p.get("type") == "image_url" for p in content
-        ):
-            return True
-    return False
-
-
-def estimate_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
+def tokens_from_chars(chars: int, messages: int) -> int:
     """A cheap upper-leaning estimate (~4 characters a token, plus per-message framing)."""
-    chars = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                    chars += len(part["text"])
-    return chars // 4 + 4 * len(messages) + 3
+    return chars // 4 + 4 * messages + 3

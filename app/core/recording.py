@@ -12,6 +12,7 @@ from app.store import AttemptLog, AttemptRow, utc_now_iso
 from app.types import AttemptRecord, ErrorKind, Outcome
 
 MAX_MESSAGE_CHARS = 2000
+_new_row = AttemptRow._make  # from a tuple already in column order
 
 
 class _RequestIds:
@@ -67,33 +68,21 @@ class RequestLog:
         if self.log is None:
             return
         called = outcome is not Outcome.SKIPPED
-        usage = result.usage if result else None
-        self.log.record(AttemptRow(
-            request_id=self.request_id,
-            task_type=self.chain.task_type,
-            model=candidate.model,
-            provider=provider,
-            attempt=position,
-            outcome=outcome.value,
-            error_kind=kind.value if kind else None,
-            status_code=status,
-            error_message=message[:MAX_MESSAGE_CHARS] if message else None,
-            is_fallback=candidate.is_fallback,
-            forced=self.chain.forced,
-            prompt_tokens=usage.prompt_tokens if usage else (0 if called else None),
-            completion_tokens=usage.completion_tokens if usage else (0 if called else None),
-            total_tokens=usage.total_tokens if usage else (0 if called else None),
-            latency_ms=latency_ms,
-            cost_usd=cost,
-            created_at=utc_now_iso(),
-            cached_tokens=usage.cached_tokens if usage else None,
-            reasoning_tokens=usage.reasoning_tokens if usage else None,
-            variant=self.variant,
-            finish_reason=result.finish_reason if result else None,
-            provider_request_id=result.provider_request_id if result else None,
-            prompt=self.prompt if called else None,
-            response=result.content if result and self.log_content else None,
-            retry=retry,
-            hedged=hedged,
-            first_token_ms=first_token_ms,
-        ))
+        none_if_skipped = 0 if called else None
+        # Positional, in AttemptRow's column order: this runs for every attempt, and keyword binding of 27
+        # fields costs more than the rest of the row.
+        if result is None:
+            row = (self.request_id, self.chain.task_type, candidate.model, provider, position, outcome.value,
+                   kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
+                   candidate.is_fallback, self.chain.forced, none_if_skipped, none_if_skipped, none_if_skipped,
+                   latency_ms, cost, utc_now_iso(), None, None, self.variant, None, None,
+                   self.prompt if called else None, None, retry, hedged, first_token_ms)
+        else:
+            usage = result.usage
+            row = (self.request_id, self.chain.task_type, candidate.model, provider, position, outcome.value,
+                   kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
+                   candidate.is_fallback, self.chain.forced, usage.prompt_tokens, usage.completion_tokens,
+                   usage.total_tokens, latency_ms, cost, utc_now_iso(), usage.cached_tokens,
+                   usage.reasoning_tokens, self.variant, result.finish_reason, result.provider_request_id,
+                   self.prompt, result.content if self.log_content else None, retry, hedged, first_token_ms)
+        self.log.record(_new_row(row))
