@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+from types import FrameType
 
 from app.errors import ConfigError
 
@@ -22,6 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_ON_SIGTERM = 128 + signal.SIGTERM
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (`docker stop`, systemd, kill) as a clean exit: Python's default action ends the process at once,
+    before the attempt log's exit flush. SystemExit unwinds like Ctrl-C does: calls in flight are cancelled and
+    logged as such, and the exit hook writes every pending row (or says where it saved them)."""
+    print("taskrouter: SIGTERM received, stopping (pending attempt rows are written first)", file=sys.stderr,
+          flush=True)
+    raise SystemExit(EXIT_ON_SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -32,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     attempts_db_path: Path = Path("taskrouter.db")
     log_content: bool = False
     attempt_logging: bool = True
+    # At exit, how long the attempt log may take to write what is pending before it spills the rest to the
+    # .unwritten.jsonl file beside the database: longer than SQLite's 10 s busy timeout, so a lock held a little
+    # longer at exit delays rows instead of losing them.
+    attempt_log_exit_seconds: float = Field(30.0, gt=0, le=3600)
 
     # How long a failing model is left alone. Decommissioned models are skipped for good.
     not_found_ttl_seconds: float = Field(3600.0, ge=0)

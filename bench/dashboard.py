@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from app.core import ai_models  # noqa: E402
 from app.core.chain import FALLBACK_KEY  # noqa: E402
 from app.store import open_database, read_only_uri  # noqa: E402
-from app.store.attempt_log import iso_millis  # noqa: E402
+from app.store.clock import iso_millis  # noqa: E402
 
 TARGET_S = 2.0
 RETIRED = "bench/retired-model"  # a made-up model the bench marks deprecated, so that page has work to do

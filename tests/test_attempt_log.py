@@ -83,15 +83,16 @@ async def test_a_locked_database_delays_rows_but_never_fails_the_call(env, sim, 
 
 
 def test_an_unwritable_database_is_logged_not_raised(tmp_path, caplog):
+    (tmp_path / "gone.db").mkdir()  # the path cannot be opened as a database at all
     log = AttemptLog(tmp_path / "gone.db")
-    (tmp_path / "gone.db").unlink()
-    (tmp_path / "gone.db").mkdir()  # now the path cannot be opened as a database at all
     from app.store import AttemptRow, utc_now_iso
 
     log.record(AttemptRow("r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
                           None, utc_now_iso()))
     assert log.flush(timeout=0.5) is False  # still waiting to be written, not lost, not raised
     assert "attempt log" in caplog.text
+    (tmp_path / "gone.db").rmdir()
+    assert log.close(timeout=15)
 
 
 async def test_the_key_is_never_written_anywhere(env, sim, db_path, caplog, capsys):

@@ -17,7 +17,7 @@ from app.core.recording import new_request_id
 from app.errors import ConfigError, UnknownTaskError
 from app.store import AttemptLog, AttemptRow, iso_from_epoch, utc_now_iso
 from app.store import attempt_log as attempt_log_module
-from app.store.attempt_log import iso_millis
+from app.store.clock import iso_millis
 
 
 def _settings(**overrides):

@@ -37,10 +37,14 @@ def register(subparsers: Any) -> None:
 
 
 def func(args: argparse.Namespace) -> int:
-    from app.store import CLEARED, CLOSED, clear_model_status, open_database, read_model_status, utc_now_iso
+    from app.store import CLEARED, CLOSED, clear_model_status, diagnose, open_database, read_model_status, utc_now_iso
 
     settings = load_settings()
     db_path = args.db if args.db is not None else settings.attempts_db_path
+    problem = diagnose(db_path)
+    if problem is not None:
+        print(f"taskrouter status: the attempts database cannot be used: {problem}", file=sys.stderr)
+        return 1
     if args.clear:
         marked = {r["model"]: r for r in read_model_status(db_path) if r["status"] not in (CLEARED, CLOSED)}
         unknown = [m for m in args.clear if m not in marked]

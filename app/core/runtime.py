@@ -48,6 +48,17 @@ def reset() -> None:
         _router = None
 
 
+def flush_attempt_log(timeout: float | None = None) -> bool:
+    """Write every attempt row recorded so far in this process; blocks (call it from a thread in async code).
+
+    For a process that ends without running Python's exit hooks, such as an ASGI server that re-raises SIGTERM
+    after its graceful shutdown: call it in the lifespan's shutdown. `timeout` defaults to
+    ATTEMPT_LOG_EXIT_SECONDS. True when everything was written."""
+    from app.store.attempt_log import flush_all
+
+    return flush_all(timeout)
+
+
 def _new_router(settings: Settings) -> Router:
     from app.core import ai_models  # the registry module imports this one: resolve at call time
 

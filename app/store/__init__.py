@@ -1,14 +1,8 @@
 """The SQLite store: the attempt log and model status, shared by every process that names the same file."""
 
-from app.store.attempt_log import (
-    AttemptLog,
-    AttemptRow,
-    epoch_from_iso,
-    get_attempt_log,
-    iso_from_epoch,
-    open_database,
-    utc_now_iso,
-)
+from app.store.attempt_log import AttemptLog, get_attempt_log
+from app.store.clock import epoch_from_iso, iso_from_epoch, iso_millis, utc_now_iso
+from app.store.database import StoreProblem, diagnose, open_database
 from app.store.migrations import MIGRATIONS, migrate
 from app.store.model_status import (
     CLEARED,
@@ -18,6 +12,8 @@ from app.store.model_status import (
     read_model_status,
     read_only_uri,
 )
+from app.store.rows import AttemptRow
+from app.store.spill import spill_path
 
 __all__ = [
     "CLEARED",
@@ -26,13 +22,17 @@ __all__ = [
     "AttemptLog",
     "AttemptRow",
     "ModelStatusRow",
+    "StoreProblem",
     "clear_model_status",
+    "diagnose",
     "epoch_from_iso",
     "get_attempt_log",
     "iso_from_epoch",
+    "iso_millis",
     "migrate",
     "open_database",
     "read_model_status",
     "read_only_uri",
+    "spill_path",
     "utc_now_iso",
 ]

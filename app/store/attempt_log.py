@@ -2,111 +2,47 @@
 
 The executor only appends a tuple to a deque; one writer thread per database file wakes once per batch (not per
 row), lingers briefly so rows gather, and writes them with one multi-row INSERT per chunk (one SQLite step, so
-one release of the GIL, per chunk rather than per row). A locked or full database is logged and retried, never
-raised into a call; rows wait in memory (bounded) until the write succeeds. `flush()` runs at interpreter exit
-so a normal exit loses nothing.
+one release of the GIL, per chunk rather than per row).
+
+Nothing here can fail a call. The file is opened (and migrated, and quick-checked) by the writer thread, not by
+the router: whatever is wrong with it is logged once, naming the file, what is wrong and what to do
+(`StoreProblem`), and `problem` says it until it is fixed. Meanwhile rows wait in memory and the writer tries
+again with a backoff; beyond MAX_PENDING_ROWS, and for a damaged file from the start, they go to the spill file
+beside the database (`spill.py`), which the next healthy open imports. At interpreter exit the log gets
+ATTEMPT_LOG_EXIT_SECONDS to write what is pending (longer than the busy timeout, so a lock held a little longer
+at exit delays rows rather than losing them); what is still unwritten then is spilled, and one line says how
+many rows went where.
 """
 
 from __future__ import annotations
 
 import atexit
-import itertools
 import logging
-import math
+import os
 import sqlite3
 import threading
 import time
 from collections import deque
-from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 from sqlite_utils import Database
 
-from app.store.migrations import migrate
-from app.store.model_status import UPSERT_STATUS, ModelStatusRow
+from app.store.database import BUSY_TIMEOUT_SECONDS, StoreProblem, as_problem, open_database
+from app.store.model_status import ModelStatusRow
+from app.store.rows import AttemptRow, write_rows
+from app.store.spill import import_spilled, spill, spill_path
 
 logger = logging.getLogger("taskrouter.store")
 
-MAX_PENDING_ROWS = 200_000  # beyond this, while the disk refuses writes, the oldest rows are dropped (logged)
+MAX_PENDING_ROWS = 200_000  # beyond this, while the database refuses rows, the oldest go to the spill file
 _BATCH = 2_000  # rows per transaction
-_CHUNK = 32  # rows per INSERT statement: 32 x 27 parameters stays under SQLite's oldest limit of 999
 LINGER_SECONDS = 0.05  # how long the writer gathers rows after the first one arrives, before a commit
-
-
-_second: tuple[int, str] = (-1, "")  # the last whole second formatted: strftime once a second, not once a row
-
-
-def utc_now_iso() -> str:
-    """Now as `2026-11-22T06:26:55.123Z` (what `created_at` holds), in well under a microsecond."""
-    return iso_millis(time.time())
-
-
-def iso_millis(epoch: float) -> str:
-    """`iso_from_epoch`, to the same character, at a fraction of datetime's cost."""
-    global _second
-    frac, seconds = math.modf(epoch)  # split, then round, exactly as datetime.fromtimestamp does
-    whole, micros = int(seconds), round(frac * 1e6)
-    if micros >= 1_000_000:
-        whole, micros = whole + 1, micros - 1_000_000
-    cached, prefix = _second
-    if whole != cached:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-        _second = (whole, prefix)
-    return f"{prefix}.{micros // 1000:03d}Z"
-
-
-def iso_from_epoch(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def epoch_from_iso(text: str | None) -> float | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-class AttemptRow(NamedTuple):
-    """One row of the `attempts` table, exactly as written, in column order.
-
-    A NamedTuple rather than a frozen dataclass: it is built on the event loop once per attempt (a tuple costs a
-    fifth of a frozen dataclass's __init__) and it already is the parameter tuple the INSERT takes.
-    """
-
-    request_id: str
-    task_type: str
-    model: str
-    provider: str
-    attempt: int
-    outcome: str
-    error_kind: str | None
-    status_code: int | None
-    error_message: str | None
-    is_fallback: bool
-    forced: bool
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
-    latency_ms: float | None
-    cost_usd: float | None
-    created_at: str
-    cached_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    variant: str | None = None
-    finish_reason: str | None = None
-    provider_request_id: str | None = None
-    prompt: str | None = None
-    response: str | None = None
-    retry: int = 0  # 0: the request's first call to this model; n: its n-th retry
-    hedged: bool = False  # started in parallel with a slower call (HEDGE_AFTER_MS)
-    first_token_ms: float | None = None  # streamed attempts: from the call's start to its first text or tool call
+DEFAULT_EXIT_SECONDS = 3 * BUSY_TIMEOUT_SECONDS
+_MAX_BACKOFF = 2.0
 
 
 class _Flush:
-    """A marker in the row stream: set once every row recorded before it is written (or dropped)."""
+    """A marker in the row stream: set once every row recorded before it is written (or spilled, or dropped)."""
 
     __slots__ = ("done",)
 
@@ -116,28 +52,23 @@ class _Flush:
 
 _Item = AttemptRow | ModelStatusRow | _Flush
 
-def open_database(path: Path | str) -> Database:
-    """Open (creating if needed) and migrate. Every connection waits for locks instead of failing at once."""
-    conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
-    db = Database(conn)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    migrate(db)
-    return db
-
 
 class AttemptLog:
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        open_database(self.path).conn.close()  # fail at start, naming the file, rather than on first write
+    def __init__(self, path: Path | str, *, exit_seconds: float = DEFAULT_EXIT_SECONDS) -> None:
+        self.path = Path(path).absolute()  # no I/O here: the router is built even when the file is unusable
+        self.exit_seconds = exit_seconds
         self._items: deque[_Item] = deque()  # append and popleft are atomic: no lock between loop and writer
         self._wake = threading.Event()  # set by record() only while the writer sleeps, and by flush()
         self._hurry = threading.Event()  # a flush is waiting: cut the linger short
         self._writer_idle = False
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.dropped = 0
+        self._closing = False  # at exit: a failed write spills at once instead of waiting to retry
+        self._stop = False  # closed: the writer ends once the deque is empty
+        self._pending: list[_Item] = []  # taken from the deque, not yet written: the writer's own
+        self.problem: str | None = None  # what is wrong with the file right now, as logged
+        self.dropped = 0  # rows neither written nor spilled (the spill file failed too)
+        self.spilled = 0  # rows this process put in the spill file
 
     def record(self, row: AttemptRow | ModelStatusRow) -> None:
         self._items.append(row)
@@ -149,7 +80,7 @@ class AttemptLog:
             self._start()
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Block until everything recorded so far is written (or dropped). False if the timeout ran out."""
+        """Block until everything recorded so far is written (or spilled). False if the timeout ran out."""
         if self._thread is None:
             return True
         marker = _Flush()
@@ -157,6 +88,35 @@ class AttemptLog:
         self._hurry.set()
         self._wake.set()
         return marker.done.wait(timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Write what is pending within `timeout` (default: exit_seconds), spill what could not be written, and
+        say so in one line. True when every row reached the database."""
+        if self._thread is None:
+            return True
+        spilled_before, dropped_before = self.spilled, self.dropped
+        self._closing = True
+        written = self.flush(self.exit_seconds if timeout is None else timeout)
+        if not written:
+            # The writer is stuck in a write past the deadline (its transaction dies with the process, so its rows
+            # are spilled too; an import skips any that made it after all) and rows it has not taken yet.
+            self._save([*self._pending, *_drain(self._items)], "still unwritten at exit")
+        thread = self._thread
+        self._stop = True
+        self._wake.set()
+        if written:
+            thread.join(timeout=5)
+        self._thread = None
+        self._closing = self._stop = False  # a row recorded after this starts a new writer
+        spilled, dropped = self.spilled - spilled_before, self.dropped - dropped_before
+        if spilled or dropped:
+            where = f"{spilled} saved to {spill_path(self.path)} (the next process that opens the database " \
+                    f"imports them)" if spilled else ""
+            lost = f"{dropped} lost (the spill file could not be written either)" if dropped else ""
+            logger.error("attempt log: %d rows could not be written to %s at exit (%s): %s", spilled + dropped,
+                         self.path, self.problem or "the write did not finish in time", "; ".join(
+                             x for x in (where, lost) if x))
+        return written and not spilled and not dropped
 
     def _start(self) -> None:
         with self._start_lock:
@@ -171,10 +131,10 @@ class AttemptLog:
         if not items and not pending:
             self._wake.clear()
             self._writer_idle = True
-            if not items:
+            if not items and not self._stop:
                 self._wake.wait()
             self._writer_idle = False
-        if not pending and len(items) < _BATCH:
+        if not pending and len(items) < _BATCH and not self._closing:
             # Under steady load too, not only after a wake-up: otherwise the writer commits every row or two as
             # they trickle in, and a commit costs as much CPU as fifty rows.
             self._hurry.wait(LINGER_SECONDS)
@@ -184,46 +144,91 @@ class AttemptLog:
 
     def _run(self) -> None:
         db: Database | None = None
-        pending: list[_Item] = []
+        pending = self._pending
         backoff = 0.05
         while True:
             self._gather(pending)
+            if self._stop and not pending and not self._items:
+                if db is not None:
+                    db.conn.close()
+                return
             try:
                 if db is None:
-                    db = open_database(self.path)
+                    db = self._open()
+                    if self.problem is not None:
+                        logger.warning("attempt log: %s is usable again; waiting rows are written", self.path)
+                        self.problem = None
                 while pending:  # committed chunks leave `pending` at once: a retry never writes a row twice
                     chunk = pending[:_BATCH]
-                    _write(db, chunk)
+                    write_rows(db, chunk)
                     del pending[:_BATCH]
                     _settle(chunk)
-            except (sqlite3.Error, OSError) as exc:
-                logger.error("attempt log: writing %d rows to %s failed (%s); retrying", _rows_in(pending),
-                             self.path, exc)
-                db = None
-                self._drop_beyond_limit(pending)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+            except (StoreProblem, sqlite3.Error, OSError) as exc:
+                problem = as_problem(self.path, exc)
+                self._report(problem)
+                if db is not None:
+                    db.conn.close()
+                    db = None
+                if problem.corrupt or self._closing:
+                    self._save(pending, "not written")  # a damaged file gets nothing; at exit, no retries
+                    pending.clear()
+                else:
+                    self._save_beyond_limit(pending)
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
                 continue
-            except Exception:  # a row SQLite can never take: retrying would wedge the log for good
+            except Exception:  # a row SQLite can never take: retrying (or spilling) would wedge the log for good
                 chunk = pending[:_BATCH]
                 del pending[:_BATCH]
                 self.dropped += _rows_in(chunk)
-                logger.exception("attempt log: dropped %d rows that cannot be written", _rows_in(chunk))
+                logger.exception("attempt log: dropped %d rows that cannot be written to %s", _rows_in(chunk),
+                                 self.path)
                 _settle(chunk)
             backoff = 0.05
 
-    def _drop_beyond_limit(self, pending: list[_Item]) -> None:
+    def _open(self) -> Database:
+        db = open_database(self.path, quick_check=True)
+        try:
+            written, _ = import_spilled(db, self.path)
+        except (sqlite3.Error, OSError) as exc:
+            logger.error("attempt log: could not import %s (%s); it is kept for the next open",
+                         spill_path(self.path), exc)
+        else:
+            if written:
+                logger.warning("attempt log: imported %d rows from %s", written, spill_path(self.path))
+        return db
+
+    def _report(self, problem: StoreProblem) -> None:
+        """Once per distinct problem: a file that stays unusable does not flood the log."""
+        if str(problem) != self.problem:
+            self.problem = str(problem)
+            logger.error("attempt log: %s", problem)
+
+    def _save(self, items: list[_Item], why: str) -> None:
+        """Spill the rows among `items` (or count them dropped if that fails too), then release their markers."""
+        rows = _rows_in(items)
+        if rows:
+            try:
+                self.spilled += spill(self.path, items)
+            except OSError as exc:
+                self.dropped += rows
+                logger.error("attempt log: %d rows %s and could not be saved to %s (%s): lost", rows, why,
+                             spill_path(self.path), exc)
+        _settle(items)
+
+    def _save_beyond_limit(self, pending: list[_Item]) -> None:
         excess = _rows_in(pending) - MAX_PENDING_ROWS
         if excess <= 0:
             return
+        oldest: list[_Item] = []
         kept: list[_Item] = []
         for item in pending:  # oldest first; flush markers stay, each set once the rows before it are settled
             if excess > 0 and not isinstance(item, _Flush):
                 excess -= 1
-                self.dropped += 1
+                oldest.append(item)
             else:
                 kept.append(item)
-        logger.error("attempt log: dropped %d rows, the database refused them", len(pending) - len(kept))
+        self._save(oldest, f"beyond the {MAX_PENDING_ROWS} kept in memory")
         pending[:] = kept
 
 
@@ -237,48 +242,35 @@ def _settle(items: list[_Item]) -> None:
             item.done.set()
 
 
-_ATTEMPT_COLUMNS = ", ".join(AttemptRow._fields)
-_ROW_PLACEHOLDERS = "(" + ", ".join("?" for _ in AttemptRow._fields) + ")"
-_INSERTS: dict[int, str] = {}
-
-
-def _insert_sql(rows: int) -> str:
-    sql = _INSERTS.get(rows)
-    if sql is None:
-        sql = _INSERTS[rows] = f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES " + ", ".join(
-            itertools.repeat(_ROW_PLACEHOLDERS, rows))
-    return sql
-
-
-def _write(db: Database, items: list[_Item]) -> None:
-    # The schema comes from sqlite-utils (migrations); rows go in through prepared multi-row INSERTs, which cost
-    # a fraction of insert_all's per-row Python work and one SQLite step per chunk on the writer thread.
-    attempts = [item for item in items if isinstance(item, AttemptRow)]
-    statuses = [asdict(item) for item in items if isinstance(item, ModelStatusRow)]
-    with db.conn:
-        for start in range(0, len(attempts), _CHUNK):
-            chunk = attempts[start:start + _CHUNK]
-            db.conn.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
-        for status in statuses:
-            db.conn.execute(UPSERT_STATUS, status)
+def _drain(items: deque[_Item]) -> list[_Item]:
+    taken = []
+    while items:
+        taken.append(items.popleft())
+    return taken
 
 
 _LOGS: dict[Path, AttemptLog] = {}
 _LOGS_LOCK = threading.Lock()
 
 
-def get_attempt_log(path: Path | str) -> AttemptLog:
+def get_attempt_log(path: Path | str, *, exit_seconds: float = DEFAULT_EXIT_SECONDS) -> AttemptLog:
     """One writer per database file per process: writers of one file would only contend for its lock."""
-    key = Path(path).resolve()
+    key = Path(os.path.abspath(path))
     with _LOGS_LOCK:
         log = _LOGS.get(key)
         if log is None:
-            log = _LOGS[key] = AttemptLog(key)
+            log = _LOGS[key] = AttemptLog(key, exit_seconds=exit_seconds)
+        else:
+            log.exit_seconds = max(log.exit_seconds, exit_seconds)
         return log
 
 
+def flush_all(timeout: float | None = None) -> bool:
+    """Flush every attempt log of this process, each within `timeout` (default: its exit_seconds)."""
+    return all([log.flush(log.exit_seconds if timeout is None else timeout) for log in list(_LOGS.values())])
+
+
 @atexit.register
-def _flush_all_at_exit() -> None:
+def _close_all_at_exit() -> None:
     for log in list(_LOGS.values()):
-        if not log.flush(timeout=10):
-            logger.error("attempt log: %s not fully written at exit", log.path)
+        log.close()

@@ -18,6 +18,12 @@ migration = MIGRATIONS.append
 _APPLIED = "_taskrouter_migrations"
 
 
+def applied_migrations(db: Database) -> set[str]:
+    if not db[_APPLIED].exists():
+        return set()
+    return {row[0] for row in db.execute(f"SELECT name FROM {_APPLIED}").fetchall()}
+
+
 def migrate(db: Database) -> list[str]:
     """Apply what is missing; returns the names applied now."""
     db[_APPLIED].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)

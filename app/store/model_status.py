@@ -43,14 +43,20 @@ def read_only_uri(path: Path | str) -> str:
 
 
 def read_model_status(path: Path | str) -> list[dict[str, Any]]:
-    """The `model_status` table as dicts; empty when the database does not exist yet."""
-    if not Path(path).exists():
+    """The `model_status` table as dicts; empty when the database does not exist yet.
+
+    Empty too when the file cannot be read: the attempt log's writer reports what is wrong with it, and a router
+    must answer calls whatever the file's state."""
+    try:
+        if not Path(path).is_file():
+            return []
+        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
+    except (sqlite3.Error, OSError):
         return []
-    conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
     try:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute("SELECT * FROM model_status ORDER BY model")]
-    except sqlite3.OperationalError:
+    except sqlite3.Error:
         return []
     finally:
         conn.close()

@@ -1,0 +1,177 @@
+"""Opening the SQLite file: checked, migrated safely by many processes at once, and every problem said plainly.
+
+A problem with the file is a `StoreProblem` whose message names the path, what is wrong and what to do; nothing
+else (sqlite3's errors, OSError) leaves `open_database`. `diagnose` tells the same without writing anything, for
+`taskrouter status` and the dashboard.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from app.store.migrations import MIGRATIONS, applied_migrations, migrate
+
+BUSY_TIMEOUT_SECONDS = 10.0  # how long a statement waits for another process's lock before it fails
+
+
+class StoreProblem(Exception):
+    """The database file cannot be used as it is. `corrupt`: it fails SQLite's quick_check, so nothing may be
+    written to it until it is replaced; any other problem may clear by itself (a lock, a full disk)."""
+
+    def __init__(self, path: Path, what: str, fix: str, *, corrupt: bool = False) -> None:
+        super().__init__(f"{path}: {what}. {fix}")
+        self.path = path
+        self.what = what
+        self.fix = fix
+        self.corrupt = corrupt
+
+
+def open_database(path: Path | str, *, quick_check: bool = False) -> Database:
+    """Open (creating it and its folder if needed) and migrate. `quick_check`: refuse a file that fails SQLite's
+    quick_check (it reads every page: the attempt log's writer does it once per open, off the callers' path).
+    Raises StoreProblem only."""
+    path = Path(path)
+    _check_path(path)
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            return _open(path, quick_check)
+        except sqlite3.OperationalError as exc:
+            # A brand-new file opened by several processes at once: switching it to WAL and the first migration
+            # can answer "locked" without waiting on the busy timeout. Migrations are idempotent: try again.
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise as_problem(path, exc) from None
+            time.sleep(random.uniform(0.01, 0.05))
+        except (sqlite3.Error, OSError) as exc:
+            raise as_problem(path, exc) from None
+
+
+def _open(path: Path, quick_check: bool) -> Database:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+    try:
+        if quick_check:
+            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if verdict != "ok":
+                raise StoreProblem(path, f"the file is damaged (SQLite's quick_check: {verdict})",
+                                   _CORRUPT_FIX, corrupt=True)
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        db = Database(conn)
+        if len(applied_migrations(db)) < len(MIGRATIONS):
+            migrate(db)
+        return db
+    except BaseException:
+        conn.close()
+        raise
+
+
+_CORRUPT_FIX = ("Nothing is written to it: new rows go to the .unwritten.jsonl file beside it. Move the damaged "
+                "file aside (or restore a backup); the next process creates a fresh one and imports those rows")
+
+
+def _check_path(path: Path) -> None:
+    """The mistakes SQLite would only report as 'unable to open database file'."""
+    if path.is_dir():
+        raise StoreProblem(path, "this is a folder, not a database file",
+                           "Set ATTEMPTS_DB_PATH to a file path (e.g. taskrouter.db), not a folder")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StoreProblem(path, f"{parent} is a file, so no database can be created inside it",
+                                   "Set ATTEMPTS_DB_PATH to a path whose folders are folders")
+            break
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise as_problem(path, exc) from None
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def as_problem(path: Path, exc: BaseException) -> StoreProblem:
+    """What went wrong, in words that say what to do."""
+    if isinstance(exc, StoreProblem):
+        return exc
+    text = str(exc)
+    lowered = text.lower()
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC or "disk is full" in lowered or ("disk i/o" in lowered and _disk_full(path)):
+        return StoreProblem(path, f"the disk is full ({text})",
+                            "Free some space; rows wait in memory meanwhile and are written once it succeeds")
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in lowered or "read-only" in lowered or (
+            "unable to open" in lowered and not os.access(path.parent, os.W_OK)):
+        return StoreProblem(path, f"no permission to write it or its folder ({text})",
+                            "Give this process write access to the file and its folder (SQLite also writes "
+                            "-wal and -shm files beside it), or set ATTEMPTS_DB_PATH elsewhere")
+    if "not a database" in lowered or "malformed" in lowered or "encrypted" in lowered:
+        return StoreProblem(path, f"this is not a SQLite database, or it is damaged ({text})", _CORRUPT_FIX,
+                            corrupt=True)
+    if _is_busy(exc):  # type: ignore[arg-type]
+        return StoreProblem(path, f"another process holds its lock ({text})",
+                            f"Rows wait in memory and are written once the lock is released (each write waits "
+                            f"{BUSY_TIMEOUT_SECONDS:g} s for it)")
+    return StoreProblem(path, f"it cannot be opened ({type(exc).__name__}: {text})",
+                        "Check the path and its permissions, or set ATTEMPTS_DB_PATH elsewhere")
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1 << 20
+
+
+def diagnose(path: Path | str) -> str | None:
+    """What is wrong with the file, or None when it is usable; reads only, creates nothing. A file that does not
+    exist yet is fine (the first router creates it) as long as its folder can be made."""
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_dir():
+            _check_readable(path)
+        elif not path.exists():
+            folder = next((p for p in path.parents if p.exists()), None)
+            if folder is not None and folder.is_dir() and not os.access(folder, os.W_OK):
+                raise StoreProblem(path, f"the file does not exist and {folder} is not writable",
+                                   "Give this process write access to the folder, or set ATTEMPTS_DB_PATH elsewhere")
+            if folder is not None and not folder.is_dir():
+                _check_path(path)
+            return None
+        else:
+            _check_path(path)
+    except StoreProblem as problem:
+        return str(problem)
+    return None
+
+
+def _check_readable(path: Path) -> None:
+    from app.store.model_status import read_only_uri
+
+    try:
+        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+    except sqlite3.Error as exc:
+        raise as_problem(path, exc) from None
+    try:
+        verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if verdict != "ok":
+            raise StoreProblem(path, f"the file is damaged (SQLite's quick_check: {verdict})", _CORRUPT_FIX,
+                               corrupt=True)
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise StoreProblem(path, "it is not writable by this user (the file or its folder)",
+                               "Routers need write access to the file and its folder (for the -wal and -shm "
+                               "files); readers such as the dashboard do not")
+    except sqlite3.Error as exc:
+        raise as_problem(path, exc) from None
+    finally:
+        conn.close()

@@ -1,0 +1,93 @@
+"""What the attempt log writes: one `AttemptRow` per attempt or skip, `ModelStatusRow`s, and the INSERTs."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import NamedTuple
+
+from sqlite_utils import Database
+
+from app.store.model_status import UPSERT_STATUS, ModelStatusRow
+
+
+class AttemptRow(NamedTuple):
+    """One row of the `attempts` table, exactly as written, in column order.
+
+    A NamedTuple rather than a frozen dataclass: it is built on the event loop once per attempt (a tuple costs a
+    fifth of a frozen dataclass's __init__) and it already is the parameter tuple the INSERT takes.
+    """
+
+    request_id: str
+    task_type: str
+    model: str
+    provider: str
+    attempt: int
+    outcome: str
+    error_kind: str | None
+    status_code: int | None
+    error_message: str | None
+    is_fallback: bool
+    forced: bool
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    latency_ms: float | None
+    cost_usd: float | None
+    created_at: str
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    variant: str | None = None
+    finish_reason: str | None = None
+    provider_request_id: str | None = None
+    prompt: str | None = None
+    response: str | None = None
+    retry: int = 0  # 0: the request's first call to this model; n: its n-th retry
+    hedged: bool = False  # started in parallel with a slower call (HEDGE_AFTER_MS)
+    first_token_ms: float | None = None  # streamed attempts: from the call's start to its first text or tool call
+
+
+Row = AttemptRow | ModelStatusRow
+
+_CHUNK = 32  # rows per INSERT statement: 32 x 27 parameters stays under SQLite's oldest limit of 999
+_ATTEMPT_COLUMNS = ", ".join(AttemptRow._fields)
+_ROW_PLACEHOLDERS = "(" + ", ".join("?" for _ in AttemptRow._fields) + ")"
+_INSERTS: dict[int, str] = {}
+# A row identical in these columns is the same attempt: importing a file twice (a crash between the import's
+# commit and the file's removal) must not log it twice. request_id is indexed, so each check is one lookup.
+_SAME_ATTEMPT = ("request_id", "attempt", "retry", "model", "created_at")
+_INSERT_IF_NEW = (f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) SELECT {', '.join('?' for _ in AttemptRow._fields)} "
+                  f"WHERE NOT EXISTS (SELECT 1 FROM attempts WHERE "
+                  f"{' AND '.join(f'{c} = ?' for c in _SAME_ATTEMPT)})")
+_SAME_INDEXES = [AttemptRow._fields.index(c) for c in _SAME_ATTEMPT]
+
+
+def _insert_sql(rows: int) -> str:
+    sql = _INSERTS.get(rows)
+    if sql is None:
+        sql = _INSERTS[rows] = f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES " + ", ".join(
+            itertools.repeat(_ROW_PLACEHOLDERS, rows))
+    return sql
+
+
+def write_rows(db: Database, items: Iterable[object], *, skip_known: bool = False) -> int:
+    """Write the rows among `items` in one transaction; returns the attempts written. `skip_known`: leave out
+    attempts already in the table (an import), one statement per row instead of one per chunk."""
+    # The schema comes from sqlite-utils (migrations); rows go in through prepared multi-row INSERTs, which cost
+    # a fraction of insert_all's per-row Python work and one SQLite step per chunk on the writer thread.
+    attempts = [item for item in items if isinstance(item, AttemptRow)]
+    statuses = [asdict(item) for item in items if isinstance(item, ModelStatusRow)]
+    written = len(attempts)
+    with db.conn:
+        if skip_known:
+            before = db.conn.total_changes
+            db.conn.executemany(_INSERT_IF_NEW, [(*row, *(row[i] for i in _SAME_INDEXES)) for row in attempts])
+            written = db.conn.total_changes - before
+        else:
+            for start in range(0, len(attempts), _CHUNK):
+                chunk = attempts[start:start + _CHUNK]
+                db.conn.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+        for status in statuses:
+            db.conn.execute(UPSERT_STATUS, status)
+    return written
