@@ -341,3 +341,39 @@ def test_an_asgi_app_under_a_real_server_logs_every_attempt_when_stopped_with_si
     finally:
         conn.close()
     assert len(ids) == 20 and ids <= logged and len(logged) == 21  # the readiness probe's request too
+
+
+def _tiny_disk(path: Path) -> bool:
+    """A 256 KiB tmpfs at `path` (root only, where mounts are allowed); False when it cannot be made."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+async def test_a_full_disk_is_reported_once_calls_answer_and_rows_wait_until_there_is_room(make_router, sim,
+                                                                                           tmp_path, caplog):
+    disk = tmp_path / "disk"
+    if not _tiny_disk(disk):
+        pytest.skip("needs root and permission to mount a tmpfs (a disk that can really fill up)")
+    try:
+        (disk / "ballast").write_bytes(b"\0" * (disk_free(disk) - 4096))  # full before the database exists
+        path = disk / "attempts.db"
+        router = make_router(attempts_db_path=path)
+        for _ in range(3):
+            assert (await router.execute("fast", USER)).content
+        assert router.log is not None and router.log.flush(timeout=1) is False  # waiting in memory
+        errors = store_errors(caplog)
+        assert len(errors) == 1 and str(path) in errors[0] and "disk is full" in errors[0], errors
+        (disk / "ballast").unlink()
+        assert router.log.flush(timeout=15)
+        assert rows_in(path) == 3 and router.log.problem is None
+        router.log.close()
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def disk_free(path: Path) -> int:
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,11 +25,14 @@ from app.errors import (
 from app.providers.base import Endpoint, ProviderResponse, StreamChunk
 from app.providers.chat_json import error_fields, parse_chat_chunk, parse_chat_completion
 from app.providers.loop_clients import POOL_LIMITS, LoopClients
-from app.providers.redaction import redact
+from app.providers.redaction import redact, remember_secret, safe_headers
 
 
 def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderError:
-    """Map any exception the SDK (or httpx under it) raises to the project's tree. Most specific first."""
+    """Map any exception the SDK (or httpx under it) raises to the project's tree. Most specific first.
+
+    Raise the result outside the `except` block that caught `exc` (see `complete`): the SDK's exception holds
+    the request, whose headers carry the key, so it must be neither the `__cause__` nor the `__context__`."""
     dropped = _dropped(exc)
     if dropped is not None:
         return ProviderConnectionError(redact(f"connection failed: {type(dropped).__name__}: {dropped}", api_key))
@@ -48,7 +52,7 @@ def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderEr
             status_code=exc.status_code,
             code=code,
             error_type=error_type,
-            headers=dict(exc.response.headers),
+            headers=safe_headers(exc.response.headers, api_key),
         )
     if isinstance(exc, groq.APIError):  # an error event in the middle of a stream: body is the inner object
         message, code, error_type = error_fields(exc.body)
@@ -90,6 +94,7 @@ class GroqProvider:
                 "or run `taskrouter demo` to use the built-in simulator"
             )
         key = endpoint.api_key
+        remember_secret(key)  # for the log filter: the SDK's DEBUG lines may quote it (app/providers/redaction.py)
         return self._clients.get((endpoint.base_url, key, endpoint.transport), lambda: groq.AsyncGroq(
             api_key=key,
             base_url=endpoint.base_url,
@@ -106,23 +111,29 @@ class GroqProvider:
         timeout: float,
     ) -> ProviderResponse:
         client = self.client(endpoint)
+        # The SDK's timeout bounds each read and goes out as a header, formatted per call: a whole number of
+        # seconds formats at a fraction of the cost of what is left of a deadline (29.99987...).
+        read_timeout = math.ceil(timeout)
         try:
-            # httpx's timeout bounds each read; asyncio's bounds the whole call (a slow drip cannot stretch it).
+            # asyncio's timeout bounds the whole call, to the exact time left (a slow drip cannot stretch it).
             async with asyncio.timeout(timeout):
                 if _plain(messages, params):
-                    data = await _post_chat(client, {"model": model, "messages": messages, **params}, timeout)
+                    data = await _post_chat(client, {"model": model, "messages": messages, **params}, read_timeout)
                 else:
                     completion = await client.chat.completions.create(
-                        model=model, messages=messages, timeout=timeout, **params  # type: ignore[arg-type]
+                        model=model, messages=messages, timeout=read_timeout, **params  # type: ignore[arg-type]
                     )
                     data = completion.to_dict()
         except TypeError as exc:  # an unknown keyword: the caller's mistake, the same for every model
-            raise ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params") from exc
-        except json.JSONDecodeError as exc:  # a 2xx whose body is not JSON
-            raise ProviderResponseError(f"the answer is not JSON: {exc}", status_code=200) from exc
+            error: ProviderError = ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params")
+        except json.JSONDecodeError as exc:  # a 2xx whose body is not JSON (`exc.doc` holds the body: not kept)
+            error = ProviderResponseError(f"the answer is not JSON: {exc}", status_code=200)
         except Exception as exc:
-            raise map_groq_error(exc, endpoint.api_key) from exc
-        return parse_chat_completion(data)
+            error = map_groq_error(exc, endpoint.api_key)
+        else:
+            return parse_chat_completion(data)
+        # Raised here, outside the except blocks: no SDK exception (its request has the key) in the chain.
+        raise error from None
 
     async def open_stream(
         self,
@@ -147,10 +158,12 @@ class GroqProvider:
                         model=model, messages=messages, timeout=timeout, stream=True, **params  # type: ignore
                     )
         except TypeError as exc:
-            raise ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params") from exc
+            error: ProviderError = ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params")
         except Exception as exc:
-            raise map_groq_error(exc, endpoint.api_key) from exc
-        return GroqStream(stream, endpoint.api_key)
+            error = map_groq_error(exc, endpoint.api_key)
+        else:
+            return GroqStream(stream, endpoint.api_key)
+        raise error from None  # outside the except blocks, as in `complete`
 
     async def list_models(self, endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
         client = self.client(endpoint)
@@ -158,8 +171,10 @@ class GroqProvider:
             async with asyncio.timeout(timeout):
                 page = await client.models.list(timeout=timeout)
         except Exception as exc:
-            raise map_groq_error(exc, endpoint.api_key) from exc
-        return [model.model_dump() for model in page.data]
+            error = map_groq_error(exc, endpoint.api_key)
+        else:
+            return [model.model_dump() for model in page.data]
+        raise error from None  # outside the except block, as in `complete`
 
     async def aclose(self) -> None:
         await self._clients.aclose()
@@ -182,14 +197,19 @@ class GroqStream:
         except StopAsyncIteration:
             raise
         except Exception as exc:
-            raise map_groq_error(exc, self._api_key) from exc
-        return parse_chat_chunk(data if type(data) is dict else data.to_dict())
+            error = map_groq_error(exc, self._api_key)
+        else:
+            return parse_chat_chunk(data if type(data) is dict else data.to_dict())
+        raise error from None  # outside the except block, as in `complete`
 
     async def aclose(self) -> None:
         try:
             await self._stream.close()
         except Exception as exc:  # closing a connection that is already gone
-            raise map_groq_error(exc, self._api_key) from exc
+            error = map_groq_error(exc, self._api_key)
+        else:
+            return
+        raise error from None  # outside the except block, as in `complete`
 
 
 def _http_client(transport: str) -> httpx.AsyncClient:
