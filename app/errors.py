@@ -17,6 +17,7 @@ layer: they are mapped at that boundary with ``raise ProviderError(...) from exc
        ├ AllModelsFailedError               every candidate model failed or was skipped
        ├ AuthenticationFailedError          401/403: the key is shared by every model, so stop at once
        ├ RequestRejectedError               400/422 caused by the request itself: would repeat everywhere
+       │  └ InvalidParameterError (ValueError)  a parameter Groq would refuse, caught before any network call
        ├ NoCapableModelError                no model in the chain has what the request needs
        ├ BudgetExceededError                the daily budget is spent; no provider was called
        ├ DeadlineExceededError (TimeoutError)  the request's deadline passed before any model answered
@@ -119,6 +120,17 @@ class AuthenticationFailedError(TaskFailedError):
 
 class RequestRejectedError(TaskFailedError):
     pass
+
+
+class InvalidParameterError(RequestRejectedError, ValueError):
+    """A parameter the provider would refuse (unknown, wrong type, out of range, above every model's completion
+    limit), found locally: nothing was sent and nothing logged. A RequestRejectedError, as the provider's own 400
+    would have been, and a ValueError, as InvalidMessagesError is. The message names the parameter, the value
+    given and what is accepted; ``param`` is the parameter's name."""
+
+    def __init__(self, message: str, *, param: str, task_type: str) -> None:
+        super().__init__(message, (), task_type=task_type)
+        self.param = param
 
 
 class NoCapableModelError(TaskFailedError):

@@ -10,6 +10,7 @@ from conftest import TEST_KEY, USER, logged_rows
 import app
 from app.core import ai_models
 from app.errors import AllModelsFailedError, ConfigError, InvalidMessagesError, UnknownTaskError
+from app.store import get_attempt_log
 
 pytestmark = pytest.mark.anyio
 
@@ -186,13 +187,15 @@ async def test_bad_messages_never_reach_the_network(env, sim, messages, fragment
     assert sim.requests == []
 
 
-async def test_unknown_parameter_is_rejected_before_trying_other_models(env, sim, db_path):
-    from app.errors import RequestRejectedError
+async def test_unknown_parameter_is_rejected_before_trying_any_model(env, sim, db_path):
+    from app.errors import InvalidParameterError, RequestRejectedError
 
-    with pytest.raises(RequestRejectedError, match="invalid parameter"):
+    with pytest.raises(RequestRejectedError, match="unknown parameter 'max_tokenz'") as caught:
         await app.execute_fast_task(USER, max_tokenz=10)
+    assert isinstance(caught.value, InvalidParameterError)
     assert sim.requests == []
-    assert [r["error_kind"] for r in logged_rows(db_path)] == ["bad_request"]
+    assert get_attempt_log(db_path).flush(timeout=30)
+    assert not db_path.exists() or logged_rows(db_path) == []  # refused locally: no model was tried
 
 
 async def test_stream_is_refused_before_any_call(env, sim, db_path):

@@ -22,6 +22,7 @@ from app.core.gates import Needs, estimated_cost, needs_of, skip_reason
 from app.core.hedge import race
 from app.core.messages import inspect_messages
 from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, NOT_FOUND, ModelHealth
+from app.core.params import check_params
 from app.core.recording import RequestLog, new_request_id
 from app.core.request import (
     Answer,
@@ -169,6 +170,8 @@ class Router:
             check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
         s = self.settings
         chain = self.chain_for(task_type, variant)
+        if params or variant is not None:
+            check_params(params, variant, chain, self.model_info)
         req = RequestLog(
             new_request_id(), chain, variant, self.log,
             json.dumps(messages, default=str) if s.log_content else None, s.log_content,

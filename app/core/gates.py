@@ -30,7 +30,7 @@ def needs_of(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
     if not params:
         return Needs(_VISION if images else _NOTHING, tokens_from_chars(chars, len(messages)), None)
     wanted = {"vision"} if images else set()
-    if params.get("tools") or params.get("functions"):
+    if params.get("tools"):
         wanted.add("tools")
     response_format = params.get("response_format")
     if isinstance(response_format, Mapping) and response_format.get("type") in ("json_object", "json_schema"):
@@ -55,6 +55,12 @@ def skip_reason(info: ModelInfo | None, needs: Needs, max_cost_usd: float | None
         missing = needs.capabilities - info.capabilities
         if missing:
             return ErrorKind.CAPABILITY, f"lacks {', '.join(sorted(missing))}"
+        limit = info.max_completion_tokens
+        if limit is not None and needs.max_tokens is not None and needs.max_tokens > limit:
+            # Another model of the chain can produce it, or params.py would have refused the request.
+            return ErrorKind.CAPABILITY, (
+                f"max_tokens={needs.max_tokens} exceeds its {limit}-token completion limit"
+            )
         if info.context_window is not None and needs.prompt_tokens > info.context_window:
             return ErrorKind.CONTEXT_LENGTH, (
                 f"estimated prompt of {needs.prompt_tokens} tokens exceeds its {info.context_window}-token context"

@@ -41,6 +41,16 @@ def _status_error(response: httpx.Response, api_key: str | None) -> ProviderStat
                                error_type=error_type, headers=dict(response.headers))
 
 
+def _body(model: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
+          **defaults: Any) -> dict[str, Any]:
+    """The JSON body: the router's fields, the caller's parameters, then their `extra_body` merged in as it is."""
+    body = {"model": model, "messages": list(messages), **defaults, **params}
+    extra = body.pop("extra_body", None)
+    if extra:
+        body.update(extra)
+    return body
+
+
 def _headers(endpoint: Endpoint) -> dict[str, str]:
     headers = {"content-type": "application/json"}
     if endpoint.api_key:
@@ -124,7 +134,7 @@ class OpenAICompatProvider:
         params: Mapping[str, Any],
         timeout: float,
     ) -> ProviderResponse:
-        body = {"model": model, "messages": list(messages), **params}
+        body = _body(model, messages, params)
         try:
             payload = json.dumps(body)
         except TypeError as exc:
@@ -141,8 +151,7 @@ class OpenAICompatProvider:
         timeout: float,
     ) -> SSEStream:
         # OpenAI-style servers send usage only when asked, in an extra last chunk.
-        body = {"model": model, "messages": list(messages), "stream_options": {"include_usage": True}, **params,
-                "stream": True}
+        body = {**_body(model, messages, params, stream_options={"include_usage": True}), "stream": True}
         try:
             payload = json.dumps(body)
         except TypeError as exc:
