@@ -1,7 +1,9 @@
 """The project's exception tree.
 
 Foreign exceptions (the `groq` SDK's, httpx's and aiohttp's under it, asyncio's timeouts) never escape the provider
-layer: they are mapped at that boundary with ``raise ProviderError(...) from exc``.
+layer: they are mapped at that boundary to a ProviderError raised outside the ``except`` block, ``from None``. The
+foreign exception is neither its ``__cause__`` nor its ``__context__``: it holds the request, whose headers carry
+the API key, and a proxy may echo the key in its response.
 
     TaskRouterError
     ├ ConfigError (ValueError)              a setting or registry entry is wrong; names the variable
@@ -56,7 +58,8 @@ class UnknownTaskError(TaskRouterError, LookupError):
 
 
 class ProviderError(TaskRouterError):
-    """One call to a provider failed. ``message`` never contains the API key."""
+    """One call to a provider failed. ``message`` never contains the API key; ``headers`` holds only the response's
+    rate-limit, retry-after and request-id headers (app/providers/redaction.py)."""
 
     def __init__(
         self,

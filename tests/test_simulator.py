@@ -176,6 +176,7 @@ FAULT_TABLE: dict[str, tuple[type[groq.APIStatusError], int, str | None, str]] =
     "tool_use_failed": (groq.BadRequestError, 400, "tool_use_failed", "invalid_request_error"),
     "auth": (groq.AuthenticationError, 401, "invalid_api_key", "invalid_request_error"),
     "forbidden": (groq.PermissionDeniedError, 403, "permission_denied", "permission_denied"),
+    "echo_auth": (groq.AuthenticationError, 401, "invalid_api_key", "invalid_request_error"),  # `status` 401
 }
 
 
@@ -517,6 +518,43 @@ def test_api_key_is_checked_and_never_logged() -> None:
         assert [r.outcome for r in keyed.requests] == ["auth", "server_error", "ok"]
         assert "right-key" not in repr(keyed.requests) and "wrong-key" not in repr(keyed.requests)
         assert "authorization" not in {f.lower() for f in RequestRecord.__dataclass_fields__}
+
+
+ECHO_STATUSES = {
+    401: (groq.AuthenticationError, "Invalid API Key"),
+    400: (groq.BadRequestError, "'messages.0' : discriminator property 'role' has invalid value"),
+    429: (groq.RateLimitError, "Rate limit reached for model `sim/fast`"),
+    500: (groq.InternalServerError, "Internal Server Error"),
+}
+
+
+def test_echo_auth_quotes_the_authorization_header_as_a_proxy_would(sim: Simulator, client: groq.Groq) -> None:
+    sim.script(FAST, *({"fault": "echo_auth", "status": status} for status in ECHO_STATUSES))
+    for status, (exc_type, message) in ECHO_STATUSES.items():
+        with pytest.raises(exc_type) as info:
+            chat(client)
+        error = info.value
+        assert error.status_code == status and error.body["error"]["message"].startswith(message)
+        assert error.body["error"]["message"].endswith("(the proxy received Authorization: Bearer test-key)")
+        assert error.response.headers["x-echoed-authorization"] == "Bearer test-key"
+        assert ("retry-after" in error.response.headers) == (status == 429)  # Groq's own headers stay
+    assert [(r.outcome, r.status) for r in sim.requests] == [("echo_auth", s) for s in ECHO_STATUSES]
+    assert "test-key" not in repr(sim.requests)  # quoted back, never kept
+    with pytest.raises(ValueError, match="'echo_auth': status must be one of 401, 400, 429, 500, got 404"):
+        sim.script(FAST, {"fault": "echo_auth", "status": 404})
+    with pytest.raises(ValueError, match=r"option\(s\) param do not apply to 'echo_auth'"):
+        sim.script(FAST, {"fault": "echo_auth", "param": "messages"})
+
+
+@pytest.mark.anyio
+async def test_echo_auth_as_a_stream_error_event(sim: Simulator) -> None:
+    sim.script(FAST, scripted_stream("stream_error", after_chunks=1, error="echo_auth"))
+    async with async_client(sim, "httpx") as client:
+        chunks, error = await stream_until_error(client)
+    assert [c.choices[0].delta.content for c in chunks] == ["", "one "]
+    assert type(error) is groq.APIError
+    assert error.body["message"] == "Invalid API Key (the proxy received Authorization: Bearer k)"
+    assert error.body["status_code"] == 401
 
 
 # -- streaming ---------------------------------------------------------------------------------------

@@ -19,10 +19,12 @@ from app.errors import (
 from app.providers.base import Endpoint, ProviderResponse, StreamChunk
 from app.providers.chat_json import error_fields, parse_chat_chunk, parse_chat_completion
 from app.providers.loop_clients import POOL_LIMITS, LoopClients
-from app.providers.redaction import redact
+from app.providers.redaction import redact, remember_secret, safe_headers
 
 
 def map_httpx_error(exc: BaseException, api_key: str | None = None) -> ProviderError:
+    """httpx's exception as the project's. Raise the result outside the `except` block that caught `exc`: httpx's
+    exception holds the request, whose headers carry the key, so it must not be the `__cause__` or `__context__`."""
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return ProviderTimeout("no answer before the timeout")
     if isinstance(exc, httpx.TransportError):
@@ -38,7 +40,7 @@ def _status_error(response: httpx.Response, api_key: str | None) -> ProviderStat
     message, code, error_type = error_fields(body)
     message = message or response.text[:500] or f"HTTP {response.status_code}"
     return ProviderStatusError(redact(message, api_key), status_code=response.status_code, code=code,
-                               error_type=error_type, headers=dict(response.headers))
+                               error_type=error_type, headers=safe_headers(response.headers, api_key))
 
 
 def _body(model: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
@@ -51,9 +53,19 @@ def _body(model: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str
     return body
 
 
+def _loads(text: str | bytes) -> tuple[Any, str | None]:
+    """(the value, None), or (None, why) when `text` is not JSON. The decode error itself is not kept: its `doc`
+    is the text, which a proxy may have filled with the echoed key."""
+    try:
+        return json.loads(text), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
 def _headers(endpoint: Endpoint) -> dict[str, str]:
     headers = {"content-type": "application/json"}
     if endpoint.api_key:
+        remember_secret(endpoint.api_key)  # for the log filter (app/providers/redaction.py)
         headers["authorization"] = f"Bearer {endpoint.api_key}"
     return headers
 
@@ -78,7 +90,8 @@ class SSEStream:
             except StopAsyncIteration:
                 raise
             except Exception as exc:
-                raise map_httpx_error(exc, self._api_key) from exc
+                error = map_httpx_error(exc, self._api_key)
+                break  # raised after the loop, outside the except block: no httpx exception in the chain
             if line.startswith("event:"):
                 event = line[6:].strip()
                 continue
@@ -87,15 +100,15 @@ class SSEStream:
             data = line[5:].strip()
             if data == "[DONE]":
                 raise StopAsyncIteration
-            try:
-                parsed = json.loads(data)
-            except ValueError as exc:
-                raise ProviderResponseError(f"a stream event is not JSON: {exc}", status_code=200) from exc
+            parsed, unreadable = _loads(data)
+            if unreadable is not None:
+                raise ProviderResponseError(f"a stream event is not JSON: {unreadable}", status_code=200)
             if event == "error" or (isinstance(parsed, dict) and parsed.get("error")):
                 message, code, error_type = error_fields(parsed)
                 raise ProviderStatusError(redact(message or "error event in the stream", self._api_key),
                                           code=code, error_type=error_type)
             return parse_chat_chunk(parsed)
+        raise error from None
 
     async def aclose(self) -> None:
         await self._response.aclose()
@@ -118,13 +131,15 @@ class OpenAICompatProvider:
             async with asyncio.timeout(timeout):
                 response = await self._client().request(method, url, headers=headers, timeout=timeout, **kwargs)
         except Exception as exc:
-            raise map_httpx_error(exc, endpoint.api_key) from exc
-        if response.status_code >= 400:
-            raise _status_error(response, endpoint.api_key)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ProviderResponseError("the answer is not JSON", status_code=response.status_code) from exc
+            error: ProviderError = map_httpx_error(exc, endpoint.api_key)
+        else:
+            if response.status_code >= 400:
+                raise _status_error(response, endpoint.api_key)
+            data, unreadable = _loads(response.content)
+            if unreadable is None:
+                return data
+            error = ProviderResponseError(f"the answer is not JSON: {unreadable}", status_code=response.status_code)
+        raise error from None  # outside the except blocks: no httpx exception (its request has the key) in the chain
 
     async def complete(
         self,
@@ -169,8 +184,10 @@ class OpenAICompatProvider:
         except ProviderError:
             raise
         except Exception as exc:
-            raise map_httpx_error(exc, endpoint.api_key) from exc
-        return SSEStream(response, endpoint.api_key)
+            error = map_httpx_error(exc, endpoint.api_key)
+        else:
+            return SSEStream(response, endpoint.api_key)
+        raise error from None  # outside the except block, as in `_request`
 
     async def list_models(self, endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
         data = await self._request(endpoint, "GET", "/models", timeout)

@@ -9,8 +9,11 @@ from app.errors import ProviderSetupError
 from app.providers.base import Endpoint, Provider, ProviderResponse, ProviderStream
 from app.providers.groq_provider import GroqProvider
 from app.providers.openai_compat import OpenAICompatProvider
+from app.providers.redaction import install_log_redaction
 
 _PROVIDERS: dict[str, Provider] = {"groq": GroqProvider(), "openai_compatible": OpenAICompatProvider()}
+# The SDK and the HTTP clients under it log headers and tracebacks at DEBUG: scrub keys from those lines.
+install_log_redaction()
 
 
 def get_provider(name: str) -> Provider:

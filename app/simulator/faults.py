@@ -30,6 +30,7 @@ FAULTS: tuple[str, ...] = (
     "stream_cut",
     "stream_stall",
     "stream_error",
+    "echo_auth",
 )
 OK = "ok"
 OUTCOMES: frozenset[str] = frozenset((*FAULTS, OK))
@@ -53,6 +54,10 @@ STREAM_FAULTS: frozenset[str] = frozenset({"stream_cut", "stream_stall", "stream
 ERROR_FAULTS: tuple[str, ...] = tuple(f for f in FAULTS if f not in NO_STATUS and f not in STREAM_FAULTS)
 DEFAULT_AFTER_CHUNKS = 3
 DEFAULT_STREAM_ERROR = "tool_use_failed"  # the mid-stream error seen from the real API
+# Not Groq's: a proxy in front of it that echoes the request's Authorization header (app/simulator/echo.py). It
+# answers `status` with the body of Groq's fault for that status; stream_error can send it as its `error` too.
+ECHO_AUTH = "echo_auth"
+ECHO_STATUSES: dict[int, str] = {401: "auth", 400: "invalid_request", 429: "rate_limit", 500: "server_error"}
 
 # Script options each outcome understands; anything else is a typo and rejected when scripted.
 _COMMON_OPTIONS = frozenset({"fault", "message", "latency_ms"})
@@ -85,6 +90,7 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "invalid_request": frozenset({"param"}),
     "json_validate_failed": frozenset({"failed_generation"}),
     "tool_use_failed": frozenset({"failed_generation"}),
+    ECHO_AUTH: frozenset({"status", "retry_after"}),
 }
 
 STATUS: dict[str, int] = {
@@ -106,6 +112,7 @@ STATUS: dict[str, int] = {
     "stream_cut": 200,
     "stream_stall": 200,
     "stream_error": 200,
+    ECHO_AUTH: 401,  # unless scripted with another `status` (see status_of)
     OK: 200,
 }
 
@@ -151,6 +158,9 @@ def check_options(outcome: str, options: dict[str, Any]) -> None:
         _check_number(outcome, "seconds", options["seconds"])
     if "tool_calls" in options:
         _check_tool_calls(outcome, options["tool_calls"])
+    if outcome == ECHO_AUTH and options.get("status", 401) not in ECHO_STATUSES:
+        statuses = ", ".join(map(str, ECHO_STATUSES))
+        raise ValueError(f"{outcome!r}: status must be one of {statuses}, got {options['status']!r}")
     if "error" in options:
         error = options["error"]
         if isinstance(error, Mapping):
@@ -158,6 +168,11 @@ def check_options(outcome: str, options: dict[str, Any]) -> None:
                 raise ValueError(f"{outcome!r}: an error object needs a string 'message'")
         elif error not in ERROR_FAULTS:
             raise ValueError(f"{outcome!r}: error must be an error object or one of: {', '.join(ERROR_FAULTS)}")
+
+
+def status_of(outcome: str, options: dict[str, Any]) -> int:
+    """The HTTP status an outcome answers with."""
+    return int(options.get("status", STATUS[outcome])) if outcome == ECHO_AUTH else STATUS[outcome]
 
 
 def _check_number(outcome: str, name: str, value: Any) -> None:
@@ -228,7 +243,7 @@ def _error(message: str, type_: str, code: str | None = None, param: str | None 
 
 
 def fault_error(fault: str, model: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The inner `error` object for an error fault (everything but hang, disconnect and ok)."""
+    """The inner `error` object for an error fault (everything but hang, disconnect, echo_auth and ok)."""
     if fault == "decommissioned":
         error = _error(
             f"The model `{model}` has been decommissioned and is no longer supported. Please refer to "
@@ -336,6 +351,10 @@ def stream_error_event(model: str, options: dict[str, Any]) -> bytes:
     else:
         inner = fault_error(error, model, options)
         inner["status_code"] = STATUS[error]
+    return error_event(inner)
+
+
+def error_event(inner: dict[str, Any]) -> bytes:
     return b"event: error\ndata: " + json.dumps({"error": inner}).encode() + b"\n\n"
 
 

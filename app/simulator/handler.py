@@ -18,9 +18,11 @@ from app.simulator.completions import (
     requested_max_tokens,
     stream_events,
 )
+from app.simulator.echo import echo_error_event, echo_response
 from app.simulator.faults import (
     DAILY_REQUEST_LIMIT,
     DEFAULT_AFTER_CHUNKS,
+    ECHO_AUTH,
     MINUTE_TOKEN_LIMIT,
     OK,
     STREAM_FAULTS,
@@ -93,18 +95,28 @@ class SimHandler:
         if decision.delay > 0:
             await asyncio.sleep(decision.delay)
         outcome, options = decision.outcome, decision.options
+        # What a proxy that echoes it sends back (the echo_auth fault, also as stream_error's `error`).
+        authorization = request.headers.get("authorization", "")
         if outcome == OK or outcome in STREAM_FAULTS:  # stream faults only reach stream requests (see the state)
-            return self._success(model, body, decision, prompt_tokens, request_id)
+            return self._success(model, body, decision, prompt_tokens, request_id, authorization)
         if outcome == "disconnect":
             return Disconnect()
         if outcome == "hang":
             # Should the client outwait the hang, it gets an ordinary answer: a very slow success.
-            then = self._success(model, body, decision, prompt_tokens, request_id)
+            then = self._success(model, body, decision, prompt_tokens, request_id, authorization)
             return Hang(float(options.get("seconds", DEFAULT_HANG_SECONDS)), then)
+        if outcome == ECHO_AUTH:
+            return echo_response(model, options, request_id, authorization)
         return fault_response(outcome, model, options, request_id)
 
     def _success(
-        self, model: str, body: dict[str, Any], decision: Decision, prompt_tokens: int, request_id: str
+        self,
+        model: str,
+        body: dict[str, Any],
+        decision: Decision,
+        prompt_tokens: int,
+        request_id: str,
+        authorization: str,
     ) -> Response | StreamResponse:
         answer = build_answer(
             model, body, decision.profile, decision.options, prompt_tokens, request_id, decision.delay
@@ -117,7 +129,8 @@ class SimHandler:
             ),
         ]
         if body.get("stream") is True:
-            return StreamResponse(200, stream_events(answer, _stream_plan(model, body, decision)), headers)
+            plan = _stream_plan(model, body, decision, authorization)
+            return StreamResponse(200, stream_events(answer, plan), headers)
         return Response(200, completion_json(answer), headers)
 
     def _models(self, request: Request) -> Response:
@@ -135,7 +148,7 @@ class SimHandler:
         return error_json(404, fault_error("not_found", model, {}))
 
 
-def _stream_plan(model: str, body: dict[str, Any], decision: Decision) -> StreamPlan:
+def _stream_plan(model: str, body: dict[str, Any], decision: Decision, authorization: str) -> StreamPlan:
     options = decision.options
     stream_options = body.get("stream_options")
     fault = decision.outcome if decision.outcome in STREAM_FAULTS else None
@@ -146,8 +159,14 @@ def _stream_plan(model: str, body: dict[str, Any], decision: Decision) -> Stream
         fault=fault,
         after_chunks=int(options.get("after_chunks", DEFAULT_AFTER_CHUNKS)),
         stall_seconds=None if options.get("seconds") is None else float(options["seconds"]),
-        error_event=stream_error_event(model, options) if fault == "stream_error" else b"",
+        error_event=_error_event(model, options, authorization) if fault == "stream_error" else b"",
     )
+
+
+def _error_event(model: str, options: dict[str, Any], authorization: str) -> bytes:
+    if options.get("error") == ECHO_AUTH:
+        return echo_error_event(model, options, authorization)
+    return stream_error_event(model, options)
 
 
 def _seconds(milliseconds: float | None) -> float | None:

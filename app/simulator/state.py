@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.simulator.completions import max_tokens_reason
-from app.simulator.faults import NO_STATUS, OK, STATUS, STREAM_FAULTS, check_options
+from app.simulator.faults import NO_STATUS, OK, STREAM_FAULTS, check_options, status_of
 from app.simulator.profiles import ModelProfile
 
 DEFAULT_HANG_SECONDS = 3600.0
@@ -146,7 +146,7 @@ class SimState:
                     # and the log says what it got.
                     outcome = OK
             delay = self._delay(model, profile, options)
-            status = None if outcome in NO_STATUS else STATUS[outcome]
+            status = None if outcome in NO_STATUS else status_of(outcome, options)
             self._records.append(RequestRecord(model, path, body, outcome, status))
             return Decision(outcome, options, profile, delay, sequence)
 
