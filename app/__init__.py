@@ -19,7 +19,7 @@ from app.core.ai_models import (
     stream_task_sync,
 )
 from app.core.catalog import ModelInfo
-from app.core.runtime import SyncTaskStream, configure, get_router, reset
+from app.core.runtime import SyncTaskStream, configure, flush_attempt_log, get_router, reset
 from app.core.streaming import TaskStream
 from app.errors import (
     AllModelsFailedError,
@@ -69,6 +69,7 @@ __all__ = [
     "execute_summarization_task",
     "execute_task",
     "execute_task_sync",
+    "flush_attempt_log",
     "get_router",
     "load_settings",
     "reset",

@@ -136,7 +136,7 @@ def main() -> int:
         disk = work / "disk"
         disk.mkdir()
         mounted = os.geteuid() == 0 and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)], capture_output=True).returncode == 0
+            ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], capture_output=True).returncode == 0
         if mounted:
             try:
                 sim.reset()

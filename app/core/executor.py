@@ -67,7 +67,8 @@ class Router:
     def __init__(self, settings: Settings, *, registry: RegistrySource, catalog: CatalogSource) -> None:
         self.settings = settings
         self.log: AttemptLog | None = (
-            get_attempt_log(settings.attempts_db_path) if settings.attempt_logging else None
+            get_attempt_log(settings.attempts_db_path, exit_seconds=settings.attempt_log_exit_seconds)
+            if settings.attempt_logging else None
         )
         self.health = ModelHealth(settings, self.log)
         self.calendar: DeprecationCalendar = load_calendar(settings.deprecations_file)

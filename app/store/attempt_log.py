@@ -155,13 +155,13 @@ class AttemptLog:
             try:
                 if db is None:
                     db = self._open()
-                    if self.problem is not None:
-                        logger.warning("attempt log: %s is usable again; waiting rows are written", self.path)
-                        self.problem = None
                 while pending:  # committed chunks leave `pending` at once: a retry never writes a row twice
                     chunk = pending[:_BATCH]
                     write_rows(db, chunk)
                     del pending[:_BATCH]
+                    if self.problem is not None:  # said after a write, not an open: a full disk opens fine
+                        logger.warning("attempt log: %s takes rows again; the waiting rows are written", self.path)
+                        self.problem = None
                     _settle(chunk)
             except (StoreProblem, sqlite3.Error, OSError) as exc:
                 problem = as_problem(self.path, exc)
