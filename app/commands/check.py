@@ -62,9 +62,11 @@ def func(args: argparse.Namespace) -> int:
 def _store(db_path: Any, document: dict[str, Any], *, enabled: bool) -> str:
     if not enabled:
         return "not stored (--no-store or ATTEMPT_LOGGING=false)"
+    from app.store import StoreProblem
+
     try:
         save_check(db_path, document)
-    except (sqlite3.Error, OSError) as exc:
+    except (StoreProblem, sqlite3.Error, OSError) as exc:
         # The verdict matters more than its record: report the failure, keep the exit code.
         print(f"taskrouter check: could not store the result in {db_path}: {exc}", file=sys.stderr)
         return f"NOT stored: {exc}"
