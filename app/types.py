@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import Any
 
 
 class Outcome(StrEnum):
@@ -49,12 +51,43 @@ class ErrorKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(Mapping[str, int]):
+    """Token counts. An object (`usage.total_tokens`) and a read-only mapping (`usage["total_tokens"]`,
+    `usage.get(...)`, `dict(usage)`), so code written against the OpenAI-style dict keeps working."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+
+    def __getitem__(self, key: str) -> int:
+        if key not in _USAGE_KEYS:
+            raise KeyError(key)
+        return getattr(self, key)  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_USAGE_KEYS)
+
+    def __len__(self) -> int:
+        return len(_USAGE_KEYS)
+
+    @classmethod
+    def of(cls, value: Usage | Mapping[str, Any] | None) -> Usage:
+        """A Usage from a Usage, a dict of its fields (missing ones 0), or None."""
+        if isinstance(value, Usage):
+            return value
+        if value is None:
+            return cls()
+        if not isinstance(value, Mapping):
+            raise TypeError(f"usage must be a Usage or a dict of token counts, got {type(value).__name__}")
+        unknown = set(value) - set(_USAGE_KEYS)
+        if unknown:
+            raise TypeError(f"usage has unknown fields {sorted(unknown)}; known: {', '.join(_USAGE_KEYS)}")
+        return cls(**{k: int(v or 0) for k, v in value.items()})
+
+
+_USAGE_KEYS = tuple(f.name for f in fields(Usage))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +118,24 @@ class AttemptRecord:
 
 @dataclass(frozen=True, slots=True)
 class LLMResponse:
+    """What every execute_* returns. Built by hand (in a test's mock) only content, model_used and
+    finish_reason are needed; `usage` may be given as a dict of token counts."""
+
     content: str | None
     model_used: str
     finish_reason: str | None
-    usage: Usage
-    task_type: str
-    request_id: str
-    fallback_used: bool
-    latency_ms: float
+    usage: Usage = field(default_factory=Usage)
+    task_type: str = ""
+    request_id: str = ""
+    fallback_used: bool = False
+    latency_ms: float = 0.0
     attempts: tuple[AttemptRecord, ...] = field(default_factory=tuple)
     provider: str = "groq"
     cost_usd: float | None = None
     provider_request_id: str | None = None
     tool_calls: tuple[dict, ...] | None = None
     variant: str | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.usage) is not Usage:  # a dict (or None) given by hand
+            object.__setattr__(self, "usage", Usage.of(self.usage))

@@ -45,7 +45,7 @@ from app.errors import (
     ProviderError,
     RequestRejectedError,
 )
-from app.providers import Endpoint, run_llm
+from app.providers import Endpoint, Provider, run_llm
 from app.store import AttemptLog, get_attempt_log
 from app.types import ErrorKind, LLMResponse, Outcome
 
@@ -64,8 +64,12 @@ _NOT_FOR_STREAMS = {
 
 
 class Router:
-    def __init__(self, settings: Settings, *, registry: RegistrySource, catalog: CatalogSource) -> None:
+    def __init__(self, settings: Settings, *, registry: RegistrySource, catalog: CatalogSource,
+                 providers: Mapping[str, Provider] | None = None) -> None:
+        """`providers`: implementations by provider name ("groq", "openai_compatible") to use instead of the
+        shipped ones, e.g. app.testing's scripted models."""
         self.settings = settings
+        self.providers: dict[str, Provider] = dict(providers or {})
         self.log: AttemptLog | None = (
             get_attempt_log(settings.attempts_db_path, exit_seconds=settings.attempt_log_exit_seconds)
             if settings.attempt_logging else None
@@ -307,8 +311,9 @@ class Router:
         attempt_started = time.perf_counter()
         cost: float | None = 0.0
         try:
-            result = await run_llm(self.endpoint_for(model, info), model, call.messages, call.params,
-                                   attempt_timeout)
+            endpoint = self.endpoint_for(model, info)
+            result = await run_llm(endpoint, model, call.messages, call.params, attempt_timeout,
+                                   self.providers.get(endpoint.provider) if self.providers else None)
             cost = cost_usd(info, result.usage)
         except ProviderError as error:
             # Less than half its own timeout, cut by the deadline: the model was not given a fair chance.

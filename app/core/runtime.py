@@ -6,13 +6,14 @@ import asyncio
 import atexit
 import contextlib
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 from app.config import Settings, load_settings
 from app.core.executor import Router
 from app.core.streaming import TaskStream
+from app.providers import Provider
 from app.types import LLMResponse
 
 T = TypeVar("T")
@@ -33,12 +34,28 @@ def get_router() -> Router:
     return router
 
 
-def configure(settings: Settings | None = None, **overrides: Any) -> Router:
-    """Replace the process-wide router, e.g. `configure(force_model=...)` or with explicit Settings."""
+def configure(settings: Settings | None = None, *, providers: Mapping[str, Provider] | None = None,
+              **overrides: Any) -> Router:
+    """Replace the process-wide router, e.g. `configure(force_model=...)` or with explicit Settings.
+    `providers`: implementations to use instead of the shipped ones (see `Router`)."""
+    router = build_router(settings, providers=providers, **overrides)
+    use_router(router)
+    return router
+
+
+def build_router(settings: Settings | None = None, *, providers: Mapping[str, Provider] | None = None,
+                 **overrides: Any) -> Router:
+    """A router on the registry of app/core/ai_models.py, without making it the process-wide one."""
+    return _new_router(settings if settings is not None else load_settings(**overrides), providers)
+
+
+def use_router(router: Router | None) -> Router | None:
+    """Make `router` the process-wide one (None: built again from the settings on next use); returns the one it
+    replaces, so that a test can put it back."""
     global _router
     with _router_lock:
-        _router = _new_router(settings if settings is not None else load_settings(**overrides))
-        return _router
+        previous, _router = _router, router
+        return previous
 
 
 def reset() -> None:
@@ -59,13 +76,14 @@ def flush_attempt_log(timeout: float | None = None) -> bool:
     return flush_all(timeout)
 
 
-def _new_router(settings: Settings) -> Router:
+def _new_router(settings: Settings, providers: Mapping[str, Provider] | None = None) -> Router:
     from app.core import ai_models  # the registry module imports this one: resolve at call time
 
     return Router(
         settings,
         registry=lambda: ai_models.MODEL_REGISTRY,
         catalog=lambda: ai_models.MODEL_CATALOG,
+        providers=providers,
     )
 
 

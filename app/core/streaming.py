@@ -122,8 +122,9 @@ class _StreamAttempt:
         self.started = time.perf_counter()
         try:
             async with asyncio.timeout(wait):
-                self.stream = await open_stream(router.endpoint_for(pick.candidate.model, pick.info),
-                                                pick.candidate.model, call.messages, call.params, wait)
+                endpoint = router.endpoint_for(pick.candidate.model, pick.info)
+                self.stream = await open_stream(endpoint, pick.candidate.model, call.messages, call.params, wait,
+                                                router.providers.get(endpoint.provider))
                 while True:
                     chunk = await self.stream.__anext__()
                     self._take(chunk)

@@ -31,9 +31,11 @@ async def run_llm(
     messages: Sequence[Mapping[str, Any]],
     params: Mapping[str, Any],
     timeout: float,
+    provider: Provider | None = None,
 ) -> ProviderResponse:
-    """Send one chat request, with no retries. Raises only app.errors.ProviderError subclasses."""
-    return await get_provider(endpoint.provider).complete(endpoint, model, messages, params, timeout)
+    """Send one chat request, with no retries. Raises only app.errors.ProviderError subclasses. `provider`: the
+    implementation to use instead of the shipped one for `endpoint.provider` (a router's own, e.g. app.testing's)."""
+    return await (provider or get_provider(endpoint.provider)).complete(endpoint, model, messages, params, timeout)
 
 
 async def open_stream(
@@ -42,9 +44,11 @@ async def open_stream(
     messages: Sequence[Mapping[str, Any]],
     params: Mapping[str, Any],
     timeout: float,
+    provider: Provider | None = None,
 ) -> ProviderStream:
     """Send one streaming chat request, with no retries; iterate what it returns. Raises only ProviderError."""
-    return await get_provider(endpoint.provider).open_stream(endpoint, model, messages, params, timeout)
+    return await (provider or get_provider(endpoint.provider)).open_stream(endpoint, model, messages, params,
+                                                                           timeout)
 
 
 async def list_models(endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
