@@ -91,8 +91,10 @@ def make_router(sim: Simulator, db_path: Path) -> Callable[..., Router]:
 
 
 def logged_rows(db_path: Path, sql: str = "SELECT * FROM attempts ORDER BY id", *params: Any) -> list[dict]:
-    """Flush the writer, then read what really reached the file."""
+    """Flush the writer, then read what really reached the file (none: the writer never opened it)."""
     assert get_attempt_log(db_path).flush(timeout=30), "attempt log did not flush"
+    if not db_path.exists():
+        return []
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
     try:

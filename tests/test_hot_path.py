@@ -142,21 +142,24 @@ def test_a_flush_waits_only_for_rows_recorded_before_it_and_an_idle_writer_sleep
 def test_while_the_disk_refuses_rows_the_backlog_is_bounded_then_written(tmp_path, monkeypatch, caplog):
     import sqlite3
 
+    from app.store import spill_path
+
     monkeypatch.setattr(attempt_log_module, "MAX_PENDING_ROWS", 10)
     path = tmp_path / "refuses.db"
-    log = AttemptLog(path)
-    path.unlink()
     path.mkdir()  # the database cannot be opened at all
+    log = AttemptLog(path)
     for i in range(25):
         log.record(_row(i))
     assert log.flush(timeout=0.5) is False
     deadline = time.monotonic() + 5
-    while log.dropped < 15 and time.monotonic() < deadline:
+    while log.spilled < 15 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert log.dropped == 15  # the oldest went; the newest ten still wait
-    assert "attempt log: dropped" in caplog.text
+    assert log.spilled == 15 and log.dropped == 0  # the oldest went to the spill file; the newest ten still wait
+    assert len(spill_path(path).read_text().splitlines()) == 15
     path.rmdir()  # the disk is back
     assert log.flush(timeout=10)
     with sqlite3.connect(path) as conn:
         kept = [r[0] for r in conn.execute("SELECT request_id FROM attempts ORDER BY id")]
-    assert kept == [f"req{i}" for i in range(15, 25)]
+    assert kept == [f"req{i}" for i in range(25)]  # the spilled ones imported first, then the ones in memory
+    assert not spill_path(path).exists()
+    log.close()
