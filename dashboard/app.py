@@ -2,6 +2,11 @@
 
 Thin on purpose: it finds the database, draws the sidebar, and hands a PageContext to one module per page.
 The database is opened read-only; nothing here writes to it, migrates it or creates it.
+
+Text that came from the database, a provider, a file or the environment is shown as typed, never as Markdown:
+a page's own wording may be Markdown, and every value put into it goes through `fmt.plain` (tables show values
+as they are). A provider or a proxy writes error messages and model names; Markdown from them could make the
+browser fetch a URL or show a link to one.
 """
 
 from __future__ import annotations
@@ -11,15 +16,18 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-# `streamlit run` puts this file's folder on sys.path, not the project's: make `dashboard` and `app` importable
-# from a source checkout too (an installed package needs nothing).
+# `streamlit run` puts this file's folder first on sys.path, where this very file would pass for the `app`
+# package: the folder holding `dashboard` and `app` (a source checkout, or site-packages) goes before it, even when
+# it is on the path already (`python -m` adds the working directory, so a run from the checkout's root has it).
 _ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:
+if sys.path[:1] != [_ROOT]:
+    if _ROOT in sys.path:
+        sys.path.remove(_ROOT)
     sys.path.insert(0, _ROOT)
 
 import streamlit as st  # noqa: E402
 
-from dashboard import queries, registry  # noqa: E402
+from dashboard import fmt, queries, registry  # noqa: E402
 from dashboard.budget import budget_banner  # noqa: E402
 from dashboard.context import make_context  # noqa: E402
 from dashboard.filters import Selection, sidebar_filters  # noqa: E402
@@ -38,7 +46,7 @@ def database_path() -> Path:
 
 def empty_state(path: Path, reason: str) -> None:
     st.title("taskrouter ops")
-    st.info(f"{reason} `{path}`.")
+    st.info(f"{fmt.plain(reason)} {fmt.plain(path)}")
     st.markdown("Produce some traffic against the local simulator (no API key needed), then reload this page:")
     st.code("taskrouter demo", language="bash")
     st.markdown("Or point the dashboard at the database your application writes (its `ATTEMPTS_DB_PATH`):")
@@ -81,7 +89,7 @@ def main() -> None:
     st.sidebar.title("taskrouter ops")
     page = st.sidebar.radio("Page", list(PAGES), key="page", bind="query-params", label_visibility="collapsed")
     selection = sidebar_filters(task_options, model_options)
-    st.sidebar.caption(f"Database (read-only): `{path}`")
+    st.sidebar.caption(f"Database (read-only): {fmt.plain(path)}")
     if selection.refresh_seconds:
         st.fragment(render_page, run_every=selection.refresh_seconds)(path, page or "Overview", selection)
     else:

@@ -21,4 +21,4 @@ def budget_banner(path: Path, settings: Settings | None, now: datetime) -> None:
     if share >= 1:
         st.error(text + " Calls now raise BudgetExceededError before reaching a provider (DAILY_BUDGET_USD).")
     elif share >= settings.budget_alert_ratio:
-        st.warning(text + f" Alert level BUDGET_ALERT_RATIO={settings.budget_alert_ratio} reached.")
+        st.warning(text + f" Alert level BUDGET_ALERT_RATIO={settings.budget_alert_ratio:g} reached.")

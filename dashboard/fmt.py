@@ -25,14 +25,30 @@ def usd(value: float | None) -> str:
     return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
 
 
+# Every ASCII punctuation mark: CommonMark lets a backslash escape any of them, and every Markdown, HTML, LaTeX
+# (`$`) and Streamlit directive (`:red[...]`, `:material/...:`) construct starts with one.
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# Two things Streamlit's Markdown does to the text *after* undoing escapes, which escaping therefore cannot stop:
+# GFM makes links of `http://`, `https://`, `www.` and `name@host.tld`, and, once the source holds a `:name:`
+# anywhere, the emoji plugin replaces `:name:`. An invisible WORD JOINER breaks each pattern: inside the URL
+# prefix, before `@`, and after a `:` that a name could follow.
+_BREAKS = re.compile(r"(?i)(?<=http)(?=://)|(?<=https)(?=://)|(?<=www)(?=\.)|(?=@)|(?<=:)(?=[a-z0-9_+\-])")
+WORD_JOINER = "\u2060"
 
 
-def plain(text: str) -> str:
-    """Text from the database or a provider, for an element that renders Markdown (st.warning...): every ASCII
-    punctuation mark backslash-escaped, so it shows as typed. No link, no emphasis, no HTML, no LaTeX (`$`), and
-    no autolink (the `:` of `https://` is escaped too)."""
-    return _PUNCTUATION.sub(r"\\\1", text)
+def plain(value: object) -> str:
+    """Text from the database, a provider, a file or the environment, made safe to put in Markdown (st.warning,
+    st.caption, labels...): it then shows as typed. Every punctuation mark is backslash-escaped (no link, image,
+    emphasis, HTML, LaTeX, directive, heading, list or table), a word joiner keeps bare URLs, e-mail addresses and
+    emoji shortcodes from being recognised, and each line break is a hard break (no paragraph, no code block).
+
+    The rule for the whole dashboard: the page's own wording may be Markdown; every value interpolated into it
+    goes through this function (tests/test_dashboard_markdown.py checks the source). Tables show values as they
+    are: dataframe cells and headers are never Markdown."""
+    # Outer whitespace is invisible anyway, and four leading spaces would start a code block.
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n").strip()
+    text = _PUNCTUATION.sub(r"\\\1", _BREAKS.sub(WORD_JOINER, text))
+    return text.replace("\n", "\\\n")  # a backslash before a line break is a hard break
 
 
 def when(iso_text: str | None) -> str:

@@ -4,6 +4,7 @@ empty state, the override banners, and that it neither writes to the database no
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.core import ai_models
 from app.store import open_database
+from dashboard import fmt
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 SMALL, BIG, QWEN = "openai/gpt-oss-20b", "openai/gpt-oss-120b", "qwen/qwen3.8-27b"
@@ -107,6 +109,11 @@ def frame(at: AppTest, *columns: str) -> pd.DataFrame:
     return found[0]
 
 
+def read(markdown: str) -> str:
+    """What a reader sees of Markdown whose values went through fmt.plain: no escapes, no word joiners."""
+    return re.sub(r"\\(.)", r"\1", markdown, flags=re.S).replace(fmt.WORD_JOINER, "")
+
+
 def texts(at: AppTest) -> str:
     """Everything a user can read on the page, tables included."""
     parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
@@ -139,8 +146,8 @@ def test_overview_all_time_and_the_attention_list(seeded: Path) -> None:
     assert metrics(at)["Requests"] == "8"
     assert metrics(at)["Success rate"] == "87.5%"
     warnings = " ".join(w.value for w in at.warning)
-    assert f"**{RETIRED}** is deprecated" in warnings
-    assert f"**{QWEN}** is cooling down" in warnings
+    assert f"**{fmt.plain(RETIRED)}** is deprecated" in warnings
+    assert f"**{fmt.plain(QWEN)}** is cooling down" in warnings
 
 
 def test_models_page_per_model_numbers_and_state(seeded: Path) -> None:
@@ -188,8 +195,10 @@ def test_a_marks_detail_from_the_provider_shows_as_typed_not_as_markdown(seeded:
     db.conn.close()
     for page in ("Models", "Overview"):
         warnings = " ".join(w.value for w in run_page(page).warning)
-        assert r"\[docs\]\(https\:\/\/evil\.example\) \*\*now\*\* \<img src\=x\> \$x\$" in warnings, page
+        escaped = r"\[docs\]\(https" + fmt.WORD_JOINER + r"\:\/\/evil\.example\) \*\*now\*\* \<img src\=x\> \$x\$"
+        assert escaped in warnings, page
         assert "[docs](https://evil.example)" not in warnings and "**now**" not in warnings
+        assert hostile in read(warnings), page
 
 
 def test_models_page_follows_the_model_filter(seeded: Path) -> None:
@@ -229,7 +238,7 @@ def test_tasks_page_force_model_banner(seeded: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("FORCE_MODEL", QWEN)
     at = run_page("Tasks")
     banner = " ".join(e.value for e in at.error)
-    assert "FORCE_MODEL is active" in banner and QWEN in banner
+    assert "FORCE_MODEL is active" in banner and QWEN in read(banner)
     chains = frame(at, "Effective now").set_index("Task")
     assert chains.loc["fast", "Effective now"] == QWEN
     assert chains.loc["fast", "Configured chain"] == SMALL  # fast's own list is the fallback list
@@ -239,7 +248,7 @@ def test_tasks_page_force_model_banner(seeded: Path, monkeypatch: pytest.MonkeyP
 def test_tasks_page_default_model_banner(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEFAULT_SUMMARIZATION_MODEL", QWEN)
     at = run_page("Tasks")
-    assert any("DEFAULT_SUMMARIZATION_MODEL is active" in w.value and QWEN in w.value for w in at.warning)
+    assert any("DEFAULT_SUMMARIZATION_MODEL is active" in read(w.value) and QWEN in read(w.value) for w in at.warning)
     chains = frame(at, "Effective now").set_index("Task")
     assert chains.loc["summarization", "Effective now"].startswith(f"{QWEN} → ")
     assert chains.loc["fast", "Changed"] == ""
@@ -253,7 +262,7 @@ def test_deprecations_page_lists_the_runtime_evidence(seeded: Path, monkeypatch:
     assert runtime.loc[RETIRED, "Status"] == "deprecated"
     assert runtime.loc[RETIRED, "Requests affected"] == 2  # the failed call in r5 and the skip in r6
     assert runtime.loc[RETIRED, "Still listed by"] == "reasoning"
-    assert any(RETIRED in e.value and "still in MODEL_REGISTRY" in e.value for e in at.error)
+    assert any(RETIRED in read(e.value) and "still in MODEL_REGISTRY" in e.value for e in at.error)
     assert "Scheduled shutdowns (deprecation calendar)" in [s.value for s in at.subheader]
 
 
@@ -269,7 +278,7 @@ def test_deprecations_page_scheduled_shutdowns(seeded: Path, monkeypatch: pytest
     assert scheduled.loc[BIG, "Days left"] == 10
     assert scheduled.loc[BIG, "Replacement"] == QWEN
     assert scheduled.loc[BIG, "When"] == "within 30 days"
-    assert any(BIG in w.value and "shuts down on" in w.value for w in at.warning)
+    assert any(BIG in read(w.value) and "shuts down on" in w.value for w in at.warning)
 
 
 def test_deprecations_page_shows_the_latest_check(seeded: Path) -> None:
@@ -283,7 +292,7 @@ def test_deprecations_page_shows_the_latest_check(seeded: Path) -> None:
                         "models": {BIG: {"problems": [{"severity": "error", "source": "live",
                                                        "message": "not listed by GET /models"}]}}})
     at = run_page("Deprecations")
-    assert any(summary in e.value and "exit code 2" in e.value for e in at.error)
+    assert any(summary in read(e.value) and "exit code 2" in e.value for e in at.error)
     problems = frame(at, "Severity", "Problem")
     assert problems.to_dict("records") == [{"Model": BIG, "Severity": "error", "Source": "live",
                                             "Problem": "not listed by GET /models"}]
@@ -315,7 +324,7 @@ def test_missing_database_shows_the_empty_state_and_creates_nothing(tmp_path: Pa
     monkeypatch.setenv("ATTEMPTS_DB_PATH", str(missing))  # no --db: the router's own setting is used
     at = run_page("Overview")
     assert "taskrouter demo" in [c.value for c in at.code]
-    assert str(missing) in at.info[0].value
+    assert str(missing) in read(at.info[0].value)
     assert not missing.exists()
 
 
@@ -353,7 +362,7 @@ def test_bad_settings_are_reported_without_their_values(seeded: Path, monkeypatc
     monkeypatch.setenv("GROQ_BASE_URL", "ftp://user:hunter2@example.invalid")
     at = run_page("Tasks")
     shown = " ".join(e.value for e in at.error)
-    assert "GROQ_BASE_URL" in shown and "hunter2" not in texts(at)
+    assert "GROQ_BASE_URL" in read(shown) and "hunter2" not in texts(at)
     assert frame(at, "Answered").set_index("Task").loc["fast", "Requests"] == 3  # the traffic is still shown
 
 

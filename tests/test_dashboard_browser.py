@@ -13,15 +13,23 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from test_dashboard import BIG, QWEN, RETIRED, SMALL, seed_database
+
+from app.store import open_database
+
+WORD_JOINER = "\u2060"  # fmt.plain's, invisible: the page's text is compared without it
 
 CHROMIUM = Path("/usr/bin/chromium")
 MODELS = (SMALL, BIG, QWEN, RETIRED)
@@ -30,7 +38,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--window-size=1600,2000"]
+                  "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
 # The page is done when Streamlit's "running" widget is gone; textContent includes the data grids' cells.
 PAGE_TEXT = ("(document.body && document.querySelector('[data-testid=stApp]') && "
              "!document.querySelector('[data-testid=stStatusWidget]')) ? document.body.textContent : ''")
@@ -52,20 +60,19 @@ def _wait(predicate: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-@pytest.fixture
-def dashboard_url(tmp_path: Path) -> Iterator[str]:
-    db = tmp_path / "browser.db"
-    seed_database(db)
+@contextmanager
+def serve_dashboard(db: Path, tmp_path: Path, **env: str) -> Iterator[str]:
+    """`taskrouter dashboard` on a free loopback port, with these environment variables added; yields its URL."""
     port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = (tmp_path / "streamlit.log").open("w")
+    log_path = tmp_path / "streamlit.log"
+    log = log_path.open("w")
     server = subprocess.Popen([sys.executable, "-m", "app", "dashboard", "--db", str(db), "--port", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT, env=env)
+                              stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
         if server.poll() is not None:
-            raise AssertionError(f"dashboard exited: {(tmp_path / 'streamlit.log').read_text()}")
+            raise AssertionError(f"dashboard exited: {log_path.read_text()}")
         try:
             return httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok"
         except httpx.HTTPError:
@@ -78,6 +85,14 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
         server.terminate()  # `taskrouter dashboard` exec'd into Streamlit: this stops the server itself
         server.wait(timeout=15)
         log.close()
+
+
+@pytest.fixture
+def dashboard_url(tmp_path: Path) -> Iterator[str]:
+    db = tmp_path / "browser.db"
+    seed_database(db)
+    with serve_dashboard(db, tmp_path) as url:
+        yield url
 
 
 class Browser:
@@ -114,10 +129,11 @@ class Browser:
 
 
 @contextmanager
-def chromium(profile: Path) -> Iterator[Browser]:
+def chromium(profile: Path, width: int = 1600) -> Iterator[Browser]:
     from websockets.sync.client import connect  # a dependency of Streamlit
 
-    process = subprocess.Popen([str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+    process = subprocess.Popen([str(CHROMIUM), *CHROMIUM_FLAGS, f"--window-size={width},2000",
+                                f"--user-data-dir={profile}", "about:blank"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         active = profile / "DevToolsActivePort"  # Chromium writes the port it picked here
@@ -149,3 +165,154 @@ def test_the_dashboard_renders_in_a_real_browser(dashboard_url: str, tmp_path: P
     for name in ("models.png", "deprecations.png", "overview.png"):
         shot = tmp_path / name
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000, name
+
+
+# -- text from the database, a provider or a file is never Markdown -------------------------------------------
+
+
+@contextmanager
+def counting_server() -> Iterator[tuple[int, list[str]]]:
+    """A loopback HTTP server that records every connection and request it gets: the hostile payloads point at
+    it, so any fetch or preconnect a payload caused shows up here."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            hits.append(f"{self.command} {self.path}")
+            self.send_response(204)
+            self.end_headers()
+
+        do_GET = do_HEAD = do_POST = do_OPTIONS = answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        def process_request(self, request: Any, client_address: Any) -> None:
+            hits.append(f"connection from {client_address[0]}")
+            super().process_request(request, client_address)
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def hostile(field: str, port: int) -> str:
+    """What a hostile provider or proxy could put in `field`: every construct Streamlit's Markdown acts on."""
+    url = f"http://127.0.0.1:{port}/{field}"
+    return (f"{field}: ![x]({url}/img) [Click to fix]({url}/link) <img src={url}/html> **bold** _it_ $x^2$ "
+            f":red[alarm] :material/warning: :smile: {url}/bare ops@{field}.example")
+
+
+def seed_hostile(db: Path, port: int, calendar: Path) -> dict[str, str]:
+    """Hostile text in every text field the dashboard reads: attempts, model_status, the stored check, and a
+    DEPRECATIONS_FILE; returns field -> the text seeded there."""
+    from app.deprecations import save_check
+
+    text = {f: hostile(f, port) for f in ("request", "task", "variant", "model", "provider", "kind", "message",
+                                          "detail", "summary", "checked-model", "check-source", "problem",
+                                          "calendar-source", "replacement", "note", "tiers", "forced", "default")}
+    t = datetime.now(UTC) - timedelta(minutes=20)
+    row = {"request_id": text["request"], "task_type": text["task"], "variant": text["variant"], "provider":
+           text["provider"], "is_fallback": 0, "forced": 0, "created_at": t.isoformat(timespec="milliseconds")
+           .replace("+00:00", "Z")}
+    seed_database(db)
+    database = open_database(db)
+    with database.conn:
+        database["attempts"].insert_all([
+            {**row, "model": text["model"], "attempt": 1, "outcome": "failure", "error_kind": text["kind"],
+             "status_code": 400, "error_message": text["message"], "latency_ms": 30},
+            {**row, "model": text["model"], "attempt": 2, "outcome": "failure", "error_kind": "deprecated",
+             "status_code": 404, "error_message": text["message"], "latency_ms": 20},
+            {**row, "model": SMALL, "attempt": 3, "outcome": "success", "latency_ms": 90, "total_tokens": 10},
+        ])
+        database["model_status"].insert({"model": text["model"], "status": "deprecated", "detail": text["detail"],
+                                         "until": None, "first_seen": row["created_at"],
+                                         "last_seen": row["created_at"], "hits": 2})
+    database.conn.close()
+    save_check(db, {"checked_at": row["created_at"], "exit_code": 1, "errors": 0, "warnings": 2,
+                    "summary": text["summary"],
+                    "models": {text["checked-model"]: {"problems": [
+                        {"severity": "warning", "source": text["check-source"], "message": text["problem"]}]}},
+                    "problems": [{"severity": "warning", "source": "live", "message": text["problem"]}]})
+    soon = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    calendar.write_text(json.dumps({"source": text["calendar-source"], "models": {
+        SMALL: {"shutdown": soon, "replacement": text["replacement"], "note": text["note"], "tiers": text["tiers"]},
+        text["forced"]: {"shutdown": soon, "replacement": BIG},
+    }}))
+    return text
+
+
+# Where each page shows the seeded fields: in its Markdown (alerts, captions: fmt.plain) and anywhere (tables too).
+# Not shown anywhere: variant, provider; the collapsed calendar (its source) is not in the DOM.
+IN_MARKDOWN = {
+    "Overview": ("forced", "model", "detail"),
+    "Models": ("model", "detail"),
+    "Tasks": ("forced", "default"),
+    "Deprecations": ("forced", "replacement", "summary"),
+    "Failures": (),
+}
+ON_PAGE = {
+    "Overview": IN_MARKDOWN["Overview"],
+    "Models": ("model", "detail", "kind"),
+    "Tasks": ("forced", "default", "task"),
+    "Deprecations": ("forced", "replacement", "summary", "model", "checked-model", "check-source", "problem",
+                     "note", "tiers"),
+    "Failures": ("task", "model", "kind", "message", "request"),
+}
+DOM_REPORT = """(() => {
+  const port = %d;
+  const mine = (u) => (u || '').includes('127.0.0.1:' + port) || (u || '').startsWith('mailto:');
+  const md = [...document.querySelectorAll('[data-testid=stMarkdownContainer]')];
+  const inMd = (selector) => md.flatMap((m) => [...m.querySelectorAll(selector)]);
+  return {
+    links: [...document.querySelectorAll('a')].map((a) => a.href).filter(mine),
+    images: [...document.querySelectorAll('img, source, image, iframe, video, audio')]
+      .map((e) => e.src || e.srcset || e.getAttribute('href') || '').filter(mine),
+    katex: document.querySelectorAll('.katex, math').length,
+    formatted: inMd('strong, b, em, i').map((e) => e.textContent).filter((t) => t === 'bold' || t === 'it'),
+    directives: inMd('.stMarkdownColoredText, .stMarkdownColoredBackground, span[role=img]').length,
+    markdown: md.map((m) => m.textContent).join('\\n'),
+    page: document.body.textContent,
+  };
+})()"""
+
+
+def test_hostile_text_shows_as_typed_on_every_page(tmp_path: Path) -> None:
+    problems: dict[str, dict[str, Any]] = {}
+    with counting_server() as (port, hits):
+        db = tmp_path / "hostile.db"
+        calendar = tmp_path / "calendar.json"
+        text = seed_hostile(db, port, calendar)
+        env = {"DEPRECATIONS_FILE": str(calendar), "FORCE_MODEL": text["forced"], "DEFAULT_FAST_MODEL": text["default"]}
+        # Wide enough for every column of the tables (a data grid leaves the columns out of view out of the DOM).
+        with serve_dashboard(db, tmp_path, **env) as url, chromium(tmp_path / "chromium-profile", 2600) as browser:
+            pages = [("Overview", "Success rate"), ("Models", "Failures by error kind"), ("Tasks", "Fallback depth"),
+                     ("Deprecations", "Latest taskrouter check"), ("Failures", "failed calls in range")]
+            for page, ready in pages:
+                # The Tasks page also picks the hostile task in the sidebar's filter: an option shown as a chip.
+                query = "&task=" + quote(text["task"]) if page == "Tasks" else ""
+                browser.open(f"{url}/?page={page}{query}", ready)
+                deadline = time.monotonic() + 15  # data grids fill their cells a moment after the page settles
+                while True:
+                    found = browser.call("Runtime.evaluate", expression=DOM_REPORT % port,
+                                         returnByValue=True)["result"]["value"]
+                    in_markdown = found.pop("markdown").replace(WORD_JOINER, "")
+                    on_page = found.pop("page").replace(WORD_JOINER, "")
+                    if all(text[f] in on_page for f in ON_PAGE[page]) or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.5)
+                browser.screenshot(tmp_path / f"hostile-{page.lower()}.png")
+                wrong = {what: value for what, value in found.items() if value}
+                wrong["not in its Markdown as typed"] = [f for f in IN_MARKDOWN[page] if text[f] not in in_markdown]
+                wrong["not on the page as typed"] = [f for f in ON_PAGE[page] if text[f] not in on_page]
+                wrong["emoji"] = "😄" in on_page
+                wrong["requests to the payloads' server so far"] = list(hits)
+                problems[page] = {what: value for what, value in wrong.items() if value}
+    assert problems == {page: {} for page in IN_MARKDOWN}, json.dumps(problems, indent=1, ensure_ascii=False)
+    assert hits == []  # nothing came in late either

@@ -64,16 +64,16 @@ def render(ctx: PageContext) -> None:
     data = load(ctx)
     st.subheader("Seen at runtime")
     st.caption("Models the router was told are decommissioned (deprecated) or that answered 404 (not found). "
-               f"Requests affected: attempts with that error in the range ({ctx.window.label.lower()}); first/last "
-               "seen and the mark come from model_status.")
+               f"Requests affected: attempts with that error in the range ({fmt.plain(ctx.window.label.lower())}); "
+               "first/last seen and the mark come from model_status.")
     table = runtime_table(ctx, data)
     if table.empty:
         st.success("No model has been found deprecated or missing at runtime.")
     else:
         listed = table[~table["Still listed by"].str.startswith("none")]
         for model in listed["Model"]:
-            st.error(f"**{model}** is still in MODEL_REGISTRY but the provider reported it deprecated or not "
-                     "found: requests pay a failed call (or a skip) before falling back.")
+            st.error(f"**{fmt.plain(model)}** is still in MODEL_REGISTRY but the provider reported it deprecated or "
+                     "not found: requests pay a failed call (or a skip) before falling back.")
         st.dataframe(table, hide_index=True, key="runtime_deprecations_table",
                      column_config={c: st.column_config.NumberColumn(format="localized")
                                     for c in ("Requests affected", "Deprecated errors", "Not found errors")})

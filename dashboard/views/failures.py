@@ -40,8 +40,8 @@ def render(ctx: PageContext) -> None:
                              placeholder="All error kinds")
     data = load(ctx, include_skips, tuple(kinds), limit)
     total = sum(data.kinds.values())
-    st.caption(f"{ctx.window.label}: {total:,} {'failed or skipped attempts' if include_skips else 'failed calls'}"
-               f" in range; newest first.")
+    what = "failed or skipped attempts" if include_skips else "failed calls"
+    st.caption(f"{fmt.plain(ctx.window.label)}: {total:,} {what} in range; newest first.")
     if not total:
         st.success("No failures in this range.")
         return

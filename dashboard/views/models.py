@@ -103,15 +103,16 @@ def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
 def render(ctx: PageContext) -> None:
     st.header("Models")
     data = load(ctx)
-    st.caption(f"{ctx.window.label}. A call is an attempt that reached the provider; skipped models were not "
-               "called. Latency is of successful calls; TTFT, of streamed ones: the time to their first token.")
+    st.caption(f"{fmt.plain(ctx.window.label)}. A call is an attempt that reached the provider; skipped models were "
+               "not called. Latency is of successful calls; TTFT, of streamed ones: the time to their first token.")
     frame = table(ctx, data)
     if frame.empty:
         st.info("No model matches the filters.")
         return
     avoided = frame[frame["State"] != HEALTHY]
     for _, row in avoided.iterrows():
-        st.warning(f"**{row['Model']}** is {row['State']}: {fmt.plain(row['Detail']) or 'no detail recorded'}")
+        st.warning(f"**{fmt.plain(row['Model'])}** is {fmt.plain(row['State'])}: "
+                   f"{fmt.plain(row['Detail'] or 'no detail recorded')}")
     st.dataframe(frame, hide_index=True, column_config=COLUMNS, key="models_table", placeholder=fmt.DASH)
 
     st.subheader("Failures by error kind")

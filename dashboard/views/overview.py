@@ -49,11 +49,12 @@ def render(ctx: PageContext) -> None:
     st.header("Overview")
     data = load(ctx)
     compared = "compared with the previous period of the same length" if ctx.previous else "no comparison"
-    st.caption(f"{ctx.window.label}: {fmt.when(ctx.scope.start or ctx.first_row)} to {fmt.when(ctx.scope.end)} "
-               f"· {compared}")
+    st.caption(f"{fmt.plain(ctx.window.label)}: {fmt.plain(fmt.when(ctx.scope.start or ctx.first_row))} to "
+               f"{fmt.plain(fmt.when(ctx.scope.end))} · {compared}")
     _attention(ctx, data)
     if data.totals.attempts == 0:
-        st.info(f"No attempts in this range. The newest attempt in the database is from {fmt.when(ctx.last_row)}: "
+        st.info("No attempts in this range. The newest attempt in the database is from "
+                f"{fmt.plain(fmt.when(ctx.last_row))}: "
                 "widen the time range or clear the task/model filters.")
         return
     _metrics(data)
@@ -77,7 +78,8 @@ def _metrics(data: OverviewData) -> None:
     for col, name in zip(cols, ("p50", "p95", "p99"), strict=False):
         now_value = getattr(lat, name)
         before = getattr(plat, name) if plat else None
-        col.metric(f"Latency {name}", fmt.ms(now_value), fmt.delta_ms(now_value, before), delta_color="inverse",
+        col.metric(f"Latency {fmt.plain(name)}", fmt.ms(now_value), fmt.delta_ms(now_value, before),
+                   delta_color="inverse",
                    help="Time of the call that answered (successful calls only), to the millisecond.")
     cols[3].metric("Answers", fmt.count(t.answered), fmt.delta_count(t.answered, p and p.answered),
                    delta_color="off")
@@ -125,24 +127,32 @@ def _labels(starts: list[datetime]) -> list[str]:
     return [start.strftime(pattern) for start in starts]
 
 
-def _attention(ctx: PageContext, data: OverviewData) -> None:
-    """What is about to break or already broken: overrides in force, and models the router is avoiding."""
-    notes = []
-    settings, problem = ctx.settings, ctx.settings_problem
-    if problem:
-        notes.append(f"The settings do not load: {problem}")
-    elif settings and settings.force_model:
-        notes.append(f"FORCE_MODEL is set: every task calls **{settings.force_model}** only, with no fallback.")
+def _avoided(ctx: PageContext, data: OverviewData) -> list[tuple[str, str, str, str]]:
+    """(model, state, where, detail) for each model the router is avoiding now, within the model filter."""
     in_registry = set(registry.registry_models())
+    out = []
     for model, row in sorted(data.status.items()):
         if ctx.scope.models and model not in ctx.scope.models:
             continue
         state, detail = state_of(row, ctx.now)
         if state in (DEPRECATED, NOT_FOUND, COOLING_DOWN, CIRCUIT_OPEN):
             where = "still in the registry" if model in in_registry else "no longer in the registry"
-            notes.append(f"**{model}** is {state} ({where}). {fmt.plain(detail)}")
-    if notes:
-        with st.container(border=True):
-            st.markdown("**Needs attention**")
-            for note in notes:
-                st.warning(note)
+            out.append((model, state, where, detail))
+    return out
+
+
+def _attention(ctx: PageContext, data: OverviewData) -> None:
+    """What is about to break or already broken: overrides in force, and models the router is avoiding."""
+    problem = ctx.settings_problem
+    forced = ctx.settings.force_model if ctx.settings and not problem else None
+    avoided = _avoided(ctx, data)
+    if not (problem or forced or avoided):
+        return
+    with st.container(border=True):
+        st.markdown("**Needs attention**")
+        if problem:
+            st.warning(f"The settings do not load: {fmt.plain(problem)}")
+        elif forced:
+            st.warning(f"FORCE_MODEL is set: every task calls **{fmt.plain(forced)}** only, with no fallback.")
+        for model, state, where, detail in avoided:
+            st.warning(f"**{fmt.plain(model)}** is {fmt.plain(state)} ({fmt.plain(where)}). {fmt.plain(detail)}")

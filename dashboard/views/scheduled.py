@@ -71,18 +71,18 @@ def _when(days_left: int, warning_days: int) -> str:
 def render(ctx: PageContext, data: ScheduleData) -> None:
     st.subheader("Scheduled shutdowns (deprecation calendar)")
     if data.problem:
-        st.error(f"The calendar cannot be read against the current settings: {data.problem}")
+        st.error(f"The calendar cannot be read against the current settings: {fmt.plain(data.problem)}")
     elif not data.rows:
         st.success("No model in the registry or in the attempt log has a shutdown in the calendar.")
     else:
         for row in data.rows:
             if row["When"] != "scheduled" and not str(row["Used by tasks"]).startswith("not in"):
                 verb = "was shut down" if row["When"] == "shut down" else "shuts down"
-                st.warning(f"**{row['Model']}** {verb} on {row['Shutdown']} and is used by: {row['Used by tasks']} "
-                           f"(replacement: {row['Replacement']}).")
+                st.warning(f"**{fmt.plain(row['Model'])}** {verb} on {fmt.plain(row['Shutdown'])} and is used by: "
+                           f"{fmt.plain(row['Used by tasks'])} (replacement: {fmt.plain(row['Replacement'])}).")
         st.dataframe(pd.DataFrame(data.rows), hide_index=True, key="scheduled_table")
     if data.entries:
-        with st.expander(f"The whole calendar ({len(data.entries)} entries)"):
+        with st.expander(f"The whole calendar ({fmt.count(len(data.entries))} entries)"):
             st.dataframe(pd.DataFrame([
                 {"Model": e.model, "Shutdown": e.shutdown.isoformat(), "Replacements": ", ".join(e.replacements),
                  "Tiers": e.tiers or "all", "Source": e.source or ""} for e in data.entries
@@ -96,8 +96,14 @@ def _latest_check(check: StoredCheck | None) -> None:
         st.info("No check stored in this database yet. Run `taskrouter check` (add `--strict` in CI) to compare "
                 "the registry with the calendar and Groq's model list.")
         return
-    verdict = {0: st.success, 1: st.warning}.get(check.exit_code, st.error)
-    verdict(f"{fmt.when(check.checked_at)}: {check.summary} (exit code {check.exit_code})")
+    verdict = (f"{fmt.plain(fmt.when(check.checked_at))}: {fmt.plain(check.summary)} "
+               f"(exit code {fmt.plain(check.exit_code)})")
+    if check.exit_code == 0:
+        st.success(verdict)
+    elif check.exit_code == 1:
+        st.warning(verdict)
+    else:
+        st.error(verdict)
     problems = [
         {"Model": model, "Severity": p.get("severity"), "Source": p.get("source"), "Problem": p.get("message")}
         for model, body in (check.report.get("models") or {}).items()

@@ -80,12 +80,12 @@ def render(ctx: PageContext) -> None:
     st.header("Tasks")
     data = load(ctx)
     if data.settings_problem:
-        st.error(f"The settings do not load, so the effective chains are unknown: {data.settings_problem}")
+        st.error(f"The settings do not load, so the effective chains are unknown: {fmt.plain(data.settings_problem)}")
     if data.force_model:
-        st.error(f"FORCE_MODEL is active: every task calls **{data.force_model}** only, with no fallback. "
+        st.error(f"FORCE_MODEL is active: every task calls **{fmt.plain(data.force_model)}** only, with no fallback. "
                  "Unset FORCE_MODEL to restore the chains below.", icon="🚨")
     for name, model in data.defaults.items():
-        st.warning(f"{name} is active: **{model}** goes first in its task's chain.", icon="⚠️")
+        st.warning(f"{fmt.plain(name)} is active: **{fmt.plain(model)}** goes first in its task's chain.", icon="⚠️")
 
     st.subheader("Chains")
     chains = chain_table(data)
@@ -97,8 +97,8 @@ def render(ctx: PageContext) -> None:
         st.dataframe(chains, hide_index=True, key="chains_table")
 
     st.subheader("Fallback depth")
-    st.caption(f"{ctx.window.label}. Which position in the chain answered, as a share of the answered requests; "
-               "skipped positions count, as the router walks past them.")
+    st.caption(f"{fmt.plain(ctx.window.label)}. Which position in the chain answered, as a share of the answered "
+               "requests; skipped positions count, as the router walks past them.")
     depth = depth_table(data)
     if depth.empty:
         st.info("No requests in this range.")
