@@ -3,7 +3,6 @@
 Application code names a task, never a model; `app/core/ai_models.py` maps tasks to models.
 """
 
-from app.config import Settings, load_settings
 from app.core.ai_models import (
     MODEL_CATALOG,
     MODEL_REGISTRY,
@@ -19,6 +18,7 @@ from app.core.ai_models import (
     stream_task_sync,
 )
 from app.core.catalog import ModelInfo
+from app.core.executor import Router
 from app.core.runtime import SyncTaskStream, configure, flush_attempt_log, get_router, reset
 from app.core.streaming import TaskStream
 from app.errors import (
@@ -36,7 +36,18 @@ from app.errors import (
     TaskRouterError,
     UnknownTaskError,
 )
-from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage
+from app.types import AttemptRecord, ErrorKind, LLMResponse, ModelParams, Outcome, Usage
+
+
+def __getattr__(name: str) -> object:
+    # Settings and load_settings come from pydantic-settings, which takes longer to import than the rest of the
+    # package: loaded when first asked for (or by the first call), not by `import app`.
+    if name in ("Settings", "load_settings"):
+        from app import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'app' has no attribute {name!r}")
+
 
 __all__ = [
     "MODEL_CATALOG",
@@ -52,9 +63,11 @@ __all__ = [
     "InvalidParameterError",
     "LLMResponse",
     "ModelInfo",
+    "ModelParams",
     "NoCapableModelError",
     "Outcome",
     "RequestRejectedError",
+    "Router",
     "Settings",
     "StreamInterruptedError",
     "SyncTaskStream",

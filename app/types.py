@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 
 class Outcome(StrEnum):
@@ -139,3 +139,28 @@ class LLMResponse:
     def __post_init__(self) -> None:
         if type(self.usage) is not Usage:  # a dict (or None) given by hand
             object.__setattr__(self, "usage", Usage.of(self.usage))
+
+
+class ModelParams(TypedDict, total=False):
+    """The model parameters every execute_* and stream_* function accepts, keyword-only, checked against what
+    Groq accepts before any call (app/core/params.py). `extra_body` passes provider-specific fields unchecked."""
+
+    max_tokens: int
+    max_completion_tokens: int
+    temperature: float
+    top_p: float
+    frequency_penalty: float
+    presence_penalty: float
+    n: int
+    seed: int
+    stop: str | list[str]
+    user: str
+    parallel_tool_calls: bool
+    response_format: dict[str, Any]
+    tools: list[dict[str, Any]]
+    tool_choice: str | dict[str, Any]
+    reasoning_effort: str
+    reasoning_format: str
+    include_reasoning: bool
+    service_tier: str
+    extra_body: dict[str, Any]

@@ -12,12 +12,13 @@ No other module of the package names a model (tests/test_model_names.py enforces
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from app.core.catalog import ModelInfo
 from app.core.runtime import SyncTaskStream, get_router, run_sync
 from app.core.streaming import TaskStream
-from app.types import LLMResponse
+from app.core.validation import Validator
+from app.types import LLMResponse, ModelParams
 
 # Task type -> models in priority order. "fallback" is tried, for every task, after the task's own list.
 # Checked against Groq's deprecations of late 2026: no llama-3.x (shut down for most tiers on 2026-08-16).
@@ -52,48 +53,105 @@ MODEL_CATALOG: dict[str, ModelInfo] = {
 }
 
 
-async def execute_task(task_type: str, messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
-    """Run `messages` on the task's chain. `params` go to the provider (max_tokens, temperature, ...);
-    `variant=` picks MODEL_REGISTRY["<task>:<variant>"] when it exists."""
-    return await get_router().execute(task_type, messages, **params)
+# The routing options are spelled out, keyword-only, and the model parameters typed (ModelParams), so that
+# editors and type checkers help; each function calls the router directly (one call, not a chain of wrappers).
 
 
-async def execute_fast_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
-    return await execute_task("fast", messages, **params)
+async def execute_task(task_type: str, messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
+                       max_cost_usd: float | None = None, validate: Validator | None = None,
+                       required_fields: Sequence[str] | None = None, timeout: float | None = None,
+                       hedge_after_ms: float | None = None, **params: Unpack[ModelParams]) -> LLMResponse:
+    """Run `messages` on the task's chain and return the first good answer.
+
+    variant: picks MODEL_REGISTRY["<task>:<variant>"] when it exists. max_cost_usd: skips models whose estimated
+    cost is above it. validate: a callable taking the LLMResponse and returning None or why it is not good
+    enough (the next model is tried). required_fields: keys the JSON answer must have. timeout: the request's
+    deadline in seconds (LLM_REQUEST_DEADLINE_SECONDS). hedge_after_ms: start the next model beside an attempt
+    slower than this (HEDGE_AFTER_MS; 0 turns it off). params: the model parameters (ModelParams)."""
+    return await get_router().execute(task_type, messages, variant=variant, max_cost_usd=max_cost_usd,
+                                      validate=validate, required_fields=required_fields, timeout=timeout,
+                                      hedge_after_ms=hedge_after_ms, **params)
 
 
-async def execute_reasoning_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
-    return await execute_task("reasoning", messages, **params)
+async def execute_fast_task(messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
+                            max_cost_usd: float | None = None, validate: Validator | None = None,
+                            required_fields: Sequence[str] | None = None, timeout: float | None = None,
+                            hedge_after_ms: float | None = None, **params: Unpack[ModelParams]) -> LLMResponse:
+    """execute_task("fast", ...)."""
+    return await get_router().execute("fast", messages, variant=variant, max_cost_usd=max_cost_usd,
+                                      validate=validate, required_fields=required_fields, timeout=timeout,
+                                      hedge_after_ms=hedge_after_ms, **params)
 
 
-async def execute_summarization_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
-    return await execute_task("summarization", messages, **params)
+async def execute_reasoning_task(messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
+                                 max_cost_usd: float | None = None, validate: Validator | None = None,
+                                 required_fields: Sequence[str] | None = None, timeout: float | None = None,
+                                 hedge_after_ms: float | None = None, **params: Unpack[ModelParams]) -> LLMResponse:
+    """execute_task("reasoning", ...)."""
+    return await get_router().execute("reasoning", messages, variant=variant, max_cost_usd=max_cost_usd,
+                                      validate=validate, required_fields=required_fields, timeout=timeout,
+                                      hedge_after_ms=hedge_after_ms, **params)
 
 
-def stream_task(task_type: str, messages: Sequence[Mapping[str, Any]], **params: Any) -> TaskStream:
+async def execute_summarization_task(messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
+                                     max_cost_usd: float | None = None, validate: Validator | None = None,
+                                     required_fields: Sequence[str] | None = None, timeout: float | None = None,
+                                     hedge_after_ms: float | None = None,
+                                     **params: Unpack[ModelParams]) -> LLMResponse:
+    """execute_task("summarization", ...)."""
+    return await get_router().execute("summarization", messages, variant=variant, max_cost_usd=max_cost_usd,
+                                      validate=validate, required_fields=required_fields, timeout=timeout,
+                                      hedge_after_ms=hedge_after_ms, **params)
+
+
+def execute_task_sync(task_type: str, messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
+                      max_cost_usd: float | None = None, validate: Validator | None = None,
+                      required_fields: Sequence[str] | None = None, timeout: float | None = None,
+                      hedge_after_ms: float | None = None, **params: Unpack[ModelParams]) -> LLMResponse:
+    """execute_task for code without an event loop (scripts, Django views, notebooks without await)."""
+    return run_sync(get_router().execute(task_type, messages, variant=variant, max_cost_usd=max_cost_usd,
+                                         validate=validate, required_fields=required_fields, timeout=timeout,
+                                         hedge_after_ms=hedge_after_ms, **params))
+
+
+def stream_task(task_type: str, messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
+                max_cost_usd: float | None = None, timeout: float | None = None,
+                **params: Unpack[ModelParams]) -> TaskStream:
     """The answer as it is generated: `async for delta in stream_task(...)` (or `async with ... as stream`), then
     `stream.response`. Same chain, fallback, retries, budget and logging as execute_task; a fallback happens only
-    before the first token reaches the caller (after it, a failure raises StreamInterruptedError)."""
-    return get_router().stream(task_type, messages, **params)
+    before the first token reaches the caller (after it, a failure raises StreamInterruptedError). The options
+    are execute_task's, but for validate, required_fields and hedging, which a stream cannot take back."""
+    return get_router().stream(task_type, messages, variant=variant, max_cost_usd=max_cost_usd, timeout=timeout,
+                               **params)
 
 
-def stream_fast_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> TaskStream:
-    return stream_task("fast", messages, **params)
+def stream_fast_task(messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
+                     max_cost_usd: float | None = None, timeout: float | None = None,
+                     **params: Unpack[ModelParams]) -> TaskStream:
+    """stream_task("fast", ...)."""
+    return get_router().stream("fast", messages, variant=variant, max_cost_usd=max_cost_usd, timeout=timeout,
+                               **params)
 
 
-def stream_reasoning_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> TaskStream:
-    return stream_task("reasoning", messages, **params)
+def stream_reasoning_task(messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
+                          max_cost_usd: float | None = None, timeout: float | None = None,
+                          **params: Unpack[ModelParams]) -> TaskStream:
+    """stream_task("reasoning", ...)."""
+    return get_router().stream("reasoning", messages, variant=variant, max_cost_usd=max_cost_usd, timeout=timeout,
+                               **params)
 
 
-def stream_summarization_task(messages: Sequence[Mapping[str, Any]], **params: Any) -> TaskStream:
-    return stream_task("summarization", messages, **params)
+def stream_summarization_task(messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
+                              max_cost_usd: float | None = None, timeout: float | None = None,
+                              **params: Unpack[ModelParams]) -> TaskStream:
+    """stream_task("summarization", ...)."""
+    return get_router().stream("summarization", messages, variant=variant, max_cost_usd=max_cost_usd,
+                               timeout=timeout, **params)
 
 
-def stream_task_sync(task_type: str, messages: Sequence[Mapping[str, Any]], **params: Any) -> SyncTaskStream:
+def stream_task_sync(task_type: str, messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
+                     max_cost_usd: float | None = None, timeout: float | None = None,
+                     **params: Unpack[ModelParams]) -> SyncTaskStream:
     """stream_task as a plain iterator, for code without an event loop."""
-    return SyncTaskStream(stream_task(task_type, messages, **params))
-
-
-def execute_task_sync(task_type: str, messages: Sequence[Mapping[str, Any]], **params: Any) -> LLMResponse:
-    """For code without an event loop (scripts, Django views, notebooks without await)."""
-    return run_sync(execute_task(task_type, messages, **params))
+    return SyncTaskStream(stream_task(task_type, messages, variant=variant, max_cost_usd=max_cost_usd,
+                                      timeout=timeout, **params))

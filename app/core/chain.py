@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.config import Settings
 from app.errors import ConfigError, UnknownTaskError
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 FALLBACK_KEY = "fallback"
 

@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.config import Settings
 from app.core.budget import BudgetReached, DailyBudget, Reservation
 from app.core.catalog import ModelInfo, cost_usd, load_catalog_file
 from app.core.chain import Candidate, Chain, ChainCache
@@ -45,9 +44,12 @@ from app.errors import (
     ProviderError,
     RequestRejectedError,
 )
-from app.providers import Endpoint, Provider, run_llm
+from app.providers import Endpoint, Provider, run_llm, shipped_providers
 from app.store import AttemptLog, get_attempt_log
 from app.types import ErrorKind, LLMResponse, Outcome
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 logger = logging.getLogger("taskrouter")
 
@@ -64,10 +66,22 @@ _NOT_FOR_STREAMS = {
 
 
 class Router:
-    def __init__(self, settings: Settings, *, registry: RegistrySource, catalog: CatalogSource,
-                 providers: Mapping[str, Provider] | None = None) -> None:
-        """`providers`: implementations by provider name ("groq", "openai_compatible") to use instead of the
-        shipped ones, e.g. app.testing's scripted models."""
+    def __init__(self, settings: Settings | None = None, *, registry: RegistrySource | None = None,
+                 catalog: CatalogSource | None = None, providers: Mapping[str, Provider] | None = None) -> None:
+        """A router of its own, beside the process-wide one that execute_task uses. `settings`: default
+        load_settings() (the environment and .env). `registry` / `catalog`: callables returning the task -> models
+        table and the model catalog, read on every call; default app/core/ai_models.py's. `providers`:
+        implementations by provider name ("groq", "openai_compatible") to use instead of the shipped ones, e.g.
+        app.testing's scripted models."""
+        if settings is None:
+            from app.config import load_settings
+
+            settings = load_settings()
+        if registry is None or catalog is None:
+            from app.core import ai_models  # that module imports this one: resolved at call time
+
+            registry = registry or (lambda: ai_models.MODEL_REGISTRY)
+            catalog = catalog or (lambda: ai_models.MODEL_CATALOG)
         self.settings = settings
         self.providers: dict[str, Provider] = dict(providers or {})
         self.log: AttemptLog | None = (
@@ -92,6 +106,22 @@ class Router:
         )
         if self.budget is not None:
             self._warn_unpriced(registry())
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Write every attempt row recorded so far, and close the connections this loop opened to providers.
+        The router stays usable: a later call opens what it needs again."""
+        if self.log is not None:
+            await asyncio.to_thread(self.log.flush, self.settings.attempt_log_exit_seconds)
+        for provider in {*self.providers.values(), *shipped_providers()}:
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
 
     def _warn_unpriced(self, registry: Mapping[str, Sequence[str]]) -> None:
         """A model without a price costs $0 to the budget: say so once, rather than let the limit leak silently."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from app.config import Settings
 from app.core.breaker import Breaker
 from app.core.failures import Mark, policy, rate_limit_wait
 from app.errors import ProviderError
@@ -26,6 +26,9 @@ from app.store import (
     utc_now_iso,
 )
 from app.types import ErrorKind
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 logger = logging.getLogger("taskrouter")
 

@@ -8,13 +8,15 @@ import contextlib
 import threading
 from collections.abc import Coroutine, Iterator, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from app.config import Settings, load_settings
 from app.core.executor import Router
 from app.core.streaming import TaskStream
 from app.providers import Provider
 from app.types import LLMResponse
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 T = TypeVar("T")
 
@@ -29,6 +31,8 @@ def get_router() -> Router:
     if router is None:
         with _router_lock:
             if _router is None:
+                from app.config import load_settings  # pydantic loads with the first call, not with `import app`
+
                 _router = _new_router(load_settings())
             router = _router
     return router
@@ -46,6 +50,8 @@ def configure(settings: Settings | None = None, *, providers: Mapping[str, Provi
 def build_router(settings: Settings | None = None, *, providers: Mapping[str, Provider] | None = None,
                  **overrides: Any) -> Router:
     """A router on the registry of app/core/ai_models.py, without making it the process-wide one."""
+    from app.config import load_settings
+
     return _new_router(settings if settings is not None else load_settings(**overrides), providers)
 
 

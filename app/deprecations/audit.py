@@ -11,14 +11,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.config import Settings
 from app.core.catalog import ModelInfo
 from app.deprecations.calendar import DeprecationCalendar, Retirement, load_calendar
 from app.deprecations.live import FAILED, OK, LiveListing, LiveModel, fetch_listing
 from app.deprecations.usage import BYPASSED, ChainModel, models_in_use, registry_chains
 from app.store import read_model_status, utc_now_iso
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 ERROR = "error"
 WARNING = "warning"

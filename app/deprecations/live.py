@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.config import Settings
 from app.errors import ProviderError
 from app.providers import Endpoint, list_models
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 OK = "ok"
 SKIPPED = "skipped"

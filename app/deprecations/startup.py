@@ -6,11 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
-from app.config import Settings
 from app.deprecations.calendar import DeprecationCalendar, load_calendar
 from app.deprecations.usage import ChainModel, registry_tasks, task_chain
 from app.errors import TaskRouterError
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 logger = logging.getLogger("taskrouter.deprecations")
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from app.config import Settings
 from app.core.chain import FALLBACK_KEY, build_chain
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 # Roles, in the words the check's table shows.
 OVERRIDE = "override"  # DEFAULT_<TASK>_MODEL

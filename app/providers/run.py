@@ -7,22 +7,33 @@ from typing import Any
 
 from app.errors import ProviderSetupError
 from app.providers.base import Endpoint, Provider, ProviderResponse, ProviderStream
-from app.providers.groq_provider import GroqProvider
-from app.providers.openai_compat import OpenAICompatProvider
 from app.providers.redaction import install_log_redaction
 
-_PROVIDERS: dict[str, Provider] = {"groq": GroqProvider(), "openai_compatible": OpenAICompatProvider()}
+_PROVIDERS: dict[str, Provider] = {}  # made on first use: the SDKs load with the first call, not with `import app`
+_KNOWN = ("groq", "openai_compatible")
 # The SDK and the HTTP clients under it log headers and tracebacks at DEBUG: scrub keys from those lines.
 install_log_redaction()
 
 
+def shipped_providers() -> list[Provider]:
+    return list(_PROVIDERS.values())
+
+
 def get_provider(name: str) -> Provider:
-    try:
-        return _PROVIDERS[name]
-    except KeyError:
-        raise ProviderSetupError(
-            f"unknown provider {name!r}; known providers: {', '.join(sorted(_PROVIDERS))}"
-        ) from None
+    provider = _PROVIDERS.get(name)
+    if provider is not None:
+        return provider
+    if name == "groq":
+        from app.providers.groq_provider import GroqProvider
+
+        provider = _PROVIDERS.setdefault(name, GroqProvider())
+    elif name == "openai_compatible":
+        from app.providers.openai_compat import OpenAICompatProvider
+
+        provider = _PROVIDERS.setdefault(name, OpenAICompatProvider())
+    else:
+        raise ProviderSetupError(f"unknown provider {name!r}; known providers: {', '.join(_KNOWN)}")
+    return provider
 
 
 async def run_llm(

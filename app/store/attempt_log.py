@@ -24,13 +24,15 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from app.store.database import BUSY_TIMEOUT_SECONDS, StoreProblem, as_problem, open_database
 from app.store.model_status import ModelStatusRow
 from app.store.rows import AttemptRow, write_rows
 from app.store.spill import import_spilled, spill, spill_path
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 logger = logging.getLogger("taskrouter.store")
 

@@ -13,10 +13,12 @@ import random
 import sqlite3
 import time
 from pathlib import Path
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from app.store.migrations import MIGRATIONS, applied_migrations, migrate
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 BUSY_TIMEOUT_SECONDS = 10.0  # how long a statement waits for another process's lock before it fails
 
@@ -54,6 +56,8 @@ def open_database(path: Path | str, *, quick_check: bool = False) -> Database:
 
 
 def _open(path: Path, quick_check: bool) -> Database:
+    from sqlite_utils import Database  # loaded with the store, not with `import app`
+
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
     try:
         if quick_check:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
 
 MIGRATIONS: list[Callable[[Database], None]] = []
 migration = MIGRATIONS.append

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import asdict
-from typing import NamedTuple
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, NamedTuple
 
 from app.store.model_status import UPSERT_STATUS, ModelStatusRow
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 class AttemptRow(NamedTuple):

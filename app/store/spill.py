@@ -18,11 +18,13 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from app.store.model_status import ModelStatusRow
 from app.store.rows import AttemptRow, write_rows
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 try:
     import fcntl
