@@ -173,7 +173,7 @@ def time_renders(path: Path, runs: int) -> dict[tuple[str, str], float]:
     from streamlit.testing.v1 import AppTest
 
     os.environ["TASKROUTER_DASHBOARD_DB"] = str(path)
-    script = str(ROOT / "dashboard" / "app.py")
+    script = str(ROOT / "dashboard" / "main.py")
     AppTest.from_file(script, default_timeout=120).run()  # warm-up: imports, first-run caches
 
     def render(page: str, label: str, models: tuple[str, ...]) -> float:

@@ -17,7 +17,7 @@ from app.core import ai_models
 from app.store import open_database
 from dashboard import fmt
 
-APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "main.py"
 SMALL, BIG, QWEN = "openai/gpt-oss-20b", "openai/gpt-oss-120b", "qwen/qwen3.8-27b"
 RETIRED = "legacy/retired-model"
 SECRET = "gsk_dashboard_test_SECRET_0123456789"
@@ -326,6 +326,24 @@ def test_missing_database_shows_the_empty_state_and_creates_nothing(tmp_path: Pa
     assert "taskrouter demo" in [c.value for c in at.code]
     assert str(missing) in read(at.info[0].value)
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("kind", ["not a database", "a folder"])
+def test_an_unusable_database_file_is_named_with_what_is_wrong_and_what_to_do(
+        kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "attempts.db"
+    if kind == "a folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"[Click to fix](http://127.0.0.1:9/x) is not a database\n" * 50)
+    before = path.read_bytes() if path.is_file() else None
+    monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", str(path))
+    at = run_page("Overview")
+    shown = read(at.error[0].value)
+    assert str(path) in shown and ("not a SQLite database" in shown or "folder, not a database file" in shown)
+    assert "Move the damaged file aside" in shown or "Set ATTEMPTS_DB_PATH to a file path" in shown
+    assert not at.dataframe
+    assert before is None or path.read_bytes() == before
 
 
 def test_empty_database_shows_the_empty_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,6 @@
 """Text from the database, a provider, a file or the environment never reaches the dashboard as Markdown.
 
-The rule (dashboard/app.py): a page's own wording may be Markdown; every value put into it goes through
+The rule (dashboard/main.py): a page's own wording may be Markdown; every value put into it goes through
 `fmt.plain`. Here: what `plain` does, a check of the dashboard's source that every Markdown-rendering Streamlit
 call follows the rule (so new code cannot forget it), and every page run on hostile data through AppTest. The
 rendering itself, in a real browser, is tests/test_dashboard_browser.py.

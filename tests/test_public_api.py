@@ -62,3 +62,13 @@ def test_import_app_loads_no_heavy_dependency():
             "'aiohttp', 'httpx'); print(','.join(m for m in heavy if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
+
+
+def test_the_dashboard_script_does_not_shadow_the_app_package():
+    """`streamlit run` puts the script's folder first on sys.path: nothing there may pass for `app`."""
+    root = Path(__file__).resolve().parents[1]
+    assert not (root / "dashboard" / "app.py").exists()
+    code = f"import sys; sys.path.insert(0, {str(root / 'dashboard')!r}); import app.config; print(app.__file__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert done.stdout.strip() == str(root / "app" / "__init__.py")

@@ -37,6 +37,8 @@ def rows_in(path: Path) -> int:
     conn = sqlite3.connect(path)
     try:
         return int(conn.execute("SELECT count(*) FROM attempts").fetchone()[0])
+    except sqlite3.OperationalError:  # created by the writer, not migrated yet
+        return 0
     finally:
         conn.close()
 

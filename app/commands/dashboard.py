@@ -15,7 +15,7 @@ from typing import Any
 
 from app.config import load_settings
 
-DB_ENV = "TASKROUTER_DASHBOARD_DB"  # read by dashboard/app.py
+DB_ENV = "TASKROUTER_DASHBOARD_DB"  # read by dashboard/main.py
 DEFAULT_PORT = 8501
 
 
@@ -39,7 +39,7 @@ def streamlit_command(db_path: Path, host: str, port: int) -> tuple[list[str], d
     no usage statistics sent anywhere, no file watcher (an ops tool, not a dev session)."""
     import dashboard
 
-    script = Path(dashboard.__file__).resolve().parent / "app.py"
+    script = Path(dashboard.__file__).resolve().parent / "main.py"
     command = [
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.address", host,

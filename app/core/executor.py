@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -42,9 +43,10 @@ from app.errors import (
     BudgetExceededError,
     ConfigError,
     ProviderError,
+    ProviderSetupError,
     RequestRejectedError,
 )
-from app.providers import Endpoint, Provider, run_llm, shipped_providers
+from app.providers import Endpoint, Provider, get_provider, run_llm, shipped_providers
 from app.store import AttemptLog, get_attempt_log
 from app.types import ErrorKind, LLMResponse, Outcome
 
@@ -106,6 +108,13 @@ class Router:
         )
         if self.budget is not None:
             self._warn_unpriced(registry())
+        # What `import app` leaves out (the SDKs, sqlite-utils) loads here, when a router is built: not inside the
+        # first request, whose deadline an import cannot be cut short by.
+        for name in {"groq", *(info.provider for info in catalog().values())} - set(self.providers):
+            with contextlib.suppress(ProviderSetupError):  # an unknown provider fails its own calls, logged
+                get_provider(name)
+        if self.log is not None:
+            self.log.prepare()
 
     async def __aenter__(self) -> Router:
         return self

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -111,17 +110,16 @@ class GroqProvider:
         timeout: float,
     ) -> ProviderResponse:
         client = self.client(endpoint)
-        # The SDK's timeout bounds each read and goes out as a header, formatted per call: a whole number of
-        # seconds formats at a fraction of the cost of what is left of a deadline (29.99987...).
-        read_timeout = math.ceil(timeout)
         try:
-            # asyncio's timeout bounds the whole call, to the exact time left (a slow drip cannot stretch it).
+            # httpx's timeout bounds each read; asyncio's bounds the whole call (a slow drip cannot stretch it).
+            # Both get the exact time left: cancelled by asyncio alone, an aiohttp call takes a few hundred ms
+            # to unwind, so the read timeout must fire first.
             async with asyncio.timeout(timeout):
                 if _plain(messages, params):
-                    data = await _post_chat(client, {"model": model, "messages": messages, **params}, read_timeout)
+                    data = await _post_chat(client, {"model": model, "messages": messages, **params}, timeout)
                 else:
                     completion = await client.chat.completions.create(
-                        model=model, messages=messages, timeout=read_timeout, **params  # type: ignore[arg-type]
+                        model=model, messages=messages, timeout=timeout, **params  # type: ignore[arg-type]
                     )
                     data = completion.to_dict()
         except TypeError as exc:  # an unknown keyword: the caller's mistake, the same for every model

@@ -72,6 +72,11 @@ class AttemptLog:
         self.dropped = 0  # rows neither written nor spilled (the spill file failed too)
         self.spilled = 0  # rows this process put in the spill file
 
+    def prepare(self) -> None:
+        """Load what the writer needs (sqlite-utils), so that its thread does not import it, holding the GIL,
+        while the first calls run. Opens nothing."""
+        import sqlite_utils  # noqa: F401
+
     def record(self, row: AttemptRow | ModelStatusRow) -> None:
         self._items.append(row)
         # The writer publishes that it sleeps before it looks at the deque a last time, and this looks at that

@@ -137,25 +137,32 @@ def _disk_full(path: Path) -> bool:
     return stats.f_bavail * stats.f_frsize < 1 << 20
 
 
-def diagnose(path: Path | str) -> str | None:
+def diagnose(path: Path | str, *, thorough: bool = True) -> str | None:
     """What is wrong with the file, or None when it is usable; reads only, creates nothing. A file that does not
-    exist yet is fine (the first router creates it) as long as its folder can be made."""
+    exist yet is fine (the first router creates it) as long as its folder can be made. `thorough`: also run
+    SQLite's quick_check, which reads every page (`taskrouter status`); without it, only what a glance tells (the
+    dashboard, on every page load)."""
     path = Path(path)
     try:
-        if path.exists() and not path.is_dir():
-            _check_readable(path)
-        elif not path.exists():
+        if path.is_dir() or not path.exists():
             folder = next((p for p in path.parents if p.exists()), None)
-            if folder is not None and folder.is_dir() and not os.access(folder, os.W_OK):
+            if folder is not None and folder.is_dir() and not path.is_dir() and not os.access(folder, os.W_OK):
                 raise StoreProblem(path, f"the file does not exist and {folder} is not writable",
                                    "Give this process write access to the folder, or set ATTEMPTS_DB_PATH elsewhere")
-            if folder is not None and not folder.is_dir():
-                _check_path(path)
+            if folder is None or not folder.is_dir() or path.is_dir():
+                _check_path(path)  # a folder at the path, or a file where a folder should be
             return None
-        else:
-            _check_path(path)
+        if not thorough:
+            with path.open("rb") as file:
+                header = file.read(16)
+            if header and header != b"SQLite format 3\0":
+                raise StoreProblem(path, "this is not a SQLite database", _CORRUPT_FIX, corrupt=True)
+            return None
+        _check_readable(path)
     except StoreProblem as problem:
         return str(problem)
+    except OSError as exc:
+        return str(as_problem(path, exc))
     return None
 
 

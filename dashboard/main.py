@@ -1,4 +1,4 @@
-"""taskrouter ops dashboard: the Streamlit entry point (`taskrouter dashboard`, or `streamlit run dashboard/app.py`).
+"""taskrouter ops dashboard: the Streamlit entry point (`taskrouter dashboard`, or `streamlit run dashboard/main.py`).
 
 Thin on purpose: it finds the database, draws the sidebar, and hands a PageContext to one module per page.
 The database is opened read-only; nothing here writes to it, migrates it or creates it.
@@ -16,9 +16,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-# `streamlit run` puts this file's folder first on sys.path, where this very file would pass for the `app`
-# package: the folder holding `dashboard` and `app` (a source checkout, or site-packages) goes before it, even when
-# it is on the path already (`python -m` adds the working directory, so a run from the checkout's root has it).
+# `streamlit run` puts this file's folder first on sys.path. The folder holding `dashboard` and `app` (a source
+# checkout, or site-packages) goes before it, so that both packages import from there; this file is not named
+# app.py, which would pass for the `app` package from that first folder.
 _ROOT = str(Path(__file__).resolve().parents[1])
 if sys.path[:1] != [_ROOT]:
     if _ROOT in sys.path:
@@ -27,6 +27,7 @@ if sys.path[:1] != [_ROOT]:
 
 import streamlit as st  # noqa: E402
 
+from app.store import diagnose  # noqa: E402
 from dashboard import fmt, queries, registry  # noqa: E402
 from dashboard.budget import budget_banner  # noqa: E402
 from dashboard.context import make_context  # noqa: E402
@@ -71,6 +72,11 @@ def render_page(path: Path, page: str, selection: Selection) -> None:
 def main() -> None:
     st.set_page_config(page_title="taskrouter ops", page_icon="📡", layout="wide", initial_sidebar_state="expanded")
     path = database_path()
+    problem = diagnose(path, thorough=False)
+    if problem is not None:  # what the routers' log says too; `taskrouter status` runs the full check
+        st.title("taskrouter ops")
+        st.error(f"The attempts database cannot be read: {fmt.plain(problem)}")
+        return
     conn = queries.connect(path)
     if conn is None:
         empty_state(path, "No database yet at")
