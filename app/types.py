@@ -44,6 +44,7 @@ class ErrorKind(StrEnum):
     # Skip-only reasons: the model was not called.
     COOLING_DOWN = "cooling_down"
     CIRCUIT_OPEN = "circuit_open"
+    DISABLED = "disabled"  # taken out of rotation by ops (`taskrouter model disable`)
     BUDGET = "budget"
     CAPABILITY = "capability"
     # The answer arrived but did not pass the caller's checks.

@@ -38,6 +38,7 @@ def register(subparsers: Any) -> None:
 
 def func(args: argparse.Namespace) -> int:
     from app.store import CLEARED, CLOSED, clear_model_status, diagnose, open_database, read_model_status, utc_now_iso
+    from app.store.overrides import record_audit
 
     settings = load_settings()
     db_path = args.db if args.db is not None else settings.attempts_db_path
@@ -56,6 +57,8 @@ def func(args: argparse.Namespace) -> int:
         db = open_database(db_path)
         with contextlib.closing(db.conn):
             cleared = clear_model_status(db.conn, list(dict.fromkeys(args.clear)), utc_now_iso())
+            for model, row in cleared.items():
+                record_audit(db.conn, "mark cleared", model, detail=f"was {row['status']}: {row['detail'] or ''}")
         for model, row in cleared.items():
             print(f"cleared {model} (was {row['status']}); routers drop their mark within "
                   f"{settings.model_status_refresh_seconds:g} s")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.errors import ConfigError, UnknownTaskError
+from app.store.overrides import DEFAULT, FORCE, Override
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -26,7 +27,10 @@ class Chain:
     registry_key: str  # "writer:landing" when the variant has its own entry, else the task type
     candidates: tuple[Candidate, ...]
     forced: bool
-    override: str | None  # the DEFAULT_<TASK>_MODEL that went first, if any
+    override: str | None  # the model a default override (runtime or DEFAULT_<TASK>_MODEL) put first, if any
+    # Where the forced or first model came from ("runtime force #12", "FORCE_MODEL", "runtime default #3",
+    # "DEFAULT_FAST_MODEL"); None when the registry's order is followed. Logged with every attempt.
+    override_source: str | None = None
 
 
 def _models(registry: Mapping[str, Sequence[str]], key: str) -> list[str]:
@@ -49,14 +53,30 @@ def registry_key(task_type: str, variant: str | None, registry: Mapping[str, Seq
 
 
 def build_chain(
-    task_type: str, registry: Mapping[str, Sequence[str]], settings: Settings, variant: str | None = None
+    task_type: str, registry: Mapping[str, Sequence[str]], settings: Settings, variant: str | None = None,
+    runtime: Sequence[Override] = (),
 ) -> Chain:
+    """The models a request tries. Precedence, highest first: a runtime force override for this task, one for
+    every task, FORCE_MODEL, a runtime default override for this task, DEFAULT_<TASK>_MODEL, the registry.
+    `runtime`: the overrides in effect (app/store/overrides.py)."""
     if not isinstance(task_type, str) or not task_type:
         raise UnknownTaskError(repr(task_type), list(registry))
     key = registry_key(task_type, variant, registry)
+    force = _runtime(runtime, FORCE, task_type) or _runtime(runtime, FORCE, None)
+    if force is not None:
+        return Chain(task_type, key, (Candidate(force.model, False),), forced=True, override=None,
+                     override_source=force.source)
     if settings.force_model:
-        return Chain(task_type, key, (Candidate(settings.force_model, False),), forced=True, override=None)
-    override = settings.default_model_for(key) or settings.default_model_for(task_type)
+        return Chain(task_type, key, (Candidate(settings.force_model, False),), forced=True, override=None,
+                     override_source="FORCE_MODEL")
+    default = _runtime(runtime, DEFAULT, task_type)
+    override, source = (default.model, default.source) if default is not None else (None, None)
+    if override is None:
+        override = settings.default_model_for(key) or settings.default_model_for(task_type)
+        if override is not None:
+            from app.config import task_env_name  # loaded already: settings exist
+
+            source = f"DEFAULT_{task_env_name(key if settings.default_model_for(key) else task_type)}_MODEL"
     primary = ([override] if override else []) + _models(registry, key)
     fallback = _models(registry, FALLBACK_KEY) if FALLBACK_KEY in registry else []
     seen: set[str] = set()
@@ -65,7 +85,14 @@ def build_chain(
         if model not in seen:
             seen.add(model)
             candidates.append(Candidate(model, is_fallback))
-    return Chain(task_type, key, tuple(candidates), forced=False, override=override)
+    return Chain(task_type, key, tuple(candidates), forced=False, override=override, override_source=source)
+
+
+def _runtime(runtime: Sequence[Override], kind: str, task: str | None) -> Override | None:
+    for override in runtime:  # a handful at most
+        if override.kind == kind and override.task == task:
+            return override
+    return None
 
 
 class ChainCache:
@@ -81,17 +108,23 @@ class ChainCache:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._entries: dict[tuple[str, str | None], tuple[Chain, Any, Any]] = {}
+        self._runtime: Sequence[Override] = ()
 
-    def get(self, task_type: str, registry: Mapping[str, Sequence[str]], variant: str | None = None) -> Chain:
+    def get(self, task_type: str, registry: Mapping[str, Sequence[str]], variant: str | None = None,
+            runtime: Sequence[Override] = ()) -> Chain:
+        """`runtime`: the overrides in effect; a new tuple (the refresh makes one when they change) rebuilds."""
         if not isinstance(task_type, str) or not (variant is None or isinstance(variant, str)):
-            return build_chain(task_type, registry, self.settings, variant)  # raises the clear error
+            return build_chain(task_type, registry, self.settings, variant, runtime)  # raises the clear error
+        if runtime is not self._runtime:
+            self._entries.clear()
+            self._runtime = runtime
         entry = self._entries.get((task_type, variant))
         if entry is not None:
             chain, primary, fallback = entry
             if (registry.get(chain.registry_key) == primary and registry.get(FALLBACK_KEY) == fallback
                     and registry_key(task_type, variant, registry) == chain.registry_key):
                 return chain
-        chain = build_chain(task_type, registry, self.settings, variant)
+        chain = build_chain(task_type, registry, self.settings, variant, runtime)
         if len(self._entries) >= self.MAX_ENTRIES:
             self._entries.clear()
         self._entries[(task_type, variant)] = (chain, _snapshot(registry.get(chain.registry_key)),

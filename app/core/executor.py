@@ -140,7 +140,7 @@ class Router(Outcomes):
         return self._catalog_overrides.get(model) or self._catalog().get(model)
 
     def chain_for(self, task_type: str, variant: str | None = None) -> Chain:
-        return self._chains.get(task_type, self._registry(), variant)
+        return self._chains.get(task_type, self._registry(), variant, self.health.overrides)
 
     def endpoint_for(self, model: str, info: ModelInfo | None) -> Endpoint:
         if info is not None and info.provider != "groq":
@@ -204,6 +204,7 @@ class Router(Outcomes):
         if not (max_cost_usd is validate is required_fields is timeout is hedge_after_ms is None):
             check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
         s = self.settings
+        self.health.refresh_if_due(time.time())  # marks and runtime overrides, before the chain is chosen
         chain = self.chain_for(task_type, variant)
         if params or variant is not None:
             check_params(params, variant, chain, self.model_info)
@@ -215,7 +216,6 @@ class Router(Outcomes):
         hedge_ms = s.hedge_after_ms if hedge_after_ms is None else (hedge_after_ms or None)
         run = Run(chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
                   hedge_ms / 1000.0 if hedge_ms else None)
-        self.health.refresh_if_due(time.time())
         return Call(req, run, messages, params, needs_of(messages, params, measured), max_cost_usd, validate,
                     required_fields)
 

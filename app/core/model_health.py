@@ -25,6 +25,7 @@ from app.store import (
     read_model_status,
     utc_now_iso,
 )
+from app.store.overrides import DISABLE, Override, read_active
 from app.types import ErrorKind
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ DEPRECATED = "deprecated"
 NOT_FOUND = "not_found"
 COOLING_DOWN = "cooling_down"
 CIRCUIT_OPEN = "circuit_open"
+DISABLED = "disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +65,20 @@ class ModelHealth:
         self._tracked = self.breaker.circuits  # read on every answer: one dict lookup, no call
         self._lock = threading.Lock()
         self._next_refresh = 0.0
+        # Runtime overrides in effect (app/store/overrides.py), read with the marks. A new tuple only when they
+        # change: the chain cache rebuilds on a new one.
+        self.overrides: tuple[Override, ...] = ()
+        self._disabled: dict[str, ModelState] = {}
 
     def blocked(self, model: str, now: float) -> ModelState | None:
         """The mark that keeps the model out now, or None. An expired circuit_open mark is the half-open state:
         the first caller gets None (its call is the probe), the others a mark saying a probe is in flight."""
         state = self._states.get(model)
         if state is None:
+            if self._disabled:
+                disabled = self._disabled.get(model)
+                if disabled is not None and disabled.active(now):
+                    return disabled
             return None
         if state.active(now):
             return state
@@ -88,6 +98,7 @@ class ModelHealth:
         if self._log is None or now < self._next_refresh:
             return
         self._next_refresh = now + self._settings.model_status_refresh_seconds
+        self._refresh_overrides(now)
         for row in read_model_status(self._log.path):
             if row["status"] in (CLEARED, CLOSED):
                 self._cleared(row["model"], epoch_from_iso(row["last_seen"]) or 0.0, row["status"])
@@ -100,6 +111,19 @@ class ModelHealth:
                 mine = self._states.get(row["model"])
                 if mine is None or _outlasts(state, mine):
                     self._states[row["model"]] = state
+
+    def _refresh_overrides(self, now: float) -> None:
+        assert self._log is not None
+        active = tuple(read_active(self._log.path, iso_from_epoch(now)))
+        if active == self.overrides:
+            return
+        for override in set(active) ^ set(self.overrides):
+            logger.warning("Override %s: %s", "in effect" if override in active else "ended", override.describe())
+        self.overrides = active
+        self._disabled = {o.model: ModelState(DISABLED, f"disabled by {o.set_by}" + (f": {o.reason}" if o.reason
+                                                                                       else ""),
+                                              epoch_from_iso(o.expires_at), epoch_from_iso(o.set_at) or 0.0)
+                          for o in active if o.kind == DISABLE}
 
     def _cleared(self, model: str, cleared_at: float, how: str = CLEARED) -> None:
         """Ops cleared the model (`taskrouter status --clear`), or another process's probe closed its breaker:

@@ -13,7 +13,7 @@ from app.core.catalog import ModelInfo
 from app.core.chain import Candidate
 from app.core.failures import classify, policy
 from app.core.gates import Needs, skip_reason
-from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, NOT_FOUND
+from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, DISABLED, NOT_FOUND
 from app.core.recording import RequestLog
 from app.core.request import Answer, Call, ms_since, provider_of, response
 from app.core.retry import Pick
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("taskrouter")
 
-_STATE_KIND = {DEPRECATED: ErrorKind.DEPRECATED, NOT_FOUND: ErrorKind.NOT_FOUND, CIRCUIT_OPEN: ErrorKind.CIRCUIT_OPEN}
+_STATE_KIND = {DEPRECATED: ErrorKind.DEPRECATED, NOT_FOUND: ErrorKind.NOT_FOUND, CIRCUIT_OPEN: ErrorKind.CIRCUIT_OPEN,
+               DISABLED: ErrorKind.DISABLED}
 
 
 class Outcomes:

@@ -76,7 +76,7 @@ class RequestLog:
                    kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
                    candidate.is_fallback, self.chain.forced, none_if_skipped, none_if_skipped, none_if_skipped,
                    latency_ms, cost, utc_now_iso(), None, None, self.variant, None, None,
-                   self.prompt if called else None, None, retry, hedged, first_token_ms)
+                   self.prompt if called else None, None, retry, hedged, first_token_ms, self.chain.override_source)
         else:
             usage = result.usage
             row = (self.request_id, self.chain.task_type, candidate.model, provider, position, outcome.value,
@@ -84,5 +84,6 @@ class RequestLog:
                    candidate.is_fallback, self.chain.forced, usage.prompt_tokens, usage.completion_tokens,
                    usage.total_tokens, latency_ms, cost, utc_now_iso(), usage.cached_tokens,
                    usage.reasoning_tokens, self.variant, result.finish_reason, result.provider_request_id,
-                   self.prompt, result.content if self.log_content else None, retry, hedged, first_token_ms)
+                   self.prompt, result.content if self.log_content else None, retry, hedged, first_token_ms,
+                   self.chain.override_source)
         self.log.record(_new_row(row))

@@ -141,3 +141,23 @@ def m004_retries_and_hedges(db: Database) -> None:
 @migration
 def m005_first_token(db: Database) -> None:
     _add_column(db, "attempts", "first_token_ms", float, None)  # streamed attempts only; NULL otherwise
+
+
+@migration
+def m006_overrides_and_audit(db: Database) -> None:
+    # Runtime overrides (app/store/overrides.py): active while cleared_at is NULL and expires_at is in the future.
+    db["overrides"].create(
+        {"id": int, "kind": str, "task": str, "model": str, "reason": str, "set_by": str, "set_at": str,
+         "expires_at": str, "cleared_at": str, "cleared_by": str},
+        pk="id", if_not_exists=True,
+    )
+    db["overrides"].create_index(["cleared_at"], if_not_exists=True)
+    # Who changed what, when and why: every override set or cleared, every mark cleared by hand.
+    db["audit"].create(
+        {"id": int, "at": str, "who": str, "action": str, "target": str, "task": str, "detail": str, "reason": str,
+         "via": str},
+        pk="id", if_not_exists=True,
+    )
+    # Where a forced or default model came from: "runtime force #12", "FORCE_MODEL", "DEFAULT_FAST_MODEL"; NULL
+    # when the registry's order was followed.
+    _add_column(db, "attempts", "override_source", str, None)

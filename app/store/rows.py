@@ -47,11 +47,14 @@ class AttemptRow(NamedTuple):
     retry: int = 0  # 0: the request's first call to this model; n: its n-th retry
     hedged: bool = False  # started in parallel with a slower call (HEDGE_AFTER_MS)
     first_token_ms: float | None = None  # streamed attempts: from the call's start to its first text or tool call
+    # Where the chain's forced or first model came from: "runtime force #12", "FORCE_MODEL", "runtime default #3",
+    # "DEFAULT_FAST_MODEL"; None when the registry's order was followed.
+    override_source: str | None = None
 
 
 Row = AttemptRow | ModelStatusRow
 
-_CHUNK = 32  # rows per INSERT statement: 32 x 27 parameters stays under SQLite's oldest limit of 999
+_CHUNK = 32  # rows per INSERT statement: 32 x 28 parameters stays under SQLite's oldest limit of 999
 _ATTEMPT_COLUMNS = ", ".join(AttemptRow._fields)
 _ROW_PLACEHOLDERS = "(" + ", ".join("?" for _ in AttemptRow._fields) + ")"
 _INSERTS: dict[int, str] = {}

@@ -1,0 +1,188 @@
+"""`taskrouter override ...` and `taskrouter model disable|enable`: change routing at runtime, for every process
+on the database, without a restart. Each change is an audit row; routers pick it up within
+MODEL_STATUS_REFRESH_SECONDS.
+
+Precedence, highest first: a runtime force override for the task, one for every task, FORCE_MODEL, a runtime
+default override for the task, DEFAULT_<TASK>_MODEL, MODEL_REGISTRY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.config import load_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("override", help="force or reorder models at runtime, for every process on the "
+                                                    "database (no restart)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    force = actions.add_parser("force", help="every task (or --task) calls only MODEL")
+    force.add_argument("model")
+    force.add_argument("--task", help="only this task type (default: every task)")
+    default = actions.add_parser("default", help="MODEL goes first in TASK's chain")
+    default.add_argument("task")
+    default.add_argument("model")
+    for sub in (force, default):
+        sub.add_argument("--ttl", help="expires after this long: 90s, 30m, 2h (default: until cleared)")
+        sub.add_argument("--any-model", action="store_true", help="allow a model the catalog does not know")
+    clear = actions.add_parser("clear", help="end force and default overrides (all, or those matching)")
+    clear.add_argument("--kind", choices=("force", "default"))
+    clear.add_argument("--task")
+    clear.add_argument("--model")
+    listing = actions.add_parser("list", help="what is in effect: runtime overrides and the environment's")
+    listing.add_argument("--json", action="store_true")
+    for sub in (force, default, clear, listing):
+        _common(sub)
+    parser.set_defaults(func=run_override)
+
+    model = subparsers.add_parser("model", help="take a model out of rotation, or put it back")
+    model_actions = model.add_subparsers(dest="action", metavar="ACTION", required=True)
+    disable = model_actions.add_parser("disable", help="every router skips MODEL (logged `disabled`)")
+    disable.add_argument("model")
+    disable.add_argument("--ttl", help="expires after this long: 90s, 30m, 2h (default: until enabled)")
+    disable.add_argument("--any-model", action="store_true", help="allow a model the catalog does not know")
+    enable = model_actions.add_parser("enable", help="end a disable")
+    enable.add_argument("model")
+    for sub in (disable, enable):
+        _common(sub)
+    model.set_defaults(func=run_model)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", default="", help="why, for the audit trail")
+    parser.add_argument("--db", type=Path, default=None, help="the database (default: ATTEMPTS_DB_PATH)")
+
+
+def _ttl(text: str | None) -> float | None:
+    from app.core.failures import parse_duration
+
+    if text is None:
+        return None
+    seconds = parse_duration(text)
+    if seconds is None or seconds <= 0:
+        raise SystemExit(f"taskrouter: --ttl {text!r} is not a duration: give e.g. 90s, 30m, 2h or 1h30m")
+    return seconds
+
+
+def _known_model(model: str, allow_unknown: bool) -> None:
+    from app.core import ai_models
+
+    known = set(ai_models.MODEL_CATALOG) | {m for chain in ai_models.MODEL_REGISTRY.values() for m in chain}
+    if model not in known and not allow_unknown:
+        raise SystemExit(f"taskrouter: {model!r} is not in MODEL_CATALOG or MODEL_REGISTRY (known: "
+                         f"{', '.join(sorted(known))}); pass --any-model to use it anyway")
+
+
+def _known_task(task: str) -> None:
+    from app.core import ai_models
+
+    if task not in ai_models.MODEL_REGISTRY or task == "fallback":
+        tasks = sorted(k for k in ai_models.MODEL_REGISTRY if k != "fallback")
+        raise SystemExit(f"taskrouter: unknown task {task!r}; MODEL_REGISTRY has: {', '.join(tasks)}")
+
+
+@contextlib.contextmanager
+def _connection(args: argparse.Namespace) -> Any:
+    from app.store import open_database
+
+    db = open_database(args.db if args.db is not None else load_settings().attempts_db_path)
+    try:
+        yield db.conn
+    finally:
+        db.conn.close()
+
+
+def _refresh_note() -> str:
+    return f"routers pick it up within {load_settings().model_status_refresh_seconds:g} s"
+
+
+def run_override(args: argparse.Namespace) -> int:
+    from app.store.overrides import DEFAULT, FORCE, clear_overrides, set_override
+
+    if args.action == "list":
+        return _list(args)
+    if args.action == "force":
+        _known_model(args.model, args.any_model)
+        if args.task:
+            _known_task(args.task)
+        with _connection(args) as conn:
+            made = set_override(conn, FORCE, args.model, task=args.task, ttl_seconds=_ttl(args.ttl),
+                                reason=args.reason)
+        print(f"override #{made.id}: {made.describe()}; {_refresh_note()}")
+        return 0
+    if args.action == "default":
+        _known_task(args.task)
+        _known_model(args.model, args.any_model)
+        with _connection(args) as conn:
+            made = set_override(conn, DEFAULT, args.model, task=args.task, ttl_seconds=_ttl(args.ttl),
+                                reason=args.reason)
+        print(f"override #{made.id}: {made.describe()}; {_refresh_note()}")
+        return 0
+    kinds = [args.kind] if args.kind else [FORCE, DEFAULT]
+    with _connection(args) as conn:
+        cleared = [o for kind in kinds for o in clear_overrides(conn, kind=kind, task=args.task, model=args.model,
+                                                                 reason=args.reason)]
+    if not cleared:
+        print("taskrouter override clear: no active override matches; nothing was changed", file=sys.stderr)
+        return 1
+    for o in cleared:
+        print(f"cleared override #{o.id}: {o.describe()}")
+    print(_refresh_note())
+    return 0
+
+
+def run_model(args: argparse.Namespace) -> int:
+    from app.store.overrides import DISABLE, clear_overrides, set_override
+
+    if args.action == "disable":
+        _known_model(args.model, args.any_model)
+        with _connection(args) as conn:
+            made = set_override(conn, DISABLE, args.model, ttl_seconds=_ttl(args.ttl), reason=args.reason)
+        print(f"override #{made.id}: {made.describe()}; {_refresh_note()}")
+        return 0
+    with _connection(args) as conn:
+        cleared = clear_overrides(conn, kind=DISABLE, model=args.model, reason=args.reason)
+    if not cleared:
+        print(f"taskrouter model enable: {args.model} is not disabled; nothing was changed", file=sys.stderr)
+        return 1
+    print(f"enabled {args.model}; {_refresh_note()}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from app.store.overrides import read_active
+
+    settings = load_settings()
+    path = args.db if args.db is not None else settings.attempts_db_path
+    runtime = read_active(path)
+    env: list[dict[str, Any]] = []
+    if settings.force_model:
+        env.append({"kind": "force", "task": None, "model": settings.force_model, "source": "FORCE_MODEL"})
+    for name, model in sorted(settings.default_models.items()):
+        env.append({"kind": "default", "task": name.lower(), "model": model, "source": f"DEFAULT_{name}_MODEL"})
+    if args.json:
+        print(json.dumps({"runtime": [{**_as_dict(o), "source": o.source} for o in runtime], "environment": env},
+                         indent=2))
+        return 0
+    print("precedence: runtime force (task) > runtime force (every task) > FORCE_MODEL > runtime default > "
+          "DEFAULT_<TASK>_MODEL > MODEL_REGISTRY")
+    if not runtime and not env:
+        print("no override in effect")
+    for o in runtime:
+        print(f"#{o.id} {o.describe()}")
+    for e in env:
+        scope = f" for {e['task']}" if e["task"] else " for every task"
+        shadowed = " (shadowed by a runtime force)" if any(o.kind == "force" for o in runtime) else ""
+        print(f"{e['source']}: {e['kind']} {e['model']}{scope} (environment; a restart changes it){shadowed}")
+    return 0
+
+
+def _as_dict(o: Any) -> dict[str, Any]:
+    return {"id": o.id, "kind": o.kind, "task": o.task, "model": o.model, "reason": o.reason, "set_by": o.set_by,
+            "set_at": o.set_at, "expires_at": o.expires_at}

@@ -1,0 +1,169 @@
+"""Runtime overrides, set by ops while routers run, and the audit trail of every change (`taskrouter override`,
+`taskrouter model`, the dashboard's admin actions).
+
+Kinds: `force` (every task, or one task, calls only this model: FORCE_MODEL without a restart), `default` (this
+model goes first in the task's chain: DEFAULT_<TASK>_MODEL without a restart), `disable` (the model is skipped,
+logged `disabled`, until enabled). An override is active until cleared or until its expiry. Setting one replaces
+the active one of the same kind and scope. Every change writes an `audit` row (who, what, when, why) in the same
+transaction. Routers read the active ones at most every MODEL_STATUS_REFRESH_SECONDS (read-only; an unreadable
+file reads as none).
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.store.clock import iso_from_epoch, utc_now_iso
+from app.store.model_status import read_only_uri
+
+FORCE = "force"
+DEFAULT = "default"
+DISABLE = "disable"
+KINDS = (FORCE, DEFAULT, DISABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    id: int
+    kind: str
+    task: str | None  # force: None = every task; default: the task; disable: None
+    model: str
+    reason: str
+    set_by: str
+    set_at: str
+    expires_at: str | None
+
+    @property
+    def source(self) -> str:
+        """How the attempt log names it: `runtime force #12`."""
+        return f"runtime {self.kind} #{self.id}"
+
+    def describe(self) -> str:
+        scope = f" for {self.task}" if self.task else (" for every task" if self.kind == FORCE else "")
+        until = f" until {self.expires_at}" if self.expires_at else ""
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{self.kind} {self.model}{scope}{until}, set by {self.set_by} at {self.set_at}{why}"
+
+
+def who() -> str:
+    """user@host of this process, for the audit trail."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _row(r: sqlite3.Row) -> Override:
+    return Override(r["id"], r["kind"], r["task"], r["model"], r["reason"] or "", r["set_by"], r["set_at"],
+                    r["expires_at"])
+
+
+def _active(conn: sqlite3.Connection, now: str) -> list[Override]:
+    conn.row_factory = sqlite3.Row
+    return [_row(r) for r in conn.execute(
+        "SELECT * FROM overrides WHERE cleared_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
+        (now,))]
+
+
+def read_active(path: Path | str, now: str | None = None) -> list[Override]:
+    """The overrides in effect; none when the file does not exist or cannot be read (routers must answer)."""
+    try:
+        if not Path(path).is_file():
+            return []
+        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
+    except (sqlite3.Error, OSError):
+        return []
+    try:
+        return _active(conn, now or utc_now_iso())
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
+
+
+def set_override(conn: sqlite3.Connection, kind: str, model: str, *, task: str | None = None,
+                 ttl_seconds: float | None = None, reason: str = "", by: str | None = None,
+                 via: str = "cli", now_epoch: float | None = None) -> Override:
+    """Make `model` the active `kind` override for `task` (replacing the one there), with its audit row."""
+    if kind not in KINDS:
+        raise ValueError(f"override kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    by = by or who()
+    now = utc_now_iso() if now_epoch is None else iso_from_epoch(now_epoch)
+    assert now is not None
+    expires = None
+    if ttl_seconds is not None:
+        from app.store.clock import epoch_from_iso
+
+        expires = iso_from_epoch((epoch_from_iso(now) or 0.0) + ttl_seconds)
+    with conn:
+        replaced = _clear(conn, now, by, kind=kind, task=task, model=model if kind == DISABLE else None,
+                          same_scope=True)
+        cursor = conn.execute(
+            "INSERT INTO overrides (kind, task, model, reason, set_by, set_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, task, model, reason, by, now, expires))
+        override = Override(int(cursor.lastrowid or 0), kind, task, model, reason, by, now, expires)
+        detail = override.describe() + (f"; replaced #{', #'.join(str(o.id) for o in replaced)}" if replaced else "")
+        _audit(conn, now, by, f"{kind} set", model, task, detail, reason, via)
+    return override
+
+
+def clear_overrides(conn: sqlite3.Connection, *, kind: str | None = None, task: str | None = None,
+                    model: str | None = None, reason: str = "", by: str | None = None,
+                    via: str = "cli") -> list[Override]:
+    """Clear the active overrides matching every given filter (none given: all); returns them."""
+    by = by or who()
+    now = utc_now_iso()
+    with conn:
+        cleared = _clear(conn, now, by, kind=kind, task=task, model=model, same_scope=False)
+        for o in cleared:
+            _audit(conn, now, by, f"{o.kind} cleared", o.model, o.task, o.describe(), reason, via)
+    return cleared
+
+
+def _clear(conn: sqlite3.Connection, now: str, by: str, *, kind: str | None, task: str | None,
+           model: str | None, same_scope: bool) -> list[Override]:
+    """`same_scope`: `task` None means the every-task override only (setting one replaces its own scope);
+    otherwise None matches any task (clearing by filter)."""
+    matching = [o for o in _active(conn, now) if (kind is None or o.kind == kind)
+                and (o.task == task if same_scope else task is None or o.task == task)
+                and (model is None or o.model == model)]
+    for o in matching:
+        conn.execute("UPDATE overrides SET cleared_at = ?, cleared_by = ? WHERE id = ?", (now, by, o.id))
+    return matching
+
+
+def record_audit(conn: sqlite3.Connection, action: str, target: str, *, task: str | None = None, detail: str = "",
+                 reason: str = "", by: str | None = None, via: str = "cli") -> None:
+    """An audit row for a change made elsewhere (a mark cleared with `taskrouter status --clear`, ...)."""
+    with conn:
+        _audit(conn, utc_now_iso(), by or who(), action, target, task, detail, reason, via)
+
+
+def _audit(conn: sqlite3.Connection, at: str, by: str, action: str, target: str, task: str | None, detail: str,
+           reason: str, via: str) -> None:
+    conn.execute("INSERT INTO audit (at, who, action, target, task, detail, reason, via) VALUES "
+                 "(?, ?, ?, ?, ?, ?, ?, ?)", (at, by, action, target, task, detail[:1000], reason[:1000], via))
+
+
+def read_audit(path: Path | str, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest audit rows first."""
+    try:
+        if not Path(path).is_file():
+            return []
+        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
+    except (sqlite3.Error, OSError):
+        return []
+    try:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
