@@ -164,8 +164,9 @@ def _list(args: argparse.Namespace) -> int:
     env: list[dict[str, Any]] = []
     if settings.force_model:
         env.append({"kind": "force", "task": None, "model": settings.force_model, "source": "FORCE_MODEL"})
-    for name, model in sorted(settings.default_models.items()):
-        env.append({"kind": "default", "task": name.lower(), "model": model, "source": f"DEFAULT_{name}_MODEL"})
+    for name, model in sorted(settings.default_models.items()):  # DEFAULT_<TASK>_MODEL
+        env.append({"kind": "default", "task": name.removeprefix("DEFAULT_").removesuffix("_MODEL").lower(),
+                    "model": model, "source": name})
     if args.json:
         print(json.dumps({"runtime": [{**_as_dict(o), "source": o.source} for o in runtime], "environment": env},
                          indent=2))

@@ -76,7 +76,7 @@ def build_chain(
         if override is not None:
             from app.config import task_env_name  # loaded already: settings exist
 
-            source = f"DEFAULT_{task_env_name(key if settings.default_model_for(key) else task_type)}_MODEL"
+            source = task_env_name(key if settings.default_model_for(key) else task_type)
     primary = ([override] if override else []) + _models(registry, key)
     fallback = _models(registry, FALLBACK_KEY) if FALLBACK_KEY in registry else []
     seen: set[str] = set()
