@@ -56,6 +56,12 @@ async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: in
     from app.store import get_attempt_log
 
     clean_environment(Settings.model_fields)
+    # The writer commits a batch after lingering LINGER_SECONDS of wall time; valgrind slows a worker ~50x and by
+    # how much depends on the machine's load, so the number of commits per window (and the instructions) would
+    # too. One batch per window (the flush at its end) makes the count the same whatever the load.
+    import app.store.attempt_log as attempt_log_module
+
+    attempt_log_module.LINGER_SECONDS = 3600.0  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "own_instructions.db"
         settings = load_settings(env_file=None, groq_api_key=KEY, groq_base_url=f"http://127.0.0.1:{port}",
