@@ -1,0 +1,40 @@
+"""bench/dashboard.py at a few thousand rows: it seeds, times every page's queries and renders, and prints its
+tables. Run with the suite so that the 1M-row benchmark cannot silently break as the dashboard changes."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "dashboard.py"
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_dashboard", BENCH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_dashboard_bench_runs_at_a_small_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _bench()
+    # The bench points the dashboard at its file through the environment: restored after the test.
+    monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", "")
+    started = time.perf_counter()
+    assert bench.main(["--db", str(tmp_path / "bench.db"), "--rows", "3000", "--runs", "1"]) == 0
+    took = time.perf_counter() - started
+    out = capsys.readouterr().out
+    assert "seeded 3,000 attempt rows" in out
+    for title in ("SQL per page", "Full page render"):
+        assert title in out
+    tables = out.split("SQL per page")[1]
+    for page in bench.PAGES:
+        assert tables.count(f"\n{page} ") == 2, page  # one line per table
+    assert out.count("worst: ") == 2
+    assert took < 60, took  # a few seconds unloaded; generous for a shared machine
