@@ -149,6 +149,7 @@ class FakeModels:
     db_path: Path | None = None
     _queues: dict[str, list[Any]] = field(default_factory=dict)
     _repeat: dict[str, bool] = field(default_factory=dict)  # a single outcome (not a list) answers every call
+    _kept: list[dict[str, Any]] | None = None  # the rows as the block ended (its temporary database is gone)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -165,10 +166,13 @@ class FakeModels:
         return [c for c in self.calls if c.model == model]
 
     def attempts(self) -> list[dict[str, Any]]:
-        """The attempt log's rows so far, oldest first (empty with attempt logging off)."""
+        """The attempt log's rows so far, oldest first (empty with attempt logging off); after the `with` block,
+        the rows it ended with."""
         from app.store import get_attempt_log
 
-        if self.db_path is None or not get_attempt_log(self.db_path).flush(timeout=30):
+        if self._kept is not None:
+            return list(self._kept)
+        if self.db_path is None or not get_attempt_log(self.db_path).flush(timeout=30) or not self.db_path.exists():
             return []
         with contextlib.closing(sqlite3.connect(self.db_path)) as conn:
             conn.row_factory = sqlite3.Row
@@ -267,3 +271,4 @@ def fake_models(script: Script, **settings: Any) -> Iterator[FakeModels]:
             use_router(previous)
             if router.log is not None:
                 router.log.close(timeout=30)  # written before the temporary folder goes, and no thread left
+            fake._kept = fake.attempts()

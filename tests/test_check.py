@@ -77,13 +77,13 @@ def test_the_table_shows_every_problem_with_its_replacement_and_exits_2(scenario
         f"runtime:  {db_path}: deprecation evidence for 2 registry model(s)",
         "",
         "task chat",
-        "  #  MODEL                ROLE     STATUS   CONTEXT  MAX OUT  FINDINGS",
+        "  #  MODEL                PLACE    STATUS   CONTEXT  MAX OUT  FINDINGS",
         f"  1  {LIVE}  primary  ok        131072    65536  -",
         f"  2  {RETIRING}     primary  WARNING   131072    16384  calendar: shuts down on 2026-12-11, in 10 days",
         f"{' ' * 62}-> use {LIVE}",
         "",
         "task legacy",
-        "  #  MODEL                                          ROLE      STATUS  CONTEXT  MAX OUT  FINDINGS",
+        "  #  MODEL                                          PLACE     STATUS  CONTEXT  MAX OUT  FINDINGS",
         f"  1  {OLD}                             primary   ERROR         -        -  "
         "calendar: shut down on 2025-03-20 per the deprecation calendar",
         f"{gap}live: not listed by GET /models (retired, unknown, or not available to this key)",
@@ -115,11 +115,11 @@ def test_the_json_report_and_the_stored_check_carry_the_same_facts(scenario, mak
     assert report["live"] == {"status": "ok", "detail": f"GET {sim.base_url}/openai/v1/models: 2 models listed",
                               "listed": 2}
     assert report["tasks"]["legacy"] == [
-        {"model": OLD, "role": "primary", "position": 1, "status": "error", "suggestion": f"use {LIVE}"},
-        {"model": GONE_2026, "role": "primary", "position": 2, "status": "error", "suggestion": f"use {LIVE}"},
-        {"model": UNLISTED, "role": "primary", "position": 3, "status": "error",
+        {"model": OLD, "place": "primary", "position": 1, "status": "error", "suggestion": f"use {LIVE}"},
+        {"model": GONE_2026, "place": "primary", "position": 2, "status": "error", "suggestion": f"use {LIVE}"},
+        {"model": UNLISTED, "place": "primary", "position": 3, "status": "error",
          "suggestion": f"no calendar replacement; remove it and {LIVE} takes over"},
-        {"model": LIVE, "role": "fallback", "position": 4, "status": "ok", "suggestion": None},
+        {"model": LIVE, "place": "fallback", "position": 4, "status": "ok", "suggestion": None},
     ]
     models = report["models"]
     assert models[LIVE]["live"] == {"listed": True, "active": True, "context_window": 131072,
@@ -218,13 +218,13 @@ def test_overrides_are_checked_too(scenario, env, monkeypatch, capsys):
     chat = json.loads(out)["tasks"]["chat"]
     assert code == 2
     # gemma2 -> llama-3.1-8b-instant (retired too) -> the live end of the chain.
-    assert chat[0] == {"model": "gemma2-9b-it", "role": "override", "position": 1, "status": "error",
+    assert chat[0] == {"model": "gemma2-9b-it", "place": "override", "position": 1, "status": "error",
                        "suggestion": "use openai/gpt-oss-20b (but GET /models does not list it as active)"}
     env.delenv("DEFAULT_CHAT_MODEL")
     env.setenv("FORCE_MODEL", RETIRING)
     code, out, _ = check(capsys, "--json")
     assert code == 0
-    assert [(c["model"], c["role"], c["status"]) for c in json.loads(out)["tasks"]["chat"]] == [
+    assert [(c["model"], c["place"], c["status"]) for c in json.loads(out)["tasks"]["chat"]] == [
         (RETIRING, "forced", "warning"), (LIVE, "bypassed", "ok")
     ]
 

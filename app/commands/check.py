@@ -18,7 +18,7 @@ from app.config import load_settings
 from app.core.catalog import load_catalog_file
 from app.deprecations import HEALTHY, CheckReport, ModelCheck, run_check, save_check
 
-_HEADERS = ("#", "MODEL", "ROLE", "STATUS", "CONTEXT", "MAX OUT", "FINDINGS")
+_HEADERS = ("#", "MODEL", "PLACE", "STATUS", "CONTEXT", "MAX OUT", "FINDINGS")
 
 
 def register(subparsers: Any) -> None:
@@ -88,7 +88,7 @@ def render(report: CheckReport, stored: str = "") -> str:
             suggestion = report.suggestion(item)
             if suggestion:
                 findings.append(f"-> {suggestion}")
-            rows.append(((str(item.position), item.model, item.role, _status(check), *_limits(check)), findings))
+            rows.append(((str(item.position), item.model, item.place, _status(check), *_limits(check)), findings))
         lines += ["", f"task {task}", *_table(rows)]
     if report.problems:
         lines += ["", "not tied to one model:"]

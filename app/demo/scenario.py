@@ -1,6 +1,6 @@
 """The demo's fault mix, derived from MODEL_REGISTRY at run time so that it follows registry edits.
 
-Two models get a role: one is rate limited (429 with retry-after) and the model right behind it in some
+Two models get a part to play: one is rate limited (429 with retry-after) and the model right behind it in some
 task's chain is decommissioned mid-run, so that the router's fallback, cooldown and deprecation handling
 all show up in a few hundred requests. Every model also gets transient 5xx, a log-normal latency tail and
 a rare hang (a timeout on the client side).

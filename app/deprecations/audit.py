@@ -120,7 +120,7 @@ class CheckReport:
             flag += f" (also {live.status} here)" if live is not None and live.status != HEALTHY else ""
             return f"use {replacement}{flag}"
         chain = self.chains[item.task]
-        later = [c.model for c in chain if c.position > item.position and c.role != BYPASSED
+        later = [c.model for c in chain if c.position > item.position and c.place != BYPASSED
                  and self.models[c.model].status == HEALTHY]
         if later:
             return f"no calendar replacement; remove it and {later[0]} takes over"
@@ -141,7 +141,7 @@ class CheckReport:
             "runtime": {"db_path": str(self.db_path), "evidence_rows": self.runtime_rows},
             "problems": [p.to_json() for p in self.problems],
             "tasks": {
-                task: [{"model": c.model, "role": c.role, "position": c.position,
+                task: [{"model": c.model, "place": c.place, "position": c.position,
                         "status": self.models[c.model].status, "suggestion": self.suggestion(c)} for c in chain]
                 for task, chain in self.chains.items()
             },

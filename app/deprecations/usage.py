@@ -27,7 +27,7 @@ BYPASSED = "bypassed"  # in the registry but not called while FORCE_MODEL is set
 class ChainModel:
     task: str
     model: str
-    role: str
+    place: str  # primary | fallback | override | forced | bypassed: how the chain came to hold it
     position: int  # 1-based order in the task's effective chain; bypassed models continue the count
 
 
@@ -43,7 +43,7 @@ def task_chain(task: str, registry: Mapping[str, Sequence[str]], settings: Setti
     executor builds it (task `writer`, variant `landing`), so DEFAULT_WRITER_MODEL applies to it too."""
     base, _, variant = task.partition(":")
     chain = build_chain(base, registry, settings, variant or None)
-    models = [ChainModel(task, c.model, _role(c.model, c.is_fallback, chain.forced, chain.override), i)
+    models = [ChainModel(task, c.model, _place(c.model, c.is_fallback, chain.forced, chain.override), i)
               for i, c in enumerate(chain.candidates, 1)]
     if chain.forced:
         # The registry still matters: it is what runs again once FORCE_MODEL is lifted.
@@ -53,7 +53,7 @@ def task_chain(task: str, registry: Mapping[str, Sequence[str]], settings: Setti
     return models
 
 
-def _role(model: str, is_fallback: bool, forced: bool, override: str | None) -> str:
+def _place(model: str, is_fallback: bool, forced: bool, override: str | None) -> str:
     if forced:
         return FORCED
     if is_fallback:
