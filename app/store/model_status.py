@@ -47,6 +47,12 @@ def read_model_status(path: Path | str) -> list[dict[str, Any]]:
 
     Empty too when the file cannot be read: the attempt log's writer reports what is wrong with it, and a router
     must answer calls whatever the file's state."""
+    return query_read_only(path, "SELECT * FROM model_status ORDER BY model")
+
+
+def query_read_only(path: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of one query on a read-only connection; none when the file does not exist or cannot be read (what
+    is wrong with it is the attempt log's writer's to report)."""
     try:
         if not Path(path).is_file():
             return []
@@ -55,7 +61,7 @@ def read_model_status(path: Path | str) -> list[dict[str, Any]]:
         return []
     try:
         conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM model_status ORDER BY model")]
+        return [dict(r) for r in conn.execute(sql, params)]
     except sqlite3.Error:
         return []
     finally:

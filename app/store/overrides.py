@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app.store.clock import iso_from_epoch, utc_now_iso
-from app.store.model_status import read_only_uri
+from app.store.model_status import query_read_only
 
 FORCE = "force"
 DEFAULT = "default"
@@ -59,32 +59,22 @@ def who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _row(r: sqlite3.Row) -> Override:
+_ACTIVE = "SELECT * FROM overrides WHERE cleared_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY id"
+
+
+def _from_dict(r: Any) -> Override:
     return Override(r["id"], r["kind"], r["task"], r["model"], r["reason"] or "", r["set_by"], r["set_at"],
                     r["expires_at"])
 
 
 def _active(conn: sqlite3.Connection, now: str) -> list[Override]:
     conn.row_factory = sqlite3.Row
-    return [_row(r) for r in conn.execute(
-        "SELECT * FROM overrides WHERE cleared_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
-        (now,))]
+    return [_from_dict(r) for r in conn.execute(_ACTIVE, (now,))]
 
 
 def read_active(path: Path | str, now: str | None = None) -> list[Override]:
     """The overrides in effect; none when the file does not exist or cannot be read (routers must answer)."""
-    try:
-        if not Path(path).is_file():
-            return []
-        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
-    except (sqlite3.Error, OSError):
-        return []
-    try:
-        return _active(conn, now or utc_now_iso())
-    except sqlite3.Error:
-        return []
-    finally:
-        conn.close()
+    return [_from_dict(r) for r in query_read_only(path, _ACTIVE, (now or utc_now_iso(),))]
 
 
 def set_override(conn: sqlite3.Connection, kind: str, model: str, *, task: str | None = None,
@@ -154,16 +144,4 @@ def _audit(conn: sqlite3.Connection, at: str, by: str, action: str, target: str,
 
 def read_audit(path: Path | str, limit: int = 200) -> list[dict[str, Any]]:
     """The newest audit rows first."""
-    try:
-        if not Path(path).is_file():
-            return []
-        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
-    except (sqlite3.Error, OSError):
-        return []
-    try:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
-    except sqlite3.Error:
-        return []
-    finally:
-        conn.close()
+    return query_read_only(path, "SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
