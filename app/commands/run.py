@@ -8,7 +8,7 @@ import json
 import sys
 
 from app.config import load_settings
-from app.errors import TaskFailedError, UnknownTaskError
+from app.errors import InvalidMessagesError, TaskFailedError, UnknownTaskError
 
 NO_KEY = """GROQ_API_KEY is not set, so there is no provider to call.
   - For real Groq: export GROQ_API_KEY=gsk_...   (or put it in .env; see .env.example)
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     params = {k: v for k, v in (("max_tokens", args.max_tokens), ("temperature", args.temperature)) if v is not None}
     try:
         resp = asyncio.run(execute_task(args.task, messages, **params))
-    except (TaskFailedError, UnknownTaskError) as exc:
+    except (TaskFailedError, UnknownTaskError, InvalidMessagesError) as exc:
         print(f"taskrouter: {exc}", file=sys.stderr)
         return 1
     if args.json:
