@@ -300,19 +300,31 @@ def test_deprecations_page_shows_the_latest_check(seeded: Path) -> None:
 
 def test_failures_page_lists_and_filters(seeded: Path) -> None:
     at = run_page("Failures")
-    failures = frame(at, "error_message")
+    failures = frame(at, "Message")
+    assert list(failures.columns) == ["UTC", "Task", "Model", "Position", "Outcome", "Error kind", "Status",
+                                      "Message", "Latency (ms)", "Request", "Attempts"]
     assert len(failures) == 5
-    assert failures["created_at"].is_monotonic_decreasing  # newest first
-    assert list(failures["request_id"][:3]) == ["r6"] * 3  # r6 failed on three models, the latest request
-    assert set(failures["error_kind"]) == {"rate_limited", "deprecated", "server_error", "timeout"}
-    at.multiselect(key="failures_kinds").set_value(["timeout"]).run()
-    assert len(frame(at, "error_message")) == 2
-    at.toggle(key="failures_skips").set_value(True).run()
-    at.multiselect(key="failures_kinds").set_value(["deprecated"]).run()
-    rows = frame(at, "error_message")
-    assert sorted(rows["outcome"]) == ["failure", "skipped"]
+    assert failures["UTC"].is_monotonic_decreasing  # newest first
+    # r6 failed on three models, the latest request; each row links to its drill-down
+    assert list(failures["Request"][:3]) == ["r6"] * 3
+    assert list(failures["Attempts"][:3]) == ["?page=Request&request=r6"] * 3
+    assert set(failures["Error kind"]) == {"rate_limited", "deprecated", "server_error", "timeout"}
+    assert list(failures["Status"].dropna()) == [503, 404, 429]
+    at.multiselect(key="kind").set_value(["timeout"]).run()
+    assert len(frame(at, "Message")) == 2
+    at.toggle(key="skips").set_value(True).run()
+    at.multiselect(key="kind").set_value(["deprecated"]).run()
+    rows = frame(at, "Message")
+    assert sorted(rows["Outcome"]) == ["failure", "skipped"]
     at.sidebar.multiselect(key="task").set_value(["fast"]).run()
     assert any("No failures" in s.value for s in at.success)
+
+
+def test_failures_filters_come_from_the_url(seeded: Path) -> None:
+    at = run_page("Failures", kind="timeout", skips="true", limit="500")
+    assert at.multiselect(key="kind").value == ["timeout"]
+    assert at.toggle(key="skips").value is True and at.selectbox(key="limit").value == 500
+    assert set(frame(at, "Message")["Error kind"]) == {"timeout"}
 
 
 # -- empty, read-only, secrets -------------------------------------------------------------------------------
@@ -360,7 +372,7 @@ def test_never_writes_and_never_shows_a_secret(seeded: Path, monkeypatch: pytest
     monkeypatch.setenv("GROQ_API_KEY", SECRET)
     monkeypatch.setenv("FORCE_MODEL", SMALL)
     before = hashlib.sha256(seeded.read_bytes()).hexdigest()
-    for page in ("Overview", "Models", "Tasks", "Deprecations", "Failures"):
+    for page in ("Overview", "Models", "Tasks", "Deprecations", "Failures", "Request"):
         at = run_page(page, range="All time")
         assert SECRET not in texts(at), page
         assert "GROQ_API_KEY" not in texts(at), page

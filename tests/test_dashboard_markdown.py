@@ -292,8 +292,9 @@ def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Path,  # noq
     monkeypatch.setitem(ai_models.MODEL_REGISTRY, "reasoning", [HOSTILE, BIG, QWEN])
     monkeypatch.setenv("DEFAULT_FAST_MODEL", HOSTILE)
     seen = 0
-    for page in ("Overview", "Models", "Tasks", "Deprecations", "Failures"):
-        texts = _markdown_texts(run_page(page))
+    for page, query in (("Overview", {}), ("Models", {}), ("Tasks", {}), ("Deprecations", {}), ("Failures", {}),
+                        ("Request", {}), ("Request", {"request": "h1"})):
+        texts = _markdown_texts(run_page(page, **query))
         for text in texts:
             assert not EMOJI_TRIGGER.search(text), (page, text)
             assert not MATH_TRIGGER.search(MATH_BLANKED.sub("_", text)), (page, text)
@@ -303,8 +304,8 @@ def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Path,  # noq
                 seen += 1
                 assert HOSTILE in read(text), (page, text)
     # Overview: FORCE_MODEL and the deprecated model; Models: its mark; Tasks: both overrides; Deprecations: the
-    # model still listed, the calendar's replacement, the check's summary.
-    assert seen >= 8
+    # model still listed, the calendar's replacement, the check's summary; Request: the request's task.
+    assert seen >= 9
 
 
 def test_settings_and_calendar_problems_are_escaped(seeded: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811

@@ -2,8 +2,8 @@
 
 from types import ModuleType
 
-from dashboard.views import deprecations, failures, models, overview, tasks
+from dashboard.views import deprecations, failures, models, overview, request, tasks
 
 # Sidebar order; the bench times exactly these.
 PAGES: dict[str, ModuleType] = {"Overview": overview, "Models": models, "Tasks": tasks,
-                                "Deprecations": deprecations, "Failures": failures}
+                                "Deprecations": deprecations, "Failures": failures, "Request": request}

@@ -1,4 +1,4 @@
-"""Every SQL statement the dashboard runs: read-only, aggregated in SQLite, shaped for the existing indexes.
+"""The SQL of the pages' time ranges: read-only, aggregated in SQLite, shaped for the existing indexes.
 
 Nothing here loads the attempts table into memory. What makes it fast at a million rows:
 - each query restricts `created_at` (and `model`/`task_type`/`outcome`/`error_kind` when filtered) so SQLite
@@ -40,6 +40,12 @@ def connect(path: Path) -> sqlite3.Connection | None:
     # space only; WAL frames are still read from the -wal file, so a live writer is safe.
     conn.execute("PRAGMA mmap_size = 1073741824")
     return conn
+
+
+def attempt_columns(conn: sqlite3.Connection) -> set[str]:
+    """The attempts table's columns: a database written by an older router lacks the newer ones, and the dashboard
+    opens it read-only (it never migrates)."""
+    return {r[1] for r in conn.execute("PRAGMA table_info(attempts)")}
 
 
 def why_empty(conn: sqlite3.Connection) -> str | None:
@@ -236,7 +242,7 @@ def answers_by_model(conn: sqlite3.Connection, scope: Scope) -> dict[str, ModelA
 def first_token_by_model(conn: sqlite3.Connection, scope: Scope) -> dict[str, Latency]:
     """Per model, over its answered streams: time to first token percentiles. Empty for a database written before
     streams were logged (it has no first_token_ms column, and the dashboard opens it read-only)."""
-    if "first_token_ms" not in {r[1] for r in conn.execute("PRAGMA table_info(attempts)")}:
+    if "first_token_ms" not in attempt_columns(conn):
         return {}
     where, params = _where(scope, ("outcome = 'success' AND first_token_ms IS NOT NULL", ()))
     rows = conn.execute(

@@ -1,0 +1,66 @@
+"""The charts that show error kinds, drawn with Altair (Streamlit's own chart library): each kind keeps one colour
+on every chart and every dataset, axes say what they count, and model names are never cut short."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+
+import altair as alt
+import pandas as pd
+
+# Families share a hue: capacity and rate limits amber/orange, provider faults red, time blue, the model gone
+# purple, the request's own fault brown, the router's choices grey/green.
+KIND_COLOURS: dict[str, str] = {
+    "rate_limited": "#f9a825", "capacity": "#ef6c00", "cooling_down": "#ffcc80", "circuit_open": "#e65100",
+    "server_error": "#c62828", "unexpected_status": "#e57373", "invalid_response": "#ad1457",
+    "invalid_output": "#f06292", "stream_interrupted": "#880e4f",
+    "timeout": "#1565c0", "deadline": "#283593", "connection": "#4fc3f7",
+    "deprecated": "#6a1b9a", "not_found": "#ab47bc",
+    "bad_request": "#5d4037", "too_large": "#8d6e63", "context_length": "#a1887f", "validation": "#bcaaa4",
+    "capability": "#795548", "auth": "#212121", "setup": "#546e7a",
+    "hedge_lost": "#bdbdbd", "cancelled": "#9e9e9e", "disabled": "#757575", "budget": "#2e7d32",
+    "unknown": "#616161",
+}
+# For a kind this table does not know (a newer router's): picked by a hash of the name, so it is stable too.
+_SPARE = ("#00897b", "#7cb342", "#3949ab", "#d4e157", "#26a69a", "#8e24aa", "#fdd835", "#5c6bc0")
+BAR = 28  # px per bar: room for the label and the bar
+
+
+def kind_colour(kind: str) -> str:
+    return KIND_COLOURS.get(kind) or _SPARE[zlib.crc32(kind.encode()) % len(_SPARE)]
+
+
+def _colour(kinds: list[str], legend: bool) -> alt.Color:
+    scale = alt.Scale(domain=kinds, range=[kind_colour(k) for k in kinds])
+    return alt.Color("Error kind:N", scale=scale, sort=kinds,
+                     legend=alt.Legend(orient="bottom", title="Error kind") if legend else None)
+
+
+def kinds_bar(counts: Mapping[str, int], what: str = "Attempts") -> alt.Chart:
+    """One bar per error kind, the most frequent first."""
+    kinds = sorted(counts, key=lambda k: (-counts[k], k))
+    frame = pd.DataFrame({"Error kind": kinds, what: [counts[k] for k in kinds]})
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X(f"{what}:Q", title=f"{what} (count)", axis=alt.Axis(format=",d", tickMinStep=1)),
+        y=alt.Y("Error kind:N", sort=kinds, title=None, axis=alt.Axis(labelLimit=0)),
+        color=_colour(kinds, legend=False),
+        tooltip=["Error kind", alt.Tooltip(f"{what}:Q", format=",d")],
+    ).properties(height=max(120, BAR * len(kinds)))
+
+
+def kinds_by_model(counts: Mapping[str, Mapping[str, int]], what: str = "Failed calls") -> alt.Chart:
+    """Per model a bar of its failed calls, split by error kind; full model names on the axis."""
+    rows = [{"Model": model, "Error kind": kind, what: n} for model, kinds in counts.items()
+            for kind, n in kinds.items() if n]
+    frame = pd.DataFrame(rows, columns=["Model", "Error kind", what])
+    totals = frame.groupby("Model")[what].sum()
+    kinds = sorted(set(frame["Error kind"]), key=lambda k: (-frame.loc[frame["Error kind"] == k, what].sum(), k))
+    models = sorted(totals.index, key=lambda m: (-totals[m], m))
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X(f"sum({what}):Q", title=f"{what} (count)", axis=alt.Axis(format=",d", tickMinStep=1)),
+        y=alt.Y("Model:N", sort=models, title=None, axis=alt.Axis(labelLimit=0)),
+        color=_colour(kinds, legend=True),
+        order=alt.Order("Error kind:N"),
+        tooltip=["Model", "Error kind", alt.Tooltip(f"{what}:Q", format=",d")],
+    ).properties(height=max(120, BAR * 1.5 * len(models)))

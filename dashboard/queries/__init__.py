@@ -1,0 +1,50 @@
+"""Every SQL statement the dashboard runs, read-only: `ranges` for the pages' time ranges, `live` for the last
+minutes of traffic and one request. Pages use them as `queries.<name>`."""
+
+from dashboard.queries.live import (
+    REQUEST_COLUMNS,
+    Health,
+    OverrideUse,
+    health_cells,
+    override_uses,
+    request_attempts,
+    request_ids_starting,
+)
+from dashboard.queries.ranges import (
+    CUT_SHORT,
+    FAILED_OUTCOMES,
+    FAILURE_COLUMNS,
+    PERCENTILES,
+    RUNTIME_DEPRECATION_KINDS,
+    Evidence,
+    Latency,
+    ModelAnswers,
+    Scope,
+    TaskDepth,
+    Totals,
+    answers_by_model,
+    attempt_columns,
+    connect,
+    deprecation_evidence,
+    distinct_values,
+    failure_kinds,
+    first_and_last,
+    first_token_by_model,
+    latency,
+    model_status,
+    not_answered_by_model,
+    recent_failures,
+    task_depths,
+    totals,
+    trend,
+    why_empty,
+)
+
+__all__ = [
+    "CUT_SHORT", "FAILED_OUTCOMES", "FAILURE_COLUMNS", "PERCENTILES", "REQUEST_COLUMNS", "RUNTIME_DEPRECATION_KINDS",
+    "Evidence", "Health", "Latency", "ModelAnswers", "OverrideUse", "Scope", "TaskDepth", "Totals",
+    "answers_by_model", "attempt_columns", "connect", "deprecation_evidence", "distinct_values", "failure_kinds",
+    "first_and_last", "first_token_by_model", "health_cells", "latency", "model_status", "not_answered_by_model",
+    "override_uses", "recent_failures", "request_attempts", "request_ids_starting", "task_depths", "totals", "trend",
+    "why_empty",
+]
