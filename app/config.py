@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.errors import ConfigError
 
 _DEFAULT_MODEL_VAR = re.compile(r"^DEFAULT_(?P<task>[A-Z0-9_]+)_MODEL$")
+_SECRET_SETTINGS = frozenset({"GROQ_API_KEY", "ALERT_WEBHOOK_URL"})  # a bad value is named, never shown
 
 
 def task_env_name(task_type: str) -> str:
@@ -80,11 +81,16 @@ class Settings(BaseSettings):
     daily_budget_usd: float | None = Field(None, gt=0)
     budget_alert_ratio: float = Field(0.8, gt=0, le=1)
 
+    # Alerts (app/core/alerts.py): where to post them (Slack-compatible JSON; unset = none; a secret, as a Slack
+    # webhook's path is), and how long a circuit stays open before that is worth a post.
+    alert_webhook_url: SecretStr | None = None
+    alert_circuit_open_seconds: float = Field(300.0, ge=0)
+
     # Filled from DEFAULT_<TASK>_MODEL variables by `load_settings`; keys are env-style task names.
     default_models: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("force_model", "deprecations_file", "model_catalog_file", "daily_budget_usd", "hedge_after_ms",
-                     mode="before")
+                     "alert_webhook_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -95,6 +101,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -140,7 +153,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides:
         for err in exc.errors():
             name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
             got = err.get("input")
-            shown = "" if name == "GROQ_API_KEY" else f" (got {got!r})"
+            shown = "" if name in _SECRET_SETTINGS else f" (got {got!r})"
             problems.append(f"{name}: {err['msg']}{shown}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
     if "default_models" not in overrides:

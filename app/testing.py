@@ -255,7 +255,7 @@ class _FakeStream:
 def fake_models(script: Script, **settings: Any) -> Iterator[FakeModels]:
     """Every execute_* / stream_* call in the block runs the real router against `script`. `settings` are
     Settings fields (force_model=..., default_models=..., daily_budget_usd=...; by default the environment's,
-    with a fake key and the attempt log in a temporary database). The previous router is restored after."""
+    with a fake key, no alerts and the attempt log in a temporary database). The previous router is restored after."""
     with contextlib.ExitStack() as stack:
         if settings.get("attempt_logging", True) and "attempts_db_path" not in settings:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="taskrouter-fake-"))
@@ -263,6 +263,7 @@ def fake_models(script: Script, **settings: Any) -> Iterator[FakeModels]:
         fake = FakeModels(script, db_path=Path(settings["attempts_db_path"])
                           if settings.get("attempt_logging", True) else None)
         settings.setdefault("groq_api_key", FAKE_KEY)
+        settings.setdefault("alert_webhook_url", None)  # scripted failures must not page anyone
         router = build_router(providers={"groq": fake, "openai_compatible": fake}, **settings)
         previous = use_router(router)
         try:

@@ -14,8 +14,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from app.core.alerts import budget_text
 from app.store import read_only_uri
+
+if TYPE_CHECKING:
+    from app.core.alerts import Alerts
 
 logger = logging.getLogger("taskrouter")
 
@@ -63,10 +68,12 @@ def spent_on(db_path: Path | None, day: str, after_id: int = 0) -> tuple[float, 
 
 
 class DailyBudget:
-    def __init__(self, limit_usd: float, alert_ratio: float, db_path: Path | None) -> None:
+    def __init__(self, limit_usd: float, alert_ratio: float, db_path: Path | None,
+                 alerts: Alerts | None = None) -> None:
         self.limit = limit_usd
         self.alert_ratio = alert_ratio
         self._db_path = db_path
+        self._alerts = alerts
         self._lock = threading.Lock()
         self._day = _today()
         self._logged, self._last_id = spent_on(db_path, self._day)  # every process's logged spend today
@@ -74,6 +81,7 @@ class DailyBudget:
         self._reserved = 0.0
         self._next_sync = time.monotonic() + RESYNC_SECONDS
         self._alerted = False
+        self._exhausted = False  # said (alerts only) that today's budget is spent
 
     def reserve(self, estimate: float) -> Reservation:
         """Raises BudgetReached when today's spend plus in-flight reservations has reached the limit."""
@@ -89,13 +97,30 @@ class DailyBudget:
             if reservation.day == self._day:
                 self._reserved = max(self._reserved - reservation.amount, 0.0)
                 self._spent += actual or 0.0
-            alert = not self._alerted and self._spent >= self.alert_ratio * self.limit
-            if alert:
-                self._alerted = True
-            spent = self._spent
+            crossed = self._crossed()
+        if crossed is not None:
+            self._announce(*crossed)
+
+    def _crossed(self) -> tuple[bool, bool, float, str] | None:
+        """Under the lock: whether spend has just reached BUDGET_ALERT_RATIO (logged, and posted to
+        ALERT_WEBHOOK_URL) or the whole budget (posted), each said once a day; by this process's calls or by
+        other processes' rows read at a re-sync."""
+        alert = not self._alerted and self._spent >= self.alert_ratio * self.limit
+        exhausted = self._alerts is not None and not self._exhausted and self._spent >= self.limit
+        if not (alert or exhausted):
+            return None
+        self._alerted = self._alerted or alert
+        self._exhausted = self._exhausted or exhausted
+        return alert, exhausted, self._spent, self._day
+
+    def _announce(self, alert: bool, exhausted: bool, spent: float, day: str) -> None:
         if alert:
             logger.warning("Budget alert: $%.4f of the $%.4f daily budget spent (%.0f%%, BUDGET_ALERT_RATIO=%s)",
                            spent, self.limit, 100 * spent / self.limit, self.alert_ratio)
+            if self._alerts is not None:
+                self._alerts.notify(f"budget:{day}:ratio", budget_text(spent, self.limit, self.alert_ratio))
+        if exhausted and self._alerts is not None:
+            self._alerts.notify(f"budget:{day}:spent", budget_text(spent, self.limit, None))
 
     def status(self) -> tuple[float, float]:
         """(spent today, reserved by calls in flight)."""
@@ -117,8 +142,12 @@ class DailyBudget:
             self._logged, self._last_id = logged, last_id
             if today != self._day:
                 self._day, self._spent, self._reserved, self._alerted = today, logged, 0.0, False
+                self._exhausted = False
             else:
                 self._spent = max(self._spent, logged)
+            crossed = self._crossed()
+        if crossed is not None:
+            self._announce(*crossed)
 
 
 def _today() -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.core.alerts import alerts_from, watch_retirements
 from app.core.budget import BudgetReached, DailyBudget, Reservation
 from app.core.catalog import ModelInfo, cost_usd, load_catalog_file
 from app.core.chain import Chain, ChainCache
@@ -86,9 +87,12 @@ class Router(Outcomes):
             get_attempt_log(settings.attempts_db_path, exit_seconds=settings.attempt_log_exit_seconds)
             if settings.attempt_logging else None
         )
-        self.health = ModelHealth(settings, self.log)
+        self.alerts = alerts_from(settings)  # ALERT_WEBHOOK_URL: None when unset
+        self.health = ModelHealth(settings, self.log, self.alerts)
         self.calendar: DeprecationCalendar = load_calendar(settings.deprecations_file)
         startup_warnings(registry(), settings, calendar=self.calendar)  # one line per retired/retiring model
+        if self.alerts is not None:
+            watch_retirements(self.alerts, self.health, registry, settings, self.calendar)
         self._registry = registry
         self._catalog = catalog
         self._chains = ChainCache(settings)
@@ -99,7 +103,7 @@ class Router(Outcomes):
         )
         self.budget: DailyBudget | None = (
             DailyBudget(settings.daily_budget_usd, settings.budget_alert_ratio,
-                        settings.attempts_db_path if settings.attempt_logging else None)
+                        settings.attempts_db_path if settings.attempt_logging else None, self.alerts)
             if settings.daily_budget_usd else None
         )
         if self.budget is not None:
@@ -119,10 +123,12 @@ class Router(Outcomes):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Write every attempt row recorded so far, and close the connections this loop opened to providers.
-        The router stays usable: a later call opens what it needs again."""
+        """Write every attempt row recorded so far, post the alerts queued, and close the connections this loop
+        opened to providers. The router stays usable: a later call opens what it needs again."""
         if self.log is not None:
             await asyncio.to_thread(self.log.flush, self.settings.attempt_log_exit_seconds)
+        if self.alerts is not None:
+            await asyncio.to_thread(self.alerts.close)
         for provider in {*self.providers.values(), *shipped_providers()}:
             close = getattr(provider, "aclose", None)
             if close is not None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+from app.core.alerts import circuit_text, mark_text, override_text
 from app.core.breaker import Breaker
 from app.core.failures import Mark, policy, rate_limit_wait
 from app.errors import ProviderError
@@ -30,6 +33,7 @@ from app.types import ErrorKind
 
 if TYPE_CHECKING:
     from app.config import Settings
+    from app.core.alerts import Alerts
 
 logger = logging.getLogger("taskrouter")
 
@@ -57,9 +61,15 @@ class ModelState:
 
 
 class ModelHealth:
-    def __init__(self, settings: Settings, log: AttemptLog | None) -> None:
+    def __init__(self, settings: Settings, log: AttemptLog | None, alerts: Alerts | None = None) -> None:
         self._settings = settings
         self._log = log
+        self.alerts = alerts
+        # Alerts only: when each circuit first opened since it last closed, and the once-a-day check's job.
+        self._opened_at: dict[str, float] = {}
+        self._daily: Callable[[date], None] | None = None
+        self._day: date | None = None
+        self._overrides_read = False
         self._states: dict[str, ModelState] = {}
         self.breaker = Breaker(settings)
         self._tracked = self.breaker.circuits  # read on every answer: one dict lookup, no call
@@ -88,6 +98,8 @@ class ModelHealth:
                     return None
             return ModelState(CIRCUIT_OPEN, "half-open: one probe call is in flight", None, state.since)
         self._states.pop(model, None)
+        if self.alerts is not None:  # the mark expired: if the model fails the same way again, say it again
+            self.alerts.resolve(f"{state.status}:{model}")
         return None
 
     def mark(self, model: str) -> ModelState | None:
@@ -95,9 +107,13 @@ class ModelHealth:
         return self._states.get(model)
 
     def refresh_if_due(self, now: float) -> None:
-        if self._log is None or now < self._next_refresh:
+        if now < self._next_refresh:
             return
         self._next_refresh = now + self._settings.model_status_refresh_seconds
+        if self.alerts is not None:
+            self._alert_checks(now)
+        if self._log is None:
+            return
         self._refresh_overrides(now)
         for row in read_model_status(self._log.path):
             if row["status"] in (CLEARED, CLOSED):
@@ -115,10 +131,16 @@ class ModelHealth:
     def _refresh_overrides(self, now: float) -> None:
         assert self._log is not None
         active = tuple(read_active(self._log.path, iso_from_epoch(now)))
+        # What is in effect when the process starts is no change: alerts post what changes while it runs.
+        first, self._overrides_read = not self._overrides_read, True
         if active == self.overrides:
             return
         for override in set(active) ^ set(self.overrides):
             logger.warning("Override %s: %s", "in effect" if override in active else "ended", override.describe())
+            if self.alerts is not None and not first:
+                started = override in active
+                self.alerts.notify(f"override:{override.id}:{'set' if started else 'ended'}",
+                                   override_text(override, started))
         self.overrides = active
         self._disabled = {o.model: ModelState(DISABLED, f"disabled by {o.set_by}" + (f": {o.reason}" if o.reason
                                                                                        else ""),
@@ -134,6 +156,7 @@ class ModelHealth:
                 return
             del self._states[model]
             self.breaker.forget(model)
+        self._alert_cleared(model)
         if how == CLEARED:
             logger.warning("Model mark cleared model=%s was=%s", model, mine.describe())
 
@@ -147,16 +170,17 @@ class ModelHealth:
             else:
                 closed = False
         if closed:
+            self._alert_cleared(model, CIRCUIT_OPEN)
             if self._log is not None:
                 self._log.record(ModelStatusRow(model, CLOSED, "circuit closed: the probe call answered", None,
                                                 utc_now_iso()))
             logger.warning("Circuit closed model=%s: the probe call answered", model)
 
     def on_failure(self, model: str, kind: ErrorKind, error: ProviderError, now: float,
-                   request_id: str = "") -> ModelState | None:
+                   request_id: str = "", task: str = "") -> ModelState | None:
         """Apply what the failure table says this failure means for the model; returns the new mark, if any."""
         rule = policy(kind)
-        state = self._marked(model, rule.mark, error, now) if rule.mark is not None else None
+        state = self._marked(model, rule.mark, error, now, task) if rule.mark is not None else None
         if rule.breaker or rule.trips:
             with self._lock:
                 opened = self.breaker.failure(model, trips=rule.trips, request_id=request_id)
@@ -171,12 +195,12 @@ class ModelHealth:
         """The call ended without telling whether the model works (cancelled, hedge lost, deadline)."""
         self.breaker.release_probe(model)
 
-    def _marked(self, model: str, mark: Mark, error: ProviderError, now: float) -> ModelState:
+    def _marked(self, model: str, mark: Mark, error: ProviderError, now: float, task: str = "") -> ModelState:
         s = self._settings
         if mark is Mark.FOR_GOOD:
-            return self._mark(model, ModelState(DEPRECATED, error.message, None), now)
+            return self._mark(model, ModelState(DEPRECATED, error.message, None), now, task)
         if mark is Mark.NOT_FOUND_TTL:
-            return self._mark(model, ModelState(NOT_FOUND, error.message, now + s.not_found_ttl_seconds), now)
+            return self._mark(model, ModelState(NOT_FOUND, error.message, now + s.not_found_ttl_seconds), now, task)
         if mark is Mark.PROVIDER_WAIT:
             wait = rate_limit_wait(error.headers, error.message)
             wait = s.rate_limit_default_cooldown_seconds if wait is None else wait
@@ -185,10 +209,10 @@ class ModelHealth:
         detail = f"capacity: {error.message}"
         return self._mark(model, ModelState(COOLING_DOWN, detail, now + s.capacity_cooldown_seconds), now)
 
-    def mark_deprecated(self, model: str, detail: str, now: float) -> ModelState:
-        return self._mark(model, ModelState(DEPRECATED, detail, None), now)
+    def mark_deprecated(self, model: str, detail: str, now: float, task: str = "") -> ModelState:
+        return self._mark(model, ModelState(DEPRECATED, detail, None), now, task)
 
-    def _mark(self, model: str, state: ModelState, now: float) -> ModelState:
+    def _mark(self, model: str, state: ModelState, now: float, task: str = "") -> ModelState:
         state = ModelState(state.status, state.detail, state.until, now)
         with self._lock:
             current = self._states.get(model)
@@ -199,7 +223,43 @@ class ModelHealth:
             self._log.record(ModelStatusRow(model, state.status, state.detail[:500], iso_from_epoch(state.until),
                                             utc_now_iso()))
         logger.warning("Model marked model=%s status=%s", model, state.describe())
+        if self.alerts is not None:
+            if state.status == CIRCUIT_OPEN:
+                self._opened_at.setdefault(model, now)  # a failed probe re-opens it: still the same outage
+            elif state.status in (DEPRECATED, NOT_FOUND):
+                self.alerts.notify(f"{state.status}:{model}", mark_text(model, state.status == DEPRECATED,
+                                                                        state.detail, task, state.until))
         return state
+
+    # -- alerts (app/core/alerts.py): checked at refreshes, never per call ------------------------------------
+
+    def every_day(self, job: Callable[[date], None], today: date) -> None:
+        """Run `job(today)` now, and again at the first refresh of each later UTC day."""
+        self._daily, self._day = job, today
+        job(today)
+
+    def _alert_checks(self, now: float) -> None:
+        assert self.alerts is not None
+        if self._daily is not None:
+            day = datetime.fromtimestamp(now, UTC).date()
+            if day != self._day:
+                self._day = day
+                self._daily(day)
+        threshold = self._settings.alert_circuit_open_seconds
+        for model, since in list(self._opened_at.items()):
+            state = self._states.get(model)
+            if state is None or state.status != CIRCUIT_OPEN:
+                self._alert_cleared(model, CIRCUIT_OPEN)
+            elif now - since >= threshold and state.active(now):
+                self.alerts.notify(f"{CIRCUIT_OPEN}:{model}", circuit_text(model, now - since, state.detail))
+
+    def _alert_cleared(self, model: str, *statuses: str) -> None:
+        """The model's mark (of these statuses; none given: any) is gone: the next one is a new event."""
+        if self.alerts is None:
+            return
+        self._opened_at.pop(model, None)
+        for status in statuses or (CIRCUIT_OPEN, DEPRECATED, NOT_FOUND):
+            self.alerts.resolve(f"{status}:{model}")
 
 
 _NO_STATE = ModelState("", "", None)

@@ -116,11 +116,11 @@ class Outcomes:
         if retired is not None:
             message = f"{error.message} [{_retired_reason(retired)}]"
             kind = ErrorKind.DEPRECATED
-            self.health.mark_deprecated(model, message, now)
+            self.health.mark_deprecated(model, message, now, req.chain.task_type)
         elif kind is ErrorKind.DEADLINE:
             self.health.on_no_verdict(model)
         else:
-            self.health.on_failure(model, kind, error, now, req.request_id)
+            self.health.on_failure(model, kind, error, now, req.request_id, req.chain.task_type)
         rule = policy(kind)
         if rule.retry:
             call.run.retryable[pick.position] = pick

@@ -1,7 +1,8 @@
 """Deprecation radar: know a model is going away before it fails.
 
 - `calendar`: the shutdown calendar (package data `calendar.toml`, extended by DEPRECATIONS_FILE);
-- `startup`: one warning per registry model that is retired or retiring soon, when a Router is built;
+- `startup`: one warning per registry model that is retired or retiring soon, when a Router is built (and the
+  notices the alerts post);
 - `audit` / `live`: the `taskrouter check` report (calendar, GET /models, runtime evidence);
 - `history`: stored checks, for the dashboard (`latest_check`).
 """
@@ -27,7 +28,7 @@ from app.deprecations.calendar import (
     load_calendar,
 )
 from app.deprecations.history import StoredCheck, latest_check, recent_checks, save_check
-from app.deprecations.startup import startup_warnings
+from app.deprecations.startup import RetirementNotice, retirement_notices, startup_warnings
 from app.deprecations.usage import ChainModel, registry_chains
 
 __all__ = [
@@ -45,12 +46,14 @@ __all__ = [
     "ModelCheck",
     "Problem",
     "Retirement",
+    "RetirementNotice",
     "StoredCheck",
     "build_report",
     "latest_check",
     "load_calendar",
     "recent_checks",
     "registry_chains",
+    "retirement_notices",
     "run_check",
     "save_check",
     "startup_warnings",

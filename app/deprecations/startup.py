@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskrouter.deprecations")
 
 
+@dataclass(frozen=True, slots=True)
+class RetirementNotice:
+    model: str
+    shutdown: date
+    retired: bool  # already shut down; otherwise within RETIREMENT_WARNING_DAYS
+    line: str
+
+
 def startup_warnings(
     registry: Mapping[str, Sequence[str]],
     settings: Settings,
@@ -28,6 +37,21 @@ def startup_warnings(
     """Log (at WARNING) and return one line per model of the effective registry that the calendar says is
     retired, or retiring within RETIREMENT_WARNING_DAYS. Never raises for a malformed registry entry: the
     executor reports that, with context, on the first call of that task."""
+    lines = []
+    for notice in retirement_notices(registry, settings, today, calendar=calendar):
+        logger.warning("%s", notice.line)
+        lines.append(notice.line)
+    return lines
+
+
+def retirement_notices(
+    registry: Mapping[str, Sequence[str]],
+    settings: Settings,
+    today: date | None = None,
+    *,
+    calendar: DeprecationCalendar | None = None,
+) -> list[RetirementNotice]:
+    """What `startup_warnings` says, per model, without logging it (the alerts post it)."""
     today = today or datetime.now(UTC).date()
     calendar = calendar if calendar is not None else load_calendar(settings.deprecations_file)
     tasks_of: dict[str, list[str]] = {}
@@ -38,28 +62,31 @@ def startup_warnings(
             continue
         for item in chain:
             tasks_of.setdefault(item.model, []).append(task)
-    lines = []
+    notices = []
     for model, tasks in tasks_of.items():
-        line = _line(calendar, model, tasks, settings, today)
-        if line is not None:
-            logger.warning("%s", line)
-            lines.append(line)
-    return lines
+        notice = _notice(calendar, model, tasks, settings, today)
+        if notice is not None:
+            notices.append(notice)
+    return notices
 
 
-def _line(calendar: DeprecationCalendar, model: str, tasks: list[str], settings: Settings, today: date) -> str | None:
+def _notice(calendar: DeprecationCalendar, model: str, tasks: list[str], settings: Settings,
+            today: date) -> RetirementNotice | None:
     where = f"model={model} tasks={','.join(tasks)}"
     retired = calendar.retirement_for(model, today)
     if retired is not None:
         effect = ("skipped, not called (SKIP_RETIRED_MODELS=true)" if settings.skip_retired_models
                   else "still called (SKIP_RETIRED_MODELS=false)")
-        return (f"Deprecation radar: {where} was shut down on {retired.shutdown.isoformat()}; "
-                f"{retired.suggestion()}; {effect}{_tiers(retired.tiers)}")
+        return RetirementNotice(model, retired.shutdown, True,
+                                f"Deprecation radar: {where} was shut down on {retired.shutdown.isoformat()}; "
+                                f"{retired.suggestion()}; {effect}{_tiers(retired.tiers)}")
     soon = calendar.upcoming(model, today, settings.retirement_warning_days)
     if soon is not None:
         days = soon.days_left(today)
-        return (f"Deprecation radar: {where} shuts down on {soon.shutdown.isoformat()} "
-                f"(in {days} day{'s' if days != 1 else ''}); {soon.suggestion()}{_tiers(soon.tiers)}")
+        return RetirementNotice(model, soon.shutdown, False,
+                                f"Deprecation radar: {where} shuts down on {soon.shutdown.isoformat()} "
+                                f"(in {days} day{'s' if days != 1 else ''}); {soon.suggestion()}"
+                                f"{_tiers(soon.tiers)}")
     return None
 
 
