@@ -62,11 +62,14 @@ async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: in
     import app.store.attempt_log as attempt_log_module
 
     attempt_log_module.LINGER_SECONDS = 3600.0  # type: ignore[attr-defined]
+    # Likewise the refresh of marks (and overrides) from the database, every MODEL_STATUS_REFRESH_SECONDS of wall
+    # time: ~50 times as many per call under valgrind as in a real run, where it is a few calls in thousands.
+    # Both revisions read it once, at their first call, here.
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "own_instructions.db"
         settings = load_settings(env_file=None, groq_api_key=KEY, groq_base_url=f"http://127.0.0.1:{port}",
                                  attempts_db_path=db, force_model=None, default_models={}, daily_budget_usd=None,
-                                 attempt_logging=True)
+                                 attempt_logging=True, model_status_refresh_seconds=3600.0)
         router = Router(settings, registry=lambda: ai_models.MODEL_REGISTRY, catalog=lambda: ai_models.MODEL_CATALOG)
         log = get_attempt_log(db)
         endpoint = Endpoint("groq", settings.groq_base_url, settings.api_key(), settings.http_transport)
