@@ -1,24 +1,106 @@
-"""The daily-budget banner, shown above every page while DAILY_BUDGET_USD is set."""
+"""Today's spend against DAILY_BUDGET_USD: a line on Overview whenever a budget is set, with the projected spend
+at the end of the UTC day, and a banner above the other pages once the alert ratio is reached.
+
+The two budget settings are read on their own when the settings as a whole do not load: an unrelated mistake
+(a bad GROQ_BASE_URL) must not hide a budget that is spent.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import streamlit as st
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings
 
 from app.config import Settings
 from app.core.budget import spent_on
+from dashboard import fmt, queries
+from dashboard.timeframe import iso
+
+RATE_WINDOW = timedelta(hours=1)  # the projection assumes the rest of the day spends at this window's rate
+
+
+class _BudgetSettings(BaseSettings):
+    """DAILY_BUDGET_USD and BUDGET_ALERT_RATIO as Settings reads them (environment over .env), alone."""
+
+    model_config = Settings.model_config
+    daily_budget_usd: float | None = Field(None, gt=0)
+    budget_alert_ratio: float = Field(0.8, gt=0, le=1)
+
+
+def budget_settings(settings: Settings | None) -> tuple[float | None, float]:
+    """(DAILY_BUDGET_USD or None, BUDGET_ALERT_RATIO)."""
+    if settings is not None:
+        return settings.daily_budget_usd, settings.budget_alert_ratio
+    try:
+        alone = _BudgetSettings()
+    except ValidationError:  # the budget itself is malformed: the settings error says so
+        return None, 0.8
+    return alone.daily_budget_usd, alone.budget_alert_ratio
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetToday:
+    limit: float
+    alert_ratio: float
+    spent: float  # logged cost today (UTC), the sum the router enforces
+    rate_per_hour: float  # over the last hour (or since midnight, when the day is younger)
+    projected: float  # spent + the rest of the day at that rate
+
+    @property
+    def share(self) -> float:
+        return self.spent / self.limit
+
+    def reached_at(self, now: datetime) -> datetime | None:
+        """When the projection crosses the limit today, if it does and has not yet."""
+        if self.spent >= self.limit or self.projected < self.limit or self.rate_per_hour <= 0:
+            return None
+        return now + timedelta(hours=(self.limit - self.spent) / self.rate_per_hour)
+
+
+def load_budget(conn: sqlite3.Connection, path: Path, settings: Settings | None, now: datetime) -> BudgetToday | None:
+    limit, ratio = budget_settings(settings)
+    if not limit:
+        return None
+    spent, _ = spent_on(path, now.date().isoformat())
+    midnight = datetime.combine(now.date(), time.min, now.tzinfo)
+    since = max(now - RATE_WINDOW, midnight)
+    hours = (now - since).total_seconds() / 3600
+    recent = queries.totals(conn, queries.Scope(iso(since), iso(now))).cost
+    rate = recent / hours if hours > 0 else 0.0
+    left = (midnight + timedelta(days=1) - now).total_seconds() / 3600
+    return BudgetToday(limit, ratio, spent, rate, spent + rate * left)
+
+
+def budget_line(b: BudgetToday | None, now: datetime) -> None:
+    """Overview: always shown while a budget is set."""
+    if b is None:
+        return
+    text = (f"Daily budget: ${b.spent:,.4f} of ${b.limit:,.4f} spent today (UTC), {b.share:.0%}. Projected by "
+            f"midnight UTC: ${b.projected:,.4f}, at the last hour's ${b.rate_per_hour:,.4f} per hour.")
+    if b.share >= 1:
+        st.error(text + " Calls now raise BudgetExceededError before reaching a provider (DAILY_BUDGET_USD).")
+    elif b.share >= b.alert_ratio:
+        st.warning(text + f" Alert level BUDGET_ALERT_RATIO={b.alert_ratio:g} reached.")
+    elif (at := b.reached_at(now)) is not None:
+        st.warning(text + f" At this rate it is all spent at about {fmt.plain(at.strftime('%H:%M'))} UTC.")
+    else:
+        st.info(text)
 
 
 def budget_banner(path: Path, settings: Settings | None, now: datetime) -> None:
-    if settings is None or not settings.daily_budget_usd:
+    """Above the other pages: only from the alert ratio on."""
+    limit, ratio = budget_settings(settings)
+    if not limit:
         return
-    limit = settings.daily_budget_usd
     spent, _ = spent_on(path, now.date().isoformat())  # the same sum the router enforces, for this UTC day
     share = spent / limit
     text = f"Daily budget: ${spent:.4f} of ${limit:.4f} spent today (UTC), {share:.0%}."
     if share >= 1:
         st.error(text + " Calls now raise BudgetExceededError before reaching a provider (DAILY_BUDGET_USD).")
-    elif share >= settings.budget_alert_ratio:
-        st.warning(text + f" Alert level BUDGET_ALERT_RATIO={settings.budget_alert_ratio:g} reached.")
+    elif share >= ratio:
+        st.warning(text + f" Alert level BUDGET_ALERT_RATIO={ratio:g} reached.")

@@ -63,7 +63,8 @@ def render_page(path: Path, page: str, selection: Selection) -> None:
     try:
         now = datetime.now(UTC)
         settings = registry.current_settings()  # once per run: each load reads .env
-        budget_banner(path, settings[0], now)
+        if page != "Overview":  # Overview shows today's spend whenever a budget is set
+            budget_banner(path, settings[0], now)
         PAGES[page].render(make_context(conn, path, selection, now, settings))
     finally:
         conn.close()

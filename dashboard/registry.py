@@ -7,12 +7,14 @@ variable names leave this module: never a settings value such as GROQ_API_KEY.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.config import Settings, load_settings
 from app.core import ai_models
 from app.core.chain import FALLBACK_KEY, Chain, build_chain
 from app.errors import ConfigError, TaskRouterError
+from app.store.overrides import Override
 
 _GOT_VALUE = re.compile(r" \(got .*?\)(?=; |$)")
 
@@ -58,21 +60,22 @@ def listed_by(model: str) -> list[str]:
 class TaskChains:
     task: str
     configured: Chain | None  # MODEL_REGISTRY + the fallback list, no overrides
-    effective: Chain | None  # what the router builds now (FORCE_MODEL, DEFAULT_<TASK>_MODEL applied)
+    effective: Chain | None  # what the router builds now (runtime overrides, FORCE_MODEL, DEFAULT_* applied)
     problem: str | None = None  # a malformed registry entry, as the router would report it
 
 
-def _chain(key: str, settings: Settings) -> Chain:
+def _chain(key: str, settings: Settings, runtime: Sequence[Override] = ()) -> Chain:
     task, _, variant = key.partition(":")
-    return build_chain(task, ai_models.MODEL_REGISTRY, settings, variant=variant or None)
+    return build_chain(task, ai_models.MODEL_REGISTRY, settings, variant=variant or None, runtime=runtime)
 
 
-def task_chains(settings: Settings) -> list[TaskChains]:
+def task_chains(settings: Settings, runtime: Sequence[Override] = ()) -> list[TaskChains]:
+    """`runtime`: the overrides in effect in the store, which every router applies over its settings."""
     plain = settings.model_copy(update={"force_model": None, "default_models": {}})
     out = []
     for key in registry_tasks():
         try:
-            out.append(TaskChains(key, _chain(key, plain), _chain(key, settings)))
+            out.append(TaskChains(key, _chain(key, plain), _chain(key, settings, runtime)))
         except TaskRouterError as exc:
             out.append(TaskChains(key, None, None, str(exc)))
     return out

@@ -10,6 +10,7 @@ import base64
 import itertools
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -87,11 +88,34 @@ def serve_dashboard(db: Path, tmp_path: Path, **env: str) -> Iterator[str]:
         log.close()
 
 
+SOON = (datetime.now(UTC) + timedelta(days=12)).date().isoformat()
+
+
+def seed_right_now(db: Path, calendar: Path) -> None:
+    """What Overview's top answers: summarization failing on qwen in the last minutes (down), a force override in
+    the store, and a shutdown in 12 days in the calendar."""
+    from app.store.overrides import set_override
+
+    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    database = open_database(db)
+    with database.conn:
+        database["attempts"].insert_all([
+            {"request_id": f"now{i}", "task_type": "summarization", "model": QWEN, "provider": "groq", "attempt": 1,
+             "outcome": "failure", "error_kind": "server_error", "status_code": 503, "error_message": "boom",
+             "is_fallback": 0, "forced": 0, "latency_ms": 40, "cost_usd": 0.0, "created_at": at} for i in range(3)])
+    set_override(database.conn, "force", BIG, task="reasoning", ttl_seconds=3600, reason="incident 42",
+                 by="ops@host")
+    database.conn.close()
+    calendar.write_text(f'[models."{BIG}"]\nshutdown = {SOON}\nreplacements = ["{QWEN}"]\n')
+
+
 @pytest.fixture
 def dashboard_url(tmp_path: Path) -> Iterator[str]:
     db = tmp_path / "browser.db"
+    calendar = tmp_path / "calendar.toml"
     seed_database(db)
-    with serve_dashboard(db, tmp_path) as url:
+    seed_right_now(db, calendar)
+    with serve_dashboard(db, tmp_path, DAILY_BUDGET_USD="1", DEPRECATIONS_FILE=str(calendar)) as url:
         yield url
 
 
@@ -159,8 +183,18 @@ def test_the_dashboard_renders_in_a_real_browser(dashboard_url: str, tmp_path: P
         assert "Latest taskrouter check" in page
         browser.screenshot(tmp_path / "deprecations.png")
 
-        overview = browser.open(dashboard_url, "Success rate", "83.3%")
+        overview = browser.open(dashboard_url, "Success rate", "55.6%").replace(WORD_JOINER, "")
         assert "Needs attention" in overview and RETIRED in overview
+        # The top answers the night-time questions: the verdict, the override in the store, today's spend against
+        # the budget, and the shutdown with its replacement.
+        assert f"Down: task summarization, model {QWEN}." in overview
+        assert (f"Override runtime force #1, known from the store: reasoning calls {BIG} only, with no fallback"
+                in overview)
+        assert "Daily budget: $" in overview and "of $1.0000 spent today (UTC)" in overview
+        assert "Projected by midnight UTC: $" in overview
+        shutdown = re.search(f"{re.escape(BIG)} shuts down on {SOON} \\(in 12 days\\), used by ([^;]*); "
+                             f"replacement: {re.escape(QWEN)}\\.", overview)
+        assert shutdown and "reasoning" in shutdown[1].split(", ")  # the served app has the shipped registry
         browser.screenshot(tmp_path / "overview.png")
     for name in ("models.png", "deprecations.png", "overview.png"):
         shot = tmp_path / name

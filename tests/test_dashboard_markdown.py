@@ -318,5 +318,5 @@ def test_settings_and_calendar_problems_are_escaped(seeded: Path, monkeypatch: p
     assert "[Click to fix](" not in errors
 
     monkeypatch.setattr(registry, "current_settings", lambda: (None, HOSTILE))
-    assert any(fmt.plain(HOSTILE) in w.value for w in run_page("Overview").warning)
+    assert any(fmt.plain(HOSTILE) in e.value for e in run_page("Overview").error)
     assert any(fmt.plain(HOSTILE) in e.value for e in run_page("Tasks").error)

@@ -225,3 +225,53 @@ def test_scoped_queries_search_an_index_instead_of_scanning(conn: sqlite3.Connec
         plan = _plan(conn, sql, params)
         assert "SCAN attempts" not in plan.replace("SCAN attempts USING", ""), (sql, plan)
         assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (sql, plan)
+
+
+# -- right now and one request -------------------------------------------------------------------------------
+
+
+def test_health_cells_match_brute_force(conn: sqlite3.Connection, traffic: list[dict]) -> None:
+    start, end = iso(NOW - timedelta(hours=20)), iso(NOW - timedelta(hours=2))
+    got = queries.health_cells(conn, start, end)
+    rows = [r for r in traffic if start <= r["created_at"] < end]
+    assert set(got) == {(r["task_type"], r["model"]) for r in rows}
+    for (task, model), health in got.items():
+        mine = [r for r in rows if r["task_type"] == task and r["model"] == model]
+        failed = [r for r in mine if r["outcome"] == "failure" and r["error_kind"] not in queries.CUT_SHORT]
+        answered = [r for r in mine if r["outcome"] == "success"]
+        assert health == queries.Health(sum(1 for r in mine if r["attempt"] == 1), len(answered),
+                                        len(answered) + len(failed), len(failed),
+                                        sum(1 for r in mine if r["outcome"] == "skipped"))
+
+
+def test_request_attempts_in_chain_order(conn: sqlite3.Connection, traffic: list[dict]) -> None:
+    longest = max({r["request_id"] for r in traffic}, key=lambda q: sum(1 for r in traffic if r["request_id"] == q))
+    got = queries.request_attempts(conn, longest)
+    assert [r["attempt"] for r in got] == sorted(r["attempt"] for r in traffic if r["request_id"] == longest)
+    assert len(got) > 1 and set(got[0]) == set(queries.REQUEST_COLUMNS)
+    assert queries.request_attempts(conn, "no-such-request") == []
+    assert queries.request_ids_starting(conn, "req1", limit=3) == ["req1", "req10", "req100"]
+
+
+def test_live_queries_read_through_an_index(conn: sqlite3.Connection) -> None:
+    """The drill-down walks the request_id index, the verdicts and the override evidence a stretch of the
+    created_at index: never the whole table."""
+    seen: list[tuple[str, list]] = []
+    real = conn
+
+    class Recorder:
+        def execute(self, sql: str, params: list | tuple = ()) -> sqlite3.Cursor:
+            seen.append((sql, list(params)))
+            return real.execute(sql, params)
+
+    recorder = Recorder()
+    queries.request_attempts(recorder, "req7")  # type: ignore[arg-type]
+    queries.request_ids_starting(recorder, "req7")  # type: ignore[arg-type]
+    queries.health_cells(recorder, iso(NOW - timedelta(minutes=15)), iso(NOW))  # type: ignore[arg-type]
+    queries.override_uses(recorder, iso(NOW - timedelta(minutes=15)))  # type: ignore[arg-type]
+    for sql, params in seen:
+        if sql.startswith("PRAGMA"):
+            continue
+        plan = _plan(conn, sql, params)
+        assert "SCAN attempts" not in plan.replace("SCAN attempts USING", ""), (sql, plan)
+        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (sql, plan)

@@ -1,5 +1,6 @@
-"""Overview: are we healthy? Requests, success, fallbacks, latency, tokens and cost, their trend, and the change
-against the previous period of the same length; then what needs attention now."""
+"""Overview: first what is true right now (views/now.py: verdicts, overrides, budget, shutdowns, the last check),
+then the models the router is avoiding, then the selected range: requests, success, fallbacks, latency, tokens and
+cost, their trend, and the change against the previous period of the same length."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dashboard import fmt, queries, registry
 from dashboard.context import PageContext
 from dashboard.queries import Latency, Totals
 from dashboard.status import CIRCUIT_OPEN, COOLING_DOWN, DEPRECATED, NOT_FOUND, state_of
+from dashboard.views import now
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,7 @@ class OverviewData:
     previous_latency: Latency | None
     trend: list[tuple[datetime, Totals]]  # (bucket start, totals in the bucket)
     status: dict[str, dict]
+    now: now.NowData
 
 
 def load(ctx: PageContext) -> OverviewData:
@@ -42,16 +45,19 @@ def load(ctx: PageContext) -> OverviewData:
         previous_latency=previous_latency,
         trend=[(label, t) for (label, _, _), t in zip(bounds, per_bucket, strict=True)],
         status=queries.model_status(ctx.conn),
+        now=now.load(ctx),
     )
 
 
 def render(ctx: PageContext) -> None:
     st.header("Overview")
     data = load(ctx)
+    now.render(ctx, data.now)
+    _attention(ctx, data)
+    st.subheader("Selected range")
     compared = "compared with the previous period of the same length" if ctx.previous else "no comparison"
     st.caption(f"{fmt.plain(ctx.window.label)}: {fmt.plain(fmt.when(ctx.scope.start or ctx.first_row))} to "
                f"{fmt.plain(fmt.when(ctx.scope.end))} · {compared}")
-    _attention(ctx, data)
     if data.totals.attempts == 0:
         st.info("No attempts in this range. The newest attempt in the database is from "
                 f"{fmt.plain(fmt.when(ctx.last_row))}: "
@@ -137,22 +143,19 @@ def _avoided(ctx: PageContext, data: OverviewData) -> list[tuple[str, str, str, 
         state, detail = state_of(row, ctx.now)
         if state in (DEPRECATED, NOT_FOUND, COOLING_DOWN, CIRCUIT_OPEN):
             where = "still in the registry" if model in in_registry else "no longer in the registry"
+            replacement = data.now.replacements.get(model)
+            if state in (DEPRECATED, NOT_FOUND):
+                where += f"; replacement: {replacement}" if replacement else "; no replacement in the calendar"
             out.append((model, state, where, detail))
     return out
 
 
 def _attention(ctx: PageContext, data: OverviewData) -> None:
-    """What is about to break or already broken: overrides in force, and models the router is avoiding."""
-    problem = ctx.settings_problem
-    forced = ctx.settings.force_model if ctx.settings and not problem else None
+    """Models the router is avoiding: retired, missing, cooling down, circuit open."""
     avoided = _avoided(ctx, data)
-    if not (problem or forced or avoided):
+    if not avoided:
         return
     with st.container(border=True):
         st.markdown("**Needs attention**")
-        if problem:
-            st.warning(f"The settings do not load: {fmt.plain(problem)}")
-        elif forced:
-            st.warning(f"FORCE_MODEL is set: every task calls **{fmt.plain(forced)}** only, with no fallback.")
         for model, state, where, detail in avoided:
             st.warning(f"**{fmt.plain(model)}** is {fmt.plain(state)} ({fmt.plain(where)}). {fmt.plain(detail)}")

@@ -70,8 +70,10 @@ def _summary(data: RequestData) -> None:
     st.caption(f"Task {fmt.plain(task)} · {fmt.count(len(rows))} rows, {fmt.count(calls)} calls · "
                f"{verdict} · from {fmt.plain(fmt.when(first['created_at']))} "
                f"to {fmt.plain(fmt.when(max(r['created_at'] for r in rows)))}")
-    (st.success if answer else st.error)(
-        "Answered." if answer else "No model answered this request: every position failed or was skipped.")
+    if answer:
+        st.success("Answered.")
+    else:
+        st.error("No model answered this request: every position failed or was skipped.")
     cost = sum(r["cost_usd"] or 0 for r in rows)
     tokens = sum(r["total_tokens"] or 0 for r in rows)
     st.caption(f"Tokens {fmt.count(tokens)} · cost ${cost:.6f} (known prices)")

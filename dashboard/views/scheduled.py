@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from app.deprecations import CalendarEntry, StoredCheck, latest_check, load_calendar, registry_chains
+from app.deprecations import (
+    CalendarEntry,
+    DeprecationCalendar,
+    StoredCheck,
+    latest_check,
+    load_calendar,
+    registry_chains,
+)
 from app.deprecations.usage import models_in_use
 from app.errors import TaskRouterError
 from dashboard import fmt, queries, registry
@@ -25,6 +32,7 @@ class ScheduleData:
     warning_days: int
     problem: str | None  # settings, registry or calendar that do not load
     check: StoredCheck | None
+    calendar: DeprecationCalendar | None = None  # for the replacement of a model the router found retired
 
 
 def load(ctx: PageContext) -> ScheduleData:
@@ -57,7 +65,7 @@ def load(ctx: PageContext) -> ScheduleData:
             "Note": retirement.note or "",
         })
     rows.sort(key=lambda r: (str(r["Shutdown"]), str(r["Model"])))
-    return ScheduleData(rows, calendar.entries(), settings.retirement_warning_days, None, check)
+    return ScheduleData(rows, calendar.entries(), settings.retirement_warning_days, None, check, calendar)
 
 
 def _when(days_left: int, warning_days: int) -> str:

@@ -1,14 +1,17 @@
-"""Tasks: each task's chain as configured and as effective now (FORCE_MODEL / DEFAULT_<TASK>_MODEL banners), and
-how deep into the chain requests had to go (the `attempt` of a success row is the position that answered)."""
+"""Tasks: each task's chain as configured and as effective now (runtime overrides from the store, FORCE_MODEL and
+DEFAULT_<TASK>_MODEL, each in a banner with its precedence), how deep into the chain requests had to go (the
+`attempt` of a success row is the position that answered), and the audit trail of every override change."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
 from app.core.chain import Chain
+from app.store.overrides import DEFAULT, DISABLE, FORCE, Override, read_active, read_audit
 from dashboard import fmt, queries, registry
 from dashboard.context import PageContext
 from dashboard.queries import TaskDepth
@@ -23,6 +26,17 @@ class TasksData:
     defaults: dict[str, str]
     positions: int
     depths: dict[str, TaskDepth]
+    runtime: list[Override]  # in effect in the store
+    audit: list[dict]  # newest first
+
+
+PRECEDENCE = ("Precedence, highest first: a runtime force override for the task, one for every task, FORCE_MODEL, "
+              "a runtime default override for the task, DEFAULT_<TASK>_MODEL, the registry. Runtime overrides are "
+              "in the database and reach every router within MODEL_STATUS_REFRESH_SECONDS; FORCE_MODEL and "
+              "DEFAULT_<TASK>_MODEL are each process's own environment, shown here as this dashboard's.")
+AUDIT_ROWS = 100
+AUDIT_NAMES = {"at": "UTC", "who": "Who", "action": "Action", "target": "Model", "task": "Task", "reason": "Why",
+               "via": "Via", "detail": "Detail"}
 
 
 def _positions(chains: list[TaskChains]) -> int:
@@ -33,13 +47,15 @@ def _positions(chains: list[TaskChains]) -> int:
 
 def load(ctx: PageContext) -> TasksData:
     settings, problem = ctx.settings, ctx.settings_problem
-    chains = registry.task_chains(settings) if settings else []
+    runtime = read_active(ctx.db_path)
+    chains = registry.task_chains(settings, runtime) if settings else []
     if ctx.scope.tasks:
         chains = [tc for tc in chains if tc.task.partition(":")[0] in ctx.scope.tasks]
     force, defaults = registry.overrides(settings) if settings else (None, {})
     positions = _positions(chains)
     return TasksData(chains, problem, force, defaults, positions,
-                     queries.task_depths(ctx.conn, ctx.scope, positions))
+                     queries.task_depths(ctx.conn, ctx.scope, positions), runtime,
+                     read_audit(ctx.db_path, AUDIT_ROWS))
 
 
 def _ordinal(n: int) -> str:
@@ -63,17 +79,76 @@ def depth_table(data: TasksData) -> pd.DataFrame:
 
 
 def chain_table(data: TasksData) -> pd.DataFrame:
-    def show(chain: Chain | None) -> str:
+    disabled = {o.model for o in data.runtime if o.kind == DISABLE}
+
+    def show(chain: Chain | None, now: bool = False) -> str:
         if chain is None:
             return ""
-        return " → ".join(c.model + (" (fallback)" if c.is_fallback else "") for c in chain.candidates)
+        return " → ".join(c.model + (" (fallback)" if c.is_fallback else "")
+                          + (" (disabled: skipped)" if now and c.model in disabled else "") for c in chain.candidates)
 
     return pd.DataFrame([
-        {"Task": tc.task, "Configured chain": show(tc.configured), "Effective now": show(tc.effective),
-         "Changed": "yes" if tc.problem is None and show(tc.configured) != show(tc.effective) else "",
+        {"Task": tc.task, "Configured chain": show(tc.configured), "Effective now": show(tc.effective, True),
+         "Changed": "yes" if tc.problem is None and show(tc.configured) != show(tc.effective, True) else "",
+         "Because of": (tc.effective.override_source or "") if tc.effective else "",
          "Problem": tc.problem or ""}
         for tc in data.chains
     ])
+
+
+def _banners(data: TasksData) -> None:
+    """Every override in force, highest precedence first, each saying whether something above it wins."""
+    forces = [o for o in data.runtime if o.kind == FORCE]
+    every_task = next((o for o in forces if o.task is None), None)
+    for o in forces:
+        scope = fmt.plain(o.task) if o.task else "every task"
+        st.error(f"**{fmt.plain(o.source)}** is active: {scope} calls **{fmt.plain(o.model)}** only, "
+                 f"with no fallback. {fmt.plain(o.describe())}.", icon="🚨")
+    if data.force_model:
+        above = " A runtime force override takes precedence now." if every_task else ""
+        st.error(f"FORCE_MODEL is set in this dashboard's environment: every task calls "
+                 f"**{fmt.plain(data.force_model)}** only, with no fallback.{above}", icon="🚨")
+    forced_everywhere = bool(every_task or data.force_model)
+    for o in data.runtime:
+        if o.kind == DEFAULT:
+            won = " It has no effect while a force override or FORCE_MODEL is set." if forced_everywhere else ""
+            st.warning(f"**{fmt.plain(o.source)}** is active: **{fmt.plain(o.model)}** goes first for "
+                       f"{fmt.plain(o.task)}. {fmt.plain(o.describe())}.{won}", icon="⚠️")
+        elif o.kind == DISABLE:
+            st.warning(f"**{fmt.plain(o.source)}** is active: **{fmt.plain(o.model)}** is out of rotation "
+                       f"(every router skips it). {fmt.plain(o.describe())}.", icon="⚠️")
+    for name, model in data.defaults.items():
+        won = " It has no effect while a force override or FORCE_MODEL is set." if forced_everywhere else ""
+        st.warning(f"{fmt.plain(name)} is set in this dashboard's environment: **{fmt.plain(model)}** goes first in "
+                   f"its task's chain unless a runtime default override for the task is set.{won}", icon="⚠️")
+    if data.runtime:
+        st.dataframe(pd.DataFrame([{
+            "Override": o.source, "Task": o.task or ("every task" if o.kind == FORCE else ""), "Model": o.model,
+            "Set by": o.set_by, "Set at": fmt.when(o.set_at), "Expires": fmt.when(o.expires_at) if o.expires_at
+            else "when cleared", "Why": o.reason, "Undo with": undo_command(o)} for o in data.runtime]),
+            hide_index=True, key="overrides_table")
+    if data.runtime or data.force_model or data.defaults:
+        st.caption(fmt.plain(PRECEDENCE))
+
+
+def undo_command(o: Override) -> str:
+    """The CLI command that ends this override (the dashboard itself only reads)."""
+    if o.kind == DISABLE:
+        return f"taskrouter model enable {shlex.quote(o.model)}"
+    task = f" --task {shlex.quote(o.task)}" if o.task else ""
+    return f"taskrouter override clear --kind {o.kind}{task} --model {shlex.quote(o.model)}"
+
+
+def _changes(data: TasksData) -> None:
+    st.subheader("Changes")
+    st.caption("Every override set or cleared and every mark lifted by hand, newest first (the audit table).")
+    if not data.audit:
+        st.info("No change recorded in this database.")
+        return
+    frame = pd.DataFrame(data.audit, columns=list(AUDIT_NAMES))
+    frame["at"] = frame["at"].str.replace("T", " ").str.rstrip("Z")
+    st.dataframe(frame.rename(columns=AUDIT_NAMES), hide_index=True, key="audit_table", placeholder=fmt.DASH,
+                 column_config={"Detail": st.column_config.TextColumn(width="large")})
 
 
 def render(ctx: PageContext) -> None:
@@ -81,11 +156,7 @@ def render(ctx: PageContext) -> None:
     data = load(ctx)
     if data.settings_problem:
         st.error(f"The settings do not load, so the effective chains are unknown: {fmt.plain(data.settings_problem)}")
-    if data.force_model:
-        st.error(f"FORCE_MODEL is active: every task calls **{fmt.plain(data.force_model)}** only, with no fallback. "
-                 "Unset FORCE_MODEL to restore the chains below.", icon="🚨")
-    for name, model in data.defaults.items():
-        st.warning(f"{fmt.plain(name)} is active: **{fmt.plain(model)}** goes first in its task's chain.", icon="⚠️")
+    _banners(data)
 
     st.subheader("Chains")
     chains = chain_table(data)
@@ -95,6 +166,7 @@ def render(ctx: PageContext) -> None:
         st.info("No task of MODEL_REGISTRY matches the filters.")
     else:
         st.dataframe(chains, hide_index=True, key="chains_table")
+    _changes(data)
 
     st.subheader("Fallback depth")
     st.caption(f"{fmt.plain(ctx.window.label)}. Which position in the chain answered, as a share of the answered "

@@ -1,0 +1,237 @@
+"""Right now: the top of Overview, what the person paged at night asks first. Is anything down (a verdict per task
+and per model over the last 15 minutes, against each one's usual error rate), when did the last attempt happen,
+is an override steering traffic (from the store, this process's environment, and what the routers logged), how
+much of today's budget is gone, which models shut down soon, and what the last `taskrouter check` said.
+
+All traffic, whatever the sidebar's filters: those narrow the range below, not the verdict.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+from pandas.io.formats.style import Styler
+
+from app.deprecations import StoredCheck
+from app.store.overrides import DISABLE, FORCE, read_active
+from dashboard import fmt, queries, registry
+from dashboard.budget import BudgetToday, budget_line, load_budget
+from dashboard.context import PageContext
+from dashboard.queries import Health, OverrideUse
+from dashboard.timeframe import iso, parse_iso
+from dashboard.verdict import DEGRADED, DOWN, IDLE, OK, SEVERITY, Verdict, model_verdict, task_verdict, worst
+from dashboard.views import scheduled
+
+# Light enough to read the verdict's text on, in the light and the dark theme alike.
+COLOUR = {DOWN: "#ef9a9a", DEGRADED: "#ffcc80", IDLE: "#e0e0e0", OK: "#a5d6a7"}
+WINDOW = timedelta(minutes=15)
+BASELINE = timedelta(hours=24)
+PRECEDENCE = ("runtime force for the task > runtime force for every task > FORCE_MODEL > runtime default for the "
+              "task > DEFAULT_<TASK>_MODEL > the registry")
+
+
+@dataclass(frozen=True, slots=True)
+class InEffect:
+    """One override, with where it is known from and what the routers did under it in the window."""
+
+    source: str  # "runtime force #12", "FORCE_MODEL", "DEFAULT_FAST_MODEL", ...
+    kind: str  # force, default or disable
+    model: str
+    task: str  # a task, or "every task"
+    known_from: str
+    detail: str
+    attempts: int  # rows logged under it in the window
+    last: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NowData:
+    tasks: dict[str, Verdict]
+    models: dict[str, Verdict]
+    last_attempt: str | None
+    overrides: list[InEffect]
+    budget: BudgetToday | None
+    shutdowns: list[dict[str, object]]  # calendar rows in the warning window or past, for models tasks use
+    replacements: dict[str, str]  # model -> the calendar's replacement, for every model the calendar knows
+    check: StoredCheck | None
+    schedule_problem: str | None
+
+
+def _verdicts(ctx: PageContext) -> tuple[dict[str, Verdict], dict[str, Verdict]]:
+    start = ctx.now - WINDOW
+    cells = queries.health_cells(ctx.conn, iso(start), iso(ctx.now))
+    usual = queries.health_cells(ctx.conn, iso(start - BASELINE), iso(start))
+    by_task: dict[str, list[Health]] = defaultdict(lambda: [Health(), Health()])
+    by_model: dict[str, list[Health]] = defaultdict(lambda: [Health(), Health()])
+    for i, source in enumerate((cells, usual)):
+        for (task, model), health in source.items():
+            by_task[task][i] += health
+            by_model[model][i] += health
+    return ({t: task_verdict(*h) for t, h in sorted(by_task.items())},
+            {m: model_verdict(*h) for m, h in sorted(by_model.items())})
+
+
+def _in_effect(ctx: PageContext, uses: list[OverrideUse]) -> list[InEffect]:
+    seen: dict[str | None, list[OverrideUse]] = defaultdict(list)
+    for use in uses:
+        seen[use.source].append(use)
+
+    def evidence(source: str | None) -> tuple[int, str | None]:
+        found = seen.pop(source, [])
+        return sum(u.rows for u in found), max((u.last for u in found), default=None)
+
+    out = [InEffect(o.source, o.kind, o.model, o.task or ("every task" if o.kind == FORCE else ""),
+                    "the store", o.describe(), *evidence(o.source))
+           for o in read_active(ctx.db_path)]
+    if ctx.settings is not None:
+        force, defaults = registry.overrides(ctx.settings)
+        env = "this dashboard's environment; a router's own may differ"
+        if force:
+            out.append(InEffect("FORCE_MODEL", FORCE, force, "every task", env, "", *evidence("FORCE_MODEL")))
+        for name, model in defaults.items():
+            task = name.removeprefix("DEFAULT_").removesuffix("_MODEL").lower()
+            out.append(InEffect(name, "default", model, task, env, "", *evidence(name)))
+    for source, found in sorted(seen.items(), key=lambda kv: str(kv[0])):  # only the routers know of these
+        kind = FORCE if source is None or "force" in source.lower() else "default"
+        out.append(InEffect(source or "forced (source not logged)", kind, ", ".join(sorted({u.model for u in found})),
+                            ", ".join(sorted({u.task for u in found})), "the routers' attempts",
+                            "", sum(u.rows for u in found), max(u.last for u in found)))
+    return out
+
+
+def load(ctx: PageContext) -> NowData:
+    tasks, models = _verdicts(ctx)
+    uses = queries.override_uses(ctx.conn, iso(ctx.now - WINDOW))
+    schedule = scheduled.load(ctx)
+    shutdowns = [r for r in schedule.rows
+                 if r["When"] != "scheduled" and not str(r["Used by tasks"]).startswith("not in")]
+    calendar = schedule.calendar
+    replacements = {}
+    if calendar is not None:
+        for entry in calendar.entries():
+            replacement = calendar.replacement_for(entry.model, ctx.now.date())
+            if replacement:
+                replacements[entry.model] = replacement
+    return NowData(tasks, models, ctx.last_row, _in_effect(ctx, uses),
+                   load_budget(ctx.conn, ctx.db_path, ctx.settings, ctx.now), shutdowns, replacements, schedule.check,
+                   schedule.problem if ctx.settings is not None else None)
+
+
+# -- drawing -------------------------------------------------------------------------------------------------
+
+
+def _age(now: datetime, iso_text: str | None) -> str:
+    if not iso_text:
+        return "never"
+    seconds = max((now - parse_iso(iso_text)).total_seconds(), 0)
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def verdict_table(verdicts: dict[str, Verdict], name: str, unit: str) -> pd.DataFrame:
+    """The worst first."""
+    ordered = sorted(verdicts.items(), key=lambda kv: (-SEVERITY[kv[1].state], kv[0]))
+    return pd.DataFrame([{
+        name: key, "Verdict": v.state, unit: v.total,
+        "Failed %": v.rate * 100 if v.rate is not None else None,
+        "Usual %": v.usual_rate * 100 if v.usual_rate is not None else None, "Why": v.reason,
+    } for key, v in ordered], columns=[name, "Verdict", unit, "Failed %", "Usual %", "Why"])
+
+
+def _coloured(frame: pd.DataFrame) -> Styler:
+    return frame.style.map(lambda state: f"background-color: {COLOUR[state]}", subset=["Verdict"])
+
+
+def _headline(ctx: PageContext, data: NowData) -> None:
+    verdicts = [*data.tasks.values(), *data.models.values()]
+    state = worst(verdicts)
+    def named(state: str) -> str:
+        return ", ".join(f"{kind} {key}" for kind, group in (("task", data.tasks), ("model", data.models))
+                         for key, v in group.items() if v.state == state)
+
+    if state == DOWN:
+        degraded = named(DEGRADED)
+        st.error(f"Down: {fmt.plain(named(DOWN))}." + (f" Degraded: {fmt.plain(degraded)}." if degraded else ""))
+    elif state == DEGRADED:
+        st.warning(f"Degraded: {fmt.plain(named(DEGRADED))}.")
+    elif all(v.state == IDLE for v in verdicts):
+        st.warning("No traffic in the last 15 minutes.")
+    else:
+        st.success("OK: every task and model with traffic in the last 15 minutes is answering as usual.")
+    st.caption(f"Last attempt {fmt.plain(_age(ctx.now, data.last_attempt))} "
+               f"({fmt.plain(fmt.when(data.last_attempt))}). Verdicts over all traffic in the last 15 minutes, "
+               "whatever the sidebar's filters, against each one's error rate over the 24 hours before: down when "
+               "every call or request failed, degraded above twice the usual rate and 5%.")
+
+
+def _overrides(data: NowData) -> None:
+    for o in data.overrides:
+        if o.kind == FORCE:
+            scope = "every task calls" if o.task == "every task" else f"{fmt.plain(o.task)} calls"
+            what = f"{scope} **{fmt.plain(o.model)}** only, with no fallback"
+        elif o.kind == DISABLE:
+            what = f"**{fmt.plain(o.model)}** is taken out of rotation"
+        else:
+            what = f"**{fmt.plain(o.model)}** goes first for {fmt.plain(o.task)}"
+        seen = (f"{fmt.count(o.attempts)} attempts under it in the last 15 minutes, the last "
+                f"{fmt.plain(fmt.when(o.last))}" if o.attempts else "no attempt under it in the last 15 minutes")
+        text = (f"Override **{fmt.plain(o.source)}**, known from {fmt.plain(o.known_from)}: {what}; {seen}."
+                + (f" {fmt.plain(o.detail)}" if o.detail else ""))
+        if o.kind == FORCE:
+            st.error(text)
+        else:
+            st.warning(text)
+    if data.overrides:
+        st.caption(f"Precedence, highest first: {fmt.plain(PRECEDENCE)}. Changes are listed on the Tasks page.")
+
+
+def _deprecations(data: NowData) -> None:
+    for row in data.shutdowns:
+        verb = "was shut down" if row["When"] == "shut down" else "shuts down"
+        days = int(row["Days left"])  # type: ignore[call-overload]
+        when = f"{-days:,} days ago" if days < 0 else "today" if days == 0 else f"in {days:,} days"
+        st.warning(f"**{fmt.plain(row['Model'])}** {verb} on {fmt.plain(row['Shutdown'])} ({when}), used by "
+                   f"{fmt.plain(row['Used by tasks'])}; replacement: {fmt.plain(row['Replacement'])}.")
+    if data.schedule_problem:
+        st.error(f"The deprecation calendar cannot be read: {fmt.plain(data.schedule_problem)}")
+
+
+def _check(ctx: PageContext, check: StoredCheck | None) -> None:
+    if check is None:
+        st.caption("No `taskrouter check` stored in this database.")
+        return
+    text = (f"Last taskrouter check {fmt.plain(_age(ctx.now, check.checked_at))}: {fmt.plain(check.summary)} "
+            f"(exit code {fmt.plain(check.exit_code)}). Details on the Deprecations page.")
+    if check.exit_code == 0:
+        st.success(text)
+    elif check.exit_code == 1:
+        st.warning(text)
+    else:
+        st.error(text)
+
+
+def render(ctx: PageContext, data: NowData) -> None:
+    st.subheader("Right now")
+    if ctx.settings_problem:
+        st.error(f"The settings do not load: {fmt.plain(ctx.settings_problem)}")
+    _headline(ctx, data)
+    budget_line(data.budget, ctx.now)
+    _overrides(data)
+    _deprecations(data)
+    _check(ctx, data.check)
+    pct = {c: st.column_config.NumberColumn(format="%.1f%%") for c in ("Failed %", "Usual %")}
+    count = st.column_config.NumberColumn(format="localized")
+    why = st.column_config.TextColumn(width="large")
+    st.dataframe(_coloured(verdict_table(data.tasks, "Task", "Requests")), hide_index=True, key="task_verdicts",
+                 column_config={**pct, "Requests": count, "Why": why}, placeholder=fmt.DASH)
+    st.dataframe(_coloured(verdict_table(data.models, "Model", "Calls")), hide_index=True, key="model_verdicts",
+                 column_config={**pct, "Calls": count, "Why": why}, placeholder=fmt.DASH)
