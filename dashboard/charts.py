@@ -24,7 +24,8 @@ KIND_COLOURS: dict[str, str] = {
 }
 # For a kind this table does not know (a newer router's): picked by a hash of the name, so it is stable too.
 _SPARE = ("#00897b", "#7cb342", "#3949ab", "#d4e157", "#26a69a", "#8e24aa", "#fdd835", "#5c6bc0")
-BAR = 28  # px per bar: room for the label and the bar
+# Height per bar, as a Vega-Lite step: Streamlit squeezes a chart given a fixed height in pixels into a strip.
+BAR = alt.Step(28)
 
 
 def kind_colour(kind: str) -> str:
@@ -46,7 +47,7 @@ def kinds_bar(counts: Mapping[str, int], what: str = "Attempts") -> alt.Chart:
         y=alt.Y("Error kind:N", sort=kinds, title=None, axis=alt.Axis(labelLimit=0)),
         color=_colour(kinds, legend=False),
         tooltip=["Error kind", alt.Tooltip(f"{what}:Q", format=",d")],
-    ).properties(height=max(120, BAR * len(kinds)))
+    ).properties(height=BAR)
 
 
 def kinds_by_model(counts: Mapping[str, Mapping[str, int]], what: str = "Failed calls") -> alt.Chart:
@@ -63,4 +64,23 @@ def kinds_by_model(counts: Mapping[str, Mapping[str, int]], what: str = "Failed 
         color=_colour(kinds, legend=True),
         order=alt.Order("Error kind:N"),
         tooltip=["Model", "Error kind", alt.Tooltip(f"{what}:Q", format=",d")],
-    ).properties(height=max(120, BAR * 1.5 * len(models)))
+    ).properties(height=BAR)
+
+
+def depth_by_task(shares: pd.DataFrame) -> alt.Chart:
+    """Per task, which chain position answered, as a share of its answered requests (columns "1st %", "2nd %"...,
+    one row per task)."""
+    positions = list(shares.columns)
+    frame = shares.fillna(0).reset_index(names="Task").melt("Task", var_name="Position", value_name="Share")
+    frame["Position"] = frame["Position"].str.removesuffix(" %")
+    names = [p.removesuffix(" %") for p in positions]
+    blues = ["#1565c0", "#64b5f6", "#ffb74d", "#e57373", "#ba68c8", "#8d6e63"]
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("sum(Share):Q", title="Share of the answered requests (%)", scale=alt.Scale(domain=[0, 100])),
+        y=alt.Y("Task:N", title=None, axis=alt.Axis(labelLimit=0)),
+        color=alt.Color("Position:N", sort=names, title="Answered at position",
+                        scale=alt.Scale(domain=names, range=[blues[min(i, len(blues) - 1)] for i in range(len(names))]),
+                        legend=alt.Legend(orient="bottom")),
+        order=alt.Order("Position:N"),
+        tooltip=["Task", "Position", alt.Tooltip("Share:Q", format=".1f")],
+    ).properties(height=BAR)

@@ -1,6 +1,7 @@
 """The sidebar filters (time range, task, model, auto-refresh): they apply to every page.
 
-Each widget is bound to a query parameter, so a filtered view is a URL that can be shared or bookmarked.
+Each widget is bound to a query parameter, so a filtered view is a URL that can be shared or bookmarked; the custom
+dates and the refresh period are kept while they are hidden.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def sidebar_filters(task_options: list[str], model_options: list[str]) -> Select
     custom = None
     if label == CUSTOM:
         today = datetime.now(UTC).date()
-        picked = sidebar.date_input("Days", (today - timedelta(days=7), today), key="days")
+        picked = sidebar.date_input("Days", (today - timedelta(days=7), today), key="days", bind="query-params",
+                                    persist_state="session")
         if isinstance(picked, tuple) and len(picked) == 2:
             custom = (picked[0], picked[1])
         elif isinstance(picked, tuple) and len(picked) == 1:  # the second click has not happened yet
@@ -42,7 +44,8 @@ def sidebar_filters(task_options: list[str], model_options: list[str]) -> Select
     models = sidebar.multiselect("Model", model_options, key="model", placeholder="All models",
                                  bind="query-params")
     refresh = None
-    if sidebar.toggle("Auto-refresh", key="auto_refresh"):
-        choice = sidebar.selectbox("Every", list(REFRESH_CHOICES), index=1, key="refresh_every")
+    if sidebar.toggle("Auto-refresh", key="refresh", bind="query-params"):
+        choice = sidebar.selectbox("Every", list(REFRESH_CHOICES), index=1, key="every", bind="query-params",
+                                   persist_state="session")
         refresh = REFRESH_CHOICES[choice]
     return Selection(label, custom, tuple(tasks), tuple(models), refresh)

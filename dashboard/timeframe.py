@@ -64,8 +64,13 @@ def resolve(label: str, now: datetime, custom: tuple[date, date] | None = None) 
 
 
 def bucket_size(start: datetime, end: datetime) -> timedelta:
-    """Hourly up to two days, daily up to four months, weekly beyond: a chart of 24 to ~150 points."""
+    """A minute up to an hour, five minutes up to six hours (traffic that stopped minutes ago shows), hourly up to
+    two days, daily up to four months, weekly beyond: a chart of 24 to ~150 points."""
     span = end - start
+    if span <= timedelta(hours=1):
+        return timedelta(minutes=1)
+    if span <= timedelta(hours=6):
+        return timedelta(minutes=5)
     if span <= timedelta(days=2):
         return timedelta(hours=1)
     if span <= timedelta(days=120):
@@ -77,7 +82,10 @@ def buckets(start: datetime, end: datetime) -> list[tuple[datetime, datetime, da
     """(label, from, to) per bucket: labels aligned to whole hours/days/weeks, bounds clipped to [start, end)
     so the buckets add up to the range exactly."""
     size = bucket_size(start, end)
-    if size == timedelta(hours=1):
+    if size < timedelta(hours=1):
+        step = int(size.total_seconds() // 60)
+        label = start.replace(minute=start.minute - start.minute % step, second=0, microsecond=0)
+    elif size == timedelta(hours=1):
         label = start.replace(minute=0, second=0, microsecond=0)
     else:
         label = datetime.combine(start.date(), time.min, UTC)

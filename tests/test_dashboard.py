@@ -88,7 +88,7 @@ def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def run_page(page: str, **query: str) -> AppTest:
+def run_page(page: str, **query: str | list[str]) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=30)
     at.query_params["page"] = page
     for name, value in query.items():
@@ -321,11 +321,25 @@ def test_failures_page_lists_and_filters(seeded: Path) -> None:
     assert any("No failures" in s.value for s in at.success)
 
 
-def test_failures_filters_come_from_the_url(seeded: Path) -> None:
+def test_failures_filters_come_from_the_url_and_survive_a_page_switch(seeded: Path) -> None:
     at = run_page("Failures", kind="timeout", skips="true", limit="500")
     assert at.multiselect(key="kind").value == ["timeout"]
     assert at.toggle(key="skips").value is True and at.selectbox(key="limit").value == 500
     assert set(frame(at, "Message")["Error kind"]) == {"timeout"}
+    at.multiselect(key="kind").set_value(["server_error"]).run()
+    at.sidebar.radio(key="page").set_value("Models").run()
+    at.sidebar.radio(key="page").set_value("Failures").run()
+    assert at.multiselect(key="kind").value == ["server_error"]
+    assert set(frame(at, "Message")["Error kind"]) == {"server_error"}
+
+
+def test_custom_dates_come_from_the_url_and_survive_a_page_switch(seeded: Path) -> None:
+    day = (datetime.now(UTC) - timedelta(hours=30)).date().isoformat()
+    at = run_page("Overview", range="Custom dates", days=[day, day])
+    assert metrics(at)["Requests"] == "2"  # that day (UTC) only: the two requests 30 hours ago
+    at.sidebar.radio(key="page").set_value("Models").run()
+    at.sidebar.radio(key="page").set_value("Overview").run()
+    assert metrics(at)["Requests"] == "2"
 
 
 # -- empty, read-only, secrets -------------------------------------------------------------------------------
@@ -384,7 +398,7 @@ def test_custom_dates_and_auto_refresh(seeded: Path) -> None:
     at = run_page("Overview")
     at.sidebar.selectbox(key="range").set_value("Custom dates").run()  # default: the last 7 days, today included
     assert metrics(at)["Requests"] == "8"
-    at.sidebar.toggle(key="auto_refresh").set_value(True).run()
+    at.sidebar.toggle(key="refresh").set_value(True).run()
     assert not at.exception
     assert metrics(at)["Requests"] == "8"
 

@@ -167,6 +167,24 @@ def test_trend_buckets_add_up_to_the_range(conn: sqlite3.Connection) -> None:
     assert whole.requests > 0
 
 
+@pytest.mark.parametrize(("label", "size", "count"), [
+    ("Last hour", timedelta(minutes=1), 61), ("Last 6 hours", timedelta(minutes=5), 73),
+    ("Last 24 hours", timedelta(hours=1), 25)])
+def test_short_ranges_have_minute_buckets(conn: sqlite3.Connection, label: str, size: timedelta,
+                                          count: int) -> None:
+    now = NOW + timedelta(minutes=7, seconds=30)  # not on a boundary: the first and last buckets are clipped
+    window = resolve(label, now)
+    parts = buckets(window.start, window.end)  # type: ignore[arg-type]
+    assert len(parts) == count
+    assert parts[1][0] - parts[0][0] == size
+    assert all(label.second == 0 and (label.minute * 60) % min(size.seconds, 3600) == 0 for label, _, _ in parts)
+    assert parts[0][1] == window.start and parts[-1][2] == window.end
+    assert all(a[2] == b[1] for a, b in pairwise(parts))
+    scope = Scope(window.start_iso, window.end_iso)
+    added = sum(queries.trend(conn, scope, [(iso(lo), iso(hi)) for _, lo, hi in parts]), queries.Totals())
+    assert replace(added, cost=0.0) == replace(queries.totals(conn, scope), cost=0.0)
+
+
 def test_task_depths_and_failures(conn: sqlite3.Connection, traffic: list[dict]) -> None:
     depths = queries.task_depths(conn, Scope(None, None), positions=3)
     for task in TASKS:

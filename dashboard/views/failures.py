@@ -1,6 +1,7 @@
 """Failures: the most recent failed attempts (and, on request, skips), filterable by error kind on top of the
 sidebar's time, task and model filters; each row links to its whole request (views/request.py). Messages are shown
-as logged: the router redacts them before writing. The filters are in the URL, as the sidebar's are."""
+as logged: the router redacts them before writing. The filters are in the URL, as the sidebar's are, and kept
+while another page is shown."""
 
 from __future__ import annotations
 
@@ -46,12 +47,13 @@ def table(data: FailuresData) -> pd.DataFrame:
 def render(ctx: PageContext) -> None:
     st.header("Failures")
     left, middle, right = st.columns([3, 1, 1])
-    include_skips = middle.toggle("Include skips", key="skips", bind="query-params",
+    include_skips = middle.toggle("Include skips", key="skips", bind="query-params", persist_state="session",
                                   help="Models the router passed over without calling (cooling down, deprecated, "
                                        "over budget...).")
-    limit = right.selectbox("Latest", LIMITS, key="limit", bind="query-params", help="Rows shown, newest first")
+    limit = right.selectbox("Latest", LIMITS, key="limit", bind="query-params", persist_state="session",
+                          help="Rows shown, newest first")
     kinds = left.multiselect("Error kind", [k.value for k in ErrorKind], key="kind", bind="query-params",
-                             placeholder="All error kinds")
+                             persist_state="session", placeholder="All error kinds")
     data = load(ctx, include_skips, tuple(kinds), limit)
     total = sum(data.kinds.values())
     what = "failed or skipped attempts" if include_skips else "failed calls"

@@ -9,24 +9,28 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from dashboard import fmt, queries, registry
+from dashboard import charts, fmt, queries, registry
 from dashboard.context import PageContext
 from dashboard.queries import ModelAnswers
 from dashboard.status import HEALTHY, state_of
 
 COLUMNS = {
+    "Model": st.column_config.TextColumn(pinned=True),
+    "Calls": st.column_config.NumberColumn(format="localized"),
+    "Failed": st.column_config.NumberColumn(format="localized"),
+    "Skipped": st.column_config.NumberColumn(format="localized"),
     "Success %": st.column_config.NumberColumn(format="%.1f%%"),
     "Share %": st.column_config.NumberColumn(format="%.1f%%", help="Share of all calls in the range"),
-    "p50 ms": st.column_config.NumberColumn(format="%d"),
-    "p95 ms": st.column_config.NumberColumn(format="%d"),
-    "p99 ms": st.column_config.NumberColumn(format="%d"),
-    "TTFT p50 ms": st.column_config.NumberColumn(format="%d", help="Streams: time to the first token"),
-    "TTFT p95 ms": st.column_config.NumberColumn(format="%d", help="Streams: time to the first token"),
+    "p50 ms": st.column_config.NumberColumn(format="localized", help="Latency of the successful calls"),
+    "p95 ms": st.column_config.NumberColumn(format="localized", help="Latency of the successful calls"),
+    "p99 ms": st.column_config.NumberColumn(format="localized", help="Latency of the successful calls"),
+    "TTFT p50 ms": st.column_config.NumberColumn(format="localized", help="Streams: time to the first token"),
+    "TTFT p95 ms": st.column_config.NumberColumn(format="localized", help="Streams: time to the first token"),
     "Cost $": st.column_config.NumberColumn(format="$%.4f", help="Known prices only"),
     "Tokens": st.column_config.NumberColumn(format="localized"),
     "Cut short": st.column_config.NumberColumn(
-        help="Calls the router or the caller ended, not failures of the model: a hedge's slower call "
-             "(hedge_lost), a cancelled request"),
+        format="localized", help="Calls the router or the caller ended, not failures of the model: a hedge's "
+                                 "slower call (hedge_lost), a cancelled request"),
 }
 
 
@@ -76,18 +80,19 @@ def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
         calls = ok + failed
         state, detail = state_of(data.status.get(model), ctx.now)
         kinds = data.failures.get(model, Counter()).most_common()
+        # The columns read first come first: a 1024 px window shows them without scrolling.
         rows.append({
             "Model": model,
             "State": state,
             "Calls": calls,
-            "Share %": calls / calls_total * 100 if calls_total else None,
             "Success %": ok / calls * 100 if calls else None,
             "Failed": failed,
-            "Top failure kinds": ", ".join(f"{k} {n}" for k, n in kinds[:3]),
-            "Skipped": sum(data.skips.get(model, Counter()).values()),
-            "Cut short": sum(data.cut_short.get(model, Counter()).values()),
             "p50 ms": answers.latency.p50 if answers else None,
             "p95 ms": answers.latency.p95 if answers else None,
+            "Top failure kinds": ", ".join(f"{k} {n:,}" for k, n in kinds[:3]),
+            "Share %": calls / calls_total * 100 if calls_total else None,
+            "Skipped": sum(data.skips.get(model, Counter()).values()),
+            "Cut short": sum(data.cut_short.get(model, Counter()).values()),
             "p99 ms": answers.latency.p99 if answers else None,
             "TTFT p50 ms": ttft.p50 if (ttft := data.first_token.get(model)) else None,
             "TTFT p95 ms": ttft.p95 if ttft else None,
@@ -121,11 +126,17 @@ def render(ctx: PageContext) -> None:
         st.success("No failed calls in this range.")
     else:
         kinds.index.name = "Model"
-        st.bar_chart(kinds, horizontal=True, height=max(160, 48 * len(kinds)))
-        st.dataframe(kinds.reset_index(), hide_index=True, key="failure_kinds_table")
+        st.altair_chart(charts.kinds_by_model(data.failures), width="stretch")
+        st.dataframe(kinds.reset_index(), hide_index=True, key="failure_kinds_table", column_config=_counts(kinds))
     if data.skips:
         st.subheader("Skips by reason")
         st.caption("The router did not call these models: cooling down, deprecated, over budget, ...")
         skips = pd.DataFrame(data.skips).fillna(0).astype(int).T
         skips.index.name = "Model"
-        st.dataframe(skips.reset_index(), hide_index=True, key="skips_table")
+        st.dataframe(skips.reset_index(), hide_index=True, key="skips_table", column_config=_counts(skips))
+
+
+def _counts(frame: pd.DataFrame) -> dict[str, object]:
+    """Thousands separators for every count column; the model column pinned."""
+    return {"Model": st.column_config.TextColumn(pinned=True),
+            **{str(c): st.column_config.NumberColumn(format="localized") for c in frame.columns}}

@@ -115,21 +115,32 @@ def _trend(data: OverviewData) -> None:
     )
     left, right = st.columns(2)
     left.subheader("Requests")
-    left.bar_chart(frame[["answered", "not answered"]], color=["#2e7d32", "#c62828"], height=240)
+    x_label = f"Start of each {_step_name(data.trend)} (UTC)"
+    left.bar_chart(frame[["answered", "not answered"]], color=["#2e7d32", "#c62828"], height=240, x_label=x_label,
+                   y_label="Requests (count)")
     right.subheader("Success and fallback rate (%)")
     # A line needs two neighbouring points: with sparse traffic most buckets have no rate, so show dots.
     sparse = sum(1 for _, t in data.trend if t.requests) < len(data.trend) / 2
-    (right.scatter_chart if sparse else right.line_chart)(frame[["success %", "fallback %"]], height=240)
+    (right.scatter_chart if sparse else right.line_chart)(frame[["success %", "fallback %"]], height=240,
+                                                          x_label=x_label, y_label="Share of requests (%)")
     left.subheader("Cost ($, known prices)")
-    left.bar_chart(frame[["cost $"]], height=200)
+    left.bar_chart(frame[["cost $"]], height=200, x_label=x_label, y_label="Cost (USD)")
     right.subheader("Tokens")
-    right.bar_chart(frame[["tokens"]], height=200)
+    right.bar_chart(frame[["tokens"]], height=200, x_label=x_label, y_label="Tokens (count)")
+
+
+def _step_name(trend: list[tuple[datetime, Totals]]) -> str:
+    step = trend[1][0] - trend[0][0]
+    if step < timedelta(hours=1):
+        return f"{step.seconds // 60} min" if step > timedelta(minutes=1) else "minute"
+    return "hour" if step == timedelta(hours=1) else "day" if step == timedelta(days=1) else "week"
 
 
 def _labels(starts: list[datetime]) -> list[str]:
     """Bucket names as sortable text: on a time axis the first and last bars would be cut in half at its ends."""
     step = starts[1] - starts[0]
-    pattern = "%m-%d %H:00" if step < timedelta(days=1) else "%Y-%m-%d" if step < timedelta(weeks=1) else "wk %Y-%m-%d"
+    pattern = ("%m-%d %H:%M" if step < timedelta(hours=1) else "%m-%d %H:00" if step < timedelta(days=1)
+               else "%Y-%m-%d" if step < timedelta(weeks=1) else "wk %Y-%m-%d")
     return [start.strftime(pattern) for start in starts]
 
 

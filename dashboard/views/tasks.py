@@ -12,7 +12,7 @@ import streamlit as st
 
 from app.core.chain import Chain
 from app.store.overrides import DEFAULT, DISABLE, FORCE, Override, read_active, read_audit
-from dashboard import fmt, queries, registry
+from dashboard import charts, fmt, queries, registry
 from dashboard.context import PageContext
 from dashboard.queries import TaskDepth
 from dashboard.registry import TaskChains
@@ -88,10 +88,10 @@ def chain_table(data: TasksData) -> pd.DataFrame:
                           + (" (disabled: skipped)" if now and c.model in disabled else "") for c in chain.candidates)
 
     return pd.DataFrame([
-        {"Task": tc.task, "Configured chain": show(tc.configured), "Effective now": show(tc.effective, True),
-         "Changed": "yes" if tc.problem is None and show(tc.configured) != show(tc.effective, True) else "",
+        {"Task": tc.task, "Effective now": show(tc.effective, True),
          "Because of": (tc.effective.override_source or "") if tc.effective else "",
-         "Problem": tc.problem or ""}
+         "Changed": "yes" if tc.problem is None and show(tc.configured) != show(tc.effective, True) else "",
+         "Configured chain": show(tc.configured), "Problem": tc.problem or ""}
         for tc in data.chains
     ])
 
@@ -175,7 +175,8 @@ def render(ctx: PageContext) -> None:
     if depth.empty:
         st.info("No requests in this range.")
         return
-    pct = {c: st.column_config.NumberColumn(format="%.1f%%") for c in depth.columns if c.endswith("%")}
-    st.dataframe(depth, hide_index=True, column_config=pct, key="depth_table", placeholder=fmt.DASH)
+    config = {c: st.column_config.NumberColumn(format="%.1f%%") for c in depth.columns if c.endswith("%")}
+    config |= {c: st.column_config.NumberColumn(format="localized") for c in ("Requests", "Answered")}
+    st.dataframe(depth, hide_index=True, column_config=config, key="depth_table", placeholder=fmt.DASH)
     shares = depth.set_index("Task")[[c for c in depth.columns if c.endswith("%") and c != "Success %"]]
-    st.bar_chart(shares.fillna(0), horizontal=True, stack=True, height=max(180, 64 * len(shares)))
+    st.altair_chart(charts.depth_by_task(shares), width="stretch")

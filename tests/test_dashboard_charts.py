@@ -1,0 +1,42 @@
+"""Legibility of the charts that show error kinds: one colour per kind whatever the data, axis titles that say
+what they count, and model names never cut short (the 120b and the 20b must be told apart)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test_dashboard import BIG, SMALL, run_page, seeded  # noqa: F401
+
+from dashboard import charts
+
+
+def _colours(chart: object) -> dict[str, str]:
+    scale = chart.to_dict()["encoding"]["color"]["scale"]  # type: ignore[attr-defined]
+    return dict(zip(scale["domain"], scale["range"], strict=True))
+
+
+def test_an_error_kind_keeps_its_colour_across_datasets() -> None:
+    one = _colours(charts.kinds_bar({"timeout": 40, "rate_limited": 3}))
+    other = _colours(charts.kinds_bar({"rate_limited": 90, "server_error": 2, "timeout": 1, "a_new_kind": 5}))
+    assert one["timeout"] == other["timeout"] == charts.KIND_COLOURS["timeout"]
+    assert one["rate_limited"] == other["rate_limited"]
+    assert other["a_new_kind"] == charts.kind_colour("a_new_kind")  # unknown kinds: stable too
+    by_model = _colours(charts.kinds_by_model({BIG: {"timeout": 2}, SMALL: {"server_error": 1, "timeout": 1}}))
+    assert by_model == {"timeout": one["timeout"], "server_error": other["server_error"]}
+
+
+def test_axes_are_titled_and_model_names_are_not_cut() -> None:
+    spec = charts.kinds_by_model({BIG: {"timeout": 2}, SMALL: {"timeout": 1}}).to_dict()
+    assert spec["encoding"]["y"]["axis"]["labelLimit"] == 0
+    assert spec["encoding"]["x"]["title"] == "Failed calls (count)"
+    assert spec["encoding"]["y"]["sort"] == [BIG, SMALL]  # most failed calls first
+    assert charts.kinds_bar({"timeout": 1}).to_dict()["encoding"]["x"]["title"] == "Attempts (count)"
+
+
+def test_the_pages_draw_them(seeded: Path) -> None:  # noqa: F811
+    for page in ("Failures", "Models"):
+        at = run_page(page)
+        specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+        colour_scales = [s["encoding"]["color"]["scale"] for s in specs if "color" in s.get("encoding", {})]
+        assert any("timeout" in scale["domain"] for scale in colour_scales), page
