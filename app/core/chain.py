@@ -121,8 +121,9 @@ class ChainCache:
         entry = self._entries.get((task_type, variant))
         if entry is not None:
             chain, primary, fallback = entry
+            # Without a variant the key is the task itself, whose list was just found unchanged.
             if (registry.get(chain.registry_key) == primary and registry.get(FALLBACK_KEY) == fallback
-                    and registry_key(task_type, variant, registry) == chain.registry_key):
+                    and (variant is None or registry_key(task_type, variant, registry) == chain.registry_key)):
                 return chain
         chain = build_chain(task_type, registry, self.settings, variant, runtime)
         if len(self._entries) >= self.MAX_ENTRIES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -110,16 +111,18 @@ class GroqProvider:
         timeout: float,
     ) -> ProviderResponse:
         client = self.client(endpoint)
+        # httpx's timeout bounds each read; asyncio's bounds the whole call (a slow drip cannot stretch it). The
+        # read timeout must fire first (cancelled by asyncio alone, an aiohttp call takes a few hundred ms to
+        # unwind): the time left, cut down to the millisecond. The SDK also formats it into a header on every
+        # call, and 29.999 formats at half the cost of 29.99987...
+        read_timeout = max(math.floor(timeout * 1000.0) / 1000.0, 0.001)
         try:
-            # httpx's timeout bounds each read; asyncio's bounds the whole call (a slow drip cannot stretch it).
-            # Both get the exact time left: cancelled by asyncio alone, an aiohttp call takes a few hundred ms
-            # to unwind, so the read timeout must fire first.
             async with asyncio.timeout(timeout):
                 if _plain(messages, params):
-                    data = await _post_chat(client, {"model": model, "messages": messages, **params}, timeout)
+                    data = await _post_chat(client, {"model": model, "messages": messages, **params}, read_timeout)
                 else:
                     completion = await client.chat.completions.create(
-                        model=model, messages=messages, timeout=timeout, **params  # type: ignore[arg-type]
+                        model=model, messages=messages, timeout=read_timeout, **params  # type: ignore[arg-type]
                     )
                     data = completion.to_dict()
         except TypeError as exc:  # an unknown keyword: the caller's mistake, the same for every model
