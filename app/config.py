@@ -85,12 +85,14 @@ class Settings(BaseSettings):
     # webhook's path is), and how long a circuit stays open before that is worth a post.
     alert_webhook_url: SecretStr | None = None
     alert_circuit_open_seconds: float = Field(300.0, ge=0)
+    # The dashboard's admin actions (force, disable/enable, lift a mark): off unless set; an operator must enter it.
+    dashboard_admin_token: SecretStr | None = None
 
     # Filled from DEFAULT_<TASK>_MODEL variables by `load_settings`; keys are env-style task names.
     default_models: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("force_model", "deprecations_file", "model_catalog_file", "daily_budget_usd", "hedge_after_ms",
-                     "alert_webhook_url", mode="before")
+                     "alert_webhook_url", "dashboard_admin_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
