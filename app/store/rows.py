@@ -67,11 +67,22 @@ _INSERT_IF_NEW = (f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) SELECT {', '.join(
 _SAME_INDEXES = [AttemptRow._fields.index(c) for c in _SAME_ATTEMPT]
 
 
-def _insert_sql(rows: int) -> str:
-    sql = _INSERTS.get(rows)
+# Most rows leave the last columns at their defaults (no retry, not hedged, not streamed, no override): their
+# chunks name only the columns before, so SQLite fills the rest without binding four parameters a row.
+_LEAN = AttemptRow._fields.index("retry")
+_LEAN_TAIL = tuple(AttemptRow._field_defaults[name] for name in AttemptRow._fields[_LEAN:])
+_LEAN_COLUMNS = ", ".join(AttemptRow._fields[:_LEAN])
+_LEAN_PLACEHOLDERS = "(" + ", ".join("?" for _ in AttemptRow._fields[:_LEAN]) + ")"
+_LEAN_INSERTS: dict[int, str] = {}
+
+
+def _insert_sql(rows: int, lean: bool = False) -> str:
+    cache = _LEAN_INSERTS if lean else _INSERTS
+    sql = cache.get(rows)
     if sql is None:
-        sql = _INSERTS[rows] = f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES " + ", ".join(
-            itertools.repeat(_ROW_PLACEHOLDERS, rows))
+        columns, placeholders = (_LEAN_COLUMNS, _LEAN_PLACEHOLDERS) if lean else (_ATTEMPT_COLUMNS, _ROW_PLACEHOLDERS)
+        sql = cache[rows] = f"INSERT INTO attempts ({columns}) VALUES " + ", ".join(
+            itertools.repeat(placeholders, rows))
     return sql
 
 
@@ -91,7 +102,11 @@ def write_rows(db: Database, items: Iterable[object], *, skip_known: bool = Fals
         else:
             for start in range(0, len(attempts), _CHUNK):
                 chunk = attempts[start:start + _CHUNK]
-                db.conn.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+                if all(row[_LEAN:] == _LEAN_TAIL for row in chunk):
+                    values = list(itertools.chain.from_iterable(row[:_LEAN] for row in chunk))
+                    db.conn.execute(_insert_sql(len(chunk), lean=True), values)
+                else:
+                    db.conn.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
         for status in statuses:
             db.conn.execute(UPSERT_STATUS, status)
     return written
