@@ -76,7 +76,7 @@ def render(path: Path, settings: Settings | None, runtime: Sequence[Override], m
 
 
 def _confirmed(key: str, what: str) -> bool:
-    return st.checkbox(f"Yes, {what}", key=f"{key}_confirm")
+    return st.checkbox(f"Yes, {fmt.plain(what)}", key=f"{key}_confirm")
 
 
 def _force(path: Path, models: Sequence[str], tasks: Sequence[str], by: str) -> None:
@@ -92,7 +92,7 @@ def _force(path: Path, models: Sequence[str], tasks: Sequence[str], by: str) -> 
             with _writing(path) as conn:
                 made = set_override(conn, FORCE, str(model), task=None if task == "every task" else str(task),
                                     ttl_seconds=ttl * 60 if ttl else None, reason=reason, by=by, via="dashboard")
-            st.success(f"Override #{made.id} set: {fmt.plain(made.describe())}. Routers follow it within "
+            st.success(f"Override #{made.id:d} set: {fmt.plain(made.describe())}. Routers follow it within "
                        "MODEL_STATUS_REFRESH_SECONDS.")
 
 
@@ -109,7 +109,7 @@ def _end_force(path: Path, forces: Sequence[Override], by: str) -> None:
             with _writing(path) as conn:
                 cleared = [c for c in clear_overrides(conn, kind=FORCE, model=o.model, by=by, via="dashboard")
                            if c.id == o.id or c.task == o.task]
-            st.success(f"Ended {len(cleared)} override(s) on {fmt.plain(o.model)}.")
+            st.success(f"Ended {len(cleared):d} override(s) on {fmt.plain(o.model)}.")
 
 
 def _disable(path: Path, models: Sequence[str], disabled: Sequence[Override], by: str) -> None:
