@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from app.store import clear_model_status, open_database, utc_now_iso
+from app.store import CLEARED, CLOSED, clear_model_status, open_database, read_model_status, utc_now_iso
 from app.store.overrides import DISABLE, FORCE, Override, clear_overrides, record_audit, set_override, who
 from dashboard import fmt
 
@@ -50,7 +50,7 @@ def _writing(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def render(path: Path, settings: Settings | None, runtime: Sequence[Override], models: Sequence[str],
-           tasks: Sequence[str], marked: Sequence[str]) -> None:
+           tasks: Sequence[str]) -> None:
     st.subheader("Act")
     if settings is None or settings.dashboard_admin_token is None:
         st.caption("This dashboard only reads (set DASHBOARD_ADMIN_TOKEN to act from here). The same from a shell, "
@@ -72,7 +72,8 @@ def render(path: Path, settings: Settings | None, runtime: Sequence[Override], m
         _end_force(path, [o for o in runtime if o.kind == FORCE], by)
     with right:
         _disable(path, models, [o for o in runtime if o.kind == DISABLE], by)
-        _lift_mark(path, marked, by)
+        # Read only once the actions are unlocked: a read-only dashboard does not pay for it on every render.
+        _lift_mark(path, [r["model"] for r in read_model_status(path) if r["status"] not in (CLEARED, CLOSED)], by)
 
 
 def _confirmed(key: str, what: str) -> bool:

@@ -25,10 +25,9 @@ from app.store import (
     ModelStatusRow,
     epoch_from_iso,
     iso_from_epoch,
-    read_model_status,
     utc_now_iso,
 )
-from app.store.overrides import DISABLE, Override, read_active
+from app.store.overrides import DISABLE, Override, read_marks_and_overrides
 from app.types import ErrorKind
 
 if TYPE_CHECKING:
@@ -114,8 +113,9 @@ class ModelHealth:
             self._alert_checks(now)
         if self._log is None:
             return
-        self._refresh_overrides(now)
-        for row in read_model_status(self._log.path):
+        marks, overrides = read_marks_and_overrides(self._log.path, iso_from_epoch(now) or "")
+        self._refresh_overrides(tuple(overrides))
+        for row in marks:
             if row["status"] in (CLEARED, CLOSED):
                 self._cleared(row["model"], epoch_from_iso(row["last_seen"]) or 0.0, row["status"])
                 continue
@@ -128,9 +128,7 @@ class ModelHealth:
                 if mine is None or _outlasts(state, mine):
                     self._states[row["model"]] = state
 
-    def _refresh_overrides(self, now: float) -> None:
-        assert self._log is not None
-        active = tuple(read_active(self._log.path, iso_from_epoch(now)))
+    def _refresh_overrides(self, active: tuple[Override, ...]) -> None:
         # What is in effect when the process starts is no change: alerts post what changes while it runs.
         first, self._overrides_read = not self._overrides_read, True
         if active == self.overrides:
@@ -142,10 +140,7 @@ class ModelHealth:
                 self.alerts.notify(f"override:{override.id}:{'set' if started else 'ended'}",
                                    override_text(override, started))
         self.overrides = active
-        self._disabled = {o.model: ModelState(DISABLED, f"disabled by {o.set_by}" + (f": {o.reason}" if o.reason
-                                                                                       else ""),
-                                              epoch_from_iso(o.expires_at), epoch_from_iso(o.set_at) or 0.0)
-                          for o in active if o.kind == DISABLE}
+        self._disabled = {o.model: _disabled_state(o) for o in active if o.kind == DISABLE}
 
     def _cleared(self, model: str, cleared_at: float, how: str = CLEARED) -> None:
         """Ops cleared the model (`taskrouter status --clear`), or another process's probe closed its breaker:
@@ -263,6 +258,11 @@ class ModelHealth:
 
 
 _NO_STATE = ModelState("", "", None)
+
+
+def _disabled_state(o: Override) -> ModelState:
+    detail = f"disabled by {o.set_by}" + (f": {o.reason}" if o.reason else "")
+    return ModelState(DISABLED, detail, epoch_from_iso(o.expires_at), epoch_from_iso(o.set_at) or 0.0)
 
 
 def _outlasts(a: ModelState, b: ModelState) -> bool:

@@ -111,11 +111,8 @@ class GroqProvider:
         timeout: float,
     ) -> ProviderResponse:
         client = self.client(endpoint)
-        # httpx's timeout bounds each read; asyncio's bounds the whole call (a slow drip cannot stretch it). The
-        # read timeout must fire first (cancelled by asyncio alone, an aiohttp call takes a few hundred ms to
-        # unwind): the time left, cut down to the millisecond. The SDK also formats it into a header on every
-        # call, and 29.999 formats at half the cost of 29.99987...
-        read_timeout = max(math.floor(timeout * 1000.0) / 1000.0, 0.001)
+        # httpx's timeout bounds each read; asyncio's bounds the whole call (a slow drip cannot stretch it).
+        read_timeout = _read_timeout(timeout)
         try:
             async with asyncio.timeout(timeout):
                 if _plain(messages, params):
@@ -152,11 +149,12 @@ class GroqProvider:
                     stream = await client.post(
                         _CHAT_PATH, body={"model": model, "messages": messages, **params, "stream": True},
                         cast_to=object, stream=True, stream_cls=groq.AsyncStream[object],
-                        options={"timeout": timeout},
+                        options={"timeout": _read_timeout(timeout)},
                     )
                 else:
                     stream = await client.chat.completions.create(
-                        model=model, messages=messages, timeout=timeout, stream=True, **params  # type: ignore
+                        model=model, messages=messages, timeout=_read_timeout(timeout), stream=True,
+                        **params  # type: ignore
                     )
         except TypeError as exc:
             error: ProviderError = ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params")
@@ -232,6 +230,13 @@ def _plain(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> 
     Anything else (a request option, stream, an unknown keyword, a Mapping that is not a dict) takes
     `create()`, which converts it or raises the SDK's own TypeError."""
     return params.keys() <= _BODY_PARAMS and all(type(m) is dict for m in messages)
+
+
+def _read_timeout(timeout: float) -> float:
+    """The SDK's read timeout for a call that asyncio bounds at `timeout`. It must fire first (cancelled by asyncio
+    alone, an aiohttp call takes a few hundred ms to unwind): the time left, cut down to the millisecond. The SDK
+    formats it into a header on every call, and 29.999 formats at half the cost of 29.99987..."""
+    return max(math.floor(timeout * 1000.0) / 1000.0, 0.001)
 
 
 async def _post_chat(client: groq.AsyncGroq, body: dict[str, Any], timeout: float) -> Any:

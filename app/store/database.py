@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.store.migrations import MIGRATIONS, applied_migrations, migrate
+from app.store.model_status import read_only_uri
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -82,20 +83,27 @@ _CORRUPT_FIX = ("Nothing is written to it: new rows go to the .unwritten.jsonl f
 
 
 def _check_path(path: Path) -> None:
-    """The mistakes SQLite would only report as 'unable to open database file'."""
-    if path.is_dir():
-        raise StoreProblem(path, "this is a folder, not a database file",
-                           "Set ATTEMPTS_DB_PATH to a file path (e.g. taskrouter.db), not a folder")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise StoreProblem(path, f"{parent} is a file, so no database can be created inside it",
-                                   "Set ATTEMPTS_DB_PATH to a path whose folders are folders")
-            break
+    """The mistakes SQLite would only report as 'unable to open database file'; then the folder is made."""
+    _check_shape(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise as_problem(path, exc) from None
+
+
+def _check_shape(path: Path) -> None:
+    """A folder at the path, or a file where one of its folders should be. Reads only."""
+    if path.is_dir():
+        raise StoreProblem(path, "this is a folder, not a database file",
+                           "Set ATTEMPTS_DB_PATH to a file path (e.g. taskrouter.db), not a folder")
+    folder = _nearest_existing(path)
+    if folder is not None and not folder.is_dir():
+        raise StoreProblem(path, f"{folder} is a file, so no database can be created inside it",
+                           "Set ATTEMPTS_DB_PATH to a path whose folders are folders")
+
+
+def _nearest_existing(path: Path) -> Path | None:
+    return next((parent for parent in path.parents if parent.exists()), None)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -144,13 +152,12 @@ def diagnose(path: Path | str, *, thorough: bool = True) -> str | None:
     dashboard, on every page load)."""
     path = Path(path)
     try:
-        if path.is_dir() or not path.exists():
-            folder = next((p for p in path.parents if p.exists()), None)
-            if folder is not None and folder.is_dir() and not path.is_dir() and not os.access(folder, os.W_OK):
+        _check_shape(path)
+        if not path.exists():
+            folder = _nearest_existing(path)
+            if folder is not None and not os.access(folder, os.W_OK):
                 raise StoreProblem(path, f"the file does not exist and {folder} is not writable",
                                    "Give this process write access to the folder, or set ATTEMPTS_DB_PATH elsewhere")
-            if folder is None or not folder.is_dir() or path.is_dir():
-                _check_path(path)  # a folder at the path, or a file where a folder should be
             return None
         if not thorough:
             with path.open("rb") as file:
@@ -167,8 +174,6 @@ def diagnose(path: Path | str, *, thorough: bool = True) -> str | None:
 
 
 def _check_readable(path: Path) -> None:
-    from app.store.model_status import read_only_uri
-
     try:
         conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_SECONDS)
     except sqlite3.Error as exc:

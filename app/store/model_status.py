@@ -42,30 +42,45 @@ def read_only_uri(path: Path | str) -> str:
     return f"file:{quote(str(Path(path).resolve()))}?mode=ro"
 
 
+MODEL_STATUS_SQL = "SELECT * FROM model_status ORDER BY model"
+
+
 def read_model_status(path: Path | str) -> list[dict[str, Any]]:
     """The `model_status` table as dicts; empty when the database does not exist yet.
 
     Empty too when the file cannot be read: the attempt log's writer reports what is wrong with it, and a router
     must answer calls whatever the file's state."""
-    return query_read_only(path, "SELECT * FROM model_status ORDER BY model")
+    return query_read_only(path, MODEL_STATUS_SQL)
 
 
 def query_read_only(path: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """Rows of one query on a read-only connection; none when the file does not exist or cannot be read (what
     is wrong with it is the attempt log's writer's to report)."""
+    return queries_read_only(path, [(sql, params)])[0]
+
+
+def queries_read_only(path: Path | str, queries: list[tuple[str, tuple[Any, ...]]]) -> list[list[dict[str, Any]]]:
+    """The rows of each query, on one read-only connection (one open, one schema read); each empty when the file
+    does not exist or cannot be read, or when its table is not there."""
+    empty: list[list[dict[str, Any]]] = [[] for _ in queries]
     try:
         if not Path(path).is_file():
-            return []
+            return empty
         conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
     except (sqlite3.Error, OSError):
-        return []
+        return empty
     try:
         conn.row_factory = sqlite3.Row
+        return [_rows(conn, sql, params) for sql, params in queries]
+    finally:
+        conn.close()
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    try:  # each on its own: a table a newer migration adds may not be in this file yet
         return [dict(r) for r in conn.execute(sql, params)]
     except sqlite3.Error:
         return []
-    finally:
-        conn.close()
 
 
 def clear_model_status(conn: sqlite3.Connection, models: list[str], seen_at: str) -> dict[str, dict[str, Any]]:

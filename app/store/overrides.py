@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.store.clock import iso_from_epoch, utc_now_iso
-from app.store.model_status import query_read_only
+from app.store.clock import epoch_from_iso, iso_from_epoch, utc_now_iso
+from app.store.model_status import MODEL_STATUS_SQL, queries_read_only, query_read_only
 
 FORCE = "force"
 DEFAULT = "default"
@@ -77,6 +77,12 @@ def read_active(path: Path | str, now: str | None = None) -> list[Override]:
     return [_from_dict(r) for r in query_read_only(path, _ACTIVE, (now or utc_now_iso(),))]
 
 
+def read_marks_and_overrides(path: Path | str, now: str) -> tuple[list[dict[str, Any]], list[Override]]:
+    """What a router refreshes: the `model_status` rows and the overrides in effect, through one connection."""
+    marks, active = queries_read_only(path, [(MODEL_STATUS_SQL, ()), (_ACTIVE, (now,))])
+    return marks, [_from_dict(r) for r in active]
+
+
 def set_override(conn: sqlite3.Connection, kind: str, model: str, *, task: str | None = None,
                  ttl_seconds: float | None = None, reason: str = "", by: str | None = None,
                  via: str = "cli", now_epoch: float | None = None) -> Override:
@@ -88,8 +94,6 @@ def set_override(conn: sqlite3.Connection, kind: str, model: str, *, task: str |
     assert now is not None
     expires = None
     if ttl_seconds is not None:
-        from app.store.clock import epoch_from_iso
-
         expires = iso_from_epoch((epoch_from_iso(now) or 0.0) + ttl_seconds)
     with conn:
         replaced = _clear(conn, now, by, kind=kind, task=task, model=model if kind == DISABLE else None,

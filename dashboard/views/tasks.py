@@ -11,7 +11,6 @@ import pandas as pd
 import streamlit as st
 
 from app.core.chain import Chain
-from app.store import CLEARED, CLOSED, read_model_status
 from app.store.overrides import DEFAULT, DISABLE, FORCE, Override, read_active, read_audit
 from dashboard import admin, charts, fmt, queries, registry
 from dashboard.context import PageContext
@@ -168,9 +167,8 @@ def render(ctx: PageContext) -> None:
     else:
         st.dataframe(chains, hide_index=True, key="chains_table")
     _changes(data)
-    marked = [r["model"] for r in read_model_status(ctx.db_path) if r["status"] not in (CLEARED, CLOSED)]
     admin.render(ctx.db_path, ctx.settings, data.runtime, sorted(registry.registry_models()),
-                 sorted(t for t in registry.registry_tasks() if t != "fallback"), marked)
+                 sorted(t for t in registry.registry_tasks() if t != "fallback"))
 
     st.subheader("Fallback depth")
     st.caption(f"{fmt.plain(ctx.window.label)}. Which position in the chain answered, as a share of the answered "
