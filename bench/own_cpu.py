@@ -79,32 +79,41 @@ async def cpu_us_per_call(call: Call, n: int, concurrency: int, flush: Callable[
     return (time.process_time() - cpu) / n * 1e6
 
 
-async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: int) -> dict[str, Any]:
-    # Imported here, not at the top: PYTHONPATH picks the tree, and the parent never needs them.
-    import app
+def calls_under_test(port: int, db: Path, **settings: Any) -> tuple[Call, Call, Any, str]:
+    """(execute, run_llm, the attempt log, the model): a call through the router on its happy path, and the same
+    call through the provider layer alone, against the simulator at `port`. `settings` are added to the ones both
+    revisions know. Imported here, not at the top: PYTHONPATH picks the tree, and the parent never needs them."""
     from app.config import Settings, load_settings
     from app.core import ai_models
     from app.core.executor import Router
-    from app.providers import Endpoint, get_provider, run_llm
+    from app.providers import Endpoint, run_llm
     from app.store import get_attempt_log
 
     clean_environment(Settings.model_fields)
+    # Only settings both revisions know; the rest are each revision's defaults, which is what ships.
+    loaded = load_settings(env_file=None, groq_api_key=KEY, groq_base_url=f"http://127.0.0.1:{port}",
+                           attempts_db_path=db, force_model=None, default_models={}, daily_budget_usd=None,
+                           attempt_logging=True, **settings)
+    router = Router(loaded, registry=lambda: ai_models.MODEL_REGISTRY, catalog=lambda: ai_models.MODEL_CATALOG)
+    endpoint = Endpoint("groq", loaded.groq_base_url, loaded.api_key(), loaded.http_transport)
+    model = ai_models.MODEL_REGISTRY[TASK][0]
+
+    async def execute() -> Any:
+        return await router.execute(TASK, MESSAGES, max_tokens=MAX_TOKENS)
+
+    async def provider() -> Any:
+        return await run_llm(endpoint, model, MESSAGES, {"max_tokens": MAX_TOKENS}, loaded.llm_timeout_seconds)
+
+    return execute, provider, get_attempt_log(db), model
+
+
+async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: int) -> dict[str, Any]:
+    import app
+    from app.providers import get_provider
+
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "own_cpu.db"
-        # Only settings both revisions know; the rest are each revision's defaults, which is what ships.
-        settings = load_settings(env_file=None, groq_api_key=KEY, groq_base_url=f"http://127.0.0.1:{port}",
-                                 attempts_db_path=db, force_model=None, default_models={}, daily_budget_usd=None,
-                                 attempt_logging=True)
-        router = Router(settings, registry=lambda: ai_models.MODEL_REGISTRY, catalog=lambda: ai_models.MODEL_CATALOG)
-        log = get_attempt_log(db)
-        endpoint = Endpoint("groq", settings.groq_base_url, settings.api_key(), settings.http_transport)
-        model = ai_models.MODEL_REGISTRY[TASK][0]
-
-        async def execute() -> Any:
-            return await router.execute(TASK, MESSAGES, max_tokens=MAX_TOKENS)
-
-        async def provider() -> Any:
-            return await run_llm(endpoint, model, MESSAGES, {"max_tokens": MAX_TOKENS}, settings.llm_timeout_seconds)
+        execute, provider, log, model = calls_under_test(port, db)
 
         # The happy path, or the comparison is meaningless: one attempt, on the model run_llm calls.
         first = await execute()

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from own_cpu import KEY, MAX_GROWTH, MESSAGES, TASK, base_tree, clean_environment, git, simulator
+from own_cpu import MAX_GROWTH, base_tree, calls_under_test, git, simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve()
@@ -49,17 +49,12 @@ MARKER = "os_getppid"  # the C function behind os.getppid(): nothing else in a w
 
 async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: int) -> dict[str, Any]:
     import app
-    from app.config import Settings, load_settings
-    from app.core import ai_models
-    from app.core.executor import Router
-    from app.providers import Endpoint, get_provider, run_llm
-    from app.store import get_attempt_log
 
-    clean_environment(Settings.model_fields)
     # The writer commits a batch after lingering LINGER_SECONDS of wall time; valgrind slows a worker ~50x and by
     # how much depends on the machine's load, so the number of commits per window (and the instructions) would
     # too. One batch per window (the flush at its end) makes the count the same whatever the load.
     import app.store.attempt_log as attempt_log_module
+    from app.providers import get_provider
 
     attempt_log_module.LINGER_SECONDS = 3600.0  # type: ignore[attr-defined]
     # Likewise the refresh of marks (and overrides) from the database, every MODEL_STATUS_REFRESH_SECONDS of wall
@@ -67,19 +62,7 @@ async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: in
     # Both revisions read it once, at their first call, here.
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "own_instructions.db"
-        settings = load_settings(env_file=None, groq_api_key=KEY, groq_base_url=f"http://127.0.0.1:{port}",
-                                 attempts_db_path=db, force_model=None, default_models={}, daily_budget_usd=None,
-                                 attempt_logging=True, model_status_refresh_seconds=3600.0)
-        router = Router(settings, registry=lambda: ai_models.MODEL_REGISTRY, catalog=lambda: ai_models.MODEL_CATALOG)
-        log = get_attempt_log(db)
-        endpoint = Endpoint("groq", settings.groq_base_url, settings.api_key(), settings.http_transport)
-        model = ai_models.MODEL_REGISTRY[TASK][0]
-
-        async def execute() -> Any:
-            return await router.execute(TASK, MESSAGES, max_tokens=64)
-
-        async def provider() -> Any:
-            return await run_llm(endpoint, model, MESSAGES, {"max_tokens": 64}, settings.llm_timeout_seconds)
+        execute, provider, log, model = calls_under_test(port, db, model_status_refresh_seconds=3600.0)
 
         async def window(call: Any, n: int) -> None:
             remaining = iter(range(n))

@@ -104,3 +104,16 @@ def logged_rows(db_path: Path, sql: str = "SELECT * FROM attempts ORDER BY id", 
 
 
 USER = [{"role": "user", "content": "Analyse my sales"}]
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The dashboard tests' database (tests/test_dashboard.py `seed_database`), the dashboard pointed at it and the
+    registry it was seeded for. Here, so that every dashboard test module can ask for it by name."""
+    from test_dashboard import REGISTRY, seed_database
+
+    path = tmp_path / "ops.db"
+    seed_database(path)
+    monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", str(path))
+    monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {k: list(v) for k, v in REGISTRY.items()})
+    return path

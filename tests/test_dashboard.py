@@ -79,15 +79,6 @@ def seed_database(path: Path, now: datetime | None = None) -> None:
     db.conn.close()
 
 
-@pytest.fixture
-def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "ops.db"
-    seed_database(path)
-    monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", str(path))
-    monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {k: list(v) for k, v in REGISTRY.items()})
-    return path
-
-
 def run_page(page: str, **query: str | list[str]) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=30)
     at.query_params["page"] = page

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_dashboard import BIG, SMALL, run_page, seeded  # noqa: F401
+from test_dashboard import BIG, SMALL, run_page
 
 from dashboard import charts
 
@@ -34,7 +34,7 @@ def test_axes_are_titled_and_model_names_are_not_cut() -> None:
     assert charts.kinds_bar({"timeout": 1}).to_dict()["encoding"]["x"]["title"] == "Attempts (count)"
 
 
-def test_the_pages_draw_them(seeded: Path) -> None:  # noqa: F811
+def test_the_pages_draw_them(seeded: Path) -> None:
     for page in ("Failures", "Models"):
         at = run_page(page)
         specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]

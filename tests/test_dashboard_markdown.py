@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_dashboard import APP, BIG, QWEN, _iso, _row, read, run_page, seeded  # noqa: F401  (seeded: a fixture)
+from test_dashboard import APP, BIG, QWEN, _iso, _row, read, run_page
 
 from app.core import ai_models
 from app.deprecations import save_check
@@ -272,7 +272,7 @@ def _markdown_texts(at: object) -> list[str]:
     return [e.value for kind in MARKDOWN_KINDS for e in getattr(at, kind)]  # type: ignore[attr-defined]
 
 
-def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Path,  # noqa: F811
+def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Path,
                                                              monkeypatch: pytest.MonkeyPatch,
                                                              tmp_path: Path) -> None:
     t = datetime.now(UTC) - timedelta(minutes=5)
@@ -308,7 +308,7 @@ def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Path,  # noq
     assert seen >= 9
 
 
-def test_settings_and_calendar_problems_are_escaped(seeded: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_settings_and_calendar_problems_are_escaped(seeded: Path, monkeypatch: pytest.MonkeyPatch,
                                                     tmp_path: Path) -> None:
     calendar = tmp_path / "calendar.toml"
     calendar.write_text('"[Click to fix](http://127.0.0.1:9/link)" = 1\n')  # an unknown top-level key, quoted back

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_dashboard import BIG, QWEN, RETIRED, SMALL, _row, frame, read, run_page, seeded  # noqa: F401
+from test_dashboard import BIG, QWEN, RETIRED, SMALL, _row, frame, read, run_page
 
 from app.deprecations import save_check
 from app.store import open_database
@@ -62,7 +62,7 @@ def _requests(db_path: Path, prefix: str, task: str, model: str, at: datetime, o
 
 
 @pytest.fixture
-def recent_mix(seeded: Path) -> Path:  # noqa: F811
+def recent_mix(seeded: Path) -> Path:
     """On top of the seeded rows (30 min and 30 h old): the day before, fast on the 20b fails 2 of 23 (8.7 %), the
     others never; in the last 10 minutes, fast fails 10 % (under its usual x 2: OK), reasoning on the 120b 20 %
     (degraded), summarization on qwen every time (down)."""
@@ -95,7 +95,7 @@ def test_overview_gives_a_verdict_per_task_and_per_model(recent_mix: Path) -> No
     assert any("Last attempt" in c and "min ago" in c for c in _texts(at, "caption"))
 
 
-def test_with_no_recent_traffic_it_says_so_and_when_the_last_attempt_was(seeded: Path) -> None:  # noqa: F811
+def test_with_no_recent_traffic_it_says_so_and_when_the_last_attempt_was(seeded: Path) -> None:
     at = run_page("Overview")
     assert "No traffic in the last 15 minutes." in _texts(at, "warning")
     assert any("Last attempt 29 min ago" in c or "Last attempt 30 min ago" in c for c in _texts(at, "caption"))
@@ -103,7 +103,7 @@ def test_with_no_recent_traffic_it_says_so_and_when_the_last_attempt_was(seeded:
 
 
 def test_overrides_from_the_store_and_from_forced_rows_are_shown_with_their_source(
-        seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     now = datetime.now(UTC)
     db = open_database(seeded)
     with db.conn:
@@ -134,7 +134,7 @@ def test_overrides_from_the_store_and_from_forced_rows_are_shown_with_their_sour
     assert any(c.startswith("Precedence, highest first: runtime force for the task") for c in _texts(at, "caption"))
 
 
-def test_an_upcoming_shutdown_and_the_last_check_on_overview(seeded: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_an_upcoming_shutdown_and_the_last_check_on_overview(seeded: Path, monkeypatch: pytest.MonkeyPatch,
                                                               tmp_path: Path) -> None:
     soon = (datetime.now(UTC) + timedelta(days=12)).date()
     calendar = tmp_path / "calendar.toml"
@@ -155,7 +155,7 @@ def test_an_upcoming_shutdown_and_the_last_check_on_overview(seeded: Path, monke
                for e in _texts(at, "error"))
 
 
-def test_settings_errors_are_red_on_overview(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_settings_errors_are_red_on_overview(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BREAKER_MIN_CALLS", "500")
     at = run_page("Overview")
     assert any(e.startswith("The settings do not load") and "BREAKER_MIN_CALLS" in e for e in _texts(at, "error"))
@@ -165,7 +165,7 @@ def test_settings_errors_are_red_on_overview(seeded: Path, monkeypatch: pytest.M
 # -- Tasks: overrides in the chains, and the audit trail -----------------------------------------------------
 
 
-def test_tasks_page_shows_store_overrides_in_the_chains_and_every_change(seeded: Path) -> None:  # noqa: F811
+def test_tasks_page_shows_store_overrides_in_the_chains_and_every_change(seeded: Path) -> None:
     conn = sqlite3.connect(seeded)
     set_override(conn, "default", QWEN, task="summarization", reason="try qwen", by="ops@host")
     set_override(conn, "disable", SMALL, reason="flaky", by="ops@host")
@@ -192,6 +192,6 @@ def test_tasks_page_shows_store_overrides_in_the_chains_and_every_change(seeded:
     assert audit["Model"][0] == SMALL and audit["Task"][1] == "fast"
 
 
-def test_tasks_page_without_changes_says_so(seeded: Path) -> None:  # noqa: F811
+def test_tasks_page_without_changes_says_so(seeded: Path) -> None:
     at = run_page("Tasks")
     assert "No change recorded in this database." in [i.value for i in at.info]

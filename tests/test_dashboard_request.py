@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from test_dashboard import BIG, QWEN, RETIRED, SMALL, _row, frame, read, run_page, seeded  # noqa: F401
+from test_dashboard import BIG, QWEN, RETIRED, SMALL, _row, frame, read, run_page
 
 from app.store import open_database
 
 
-def test_a_request_from_the_url_shows_every_attempt_in_order(seeded: Path) -> None:  # noqa: F811
+def test_a_request_from_the_url_shows_every_attempt_in_order(seeded: Path) -> None:
     at = run_page("Request", request="r6")
     assert at.text_input(key="request").value == "r6"
     rows = frame(at, "Position", "Retry")
@@ -29,7 +29,7 @@ def test_a_request_from_the_url_shows_every_attempt_in_order(seeded: Path) -> No
     assert "Task reasoning · 4 rows, 3 calls · not answered" in summary
 
 
-def test_an_answered_request_with_retries_and_an_override(seeded: Path) -> None:  # noqa: F811
+def test_an_answered_request_with_retries_and_an_override(seeded: Path) -> None:
     t = datetime.now(UTC) - timedelta(minutes=3)
     db = open_database(seeded)
     with db.conn:
@@ -52,7 +52,7 @@ def test_an_answered_request_with_retries_and_an_override(seeded: Path) -> None:
     assert "answered by openai/gpt-oss-20b at position 2" in read(" ".join(c.value for c in at.caption))
 
 
-def test_the_start_of_an_id_lists_the_matching_requests(seeded: Path) -> None:  # noqa: F811
+def test_the_start_of_an_id_lists_the_matching_requests(seeded: Path) -> None:
     at = run_page("Request", request="r")
     similar = frame(at, "Request", "Attempts")
     assert list(similar["Request"]) == [f"r{i}" for i in range(1, 7)]
@@ -62,7 +62,7 @@ def test_the_start_of_an_id_lists_the_matching_requests(seeded: Path) -> None:  
     assert any("No request with the id" in w.value for w in at.warning)
 
 
-def test_without_an_id_the_latest_failed_requests_are_offered(seeded: Path) -> None:  # noqa: F811
+def test_without_an_id_the_latest_failed_requests_are_offered(seeded: Path) -> None:
     at = run_page("Request")
     recent = frame(at, "Last failure (UTC)")
     assert list(recent["Request"]) == ["r6", "r5", "r4"]
@@ -72,7 +72,7 @@ def test_without_an_id_the_latest_failed_requests_are_offered(seeded: Path) -> N
     assert list(frame(at, "Position", "Retry")["Model"]) == [BIG, QWEN]
 
 
-def test_an_odd_request_id_is_linked_encoded(seeded: Path) -> None:  # noqa: F811
+def test_an_odd_request_id_is_linked_encoded(seeded: Path) -> None:
     t = datetime.now(UTC) - timedelta(minutes=2)
     db = open_database(seeded)
     with db.conn:
