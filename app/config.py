@@ -14,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.errors import ConfigError
 
 _DEFAULT_MODEL_VAR = re.compile(r"^DEFAULT_(?P<task>[A-Z0-9_]+)_MODEL$")
-_SECRET_SETTINGS = frozenset({"GROQ_API_KEY", "ALERT_WEBHOOK_URL"})  # a bad value is named, never shown
+# A bad value of these is named, never shown.
+_SECRET_SETTINGS = frozenset({"GROQ_API_KEY", "ALERT_WEBHOOK_URL", "ATTEMPTS_DB_URL"})
 
 
 def task_env_name(task_type: str) -> str:
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     # Hedged requests: start the next model when an attempt has not answered within this many ms. None: off.
     hedge_after_ms: float | None = Field(None, gt=0, le=3_600_000)
     attempts_db_path: Path = Path("taskrouter.db")
+    # PostgreSQL instead of the SQLite file, for routers on several hosts (README: PostgreSQL). A secret: it may
+    # hold a password. ATTEMPTS_DB_PATH then only names where rows the server cannot take wait (<path>.unwritten.jsonl).
+    attempts_db_url: SecretStr | None = None
     log_content: bool = False
     attempt_logging: bool = True
     # At exit, how long the attempt log may take to write what is pending before it spills the rest to the
@@ -92,7 +96,7 @@ class Settings(BaseSettings):
     default_models: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("force_model", "deprecations_file", "model_catalog_file", "daily_budget_usd", "hedge_after_ms",
-                     "alert_webhook_url", "dashboard_admin_token", mode="before")
+                     "alert_webhook_url", "dashboard_admin_token", "attempts_db_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -109,6 +113,14 @@ class Settings(BaseSettings):
     def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("attempts_db_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a PostgreSQL URL: postgresql://user:password@host:5432/database "
+                             "(leave it unset to use the SQLite file at ATTEMPTS_DB_PATH)")
         return value
 
     @model_validator(mode="after")

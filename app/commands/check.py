@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sqlite3
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -51,7 +50,9 @@ def func(args: argparse.Namespace) -> int:
     report = asyncio.run(run_check(settings, ai_models.MODEL_REGISTRY, catalog, today=today, days=args.days,
                                    strict=args.strict))
     document = report.to_json()
-    stored = _store(settings.attempts_db_path, document, enabled=settings.attempt_logging and not args.no_store)
+    from app.store.target import store_target
+
+    stored = _store(store_target(settings), document, enabled=settings.attempt_logging and not args.no_store)
     if args.json:
         print(json.dumps(document, indent=2))
     else:
@@ -62,15 +63,17 @@ def func(args: argparse.Namespace) -> int:
 def _store(db_path: Any, document: dict[str, Any], *, enabled: bool) -> str:
     if not enabled:
         return "not stored (--no-store or ATTEMPT_LOGGING=false)"
-    from app.store import StoreProblem
+    from app.store.database import problem_of
+    from app.store.target import label_of
 
     try:
         save_check(db_path, document)
-    except (StoreProblem, sqlite3.Error, OSError) as exc:
+    except Exception as exc:  # sqlite3's, psycopg's, OSError, StoreProblem: said in words, never a traceback
         # The verdict matters more than its record: report the failure, keep the exit code.
-        print(f"taskrouter check: could not store the result in {db_path}: {exc}", file=sys.stderr)
-        return f"NOT stored: {exc}"
-    return f"stored in {db_path} (table checks)"
+        problem = problem_of(db_path, exc)
+        print(f"taskrouter check: could not store the result: {problem}", file=sys.stderr)
+        return f"NOT stored: {problem}"
+    return f"stored in {label_of(db_path)} (table checks)"
 
 
 def render(report: CheckReport, stored: str = "") -> str:

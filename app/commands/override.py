@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from app.config import load_settings
@@ -56,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", default="", help="why, for the audit trail")
-    parser.add_argument("--db", type=Path, default=None, help="the database (default: ATTEMPTS_DB_PATH)")
+    parser.add_argument("--db", default=None,
+                        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
+                             "ATTEMPTS_DB_PATH)")
 
 
 def _ttl(text: str | None) -> float | None:
@@ -90,8 +91,9 @@ def _known_task(task: str) -> None:
 @contextlib.contextmanager
 def _connection(args: argparse.Namespace) -> Any:
     from app.store import open_database
+    from app.store.target import chosen_store
 
-    db = open_database(args.db if args.db is not None else load_settings().attempts_db_path)
+    db = open_database(chosen_store(args.db, load_settings()))
     try:
         yield db.conn
     finally:
@@ -159,8 +161,9 @@ def _list(args: argparse.Namespace) -> int:
     from app.store.overrides import read_active
 
     settings = load_settings()
-    path = args.db if args.db is not None else settings.attempts_db_path
-    runtime = read_active(path)
+    from app.store.target import chosen_store
+
+    runtime = read_active(chosen_store(args.db, settings))
     env: list[dict[str, Any]] = []
     if settings.force_model:
         env.append({"kind": "force", "task": None, "model": settings.force_model, "source": "FORCE_MODEL"})

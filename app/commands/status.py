@@ -14,7 +14,6 @@ import contextlib
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from app.config import load_settings
@@ -28,8 +27,9 @@ def register(subparsers: Any) -> None:
         "clear a mark",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--db", type=Path, default=None,
-                        help="the attempts database (default: ATTEMPTS_DB_PATH, taskrouter.db)")
+    parser.add_argument("--db", default=None,
+                        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
+                             "ATTEMPTS_DB_PATH, taskrouter.db)")
     parser.add_argument("--clear", nargs="+", metavar="MODEL", default=[],
                         help="lift these models' marks (all or nothing: an unmarked name changes nothing)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -39,9 +39,11 @@ def register(subparsers: Any) -> None:
 def func(args: argparse.Namespace) -> int:
     from app.store import CLEARED, CLOSED, clear_model_status, diagnose, open_database, read_model_status, utc_now_iso
     from app.store.overrides import record_audit
+    from app.store.target import chosen_store, label_of
 
     settings = load_settings()
-    db_path = args.db if args.db is not None else settings.attempts_db_path
+    db_path = chosen_store(args.db, settings)
+    where = label_of(db_path)
     problem = diagnose(db_path)
     if problem is not None:
         print(f"taskrouter status: the attempts database cannot be used: {problem}", file=sys.stderr)
@@ -51,7 +53,7 @@ def func(args: argparse.Namespace) -> int:
         unknown = [m for m in args.clear if m not in marked]
         if unknown:
             listed = ", ".join(sorted(marked)) or "none"
-            print(f"taskrouter status: no mark to clear for {', '.join(unknown)} in {db_path} (marked: {listed}); "
+            print(f"taskrouter status: no mark to clear for {', '.join(unknown)} in {where} (marked: {listed}); "
                   "nothing was changed", file=sys.stderr)
             return 2
         db = open_database(db_path)
@@ -66,7 +68,7 @@ def func(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not args.clear:
-        print(render(rows, datetime.now(UTC)) if rows else f"no model marks in {db_path}")
+        print(render(rows, datetime.now(UTC)) if rows else f"no model marks in {where}")
     return 0
 
 

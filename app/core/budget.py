@@ -1,26 +1,33 @@
 """The daily spend limit (DAILY_BUDGET_USD): reserve an attempt's estimate before the call, settle the actual after.
 
-Spend per UTC day is the sum of `cost_usd` in the attempt log, so it survives restarts. Between reads of the log
-this process counts its own settled spend; a read never lowers the count (rows may still be queued for writing).
-With N calls in flight when the limit is reached, spend can pass it by at most what those N calls cost.
+Spend per UTC day is what the store says (app/store/spend.py), so it survives restarts.
+- `DailyBudget` (a SQLite store, one host): between reads of the log this process counts its own settled spend;
+  a read never lowers the count (rows may still be queued for writing). With N calls in flight when the limit
+  is reached, spend can pass it by at most what those N calls cost.
+- `SharedBudget` (PostgreSQL, any number of hosts): each reservation is taken atomically in the database against
+  every host's spend and reservations, so the same bound holds for the calls in flight on all hosts together.
+  While the server cannot be reached it counts like `DailyBudget` (this host only) and says so once.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from app.core.alerts import budget_text
-from app.store import read_only_uri
+from app.store.pg_rows import Release
+from app.store.spend import spent_on
+from app.store.target import PostgresTarget, Target
 
 if TYPE_CHECKING:
+    from app.config import Settings
     from app.core.alerts import Alerts
+    from app.store import AttemptLog
+    from app.store.pg_connection import PgConnection
 
 logger = logging.getLogger("taskrouter")
 
@@ -38,37 +45,22 @@ class BudgetReached(Exception):
 class Reservation:
     day: str
     amount: float
+    shared: bool = False  # taken in the database (SharedBudget): released there too
 
 
-def spent_on(db_path: Path | None, day: str, after_id: int = 0) -> tuple[float, int]:
-    """(logged cost for one UTC day 'YYYY-MM-DD' in rows with id > after_id, the highest id seen or after_id).
-
-    With after_id, only the rows appended since are read, by rowid: the re-sync runs on the event loop every
-    RESYNC_SECONDS, and summing a busy day through the created_at index costs ~200 ms at a million rows."""
-    if db_path is None or not Path(db_path).exists():
-        return 0.0, after_id
-    next_day = (datetime.fromisoformat(day) + timedelta(days=1)).date().isoformat()
-    try:
-        conn = sqlite3.connect(read_only_uri(db_path), uri=True, timeout=5)
-        try:
-            # NOT INDEXED: walk the rowid range (the new rows), never the created_at index over the whole day.
-            source = "attempts NOT INDEXED" if after_id else "attempts"
-            # One statement, one snapshot: a row committed in between is either summed or above `last`.
-            spent, last = conn.execute(
-                f"SELECT (SELECT COALESCE(SUM(cost_usd), 0) FROM {source} "
-                "WHERE id > ? AND created_at >= ? AND created_at < ?), (SELECT MAX(id) FROM attempts)",
-                (after_id, day, next_day),
-            ).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        logger.error("budget: could not read today's spend from %s (%s); counting from 0", db_path, exc)
-        return 0.0, after_id
-    return float(spent), max(after_id, int(last or 0))
+def budget_from(settings: Settings, target: Target, log: AttemptLog | None,
+                alerts: Alerts | None) -> DailyBudget | None:
+    """DAILY_BUDGET_USD's budget for this store, or None when unset."""
+    if not settings.daily_budget_usd:
+        return None
+    if isinstance(target, PostgresTarget) and log is not None:
+        return SharedBudget(settings.daily_budget_usd, settings.budget_alert_ratio, target, log, alerts)
+    return DailyBudget(settings.daily_budget_usd, settings.budget_alert_ratio, target if log is not None else None,
+                       alerts)
 
 
 class DailyBudget:
-    def __init__(self, limit_usd: float, alert_ratio: float, db_path: Path | None,
+    def __init__(self, limit_usd: float, alert_ratio: float, db_path: Target | None,
                  alerts: Alerts | None = None) -> None:
         self.limit = limit_usd
         self.alert_ratio = alert_ratio
@@ -148,6 +140,83 @@ class DailyBudget:
             crossed = self._crossed()
         if crossed is not None:
             self._announce(*crossed)
+
+
+class SharedBudget(DailyBudget):
+    """See the module docstring. One connection per router, used under a lock: a reservation is one statement."""
+
+    RETRY_SECONDS = 5.0  # after the server failed, how long reservations are counted on this host only
+
+    def __init__(self, limit_usd: float, alert_ratio: float, target: PostgresTarget, log: AttemptLog,
+                 alerts: Alerts | None = None) -> None:
+        super().__init__(limit_usd, alert_ratio, target, alerts)
+        self._target = target
+        self._log = log
+        log.costs_reserved = True
+        self._conn: PgConnection | None = None
+        self._conn_lock = threading.Lock()
+        self._local_until = 0.0  # the server failed: count on this host until then
+
+    def reserve(self, estimate: float) -> Reservation:
+        day = _today()
+        seen = self._reserve_shared(day, estimate)
+        if seen is None:
+            return super().reserve(estimate)
+        taken, spent, reserved = seen
+        with self._lock:
+            if day != self._day:
+                self._day, self._spent, self._reserved, self._alerted, self._exhausted = day, 0.0, 0.0, False, False
+            self._spent = max(self._spent, spent)
+            if taken:
+                self._reserved += estimate
+            crossed = self._crossed()
+        if crossed is not None:
+            self._announce(*crossed)
+        if not taken:
+            raise BudgetReached(spent + reserved, self.limit)
+        return Reservation(day, estimate, shared=True)
+
+    def settle(self, reservation: Reservation, actual: float | None) -> None:
+        if reservation.shared:
+            self._log.record(Release(reservation.day, reservation.amount - (actual or 0.0)))
+        super().settle(reservation, actual)
+
+    def _reserve_shared(self, day: str, estimate: float) -> tuple[bool, float, float] | None:
+        """(taken, spent, reserved) from the database; None while it cannot be reached."""
+        from app.store.pg_connection import connect
+        from app.store.spend import reserve
+
+        if time.monotonic() < self._local_until:
+            return None
+        with self._conn_lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = connect(self._target, application="taskrouter-budget")
+                return reserve(self._conn, day, estimate, self.limit)
+            except Exception as exc:  # the server is down or unreachable: never fail a call for it
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                self._local_until = time.monotonic() + self.RETRY_SECONDS
+                logger.error("budget: %s cannot take reservations (%s); counting this host's spend only for %g s",
+                             self._target.label, type(exc).__name__, self.RETRY_SECONDS)
+                return None
+
+    def _sync_if_due(self) -> None:
+        """Only while counting locally: the shared path reads spend with every reservation."""
+        now = time.monotonic()
+        if now < self._next_sync:
+            return
+        spent, _ = spent_on(self._target, _today())
+        with self._lock:
+            self._next_sync = now + RESYNC_SECONDS
+            self._spent = max(self._spent, spent)
+
+    def close(self) -> None:
+        with self._conn_lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def _today() -> str:

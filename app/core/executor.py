@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.core.alerts import alerts_from, watch_retirements
-from app.core.budget import BudgetReached, DailyBudget, Reservation
+from app.core.budget import BudgetReached, DailyBudget, Reservation, budget_from
 from app.core.catalog import ModelInfo, cost_usd, load_catalog_file
 from app.core.chain import Chain, ChainCache
 from app.core.gates import estimated_cost, needs_of
@@ -46,6 +46,7 @@ from app.errors import (
 )
 from app.providers import Endpoint, Provider, get_provider, run_llm, shipped_providers
 from app.store import AttemptLog, get_attempt_log
+from app.store.target import store_target
 from app.types import ErrorKind, LLMResponse, Outcome
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class Router(Outcomes):
         self.settings = settings
         self.providers: dict[str, Provider] = dict(providers or {})
         self.log: AttemptLog | None = (
-            get_attempt_log(settings.attempts_db_path, exit_seconds=settings.attempt_log_exit_seconds)
+            get_attempt_log(store_target(settings), exit_seconds=settings.attempt_log_exit_seconds)
             if settings.attempt_logging else None
         )
         self.alerts = alerts_from(settings)  # ALERT_WEBHOOK_URL: None when unset
@@ -101,11 +102,7 @@ class Router(Outcomes):
         self._catalog_overrides: dict[str, ModelInfo] = (
             load_catalog_file(Path(settings.model_catalog_file), catalog()) if settings.model_catalog_file else {}
         )
-        self.budget: DailyBudget | None = (
-            DailyBudget(settings.daily_budget_usd, settings.budget_alert_ratio,
-                        settings.attempts_db_path if settings.attempt_logging else None, self.alerts)
-            if settings.daily_budget_usd else None
-        )
+        self.budget: DailyBudget | None = budget_from(settings, store_target(settings), self.log, self.alerts)
         if self.budget is not None:
             self._warn_unpriced(registry())
         # What `import app` leaves out (the SDKs, sqlite-utils) loads here, when a router is built: not inside the
@@ -127,6 +124,10 @@ class Router(Outcomes):
         opened to providers. The router stays usable: a later call opens what it needs again."""
         if self.log is not None:
             await asyncio.to_thread(self.log.flush, self.settings.attempt_log_exit_seconds)
+        self.health.close()
+        close_budget = getattr(self.budget, "close", None)
+        if close_budget is not None:
+            close_budget()
         if self.alerts is not None:
             await asyncio.to_thread(self.alerts.close)
         for provider in {*self.providers.values(), *shipped_providers()}:

@@ -1,7 +1,8 @@
 """Which models to leave alone right now, and until when; shared with other processes through `model_status`.
 
 State lives in memory (the hot path reads a dict) and is persisted through the attempt log's writer. Other
-processes' marks are merged in at most every MODEL_STATUS_REFRESH_SECONDS. What a failure does here is the
+processes' marks are merged in at most every MODEL_STATUS_REFRESH_SECONDS; on PostgreSQL the server pushes them
+within milliseconds (app/store/watch.py), other hosts' included. What a failure does here is the
 failure table's (`app/core/failures.py`): its mark, and whether it counts for the circuit breaker.
 """
 
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.core.alerts import circuit_text, mark_text, override_text
 from app.core.breaker import Breaker
@@ -28,6 +29,8 @@ from app.store import (
     utc_now_iso,
 )
 from app.store.overrides import DISABLE, Override, read_marks_and_overrides
+from app.store.target import PostgresTarget
+from app.store.watch import State, StateWatch, acquire_watch, release_watch
 from app.types import ErrorKind
 
 if TYPE_CHECKING:
@@ -78,6 +81,15 @@ class ModelHealth:
         # change: the chain cache rebuilds on a new one.
         self.overrides: tuple[Override, ...] = ()
         self._disabled: dict[str, ModelState] = {}
+        # A PostgreSQL store pushes marks and overrides through a watch; the State applied last.
+        self._watch: StateWatch | None = None
+        self._applied: State | None = None
+
+    def close(self) -> None:
+        """Stop listening to the store's change feed (a later refresh starts it again)."""
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            release_watch(watch)
 
     def blocked(self, model: str, now: float) -> ModelState | None:
         """The mark that keeps the model out now, or None. An expired circuit_open mark is the half-open state:
@@ -106,6 +118,11 @@ class ModelHealth:
         return self._states.get(model)
 
     def refresh_if_due(self, now: float) -> None:
+        watch = self._watch
+        if watch is not None and watch.latest is not self._applied:
+            self._applied = state = watch.latest
+            if state is not None:
+                self._apply(state.marks, state.overrides, now)
         if now < self._next_refresh:
             return
         self._next_refresh = now + self._settings.model_status_refresh_seconds
@@ -113,7 +130,14 @@ class ModelHealth:
             self._alert_checks(now)
         if self._log is None:
             return
-        marks, overrides = read_marks_and_overrides(self._log.path, iso_from_epoch(now) or "")
+        if isinstance(self._log.target, PostgresTarget):
+            if self._watch is None:  # the server pushes changes (app/store/watch.py); read nothing here
+                self._watch = acquire_watch(self._log.target, self._settings.model_status_refresh_seconds)
+            return
+        marks, overrides = read_marks_and_overrides(self._log.target, iso_from_epoch(now) or "")
+        self._apply(marks, overrides, now)
+
+    def _apply(self, marks: list[dict[str, Any]], overrides: list[Override], now: float) -> None:
         self._refresh_overrides(tuple(overrides))
         for row in marks:
             if row["status"] in (CLEARED, CLOSED):
@@ -167,7 +191,7 @@ class ModelHealth:
         if closed:
             self._alert_cleared(model, CIRCUIT_OPEN)
             if self._log is not None:
-                self._log.record(ModelStatusRow(model, CLOSED, "circuit closed: the probe call answered", None,
+                self._log.record_now(ModelStatusRow(model, CLOSED, "circuit closed: the probe call answered", None,
                                                 utc_now_iso()))
             logger.warning("Circuit closed model=%s: the probe call answered", model)
 
@@ -215,7 +239,7 @@ class ModelHealth:
                 return current
             self._states[model] = state
         if self._log is not None:
-            self._log.record(ModelStatusRow(model, state.status, state.detail[:500], iso_from_epoch(state.until),
+            self._log.record_now(ModelStatusRow(model, state.status, state.detail[:500], iso_from_epoch(state.until),
                                             utc_now_iso()))
         logger.warning("Model marked model=%s status=%s", model, state.describe())
         if self.alerts is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.core.catalog import ModelInfo
@@ -18,6 +17,7 @@ from app.deprecations.calendar import DeprecationCalendar, Retirement, load_cale
 from app.deprecations.live import FAILED, OK, LiveListing, LiveModel, fetch_listing
 from app.deprecations.usage import BYPASSED, ChainModel, models_in_use, registry_chains
 from app.store import read_model_status, utc_now_iso
+from app.store.target import label_of, store_target
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -80,7 +80,7 @@ class CheckReport:
     strict: bool
     calendar: DeprecationCalendar
     live: LiveListing
-    db_path: Path
+    db_path: str  # the store as messages name it: a path, or a URL without its password
     runtime_rows: int
     chains: dict[str, list[ChainModel]]
     models: dict[str, ModelCheck]
@@ -179,7 +179,8 @@ def build_report(
     strict: bool,
     checked_at: str,
 ) -> CheckReport:
-    evidence = {row["model"]: row for row in read_model_status(settings.attempts_db_path)
+    store = store_target(settings)
+    evidence = {row["model"]: row for row in read_model_status(store)
                 if row.get("status") in _RUNTIME_STATES}
     models: dict[str, ModelCheck] = {}
     for model, tasks in models_in_use(chains).items():
@@ -195,7 +196,7 @@ def build_report(
         # A bad key is a broken deployment; a network hiccup in CI should not fail the build on its own.
         problems.append(Problem(ERROR if live.fatal else WARNING, "live", live.detail))
     runtime_rows = sum(1 for m in models if m in evidence)
-    return CheckReport(checked_at, today, days, strict, calendar, live, Path(settings.attempts_db_path),
+    return CheckReport(checked_at, today, days, strict, calendar, live, label_of(store),
                        runtime_rows, chains, models, problems)
 
 

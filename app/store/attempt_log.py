@@ -1,8 +1,9 @@
-"""The attempt log: every attempt and skip, and model status changes, written to SQLite off the event loop.
+"""The attempt log: every attempt and skip, and model status changes, written to the store off the event loop.
 
 The executor only appends a tuple to a deque; one writer thread per database file wakes once per batch (not per
 row), lingers briefly so rows gather, and writes them with one multi-row INSERT per chunk (one SQLite step, so
-one release of the GIL, per chunk rather than per row).
+one release of the GIL, per chunk rather than per row); on PostgreSQL, one COPY per batch (app/store/pg_rows.py).
+A model status change hurries the batch out: other routers, on other hosts too, learn of it within milliseconds.
 
 Nothing here can fail a call. The file is opened (and migrated, and quick-checked) by the writer thread, not by
 the router: whatever is wrong with it is logged once, naming the file, what is wrong and what to do
@@ -26,10 +27,12 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.store.database import BUSY_TIMEOUT_SECONDS, StoreProblem, as_problem, open_database
+from app.store.database import BUSY_TIMEOUT_SECONDS, PgDatabase, StoreProblem, open_database, problem_of, write_batch
 from app.store.model_status import ModelStatusRow
-from app.store.rows import AttemptRow, write_rows
+from app.store.pg_rows import Release
+from app.store.rows import AttemptRow
 from app.store.spill import import_spilled, spill, spill_path
+from app.store.target import PostgresTarget, Target, label_of, locate
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -52,12 +55,19 @@ class _Flush:
         self.done = threading.Event()
 
 
-_Item = AttemptRow | ModelStatusRow | _Flush
+_Item = AttemptRow | ModelStatusRow | Release | _Flush
 
 
 class AttemptLog:
-    def __init__(self, path: Path | str, *, exit_seconds: float = DEFAULT_EXIT_SECONDS) -> None:
-        self.path = Path(path).absolute()  # no I/O here: the router is built even when the file is unusable
+    def __init__(self, where: Target | str, *, exit_seconds: float = DEFAULT_EXIT_SECONDS) -> None:
+        # No I/O here: the router is built even when the store is unusable.
+        target = locate(where)
+        if isinstance(target, PostgresTarget):
+            self.target: Target = target
+            self.path = target.spill_to.absolute()  # the spill file's base: rows the server could not take
+        else:
+            self.target = self.path = target.absolute()
+        self.label = label_of(self.target)
         self.exit_seconds = exit_seconds
         self._items: deque[_Item] = deque()  # append and popleft are atomic: no lock between loop and writer
         self._wake = threading.Event()  # set by record() only while the writer sleeps, and by flush()
@@ -71,16 +81,29 @@ class AttemptLog:
         self.problem: str | None = None  # what is wrong with the file right now, as logged
         self.dropped = 0  # rows neither written nor spilled (the spill file failed too)
         self.spilled = 0  # rows this process put in the spill file
+        self.costs_reserved = False  # a shared budget reserves each call's cost before it is logged (pg_rows.py)
 
     def prepare(self) -> None:
-        """Load what the writer needs (sqlite-utils), so that its thread does not import it, holding the GIL,
-        while the first calls run. Opens nothing."""
-        import sqlite_utils  # noqa: F401
+        """Load what the writer needs (sqlite-utils, psycopg), so that its thread does not import it, holding the
+        GIL, while the first calls run. Opens nothing."""
+        if isinstance(self.target, PostgresTarget):
+            import psycopg  # noqa: F401
+        else:
+            import sqlite_utils  # noqa: F401
 
     def record(self, row: AttemptRow | ModelStatusRow) -> None:
         self._items.append(row)
         # The writer publishes that it sleeps before it looks at the deque a last time, and this looks at that
         # flag after appending: one of the two sees the other, so a row never waits for a wake-up that never comes.
+        if self._writer_idle:
+            self._wake.set()
+        elif self._thread is None:
+            self._start()
+
+    def record_now(self, row: ModelStatusRow | Release) -> None:
+        """Record, and cut the writer's linger short: other processes should see a mark at once."""
+        self._items.append(row)
+        self._hurry.set()
         if self._writer_idle:
             self._wake.set()
         elif self._thread is None:
@@ -121,7 +144,7 @@ class AttemptLog:
                     f"imports them)" if spilled else ""
             lost = f"{dropped} lost (the spill file could not be written either)" if dropped else ""
             logger.error("attempt log: %d rows could not be written to %s at exit (%s): %s", spilled + dropped,
-                         self.path, self.problem or "the write did not finish in time", "; ".join(
+                         self.label, self.problem or "the write did not finish in time", "; ".join(
                              x for x in (where, lost) if x))
         return written and not spilled and not dropped
 
@@ -150,9 +173,10 @@ class AttemptLog:
             pending.append(items.popleft())
 
     def _run(self) -> None:
-        db: Database | None = None
+        db: Database | PgDatabase | None = None
         pending = self._pending
         backoff = 0.05
+        errors = _store_errors(self.target)
         while True:
             self._gather(pending)
             if self._stop and not pending and not self._items:
@@ -164,17 +188,17 @@ class AttemptLog:
                     db = self._open()
                 while pending:  # committed chunks leave `pending` at once: a retry never writes a row twice
                     chunk = pending[:_BATCH]
-                    write_rows(db, chunk)
+                    write_batch(db, chunk, costs_reserved=self.costs_reserved)
                     del pending[:_BATCH]
                     if self.problem is not None:  # said after a write, not an open: a full disk opens fine
-                        logger.warning("attempt log: %s takes rows again; the waiting rows are written", self.path)
+                        logger.warning("attempt log: %s takes rows again; the waiting rows are written", self.label)
                         self.problem = None
                     _settle(chunk)
-            except (StoreProblem, sqlite3.Error, OSError) as exc:
-                problem = as_problem(self.path, exc)
+            except errors as exc:
+                problem = problem_of(self.target, exc)
                 self._report(problem)
                 if db is not None:
-                    db.conn.close()
+                    _close_quietly(db)
                     db = None
                 if problem.corrupt or self._closing:
                     self._save(pending, "not written")  # a damaged file gets nothing; at exit, no retries
@@ -189,15 +213,15 @@ class AttemptLog:
                 del pending[:_BATCH]
                 self.dropped += _rows_in(chunk)
                 logger.exception("attempt log: dropped %d rows that cannot be written to %s", _rows_in(chunk),
-                                 self.path)
+                                 self.label)
                 _settle(chunk)
             backoff = 0.05
 
-    def _open(self) -> Database:
-        db = open_database(self.path, quick_check=True)
+    def _open(self) -> Database | PgDatabase:
+        db = open_database(self.target, quick_check=True)
         try:
             written, _ = import_spilled(db, self.path)
-        except (sqlite3.Error, OSError) as exc:
+        except _store_errors(self.target) as exc:
             logger.error("attempt log: could not import %s (%s); it is kept for the next open",
                          spill_path(self.path), exc)
         else:
@@ -240,7 +264,23 @@ class AttemptLog:
 
 
 def _rows_in(items: list[_Item]) -> int:
-    return sum(not isinstance(item, _Flush) for item in items)
+    return sum(isinstance(item, (AttemptRow, ModelStatusRow)) for item in items)
+
+
+def _store_errors(target: Target) -> tuple[type[BaseException], ...]:
+    """What a write to this store may raise that retrying (or spilling) can get past."""
+    if isinstance(target, PostgresTarget):
+        import psycopg
+
+        return StoreProblem, psycopg.OperationalError, psycopg.InterfaceError, OSError
+    return StoreProblem, sqlite3.Error, OSError
+
+
+def _close_quietly(db: Database | PgDatabase) -> None:
+    try:
+        db.conn.close()
+    except Exception:  # a connection the server already dropped
+        logger.debug("attempt log: closing a broken connection failed", exc_info=True)
 
 
 def _settle(items: list[_Item]) -> None:
@@ -256,17 +296,18 @@ def _drain(items: deque[_Item]) -> list[_Item]:
     return taken
 
 
-_LOGS: dict[Path, AttemptLog] = {}
+_LOGS: dict[Path | str, AttemptLog] = {}
 _LOGS_LOCK = threading.Lock()
 
 
-def get_attempt_log(path: Path | str, *, exit_seconds: float = DEFAULT_EXIT_SECONDS) -> AttemptLog:
-    """One writer per database file per process: writers of one file would only contend for its lock."""
-    key = Path(os.path.abspath(path))
+def get_attempt_log(where: Target | str, *, exit_seconds: float = DEFAULT_EXIT_SECONDS) -> AttemptLog:
+    """One writer per store per process: writers of one file would only contend for its lock."""
+    target = locate(where)
+    key: Path | str = target.url if isinstance(target, PostgresTarget) else Path(os.path.abspath(target))
     with _LOGS_LOCK:
         log = _LOGS.get(key)
         if log is None:
-            log = _LOGS[key] = AttemptLog(key, exit_seconds=exit_seconds)
+            log = _LOGS[key] = AttemptLog(target, exit_seconds=exit_seconds)
         else:
             log.exit_seconds = max(log.exit_seconds, exit_seconds)
         return log

@@ -1,8 +1,9 @@
-"""Opening the SQLite file: checked, migrated safely by many processes at once, and every problem said plainly.
+"""Opening the store: checked, migrated safely by many processes at once, and every problem said plainly.
 
-A problem with the file is a `StoreProblem` whose message names the path, what is wrong and what to do; nothing
-else (sqlite3's errors, OSError) leaves `open_database`. `diagnose` tells the same without writing anything, for
-`taskrouter status` and the dashboard.
+A SQLite file (a path) or a PostgreSQL database (a `PostgresTarget`, app/store/target.py). A problem with
+either is a `StoreProblem` whose message names the file or the server (never its password), what is wrong and
+what to do; nothing else (sqlite3's or psycopg's errors, OSError) leaves `open_database`. `diagnose` tells the
+same without writing anything, for `taskrouter status` and the dashboard.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from typing import TYPE_CHECKING
 
 from app.store.migrations import MIGRATIONS, applied_migrations, migrate
 from app.store.model_status import read_only_uri
+from app.store.target import PostgresTarget, Target, locate
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
+
+    from app.store.pg_connection import PgConnection
 
 BUSY_TIMEOUT_SECONDS = 10.0  # how long a statement waits for another process's lock before it fails
 
@@ -28,7 +32,7 @@ class StoreProblem(Exception):
     """The database file cannot be used as it is. `corrupt`: it fails SQLite's quick_check, so nothing may be
     written to it until it is replaced; any other problem may clear by itself (a lock, a full disk)."""
 
-    def __init__(self, path: Path, what: str, fix: str, *, corrupt: bool = False) -> None:
+    def __init__(self, path: Path | str, what: str, fix: str, *, corrupt: bool = False) -> None:
         super().__init__(f"{path}: {what}. {fix}")
         self.path = path
         self.what = what
@@ -36,11 +40,21 @@ class StoreProblem(Exception):
         self.corrupt = corrupt
 
 
-def open_database(path: Path | str, *, quick_check: bool = False) -> Database:
+class PgDatabase:
+    """An open PostgreSQL store, shaped like sqlite-utils' Database where the store's shared code touches it."""
+
+    def __init__(self, conn: PgConnection) -> None:
+        self.conn = conn
+
+
+def open_database(where: Target | str, *, quick_check: bool = False) -> Database | PgDatabase:
     """Open (creating it and its folder if needed) and migrate. `quick_check`: refuse a file that fails SQLite's
     quick_check (it reads every page: the attempt log's writer does it once per open, off the callers' path).
     Raises StoreProblem only."""
-    path = Path(path)
+    target = locate(where)
+    if isinstance(target, PostgresTarget):
+        return _open_postgres(target)
+    path = target
     _check_path(path)
     deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
     while True:
@@ -56,6 +70,46 @@ def open_database(path: Path | str, *, quick_check: bool = False) -> Database:
             raise as_problem(path, exc) from None
 
 
+def _open_postgres(target: PostgresTarget) -> PgDatabase:
+    from datetime import UTC, datetime
+
+    from app.store.pg_connection import as_problem as pg_problem
+    from app.store.pg_connection import connect
+    from app.store.pg_migrations import ensure_partitions
+    from app.store.pg_migrations import migrate as pg_migrate
+
+    conn = connect(target)
+    try:
+        pg_migrate(conn)
+        ensure_partitions(conn, datetime.now(UTC).date())
+    except Exception as exc:
+        conn.close()
+        raise pg_problem(target, exc) from None
+    return PgDatabase(conn)
+
+
+def write_batch(db: Database | PgDatabase, items: list[object], *, skip_known: bool = False,
+                costs_reserved: bool = False) -> int:
+    """The attempt log's write, on either backend (`costs_reserved`: PostgreSQL's shared budget, pg_rows.py)."""
+    if isinstance(db, PgDatabase):
+        from app.store.pg_rows import write_rows_pg
+
+        return write_rows_pg(db.conn, items, skip_known=skip_known, costs_reserved=costs_reserved)
+    from app.store.rows import write_rows
+
+    return write_rows(db, items, skip_known=skip_known)
+
+
+def problem_of(where: Target | str, exc: BaseException) -> StoreProblem:
+    """`as_problem` for either backend."""
+    target = locate(where)
+    if isinstance(target, PostgresTarget):
+        from app.store.pg_connection import as_problem as pg_problem
+
+        return pg_problem(target, exc)  # type: ignore[no-any-return]
+    return as_problem(target, exc)
+
+
 def _open(path: Path, quick_check: bool) -> Database:
     from sqlite_utils import Database  # loaded with the store, not with `import app`
 
@@ -66,6 +120,10 @@ def _open(path: Path, quick_check: bool) -> Database:
             if verdict != "ok":
                 raise StoreProblem(path, f"the file is damaged (SQLite's quick_check: {verdict})",
                                    _CORRUPT_FIX, corrupt=True)
+        # Only a file with no table yet takes it (before WAL, which writes the header): pages the retention frees
+        # can then be handed back to the disk (PRAGMA incremental_vacuum). An older file keeps its mode until one
+        # VACUUM (`taskrouter prune --vacuum`).
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -145,12 +203,15 @@ def _disk_full(path: Path) -> bool:
     return stats.f_bavail * stats.f_frsize < 1 << 20
 
 
-def diagnose(path: Path | str, *, thorough: bool = True) -> str | None:
+def diagnose(where: Target | str, *, thorough: bool = True) -> str | None:
     """What is wrong with the file, or None when it is usable; reads only, creates nothing. A file that does not
     exist yet is fine (the first router creates it) as long as its folder can be made. `thorough`: also run
     SQLite's quick_check, which reads every page (`taskrouter status`); without it, only what a glance tells (the
-    dashboard, on every page load)."""
-    path = Path(path)
+    dashboard, on every page load). A PostgreSQL store: whether the server answers a read-only login."""
+    target = locate(where)
+    if isinstance(target, PostgresTarget):
+        return _diagnose_postgres(target)
+    path = target
     try:
         _check_shape(path)
         if not path.exists():
@@ -191,3 +252,20 @@ def _check_readable(path: Path) -> None:
         raise as_problem(path, exc) from None
     finally:
         conn.close()
+
+
+def _diagnose_postgres(target: PostgresTarget) -> str | None:
+    from app.store.pg_connection import as_problem as pg_problem
+    from app.store.pg_connection import connect
+
+    try:
+        conn = connect(target, read_only=True)
+    except StoreProblem as problem:
+        return str(problem)
+    try:
+        conn.execute("SELECT 1")
+    except Exception as exc:
+        return str(pg_problem(target, exc))
+    finally:
+        conn.close()
+    return None

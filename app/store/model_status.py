@@ -9,8 +9,13 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from app.store.target import PostgresTarget, Target, locate
+
+if TYPE_CHECKING:
+    from app.store.target import Connection
 
 CLEARED = "cleared"
 CLOSED = "closed"  # a circuit breaker's probe answered: every router drops its older circuit_open mark
@@ -45,7 +50,7 @@ def read_only_uri(path: Path | str) -> str:
 MODEL_STATUS_SQL = "SELECT * FROM model_status ORDER BY model"
 
 
-def read_model_status(path: Path | str) -> list[dict[str, Any]]:
+def read_model_status(path: Target | str) -> list[dict[str, Any]]:
     """The `model_status` table as dicts; empty when the database does not exist yet.
 
     Empty too when the file cannot be read: the attempt log's writer reports what is wrong with it, and a router
@@ -53,16 +58,21 @@ def read_model_status(path: Path | str) -> list[dict[str, Any]]:
     return query_read_only(path, MODEL_STATUS_SQL)
 
 
-def query_read_only(path: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+def query_read_only(path: Target | str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """Rows of one query on a read-only connection; none when the file does not exist or cannot be read (what
     is wrong with it is the attempt log's writer's to report)."""
     return queries_read_only(path, [(sql, params)])[0]
 
 
-def queries_read_only(path: Path | str, queries: list[tuple[str, tuple[Any, ...]]]) -> list[list[dict[str, Any]]]:
+def queries_read_only(path: Target | str, queries: list[tuple[str, tuple[Any, ...]]]) -> list[list[dict[str, Any]]]:
     """The rows of each query, on one read-only connection (one open, one schema read); each empty when the file
     does not exist or cannot be read, or when its table is not there."""
     empty: list[list[dict[str, Any]]] = [[] for _ in queries]
+    target = locate(path)
+    if isinstance(target, PostgresTarget):
+        from app.store.pg_reader import queries_on_server
+
+        return queries_on_server(target, queries)
     try:
         if not Path(path).is_file():
             return empty
@@ -76,14 +86,14 @@ def queries_read_only(path: Path | str, queries: list[tuple[str, tuple[Any, ...]
         conn.close()
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+def _rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
     try:  # each on its own: a table a newer migration adds may not be in this file yet
         return [dict(r) for r in conn.execute(sql, params)]
     except sqlite3.Error:
         return []
 
 
-def clear_model_status(conn: sqlite3.Connection, models: list[str], seen_at: str) -> dict[str, dict[str, Any]]:
+def clear_model_status(conn: Connection, models: list[str], seen_at: str) -> dict[str, dict[str, Any]]:
     """Mark each model `cleared` (in one transaction): routers drop their own older marks for it at their next
     refresh, and a later failure marks it again. Returns the rows it replaced; models without a mark, already
     cleared or with a closed circuit, are left out and untouched."""

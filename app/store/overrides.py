@@ -15,11 +15,14 @@ import getpass
 import socket
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.store.clock import epoch_from_iso, iso_from_epoch, utc_now_iso
 from app.store.model_status import MODEL_STATUS_SQL, queries_read_only, query_read_only
+from app.store.target import Target
+
+if TYPE_CHECKING:
+    from app.store.target import Connection
 
 FORCE = "force"
 DEFAULT = "default"
@@ -59,31 +62,31 @@ def who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-_ACTIVE = "SELECT * FROM overrides WHERE cleared_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY id"
+ACTIVE_SQL = "SELECT * FROM overrides WHERE cleared_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY id"
 
 
-def _from_dict(r: Any) -> Override:
+def override_from_row(r: Any) -> Override:
     return Override(r["id"], r["kind"], r["task"], r["model"], r["reason"] or "", r["set_by"], r["set_at"],
                     r["expires_at"])
 
 
-def _active(conn: sqlite3.Connection, now: str) -> list[Override]:
+def _active(conn: Connection, now: str) -> list[Override]:
     conn.row_factory = sqlite3.Row
-    return [_from_dict(r) for r in conn.execute(_ACTIVE, (now,))]
+    return [override_from_row(r) for r in conn.execute(ACTIVE_SQL, (now,))]
 
 
-def read_active(path: Path | str, now: str | None = None) -> list[Override]:
+def read_active(path: Target | str, now: str | None = None) -> list[Override]:
     """The overrides in effect; none when the file does not exist or cannot be read (routers must answer)."""
-    return [_from_dict(r) for r in query_read_only(path, _ACTIVE, (now or utc_now_iso(),))]
+    return [override_from_row(r) for r in query_read_only(path, ACTIVE_SQL, (now or utc_now_iso(),))]
 
 
-def read_marks_and_overrides(path: Path | str, now: str) -> tuple[list[dict[str, Any]], list[Override]]:
+def read_marks_and_overrides(path: Target | str, now: str) -> tuple[list[dict[str, Any]], list[Override]]:
     """What a router refreshes: the `model_status` rows and the overrides in effect, through one connection."""
-    marks, active = queries_read_only(path, [(MODEL_STATUS_SQL, ()), (_ACTIVE, (now,))])
-    return marks, [_from_dict(r) for r in active]
+    marks, active = queries_read_only(path, [(MODEL_STATUS_SQL, ()), (ACTIVE_SQL, (now,))])
+    return marks, [override_from_row(r) for r in active]
 
 
-def set_override(conn: sqlite3.Connection, kind: str, model: str, *, task: str | None = None,
+def set_override(conn: Connection, kind: str, model: str, *, task: str | None = None,
                  ttl_seconds: float | None = None, reason: str = "", by: str | None = None,
                  via: str = "cli", now_epoch: float | None = None) -> Override:
     """Make `model` the active `kind` override for `task` (replacing the one there), with its audit row."""
@@ -98,17 +101,17 @@ def set_override(conn: sqlite3.Connection, kind: str, model: str, *, task: str |
     with conn:
         replaced = _clear(conn, now, by, kind=kind, task=task, model=model if kind == DISABLE else None,
                           same_scope=True)
-        cursor = conn.execute(
+        new_id = conn.execute(
             "INSERT INTO overrides (kind, task, model, reason, set_by, set_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (kind, task, model, reason, by, now, expires))
-        override = Override(int(cursor.lastrowid or 0), kind, task, model, reason, by, now, expires)
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (kind, task, model, reason, by, now, expires)).fetchone()[0]
+        override = Override(int(new_id), kind, task, model, reason, by, now, expires)
         detail = override.describe() + (f"; replaced #{', #'.join(str(o.id) for o in replaced)}" if replaced else "")
         _audit(conn, now, by, f"{kind} set", model, task, detail, reason, via)
     return override
 
 
-def clear_overrides(conn: sqlite3.Connection, *, kind: str | None = None, task: str | None = None,
+def clear_overrides(conn: Connection, *, kind: str | None = None, task: str | None = None,
                     model: str | None = None, reason: str = "", by: str | None = None,
                     via: str = "cli") -> list[Override]:
     """Clear the active overrides matching every given filter (none given: all); returns them."""
@@ -121,7 +124,7 @@ def clear_overrides(conn: sqlite3.Connection, *, kind: str | None = None, task: 
     return cleared
 
 
-def _clear(conn: sqlite3.Connection, now: str, by: str, *, kind: str | None, task: str | None,
+def _clear(conn: Connection, now: str, by: str, *, kind: str | None, task: str | None,
            model: str | None, same_scope: bool) -> list[Override]:
     """`same_scope`: `task` None means the every-task override only (setting one replaces its own scope);
     otherwise None matches any task (clearing by filter)."""
@@ -133,19 +136,19 @@ def _clear(conn: sqlite3.Connection, now: str, by: str, *, kind: str | None, tas
     return matching
 
 
-def record_audit(conn: sqlite3.Connection, action: str, target: str, *, task: str | None = None, detail: str = "",
+def record_audit(conn: Connection, action: str, target: str, *, task: str | None = None, detail: str = "",
                  reason: str = "", by: str | None = None, via: str = "cli") -> None:
     """An audit row for a change made elsewhere (a mark cleared with `taskrouter status --clear`, ...)."""
     with conn:
         _audit(conn, utc_now_iso(), by or who(), action, target, task, detail, reason, via)
 
 
-def _audit(conn: sqlite3.Connection, at: str, by: str, action: str, target: str, task: str | None, detail: str,
+def _audit(conn: Connection, at: str, by: str, action: str, target: str, task: str | None, detail: str,
            reason: str, via: str) -> None:
     conn.execute("INSERT INTO audit (at, who, action, target, task, detail, reason, via) VALUES "
                  "(?, ?, ?, ?, ?, ?, ?, ?)", (at, by, action, target, task, detail[:1000], reason[:1000], via))
 
 
-def read_audit(path: Path | str, limit: int = 200) -> list[dict[str, Any]]:
+def read_audit(path: Target | str, limit: int = 200) -> list[dict[str, Any]]:
     """The newest audit rows first."""
     return query_read_only(path, "SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))

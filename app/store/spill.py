@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.store.model_status import ModelStatusRow
-from app.store.rows import AttemptRow, write_rows
+from app.store.rows import AttemptRow
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
+
+    from app.store.database import PgDatabase
 
 try:
     import fcntl
@@ -71,12 +73,14 @@ def spill(db_path: Path, items: Iterable[object]) -> int:
             os.close(fd)  # releases the lock
 
 
-def import_spilled(db: Database, db_path: Path) -> tuple[int, int]:
+def import_spilled(db: Database | PgDatabase, db_path: Path) -> tuple[int, int]:
     """Write every spilled row into the database; returns (attempts written, lines that were not rows)."""
+    from app.store.database import write_batch
+
     written = unreadable = 0
     for claimed in _claim(db_path):
         rows, bad = _read(claimed)
-        written += write_rows(db, rows, skip_known=True)
+        written += write_batch(db, rows, skip_known=True)
         unreadable += bad
         claimed.unlink()
     return written, unreadable

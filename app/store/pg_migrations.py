@@ -1,0 +1,157 @@
+"""The PostgreSQL schema: an append-only list of small functions, run in order when a process opens the store.
+
+The same rules as SQLite's migrations (app/store/migrations.py): never edit or reorder one that has shipped.
+Every process that opens the store runs `migrate` under one advisory lock, so many starting at once apply each
+migration exactly once; a process that finds every migration applied takes no lock.
+
+The tables mirror SQLite's, column for column, so the store's shared statements run on both. What differs:
+- `attempts` is partitioned by UTC day on `created_at` (text in the "C" collation, so it sorts byte by byte as it
+  does in SQLite): retention drops a day whole instead of deleting its rows. Rows outside every day's partition
+  (an import of old rows) land in the default partition.
+- a trigger on `model_status` and `overrides` sends NOTIFY `taskrouter_state` on every change, so every router
+  re-reads them within milliseconds instead of at its next periodic refresh.
+- `spend` keeps each UTC day's logged spend and the reservations of calls in flight, so that the daily budget is
+  checked atomically across hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from app.store.pg_connection import PgConnection
+
+PG_MIGRATIONS: list[Callable[[PgConnection], None]] = []
+migration = PG_MIGRATIONS.append
+
+NOTIFY_CHANNEL = "taskrouter_state"
+_LOCK_KEY = 0x7461736B  # "task": the advisory lock every process migrating the store takes
+_APPLIED = "_taskrouter_migrations"
+
+
+def applied(conn: PgConnection) -> set[str]:
+    exists = conn.execute("SELECT to_regclass(?) IS NOT NULL", (_APPLIED,)).fetchone()
+    if not exists or not exists[0]:
+        return set()
+    return {r[0] for r in conn.execute(f"SELECT name FROM {_APPLIED}")}
+
+
+def migrate(conn: PgConnection) -> list[str]:
+    """Apply what is missing, each migration in its own transaction; returns the names applied now."""
+    if len(applied(conn)) >= len(PG_MIGRATIONS):
+        return []
+    conn.execute("SELECT pg_advisory_lock(?)", (_LOCK_KEY,))
+    try:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {_APPLIED} (name text PRIMARY KEY, applied_at text NOT NULL)")
+        done = applied(conn)
+        names = []
+        for fn in PG_MIGRATIONS:
+            if fn.__name__ in done:
+                continue
+            with conn:
+                fn(conn)
+                conn.execute(f"INSERT INTO {_APPLIED} (name, applied_at) VALUES (?, ?)",
+                             (fn.__name__, datetime.now(UTC).isoformat()))
+            names.append(fn.__name__)
+        return names
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(?)", (_LOCK_KEY,))
+
+
+def partition_name(day: date) -> str:
+    return f"attempts_{day:%Y%m%d}"
+
+
+def ensure_partitions(conn: PgConnection, today: date, ahead: int = 2) -> None:
+    """Yesterday's, today's and the next `ahead` days' partitions, under the migration lock (two processes
+    creating the same partition at once would otherwise collide in the catalog)."""
+    wanted = [today + timedelta(days=n) for n in range(-1, ahead + 1)]
+    have = {r[0] for r in conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'attempts'")}
+    missing = [d for d in wanted if partition_name(d) not in have]
+    if not missing:
+        return
+    conn.execute("SELECT pg_advisory_lock(?)", (_LOCK_KEY,))
+    try:
+        for day in missing:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF attempts "
+                         f"FOR VALUES FROM ('{day.isoformat()}') TO ('{(day + timedelta(days=1)).isoformat()}')")
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(?)", (_LOCK_KEY,))
+
+
+@migration
+def p001_attempts(conn: PgConnection) -> None:
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS attempts (
+            id bigserial,
+            request_id text, task_type text, model text, provider text, attempt integer,
+            outcome text,  -- success | failure | skipped
+            error_kind text, status_code integer, error_message text,
+            is_fallback smallint, forced smallint,
+            prompt_tokens integer, completion_tokens integer, total_tokens integer,
+            latency_ms double precision,
+            cost_usd double precision,  -- NULL when the model has no known price, never a made-up 0
+            created_at text COLLATE "C" NOT NULL,  -- UTC ISO-8601, 2026-11-22T10:00:00.123Z: sorts as text
+            cached_tokens integer, reasoning_tokens integer, variant text, finish_reason text,
+            provider_request_id text, prompt text, response text,
+            retry integer NOT NULL DEFAULT 0, hedged smallint NOT NULL DEFAULT 0,
+            first_token_ms double precision, override_source text
+        ) PARTITION BY RANGE (created_at)""")
+    conn.execute("CREATE TABLE IF NOT EXISTS attempts_default PARTITION OF attempts DEFAULT")
+    for name, columns in (("id", "id"), ("created_at", "created_at"), ("model_created_at", "model, created_at"),
+                          ("task_type_created_at", "task_type, created_at"), ("request_id", "request_id"),
+                          ("outcome_created_at", "outcome, created_at"),
+                          ("error_kind_created_at", "error_kind, created_at")):
+        conn.execute(f"CREATE INDEX IF NOT EXISTS idx_attempts_{name} ON attempts ({columns})")
+
+
+@migration
+def p002_model_status_and_checks(conn: PgConnection) -> None:
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS model_status (
+            model text PRIMARY KEY,
+            status text,  -- deprecated | not_found | cooling_down | circuit_open | closed | cleared
+            detail text, until text, first_seen text, last_seen text, hits integer)""")
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS checks (
+            id bigserial PRIMARY KEY, checked_at text COLLATE "C", exit_code integer, errors integer,
+            warnings integer, summary text, report_json text)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_checks_checked_at ON checks (checked_at)")
+
+
+@migration
+def p003_overrides_and_audit(conn: PgConnection) -> None:
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS overrides (
+            id bigserial PRIMARY KEY, kind text, task text, model text, reason text, set_by text,
+            set_at text COLLATE "C", expires_at text COLLATE "C", cleared_at text, cleared_by text)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_overrides_cleared_at ON overrides (cleared_at)")
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS audit (
+            id bigserial PRIMARY KEY, at text, who text, action text, target text, task text, detail text,
+            reason text, via text)""")
+
+
+@migration
+def p004_notify_state_changes(conn: PgConnection) -> None:
+    # Statement-level: one notification per statement, sent at commit, collapsed within a transaction.
+    conn.execute(f"""
+        CREATE OR REPLACE FUNCTION taskrouter_notify_state() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_notify('{NOTIFY_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$""")
+    for table in ("model_status", "overrides"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {table}_notify ON {table}")
+        conn.execute(f"CREATE TRIGGER {table}_notify AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                     f"FOR EACH STATEMENT EXECUTE FUNCTION taskrouter_notify_state()")
+
+
+@migration
+def p005_spend(conn: PgConnection) -> None:
+    # spent: the cost of every attempt logged that UTC day, added by the writers in the transaction that logs
+    # the rows. reserved: the estimates of calls in flight, taken atomically before each call when a budget is set.
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS spend (
+            day text PRIMARY KEY,
+            spent double precision NOT NULL DEFAULT 0,
+            reserved double precision NOT NULL DEFAULT 0)""")

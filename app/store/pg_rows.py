@@ -1,0 +1,91 @@
+"""How the attempt log's writer puts a batch into PostgreSQL: one transaction, attempts by COPY, each UTC day's
+spend added to `spend` in the same transaction (so the budget and the log never disagree), model status upserts
+(whose trigger notifies every other router at commit), and released budget reservations."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from app.store.model_status import UPSERT_STATUS, ModelStatusRow
+from app.store.pg_connection import PgConnection
+from app.store.rows import AttemptRow
+
+_COLUMNS = ", ".join(AttemptRow._fields)
+_FLAGS = [AttemptRow._fields.index(name) for name in ("is_fallback", "forced", "hedged")]
+_COST = AttemptRow._fields.index("cost_usd")
+_SAME_ATTEMPT = ("request_id", "attempt", "retry", "model", "created_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A budget reservation that ended: `amount` (its estimate less the call's actual cost) leaves
+    `spend.reserved`. The actual cost stays reserved until the attempt row that carries it is written and moves
+    it to `spent`: whichever of the two is written first, spend plus reservations never reads low."""
+
+    day: str
+    amount: float
+
+
+def write_rows_pg(conn: PgConnection, items: Iterable[object], *, skip_known: bool = False,
+                  costs_reserved: bool = False) -> int:
+    """Write the rows among `items` in one transaction; returns the attempts written. `skip_known`: leave out
+    attempts already in the table (an import of spilled rows). `costs_reserved`: this process's calls reserve
+    their budget, so an attempt's cost also leaves `spend.reserved` (see Release)."""
+    attempts: list[AttemptRow] = []
+    statuses: list[ModelStatusRow] = []
+    released: dict[str, float] = defaultdict(float)
+    for item in items:
+        if isinstance(item, AttemptRow):
+            attempts.append(item)
+        elif isinstance(item, ModelStatusRow):
+            statuses.append(item)
+        elif isinstance(item, Release):
+            released[item.day] += item.amount
+    with conn:
+        costs = _import(conn, attempts) if skip_known else _copy(conn, attempts)
+        spent: dict[str, float] = defaultdict(float)
+        for created_at, cost in costs:
+            if cost:
+                spent[created_at[:10]] += cost
+        for day in sorted(set(spent) | set(released)):
+            conn.execute("INSERT INTO spend (day, spent, reserved) VALUES (?, ?, 0) ON CONFLICT (day) DO UPDATE "
+                         "SET spent = spend.spent + excluded.spent, "
+                         "reserved = GREATEST(spend.reserved - ?, 0)",
+                         (day, spent.get(day, 0.0),
+                          released.get(day, 0.0) + (spent.get(day, 0.0) if costs_reserved else 0.0)))
+        for status in statuses:
+            conn.execute(UPSERT_STATUS, asdict(status))
+    return len(costs)
+
+
+def _values(row: AttemptRow) -> list[object]:
+    values = list(row)
+    for i in _FLAGS:
+        values[i] = int(values[i])
+    return values
+
+
+def _copy(conn: PgConnection, attempts: list[AttemptRow]) -> list[tuple[str, float | None]]:
+    """(created_at, cost) of each attempt written."""
+    if attempts:
+        with conn.raw.cursor() as cursor, cursor.copy(f"COPY attempts ({_COLUMNS}) FROM STDIN") as copy:
+            for row in attempts:
+                copy.write_row(_values(row))
+    return [(row.created_at, row[_COST]) for row in attempts]
+
+
+def _import(conn: PgConnection, attempts: list[AttemptRow]) -> list[tuple[str, float | None]]:
+    """Through a temporary table, so that one statement skips the attempts already there."""
+    if not attempts:
+        return []
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_attempts (LIKE attempts) ON COMMIT DELETE ROWS")
+    with conn.raw.cursor() as cursor, cursor.copy(f"COPY import_attempts ({_COLUMNS}) FROM STDIN") as copy:
+        for row in attempts:
+            copy.write_row(_values(row))
+    same = " AND ".join(f"a.{c} IS NOT DISTINCT FROM i.{c}" for c in _SAME_ATTEMPT)
+    cursor = conn.execute(f"INSERT INTO attempts ({_COLUMNS}) SELECT {', '.join('i.' + c for c in AttemptRow._fields)} "
+                          f"FROM import_attempts i WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE {same}) "
+                          f"RETURNING created_at, cost_usd")
+    return [(r[0], r[1]) for r in cursor.fetchall()]

@@ -1,0 +1,95 @@
+"""Where the store lives: a SQLite file (a `Path`) or a PostgreSQL server (a `PostgresTarget`).
+
+Every store function takes either, so the executor, the CLI and the dashboard never ask which one they use.
+A PostgreSQL URL may hold a password: `PostgresTarget` keeps it out of its `repr` and `label`, so neither a log
+line, an exception nor the dashboard can show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from app.config import Settings
+    from app.store.pg_connection import PgConnection
+
+    # An open store connection: the store's shared statements run on either.
+    Connection: TypeAlias = sqlite3.Connection | PgConnection
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresTarget:
+    """A PostgreSQL database. `spill_to`: the local file base for rows the server cannot take (its
+    `.unwritten.jsonl` sibling), the same file a SQLite store at that path would use."""
+
+    url: str = field(repr=False)
+    spill_to: Path = Path("taskrouter.db")
+
+    @property
+    def label(self) -> str:
+        return redact_url(self.url)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+Target = Path | PostgresTarget
+
+
+def store_target(settings: Settings) -> Target:
+    """Where the settings put the store: ATTEMPTS_DB_URL when set, else the SQLite file at ATTEMPTS_DB_PATH."""
+    if settings.attempts_db_url is not None:
+        return PostgresTarget(settings.attempts_db_url.get_secret_value(), Path(settings.attempts_db_path))
+    return Path(settings.attempts_db_path)
+
+
+def chosen_store(db: str | Path | None, settings: Settings) -> Target:
+    """A command's `--db` (a path or a postgresql:// URL) when given, else the settings' store."""
+    if db is None:
+        return store_target(settings)
+    return locate(str(db), spill_to=Path(settings.attempts_db_path))
+
+
+def is_postgres_url(text: str) -> bool:
+    return text.startswith(POSTGRES_SCHEMES)
+
+
+def locate(where: Target | str, *, spill_to: Path | None = None) -> Target:
+    """A path, a `postgresql://` URL or a target, as a target."""
+    if isinstance(where, PostgresTarget):
+        return where
+    if isinstance(where, str) and is_postgres_url(where):
+        return PostgresTarget(where, spill_to or Path("taskrouter.db"))
+    return Path(where)
+
+
+def label_of(where: Target | str) -> str:
+    """How messages name the store: the path, or the URL without its password."""
+    target = locate(where)
+    return target.label if isinstance(target, PostgresTarget) else str(target)
+
+
+def redact_url(url: str) -> str:
+    """`postgresql://app:secret@db:5432/x` -> `postgresql://app:***@db:5432/x`; a password given as a query
+    parameter is hidden the same way."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "postgresql://(unparseable URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{host}"
+    query = "&".join(("password=***" if p.lower().startswith("password=") else p)
+                     for p in parts.query.split("&")) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
