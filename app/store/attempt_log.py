@@ -221,7 +221,7 @@ class AttemptLog:
         db = open_database(self.target, quick_check=True)
         try:
             written, _ = import_spilled(db, self.path)
-        except _store_errors(self.target) as exc:
+        except Exception as exc:  # whatever stops the import, the file is kept: no row in it is lost
             logger.error("attempt log: could not import %s (%s); it is kept for the next open",
                          spill_path(self.path), exc)
         else:

@@ -80,12 +80,15 @@ def _import(conn: PgConnection, attempts: list[AttemptRow]) -> list[tuple[str, f
     """Through a temporary table, so that one statement skips the attempts already there."""
     if not attempts:
         return []
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_attempts (LIKE attempts) ON COMMIT DELETE ROWS")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_attempts (LIKE attempts INCLUDING DEFAULTS) "
+                 "ON COMMIT DELETE ROWS")
     with conn.raw.cursor() as cursor, cursor.copy(f"COPY import_attempts ({_COLUMNS}) FROM STDIN") as copy:
         for row in attempts:
             copy.write_row(_values(row))
     same = " AND ".join(f"a.{c} IS NOT DISTINCT FROM i.{c}" for c in _SAME_ATTEMPT)
+    # DISTINCT ON: a row spilled twice into the same file is one attempt too.
+    batch = f"SELECT DISTINCT ON ({', '.join(_SAME_ATTEMPT)}) * FROM import_attempts"
     cursor = conn.execute(f"INSERT INTO attempts ({_COLUMNS}) SELECT {', '.join('i.' + c for c in AttemptRow._fields)} "
-                          f"FROM import_attempts i WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE {same}) "
+                          f"FROM ({batch}) i WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE {same}) "
                           f"RETURNING created_at, cost_usd")
     return [(r[0], r[1]) for r in cursor.fetchall()]

@@ -46,6 +46,13 @@ Target = Path | PostgresTarget
 def store_target(settings: Settings) -> Target:
     """Where the settings put the store: ATTEMPTS_DB_URL when set, else the SQLite file at ATTEMPTS_DB_PATH."""
     if settings.attempts_db_url is not None:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            from app.errors import ConfigError
+
+            raise ConfigError("ATTEMPTS_DB_URL names a PostgreSQL store, which needs psycopg 3: "
+                              "pip install 'taskrouter[postgres]' (or unset ATTEMPTS_DB_URL to use SQLite)") from None
         return PostgresTarget(settings.attempts_db_url.get_secret_value(), Path(settings.attempts_db_path))
     return Path(settings.attempts_db_path)
 
