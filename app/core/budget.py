@@ -183,7 +183,7 @@ class SharedBudget(DailyBudget):
 
     def _reserve_shared(self, day: str, estimate: float) -> tuple[bool, float, float] | None:
         """(taken, spent, reserved) from the database; None while it cannot be reached."""
-        from app.store.pg_connection import connect
+        from app.store import open_database
         from app.store.spend import reserve
 
         if time.monotonic() < self._local_until:
@@ -191,7 +191,8 @@ class SharedBudget(DailyBudget):
         with self._conn_lock:
             try:
                 if self._conn is None or self._conn.closed:
-                    self._conn = connect(self._target, application="taskrouter-budget")
+                    self._conn = open_database(self._target).conn  # migrates a new store: the first call may
+                    # come before the attempt log's writer has opened it
                 return reserve(self._conn, day, estimate, self.limit)
             except Exception as exc:  # the server is down or unreachable: never fail a call for it
                 if self._conn is not None:

@@ -44,6 +44,8 @@ NOT_FOUND = "not_found"
 COOLING_DOWN = "cooling_down"
 CIRCUIT_OPEN = "circuit_open"
 DISABLED = "disabled"
+# A router's first refresh on PostgreSQL waits this long for the marks and overrides already stored, once.
+FIRST_READ_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +133,12 @@ class ModelHealth:
         if self._log is None:
             return
         if isinstance(self._log.target, PostgresTarget):
-            if self._watch is None:  # the server pushes changes (app/store/watch.py); read nothing here
+            if self._watch is None:  # the server pushes changes (app/store/watch.py); read nothing here after
                 self._watch = acquire_watch(self._log.target, self._settings.model_status_refresh_seconds)
+                state = self._watch.wait_first(FIRST_READ_SECONDS)
+                if state is not None:
+                    self._applied = state
+                    self._apply(state.marks, state.overrides, now)
             return
         marks, overrides = read_marks_and_overrides(self._log.target, iso_from_epoch(now) or "")
         self._apply(marks, overrides, now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ class RequestRecord:
     body: dict[str, Any]
     outcome: str  # a fault name or "ok" (also for a stream fault drawn by a request without `stream: true`)
     status: int | None  # None when nothing was sent at decision time (hang, disconnect)
+    received_at: float = 0.0  # time.time() when the request was decided: tests compare it across processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,7 @@ class SimState:
                     outcome = OK
             delay = self._delay(model, profile, options)
             status = None if outcome in NO_STATUS else status_of(outcome, options)
-            self._records.append(RequestRecord(model, path, body, outcome, status))
+            self._records.append(RequestRecord(model, path, body, outcome, status, time.time()))
             return Decision(outcome, options, profile, delay, sequence)
 
     def _unscripted(

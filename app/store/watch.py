@@ -42,6 +42,7 @@ class StateWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._problem: str | None = None
+        self._first = threading.Event()
 
     def start(self) -> None:
         if self._thread is None:
@@ -71,9 +72,9 @@ class StateWatch:
                 backoff = min(backoff * 2, 2.0)
 
     def _listen(self) -> None:
-        from app.store.pg_connection import connect
+        from app.store.database import open_database
 
-        conn = connect(self.target, read_only=True, application="taskrouter-watch")
+        conn = open_database(self.target).conn  # migrated: a router may start before any other opened the store
         try:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
             self._read(conn)  # after LISTEN: a change committed from here on is notified, and none is missed
@@ -99,6 +100,13 @@ class StateWatch:
         except Exception:  # the overrides table of a store no router has migrated yet
             active = []
         self.latest = State(marks, active, time.monotonic())
+        self._first.set()
+
+    def wait_first(self, timeout: float) -> State | None:
+        """The first state read, waiting for it up to `timeout` (a router's first call must not run blind to marks
+        set before it started)."""
+        self._first.wait(timeout)
+        return self.latest
 
 
 _WATCHES: dict[str, StateWatch] = {}

@@ -1,0 +1,48 @@
+"""One "host" of the multi-host tests: a router process of its own (its settings from the environment: one
+PostgreSQL store, its own simulator, its own spill folder) that sends fast tasks from `concurrency` workers for
+`seconds`, then prints one JSON line: requests answered, failures by exception type, and calls refused by the
+budget. Run as `python tests/multihost_host.py SECONDS CONCURRENCY`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+
+import app
+from app.errors import BudgetExceededError, TaskFailedError
+
+
+async def main(seconds: float, concurrency: int) -> dict[str, object]:
+    answered = 0
+    failures: Counter[str] = Counter()
+    budget_refusals = 0
+    end = time.monotonic() + seconds
+    router = app.get_router()
+
+    async def worker(n: int) -> None:
+        nonlocal answered, budget_refusals
+        i = 0
+        while time.monotonic() < end:
+            i += 1
+            try:
+                await app.execute_fast_task([{"role": "user", "content": f"host work {n}-{i}"}], max_tokens=64)
+                answered += 1
+            except BudgetExceededError:
+                budget_refusals += 1
+                await asyncio.sleep(0.01)
+            except TaskFailedError as exc:
+                failures[f"{type(exc).__name__}: {exc}"[:300]] += 1
+
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    await router.aclose()
+    return {"answered": answered, "failures": dict(failures), "budget_refusals": budget_refusals}
+
+
+if __name__ == "__main__":
+    print("READY", flush=True)
+    result = asyncio.run(main(float(sys.argv[1]), int(sys.argv[2])))
+    flushed = app.flush_attempt_log(30)
+    print(json.dumps({**result, "flushed": flushed}), flush=True)
