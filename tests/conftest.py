@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_server import PgNotInstalled, PgServer, PgStartError
 
 import app
 from app.config import Settings, load_settings
@@ -117,3 +118,31 @@ def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", str(path))
     monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {k: list(v) for k, v in REGISTRY.items()})
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL cluster for the session (tests/pg_server.py), or the server TASKROUTER_TEST_PG_URL
+    names. Not installed: the test skips, saying so. Installed but not starting: the test fails with the server log,
+    since a broken cluster must not look like a passing suite."""
+    problem = None
+    try:
+        server = PgServer.from_env()
+    except PgNotInstalled as exc:
+        pytest.skip(str(exc))
+    except PgStartError as exc:
+        problem = str(exc)  # failed outside the except block, so the report is the log, not a chained traceback
+    if problem is not None:
+        pytest.fail(f"PostgreSQL is installed but the test cluster did not start: {problem}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer, request: pytest.FixtureRequest) -> str:
+    """The URL of a new, empty database for this test alone (tens of milliseconds: cloned from template0)."""
+    if pg_server.can_restart:
+        pg_server.start()  # a no-op, unless an earlier test stopped the server and failed before starting it again
+    return pg_server.new_database(pg_server.unique_name(request.node.name))
