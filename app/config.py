@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # .unwritten.jsonl file beside the database: longer than SQLite's 10 s busy timeout, so a lock held a little
     # longer at exit delays rows instead of losing them.
     attempt_log_exit_seconds: float = Field(30.0, gt=0, le=3600)
+    # Raw attempt rows are kept this many days, then deleted once rolled up into the hourly and daily totals the
+    # dashboard reads for longer ranges (kept for ever; app/store/retention.py). 30: a month of requests to drill
+    # into and of failures to list. 0: raw rows are kept for ever (still rolled up).
+    attempts_retention_days: int = Field(30, ge=0, le=36_500)
 
     # How long a failing model is left alone. Decommissioned models are skipped for good.
     not_found_ttl_seconds: float = Field(3600.0, ge=0)

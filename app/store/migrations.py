@@ -161,3 +161,42 @@ def m006_overrides_and_audit(db: Database) -> None:
     # Where a forced or default model came from: "runtime force #12", "FORCE_MODEL", "DEFAULT_FAST_MODEL"; NULL
     # when the registry's order was followed.
     _add_column(db, "attempts", "override_source", str, None)
+
+
+@migration
+def m007_attempt_rollups(db: Database) -> None:
+    # What the attempt log adds up to per hour and per UTC day, kept when raw rows are pruned
+    # (app/store/retention.py). One row per (period, task, model, chain position, outcome, error kind); '' stands
+    # for a NULL error kind, since NULL cannot be part of a key that ON CONFLICT matches. WITHOUT ROWID: the key
+    # is the table's only B-tree, so a range of periods is one contiguous read and there is no second index.
+    for table, period in (("attempts_hourly", "hour"), ("attempts_daily", "day")):
+        db.execute(f"""
+            CREATE TABLE IF NOT EXISTS {table} (
+                {period} TEXT NOT NULL,  -- hour: 'YYYY-MM-DDTHH', day: 'YYYY-MM-DD' (UTC; both sort as text)
+                task_type TEXT NOT NULL,
+                model TEXT NOT NULL,
+                attempt INTEGER NOT NULL,  -- the chain position: attempt = 1 rows are the requests
+                outcome TEXT NOT NULL,
+                error_kind TEXT NOT NULL,
+                row_count INTEGER NOT NULL,
+                first_calls INTEGER NOT NULL,  -- rows with retry = 0: the requests that reached this model
+                prompt_tokens INTEGER NOT NULL,
+                completion_tokens INTEGER NOT NULL,
+                total_tokens INTEGER NOT NULL,
+                cost_usd REAL NOT NULL,  -- the sum over priced_rows; the other rows' cost is unknown, not 0
+                priced_rows INTEGER NOT NULL,
+                latency_ms_sum REAL NOT NULL,
+                latency_count INTEGER NOT NULL,
+                latency_hist TEXT,  -- JSON bucket -> count (app/store/histogram.py); NULL: none
+                first_token_count INTEGER NOT NULL,
+                first_token_hist TEXT,
+                first_at TEXT NOT NULL,  -- created_at of the group's first and last rows
+                last_at TEXT NOT NULL,
+                PRIMARY KEY ({period}, task_type, model, attempt, outcome, error_kind)
+            ) WITHOUT ROWID""")
+    # How far the rollups go: every hour before through_hour is in them, and so is every row with id <= max_id
+    # (a row written late, for an hour already rolled up, has a higher id). upkeep_at: the last automatic run by
+    # any process (app/store/upkeep.py), so that several routers on one file run it once an hour between them.
+    db.execute("""CREATE TABLE IF NOT EXISTS rollup_state (
+                      name TEXT PRIMARY KEY, through_hour TEXT, max_id INTEGER NOT NULL DEFAULT 0,
+                      rolled_at TEXT, upkeep_at TEXT)""")
