@@ -47,6 +47,7 @@ from app.errors import (
 from app.providers import Endpoint, Provider, get_provider, run_llm, shipped_providers
 from app.store import AttemptLog, get_attempt_log
 from app.store.target import store_target
+from app.store.upkeep import watch_retention
 from app.types import ErrorKind, LLMResponse, Outcome
 
 if TYPE_CHECKING:
@@ -84,10 +85,13 @@ class Router(Outcomes):
             catalog = catalog or (lambda: ai_models.MODEL_CATALOG)
         self.settings = settings
         self.providers: dict[str, Provider] = dict(providers or {})
+        target = store_target(settings)
         self.log: AttemptLog | None = (
-            get_attempt_log(store_target(settings), exit_seconds=settings.attempt_log_exit_seconds)
+            get_attempt_log(target, exit_seconds=settings.attempt_log_exit_seconds)
             if settings.attempt_logging else None
         )
+        if self.log is not None and isinstance(target, Path):  # SQLite only: PostgreSQL keeps every row for now
+            watch_retention(target, settings.attempts_retention_days, owner=self)  # rollups hourly, pruning too
         self.alerts = alerts_from(settings)  # ALERT_WEBHOOK_URL: None when unset
         self.health = ModelHealth(settings, self.log, self.alerts)
         self.calendar: DeprecationCalendar = load_calendar(settings.deprecations_file)
