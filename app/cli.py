@@ -12,7 +12,7 @@ from types import FrameType
 from app.errors import ConfigError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMANDS = ("run", "demo", "check", "status", "override", "dashboard", "simulator")
+COMMANDS = ("run", "demo", "check", "status", "override", "dashboard", "prune", "simulator")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,170 @@
+"""`taskrouter prune`: roll the attempt log up into hourly and daily totals, delete the raw rows older than
+ATTEMPTS_RETENTION_DAYS (or --days), and give the space back to the disk.
+
+Routers do this by themselves about once an hour while they run; this is for a cron job, a first run on a big
+file, or a look at what it would do (--dry-run). The dashboard keeps showing the removed hours from the rollups.
+The audit trail, checks, marks and overrides are never removed.
+
+Exit codes: 0 done, 1 the database cannot be used, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.config import load_settings
+from app.store.retention import MAX_RETENTION_DAYS
+
+_VACUUM_ADVICE = ("run `taskrouter prune --vacuum` once to shrink it (it rewrites the file; routers' rows wait in "
+                  "memory meanwhile, none lost) and to let later prunes shrink it too")
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(f"must be a whole number of days from 1 to {MAX_RETENTION_DAYS} (got "
+                                         f"{text!r}); to keep raw rows for ever, set ATTEMPTS_RETENTION_DAYS=0 and "
+                                         "do not prune")
+    return days
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "prune", help="roll up the attempt log, delete raw rows past ATTEMPTS_RETENTION_DAYS and free the space",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--db", type=Path, default=None,
+                        help="the SQLite attempts database (default: ATTEMPTS_DB_PATH, taskrouter.db)")
+    parser.add_argument("--days", type=_days, default=None, metavar="N",
+                        help="keep raw rows of the last N days (default: ATTEMPTS_RETENTION_DAYS, 30)")
+    parser.add_argument("--dry-run", action="store_true", help="say what would be removed; change nothing")
+    parser.add_argument("--vacuum", action="store_true",
+                        help="then rewrite a file created before auto_vacuum was set, so that it shrinks (once)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=func)
+
+
+def func(args: argparse.Namespace) -> int:
+    from app.store import StoreProblem, diagnose
+    from app.store.target import PostgresTarget, chosen_store, label_of
+
+    if args.vacuum and args.dry_run:
+        return _fail("--vacuum rewrites the file, which --dry-run promises not to do: give one or the other", 2)
+    settings = load_settings()
+    where = chosen_store(args.db, settings)
+    if isinstance(where, PostgresTarget):
+        return _fail(f"{label_of(where)} is a PostgreSQL store: prune works on a SQLite file, and PostgreSQL keeps "
+                     "every row for now", 2)
+    path = Path(where)
+    if not path.is_file():
+        return _fail(f"there is no attempts database at {path}: nothing to prune (give --db, or set "
+                     "ATTEMPTS_DB_PATH)", 1)
+    problem = diagnose(path, thorough=False)
+    if problem is not None:
+        return _fail(f"the attempts database cannot be used: {problem}", 1)
+    days = args.days if args.days is not None else settings.attempts_retention_days
+    try:
+        if days == 0:
+            return _rollup_only(path, args)
+        return _prune(path, days, args)
+    except StoreProblem as problem:
+        return _fail(f"the attempts database cannot be used: {problem}", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"taskrouter prune: {message}", file=sys.stderr)
+    return code
+
+
+def _rollup_only(path: Path, args: argparse.Namespace) -> int:
+    from app.store import open_database
+    from app.store.retention import rollup
+
+    db = open_database(path)
+    try:
+        report = rollup(db.conn, dry_run=args.dry_run)
+    finally:
+        db.conn.close()
+    if args.json:
+        print(json.dumps({"path": str(path), "dry_run": args.dry_run, "retention_days": 0, "rows_removed": 0,
+                          "hours_rolled_up": report.hours, "rolled_up_through": report.through_hour}, indent=2))
+        return 0
+    verb = "would roll" if args.dry_run else "rolled"
+    print(f"{path}: ATTEMPTS_RETENTION_DAYS is 0, so raw rows are kept for ever and none was removed "
+          f"(--days N removes those older than N days).\n{verb} up {report.hours:,} closed hours "
+          f"({report.rows:,} rows){_through(report.through_hour)}")
+    return 0
+
+
+def _prune(path: Path, days: int, args: argparse.Namespace) -> int:
+    from app.store.retention import prune, vacuum
+
+    report = prune(path, days, dry_run=args.dry_run)
+    vacuumed = vacuum(path) if args.vacuum and report.auto_vacuum != "incremental" else None
+    if args.json:
+        document = report.to_json()
+        if vacuumed is not None:
+            document["vacuum"] = {"file_before": vacuumed[0], "file_after": vacuumed[1]}
+        print(json.dumps(document, indent=2))
+        return 0
+    lines = render(report, vacuumed)
+    if args.vacuum and vacuumed is None:
+        lines.append("--vacuum: not needed, this file already shrinks as rows are removed (auto_vacuum = incremental)")
+    print("\n".join(lines))
+    return 0
+
+
+def render(report: Any, vacuumed: tuple[int, int] | None = None) -> list[str]:
+    would = "would " if report.dry_run else ""
+    lines = [f"{report.path}: {'dry run, nothing changed. ' if report.dry_run else ''}raw rows older than "
+             f"{report.retention_days} days (before {_when(report.cutoff)})"]
+    if report.hours_rolled_up:
+        lines.append(f"{'would roll' if report.dry_run else 'rolled'} up {report.hours_rolled_up:,} closed hours "
+                     f"first{_through(report.rolled_up_through)}")
+    if not report.rows_removed:
+        lines.append(f"no raw row is that old: nothing {'would be ' if report.dry_run else ''}removed; the oldest is "
+                     f"from {_when(report.oldest_kept)}")
+        return [*lines, *_vacuumed(vacuumed)]
+    batches = "" if report.dry_run else (f" in {report.batches:,} batches (the longest held the write lock "
+                                         f"{report.longest_batch_ms:,.0f} ms)")
+    lines.append(f"{'would remove' if report.dry_run else 'removed'} {report.rows_removed:,} rows from "
+                 f"{_when(report.removed_from)} to {_when(report.removed_to)}{batches}")
+    lines.append(f"oldest row {'that would be ' if report.dry_run else ''}kept: {_when(report.oldest_kept)}")
+    about = "about " if report.dry_run else ""
+    if report.auto_vacuum == "incremental":
+        lines.append(f"{would}free {about}{_size(report.freed)}, returned to the disk (the file: "
+                     f"{_size(report.size_before)} -> {about}{_size(report.size_after)})")
+    else:
+        lines.append(f"{would}free {about}{_size(report.freed)} inside the file, which new rows reuse; the file keeps "
+                     f"its size ({_size(report.size_before)}) because it was created before auto_vacuum was set: "
+                     + ("done now with --vacuum" if vacuumed else _VACUUM_ADVICE))
+    return [*lines, *_vacuumed(vacuumed)]
+
+
+def _vacuumed(vacuumed: tuple[int, int] | None) -> list[str]:
+    if vacuumed is None:
+        return []
+    return [f"vacuumed: the file went from {_size(vacuumed[0])} to {_size(vacuumed[1])}; later prunes shrink it "
+            "(auto_vacuum = incremental)"]
+
+
+def _through(hour: str | None) -> str:
+    return f" (the rollups reach {hour.replace('T', ' ')}:00 UTC)" if hour else ""
+
+
+def _when(text: str | None) -> str:
+    return f"{text[:19].replace('T', ' ')} UTC" if text else "-"
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:,.1f} {unit}"
+    return f"{count:,} bytes"
