@@ -18,6 +18,7 @@ from app.core import ai_models
 from app.core.executor import Router
 from app.simulator import ModelProfile, Simulator
 from app.store import get_attempt_log
+from app.store.target import PostgresTarget, Target
 
 TEST_KEY = "gsk_test_0123456789abcdefSECRET"
 
@@ -107,17 +108,30 @@ def logged_rows(db_path: Path, sql: str = "SELECT * FROM attempts ORDER BY id", 
 USER = [{"role": "user", "content": "Analyse my sales"}]
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def dashboard_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    """A store no one has opened yet, once of each kind: a SQLite file's path, a new PostgreSQL database. The
+    dashboard tests that take it (or `seeded`) run on both and assert the same values."""
+    if request.param == "sqlite":
+        yield tmp_path / "ops.db"
+        return
+    yield PostgresTarget(request.getfixturevalue("pg_url"), tmp_path / "spill.db")
+    from app.store.pg_reader import close_readers
+
+    close_readers()  # the dashboard's reads of marks, overrides and spend keep a connection per database
+
+
 @pytest.fixture
-def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The dashboard tests' database (tests/test_dashboard.py `seed_database`), the dashboard pointed at it and the
+def seeded(dashboard_store: Target, monkeypatch: pytest.MonkeyPatch) -> Target:
+    """The dashboard tests' store (tests/test_dashboard.py `seed_database`), the dashboard pointed at it and the
     registry it was seeded for. Here, so that every dashboard test module can ask for it by name."""
+    from stores import dashboard_db
     from test_dashboard import REGISTRY, seed_database
 
-    path = tmp_path / "ops.db"
-    seed_database(path)
-    monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", str(path))
+    seed_database(dashboard_store)
+    monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", dashboard_db(dashboard_store))
     monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {k: list(v) for k, v in REGISTRY.items()})
-    return path
+    return dashboard_store
 
 
 @pytest.fixture(scope="session")
@@ -141,8 +155,20 @@ def pg_server() -> Iterator[PgServer]:
 
 
 @pytest.fixture
-def pg_url(pg_server: PgServer, request: pytest.FixtureRequest) -> str:
-    """The URL of a new, empty database for this test alone (tens of milliseconds: cloned from template0)."""
+def pg_url(pg_server: PgServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a new, empty database for this test alone (tens of milliseconds: cloned from template0). After
+    the test, this process's writers, readers and change-feed watches of PostgreSQL stores are closed: no thread
+    of one test outlives it."""
     if pg_server.can_restart:
         pg_server.start()  # a no-op, unless an earlier test stopped the server and failed before starting it again
-    return pg_server.new_database(pg_server.unique_name(request.node.name))
+    yield pg_server.new_database(pg_server.unique_name(request.node.name))
+    from app.store import attempt_log
+    from app.store.pg_reader import close_readers
+    from app.store.watch import stop_all_watches
+
+    for key, log in list(attempt_log._LOGS.items()):
+        if isinstance(key, str):  # a PostgreSQL store's writer (SQLite's are keyed by path)
+            log.close(timeout=5)
+            attempt_log._LOGS.pop(key, None)
+    stop_all_watches()
+    close_readers()

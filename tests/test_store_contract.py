@@ -4,7 +4,7 @@ status, overrides and their audit, the day's spend, the spill file's import, and
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,22 +23,6 @@ from app.store.overrides import DISABLE, FORCE, clear_overrides, read_active, re
 from app.store.spend import spent_on
 from app.store.spill import spill
 from app.store.target import PostgresTarget, Target, label_of
-
-
-@pytest.fixture(autouse=True)
-def _close_postgres_stores() -> Iterator[None]:
-    """Each test's database is dropped after it: its writers, readers and watches go first."""
-    yield
-    from app.store import attempt_log
-    from app.store.pg_reader import close_readers
-    from app.store.watch import stop_all_watches
-
-    for key, log in list(attempt_log._LOGS.items()):
-        if isinstance(key, str):
-            log.close(timeout=5)
-            attempt_log._LOGS.pop(key, None)
-    stop_all_watches()
-    close_readers()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
