@@ -200,3 +200,29 @@ def test_a_mark_recorded_in_one_process_reaches_another_through_the_server_withi
         assert time.monotonic() - started < 0.1
     finally:
         release_watch(watch)
+
+
+def test_postgres_keeps_each_day_in_its_own_partition_and_old_rows_in_the_default_one(pg_url, tmp_path, caplog):
+    from datetime import date, timedelta
+
+    from app.store.pg_migrations import ensure_partitions, partition_name
+
+    store = PostgresTarget(pg_url, tmp_path / "spill.db")
+    log = get_attempt_log(store)
+    today = utc_now_iso()
+    log.record(row("now", created_at=today))
+    log.record(row("old", created_at="2020-01-01T12:00:00.000Z"))
+    assert log.flush(timeout=30)
+    where = {r["request_id"]: r["part"] for r in query_read_only(
+        store, "SELECT request_id, tableoid::regclass::text AS part FROM attempts")}
+    assert where == {"now": partition_name(date.fromisoformat(today[:10])), "old": "attempts_default"}
+    db = open_database(store)
+    try:
+        ensure_partitions(db.conn, date(2020, 1, 1))  # that day's rows already sit in the default partition
+        parts = {r[0] for r in db.conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c "
+                                               "ON c.oid = i.inhrelid")}
+    finally:
+        db.conn.close()
+    assert partition_name(date(2020, 1, 1)) not in parts and partition_name(date(2020, 1, 2)) in parts
+    assert "the default partition holds rows of that day" in caplog.text
+    assert {partition_name(date.fromisoformat(today[:10]) + timedelta(days=n)) for n in (-1, 0, 1, 2)} <= parts

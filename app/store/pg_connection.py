@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,7 @@ class PgConnection:
         self.row_factory: object = None  # accepted and ignored: rows already answer by name and by position
         self._transaction: Any = None
         self._depth = 0
+        self.partitions_through: date | None = None  # the UTC day ensure_partitions last ran for (pg_migrations)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> PgCursor:
         cursor = self.raw.cursor()

@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 from app.store.model_status import UPSERT_STATUS, ModelStatusRow
 from app.store.pg_connection import PgConnection
+from app.store.pg_migrations import ensure_partitions
 from app.store.rows import AttemptRow
 
 _COLUMNS = ", ".join(AttemptRow._fields)
@@ -43,6 +45,9 @@ def write_rows_pg(conn: PgConnection, items: Iterable[object], *, skip_known: bo
             statuses.append(item)
         elif isinstance(item, Release):
             released[item.day] += item.amount
+    today = datetime.now(UTC).date()
+    if conn.partitions_through != today:
+        ensure_partitions(conn, today)
     with conn:
         costs = _import(conn, attempts) if skip_known else _copy(conn, attempts)
         spent: dict[str, float] = defaultdict(float)
