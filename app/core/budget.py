@@ -143,19 +143,25 @@ class DailyBudget:
 
 
 class SharedBudget(DailyBudget):
-    """See the module docstring. One connection per router, used under a lock: a reservation is one statement."""
+    """See the module docstring. One connection per router, used under a lock: a reservation is one statement on
+    the event loop, which gives up after QUICK_TIMEOUT_MS. Connecting (a login, maybe a migration) is never done
+    there: a thread does it, and calls count on this host until it succeeds."""
 
     RETRY_SECONDS = 5.0  # after the server failed, how long reservations are counted on this host only
+    FIRST_CONNECT_SECONDS = 2.0  # the first call waits this long, once, for the first connection
 
     def __init__(self, limit_usd: float, alert_ratio: float, target: PostgresTarget, log: AttemptLog,
                  alerts: Alerts | None = None) -> None:
-        super().__init__(limit_usd, alert_ratio, target, alerts)
+        super().__init__(limit_usd, alert_ratio, None, alerts)  # spend is read with each reservation
         self._target = target
         self._log = log
         log.costs_reserved = True
         self._conn: PgConnection | None = None
         self._conn_lock = threading.Lock()
+        self._connecting = False
+        self._first_try = threading.Event()  # set once the first connection attempt has ended
         self._local_until = 0.0  # the server failed: count on this host until then
+        self._reported = False
 
     def reserve(self, estimate: float) -> Reservation:
         day = _today()
@@ -183,41 +189,66 @@ class SharedBudget(DailyBudget):
 
     def _reserve_shared(self, day: str, estimate: float) -> tuple[bool, float, float] | None:
         """(taken, spent, reserved) from the database; None while it cannot be reached."""
-        from app.store import open_database
         from app.store.spend import reserve
 
-        if time.monotonic() < self._local_until:
-            return None
+        if self._conn is None:
+            if time.monotonic() >= self._local_until:
+                self._connect_in_background()
+            if not self._first_try.is_set():
+                self._first_try.wait(self.FIRST_CONNECT_SECONDS)
         with self._conn_lock:
+            conn = self._conn
+            if conn is None:
+                return None
             try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = open_database(self._target).conn  # migrates a new store: the first call may
-                    # come before the attempt log's writer has opened it
-                return reserve(self._conn, day, estimate, self.limit)
-            except Exception as exc:  # the server is down or unreachable: never fail a call for it
-                if self._conn is not None:
-                    self._conn.close()
+                return reserve(conn, day, estimate, self.limit)
+            except Exception as exc:  # the server is down, slow or unreachable: never fail a call for it
                 self._conn = None
-                self._local_until = time.monotonic() + self.RETRY_SECONDS
-                logger.error("budget: %s cannot take reservations (%s); counting this host's spend only for %g s",
-                             self._target.label, type(exc).__name__, self.RETRY_SECONDS)
+                conn.close()
+                self._failed(exc)
                 return None
 
+    def _connect_in_background(self) -> None:
+        with self._conn_lock:
+            if self._connecting or self._conn is not None:
+                return
+            self._connecting = True
+        threading.Thread(target=self._connect, name="taskrouter-budget-connect", daemon=True).start()
+
+    def _connect(self) -> None:
+        from app.store import open_database
+        from app.store.pg_connection import connect
+
+        try:
+            open_database(self._target).conn.close()  # migrated: the first call may precede the writer's open
+            conn = connect(self._target, application="taskrouter-budget", quick=True)
+        except Exception as exc:
+            self._failed(exc)
+        else:
+            with self._conn_lock:
+                self._conn = conn
+            if self._reported:
+                logger.warning("budget: %s takes reservations again", self._target.label)
+                self._reported = False
+        finally:
+            self._connecting = False
+            self._first_try.set()
+
+    def _failed(self, exc: BaseException) -> None:
+        self._local_until = time.monotonic() + self.RETRY_SECONDS
+        if not self._reported:
+            self._reported = True
+            logger.error("budget: %s cannot take reservations (%s); counting this host's spend only until it can",
+                         self._target.label, type(exc).__name__)
+
     def _sync_if_due(self) -> None:
-        """Only while counting locally: the shared path reads spend with every reservation."""
-        now = time.monotonic()
-        if now < self._next_sync:
-            return
-        spent, _ = spent_on(self._target, _today())
-        with self._lock:
-            self._next_sync = now + RESYNC_SECONDS
-            self._spent = max(self._spent, spent)
+        """Nothing to read: each reservation returns the day's spend across hosts."""
 
     def close(self) -> None:
         with self._conn_lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
 
 def _today() -> str:
