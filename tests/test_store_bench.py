@@ -1,0 +1,49 @@
+"""bench/store.py at a tiny size, on SQLite and on the session's PostgreSQL: every part runs and prints its table.
+Run with the suite so that the benchmark cannot silently break as the store changes."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "store.py"
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_store", BENCH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_store_bench_runs_at_a_tiny_size(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _bench()
+    started = time.perf_counter()
+    assert bench.main(["--rows", "20000", "--calls", "200", "--windows", "4", "--rounds", "1", "--log-rounds", "1",
+                       "--processes", "2", "--concurrency", "1,8", "--pg-url", pg_url]) == 0
+    took = time.perf_counter() - started
+    out = capsys.readouterr().out
+    assert pg_url not in out  # the command line is printed with the URL left out
+    for title in ("## 1. Attempt-log rows per second", "## 2. The router's CPU per call",
+                  "## 3. Bytes per row at 20,000 rows", "## 4. Retention"):
+        assert title in out, title
+    # Part 1: one row per process count, both backends measured.
+    assert re.search(r"^\|\s+1 \|\s+[\d,]+ \|\s+[\d,]+ \|", out, re.M)
+    assert re.search(r"^\|\s+2 \|\s+[\d,]+ \|\s+[\d,]+ \|", out, re.M)
+    # Part 2: every concurrency with and without the budget, a ratio for each.
+    for conc in ("1", "8"):
+        for budget in ("unset", "set"):
+            assert re.search(rf"^\|\s+{conc} \|\s+{budget} \|[^|]+\|[^|]+\|\s+\d+\.\d+ \|", out, re.M), (conc, budget)
+    # Part 3: bytes per row on both backends.
+    for backend in ("SQLite", "PostgreSQL"):
+        assert re.search(rf"^\|\s+{backend} \|\s+\d+ \|\s+\d+ \|\s+\d+ \|\s+\d+ \|", out, re.M), backend
+    # Part 4: SQLite's prune removed rows; PostgreSQL's either ran or says why not.
+    assert re.search(r"^\|\s+SQLite \|\s+prune \|[^|]+\|\s+[1-9][\d,]* \|", out, re.M)
+    assert re.search(r"^\|\s+PostgreSQL \|\s+prune \|", out, re.M) or "PostgreSQL: SKIPPED" in out
+    assert took < 240, took  # about a minute unloaded; generous for a shared machine
