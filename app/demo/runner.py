@@ -49,12 +49,13 @@ def run_demo(options: DemoOptions, progress_stream: TextIO | None = None, header
     tasks = [t for t in registry if t != "fallback" and ":" not in t]
     mix = task_mix(tasks)
     # Explicit values for everything that would make the demo depend on the user's environment: no forced
-    # model, no per-task overrides, no budget, no alerts (its faults are staged: nobody should be paged for them);
-    # the default database location still comes from ATTEMPTS_DB_PATH.
+    # model, no per-task overrides, no budget, no alerts (its faults are staged: nobody should be paged for them),
+    # its own SQLite file even when ATTEMPTS_DB_URL names a shared server (staged failures must not mark models
+    # for real routers); the default database location still comes from ATTEMPTS_DB_PATH.
     settings = load_settings(
         groq_api_key=DEMO_KEY, attempts_db_path=options.db_path, force_model=None, default_models={},
         llm_timeout_seconds=options.timeout_s, attempt_logging=True, log_content=False, daily_budget_usd=None,
-        hedge_after_ms=options.hedge_after_ms, alert_webhook_url=None,
+        hedge_after_ms=options.hedge_after_ms, alert_webhook_url=None, attempts_db_url=None,
     )
     scenario = build_scenario(registry, settings, options.requests, mix)
     jobs = make_jobs(options.requests, mix, options.seed)
