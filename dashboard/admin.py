@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -21,9 +20,8 @@ from app.store.overrides import DISABLE, FORCE, Override, clear_overrides, recor
 from dashboard import fmt
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from app.config import Settings
+    from app.store.target import Connection, Target
 
 CLI = """taskrouter override force MODEL [--task TASK] [--ttl 30m] --reason "..."
 taskrouter override clear --kind force [--task TASK] [--model MODEL]
@@ -40,8 +38,8 @@ def unlocked(settings: Settings | None, entered: str) -> bool:
 
 
 @contextlib.contextmanager
-def _writing(path: Path) -> Iterator[sqlite3.Connection]:
-    """The dashboard reads through a read-only connection; an action opens the file for writing, briefly."""
+def _writing(path: Target) -> Iterator[Connection]:
+    """The dashboard reads through a read-only connection; an action opens the store for writing, briefly."""
     db = open_database(path)
     try:
         yield db.conn
@@ -49,7 +47,7 @@ def _writing(path: Path) -> Iterator[sqlite3.Connection]:
         db.conn.close()
 
 
-def render(path: Path, settings: Settings | None, runtime: Sequence[Override], models: Sequence[str],
+def render(path: Target, settings: Settings | None, runtime: Sequence[Override], models: Sequence[str],
            tasks: Sequence[str]) -> None:
     st.subheader("Act")
     if settings is None or settings.dashboard_admin_token is None:
@@ -80,7 +78,7 @@ def _confirmed(key: str, what: str) -> bool:
     return st.checkbox(f"Yes, {fmt.plain(what)}", key=f"{key}_confirm")
 
 
-def _force(path: Path, models: Sequence[str], tasks: Sequence[str], by: str) -> None:
+def _force(path: Target, models: Sequence[str], tasks: Sequence[str], by: str) -> None:
     with st.form("admin_force"):
         st.markdown("**Force a model** (no fallback while forced)")
         model = st.selectbox("Model", list(models), key="admin_force_model")
@@ -97,7 +95,7 @@ def _force(path: Path, models: Sequence[str], tasks: Sequence[str], by: str) -> 
                        "MODEL_STATUS_REFRESH_SECONDS.")
 
 
-def _end_force(path: Path, forces: Sequence[Override], by: str) -> None:
+def _end_force(path: Target, forces: Sequence[Override], by: str) -> None:
     if not forces:
         return
     with st.form("admin_end_force"):
@@ -113,7 +111,7 @@ def _end_force(path: Path, forces: Sequence[Override], by: str) -> None:
             st.success(f"Ended {len(cleared):d} override(s) on {fmt.plain(o.model)}.")
 
 
-def _disable(path: Path, models: Sequence[str], disabled: Sequence[Override], by: str) -> None:
+def _disable(path: Target, models: Sequence[str], disabled: Sequence[Override], by: str) -> None:
     with st.form("admin_disable"):
         st.markdown("**Disable or enable a model**")
         off = {o.model for o in disabled}
@@ -134,7 +132,7 @@ def _disable(path: Path, models: Sequence[str], disabled: Sequence[Override], by
                     st.info(f"{fmt.plain(model)} is not disabled; nothing was changed.")
 
 
-def _lift_mark(path: Path, marked: Sequence[str], by: str) -> None:
+def _lift_mark(path: Target, marked: Sequence[str], by: str) -> None:
     if not marked:
         return
     with st.form("admin_lift_mark"):

@@ -7,10 +7,9 @@ The two budget settings are read on their own when the settings as a whole do no
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from pydantic import Field, ValidationError
@@ -18,8 +17,12 @@ from pydantic_settings import BaseSettings
 
 from app.config import Settings
 from app.core.budget import spent_on
+from app.store.target import Target
 from dashboard import fmt, queries
 from dashboard.timeframe import iso
+
+if TYPE_CHECKING:
+    from app.store.target import Connection
 
 RATE_WINDOW = timedelta(hours=1)  # the projection assumes the rest of the day spends at this window's rate
 
@@ -62,7 +65,7 @@ class BudgetToday:
         return now + timedelta(hours=(self.limit - self.spent) / self.rate_per_hour)
 
 
-def load_budget(conn: sqlite3.Connection, path: Path, settings: Settings | None, now: datetime) -> BudgetToday | None:
+def load_budget(conn: Connection, path: Target, settings: Settings | None, now: datetime) -> BudgetToday | None:
     limit, ratio = budget_settings(settings)
     if not limit:
         return None
@@ -92,7 +95,7 @@ def budget_line(b: BudgetToday | None, now: datetime) -> None:
         st.info(text)
 
 
-def budget_banner(path: Path, settings: Settings | None, now: datetime) -> None:
+def budget_banner(path: Target, settings: Settings | None, now: datetime) -> None:
     """Above the other pages: only from the alert ratio on."""
     limit, ratio = budget_settings(settings)
     if not limit:

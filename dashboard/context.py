@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.config import Settings
+from app.store.target import Target
 from dashboard.filters import Selection
 from dashboard.queries import Scope, first_and_last
 from dashboard.timeframe import Window, buckets, iso, parse_iso, resolve
 
+if TYPE_CHECKING:
+    from app.store.target import Connection
+
 
 @dataclass(frozen=True, slots=True)
 class PageContext:
-    conn: sqlite3.Connection
-    db_path: Path
+    conn: Connection
+    db_path: Target  # the store: a SQLite file, or a PostgreSQL database (its label hides the password)
     now: datetime
     window: Window
     scope: Scope
@@ -32,7 +35,7 @@ class PageContext:
         return [(label, iso(lo), iso(hi)) for label, lo, hi in buckets(start, self.window.end)]
 
 
-def make_context(conn: sqlite3.Connection, db_path: Path, selection: Selection, now: datetime,
+def make_context(conn: Connection, db_path: Target, selection: Selection, now: datetime,
                  settings: tuple[Settings | None, str | None]) -> PageContext:
     window = resolve(selection.range_label, now, selection.custom)
     previous = window.previous()

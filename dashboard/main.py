@@ -1,7 +1,8 @@
 """taskrouter ops dashboard: the Streamlit entry point (`taskrouter dashboard`, or `streamlit run dashboard/main.py`).
 
-Thin on purpose: it finds the database, draws the sidebar, and hands a PageContext to one module per page.
-The database is opened read-only; nothing here writes to it, migrates it or creates it.
+Thin on purpose: it finds the store (a SQLite file or a PostgreSQL database), draws the sidebar, and hands a
+PageContext to one module per page. The store is opened read-only; nothing here writes to it, migrates it or
+creates it. A PostgreSQL URL's password is never shown: the page names the store by its label.
 
 Text that came from the database, a provider, a file or the environment is shown as typed, never as Markdown:
 a page's own wording may be Markdown, and every value put into it goes through `fmt.plain` (tables show values
@@ -27,36 +28,53 @@ if sys.path[:1] != [_ROOT]:
 
 import streamlit as st  # noqa: E402
 
-from app.store import diagnose  # noqa: E402
+from app.errors import ConfigError  # noqa: E402
+from app.store import StoreProblem, diagnose  # noqa: E402
+from app.store.target import PostgresTarget, Target, label_of, locate, store_target  # noqa: E402
 from dashboard import fmt, queries, registry  # noqa: E402
 from dashboard.budget import budget_banner  # noqa: E402
 from dashboard.context import make_context  # noqa: E402
 from dashboard.filters import Selection, sidebar_filters  # noqa: E402
 from dashboard.views import PAGES  # noqa: E402
 
-DB_ENV = "TASKROUTER_DASHBOARD_DB"  # set by `taskrouter dashboard --db`; else ATTEMPTS_DB_PATH, as the router
+# Set by `taskrouter dashboard` (a path or a postgresql:// URL); else the router's own: ATTEMPTS_DB_URL when set,
+# else ATTEMPTS_DB_PATH.
+DB_ENV = "TASKROUTER_DASHBOARD_DB"
 
 
-def database_path() -> Path:
+def shown_store() -> Target:
     chosen = os.environ.get(DB_ENV)
     if chosen:
-        return Path(chosen)
+        return locate(chosen)
     settings, _ = registry.current_settings()
-    return Path(settings.attempts_db_path) if settings else Path(os.environ.get("ATTEMPTS_DB_PATH", "taskrouter.db"))
+    if settings:
+        return store_target(settings)
+    url = os.environ.get("ATTEMPTS_DB_URL")  # the settings do not load: the page says why, and still shows the store
+    return locate(url) if url else Path(os.environ.get("ATTEMPTS_DB_PATH", "taskrouter.db"))
 
 
-def empty_state(path: Path, reason: str) -> None:
+def empty_state(path: Target, reason: str) -> None:
     st.title("taskrouter ops")
-    st.info(f"{fmt.plain(reason)} {fmt.plain(path)}")
+    st.info(f"{fmt.plain(reason)} {fmt.plain(label_of(path))}")
     st.markdown("Produce some traffic against the local simulator (no API key needed), then reload this page:")
     st.code("taskrouter demo", language="bash")
-    st.markdown("Or point the dashboard at the database your application writes (its `ATTEMPTS_DB_PATH`):")
+    st.markdown("Or point the dashboard at the store your application writes (its `ATTEMPTS_DB_PATH`, or its "
+                "`ATTEMPTS_DB_URL` for PostgreSQL):")
     st.code("taskrouter dashboard --db path/to/taskrouter.db", language="bash")
 
 
-def render_page(path: Path, page: str, selection: Selection) -> None:
+def cannot_read(problem: str | StoreProblem) -> None:
+    st.title("taskrouter ops")
+    st.error(f"The attempts database cannot be read: {fmt.plain(problem)}")
+
+
+def render_page(path: Target, page: str, selection: Selection) -> None:
     # A fresh connection and a fresh "now" per run: an auto-refresh reruns only this function.
-    conn = queries.connect(path)
+    try:
+        conn = queries.connect(path)
+    except StoreProblem as problem:  # the PostgreSQL server went away since the page was drawn
+        cannot_read(problem)
+        return
     if conn is None:
         empty_state(path, "The database is gone:")
         return
@@ -72,13 +90,21 @@ def render_page(path: Path, page: str, selection: Selection) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="taskrouter ops", page_icon="📡", layout="wide", initial_sidebar_state="expanded")
-    path = database_path()
-    problem = diagnose(path, thorough=False)
-    if problem is not None:  # what the routers' log says too; `taskrouter status` runs the full check
-        st.title("taskrouter ops")
-        st.error(f"The attempts database cannot be read: {fmt.plain(problem)}")
+    try:
+        path = shown_store()
+    except ConfigError as exc:  # ATTEMPTS_DB_URL without psycopg installed: the message says what to install
+        cannot_read(str(exc))
         return
-    conn = queries.connect(path)
+    # A file is looked at before SQLite opens it; a PostgreSQL server is checked by connecting, just below.
+    problem = None if isinstance(path, PostgresTarget) else diagnose(path, thorough=False)
+    if problem is not None:  # what the routers' log says too; `taskrouter status` runs the full check
+        cannot_read(problem)
+        return
+    try:
+        conn = queries.connect(path)
+    except StoreProblem as unreachable:
+        cannot_read(unreachable)
+        return
     if conn is None:
         empty_state(path, "No database yet at")
         return
@@ -96,7 +122,7 @@ def main() -> None:
     st.sidebar.title("taskrouter ops")
     page = st.sidebar.radio("Page", list(PAGES), key="page", bind="query-params", label_visibility="collapsed")
     selection = sidebar_filters(task_options, model_options)
-    st.sidebar.caption(f"Database (read-only): {fmt.plain(path)}")
+    st.sidebar.caption(f"Database (read-only): {fmt.plain(label_of(path))}")
     if selection.refresh_seconds:
         st.fragment(render_page, run_every=selection.refresh_seconds)(path, page or "Overview", selection)
     else:

@@ -3,7 +3,6 @@ empty state, the override banners, and that it neither writes to the database no
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,10 +10,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from stores import digest, execute, insert, insert_attempts
 from streamlit.testing.v1 import AppTest
 
 from app.core import ai_models
 from app.store import open_database
+from app.store.target import Target
 from dashboard import fmt
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "main.py"
@@ -41,7 +42,7 @@ def _row(request: str, task: str, model: str, attempt: int, outcome: str, at: da
     }
 
 
-def seed_database(path: Path, now: datetime | None = None) -> None:
+def seed_database(store: Target, now: datetime | None = None) -> None:
     """Six requests in the last hour, two more 30 hours ago (the previous period of "Last 24 hours").
 
     In range: 6 requests, 5 answered (83.3%), 2 of them by the 2nd model (fallback rate 40.0%); answer latencies
@@ -67,16 +68,13 @@ def seed_database(path: Path, now: datetime | None = None) -> None:
         _row("p1", "fast", SMALL, 1, "success", old, latency=100, tokens=10, cost=0.0001),
         _row("p2", "fast", SMALL, 1, "success", old, latency=100, tokens=10, cost=0.0001),
     ]
-    db = open_database(path)
-    with db.conn:
-        db["attempts"].insert_all(rows)
-        db["model_status"].insert({"model": RETIRED, "status": "deprecated", "detail": "model_decommissioned",
+    insert_attempts(store, rows)
+    insert(store, "model_status", {"model": RETIRED, "status": "deprecated", "detail": "model_decommissioned",
                                    "until": None, "first_seen": _iso(t), "last_seen": _iso(t + timedelta(minutes=1)),
                                    "hits": 2})
-        db["model_status"].insert({"model": QWEN, "status": "cooling_down", "detail": "rate limited",
+    insert(store, "model_status", {"model": QWEN, "status": "cooling_down", "detail": "rate limited",
                                    "until": _iso(now + timedelta(minutes=10)), "first_seen": _iso(t),
                                    "last_seen": _iso(t), "hits": 1})
-    db.conn.close()
 
 
 def run_page(page: str, **query: str | list[str]) -> AppTest:
@@ -117,7 +115,7 @@ def texts(at: AppTest) -> str:
 # -- pages ---------------------------------------------------------------------------------------------------
 
 
-def test_overview_shows_the_numbers_and_the_change(seeded: Path) -> None:
+def test_overview_shows_the_numbers_and_the_change(seeded: Target) -> None:
     at = run_page("Overview")
     shown = metrics(at)
     assert shown["Requests"] == "6"
@@ -132,7 +130,7 @@ def test_overview_shows_the_numbers_and_the_change(seeded: Path) -> None:
     assert deltas["Success rate"] == "-16.7 pp"
 
 
-def test_overview_all_time_and_the_attention_list(seeded: Path) -> None:
+def test_overview_all_time_and_the_attention_list(seeded: Target) -> None:
     at = run_page("Overview", range="All time")
     assert metrics(at)["Requests"] == "8"
     assert metrics(at)["Success rate"] == "87.5%"
@@ -141,7 +139,7 @@ def test_overview_all_time_and_the_attention_list(seeded: Path) -> None:
     assert f"**{fmt.plain(QWEN)}** is cooling down" in warnings
 
 
-def test_models_page_per_model_numbers_and_state(seeded: Path) -> None:
+def test_models_page_per_model_numbers_and_state(seeded: Target) -> None:
     at = run_page("Models")
     models = frame(at, "Share %").set_index("Model")
     assert models.loc[SMALL, "Calls"] == 4
@@ -160,16 +158,13 @@ def test_models_page_per_model_numbers_and_state(seeded: Path) -> None:
     assert kinds.loc[BIG, "rate_limited"] == 1 and kinds.loc[BIG, "server_error"] == 1
 
 
-def test_a_lost_hedge_or_a_cancelled_call_is_not_a_failure_of_the_model(seeded: Path) -> None:
+def test_a_lost_hedge_or_a_cancelled_call_is_not_a_failure_of_the_model(seeded: Target) -> None:
     t = datetime.now(UTC) - timedelta(minutes=20)
-    db = open_database(seeded)
-    with db.conn:
-        db["attempts"].insert_all([
-            _row("h1", "reasoning", BIG, 1, "failure", t, kind="hedge_lost", latency=400),
-            _row("h1", "reasoning", SMALL, 2, "success", t, latency=90, tokens=10, cost=0.0001),
-            _row("c1", "fast", BIG, 1, "failure", t, kind="cancelled", latency=30),
-        ])
-    db.conn.close()
+    insert_attempts(seeded, [
+        _row("h1", "reasoning", BIG, 1, "failure", t, kind="hedge_lost", latency=400),
+        _row("h1", "reasoning", SMALL, 2, "success", t, latency=90, tokens=10, cost=0.0001),
+        _row("c1", "fast", BIG, 1, "failure", t, kind="cancelled", latency=30),
+    ])
     models = frame(run_page("Models"), "Cut short").set_index("Model")
     # As before the two cut-short calls: 1 answer and 2 failures of its own, and the same success rate.
     assert (models.loc[BIG, "Failed"], models.loc[BIG, "Cut short"], models.loc[BIG, "Calls"]) == (2, 2, 3)
@@ -178,12 +173,9 @@ def test_a_lost_hedge_or_a_cancelled_call_is_not_a_failure_of_the_model(seeded: 
     assert metrics(run_page("Overview"))["Failed attempts"] == "5"  # as before the two cut-short calls
 
 
-def test_a_marks_detail_from_the_provider_shows_as_typed_not_as_markdown(seeded: Path) -> None:
+def test_a_marks_detail_from_the_provider_shows_as_typed_not_as_markdown(seeded: Target) -> None:
     hostile = "rate limited: see [docs](https://evil.example) **now** <img src=x> $x$"
-    db = open_database(seeded)
-    with db.conn:
-        db.conn.execute("UPDATE model_status SET detail = ? WHERE model = ?", (hostile, QWEN))
-    db.conn.close()
+    execute(seeded, "UPDATE model_status SET detail = ? WHERE model = ?", (hostile, QWEN))
     for page in ("Models", "Overview"):
         warnings = " ".join(w.value for w in run_page(page).warning)
         escaped = r"\[docs\]\(https" + fmt.WORD_JOINER + r"\:\/\/evil\.example\) \*\*now\*\* \<img src\=x\> \$x\$"
@@ -192,7 +184,7 @@ def test_a_marks_detail_from_the_provider_shows_as_typed_not_as_markdown(seeded:
         assert hostile in read(warnings), page
 
 
-def test_models_page_follows_the_model_filter(seeded: Path) -> None:
+def test_models_page_follows_the_model_filter(seeded: Target) -> None:
     at = run_page("Models")
     at.sidebar.multiselect(key="model").set_value([BIG]).run()
     assert list(frame(at, "Share %")["Model"]) == [BIG]
@@ -202,7 +194,7 @@ def test_models_page_follows_the_model_filter(seeded: Path) -> None:
     assert shown["Success rate"] == "33.3%"
 
 
-def test_tasks_page_chains_and_fallback_depth(seeded: Path) -> None:
+def test_tasks_page_chains_and_fallback_depth(seeded: Target) -> None:
     at = run_page("Tasks")
     assert not at.error and not at.warning  # no override active
     chains = frame(at, "Effective now").set_index("Task")
@@ -214,7 +206,7 @@ def test_tasks_page_chains_and_fallback_depth(seeded: Path) -> None:
     assert depth.loc["reasoning", "2nd %"] == pytest.approx(100.0)
 
 
-def test_the_task_filter_narrows_every_table(seeded: Path) -> None:
+def test_the_task_filter_narrows_every_table(seeded: Target) -> None:
     at = run_page("Tasks")
     at.sidebar.multiselect(key="task").set_value(["fast"]).run()
     assert list(frame(at, "Effective now")["Task"]) == ["fast"]
@@ -225,7 +217,7 @@ def test_the_task_filter_narrows_every_table(seeded: Path) -> None:
     assert models.loc[SMALL, "Calls"] == 3 and models.loc[SMALL, "Success %"] == pytest.approx(100.0)
 
 
-def test_tasks_page_force_model_banner(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tasks_page_force_model_banner(seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORCE_MODEL", QWEN)
     at = run_page("Tasks")
     banner = " ".join(e.value for e in at.error)
@@ -236,7 +228,7 @@ def test_tasks_page_force_model_banner(seeded: Path, monkeypatch: pytest.MonkeyP
     assert chains.loc["fast", "Changed"] == "yes"
 
 
-def test_tasks_page_default_model_banner(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tasks_page_default_model_banner(seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEFAULT_SUMMARIZATION_MODEL", QWEN)
     at = run_page("Tasks")
     assert any("DEFAULT_SUMMARIZATION_MODEL is set" in read(w.value) and QWEN in read(w.value) for w in at.warning)
@@ -246,7 +238,7 @@ def test_tasks_page_default_model_banner(seeded: Path, monkeypatch: pytest.Monke
     assert chains.loc["fast", "Changed"] == ""
 
 
-def test_deprecations_page_lists_the_runtime_evidence(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deprecations_page_lists_the_runtime_evidence(seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(ai_models.MODEL_REGISTRY, "reasoning", [RETIRED, BIG, QWEN])
     at = run_page("Deprecations")
     runtime = frame(at, "Requests affected").set_index("Model")
@@ -258,7 +250,7 @@ def test_deprecations_page_lists_the_runtime_evidence(seeded: Path, monkeypatch:
     assert "Scheduled shutdowns (deprecation calendar)" in [s.value for s in at.subheader]
 
 
-def test_deprecations_page_scheduled_shutdowns(seeded: Path, monkeypatch: pytest.MonkeyPatch,
+def test_deprecations_page_scheduled_shutdowns(seeded: Target, monkeypatch: pytest.MonkeyPatch,
                                                tmp_path: Path) -> None:
     soon = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
     calendar = tmp_path / "calendar.toml"
@@ -273,7 +265,7 @@ def test_deprecations_page_scheduled_shutdowns(seeded: Path, monkeypatch: pytest
     assert any(BIG in read(w.value) and "shuts down on" in w.value for w in at.warning)
 
 
-def test_deprecations_page_shows_the_latest_check(seeded: Path) -> None:
+def test_deprecations_page_shows_the_latest_check(seeded: Target) -> None:
     from app.deprecations import save_check
 
     summary = "1 error, 0 warnings across 3 models in 3 tasks"
@@ -290,7 +282,7 @@ def test_deprecations_page_shows_the_latest_check(seeded: Path) -> None:
                                             "Problem": "not listed by GET /models"}]
 
 
-def test_failures_page_lists_and_filters(seeded: Path) -> None:
+def test_failures_page_lists_and_filters(seeded: Target) -> None:
     at = run_page("Failures")
     failures = frame(at, "Message")
     assert list(failures.columns) == ["UTC", "Task", "Model", "Position", "Outcome", "Error kind", "Status",
@@ -312,7 +304,7 @@ def test_failures_page_lists_and_filters(seeded: Path) -> None:
     assert any("No failures" in s.value for s in at.success)
 
 
-def test_failures_filters_come_from_the_url_and_survive_a_page_switch(seeded: Path) -> None:
+def test_failures_filters_come_from_the_url_and_survive_a_page_switch(seeded: Target) -> None:
     at = run_page("Failures", kind="timeout", skips="true", limit="500")
     assert at.multiselect(key="kind").value == ["timeout"]
     assert at.toggle(key="skips").value is True and at.selectbox(key="limit").value == 500
@@ -324,7 +316,7 @@ def test_failures_filters_come_from_the_url_and_survive_a_page_switch(seeded: Pa
     assert set(frame(at, "Message")["Error kind"]) == {"server_error"}
 
 
-def test_custom_dates_come_from_the_url_and_survive_a_page_switch(seeded: Path) -> None:
+def test_custom_dates_come_from_the_url_and_survive_a_page_switch(seeded: Target) -> None:
     day = (datetime.now(UTC) - timedelta(hours=30)).date().isoformat()
     at = run_page("Overview", range="Custom dates", days=[day, day])
     assert metrics(at)["Requests"] == "2"  # that day (UTC) only: the two requests 30 hours ago
@@ -374,18 +366,18 @@ def test_empty_database_shows_the_empty_state(tmp_path: Path, monkeypatch: pytes
     assert not at.dataframe
 
 
-def test_never_writes_and_never_shows_a_secret(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_never_writes_and_never_shows_a_secret(seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GROQ_API_KEY", SECRET)
     monkeypatch.setenv("FORCE_MODEL", SMALL)
-    before = hashlib.sha256(seeded.read_bytes()).hexdigest()
+    before = digest(seeded)
     for page in ("Overview", "Models", "Tasks", "Deprecations", "Failures", "Request"):
         at = run_page(page, range="All time")
         assert SECRET not in texts(at), page
         assert "GROQ_API_KEY" not in texts(at), page
-    assert hashlib.sha256(seeded.read_bytes()).hexdigest() == before
+    assert digest(seeded) == before
 
 
-def test_custom_dates_and_auto_refresh(seeded: Path) -> None:
+def test_custom_dates_and_auto_refresh(seeded: Target) -> None:
     at = run_page("Overview")
     at.sidebar.selectbox(key="range").set_value("Custom dates").run()  # default: the last 7 days, today included
     assert metrics(at)["Requests"] == "8"
@@ -394,7 +386,7 @@ def test_custom_dates_and_auto_refresh(seeded: Path) -> None:
     assert metrics(at)["Requests"] == "8"
 
 
-def test_bad_settings_are_reported_without_their_values(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_settings_are_reported_without_their_values(seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GROQ_BASE_URL", "ftp://user:hunter2@example.invalid")
     at = run_page("Tasks")
     shown = " ".join(e.value for e in at.error)
@@ -402,7 +394,7 @@ def test_bad_settings_are_reported_without_their_values(seeded: Path, monkeypatc
     assert frame(at, "Answered").set_index("Task").loc["fast", "Requests"] == 3  # the traffic is still shown
 
 
-def test_a_range_without_traffic_says_so(seeded: Path) -> None:
+def test_a_range_without_traffic_says_so(seeded: Target) -> None:
     at = run_page("Overview", range="Last hour")
     assert metrics(at)["Requests"] == "6"
     at.sidebar.multiselect(key="task").set_value(["summarization"]).run()

@@ -3,23 +3,18 @@ with its audit row; without the token the dashboard writes nothing and shows the
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import pytest
+from stores import digest
 from streamlit.testing.v1 import AppTest
 from test_dashboard import BIG, SMALL, run_page, texts
 
 from app.store.overrides import read_active, read_audit
+from app.store.target import Target
 
 TOKEN = "s3cret-admin-token-for-tests"
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def test_without_the_setting_the_dashboard_only_reads_and_shows_the_cli(seeded: Path) -> None:
+def test_without_the_setting_the_dashboard_only_reads_and_shows_the_cli(seeded: Target) -> None:
     before = digest(seeded)
     at = run_page("Tasks")
     assert "taskrouter override force MODEL" in [c.value for c in at.code][-1]
@@ -34,7 +29,7 @@ def _unlock(at: AppTest, token: str) -> AppTest:
     return at
 
 
-def test_a_wrong_token_changes_nothing_and_the_token_is_never_shown(seeded: Path,
+def test_a_wrong_token_changes_nothing_and_the_token_is_never_shown(seeded: Target,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DASHBOARD_ADMIN_TOKEN", TOKEN)
     at = _unlock(run_page("Tasks"), "guess")
@@ -45,7 +40,7 @@ def test_a_wrong_token_changes_nothing_and_the_token_is_never_shown(seeded: Path
 
 
 def test_with_the_token_an_operator_forces_a_model_after_confirming_and_it_is_audited(
-        seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DASHBOARD_ADMIN_TOKEN", TOKEN)
     at = _unlock(run_page("Tasks"), TOKEN)
     at.selectbox(key="admin_force_model").select(BIG)
@@ -66,7 +61,7 @@ def test_with_the_token_an_operator_forces_a_model_after_confirming_and_it_is_au
     assert TOKEN not in texts(at)
 
 
-def test_with_the_token_a_model_is_disabled_then_enabled(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_with_the_token_a_model_is_disabled_then_enabled(seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DASHBOARD_ADMIN_TOKEN", TOKEN)
     at = _unlock(run_page("Tasks"), TOKEN)
     at.selectbox(key="admin_disable_model").select(SMALL)

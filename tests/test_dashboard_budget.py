@@ -4,30 +4,26 @@ midnight UTC (even when other settings do not load); above the other pages from 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from stores import dashboard_db, insert_attempts
 from test_dashboard import _row, read, run_page, texts
 
 from app.config import load_settings
-from app.store import open_database
+from app.store.target import Target
 from dashboard import queries
 from dashboard.budget import budget_settings, load_budget
 
 
 @pytest.fixture
-def spent_today(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "budget.db"
+def spent_today(dashboard_store: Target, monkeypatch: pytest.MonkeyPatch) -> Target:
     now = datetime.now(UTC)
-    db = open_database(path)
-    with db.conn:
-        db["attempts"].insert_all([
-            _row("b1", "fast", "openai/gpt-oss-20b", 1, "success", now, latency=10, tokens=10, cost=0.6),
-            _row("b2", "fast", "openai/gpt-oss-20b", 1, "success", now, latency=10, tokens=10, cost=0.25),
-        ])
-    db.conn.close()
-    monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", str(path))
-    return path
+    insert_attempts(dashboard_store, [
+        _row("b1", "fast", "openai/gpt-oss-20b", 1, "success", now, latency=10, tokens=10, cost=0.6),
+        _row("b2", "fast", "openai/gpt-oss-20b", 1, "success", now, latency=10, tokens=10, cost=0.25),
+    ])
+    monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", dashboard_db(dashboard_store))
+    return dashboard_store
 
 
 @pytest.mark.parametrize(
@@ -36,7 +32,7 @@ def spent_today(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
      ("0.5", "error", "BudgetExceededError"),
      ("10", None, None)],
 )
-def test_budget_banner_above_the_other_pages(spent_today: Path, monkeypatch: pytest.MonkeyPatch, budget, kind,
+def test_budget_banner_above_the_other_pages(spent_today: Target, monkeypatch: pytest.MonkeyPatch, budget, kind,
                                              fragment) -> None:
     monkeypatch.setenv("DAILY_BUDGET_USD", budget)
     at = run_page("Models")
@@ -47,7 +43,7 @@ def test_budget_banner_above_the_other_pages(spent_today: Path, monkeypatch: pyt
         assert "Daily budget" not in shown
 
 
-def test_overview_always_shows_todays_spend_and_the_projection(spent_today: Path,
+def test_overview_always_shows_todays_spend_and_the_projection(spent_today: Target,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAILY_BUDGET_USD", "1000")
     line = [read(i.value) for i in run_page("Overview").info if "Daily budget" in i.value]
@@ -58,7 +54,7 @@ def test_overview_always_shows_todays_spend_and_the_projection(spent_today: Path
     assert "Daily budget" not in texts(run_page("Overview"))
 
 
-def test_the_budget_shows_when_other_settings_do_not_load(spent_today: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_budget_shows_when_other_settings_do_not_load(spent_today: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAILY_BUDGET_USD", "0.5")
     monkeypatch.setenv("GROQ_BASE_URL", "ftp://not-http.example")
     at = run_page("Overview")
@@ -70,33 +66,30 @@ def test_the_budget_shows_when_other_settings_do_not_load(spent_today: Path, mon
     assert budget_settings(None) == (None, 0.8)
 
 
-def test_the_projection_spends_the_rest_of_the_day_at_the_last_hours_rate(tmp_path: Path,
+def test_the_projection_spends_the_rest_of_the_day_at_the_last_hours_rate(dashboard_store: Target,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     now = datetime(2026, 11, 22, 18, 0, tzinfo=UTC)
-    path = tmp_path / "projection.db"
-    db = open_database(path)
-    with db.conn:
-        db["attempts"].insert_all([
-            _row("p1", "fast", "m", 1, "success", now - timedelta(minutes=30), latency=1, tokens=1, cost=0.6),
-            _row("p2", "fast", "m", 1, "success", now - timedelta(hours=8), latency=1, tokens=1, cost=0.4),
-            _row("p3", "fast", "m", 1, "success", now - timedelta(days=1), latency=1, tokens=1, cost=5.0),
-            _row("p4", "fast", "m", 1, "success", datetime(2026, 11, 23, 0, 5, tzinfo=UTC), latency=1, tokens=1,
-                 cost=0.1),
-        ])
-    db.conn.close()
-    conn = queries.connect(path)
+    store = dashboard_store
+    insert_attempts(store, [
+        _row("p1", "fast", "m", 1, "success", now - timedelta(minutes=30), latency=1, tokens=1, cost=0.6),
+        _row("p2", "fast", "m", 1, "success", now - timedelta(hours=8), latency=1, tokens=1, cost=0.4),
+        _row("p3", "fast", "m", 1, "success", now - timedelta(days=1), latency=1, tokens=1, cost=5.0),
+        _row("p4", "fast", "m", 1, "success", datetime(2026, 11, 23, 0, 5, tzinfo=UTC), latency=1, tokens=1,
+             cost=0.1),
+    ])
+    conn = queries.connect(store)
     assert conn is not None
     monkeypatch.setenv("DAILY_BUDGET_USD", "4")
-    budget = load_budget(conn, path, load_settings(), now)
+    budget = load_budget(conn, store, load_settings(), now)
     assert budget is not None
     assert budget.spent == pytest.approx(1.0)  # today only
     assert budget.rate_per_hour == pytest.approx(0.6)
     assert budget.projected == pytest.approx(1.0 + 0.6 * 6)
     assert budget.reached_at(now) == datetime(2026, 11, 22, 23, 0, tzinfo=UTC)  # (4 - 1) / 0.6 = 5 h from now
     # Ten minutes into the day the rate is over those ten minutes, not an hour.
-    early = load_budget(conn, path, load_settings(), datetime(2026, 11, 23, 0, 10, tzinfo=UTC))
+    early = load_budget(conn, store, load_settings(), datetime(2026, 11, 23, 0, 10, tzinfo=UTC))
     assert early is not None and early.spent == pytest.approx(0.1)
     assert early.rate_per_hour == pytest.approx(0.6)
     monkeypatch.setenv("DAILY_BUDGET_USD", "10")
-    relaxed = load_budget(conn, path, load_settings(), now)
+    relaxed = load_budget(conn, store, load_settings(), now)
     assert relaxed is not None and relaxed.reached_at(now) is None

@@ -4,10 +4,10 @@ what they count, and model names never cut short (the 120b and the 20b must be t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from test_dashboard import BIG, SMALL, run_page
 
+from app.store.target import Target
 from dashboard import charts
 
 
@@ -34,7 +34,7 @@ def test_axes_are_titled_and_model_names_are_not_cut() -> None:
     assert charts.kinds_bar({"timeout": 1}).to_dict()["encoding"]["x"]["title"] == "Attempts (count)"
 
 
-def test_the_pages_draw_them(seeded: Path) -> None:
+def test_the_pages_draw_them(seeded: Target) -> None:
     for page in ("Failures", "Models"):
         at = run_page(page)
         specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]

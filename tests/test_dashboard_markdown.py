@@ -16,11 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from stores import insert, insert_attempts
 from test_dashboard import APP, BIG, QWEN, _iso, _row, read, run_page
 
 from app.core import ai_models
 from app.deprecations import save_check
-from app.store import open_database
+from app.store.target import Target
 from dashboard import fmt, registry
 
 DASHBOARD = APP.parent
@@ -272,16 +273,13 @@ def _markdown_texts(at: object) -> list[str]:
     return [e.value for kind in MARKDOWN_KINDS for e in getattr(at, kind)]  # type: ignore[attr-defined]
 
 
-def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Path,
+def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Target,
                                                              monkeypatch: pytest.MonkeyPatch,
                                                              tmp_path: Path) -> None:
     t = datetime.now(UTC) - timedelta(minutes=5)
-    db = open_database(seeded)
-    with db.conn:
-        db["attempts"].insert_all([_row("h1", HOSTILE, HOSTILE, 1, "failure", t, kind="deprecated", status=400)])
-        db["model_status"].insert({"model": HOSTILE, "status": "deprecated", "detail": HOSTILE, "until": None,
-                                   "first_seen": _iso(t), "last_seen": _iso(t), "hits": 1})
-    db.conn.close()
+    insert_attempts(seeded, [_row("h1", HOSTILE, HOSTILE, 1, "failure", t, kind="deprecated", status=400)])
+    insert(seeded, "model_status", {"model": HOSTILE, "status": "deprecated", "detail": HOSTILE, "until": None,
+                                    "first_seen": _iso(t), "last_seen": _iso(t), "hits": 1})
     save_check(seeded, {"checked_at": _iso(datetime.now(UTC)), "exit_code": 1, "errors": 0, "warnings": 1,
                         "summary": HOSTILE, "models": {}, "problems": []})
     soon = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
@@ -308,7 +306,7 @@ def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Path,
     assert seen >= 9
 
 
-def test_settings_and_calendar_problems_are_escaped(seeded: Path, monkeypatch: pytest.MonkeyPatch,
+def test_settings_and_calendar_problems_are_escaped(seeded: Target, monkeypatch: pytest.MonkeyPatch,
                                                     tmp_path: Path) -> None:
     calendar = tmp_path / "calendar.toml"
     calendar.write_text('"[Click to fix](http://127.0.0.1:9/link)" = 1\n')  # an unknown top-level key, quoted back

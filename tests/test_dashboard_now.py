@@ -4,16 +4,18 @@ each with its source, shutdowns with their replacement, the last check; every ch
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from stores import insert_attempts
 from test_dashboard import BIG, QWEN, RETIRED, SMALL, _row, frame, read, run_page
 
 from app.deprecations import save_check
 from app.store import open_database
 from app.store.overrides import clear_overrides, set_override
+from app.store.target import Target
 from dashboard.queries import Health
 from dashboard.verdict import DEGRADED, DOWN, IDLE, OK, model_verdict, task_verdict
 
@@ -50,19 +52,16 @@ def test_a_tasks_verdict_counts_requests_no_model_answered() -> None:
 # -- Overview ------------------------------------------------------------------------------------------------
 
 
-def _requests(db_path: Path, prefix: str, task: str, model: str, at: datetime, ok: int, failed: int) -> None:
+def _requests(store: Target, prefix: str, task: str, model: str, at: datetime, ok: int, failed: int) -> None:
     rows = [_row(f"{prefix}{i}", task, model, 1, "success", at, latency=100, tokens=10, cost=0.0001)
             for i in range(ok)]
     rows += [_row(f"{prefix}x{i}", task, model, 1, "failure", at, kind="server_error", status=503, latency=50)
              for i in range(failed)]
-    db = open_database(db_path)
-    with db.conn:
-        db["attempts"].insert_all(rows)
-    db.conn.close()
+    insert_attempts(store, rows)
 
 
 @pytest.fixture
-def recent_mix(seeded: Path) -> Path:
+def recent_mix(seeded: Target) -> Target:
     """On top of the seeded rows (30 min and 30 h old): the day before, fast on the 20b fails 2 of 23 (8.7 %), the
     others never; in the last 10 minutes, fast fails 10 % (under its usual x 2: OK), reasoning on the 120b 20 %
     (degraded), summarization on qwen every time (down)."""
@@ -77,7 +76,7 @@ def recent_mix(seeded: Path) -> Path:
     return seeded
 
 
-def test_overview_gives_a_verdict_per_task_and_per_model(recent_mix: Path) -> None:
+def test_overview_gives_a_verdict_per_task_and_per_model(recent_mix: Target) -> None:
     at = run_page("Overview")
     assert at.subheader[0].value == "Right now"
     tasks = frame(at, "Task", "Verdict").set_index("Task")
@@ -95,7 +94,7 @@ def test_overview_gives_a_verdict_per_task_and_per_model(recent_mix: Path) -> No
     assert any("Last attempt" in c and "min ago" in c for c in _texts(at, "caption"))
 
 
-def test_with_no_recent_traffic_it_says_so_and_when_the_last_attempt_was(seeded: Path) -> None:
+def test_with_no_recent_traffic_it_says_so_and_when_the_last_attempt_was(seeded: Target) -> None:
     at = run_page("Overview")
     assert "No traffic in the last 15 minutes." in _texts(at, "warning")
     assert any("Last attempt 29 min ago" in c or "Last attempt 30 min ago" in c for c in _texts(at, "caption"))
@@ -103,17 +102,14 @@ def test_with_no_recent_traffic_it_says_so_and_when_the_last_attempt_was(seeded:
 
 
 def test_overrides_from_the_store_and_from_forced_rows_are_shown_with_their_source(
-        seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     now = datetime.now(UTC)
-    db = open_database(seeded)
-    with db.conn:
-        db["attempts"].insert_all([{**_row(f"f{i}", "fast", QWEN, 1, "success", now - timedelta(minutes=3),
-                                           latency=50, tokens=5, cost=0.001),
-                                    "forced": 1, "override_source": "FORCE_MODEL", "retry": 0} for i in range(3)])
-    conn = db.conn
-    set_override(conn, "force", BIG, task="reasoning", ttl_seconds=1800, reason="incident 42", by="ops@host")
-    set_override(conn, "force", SMALL, ttl_seconds=-60, by="ops@host")  # expired a minute ago: not in effect
-    conn.close()
+    insert_attempts(seeded, [{**_row(f"f{i}", "fast", QWEN, 1, "success", now - timedelta(minutes=3), latency=50,
+                                     tokens=5, cost=0.001),
+                              "forced": 1, "override_source": "FORCE_MODEL", "retry": 0} for i in range(3)])
+    with contextlib.closing(open_database(seeded).conn) as conn:
+        set_override(conn, "force", BIG, task="reasoning", ttl_seconds=1800, reason="incident 42", by="ops@host")
+        set_override(conn, "force", SMALL, ttl_seconds=-60, by="ops@host")  # expired a minute ago: not in effect
     monkeypatch.setenv("DEFAULT_SUMMARIZATION_MODEL", SMALL)
     at = run_page("Overview")
     errors = _texts(at, "error")
@@ -134,7 +130,7 @@ def test_overrides_from_the_store_and_from_forced_rows_are_shown_with_their_sour
     assert any(c.startswith("Precedence, highest first: runtime force for the task") for c in _texts(at, "caption"))
 
 
-def test_an_upcoming_shutdown_and_the_last_check_on_overview(seeded: Path, monkeypatch: pytest.MonkeyPatch,
+def test_an_upcoming_shutdown_and_the_last_check_on_overview(seeded: Target, monkeypatch: pytest.MonkeyPatch,
                                                               tmp_path: Path) -> None:
     soon = (datetime.now(UTC) + timedelta(days=12)).date()
     calendar = tmp_path / "calendar.toml"
@@ -155,7 +151,7 @@ def test_an_upcoming_shutdown_and_the_last_check_on_overview(seeded: Path, monke
                for e in _texts(at, "error"))
 
 
-def test_settings_errors_are_red_on_overview(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_errors_are_red_on_overview(seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BREAKER_MIN_CALLS", "500")
     at = run_page("Overview")
     assert any(e.startswith("The settings do not load") and "BREAKER_MIN_CALLS" in e for e in _texts(at, "error"))
@@ -165,13 +161,12 @@ def test_settings_errors_are_red_on_overview(seeded: Path, monkeypatch: pytest.M
 # -- Tasks: overrides in the chains, and the audit trail -----------------------------------------------------
 
 
-def test_tasks_page_shows_store_overrides_in_the_chains_and_every_change(seeded: Path) -> None:
-    conn = sqlite3.connect(seeded)
-    set_override(conn, "default", QWEN, task="summarization", reason="try qwen", by="ops@host")
-    set_override(conn, "disable", SMALL, reason="flaky", by="ops@host")
-    set_override(conn, "force", BIG, task="fast", reason="incident 42", by="ops@host", via="dashboard")
-    clear_overrides(conn, kind="disable", reason="better now", by="lead@host")
-    conn.close()
+def test_tasks_page_shows_store_overrides_in_the_chains_and_every_change(seeded: Target) -> None:
+    with contextlib.closing(open_database(seeded).conn) as conn:
+        set_override(conn, "default", QWEN, task="summarization", reason="try qwen", by="ops@host")
+        set_override(conn, "disable", SMALL, reason="flaky", by="ops@host")
+        set_override(conn, "force", BIG, task="fast", reason="incident 42", by="ops@host", via="dashboard")
+        clear_overrides(conn, kind="disable", reason="better now", by="lead@host")
     at = run_page("Tasks")
     chains = frame(at, "Effective now").set_index("Task")
     assert chains.loc["fast", "Effective now"] == BIG and chains.loc["fast", "Because of"] == "runtime force #3"
@@ -192,6 +187,6 @@ def test_tasks_page_shows_store_overrides_in_the_chains_and_every_change(seeded:
     assert audit["Model"][0] == SMALL and audit["Task"][1] == "fast"
 
 
-def test_tasks_page_without_changes_says_so(seeded: Path) -> None:
+def test_tasks_page_without_changes_says_so(seeded: Target) -> None:
     at = run_page("Tasks")
     assert "No change recorded in this database." in [i.value for i in at.info]

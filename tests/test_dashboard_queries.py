@@ -1,22 +1,30 @@
-"""The dashboard's SQL against brute force on random traffic: percentiles, request counts under filters, trend
-buckets that add up, and query plans that stay on the indexes (what keeps a page fast at a million rows)."""
+"""The dashboard's SQL against brute force on random traffic, on SQLite and PostgreSQL alike: percentiles, request
+counts under filters, trend buckets that add up, and query plans that stay on the indexes (what keeps a page fast
+at a million rows)."""
 
 from __future__ import annotations
 
 import math
 import random
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from stores import insert_attempts
 
-from app.store import open_database
+from app.store.target import Target
 from dashboard import queries
 from dashboard.queries import Scope
+from dashboard.queries.dialect import is_postgres
 from dashboard.timeframe import buckets, iso, resolve
+
+if TYPE_CHECKING:
+    from app.store.target import Connection
 
 MODELS = ["m/a", "m/b", "m/c", "m/d"]
 TASKS = ["fast", "reasoning", "summarization"]
@@ -56,15 +64,12 @@ def traffic() -> list[dict]:
 
 
 @pytest.fixture
-def conn(tmp_path: Path, traffic: list[dict]) -> sqlite3.Connection:
-    path = tmp_path / "q.db"
-    db = open_database(path)
-    with db.conn:
-        db["attempts"].insert_all(traffic)
-    db.conn.close()
-    connection = queries.connect(path)
+def conn(dashboard_store: Target, traffic: list[dict]) -> Iterator[Connection]:
+    insert_attempts(dashboard_store, traffic)
+    connection = queries.connect(dashboard_store)
     assert connection is not None
-    return connection
+    yield connection
+    connection.close()
 
 
 def _in_scope(row: dict, scope: Scope) -> bool:
@@ -89,7 +94,7 @@ SCOPES = [
 
 
 @pytest.mark.parametrize("scope", SCOPES)
-def test_totals_match_brute_force(conn: sqlite3.Connection, traffic: list[dict], scope: Scope) -> None:
+def test_totals_match_brute_force(conn: Connection, traffic: list[dict], scope: Scope) -> None:
     rows = [r for r in traffic if _in_scope(r, scope)]
     answered = [r for r in rows if r["outcome"] == "success"]
     # Without a model filter a request counts at its attempt = 1 row; with one, once (each request's rows are
@@ -109,7 +114,7 @@ def test_totals_match_brute_force(conn: sqlite3.Connection, traffic: list[dict],
 
 
 @pytest.mark.parametrize("scope", SCOPES)
-def test_time_to_first_token_per_model_matches_brute_force(conn: sqlite3.Connection, traffic: list[dict],
+def test_time_to_first_token_per_model_matches_brute_force(conn: Connection, traffic: list[dict],
                                                            scope: Scope) -> None:
     got = queries.first_token_by_model(conn, scope)
     expected: dict[str, list[int]] = {}
@@ -131,7 +136,7 @@ def test_a_database_without_first_token_ms_shows_no_ttft(tmp_path: Path) -> None
     assert queries.first_token_by_model(queries.connect(path), Scope(None, None)) == {}
 
 
-def test_requests_under_a_model_filter_equal_distinct_request_ids(conn: sqlite3.Connection,
+def test_requests_under_a_model_filter_equal_distinct_request_ids(conn: Connection,
                                                                    traffic: list[dict]) -> None:
     scope = Scope(None, None, models=("m/a", "m/b"))
     distinct = conn.execute("SELECT COUNT(DISTINCT request_id) FROM attempts WHERE model IN ('m/a', 'm/b')")
@@ -139,7 +144,7 @@ def test_requests_under_a_model_filter_equal_distinct_request_ids(conn: sqlite3.
 
 
 @pytest.mark.parametrize("scope", SCOPES)
-def test_latency_percentiles_are_nearest_rank_to_the_millisecond(conn: sqlite3.Connection, traffic: list[dict],
+def test_latency_percentiles_are_nearest_rank_to_the_millisecond(conn: Connection, traffic: list[dict],
                                                                  scope: Scope) -> None:
     values = [int(r["latency_ms"]) for r in traffic if _in_scope(r, scope) and r["outcome"] == "success"]
     got = queries.latency(conn, scope)
@@ -153,7 +158,7 @@ def test_latency_percentiles_are_nearest_rank_to_the_millisecond(conn: sqlite3.C
         assert answers.latency.p95 == _nearest_rank(mine, 95)
 
 
-def test_trend_buckets_add_up_to_the_range(conn: sqlite3.Connection) -> None:
+def test_trend_buckets_add_up_to_the_range(conn: Connection) -> None:
     window = resolve("Last 7 days", NOW)
     scope = Scope(window.start_iso, window.end_iso)
     parts = buckets(window.start, window.end)  # type: ignore[arg-type]
@@ -170,7 +175,7 @@ def test_trend_buckets_add_up_to_the_range(conn: sqlite3.Connection) -> None:
 @pytest.mark.parametrize(("label", "size", "count"), [
     ("Last hour", timedelta(minutes=1), 61), ("Last 6 hours", timedelta(minutes=5), 73),
     ("Last 24 hours", timedelta(hours=1), 25)])
-def test_short_ranges_have_minute_buckets(conn: sqlite3.Connection, label: str, size: timedelta,
+def test_short_ranges_have_minute_buckets(conn: Connection, label: str, size: timedelta,
                                           count: int) -> None:
     now = NOW + timedelta(minutes=7, seconds=30)  # not on a boundary: the first and last buckets are clipped
     window = resolve(label, now)
@@ -185,7 +190,7 @@ def test_short_ranges_have_minute_buckets(conn: sqlite3.Connection, label: str, 
     assert replace(added, cost=0.0) == replace(queries.totals(conn, scope), cost=0.0)
 
 
-def test_task_depths_and_failures(conn: sqlite3.Connection, traffic: list[dict]) -> None:
+def test_task_depths_and_failures(conn: Connection, traffic: list[dict]) -> None:
     depths = queries.task_depths(conn, Scope(None, None), positions=3)
     for task in TASKS:
         answered = [r for r in traffic if r["task_type"] == task and r["outcome"] == "success"]
@@ -200,35 +205,61 @@ def test_task_depths_and_failures(conn: sqlite3.Connection, traffic: list[dict])
         reverse=True)[:5]
 
 
-def test_distinct_values_skip_through_the_index(conn: sqlite3.Connection) -> None:
+def test_distinct_values_skip_through_the_index(conn: Connection) -> None:
     assert queries.distinct_values(conn, "model") == sorted(MODELS)
     assert queries.distinct_values(conn, "task_type") == sorted(TASKS)
     with pytest.raises(ValueError):
         queries.distinct_values(conn, "error_message")
 
 
-def test_the_connection_is_read_only(conn: sqlite3.Connection) -> None:
-    with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
+def test_the_connection_is_read_only(conn: Connection) -> None:
+    refused: type[Exception] = sqlite3.OperationalError
+    if is_postgres(conn):
+        import psycopg
+
+        refused = psycopg.errors.ReadOnlySqlTransaction
+    with pytest.raises(refused, match=r"readonly|read-only|query_only"):
         conn.execute("DELETE FROM attempts")
 
 
-def _plan(conn: sqlite3.Connection, sql: str, params: list) -> str:
-    return " | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+class Recorder:
+    """A connection that notes each statement it runs, so that a test can ask the store how it would run them."""
+
+    def __init__(self, real: Connection) -> None:
+        self.real = real
+        self.dialect = getattr(real, "dialect", "sqlite")
+        self.seen: list[tuple[str, list]] = []
+
+    def execute(self, sql: str, params: list | tuple = ()) -> object:
+        self.seen.append((sql, list(params)))
+        return self.real.execute(sql, params)
 
 
-def test_scoped_queries_search_an_index_instead_of_scanning(conn: sqlite3.Connection,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def assert_read_through_an_index(conn: Connection, recorder: Recorder) -> None:
+    """Every statement on the attempts table reads an index, never the whole table. PostgreSQL is asked with
+    sequential scans priced out: a tiny test table is cheapest to scan whole, yet a plan that still scans one has
+    no index to use."""
+    statements = [(sql, params) for sql, params in recorder.seen if "FROM attempts" in sql]
+    assert statements
+    if is_postgres(conn):
+        conn.execute("SET enable_seqscan = off")
+        try:
+            for sql, params in statements:
+                plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN {sql}", params))
+                assert "Seq Scan" not in plan and "Index" in plan, (sql, plan)
+        finally:
+            conn.execute("RESET enable_seqscan")
+        return
+    for sql, params in statements:
+        plan = " | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        assert "SCAN attempts" not in plan.replace("SCAN attempts USING", ""), (sql, plan)
+        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (sql, plan)
+
+
+def test_scoped_queries_search_an_index_instead_of_scanning(conn: Connection) -> None:
     """Every query of a time-bounded page reads through a (column, created_at) index, never a full table scan:
     what keeps the last 24 hours fast whatever the size of the table."""
-    seen: list[tuple[str, list]] = []
-    real = conn
-
-    class Recorder:
-        def execute(self, sql: str, params: list | tuple = ()) -> sqlite3.Cursor:
-            seen.append((sql, list(params)))
-            return real.execute(sql, params)
-
-    recorder = Recorder()
+    recorder = Recorder(conn)
     for scope in (Scope(iso(NOW - timedelta(days=1)), iso(NOW)),
                   Scope(iso(NOW - timedelta(days=1)), iso(NOW), models=("m/a",)),
                   Scope(iso(NOW - timedelta(days=1)), iso(NOW), tasks=("fast",))):
@@ -239,16 +270,13 @@ def test_scoped_queries_search_an_index_instead_of_scanning(conn: sqlite3.Connec
         queries.task_depths(recorder, scope, 3)  # type: ignore[arg-type]
         queries.recent_failures(recorder, scope, ("failure",), (), 10)  # type: ignore[arg-type]
         queries.deprecation_evidence(recorder, scope)  # type: ignore[arg-type]
-    for sql, params in seen:
-        plan = _plan(conn, sql, params)
-        assert "SCAN attempts" not in plan.replace("SCAN attempts USING", ""), (sql, plan)
-        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (sql, plan)
+    assert_read_through_an_index(conn, recorder)
 
 
 # -- right now and one request -------------------------------------------------------------------------------
 
 
-def test_health_cells_match_brute_force(conn: sqlite3.Connection, traffic: list[dict]) -> None:
+def test_health_cells_match_brute_force(conn: Connection, traffic: list[dict]) -> None:
     start, end = iso(NOW - timedelta(hours=20)), iso(NOW - timedelta(hours=2))
     got = queries.health_cells(conn, start, end)
     rows = [r for r in traffic if start <= r["created_at"] < end]
@@ -262,7 +290,7 @@ def test_health_cells_match_brute_force(conn: sqlite3.Connection, traffic: list[
                                         sum(1 for r in mine if r["outcome"] == "skipped"))
 
 
-def test_request_attempts_in_chain_order(conn: sqlite3.Connection, traffic: list[dict]) -> None:
+def test_request_attempts_in_chain_order(conn: Connection, traffic: list[dict]) -> None:
     longest = max({r["request_id"] for r in traffic}, key=lambda q: sum(1 for r in traffic if r["request_id"] == q))
     got = queries.request_attempts(conn, longest)
     assert [r["attempt"] for r in got] == sorted(r["attempt"] for r in traffic if r["request_id"] == longest)
@@ -271,25 +299,12 @@ def test_request_attempts_in_chain_order(conn: sqlite3.Connection, traffic: list
     assert queries.request_ids_starting(conn, "req1", limit=3) == ["req1", "req10", "req100"]
 
 
-def test_live_queries_read_through_an_index(conn: sqlite3.Connection) -> None:
+def test_live_queries_read_through_an_index(conn: Connection) -> None:
     """The drill-down walks the request_id index, the verdicts and the override evidence a stretch of the
     created_at index: never the whole table."""
-    seen: list[tuple[str, list]] = []
-    real = conn
-
-    class Recorder:
-        def execute(self, sql: str, params: list | tuple = ()) -> sqlite3.Cursor:
-            seen.append((sql, list(params)))
-            return real.execute(sql, params)
-
-    recorder = Recorder()
+    recorder = Recorder(conn)
     queries.request_attempts(recorder, "req7")  # type: ignore[arg-type]
     queries.request_ids_starting(recorder, "req7")  # type: ignore[arg-type]
     queries.health_cells(recorder, iso(NOW - timedelta(minutes=15)), iso(NOW))  # type: ignore[arg-type]
     queries.override_uses(recorder, iso(NOW - timedelta(minutes=15)))  # type: ignore[arg-type]
-    for sql, params in seen:
-        if sql.startswith("PRAGMA"):
-            continue
-        plan = _plan(conn, sql, params)
-        assert "SCAN attempts" not in plan.replace("SCAN attempts USING", ""), (sql, plan)
-        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (sql, plan)
+    assert_read_through_an_index(conn, recorder)

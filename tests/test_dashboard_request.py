@@ -4,14 +4,14 @@ start of its id, or from the latest failed requests; and the Failures table link
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from stores import insert_attempts
 from test_dashboard import BIG, QWEN, RETIRED, SMALL, _row, frame, read, run_page
 
-from app.store import open_database
+from app.store.target import Target
 
 
-def test_a_request_from_the_url_shows_every_attempt_in_order(seeded: Path) -> None:
+def test_a_request_from_the_url_shows_every_attempt_in_order(seeded: Target) -> None:
     at = run_page("Request", request="r6")
     assert at.text_input(key="request").value == "r6"
     rows = frame(at, "Position", "Retry")
@@ -29,19 +29,16 @@ def test_a_request_from_the_url_shows_every_attempt_in_order(seeded: Path) -> No
     assert "Task reasoning · 4 rows, 3 calls · not answered" in summary
 
 
-def test_an_answered_request_with_retries_and_an_override(seeded: Path) -> None:
+def test_an_answered_request_with_retries_and_an_override(seeded: Target) -> None:
     t = datetime.now(UTC) - timedelta(minutes=3)
-    db = open_database(seeded)
-    with db.conn:
-        db["attempts"].insert_all([  # written out of order, as a hedge or a slow writer could
-            {**_row("q1", "fast", SMALL, 2, "success", t + timedelta(seconds=2), latency=90, tokens=40, cost=0.002),
-             "retry": 0, "override_source": "runtime default #3"},
-            {**_row("q1", "fast", BIG, 1, "failure", t + timedelta(seconds=1), kind="rate_limited", status=429,
-                    latency=20), "retry": 1, "override_source": "runtime default #3"},
-            {**_row("q1", "fast", BIG, 1, "failure", t, kind="rate_limited", status=429, latency=30),
-             "retry": 0, "override_source": "runtime default #3"},
-        ])
-    db.conn.close()
+    insert_attempts(seeded, [  # written out of order, as a hedge or a slow writer could
+        {**_row("q1", "fast", SMALL, 2, "success", t + timedelta(seconds=2), latency=90, tokens=40, cost=0.002),
+         "retry": 0, "override_source": "runtime default #3"},
+        {**_row("q1", "fast", BIG, 1, "failure", t + timedelta(seconds=1), kind="rate_limited", status=429,
+                latency=20), "retry": 1, "override_source": "runtime default #3"},
+        {**_row("q1", "fast", BIG, 1, "failure", t, kind="rate_limited", status=429, latency=30),
+         "retry": 0, "override_source": "runtime default #3"},
+    ])
     at = run_page("Request", request="q1")
     rows = frame(at, "Position", "Retry")
     assert [(p, r, m) for p, r, m in zip(rows["Position"], rows["Retry"], rows["Model"], strict=True)] == [
@@ -52,7 +49,7 @@ def test_an_answered_request_with_retries_and_an_override(seeded: Path) -> None:
     assert "answered by openai/gpt-oss-20b at position 2" in read(" ".join(c.value for c in at.caption))
 
 
-def test_the_start_of_an_id_lists_the_matching_requests(seeded: Path) -> None:
+def test_the_start_of_an_id_lists_the_matching_requests(seeded: Target) -> None:
     at = run_page("Request", request="r")
     similar = frame(at, "Request", "Attempts")
     assert list(similar["Request"]) == [f"r{i}" for i in range(1, 7)]
@@ -62,7 +59,7 @@ def test_the_start_of_an_id_lists_the_matching_requests(seeded: Path) -> None:
     assert any("No request with the id" in w.value for w in at.warning)
 
 
-def test_without_an_id_the_latest_failed_requests_are_offered(seeded: Path) -> None:
+def test_without_an_id_the_latest_failed_requests_are_offered(seeded: Target) -> None:
     at = run_page("Request")
     recent = frame(at, "Last failure (UTC)")
     assert list(recent["Request"]) == ["r6", "r5", "r4"]
@@ -72,12 +69,9 @@ def test_without_an_id_the_latest_failed_requests_are_offered(seeded: Path) -> N
     assert list(frame(at, "Position", "Retry")["Model"]) == [BIG, QWEN]
 
 
-def test_an_odd_request_id_is_linked_encoded(seeded: Path) -> None:
+def test_an_odd_request_id_is_linked_encoded(seeded: Target) -> None:
     t = datetime.now(UTC) - timedelta(minutes=2)
-    db = open_database(seeded)
-    with db.conn:
-        db["attempts"].insert_all([_row("a b&c=d/é", "fast", SMALL, 1, "failure", t, kind="timeout", latency=9)])
-    db.conn.close()
+    insert_attempts(seeded, [_row("a b&c=d/é", "fast", SMALL, 1, "failure", t, kind="timeout", latency=9)])
     failures = frame(run_page("Failures"), "Message")
     assert failures["Request"][0] == "a b&c=d/é"
     assert failures["Attempts"][0] == "?page=Request&request=a%20b%26c%3Dd%2F%C3%A9"

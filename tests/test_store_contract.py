@@ -226,3 +226,12 @@ def test_postgres_keeps_each_day_in_its_own_partition_and_old_rows_in_the_defaul
     assert partition_name(date(2020, 1, 1)) not in parts and partition_name(date(2020, 1, 2)) in parts
     assert "the default partition holds rows of that day" in caplog.text
     assert {partition_name(date.fromisoformat(today[:10]) + timedelta(days=n)) for n in (-1, 0, 1, 2)} <= parts
+
+
+def test_text_postgres_cannot_hold_is_written_with_a_replacement_character_not_dropped(store):
+    log = get_attempt_log(store)
+    log.record(row("nul")._replace(error_message="bad\x00byte"))
+    got = attempts(store)
+    assert [r["request_id"] for r in got] == ["nul"]
+    expected = "bad\ufffdbyte" if isinstance(store, PostgresTarget) else "bad\x00byte"
+    assert got[0]["error_message"] == expected

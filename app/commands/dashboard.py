@@ -1,7 +1,9 @@
 """`taskrouter dashboard`: the ops dashboard (Streamlit), on 127.0.0.1 unless told otherwise.
 
-It reads ATTEMPTS_DB_PATH (or --db) read-only. The dashboard has no login: bind it to another address only
-behind something that authenticates.
+It reads the store read-only: --db (a SQLite file or a postgresql:// URL), else ATTEMPTS_DB_URL when set, else
+ATTEMPTS_DB_PATH. A URL reaches the Streamlit process through its environment, never its command line, and is
+printed and shown without its password. The dashboard has no login: bind it to another address only behind
+something that authenticates.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config import load_settings
+from app.store.target import PostgresTarget, Target, label_of, locate, require_psycopg, store_target
 
 DB_ENV = "TASKROUTER_DASHBOARD_DB"  # read by dashboard/main.py
 DEFAULT_PORT = 8501
@@ -26,15 +29,17 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--db", type=Path, default=None,
-                        help="the attempts database to show (default: ATTEMPTS_DB_PATH, taskrouter.db)")
+    parser.add_argument("--db", default=None,
+                        help="the store to show: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, "
+                             "else ATTEMPTS_DB_PATH, taskrouter.db); a URL with a password is better kept in "
+                             "ATTEMPTS_DB_URL than on a command line other users can list")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     parser.set_defaults(func=func)
 
 
-def streamlit_command(db_path: Path, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+def streamlit_command(store: Target, host: str, port: int) -> tuple[list[str], dict[str, str]]:
     """The `streamlit run` command line and its environment: headless (no browser opened, no e-mail prompt),
     no usage statistics sent anywhere, no file watcher (an ops tool, not a dev session)."""
     import dashboard
@@ -49,7 +54,8 @@ def streamlit_command(db_path: Path, host: str, port: int) -> tuple[list[str], d
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
     ]
-    env = {**os.environ, DB_ENV: str(db_path), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    where = store.url if isinstance(store, PostgresTarget) else str(store)
+    env = {**os.environ, DB_ENV: where, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     return command, env
 
 
@@ -62,18 +68,27 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def chosen(db: str | None) -> Target:
+    """--db when given (the settings are then not needed: a mistake in them is the page's to show), else the
+    router's own store. A path is made absolute: the Streamlit process may not share our working directory."""
+    store = locate(db) if db is not None else store_target(load_settings())
+    if isinstance(store, PostgresTarget):
+        require_psycopg()
+        return store
+    return Path(store).expanduser().resolve()
+
+
 def func(args: argparse.Namespace) -> int:
-    db_path = args.db if args.db is not None else load_settings().attempts_db_path
-    db_path = Path(db_path).expanduser().resolve()  # the Streamlit process may not share our working directory
+    store = chosen(args.db)
     if not _is_loopback(args.host):
         print(f"taskrouter dashboard: warning: listening on {args.host}, the dashboard has no login; anyone who "
               "can reach this address sees the traffic, errors and costs.", file=sys.stderr)
-    if not db_path.exists():
-        print(f"taskrouter dashboard: {db_path} does not exist yet; the page explains how to produce data "
+    if isinstance(store, Path) and not store.exists():
+        print(f"taskrouter dashboard: {store} does not exist yet; the page explains how to produce data "
               "(taskrouter demo).", file=sys.stderr)
-    command, env = streamlit_command(db_path, args.host, args.port)
-    print(f"taskrouter dashboard: http://{args.host}:{args.port}  (database: {db_path}, read-only; Ctrl-C stops)",
-          flush=True)
+    command, env = streamlit_command(store, args.host, args.port)
+    print(f"taskrouter dashboard: http://{args.host}:{args.port}  (database: {label_of(store)}, read-only; "
+          "Ctrl-C stops)", flush=True)
     # Become Streamlit rather than babysit it: Ctrl-C, SIGTERM from a supervisor and the exit code then reach
     # (and come from) the server itself, and no orphan is left behind if this process is killed.
     os.execve(sys.executable, command, env)

@@ -272,7 +272,10 @@ def _store_errors(target: Target) -> tuple[type[BaseException], ...]:
     if isinstance(target, PostgresTarget):
         import psycopg
 
-        return StoreProblem, psycopg.OperationalError, psycopg.InterfaceError, OSError
+        # Everything but a row the server can never take (DataError, IntegrityError) may pass: a server that
+        # restarts, fails over to a read-only replica, or lost a grant or a table takes rows again once mended.
+        return (StoreProblem, psycopg.OperationalError, psycopg.InterfaceError, psycopg.InternalError,
+                psycopg.ProgrammingError, psycopg.NotSupportedError, OSError)
     return StoreProblem, sqlite3.Error, OSError
 
 

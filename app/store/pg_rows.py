@@ -17,6 +17,8 @@ from app.store.rows import AttemptRow
 _COLUMNS = ", ".join(AttemptRow._fields)
 _FLAGS = [AttemptRow._fields.index(name) for name in ("is_fallback", "forced", "hedged")]
 _COST = AttemptRow._fields.index("cost_usd")
+_TEXTS = [i for i, name in enumerate(AttemptRow._fields)
+          if getattr(AttemptRow.__annotations__[name], "__forward_arg__", None) in ("str", "str | None")]
 _SAME_ATTEMPT = ("request_id", "attempt", "retry", "model", "created_at")
 
 
@@ -69,6 +71,10 @@ def _values(row: AttemptRow) -> list[object]:
     values = list(row)
     for i in _FLAGS:
         values[i] = int(values[i])
+    for i in _TEXTS:
+        value = values[i]
+        if value is not None and "\x00" in value:  # PostgreSQL's text cannot hold NUL; SQLite's can
+            values[i] = value.replace("\x00", "\ufffd")
     return values
 
 

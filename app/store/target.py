@@ -46,15 +46,20 @@ Target = Path | PostgresTarget
 def store_target(settings: Settings) -> Target:
     """Where the settings put the store: ATTEMPTS_DB_URL when set, else the SQLite file at ATTEMPTS_DB_PATH."""
     if settings.attempts_db_url is not None:
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            from app.errors import ConfigError
-
-            raise ConfigError("ATTEMPTS_DB_URL names a PostgreSQL store, which needs psycopg 3: "
-                              "pip install 'taskrouter[postgres]' (or unset ATTEMPTS_DB_URL to use SQLite)") from None
+        require_psycopg()
         return PostgresTarget(settings.attempts_db_url.get_secret_value(), Path(settings.attempts_db_path))
     return Path(settings.attempts_db_path)
+
+
+def require_psycopg() -> None:
+    """Raises ConfigError, saying what to install, when a PostgreSQL store is named without psycopg installed."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        from app.errors import ConfigError
+
+        raise ConfigError("A PostgreSQL store (ATTEMPTS_DB_URL, or a postgresql:// --db) needs psycopg 3: "
+                          "pip install 'taskrouter[postgres]' (or unset ATTEMPTS_DB_URL to use SQLite)") from None
 
 
 def chosen_store(db: str | Path | None, settings: Settings) -> Target:

@@ -1,6 +1,8 @@
-"""Every SQL statement the dashboard runs, read-only: `ranges` for the pages' time ranges, `live` for the last
-minutes of traffic and one request. Pages use them as `queries.<name>`."""
+"""Every SQL statement the dashboard runs, read-only, on SQLite or PostgreSQL: `ranges` for the pages' time ranges,
+`live` for the last minutes of traffic and one request, `dialect` for the connection and what differs between the
+two. Pages use them as `queries.<name>`."""
 
+from dashboard.queries.dialect import attempt_columns, connect
 from dashboard.queries.live import (
     REQUEST_COLUMNS,
     Health,
@@ -23,8 +25,6 @@ from dashboard.queries.ranges import (
     TaskDepth,
     Totals,
     answers_by_model,
-    attempt_columns,
-    connect,
     deprecation_evidence,
     distinct_values,
     failure_kinds,

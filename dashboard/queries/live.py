@@ -4,11 +4,14 @@ it at most, or the request_id index: fast whatever the size of the table."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dashboard.queries.ranges import CUT_SHORT, attempt_columns
+from dashboard.queries.dialect import attempt_columns, bytewise, count_if
+from dashboard.queries.ranges import CUT_SHORT
+
+if TYPE_CHECKING:
+    from app.store.target import Connection
 
 # -- one request ---------------------------------------------------------------------------------------------
 
@@ -18,7 +21,7 @@ REQUEST_COLUMNS = ("attempt", "retry", "model", "outcome", "error_kind", "status
                    "provider_request_id", "created_at")
 
 
-def request_attempts(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
+def request_attempts(conn: Connection, request_id: str) -> list[dict[str, Any]]:
     """Every row of one request in the order the router made them: chain position, then the retries at that
     position, then time. A column an older database lacks reads as None."""
     have = attempt_columns(conn)
@@ -29,10 +32,11 @@ def request_attempts(conn: sqlite3.Connection, request_id: str) -> list[dict[str
     return [dict(r) for r in rows]
 
 
-def request_ids_starting(conn: sqlite3.Connection, prefix: str, limit: int = 20) -> list[str]:
-    """Request ids that start with `prefix` (a pasted fragment), as a range on the request_id index."""
-    rows = conn.execute("SELECT DISTINCT request_id FROM attempts WHERE request_id >= ? AND request_id < ? "
-                        "ORDER BY request_id LIMIT ?", (prefix, prefix + "\U0010ffff", limit))
+def request_ids_starting(conn: Connection, prefix: str, limit: int = 20) -> list[str]:
+    """Request ids that start with `prefix` (a pasted fragment), as a range on the request_id index, in byte order."""
+    column = bytewise(conn, "request_id")
+    rows = conn.execute(f"SELECT DISTINCT {column} FROM attempts WHERE {column} >= ? AND {column} < ? "
+                        f"ORDER BY 1 LIMIT ?", (prefix, prefix + "\U0010ffff", limit))
     return [r[0] for r in rows]
 
 
@@ -54,12 +58,13 @@ class Health:
                       self.failures + other.failures, self.skipped + other.skipped)
 
 
-def health_cells(conn: sqlite3.Connection, start: str, end: str) -> dict[tuple[str, str], Health]:
+def health_cells(conn: Connection, start: str, end: str) -> dict[tuple[str, str], Health]:
     """(task, model) -> Health over [start, end), in one pass over that stretch of the created_at index."""
     failed = f"(outcome = 'failure' AND COALESCE(error_kind, '') NOT IN {CUT_SHORT!r})"
     rows = conn.execute(
-        f"""SELECT task_type, model, SUM(attempt = 1), SUM(outcome = 'success'),
-                   SUM(outcome = 'success' OR {failed}), SUM({failed}), SUM(outcome = 'skipped')
+        f"""SELECT task_type, model, {count_if("attempt = 1")}, {count_if("outcome = 'success'")},
+                   {count_if(f"outcome = 'success' OR {failed}")}, {count_if(failed)},
+                   {count_if("outcome = 'skipped'")}
             FROM attempts WHERE created_at >= ? AND created_at < ? GROUP BY task_type, model""",
         (start, end),
     )
@@ -77,7 +82,7 @@ class OverrideUse:
     last: str
 
 
-def override_uses(conn: sqlite3.Connection, start: str) -> list[OverrideUse]:
+def override_uses(conn: Connection, start: str) -> list[OverrideUse]:
     """What the routers did under an override since `start`, newest first: the evidence, whatever this process's
     own environment says."""
     if "override_source" in attempt_columns(conn):

@@ -1,8 +1,9 @@
-"""The SQL of the pages' time ranges: read-only, aggregated in SQLite, shaped for the existing indexes.
+"""The SQL of the pages' time ranges: read-only, aggregated by the store (SQLite or PostgreSQL, one statement for
+both: dialect.py), shaped for the existing indexes.
 
 Nothing here loads the attempts table into memory. What makes it fast at a million rows:
-- each query restricts `created_at` (and `model`/`task_type`/`outcome`/`error_kind` when filtered) so SQLite
-  picks one of the (column, created_at) indexes;
+- each query restricts `created_at` (and `model`/`task_type`/`outcome`/`error_kind` when filtered) so the store
+  picks one of the (column, created_at) indexes (PostgreSQL: in the days' partitions the range touches);
 - the trend is one small range query per bucket instead of a GROUP BY over the whole range, which would sort
   every row (measured: ~2x slower at 1M rows);
 - latency percentiles come from a histogram of whole milliseconds (GROUP BY the integer ms, a running total by
@@ -13,13 +14,14 @@ Nothing here loads the attempts table into memory. What makes it fast at a milli
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.store import read_only_uri
+from dashboard.queries.dialect import attempt_columns, count_if, is_database_error, missing_table, whole_ms
+
+if TYPE_CHECKING:
+    from app.store.target import Connection
 
 PERCENTILES = (50, 95, 99)
 FAILED_OUTCOMES = ("failure", "skipped")
@@ -29,35 +31,18 @@ CUT_SHORT = ("hedge_lost", "cancelled")
 RUNTIME_DEPRECATION_KINDS = ("deprecated", "not_found")
 
 
-def connect(path: Path) -> sqlite3.Connection | None:
-    """Read-only (mode=ro: SQLite refuses every write and never creates the file); None when it does not exist."""
-    if not path.is_file():
-        return None
-    conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA query_only = ON")
-    # Map the file instead of copying pages through read(): ~10% off the full-range pages at 1M rows. Address
-    # space only; WAL frames are still read from the -wal file, so a live writer is safe.
-    conn.execute("PRAGMA mmap_size = 1073741824")
-    return conn
-
-
-def attempt_columns(conn: sqlite3.Connection) -> set[str]:
-    """The attempts table's columns: a database written by an older router lacks the newer ones, and the dashboard
-    opens it read-only (it never migrates)."""
-    return {r[1] for r in conn.execute("PRAGMA table_info(attempts)")}
-
-
-def why_empty(conn: sqlite3.Connection) -> str | None:
+def why_empty(conn: Connection) -> str | None:
     """None when there are attempts to show, else what stands in the way, worded for the empty state."""
     try:
         if conn.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]:
             return None
         return "No attempts recorded yet in"
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
+    except Exception as exc:
+        if missing_table(exc):
             return "No attempts table (not a taskrouter database, or never used) in"
-        return f"Cannot read the database ({exc}):"
+        if is_database_error(exc):
+            return f"Cannot read the database ({exc}):"
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +81,7 @@ def _where(scope: Scope, *extra: tuple[str, Sequence[Any]], alias: str = "") -> 
     for sql, values in extra:
         parts.append(sql)
         params += values
-    return " AND ".join(parts) or "1", params
+    return " AND ".join(parts) or "TRUE", params
 
 
 def _requests_expr(scope: Scope) -> tuple[str, list[Any]]:
@@ -105,7 +90,7 @@ def _requests_expr(scope: Scope) -> tuple[str, list[Any]]:
     model: only a failed or skipped row can have a later one (a success ends the request), so only those pay an
     index lookup by request_id, a fraction of what checking every fallback row would cost."""
     if not scope.models:
-        return "SUM(a.attempt = 1)", []
+        return count_if("a.attempt = 1"), []
     if len(scope.models) == 1:
         return "COUNT(*)", []
     later = ("SELECT 1 FROM attempts AS p WHERE p.request_id = a.request_id AND p.attempt > a.attempt AND "
@@ -140,34 +125,35 @@ class Totals:
         return self.fallback_answers / self.answered if self.answered else None
 
 
-def totals(conn: sqlite3.Connection, scope: Scope) -> Totals:
+def totals(conn: Connection, scope: Scope) -> Totals:
     requests_sql, request_params = _requests_expr(scope)
     where, params = _where(scope, alias="a")
     row = conn.execute(
-        f"""SELECT COUNT(*), {requests_sql}, SUM(a.outcome = 'success'),
-                   SUM(a.outcome = 'success' AND a.attempt > 1),
-                   SUM(a.outcome = 'failure' AND COALESCE(a.error_kind, '') NOT IN {CUT_SHORT!r}),
-                   SUM(a.outcome = 'skipped'), SUM(a.total_tokens), SUM(a.cost_usd),
-                   SUM(a.outcome = 'success' AND a.cost_usd IS NULL)
+        f"""SELECT COUNT(*), {requests_sql}, {count_if("a.outcome = 'success'")},
+                   {count_if("a.outcome = 'success' AND a.attempt > 1")},
+                   {count_if(f"a.outcome = 'failure' AND COALESCE(a.error_kind, '') NOT IN {CUT_SHORT!r}")},
+                   {count_if("a.outcome = 'skipped'")}, SUM(a.total_tokens), SUM(a.cost_usd),
+                   {count_if("a.outcome = 'success' AND a.cost_usd IS NULL")}
             FROM attempts AS a WHERE {where}""",
         request_params + params,
     ).fetchone()
     return Totals(*(value or 0 for value in row))
 
 
-def trend(conn: sqlite3.Connection, scope: Scope, bounds: Iterable[tuple[str, str]]) -> list[Totals]:
+def trend(conn: Connection, scope: Scope, bounds: Iterable[tuple[str, str]]) -> list[Totals]:
     """Totals per [from, to) bucket; they add up to the whole range (each request counts in one bucket)."""
     return [totals(conn, scope.between(start, end)) for start, end in bounds]
 
 
-def first_and_last(conn: sqlite3.Connection) -> tuple[str | None, str | None]:
-    # Two subqueries: SQLite answers a lone MIN or MAX from the index edge, not from a scan.
+def first_and_last(conn: Connection) -> tuple[str | None, str | None]:
+    # Two subqueries: a lone MIN or MAX is answered from the index edge, not from a scan (PostgreSQL: from each
+    # partition's edge).
     row = conn.execute("SELECT (SELECT MIN(created_at) FROM attempts), (SELECT MAX(created_at) FROM attempts)")
     first, last = row.fetchone()
     return first, last
 
 
-def distinct_values(conn: sqlite3.Connection, column: str) -> list[str]:
+def distinct_values(conn: Connection, column: str) -> list[str]:
     """Distinct models or task types by skipping through the (column, created_at) index: one seek per value,
     instead of reading a million index entries."""
     if column not in ("model", "task_type"):
@@ -208,26 +194,26 @@ def _percentile_columns() -> str:
     return ", ".join(f"MIN(CASE WHEN cum * 100 >= {p} * n THEN ms END)" for p in PERCENTILES)
 
 
-def latency(conn: sqlite3.Connection, scope: Scope) -> Latency:
+def latency(conn: Connection, scope: Scope) -> Latency:
     """Latency of the successful calls (the time of the call that answered), exact to the millisecond."""
     where, params = _where(scope, ("outcome = 'success' AND latency_ms IS NOT NULL", ()))
     row = conn.execute(
-        f"""WITH h AS (SELECT CAST(latency_ms AS INTEGER) AS ms, COUNT(*) AS c FROM attempts WHERE {where}
+        f"""WITH h AS (SELECT {whole_ms(conn, "latency_ms")} AS ms, COUNT(*) AS c FROM attempts WHERE {where}
                        GROUP BY ms),
                  r AS (SELECT ms, SUM(c) OVER (ORDER BY ms) AS cum, SUM(c) OVER () AS n FROM h)
             SELECT MAX(n), {_percentile_columns()} FROM r""",
         params,
     ).fetchone()
-    return Latency(row[0] or 0, *row[1:])
+    return Latency(int(row[0] or 0), *row[1:])  # int: PostgreSQL sums counts as numeric
 
 
-def answers_by_model(conn: sqlite3.Connection, scope: Scope) -> dict[str, ModelAnswers]:
+def answers_by_model(conn: Connection, scope: Scope) -> dict[str, ModelAnswers]:
     """One pass over the successful calls grouped by (model, ms): the percentiles and the sums come together."""
     where, params = _where(scope, ("outcome = 'success' AND latency_ms IS NOT NULL", ()))
     rows = conn.execute(
         # (ms, model), not (model, ms): the sorter then mostly compares integers (~15% faster at 1M rows).
-        f"""WITH h AS (SELECT model, CAST(latency_ms AS INTEGER) AS ms, COUNT(*) AS c, SUM(total_tokens) AS tok,
-                              SUM(cost_usd) AS cost, SUM(cost_usd IS NULL) AS unpriced
+        f"""WITH h AS (SELECT model, {whole_ms(conn, "latency_ms")} AS ms, COUNT(*) AS c, SUM(total_tokens) AS tok,
+                              SUM(cost_usd) AS cost, {count_if("cost_usd IS NULL")} AS unpriced
                        FROM attempts WHERE {where} GROUP BY ms, model),
                  r AS (SELECT model, ms, tok, cost, unpriced,
                               SUM(c) OVER (PARTITION BY model ORDER BY ms) AS cum,
@@ -236,30 +222,32 @@ def answers_by_model(conn: sqlite3.Connection, scope: Scope) -> dict[str, ModelA
             FROM r GROUP BY model""",
         params,
     )
-    return {r[0]: ModelAnswers(Latency(r[1], r[2], r[3], r[4]), r[5] or 0, r[6] or 0.0, r[7] or 0) for r in rows}
+    # int() and float(): PostgreSQL sums counts and sums as numeric (Decimal), which mixes with no float.
+    return {r[0]: ModelAnswers(Latency(int(r[1]), r[2], r[3], r[4]), int(r[5] or 0), float(r[6] or 0.0),
+                               int(r[7] or 0)) for r in rows}
 
 
-def first_token_by_model(conn: sqlite3.Connection, scope: Scope) -> dict[str, Latency]:
+def first_token_by_model(conn: Connection, scope: Scope) -> dict[str, Latency]:
     """Per model, over its answered streams: time to first token percentiles. Empty for a database written before
     streams were logged (it has no first_token_ms column, and the dashboard opens it read-only)."""
     if "first_token_ms" not in attempt_columns(conn):
         return {}
     where, params = _where(scope, ("outcome = 'success' AND first_token_ms IS NOT NULL", ()))
     rows = conn.execute(
-        f"""WITH h AS (SELECT model, CAST(first_token_ms AS INTEGER) AS ms, COUNT(*) AS c FROM attempts
+        f"""WITH h AS (SELECT model, {whole_ms(conn, "first_token_ms")} AS ms, COUNT(*) AS c FROM attempts
                        WHERE {where} GROUP BY ms, model),
                  r AS (SELECT model, ms, SUM(c) OVER (PARTITION BY model ORDER BY ms) AS cum,
                               SUM(c) OVER (PARTITION BY model) AS n FROM h)
             SELECT model, MAX(n), {_percentile_columns()} FROM r GROUP BY model""",
         params,
     )
-    return {r[0]: Latency(r[1], r[2], r[3], r[4]) for r in rows}
+    return {r[0]: Latency(int(r[1]), r[2], r[3], r[4]) for r in rows}
 
 
 # -- failures ------------------------------------------------------------------------------------------------
 
 
-def not_answered_by_model(conn: sqlite3.Connection, scope: Scope) -> list[tuple[str, str, str | None, int]]:
+def not_answered_by_model(conn: Connection, scope: Scope) -> list[tuple[str, str, str | None, int]]:
     """(model, outcome, error_kind, rows) for failures and skips: the (outcome, created_at) index reads only them."""
     where, params = _where(scope, (_in("outcome", FAILED_OUTCOMES), FAILED_OUTCOMES))
     rows = conn.execute(
@@ -269,7 +257,7 @@ def not_answered_by_model(conn: sqlite3.Connection, scope: Scope) -> list[tuple[
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
-def failure_kinds(conn: sqlite3.Connection, scope: Scope, outcomes: Sequence[str]) -> dict[str, int]:
+def failure_kinds(conn: Connection, scope: Scope, outcomes: Sequence[str]) -> dict[str, int]:
     where, params = _where(scope, (_in("outcome", outcomes), outcomes))
     rows = conn.execute(
         f"SELECT COALESCE(error_kind, 'unknown'), COUNT(*) FROM attempts WHERE {where} GROUP BY 1 ORDER BY 2 DESC",
@@ -283,8 +271,8 @@ FAILURE_COLUMNS = ("created_at", "task_type", "model", "attempt", "outcome", "er
 
 
 def recent_failures(
-    conn: sqlite3.Connection, scope: Scope, outcomes: Sequence[str], kinds: Sequence[str], limit: int
-) -> list[sqlite3.Row]:
+    conn: Connection, scope: Scope, outcomes: Sequence[str], kinds: Sequence[str], limit: int
+) -> list[Any]:
     """Newest first, walking the (outcome, created_at) index backwards: cheap whatever the range."""
     extra = [(_in("outcome", outcomes), outcomes)]
     if kinds:
@@ -306,16 +294,16 @@ class TaskDepth:
     by_position: tuple[int, ...]  # answers at chain position 1, 2, ...; the last entry counts that position on
 
 
-def task_depths(conn: sqlite3.Connection, scope: Scope, positions: int) -> dict[str, TaskDepth]:
+def task_depths(conn: Connection, scope: Scope, positions: int) -> dict[str, TaskDepth]:
     """Fallback depth per task in one pass: the `attempt` of a success row is the chain position that answered.
     Conditional sums over a fixed number of positions keep it a single GROUP BY task_type."""
     positions = max(positions, 1)
-    columns = [f"SUM(a.outcome = 'success' AND a.attempt = {i})" for i in range(1, positions)]
-    columns.append(f"SUM(a.outcome = 'success' AND a.attempt >= {positions})")
+    columns = [count_if(f"a.outcome = 'success' AND a.attempt = {i}") for i in range(1, positions)]
+    columns.append(count_if(f"a.outcome = 'success' AND a.attempt >= {positions}"))
     requests_sql, request_params = _requests_expr(scope)
     where, params = _where(scope, alias="a")
     rows = conn.execute(
-        f"""SELECT a.task_type, {requests_sql}, SUM(a.outcome = 'success'), {', '.join(columns)}
+        f"""SELECT a.task_type, {requests_sql}, {count_if("a.outcome = 'success'")}, {', '.join(columns)}
             FROM attempts AS a WHERE {where} GROUP BY a.task_type""",
         request_params + params,
     )
@@ -325,11 +313,13 @@ def task_depths(conn: sqlite3.Connection, scope: Scope, positions: int) -> dict[
 # -- model status and deprecations ---------------------------------------------------------------------------
 
 
-def model_status(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+def model_status(conn: Connection) -> dict[str, dict[str, Any]]:
     try:
         return {r["model"]: dict(r) for r in conn.execute("SELECT * FROM model_status")}
-    except sqlite3.OperationalError:
-        return {}
+    except Exception as exc:
+        if missing_table(exc):
+            return {}
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +329,7 @@ class Evidence:
     last: str
 
 
-def deprecation_evidence(conn: sqlite3.Connection, scope: Scope) -> dict[tuple[str, str], Evidence]:
+def deprecation_evidence(conn: Connection, scope: Scope) -> dict[tuple[str, str], Evidence]:
     """(model, error_kind) -> the attempts that met a retired or unknown model, via the (error_kind, created_at)
     index. Each row is one request: a request tries a model once."""
     kinds = RUNTIME_DEPRECATION_KINDS
