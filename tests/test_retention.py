@@ -184,6 +184,8 @@ def test_prune_removes_the_rows_before_the_cutoff_in_batches_after_rolling_them_
     assert report.oldest_kept == min(r["created_at"] for r in traffic if r["created_at"] >= report.cutoff)
     assert _count(path) == len(traffic) - len(old)
     assert report.hours_rolled_up == HOURS and report.rolled_up_through == "2026-11-22T12"
+    pruned_before = sqlite3.connect(path).execute("SELECT pruned_before FROM rollup_state").fetchone()[0]
+    assert pruned_before == "2026-11-21T12"  # readers take the hours before it from the rollups
     # The rollups still hold every closed hour, the pruned ones included.
     _assert_rollups_equal_raw(_connect(path), [r for r in traffic if r["created_at"] < "2026-11-22T12"])
     again = prune(path, 1, now=NOW)

@@ -200,3 +200,10 @@ def m007_attempt_rollups(db: Database) -> None:
     db.execute("""CREATE TABLE IF NOT EXISTS rollup_state (
                       name TEXT PRIMARY KEY, through_hour TEXT, max_id INTEGER NOT NULL DEFAULT 0,
                       rolled_at TEXT, upkeep_at TEXT)""")
+
+
+@migration
+def m008_pruned_before(db: Database) -> None:
+    # The hour ('YYYY-MM-DDTHH') before which raw attempt rows may have been pruned: the dashboard reads those
+    # hours from the rollups only, a range starting inside one from the whole hour.
+    _add_column(db, "rollup_state", "pruned_before", str, None)

@@ -339,6 +339,9 @@ def _delete(conn: sqlite3.Connection, cutoff: str, batch_rows: int, pause: float
     # The newest row stays whatever its age: were the table emptied, SQLite would hand out ids from 1 again, and a
     # row written late would then hide below max_id.
     newest = conn.execute("SELECT MAX(id) FROM attempts").fetchone()[0] or 0
+    with conn:  # said before the first batch: from then on, readers take those hours from the rollups
+        conn.execute("UPDATE rollup_state SET pruned_before = ? WHERE name = ? AND "
+                     "(pruned_before IS NULL OR pruned_before < ?)", (limit[:13], STATE, limit[:13]))
     removed = batches = 0
     first = last = None
     longest = 0.0

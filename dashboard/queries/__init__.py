@@ -1,6 +1,7 @@
 """Every SQL statement the dashboard runs, read-only, on SQLite or PostgreSQL: `ranges` for the pages' time ranges,
-`live` for the last minutes of traffic and one request, `dialect` for the connection and what differs between the
-two. Pages use them as `queries.<name>`."""
+`rollups` for the hourly and daily totals that long ranges read instead (`merged` puts the two together), `live`
+for the last minutes of traffic and one request, `dialect` for the connection and what differs between the two.
+Pages use them as `queries.<name>`."""
 
 from dashboard.queries.dialect import attempt_columns, connect
 from dashboard.queries.live import (
@@ -11,6 +12,22 @@ from dashboard.queries.live import (
     override_uses,
     request_attempts,
     request_ids_starting,
+)
+
+# Over a time range, the raw rows and the rollups together (merged.py); the rest reads raw rows only.
+from dashboard.queries.merged import (
+    answers_by_model,
+    deprecation_evidence,
+    distinct_values,
+    failure_kinds,
+    first_and_last,
+    first_token_by_model,
+    latency,
+    not_answered_by_model,
+    reads_rollups,
+    task_depths,
+    totals,
+    trend,
 )
 from dashboard.queries.ranges import (
     CUT_SHORT,
@@ -24,19 +41,8 @@ from dashboard.queries.ranges import (
     Scope,
     TaskDepth,
     Totals,
-    answers_by_model,
-    deprecation_evidence,
-    distinct_values,
-    failure_kinds,
-    first_and_last,
-    first_token_by_model,
-    latency,
     model_status,
-    not_answered_by_model,
     recent_failures,
-    task_depths,
-    totals,
-    trend,
     why_empty,
 )
 
@@ -45,6 +51,6 @@ __all__ = [
     "Evidence", "Health", "Latency", "ModelAnswers", "OverrideUse", "Scope", "TaskDepth", "Totals",
     "answers_by_model", "attempt_columns", "connect", "deprecation_evidence", "distinct_values", "failure_kinds",
     "first_and_last", "first_token_by_model", "health_cells", "latency", "model_status", "not_answered_by_model",
-    "override_uses", "recent_failures", "request_attempts", "request_ids_starting", "task_depths", "totals", "trend",
-    "why_empty",
+    "override_uses", "reads_rollups", "recent_failures", "request_attempts", "request_ids_starting", "task_depths",
+    "totals", "trend", "why_empty",
 ]

@@ -84,18 +84,23 @@ def _where(scope: Scope, *extra: tuple[str, Sequence[Any]], alias: str = "") -> 
     return " AND ".join(parts) or "TRUE", params
 
 
-def _requests_expr(scope: Scope) -> tuple[str, list[Any]]:
-    """Counts each request once. Without a model filter, at its attempt = 1 row. With one model, every row is a
-    different request (build_chain never repeats a model). With several, at the request's last row on a selected
-    model: only a failed or skipped row can have a later one (a success ends the request), so only those pay an
-    index lookup by request_id, a fraction of what checking every fallback row would cost."""
+def _requests_expr(scope: Scope, retries: bool) -> tuple[str, list[Any]]:
+    """Counts each request once, at its first row on the selected models: its first call (or skip) of the
+    earliest of them it reached, the row no other of its rows on them precedes in (attempt, retry). Without a
+    model filter, its attempt = 1, retry = 0 row; with one model, that model's retry = 0 row (its retries are
+    further rows of the same request). With several, rows at attempt 1 are first; the others pay an index lookup
+    by request_id for an earlier one. `retries`: the table has the retry column (a database written before
+    retries were logged has one row per request and model)."""
+    first = "a.retry = 0" if retries else "TRUE"
     if not scope.models:
-        return count_if("a.attempt = 1"), []
+        return count_if(f"a.attempt = 1 AND {first}"), []
     if len(scope.models) == 1:
-        return "COUNT(*)", []
-    later = ("SELECT 1 FROM attempts AS p WHERE p.request_id = a.request_id AND p.attempt > a.attempt AND "
-             + _in("p.model", scope.models))
-    return f"SUM(CASE WHEN a.outcome = 'success' THEN 1 WHEN EXISTS ({later}) THEN 0 ELSE 1 END)", list(scope.models)
+        return count_if(first), []
+    earlier = "p.attempt < a.attempt" + (" OR (p.attempt = a.attempt AND p.retry < a.retry)" if retries else "")
+    sooner = (f"SELECT 1 FROM attempts AS p WHERE p.request_id = a.request_id AND ({earlier}) AND "
+              + _in("p.model", scope.models))
+    return (f"SUM(CASE WHEN a.attempt = 1 AND {first} THEN 1 WHEN EXISTS ({sooner}) THEN 0 ELSE 1 END)",
+            list(scope.models))
 
 
 # -- totals and trend ----------------------------------------------------------------------------------------
@@ -126,7 +131,7 @@ class Totals:
 
 
 def totals(conn: Connection, scope: Scope) -> Totals:
-    requests_sql, request_params = _requests_expr(scope)
+    requests_sql, request_params = _requests_expr(scope, "retry" in attempt_columns(conn))
     where, params = _where(scope, alias="a")
     row = conn.execute(
         f"""SELECT COUNT(*), {requests_sql}, {count_if("a.outcome = 'success'")},
@@ -300,7 +305,7 @@ def task_depths(conn: Connection, scope: Scope, positions: int) -> dict[str, Tas
     positions = max(positions, 1)
     columns = [count_if(f"a.outcome = 'success' AND a.attempt = {i}") for i in range(1, positions)]
     columns.append(count_if(f"a.outcome = 'success' AND a.attempt >= {positions}"))
-    requests_sql, request_params = _requests_expr(scope)
+    requests_sql, request_params = _requests_expr(scope, "retry" in attempt_columns(conn))
     where, params = _where(scope, alias="a")
     rows = conn.execute(
         f"""SELECT a.task_type, {requests_sql}, {count_if("a.outcome = 'success'")}, {', '.join(columns)}
