@@ -219,3 +219,20 @@ def test_the_raw_rows_count_a_retried_request_once(rolled: Path, models: tuple[s
                             "AND created_at < ?", (*models, scope.start, scope.end)).fetchone()[0]
     assert ranges.totals(read, scope).requests == in_range
     assert ranges.totals(read, queries.Scope(None, None, models=models)).requests == distinct
+
+
+@pytest.mark.parametrize("page", ["Overview", "Models", "Tasks"])
+def test_pages_say_when_the_range_comes_from_the_rollups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         page: str) -> None:
+    from test_dashboard import read, run_page, texts
+
+    path = tmp_path / "ops.db"
+    now = datetime.now(UTC)
+    write_traffic(path, make_traffic(now, DAYS * 24, requests=400))
+    db = open_database(path)
+    rollup(db.conn, now=now)
+    db.conn.close()
+    monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", str(path))
+    note = queries.ROLLUPS_NOTE.split(":")[0]
+    assert note in read(texts(run_page(page, range="All time")))
+    assert note not in read(texts(run_page(page, range="Last 24 hours")))

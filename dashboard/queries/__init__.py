@@ -45,9 +45,11 @@ from dashboard.queries.ranges import (
     recent_failures,
     why_empty,
 )
+from dashboard.queries.rollups import NOTE as ROLLUPS_NOTE
 
 __all__ = [
-    "CUT_SHORT", "FAILED_OUTCOMES", "FAILURE_COLUMNS", "PERCENTILES", "REQUEST_COLUMNS", "RUNTIME_DEPRECATION_KINDS",
+    "CUT_SHORT", "FAILED_OUTCOMES", "FAILURE_COLUMNS", "PERCENTILES", "REQUEST_COLUMNS", "ROLLUPS_NOTE",
+    "RUNTIME_DEPRECATION_KINDS",
     "Evidence", "Health", "Latency", "ModelAnswers", "OverrideUse", "Scope", "TaskDepth", "Totals",
     "answers_by_model", "attempt_columns", "connect", "deprecation_evidence", "distinct_values", "failure_kinds",
     "first_and_last", "first_token_by_model", "health_cells", "latency", "model_status", "not_answered_by_model",

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from app.store.target import Connection
 
 ROLLUP_SPAN = timedelta(days=2)  # up to this (the hourly-bucket trends), ranges stay on the raw rows
+NOTE = ("Most of this range comes from the hourly and daily rollups (raw rows are kept ATTEMPTS_RETENTION_DAYS): "
+        "latency percentiles there are within 2 %, and with several models selected a request counts once per "
+        "hour and task, at the selected model most requests reached.")
 HOURLY = ("attempts_hourly", "hour")
 DAILY = ("attempts_daily", "day")
 

@@ -42,6 +42,7 @@ class ModelsData:
     skips: dict[str, Counter[str]]  # model -> reason -> skips (the model was not called)
     status: dict[str, dict]
     first_token: dict[str, queries.Latency]  # model -> time to first token of its answered streams
+    rolled: bool  # most of the range comes from the rollups (percentiles within 2 %)
 
 
 def load(ctx: PageContext) -> ModelsData:
@@ -54,7 +55,8 @@ def load(ctx: PageContext) -> ModelsData:
         else:
             (cut_short if kind in queries.CUT_SHORT else failures)[model][kind or "unknown"] += rows
     return ModelsData(queries.answers_by_model(ctx.conn, ctx.scope), dict(failures), dict(cut_short), dict(skips),
-                      queries.model_status(ctx.conn), queries.first_token_by_model(ctx.conn, ctx.scope))
+                      queries.model_status(ctx.conn), queries.first_token_by_model(ctx.conn, ctx.scope),
+                      queries.reads_rollups(ctx.conn, ctx.scope))
 
 
 def _models_shown(ctx: PageContext, data: ModelsData) -> list[str]:
@@ -110,6 +112,8 @@ def render(ctx: PageContext) -> None:
     data = load(ctx)
     st.caption(f"{fmt.plain(ctx.window.label)}. A call is an attempt that reached the provider; skipped models were "
                "not called. Latency is of successful calls; TTFT, of streamed ones: the time to their first token.")
+    if data.rolled:
+        st.caption(fmt.plain(queries.ROLLUPS_NOTE))
     frame = table(ctx, data)
     if frame.empty:
         st.info("No model matches the filters.")

@@ -26,6 +26,7 @@ class OverviewData:
     trend: list[tuple[datetime, Totals]]  # (bucket start, totals in the bucket)
     status: dict[str, dict]
     now: now.NowData
+    rolled: bool  # most of the range comes from the rollups (percentiles within 2 %)
 
 
 def load(ctx: PageContext) -> OverviewData:
@@ -46,6 +47,7 @@ def load(ctx: PageContext) -> OverviewData:
         trend=[(label, t) for (label, _, _), t in zip(bounds, per_bucket, strict=True)],
         status=queries.model_status(ctx.conn),
         now=now.load(ctx),
+        rolled=queries.reads_rollups(ctx.conn, ctx.scope),
     )
 
 
@@ -58,6 +60,8 @@ def render(ctx: PageContext) -> None:
     compared = "compared with the previous period of the same length" if ctx.previous else "no comparison"
     st.caption(f"{fmt.plain(ctx.window.label)}: {fmt.plain(fmt.when(ctx.scope.start or ctx.first_row))} to "
                f"{fmt.plain(fmt.when(ctx.scope.end))} · {compared}")
+    if data.rolled:
+        st.caption(fmt.plain(queries.ROLLUPS_NOTE))
     if data.totals.attempts == 0:
         st.info("No attempts in this range. The newest attempt in the database is from "
                 f"{fmt.plain(fmt.when(ctx.last_row))}: "
@@ -86,7 +90,8 @@ def _metrics(data: OverviewData) -> None:
         before = getattr(plat, name) if plat else None
         col.metric(f"Latency {fmt.plain(name)}", fmt.ms(now_value), fmt.delta_ms(now_value, before),
                    delta_color="inverse",
-                   help="Time of the call that answered (successful calls only), to the millisecond.")
+                   help="Time of the call that answered (successful calls only), " + (
+                       "within 2 % (from the rollups)." if data.rolled else "to the millisecond."))
     cols[3].metric("Answers", fmt.count(t.answered), fmt.delta_count(t.answered, p and p.answered),
                    delta_color="off")
     cols = st.columns(4)

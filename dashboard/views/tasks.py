@@ -28,6 +28,7 @@ class TasksData:
     depths: dict[str, TaskDepth]
     runtime: list[Override]  # in effect in the store
     audit: list[dict]  # newest first
+    rolled: bool  # most of the range comes from the rollups
 
 
 PRECEDENCE = ("Precedence, highest first: a runtime force override for the task, one for every task, FORCE_MODEL, "
@@ -55,7 +56,7 @@ def load(ctx: PageContext) -> TasksData:
     positions = _positions(chains)
     return TasksData(chains, problem, force, defaults, positions,
                      queries.task_depths(ctx.conn, ctx.scope, positions), runtime,
-                     read_audit(ctx.db_path, AUDIT_ROWS))
+                     read_audit(ctx.db_path, AUDIT_ROWS), queries.reads_rollups(ctx.conn, ctx.scope))
 
 
 def _ordinal(n: int) -> str:
@@ -173,6 +174,8 @@ def render(ctx: PageContext) -> None:
     st.subheader("Fallback depth")
     st.caption(f"{fmt.plain(ctx.window.label)}. Which position in the chain answered, as a share of the answered "
                "requests; skipped positions count, as the router walks past them.")
+    if data.rolled:
+        st.caption(fmt.plain(queries.ROLLUPS_NOTE))
     depth = depth_table(data)
     if depth.empty:
         st.info("No requests in this range.")
