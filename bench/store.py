@@ -15,14 +15,15 @@
    --calls calls in all, each window ending with a flush. Variants: DAILY_BUDGET_USD unset, and set far above what
    the run spends (PostgreSQL then takes one atomic reservation per call in the database, SQLite counts in
    memory). Rounds pair the backends (order alternating); the ratio PG/SQLite is taken within each round, then
-   its median. Nothing is subtracted; the PostgreSQL server's own CPU (all its processes) is a column beside.
+   its median. Nothing is subtracted; the PostgreSQL server's own CPU (all its processes) is a column beside,
+   and the router's CPU is split by thread (the event loop, the log's writer, the rest) and user/kernel mode.
 3. size: two stores seeded with --rows rows like the router's over --days days, through the attempt log's own
    write path (SQLite: multi-row INSERTs in 50,000-row transactions; PostgreSQL: COPY into daily partitions,
    then VACUUM ANALYZE as autovacuum would); bytes per row, table and indexes.
 4. retention: app/store/retention.py on those stores (keep --keep-days days), while a probe process records a
-   row and flushes every 50 ms (the writer's latency: record() to flushed) and runs the dashboard's totals over the
-   last 24 h every 250 ms; idle first, then during the rollup and the prune. Rows pruned per second, sizes before
-   and after.
+   row and flushes every 50 ms (the writer's latency: record() to flushed) and runs the dashboard's totals
+   (dashboard.queries.totals) over the last 24 h every 250 ms: idle first, then during the rollup of the
+   backlog and during the prune. Rows pruned per second, sizes before and after.
 
 PostgreSQL, without --pg-url: a throwaway cluster started as the tests start theirs (tests/pg_server.py: initdb into
 a temp dir, 127.0.0.1; fsync and full_page_writes off), shared_buffers at the stock 128MB; --pg-durable turns fsync
@@ -78,16 +79,6 @@ _FAILURES = (("rate_limited", 429, "Rate limit reached for model in organization
              ("server_error", 503, "Service Unavailable"), ("timeout", None, "Request timed out."),
              ("capacity", 498, "The service is currently over capacity. Please try again later."))
 
-# The dashboard's totals (dashboard/queries/ranges.py), written with CASE where SQLite sums booleans, which
-# PostgreSQL does not: the same statement on both backends.
-TOTALS_SQL = """
-    SELECT COUNT(*), SUM(CASE WHEN attempt = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN outcome = 'success' THEN 1 ELSE 0 END),
-           SUM(CASE WHEN outcome = 'success' AND attempt > 1 THEN 1 ELSE 0 END),
-           SUM(CASE WHEN outcome = 'failure' AND COALESCE(error_kind, '') NOT IN ('hedge_lost', 'cancelled')
-                    THEN 1 ELSE 0 END),
-           SUM(CASE WHEN outcome = 'skipped' THEN 1 ELSE 0 END), SUM(total_tokens), SUM(cost_usd),
-           SUM(CASE WHEN outcome = 'success' AND cost_usd IS NULL THEN 1 ELSE 0 END)
-    FROM attempts WHERE created_at >= ? AND created_at < ?"""
 
 
 # -- rows like the router's ------------------------------------------------------------------------------------
@@ -275,9 +266,9 @@ async def cpu_worker(port: int, where: str, budget: bool, concurrency: int, call
         raise RuntimeError(f"not the happy path: {first.model_used}, {len(first.attempts)} attempts")
     await window(warmup)  # connections, caches, the store's pages warm; not measured
     per_window = max(calls // windows, 1)
-    server_before = server_cpu(pid)
+    server_before, threads_before, times_before = server_cpu(pid), thread_cpu(), os.times()
     measured = [await window(per_window) for _ in range(windows)]
-    server_after = server_cpu(pid)
+    server_after, threads_after, times_after = server_cpu(pid), thread_cpu(), os.times()
     executed = 1 + warmup + per_window * windows
     rows = count_rows(where)
     if rows != executed:
@@ -291,11 +282,36 @@ async def cpu_worker(port: int, where: str, budget: bool, concurrency: int, call
     await router.aclose()
     await get_provider("groq").aclose()  # type: ignore[attr-defined]  # else aiohttp warns at exit
     server = None
+    n = per_window * windows
     if server_before is not None and server_after is not None:
-        server = (server_after - server_before) / (per_window * windows) * 1e6
+        server = (server_after - server_before) / n * 1e6
+    # Where the process's CPU went over the measured windows, per call: the event loop's thread, the log's writer,
+    # every other thread (the store's watch, threads that came and went); in user and in kernel mode.
+    user = (times_after.user - times_before.user) / n * 1e6
+    system = (times_after.system - times_before.system) / n * 1e6
+    split = {k: (threads_after.get(k, 0.0) - threads_before.get(k, 0.0)) / n * 1e6 for k in ("loop", "writer")}
+    split["other"] = user + system - split["loop"] - split["writer"]
     return {"cpu_us": statistics.median(us for us, _ in measured),
-            "calls_per_s": per_window * windows / sum(wall for _, wall in measured),
-            "server_us": server, "windows": [round(us, 1) for us, _ in measured], "reserved": reserved}
+            "calls_per_s": n / sum(wall for _, wall in measured), "server_us": server,
+            "windows": [round(us, 1) for us, _ in measured], "reserved": reserved, "user_us": user,
+            "system_us": system, **{f"{k}_us": v for k, v in split.items()}}
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's threads so far (/proc: user + kernel), as the event loop's (the main
+    thread) and the attempt log's writer."""
+    tick = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    seconds: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(task.name), "")
+        kind = "loop" if name == "MainThread" else "writer" if name.startswith("taskrouter-log") else "other"
+        seconds[kind] = seconds.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return seconds
 
 
 def probe_worker(where: str, path_for_spill: str) -> dict[str, Any]:
@@ -342,18 +358,14 @@ def probe_worker(where: str, path_for_spill: str) -> dict[str, Any]:
     return {"writes": writes, "queries": queries}
 
 
-def reader(where: str) -> Callable[[str, str], tuple[Any, ...]]:
-    """The dashboard's totals as a function of (start, end), on a read-only connection of the dashboard's kind."""
-    if where.startswith("postgresql://"):
-        from app.store.pg_connection import connect
+def reader(where: str) -> Callable[[str, str], object]:
+    """The dashboard's totals (dashboard.queries.totals) as a function of (start, end), on the dashboard's own
+    read-only connection to either store."""
+    from dashboard import queries
 
-        conn = connect(target_of(where, Path.cwd()), read_only=True, application="bench-dashboard")
-        return lambda start, end: tuple(conn.execute(TOTALS_SQL, (start, end)).fetchone())  # type: ignore[arg-type]
-    from app.store import read_only_uri
-
-    sqlite_conn = sqlite3.connect(read_only_uri(where), uri=True, timeout=5, check_same_thread=False)
-    sqlite_conn.execute("PRAGMA query_only = ON")
-    return lambda start, end: tuple(sqlite_conn.execute(TOTALS_SQL, (start, end)).fetchone())
+    conn = queries.connect(target_of(where, Path.cwd()))
+    assert conn is not None
+    return lambda start, end: queries.totals(conn, queries.Scope(start, end))
 
 
 # -- the parent ------------------------------------------------------------------------------------------------
@@ -512,6 +524,14 @@ def part_log(args: argparse.Namespace, stores: Stores) -> None:
         "server: the PostgreSQL server's processes; spread: (max - min) / median of 'all' over rounds")
 
 
+def where_it_went(results: list[dict[str, Any]]) -> str:
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in results)
+
+    return (f"{med('loop_us'):,.0f} / {med('writer_us'):,.0f} / {med('other_us'):,.0f}; "
+            f"{med('user_us'):,.0f} / {med('system_us'):,.0f}")
+
+
 def part_cpu(args: argparse.Namespace, stores: Stores) -> None:
     """Part 2: the router's CPU per call, PostgreSQL against SQLite, paired rounds."""
     concurrencies = [int(x) for x in args.concurrency.split(",")]
@@ -548,7 +568,8 @@ def part_cpu(args: argparse.Namespace, stores: Stores) -> None:
                      spread([s["cpu_us"] for s in lite]), spread([p["cpu_us"] for p in pg])))
         details.append(f"concurrency {c}, budget {'set' if budget else 'unset'}: PG/SQLite per round "
                        f"{joined(paired, '.2f')}; us/call per round SQLite {joined([s['cpu_us'] for s in lite])}, "
-                       f"PG {joined([p['cpu_us'] for p in pg])}")
+                       f"PG {joined([p['cpu_us'] for p in pg])}; where it went, us/call (loop / writer / other "
+                       f"threads; user / kernel): SQLite {where_it_went(lite)}, PG {where_it_went(pg)}")
     say("", "## 2. The router's CPU per call, PostgreSQL store against SQLite", "",
         f"Router.execute({TASK!r}) on the simulator (own process, zero latency); attempt logging on; "
         f"{args.calls} calls per worker in {args.windows} windows after {warmup} warm-up calls; one worker per "
