@@ -143,6 +143,28 @@ def test_requests_under_a_model_filter_equal_distinct_request_ids(conn: Connecti
     assert queries.totals(conn, scope).requests == distinct.fetchone()[0]
 
 
+def test_a_request_across_midnight_counts_once_under_several_models(dashboard_store: Target) -> None:
+    """Its rows land in two days (PostgreSQL: two partitions): the lookup of its earlier row still finds it."""
+    midnight = datetime(2026, 11, 22, tzinfo=UTC)
+    row = {"task_type": "fast", "provider": "groq", "is_fallback": 0, "forced": 0, "latency_ms": 10.0}
+    insert_attempts(dashboard_store, [
+        {**row, "request_id": "late", "model": "m/a", "attempt": 1, "outcome": "failure", "error_kind": "timeout",
+         "created_at": iso(midnight - timedelta(milliseconds=100))},
+        {**row, "request_id": "late", "model": "m/b", "attempt": 2, "outcome": "success",
+         "created_at": iso(midnight + timedelta(milliseconds=100))},
+        {**row, "request_id": "next", "model": "m/b", "attempt": 2, "outcome": "success",
+         "created_at": iso(midnight + timedelta(days=1, hours=12))},  # its m/a row is not in the table
+    ])
+    conn = queries.connect(dashboard_store)
+    assert conn is not None
+    try:
+        days = [(iso(midnight - timedelta(days=1)), iso(midnight)), (iso(midnight), iso(midnight + timedelta(days=2)))]
+        got = [t.requests for t in queries.trend(conn, Scope(None, None, models=("m/a", "m/b")), days)]
+        assert got == [1, 1]  # "late" at its first row, the day before midnight; "next" at its only one
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("scope", SCOPES)
 def test_latency_percentiles_are_nearest_rank_to_the_millisecond(conn: Connection, traffic: list[dict],
                                                                  scope: Scope) -> None:

@@ -18,7 +18,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from dashboard.queries.dialect import attempt_columns, count_if, is_database_error, missing_table, whole_ms
+from dashboard.queries.dialect import (
+    attempt_columns,
+    count_if,
+    is_database_error,
+    missing_table,
+    same_request_days,
+    whole_ms,
+)
 
 if TYPE_CHECKING:
     from app.store.target import Connection
@@ -84,13 +91,14 @@ def _where(scope: Scope, *extra: tuple[str, Sequence[Any]], alias: str = "") -> 
     return " AND ".join(parts) or "TRUE", params
 
 
-def _requests_expr(scope: Scope, retries: bool) -> tuple[str, list[Any]]:
+def _requests_expr(conn: Connection, scope: Scope) -> tuple[str, list[Any]]:
     """Counts each request once, at its first row on the selected models: its first call (or skip) of the
     earliest of them it reached, the row no other of its rows on them precedes in (attempt, retry). Without a
     model filter, its attempt = 1, retry = 0 row; with one model, that model's retry = 0 row (its retries are
     further rows of the same request). With several, rows at attempt 1 are first; the others pay an index lookup
-    by request_id for an earlier one. `retries`: the table has the retry column (a database written before
-    retries were logged has one row per request and model)."""
+    by request_id for an earlier one. A database written before retries were logged has no retry column, and one
+    row per request and model."""
+    retries = "retry" in attempt_columns(conn)
     first = "a.retry = 0" if retries else "TRUE"
     if not scope.models:
         return count_if(f"a.attempt = 1 AND {first}"), []
@@ -98,7 +106,7 @@ def _requests_expr(scope: Scope, retries: bool) -> tuple[str, list[Any]]:
         return count_if(first), []
     earlier = "p.attempt < a.attempt" + (" OR (p.attempt = a.attempt AND p.retry < a.retry)" if retries else "")
     sooner = (f"SELECT 1 FROM attempts AS p WHERE p.request_id = a.request_id AND ({earlier}) AND "
-              + _in("p.model", scope.models))
+              + _in("p.model", scope.models) + same_request_days(conn, "p", "a"))
     return (f"SUM(CASE WHEN a.attempt = 1 AND {first} THEN 1 WHEN EXISTS ({sooner}) THEN 0 ELSE 1 END)",
             list(scope.models))
 
@@ -131,7 +139,7 @@ class Totals:
 
 
 def totals(conn: Connection, scope: Scope) -> Totals:
-    requests_sql, request_params = _requests_expr(scope, "retry" in attempt_columns(conn))
+    requests_sql, request_params = _requests_expr(conn, scope)
     where, params = _where(scope, alias="a")
     row = conn.execute(
         f"""SELECT COUNT(*), {requests_sql}, {count_if("a.outcome = 'success'")},
@@ -305,7 +313,7 @@ def task_depths(conn: Connection, scope: Scope, positions: int) -> dict[str, Tas
     positions = max(positions, 1)
     columns = [count_if(f"a.outcome = 'success' AND a.attempt = {i}") for i in range(1, positions)]
     columns.append(count_if(f"a.outcome = 'success' AND a.attempt >= {positions}"))
-    requests_sql, request_params = _requests_expr(scope, "retry" in attempt_columns(conn))
+    requests_sql, request_params = _requests_expr(conn, scope)
     where, params = _where(scope, alias="a")
     rows = conn.execute(
         f"""SELECT a.task_type, {requests_sql}, {count_if("a.outcome = 'success'")}, {', '.join(columns)}
