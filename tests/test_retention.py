@@ -175,7 +175,7 @@ def test_prune_removes_the_rows_before_the_cutoff_in_batches_after_rolling_them_
         path: Path, traffic: list[dict]) -> None:
     pauses: list[float] = []
     old = [r for r in traffic if r["created_at"] < "2026-11-21T12"]  # the start of the hour a day before NOW
-    report = prune(path, 1, now=NOW, batch_rows=40, pause=0.5, sleep=pauses.append)
+    report = prune(path, 1, now=NOW, batch_rows=40, batch_seconds=None, pause=0.5, sleep=pauses.append)
     assert report.cutoff == "2026-11-21T12:00:00.000Z"
     assert report.rows_removed == len(old) > 40
     assert report.batches == math.ceil(len(old) / 40)
@@ -198,6 +198,32 @@ def _dump(path: Path) -> list[str]:
         return list(conn.iterdump())
     finally:
         conn.close()
+
+
+class SlowClock:
+    """Each reading a second after the last: every write seems to take a second."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_batches_shrink_until_one_holds_the_lock_no_longer_than_asked(path: Path, traffic: list[dict]) -> None:
+    old = sum(1 for r in traffic if r["created_at"] < "2026-11-21T12")
+    report = prune(path, 1, now=NOW, batch_rows=200, batch_seconds=0.05, sleep=lambda _: None, clock=SlowClock())
+    assert report.rows_removed == old > 300
+    assert report.batches == 1 + math.ceil((old - 200) / 100)  # 200, then the smallest batch: 100 rows
+    assert report.longest_batch_ms == 1000.0
+
+
+def test_batches_grow_while_they_are_quick(path: Path, traffic: list[dict]) -> None:
+    old = sum(1 for r in traffic if r["created_at"] < "2026-11-21T12")
+    report = prune(path, 1, now=NOW, batch_rows=100, batch_seconds=1e9, sleep=lambda _: None)
+    assert report.rows_removed == old
+    assert report.batches == math.ceil(math.log2(old / 100 + 1))  # 100, 200, 400, ...
 
 
 def test_a_dry_run_removes_nothing_and_says_what_would_go(path: Path, traffic: list[dict]) -> None:
@@ -276,7 +302,7 @@ def test_a_writer_writing_through_a_prune_loses_no_row(tmp_path: Path) -> None:
     writer = threading.Thread(target=write)
     writer.start()
     try:
-        report = prune(path, 2, now=now, batch_rows=100, pause=0.001)
+        report = prune(path, 2, now=now, batch_rows=100, batch_seconds=None, pause=0.001)
     finally:
         stop.set()
         writer.join(30)
