@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -691,8 +692,8 @@ def retention_sqlite(path: str, keep_days: int, now: datetime) -> list[tuple[str
     ended = time.time()
     phases.append(("prune", started, ended, {
         "rows": report.rows_removed,
-        "what": f"{report.batches:,} batches of {retention.BATCH_ROWS:,}, longest {report.longest_batch_ms:.0f} ms "
-                f"holding the write lock; {report.freed / 1e6:,.0f} MB of pages freed, "
+        "what": f"{report.batches:,} delete batches, the longest write {report.longest_batch_ms:.0f} ms holding the "
+                f"write lock; {report.freed / 1e6:,.0f} MB of pages freed, "
                 f"{report.returned / 1e6:,.0f} MB handed back to the disk (auto_vacuum {report.auto_vacuum})"}))
     return phases
 
@@ -761,13 +762,24 @@ def part_retention(args: argparse.Namespace, stores: Stores, seeded: dict[str, s
                            "MB before", "after"), size_rows))
 
 
+def fingerprint() -> str:
+    """A hash of the code the workers import (app/, dashboard/, this script): teammates edit this work tree, and a
+    change mid-run would mix two versions. To measure one commit while the tree moves, run the script from a
+    worktree of it (git worktree add --detach /tmp/store_bench HEAD; python /tmp/store_bench/bench/store.py)."""
+    digest = hashlib.sha256()
+    for path in sorted([*(ROOT / "app").rglob("*.py"), *(ROOT / "dashboard").rglob("*.py"), SCRIPT]):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def parent(args: argparse.Namespace, argv: list[str]) -> int:
     parts = args.part or ["log", "cpu", "size", "retention"]
     started = time.perf_counter()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "app"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "app", "dashboard", "bench/store.py"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    before = fingerprint()
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_store_")))
         os.chmod(scratch, 0o755)
@@ -778,7 +790,7 @@ def parent(args: argparse.Namespace, argv: list[str]) -> int:
                        if line.startswith("model name"))
         shown = [a if not a.startswith("postgresql://") else "postgresql://..." for a in argv]
         say(f"command: {shlex.join(['python', 'bench/store.py', *shown])}",
-            f"commit: {commit}{' + uncommitted changes in app/' if dirty else ''}",
+            f"commit: {commit}{' + uncommitted changes in app/, dashboard/ or bench/store.py' if dirty else ''}",
             f"machine: {cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}; "
             f"Python {platform.python_version()}",
             f"stores: {stores.describe()}")
@@ -792,6 +804,9 @@ def parent(args: argparse.Namespace, argv: list[str]) -> int:
         if "retention" in parts:
             part_retention(args, stores, seeded)
     say("", f"wall time {time.perf_counter() - started:.0f} s")
+    if fingerprint() != before:
+        say("WARNING: app/, dashboard/ or this script changed during the run, so parts ran different code: rerun "
+            "(from a worktree of one commit: see fingerprint())")
     return 0
 
 
