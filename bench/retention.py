@@ -124,6 +124,7 @@ class Probe:
             self.written += 1
             log.flush(30)
 
+        one()  # the first opens the file (a quick_check reads every page, once per process): not a latency
         self._every(WRITE_EVERY, one, self.writes)
 
     def _read(self) -> None:
