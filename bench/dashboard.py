@@ -2,6 +2,7 @@
 
     python bench/dashboard.py                      # 1M rows in a temp file, 30 days of traffic
     python bench/dashboard.py --db /tmp/big.db     # reuse (or create) that file
+    python bench/dashboard.py --db postgresql://user@host/db   # a PostgreSQL store: seeded when it has no attempts
     python bench/dashboard.py --rows 200000 --no-render
     python bench/dashboard.py --no-rollups         # the raw rows alone, as before any rollup ran
 
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from app.core import ai_models  # noqa: E402
 from app.core.chain import FALLBACK_KEY  # noqa: E402
-from app.store import open_database, read_only_uri  # noqa: E402
+from app.store import AttemptRow, open_database  # noqa: E402
 from app.store.clock import iso_millis  # noqa: E402
+from app.store.target import PostgresTarget, Target, label_of, locate  # noqa: E402
 
 TARGET_S = 1.0
 RETIRED = "bench/retired-model"  # a made-up model the bench marks deprecated, so that page has work to do
@@ -94,8 +96,10 @@ def _rows(count: int, days: int, seed: int) -> Iterator[tuple]:
             break
 
 
-def seed(path: Path, count: int, days: int = 30, seed_value: int = 7) -> float:
+def seed(path: Target, count: int, days: int = 30, seed_value: int = 7) -> float:
     """Create the schema the normal way, then bulk insert in one transaction. Returns seconds taken."""
+    if isinstance(path, PostgresTarget):
+        return seed_postgres(path, count, days, seed_value)
     started = time.perf_counter()
     open_database(path).conn.close()
     conn = sqlite3.connect(path, isolation_level=None)
@@ -121,6 +125,62 @@ def seed(path: Path, count: int, days: int = 30, seed_value: int = 7) -> float:
     return time.perf_counter() - started
 
 
+PG_BATCH_ROWS = 50_000
+
+
+def seed_postgres(target: PostgresTarget, count: int, days: int, seed_value: int) -> float:
+    """As routers running for `days` would leave the store: a partition per UTC day, the rows COPYed in by the
+    attempt log's own batch write (the day's spend with them), then VACUUM ANALYZE, as autovacuum would have run
+    by then. Returns seconds taken."""
+    from app.store.database import write_batch
+    from app.store.pg_migrations import ensure_partitions
+
+    started = time.perf_counter()
+    db = open_database(target)
+    try:
+        first = datetime.now(UTC).date() - timedelta(days=days)
+        for n in range(days + 1):
+            ensure_partitions(db.conn, first + timedelta(days=n), ahead=0)
+        batch: list[object] = []
+        for values in _rows(count, days, seed_value):
+            batch.append(AttemptRow(*values))
+            if len(batch) == PG_BATCH_ROWS:
+                write_batch(db, batch)  # type: ignore[arg-type]
+                batch = []
+        write_batch(db, batch)  # type: ignore[arg-type]
+        db.conn.execute(
+            "INSERT INTO model_status (model, status, detail, until, first_seen, last_seen, hits) "
+            "SELECT model, 'deprecated', 'model_decommissioned (bench)', NULL, MIN(created_at), MAX(created_at), "
+            "COUNT(*) FROM attempts WHERE model = ? GROUP BY model ON CONFLICT (model) DO NOTHING", (RETIRED,))
+        db.conn.execute("VACUUM ANALYZE")
+    finally:
+        db.conn.close()
+    return time.perf_counter() - started
+
+
+def has_attempts(where: Target) -> bool:
+    from dashboard import queries
+
+    conn = queries.connect(where)
+    if conn is None:
+        return False
+    try:
+        return queries.why_empty(conn) is None
+    finally:
+        conn.close()
+
+
+def count_attempts(where: Target) -> int:
+    from dashboard import queries
+
+    conn = queries.connect(where)
+    assert conn is not None
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def roll_up(path: Path) -> str:
     """What a router's hourly upkeep does to the file (the first time: every closed hour)."""
     from app.store.retention import rollup
@@ -140,9 +200,12 @@ def roll_up(path: Path) -> str:
 PAGES = ("Overview", "Models", "Tasks", "Deprecations", "Failures", "Request")
 
 
-def _drill_down_request(path: Path) -> str:
+def _drill_down_request(path: Target) -> str:
     """The newest request that fell back (several rows): what an operator opens from the Failures page."""
-    conn = sqlite3.connect(read_only_uri(path), uri=True)
+    from dashboard import queries
+
+    conn = queries.connect(path)
+    assert conn is not None
     try:
         row = conn.execute("SELECT request_id FROM attempts WHERE attempt > 1 ORDER BY id DESC LIMIT 1").fetchone()
     finally:
@@ -180,7 +243,7 @@ def _best_of(runs: int, fn: Callable[[], float | None]) -> float:
 Scenario = tuple[str, str, tuple[str, ...]]
 
 
-def time_queries(path: Path, runs: int, scenarios: tuple[Scenario, ...] = SCENARIOS) -> dict[tuple[str, str], float]:
+def time_queries(path: Target, runs: int, scenarios: tuple[Scenario, ...] = SCENARIOS) -> dict[tuple[str, str], float]:
     """Each page's `load(ctx)`: exactly the SQL the page runs, no drawing."""
     from dashboard import queries, registry
     from dashboard.context import make_context
@@ -202,11 +265,11 @@ def time_queries(path: Path, runs: int, scenarios: tuple[Scenario, ...] = SCENAR
     return out
 
 
-def time_renders(path: Path, runs: int, scenarios: tuple[Scenario, ...] = SCENARIOS) -> dict[tuple[str, str], float]:
+def time_renders(path: Target, runs: int, scenarios: tuple[Scenario, ...] = SCENARIOS) -> dict[tuple[str, str], float]:
     """The whole Streamlit script run per page (sidebar, queries, tables, charts) through AppTest."""
     from streamlit.testing.v1 import AppTest
 
-    os.environ["TASKROUTER_DASHBOARD_DB"] = str(path)
+    os.environ["TASKROUTER_DASHBOARD_DB"] = path.url if isinstance(path, PostgresTarget) else str(path)
     script = str(ROOT / "dashboard" / "main.py")
     AppTest.from_file(script, default_timeout=120).run()  # warm-up: imports, first-run caches
 
@@ -243,7 +306,8 @@ def _report(title: str, timings: dict[tuple[str, str], float], scenarios: tuple[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", type=Path, help="database file (default: a temporary one, removed afterwards)")
+    parser.add_argument("--db", help="a database file, or a postgresql:// URL (default: a temporary file, removed "
+                                     "afterwards); seeded when it has no attempts, else used as it is")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=30, help="the rows are spread over this many days up to now")
     parser.add_argument("--runs", type=int, default=3, help="timings are the best of this many runs")
@@ -259,23 +323,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.db is None:
         workdir = tempfile.TemporaryDirectory(prefix="taskrouter-bench-")
         args.db = Path(workdir.name) / "bench.db"
+    store = locate(args.db)
     try:
-        if args.db.exists():
-            print(f"using {args.db} as it is")
+        if has_attempts(store):
+            print(f"using {label_of(store)} as it is")
         else:
-            seconds = seed(args.db, args.rows, args.days)
-            print(f"seeded {args.rows:,} attempt rows over {args.days} days into {args.db} in {seconds:.1f} s")
-        if not args.no_rollups:
-            print(roll_up(args.db))
-        conn = sqlite3.connect(read_only_uri(args.db), uri=True)
-        rows = conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
-        conn.close()
-        print(f"{rows:,} rows; best of {args.runs} runs; target {TARGET_S:.0f} s per page")
-        _report("SQL per page (the page's load())", time_queries(args.db, args.runs, scenarios), scenarios)
+            seconds = seed(store, args.rows, args.days)
+            print(f"seeded {args.rows:,} attempt rows over {args.days} days into {label_of(store)} in {seconds:.1f} s")
+        if not args.no_rollups and not isinstance(store, PostgresTarget):  # PostgreSQL is not rolled up yet
+            print(roll_up(store))
+        print(f"{count_attempts(store):,} rows; best of {args.runs} runs; target {TARGET_S:.0f} s per page")
+        _report("SQL per page (the page's load())", time_queries(store, args.runs, scenarios), scenarios)
         if not args.no_render:
             _report("Full page render (Streamlit script run via AppTest)",
-                    time_renders(args.db, args.runs, scenarios), scenarios)
+                    time_renders(store, args.runs, scenarios), scenarios)
     finally:
+        if isinstance(store, PostgresTarget):
+            from app.store.pg_reader import close_readers
+
+            close_readers()
         if workdir is not None:
             workdir.cleanup()
     return 0

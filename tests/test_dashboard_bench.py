@@ -9,6 +9,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from stores import dashboard_db
+
+from app.store.target import Target
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "dashboard.py"
 
@@ -21,7 +24,7 @@ def _bench() -> ModuleType:
     return module
 
 
-def test_the_dashboard_bench_runs_at_a_small_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_the_dashboard_bench_runs_at_a_small_size(dashboard_store: Target, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from dashboard.views import PAGES
 
@@ -31,7 +34,7 @@ def test_the_dashboard_bench_runs_at_a_small_size(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", "")
     started = time.perf_counter()
     # The scenario with the most trend buckets and the one with the costliest filter.
-    assert bench.main(["--db", str(tmp_path / "bench.db"), "--rows", "3000", "--runs", "1",
+    assert bench.main(["--db", dashboard_db(dashboard_store), "--rows", "3000", "--runs", "1",
                        "--scenario", "Last 6 hours", "--scenario", "All time, 2 models"]) == 0
     took = time.perf_counter() - started
     out = capsys.readouterr().out
