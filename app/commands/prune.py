@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.config import load_settings
 from app.store.retention import MAX_RETENTION_DAYS
+
+if TYPE_CHECKING:
+    from app.store.target import Target
 
 _VACUUM_ADVICE = ("run `taskrouter prune --vacuum` once to shrink it (it rewrites the file; routers' rows wait in "
                   "memory meanwhile, none lost) and to let later prunes shrink it too")
@@ -40,8 +42,9 @@ def register(subparsers: Any) -> None:
         "prune", help="roll up the attempt log, delete raw rows past ATTEMPTS_RETENTION_DAYS and free the space",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--db", type=Path, default=None,
-                        help="the SQLite attempts database (default: ATTEMPTS_DB_PATH, taskrouter.db)")
+    parser.add_argument("--db", default=None,
+                        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
+                             "ATTEMPTS_DB_PATH, taskrouter.db)")
     parser.add_argument("--days", type=_days, default=None, metavar="N",
                         help="keep raw rows of the last N days (default: ATTEMPTS_RETENTION_DAYS, 30)")
     parser.add_argument("--dry-run", action="store_true", help="say what would be removed; change nothing")
@@ -60,12 +63,13 @@ def func(args: argparse.Namespace) -> int:
     settings = load_settings()
     where = chosen_store(args.db, settings)
     if isinstance(where, PostgresTarget):
-        return _fail(f"{label_of(where)} is a PostgreSQL store: prune works on a SQLite file, and PostgreSQL keeps "
-                     "every row for now", 2)
-    path = Path(where)
-    if not path.is_file():
-        return _fail(f"there is no attempts database at {path}: nothing to prune (give --db, or set "
+        if args.vacuum:
+            return _fail(f"--vacuum rewrites a SQLite file; {label_of(where)} is PostgreSQL, where a prune drops whole "
+                         "days and their space goes back to the disk at once", 2)
+    elif not where.is_file():
+        return _fail(f"there is no attempts database at {where}: nothing to prune (give --db, or set "
                      "ATTEMPTS_DB_PATH)", 1)
+    path = where
     problem = diagnose(path, thorough=False)
     if problem is not None:
         return _fail(f"the attempts database cannot be used: {problem}", 1)
@@ -83,7 +87,7 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _rollup_only(path: Path, args: argparse.Namespace) -> int:
+def _rollup_only(path: Target, args: argparse.Namespace) -> int:
     from app.store import open_database
     from app.store.retention import rollup
 
@@ -103,7 +107,7 @@ def _rollup_only(path: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def _prune(path: Path, days: int, args: argparse.Namespace) -> int:
+def _prune(path: Target, days: int, args: argparse.Namespace) -> int:
     from app.store.retention import prune, vacuum
 
     report = prune(path, days, dry_run=args.dry_run)

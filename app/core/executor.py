@@ -90,7 +90,7 @@ class Router(Outcomes):
             get_attempt_log(target, exit_seconds=settings.attempt_log_exit_seconds)
             if settings.attempt_logging else None
         )
-        if self.log is not None and isinstance(target, Path):  # SQLite only: PostgreSQL keeps every row for now
+        if self.log is not None:
             watch_retention(target, settings.attempts_retention_days, owner=self)  # rollups hourly, pruning too
         self.alerts = alerts_from(settings)  # ALERT_WEBHOOK_URL: None when unset
         self.health = ModelHealth(settings, self.log, self.alerts)

@@ -30,6 +30,10 @@ migration = PG_MIGRATIONS.append
 NOTIFY_CHANNEL = "taskrouter_state"
 _LOCK_KEY = 0x7461736B  # "task": the advisory lock every process migrating the store takes
 _APPLIED = "_taskrouter_migrations"
+# Writers hold it shared for each batch; the rollup takes it exclusively for an instant, so that once it has, every
+# attempt with an id below the sequence's current value is committed (PostgreSQL hands out ids at insert, not in
+# commit order) and "every row up to max_id" is a fact, as in SQLite.
+IDS_SETTLED_LOCK = 0x726F6C6C  # "roll"
 
 
 def applied(conn: PgConnection) -> set[str]:
@@ -177,3 +181,26 @@ def p006_request_id_byte_order(conn: PgConnection) -> None:
     # the ids with that prefix (and the planner cannot use it for a "C" comparison), so without this one the
     # lookup reads every partition.
     conn.execute('CREATE INDEX IF NOT EXISTS idx_attempts_request_id_c ON attempts (request_id COLLATE "C")')
+
+
+@migration
+def p007_attempt_rollups(conn: PgConnection) -> None:
+    # The same rollups as SQLite's (app/store/migrations.py m007, m008; app/store/rollup.py): per hour and per UTC
+    # day, one row per (period, task, model, chain position, outcome, error kind), '' for a NULL error kind.
+    for table, period in (("attempts_hourly", "hour"), ("attempts_daily", "day")):
+        conn.execute(f"""
+            CREATE TABLE IF NOT EXISTS {table} (
+                {period} text COLLATE "C" NOT NULL,
+                task_type text NOT NULL, model text NOT NULL, attempt integer NOT NULL, outcome text NOT NULL,
+                error_kind text NOT NULL,
+                row_count bigint NOT NULL, first_calls bigint NOT NULL,
+                prompt_tokens bigint NOT NULL, completion_tokens bigint NOT NULL, total_tokens bigint NOT NULL,
+                cost_usd double precision NOT NULL, priced_rows bigint NOT NULL,
+                latency_ms_sum double precision NOT NULL, latency_count bigint NOT NULL, latency_hist text,
+                first_token_count bigint NOT NULL, first_token_hist text,
+                first_at text COLLATE "C" NOT NULL, last_at text COLLATE "C" NOT NULL,
+                PRIMARY KEY ({period}, task_type, model, attempt, outcome, error_kind))""")
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS rollup_state (
+            name text PRIMARY KEY, through_hour text COLLATE "C", max_id bigint NOT NULL DEFAULT 0, rolled_at text,
+            upkeep_at text, pruned_before text COLLATE "C")""")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from app.store.model_status import UPSERT_STATUS, ModelStatusRow
 from app.store.pg_connection import PgConnection
-from app.store.pg_migrations import ensure_partitions
+from app.store.pg_migrations import IDS_SETTLED_LOCK, ensure_partitions
 from app.store.rows import AttemptRow
 
 _COLUMNS = ", ".join(AttemptRow._fields)
@@ -51,6 +51,7 @@ def write_rows_pg(conn: PgConnection, items: Iterable[object], *, skip_known: bo
     if conn.partitions_through != today:
         ensure_partitions(conn, today)
     with conn:
+        conn.execute("SELECT pg_advisory_xact_lock_shared(?)", (IDS_SETTLED_LOCK,))
         costs = _import(conn, attempts) if skip_known else _copy(conn, attempts)
         spent: dict[str, float] = defaultdict(float)
         for created_at, cost in costs:

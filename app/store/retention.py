@@ -101,7 +101,13 @@ def prune(path: Path | str, retention_days: int, *, dry_run: bool = False, now: 
     (auto_vacuum = incremental). Raises ValueError for a bad `retention_days`, StoreProblem for a file that cannot
     be opened."""
     from app.store.database import open_database
+    from app.store.target import PostgresTarget, locate
 
+    target = locate(path)
+    if isinstance(target, PostgresTarget):  # whole days dropped instead of rows deleted (app/store/pg_retention.py)
+        from app.store.pg_retention import prune_pg
+
+        return prune_pg(target, retention_days, dry_run=dry_run, now=now, sleep=sleep, clock=clock)
     now = now or datetime.now(UTC)
     cutoff = cutoff_for(retention_days, now)
     db = open_database(path)

@@ -124,6 +124,10 @@ def rollup(conn: sqlite3.Connection, *, now: datetime | None = None, hours_per_s
            dry_run: bool = False) -> RollupReport:
     """Bring the rollups up to date with every closed hour. Idempotent: what is rolled up is never added again.
     `conn` must not be inside a transaction. `dry_run`: what it would add, writing nothing."""
+    if getattr(conn, "dialect", None) == "postgresql":  # ids are not in commit order there: app/store/pg_rollup.py
+        from app.store.pg_rollup import rollup_pg
+
+        return rollup_pg(conn, now=now, hours_per_step=hours_per_step, dry_run=dry_run)  # type: ignore[arg-type]
     now = now or datetime.now(UTC)
     closed = hour_key(now - GRACE)  # hours before this one are closed
     if dry_run:

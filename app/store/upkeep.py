@@ -1,5 +1,5 @@
-"""Retention without cron: while a router of this process logs to a SQLite file, the file is rolled up and pruned
-(app/store/retention.py) about once an hour, by one daemon thread per process.
+"""Retention without cron: while a router of this process logs to a store (a SQLite file or a PostgreSQL database),
+it is rolled up and pruned (app/store/retention.py) about once an hour, by one daemon thread per process.
 
 Nothing of it runs on the event loop or on the attempt log's writer thread: the writer only waits for SQLite's
 lock while one batch is deleted (BATCH_ROWS rows), and calls never wait at all. The first run comes
@@ -20,11 +20,11 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from app.store.clock import iso_millis
-from app.store.database import StoreProblem, open_database
+from app.store.database import StoreProblem, open_database, problem_of
 from app.store.retention import PruneReport, RollupReport, prune, rollup
+from app.store.target import PostgresTarget, Target, locate
 
 logger = logging.getLogger("taskrouter.store")
 
@@ -32,13 +32,25 @@ INTERVAL_SECONDS = 3600.0
 FIRST_DELAY_SECONDS = 300.0
 
 
-def maintain(path: Path, retention_days: int, *, now: datetime | None = None,
+def maintain(path: Target, retention_days: int, *, now: datetime | None = None,
              min_gap: float = INTERVAL_SECONDS) -> PruneReport | RollupReport | None:
     """One automatic run: claim the file's turn, roll up, and prune when `retention_days` > 0 (0 keeps raw rows
     for ever; they are still rolled up, for the dashboard). None when the file does not exist or a process claimed
     a run less than `min_gap` seconds ago. Raises StoreProblem or sqlite3.Error."""
+    if isinstance(path, PostgresTarget):
+        try:
+            return _maintain(path, retention_days, now, min_gap)
+        except StoreProblem:
+            raise
+        except Exception as exc:  # psycopg's errors, in the words the attempt log's writer uses
+            raise problem_of(path, exc) from None
     if not path.is_file():
         return None
+    return _maintain(path, retention_days, now, min_gap)
+
+
+def _maintain(path: Target, retention_days: int, now: datetime | None,
+              min_gap: float) -> PruneReport | RollupReport | None:
     now = now or datetime.now(UTC)
     db = open_database(path)
     try:
@@ -67,7 +79,7 @@ class _Job:
     owners: weakref.WeakSet[object] = field(default_factory=weakref.WeakSet)
 
 
-Runner = Callable[[Path, int], object]
+Runner = Callable[[Target, int], object]
 
 
 class Upkeep:
@@ -82,15 +94,16 @@ class Upkeep:
         # A little less than the interval: this process's own next turn may come a few ms short of a full interval
         # after its last claim, and must not be taken for another process's.
         self._run: Runner = run or (lambda path, days: maintain(path, days, min_gap=interval * 0.9))
-        self._jobs: dict[Path, _Job] = {}
+        self._jobs: dict[Target, _Job] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._problems: dict[Path, str] = {}  # the last problem logged per file: said once, not every hour
+        self._problems: dict[Target, str] = {}  # the last problem logged per store: said once, not every hour
 
-    def watch(self, path: Path | str, retention_days: int, owner: object) -> None:
+    def watch(self, path: Target | str, retention_days: int, owner: object) -> None:
         """Maintain `path` while `owner` (a router logging to it) lives; the latest retention asked for wins."""
-        key = Path(path).absolute()
+        target = locate(path)
+        key = target if isinstance(target, PostgresTarget) else target.absolute()
         with self._lock:
             job = self._jobs.get(key)
             if job is None:
@@ -99,11 +112,11 @@ class Upkeep:
             job.owners.add(owner)
         self._wake.set()
 
-    def watched(self) -> dict[Path, int]:
+    def watched(self) -> dict[Target, int]:
         with self._lock:
             return {path: job.retention_days for path, job in self._jobs.items() if len(job.owners)}
 
-    def run_due(self) -> list[Path]:
+    def run_due(self) -> list[Target]:
         """Run every job that is due (forgetting those no router needs any more); returns the files run."""
         now = self._clock()
         with self._lock:
@@ -116,10 +129,10 @@ class Upkeep:
             self._run_one(path, job.retention_days)
         return [path for path, _ in due]
 
-    def _run_one(self, path: Path, retention_days: int) -> None:
+    def _run_one(self, path: Target, retention_days: int) -> None:
         try:
             result = self._run(path, retention_days)
-        except (StoreProblem, sqlite3.Error, OSError) as exc:
+        except (StoreProblem, sqlite3.Error, OSError) as exc:  # a server's errors are StoreProblems already
             if self._problems.get(path) != str(exc):
                 self._problems[path] = str(exc)
                 logger.warning("retention: %s could not be rolled up or pruned (%s); trying again in %g s", path,
@@ -155,7 +168,7 @@ class Upkeep:
 _UPKEEP = Upkeep()
 
 
-def watch_retention(path: Path | str, retention_days: int, owner: object) -> None:
+def watch_retention(path: Target | str, retention_days: int, owner: object) -> None:
     """The process-wide upkeep: maintain `path` while `owner` lives (started on first use)."""
     _UPKEEP.watch(path, retention_days, owner)
     _UPKEEP.start()

@@ -1,0 +1,152 @@
+"""Pruning on PostgreSQL: roll up first, then drop whole days.
+
+Each UTC day of `attempts` is a partition (app/store/pg_migrations.py): a day older than the cutoff whose rows
+the rollups hold is dropped, which gives its space back to the disk at once, with no vacuum and no delete. The
+drop needs the table's exclusive lock for the milliseconds a catalog change takes; it waits for it at most
+LOCK_TIMEOUT (a dashboard query in progress), so writers queued behind it wait no longer than that, and a day not
+dropped is tried again a moment later, then at the next prune. (A detach CONCURRENTLY would need no such lock,
+but PostgreSQL refuses it while a default partition exists.) Rows in the default partition (imports of old rows)
+are deleted in small batches. The day holding the cutoff stays whole: raw rows are kept up to one day longer than
+ATTEMPTS_RETENTION_DAYS rather than split a partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from app.store.pg_connection import PgConnection
+from app.store.pg_rollup import rollup_pg
+from app.store.retention import PruneReport, cutoff_for
+from app.store.rollup import STATE, read_state
+from app.store.target import PostgresTarget
+
+logger = logging.getLogger("taskrouter.store")
+
+BATCH_ROWS = 5_000  # rows of the default partition deleted per transaction
+LOCK_TIMEOUT = "200ms"  # how long a drop waits for its brief lock; writers queued behind it wait no longer
+
+
+def _partitions(conn: PgConnection) -> list[tuple[str, date]]:
+    """(name, day) of each daily partition, oldest first."""
+    rows = conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'attempts' "
+                        "AND c.relname LIKE 'attempts\\_2%' ORDER BY 1").fetchall()
+    return [(r[0], datetime.strptime(r[0][len("attempts_"):], "%Y%m%d").date()) for r in rows]
+
+
+def _size(conn: PgConnection) -> int:
+    row = conn.execute("SELECT COALESCE(SUM(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i "
+                       "WHERE i.inhparent = 'attempts'::regclass").fetchone()
+    return int(row[0]) if row else 0
+
+
+def prune_pg(target: PostgresTarget, retention_days: int, *, dry_run: bool = False, now: datetime | None = None,
+             batch_rows: int = BATCH_ROWS, sleep: Callable[[float], None] = time.sleep,
+             clock: Callable[[], float] = time.perf_counter) -> PruneReport:
+    """`prune` for PostgreSQL (see the module docstring). Raises ValueError for a bad `retention_days`,
+    StoreProblem for a server that cannot be used."""
+    from app.store.database import open_database
+
+    now = now or datetime.now(UTC)
+    cutoff = cutoff_for(retention_days, now)
+    conn = open_database(target).conn
+    try:
+        size_before = _size(conn)
+        rolled = rollup_pg(conn, now=now, dry_run=dry_run)  # type: ignore[arg-type]
+        through, max_id = read_state(conn)  # type: ignore[arg-type]
+        # Whole days before the cutoff, and only what the rollups hold: hours before `through`, ids up to max_id.
+        limit = min(cutoff, (rolled.through_hour if dry_run else through) or "")  # a dry run: as if rolled up
+        doomed = [(name, day) for name, day in _partitions(conn) if (day + timedelta(days=1)).isoformat() <= limit]
+        if dry_run:
+            counted = conn.execute("SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM attempts "
+                                   "WHERE created_at < ?", (_day_start(doomed[-1][1] + timedelta(days=1))
+                                                            if doomed else "",)).fetchone()
+            old = conn.execute("SELECT COUNT(*) FROM attempts_default WHERE created_at < ?", (limit,)).fetchone()
+            kept = conn.execute("SELECT MIN(created_at) FROM attempts WHERE created_at >= ?",
+                                (_day_start(doomed[-1][1] + timedelta(days=1)) if doomed else "",)).fetchone()
+            freed = sum(_relation_size(conn, name) for name, _ in doomed)
+            return PruneReport(target.label, True, retention_days, cutoff, int(counted[0]) + int(old[0]), counted[1],
+                               counted[2], kept[0], rolled.hours, rolled.through_hour, 0, 0.0, size_before,
+                               size_before - freed, freed, freed, "partitions")
+        if doomed:
+            with conn:  # said before the first drop: from then on, readers take those hours from the rollups
+                pruned = doomed[-1][1] + timedelta(days=1)
+                conn.execute("UPDATE rollup_state SET pruned_before = ? WHERE name = ? AND "
+                             "(pruned_before IS NULL OR pruned_before < ?)",
+                             (f"{pruned.isoformat()}T00", STATE, f"{pruned.isoformat()}T00"))
+        removed, first, last, batches, longest = 0, None, None, 0, 0.0
+        for name, _day in doomed:
+            started = clock()
+            count, low, high, top = conn.execute(
+                f"SELECT COUNT(*), MIN(created_at), MAX(created_at), MAX(id) FROM {name}").fetchone()
+            if top is not None and top > max_id:  # a row the rollups have not seen: keep the day for now
+                logger.warning("prune: %s holds rows newer than the rollups; kept until the next prune", name)
+                continue
+            if not _drop(conn, name, sleep):
+                continue
+            longest = max(longest, clock() - started)
+            removed, batches = removed + int(count), batches + 1
+            first = first or low
+            last = high or last
+        default_removed, default_first, default_last, default_batches, default_longest = _delete_default(
+            conn, limit, max_id, batch_rows, sleep, clock)
+        oldest = conn.execute("SELECT MIN(created_at) FROM attempts").fetchone()[0]
+        size_after = _size(conn)
+        return PruneReport(target.label, False, retention_days, cutoff, removed + default_removed,
+                           min(x for x in (first, default_first) if x) if (first or default_first) else None,
+                           max(x for x in (last, default_last) if x) if (last or default_last) else None,
+                           oldest, rolled.hours, rolled.through_hour, batches + default_batches,
+                           max(longest, default_longest) * 1000, size_before, size_after,
+                           max(size_before - size_after, 0), max(size_before - size_after, 0), "partitions")
+    finally:
+        conn.close()
+
+
+def _drop(conn: PgConnection, name: str, sleep: Callable[[float], None], tries: int = 5) -> bool:
+    import psycopg
+
+    conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+    try:
+        for _ in range(tries):
+            try:
+                conn.execute(f"DROP TABLE {name}")
+                return True
+            except psycopg.errors.LockNotAvailable:
+                sleep(0.2)  # a long dashboard query holds the table: let the writers queued behind us through
+        logger.warning("prune: could not drop %s now (the table stayed busy); tried again at the next prune", name)
+        return False
+    finally:
+        conn.execute("RESET lock_timeout")
+
+
+def _day_start(day: date) -> str:
+    return day.isoformat()
+
+
+def _relation_size(conn: PgConnection, name: str) -> int:
+    row = conn.execute("SELECT pg_total_relation_size(?::regclass)", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _delete_default(conn: PgConnection, limit: str, max_id: int, batch_rows: int, sleep: Callable[[float], None],
+                    clock: Callable[[], float]) -> tuple[int, str | None, str | None, int, float]:
+    """Old rows in the default partition, in batches: (rows, first and last created_at, batches, longest s)."""
+    removed = batches = 0
+    first = last = None
+    longest = 0.0
+    while True:
+        started = clock()
+        rows = conn.execute(
+            "DELETE FROM attempts_default WHERE ctid IN (SELECT ctid FROM attempts_default WHERE created_at < ? "
+            "AND id <= ? LIMIT ?) RETURNING created_at", (limit, max_id, batch_rows)).fetchall()
+        if not rows:
+            return removed, first, last, batches, longest
+        longest = max(longest, clock() - started)
+        stamps = sorted(r[0] for r in rows)
+        first = min(first or stamps[0], stamps[0])
+        last = max(last or stamps[-1], stamps[-1])
+        removed, batches = removed + len(rows), batches + 1
+        sleep(0.01)
