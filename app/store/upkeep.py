@@ -2,7 +2,7 @@
 it is rolled up and pruned (app/store/retention.py) about once an hour, by one daemon thread per process.
 
 Nothing of it runs on the event loop or on the attempt log's writer thread: the writer only waits for SQLite's
-lock while one batch is deleted (BATCH_ROWS rows), and calls never wait at all. The first run comes
+lock while one batch is deleted (sized to take BATCH_SECONDS), and calls never wait at all. The first run comes
 FIRST_DELAY_SECONDS after a router starts, so that a short-lived process (a CLI call, a cron job, a test) never
 spends its life pruning; after that every INTERVAL_SECONDS. Several processes on one file share the work: each
 run first claims `rollup_state.upkeep_at`, and a process that finds it claimed less than an interval ago skips
