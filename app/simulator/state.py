@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.simulator.completions import max_tokens_reason
@@ -30,7 +30,9 @@ class RequestRecord:
     body: dict[str, Any]
     outcome: str  # a fault name or "ok" (also for a stream fault drawn by a request without `stream: true`)
     status: int | None  # None when nothing was sent at decision time (hang, disconnect)
-    received_at: float = 0.0  # time.time() when the request was decided: tests compare it across processes
+    # time.time() when the request was decided, for tests that compare it across processes; not part of what
+    # the request was, so records compare equal without it.
+    received_at: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
