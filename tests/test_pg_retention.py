@@ -4,6 +4,7 @@ prune drops whole days the rollups hold, leaving the totals the dashboard reads 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -149,3 +150,37 @@ def test_the_hourly_upkeep_rolls_up_and_prunes_a_postgresql_store_once_between_h
     first = maintain(store, 3, now=NOW)
     assert isinstance(first, PruneReport) and first.rows_removed > 0
     assert maintain(store, 3, now=NOW + timedelta(minutes=1)) is None  # another host's turn was just taken
+
+
+def test_the_dashboard_reads_the_same_numbers_from_postgresqls_rollups_as_from_sqlites(store, tmp_path):
+    from traffic import make_traffic, write_traffic
+
+    from dashboard import queries
+
+    traffic = make_traffic(NOW, 9 * 24, requests=800)
+    sqlite_path = tmp_path / "same.db"
+    write_traffic(sqlite_path, traffic)
+    write(store, [AttemptRow(**{name: r.get(name, AttemptRow._field_defaults.get(name)) for name in AttemptRow._fields})
+                  for r in traffic])
+    for target in (sqlite_path, store):
+        db = open_database(target)
+        try:
+            from app.store.retention import rollup
+
+            rollup(db.conn, now=NOW)
+        finally:
+            db.conn.close()
+    results = []
+    for target in (sqlite_path, store):
+        conn = queries.connect(target)
+        assert conn is not None
+        try:
+            scopes = [queries.Scope(None, None), queries.Scope("2026-11-23T07:17:00.000Z", "2026-11-30T00:00:00.000Z",
+                                                               models=("m/a", "m/b"))]
+            # Costs rounded: the two servers add the same floats in another order.
+            results.append([(replace(queries.totals(conn, s), cost=round(queries.totals(conn, s).cost, 9)),
+                             queries.latency(conn, s)) for s in scopes])
+        finally:
+            conn.close()
+    assert results[0] == results[1]
+    assert results[0][0][0].requests == 800

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_SECONDS = 5
 USER_TIMEOUT_MS = 10_000  # unacknowledged data for this long: the connection is dead
 QUICK_TIMEOUT_MS = 1_000
+_NumberLoader: Any = None  # made at the first connection: psycopg loads with the store, not with `import app`
 _PLACEHOLDER = re.compile(r"\?|(?<![:\w]):([A-Za-z_]\w*)|%")
 
 
@@ -146,11 +147,15 @@ def connect(target: PostgresTarget, *, read_only: bool = False, application: str
     reservations), whose statements give up after QUICK_TIMEOUT_MS so a slow server delays calls by that at most."""
     import psycopg
 
+    global _NumberLoader
+    if _NumberLoader is None:
+        _NumberLoader = _number_loader()
     timeout_ms = QUICK_TIMEOUT_MS if quick else USER_TIMEOUT_MS
     try:
         raw = psycopg.connect(target.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS,
                               application_name=application, keepalives=1, keepalives_idle=5, keepalives_interval=2,
                               keepalives_count=3, tcp_user_timeout=timeout_ms)
+        raw.adapters.register_loader("numeric", _NumberLoader)
         if quick:
             raw.execute(f"SET statement_timeout = {QUICK_TIMEOUT_MS}")
         if read_only:
@@ -158,6 +163,20 @@ def connect(target: PostgresTarget, *, read_only: bool = False, application: str
     except psycopg.Error as exc:
         raise as_problem(target, exc) from None
     return PgConnection(raw, target)
+
+
+def _number_loader() -> type:
+    from psycopg.adapt import Loader
+
+    class NumberLoader(Loader):
+        """numeric as int or float, as SQLite gives them: the store has no numeric column, but PostgreSQL sums
+        bigint columns into numeric, and a Decimal would then meet floats in the caller's arithmetic."""
+
+        def load(self, data: Any) -> int | float:
+            text = bytes(data).decode("ascii")
+            return int(text) if text.lstrip("-").isdigit() else float(text)
+
+    return NumberLoader
 
 
 def as_problem(target: PostgresTarget, exc: BaseException) -> Any:

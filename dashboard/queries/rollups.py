@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.store import histogram
-from dashboard.queries.dialect import is_postgres, missing_table, whole_ms
+from dashboard.queries.dialect import missing_table, whole_ms
 from dashboard.queries.ranges import CUT_SHORT, RUNTIME_DEPRECATION_KINDS, Evidence, Scope, TaskDepth, Totals
 
 if TYPE_CHECKING:
@@ -54,10 +54,8 @@ class Split:
 
 
 def _read(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any] | None:
-    """Rows of a statement on the rollups, or None where there are none: a PostgreSQL store (not rolled up) or a
-    file written by an older router (the dashboard never migrates)."""
-    if is_postgres(conn):
-        return None
+    """Rows of a statement on the rollups, or None where there are none: a store written by an older router (the
+    dashboard never migrates)."""
     try:
         return conn.execute(sql, params).fetchall()
     except Exception as exc:
