@@ -181,7 +181,7 @@ def count_attempts(where: Target) -> int:
         conn.close()
 
 
-def roll_up(path: Path) -> str:
+def roll_up(path: Target) -> str:
     """What a router's hourly upkeep does to the file (the first time: every closed hour)."""
     from app.store.retention import rollup
 
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             seconds = seed(store, args.rows, args.days)
             print(f"seeded {args.rows:,} attempt rows over {args.days} days into {label_of(store)} in {seconds:.1f} s")
-        if not args.no_rollups and not isinstance(store, PostgresTarget):  # the dashboard reads no rollups there yet
+        if not args.no_rollups:
             print(roll_up(store))
         print(f"{count_attempts(store):,} rows; best of {args.runs} runs; target {TARGET_S:.0f} s per page")
         _report("SQL per page (the page's load())", time_queries(store, args.runs, scenarios), scenarios)
