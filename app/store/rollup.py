@@ -36,7 +36,8 @@ _AGGREGATE = f"""
            COUNT(first_token_ms), MIN(created_at), MAX(created_at)
     FROM attempts WHERE {{where}} GROUP BY 1, 2, 3, 4, 5, 6"""
 # Whole milliseconds, as the dashboard's raw percentiles take them (CAST truncates in SQLite; PostgreSQL's rounds,
-# so a port uses FLOOR). The buckets are applied in Python: every reader and writer then agrees on their edges.
+# so there the column is FLOOR(column)). The buckets are applied in Python: every reader and writer then agrees on
+# their edges.
 _HISTOGRAM = f"""
     SELECT {_GROUP}, CAST({{column}} AS INTEGER), COUNT(*) FROM attempts
     WHERE {{where}} AND {{column}} IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7"""
@@ -86,8 +87,10 @@ def _aggregate(conn: sqlite3.Connection, where: str, params: tuple[Any, ...], gr
         key: Key = tuple(r[:6])  # type: ignore[assignment]
         groups.setdefault(key, _Group()).add(r[6:16], r[16], r[17])
         rows += r[6]
+    floor = getattr(conn, "dialect", None) == "postgresql"  # its CAST rounds: FLOOR first, to truncate as SQLite does
     for column, attr in (("latency_ms", "latency"), ("first_token_ms", "first_token")):
-        for r in conn.execute(_HISTOGRAM.format(where=where, column=column), params):
+        whole = f"FLOOR({column})" if floor else column
+        for r in conn.execute(_HISTOGRAM.format(where=where, column=whole), params):
             getattr(groups[tuple(r[:6])], attr)[histogram.bucket_of(r[6])] += r[7]  # type: ignore[index]
     return rows
 
