@@ -1,7 +1,8 @@
 """The attempt log's store on its two backends, a SQLite file and a PostgreSQL database, side by side in one run.
 
-    python bench/store.py                             # every part at full size: 1M-row stores (10-15 minutes)
-    python bench/store.py --rows 20000 --calls 200    # every part at a tiny size (under a minute; the suite runs it)
+    python bench/store.py                             # every part at full size: 1M-row stores (about 8 minutes)
+    python bench/store.py --rows 20000 --calls 200    # every part at a tiny size (about 1.5 minutes; the suite
+                                                      # runs it with one round of each part, in about 40 s)
     python bench/store.py --part cpu --rounds 7       # one part (log, cpu, size, retention; repeatable)
     python bench/store.py --pg-url postgresql://u@host/db   # a database of a running server: its tables are DROPPED
 
