@@ -11,9 +11,11 @@ Spend per UTC day is what the store says (app/store/spend.py), so it survives re
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -143,70 +145,125 @@ class DailyBudget:
 
 
 class SharedBudget(DailyBudget):
-    """See the module docstring. One connection per router, used under a lock: a reservation is one statement on
-    the event loop, which gives up after QUICK_TIMEOUT_MS. Connecting (a login, maybe a migration) is never done
-    there: a thread does it, and calls count on this host until it succeeds."""
+    """See the module docstring. Each host leases a share of the day's budget from the database (LEASE_SHARE of the
+    limit, or a call's estimate if more) and reserves its calls from the lease in memory: a call costs the database
+    nothing until the lease runs low, and then a thread takes the next one, so a call's reservation almost never
+    waits on the server. What the database holds as reserved is every host's unspent lease plus its calls in
+    flight, so hosts together never reserve past the limit, and spend passes it by at most what calls in flight
+    were estimated to cost (a call that costs more than its estimate). Near the limit a host may refuse a call while
+    another still holds part of its lease: at most LEASE_SHARE of the limit per host goes unspent that way, and a
+    lease goes back when its router closes. A connection is made on a thread, never on the event loop; calls count
+    on this host alone until one is made, and while the server cannot be reached (said once)."""
 
+    LEASE_SHARE = 0.01  # of the daily limit, per lease
     RETRY_SECONDS = 5.0  # after the server failed, how long reservations are counted on this host only
     FIRST_CONNECT_SECONDS = 2.0  # the first call waits this long, once, for the first connection
 
     def __init__(self, limit_usd: float, alert_ratio: float, target: PostgresTarget, log: AttemptLog,
                  alerts: Alerts | None = None) -> None:
-        super().__init__(limit_usd, alert_ratio, None, alerts)  # spend is read with each reservation
+        super().__init__(limit_usd, alert_ratio, None, alerts)  # spend is read with each lease
         self._target = target
         self._log = log
         log.costs_reserved = True
         self._conn: PgConnection | None = None
         self._conn_lock = threading.Lock()
         self._connecting = False
+        self._refilling = False
         self._first_try = threading.Event()  # set once the first connection attempt has ended
         self._local_until = 0.0  # the server failed: count on this host until then
         self._reported = False
+        self._lease = 0.0  # the unreserved part of this host's lease for _lease_day
+        self._lease_day = ""
+        # Registered after the attempt log's exit hook, so run before it: the lease's return is then written.
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     def reserve(self, estimate: float) -> Reservation:
         day = _today()
-        seen = self._reserve_shared(day, estimate)
+        with self._lock:
+            if day != self._lease_day:  # a lease is for its day only
+                self._lease_day, self._lease = day, 0.0
+            taken = self._lease > 0 and self._lease >= estimate
+            if taken:
+                self._lease -= estimate
+                self._reserved += estimate
+                low = self._lease < self.LEASE_SHARE * self.limit / 2
+        if taken:
+            if low:
+                self._refill_in_background(day)
+            return Reservation(day, estimate, shared=True)
+        seen = self._lease_now(day, estimate)
         if seen is None:
             return super().reserve(estimate)
-        taken, spent, reserved = seen
+        granted, spent, reserved = seen
         with self._lock:
             if day != self._day:
                 self._day, self._spent, self._reserved, self._alerted, self._exhausted = day, 0.0, 0.0, False, False
             self._spent = max(self._spent, spent)
-            if taken:
+            if granted > 0:
+                self._lease += granted - estimate
                 self._reserved += estimate
             crossed = self._crossed()
         if crossed is not None:
             self._announce(*crossed)
-        if not taken:
+        if granted <= 0:
             raise BudgetReached(spent + reserved, self.limit)
         return Reservation(day, estimate, shared=True)
 
     def settle(self, reservation: Reservation, actual: float | None) -> None:
         if reservation.shared:
-            self._log.record(Release(reservation.day, reservation.amount - (actual or 0.0)))
+            unused = reservation.amount - (actual or 0.0)  # the actual cost leaves `reserved` with its row
+            with self._lock:
+                mine = reservation.day == self._lease_day
+                if mine:
+                    self._lease += unused
+            if not mine:  # a lease of a day gone by: give the rest back
+                self._log.record(Release(reservation.day, unused))
         super().settle(reservation, actual)
 
-    def _reserve_shared(self, day: str, estimate: float) -> tuple[bool, float, float] | None:
-        """(taken, spent, reserved) from the database; None while it cannot be reached."""
-        from app.store.spend import reserve
-
+    def _lease_now(self, day: str, estimate: float) -> tuple[float, float, float] | None:
+        """(granted, spent, reserved) from the database; None while it cannot be reached."""
         if self._conn is None:
             if time.monotonic() >= self._local_until:
                 self._connect_in_background()
             if not self._first_try.is_set():
                 self._first_try.wait(self.FIRST_CONNECT_SECONDS)
+        return self._take_lease(day, estimate)
+
+    def _take_lease(self, day: str, estimate: float) -> tuple[float, float, float] | None:
+        from app.store.spend import lease
+
         with self._conn_lock:
             conn = self._conn
             if conn is None:
                 return None
             try:
-                return reserve(conn, day, estimate, self.limit)
+                return lease(conn, day, self.LEASE_SHARE * self.limit, estimate, self.limit)
             except Exception as exc:  # the server is down, slow or unreachable: never fail a call for it
                 self._conn = None
                 conn.close()
                 self._failed(exc)
                 return None
+
+    def _refill_in_background(self, day: str) -> None:
+        with self._conn_lock:
+            if self._refilling or self._conn is None:
+                return
+            self._refilling = True
+        threading.Thread(target=self._refill, args=(day,), name="taskrouter-budget-lease", daemon=True).start()
+
+    def _refill(self, day: str) -> None:
+        try:
+            seen = self._take_lease(day, 0.0)
+            if seen is not None and seen[0] > 0:
+                with self._lock:
+                    if day == self._lease_day:
+                        self._lease += seen[0]
+                        self._spent = max(self._spent, seen[1])
+                        seen = None
+                if seen is not None:  # the day turned meanwhile: that lease is of no use
+                    self._log.record(Release(day, seen[0]))
+        finally:
+            self._refilling = False
 
     def _connect_in_background(self) -> None:
         with self._conn_lock:
@@ -242,13 +299,25 @@ class SharedBudget(DailyBudget):
                          self._target.label, type(exc).__name__)
 
     def _sync_if_due(self) -> None:
-        """Nothing to read: each reservation returns the day's spend across hosts."""
+        """Nothing to read: each lease returns the day's spend across hosts."""
 
     def close(self) -> None:
+        """Give the unreserved part of the lease back (written by the attempt log) and close the connection."""
+        with self._lock:
+            left, self._lease = self._lease, 0.0
+            day = self._lease_day
+        if left > 0:
+            self._log.record(Release(day, left))
         with self._conn_lock:
             conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _close_at_exit(budget: weakref.ref[SharedBudget]) -> None:
+    alive = budget()
+    if alive is not None:
+        alive.close()
 
 
 def _today() -> str:

@@ -126,12 +126,12 @@ class Router(Outcomes):
     async def aclose(self) -> None:
         """Write every attempt row recorded so far, post the alerts queued, and close the connections this loop
         opened to providers. The router stays usable: a later call opens what it needs again."""
+        close_budget = getattr(self.budget, "close", None)
+        if close_budget is not None:
+            close_budget()  # a shared budget's unspent lease goes back through the log: before its flush
         if self.log is not None:
             await asyncio.to_thread(self.log.flush, self.settings.attempt_log_exit_seconds)
         self.health.close()
-        close_budget = getattr(self.budget, "close", None)
-        if close_budget is not None:
-            close_budget()
         if self.alerts is not None:
             await asyncio.to_thread(self.alerts.close)
         for provider in {*self.providers.values(), *shipped_providers()}:

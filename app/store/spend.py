@@ -1,9 +1,9 @@
 """Each UTC day's spend, as the daily budget (app/core/budget.py) and the dashboard read it.
 
 SQLite: the sum of `cost_usd` in the attempt log, read incrementally by id. PostgreSQL: the `spend` row of the
-day, kept by the writers in the transactions that log the rows, plus the reservations of calls in flight on
-every host; `reserve` takes one atomically, so hosts together pass the limit by at most what the calls in
-flight were estimated to cost.
+day: `spent`, kept by the writers in the transactions that log the rows, and `reserved`, what the hosts hold for
+calls they are making or about to make; `lease` takes a share for one host atomically, so hosts together never
+reserve past the limit.
 """
 
 from __future__ import annotations
@@ -54,16 +54,18 @@ def spent_on(where: Target | str | None, day: str, after_id: int = 0) -> tuple[f
     return float(spent), max(after_id, int(last or 0))
 
 
-def reserve(conn: PgConnection, day: str, amount: float, limit: float) -> tuple[bool, float, float]:
-    """Reserve `amount` of the day's budget unless spend plus reservations already reach `limit`, in one atomic
-    statement (the row lock orders hosts). Returns (reserved, spent, reserved by every host) as it stood."""
-    for _ in range(2):
-        row = conn.execute("UPDATE spend SET reserved = reserved + ? WHERE day = ? AND spent + reserved < ? "
-                           "RETURNING spent, reserved", (amount, day, limit)).fetchone()
-        if row is not None:
-            return True, float(row[0]), float(row[1])
-        row = conn.execute("SELECT spent, reserved FROM spend WHERE day = ?", (day,)).fetchone()
-        if row is not None:
-            return False, float(row[0]), float(row[1])
-        conn.execute("INSERT INTO spend (day) VALUES (?) ON CONFLICT (day) DO NOTHING", (day,))  # the day's first
-    return False, 0.0, 0.0
+def lease(conn: PgConnection, day: str, want: float, estimate: float, limit: float) -> tuple[float, float, float]:
+    """Take up to `want` of the day's budget for this host, atomically against every host: nothing when spend plus
+    reservations already reach `limit`; otherwise `want`, or what is left if less, but at least `estimate` (a call
+    is let through while anything is left, as on one host). Returns (granted, spent, reserved by every host after).
+    One transaction with the day's row locked: hosts asking at once are served one after the other."""
+    with conn:
+        conn.execute("INSERT INTO spend (day) VALUES (?) ON CONFLICT (day) DO NOTHING", (day,))
+        row = conn.execute("SELECT spent, reserved FROM spend WHERE day = ? FOR UPDATE", (day,)).fetchone()
+        spent, reserved = (float(row[0]), float(row[1])) if row is not None else (0.0, 0.0)
+        left = limit - spent - reserved
+        if left <= 0:
+            return 0.0, spent, reserved
+        granted = max(min(want, left), estimate)
+        conn.execute("UPDATE spend SET reserved = reserved + ? WHERE day = ?", (granted, day))
+    return granted, spent, reserved + granted
