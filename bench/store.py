@@ -276,13 +276,13 @@ async def cpu_worker(port: int, where: str, budget: bool, concurrency: int, call
     rows = count_rows(where)
     if rows != executed:
         raise RuntimeError(f"attempt log: {rows} rows for {executed} calls")
+    await router.aclose()  # a shared budget gives its unspent lease back, then the log is flushed
     reserved = None
     if pg and budget:
         import psycopg
 
         with psycopg.connect(where) as conn:
             reserved = float(conn.execute("SELECT COALESCE(SUM(reserved), 0) FROM spend").fetchone()[0])  # type: ignore[index]
-    await router.aclose()
     await get_provider("groq").aclose()  # type: ignore[attr-defined]  # else aiohttp warns at exit
     server = None
     n = per_window * windows
