@@ -107,9 +107,15 @@ def calls_under_test(port: int, db: Path, **settings: Any) -> tuple[Call, Call, 
     return execute, provider, get_attempt_log(db), model
 
 
-async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: int) -> dict[str, Any]:
+async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: int,
+                 one_commit_per_window: bool = False) -> dict[str, Any]:
     import app
     from app.providers import get_provider
+
+    if one_commit_per_window:
+        import app.store.attempt_log as attempt_log_module
+
+        attempt_log_module.LINGER_SECONDS = 3600.0  # type: ignore[attr-defined]
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "own_cpu.db"
@@ -223,7 +229,8 @@ def run_worker(side: Results, port: int, args: argparse.Namespace, c: int, scrat
     # install of this tree, which is a meta-path finder consulted after sys.path).
     env = dict(os.environ, PYTHONPATH=str(side.tree), PYTHONDONTWRITEBYTECODE="1")
     cmd = [sys.executable, str(SCRIPT), "--worker", "--port", str(port), "--calls", str(calls),
-           "--concurrency", str(c), "--pairs", str(args.pairs), "--warmup", str(args.warmup)]
+           "--concurrency", str(c), "--pairs", str(args.pairs), "--warmup", str(args.warmup),
+           *(["--one-commit-per-window"] if args.one_commit_per_window else [])]
     done = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{side.name} worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -338,11 +345,15 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=40, help="execute/run_llm window pairs per worker (40)")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured calls of each kind per worker (200)")
     parser.add_argument("--keep", action="store_true", help="keep the base worktree afterwards")
+    parser.add_argument("--one-commit-per-window", action="store_true",
+                        help="the attempt log commits once per window (its flush), not every 50 ms: takes the "
+                             "commit cadence, which varies with the machine's speed, out of the comparison")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = asyncio.run(worker(args.port, args.calls, int(args.concurrency), args.pairs, args.warmup))
+        result = asyncio.run(worker(args.port, args.calls, int(args.concurrency), args.pairs, args.warmup,
+                                    args.one_commit_per_window))
         print(json.dumps(result))
         return 0
     return parent(args)
