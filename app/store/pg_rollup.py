@@ -53,6 +53,11 @@ def rollup_pg(conn: PgConnection, *, now: datetime | None = None, hours_per_step
     hours = rows = late = 0
     while (step := _step(conn, closed, hours_per_step, now)) is not None:
         hours, rows, late = hours + step[0], rows + step[1], late + step[2]
+        if step[0] == 0:
+            # Only late rows (or another process's step) this time: more may keep coming (a host whose clock runs
+            # behind writes into closed hours all the time), so they wait for the next run instead of holding
+            # this one for ever.
+            break
     return RollupReport(hours, rows, late, read_state(conn)[0])  # type: ignore[arg-type]
 
 
