@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
 from app.config import Settings
-from app.core.budget import spent_on
+from app.store.spend import spent_on
 from app.store.target import Target
 from dashboard import fmt, queries
 from dashboard.timeframe import iso
