@@ -134,9 +134,9 @@ async def test_ops_log_lines(env, sim, caplog):
 
 def test_read_only_readers_open_paths_with_uri_characters(tmp_path):
     """`?`, `#` and `%` in a path must not be read as the URI's query or fragment (a different, empty file)."""
-    from app.store.spend import spent_on
     from app.deprecations.history import recent_checks
     from app.store import AttemptRow, ModelStatusRow, read_model_status, utc_now_iso
+    from app.store.spend import spent_on
 
     folder = tmp_path / "odd ?mode=rw #1 100%"
     folder.mkdir()

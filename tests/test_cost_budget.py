@@ -155,8 +155,8 @@ def test_the_budget_resync_adds_only_rows_appended_since_and_only_todays(tmp_pat
 
 
 def test_spent_on_after_an_id_sums_only_the_rows_above_it(tmp_path):
-    from app.store.spend import spent_on
     from app.store import AttemptRow, get_attempt_log, utc_now_iso
+    from app.store.spend import spent_on
 
     db = tmp_path / "ids.db"
     log = get_attempt_log(db)

@@ -106,7 +106,7 @@ class Router(Outcomes):
         self._catalog_overrides: dict[str, ModelInfo] = (
             load_catalog_file(Path(settings.model_catalog_file), catalog()) if settings.model_catalog_file else {}
         )
-        self.budget: DailyBudget | None = budget_from(settings, store_target(settings), self.log, self.alerts)
+        self.budget: DailyBudget | None = budget_from(settings, target, self.log, self.alerts)
         if self.budget is not None:
             self._warn_unpriced(registry())
         # What `import app` leaves out (the SDKs, sqlite-utils) loads here, when a router is built: not inside the

@@ -91,7 +91,7 @@ class AttemptLog:
         else:
             import sqlite_utils  # noqa: F401
 
-    def record(self, row: AttemptRow | ModelStatusRow) -> None:
+    def record(self, row: AttemptRow | ModelStatusRow | Release) -> None:
         self._items.append(row)
         # The writer publishes that it sleeps before it looks at the deque a last time, and this looks at that
         # flag after appending: one of the two sees the other, so a row never waits for a wake-up that never comes.
@@ -101,13 +101,10 @@ class AttemptLog:
             self._start()
 
     def record_now(self, row: ModelStatusRow | Release) -> None:
-        """Record, and cut the writer's linger short: other processes should see a mark at once."""
-        self._items.append(row)
+        """Record, and cut the writer's linger short: other processes should see a mark at once. The hurry comes
+        after the row is in: a writer it woke then takes the row in this batch."""
+        self.record(row)
         self._hurry.set()
-        if self._writer_idle:
-            self._wake.set()
-        elif self._thread is None:
-            self._start()
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Block until everything recorded so far is written (or spilled). False if the timeout ran out."""

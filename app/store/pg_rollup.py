@@ -24,11 +24,10 @@ from app.store.rollup import (
     _aggregate,
     _Group,
     _start_of,
-    _upsert,
-    _write_state,
     hour_key,
     hour_start,
     read_state,
+    write_step,
 )
 
 _WRITE_LOCK = 0x77726974  # "writ": one rollup writer at a time, across hosts
@@ -90,11 +89,6 @@ def _step(conn: PgConnection, closed: str, max_hours: int, now: datetime) -> tup
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
         if tuple(read_state(conn)) != (through, max_id):  # type: ignore[arg-type]
             return 0, 0, 0  # another host rolled up meanwhile: start over from its state
-        days: dict[Key, _Group] = {}
-        for key, group in groups.items():
-            days.setdefault((key[0][:10], *key[1:]), _Group()).absorb(group)  # type: ignore[arg-type]
-        _upsert(conn, "attempts_hourly", "hour", groups)  # type: ignore[arg-type]
-        _upsert(conn, "attempts_daily", "day", days)  # type: ignore[arg-type]
-        _write_state(conn, max(end, start), max(newest, max_id), now)  # type: ignore[arg-type]
+        write_step(conn, groups, max(end, start), max(newest, max_id), now)  # type: ignore[arg-type]
     hours = int((hour_start(end) - hour_start(start)).total_seconds() // 3600) if start < end else 0
     return hours, rows + late, late

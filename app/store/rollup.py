@@ -193,18 +193,23 @@ def _step(conn: sqlite3.Connection, closed: str, max_hours: int, now: datetime) 
         if read_state(conn) != (through, max_id):  # another process rolled up meanwhile: start over from its state
             conn.execute("ROLLBACK")
             return 0, 0, 0
-        days: dict[Key, _Group] = {}
-        for key, group in groups.items():
-            days.setdefault((key[0][:10], *key[1:]), _Group()).absorb(group)  # type: ignore[arg-type]
-        _upsert(conn, "attempts_hourly", "hour", groups)
-        _upsert(conn, "attempts_daily", "day", days)
-        _write_state(conn, max(end, start), max(newest, max_id), now)
+        write_step(conn, groups, max(end, start), max(newest, max_id), now)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     hours = int((hour_start(end) - hour_start(start)).total_seconds() // 3600) if start < end else 0
     return hours, rows + late, late
+
+
+def write_step(conn: sqlite3.Connection, groups: dict[Key, _Group], through: str, max_id: int, now: datetime) -> None:
+    """Inside the caller's write transaction: the hours' groups, the same added up per day, and the new state."""
+    days: dict[Key, _Group] = {}
+    for key, group in groups.items():
+        days.setdefault((key[0][:10], *key[1:]), _Group()).absorb(group)  # type: ignore[arg-type]
+    _upsert(conn, "attempts_hourly", "hour", groups)
+    _upsert(conn, "attempts_daily", "day", days)
+    _write_state(conn, through, max_id, now)
 
 
 def _upsert(conn: sqlite3.Connection, table: str, period: str, groups: dict[Key, _Group]) -> None:
