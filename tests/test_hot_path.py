@@ -163,3 +163,47 @@ def test_while_the_disk_refuses_rows_the_backlog_is_bounded_then_written(tmp_pat
     assert kept == [f"req{i}" for i in range(25)]  # the spilled ones imported first, then the ones in memory
     assert not spill_path(path).exists()
     log.close()
+
+
+def test_the_positional_builders_make_what_the_dataclass_constructors_make():
+    import dataclasses
+
+    from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage, new_record, new_response
+
+    record_values = ("m", Outcome.FAILURE, 2, ErrorKind.TIMEOUT, 504, "late", 12.5, True, "groq", 3)
+    built = new_record(*record_values)
+    assert type(built) is AttemptRecord and built == AttemptRecord(*record_values)
+    response_values = ("hi", "m", "stop", Usage(3, 4, 7), "fast", "rid", True, 9.5, (built,), "groq", 0.25, "req_1",
+                       ({"id": "t"},), "v")
+    made = new_response(*response_values)
+    assert type(made) is LLMResponse and made == LLMResponse(*response_values)
+    # Every field, in order: a field added to either class must be passed, or the builder fails loudly.
+    assert [getattr(made, f.name) for f in dataclasses.fields(LLMResponse)] == list(response_values)
+    with pytest.raises(TypeError):
+        new_record(*record_values[:-1])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.content = "changed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("tail", [(0, False, None, None), (1, True, 12.5, "FORCE_MODEL")])
+def test_every_row_of_a_batch_is_written_once_in_order_whatever_its_size(tmp_path, tail):
+    import sqlite3
+
+    from app.store.database import open_database
+    from app.store.rows import _chunks, write_rows
+
+    # Full statements first, then falling powers of two: a handful of statement shapes for any batch size.
+    assert [len(c) for c in _chunks(list(range(300)), 128)] == [128, 128, 32, 8, 4]
+    assert {len(c) for n in range(600) for c in _chunks(list(range(n)), 128)} == {1, 2, 4, 8, 16, 32, 64, 128}
+    db = open_database(tmp_path / "chunks.db")
+    written = 0
+    for size in (1, 127, 128, 129, 300):
+        rows = [_row(written + i)._replace(retry=tail[0], hedged=tail[1], first_token_ms=tail[2],
+                                            override_source=tail[3]) for i in range(size)]
+        assert write_rows(db, rows) == size
+        written += size
+    db.conn.close()
+    with sqlite3.connect(tmp_path / "chunks.db") as conn:
+        got = conn.execute("SELECT request_id, retry, hedged, first_token_ms, override_source FROM attempts "
+                           "ORDER BY id").fetchall()
+    assert got == [(f"req{i}", tail[0], int(tail[1]), tail[2], tail[3]) for i in range(written)]

@@ -34,7 +34,7 @@ from app.core.request import (
     provider_of,
     response,
 )
-from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, Run, backoff, choose_retry
+from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, backoff, choose_retry
 from app.core.streaming import TaskStream
 from app.core.validation import Validator, rejection
 from app.deprecations import DeprecationCalendar, load_calendar, startup_warnings
@@ -177,9 +177,8 @@ class Router(Outcomes):
                               "stream_task (or stream_reasoning_task...) to receive the text as it is generated")
         call = self.begin(task_type, messages, variant, max_cost_usd, validate, required_fields, timeout,
                           hedge_after_ms, params)
-        run = call.run
         while (pick := self.next_untried(call) or await self.next_retry(call)) is not None:
-            if run.hedge_after is None:
+            if call.hedge_after is None:
                 answer = await self.attempt(call, pick, None if self.budget is None else self.reserve(call, pick))
             else:
                 answer = await race(self, call, pick)
@@ -225,14 +224,13 @@ class Router(Outcomes):
         )
         deadline_seconds = float(timeout) if timeout is not None else s.llm_request_deadline_seconds
         hedge_ms = s.hedge_after_ms if hedge_after_ms is None else (hedge_after_ms or None)
-        run = Run(chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
-                  hedge_ms / 1000.0 if hedge_ms else None)
-        return Call(req, run, messages, params, needs_of(messages, params, measured), max_cost_usd, validate,
-                    required_fields)
+        return Call(req, chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
+                    hedge_ms / 1000.0 if hedge_ms else None, messages, params, needs_of(messages, params, measured),
+                    max_cost_usd, validate, required_fields)
 
     def next_untried(self, call: Call) -> Pick | None:
         """The first pass: the chain's next model that passes the checks, or None when the chain is done."""
-        run, req = call.run, call.req
+        run, req = call, call.req
         candidates = run.chain.candidates
         while run.index < len(candidates):
             position = run.index + 1
@@ -253,7 +251,7 @@ class Router(Outcomes):
 
     async def next_retry(self, call: Call) -> Pick | None:
         """After the first pass: the retry to make (after its backoff, slept here), or None to give up."""
-        run, s = call.run, self.settings
+        run, s = call, self.settings
         if not run.retryable:
             run.stopped = "no model left worth another call"
             return None
@@ -293,7 +291,7 @@ class Router(Outcomes):
     def start_call(self, call: Call, pick: Pick, reservation: Reservation | None) -> float:
         """Count a call about to be made and return the time left; past the deadline, release its reservation and
         raise DeadlineExceededError instead."""
-        run = call.run
+        run = call
         remaining = run.deadline - time.perf_counter()
         if remaining < MIN_ATTEMPT_SECONDS:
             if reservation is not None and self.budget is not None:

@@ -27,17 +27,20 @@ def needs_of(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
              measured: tuple[int, bool] | None = None) -> Needs:
     """`measured`: what `inspect_messages` returned for these messages, when the caller already has it."""
     chars, images = inspect_messages(messages) if measured is None else measured
+    prompt_tokens = tokens_from_chars(chars, len(messages))
     if not params:
-        return Needs(_VISION if images else _NOTHING, tokens_from_chars(chars, len(messages)), None)
-    wanted = {"vision"} if images else set()
-    if params.get("tools"):
-        wanted.add("tools")
-    response_format = params.get("response_format")
-    if isinstance(response_format, Mapping) and response_format.get("type") in ("json_object", "json_schema"):
-        wanted.add("json_mode")
+        return Needs(_VISION if images else _NOTHING, prompt_tokens, None)
     max_tokens = params.get("max_completion_tokens") or params.get("max_tokens")
     limit = max_tokens if isinstance(max_tokens, int) else None
-    return Needs(frozenset(wanted) if wanted else _NOTHING, tokens_from_chars(chars, len(messages)), limit)
+    tools, response_format = params.get("tools"), params.get("response_format")
+    if not (images or tools or response_format):  # the common call: max_tokens, temperature and the like
+        return Needs(_NOTHING, prompt_tokens, limit)
+    wanted = {"vision"} if images else set()
+    if tools:
+        wanted.add("tools")
+    if isinstance(response_format, Mapping) and response_format.get("type") in ("json_object", "json_schema"):
+        wanted.add("json_mode")
+    return Needs(frozenset(wanted) if wanted else _NOTHING, prompt_tokens, limit)
 
 
 def estimated_cost(info: ModelInfo | None, needs: Needs) -> float | None:

@@ -20,12 +20,11 @@ if TYPE_CHECKING:
 async def race(router: Router, call: Call, first: Pick) -> Answer | None:
     """The first good answer of `first` and, if it is slow, a hedge beside it; None when neither answered."""
     lost: dict[asyncio.Task[Any], bool] = {}
-    run = call.run
-    assert run.hedge_after is not None
+    assert call.hedge_after is not None
     reservation = router.reserve(call, first)
     tasks = {asyncio.ensure_future(router.attempt(call, first, reservation, lost))}
     try:
-        done, pending = await asyncio.wait(tasks, timeout=min(run.hedge_after, max(run.remaining(), 0.0)))
+        done, pending = await asyncio.wait(tasks, timeout=min(call.hedge_after, max(call.remaining(), 0.0)))
         if done:
             return done.pop().result()
         partner = _partner(router, call, first)
@@ -61,10 +60,9 @@ async def race(router: Router, call: Call, first: Pick) -> Answer | None:
 def _partner(router: Router, call: Call, first: Pick) -> Pick | None:
     """The hedge: the chain's next usable model, else the same model again (a second call often lands on
     another server), within LLM_MAX_ATTEMPTS."""
-    run = call.run
     pick = router.next_untried(call)
     if pick is not None:
         return Pick(pick.position, pick.candidate, pick.info, pick.retry, hedged=True)
-    if run.calls >= run.max_calls:
+    if call.calls >= call.max_calls:
         return None
-    return Pick(first.position, first.candidate, first.info, run.calls_to.get(first.candidate.model, 0), hedged=True)
+    return Pick(first.position, first.candidate, first.info, call.calls_to.get(first.candidate.model, 0), hedged=True)

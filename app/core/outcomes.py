@@ -83,7 +83,7 @@ class Outcomes:
                         "request_id=%s", req.chain.task_type, pick.candidate.model,
                         answer.result.usage.total_tokens, answer.latency_ms, pick.candidate.is_fallback, pick.retry,
                         req.request_id)
-        return response(req, answer, tuple(req.records), ms_since(call.run.started))
+        return response(req, answer, tuple(req.records), ms_since(call.started))
 
     def lost(self, call: Call, answer: Answer) -> None:
         """A hedged call that answered too, after the winner: its tokens and cost were billed, so they are logged."""
@@ -109,7 +109,7 @@ class Outcomes:
         now = time.time()
         if kind is ErrorKind.TIMEOUT and cut:
             kind = ErrorKind.DEADLINE
-            message = f"{message} (cut short by the request's deadline of {call.run.deadline_seconds:g}s)"
+            message = f"{message} (cut short by the request's deadline of {call.deadline_seconds:g}s)"
         # Groq answers its 2026 retirements with a plain 404; the calendar tells a retirement from a typo, and
         # for either answer it knows the replacement to name.
         retired = self.retirement(model) if kind in (ErrorKind.NOT_FOUND, ErrorKind.DEPRECATED) else None
@@ -123,7 +123,7 @@ class Outcomes:
             self.health.on_failure(model, kind, error, now, req.request_id, req.chain.task_type)
         rule = policy(kind)
         if rule.retry:
-            call.run.retryable[pick.position] = pick
+            call.retryable[pick.position] = pick
         # Groq does not bill failed calls; a model without a price stays unknown.
         billed = 0.0 if info is not None and info.priced else None
         req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=provider_of(info), kind=kind,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from app.core.chain import Candidate, Chain
 from app.providers import ProviderResponse
 from app.store import AttemptLog, AttemptRow, utc_now_iso
-from app.types import AttemptRecord, ErrorKind, Outcome
+from app.types import AttemptRecord, ErrorKind, Outcome, new_record
 
 MAX_MESSAGE_CHARS = 2000
 _new_row = AttemptRow._make  # from a tuple already in column order
@@ -63,8 +63,8 @@ class RequestLog:
         first_token_ms: float | None = None,
     ) -> None:
         """`cost` is what the attempt was billed: None when the price is unknown, 0.0 for an unbilled failure."""
-        self.records.append(AttemptRecord(candidate.model, outcome, position, kind, status, message, latency_ms,
-                                          candidate.is_fallback, provider, retry))
+        self.records.append(new_record(candidate.model, outcome, position, kind, status, message, latency_ms,
+                                       candidate.is_fallback, provider, retry))
         if self.log is None:
             return
         called = outcome is not Outcome.SKIPPED

@@ -1,5 +1,6 @@
-"""One request as the executor carries it: what the caller passed (`Call`), a provider's answer before it is
-accepted (`Answer`), the response built from it, and the error that ends a request no model answered."""
+"""One request as the executor carries it: its course and what the caller passed (`Call`, one object), a
+provider's answer before it is accepted (`Answer`), the response built from it, and the error that ends a request
+no model answered."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from app.errors import (
     TaskFailedError,
 )
 from app.providers import ProviderResponse
-from app.types import AttemptRecord, ErrorKind, LLMResponse
+from app.types import AttemptRecord, ErrorKind, LLMResponse, Usage, new_response
 
 _UNSUITABLE = (ErrorKind.CAPABILITY, ErrorKind.CONTEXT_LENGTH, ErrorKind.BUDGET)
 
@@ -37,17 +38,24 @@ class Answer(NamedTuple):
     first_token_ms: float | None = None  # streamed attempts
 
 
-class Call(NamedTuple):
-    """What one execute() call carries through its attempts."""
+class Call(Run):
+    """One execute() or stream() call: its course through the chain (`Run`) and what the caller passed. One object
+    per request, built once: the executor reads it on every step."""
 
-    req: RequestLog
-    run: Run
-    messages: Sequence[Mapping[str, Any]]
-    params: Mapping[str, Any]
-    needs: Needs
-    max_cost_usd: float | None
-    validate: Validator | None
-    required_fields: Sequence[str] | None
+    __slots__ = ("max_cost_usd", "messages", "needs", "params", "req", "required_fields", "validate")
+
+    def __init__(self, req: RequestLog, chain: Chain, deadline: float, deadline_seconds: float, max_calls: int,
+                 hedge_after: float | None, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
+                 needs: Needs, max_cost_usd: float | None, validate: Validator | None,
+                 required_fields: Sequence[str] | None) -> None:
+        Run.__init__(self, chain, deadline, deadline_seconds, max_calls, hedge_after)
+        self.req = req
+        self.messages = messages
+        self.params = params
+        self.needs = needs
+        self.max_cost_usd = max_cost_usd
+        self.validate = validate
+        self.required_fields = required_fields
 
 
 def check_options(max_cost_usd: float | None, validate: Validator | None, required_fields: Any,
@@ -72,42 +80,32 @@ def check_options(max_cost_usd: float | None, validate: Validator | None, requir
 
 def response(req: RequestLog, answer: Answer, attempts: tuple[AttemptRecord, ...], total_ms: float) -> LLMResponse:
     result, pick = answer.result, answer.pick
-    return LLMResponse(
-        content=result.content,
-        model_used=pick.candidate.model,
-        finish_reason=result.finish_reason,
-        usage=result.usage,
-        task_type=req.chain.task_type,
-        request_id=req.request_id,
-        fallback_used=pick.position > 1,
-        latency_ms=total_ms,
-        attempts=attempts,
-        provider=answer.provider,
-        cost_usd=answer.cost_usd,
-        provider_request_id=result.provider_request_id,
-        tool_calls=result.tool_calls,
-        variant=req.variant,
-    )
+    # Positional, in LLMResponse's field order (content, model_used, finish_reason, usage, task_type, request_id,
+    # fallback_used, latency_ms, attempts, provider, cost_usd, provider_request_id, tool_calls, variant).
+    usage = result.usage if type(result.usage) is Usage else Usage.of(result.usage)  # a custom provider's dict
+    return new_response(result.content, pick.candidate.model, result.finish_reason, usage,
+                        req.chain.task_type, req.request_id, pick.position > 1, total_ms, attempts, answer.provider,
+                        answer.cost_usd, result.provider_request_id, result.tool_calls, req.variant)
 
 
 
 def deadline_error(call: Call) -> DeadlineExceededError:
-    req, run = call.req, call.run
-    calls = f"{run.calls} provider call(s)" + (f", {run.retries} of them retries" if run.retries else "")
+    req = call.req
+    calls = f"{call.calls} provider call(s)" + (f", {call.retries} of them retries" if call.retries else "")
     return DeadlineExceededError(
-        f"{req.chain.task_type}: no answer within the request's deadline of {run.deadline_seconds:g}s "
+        f"{req.chain.task_type}: no answer within the request's deadline of {call.deadline_seconds:g}s "
         f"(LLM_REQUEST_DEADLINE_SECONDS or timeout=); {calls}",
         req.records, task_type=req.chain.task_type, request_id=req.request_id)
 
 def final_error(call: Call) -> TaskFailedError:
     """The error that ends a request no model answered."""
-    req, run = call.req, call.run
-    if run.remaining() < MIN_ATTEMPT_SECONDS:
+    req = call.req
+    if call.remaining() < MIN_ATTEMPT_SECONDS:
         return deadline_error(call)
-    if run.calls == 0 and req.records and all(r.error_kind in _UNSUITABLE for r in req.records):
-        return NoCapableModelError(_unsuitable_summary(run.chain, call.needs, req), req.records,
+    if call.calls == 0 and req.records and all(r.error_kind in _UNSUITABLE for r in req.records):
+        return NoCapableModelError(_unsuitable_summary(call.chain, call.needs, req), req.records,
                                    task_type=req.chain.task_type, request_id=req.request_id)
-    return AllModelsFailedError(_summary(run), req.records, task_type=req.chain.task_type,
+    return AllModelsFailedError(_summary(call), req.records, task_type=req.chain.task_type,
                                 request_id=req.request_id)
 
 

@@ -75,8 +75,7 @@ class TaskStream:
 
     async def _run(self) -> AsyncIterator[str]:
         router, call = self._router, self._call
-        run = call.run
-        run.deadline = time.perf_counter() + run.deadline_seconds  # the clock starts at the first read
+        call.deadline = time.perf_counter() + call.deadline_seconds  # the clock starts at the first read
         while (pick := router.next_untried(call) or await router.next_retry(call)) is not None:
             attempt = _StreamAttempt(router, call, pick, router.reserve(call, pick))
             first = await attempt.open()
@@ -112,12 +111,12 @@ class _StreamAttempt:
 
     async def open(self) -> StreamChunk | None:
         router, call, pick = self.router, self.call, self.pick
-        run, settings = call.run, router.settings
+        settings = router.settings
         remaining = router.start_call(call, pick, self.reservation)  # past the deadline: released, and raises
         # The first token cannot take longer than a whole plain call to this model may (its attempt timeout).
         first_token_timeout = min(settings.llm_first_token_timeout_seconds, router.model_timeout(pick.info))
         wait = min(first_token_timeout, remaining)
-        logger.info("Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s", run.chain.task_type,
+        logger.info("Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s", call.chain.task_type,
                     pick.candidate.model, pick.position, pick.retry, call.req.request_id)
         self.started = time.perf_counter()
         try:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -54,7 +55,9 @@ class AttemptRow(NamedTuple):
 
 Row = AttemptRow | ModelStatusRow
 
-_CHUNK = 32  # rows per INSERT statement: 32 x 28 parameters stays under SQLite's oldest limit of 999
+# Rows per INSERT statement: each statement costs a cursor and a step on the writer thread, so fewer and larger
+# ones are cheaper, up to the parameters a statement may bind (32766 since SQLite 3.32, 999 before).
+_CHUNK = 128
 _ATTEMPT_COLUMNS = ", ".join(AttemptRow._fields)
 _ROW_PLACEHOLDERS = "(" + ", ".join("?" for _ in AttemptRow._fields) + ")"
 _INSERTS: dict[int, str] = {}
@@ -100,8 +103,7 @@ def write_rows(db: Database, items: Iterable[object], *, skip_known: bool = Fals
             db.conn.executemany(_INSERT_IF_NEW, [(*row, *(row[i] for i in _SAME_INDEXES)) for row in attempts])
             written = db.conn.total_changes - before
         else:
-            for start in range(0, len(attempts), _CHUNK):
-                chunk = attempts[start:start + _CHUNK]
+            for chunk in _chunks(attempts, _chunk_rows(db.conn)):
                 if all(row[_LEAN:] == _LEAN_TAIL for row in chunk):
                     values = list(itertools.chain.from_iterable(row[:_LEAN] for row in chunk))
                     db.conn.execute(_insert_sql(len(chunk), lean=True), values)
@@ -110,3 +112,22 @@ def write_rows(db: Database, items: Iterable[object], *, skip_known: bool = Fals
         for status in statuses:
             db.conn.execute(UPSERT_STATUS, status)
     return written
+
+
+def _chunk_rows(conn: sqlite3.Connection) -> int:
+    return max(1, min(_CHUNK, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(AttemptRow._fields)))
+
+
+def _chunks(rows: list[AttemptRow], size: int) -> Iterator[list[AttemptRow]]:
+    """Full chunks of `size`, then the rest in chunks of falling powers of two: a few statement shapes in all, so
+    the sqlite3 module's statement cache keeps every one prepared (a prepare costs more than the rows it saves)."""
+    start, end = 0, len(rows)
+    while end - start >= size:
+        yield rows[start:start + size]
+        start += size
+    step = 1 << (size.bit_length() - 1)
+    while start < end:
+        while step > end - start:
+            step >>= 1
+        yield rows[start:start + step]
+        start += step
