@@ -74,16 +74,17 @@ class RequestLog:
         if result is None:
             row = (self.request_id, self.chain.task_type, candidate.model, provider, position, outcome.value,
                    kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
-                   candidate.is_fallback, self.chain.forced, none_if_skipped, none_if_skipped, none_if_skipped,
-                   latency_ms, cost, utc_now_iso(), None, None, self.variant, None, None,
-                   self.prompt if called else None, None, retry, hedged, first_token_ms, self.chain.override_source)
+                   int(candidate.is_fallback), int(self.chain.forced), none_if_skipped, none_if_skipped,
+                   none_if_skipped, latency_ms, cost, utc_now_iso(), None, None, self.variant, None, None,
+                   self.prompt if called else None, None, retry, int(hedged), first_token_ms,
+                   self.chain.override_source)
         else:
             usage = result.usage
             row = (self.request_id, self.chain.task_type, candidate.model, provider, position, outcome.value,
                    kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
-                   candidate.is_fallback, self.chain.forced, usage.prompt_tokens, usage.completion_tokens,
+                   int(candidate.is_fallback), int(self.chain.forced), usage.prompt_tokens, usage.completion_tokens,
                    usage.total_tokens, latency_ms, cost, utc_now_iso(), usage.cached_tokens,
                    usage.reasoning_tokens, self.variant, result.finish_reason, result.provider_request_id,
-                   self.prompt, result.content if self.log_content else None, retry, hedged, first_token_ms,
+                   self.prompt, result.content if self.log_content else None, retry, int(hedged), first_token_ms,
                    self.chain.override_source)
         self.log.record(_new_row(row))
