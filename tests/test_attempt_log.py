@@ -151,3 +151,28 @@ def test_read_only_readers_open_paths_with_uri_characters(tmp_path):
     assert spent_on(db, now[:10])[0] == pytest.approx(0.25)
     assert recent_checks(db) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # nothing created beside it
+
+
+def test_building_a_router_opens_the_store_before_the_first_call(tmp_path, caplog):
+    """Opened under a busy event loop, the open would take seconds (each statement waits for the GIL), and every row
+    of those seconds would be only in memory: the writer opens the store as the router is built."""
+    from app.config import load_settings
+    from app.core.executor import Router
+
+    def router_on(path):
+        settings = load_settings(env_file=None, groq_api_key=TEST_KEY, attempts_db_path=path)
+        return Router(settings, registry=lambda: {"fast": ["m"], "fallback": []}, catalog=dict)
+
+    healthy = tmp_path / "ready.db"
+    router = router_on(healthy)
+    with sqlite3.connect(healthy) as conn:  # migrated, before any call or row
+        assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master")} >= {"attempts", "model_status"}
+    assert router.log is not None and router.log.problem is None
+
+    (tmp_path / "folder.db").mkdir()  # unusable: the build still succeeds, and the problem is said at once
+    broken = router_on(tmp_path / "folder.db")
+    assert broken.log is not None and broken.log.problem is not None and "folder.db" in broken.log.problem
+    assert "attempt log" in caplog.text
+    (tmp_path / "folder.db").rmdir()
+    for built in (router, broken):
+        assert built.log is not None and built.log.close(timeout=15)

@@ -41,8 +41,12 @@ logger = logging.getLogger("taskrouter.store")
 
 MAX_PENDING_ROWS = 200_000  # beyond this, while the database refuses rows, the oldest go to the spill file
 _BATCH = 2_000  # rows per transaction
-LINGER_SECONDS = 0.05  # how long the writer gathers rows after the first one arrives, before a commit
+# How long the writer gathers rows after the first one arrives, before a commit. Each commit and wake-up costs the
+# process more CPU (the writer's, and the event loop's GIL hand-offs to it) than the rows it carries, so under load
+# fewer, larger commits lower every call's cost; the price is the window a kill -9 can take with it.
+LINGER_SECONDS = 0.1
 DEFAULT_EXIT_SECONDS = 3 * BUSY_TIMEOUT_SECONDS
+OPEN_WAIT_SECONDS = 1.0  # how long building a router waits for the writer to open the store (prepare)
 _MAX_BACKOFF = 2.0
 
 
@@ -75,6 +79,7 @@ class AttemptLog:
         self._writer_idle = False
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._opened = threading.Event()  # the writer's first open has succeeded or failed
         self._closing = False  # at exit: a failed write spills at once instead of waiting to retry
         self._stop = False  # closed: the writer ends once the deque is empty
         self._pending: list[_Item] = []  # taken from the deque, not yet written: the writer's own
@@ -83,13 +88,18 @@ class AttemptLog:
         self.spilled = 0  # rows this process put in the spill file
         self.costs_reserved = False  # a shared budget reserves each call's cost before it is logged (pg_rows.py)
 
-    def prepare(self) -> None:
+    def prepare(self, wait: float = OPEN_WAIT_SECONDS) -> None:
         """Load what the writer needs (sqlite-utils, psycopg), so that its thread does not import it, holding the
-        GIL, while the first calls run. Opens nothing."""
+        GIL, while the first calls run; start the writer, which opens the store at once, and wait up to `wait`
+        seconds for that open (it never raises: a problem is logged, and rows wait as always). Opened under load
+        instead, each of the open's statements would wait for the busy event loop to hand back the GIL: seconds,
+        during which every row is only in memory."""
         if isinstance(self.target, PostgresTarget):
             import psycopg  # noqa: F401
         else:
             import sqlite_utils  # noqa: F401
+        self._start()
+        self._opened.wait(wait)
 
     def record(self, row: AttemptRow | ModelStatusRow | Release) -> None:
         self._items.append(row)
@@ -170,10 +180,10 @@ class AttemptLog:
             pending.append(items.popleft())
 
     def _run(self) -> None:
-        db: Database | PgDatabase | None = None
         pending = self._pending
         backoff = 0.05
         errors = _store_errors(self.target)
+        db = self._open_first(errors)
         while True:
             self._gather(pending)
             if self._stop and not pending and not self._items:
@@ -213,6 +223,19 @@ class AttemptLog:
                                  self.label)
                 _settle(chunk)
             backoff = 0.05
+
+    def _open_first(self, errors: tuple[type[BaseException], ...]) -> Database | PgDatabase | None:
+        """The store opened as the writer starts, before rows need it. A failure is logged here; the open is tried
+        again, and its failure handled, once there are rows."""
+        try:
+            return self._open()
+        except errors as exc:
+            self._report(problem_of(self.target, exc))
+        except Exception:
+            logger.exception("attempt log: opening %s failed; it is tried again with the first rows", self.label)
+        finally:
+            self._opened.set()
+        return None
 
     def _open(self) -> Database | PgDatabase:
         db = open_database(self.target, quick_check=True)
