@@ -230,44 +230,44 @@ class Router(Outcomes):
 
     def next_untried(self, call: Call) -> Pick | None:
         """The first pass: the chain's next model that passes the checks, or None when the chain is done."""
-        run, req = call, call.req
-        candidates = run.chain.candidates
-        while run.index < len(candidates):
-            position = run.index + 1
-            candidate = candidates[run.index]
-            run.index += 1
+        req = call.req
+        candidates = call.chain.candidates
+        while call.index < len(candidates):
+            position = call.index + 1
+            candidate = candidates[call.index]
+            call.index += 1
             info = self.model_info(candidate.model)
-            if not run.chain.forced:
+            if not call.chain.forced:
                 kind = self._skipped(req, position, candidate, info, call.needs, call.max_cost_usd)
                 if kind is not None:
                     if kind in _WAITABLE:  # may be free again before the deadline: a retry can wait for it
-                        run.retryable[position] = run.pick(position, candidate, info)
+                        call.retryable[position] = call.pick(position, candidate, info)
                     continue
-            if run.calls >= run.max_calls:
-                run.not_tried.append(candidate.model)
+            if call.calls >= call.max_calls:
+                call.not_tried.append(candidate.model)
                 continue
-            return Pick(position, candidate, info, run.calls_to.get(candidate.model, 0))
+            return Pick(position, candidate, info, call.calls_to.get(candidate.model, 0))
         return None
 
     async def next_retry(self, call: Call) -> Pick | None:
         """After the first pass: the retry to make (after its backoff, slept here), or None to give up."""
-        run, s = call, self.settings
-        if not run.retryable:
-            run.stopped = "no model left worth another call"
+        s = self.settings
+        if not call.retryable:
+            call.stopped = "no model left worth another call"
             return None
-        if run.calls >= run.max_calls:
-            run.stopped = f"LLM_MAX_ATTEMPTS={run.max_calls} calls spent"
+        if call.calls >= call.max_calls:
+            call.stopped = f"LLM_MAX_ATTEMPTS={call.max_calls} calls spent"
             return None
         now_wall = time.time()
         self.health.refresh_if_due(now_wall)
-        states = {p.candidate.model: self.health.mark(p.candidate.model) for p in run.retryable.values()}
-        delay = backoff(run.retries, s.retry_backoff_base_seconds, s.retry_backoff_max_seconds)
-        chosen = choose_retry(run, states, delay, now_wall, run.chain.forced)
+        states = {p.candidate.model: self.health.mark(p.candidate.model) for p in call.retryable.values()}
+        delay = backoff(call.retries, s.retry_backoff_base_seconds, s.retry_backoff_max_seconds)
+        chosen = choose_retry(call, states, delay, now_wall, call.chain.forced)
         if chosen is None:
             return None
         pick, wait = chosen
-        run.retries += 1
-        logger.info("Retrying task_type=%s model=%s retry=%d in %.3fs request_id=%s", run.chain.task_type,
+        call.retries += 1
+        logger.info("Retrying task_type=%s model=%s retry=%d in %.3fs request_id=%s", call.chain.task_type,
                     pick.candidate.model, pick.retry, wait, call.req.request_id)
         if wait > 0:
             await asyncio.sleep(wait)
@@ -291,14 +291,13 @@ class Router(Outcomes):
     def start_call(self, call: Call, pick: Pick, reservation: Reservation | None) -> float:
         """Count a call about to be made and return the time left; past the deadline, release its reservation and
         raise DeadlineExceededError instead."""
-        run = call
-        remaining = run.deadline - time.perf_counter()
+        remaining = call.deadline - time.perf_counter()
         if remaining < MIN_ATTEMPT_SECONDS:
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation, 0.0)
             raise deadline_error(call)
-        run.calls += 1
-        run.calls_to[pick.candidate.model] = run.calls_to.get(pick.candidate.model, 0) + 1
+        call.calls += 1
+        call.calls_to[pick.candidate.model] = call.calls_to.get(pick.candidate.model, 0) + 1
         return remaining
 
     async def attempt(self, call: Call, pick: Pick, reservation: Reservation | None,

@@ -88,7 +88,6 @@ def response(req: RequestLog, answer: Answer, attempts: tuple[AttemptRecord, ...
                         answer.cost_usd, result.provider_request_id, result.tool_calls, req.variant)
 
 
-
 def deadline_error(call: Call) -> DeadlineExceededError:
     req = call.req
     calls = f"{call.calls} provider call(s)" + (f", {call.retries} of them retries" if call.retries else "")
@@ -96,6 +95,7 @@ def deadline_error(call: Call) -> DeadlineExceededError:
         f"{req.chain.task_type}: no answer within the request's deadline of {call.deadline_seconds:g}s "
         f"(LLM_REQUEST_DEADLINE_SECONDS or timeout=); {calls}",
         req.records, task_type=req.chain.task_type, request_id=req.request_id)
+
 
 def final_error(call: Call) -> TaskFailedError:
     """The error that ends a request no model answered."""
