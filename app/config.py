@@ -16,6 +16,7 @@ from app.errors import ConfigError
 _DEFAULT_MODEL_VAR = re.compile(r"^DEFAULT_(?P<task>[A-Z0-9_]+)_MODEL$")
 # A bad value of these is named, never shown.
 _SECRET_SETTINGS = frozenset({"GROQ_API_KEY", "ALERT_WEBHOOK_URL", "ATTEMPTS_DB_URL"})
+_URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^/@\s]*@")
 
 
 def task_env_name(task_type: str) -> str:
@@ -110,6 +111,11 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            # The HTTP client would send them as Basic auth in place of GROQ_API_KEY, and the URL is shown in logs
+            # and by `taskrouter check`.
+            raise ValueError("must not hold a user or password (user:password@host); give a proxy its credentials "
+                             "in HTTPS_PROXY")
         return value.rstrip("/")
 
     @field_validator("alert_webhook_url")
@@ -162,6 +168,11 @@ def _default_model_vars(env_file: str | os.PathLike[str] | None) -> dict[str, st
     return found
 
 
+def without_password(value: Any) -> Any:
+    """A URL's password as `***` (`http://user:***@host`), for messages; anything else unchanged."""
+    return _URL_PASSWORD.sub(r"\1***@", value) if isinstance(value, str) else value
+
+
 def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides: Any) -> Settings:
     """Read the settings; a bad value raises ConfigError naming the variable and what it must be."""
     try:
@@ -171,7 +182,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides:
         for err in exc.errors():
             name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
             got = err.get("input")
-            shown = "" if name in _SECRET_SETTINGS else f" (got {got!r})"
+            shown = "" if name in _SECRET_SETTINGS else f" (got {without_password(got)!r})"
             problems.append(f"{name}: {err['msg']}{shown}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
     if "default_models" not in overrides:

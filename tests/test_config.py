@@ -27,6 +27,18 @@ def test_a_bad_value_names_the_variable(monkeypatch, var, value):
     assert var in str(caught.value) and repr(value) in str(caught.value)
 
 
+def test_a_password_in_the_base_url_is_refused_without_being_shown(monkeypatch):
+    """Sent as Basic auth in place of the key and shown wherever the URL is: refused, and the error hides it."""
+    monkeypatch.setenv("GROQ_BASE_URL", "https://proxy-user:hunter2-secret@proxy.internal:8443")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None)
+    message = str(caught.value)
+    assert "GROQ_BASE_URL" in message and "must not hold a user or password" in message
+    assert "hunter2-secret" not in message and "https://proxy-user:***@proxy.internal:8443" in message
+    monkeypatch.setenv("GROQ_BASE_URL", "http://127.0.0.1:8000/path@segment")  # an @ in the path is no password
+    assert load_settings(env_file=None).groq_base_url == "http://127.0.0.1:8000/path@segment"
+
+
 def test_key_is_hidden_everywhere(monkeypatch):
     monkeypatch.setenv("GROQ_API_KEY", "gsk_secret_value_123456")
     s = load_settings(env_file=None)

@@ -112,6 +112,10 @@ def test_catalog_file_errors_name_the_file_and_entry(make_router, tmp_path):
     bad.write_text('[models."x/y"]\nprovider = "openai_compatible"\n')
     with pytest.raises(ConfigError, match="needs a base_url"):
         make_router(model_catalog_file=bad)
+    bad.write_text('[models."x/y"]\nprovider = "openai_compatible"\nbase_url = "https://u:s3cret-pw@llm.local/v1"\n')
+    with pytest.raises(ConfigError, match=r"x/y.*base_url must not hold a user or password") as caught:
+        make_router(model_catalog_file=bad)
+    assert "s3cret-pw" not in str(caught.value)
 
 
 def test_catalog_file_merges_over_the_shipped_entry(make_router, tmp_path):

@@ -22,6 +22,8 @@ def test_redact_finds_keys_bearer_tokens_and_credential_headers() -> None:
     assert clean == ("Authorization: Bearer [redacted]; {'authorization': 'Basic [redacted]'} x-api-key=[redacted] "
                      "token [redacted] Bearer [redacted] and [redacted]")
     assert redact(clean) == clean
+    assert redact("GET https://bob:pa55-word@proxy:8080/v1 refused; http://x.io/a@b kept") == (
+        "GET https://bob:[redacted]@proxy:8080/v1 refused; http://x.io/a@b kept")
     assert redact("Invalid API Key; check your Authorization header") == (
         "Invalid API Key; check your Authorization header")
 

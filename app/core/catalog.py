@@ -92,6 +92,10 @@ def load_catalog_file(path: Path, base: Mapping[str, ModelInfo]) -> dict[str, Mo
                 if unknown:
                     raise ConfigError(f"{where}.capabilities: unknown {sorted(unknown)}; known: {CAPABILITIES}")
                 value = frozenset(value)
+            if key == "base_url" and "@" in value.split("://", 1)[-1].split("/", 1)[0]:
+                # Sent as Basic auth in place of the key, and shown wherever the URL is: the value is not echoed.
+                raise ConfigError(f"{where}.base_url must not hold a user or password (user:password@host); put "
+                                  "the key in the variable api_key_env names")
             if key == "provider" and value not in _PROVIDER_KINDS:
                 raise ConfigError(f"{where}.provider must be one of {_PROVIDER_KINDS}")
             changes[key] = float(value) if key.endswith("price") or key == "timeout_seconds" else value

@@ -27,18 +27,23 @@ _HEADER_PATTERN = re.compile(
     r"(?:(bearer|basic|token)\s+)?(?:\[redacted\]|[^\s'\",;{}\[\]]+)"
 )
 
+# A password in a URL (`https://user:password@proxy`): a proxy URL may be echoed in an error or a DEBUG line.
+_URL_PASSWORD_PATTERN = re.compile(r"(://[^/@\s:'\"]*:)[^/@\s'\"]*@")
+
 # Response headers an error keeps: what the router reads (the provider's wait) and what helps a support ticket.
 _KEPT_HEADERS = frozenset({"retry-after", "retry-after-ms", "x-request-id"})
 _KEPT_PREFIX = "x-ratelimit-"
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """`text` without the given secrets, bearer tokens, credential header values and key-shaped strings."""
+    """`text` without the given secrets, bearer tokens, credential header values, URL passwords and key-shaped
+    strings."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
     text = _HEADER_PATTERN.sub(_header_value, text)
     text = _BEARER_PATTERN.sub(f"Bearer {REDACTED}", text)
+    text = _URL_PASSWORD_PATTERN.sub(rf"\1{REDACTED}@", text)
     return _KEY_PATTERN.sub(REDACTED, text)
 
 
