@@ -255,11 +255,15 @@ class _FakeStream:
 def fake_models(script: Script, **settings: Any) -> Iterator[FakeModels]:
     """Every execute_* / stream_* call in the block runs the real router against `script`. `settings` are
     Settings fields (force_model=..., default_models=..., daily_budget_usd=...; by default the environment's,
-    with a fake key, no alerts and the attempt log in a temporary database). The previous router is restored after."""
+    with a fake key, no alerts and the attempt log in a temporary SQLite file, even when ATTEMPTS_DB_URL is set).
+    The previous router is restored after."""
     with contextlib.ExitStack() as stack:
         if settings.get("attempt_logging", True) and "attempts_db_path" not in settings:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="taskrouter-fake-"))
             settings["attempts_db_path"] = Path(folder) / "attempts.db"
+            # A PostgreSQL store in the environment (ATTEMPTS_DB_URL) would take the scripted rows, and marks, away
+            # from the temporary file that `attempts()` reads, into a shared database.
+            settings.setdefault("attempts_db_url", None)
         fake = FakeModels(script, db_path=Path(settings["attempts_db_path"])
                           if settings.get("attempt_logging", True) else None)
         settings.setdefault("groq_api_key", FAKE_KEY)

@@ -67,6 +67,15 @@ async def test_the_issue_example_falls_back_past_a_rate_limit_and_logs_both_atte
         (PRIMARY, "failure", "rate_limited"), (SECOND, "success", None)]
 
 
+async def test_scripted_rows_stay_in_the_temporary_file_when_the_environment_names_a_postgresql_store(monkeypatch):
+    monkeypatch.setenv("ATTEMPTS_DB_URL", "postgresql://ci:pw@127.0.0.1:9/shared")  # nothing listens on port 9
+    with fake_models({"*": "answer"}) as fake:
+        response = await app.execute_fast_task(USER)
+        rows = fake.attempts()
+    assert response.content == "answer"
+    assert [(r["model"], r["outcome"]) for r in rows] == [(FAST, "success")]
+
+
 async def test_a_list_is_consumed_in_order_and_a_single_outcome_answers_every_call():
     with fake_models({FAST: ["one", "two"], "*": "rest"}, default_models={}) as fake:
         answers = [(await app.execute_fast_task(USER)).content for _ in range(4)]
