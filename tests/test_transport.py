@@ -101,3 +101,25 @@ def test_no_unclosed_session_warnings_at_exit(sim, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ai_models.MODEL_REGISTRY["fast"][0]
     assert "Unclosed" not in done.stderr and "unclosed" not in done.stderr, done.stderr
+
+
+def test_every_loops_clients_share_one_tls_context_built_with_the_router(make_router):
+    """Loading the CA bundle takes tens of milliseconds: done once, as the router is built, not in the first request
+    of each event loop (where it overran that request's deadline)."""
+    import asyncio
+
+    from app.providers import Endpoint
+    from app.providers.loop_clients import shared_ssl_context
+
+    shared_ssl_context.cache_clear()
+    make_router()
+    assert shared_ssl_context.cache_info().currsize == 1  # built by the router's construction
+    provider = GroqProvider()
+
+    async def context_of(transport: str) -> object:
+        http = provider.client(Endpoint("groq", "http://127.0.0.1:9", TEST_KEY, transport))._client
+        # The transport each HTTP client was given (httpx's keeps it in its pool).
+        return getattr(http._transport, "ssl_context", None) or http._transport._pool._ssl_context
+
+    contexts = [asyncio.run(context_of(transport)) for transport in TRANSPORTS for _ in range(2)]  # four loops
+    assert all(context is shared_ssl_context() for context in contexts)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -42,9 +41,8 @@ from app.errors import (
     BudgetExceededError,
     ConfigError,
     ProviderError,
-    ProviderSetupError,
 )
-from app.providers import Endpoint, Provider, get_provider, run_llm, shipped_providers
+from app.providers import Endpoint, Provider, prepare_providers, run_llm, shipped_providers
 from app.store import AttemptLog, get_attempt_log
 from app.store.target import store_target
 from app.store.upkeep import watch_retention
@@ -109,11 +107,9 @@ class Router(Outcomes):
         self.budget: DailyBudget | None = budget_from(settings, target, self.log, self.alerts)
         if self.budget is not None:
             self._warn_unpriced(registry())
-        # What `import app` leaves out (the SDKs, sqlite-utils) loads here, when a router is built: not inside the
-        # first request, whose deadline an import cannot be cut short by.
-        for name in {"groq", *(info.provider for info in catalog().values())} - set(self.providers):
-            with contextlib.suppress(ProviderSetupError):  # an unknown provider fails its own calls, logged
-                get_provider(name)
+        # What `import app` leaves out (the SDKs, their TLS context, sqlite-utils) loads here, when a router is
+        # built: not inside the first request.
+        prepare_providers({"groq", *(info.provider for info in catalog().values())} - set(self.providers))
         if self.log is not None:
             self.log.prepare()
 

@@ -1,7 +1,14 @@
 """The provider layer: nothing outside this package talks to a model provider."""
 
 from app.providers.base import Endpoint, Provider, ProviderResponse, ProviderStream, StreamChunk
-from app.providers.run import get_provider, list_models, open_stream, run_llm, shipped_providers
+from app.providers.run import (
+    get_provider,
+    list_models,
+    open_stream,
+    prepare_providers,
+    run_llm,
+    shipped_providers,
+)
 
 __all__ = ["Endpoint", "Provider", "ProviderResponse", "ProviderStream", "StreamChunk", "get_provider", "list_models",
-           "open_stream", "run_llm", "shipped_providers"]
+           "open_stream", "prepare_providers", "run_llm", "shipped_providers"]

@@ -24,7 +24,7 @@ from app.errors import (
 )
 from app.providers.base import Endpoint, ProviderResponse, StreamChunk
 from app.providers.chat_json import error_fields, parse_chat_chunk, parse_chat_completion
-from app.providers.loop_clients import POOL_LIMITS, LoopClients
+from app.providers.loop_clients import POOL_LIMITS, LoopClients, shared_ssl_context
 from app.providers.redaction import redact, remember_secret, safe_headers
 
 
@@ -110,11 +110,12 @@ class GroqProvider:
         params: Mapping[str, Any],
         timeout: float,
     ) -> ProviderResponse:
-        client = self.client(endpoint)
-        # httpx's timeout bounds each read; asyncio's bounds the whole call (a slow drip cannot stretch it).
+        # httpx's timeout bounds each read; asyncio's bounds the whole call (a slow drip cannot stretch it), this
+        # loop's first use of the client (making it) included.
         read_timeout = _read_timeout(timeout)
         try:
             async with asyncio.timeout(timeout):
+                client = self.client(endpoint)
                 if _plain(messages, params):
                     data = await _post_chat(client, {"model": model, "messages": messages, **params}, read_timeout)
                 else:
@@ -122,8 +123,10 @@ class GroqProvider:
                         model=model, messages=messages, timeout=read_timeout, **params  # type: ignore[arg-type]
                     )
                     data = completion.to_dict()
+        except ProviderError as exc:  # no key: already the project's error
+            error = exc
         except TypeError as exc:  # an unknown keyword: the caller's mistake, the same for every model
-            error: ProviderError = ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params")
+            error = ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params")
         except json.JSONDecodeError as exc:  # a 2xx whose body is not JSON (`exc.doc` holds the body: not kept)
             error = ProviderResponseError(f"the answer is not JSON: {exc}", status_code=200)
         except Exception as exc:
@@ -141,9 +144,9 @@ class GroqProvider:
         params: Mapping[str, Any],
         timeout: float,
     ) -> GroqStream:
-        client = self.client(endpoint)
         try:
             async with asyncio.timeout(timeout):
+                client = self.client(endpoint)
                 if _plain(messages, params):
                     # The SDK's own SSE reader (error events raise APIError), minus a typed model per chunk.
                     stream = await client.post(
@@ -156,8 +159,10 @@ class GroqProvider:
                         model=model, messages=messages, timeout=_read_timeout(timeout), stream=True,
                         **params  # type: ignore
                     )
+        except ProviderError as exc:
+            error = exc
         except TypeError as exc:
-            error: ProviderError = ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params")
+            error = ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params")
         except Exception as exc:
             error = map_groq_error(exc, endpoint.api_key)
         else:
@@ -213,9 +218,9 @@ class GroqStream:
 
 def _http_client(transport: str) -> httpx.AsyncClient:
     if transport == "httpx":
-        return httpx.AsyncClient(limits=POOL_LIMITS)
+        return httpx.AsyncClient(limits=POOL_LIMITS, verify=shared_ssl_context())
     if transport == "aiohttp":
-        return groq.DefaultAioHttpClient(limits=POOL_LIMITS)
+        return groq.DefaultAioHttpClient(limits=POOL_LIMITS, verify=shared_ssl_context())
     raise ProviderSetupError(f"HTTP_TRANSPORT must be aiohttp or httpx, got {transport!r}")
 
 

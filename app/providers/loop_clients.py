@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import ssl
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -22,6 +24,15 @@ import httpx
 POOL_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=256)
 
 Client = TypeVar("Client")
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The TLS context every client of this process uses, built as httpx builds its default (certifi's CA bundle,
+    or SSL_CERT_FILE / SSL_CERT_DIR). Building one loads the CA bundle: tens of milliseconds, which a client made
+    per event loop would spend inside the first request of each loop. The providers build it when a router is
+    built."""
+    return httpx.create_ssl_context()
 
 
 class _OneLoop(Generic[Client]):

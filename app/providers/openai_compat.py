@@ -18,7 +18,7 @@ from app.errors import (
 )
 from app.providers.base import Endpoint, ProviderResponse, StreamChunk
 from app.providers.chat_json import error_fields, parse_chat_chunk, parse_chat_completion
-from app.providers.loop_clients import POOL_LIMITS, LoopClients
+from app.providers.loop_clients import POOL_LIMITS, LoopClients, shared_ssl_context
 from app.providers.redaction import redact, remember_secret, safe_headers
 
 
@@ -119,7 +119,7 @@ class OpenAICompatProvider:
         self._clients: LoopClients[httpx.AsyncClient] = LoopClients(lambda client: client.aclose())
 
     def _client(self) -> httpx.AsyncClient:
-        return self._clients.get("httpx", lambda: httpx.AsyncClient(limits=POOL_LIMITS))
+        return self._clients.get("httpx", lambda: httpx.AsyncClient(limits=POOL_LIMITS, verify=shared_ssl_context()))
 
     async def aclose(self) -> None:
         await self._clients.aclose()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from app.errors import ProviderSetupError
@@ -34,6 +35,20 @@ def get_provider(name: str) -> Provider:
     else:
         raise ProviderSetupError(f"unknown provider {name!r}; known providers: {', '.join(_KNOWN)}")
     return provider
+
+
+def prepare_providers(names: Iterable[str]) -> None:
+    """Load the named providers (their SDKs) and the TLS context their clients share, while a router is built:
+    inside a first request, neither an import nor loading the CA bundle could be cut short by its deadline. An
+    unknown name is left to fail its own calls, logged."""
+    wanted = list(names)
+    for name in wanted:
+        with contextlib.suppress(ProviderSetupError):
+            get_provider(name)
+    if wanted:
+        from app.providers.loop_clients import shared_ssl_context  # httpx: not loaded by `import app`
+
+        shared_ssl_context()
 
 
 async def run_llm(
