@@ -94,6 +94,22 @@ def test_overview_gives_a_verdict_per_task_and_per_model(recent_mix: Target) -> 
     assert any("Last attempt" in c and "min ago" in c for c in _texts(at, "caption"))
 
 
+def test_retries_and_hedges_at_the_first_position_are_not_counted_as_requests(seeded: Target) -> None:
+    """Under FORCE_MODEL every call is at position 1: three requests whose first calls failed and whose retries (or
+    a hedge of the same model) answered are three answered requests, not six requests with half failed."""
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    rows = []
+    for i in range(3):
+        rows.append({**_row(f"rr{i}", "fast", SMALL, 1, "failure", at, kind="server_error", status=500, latency=20),
+                     "retry": 0, "hedged": 0, "forced": 1})
+        rows.append({**_row(f"rr{i}", "fast", SMALL, 1, "success", at, latency=90, tokens=10, cost=0.0001),
+                     "retry": 1, "hedged": int(i == 2), "forced": 1})
+    insert_attempts(seeded, rows)
+    tasks = frame(run_page("Overview"), "Task", "Verdict").set_index("Task")
+    assert tasks.loc["fast", "Requests"] == 3 and tasks.loc["fast", "Failed %"] == pytest.approx(0.0)
+    assert tasks.loc["fast", "Verdict"] == OK
+
+
 def test_with_no_recent_traffic_it_says_so_and_when_the_last_attempt_was(seeded: Target) -> None:
     at = run_page("Overview")
     assert "No traffic in the last 15 minutes." in _texts(at, "warning")

@@ -47,7 +47,7 @@ def request_ids_starting(conn: Connection, prefix: str, limit: int = 20) -> list
 class Health:
     """One task's traffic on one model in a window: what both the per-task and the per-model verdicts need."""
 
-    requests: int = 0  # rows at chain position 1: requests that started in the window
+    requests: int = 0  # first rows at chain position 1 (no retry): requests that started in the window
     answered: int = 0
     calls: int = 0  # answers and failed calls; calls the router or the caller cut short are left out
     failures: int = 0
@@ -61,8 +61,11 @@ class Health:
 def health_cells(conn: Connection, start: str, end: str) -> dict[tuple[str, str], Health]:
     """(task, model) -> Health over [start, end), in one pass over that stretch of the created_at index."""
     failed = f"(outcome = 'failure' AND COALESCE(error_kind, '') NOT IN {CUT_SHORT!r})"
+    # A request's row at position 1 that is not a retry (a retry, or a hedge of the same model, is another row
+    # there), as the ranges count requests; a database written before retries were logged has one such row.
+    first = "attempt = 1 AND retry = 0" if "retry" in attempt_columns(conn) else "attempt = 1"
     rows = conn.execute(
-        f"""SELECT task_type, model, {count_if("attempt = 1")}, {count_if("outcome = 'success'")},
+        f"""SELECT task_type, model, {count_if(first)}, {count_if("outcome = 'success'")},
                    {count_if(f"outcome = 'success' OR {failed}")}, {count_if(failed)},
                    {count_if("outcome = 'skipped'")}
             FROM attempts WHERE created_at >= ? AND created_at < ? GROUP BY task_type, model""",
