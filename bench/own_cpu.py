@@ -346,8 +346,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured calls of each kind per worker (200)")
     parser.add_argument("--keep", action="store_true", help="keep the base worktree afterwards")
     parser.add_argument("--one-commit-per-window", action="store_true",
-                        help="the attempt log commits once per window (its flush), not every 50 ms: takes the "
-                             "commit cadence, which varies with the machine's speed, out of the comparison")
+                        help="the attempt log commits once per window (its flush), not after each linger "
+                             "(LINGER_SECONDS): takes the commit cadence, which varies with the machine's speed, out "
+                             "of the comparison")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
