@@ -25,7 +25,7 @@ from app.core.params import check_params
 from app.core.recording import RequestLog, new_request_id
 from app.core.request import (
     Answer,
-    Call,
+    Request,
     check_options,
     deadline_error,
     final_error,
@@ -171,16 +171,16 @@ class Router(Outcomes):
         if params.get("stream"):
             raise ConfigError("stream=True is not supported by execute_task, which returns the whole answer: use "
                               "stream_task (or stream_reasoning_task...) to receive the text as it is generated")
-        call = self.begin(task_type, messages, variant, max_cost_usd, validate, required_fields, timeout,
+        request = self.begin(task_type, messages, variant, max_cost_usd, validate, required_fields, timeout,
                           hedge_after_ms, params)
-        while (pick := self.next_untried(call) or await self.next_retry(call)) is not None:
-            if call.hedge_after is None:
-                answer = await self.attempt(call, pick, None if self.budget is None else self.reserve(call, pick))
+        while (pick := self.next_untried(request) or await self.next_retry(request)) is not None:
+            if request.hedge_after is None:
+                answer = await self.attempt(request, pick, None if self.budget is None else self.reserve(request, pick))
             else:
-                answer = await race(self, call, pick)
+                answer = await race(self, request, pick)
             if answer is not None:
-                return self.accepted(call, answer)
-        raise final_error(call)
+                return self.accepted(request, answer)
+        raise final_error(request)
 
     def stream(
         self,
@@ -198,12 +198,12 @@ class Router(Outcomes):
             if params.pop(option, None):
                 raise ConfigError(f"{option}= is not available with streaming: {why}")
         params.pop("stream", None)
-        call = self.begin(task_type, messages, variant, max_cost_usd, None, None, timeout, 0, params)
-        return TaskStream(self, call)
+        request = self.begin(task_type, messages, variant, max_cost_usd, None, None, timeout, 0, params)
+        return TaskStream(self, request)
 
     def begin(self, task_type: str, messages: Sequence[Mapping[str, Any]], variant: str | None,
               max_cost_usd: float | None, validate: Validator | None, required_fields: Sequence[str] | None,
-              timeout: float | None, hedge_after_ms: float | None, params: Mapping[str, Any]) -> Call:
+              timeout: float | None, hedge_after_ms: float | None, params: Mapping[str, Any]) -> Request:
         """Check the request and set up its course; bad input raises here, before any network call."""
         started = time.perf_counter()
         measured = inspect_messages(messages)
@@ -220,62 +220,62 @@ class Router(Outcomes):
         )
         deadline_seconds = float(timeout) if timeout is not None else s.llm_request_deadline_seconds
         hedge_ms = s.hedge_after_ms if hedge_after_ms is None else (hedge_after_ms or None)
-        return Call(req, chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
+        return Request(req, chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
                     hedge_ms / 1000.0 if hedge_ms else None, messages, params, needs_of(messages, params, measured),
                     max_cost_usd, validate, required_fields)
 
-    def next_untried(self, call: Call) -> Pick | None:
+    def next_untried(self, request: Request) -> Pick | None:
         """The first pass: the chain's next model that passes the checks, or None when the chain is done."""
-        req = call.req
-        candidates = call.chain.candidates
-        while call.index < len(candidates):
-            position = call.index + 1
-            candidate = candidates[call.index]
-            call.index += 1
+        req = request.req
+        candidates = request.chain.candidates
+        while request.index < len(candidates):
+            position = request.index + 1
+            candidate = candidates[request.index]
+            request.index += 1
             info = self.model_info(candidate.model)
-            if not call.chain.forced:
-                kind = self._skipped(req, position, candidate, info, call.needs, call.max_cost_usd)
+            if not request.chain.forced:
+                kind = self._skipped(req, position, candidate, info, request.needs, request.max_cost_usd)
                 if kind is not None:
                     if kind in _WAITABLE:  # may be free again before the deadline: a retry can wait for it
-                        call.retryable[position] = call.pick(position, candidate, info)
+                        request.retryable[position] = request.pick(position, candidate, info)
                     continue
-            if call.calls >= call.max_calls:
-                call.not_tried.append(candidate.model)
+            if request.calls >= request.max_calls:
+                request.not_tried.append(candidate.model)
                 continue
-            return Pick(position, candidate, info, call.calls_to.get(candidate.model, 0))
+            return Pick(position, candidate, info, request.calls_to.get(candidate.model, 0))
         return None
 
-    async def next_retry(self, call: Call) -> Pick | None:
+    async def next_retry(self, request: Request) -> Pick | None:
         """After the first pass: the retry to make (after its backoff, slept here), or None to give up."""
         s = self.settings
-        if not call.retryable:
-            call.stopped = "no model left worth another call"
+        if not request.retryable:
+            request.stopped = "no model left worth another call"
             return None
-        if call.calls >= call.max_calls:
-            call.stopped = f"LLM_MAX_ATTEMPTS={call.max_calls} calls spent"
+        if request.calls >= request.max_calls:
+            request.stopped = f"LLM_MAX_ATTEMPTS={request.max_calls} calls spent"
             return None
         now_wall = time.time()
         self.health.refresh_if_due(now_wall)
-        states = {p.candidate.model: self.health.mark(p.candidate.model) for p in call.retryable.values()}
-        delay = backoff(call.retries, s.retry_backoff_base_seconds, s.retry_backoff_max_seconds)
-        chosen = choose_retry(call, states, delay, now_wall, call.chain.forced)
+        states = {p.candidate.model: self.health.mark(p.candidate.model) for p in request.retryable.values()}
+        delay = backoff(request.retries, s.retry_backoff_base_seconds, s.retry_backoff_max_seconds)
+        chosen = choose_retry(request, states, delay, now_wall, request.chain.forced)
         if chosen is None:
             return None
         pick, wait = chosen
-        call.retries += 1
-        logger.info("Retrying task_type=%s model=%s retry=%d in %.3fs request_id=%s", call.chain.task_type,
-                    pick.candidate.model, pick.retry, wait, call.req.request_id)
+        request.retries += 1
+        logger.info("Retrying task_type=%s model=%s retry=%d in %.3fs request_id=%s", request.chain.task_type,
+                    pick.candidate.model, pick.retry, wait, request.req.request_id)
         if wait > 0:
             await asyncio.sleep(wait)
         return pick
 
-    def reserve(self, call: Call, pick: Pick) -> Reservation | None:
+    def reserve(self, request: Request, pick: Pick) -> Reservation | None:
         if self.budget is None:
             return None
         try:
-            return self.budget.reserve(estimated_cost(pick.info, call.needs) or 0.0)
+            return self.budget.reserve(estimated_cost(pick.info, request.needs) or 0.0)
         except BudgetReached as exc:
-            req = call.req
+            req = request.req
             self._skip(req, pick.position, pick.candidate, pick.info, ErrorKind.BUDGET, str(exc))
             raise BudgetExceededError(f"{req.chain.task_type}: {exc}; no provider was called", req.records,
                                       task_type=req.chain.task_type, request_id=req.request_id) from None
@@ -284,26 +284,26 @@ class Router(Outcomes):
         """One call's own timeout: the catalog's `timeout_seconds` for this model, else LLM_TIMEOUT_SECONDS."""
         return info.timeout_seconds if info is not None and info.timeout_seconds else self.settings.llm_timeout_seconds
 
-    def start_call(self, call: Call, pick: Pick, reservation: Reservation | None) -> float:
+    def start_call(self, request: Request, pick: Pick, reservation: Reservation | None) -> float:
         """Count a call about to be made and return the time left; past the deadline, release its reservation and
         raise DeadlineExceededError instead."""
-        remaining = call.deadline - time.perf_counter()
+        remaining = request.deadline - time.perf_counter()
         if remaining < MIN_ATTEMPT_SECONDS:
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation, 0.0)
-            raise deadline_error(call)
-        call.calls += 1
-        call.calls_to[pick.candidate.model] = call.calls_to.get(pick.candidate.model, 0) + 1
+            raise deadline_error(request)
+        request.calls += 1
+        request.calls_to[pick.candidate.model] = request.calls_to.get(pick.candidate.model, 0) + 1
         return remaining
 
-    async def attempt(self, call: Call, pick: Pick, reservation: Reservation | None,
+    async def attempt(self, request: Request, pick: Pick, reservation: Reservation | None,
                       lost: dict[asyncio.Task[Any], bool] | None = None) -> Answer | None:
         """One provider call. The answer, or None after logging a failure that lets the request go on.
         `lost`: the hedge race's calls it cancelled: True when the other call answered (logged `hedge_lost`), False
         when the other call's error ended the request."""
-        req = call.req
+        req = request.req
         model, info = pick.candidate.model, pick.info
-        remaining = self.start_call(call, pick, reservation)
+        remaining = self.start_call(request, pick, reservation)
         model_timeout = self.model_timeout(info)
         attempt_timeout = min(model_timeout, remaining)
         if logger.isEnabledFor(logging.INFO):  # most deployments log at WARNING: skip building the arguments
@@ -314,13 +314,13 @@ class Router(Outcomes):
         cost: float | None = 0.0
         try:
             endpoint = self.endpoint_for(model, info)
-            result = await run_llm(endpoint, model, call.messages, call.params, attempt_timeout,
+            result = await run_llm(endpoint, model, request.messages, request.params, attempt_timeout,
                                    self.providers.get(endpoint.provider) if self.providers else None)
             cost = cost_usd(info, result.usage)
         except ProviderError as error:
             # Less than half its own timeout, cut by the deadline: the model was not given a fair chance.
             cut = attempt_timeout < 0.5 * model_timeout
-            self.failed(call, pick, error, ms_since(attempt_started), cut)
+            self.failed(request, pick, error, ms_since(attempt_started), cut)
             return None
         except asyncio.CancelledError:
             why = None if lost is None else lost.get(asyncio.current_task())  # type: ignore[arg-type]
@@ -339,9 +339,9 @@ class Router(Outcomes):
                 self.budget.settle(reservation, cost)
         answer = Answer(pick, result, provider_of(info), cost, ms_since(attempt_started))
         self.health.on_success(model)
-        if call.validate or call.required_fields:
-            reason = rejection(response(req, answer, (), 0.0), call.validate, call.required_fields)
+        if request.validate or request.required_fields:
+            reason = rejection(response(req, answer, (), 0.0), request.validate, request.required_fields)
             if reason is not None:
-                self._rejected(call, answer, reason)
+                self._rejected(request, answer, reason)
                 return None
         return answer

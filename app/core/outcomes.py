@@ -15,7 +15,7 @@ from app.core.failures import classify, policy
 from app.core.gates import Needs, skip_reason
 from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, DISABLED, NOT_FOUND
 from app.core.recording import RequestLog
-from app.core.request import Answer, Call, ms_since, provider_of, response
+from app.core.request import Answer, Request, ms_since, provider_of, response
 from app.core.retry import Pick
 from app.deprecations import DeprecationCalendar, Retirement
 from app.errors import AuthenticationFailedError, ProviderError, RequestRejectedError
@@ -73,8 +73,8 @@ class Outcomes:
                     req.chain.task_type, candidate.model, kind.value, reason, req.request_id)
         return kind
 
-    def accepted(self, call: Call, answer: Answer) -> LLMResponse:
-        req, pick = call.req, answer.pick
+    def accepted(self, request: Request, answer: Answer) -> LLMResponse:
+        req, pick = request.req, answer.pick
         req.add(pick.position, pick.candidate, Outcome.SUCCESS, provider=answer.provider,
                 latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd, retry=pick.retry,
                 hedged=pick.hedged, first_token_ms=answer.first_token_ms)
@@ -83,33 +83,33 @@ class Outcomes:
                         "request_id=%s", req.chain.task_type, pick.candidate.model,
                         answer.result.usage.total_tokens, answer.latency_ms, pick.candidate.is_fallback, pick.retry,
                         req.request_id)
-        return response(req, answer, tuple(req.records), ms_since(call.started))
+        return response(req, answer, tuple(req.records), ms_since(request.started))
 
-    def lost(self, call: Call, answer: Answer) -> None:
+    def lost(self, request: Request, answer: Answer) -> None:
         """A hedged call that answered too, after the winner: its tokens and cost were billed, so they are logged."""
         pick = answer.pick
-        call.req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=answer.provider,
+        request.req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=answer.provider,
                      kind=ErrorKind.HEDGE_LOST, message="answered after the other call of this hedged request",
                      latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd, retry=pick.retry,
                      hedged=pick.hedged)
 
-    def _rejected(self, call: Call, answer: Answer, reason: str) -> None:
+    def _rejected(self, request: Request, answer: Answer, reason: str) -> None:
         # The provider billed this answer: the row keeps its tokens and cost.
-        req, pick = call.req, answer.pick
+        req, pick = request.req, answer.pick
         req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=answer.provider, kind=ErrorKind.VALIDATION,
                 message=reason, latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd,
                 retry=pick.retry, hedged=pick.hedged)
         logger.warning("Model failure task_type=%s model=%s error_kind=validation status=None request_id=%s: %s",
                        req.chain.task_type, pick.candidate.model, req.request_id, reason)
 
-    def failed(self, call: Call, pick: Pick, error: ProviderError, latency_ms: float, cut: bool) -> None:
-        req, model, info = call.req, pick.candidate.model, pick.info
+    def failed(self, request: Request, pick: Pick, error: ProviderError, latency_ms: float, cut: bool) -> None:
+        req, model, info = request.req, pick.candidate.model, pick.info
         kind = classify(error)
         message = error.message
         now = time.time()
         if kind is ErrorKind.TIMEOUT and cut:
             kind = ErrorKind.DEADLINE
-            message = f"{message} (cut short by the request's deadline of {call.deadline_seconds:g}s)"
+            message = f"{message} (cut short by the request's deadline of {request.deadline_seconds:g}s)"
         # Groq answers its 2026 retirements with a plain 404; the calendar tells a retirement from a typo, and
         # for either answer it knows the replacement to name.
         retired = self.retirement(model) if kind in (ErrorKind.NOT_FOUND, ErrorKind.DEPRECATED) else None
@@ -123,7 +123,7 @@ class Outcomes:
             self.health.on_failure(model, kind, error, now, req.request_id, req.chain.task_type)
         rule = policy(kind)
         if rule.retry:
-            call.retryable[pick.position] = pick
+            request.retryable[pick.position] = pick
         # Groq does not bill failed calls; a model without a price stays unknown.
         billed = 0.0 if info is not None and info.priced else None
         req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=provider_of(info), kind=kind,

@@ -1,4 +1,4 @@
-"""One request as the executor carries it: its course and what the caller passed (`Call`, one object), a
+"""One request as the executor carries it: its course and what the caller passed (`Request`, one object), a
 provider's answer before it is accepted (`Answer`), the response built from it, and the error that ends a request
 no model answered."""
 
@@ -38,9 +38,9 @@ class Answer(NamedTuple):
     first_token_ms: float | None = None  # streamed attempts
 
 
-class Call(Run):
-    """One execute() or stream() call: its course through the chain (`Run`) and what the caller passed. One object
-    per request, built once: the executor reads it on every step."""
+class Request(Run):
+    """One request (an execute_* or stream_* call): its course through the chain (`Run`) and what the caller
+    passed. One object per request, built once: the executor reads it on every step."""
 
     __slots__ = ("max_cost_usd", "messages", "needs", "params", "req", "required_fields", "validate")
 
@@ -88,24 +88,24 @@ def response(req: RequestLog, answer: Answer, attempts: tuple[AttemptRecord, ...
                         answer.cost_usd, result.provider_request_id, result.tool_calls, req.variant)
 
 
-def deadline_error(call: Call) -> DeadlineExceededError:
-    req = call.req
-    calls = f"{call.calls} provider call(s)" + (f", {call.retries} of them retries" if call.retries else "")
+def deadline_error(request: Request) -> DeadlineExceededError:
+    req = request.req
+    calls = f"{request.calls} provider call(s)" + (f", {request.retries} of them retries" if request.retries else "")
     return DeadlineExceededError(
-        f"{req.chain.task_type}: no answer within the request's deadline of {call.deadline_seconds:g}s "
+        f"{req.chain.task_type}: no answer within the request's deadline of {request.deadline_seconds:g}s "
         f"(LLM_REQUEST_DEADLINE_SECONDS or timeout=); {calls}",
         req.records, task_type=req.chain.task_type, request_id=req.request_id)
 
 
-def final_error(call: Call) -> TaskFailedError:
+def final_error(request: Request) -> TaskFailedError:
     """The error that ends a request no model answered."""
-    req = call.req
-    if call.remaining() < MIN_ATTEMPT_SECONDS:
-        return deadline_error(call)
-    if call.calls == 0 and req.records and all(r.error_kind in _UNSUITABLE for r in req.records):
-        return NoCapableModelError(_unsuitable_summary(call.chain, call.needs, req), req.records,
+    req = request.req
+    if request.remaining() < MIN_ATTEMPT_SECONDS:
+        return deadline_error(request)
+    if request.calls == 0 and req.records and all(r.error_kind in _UNSUITABLE for r in req.records):
+        return NoCapableModelError(_unsuitable_summary(request.chain, request.needs, req), req.records,
                                    task_type=req.chain.task_type, request_id=req.request_id)
-    return AllModelsFailedError(_summary(call), req.records, task_type=req.chain.task_type,
+    return AllModelsFailedError(_summary(request), req.records, task_type=req.chain.task_type,
                                 request_id=req.request_id)
 
 

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from app.core.catalog import cost_usd
-from app.core.request import Answer, Call, final_error, ms_since, provider_of
+from app.core.request import Answer, Request, final_error, ms_since, provider_of
 from app.core.retry import Pick
 from app.errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterruptedError
 from app.providers import ProviderResponse, ProviderStream, StreamChunk, open_stream
@@ -41,15 +41,15 @@ class TaskStream:
     `stream.response` is the whole LLMResponse, as execute_task would have returned it. Closing early (`aclose()`,
     leaving `async with`) cancels the call and logs it as cancelled with the tokens seen so far."""
 
-    def __init__(self, router: Router, call: Call) -> None:
+    def __init__(self, router: Router, request: Request) -> None:
         self._router = router
-        self._call = call
+        self._request = request
         self._response: LLMResponse | None = None
         self._deltas = self._run()
 
     @property
     def request_id(self) -> str:
-        return self._call.req.request_id
+        return self._request.req.request_id
 
     @property
     def response(self) -> LLMResponse:
@@ -74,10 +74,10 @@ class TaskStream:
         await self.aclose()
 
     async def _run(self) -> AsyncIterator[str]:
-        router, call = self._router, self._call
-        call.deadline = time.perf_counter() + call.deadline_seconds  # the clock starts at the first read
-        while (pick := router.next_untried(call) or await router.next_retry(call)) is not None:
-            attempt = _StreamAttempt(router, call, pick, router.reserve(call, pick))
+        router, request = self._router, self._request
+        request.deadline = time.perf_counter() + request.deadline_seconds  # the clock starts at the first read
+        while (pick := router.next_untried(request) or await router.next_retry(request)) is not None:
+            attempt = _StreamAttempt(router, request, pick, router.reserve(request, pick))
             first = await attempt.open()
             if first is None:
                 continue
@@ -87,17 +87,17 @@ class TaskStream:
                     yield delta
             finally:  # closed by the caller while suspended here: close the relay, which logs the call
                 await relay.aclose()
-            self._response = router.accepted(call, attempt.answer())
+            self._response = router.accepted(request, attempt.answer())
             return
-        raise final_error(call)
+        raise final_error(request)
 
 
 class _StreamAttempt:
     """One streamed call: open it and wait for its first token (a failure there lets the request go on), then
     relay its chunks (a failure there ends the request)."""
 
-    def __init__(self, router: Router, call: Call, pick: Pick, reservation: Reservation | None) -> None:
-        self.router, self.call, self.pick, self.reservation = router, call, pick, reservation
+    def __init__(self, router: Router, request: Request, pick: Pick, reservation: Reservation | None) -> None:
+        self.router, self.request, self.pick, self.reservation = router, request, pick, reservation
         self.provider = provider_of(pick.info)
         self.stream: ProviderStream | None = None
         self.started = 0.0
@@ -110,19 +110,19 @@ class _StreamAttempt:
         self.request_id: str | None = None
 
     async def open(self) -> StreamChunk | None:
-        router, call, pick = self.router, self.call, self.pick
+        router, request, pick = self.router, self.request, self.pick
         settings = router.settings
-        remaining = router.start_call(call, pick, self.reservation)  # past the deadline: released, and raises
+        remaining = router.start_call(request, pick, self.reservation)  # past the deadline: released, and raises
         # The first token cannot take longer than a whole plain call to this model may (its attempt timeout).
         first_token_timeout = min(settings.llm_first_token_timeout_seconds, router.model_timeout(pick.info))
         wait = min(first_token_timeout, remaining)
-        logger.info("Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s", call.chain.task_type,
-                    pick.candidate.model, pick.position, pick.retry, call.req.request_id)
+        logger.info("Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s", request.chain.task_type,
+                    pick.candidate.model, pick.position, pick.retry, request.req.request_id)
         self.started = time.perf_counter()
         try:
             async with asyncio.timeout(wait):
                 endpoint = router.endpoint_for(pick.candidate.model, pick.info)
-                self.stream = await open_stream(endpoint, pick.candidate.model, call.messages, call.params, wait,
+                self.stream = await open_stream(endpoint, pick.candidate.model, request.messages, request.params, wait,
                                                 router.providers.get(endpoint.provider))
                 while True:
                     chunk = await self.stream.__anext__()
@@ -139,7 +139,7 @@ class _StreamAttempt:
             await self._close()
             self._settle(0.0)
             # Less than half its own first-token timeout, cut by the deadline: not a fair test of the model.
-            router.failed(call, pick, error, ms_since(self.started), wait < 0.5 * first_token_timeout)
+            router.failed(request, pick, error, ms_since(self.started), wait < 0.5 * first_token_timeout)
             return None
         except asyncio.CancelledError:  # cancelled by the caller before the first token
             await self._close()
@@ -189,7 +189,7 @@ class _StreamAttempt:
         self.router.health.on_success(self.pick.candidate.model)
         if estimated:
             logger.warning("Stream ended without a usage chunk model=%s request_id=%s: tokens counted from chunks",
-                           self.pick.candidate.model, self.call.req.request_id)
+                           self.pick.candidate.model, self.request.req.request_id)
         result = ProviderResponse("".join(self.parts), self.finish_reason, usage, self.request_id,
                                   self._tool_calls())
         return Answer(self.pick, result, self.provider, cost, ms_since(self.started), self.first_token_ms)
@@ -211,28 +211,28 @@ class _StreamAttempt:
     def _add_tool_fragment(self, fragment: dict[str, Any]) -> None:
         """OpenAI-style tool-call deltas: the first fragment of an index brings id, type and name; later ones
         append to the arguments."""
-        call = self.tool_parts.setdefault(int(fragment.get("index") or 0),
+        request = self.tool_parts.setdefault(int(fragment.get("index") or 0),
                                           {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
         if fragment.get("id"):
-            call["id"] = fragment["id"]
+            request["id"] = fragment["id"]
         if fragment.get("type"):
-            call["type"] = fragment["type"]
+            request["type"] = fragment["type"]
         function = fragment.get("function") or {}
         if function.get("name"):
-            call["function"]["name"] += function["name"]
+            request["function"]["name"] += function["name"]
         if function.get("arguments"):
-            call["function"]["arguments"] += function["arguments"]
+            request["function"]["arguments"] += function["arguments"]
 
     def _tool_calls(self) -> tuple[dict[str, Any], ...] | None:
         return tuple(self.tool_parts[i] for i in sorted(self.tool_parts)) if self.tool_parts else None
 
     def _estimated_usage(self) -> Usage:
-        prompt = self.call.needs.prompt_tokens
+        prompt = self.request.needs.prompt_tokens
         return Usage(prompt_tokens=prompt, completion_tokens=self.chunks, total_tokens=prompt + self.chunks)
 
     def _interrupted(self, reason: str, error: ProviderError | None) -> StreamInterruptedError:
-        router, call, pick = self.router, self.call, self.pick
-        req, model = call.req, pick.candidate.model
+        router, request, pick = self.router, self.request, self.pick
+        req, model = request.req, pick.candidate.model
         usage = self._estimated_usage()  # an interrupted stream never sends its usage chunk
         cost = cost_usd(pick.info, usage)
         self._settle(cost)
@@ -255,7 +255,7 @@ class _StreamAttempt:
 
     def _cancelled(self) -> None:
         """Closed or cancelled by the caller: the tokens seen so far were generated, and may be billed."""
-        pick, req = self.pick, self.call.req
+        pick, req = self.pick, self.request.req
         usage = self._estimated_usage() if self.chunks else None
         cost = cost_usd(pick.info, usage) if usage is not None else None
         self._settle(cost)
