@@ -29,9 +29,9 @@ Client = TypeVar("Client")
 @functools.cache
 def shared_ssl_context() -> ssl.SSLContext:
     """The TLS context every client of this process uses, built as httpx builds its default (certifi's CA bundle,
-    or SSL_CERT_FILE / SSL_CERT_DIR). Building one loads the CA bundle: tens of milliseconds, which a client made
-    per event loop would spend inside the first request of each loop. The providers build it when a router is
-    built."""
+    or SSL_CERT_FILE / SSL_CERT_DIR). Building one loads the CA bundle, slow enough to overrun a deadline: a client
+    made per event loop would do it inside the first request of each loop. `prepare_providers` builds it when a
+    router is built."""
     return httpx.create_ssl_context()
 
 

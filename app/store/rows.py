@@ -30,8 +30,8 @@ class AttemptRow(NamedTuple):
     error_kind: str | None
     status_code: int | None
     error_message: str | None
-    # Flags as 0/1 ints, not bools: sqlite3 binds an int directly and a bool through its adapter lookup, at about
-    # five times the cost, three times a row on the writer thread.
+    # Flags as 0/1 ints, not bools: sqlite3 binds an int directly but a bool only after looking for an adapter for
+    # its type, three times a row on the writer thread (bench/RESULTS.md has the cost).
     is_fallback: int
     forced: int
     prompt_tokens: int | None
