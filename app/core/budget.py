@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from app.core.alerts import budget_text
 from app.store.pg_rows import Release
-from app.store.spend import spent_on
+from app.store.spend import lease, spent_on
 from app.store.target import PostgresTarget, Target
 
 if TYPE_CHECKING:
@@ -120,6 +120,9 @@ class DailyBudget:
         """(spent today, reserved by calls in flight)."""
         with self._lock:
             return self._spent, self._reserved
+
+    def close(self) -> None:
+        """Nothing held outside this process (a shared budget gives its lease back)."""
 
     def _sync_if_due(self) -> None:
         now = time.monotonic()
@@ -230,8 +233,6 @@ class SharedBudget(DailyBudget):
         return self._take_lease(day, estimate)
 
     def _take_lease(self, day: str, estimate: float) -> tuple[float, float, float] | None:
-        from app.store.spend import lease
-
         with self._conn_lock:
             conn = self._conn
             if conn is None:

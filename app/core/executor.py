@@ -122,9 +122,8 @@ class Router(Outcomes):
     async def aclose(self) -> None:
         """Write every attempt row recorded so far, post the alerts queued, and close the connections this loop
         opened to providers. The router stays usable: a later call opens what it needs again."""
-        close_budget = getattr(self.budget, "close", None)
-        if close_budget is not None:
-            close_budget()  # a shared budget's unspent lease goes back through the log: before its flush
+        if self.budget is not None:
+            self.budget.close()  # a shared budget's unspent lease goes back through the log: before its flush
         if self.log is not None:
             await asyncio.to_thread(self.log.flush, self.settings.attempt_log_exit_seconds)
         self.health.close()
@@ -172,7 +171,7 @@ class Router(Outcomes):
             raise ConfigError("stream=True is not supported by execute_task, which returns the whole answer: use "
                               "stream_task (or stream_reasoning_task...) to receive the text as it is generated")
         request = self.begin(task_type, messages, variant, max_cost_usd, validate, required_fields, timeout,
-                          hedge_after_ms, params)
+                             hedge_after_ms, params)
         while (pick := self.next_untried(request) or await self.next_retry(request)) is not None:
             if request.hedge_after is None:
                 answer = await self.attempt(request, pick, None if self.budget is None else self.reserve(request, pick))
@@ -221,8 +220,8 @@ class Router(Outcomes):
         deadline_seconds = float(timeout) if timeout is not None else s.llm_request_deadline_seconds
         hedge_ms = s.hedge_after_ms if hedge_after_ms is None else (hedge_after_ms or None)
         return Request(req, chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
-                    hedge_ms / 1000.0 if hedge_ms else None, messages, params, needs_of(messages, params, measured),
-                    max_cost_usd, validate, required_fields)
+                       hedge_ms / 1000.0 if hedge_ms else None, messages, params,
+                       needs_of(messages, params, measured), max_cost_usd, validate, required_fields)
 
     def next_untried(self, request: Request) -> Pick | None:
         """The first pass: the chain's next model that passes the checks, or None when the chain is done."""

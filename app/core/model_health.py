@@ -198,7 +198,7 @@ class ModelHealth:
             self._alert_cleared(model, CIRCUIT_OPEN)
             if self._log is not None:
                 self._log.record_now(ModelStatusRow(model, CLOSED, "circuit closed: the probe call answered", None,
-                                                utc_now_iso()))
+                                                    utc_now_iso()))
             logger.warning("Circuit closed model=%s: the probe call answered", model)
 
     def on_failure(self, model: str, kind: ErrorKind, error: ProviderError, now: float,
@@ -245,8 +245,8 @@ class ModelHealth:
                 return current
             self._states[model] = state
         if self._log is not None:
-            self._log.record_now(ModelStatusRow(model, state.status, state.detail[:500], iso_from_epoch(state.until),
-                                            utc_now_iso()))
+            self._log.record_now(ModelStatusRow(model, state.status, state.detail[:500],
+                                                iso_from_epoch(state.until), utc_now_iso()))
         logger.warning("Model marked model=%s status=%s", model, state.describe())
         if self.alerts is not None:
             if state.status == CIRCUIT_OPEN:

@@ -89,9 +89,9 @@ class Outcomes:
         """A hedged call that answered too, after the winner: its tokens and cost were billed, so they are logged."""
         pick = answer.pick
         request.req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=answer.provider,
-                     kind=ErrorKind.HEDGE_LOST, message="answered after the other call of this hedged request",
-                     latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd, retry=pick.retry,
-                     hedged=pick.hedged)
+                        kind=ErrorKind.HEDGE_LOST, message="answered after the other call of this hedged request",
+                        latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd, retry=pick.retry,
+                        hedged=pick.hedged)
 
     def _rejected(self, request: Request, answer: Answer, reason: str) -> None:
         # The provider billed this answer: the row keeps its tokens and cost.

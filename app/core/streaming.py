@@ -211,17 +211,17 @@ class _StreamAttempt:
     def _add_tool_fragment(self, fragment: dict[str, Any]) -> None:
         """OpenAI-style tool-call deltas: the first fragment of an index brings id, type and name; later ones
         append to the arguments."""
-        request = self.tool_parts.setdefault(int(fragment.get("index") or 0),
-                                          {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+        empty = {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+        tool_call = self.tool_parts.setdefault(int(fragment.get("index") or 0), empty)
         if fragment.get("id"):
-            request["id"] = fragment["id"]
+            tool_call["id"] = fragment["id"]
         if fragment.get("type"):
-            request["type"] = fragment["type"]
+            tool_call["type"] = fragment["type"]
         function = fragment.get("function") or {}
         if function.get("name"):
-            request["function"]["name"] += function["name"]
+            tool_call["function"]["name"] += function["name"]
         if function.get("arguments"):
-            request["function"]["arguments"] += function["arguments"]
+            tool_call["function"]["arguments"] += function["arguments"]
 
     def _tool_calls(self) -> tuple[dict[str, Any], ...] | None:
         return tuple(self.tool_parts[i] for i in sorted(self.tool_parts)) if self.tool_parts else None
