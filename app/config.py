@@ -15,6 +15,7 @@ from app.errors import ConfigError
 
 _DEFAULT_MODEL_VAR = re.compile(r"^DEFAULT_(?P<task>[A-Z0-9_]+)_MODEL$")
 # A bad value of these is named, never shown.
+MAX_RETENTION_DAYS = 36_500  # a hundred years: ATTEMPTS_RETENTION_DAYS and `taskrouter prune --days`
 _SECRET_SETTINGS = frozenset({"GROQ_API_KEY", "ALERT_WEBHOOK_URL", "ATTEMPTS_DB_URL"})
 _URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^/@\s]*@")
 
@@ -61,7 +62,7 @@ class Settings(BaseSettings):
     # Raw attempt rows are kept this many days, then deleted once rolled up into the hourly and daily totals the
     # dashboard reads for longer ranges (kept for ever; app/store/retention.py). 30: a month of requests to drill
     # into and of failures to list. 0: raw rows are kept for ever (still rolled up).
-    attempts_retention_days: int = Field(30, ge=0, le=36_500)
+    attempts_retention_days: int = Field(30, ge=0, le=MAX_RETENTION_DAYS)
 
     # How long a failing model is left alone. Decommissioned models are skipped for good.
     not_found_ttl_seconds: float = Field(3600.0, ge=0)

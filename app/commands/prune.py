@@ -15,8 +15,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from app.config import load_settings
-from app.store.retention import MAX_RETENTION_DAYS
+from app.config import MAX_RETENTION_DAYS, load_settings
 
 if TYPE_CHECKING:
     from app.store.target import Target

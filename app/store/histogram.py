@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 LINEAR_MS = 32  # below this, one bucket per millisecond: a 2 % bucket would be narrower than the 1 ms truncation
-RATIO = 1.04
+RATIO = 1.04  # a percentile read from the buckets is within sqrt(RATIO) - 1 of the truth
 _LOG_RATIO = math.log(RATIO)
-PRECISION = math.sqrt(RATIO) - 1  # the largest relative error of a percentile read from the buckets
 
 
 @lru_cache(maxsize=65_536)
@@ -36,12 +35,6 @@ def bucket_value(index: int) -> int:
         return index
     low = LINEAR_MS * RATIO ** (index - LINEAR_MS)
     return round(low * math.sqrt(RATIO))
-
-
-def add_ms(histogram: Counter[int], ms_counts: Iterable[tuple[int, int]]) -> None:
-    """Add (whole ms, count) pairs, as the raw rows' GROUP BY gives them, to a histogram of bucket indexes."""
-    for ms, count in ms_counts:
-        histogram[bucket_of(int(ms))] += count
 
 
 def encode(histogram: Mapping[int, int]) -> str | None:

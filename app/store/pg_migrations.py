@@ -69,15 +69,21 @@ def partition_name(day: date) -> str:
     return f"attempts_{day:%Y%m%d}"
 
 
+def daily_partitions(conn: PgConnection) -> list[tuple[str, date]]:
+    """(name, day) of each daily partition of `attempts`, oldest first (the default partition left out)."""
+    rows = conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'attempts' "
+                        "AND c.relname LIKE 'attempts\\_2%' ORDER BY 1").fetchall()
+    return [(r[0], datetime.strptime(r[0][len("attempts_"):], "%Y%m%d").date()) for r in rows]
+
+
 def ensure_partitions(conn: PgConnection, today: date, ahead: int = 2) -> None:
     """Yesterday's, today's and the next `ahead` days' partitions, under the migration lock (two processes
     creating the same partition at once would otherwise collide in the catalog). Writers call it when they open
     and at the first batch of each UTC day, so a writer running for weeks keeps days ahead of its rows."""
     wanted = [today + timedelta(days=n) for n in range(-1, ahead + 1)]
-    have = {r[0] for r in conn.execute(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'attempts'")}
-    missing = [d for d in wanted if partition_name(d) not in have]
+    have = {day for _, day in daily_partitions(conn)}
+    missing = [d for d in wanted if d not in have]
     if not missing:
         conn.partitions_through = today
         return

@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from app.store.pg_connection import PgConnection
+from app.store.pg_migrations import daily_partitions
 from app.store.pg_rollup import rollup_pg
 from app.store.retention import PruneReport, cutoff_for
 from app.store.rollup import STATE, read_state
@@ -27,14 +28,6 @@ logger = logging.getLogger("taskrouter.store")
 
 BATCH_ROWS = 5_000  # rows of the default partition deleted per transaction
 LOCK_TIMEOUT = "200ms"  # how long a drop waits for its brief lock; writers queued behind it wait no longer
-
-
-def _partitions(conn: PgConnection) -> list[tuple[str, date]]:
-    """(name, day) of each daily partition, oldest first."""
-    rows = conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'attempts' "
-                        "AND c.relname LIKE 'attempts\\_2%' ORDER BY 1").fetchall()
-    return [(r[0], datetime.strptime(r[0][len("attempts_"):], "%Y%m%d").date()) for r in rows]
 
 
 def _size(conn: PgConnection) -> int:
@@ -59,24 +52,23 @@ def prune_pg(target: PostgresTarget, retention_days: int, *, dry_run: bool = Fal
         through, max_id = read_state(conn)  # type: ignore[arg-type]
         # Whole days before the cutoff, and only what the rollups hold: hours before `through`, ids up to max_id.
         limit = min(cutoff, (rolled.through_hour if dry_run else through) or "")  # a dry run: as if rolled up
-        doomed = [(name, day) for name, day in _partitions(conn) if (day + timedelta(days=1)).isoformat() <= limit]
+        doomed = [(name, day) for name, day in daily_partitions(conn) if (day + timedelta(days=1)).isoformat() <= limit]
+        pruned = doomed[-1][1] + timedelta(days=1) if doomed else None  # the first day kept
+        boundary = pruned.isoformat() if pruned else ""
         if dry_run:
             counted = conn.execute("SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM attempts "
-                                   "WHERE created_at < ?", (_day_start(doomed[-1][1] + timedelta(days=1))
-                                                            if doomed else "",)).fetchone()
+                                   "WHERE created_at < ?", (boundary,)).fetchone()
             old = conn.execute("SELECT COUNT(*) FROM attempts_default WHERE created_at < ?", (limit,)).fetchone()
-            kept = conn.execute("SELECT MIN(created_at) FROM attempts WHERE created_at >= ?",
-                                (_day_start(doomed[-1][1] + timedelta(days=1)) if doomed else "",)).fetchone()
+            kept = conn.execute("SELECT MIN(created_at) FROM attempts WHERE created_at >= ?", (boundary,)).fetchone()
             freed = sum(_relation_size(conn, name) for name, _ in doomed)
             return PruneReport(target.label, True, retention_days, cutoff, int(counted[0]) + int(old[0]), counted[1],
                                counted[2], kept[0], rolled.hours, rolled.through_hour, 0, 0.0, size_before,
                                size_before - freed, freed, freed, "partitions")
         if doomed:
             with conn:  # said before the first drop: from then on, readers take those hours from the rollups
-                pruned = doomed[-1][1] + timedelta(days=1)
                 conn.execute("UPDATE rollup_state SET pruned_before = ? WHERE name = ? AND "
                              "(pruned_before IS NULL OR pruned_before < ?)",
-                             (f"{pruned.isoformat()}T00", STATE, f"{pruned.isoformat()}T00"))
+                             (f"{boundary}T00", STATE, f"{boundary}T00"))
         removed, first, last, batches, longest = 0, None, None, 0, 0.0
         for name, _day in doomed:
             started = clock()
@@ -120,10 +112,6 @@ def _drop(conn: PgConnection, name: str, sleep: Callable[[float], None], tries: 
         return False
     finally:
         conn.execute("RESET lock_timeout")
-
-
-def _day_start(day: date) -> str:
-    return day.isoformat()
 
 
 def _relation_size(conn: PgConnection, name: str) -> int:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.config import MAX_RETENTION_DAYS
 from app.store.rollup import GRACE, STATE, RollupReport, hour_key, hour_start, iso, read_state, rollup
 
 __all__ = ["GRACE", "PruneReport", "RollupReport", "cutoff_for", "prune", "read_state", "rollup", "vacuum"]
@@ -27,7 +28,6 @@ BATCH_ROWS = 1_000  # raw rows deleted by the first transaction; later ones are 
 BATCH_SECONDS = 0.05  # how long one batch may hold the write lock: what the attempt log's writer may wait
 VACUUM_PAGES = 256  # free pages handed back to the disk per transaction (1 MB at the default page size: ~10 ms)
 PAUSE_SECONDS = 0.02  # between two writes, so that the attempt log's writer gets the lock in between
-MAX_RETENTION_DAYS = 36_500
 
 AUTO_VACUUM = {0: "none", 1: "full", 2: "incremental"}
 
@@ -131,12 +131,12 @@ def prune(path: Path | str, retention_days: int, *, dry_run: bool = False, now: 
         removed, first, last, batches = _delete(conn, cutoff, pace, batch_rows, batch_seconds)
         free_after = _sizes(conn)[2]
         if mode == "incremental":
-            while _sizes(conn)[2]:
+            while conn.execute("PRAGMA freelist_count").fetchone()[0]:
                 pace.write(lambda: conn.executescript(f"PRAGMA incremental_vacuum({vacuum_pages});"))
         oldest = conn.execute("SELECT MIN(created_at) FROM attempts").fetchone()[0]
-        left = _sizes(conn)[2]
+        _, pages_after, left = _sizes(conn)
         return PruneReport(str(path), False, retention_days, cutoff, removed, first, last, oldest, rolled.hours,
-                           rolled.through_hour, batches, pace.longest * 1000, pages * page, _sizes(conn)[1] * page,
+                           rolled.through_hour, batches, pace.longest * 1000, pages * page, pages_after * page,
                            max(free_after - free_before, 0) * page, max(free_after - left, 0) * page, mode)
     finally:
         conn.close()
