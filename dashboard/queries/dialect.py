@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,16 +54,32 @@ def is_postgres(conn: Connection) -> bool:
     return getattr(conn, "dialect", None) == POSTGRESQL
 
 
-def attempt_columns(conn: Connection) -> set[str]:
+# The columns of the last few connections, kept with the connection itself (so that no other can take its id):
+# a page asks for them in many of its queries, and on PostgreSQL each read is a round trip.
+_COLUMNS: list[tuple[Connection, frozenset[str]]] = []
+
+
+def attempt_columns(conn: Connection) -> frozenset[str]:
     """The attempts table's columns: a database written by an older router lacks the newer ones, and the dashboard
-    opens it read-only (it never migrates)."""
+    opens it read-only (it never migrates). Read once per connection."""
+    for known, columns in _COLUMNS:
+        if known is conn:
+            return columns
     if is_postgres(conn):
         # The catalog rather than information_schema: one indexed read, and to_regclass resolves `attempts` on the
         # search path exactly as the dashboard's own statements do.
         rows = conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('attempts') "
                             "AND attnum > 0 AND NOT attisdropped")
-        return {r[0] for r in rows}
-    return {r[1] for r in conn.execute("PRAGMA table_info(attempts)")}
+        columns = frozenset(r[0] for r in rows)
+    else:
+        columns = frozenset(r[1] for r in conn.execute("PRAGMA table_info(attempts)"))
+    _COLUMNS[:] = [(conn, columns), *_COLUMNS[:3]]
+    return columns
+
+
+def in_list(column: str, values: Sequence[str]) -> str:
+    """`column IN (?, ?, ...)`, one placeholder per value."""
+    return f"{column} IN ({', '.join('?' for _ in values)})"
 
 
 def count_if(condition: str) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from dashboard.queries.dialect import (
     attempt_columns,
     count_if,
+    in_list,
     is_database_error,
     missing_table,
     same_request_days,
@@ -65,10 +66,6 @@ class Scope:
         return Scope(start, end, self.tasks, self.models)
 
 
-def _in(column: str, values: Sequence[str]) -> str:
-    return f"{column} IN ({', '.join('?' for _ in values)})"
-
-
 def _where(scope: Scope, *extra: tuple[str, Sequence[Any]], alias: str = "") -> tuple[str, list[Any]]:
     parts: list[str] = []
     params: list[Any] = []
@@ -80,10 +77,10 @@ def _where(scope: Scope, *extra: tuple[str, Sequence[Any]], alias: str = "") -> 
         parts.append(f"{col}created_at < ?")
         params.append(scope.end)
     if scope.tasks:
-        parts.append(_in(f"{col}task_type", scope.tasks))
+        parts.append(in_list(f"{col}task_type", scope.tasks))
         params += scope.tasks
     if scope.models:
-        parts.append(_in(f"{col}model", scope.models))
+        parts.append(in_list(f"{col}model", scope.models))
         params += scope.models
     for sql, values in extra:
         parts.append(sql)
@@ -106,7 +103,7 @@ def _requests_expr(conn: Connection, scope: Scope) -> tuple[str, list[Any]]:
         return count_if(first), []
     earlier = "p.attempt < a.attempt" + (" OR (p.attempt = a.attempt AND p.retry < a.retry)" if retries else "")
     sooner = (f"SELECT 1 FROM attempts AS p WHERE p.request_id = a.request_id AND ({earlier}) AND "
-              + _in("p.model", scope.models) + same_request_days(conn, "p", "a"))
+              + in_list("p.model", scope.models) + same_request_days(conn, "p", "a"))
     return (f"SUM(CASE WHEN a.attempt = 1 AND {first} THEN 1 WHEN EXISTS ({sooner}) THEN 0 ELSE 1 END)",
             list(scope.models))
 
@@ -262,7 +259,7 @@ def first_token_by_model(conn: Connection, scope: Scope) -> dict[str, Latency]:
 
 def not_answered_by_model(conn: Connection, scope: Scope) -> list[tuple[str, str, str | None, int]]:
     """(model, outcome, error_kind, rows) for failures and skips: the (outcome, created_at) index reads only them."""
-    where, params = _where(scope, (_in("outcome", FAILED_OUTCOMES), FAILED_OUTCOMES))
+    where, params = _where(scope, (in_list("outcome", FAILED_OUTCOMES), FAILED_OUTCOMES))
     rows = conn.execute(
         f"SELECT model, outcome, error_kind, COUNT(*) FROM attempts WHERE {where} GROUP BY model, outcome, error_kind",
         params,
@@ -271,7 +268,7 @@ def not_answered_by_model(conn: Connection, scope: Scope) -> list[tuple[str, str
 
 
 def failure_kinds(conn: Connection, scope: Scope, outcomes: Sequence[str]) -> dict[str, int]:
-    where, params = _where(scope, (_in("outcome", outcomes), outcomes))
+    where, params = _where(scope, (in_list("outcome", outcomes), outcomes))
     rows = conn.execute(
         f"SELECT COALESCE(error_kind, 'unknown'), COUNT(*) FROM attempts WHERE {where} GROUP BY 1 ORDER BY 2 DESC",
         params,
@@ -287,9 +284,9 @@ def recent_failures(
     conn: Connection, scope: Scope, outcomes: Sequence[str], kinds: Sequence[str], limit: int
 ) -> list[Any]:
     """Newest first, walking the (outcome, created_at) index backwards: cheap whatever the range."""
-    extra = [(_in("outcome", outcomes), outcomes)]
+    extra = [(in_list("outcome", outcomes), outcomes)]
     if kinds:
-        extra.append((_in("COALESCE(error_kind, 'unknown')", kinds), kinds))
+        extra.append((in_list("COALESCE(error_kind, 'unknown')", kinds), kinds))
     where, params = _where(scope, *extra)
     return conn.execute(
         f"SELECT {', '.join(FAILURE_COLUMNS)} FROM attempts WHERE {where} ORDER BY created_at DESC LIMIT ?",
@@ -346,7 +343,7 @@ def deprecation_evidence(conn: Connection, scope: Scope) -> dict[tuple[str, str]
     """(model, error_kind) -> the attempts that met a retired or unknown model, via the (error_kind, created_at)
     index. Each row is one request: a request tries a model once."""
     kinds = RUNTIME_DEPRECATION_KINDS
-    where, params = _where(scope, (_in("error_kind", kinds), kinds))
+    where, params = _where(scope, (in_list("error_kind", kinds), kinds))
     rows = conn.execute(
         f"""SELECT model, error_kind, COUNT(*), MIN(created_at), MAX(created_at) FROM attempts WHERE {where}
             GROUP BY model, error_kind""",

@@ -23,8 +23,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.store import histogram
-from dashboard.queries.dialect import missing_table, whole_ms
+from dashboard.queries.dialect import in_list, missing_table, whole_ms
 from dashboard.queries.ranges import CUT_SHORT, RUNTIME_DEPRECATION_KINDS, Evidence, Scope, TaskDepth, Totals
+from dashboard.timeframe import parse_iso
 
 if TYPE_CHECKING:
     from app.store.target import Connection
@@ -98,11 +99,7 @@ def coverage_for(conn: Connection, scope: Scope) -> Coverage | None:
         return found
     if found.pruned_before is not None and scope.start < _created_at(found.pruned_before):
         return found
-    return found if _moment(scope.end) - _moment(scope.start) > ROLLUP_SPAN else None
-
-
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return found if parse_iso(scope.end) - parse_iso(scope.start) > ROLLUP_SPAN else None
 
 
 def _created_at(hour: str) -> str:
@@ -113,7 +110,7 @@ def _next_hour(text: str) -> str:
     """The first whole hour at or after a created_at-style moment, as an hour key."""
     hour = text[:13]
     if text[13:].strip(":0.Z"):
-        hour = (_moment(text).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)).strftime("%Y-%m-%dT%H")
+        hour = (parse_iso(text).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)).strftime("%Y-%m-%dT%H")
     return hour
 
 
@@ -161,10 +158,6 @@ def _next_day(hour: str) -> str:
 # -- the statements ------------------------------------------------------------------------------------------
 
 
-def _in(column: str, values: Sequence[str]) -> str:
-    return f"{column} IN ({', '.join('?' for _ in values)})"
-
-
 def _where(part: Part, scope: Scope, *extra: tuple[str, Sequence[Any]]) -> tuple[str, list[Any]]:
     parts, params = [f"{part.column} < ?"], [part.end]
     if part.start is not None:
@@ -172,7 +165,7 @@ def _where(part: Part, scope: Scope, *extra: tuple[str, Sequence[Any]]) -> tuple
         params.append(part.start)
     for column, values in (("task_type", scope.tasks), ("model", scope.models)):
         if values:
-            parts.append(_in(column, values))
+            parts.append(in_list(column, values))
             params += values
     for sql, values in extra:
         parts.append(sql)
@@ -259,7 +252,7 @@ def raw_answers(conn: Connection, scope: Scope, column: str, out: dict[str, Answ
             params.append(value)
     for name, values in (("task_type", scope.tasks), ("model", scope.models)):
         if values:
-            parts.append(_in(name, values))
+            parts.append(in_list(name, values))
             params += values
     rows = conn.execute(
         f"""SELECT model, {whole_ms(conn, column)} AS ms, COUNT(*), SUM(total_tokens), SUM(cost_usd),
@@ -282,7 +275,7 @@ def not_answered(conn: Connection, part: Part, scope: Scope) -> Iterator[tuple[s
 
 
 def failure_kinds(conn: Connection, part: Part, scope: Scope, outcomes: Sequence[str]) -> dict[str, int]:
-    where, params = _where(part, scope, (_in("outcome", outcomes), outcomes))
+    where, params = _where(part, scope, (in_list("outcome", outcomes), outcomes))
     rows = conn.execute(
         f"SELECT CASE WHEN error_kind = '' THEN 'unknown' ELSE error_kind END, SUM(row_count) FROM {part.table} "
         f"WHERE {where} GROUP BY 1", params)
@@ -302,7 +295,7 @@ def task_depths(conn: Connection, part: Part, scope: Scope, positions: int) -> d
 
 def deprecation_evidence(conn: Connection, part: Part, scope: Scope) -> dict[tuple[str, str], Evidence]:
     kinds = RUNTIME_DEPRECATION_KINDS
-    where, params = _where(part, scope, (_in("error_kind", kinds), kinds))
+    where, params = _where(part, scope, (in_list("error_kind", kinds), kinds))
     rows = conn.execute(
         f"SELECT model, error_kind, SUM(row_count), MIN(first_at), MAX(last_at) FROM {part.table} WHERE {where} "
         f"GROUP BY model, error_kind", params)
