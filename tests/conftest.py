@@ -3,10 +3,12 @@ and a router configured against it. Nothing here patches the SDK or the executor
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -106,6 +108,25 @@ def logged_rows(db_path: Path, sql: str = "SELECT * FROM attempts ORDER BY id", 
 
 
 USER = [{"role": "user", "content": "Analyse my sales"}]
+
+
+def count_rows(path: Path, where: str = "1", *params: object) -> int:
+    """Attempt rows of a SQLite file matching `where`."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"SELECT COUNT(*) FROM attempts WHERE {where}", params).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def load_bench(name: str) -> ModuleType:
+    """bench/<name>.py as a module (bench/ is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

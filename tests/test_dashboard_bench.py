@@ -3,32 +3,20 @@ tables. Run with the suite so that the 1M-row benchmark cannot silently break as
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
-from types import ModuleType
 
 import pytest
+from conftest import load_bench
 from stores import dashboard_db
 
 from app.store.target import Target
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "dashboard.py"
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_dashboard", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_dashboard_bench_runs_at_a_small_size(dashboard_store: Target, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from dashboard.views import PAGES
 
-    bench = _bench()
+    bench = load_bench("dashboard")
     assert tuple(PAGES) == bench.PAGES  # every page is timed, the request drill-down included
     # The bench points the dashboard at its file through the environment: restored after the test.
     monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", "")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import count_rows
 from traffic import make_traffic, write_traffic
 
 from app import cli
@@ -25,24 +26,16 @@ def path(tmp_path: Path) -> Path:
     return path
 
 
-def _rows(path: Path, where: str = "1", *params: object) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(f"SELECT COUNT(*) FROM attempts WHERE {where}", params).fetchone()[0]
-    finally:
-        conn.close()
-
-
 def test_a_dry_run_says_what_would_go_and_changes_nothing(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    before = _rows(path)
-    old = _rows(path, "created_at < ?", cutoff_for(3, datetime.now(UTC)))
+    before = count_rows(path)
+    old = count_rows(path, "created_at < ?", cutoff_for(3, datetime.now(UTC)))
     assert cli.main(["prune", "--db", str(path), "--days", "3", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "dry run, nothing changed" in out and "raw rows older than 3 days" in out
     assert f"would remove {old:,} rows from " in out
     assert "would roll up 2" in out  # 10 days of closed hours
     assert "would free about " in out and "returned to the disk" in out
-    assert _rows(path) == before
+    assert count_rows(path) == before
     assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM attempts_hourly").fetchone()[0] == 0
 
 
@@ -50,7 +43,7 @@ def test_prune_says_what_it_removed(path: Path, capsys: pytest.CaptureFixture[st
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATTEMPTS_DB_PATH", str(path))
     monkeypatch.setenv("ATTEMPTS_RETENTION_DAYS", "3")
-    old = _rows(path, "created_at < ?", cutoff_for(3, datetime.now(UTC)))
+    old = count_rows(path, "created_at < ?", cutoff_for(3, datetime.now(UTC)))
     assert cli.main(["prune"]) == 0
     out = capsys.readouterr().out.splitlines()
     cutoff = cutoff_for(3, datetime.now(UTC))
@@ -59,7 +52,7 @@ def test_prune_says_what_it_removed(path: Path, capsys: pytest.CaptureFixture[st
     assert out[2].startswith(f"removed {old:,} rows from ") and " batches (the longest held the write lock " in out[2]
     assert out[3].startswith("oldest row kept: ")
     assert out[4].startswith("free ") and ", returned to the disk (the file: " in out[4]
-    assert _rows(path) == _rows(path, "created_at >= ?", cutoff_for(3, datetime.now(UTC)))
+    assert count_rows(path) == count_rows(path, "created_at >= ?", cutoff_for(3, datetime.now(UTC)))
     assert cli.main(["prune"]) == 0
     assert "no raw row is that old: nothing removed" in capsys.readouterr().out
 
@@ -94,23 +87,23 @@ def test_a_file_made_before_auto_vacuum_is_named_and_vacuumed_on_request(tmp_pat
 def test_retention_zero_rolls_up_and_removes_nothing(path: Path, capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATTEMPTS_RETENTION_DAYS", "0")
-    before = _rows(path)
+    before = count_rows(path)
     assert cli.main(["prune", "--db", str(path)]) == 0
     out = capsys.readouterr().out
     assert "ATTEMPTS_RETENTION_DAYS is 0, so raw rows are kept for ever and none was removed" in out
     assert "rolled up 2" in out
-    assert _rows(path) == before
+    assert count_rows(path) == before
 
 
 @pytest.mark.parametrize("days", ["0", "-3", "1.5", "week", "36501"])
 def test_a_days_value_that_is_not_a_whole_number_of_days_is_refused(
         path: Path, days: str, capsys: pytest.CaptureFixture[str]) -> None:
-    before = _rows(path)
+    before = count_rows(path)
     with pytest.raises(SystemExit) as exit_:
         cli.main(["prune", "--db", str(path), "--days", days])
     assert exit_.value.code == 2
     assert f"--days: must be a whole number of days from 1 to 36500 (got '{days}')" in capsys.readouterr().err
-    assert _rows(path) == before
+    assert count_rows(path) == before
 
 
 def test_nothing_to_prune_where_there_is_no_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,10 +126,10 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path, capsys: pytest
 
 
 def test_every_row_written_is_in_the_rollups_or_still_raw_after_a_prune(path: Path) -> None:
-    written = _rows(path)
+    written = count_rows(path)
     assert cli.main(["prune", "--db", str(path), "--days", "1"]) == 0
     conn = sqlite3.connect(path)
     rolled = conn.execute("SELECT SUM(row_count) FROM attempts_daily").fetchone()[0]
     through = conn.execute("SELECT through_hour FROM rollup_state").fetchone()[0]
-    assert rolled + _rows(path, "created_at >= ?", through) == written
-    assert _rows(path) < written
+    assert rolled + count_rows(path, "created_at >= ?", through) == written
+    assert count_rows(path) < written

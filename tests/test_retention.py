@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import count_rows
 from traffic import make_traffic, write_traffic
 
 from app.store import AttemptRow, get_attempt_log, histogram, open_database
@@ -163,14 +164,6 @@ def test_an_empty_log_rolls_up_nothing(tmp_path: Path) -> None:
 # -- prune ---------------------------------------------------------------------------------------------------
 
 
-def _count(path: Path, where: str = "1", *params: object) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(f"SELECT COUNT(*) FROM attempts WHERE {where}", params).fetchone()[0]
-    finally:
-        conn.close()
-
-
 def test_prune_removes_the_rows_before_the_cutoff_in_batches_after_rolling_them_up(
         path: Path, traffic: list[dict]) -> None:
     pauses: list[float] = []
@@ -182,7 +175,7 @@ def test_prune_removes_the_rows_before_the_cutoff_in_batches_after_rolling_them_
     assert pauses.count(0.5) >= report.batches  # a pause after every batch (and every vacuum step)
     assert (report.removed_from, report.removed_to) == (old[0]["created_at"], old[-1]["created_at"])
     assert report.oldest_kept == min(r["created_at"] for r in traffic if r["created_at"] >= report.cutoff)
-    assert _count(path) == len(traffic) - len(old)
+    assert count_rows(path) == len(traffic) - len(old)
     assert report.hours_rolled_up == HOURS and report.rolled_up_through == "2026-11-22T12"
     pruned_before = sqlite3.connect(path).execute("SELECT pruned_before FROM rollup_state").fetchone()[0]
     assert pruned_before == "2026-11-21T12"  # readers take the hours before it from the rollups
@@ -230,7 +223,7 @@ def test_a_dry_run_removes_nothing_and_says_what_would_go(path: Path, traffic: l
     before = _dump(path)
     dry = prune(path, 1, now=NOW, dry_run=True)
     assert _dump(path) == before  # no row removed, and no rollup written either
-    assert _count(path) == len(traffic)
+    assert count_rows(path) == len(traffic)
     assert dry.dry_run and dry.hours_rolled_up == HOURS and dry.batches == 0
     real = prune(path, 1, now=NOW)
     assert (dry.rows_removed, dry.removed_from, dry.removed_to, dry.oldest_kept) == (
@@ -248,7 +241,7 @@ def test_the_newest_row_stays_however_old(path: Path, traffic: list[dict]) -> No
 def test_prune_refuses_a_retention_it_cannot_mean(path: Path, days: int) -> None:
     with pytest.raises(ValueError, match="retention_days must be a whole number of days from 1 to 36500"):
         prune(path, days, now=NOW)
-    assert _count(path) > 0
+    assert count_rows(path) > 0
 
 
 def _bulk(path: Path, rows: int, end: datetime) -> None:
@@ -285,7 +278,7 @@ def test_a_writer_writing_through_a_prune_loses_no_row(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     now = datetime.now(UTC)
     _bulk(path, 4000, now)
-    kept = _count(path, "created_at >= ?", cutoff_for(2, now))
+    kept = count_rows(path, "created_at >= ?", cutoff_for(2, now))
     log = get_attempt_log(path)
     written = 0
     stop = threading.Event()
@@ -309,5 +302,5 @@ def test_a_writer_writing_through_a_prune_loses_no_row(tmp_path: Path) -> None:
     assert log.flush(30)
     assert report.rows_removed > 1000 and report.batches > 10
     assert written > 0 and log.problem is None and log.dropped == 0 and log.spilled == 0
-    assert _count(path, "request_id LIKE 'live%'") == written
-    assert _count(path) == kept + written
+    assert count_rows(path, "request_id LIKE 'live%'") == written
+    assert count_rows(path) == kept + written

@@ -3,20 +3,15 @@ tables. Run with the suite so that the 1M-row benchmark cannot silently break as
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "retention.py"
+from conftest import load_bench
 
 
 def test_the_retention_bench_runs_at_a_small_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("bench_retention", BENCH)
-    assert spec and spec.loader
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("retention")
     assert bench.main(["--rows", "6000", "--days", "10", "--keep-days", "3", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "## 1. Seed: 6,000 rows over 10 days" in out and " B/row, indexes " in out

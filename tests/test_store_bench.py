@@ -3,27 +3,15 @@ Run with the suite so that the benchmark cannot silently break as the store chan
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
-from pathlib import Path
-from types import ModuleType
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "store.py"
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_store", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_bench
 
 
 def test_the_store_bench_runs_at_a_tiny_size(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    bench = _bench()
+    bench = load_bench("store")
     started = time.perf_counter()
     assert bench.main(["--rows", "20000", "--calls", "200", "--windows", "4", "--rounds", "1", "--log-rounds", "1",
                        "--processes", "2", "--concurrency", "1,8", "--pg-url", pg_url]) == 0
