@@ -14,7 +14,7 @@ from app.store.clock import iso_millis
 from app.store.model_status import query_read_only
 from app.store.pg_migrations import ensure_partitions, partition_name
 from app.store.pg_retention import prune_pg
-from app.store.pg_rollup import rollup_pg
+from app.store.rollup import rollup
 from app.store.target import PostgresTarget
 
 NOW = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
@@ -88,12 +88,12 @@ def test_rows_written_late_for_hours_already_rolled_up_are_added_once(store):
     write(store, ten_days(300))
     db = open_database(store)
     try:
-        rollup_pg(db.conn, now=NOW)
+        rollup(db.conn, now=NOW)
         before = totals(store)[0]
         write(store, [row(10_000 + i, NOW - timedelta(days=5)) for i in range(7)])  # a spill file imported late
-        again = rollup_pg(db.conn, now=NOW)
+        again = rollup(db.conn, now=NOW)
         assert (again.late_rows, totals(store)[0]) == (7, before + 7)
-        assert rollup_pg(db.conn, now=NOW).rows == 0  # idempotent
+        assert rollup(db.conn, now=NOW).rows == 0  # idempotent
     finally:
         db.conn.close()
 
@@ -119,11 +119,11 @@ def test_rollups_racing_writers_on_other_connections_count_every_row_exactly_onc
     db = open_database(store)
     try:
         for _ in range(20):
-            rollup_pg(db.conn, now=NOW)
+            rollup(db.conn, now=NOW)
     finally:
         stop.set()
         thread.join()
-        rollup_pg(db.conn, now=NOW)
+        rollup(db.conn, now=NOW)
         db.conn.close()
     assert len(written) > 0
     assert totals(store)[0] == len(written)

@@ -27,7 +27,7 @@ def queries_on_server(target: PostgresTarget, queries: list[tuple[str, tuple[Any
         for sql, params in queries:
             try:
                 conn = _reader(target)
-                results.append([dict(zip(r.keys(), r, strict=True)) for r in conn.execute(sql, params)])
+                results.append([dict(r) for r in conn.execute(sql, params)])
             except psycopg.errors.UndefinedTable:
                 results.append([])  # a table a newer migration adds, on a server no router has migrated yet
             except Exception as exc:  # the server is down or went away: the next read opens a new connection

@@ -19,9 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 from app.store.pg_connection import PgConnection
 from app.store.pg_migrations import daily_partitions
-from app.store.pg_rollup import rollup_pg
 from app.store.retention import PruneReport, cutoff_for
-from app.store.rollup import STATE, read_state
+from app.store.rollup import STATE, read_state, rollup
 from app.store.target import PostgresTarget
 
 logger = logging.getLogger("taskrouter.store")
@@ -48,7 +47,7 @@ def prune_pg(target: PostgresTarget, retention_days: int, *, dry_run: bool = Fal
     conn = open_database(target).conn
     try:
         size_before = _size(conn)
-        rolled = rollup_pg(conn, now=now, dry_run=dry_run)  # type: ignore[arg-type]
+        rolled = rollup(conn, now=now, dry_run=dry_run)  # type: ignore[arg-type]
         through, max_id = read_state(conn)  # type: ignore[arg-type]
         # Whole days before the cutoff, and only what the rollups hold: hours before `through`, ids up to max_id.
         limit = min(cutoff, (rolled.through_hour if dry_run else through) or "")  # a dry run: as if rolled up

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,16 +127,15 @@ def rollup(conn: sqlite3.Connection, *, now: datetime | None = None, hours_per_s
            dry_run: bool = False) -> RollupReport:
     """Bring the rollups up to date with every closed hour. Idempotent: what is rolled up is never added again.
     `conn` must not be inside a transaction. `dry_run`: what it would add, writing nothing."""
+    step_of: Callable[..., tuple[int, int, int] | None] = _step
     if getattr(conn, "dialect", None) == "postgresql":  # ids are not in commit order there: app/store/pg_rollup.py
-        from app.store.pg_rollup import rollup_pg
-
-        return rollup_pg(conn, now=now, hours_per_step=hours_per_step, dry_run=dry_run)  # type: ignore[arg-type]
+        from app.store.pg_rollup import step_pg as step_of
     now = now or datetime.now(UTC)
     closed = hour_key(now - GRACE)  # hours before this one are closed
     if dry_run:
         return _pending(conn, closed)
     hours = rows = late = 0
-    while (step := _step(conn, closed, hours_per_step, now)) is not None:
+    while (step := step_of(conn, closed, hours_per_step, now)) is not None:
         hours, rows, late = hours + step[0], rows + step[1], late + step[2]
         if step[0] == 0:
             # Only late rows (or another process's step) this time: more may keep coming (a host whose clock runs

@@ -94,11 +94,10 @@ class StateWatch:
             conn.close()
 
     def _read(self, conn: Any) -> None:
-        marks = [dict(zip(r.keys(), r, strict=True)) for r in conn.execute(MODEL_STATUS_SQL)]
-        try:
-            active = [override_from_row(r) for r in conn.execute(ACTIVE_SQL, (utc_now_iso(),))]
-        except Exception:  # the overrides table of a store no router has migrated yet
-            active = []
+        # The connection was opened migrated, so both tables exist: an error here is the server's, and the feed is
+        # read again once it answers (an empty list would say every override ended).
+        marks = [dict(r) for r in conn.execute(MODEL_STATUS_SQL)]
+        active = [override_from_row(r) for r in conn.execute(ACTIVE_SQL, (utc_now_iso(),))]
         self.latest = State(marks, active, time.monotonic())
         self._first.set()
 
