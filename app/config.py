@@ -12,12 +12,11 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigError
+from app.urls import POSTGRES_SCHEMES, redact_url
 
 _DEFAULT_MODEL_VAR = re.compile(r"^DEFAULT_(?P<task>[A-Z0-9_]+)_MODEL$")
 # A bad value of these is named, never shown.
-MAX_RETENTION_DAYS = 36_500  # a hundred years: ATTEMPTS_RETENTION_DAYS and `taskrouter prune --days`
 _SECRET_SETTINGS = frozenset({"GROQ_API_KEY", "ALERT_WEBHOOK_URL", "ATTEMPTS_DB_URL"})
-_URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^/@\s]*@")
 
 
 def task_env_name(task_type: str) -> str:
@@ -62,7 +61,7 @@ class Settings(BaseSettings):
     # Raw attempt rows are kept this many days, then deleted once rolled up into the hourly and daily totals the
     # dashboard reads for longer ranges (kept for ever; app/store/retention.py). 30: a month of requests to drill
     # into and of failures to list. 0: raw rows are kept for ever (still rolled up).
-    attempts_retention_days: int = Field(30, ge=0, le=MAX_RETENTION_DAYS)
+    attempts_retention_days: int = Field(30, ge=0, le=36_500)  # retention.MAX_RETENTION_DAYS
 
     # How long a failing model is left alone. Decommissioned models are skipped for good.
     not_found_ttl_seconds: float = Field(3600.0, ge=0)
@@ -129,7 +128,7 @@ class Settings(BaseSettings):
     @field_validator("attempts_db_url")
     @classmethod
     def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+        if value is not None and not value.get_secret_value().startswith(POSTGRES_SCHEMES):
             raise ValueError("must be a PostgreSQL URL: postgresql://user:password@host:5432/database "
                              "(leave it unset to use the SQLite file at ATTEMPTS_DB_PATH)")
         return value
@@ -169,11 +168,6 @@ def _default_model_vars(env_file: str | os.PathLike[str] | None) -> dict[str, st
     return found
 
 
-def without_password(value: Any) -> Any:
-    """A URL's password as `***` (`http://user:***@host`), for messages; anything else unchanged."""
-    return _URL_PASSWORD.sub(r"\1***@", value) if isinstance(value, str) else value
-
-
 def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides: Any) -> Settings:
     """Read the settings; a bad value raises ConfigError naming the variable and what it must be."""
     try:
@@ -183,7 +177,9 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", **overrides:
         for err in exc.errors():
             name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
             got = err.get("input")
-            shown = "" if name in _SECRET_SETTINGS else f" (got {without_password(got)!r})"
+            if isinstance(got, str) and "://" in got:
+                got = redact_url(got)  # a password in a URL (GROQ_BASE_URL) is not shown
+            shown = "" if name in _SECRET_SETTINGS else f" (got {got!r})"
             problems.append(f"{name}: {err['msg']}{shown}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
     if "default_models" not in overrides:

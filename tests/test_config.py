@@ -71,3 +71,11 @@ def test_every_setting_is_documented_in_env_example_and_readme():
     names = [name.upper() for name in Settings.model_fields if name != "default_models"]
     assert [n for n in names if f"\n{n}=" not in example] == []
     assert [n for n in names if f"`{n}`" not in readme] == []
+
+
+def test_the_retention_setting_allows_what_the_store_prunes_to():
+    from app.config import Settings
+    from app.store.retention import MAX_RETENTION_DAYS
+
+    bound = [m.le for m in Settings.model_fields["attempts_retention_days"].metadata if hasattr(m, "le")]
+    assert bound == [MAX_RETENTION_DAYS]

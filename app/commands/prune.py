@@ -15,7 +15,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from app.config import MAX_RETENTION_DAYS, load_settings
+from app.config import load_settings
+from app.store.retention import MAX_RETENTION_DAYS
 
 if TYPE_CHECKING:
     from app.store.target import Target

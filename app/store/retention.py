@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from app.config import MAX_RETENTION_DAYS
 from app.store.rollup import GRACE, STATE, RollupReport, hour_key, hour_start, iso, read_state, rollup
 
 __all__ = ["GRACE", "PruneReport", "RollupReport", "cutoff_for", "prune", "read_state", "rollup", "vacuum"]
@@ -28,6 +27,8 @@ BATCH_ROWS = 1_000  # raw rows deleted by the first transaction; later ones are 
 BATCH_SECONDS = 0.05  # how long one batch may hold the write lock: what the attempt log's writer may wait
 VACUUM_PAGES = 256  # free pages handed back to the disk per transaction (1 MB at the default page size: ~10 ms)
 PAUSE_SECONDS = 0.02  # between two writes, so that the attempt log's writer gets the lock in between
+
+MAX_RETENTION_DAYS = 36_500  # a hundred years (ATTEMPTS_RETENTION_DAYS allows the same)
 
 AUTO_VACUUM = {0: "none", 1: "full", 2: "incremental"}
 

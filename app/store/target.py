@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+
+from app.urls import POSTGRES_SCHEMES, redact_url
 
 if TYPE_CHECKING:
     import sqlite3
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     # An open store connection: the store's shared statements run on either.
     Connection: TypeAlias = sqlite3.Connection | PgConnection
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,20 +88,4 @@ def label_of(where: Target | str) -> str:
     return target.label if isinstance(target, PostgresTarget) else str(target)
 
 
-def redact_url(url: str) -> str:
-    """`postgresql://app:secret@db:5432/x` -> `postgresql://app:***@db:5432/x`; a password given as a query
-    parameter is hidden the same way."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://(unparseable URL)"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{host}"
-    query = "&".join(("password=***" if p.lower().startswith("password=") else p)
-                     for p in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
