@@ -4,7 +4,7 @@ status, overrides and their audit, the day's spend, the spill file's import, and
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,11 +26,14 @@ from app.store.target import PostgresTarget, Target, label_of
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
-    if request.param == "sqlite":
-        return tmp_path / "store.db"
-    url = request.getfixturevalue("pg_url")
-    return PostgresTarget(url, tmp_path / "spill.db")
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    """A new store of each kind. Afterwards a SQLite file's attempt log is closed (pg_url closes PostgreSQL's)."""
+    if request.param != "sqlite":
+        yield PostgresTarget(request.getfixturevalue("pg_url"), tmp_path / "spill.db")
+        return
+    path = tmp_path / "store.db"
+    yield path
+    get_attempt_log(path).close(timeout=10)
 
 
 def row(request_id: str, *, cost: float | None = 0.001, created_at: str | None = None, **extra: object) -> AttemptRow:

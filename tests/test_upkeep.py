@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import count_rows
 from traffic import make_traffic, write_traffic
 
 from app.config import load_settings
@@ -87,7 +88,10 @@ def test_the_thread_runs_what_is_due_by_itself(tmp_path: Path) -> None:
     owner = Owner()
     upkeep.watch(tmp_path / "a.db", 30, owner)
     upkeep.start()
-    assert ran.wait(10)
+    try:
+        assert ran.wait(10)
+    finally:
+        upkeep.stop()
 
 
 @pytest.fixture
@@ -106,10 +110,10 @@ def test_maintain_rolls_up_and_prunes_once_per_interval_between_processes(path: 
 
 
 def test_retention_zero_keeps_raw_rows_but_still_rolls_up(path: Path) -> None:
-    rows = sqlite3.connect(path).execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+    rows = count_rows(path)
     report = maintain(path, 0, now=NOW)
     assert isinstance(report, RollupReport) and report.hours == 72
-    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == rows
+    assert count_rows(path) == rows
 
 
 def test_maintain_never_creates_a_file(tmp_path: Path) -> None:
@@ -120,10 +124,14 @@ def test_maintain_never_creates_a_file(tmp_path: Path) -> None:
 def test_a_router_has_its_file_maintained_with_its_retention(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     watched = Upkeep(run=lambda path, days: None)
     monkeypatch.setattr(upkeep_module, "_UPKEEP", watched)
-    router = Router(load_settings(None, attempts_db_path=tmp_path / "r.db", attempts_retention_days=7))
-    assert watched.watched() == {(tmp_path / "r.db").absolute(): 7}
-    Router(load_settings(None, attempts_db_path=tmp_path / "off.db", attempt_logging=False))
-    assert set(watched.watched()) == {(tmp_path / "r.db").absolute()}  # no log, nothing to maintain
-    del router
-    gc.collect()
-    assert watched.watched() == {}
+    try:
+        router = Router(load_settings(None, attempts_db_path=tmp_path / "r.db", attempts_retention_days=7))
+        assert watched.watched() == {(tmp_path / "r.db").absolute(): 7}
+        Router(load_settings(None, attempts_db_path=tmp_path / "off.db", attempt_logging=False))
+        assert set(watched.watched()) == {(tmp_path / "r.db").absolute()}  # no log, nothing to maintain
+        assert router.log is not None and router.log.close(timeout=10)
+        del router
+        gc.collect()
+        assert watched.watched() == {}
+    finally:
+        watched.stop()

@@ -97,6 +97,7 @@ class Upkeep:
         self._jobs: dict[Target, _Job] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._stopping = False
         self._thread: threading.Thread | None = None
         self._problems: dict[Target, str] = {}  # the last problem logged per store: said once, not every hour
 
@@ -158,10 +159,22 @@ class Upkeep:
                 return None
             return max(min(job.due for job in self._jobs.values()) - self._clock(), 0.0)
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the thread (after the run in progress, if any); `start` makes a new one."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stopping = True
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
+        self._stopping = False
+
     def _loop(self) -> None:
         while True:
             self._wake.wait(self._next_wait())
             self._wake.clear()
+            if self._stopping:
+                return
             self.run_due()
 
 
