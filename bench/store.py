@@ -701,13 +701,13 @@ def retention_pg(url: str, keep_days: int, now: datetime) -> list[tuple[str, flo
     the cutoff that the rollups hold (app/store/pg_retention.py)."""
     from app.store import retention
     from app.store.database import open_database
-    from app.store.pg_rollup import rollup_pg
+    from app.store.rollup import rollup
 
     target = target_of(url, Path(tempfile.gettempdir()))
     db = open_database(target)
     try:
         started = time.time()
-        rolled = rollup_pg(db.conn, now=now)  # type: ignore[arg-type]
+        rolled = rollup(db.conn, now=now)  # type: ignore[arg-type]
         ended = time.time()
     finally:
         db.conn.close()
