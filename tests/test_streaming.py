@@ -7,7 +7,7 @@ import asyncio
 import time
 
 import pytest
-from conftest import USER, logged_rows
+from conftest import TEST_KEY, USER, logged_rows
 
 import app
 from app.core import ai_models
@@ -109,6 +109,39 @@ async def test_a_cut_stream_raises_with_the_partial_text(sim, make_router, db_pa
     [row] = rows_of(db_path, error.request_id)
     assert (row["model"], row["error_kind"], row["completion_tokens"]) == (A, "stream_interrupted", 3)
     assert row["first_token_ms"] is not None and row["cost_usd"] > 0  # the tokens it did generate
+
+
+async def test_a_stream_closed_cleanly_before_any_text_falls_back(sim, make_router, db_path):
+    # A close-delimited body (no chunked framing) that a proxy ends early: the SDK's iterator just stops.
+    sim.script(A, {"fault": "stream_cut", "after_chunks": 0, "framing": "close"})
+    stream = make_router().stream("pair", USER, max_tokens=12)
+    text = "".join(await read_all(stream))
+    resp = stream.response
+    assert resp.model_used == B and resp.fallback_used and text == resp.content and text.startswith(f"[{B}]")
+    rows = rows_of(db_path, resp.request_id)
+    assert [(r["model"], r["outcome"], r["error_kind"]) for r in rows] == [
+        (A, "failure", "connection"), (B, "success", None)]
+    assert "ended without a finish reason" in rows[0]["error_message"]
+
+
+@pytest.mark.parametrize("provider", ["groq", "openai_compatible"])
+async def test_a_stream_closed_cleanly_after_text_is_interrupted(sim, make_router, db_path, provider, monkeypatch):
+    if provider == "openai_compatible":
+        monkeypatch.setenv("SIM_KEY", TEST_KEY)
+        ai_models.MODEL_CATALOG[A] = ModelInfo(input_price=0.15, output_price=0.60, provider="openai_compatible",
+                                               base_url=sim.openai_base_url, api_key_env="SIM_KEY")
+    sim.script(A, {"fault": "stream_cut", "after_chunks": 3, "framing": "close"})
+    stream = make_router().stream("pair", USER, max_tokens=30)
+    seen: list[str] = []
+    with pytest.raises(StreamInterruptedError) as caught:
+        async for delta in stream:
+            seen.append(delta)
+    assert len(seen) == 3 and caught.value.partial_content == "".join(seen)
+    assert sim.calls(B) == 0
+    [row] = rows_of(db_path, caught.value.request_id)
+    assert (row["model"], row["outcome"], row["error_kind"], row["completion_tokens"]) == (
+        A, "failure", "stream_interrupted", 3)
+    assert "ended without a finish reason" in row["error_message"]
 
 
 async def test_an_error_event_mid_stream_raises(sim, make_router, db_path):

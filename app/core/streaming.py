@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("taskrouter")
 
+# A stream whose body ends cleanly before its finish reason: a close-delimited response cut by a server, a proxy or
+# a load balancer's idle timeout looks like this to the client. It is not a complete answer.
+_ENDED_EARLY = "the stream ended without a finish reason (closed early by the server or a proxy)"
+
 
 class TaskStream:
     """`async for delta in stream` (text deltas, `str`), or `async with stream as s: ...`; after the last delta
@@ -129,17 +133,19 @@ class _StreamAttempt:
                     self._take(chunk)
                     if chunk.content or chunk.tool_calls:
                         break
-        except StopAsyncIteration:  # it ended before any text: an empty answer is still an answer
+        except StopAsyncIteration:
+            if self.finish_reason is None:
+                # Closed before any text and without saying why: a server or proxy cut it, not an answer.
+                await self._failed(ProviderConnectionError(_ENDED_EARLY), cut=False)
+                return None
             await self._close()
-            chunk = StreamChunk()
+            chunk = StreamChunk()  # it finished before any text: an empty answer is still an answer
         except (ProviderError, TimeoutError) as exc:
             error = exc if isinstance(exc, ProviderError) else ProviderTimeout(
                 f"no first token within {wait:g}s (LLM_FIRST_TOKEN_TIMEOUT_SECONDS, at most the model's attempt "
                 f"timeout: {first_token_timeout:g}s)")
-            await self._close()
-            self._settle(0.0)
             # Less than half its own first-token timeout, cut by the deadline: not a fair test of the model.
-            router.failed(request, pick, error, ms_since(self.started), wait < 0.5 * first_token_timeout)
+            await self._failed(error, cut=wait < 0.5 * first_token_timeout)
             return None
         except asyncio.CancelledError:  # cancelled by the caller before the first token
             await self._close()
@@ -147,6 +153,12 @@ class _StreamAttempt:
             raise
         self.first_token_ms = ms_since(self.started)
         return chunk
+
+    async def _failed(self, error: ProviderError, *, cut: bool) -> None:
+        """A failure before the first token: the request goes on, as after a plain call's failure."""
+        await self._close()
+        self._settle(0.0)
+        self.router.failed(self.request, self.pick, error, ms_since(self.started), cut)
 
     async def relay(self, first: StreamChunk) -> AsyncIterator[str]:
         stream = self.stream
@@ -161,6 +173,8 @@ class _StreamAttempt:
                     async with asyncio.timeout(idle):
                         chunk = await stream.__anext__()
                 except StopAsyncIteration:
+                    if self.finish_reason is None:
+                        raise self._interrupted(_ENDED_EARLY, None) from None
                     await self._close()
                     return
                 except TimeoutError:

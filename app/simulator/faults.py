@@ -40,7 +40,9 @@ NO_STATUS: frozenset[str] = frozenset({"hang", "disconnect"})
 # Faults of a stream already under way (status 200 and some chunks sent), scripted as e.g.
 # `{"fault": "stream_cut", "after_chunks": 2}` or drawn from `fault_rates`:
 #   stream_cut    after `after_chunks` content (or tool-call) chunks, counted after the role chunk, the connection
-#                 closes mid-body: no finish chunk, no usage, no [DONE].
+#                 closes mid-body: no finish chunk, no usage, no [DONE]. `framing`: "chunked" (default: the body
+#                 lacks its last chunk, which the client sees as an error) or "close" (a close-delimited body, as
+#                 a proxy or load balancer sends: the client sees a clean end of the stream).
 #   stream_stall  after them nothing for `seconds` (None: until the client leaves or the server stops); a client
 #                 that outwaits a finite stall gets the rest of the stream.
 #   stream_error  after them `event: error` with {"error": {..., "status_code"}}, then the body ends without
@@ -81,7 +83,7 @@ _ANSWER_OPTIONS = frozenset(
 _OPTIONS: dict[str, frozenset[str]] = {
     OK: _ANSWER_OPTIONS,
     # A broken stream first sends part of an ordinary answer, which the same options shape.
-    "stream_cut": _ANSWER_OPTIONS | {"after_chunks"},
+    "stream_cut": _ANSWER_OPTIONS | {"after_chunks", "framing"},
     "stream_stall": _ANSWER_OPTIONS | {"after_chunks", "seconds"},
     "stream_error": _ANSWER_OPTIONS | {"after_chunks", "error", "failed_generation"},
     "rate_limit": frozenset({"retry_after"}),
@@ -154,6 +156,8 @@ def check_options(outcome: str, options: dict[str, Any]) -> None:
         value = options["after_chunks"]
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"{outcome!r}: after_chunks must be an int >= 0, got {value!r}")
+    if options.get("framing", "chunked") not in ("chunked", "close"):
+        raise ValueError(f"{outcome!r}: framing must be 'chunked' or 'close', got {options['framing']!r}")
     if outcome == "stream_stall" and options.get("seconds") is not None:
         _check_number(outcome, "seconds", options["seconds"])
     if "tool_calls" in options:

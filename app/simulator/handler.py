@@ -130,7 +130,8 @@ class SimHandler:
         ]
         if body.get("stream") is True:
             plan = _stream_plan(model, body, decision, authorization)
-            return StreamResponse(200, stream_events(answer, plan), headers)
+            close_delimited = decision.outcome == "stream_cut" and decision.options.get("framing") == "close"
+            return StreamResponse(200, stream_events(answer, plan), headers, close_delimited=close_delimited)
         return Response(200, completion_json(answer), headers)
 
     def _models(self, request: Request) -> Response:

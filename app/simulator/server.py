@@ -71,12 +71,14 @@ class Drop:
 @dataclass(slots=True)
 class StreamResponse:
     """A chunked answer whose pieces come from `chunks`, which may sleep between them or yield a `Pause`
-    or a `Drop`."""
+    or a `Drop`. `close_delimited`: no chunked framing, the connection's close ends the body (HTTP/1.1 allows it,
+    and proxies send it), so a `Drop` looks to the client like the natural end of the answer."""
 
     status: int
     chunks: AsyncIterator[bytes | Pause | Drop]
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str = "text/event-stream"
+    close_delimited: bool = False
 
 
 @dataclass(slots=True)
@@ -254,9 +256,12 @@ async def _write_stream(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, response: StreamResponse, keep_alive: bool
 ) -> bool:
     """Send the stream; True when the connection can serve another request afterwards."""
+    framed = not response.close_delimited
+    if not framed:
+        keep_alive = False  # the close is what ends the body
     headers = [
         ("content-type", response.content_type),
-        ("transfer-encoding", "chunked"),
+        *([("transfer-encoding", "chunked")] if framed else []),
         ("cache-control", "no-cache"),
         *response.headers,
     ]
@@ -273,14 +278,15 @@ async def _write_stream(
                 keep_alive = False
                 continue
             if chunk:
-                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if framed else chunk)
                 await writer.drain()
     finally:
         # Close the generator here, on this loop, when the client leaves mid-stream.
         aclose = getattr(response.chunks, "aclose", None)
         if aclose is not None:
             await aclose()
-    writer.write(b"0\r\n\r\n")
+    if framed:
+        writer.write(b"0\r\n\r\n")
     await writer.drain()
     return keep_alive
 
