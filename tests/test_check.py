@@ -4,8 +4,10 @@ the exit codes a CI pipeline gates on, and the stored result."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from app.core import ai_models
 from app.deprecations import PACKAGE_CALENDAR, latest_check
 from app.providers import get_provider
 from app.simulator import ModelProfile
+from app.store import open_database
+from app.store.overrides import DISABLE, FORCE, set_override
 
 LIVE = "openai/gpt-oss-120b"
 RETIRING = "qwen/qwen3.8-27b"  # retires in 10 days according to the user's calendar file
@@ -74,7 +78,8 @@ def test_the_table_shows_every_problem_with_its_replacement_and_exits_2(scenario
         f"taskrouter check: as of {TODAY}, warning window 30 days",
         f"calendar: 35 entries from {PACKAGE_CALENDAR}, {scenario}",
         f"live:     GET {sim.base_url}/openai/v1/models: 2 models listed",
-        f"runtime:  {db_path}: deprecation evidence for 2 registry model(s)",
+        f"runtime:  {db_path}: deprecation evidence for 2 registry models",
+        "overrides: none in effect",
         "",
         "task chat",
         "  #  MODEL                PLACE    STATUS   CONTEXT  MAX OUT  FINDINGS",
@@ -247,3 +252,44 @@ def test_a_model_served_elsewhere_is_not_expected_on_groqs_list(scenario, env, m
     elsewhere = json.loads(out)["models"]["acme/elsewhere"]
     assert code == 0
     assert (elsewhere["provider"], elsewhere["live"], elsewhere["problems"]) == ("openai_compatible", None, [])
+
+
+def test_a_disabled_model_and_runtime_overrides_are_shown_as_such(scenario, env, monkeypatch, db_path, capsys):
+    monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {"chat": [LIVE, RETIRING], "fallback": [LIVE]})
+    set_at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC).timestamp()
+    with contextlib.closing(open_database(db_path).conn) as conn:
+        set_override(conn, DISABLE, RETIRING, reason="slow today", by="ops@box", now_epoch=set_at)
+    code, out, _ = check(capsys, "--no-store")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[4:11] == [
+        "overrides: #1 disable qwen/qwen3.8-27b, set by ops@box at 2026-11-30T09:00:00.000Z (slow today)",
+        "",
+        "task chat",
+        "  #  MODEL                PLACE     STATUS   CONTEXT  MAX OUT  FINDINGS",
+        f"  1  {LIVE}  primary   ok        131072    65536  -",
+        f"  2  {RETIRING}     disabled  WARNING   131072    16384  skipped: runtime disable #1; `taskrouter model "
+        f"enable {RETIRING}` puts it back",
+        f"{' ' * 63}calendar: shuts down on 2026-12-11, in 10 days",
+    ]
+
+    # A runtime force is shown as FORCE_MODEL is (and wins over it, as in the router).
+    env.setenv("FORCE_MODEL", UNLISTED)
+    with contextlib.closing(open_database(db_path).conn) as conn:
+        set_override(conn, FORCE, LIVE, by="ops@box", now_epoch=set_at)
+    code, out, _ = check(capsys, "--json", "--no-store")
+    report = json.loads(out)
+    assert [(c["model"], c["place"], c["status"]) for c in report["tasks"]["chat"]] == [
+        (LIVE, "forced", "ok"), (RETIRING, "disabled", "warning")]
+    assert UNLISTED not in report["models"]  # FORCE_MODEL is shadowed: not a model the router calls
+    assert [(o["source"], o["model"]) for o in report["overrides"]["runtime"]] == [
+        ("runtime disable #1", RETIRING), ("runtime force #2", LIVE)]
+    assert report["overrides"]["environment"] == [
+        {"kind": "force", "task": None, "model": UNLISTED, "source": "FORCE_MODEL"}]
+    code, out, _ = check(capsys, "--no-store")
+    assert out.splitlines()[4:7] == [
+        "overrides: #2 force openai/gpt-oss-120b for every task, set by ops@box at 2026-11-30T09:00:00.000Z",
+        f"           FORCE_MODEL: force {UNLISTED} for every task (environment; a restart changes it) (shadowed by "
+        "a runtime force)",
+        "           #1 disable qwen/qwen3.8-27b, set by ops@box at 2026-11-30T09:00:00.000Z (slow today)",
+    ]

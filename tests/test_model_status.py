@@ -61,7 +61,9 @@ def test_clearing_an_unmarked_model_changes_nothing_and_says_what_is_marked(tmp_
     assert "no mark to clear for typo/model" in err and "marked: marked/model" in err
     assert read_model_status(db) == before  # all or nothing
     assert cli.main(["status", "--db", str(db), "--json"]) == 0
-    assert [r["model"] for r in json.loads(capsys.readouterr().out)] == ["marked/model"]
+    listing = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in listing["marks"]] == ["marked/model"]
+    assert (listing["store"], listing["runtime"], listing["environment"]) == (str(db), [], [])
 
 
 def test_a_mark_made_after_the_clear_survives_it(make_router):

@@ -107,8 +107,10 @@ def test_a_days_value_that_is_not_a_whole_number_of_days_is_refused(
 
 
 def test_nothing_to_prune_where_there_is_no_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["prune", "--db", str(tmp_path / "none.db")]) == 1
-    assert "there is no attempts database at " in capsys.readouterr().err
+    assert cli.main(["prune", "--db", str(tmp_path / "none.db")]) == 2
+    assert capsys.readouterr().err == (
+        f"taskrouter prune: there is no attempts database at {tmp_path / 'none.db'}: give --db the store the routers "
+        "write (their ATTEMPTS_DB_PATH or ATTEMPTS_DB_URL), or set those; nothing was read or created\n")
     assert not (tmp_path / "none.db").exists()
 
 

@@ -9,13 +9,18 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.config import load_settings
 from app.core.catalog import load_catalog_file
 from app.deprecations import HEALTHY, CheckReport, ModelCheck, run_check, save_check
+
+if TYPE_CHECKING:
+    from app.commands.levers import EnvOverride
+    from app.store.overrides import Override
 
 _HEADERS = ("#", "MODEL", "PLACE", "STATUS", "CONTEXT", "MAX OUT", "FINDINGS")
 
@@ -47,16 +52,22 @@ def func(args: argparse.Namespace) -> int:
     if settings.model_catalog_file:
         # As the router sees it: a catalog file can move a model to another provider or change its limits.
         catalog.update(load_catalog_file(Path(settings.model_catalog_file), catalog))
-    report = asyncio.run(run_check(settings, ai_models.MODEL_REGISTRY, catalog, today=today, days=args.days,
-                                   strict=args.strict))
-    document = report.to_json()
+    from app.commands.levers import environment_overrides, override_json
+    from app.store.overrides import read_active
     from app.store.target import store_target
 
-    stored = _store(store_target(settings), document, enabled=settings.attempt_logging and not args.no_store)
+    store = store_target(settings)
+    runtime = read_active(store)  # read-only: a store not created yet holds none
+    env = environment_overrides(settings)
+    report = asyncio.run(run_check(settings, ai_models.MODEL_REGISTRY, catalog, today=today, days=args.days,
+                                   strict=args.strict, runtime=runtime))
+    document = report.to_json()
+    document["overrides"] = {"runtime": [override_json(o) for o in runtime], "environment": [e.to_json() for e in env]}
+    stored = _store(store, document, enabled=settings.attempt_logging and not args.no_store)
     if args.json:
         print(json.dumps(document, indent=2))
     else:
-        print(render(report, stored))
+        print(render(report, stored, runtime=runtime, env=env))
     return report.exit_code
 
 
@@ -76,18 +87,29 @@ def _store(db_path: Any, document: dict[str, Any], *, enabled: bool) -> str:
     return f"stored in {label_of(db_path)} (table checks)"
 
 
-def render(report: CheckReport, stored: str = "") -> str:
+def render(report: CheckReport, stored: str = "", *, runtime: Sequence[Override] = (),
+           env: Sequence[EnvOverride] = ()) -> str:
+    from app.commands.levers import disabled, override_lines
+
+    evidence = f"{report.runtime_rows} registry model{'' if report.runtime_rows == 1 else 's'}"
     lines = [
         f"taskrouter check: as of {report.today.isoformat()}, warning window {report.days} days",
         f"calendar: {len(report.calendar)} entries from {', '.join(report.calendar.sources)}",
         f"live:     {report.live.detail}",
-        f"runtime:  {report.db_path}: deprecation evidence for {report.runtime_rows} registry model(s)",
+        f"runtime:  {report.db_path}: deprecation evidence for {evidence}",
     ]
+    levers = override_lines(runtime, env) + [f"#{o.id} {o.describe()}" for o in disabled(runtime)]
+    lines += [f"{'overrides:' if i == 0 else '':<11}{lever}" for i, lever in enumerate(levers or ["none in effect"])]
+    off = {o.model: o for o in disabled(runtime)}
     for task, chain in report.chains.items():
-        rows = []
+        rows: list[tuple[tuple[str, ...], list[str]]] = []
         for item in chain:
             check = report.models[item.model]
-            findings = [f"{p.source}: {p.message}" for p in check.problems] or ["-"]
+            findings = [f"{p.source}: {p.message}" for p in check.problems]
+            if item.model in off:
+                findings.insert(0, f"skipped: {off[item.model].source}; `taskrouter model enable {item.model}` "
+                                   "puts it back")
+            findings = findings or ["-"]
             suggestion = report.suggestion(item)
             if suggestion:
                 findings.append(f"-> {suggestion}")

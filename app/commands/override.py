@@ -14,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+from app.commands.store_arg import unusable_store
 from app.config import load_settings
 
 
@@ -100,6 +101,13 @@ def _connection(args: argparse.Namespace) -> Any:
         db.conn.close()
 
 
+def _unusable(args: argparse.Namespace, command: str) -> int | None:
+    """Undoing needs a store that holds something: a missing one is a wrong --db, not a file to create."""
+    from app.store.target import chosen_store
+
+    return unusable_store(chosen_store(args.db, load_settings()), command, thorough=False)
+
+
 def _refresh_note() -> str:
     return f"routers pick it up within {load_settings().model_status_refresh_seconds:g} s"
 
@@ -126,6 +134,8 @@ def run_override(args: argparse.Namespace) -> int:
                                 reason=args.reason)
         print(f"override #{made.id}: {made.describe()}; {_refresh_note()}")
         return 0
+    if (code := _unusable(args, "override clear")) is not None:
+        return code
     kinds = [args.kind] if args.kind else [FORCE, DEFAULT]
     with _connection(args) as conn:
         cleared = [o for kind in kinds for o in clear_overrides(conn, kind=kind, task=args.task, model=args.model,
@@ -148,6 +158,8 @@ def run_model(args: argparse.Namespace) -> int:
             made = set_override(conn, DISABLE, args.model, ttl_seconds=_ttl(args.ttl), reason=args.reason)
         print(f"override #{made.id}: {made.describe()}; {_refresh_note()}")
         return 0
+    if (code := _unusable(args, "model enable")) is not None:
+        return code
     with _connection(args) as conn:
         cleared = clear_overrides(conn, kind=DISABLE, model=args.model, reason=args.reason)
     if not cleared:
@@ -158,35 +170,21 @@ def run_model(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from app.commands.levers import PRECEDENCE, disabled, environment_overrides, override_json, override_lines
     from app.store.overrides import read_active
-
-    settings = load_settings()
     from app.store.target import chosen_store
 
-    runtime = read_active(chosen_store(args.db, settings))
-    env: list[dict[str, Any]] = []
-    if settings.force_model:
-        env.append({"kind": "force", "task": None, "model": settings.force_model, "source": "FORCE_MODEL"})
-    for name, model in sorted(settings.default_models.items()):  # DEFAULT_<TASK>_MODEL
-        env.append({"kind": "default", "task": name.removeprefix("DEFAULT_").removesuffix("_MODEL").lower(),
-                    "model": model, "source": name})
+    settings = load_settings()
+    where = chosen_store(args.db, settings)
+    if (code := unusable_store(where, "override list", thorough=False)) is not None:
+        return code
+    runtime = read_active(where)
+    env = environment_overrides(settings)
     if args.json:
-        print(json.dumps({"runtime": [{**_as_dict(o), "source": o.source} for o in runtime], "environment": env},
+        print(json.dumps({"runtime": [override_json(o) for o in runtime], "environment": [e.to_json() for e in env]},
                          indent=2))
         return 0
-    print("precedence: runtime force (task) > runtime force (every task) > FORCE_MODEL > runtime default > "
-          "DEFAULT_<TASK>_MODEL > MODEL_REGISTRY")
-    if not runtime and not env:
-        print("no override in effect")
-    for o in runtime:
-        print(f"#{o.id} {o.describe()}")
-    for e in env:
-        scope = f" for {e['task']}" if e["task"] else " for every task"
-        shadowed = " (shadowed by a runtime force)" if any(o.kind == "force" for o in runtime) else ""
-        print(f"{e['source']}: {e['kind']} {e['model']}{scope} (environment; a restart changes it){shadowed}")
+    print(f"precedence: {PRECEDENCE}")
+    lines = override_lines(runtime, env) + [f"#{o.id} {o.describe()}" for o in disabled(runtime)]
+    print("\n".join(lines) if lines else "no override in effect")
     return 0
-
-
-def _as_dict(o: Any) -> dict[str, Any]:
-    return {"id": o.id, "kind": o.kind, "task": o.task, "model": o.model, "reason": o.reason, "set_by": o.set_by,
-            "set_at": o.set_at, "expires_at": o.expires_at}

@@ -5,7 +5,7 @@ Routers do this by themselves about once an hour while they run; this is for a c
 file, or a look at what it would do (--dry-run). The dashboard keeps showing the removed hours from the rollups.
 The audit trail, checks, marks and overrides are never removed.
 
-Exit codes: 0 done, 1 the database cannot be used, 2 bad input.
+Exit codes: 0 done, 1 the database cannot be used, 2 bad input (no database where --db or the settings say).
 """
 
 from __future__ import annotations
@@ -55,29 +55,24 @@ def register(subparsers: Any) -> None:
 
 
 def func(args: argparse.Namespace) -> int:
-    from app.store import StoreProblem, diagnose
+    from app.commands.store_arg import unusable_store
+    from app.store import StoreProblem
     from app.store.target import PostgresTarget, chosen_store, label_of
 
     if args.vacuum and args.dry_run:
         return _fail("--vacuum rewrites the file, which --dry-run promises not to do: give one or the other", 2)
     settings = load_settings()
     where = chosen_store(args.db, settings)
-    if isinstance(where, PostgresTarget):
-        if args.vacuum:
-            return _fail(f"--vacuum rewrites a SQLite file; {label_of(where)} is PostgreSQL, where a prune drops whole "
-                         "days and their space goes back to the disk at once", 2)
-    elif not where.is_file():
-        return _fail(f"there is no attempts database at {where}: nothing to prune (give --db, or set "
-                     "ATTEMPTS_DB_PATH)", 1)
-    path = where
-    problem = diagnose(path, thorough=False)
-    if problem is not None:
-        return _fail(f"the attempts database cannot be used: {problem}", 1)
+    if isinstance(where, PostgresTarget) and args.vacuum:
+        return _fail(f"--vacuum rewrites a SQLite file; {label_of(where)} is PostgreSQL, where a prune drops whole "
+                     "days and their space goes back to the disk at once", 2)
+    if (code := unusable_store(where, "prune", thorough=False)) is not None:
+        return code
     days = args.days if args.days is not None else settings.attempts_retention_days
     try:
         if days == 0:
-            return _rollup_only(path, args)
-        return _prune(path, days, args)
+            return _rollup_only(where, args)
+        return _prune(where, days, args)
     except StoreProblem as problem:
         return _fail(f"the attempts database cannot be used: {problem}", 1)
 

@@ -4,7 +4,11 @@ A 400 `model_decommissioned` marks a model deprecated for good; every process sh
 it. When that was wrong (a gateway's error page, a model brought back), `--clear MODEL` lifts the mark: routers
 drop their own older mark at their next refresh (MODEL_STATUS_REFRESH_SECONDS), and a new failure marks it again.
 
-Exit codes: 0 done, 2 a model to clear has no mark (nothing is changed) or a bad setting.
+Also listed: the models switched off with `taskrouter model disable`, the runtime overrides and the environment's
+(FORCE_MODEL, DEFAULT_<TASK>_MODEL): every lever in effect.
+
+Exit codes: 0 done, 1 the database cannot be used, 2 no database where --db or the settings say, a model to clear
+has no mark (nothing is changed) or a bad setting.
 """
 
 from __future__ import annotations
@@ -13,18 +17,23 @@ import argparse
 import contextlib
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.config import load_settings
+
+if TYPE_CHECKING:
+    from app.commands.levers import EnvOverride
+    from app.store.overrides import Override
 
 _COLUMNS = ("model", "status", "until", "hits", "first_seen", "last_seen", "detail")
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "status", help="list the models the router skips (deprecated, not found, cooling down, circuit open); "
-        "clear a mark",
+        "status", help="list the models the router skips (marked deprecated, not found, cooling down, circuit open; "
+        "disabled by hand) and the overrides in effect; clear a mark",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--db", default=None,
@@ -37,17 +46,17 @@ def register(subparsers: Any) -> None:
 
 
 def func(args: argparse.Namespace) -> int:
-    from app.store import CLEARED, CLOSED, clear_model_status, diagnose, open_database, read_model_status, utc_now_iso
-    from app.store.overrides import record_audit
+    from app.commands.levers import environment_overrides, override_json
+    from app.commands.store_arg import unusable_store
+    from app.store import CLEARED, CLOSED, clear_model_status, open_database, read_model_status, utc_now_iso
+    from app.store.overrides import read_marks_and_overrides, record_audit
     from app.store.target import chosen_store, label_of
 
     settings = load_settings()
     db_path = chosen_store(args.db, settings)
     where = label_of(db_path)
-    problem = diagnose(db_path)
-    if problem is not None:
-        print(f"taskrouter status: the attempts database cannot be used: {problem}", file=sys.stderr)
-        return 1
+    if (code := unusable_store(db_path, "status")) is not None:
+        return code
     if args.clear:
         marked = {r["model"]: r for r in read_model_status(db_path) if r["status"] not in (CLEARED, CLOSED)}
         unknown = [m for m in args.clear if m not in marked]
@@ -64,12 +73,35 @@ def func(args: argparse.Namespace) -> int:
         for model, row in cleared.items():
             print(f"cleared {model} (was {row['status']}); routers drop their mark within "
                   f"{settings.model_status_refresh_seconds:g} s")
-    rows = read_model_status(db_path)
+    rows, runtime = read_marks_and_overrides(db_path, utc_now_iso())
+    env = environment_overrides(settings)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"store": where, "marks": rows, "runtime": [override_json(o) for o in runtime],
+                          "environment": [e.to_json() for e in env]}, indent=2))
     elif not args.clear:
-        print(render(rows, datetime.now(UTC)) if rows else f"no model marks in {where}")
+        print(render_all(where, rows, runtime, env, datetime.now(UTC)))
     return 0
+
+
+def render_all(where: str, rows: list[dict[str, Any]], runtime: Sequence[Override], env: Sequence[EnvOverride],
+               now: datetime) -> str:
+    """Every lever in effect: the marks routers set, the models switched off by hand, the overrides."""
+    from app.commands.levers import disabled, override_lines
+
+    lines = [f"model marks in {where}:", render(rows, now)] if rows else [f"no model marks in {where}"]
+    off = disabled(runtime)
+    if off:
+        lines.append("disabled models (every router skips them; `taskrouter model enable MODEL` puts one back):")
+        lines += [f"  #{o.id} {o.describe()}" for o in off]
+    else:
+        lines.append("disabled models: none")
+    overrides = override_lines(runtime, env)
+    if overrides:
+        lines.append("overrides in effect (highest precedence first):")
+        lines += [f"  {line}" for line in overrides]
+    else:
+        lines.append("overrides: none")
+    return "\n".join(lines)
 
 
 def render(rows: list[dict[str, Any]], now: datetime) -> str:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from app.core.catalog import ModelInfo
 from app.deprecations.calendar import DeprecationCalendar, Retirement, load_calendar
 from app.deprecations.live import FAILED, OK, LiveListing, LiveModel, fetch_listing
-from app.deprecations.usage import BYPASSED, ChainModel, models_in_use, registry_chains
+from app.deprecations.usage import BYPASSED, DISABLED, ChainModel, models_in_use, registry_chains
 from app.store import read_model_status, utc_now_iso
+from app.store.overrides import Override
 from app.store.target import label_of, store_target
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ class CheckReport:
             flag += f" (also {live.status} here)" if live is not None and live.status != HEALTHY else ""
             return f"use {replacement}{flag}"
         chain = self.chains[item.task]
-        later = [c.model for c in chain if c.position > item.position and c.place != BYPASSED
+        later = [c.model for c in chain if c.position > item.position and c.place not in (BYPASSED, DISABLED)
                  and self.models[c.model].status == HEALTHY]
         if later:
             return f"no calendar replacement; remove it and {later[0]} takes over"
@@ -157,9 +158,11 @@ async def run_check(
     today: date,
     days: int | None = None,
     strict: bool = False,
+    runtime: Sequence[Override] = (),
 ) -> CheckReport:
-    """Check every model of the effective registry. Raises ConfigError for a bad registry or calendar file."""
-    chains = registry_chains(registry, settings)
+    """Check every model of the effective registry, `runtime` overrides applied (app/store/overrides.py).
+    Raises ConfigError for a bad registry or calendar file."""
+    chains = registry_chains(registry, settings, runtime)
     calendar = load_calendar(settings.deprecations_file)
     live = await fetch_listing(settings)
     return build_report(settings, chains, catalog, calendar, live, today=today,

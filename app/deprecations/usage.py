@@ -1,7 +1,8 @@
 """Which models the registry will actually call, per task, once the overrides are applied.
 
-The radar looks at the effective chains (FORCE_MODEL, DEFAULT_<TASK>_MODEL, the universal fallback), built
-by the same `build_chain` the executor uses, so that it can never check a different list than the one served.
+The radar looks at the effective chains (runtime overrides, FORCE_MODEL, DEFAULT_<TASK>_MODEL, the universal
+fallback), built by the same `build_chain` the executor uses, so that it can never check a different list than the
+one served.
 """
 
 from __future__ import annotations
@@ -11,23 +12,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.core.chain import FALLBACK_KEY, build_chain
+from app.store.overrides import DISABLE, FORCE, Override
 
 if TYPE_CHECKING:
     from app.config import Settings
 
 # Roles, in the words the check's table shows.
-OVERRIDE = "override"  # DEFAULT_<TASK>_MODEL
+OVERRIDE = "override"  # DEFAULT_<TASK>_MODEL or a runtime default override
 PRIMARY = "primary"  # the task's own MODEL_REGISTRY list
 FALLBACK = "fallback"  # MODEL_REGISTRY["fallback"]
-FORCED = "forced"  # FORCE_MODEL
-BYPASSED = "bypassed"  # in the registry but not called while FORCE_MODEL is set
+FORCED = "forced"  # FORCE_MODEL or a runtime force override
+BYPASSED = "bypassed"  # in the registry but not called while a force is in effect
+DISABLED = "disabled"  # in the chain but skipped by every router: `taskrouter model disable`
 
 
 @dataclass(frozen=True, slots=True)
 class ChainModel:
     task: str
     model: str
-    place: str  # primary | fallback | override | forced | bypassed: how the chain came to hold it
+    place: str  # primary | fallback | override | forced | bypassed | disabled: how the chain came to hold it
     position: int  # 1-based order in the task's effective chain; bypassed models continue the count
 
 
@@ -38,18 +41,25 @@ def registry_tasks(registry: Mapping[str, Sequence[str]]) -> list[str]:
     return tasks or [key for key in registry if key == FALLBACK_KEY]
 
 
-def task_chain(task: str, registry: Mapping[str, Sequence[str]], settings: Settings) -> list[ChainModel]:
+def task_chain(task: str, registry: Mapping[str, Sequence[str]], settings: Settings,
+               runtime: Sequence[Override] = ()) -> list[ChainModel]:
     """Raises ConfigError for a malformed registry entry, as the executor would. `writer:landing` is built as the
-    executor builds it (task `writer`, variant `landing`), so DEFAULT_WRITER_MODEL applies to it too."""
+    executor builds it (task `writer`, variant `landing`), so DEFAULT_WRITER_MODEL applies to it too. `runtime`:
+    the overrides in effect (app/store/overrides.py); a disabled model keeps its position, as the router skips it
+    there."""
     base, _, variant = task.partition(":")
-    chain = build_chain(base, registry, settings, variant or None)
-    models = [ChainModel(task, c.model, _place(c.model, c.is_fallback, chain.forced, chain.override), i)
+    chain = build_chain(base, registry, settings, variant or None, runtime)
+    off = {o.model for o in runtime if o.kind == DISABLE}
+    models = [ChainModel(task, c.model, DISABLED if c.model in off else _place(c.model, c.is_fallback, chain.forced,
+                                                                                 chain.override), i)
               for i, c in enumerate(chain.candidates, 1)]
     if chain.forced:
-        # The registry still matters: it is what runs again once FORCE_MODEL is lifted.
-        unforced = build_chain(base, registry, settings.model_copy(update={"force_model": None}), variant or None)
-        models += [ChainModel(task, c.model, BYPASSED, len(models) + i)
-                   for i, c in enumerate(unforced.candidates, 1) if c.model != settings.force_model]
+        # The registry still matters: it is what runs again once the force is lifted.
+        forced = chain.candidates[0].model
+        unforced = build_chain(base, registry, settings.model_copy(update={"force_model": None}), variant or None,
+                               [o for o in runtime if o.kind != FORCE])
+        models += [ChainModel(task, c.model, DISABLED if c.model in off else BYPASSED, len(models) + i)
+                   for i, c in enumerate(unforced.candidates, 1) if c.model != forced]
     return models
 
 
@@ -61,8 +71,9 @@ def _place(model: str, is_fallback: bool, forced: bool, override: str | None) ->
     return OVERRIDE if model == override else PRIMARY
 
 
-def registry_chains(registry: Mapping[str, Sequence[str]], settings: Settings) -> dict[str, list[ChainModel]]:
-    return {task: task_chain(task, registry, settings) for task in registry_tasks(registry)}
+def registry_chains(registry: Mapping[str, Sequence[str]], settings: Settings,
+                    runtime: Sequence[Override] = ()) -> dict[str, list[ChainModel]]:
+    return {task: task_chain(task, registry, settings, runtime) for task in registry_tasks(registry)}
 
 
 def models_in_use(chains: Mapping[str, Sequence[ChainModel]]) -> dict[str, list[str]]:

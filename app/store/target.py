@@ -82,6 +82,13 @@ def locate(where: Target | str, *, spill_to: Path | None = None) -> Target:
     return Path(where)
 
 
+def store_missing(where: Target | str) -> bool:
+    """True when `where` is a SQLite file that does not exist: nothing was ever written there. A server is never
+    missing here (whether it answers is `diagnose`'s to say)."""
+    target = locate(where)
+    return not isinstance(target, PostgresTarget) and not target.is_file()
+
+
 def label_of(where: Target | str) -> str:
     """How messages name the store: the path, or the URL without its password."""
     target = locate(where)

@@ -1,0 +1,70 @@
+"""Every lever in effect on routing, in one listing for `status`, `check` and `override list`: the runtime overrides
+(`taskrouter override`, `taskrouter model disable`) and the environment's (FORCE_MODEL, DEFAULT_<TASK>_MODEL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from app.store.overrides import DEFAULT, DISABLE, FORCE, Override
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+PRECEDENCE = ("runtime force (task) > runtime force (every task) > FORCE_MODEL > runtime default > "
+              "DEFAULT_<TASK>_MODEL > MODEL_REGISTRY")
+
+
+@dataclass(frozen=True, slots=True)
+class EnvOverride:
+    """FORCE_MODEL or a DEFAULT_<TASK>_MODEL: set in the environment, changed by a restart."""
+
+    kind: str  # force | default
+    task: str | None  # None: every task
+    model: str
+    source: str  # the variable's name
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def environment_overrides(settings: Settings) -> list[EnvOverride]:
+    found = [EnvOverride(FORCE, None, settings.force_model, "FORCE_MODEL")] if settings.force_model else []
+    for name, model in sorted(settings.default_models.items()):  # DEFAULT_<TASK>_MODEL
+        found.append(EnvOverride(DEFAULT, name.removeprefix("DEFAULT_").removesuffix("_MODEL").lower(), model, name))
+    return found
+
+
+def override_json(o: Override) -> dict[str, Any]:
+    return {"id": o.id, "kind": o.kind, "task": o.task, "model": o.model, "reason": o.reason, "set_by": o.set_by,
+            "set_at": o.set_at, "expires_at": o.expires_at, "source": o.source}
+
+
+def disabled(runtime: Sequence[Override]) -> list[Override]:
+    return [o for o in runtime if o.kind == DISABLE]
+
+
+def override_lines(runtime: Sequence[Override], env: Sequence[EnvOverride]) -> list[str]:
+    """The force and default overrides in effect, highest precedence first (disables are listed apart)."""
+    rank = {(FORCE, True): 0, (FORCE, False): 1, (DEFAULT, True): 3, (DEFAULT, False): 3}
+    ranked: list[tuple[int, str]] = [(rank[o.kind, o.task is not None], f"#{o.id} {o.describe()}")
+                                     for o in runtime if o.kind != DISABLE]
+    for e in env:
+        scope = f" for {e.task}" if e.task else " for every task"
+        ranked.append((2 if e.kind == FORCE else 4, f"{e.source}: {e.kind} {e.model}{scope} (environment; a restart "
+                                                    f"changes it){_shadowed(e, runtime, env)}"))
+    return [line for _, line in sorted(ranked, key=lambda item: item[0])]
+
+
+def _shadowed(e: EnvOverride, runtime: Sequence[Override], env: Sequence[EnvOverride]) -> str:
+    forces = [o for o in runtime if o.kind == FORCE]
+    if any(o.task is None for o in forces) or (e.task and any(o.task == e.task for o in forces)):
+        return " (shadowed by a runtime force)"
+    if e.kind == DEFAULT and any(other.kind == FORCE for other in env):
+        return " (shadowed by FORCE_MODEL)"
+    if e.kind == FORCE and forces:
+        return f" (except for {', '.join(sorted(str(o.task) for o in forces))}: a runtime force)"
+    if e.kind == DEFAULT and any(o.kind == DEFAULT and o.task == e.task for o in runtime):
+        return " (shadowed by a runtime default)"
+    return ""
