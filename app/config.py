@@ -69,12 +69,14 @@ class Settings(BaseSettings):
     max_rate_limit_cooldown_seconds: float = Field(3600.0, ge=0)
     capacity_cooldown_seconds: float = Field(5.0, ge=0)
     # The circuit breaker per model: opens on BREAKER_FAILURE_RATE of the last BREAKER_WINDOW_CALLS calls (once
-    # BREAKER_MIN_CALLS are in), or on BREAKER_OPEN_AFTER_TIMEOUTS requests in a row whose call timed out or
-    # could not connect; stays open BREAKER_COOLDOWN_SECONDS, doubled at each failed probe up to the max.
+    # BREAKER_MIN_CALLS are in), on BREAKER_OPEN_AFTER_TIMEOUTS requests in a row whose call timed out, or on
+    # BREAKER_OPEN_AFTER_CONNECTION_ERRORS whose connection was refused, reset or dropped (a transient alone: a
+    # run means the server is gone); stays open BREAKER_COOLDOWN_SECONDS, doubled at each failed probe up to the max.
     breaker_window_calls: int = Field(50, ge=1, le=10_000)
     breaker_min_calls: int = Field(20, ge=1, le=10_000)
     breaker_failure_rate: float = Field(0.5, gt=0, le=1)
     breaker_open_after_timeouts: int = Field(1, ge=1, le=1000)
+    breaker_open_after_connection_errors: int = Field(10, ge=1, le=1000)
     breaker_cooldown_seconds: float = Field(30.0, ge=0)
     breaker_max_cooldown_seconds: float = Field(600.0, ge=0)
     # Other processes sharing the database see each other's model_status within this many seconds.

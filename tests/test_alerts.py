@@ -149,7 +149,8 @@ async def test_a_not_found_mark_cleared_and_back_posts_again(sim, make_router, r
 
 async def test_a_circuit_open_past_the_threshold_posts_once_while_open(sim, make_router, receiver, db_path):
     router = make_router(alert_webhook_url=receiver.url, alert_circuit_open_seconds=60,
-                         breaker_cooldown_seconds=600, model_status_refresh_seconds=0)
+                         breaker_cooldown_seconds=600, model_status_refresh_seconds=0,
+                         breaker_open_after_connection_errors=1)
     opened = time.time()
     sim.script(A, {"fault": "disconnect"})
     await timed_calls(router, 10)  # the first opens the circuit; the others skip A
@@ -162,7 +163,7 @@ async def test_a_circuit_open_past_the_threshold_posts_once_while_open(sim, make
     delivered(router)
     [text] = receiver.texts
     assert f"] Circuit open for model {A} for 2 min: " in text
-    assert "1 request(s) in a row saw it time out or refuse the connection" in text
+    assert "1 request in a row saw it lose i" in text
     assert f"`taskrouter status --clear {A}` lifts it" in text
 
     assert get_attempt_log(db_path).flush(30)

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core.failures import POLICY, classify, parse_duration, policy, policy_markdown, rate_limit_wait
-from app.errors import ProviderStatusError
+from app.core.failures import POLICY, Run, classify, parse_duration, policy, policy_markdown, rate_limit_wait
+from app.errors import ProviderSetupError, ProviderStatusError
+from app.providers.chat_json import is_unknown_url
 from app.types import ErrorKind
 
 
@@ -51,12 +52,66 @@ def test_every_failure_kind_has_a_policy_and_readme_shows_the_table_itself():
 
 @pytest.mark.parametrize(
     ("kind", "retry", "breaker", "trips", "stop"),
-    [("server_error", True, True, False, False), ("timeout", True, True, True, False),
-     ("connection", True, True, True, False), ("rate_limited", True, False, False, False),
-     ("invalid_output", True, False, False, False), ("auth", False, False, False, True),
-     ("bad_request", False, False, False, True), ("deprecated", False, False, False, False),
-     ("hedge_lost", False, False, False, False), ("deadline", False, False, False, False)],
+    [("server_error", True, True, None, False), ("timeout", True, True, Run.TIMEOUTS, False),
+     ("connection", True, True, Run.CONNECTION_ERRORS, False), ("rate_limited", True, False, None, False),
+     ("invalid_output", True, False, None, False), ("auth", False, False, None, True),
+     ("bad_request", False, False, None, True), ("deprecated", False, False, None, False),
+     ("setup", False, False, None, False), ("hedge_lost", False, False, None, False),
+     ("deadline", False, False, None, False)],
 )
 def test_policy_rows(kind, retry, breaker, trips, stop):
     row = POLICY[ErrorKind(kind)]
     assert (row.retry, row.breaker, row.trips, row.stop) == (retry, breaker, trips, stop)
+
+
+# The wordings as each server sends them (from their sources): each is a 400 a model with a longer context may answer.
+CONTEXT_ERRORS = [
+    ("openai", 400, "context_length_exceeded", None,
+     "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens."),
+    ("vllm", 400, None, "BadRequestError",
+     "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4000 in the messages, "
+     "1000 in the completion). Please reduce the length of the messages or completion."),
+    ("vllm max_tokens", 400, None, "BadRequestError",
+     "'max_tokens' or 'max_completion_tokens' is too large: 8000. This model's maximum context length is 4096 tokens "
+     "and your request has 2778 input tokens (8000 > 4096 - 2778)."),
+    ("vllm v1 engine", 400, None, "BadRequestError",
+     "The decoder prompt (length 5000) is longer than the maximum model length of 4096. Make sure that "
+     "`max_model_len` is no smaller than the number of text tokens."),
+    ("litellm proxy", 400, "400", None,
+     "litellm.ContextWindowExceededError: litellm.BadRequestError: ContextWindowExceededError: OpenAIException - "
+     "Error code: 400"),
+    ("llama.cpp", 400, None, "exceed_context_size_error",
+     "request (4476 tokens) exceeds the available context size (4096 tokens), try increasing it"),
+    ("ollama", 400, None, "api_error", "the input length exceeds the context length"),
+]
+
+
+@pytest.mark.parametrize(("server", "status", "code", "type_", "message"), CONTEXT_ERRORS,
+                         ids=[c[0] for c in CONTEXT_ERRORS])
+def test_context_length_wordings_of_openai_compatible_servers(server, status, code, type_, message):
+    error = ProviderStatusError(message, status_code=status, code=code, error_type=type_)
+    assert classify(error) is ErrorKind.CONTEXT_LENGTH
+
+
+def test_a_plain_bad_request_is_still_the_callers_fault():
+    assert classify(ProviderStatusError("'messages.0' : discriminator property 'role' has invalid value",
+                                        status_code=400)) is ErrorKind.BAD_REQUEST
+
+
+@pytest.mark.parametrize(("status", "code", "message", "unknown"), [
+    (404, "unknown_url", "Unknown request URL: POST /v1/openai/v1/chat/completions.", True),  # Groq
+    (404, None, "Invalid URL (POST /v1/chat/completion)", True),  # OpenAI
+    (404, None, "Not Found", True),  # FastAPI: vLLM, LiteLLM's proxy
+    (404, None, "404 page not found", True),  # Ollama
+    (404, "model_not_found", "The model `x` does not exist or you do not have access to it.", False),  # Groq
+    (404, None, "The model `x` does not exist.", False),  # vLLM
+    (404, None, 'model "llama3" not found, try pulling it first', False),  # Ollama
+    (404, None, "Unknown request URL: GET /openai/v1/models/x", True),  # "models" in the path says nothing
+    (400, "unknown_url", "Unknown request URL", False),
+])
+def test_an_unknown_url_is_told_from_an_unknown_model(status, code, message, unknown):
+    assert is_unknown_url(status, code, message) is unknown
+
+
+def test_a_setup_error_is_never_a_missing_model():
+    assert classify(ProviderSetupError("no such URL", status_code=404, code="unknown_url")) is ErrorKind.SETUP

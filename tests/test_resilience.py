@@ -190,7 +190,8 @@ async def test_a_hung_primary_is_benched_after_its_first_timeout(sim, make_route
     assert {r["outcome"] for r in rows[1:]} == {"skipped"}
     assert sim.calls(A) == 1
     mark = marks(db_path)[A]
-    assert mark["status"] == "circuit_open" and "time out or refuse the connection" in mark["detail"]
+    assert mark["status"] == "circuit_open"
+    assert "in a row saw it time out (BREAKER_OPEN_AFTER_TIMEOUTS=1)" in mark["detail"]
 
 
 async def test_the_breaker_opens_on_a_failure_rate(sim, make_router, db_path):
@@ -206,7 +207,8 @@ async def test_the_breaker_opens_on_a_failure_rate(sim, make_router, db_path):
 
 async def test_open_then_half_open_then_closed(sim, make_router, db_path):
     # A zero cooldown makes the breaker half-open at once: the next request's call is the probe.
-    router = make_router(breaker_cooldown_seconds=0, breaker_max_cooldown_seconds=0)
+    router = make_router(breaker_cooldown_seconds=0, breaker_max_cooldown_seconds=0,
+                         breaker_open_after_connection_errors=1)
     sim.script(A, {"fault": "disconnect"}, {"fault": "disconnect"}, "ok")
     await router.execute("pair", USER)
     assert marks(db_path)[A]["status"] == "circuit_open"
@@ -220,7 +222,8 @@ async def test_open_then_half_open_then_closed(sim, make_router, db_path):
 
 
 def test_breaker_states_and_doubling_cooldowns_with_an_injected_clock(make_router):
-    health = make_router(breaker_cooldown_seconds=10, breaker_max_cooldown_seconds=25).health
+    health = make_router(breaker_cooldown_seconds=10, breaker_max_cooldown_seconds=25,
+                         breaker_open_after_connection_errors=1).health
     drop = ProviderConnectionError("connection failed")
     state = health.on_failure(A, ErrorKind.CONNECTION, drop, 1000.0, "r1")
     assert (state.status, state.until) == ("circuit_open", 1010.0)
@@ -245,9 +248,56 @@ def test_a_run_of_timeouts_counts_once_per_request(make_router):
     assert health.on_failure(A, ErrorKind.TIMEOUT, slow, 1000.2, "next").status == "circuit_open"
 
 
+# -- dropped connections: a transient, retried; only a run of them benches the model ------------------------
+
+async def test_a_dropped_connection_is_retried_and_does_not_bench_the_model(sim, make_router, db_path):
+    sim.script(A, {"fault": "disconnect"}, "ok")
+    router = make_router()
+    resp = await router.execute("solo", USER)
+    assert resp.model_used == A
+    rows = rows_of(db_path, resp.request_id)
+    assert [(r["outcome"], r["error_kind"], r["retry"]) for r in rows] == [("failure", "connection", 0),
+                                                                          ("success", None, 1)]
+    assert A not in marks(db_path) and router.health.mark(A) is None
+    assert (await router.execute("solo", USER)).attempts[0].outcome.value == "success"  # not skipped
+
+
+def test_only_a_run_of_lost_connections_opens_the_breaker(make_router):
+    health = make_router(breaker_open_after_connection_errors=3).health
+    drop = ProviderConnectionError("connection failed: ServerDisconnectedError")
+    assert health.on_failure(A, ErrorKind.CONNECTION, drop, 1000.0, "r1") is None
+    assert health.on_failure(A, ErrorKind.CONNECTION, drop, 1000.1, "r1") is None  # the same request: once
+    assert health.on_failure(A, ErrorKind.CONNECTION, drop, 1000.2, "r2") is None
+    health.on_success(A)  # an answer in between: the run starts again
+    assert health.on_failure(A, ErrorKind.CONNECTION, drop, 1000.3, "r3") is None
+    assert health.on_failure(A, ErrorKind.CONNECTION, drop, 1000.4, "r4") is None
+    state = health.on_failure(A, ErrorKind.CONNECTION, drop, 1000.5, "r5")
+    assert state.status == "circuit_open"
+    assert "3 requests in a row saw it lose its connection (BREAKER_OPEN_AFTER_CONNECTION_ERRORS=3)" in state.detail
+
+
+@pytest.mark.parametrize("chain", ["solo", "pair"])
+async def test_every_request_is_answered_with_30_percent_of_connections_dropped(sim, make_router, db_path, chain):
+    for model in ai_models.MODEL_REGISTRY[chain]:
+        sim.set_profile(model, ModelProfile(fault_rates={"disconnect": 0.3}))
+    router = make_router(retry_backoff_base_seconds=0.001)
+    gate = asyncio.Semaphore(10)
+
+    async def one() -> str:
+        async with gate:
+            return (await router.execute(chain, USER)).model_used
+
+    answered = await asyncio.gather(*(one() for _ in range(120)))
+    assert len(answered) == 120
+    rows = logged_rows(db_path)
+    kinds = [r["error_kind"] for r in rows]
+    assert kinds.count(None) == 120 and kinds.count("connection") > 20  # the drops happened, and were retried
+    assert "circuit_open" not in kinds and marks(db_path) == {}
+
+
 async def test_another_process_skips_a_model_whose_breaker_opened(sim, make_router, db_path):
     sim.script(A, {"fault": "disconnect"})
-    await make_router().execute("pair", USER)
+    await make_router(breaker_open_after_connection_errors=1).execute("pair", USER)
     assert marks(db_path)[A]["status"] == "circuit_open"  # written (flushed) for every process to read
     other = make_router(model_status_refresh_seconds=0)
     resp = await other.execute("pair", USER)
@@ -256,7 +306,7 @@ async def test_another_process_skips_a_model_whose_breaker_opened(sim, make_rout
 
 
 async def test_with_every_breaker_open_the_request_still_tries_a_model_once(sim, make_router, db_path):
-    router = make_router()
+    router = make_router(breaker_open_after_connection_errors=1)
     sim.script(A, {"fault": "disconnect"})
     sim.script(B, {"fault": "disconnect"})
     with pytest.raises(AllModelsFailedError):
@@ -310,7 +360,7 @@ async def test_a_failed_hedge_leaves_the_first_call_running(sim, make_router, db
 async def test_status_clear_lifts_an_open_breaker(sim, make_router, db_path, capsys):
     from app import cli
 
-    router = make_router(model_status_refresh_seconds=0)
+    router = make_router(model_status_refresh_seconds=0, breaker_open_after_connection_errors=1)
     sim.script(A, {"fault": "disconnect"})
     await router.execute("pair", USER)
     assert marks(db_path)[A]["status"] == "circuit_open"

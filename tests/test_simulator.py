@@ -181,7 +181,24 @@ FAULT_TABLE: dict[str, tuple[type[groq.APIStatusError], int, str | None, str]] =
 
 
 def test_every_fault_is_covered() -> None:
-    assert set(FAULT_TABLE) | {"hang", "disconnect", "stream_cut", "stream_stall", "stream_error"} == set(FAULTS)
+    assert set(FAULT_TABLE) | {"hang", "disconnect", "stream_cut", "stream_stall", "stream_error",
+                               "foreign_error"} == set(FAULTS)
+
+
+def test_a_foreign_error_is_sent_as_scripted(sim: Simulator, client: groq.Groq) -> None:
+    vllm = {"object": "error", "message": "This model's maximum context length is 4096 tokens.",
+            "type": "BadRequestError", "param": None, "code": 400}
+    sim.script(FAST, {"fault": "foreign_error", "body": vllm})
+    with pytest.raises(groq.BadRequestError) as info:
+        chat(client)
+    assert (info.value.status_code, info.value.body) == (400, vllm)
+    sim.script(FAST, {"fault": "foreign_error", "status": 404, "body": "404 page not found"})
+    with pytest.raises(groq.NotFoundError) as found:
+        chat(client)
+    assert found.value.response.text == "404 page not found"
+    assert [r.status for r in sim.requests[-2:]] == [400, 404]
+    with pytest.raises(ValueError, match="body must be"):
+        sim.script(FAST, {"fault": "foreign_error", "status": 400})
 
 
 @pytest.mark.parametrize("fault", sorted(FAULT_TABLE))

@@ -1,10 +1,11 @@
 """The circuit breaker's counting, per model: when to open, how long to stay open, who may probe.
 
 Closed: every call's outcome goes into a sliding window of the model's last BREAKER_WINDOW_CALLS calls; the
-breaker opens when, with at least BREAKER_MIN_CALLS in the window, failures reach BREAKER_FAILURE_RATE, or when
-BREAKER_OPEN_AFTER_TIMEOUTS requests in a row saw the model time out or refuse the connection (counted once per
-request, so fifty concurrent calls caught by one hang do not count fifty times, and a model that does not answer
-at all is benched after its first timeout rather than after a window's worth).
+breaker opens when, with at least BREAKER_MIN_CALLS in the window, failures reach BREAKER_FAILURE_RATE, or on a run:
+BREAKER_OPEN_AFTER_TIMEOUTS requests in a row saw the model time out, or BREAKER_OPEN_AFTER_CONNECTION_ERRORS saw
+its connection refused, reset or dropped, with no answer in between (counted once per request, so fifty concurrent
+calls caught by one hang do not count fifty times, and a model that does not answer at all is benched after its
+first timeout rather than after a window's worth; a dropped connection is mostly a transient, so it takes a run).
 Open: ModelHealth keeps the model out (a `circuit_open` mark in `model_status`, seen by every process).
 Half-open: once the mark expires, one call is let through as a probe; others still skip. Success closes the
 breaker; a failure re-opens it for twice as long as before, up to BREAKER_MAX_COOLDOWN_SECONDS.
@@ -19,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from app.core.failures import Run
+
 if TYPE_CHECKING:
     from app.config import Settings
 
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 class _Circuit:
     outcomes: deque[bool]  # True = a counted failure, newest last
     failures: int = 0
-    run: int = 0  # requests in a row whose call timed out or could not connect
+    run: int = 0  # requests in a row whose call timed out or lost its connection
     run_request: str | None = None  # the request that last added to `run`
     opens: int = 0  # times opened since it last closed: the next cooldown doubles with each
     probe_since: float | None = None  # half-open: when the probe call started
@@ -71,19 +74,22 @@ class Breaker:
             del self.circuits[model]
         return False
 
-    def failure(self, model: str, *, trips: bool, request_id: str) -> Opened | None:
-        """Record a counted failure; an `Opened` when the breaker must open now."""
+    def failure(self, model: str, *, trips: Run | None, request_id: str) -> Opened | None:
+        """Record a counted failure; an `Opened` when the breaker must open now. `trips`: the run this failure
+        adds to (the failure table's `Policy.trips`), or None."""
         s = self._s
         circuit = self._circuit(model)
         self._push(circuit, True)
-        if trips and circuit.run_request != request_id:
+        if trips is not None and circuit.run_request != request_id:
             circuit.run += 1
             circuit.run_request = request_id
         reason = None
         if circuit.probe_since is not None:
             reason = "the half-open probe failed"
-        elif trips and circuit.run >= s.breaker_open_after_timeouts:
-            reason = f"{circuit.run} request(s) in a row saw it time out or refuse the connection"
+        elif trips is not None and circuit.run >= self._run_length(trips):
+            what = "time out" if trips is Run.TIMEOUTS else "lose its connection"
+            reason = (f"{circuit.run} request{'s' if circuit.run > 1 else ''} in a row saw it {what} "
+                      f"({trips.value}={self._run_length(trips)})")
         elif len(circuit.outcomes) >= s.breaker_min_calls and \
                 circuit.failures >= s.breaker_failure_rate * len(circuit.outcomes):
             reason = (f"{circuit.failures} of its last {len(circuit.outcomes)} calls failed "
@@ -97,6 +103,11 @@ class Breaker:
         circuit.failures = 0
         circuit.run = 0
         return Opened(cooldown, reason)
+
+    def _run_length(self, run: Run) -> int:
+        if run is Run.TIMEOUTS:
+            return self._s.breaker_open_after_timeouts
+        return self._s.breaker_open_after_connection_errors
 
     def release_probe(self, model: str) -> None:
         """The probe ended without telling anything (rate limited, cancelled...): the next call probes again."""

@@ -29,79 +29,112 @@ class Mark(StrEnum):
     CAPACITY = "CAPACITY_COOLDOWN_SECONDS"
 
 
-@dataclass(frozen=True, slots=True)
+class Run(StrEnum):
+    """A run of failures that opens the breaker at once, named by the setting that says how many requests in a row
+    make one. A hang is strong evidence: by default one opens it. A dropped or refused connection is mostly a
+    transient (a keep-alive race, a proxy's cut): only a run of them, with no answer in between, means the model's
+    server is gone."""
+
+    TIMEOUTS = "BREAKER_OPEN_AFTER_TIMEOUTS"
+    CONNECTION_ERRORS = "BREAKER_OPEN_AFTER_CONNECTION_ERRORS"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """What one kind of failure does. `retry`: worth calling the same model again in this request (it may
-    answer next time). `breaker`: counts as a failure in the model's circuit-breaker window. `trips`: a run
-    of these, one per request, opens the breaker at once (the model is not answering at all). `mark`: keeps
+    answer next time). `breaker`: counts as a failure in the model's circuit-breaker window. `trips`: a run of
+    these, counted once per request, opens the breaker at once (the model is not answering at all). `mark`: keeps
     the model out of every request for that long. `stop`: the next model would fail the same way, so the
     request ends at once."""
 
-    retry: bool
-    breaker: bool
-    trips: bool
-    mark: Mark | None
-    stop: bool
     reason: str
     answer: str  # what the provider sent, for README's table
     then: str = "next model"  # what the request does next, for README's table
+    retry: bool = False
+    breaker: bool = False
+    trips: Run | None = None
+    mark: Mark | None = None
+    stop: bool = False
 
 
 POLICY: dict[ErrorKind, Policy] = {
-    ErrorKind.DEPRECATED: Policy(False, False, False, Mark.FOR_GOOD, False,
-                                 "decommissioned: skipped from now on", "400 `model_decommissioned`"),
-    ErrorKind.NOT_FOUND: Policy(False, False, False, Mark.NOT_FOUND_TTL, False,
-                                "model retired, unknown or not on this key", "404 `model_not_found`"),
-    ErrorKind.RATE_LIMITED: Policy(True, False, False, Mark.PROVIDER_WAIT, False,
-                                   "rate limited: try another model, this one once its wait is over", "429"),
-    ErrorKind.TOO_LARGE: Policy(False, False, False, None, False,
-                                "request above this model's TPM limit", "413"),
-    ErrorKind.CONTEXT_LENGTH: Policy(False, False, False, None, False,
-                                     "prompt + completion exceed the context", "400 `context_length_exceeded`"),
-    ErrorKind.CAPACITY: Policy(True, False, False, Mark.CAPACITY, False,
-                               "flex capacity exceeded: short cooldown", "498 `capacity_exceeded`"),
-    ErrorKind.SERVER_ERROR: Policy(True, True, False, None, False, "provider-side error", "5xx"),
-    ErrorKind.TIMEOUT: Policy(True, True, True, None, False, "no answer within the attempt's timeout",
-                              "no answer in time, 408"),
-    ErrorKind.CONNECTION: Policy(True, True, True, None, False, "connection refused, reset or dropped",
-                                 "refused / reset / dropped"),
-    ErrorKind.INVALID_OUTPUT: Policy(True, False, False, None, False,
-                                     "the model's output failed JSON mode or a tool call: not the caller's fault",
-                                     "400 `json_validate_failed` / `tool_use_failed`"),
-    ErrorKind.INVALID_RESPONSE: Policy(True, True, False, None, False, "the answer could not be read",
-                                       "an unreadable 2xx"),
-    ErrorKind.UNEXPECTED_STATUS: Policy(False, True, False, None, False, "unexpected answer: try the next model",
-                                        "any other status"),
-    ErrorKind.SETUP: Policy(False, False, False, None, False,
-                            "no usable client for this endpoint: fix the key or base URL", "no key / bad URL",
-                            "next model (one on another endpoint may answer)"),
-    ErrorKind.AUTH: Policy(False, False, False, None, True, "the key is refused; every model shares it",
-                           "401 / 403", "raises `AuthenticationFailedError` naming `GROQ_API_KEY`"),
-    ErrorKind.BAD_REQUEST: Policy(False, False, False, None, True, "the request itself is invalid",
-                                  "other 400 / 422, unknown parameter", "raises `RequestRejectedError`"),
-    ErrorKind.VALIDATION: Policy(False, False, False, None, False,
-                                 "the answer failed the caller's validate= / required_fields= (billed: no retry)",
-                                 "an answer `validate=` / `required_fields=` refuses",
-                                 "next model (the row keeps the billed tokens and cost)"),
-    ErrorKind.DEADLINE: Policy(False, False, False, None, False,
-                               "the request's deadline cut the attempt short: says nothing about the model",
-                               "no answer before the deadline", "raises `DeadlineExceededError`"),
-    ErrorKind.STREAM_INTERRUPTED: Policy(False, True, False, None, True,
-                                         "the stream failed after its first token was shown",
-                                         "a stream cut, stalled or errored after its first token",
-                                         "raises `StreamInterruptedError` with the partial text"),
-    ErrorKind.HEDGE_LOST: Policy(False, False, False, None, False,
-                                 "the other call of a hedged request answered first", "(cancelled by the router)",
-                                 "returns the other call's answer"),
-    ErrorKind.CANCELLED: Policy(False, False, False, None, False, "cancelled by the caller",
-                                "(cancelled by the caller)", "ends: `CancelledError` goes on to the caller"),
+    ErrorKind.DEPRECATED: Policy(mark=Mark.FOR_GOOD, reason="decommissioned: skipped from now on",
+                                 answer="400 `model_decommissioned`"),
+    ErrorKind.NOT_FOUND: Policy(mark=Mark.NOT_FOUND_TTL, reason="model retired, unknown or not on this key",
+                                answer="404 `model_not_found`"),
+    ErrorKind.RATE_LIMITED: Policy(retry=True, mark=Mark.PROVIDER_WAIT,
+                                   reason="rate limited: try another model, this one once its wait is over",
+                                   answer="429"),
+    ErrorKind.TOO_LARGE: Policy(reason="request above this model's TPM limit", answer="413"),
+    ErrorKind.CONTEXT_LENGTH: Policy(reason="prompt + completion exceed the context",
+                                     answer="400 `context_length_exceeded`, or an OpenAI-compatible server's "
+                                            "context wording (vLLM, LiteLLM, Ollama, llama.cpp)"),
+    ErrorKind.CAPACITY: Policy(retry=True, mark=Mark.CAPACITY, reason="flex capacity exceeded: short cooldown",
+                               answer="498 `capacity_exceeded`"),
+    ErrorKind.SERVER_ERROR: Policy(retry=True, breaker=True, reason="provider-side error", answer="5xx"),
+    ErrorKind.TIMEOUT: Policy(retry=True, breaker=True, trips=Run.TIMEOUTS,
+                              reason="no answer within the attempt's timeout", answer="no answer in time, 408"),
+    ErrorKind.CONNECTION: Policy(retry=True, breaker=True, trips=Run.CONNECTION_ERRORS,
+                                 reason="connection refused, reset or dropped: a transient, retried",
+                                 answer="refused / reset / dropped, a stream closed before its finish reason"),
+    ErrorKind.INVALID_OUTPUT: Policy(retry=True,
+                                     reason="the model's output failed JSON mode or a tool call: not the caller's "
+                                            "fault",
+                                     answer="400 `json_validate_failed` / `tool_use_failed`"),
+    ErrorKind.INVALID_RESPONSE: Policy(retry=True, breaker=True, reason="the answer could not be read",
+                                       answer="an unreadable 2xx"),
+    ErrorKind.UNEXPECTED_STATUS: Policy(breaker=True, reason="unexpected answer: try the next model",
+                                        answer="any other status"),
+    ErrorKind.SETUP: Policy(reason="no usable client for this endpoint: fix the key or base URL; no model is marked",
+                            answer="no key / a URL the server does not know (404 `unknown_url`, `Not Found`)",
+                            then="next model (one on another endpoint may answer)"),
+    ErrorKind.AUTH: Policy(stop=True, reason="the key is refused; every model shares it", answer="401 / 403",
+                           then="raises `AuthenticationFailedError` naming `GROQ_API_KEY`"),
+    ErrorKind.BAD_REQUEST: Policy(stop=True, reason="the request itself is invalid",
+                                  answer="other 400 / 422, unknown parameter", then="raises `RequestRejectedError`"),
+    ErrorKind.VALIDATION: Policy(reason="the answer failed the caller's validate= / required_fields= (billed: no "
+                                        "retry)",
+                                 answer="an answer `validate=` / `required_fields=` refuses",
+                                 then="next model (the row keeps the billed tokens and cost)"),
+    ErrorKind.DEADLINE: Policy(reason="the request's deadline cut the attempt short: says nothing about the model",
+                               answer="no answer before the deadline", then="raises `DeadlineExceededError`"),
+    ErrorKind.STREAM_INTERRUPTED: Policy(breaker=True, stop=True,
+                                         reason="the stream failed after its first token was shown",
+                                         answer="a stream cut, stalled, errored or closed before its finish reason, "
+                                                "after its first token",
+                                         then="raises `StreamInterruptedError` with the partial text"),
+    ErrorKind.HEDGE_LOST: Policy(reason="the other call of a hedged request answered first",
+                                 answer="(cancelled by the router)", then="returns the other call's answer"),
+    ErrorKind.CANCELLED: Policy(reason="cancelled by the caller", answer="(cancelled by the caller)",
+                                then="ends: `CancelledError` goes on to the caller"),
 }
 
-_NO_POLICY = Policy(False, False, False, None, False, "not a provider failure", "")
+_NO_POLICY = Policy(reason="not a provider failure", answer="")
 
 
 def policy(kind: ErrorKind) -> Policy:
     return POLICY.get(kind, _NO_POLICY)
+
+
+# How OpenAI-compatible servers word a prompt longer than the model's context, lower-cased. Each would otherwise be
+# a plain 400 (`bad_request`: the request would end), where a model with a longer context may answer.
+_CONTEXT_WORDINGS = (
+    "maximum context length",  # OpenAI and vLLM: "This model's maximum context length is 4096 tokens. However..."
+    "maximum model length",  # vLLM's engine: "The decoder prompt (length N) is longer than the maximum model length"
+    "context_length_exceeded",  # OpenAI's code, quoted inside a proxy's message
+    "contextwindowexceedederror",  # LiteLLM's proxy: "litellm.ContextWindowExceededError: ..." with code "400"
+    "exceeds the available context size",  # llama.cpp's server (type `exceed_context_size_error`)
+    "input length exceeds the context length",  # Ollama
+    "exceeds the context window",
+    "is longer than the model's context length",
+)
+
+
+def is_context_length(error: ProviderError) -> bool:
+    if error.code == "context_length_exceeded" or error.error_type == "exceed_context_size_error":
+        return True
+    message = error.message.lower()
+    return any(wording in message for wording in _CONTEXT_WORDINGS)
 
 
 def classify(error: ProviderError) -> ErrorKind:
@@ -117,15 +150,15 @@ def classify(error: ProviderError) -> ErrorKind:
     if code == "model_decommissioned":
         return ErrorKind.DEPRECATED
     if status == 404 or code == "model_not_found":
-        return ErrorKind.NOT_FOUND
+        return ErrorKind.NOT_FOUND  # an unknown URL's 404 is a ProviderSetupError, mapped by the provider
     if code in ("json_validate_failed", "tool_use_failed"):
         return ErrorKind.INVALID_OUTPUT  # a 400, but the model's output failed, not the request
     if status == 429:
         return ErrorKind.RATE_LIMITED
     if status == 413:
         return ErrorKind.TOO_LARGE
-    if code == "context_length_exceeded":
-        return ErrorKind.CONTEXT_LENGTH
+    if is_context_length(error):
+        return ErrorKind.CONTEXT_LENGTH  # before the 400s: another model's context may be longer
     if status == 498 or code == "capacity_exceeded":
         return ErrorKind.CAPACITY
     if status is not None and status >= 500:
@@ -144,7 +177,7 @@ def policy_markdown() -> str:
     lines = ["| provider answer | `error_kind` | the request | retried | circuit breaker | keeps the model out |",
              "|---|---|---|---|---|---|"]
     for kind, p in POLICY.items():
-        breaker = "counts; a run opens it" if p.trips else ("counts" if p.breaker else "—")
+        breaker = f"counts; a run of `{p.trips.value}` opens it" if p.trips else ("counts" if p.breaker else "—")
         lines.append(f"| {p.answer} | `{kind.value}` | {p.then} | {'yes' if p.retry else 'no'} | {breaker} | "
                      f"{p.mark.value if p.mark else '—'} |")
     return "\n".join(lines)

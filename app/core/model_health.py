@@ -206,7 +206,7 @@ class ModelHealth:
         """Apply what the failure table says this failure means for the model; returns the new mark, if any."""
         rule = policy(kind)
         state = self._marked(model, rule.mark, error, now, task) if rule.mark is not None else None
-        if rule.breaker or rule.trips:
+        if rule.breaker or rule.trips is not None:
             with self._lock:
                 opened = self.breaker.failure(model, trips=rule.trips, request_id=request_id)
             if opened is not None:

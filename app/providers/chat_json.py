@@ -7,11 +7,13 @@ costs more client CPU per call than the whole router does, and we keep six of it
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from app.errors import ProviderResponseError
+from app.errors import ProviderResponseError, ProviderSetupError
 from app.providers.base import ProviderResponse, StreamChunk
 from app.types import Usage
+from app.urls import redact_url
 
 
 def parse_chat_completion(data: Any) -> ProviderResponse:
@@ -82,3 +84,26 @@ def error_fields(body: object) -> tuple[str | None, str | None, str | None]:
     if isinstance(inner, str) and inner:
         return inner, None, None
     return None, None, None
+
+
+_PATHS = re.compile(r"\S*/\S*")  # a path or URL quoted in a message: the word "model" in it says nothing
+
+
+def is_unknown_url(status: int | None, code: str | None, message: str | None) -> bool:
+    """Whether a 404 is about the URL rather than the model: Groq's `unknown_url`, OpenAI's "Invalid URL (POST
+    /v1/chat/completion)", a web framework's bare "Not Found" (vLLM's and LiteLLM's FastAPI, Ollama's "404 page not
+    found"). A model the server does not serve is a 404 too, but its body says `model_not_found` or names the model
+    (vLLM: "The model `x` does not exist.", Ollama: "model \"x\" not found, try pulling it first")."""
+    if status != 404 or code == "model_not_found":
+        return False
+    return code == "unknown_url" or "model" not in _PATHS.sub("", message or "").lower()
+
+
+def unknown_url_error(message: str, *, base_url: str, setting: str, example: str,
+                      code: str | None) -> ProviderSetupError:
+    """The setup error for a URL the server does not know: it names the setting to fix, and what goes in it. A
+    ProviderSetupError, so that no model is marked as missing for what is a typo in one setting."""
+    shown = redact_url(base_url)
+    return ProviderSetupError(
+        f"the server has no such URL ({message}): check {setting}={shown}; it should be {example}",
+        status_code=404, code=code)

@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import groq
@@ -23,13 +24,20 @@ from app.errors import (
     ProviderTimeout,
 )
 from app.providers.base import Endpoint, ProviderResponse, StreamChunk
-from app.providers.chat_json import error_fields, parse_chat_chunk, parse_chat_completion
+from app.providers.chat_json import (
+    error_fields,
+    is_unknown_url,
+    parse_chat_chunk,
+    parse_chat_completion,
+    unknown_url_error,
+)
 from app.providers.loop_clients import POOL_LIMITS, LoopClients, shared_ssl_context
 from app.providers.redaction import redact, remember_secret, safe_headers
 
 
-def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderError:
+def map_groq_error(exc: BaseException, api_key: str | None = None, base_url: str | None = None) -> ProviderError:
     """Map any exception the SDK (or httpx under it) raises to the project's tree. Most specific first.
+    `base_url`: the endpoint's, named in the setup error a 404 for an unknown URL becomes.
 
     Raise the result outside the `except` block that caught `exc` (see `complete`): the SDK's exception holds
     the request, whose headers carry the key, so it must be neither the `__cause__` nor the `__context__`."""
@@ -47,6 +55,9 @@ def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderEr
         )
     if isinstance(exc, groq.APIStatusError):
         message, code, error_type = error_fields(exc.body)
+        if base_url is not None and is_unknown_url(exc.status_code, code, message):
+            return unknown_url_error(redact(message or exc.message, api_key), base_url=base_url,
+                                     setting="GROQ_BASE_URL", example=_groq_root(base_url), code=code)
         return ProviderStatusError(
             redact(message or exc.message, api_key),
             status_code=exc.status_code,
@@ -60,6 +71,17 @@ def map_groq_error(exc: BaseException, api_key: str | None = None) -> ProviderEr
     if isinstance(exc, groq.GroqError):  # raised by the client constructor, e.g. no API key
         return ProviderSetupError(redact(str(exc), api_key))
     return ProviderError(redact(f"{type(exc).__name__}: {exc}", api_key))
+
+
+def _groq_root(base_url: str) -> str:
+    """What GROQ_BASE_URL should hold. The usual mistake is an OpenAI-style URL ending in /v1 or /openai/v1, which
+    the SDK extends with its own /openai/v1/chat/completions."""
+    example = "the server's root, such as https://api.groq.com: the SDK adds /openai/v1/chat/completions itself"
+    path = urlsplit(base_url).path.rstrip("/")
+    for suffix in ("/openai/v1", "/v1"):
+        if path.endswith(suffix):
+            return f"{example}, so leave out the trailing {suffix}"
+    return example
 
 
 def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientError | None:
@@ -130,7 +152,7 @@ class GroqProvider:
         except json.JSONDecodeError as exc:  # a 2xx whose body is not JSON (`exc.doc` holds the body: not kept)
             error = ProviderResponseError(f"the answer is not JSON: {exc}", status_code=200)
         except Exception as exc:
-            error = map_groq_error(exc, endpoint.api_key)
+            error = map_groq_error(exc, endpoint.api_key, endpoint.base_url)
         else:
             return parse_chat_completion(data)
         # Raised here, outside the except blocks: no SDK exception (its request has the key) in the chain.
@@ -164,7 +186,7 @@ class GroqProvider:
         except TypeError as exc:
             error = ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params")
         except Exception as exc:
-            error = map_groq_error(exc, endpoint.api_key)
+            error = map_groq_error(exc, endpoint.api_key, endpoint.base_url)
         else:
             return GroqStream(stream, endpoint.api_key)
         raise error from None  # outside the except blocks, as in `complete`
@@ -175,7 +197,7 @@ class GroqProvider:
             async with asyncio.timeout(timeout):
                 page = await client.models.list(timeout=timeout)
         except Exception as exc:
-            error = map_groq_error(exc, endpoint.api_key)
+            error = map_groq_error(exc, endpoint.api_key, endpoint.base_url)
         else:
             return [model.model_dump() for model in page.data]
         raise error from None  # outside the except block, as in `complete`

@@ -17,7 +17,13 @@ from app.errors import (
     ProviderTimeout,
 )
 from app.providers.base import Endpoint, ProviderResponse, StreamChunk
-from app.providers.chat_json import error_fields, parse_chat_chunk, parse_chat_completion
+from app.providers.chat_json import (
+    error_fields,
+    is_unknown_url,
+    parse_chat_chunk,
+    parse_chat_completion,
+    unknown_url_error,
+)
 from app.providers.loop_clients import POOL_LIMITS, LoopClients, shared_ssl_context
 from app.providers.redaction import redact, remember_secret, safe_headers
 
@@ -32,13 +38,20 @@ def map_httpx_error(exc: BaseException, api_key: str | None = None) -> ProviderE
     return ProviderError(redact(f"{type(exc).__name__}: {exc}", api_key))
 
 
-def _status_error(response: httpx.Response, api_key: str | None) -> ProviderStatusError:
+def _status_error(response: httpx.Response, endpoint: Endpoint) -> ProviderError:
+    api_key = endpoint.api_key
     try:
         body = response.json()
     except ValueError:
         body = None
     message, code, error_type = error_fields(body)
+    if message is None and isinstance(body, dict) and isinstance(body.get("detail"), str):
+        message = body["detail"]  # FastAPI's own errors (vLLM, LiteLLM's proxy): {"detail": "Not Found"}
     message = message or response.text[:500] or f"HTTP {response.status_code}"
+    if is_unknown_url(response.status_code, code, message):
+        return unknown_url_error(redact(message, api_key), base_url=endpoint.base_url, code=code,
+                                 setting="the model's base_url in MODEL_CATALOG (or MODEL_CATALOG_FILE)",
+                                 example="the address that /chat/completions follows, such as http://127.0.0.1:8000/v1")
     return ProviderStatusError(redact(message, api_key), status_code=response.status_code, code=code,
                                error_type=error_type, headers=safe_headers(response.headers, api_key))
 
@@ -134,7 +147,7 @@ class OpenAICompatProvider:
             error: ProviderError = map_httpx_error(exc, endpoint.api_key)
         else:
             if response.status_code >= 400:
-                raise _status_error(response, endpoint.api_key)
+                raise _status_error(response, endpoint)
             data, unreadable = _loads(response.content)
             if unreadable is None:
                 return data
@@ -180,7 +193,7 @@ class OpenAICompatProvider:
                 if response.status_code >= 400:
                     await response.aread()
                     await response.aclose()
-                    raise _status_error(response, endpoint.api_key)
+                    raise _status_error(response, endpoint)
         except ProviderError:
             raise
         except Exception as exc:

@@ -31,6 +31,7 @@ FAULTS: tuple[str, ...] = (
     "stream_stall",
     "stream_error",
     "echo_auth",
+    "foreign_error",
 )
 OK = "ok"
 OUTCOMES: frozenset[str] = frozenset((*FAULTS, OK))
@@ -53,7 +54,11 @@ NO_STATUS: frozenset[str] = frozenset({"hang", "disconnect"})
 # body sent in one piece, and fault_rates should not need a separate copy for plain requests.
 STREAM_FAULTS: frozenset[str] = frozenset({"stream_cut", "stream_stall", "stream_error"})
 # Faults with an error body, which `stream_error` can send as its event.
-ERROR_FAULTS: tuple[str, ...] = tuple(f for f in FAULTS if f not in NO_STATUS and f not in STREAM_FAULTS)
+# Not Groq's: the error body another OpenAI-compatible server sends (vLLM, LiteLLM's proxy, Ollama, llama.cpp's
+# server), scripted as `{"fault": "foreign_error", "status": 400, "body": {...} or "text"}` and sent as given.
+FOREIGN_ERROR = "foreign_error"
+ERROR_FAULTS: tuple[str, ...] = tuple(f for f in FAULTS if f not in NO_STATUS and f not in STREAM_FAULTS
+                                      and f != FOREIGN_ERROR)
 DEFAULT_AFTER_CHUNKS = 3
 DEFAULT_STREAM_ERROR = "tool_use_failed"  # the mid-stream error seen from the real API
 # Not Groq's: a proxy in front of it that echoes the request's Authorization header (app/simulator/echo.py). It
@@ -93,6 +98,7 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "json_validate_failed": frozenset({"failed_generation"}),
     "tool_use_failed": frozenset({"failed_generation"}),
     ECHO_AUTH: frozenset({"status", "retry_after"}),
+    FOREIGN_ERROR: frozenset({"status", "body"}),
 }
 
 STATUS: dict[str, int] = {
@@ -115,6 +121,7 @@ STATUS: dict[str, int] = {
     "stream_stall": 200,
     "stream_error": 200,
     ECHO_AUTH: 401,  # unless scripted with another `status` (see status_of)
+    FOREIGN_ERROR: 400,  # unless scripted with another `status`
     OK: 200,
 }
 
@@ -165,6 +172,12 @@ def check_options(outcome: str, options: dict[str, Any]) -> None:
     if outcome == ECHO_AUTH and options.get("status", 401) not in ECHO_STATUSES:
         statuses = ", ".join(map(str, ECHO_STATUSES))
         raise ValueError(f"{outcome!r}: status must be one of {statuses}, got {options['status']!r}")
+    if outcome == FOREIGN_ERROR:
+        status = options.get("status", 400)
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError(f"{outcome!r}: status must be an int from 400 to 599, got {status!r}")
+        if not isinstance(options.get("body"), dict | str):
+            raise ValueError(f"{outcome!r}: body must be a JSON object or a string, the answer as that server sends it")
     if "error" in options:
         error = options["error"]
         if isinstance(error, Mapping):
@@ -176,7 +189,7 @@ def check_options(outcome: str, options: dict[str, Any]) -> None:
 
 def status_of(outcome: str, options: dict[str, Any]) -> int:
     """The HTTP status an outcome answers with."""
-    return int(options.get("status", STATUS[outcome])) if outcome == ECHO_AUTH else STATUS[outcome]
+    return int(options.get("status", STATUS[outcome])) if outcome in (ECHO_AUTH, FOREIGN_ERROR) else STATUS[outcome]
 
 
 def _check_number(outcome: str, name: str, value: Any) -> None:
@@ -378,3 +391,12 @@ def _wait(options: dict[str, Any], default: float) -> float:
     value = options.get("retry_after", default)
     # retry_after=None means "send no retry-after header"; the message still needs a wait to quote.
     return default if value is None else float(value)
+
+
+def foreign_response(options: dict[str, Any], request_id: str) -> Response:
+    """FOREIGN_ERROR's answer: the status and body as scripted (a string body goes out as plain text)."""
+    body = options["body"]
+    headers = [("x-request-id", request_id)]
+    if isinstance(body, str):
+        return Response(status_of(FOREIGN_ERROR, options), body.encode(), headers, "text/plain; charset=utf-8")
+    return Response(status_of(FOREIGN_ERROR, options), json.dumps(body).encode(), headers)

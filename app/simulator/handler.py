@@ -23,12 +23,14 @@ from app.simulator.faults import (
     DAILY_REQUEST_LIMIT,
     DEFAULT_AFTER_CHUNKS,
     ECHO_AUTH,
+    FOREIGN_ERROR,
     MINUTE_TOKEN_LIMIT,
     OK,
     STREAM_FAULTS,
     error_json,
     fault_error,
     fault_response,
+    foreign_response,
     ratelimit_headers,
     stream_error_event,
     unknown_url,
@@ -107,6 +109,8 @@ class SimHandler:
             return Hang(float(options.get("seconds", DEFAULT_HANG_SECONDS)), then)
         if outcome == ECHO_AUTH:
             return echo_response(model, options, request_id, authorization)
+        if outcome == FOREIGN_ERROR:
+            return foreign_response(options, request_id)
         return fault_response(outcome, model, options, request_id)
 
     def _success(
