@@ -83,7 +83,7 @@ async def test_when_every_model_fails_the_agent_sees_one_clear_error():
             pytest.raises(app.AllModelsFailedError) as caught:
         await triage("my invoice is wrong")
     error = caught.value
-    assert "reasoning" in str(error) and "3 provider call(s)" in str(error)
+    assert "reasoning" in str(error) and "3 provider calls" in str(error)
     assert [a.error_kind for a in error.attempts if a.error_kind] == [app.ErrorKind.SERVER_ERROR] * 3
 
 

@@ -68,10 +68,12 @@ async def test_the_deadline_ends_a_call_on_hung_models_within_50_ms(sim, make_ro
     error = caught.value
     assert isinstance(error, TimeoutError) and isinstance(error, TaskFailedError)
     assert "deadline of 0.4s" in str(error)
-    # Cut at the deadline, long before its own 5 s timeout: the model was not given a fair chance.
-    assert [(a.model, a.error_kind.value) for a in error.attempts] == [(A, "deadline")]
-    assert [(r["model"], r["error_kind"]) for r in rows_of(db_path, error.request_id)] == [(A, "deadline")]
-    assert A not in marks(db_path)  # says nothing about the model: no breaker
+    # A had two thirds of the time (B was untried), B the rest; both long before their own 5 s timeout: neither
+    # model was given a fair chance.
+    assert [(a.model, a.error_kind.value) for a in error.attempts] == [(A, "deadline"), (B, "deadline")]
+    assert [(r["model"], r["error_kind"]) for r in rows_of(db_path, error.request_id)] == [
+        (A, "deadline"), (B, "deadline")]
+    assert A not in marks(db_path) and B not in marks(db_path)  # says nothing about the models: no breaker
     assert "timeout" not in sim.requests[0].body  # the caller's deadline is never sent to the provider
 
 
@@ -90,9 +92,38 @@ async def test_the_setting_bounds_every_call_and_each_attempt_gets_the_time_left
         await router.execute("pair", USER)
     assert 0.4 <= time.perf_counter() - started < 0.45 + await late
     kinds = [(a.model, a.error_kind.value) for a in caught.value.attempts]
-    assert kinds == [(A, "timeout"), (B, "deadline")]  # B had 0.1 s of its 0.3 s: cut, not its fault
+    # A had two thirds of the 0.4 s (0.27 s, most of its 0.3 s: a fair test); B the 0.13 s left: cut, not its fault.
+    assert kinds == [(A, "timeout"), (B, "deadline")]
     latency = [r["latency_ms"] for r in rows_of(db_path, caught.value.request_id)]
-    assert 290 <= latency[0] < 380 and 20 <= latency[1] < 110
+    assert 260 <= latency[0] < 340 and 100 <= latency[1] < 180
+
+
+async def test_a_hung_primary_leaves_the_next_model_time_with_only_the_deadline_set(sim, make_router, db_path):
+    # The default per-attempt timeout (30 s) is far above the deadline: the primary may use two thirds of it.
+    sim.script(A, HANG)
+    router = make_router(llm_timeout_seconds=30, llm_request_deadline_seconds=1.5)
+    started = time.perf_counter()
+    resp = await router.execute("pair", USER)
+    elapsed = time.perf_counter() - started
+    assert (resp.model_used, resp.fallback_used) == (B, True)
+    assert 1.0 <= elapsed < 1.4
+    rows = rows_of(db_path, resp.request_id)
+    assert [(r["model"], r["error_kind"]) for r in rows] == [(A, "deadline"), (B, None)]
+    assert 990 <= rows[0]["latency_ms"] < 1100
+
+
+async def test_with_default_timeouts_a_hung_primary_is_benched_and_the_next_answers(sim, make_router, db_path):
+    # LLM_TIMEOUT_SECONDS equal to the deadline, as by default (scaled down): two thirds of the deadline is more
+    # than half the model's timeout, so the hang is a fair verdict and benches the model.
+    sim.set_profile(A, ModelProfile(fault_rates={"hang": 1.0}))
+    router = make_router(llm_timeout_seconds=0.9, llm_request_deadline_seconds=0.9)
+    started = time.perf_counter()
+    resp = await router.execute("pair", USER)
+    assert resp.model_used == B and time.perf_counter() - started < 0.85
+    assert [(a.model, a.error_kind) for a in resp.attempts] == [(A, ErrorKind.TIMEOUT), (B, None)]
+    assert marks(db_path)[A]["status"] == "circuit_open"
+    again = await router.execute("pair", USER)
+    assert [(a.model, a.outcome.value) for a in again.attempts] == [(A, "skipped"), (B, "success")]
 
 
 async def test_a_per_model_timeout_from_the_catalog(sim, make_router, db_path):
@@ -130,7 +161,7 @@ async def test_max_attempts_bounds_retries(sim, make_router, db_path):
     sim.script(A, *["server_error"] * 5)
     with pytest.raises(AllModelsFailedError) as caught:
         await make_router(llm_max_attempts=3).execute("solo", USER)
-    assert "3 provider call(s), 2 of them retries" in str(caught.value)
+    assert "3 provider calls, 2 of them retries" in str(caught.value)
     assert "LLM_MAX_ATTEMPTS=3 calls spent" in str(caught.value)
     assert len(rows_of(db_path, caught.value.request_id)) == 3
 

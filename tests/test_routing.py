@@ -93,7 +93,7 @@ async def test_force_model_pins_every_task_without_fallback(env, sim, db_path):
     with pytest.raises(AllModelsFailedError) as caught:
         await app.execute_reasoning_task(USER)
     assert "FORCE_MODEL=custom/pinned" in str(caught.value)
-    assert "6 provider call(s), 5 of them retries" in str(caught.value)
+    assert "6 provider calls, 5 of them retries" in str(caught.value)
     assert [(a.model, a.retry) for a in caught.value.attempts] == [("custom/pinned", n) for n in range(6)]
 
 
@@ -213,8 +213,9 @@ async def test_bad_setting_fails_at_start_naming_the_variable(env):
 
 async def test_missing_key_says_how_to_fix_it(env, db_path):
     env.delenv("GROQ_API_KEY")
-    with pytest.raises(AllModelsFailedError, match="GROQ_API_KEY is not set"):
+    with pytest.raises(AllModelsFailedError, match="GROQ_API_KEY is not set") as caught:
         await app.execute_fast_task(USER)
+    assert "no provider call was sent" in str(caught.value)  # nothing left the machine without a key
 
 
 async def test_log_content_stores_prompt_and_answer(env, db_path):

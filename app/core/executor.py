@@ -33,7 +33,7 @@ from app.core.request import (
     provider_of,
     response,
 )
-from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, backoff, choose_retry
+from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, backoff, choose_retry, share_of
 from app.core.streaming import TaskStream
 from app.core.validation import Validator, rejection
 from app.deprecations import DeprecationCalendar, load_calendar, startup_warnings
@@ -284,8 +284,8 @@ class Router(Outcomes):
         return info.timeout_seconds if info is not None and info.timeout_seconds else self.settings.llm_timeout_seconds
 
     def start_call(self, request: Request, pick: Pick, reservation: Reservation | None) -> float:
-        """Count a call about to be made and return the time left; past the deadline, release its reservation and
-        raise DeadlineExceededError instead."""
+        """Count a call about to be made and return the time it may take (`share_of`); past the deadline, release
+        its reservation and raise DeadlineExceededError instead."""
         remaining = request.deadline - time.perf_counter()
         if remaining < MIN_ATTEMPT_SECONDS:
             if reservation is not None and self.budget is not None:
@@ -293,7 +293,7 @@ class Router(Outcomes):
             raise deadline_error(request)
         request.calls += 1
         request.calls_to[pick.candidate.model] = request.calls_to.get(pick.candidate.model, 0) + 1
-        return remaining
+        return share_of(request, remaining)
 
     async def attempt(self, request: Request, pick: Pick, reservation: Reservation | None,
                       lost: dict[asyncio.Task[Any], bool] | None = None) -> Answer | None:
@@ -302,9 +302,8 @@ class Router(Outcomes):
         when the other call's error ended the request."""
         req = request.req
         model, info = pick.candidate.model, pick.info
-        remaining = self.start_call(request, pick, reservation)
         model_timeout = self.model_timeout(info)
-        attempt_timeout = min(model_timeout, remaining)
+        attempt_timeout = min(model_timeout, self.start_call(request, pick, reservation))
         if logger.isEnabledFor(logging.INFO):  # most deployments log at WARNING: skip building the arguments
             logger.info("Attempting task_type=%s model=%s attempt=%d retry=%d fallback=%s forced=%s hedged=%s "
                         "request_id=%s", req.chain.task_type, model, pick.position, pick.retry,
@@ -317,7 +316,8 @@ class Router(Outcomes):
                                    self.providers.get(endpoint.provider) if self.providers else None)
             cost = cost_usd(info, result.usage)
         except ProviderError as error:
-            # Less than half its own timeout, cut by the deadline: the model was not given a fair chance.
+            # Less than half its own timeout, cut by the deadline (or by the share it leaves the untried models):
+            # the model was not given a fair chance.
             cut = attempt_timeout < 0.5 * model_timeout
             self.failed(request, pick, error, ms_since(attempt_started), cut)
             return None

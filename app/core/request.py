@@ -88,12 +88,24 @@ def response(req: RequestLog, answer: Answer, attempts: tuple[AttemptRecord, ...
                         answer.cost_usd, result.provider_request_id, result.tool_calls, req.variant)
 
 
+def calls_made(request: Request) -> str:
+    """How many calls reached a provider, for an error's summary. A call that could not be sent (no key, no client)
+    is not one."""
+    unsent = sum(1 for r in request.req.records if r.error_kind is ErrorKind.SETUP and r.status_code is None)
+    sent = request.calls - unsent
+    if sent <= 0:
+        return "no provider call was sent"
+    text = f"{sent} provider call{'s' if sent > 1 else ''}"
+    if request.retries:
+        text += f", {request.retries} of them retr{'ies' if request.retries > 1 else 'y'}"
+    return text
+
+
 def deadline_error(request: Request) -> DeadlineExceededError:
     req = request.req
-    calls = f"{request.calls} provider call(s)" + (f", {request.retries} of them retries" if request.retries else "")
     return DeadlineExceededError(
         f"{req.chain.task_type}: no answer within the request's deadline of {request.deadline_seconds:g}s "
-        f"(LLM_REQUEST_DEADLINE_SECONDS or timeout=); {calls}",
+        f"(LLM_REQUEST_DEADLINE_SECONDS or timeout=); {calls_made(request)}",
         req.records, task_type=req.chain.task_type, request_id=req.request_id)
 
 
@@ -109,13 +121,15 @@ def final_error(request: Request) -> TaskFailedError:
                                 request_id=req.request_id)
 
 
-def _summary(run: Run) -> str:
+def _summary(run: Request) -> str:
     chain = run.chain
     if chain.forced:
         head = f"{chain.task_type}: FORCE_MODEL={chain.candidates[0].model} failed (no fallback while forced)"
     else:
-        head = f"{chain.task_type}: all {len(chain.candidates)} models failed or were skipped"
-    head += f"; {run.calls} provider call(s)" + (f", {run.retries} of them retries" if run.retries else "")
+        count = len(chain.candidates)
+        head = (f"{chain.task_type}: all {count} models failed or were skipped" if count > 1 else
+                f"{chain.task_type}: its only model, {chain.candidates[0].model}, failed or was skipped")
+    head += f"; {calls_made(run)}"
     if run.not_tried:
         head += f" (LLM_MAX_ATTEMPTS={run.max_calls}), not tried: {', '.join(run.not_tried)}"
     if run.stopped:

@@ -19,6 +19,11 @@ from app.core.model_health import CIRCUIT_OPEN, COOLING_DOWN, ModelState
 
 # Below this much time left, an attempt could not get an answer back: the request ends instead.
 MIN_ATTEMPT_SECONDS = 0.005
+# While untried models remain, one call may use at most this part of the time left, so that a hung model leaves the
+# next a real chance within the deadline. Two thirds, not an equal split: with the default timeout and deadline a
+# hang still gets more than half its model's timeout (a fair test, which benches it), and a slow but good answer is
+# not cut at half the deadline.
+SHARE_WITH_UNTRIED = 2 / 3
 
 
 class Pick(NamedTuple):
@@ -64,6 +69,12 @@ class Run:
 
     def pick(self, position: int, candidate: Candidate, info: ModelInfo | None, hedged: bool = False) -> Pick:
         return Pick(position, candidate, info, self.calls_to.get(candidate.model, 0), hedged)
+
+
+def share_of(run: Run, remaining: float) -> float:
+    """The time the next call may take: all that is left once every model has had its first call, else
+    SHARE_WITH_UNTRIED of it."""
+    return remaining * SHARE_WITH_UNTRIED if run.index < len(run.chain.candidates) else remaining
 
 
 def backoff(retries: int, base: float, cap: float) -> float:

@@ -116,10 +116,10 @@ class _StreamAttempt:
     async def open(self) -> StreamChunk | None:
         router, request, pick = self.router, self.request, self.pick
         settings = router.settings
-        remaining = router.start_call(request, pick, self.reservation)  # past the deadline: released, and raises
+        allowed = router.start_call(request, pick, self.reservation)  # past the deadline: released, and raises
         # The first token cannot take longer than a whole plain call to this model may (its attempt timeout).
         first_token_timeout = min(settings.llm_first_token_timeout_seconds, router.model_timeout(pick.info))
-        wait = min(first_token_timeout, remaining)
+        wait = min(first_token_timeout, allowed)
         logger.info("Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s", request.chain.task_type,
                     pick.candidate.model, pick.position, pick.retry, request.req.request_id)
         self.started = time.perf_counter()
