@@ -53,7 +53,8 @@ class UnknownTaskError(TaskRouterError, LookupError):
         self.known = sorted(known)
         super().__init__(
             f"unknown task type {task_type!r}; known task types: {', '.join(self.known)}. "
-            "Add it to MODEL_REGISTRY in app/core/ai_models.py."
+            f"Register it from your own code at startup (`app.MODEL_REGISTRY[{task_type!r}] = [\"<model>\", ...]`, "
+            "read on every call), rather than in the installed package's files, which an upgrade replaces."
         )
 
 

@@ -68,6 +68,10 @@ async def test_unknown_task_names_it_and_lists_the_known_ones(env):
     assert "'poetry'" in message
     for known in ("fast", "reasoning", "summarization", "fallback"):
         assert known in message
+    # How to add it from the application's own code, not by editing the installed package.
+    assert """app.MODEL_REGISTRY['poetry'] = ["<model>", ...]""" in message and "app/core" not in message
+    app.MODEL_REGISTRY["poetry"] = ["openai/gpt-oss-20b"]  # the recipe works, on the very next call
+    assert (await app.execute_task("poetry", USER)).model_used == "openai/gpt-oss-20b"
 
 
 async def test_registry_edits_and_new_task_types_apply_on_the_next_call(env, sim):
