@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +77,7 @@ class TaskStream:
                         tb: TracebackType | None) -> None:
         await self.aclose()
 
-    async def _run(self) -> AsyncIterator[str]:
+    async def _run(self) -> AsyncGenerator[str, None]:
         router, request = self._router, self._request
         request.deadline = time.perf_counter() + request.deadline_seconds  # the clock starts at the first read
         while (pick := router.next_untried(request) or await router.next_retry(request)) is not None:
@@ -160,7 +160,7 @@ class _StreamAttempt:
         self._settle(0.0)
         self.router.failed(self.request, self.pick, error, ms_since(self.started), cut)
 
-    async def relay(self, first: StreamChunk) -> AsyncIterator[str]:
+    async def relay(self, first: StreamChunk) -> AsyncGenerator[str, None]:
         stream = self.stream
         idle = self.router.settings.llm_stream_idle_timeout_seconds
         try:

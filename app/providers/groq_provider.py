@@ -177,9 +177,9 @@ class GroqProvider:
                         options={"timeout": _read_timeout(timeout)},
                     )
                 else:
-                    stream = await client.chat.completions.create(
-                        model=model, messages=messages, timeout=_read_timeout(timeout), stream=True,
-                        **params  # type: ignore
+                    stream = await client.chat.completions.create(  # type: ignore[call-overload,assignment]
+                        model=model, messages=messages, timeout=_read_timeout(timeout),  # type: ignore[arg-type]
+                        stream=True, **params,
                     )
         except ProviderError as exc:
             error = exc

@@ -312,7 +312,9 @@ def _last_user_text(body: dict[str, Any]) -> str:
 def _generated_content(model: str, body: dict[str, Any]) -> str:
     snippet = _last_user_text(body)[:SNIPPET_CHARS]
     response_format = body.get("response_format")
-    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if not isinstance(response_format, dict):
+        response_format = {}
+    kind = response_format.get("type")
     if kind == "json_schema":
         json_schema = response_format.get("json_schema")
         schema = json_schema.get("schema") if isinstance(json_schema, dict) else None

@@ -76,7 +76,7 @@ class SimHandler:
         except ValueError:
             parsed = None
         body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
-        model = body.get("model") if isinstance(body.get("model"), str) else ""
+        model = body["model"] if isinstance(body.get("model"), str) else ""
         rejection: tuple[str, dict[str, Any]] | None = None
         prompt_tokens, max_tokens = 0, None
         if not self._authorized(request):
