@@ -61,27 +61,46 @@ def test_a_prune_drops_the_days_before_the_cutoff_and_the_rollups_keep_their_tot
     raw_closed = sum(r.created_at < "2026-12-01T12" for r in rows)
     report = prune_pg(store, 3, now=NOW)
     assert report.cutoff == "2026-11-28T12:00:00.000Z"
-    # Whole days before the cutoff's day: up to 2026-11-28T00; that day stays whole.
-    gone = [r for r in rows if r.created_at < "2026-11-28"]
-    # One drop per day from 2026-11-20 (the partition made the day before the first row; empty) to 2026-11-27.
-    assert report.rows_removed == len(gone) and report.batches == 8
+    # Whole days before the cutoff's day are dropped; that day's rows before the cutoff are deleted.
+    gone = [r for r in rows if r.created_at < report.cutoff]
+    # One drop per day from 2026-11-20 (the partition made the day before the first row; empty) to 2026-11-27,
+    # then one batch of the cutoff's day.
+    assert report.rows_removed == len(gone) and report.batches == 9
+    assert (report.removed_from, report.removed_to) == (gone[0].created_at, gone[-1].created_at)
     left = query_read_only(store, "SELECT COUNT(*) AS n, MIN(created_at) AS first FROM attempts")[0]
-    assert left["n"] == len(rows) - len(gone) and left["first"] >= "2026-11-28"
+    assert left["n"] == len(rows) - len(gone) and left["first"] == report.oldest_kept >= report.cutoff
     assert totals(store) == (raw_closed, pytest.approx(0.001 * raw_closed))
     parts = {r["relname"] for r in query_read_only(store, "SELECT relname FROM pg_class WHERE relname LIKE "
                                                           "'attempts\\_2%' AND relkind = 'r'")}
     assert partition_name(date(2026, 11, 27)) not in parts and partition_name(date(2026, 11, 28)) in parts
     state = query_read_only(store, "SELECT pruned_before, through_hour FROM rollup_state")[0]
-    assert state == {"pruned_before": "2026-11-28T00", "through_hour": "2026-12-01T12"}
+    assert state == {"pruned_before": "2026-11-28T12", "through_hour": "2026-12-01T12"}
     assert report.size_after < report.size_before
 
 
 def test_a_dry_run_says_what_would_go_and_changes_nothing(store):
     write(store, ten_days(200))
     report = prune_pg(store, 3, now=NOW, dry_run=True)
-    assert report.dry_run and report.rows_removed == sum(r.created_at < "2026-11-28" for r in ten_days(200))
+    assert report.dry_run and report.rows_removed == sum(r.created_at < report.cutoff for r in ten_days(200))
     assert query_read_only(store, "SELECT COUNT(*) AS n FROM attempts")[0]["n"] == 200
     assert query_read_only(store, "SELECT COUNT(*) AS n FROM attempts_hourly")[0]["n"] == 0
+
+
+def test_no_row_older_than_the_retention_is_left_in_the_default_partition_or_the_cutoffs_day(store):
+    # Fifty rows from a day with no partition of its own (the default one holds them), and rows either side of
+    # the cutoff on the cutoff's day.
+    august = [row(i, datetime(2026, 8, 1, 6, tzinfo=UTC) + timedelta(minutes=10 * i)) for i in range(50)]
+    cutoff_day = [row(100 + i, datetime(2026, 11, 28, tzinfo=UTC) + timedelta(minutes=30 * i)) for i in range(48)]
+    write(store, august + cutoff_day)
+    report = prune_pg(store, 3, now=NOW)
+    before_cutoff = [r for r in cutoff_day if r.created_at < report.cutoff]
+    assert len(before_cutoff) == 24 and report.rows_removed == 50 + 24
+    left = query_read_only(store, "SELECT created_at FROM attempts ORDER BY created_at")
+    assert [r["created_at"] for r in left] == [r.created_at for r in cutoff_day[24:]]
+    assert report.oldest_kept == "2026-11-28T12:00:00.000Z"
+    assert totals(store)[0] == 50 + 48  # every row in the rollups: those removed and those kept
+    again = prune_pg(store, 3, now=NOW)
+    assert (again.rows_removed, again.oldest_kept) == (0, report.oldest_kept)
 
 
 def test_rows_written_late_for_hours_already_rolled_up_are_added_once(store):

@@ -4,16 +4,21 @@ auto_vacuum is named as such and shrunk by --vacuum; bad input is refused before
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import count_rows
+from stores import insert_attempts
 from traffic import make_traffic, write_traffic
 
 from app import cli
+from app.store.clock import iso_millis
+from app.store.model_status import query_read_only
 from app.store.retention import cutoff_for
+from app.store.target import PostgresTarget, Target
 
 
 @pytest.fixture
@@ -49,7 +54,8 @@ def test_prune_says_what_it_removed(path: Path, capsys: pytest.CaptureFixture[st
     cutoff = cutoff_for(3, datetime.now(UTC))
     assert out[0] == f"{path}: raw rows older than 3 days (before {cutoff[:19].replace('T', ' ')} UTC)"
     assert out[1].startswith("rolled up ") and "closed hours first (the rollups reach " in out[1]
-    assert out[2].startswith(f"removed {old:,} rows from ") and " batches (the longest held the write lock " in out[2]
+    assert re.fullmatch(rf"removed {old:,} rows from .* in (1 batch|\d+ batches) \(the longest held the write lock "
+                        r"\d+ ms\)", out[2])
     assert out[3].startswith("oldest row kept: ")
     assert out[4].startswith("free ") and ", returned to the disk (the file: " in out[4]
     assert count_rows(path) == count_rows(path, "created_at >= ?", cutoff_for(3, datetime.now(UTC)))
@@ -135,3 +141,28 @@ def test_every_row_written_is_in_the_rollups_or_still_raw_after_a_prune(path: Pa
     through = conn.execute("SELECT through_hour FROM rollup_state").fetchone()[0]
     assert rolled + count_rows(path, "created_at >= ?", through) == written
     assert count_rows(path) < written
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    """An empty store of each kind (the store contract's pattern)."""
+    if request.param == "postgres":
+        return PostgresTarget(request.getfixturevalue("pg_url"), tmp_path / "spill.db")
+    return tmp_path / "august.db"
+
+
+def test_prune_leaves_no_row_older_than_the_retention_the_newest_included(store: Target,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    base = make_traffic(datetime(2026, 8, 2, tzinfo=UTC), 24, requests=5)[0]
+    start = datetime(2026, 8, 1, 6, 0, tzinfo=UTC)
+    insert_attempts(store, [dict(base, request_id=f"r{i}", created_at=iso_millis((start + timedelta(minutes=10 * i))
+                                                                                 .timestamp())) for i in range(50)])
+    db = str(store.url if isinstance(store, PostgresTarget) else store)
+    assert cli.main(["prune", "--db", db, "--days", "30"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].startswith("removed 50 rows from 2026-08-01 06:00:00 UTC to 2026-08-01 14:10:00 UTC in 1 batch ")
+    assert out[3] == "no raw row is left: the rollups hold the totals of every removed hour"
+    assert query_read_only(store, "SELECT COUNT(*) AS n FROM attempts") == [{"n": 0}]
+    assert query_read_only(store, "SELECT SUM(row_count) AS n FROM attempts_daily") == [{"n": 50}]
+    assert cli.main(["prune", "--db", db, "--days", "30"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "no raw row is that old: nothing removed; the log is empty"

@@ -231,10 +231,31 @@ def test_a_dry_run_removes_nothing_and_says_what_would_go(path: Path, traffic: l
     assert dry.freed > 0
 
 
-def test_the_newest_row_stays_however_old(path: Path, traffic: list[dict]) -> None:
-    report = prune(path, 1, now=NOW + timedelta(days=30))
-    assert report.rows_removed == len(traffic) - 1
-    assert report.oldest_kept == traffic[-1]["created_at"]
+def test_every_row_past_the_retention_goes_the_newest_too_and_rows_written_after_are_rolled_up(
+        path: Path, traffic: list[dict]) -> None:
+    later = NOW + timedelta(days=30)
+    report = prune(path, 1, now=later)
+    assert (report.rows_removed, report.removed_to, report.oldest_kept) == (len(traffic), traffic[-1]["created_at"],
+                                                                            None)
+    assert count_rows(path) == 0
+    conn = _connect(path)
+    assert read_state(conn) == ("2026-12-22T12", 0)  # the watermark came down with the ids SQLite hands out again
+    # The table is empty: SQLite gives the next rows ids from 1 again. One written late for an hour already
+    # rolled up (a spill file imported) and one of a new hour are both counted, once.
+    late = dict(traffic[5], request_id="late")
+    fresh = dict(traffic[5], request_id="fresh", created_at=iso_millis((later + timedelta(minutes=1)).timestamp()))
+    write_traffic(path, [late, fresh])
+    assert [r[0] for r in conn.execute("SELECT id FROM attempts ORDER BY id")] == [1, 2]
+    report = rollup(conn, now=later + timedelta(hours=2))
+    assert (report.rows, report.late_rows) == (2, 1)
+    assert rollup(conn, now=later + timedelta(hours=2)).rows == 0
+    _assert_rollups_equal_raw(conn, [*traffic, late, fresh])
+
+
+def test_a_prune_that_leaves_the_newest_rows_keeps_the_watermark(path: Path, traffic: list[dict]) -> None:
+    prune(path, 1, now=NOW)
+    conn = _connect(path)
+    assert read_state(conn)[1] == len(traffic)  # rows kept up to the last id: ids are not handed out again
 
 
 @pytest.mark.parametrize("days", [0, -1, 36_501])

@@ -97,8 +97,8 @@ def _rollup_only(path: Target, args: argparse.Namespace) -> int:
         return 0
     verb = "would roll" if args.dry_run else "rolled"
     print(f"{path}: ATTEMPTS_RETENTION_DAYS is 0, so raw rows are kept for ever and none was removed "
-          f"(--days N removes those older than N days).\n{verb} up {report.hours:,} closed hours "
-          f"({report.rows:,} rows){_through(report.through_hour)}")
+          f"(--days N removes those older than N days).\n{verb} up {_count(report.hours, 'closed hour')} "
+          f"({_count(report.rows, 'row')}){_through(report.through_hour)}")
     return 0
 
 
@@ -123,21 +123,28 @@ def _prune(path: Target, days: int, args: argparse.Namespace) -> int:
 def render(report: Any, vacuumed: tuple[int, int] | None = None) -> list[str]:
     would = "would " if report.dry_run else ""
     lines = [f"{report.path}: {'dry run, nothing changed. ' if report.dry_run else ''}raw rows older than "
-             f"{report.retention_days} days (before {_when(report.cutoff)})"]
+             f"{_count(report.retention_days, 'day')} (before {_when(report.cutoff)})"]
     if report.hours_rolled_up:
-        lines.append(f"{'would roll' if report.dry_run else 'rolled'} up {report.hours_rolled_up:,} closed hours "
-                     f"first{_through(report.rolled_up_through)}")
+        lines.append(f"{'would roll' if report.dry_run else 'rolled'} up "
+                     f"{_count(report.hours_rolled_up, 'closed hour')} first{_through(report.rolled_up_through)}")
     if not report.rows_removed:
-        lines.append(f"no raw row is that old: nothing {'would be ' if report.dry_run else ''}removed; the oldest is "
-                     f"from {_when(report.oldest_kept)}")
+        oldest = f"the oldest is from {_when(report.oldest_kept)}" if report.oldest_kept else "the log is empty"
+        lines.append(f"no raw row is that old: nothing {'would be ' if report.dry_run else ''}removed; {oldest}")
         return [*lines, *_vacuumed(vacuumed)]
-    batches = "" if report.dry_run else (f" in {report.batches:,} batches (the longest held the write lock "
-                                         f"{report.longest_batch_ms:,.0f} ms)")
-    lines.append(f"{'would remove' if report.dry_run else 'removed'} {report.rows_removed:,} rows from "
+    batches = "" if report.dry_run else (f" in {_count(report.batches, 'batch', 'batches')} (the longest held the "
+                                         f"write lock {report.longest_batch_ms:,.0f} ms)")
+    lines.append(f"{'would remove' if report.dry_run else 'removed'} {_count(report.rows_removed, 'row')} from "
                  f"{_when(report.removed_from)} to {_when(report.removed_to)}{batches}")
-    lines.append(f"oldest row {'that would be ' if report.dry_run else ''}kept: {_when(report.oldest_kept)}")
+    if report.oldest_kept:
+        lines.append(f"oldest row {'that would be ' if report.dry_run else ''}kept: {_when(report.oldest_kept)}")
+    else:
+        lines.append(f"no raw row {'would be' if report.dry_run else 'is'} left: the rollups hold the totals of every "
+                     "removed hour")
     about = "about " if report.dry_run else ""
-    if report.auto_vacuum == "incremental":
+    if report.auto_vacuum == "partitions":  # PostgreSQL: whole days dropped, the others' rows deleted
+        lines.append(f"{would}give {about}{_size(report.freed)} back to the disk (the days dropped; the space of rows "
+                     "deleted from a day kept is reused by new rows)")
+    elif report.auto_vacuum == "incremental":
         lines.append(f"{would}free {about}{_size(report.freed)}, returned to the disk (the file: "
                      f"{_size(report.size_before)} -> {about}{_size(report.size_after)})")
     else:
@@ -152,6 +159,10 @@ def _vacuumed(vacuumed: tuple[int, int] | None) -> list[str]:
         return []
     return [f"vacuumed: the file went from {_size(vacuumed[0])} to {_size(vacuumed[1])}; later prunes shrink it "
             "(auto_vacuum = incremental)"]
+
+
+def _count(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else plural or word + 's'}"
 
 
 def _through(hour: str | None) -> str:

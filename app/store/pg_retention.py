@@ -6,8 +6,9 @@ drop needs the table's exclusive lock for the milliseconds a catalog change take
 LOCK_TIMEOUT (a dashboard query in progress), so writers queued behind it wait no longer than that, and a day not
 dropped is tried again a moment later, then at the next prune. (A detach CONCURRENTLY would need no such lock,
 but PostgreSQL refuses it while a default partition exists.) Rows in the default partition (imports of old rows)
-are deleted in small batches. The day holding the cutoff stays whole: raw rows are kept up to one day longer than
-ATTEMPTS_RETENTION_DAYS rather than split a partition.
+and the rows of the day holding the cutoff that are older than it are deleted in small batches: no raw row outlives
+ATTEMPTS_RETENTION_DAYS (with LOG_CONTENT=true, rows hold prompts), and that day's partition is dropped whole once
+the whole day is past the cutoff.
 """
 
 from __future__ import annotations
@@ -49,25 +50,24 @@ def prune_pg(target: PostgresTarget, retention_days: int, *, dry_run: bool = Fal
         size_before = _size(conn)
         rolled = rollup(conn, now=now, dry_run=dry_run)  # type: ignore[arg-type]
         through, max_id = read_state(conn)  # type: ignore[arg-type]
-        # Whole days before the cutoff, and only what the rollups hold: hours before `through`, ids up to max_id.
+        # Rows before the cutoff, and only what the rollups hold: hours before `through`, ids up to max_id.
         limit = min(cutoff, (rolled.through_hour if dry_run else through) or "")  # a dry run: as if rolled up
-        doomed = [(name, day) for name, day in daily_partitions(conn) if (day + timedelta(days=1)).isoformat() <= limit]
-        pruned = doomed[-1][1] + timedelta(days=1) if doomed else None  # the first day kept
-        boundary = pruned.isoformat() if pruned else ""
+        partitions = daily_partitions(conn)
+        doomed = [(name, day) for name, day in partitions if (day + timedelta(days=1)).isoformat() <= limit]
+        # The day the limit falls in: its older rows go row by row (the default partition's too, below).
+        split = [name for name, day in partitions if day.isoformat() < limit < (day + timedelta(days=1)).isoformat()]
         if dry_run:
             counted = conn.execute("SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM attempts "
-                                   "WHERE created_at < ?", (boundary,)).fetchone()
-            old = conn.execute("SELECT COUNT(*) FROM attempts_default WHERE created_at < ?", (limit,)).fetchone()
-            kept = conn.execute("SELECT MIN(created_at) FROM attempts WHERE created_at >= ?", (boundary,)).fetchone()
+                                   "WHERE created_at < ?", (limit,)).fetchone()
+            kept = conn.execute("SELECT MIN(created_at) FROM attempts WHERE created_at >= ?", (limit,)).fetchone()
             freed = sum(_relation_size(conn, name) for name, _ in doomed)
-            return PruneReport(target.label, True, retention_days, cutoff, int(counted[0]) + int(old[0]), counted[1],
+            return PruneReport(target.label, True, retention_days, cutoff, int(counted[0]), counted[1],
                                counted[2], kept[0], rolled.hours, rolled.through_hour, 0, 0.0, size_before,
                                size_before - freed, freed, freed, "partitions")
-        if doomed:
+        if limit:
             with conn:  # said before the first drop: from then on, readers take those hours from the rollups
                 conn.execute("UPDATE rollup_state SET pruned_before = ? WHERE name = ? AND "
-                             "(pruned_before IS NULL OR pruned_before < ?)",
-                             (f"{boundary}T00", STATE, f"{boundary}T00"))
+                             "(pruned_before IS NULL OR pruned_before < ?)", (limit[:13], STATE, limit[:13]))
         removed, first, last, batches, longest = 0, None, None, 0, 0.0
         for name, _day in doomed:
             started = clock()
@@ -82,15 +82,15 @@ def prune_pg(target: PostgresTarget, retention_days: int, *, dry_run: bool = Fal
             removed, batches = removed + int(count), batches + 1
             first = first or low
             last = high or last
-        default_removed, default_first, default_last, default_batches, default_longest = _delete_default(
-            conn, limit, max_id, batch_rows, sleep, clock)
+        for table in ["attempts_default", *split]:
+            count, low, high, steps, took = _delete_rows(conn, table, limit, max_id, batch_rows, sleep, clock)
+            removed, batches, longest = removed + count, batches + steps, max(longest, took)
+            first = min(x for x in (first, low) if x) if (first or low) else None
+            last = max(x for x in (last, high) if x) if (last or high) else None
         oldest = conn.execute("SELECT MIN(created_at) FROM attempts").fetchone()[0]
         size_after = _size(conn)
-        return PruneReport(target.label, False, retention_days, cutoff, removed + default_removed,
-                           min(x for x in (first, default_first) if x) if (first or default_first) else None,
-                           max(x for x in (last, default_last) if x) if (last or default_last) else None,
-                           oldest, rolled.hours, rolled.through_hour, batches + default_batches,
-                           max(longest, default_longest) * 1000, size_before, size_after,
+        return PruneReport(target.label, False, retention_days, cutoff, removed, first, last,
+                           oldest, rolled.hours, rolled.through_hour, batches, longest * 1000, size_before, size_after,
                            max(size_before - size_after, 0), max(size_before - size_after, 0), "partitions")
     finally:
         conn.close()
@@ -118,16 +118,18 @@ def _relation_size(conn: PgConnection, name: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _delete_default(conn: PgConnection, limit: str, max_id: int, batch_rows: int, sleep: Callable[[float], None],
-                    clock: Callable[[], float]) -> tuple[int, str | None, str | None, int, float]:
-    """Old rows in the default partition, in batches: (rows, first and last created_at, batches, longest s)."""
+def _delete_rows(conn: PgConnection, table: str, limit: str, max_id: int, batch_rows: int,
+                 sleep: Callable[[float], None],
+                 clock: Callable[[], float]) -> tuple[int, str | None, str | None, int, float]:
+    """The rows of one partition older than `limit` that the rollups hold, in batches: (rows, first and last
+    created_at, batches, longest s)."""
     removed = batches = 0
     first = last = None
     longest = 0.0
     while True:
         started = clock()
         rows = conn.execute(
-            "DELETE FROM attempts_default WHERE ctid IN (SELECT ctid FROM attempts_default WHERE created_at < ? "
+            f"DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE created_at < ? "
             "AND id <= ? LIMIT ?) RETURNING created_at", (limit, max_id, batch_rows)).fetchall()
         if not rows:
             return removed, first, last, batches, longest

@@ -51,7 +51,7 @@ class PruneReport:
     size_after: int
     freed: int  # bytes of pages the removed rows occupied (dry run: an estimate from the average row)
     returned: int  # of which handed back to the disk (auto_vacuum = incremental); the rest is reused by new rows
-    auto_vacuum: str  # incremental, or none (full: every delete shrinks the file at once)
+    auto_vacuum: str  # incremental, or none (full: every delete shrinks the file at once); partitions: PostgreSQL
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +143,14 @@ def prune(path: Path | str, retention_days: int, *, dry_run: bool = False, now: 
         conn.close()
 
 
+# With the newest rows removed, SQLite hands their ids out again (a table without AUTOINCREMENT gives a new row the
+# highest id left plus one, 1 when it is empty), below the rollups' watermark, where a row written late for a
+# rolled-up hour would never be counted. The watermark comes down with them, in the same transaction: every row
+# left is at or below it and was rolled up, and every row written after is above it.
+_LOWER_MAX_ID = """UPDATE rollup_state SET max_id = (SELECT COALESCE(MAX(id), 0) FROM attempts)
+                   WHERE name = ? AND max_id > (SELECT COALESCE(MAX(id), 0) FROM attempts)"""
+
+
 def _delete(conn: sqlite3.Connection, cutoff: str, pace: _Pace, size: int,
             batch_seconds: float | None) -> tuple[int, str | None, str | None, int]:
     """(rows, first and last created_at removed, batches)."""
@@ -150,9 +158,6 @@ def _delete(conn: sqlite3.Connection, cutoff: str, pace: _Pace, size: int,
     if through is None:
         return 0, None, None, 0
     limit = min(cutoff, through)  # only rows the rollups hold: before the rolled-up hours, with an id they saw
-    # The newest row stays whatever its age: were the table emptied, SQLite would hand out ids from 1 again, and a
-    # row written late would then hide below max_id.
-    newest = conn.execute("SELECT MAX(id) FROM attempts").fetchone()[0] or 0
     with conn:  # said before the first batch: from then on, readers take those hours from the rollups
         conn.execute("UPDATE rollup_state SET pruned_before = ? WHERE name = ? AND "
                      "(pruned_before IS NULL OR pruned_before < ?)", (limit[:13], STATE, limit[:13]))
@@ -160,9 +165,10 @@ def _delete(conn: sqlite3.Connection, cutoff: str, pace: _Pace, size: int,
     def batch() -> list[tuple[int, str]]:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows = conn.execute("SELECT id, created_at FROM attempts WHERE created_at < ? AND id <= ? AND id < ? "
-                                "ORDER BY created_at LIMIT ?", (limit, max_id, newest, size)).fetchall()
+            rows = conn.execute("SELECT id, created_at FROM attempts WHERE created_at < ? AND id <= ? "
+                                "ORDER BY created_at LIMIT ?", (limit, max_id, size)).fetchall()
             conn.executemany("DELETE FROM attempts WHERE id = ?", [(r[0],) for r in rows])
+            conn.execute(_LOWER_MAX_ID, (STATE,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
