@@ -68,7 +68,8 @@ It runs on its aiohttp transport, as taskrouter does by default. Cost map local,
 What the runs show of it (1.110.2): a retry in a one-deployment group sleeps its backoff (with 30 % transient faults,
 p90 ~1 s and p99 ~5 s); a timeout or a 429 puts that deployment in cooldown even though it is its group's only one,
 so a hung or rate-limited primary is skipped for cooldown_time (~1.03 calls per request), and a request whose groups
-are all cooling down fails with RouterRateLimitError.
+are all cooling down fails with RouterRateLimitError. A dropped connection it raises as InternalServerError and
+retries like a 500, backoff included.
 """
 
 from __future__ import annotations
@@ -503,7 +504,8 @@ def header(args: argparse.Namespace, workdir: Path) -> list[str]:
     probe = taskrouter_settings(hedged[0] if hedged else SCENARIOS[0], "http://127.0.0.1:1", workdir / "p.db", args)
     shown = ["llm_max_attempts", "llm_request_deadline_seconds", "hedge_after_ms", "retry_backoff_base_seconds",
              "retry_backoff_max_seconds", "server_error_threshold", "server_error_cooldown_seconds",
-             "breaker_failure_rate", "breaker_open_after_timeouts", "breaker_cooldown_seconds", "http_transport"]
+             "breaker_failure_rate", "breaker_open_after_timeouts", "breaker_open_after_connection_errors",
+             "breaker_cooldown_seconds", "http_transport"]
     present = ", ".join(f"{name}={getattr(probe, name)}" for name in shown if hasattr(probe, name))
     lite = litellm_router_args(SCENARIOS[2], args)
     hedge = (f"{args.hedge_after_ms:g} ms in scenario(s) {', '.join(s.key for s in hedged) or 'none'}" if has_hedge
