@@ -153,26 +153,78 @@ def test_read_only_readers_open_paths_with_uri_characters(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # nothing created beside it
 
 
-def test_building_a_router_opens_the_store_before_the_first_call(tmp_path, caplog):
-    """Opened under a busy event loop, the open would take seconds (each statement waits for the GIL), and every row
-    of those seconds would be only in memory: the writer opens the store as the router is built."""
+def router_on(path):
     from app.config import load_settings
     from app.core.executor import Router
 
-    def router_on(path):
-        settings = load_settings(env_file=None, groq_api_key=TEST_KEY, attempts_db_path=path)
-        return Router(settings, registry=lambda: {"fast": ["m"], "fallback": []}, catalog=dict)
+    settings = load_settings(env_file=None, groq_api_key=TEST_KEY, attempts_db_path=path)
+    return Router(settings, registry=lambda: {"fast": ["m"], "fallback": []}, catalog=dict)
 
+
+def test_building_a_router_opens_the_store_before_the_first_call(tmp_path, caplog):
+    """Opened under a busy event loop, the open would take seconds (each statement waits for the GIL), and every row
+    of those seconds would be only in memory: the writer opens the store as the router is built (in the background:
+    the build waits for nothing)."""
     healthy = tmp_path / "ready.db"
     router = router_on(healthy)
+    assert router.log is not None and router.log.wait_opened(15)
     with sqlite3.connect(healthy) as conn:  # migrated, before any call or row
         assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master")} >= {"attempts", "model_status"}
-    assert router.log is not None and router.log.problem is None
+    assert router.log.problem is None
 
     (tmp_path / "folder.db").mkdir()  # unusable: the build still succeeds, and the problem is said at once
     broken = router_on(tmp_path / "folder.db")
-    assert broken.log is not None and broken.log.problem is not None and "folder.db" in broken.log.problem
+    assert broken.log is not None and broken.log.wait_opened(15)
+    assert broken.log.problem is not None and "folder.db" in broken.log.problem
     assert "attempt log" in caplog.text
     (tmp_path / "folder.db").rmdir()
     for built in (router, broken):
         assert built.log is not None and built.log.close(timeout=15)
+
+
+def test_the_build_never_waits_for_the_store_and_rows_of_the_meantime_are_written_after_its_open(tmp_path):
+    """A router's build is part of a process's first call, inside its deadline: it starts the writer's open and
+    goes on. A lock held on the file keeps the open waiting; the build returns all the same, and a row recorded
+    meanwhile waits in memory, then is written once the open succeeds."""
+    from app.store import AttemptRow, utc_now_iso
+
+    path = tmp_path / "held.db"
+    open_database(path).conn.close()  # migrated: the writer's open is the lean one, sqlite3 alone
+    blocker = sqlite3.connect(path, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")  # the writer's quick_check and pragmas wait on the busy timeout
+    try:
+        router = router_on(path)
+        assert router.log is not None and not router.log.wait_opened(0.2)  # built, with the open still waiting
+        router.log.record(AttemptRow("held", "fast", "m", "groq", 1, "success", None, None, None, 0, 0, 1, 1, 2,
+                                     1.0, None, utc_now_iso()))
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert router.log.wait_opened(15) and router.log.problem is None
+    assert [r["request_id"] for r in logged_rows(path)] == ["held"]
+    assert router.log.close(timeout=15)
+
+
+def test_a_migrated_file_is_opened_for_rows_without_sqlite_utils(tmp_path):
+    """sqlite-utils loads pandas when it is installed: the writer of a process's first call opens a migrated file
+    with the sqlite3 module alone, and only a migration due loads it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "old.db"
+    open_database(path).conn.close()
+    script = textwrap.dedent(f"""
+        import sys
+        from app.store.database import SqliteDatabase, open_for_rows
+        db = open_for_rows({str(path)!r})
+        assert isinstance(db, SqliteDatabase), db
+        print("sqlite_utils" in sys.modules, "pandas" in sys.modules)
+        db = open_for_rows({str(tmp_path / "new.db")!r})  # not migrated yet: sqlite-utils makes the schema
+        print("sqlite_utils" in sys.modules)
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "True"]
+    with sqlite3.connect(tmp_path / "new.db") as conn:
+        assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master")} >= {"attempts", "model_status"}

@@ -5,8 +5,9 @@ row), lingers briefly so rows gather, and writes them with one multi-row INSERT 
 one release of the GIL, per chunk rather than per row); on PostgreSQL, one COPY per batch (app/store/pg_rows.py).
 A model status change hurries the batch out: other routers, on other hosts too, learn of it within milliseconds.
 
-Nothing here can fail a call. The file is opened (and migrated, and quick-checked) by the writer thread, not by
-the router: whatever is wrong with it is logged once, naming the file, what is wrong and what to do
+Nothing here can fail a call, or wait for the store. The file is opened (and migrated, and quick-checked) by the
+writer thread, started when a router is built, not by the router: whatever is wrong with it is logged once, naming
+the file, what is wrong and what to do
 (`StoreProblem`), and `problem` says it until it is fixed. Meanwhile rows wait in memory and the writer tries
 again with a backoff; beyond MAX_PENDING_ROWS, and for a damaged file from the start, they go to the spill file
 beside the database (`spill.py`), which the next healthy open imports. At interpreter exit the log gets
@@ -25,17 +26,21 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from app.store.database import BUSY_TIMEOUT_SECONDS, PgDatabase, StoreProblem, open_database, problem_of, write_batch
+from app.store.database import (
+    BUSY_TIMEOUT_SECONDS,
+    PgDatabase,
+    SqliteDatabase,
+    StoreProblem,
+    open_for_rows,
+    problem_of,
+    write_batch,
+)
 from app.store.model_status import ModelStatusRow
 from app.store.pg_rows import Release
 from app.store.rows import AttemptRow
 from app.store.spill import import_spilled, spill, spill_path
 from app.store.target import PostgresTarget, Target, label_of, locate
-
-if TYPE_CHECKING:
-    from sqlite_utils import Database
 
 logger = logging.getLogger("taskrouter.store")
 
@@ -46,7 +51,6 @@ _BATCH = 2_000  # rows per transaction
 # fewer, larger commits lower every call's cost; the price is the window a kill -9 can take with it.
 LINGER_SECONDS = 0.1
 DEFAULT_EXIT_SECONDS = 3 * BUSY_TIMEOUT_SECONDS
-OPEN_WAIT_SECONDS = 1.0  # how long building a router waits for the writer to open the store (prepare)
 _MAX_BACKOFF = 2.0
 
 
@@ -88,18 +92,23 @@ class AttemptLog:
         self.spilled = 0  # rows this process put in the spill file
         self.costs_reserved = False  # a shared budget reserves each call's cost before it is logged (pg_rows.py)
 
-    def prepare(self, wait: float = OPEN_WAIT_SECONDS) -> None:
-        """Load what the writer needs (sqlite-utils, psycopg), so that its thread does not import it, holding the
-        GIL, while the first calls run; start the writer, which opens the store at once, and wait up to `wait`
-        seconds for that open (it never raises: a problem is logged, and rows wait as always). Opened under load
-        instead, each of the open's statements would wait for the busy event loop to hand back the GIL: seconds,
-        during which every row is only in memory."""
+    def prepare(self) -> None:
+        """Start the writer, which opens the store at once, before rows need it; wait for nothing. Building a router
+        calls this, and the build is part of a process's first call, inside its deadline: rows recorded before the
+        open ends wait in memory and go out with the writer's first batch after it. Opened at the first row under
+        a busy event loop instead, each of the open's statements would wait for the loop to hand back the GIL, with
+        every row of that time only in memory; so the open is early, and small: a file already migrated is
+        opened with the sqlite3 module alone (open_for_rows). psycopg loads here, so that the writer does not
+        import it, holding the GIL, while the first calls run."""
         if isinstance(self.target, PostgresTarget):
             import psycopg  # noqa: F401
-        else:
-            import sqlite_utils  # noqa: F401
         self._start()
-        self._opened.wait(wait)
+
+    def wait_opened(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the writer's first open of the store (after `prepare`); True once it
+        has been tried: the store opened, or its problem logged (`problem`). For tools and tests: a call never
+        waits for it."""
+        return self._opened.wait(timeout)
 
     def record(self, row: AttemptRow | ModelStatusRow | Release) -> None:
         self._items.append(row)
@@ -224,7 +233,7 @@ class AttemptLog:
                 _settle(chunk)
             backoff = 0.05
 
-    def _open_first(self, errors: tuple[type[BaseException], ...]) -> Database | PgDatabase | None:
+    def _open_first(self, errors: tuple[type[BaseException], ...]) -> SqliteDatabase | PgDatabase | None:
         """The store opened as the writer starts, before rows need it. A failure is logged here; the open is tried
         again, and its failure handled, once there are rows."""
         try:
@@ -237,8 +246,8 @@ class AttemptLog:
             self._opened.set()
         return None
 
-    def _open(self) -> Database | PgDatabase:
-        db = open_database(self.target, quick_check=True)
+    def _open(self) -> SqliteDatabase | PgDatabase:
+        db = open_for_rows(self.target)
         try:
             written, _ = import_spilled(db, self.path)
         except Exception as exc:  # whatever stops the import, the file is kept: no row in it is lost
@@ -299,7 +308,7 @@ def _store_errors(target: Target) -> tuple[type[BaseException], ...]:
     return StoreProblem, sqlite3.Error, OSError
 
 
-def _close_quietly(db: Database | PgDatabase) -> None:
+def _close_quietly(db: SqliteDatabase | PgDatabase) -> None:
     try:
         db.conn.close()
     except Exception:  # a connection the server already dropped

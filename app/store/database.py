@@ -14,7 +14,7 @@ import random
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from app.store.migrations import MIGRATIONS, applied_migrations, migrate
 from app.store.model_status import read_only_uri
@@ -47,6 +47,15 @@ class PgDatabase:
         self.conn = conn
 
 
+class SqliteDatabase:
+    """An open SQLite store as the attempt log's writer holds it: its connection alone, without sqlite-utils'
+    Database, which loads pandas when pandas is installed (the dashboard's streamlit brings it): a cost a
+    short-lived process would pay on every run, on a thread that shares the GIL with its first calls."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
 def open_database(where: Target | str, *, quick_check: bool = False) -> Database | PgDatabase:
     """Open (creating it and its folder if needed) and migrate. `quick_check`: refuse a file that fails SQLite's
     quick_check (it reads every page: the attempt log's writer does it once per open, off the callers' path).
@@ -54,12 +63,33 @@ def open_database(where: Target | str, *, quick_check: bool = False) -> Database
     target = locate(where)
     if isinstance(target, PostgresTarget):
         return _open_postgres(target)
-    path = target
+    return _open_retrying(target, quick_check, lean=False)
+
+
+def open_for_rows(where: Target | str) -> SqliteDatabase | PgDatabase:
+    """The attempt log's writer's open: checked (quick_check too) and migrated as open_database does, but a SQLite
+    file comes back as its bare connection, and sqlite-utils loads only when a migration is due (a new file, or
+    one a newer version of taskrouter opens first). Raises StoreProblem only."""
+    target = locate(where)
+    if isinstance(target, PostgresTarget):
+        return _open_postgres(target)
+    return _open_retrying(target, True, lean=True)
+
+
+@overload
+def _open_retrying(path: Path, quick_check: bool, *, lean: Literal[False]) -> Database: ...
+
+
+@overload
+def _open_retrying(path: Path, quick_check: bool, *, lean: Literal[True]) -> SqliteDatabase: ...
+
+
+def _open_retrying(path: Path, quick_check: bool, *, lean: bool) -> Database | SqliteDatabase:
     _check_path(path)
     deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
     while True:
         try:
-            return _open(path, quick_check)
+            return _open(path, quick_check, lean)
         except sqlite3.OperationalError as exc:
             # A brand-new file opened by several processes at once: switching it to WAL and the first migration
             # can answer "locked" without waiting on the busy timeout. Migrations are idempotent: try again.
@@ -88,7 +118,7 @@ def _open_postgres(target: PostgresTarget) -> PgDatabase:
     return PgDatabase(conn)
 
 
-def write_batch(db: Database | PgDatabase, items: list[object], *, skip_known: bool = False,
+def write_batch(db: Database | SqliteDatabase | PgDatabase, items: list[object], *, skip_known: bool = False,
                 costs_reserved: bool = False) -> int:
     """The attempt log's write, on either backend (`costs_reserved`: PostgreSQL's shared budget, pg_rows.py)."""
     if isinstance(db, PgDatabase):
@@ -110,9 +140,7 @@ def problem_of(where: Target | str, exc: BaseException) -> StoreProblem:
     return as_problem(target, exc)
 
 
-def _open(path: Path, quick_check: bool) -> Database:
-    from sqlite_utils import Database  # loaded with the store, not with `import app`
-
+def _open(path: Path, quick_check: bool, lean: bool) -> Database | SqliteDatabase:
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
     try:
         if quick_check:
@@ -127,10 +155,15 @@ def _open(path: Path, quick_check: bool) -> Database:
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        due = len(applied_migrations(conn)) < len(MIGRATIONS)
+        if lean and not due:
+            return SqliteDatabase(conn)
+        from sqlite_utils import Database  # loaded with the store, not with `import app`
+
         db = Database(conn)
-        if len(applied_migrations(db)) < len(MIGRATIONS):
+        if due:
             migrate(db)
-        return db
+        return SqliteDatabase(conn) if lean else db
     except BaseException:
         conn.close()
         raise

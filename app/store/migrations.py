@@ -21,10 +21,11 @@ migration = MIGRATIONS.append
 _APPLIED = "_taskrouter_migrations"
 
 
-def applied_migrations(db: Database) -> set[str]:
-    if not db[_APPLIED].exists():
+def applied_migrations(conn: sqlite3.Connection) -> set[str]:
+    """Plain SQL, without sqlite-utils: a router's writer asks this on every open, and most opens need nothing more."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_APPLIED,)).fetchone() is None:
         return set()
-    return {row[0] for row in db.execute(f"SELECT name FROM {_APPLIED}").fetchall()}
+    return {row[0] for row in conn.execute(f"SELECT name FROM {_APPLIED}").fetchall()}
 
 
 def migrate(db: Database) -> list[str]:

@@ -13,6 +13,8 @@ from app.store.model_status import UPSERT_STATUS, ModelStatusRow
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+    from app.store.database import SqliteDatabase
+
 
 class AttemptRow(NamedTuple):
     """One row of the `attempts` table, exactly as written, in column order.
@@ -91,7 +93,7 @@ def _insert_sql(rows: int, lean: bool = False) -> str:
     return sql
 
 
-def write_rows(db: Database, items: Iterable[object], *, skip_known: bool = False) -> int:
+def write_rows(db: Database | SqliteDatabase, items: Iterable[object], *, skip_known: bool = False) -> int:
     """Write the rows among `items` in one transaction; returns the attempts written. `skip_known`: leave out
     attempts already in the table (an import), one statement per row instead of one per chunk."""
     # The schema comes from sqlite-utils (migrations); rows go in through prepared multi-row INSERTs, which cost

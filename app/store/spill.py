@@ -26,7 +26,7 @@ from app.store.rows import AttemptRow
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from app.store.database import PgDatabase
+    from app.store.database import PgDatabase, SqliteDatabase
 
 try:
     import fcntl
@@ -73,7 +73,7 @@ def spill(db_path: Path, items: Iterable[object]) -> int:
             os.close(fd)  # releases the lock
 
 
-def import_spilled(db: Database | PgDatabase, db_path: Path) -> tuple[int, int]:
+def import_spilled(db: Database | SqliteDatabase | PgDatabase, db_path: Path) -> tuple[int, int]:
     """Write every spilled row into the database; returns (attempts written, lines that were not rows)."""
     from app.store.database import write_batch
 
