@@ -15,13 +15,27 @@ from app.errors import ConfigError
 COMMANDS = ("run", "demo", "check", "status", "override", "dashboard", "prune", "simulator")
 
 
+_VERBOSE_HELP = "log every attempt to stderr"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taskrouter", description="Resilient, Groq-first LLM task execution.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every attempt to stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"app.commands.{name}").register(subparsers)
+    _verbose_anywhere(subparsers)
     return parser
+
+
+def _verbose_anywhere(subparsers: argparse._SubParsersAction) -> None:
+    """`-v` after the subcommand too (`taskrouter demo -v`), however deep. SUPPRESS as the default: a subcommand
+    that was not given it leaves the value set before the subcommand alone."""
+    for sub in dict.fromkeys(subparsers.choices.values()):  # an alias names the same parser twice
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP)
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _verbose_anywhere(action)
 
 
 EXIT_ON_SIGTERM = 128 + signal.SIGTERM

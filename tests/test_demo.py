@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -70,8 +72,24 @@ def test_demo_exits_zero_and_logs_every_request(demo_run):
     assert code == 0, err
     assert "60/60 100%" in err  # the progress bar's last line
     assert query(db, "SELECT COUNT(DISTINCT request_id) AS n FROM attempts")[0]["n"] == 60
-    assert f"taskrouter dashboard --db {db}" in out
     assert f"Database: {db.resolve()}" in out
+    line = next(x for x in out.splitlines() if x.startswith("Open the dashboard on it:  "))
+    command = shlex.split(line.removeprefix("Open the dashboard on it:  "))
+    assert command[-3:] == ["dashboard", "--db", str(db)]
+
+
+def test_the_dashboard_command_it_prints_is_one_that_runs_from_the_users_shell(demo_run, tmp_path):
+    """Run as `python -m app` with this virtualenv not on PATH (the README's install), a bare `taskrouter` would
+    not be found: the line names the virtualenv's script, and that command starts."""
+    _, out, _, db = demo_run
+    line = next(x for x in out.splitlines() if x.startswith("Open the dashboard on it:  "))
+    command = shlex.split(line.removeprefix("Open the dashboard on it:  "))[:-3]
+    env = clean_env()
+    if shutil.which("taskrouter", path=env.get("PATH")) is None:
+        assert command != ["taskrouter"]
+    started = subprocess.run([*command, "dashboard", "--help"], cwd=db.parent, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert started.returncode == 0 and "usage: taskrouter dashboard" in started.stdout
 
 
 def test_every_request_ends_in_one_success_or_a_full_set_of_failures(demo_run):
@@ -171,6 +189,41 @@ def test_in_process_run_via_cli_main_leaves_no_router_behind(tmp_path, capsys):
     second = json.loads(capsys.readouterr().out)
     assert second["requests"] == 15
     assert query(db, "SELECT COUNT(DISTINCT request_id) AS n FROM attempts")[0]["n"] == 35
+
+
+def test_a_second_run_on_the_same_file_plays_the_scenario_its_banner_announces(tmp_path, capsys):
+    """The first run leaves the retiring model marked deprecated for good; the second clears that mark (and says
+    so), so the model is called and decommissioned mid-run again rather than skipped from the first request."""
+    db = tmp_path / "again.db"
+    _, retiring = pick_roles(task_chains(ai_models.MODEL_REGISTRY, load_settings(env_file=None)))
+    assert cli.main(["demo", "--requests", "40", "--db", str(db)]) == 0
+    first_run = capsys.readouterr().out
+    assert "marks an earlier run left" not in first_run
+    before = query(db, "SELECT MAX(id) AS n FROM attempts")[0]["n"]
+    assert cli.main(["demo", "--requests", "40", "--db", str(db)]) == 0
+    banner = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    prefix = f"  marks an earlier run left in {db}, cleared so that this run starts as above: "
+    assert banner[-1].startswith(prefix) and f"{retiring} (deprecated)" in banner[-1].split(": ", 1)[1].split(", ")
+    assert any(line.startswith(f"  decommissioned mid-run: {retiring} (") for line in banner)
+    second = query(db, "SELECT outcome, error_kind FROM attempts WHERE model = ? AND id > ? ORDER BY id",
+                   retiring, before)
+    assert second[0]["outcome"] != "skipped"  # called, as in the first run
+    assert {"outcome": "failure", "error_kind": "deprecated"} in second  # and decommissioned during this one
+    audit = query(db, "SELECT action, target, via FROM audit WHERE target = ?", retiring)
+    assert audit == [{"action": "mark cleared", "target": retiring, "via": "demo"}]
+
+
+def test_an_override_set_on_the_demo_file_is_in_the_banner_and_in_the_run(tmp_path, capsys):
+    db = tmp_path / "override.db"
+    limited, _ = pick_roles(task_chains(ai_models.MODEL_REGISTRY, load_settings(env_file=None)))
+    assert cli.main(["model", "disable", str(limited), "--db", str(db), "--reason", "try without it"]) == 0
+    capsys.readouterr()
+    assert cli.main(["demo", "--requests", "20", "--db", str(db)]) == 0
+    banner = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert any(line.startswith(f"  in effect from {db}: #1 disable {limited}, set by ") for line in banner)
+    assert not any(f" {limited} " in f"{line} " for line in banner if " -> " in line)  # out of every chain
+    assert query(db, "SELECT DISTINCT outcome, error_kind FROM attempts WHERE model = ?", limited) == [
+        {"outcome": "skipped", "error_kind": "disabled"}]
 
 
 def test_by_default_the_demo_logs_to_its_own_file_not_the_routers(tmp_path, monkeypatch, capsys):

@@ -4,6 +4,7 @@ the environment's."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 from dataclasses import asdict
@@ -120,3 +121,81 @@ def test_override_list_orders_the_levers_by_precedence(store, capsys, monkeypatc
     assert cli.main(["override", "list", "--db", str(store)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0].split(" ")[0] for line in lines] == ["precedence", "#3", "FORCE_MODEL", "#2", "#1"]
+
+
+# -- papercuts ---------------------------------------------------------------------------------------------------
+
+
+def _parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ("taskrouter",)):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    undocumented = [(" ".join(path), action.dest) for path, parser in _parsers(cli.build_parser())
+                    for action in parser._actions
+                    if not isinstance(action, argparse._SubParsersAction) and not action.help]
+    assert undocumented == []
+    listing = dict(_parsers(cli.build_parser()))[("taskrouter", "override", "list")]
+    assert "--reason" not in listing.format_usage()  # listing writes no audit row: nothing to give a reason for
+
+
+@pytest.mark.parametrize("argv", [
+    ["-v", "status"], ["status", "-v"], ["override", "list", "--verbose"], ["override", "-v", "list"],
+    ["model", "enable", PRIMARY, "-v"], ["demo", "--requests", "3", "-v"],
+])
+def test_verbose_is_accepted_before_and_after_the_subcommand(argv):
+    assert cli.build_parser().parse_args(argv).verbose is True
+
+
+def test_without_verbose_it_is_off_wherever_it_could_have_gone():
+    for argv in (["status"], ["override", "list"], ["model", "enable", PRIMARY]):
+        assert cli.build_parser().parse_args(argv).verbose is False
+
+
+def test_env_example_keeps_each_setting_with_its_own_comment():
+    """Sections hold their own variables, and no variable sits inside another's comment."""
+    text = (Path(__file__).resolve().parents[1] / ".env.example").read_text(encoding="utf-8")
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith("# --- "):
+            current = line.strip("# -")
+            sections[current] = []
+        elif line and not line.startswith("#"):
+            sections[current].append(line.split("=")[0])
+    assert sections["Alerts"] == ["ALERT_WEBHOOK_URL", "ALERT_CIRCUIT_OPEN_SECONDS"]
+    assert sections["Dashboard"] == ["DASHBOARD_ADMIN_TOKEN"]
+    alerts = text.split("# --- Alerts")[1].split("ALERT_WEBHOOK_URL=")[0]
+    sentence = " ".join(line.removeprefix("# ") for line in alerts.splitlines()[1:])
+    assert "the daily budget reaches BUDGET_ALERT_RATIO or is spent" in sentence
+
+
+def test_counts_of_one_are_singular_in_the_demo_summary_and_the_prune_report(tmp_path):
+    from app.commands.prune import render as render_prune
+    from app.demo import Stat, Summary
+    from app.demo import render as render_summary
+    from app.store.retention import PruneReport
+
+    summary = Summary(tmp_path / "d.db", 0, requests=1, answered=1, attempts=1, retried_requests=1,
+                      answered_by_retry=1, streams=1,
+                      tasks=[Stat("fast", 1, 1, 0, 10.0, 10.0, 5, 0.0, retries=1)],
+                      model_status=[{"model": PRIMARY, "status": "cooling_down", "until": STAMP, "hits": 1,
+                                     "detail": "rate limited"}])
+    lines = render_summary(summary).splitlines()
+    assert lines[0] == "1 request, 1 answered, 0 failed on every model; 1 provider call logged"
+    assert "retries: 1 call in 1 request, 1 request answered by a retry; hedges: 0 started" in render_summary(summary)
+    assert any(line.startswith("streams: 1 call reached their first token") for line in lines)
+    assert lines[-1] == f"  {PRIMARY}: cooling_down until {STAMP} (1 mark): rate limited"
+    report = PruneReport("x.db", False, 1, STAMP, 1, STAMP, STAMP, None, 1, "2026-09-01T08", 1, 3.0, 4096, 4096,
+                         0, 0, "incremental")
+    assert render_prune(report)[:4] == [
+        "x.db: raw rows older than 1 day (before 2026-09-01 08:00:00 UTC)",
+        "rolled up 1 closed hour first (the rollups reach 2026-09-01 08:00 UTC)",
+        "removed 1 row from 2026-09-01 08:00:00 UTC to 2026-09-01 08:00:00 UTC in 1 batch (the longest held the "
+        "write lock 3 ms)",
+        "no raw row is left: the rollups hold the totals of every removed hour",
+    ]

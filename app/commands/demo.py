@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
 DEMO_DB = Path("taskrouter-demo.db")
-
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,10 +59,33 @@ def run(args: argparse.Namespace) -> int:
               f"Summary from the attempts table of {db_path}:\n")
         print(render(outcome.summary))
         print(f"\nDatabase: {db_path.resolve()}")
-        print(f"Open the dashboard on it:  taskrouter dashboard --db {shlex.quote(str(db_path))}")
+        print(f"Open the dashboard on it:  {taskrouter_command()} dashboard --db {shlex.quote(str(db_path))}")
     for problem in outcome.problems:
         print(f"taskrouter demo: {problem}", file=sys.stderr)
     return 1 if outcome.problems else 0
+
+
+def taskrouter_command() -> str:
+    """How to start this taskrouter from the user's shell: `taskrouter` when PATH finds this installation's script;
+    else that script's path (a virtualenv that is not activated: `.venv/bin/taskrouter`); else this interpreter
+    with `-m app`."""
+    bin_dir = Path(sys.executable).parent  # not resolved: a virtualenv's python is a link to the base interpreter
+    script = bin_dir / ("taskrouter.exe" if os.name == "nt" else "taskrouter")
+    if not script.is_file():
+        return f"{shlex.quote(_shown(Path(sys.executable)))} -m app"
+    found = shutil.which("taskrouter")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "taskrouter"
+    return shlex.quote(_shown(script))
+
+
+def _shown(path: Path) -> str:
+    """Relative to the working directory when it lies below it (`.venv/bin/taskrouter`), else absolute."""
+    absolute = path.absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
 
 
 def _positive(text: str) -> int:

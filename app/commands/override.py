@@ -23,39 +23,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                     "database (no restart)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     force = actions.add_parser("force", help="every task (or --task) calls only MODEL")
-    force.add_argument("model")
+    force.add_argument("model", help="the model every request calls, alone")
     force.add_argument("--task", help="only this task type (default: every task)")
     default = actions.add_parser("default", help="MODEL goes first in TASK's chain")
-    default.add_argument("task")
-    default.add_argument("model")
+    default.add_argument("task", help="the task type from MODEL_REGISTRY, e.g. fast")
+    default.add_argument("model", help="the model tried first, before the task's own chain")
     for sub in (force, default):
         sub.add_argument("--ttl", help="expires after this long: 90s, 30m, 2h (default: until cleared)")
         sub.add_argument("--any-model", action="store_true", help="allow a model the catalog does not know")
     clear = actions.add_parser("clear", help="end force and default overrides (all, or those matching)")
-    clear.add_argument("--kind", choices=("force", "default"))
-    clear.add_argument("--task")
-    clear.add_argument("--model")
+    clear.add_argument("--kind", choices=("force", "default"), help="only overrides of this kind (default: both)")
+    clear.add_argument("--task", help="only the overrides set for this task type (default: those of every scope)")
+    clear.add_argument("--model", help="only the overrides naming this model (default: any)")
     listing = actions.add_parser("list", help="what is in effect: runtime overrides and the environment's")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print the overrides as JSON")
+    for sub in (force, default, clear):
+        _reason(sub)
     for sub in (force, default, clear, listing):
-        _common(sub)
+        _db(sub)
     parser.set_defaults(func=run_override)
 
     model = subparsers.add_parser("model", help="take a model out of rotation, or put it back")
     model_actions = model.add_subparsers(dest="action", metavar="ACTION", required=True)
     disable = model_actions.add_parser("disable", help="every router skips MODEL (logged `disabled`)")
-    disable.add_argument("model")
+    disable.add_argument("model", help="the model to take out of rotation")
     disable.add_argument("--ttl", help="expires after this long: 90s, 30m, 2h (default: until enabled)")
     disable.add_argument("--any-model", action="store_true", help="allow a model the catalog does not know")
     enable = model_actions.add_parser("enable", help="end a disable")
-    enable.add_argument("model")
+    enable.add_argument("model", help="the disabled model to put back")
     for sub in (disable, enable):
-        _common(sub)
+        _reason(sub)
+        _db(sub)
     model.set_defaults(func=run_model)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _reason(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", default="", help="why, for the audit trail")
+
+
+def _db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None,
                         help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
                              "ATTEMPTS_DB_PATH)")

@@ -20,8 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("task", help="task type from MODEL_REGISTRY, e.g. fast, reasoning, summarization")
     parser.add_argument("prompt", help="the user message")
     parser.add_argument("--system", help="an optional system message")
-    parser.add_argument("--max-tokens", type=int, default=None)
-    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                        help="cap the answer's length in tokens (default: the model's own limit)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="sampling temperature, 0 to 2 (default: the provider's)")
     parser.add_argument("--json", action="store_true", help="print the response and attempts as JSON")
     parser.set_defaults(func=run)
 

@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "simulator", help="serve the Groq-compatible simulator in the foreground",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (8000)")
     parser.add_argument("--profiles", type=Path, default=DEFAULT_PROFILES_PATH,
                         help="TOML file of model profiles (default: the shipped default_profiles.toml)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -17,6 +17,7 @@ from app.demo.summary import Summary, last_attempt_id, summarize
 from app.demo.workload import Job, Progress, RunResult, make_jobs, run_workload, task_mix
 from app.simulator import Simulator
 from app.store import get_attempt_log, utc_now_iso
+from app.store.overrides import Override, read_active
 
 # The simulator accepts any key; this one only has to look like one to the SDK.
 DEMO_KEY = "gsk_demo_simulator_only"
@@ -57,7 +58,9 @@ def run_demo(options: DemoOptions, progress_stream: TextIO | None = None, header
         llm_timeout_seconds=options.timeout_s, attempt_logging=True, log_content=False, daily_budget_usd=None,
         hedge_after_ms=options.hedge_after_ms, alert_webhook_url=None, attempts_db_url=None,
     )
-    scenario = build_scenario(registry, settings, options.requests, mix)
+    cleared = _clear_earlier_marks(options.db_path)
+    runtime = read_active(options.db_path)  # overrides set on this file by hand apply, as they would to a router
+    scenario = build_scenario(registry, settings, options.requests, mix, runtime=runtime)
     jobs = make_jobs(options.requests, mix, options.seed)
     first_id = last_attempt_id(options.db_path)
     since = utc_now_iso()
@@ -67,7 +70,7 @@ def run_demo(options: DemoOptions, progress_stream: TextIO | None = None, header
             base_url = sim.base_url
             configure(settings.model_copy(update={"groq_base_url": base_url}))
             if header is not None:
-                _print_header(header, sim, options, mix, scenario)
+                _print_header(header, sim, options, mix, scenario, cleared, runtime)
             result = asyncio.run(_run(sim, scenario, jobs, options.concurrency, Progress(len(jobs), progress_stream)))
             flushed = get_attempt_log(options.db_path).flush(timeout=30)
         finally:
@@ -99,7 +102,29 @@ def _cross_check(result: RunResult, summary: Summary, flushed: bool) -> list[str
     return problems
 
 
-def _print_header(out: TextIO, sim: Simulator, options: DemoOptions, mix: dict[str, float], scenario: Scenario) -> None:
+def _clear_earlier_marks(db_path: Path) -> dict[str, str]:
+    """Lift the marks an earlier run left in the file (model -> its status): the run replays its scenario from the
+    start, as its banner says, rather than skipping the model a previous run saw decommissioned. Each is cleared
+    as `taskrouter status --clear` does it (a `cleared` row and an audit row); the attempts stay."""
+    from app.store import CLEARED, CLOSED, clear_model_status, open_database, read_model_status
+    from app.store.overrides import record_audit
+
+    now = utc_now_iso()
+    marked = [r["model"] for r in read_model_status(db_path)
+              if r["status"] not in (CLEARED, CLOSED) and (r["until"] is None or r["until"] > now)]
+    if not marked:
+        return {}
+    db = open_database(db_path)
+    with contextlib.closing(db.conn):
+        replaced = clear_model_status(db.conn, marked, now)
+        for model, row in replaced.items():
+            record_audit(db.conn, "mark cleared", model, detail=f"was {row['status']}: {row['detail'] or ''}",
+                         reason="taskrouter demo: a new run starts from its scenario", via="demo")
+    return {model: row["status"] for model, row in replaced.items()}
+
+
+def _print_header(out: TextIO, sim: Simulator, options: DemoOptions, mix: dict[str, float], scenario: Scenario,
+                  cleared: dict[str, str], runtime: Sequence[Override]) -> None:
     share = ", ".join(f"{t} {100 * w:.0f}%" for t, w in mix.items())
     print(f"Groq-compatible simulator at {sim.base_url} (in-process, seed {options.seed}); no key, no network.",
           file=out)
@@ -108,6 +133,13 @@ def _print_header(out: TextIO, sim: Simulator, options: DemoOptions, mix: dict[s
           f"logging to {options.db_path}", file=out)
     for line in scenario.describe():
         print(f"  {line}", file=out)
+    if cleared:
+        marks = ", ".join(f"{model} ({status})" for model, status in sorted(cleared.items()))
+        print(f"  marks an earlier run left in {options.db_path}, cleared so that this run starts as above: {marks}",
+              file=out)
+    for o in runtime:
+        print(f"  in effect from {options.db_path}: #{o.id} {o.describe()} (`taskrouter override clear` or `model "
+              "enable` with --db ends it)", file=out)
     out.flush()
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.core.chain import FALLBACK_KEY, build_chain
 from app.simulator import DEFAULT_PROFILES_PATH, ModelProfile, load_profiles
+from app.store.overrides import DISABLE, Override
 
 # Per call, on every model. Low enough that three in a row (the router's 60 s server-error cooldown) is rare.
 TRANSIENT_5XX = {"server_error": 0.012, "bad_gateway": 0.004, "unavailable": 0.004}
@@ -46,10 +47,13 @@ class Scenario:
         return lines
 
 
-def task_chains(registry: Mapping[str, Sequence[str]], settings: Settings) -> dict[str, list[str]]:
-    """The chain the router will really build for each task (own models, then the universal fallback)."""
+def task_chains(registry: Mapping[str, Sequence[str]], settings: Settings,
+                runtime: Sequence[Override] = ()) -> dict[str, list[str]]:
+    """The models the router will really call for each task (own models, then the universal fallback), the
+    `runtime` overrides applied: forces and defaults reorder the chain, and a disabled model is skipped."""
+    off = {o.model for o in runtime if o.kind == DISABLE}
     return {
-        task: [c.model for c in build_chain(task, registry, settings).candidates]
+        task: [c.model for c in build_chain(task, registry, settings, runtime=runtime).candidates if c.model not in off]
         for task in registry
         if task != FALLBACK_KEY and ":" not in task
     }
@@ -79,8 +83,9 @@ def build_scenario(
     requests: int,
     mix: Mapping[str, float],
     base_profiles: Mapping[str, ModelProfile] | None = None,
+    runtime: Sequence[Override] = (),
 ) -> Scenario:
-    chains = task_chains(registry, settings)
+    chains = task_chains(registry, settings, runtime)
     base = dict(base_profiles) if base_profiles is not None else _shipped_profiles()
     limited, retiring = pick_roles(chains)
     profiles: dict[str, ModelProfile] = {}

@@ -99,7 +99,7 @@ def summarize(db_path: Path, first_id: int = 0, since_iso: str = "") -> Summary:
         rows = [dict(r) for r in conn.execute("SELECT * FROM attempts WHERE id > ? ORDER BY id", (first_id,))]
         status = [dict(r) for r in conn.execute(
             "SELECT model, status, detail, until, first_seen, last_seen, hits FROM model_status "
-            "WHERE last_seen >= ? ORDER BY model", (since_iso,))]
+            "WHERE last_seen >= ? AND status != 'cleared' ORDER BY model", (since_iso,))]
     finally:
         conn.close()
     summary = Summary(db_path, first_id, model_status=status)
@@ -195,18 +195,18 @@ _TASK_EXTRA = ("RETRIES", "HEDGES")
 
 
 def render(summary: Summary) -> str:
-    lines = [f"{summary.requests} requests, {summary.answered} answered, {summary.all_failed} failed on every "
-             f"model; {summary.attempts} provider calls logged", ""]
+    lines = [f"{_n(summary.requests, 'request')}, {summary.answered} answered, {summary.all_failed} failed on every "
+             f"model; {_n(summary.attempts, 'provider call')} logged", ""]
     lines += _table("TASK", summary.tasks, skipped=False)
     lines += ["", "  (task latency: answered requests, first call to answer; fallback: answered by a later model;",
               "   RETRIES: calls to a model the request had called before; HEDGES: calls started beside a slow one)",
               ""]
     lines += _table("MODEL", summary.models, skipped=True)
     lines += ["", "  (model: REQUESTS are calls; SKIPPED were not called: cooling down, circuit open or deprecated)"]
-    lines += ["", f"retries: {summary.retries} calls in {summary.retried_requests} requests, "
-                  f"{summary.answered_by_retry} requests answered by a retry; hedges: {summary.hedges} started, "
+    lines += ["", f"retries: {_n(summary.retries, 'call')} in {_n(summary.retried_requests, 'request')}, "
+                  f"{_n(summary.answered_by_retry, 'request')} answered by a retry; hedges: {summary.hedges} started, "
                   f"{summary.hedges_won} won (the slower call cancelled, logged hedge_lost)"]
-    lines += [f"streams: {summary.streams} calls reached their first token (time to first token p50 "
+    lines += [f"streams: {_n(summary.streams, 'call')} reached their first token (time to first token p50 "
               f"{_ms(summary.ttft_p50_ms)} ms, p95 {_ms(summary.ttft_p95_ms)} ms), {summary.streams_interrupted} "
               "interrupted after it"]
     if summary.failures:
@@ -217,7 +217,8 @@ def render(summary: Summary) -> str:
         lines += ["", "model_status (what the router now knows; other processes sharing the database see it too):"]
         for row in summary.model_status:
             until = "for good" if row["until"] is None else f"until {row['until']}"
-            lines.append(f"  {row['model']}: {row['status']} {until} ({row['hits']} mark(s)): {_short(row['detail'])}")
+            lines.append(f"  {row['model']}: {row['status']} {until} ({_n(row['hits'], 'mark')}): "
+                         f"{_short(row['detail'])}")
     return "\n".join(lines)
 
 
@@ -232,6 +233,10 @@ def _table(first: str, stats: list[Stat], *, skipped: bool) -> list[str]:
     return ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths,
                                                                                                  strict=True)))
             for r in cells]
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _short(text: str | None, limit: int = 80) -> str:
