@@ -43,6 +43,7 @@ from typing import Any
 from app.core.failures import classify
 from app.core.runtime import build_router, use_router
 from app.errors import (
+    ConfigError,
     ProviderConnectionError,
     ProviderError,
     ProviderResponseError,
@@ -53,7 +54,7 @@ from app.errors import (
 from app.providers import Endpoint, ProviderResponse, StreamChunk
 from app.types import ErrorKind, Usage
 
-__all__ = ["FakeCall", "FakeModels", "UnscriptedCall", "failure", "fake_models", "reply"]
+__all__ = ["FakeCall", "FakeModels", "ProviderCallBlockedError", "UnscriptedCall", "failure", "fake_models", "reply"]
 
 FAKE_KEY = "gsk_fake_models_not_a_real_key"
 
@@ -130,6 +131,14 @@ Script = Mapping[str, "Outcome | Sequence[Outcome]"]
 
 class UnscriptedCall(AssertionError):
     """A model was called that the script does not answer for: add it, or a "*" entry."""
+
+
+class ProviderCallBlockedError(ConfigError):
+    """Under pytest (the taskrouter plugin, app/pytest_plugin.py), a call was about to reach a provider outside this
+    machine: a real request, and with a real key a paid one. Raised before any connection is opened; the message
+    says how to mock or script the call, or to opt in. A ConfigError (the test's setup is what is wrong), not a
+    provider failure: the request ends at once, no model is marked, retried or fallen back from, and the test shows
+    this message, not an AllModelsFailedError."""
 
 
 @dataclass(frozen=True, slots=True)

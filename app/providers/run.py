@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from app.errors import ProviderSetupError
@@ -14,6 +14,21 @@ _PROVIDERS: dict[str, Provider] = {}  # made on first use: the SDKs load with th
 _KNOWN = ("groq", "openai_compatible")
 # The SDK and the HTTP clients under it log headers and tracebacks at DEBUG: scrub keys from those lines.
 install_log_redaction()
+
+EndpointGuard = Callable[[Endpoint], None]
+# None but under a test harness (app/pytest_plugin.py): a call then pays one `is None` test for it.
+_endpoint_guard: EndpointGuard | None = None
+
+
+def set_endpoint_guard(guard: EndpointGuard | None) -> EndpointGuard | None:
+    """Have `guard(endpoint)` called before each request a shipped provider would send (run_llm, open_stream,
+    list_models); what it raises ends that call before any connection is opened, and reaches the caller as
+    raised (raise a ProviderError subclass only to have the router treat it as the model's failure). Returns the
+    guard it replaces, to put back. A router's own providers (`Router(providers=...)`, app.testing) are not
+    guarded."""
+    global _endpoint_guard
+    previous, _endpoint_guard = _endpoint_guard, guard
+    return previous
 
 
 def shipped_providers() -> list[Provider]:
@@ -59,9 +74,14 @@ async def run_llm(
     timeout: float,
     provider: Provider | None = None,
 ) -> ProviderResponse:
-    """Send one chat request, with no retries. Raises only app.errors.ProviderError subclasses. `provider`: the
-    implementation to use instead of the shipped one for `endpoint.provider` (a router's own, e.g. app.testing's)."""
-    return await (provider or get_provider(endpoint.provider)).complete(endpoint, model, messages, params, timeout)
+    """Send one chat request, with no retries. Raises only app.errors.ProviderError subclasses (and what an endpoint
+    guard raises: set_endpoint_guard). `provider`: the implementation to use instead of the shipped one for
+    `endpoint.provider` (a router's own, e.g. app.testing's)."""
+    if provider is None:
+        provider = get_provider(endpoint.provider)
+        if _endpoint_guard is not None:
+            _endpoint_guard(endpoint)
+    return await provider.complete(endpoint, model, messages, params, timeout)
 
 
 async def open_stream(
@@ -72,10 +92,17 @@ async def open_stream(
     timeout: float,
     provider: Provider | None = None,
 ) -> ProviderStream:
-    """Send one streaming chat request, with no retries; iterate what it returns. Raises only ProviderError."""
-    return await (provider or get_provider(endpoint.provider)).open_stream(endpoint, model, messages, params,
-                                                                           timeout)
+    """Send one streaming chat request, with no retries; iterate what it returns. Raises only ProviderError (and
+    what an endpoint guard raises)."""
+    if provider is None:
+        provider = get_provider(endpoint.provider)
+        if _endpoint_guard is not None:
+            _endpoint_guard(endpoint)
+    return await provider.open_stream(endpoint, model, messages, params, timeout)
 
 
 async def list_models(endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
-    return await get_provider(endpoint.provider).list_models(endpoint, timeout)
+    provider = get_provider(endpoint.provider)
+    if _endpoint_guard is not None:
+        _endpoint_guard(endpoint)
+    return await provider.list_models(endpoint, timeout)
