@@ -151,6 +151,10 @@ class _StreamAttempt:
             await self._close()
             self._cancelled()
             raise
+        except Exception:  # not a provider's failure (a test guard, a custom provider's bug): nothing was answered
+            await self._close()
+            self._settle(0.0)
+            raise
         self.first_token_ms = ms_since(self.started)
         return chunk
 
