@@ -11,6 +11,7 @@ No other module of the package names a model (tests/test_model_names.py enforces
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
 
@@ -55,6 +56,8 @@ MODEL_CATALOG: dict[str, ModelInfo] = {
 
 # The routing options are spelled out, keyword-only, and the model parameters typed (ModelParams), so that
 # editors and type checkers help; each function calls the router directly (one call, not a chain of wrappers).
+# Each reads the clock before get_router(): the deadline counts from there, so a process's first call, which builds
+# the router, spends its own time on the build rather than adding it to the deadline.
 
 
 async def execute_task(task_type: str, messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
@@ -68,9 +71,10 @@ async def execute_task(task_type: str, messages: Sequence[Mapping[str, Any]], *,
     enough (the next model is tried). required_fields: keys the JSON answer must have. timeout: the request's
     deadline in seconds (LLM_REQUEST_DEADLINE_SECONDS). hedge_after_ms: start the next model beside an attempt
     slower than this (HEDGE_AFTER_MS; 0 turns it off). params: the model parameters (ModelParams)."""
+    started = time.perf_counter()
     return await get_router().execute(task_type, messages, variant=variant, max_cost_usd=max_cost_usd,
                                       validate=validate, required_fields=required_fields, timeout=timeout,
-                                      hedge_after_ms=hedge_after_ms, **params)
+                                      hedge_after_ms=hedge_after_ms, started=started, **params)
 
 
 async def execute_fast_task(messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
@@ -78,9 +82,10 @@ async def execute_fast_task(messages: Sequence[Mapping[str, Any]], *, variant: s
                             required_fields: Sequence[str] | None = None, timeout: float | None = None,
                             hedge_after_ms: float | None = None, **params: Unpack[ModelParams]) -> LLMResponse:
     """execute_task("fast", ...)."""
+    started = time.perf_counter()
     return await get_router().execute("fast", messages, variant=variant, max_cost_usd=max_cost_usd,
                                       validate=validate, required_fields=required_fields, timeout=timeout,
-                                      hedge_after_ms=hedge_after_ms, **params)
+                                      hedge_after_ms=hedge_after_ms, started=started, **params)
 
 
 async def execute_reasoning_task(messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
@@ -88,9 +93,10 @@ async def execute_reasoning_task(messages: Sequence[Mapping[str, Any]], *, varia
                                  required_fields: Sequence[str] | None = None, timeout: float | None = None,
                                  hedge_after_ms: float | None = None, **params: Unpack[ModelParams]) -> LLMResponse:
     """execute_task("reasoning", ...)."""
+    started = time.perf_counter()
     return await get_router().execute("reasoning", messages, variant=variant, max_cost_usd=max_cost_usd,
                                       validate=validate, required_fields=required_fields, timeout=timeout,
-                                      hedge_after_ms=hedge_after_ms, **params)
+                                      hedge_after_ms=hedge_after_ms, started=started, **params)
 
 
 async def execute_summarization_task(messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
@@ -99,9 +105,10 @@ async def execute_summarization_task(messages: Sequence[Mapping[str, Any]], *, v
                                      hedge_after_ms: float | None = None,
                                      **params: Unpack[ModelParams]) -> LLMResponse:
     """execute_task("summarization", ...)."""
+    started = time.perf_counter()
     return await get_router().execute("summarization", messages, variant=variant, max_cost_usd=max_cost_usd,
                                       validate=validate, required_fields=required_fields, timeout=timeout,
-                                      hedge_after_ms=hedge_after_ms, **params)
+                                      hedge_after_ms=hedge_after_ms, started=started, **params)
 
 
 def execute_task_sync(task_type: str, messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,
@@ -109,9 +116,10 @@ def execute_task_sync(task_type: str, messages: Sequence[Mapping[str, Any]], *, 
                       required_fields: Sequence[str] | None = None, timeout: float | None = None,
                       hedge_after_ms: float | None = None, **params: Unpack[ModelParams]) -> LLMResponse:
     """execute_task for code without an event loop (scripts, Django views, notebooks without await)."""
+    started = time.perf_counter()
     return run_sync(get_router().execute(task_type, messages, variant=variant, max_cost_usd=max_cost_usd,
                                          validate=validate, required_fields=required_fields, timeout=timeout,
-                                         hedge_after_ms=hedge_after_ms, **params))
+                                         hedge_after_ms=hedge_after_ms, started=started, **params))
 
 
 def stream_task(task_type: str, messages: Sequence[Mapping[str, Any]], *, variant: str | None = None,

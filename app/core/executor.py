@@ -165,13 +165,18 @@ class Router(Outcomes):
         required_fields: Sequence[str] | None = None,
         timeout: float | None = None,
         hedge_after_ms: float | None = None,
+        started: float | None = None,
         **params: Any,
     ) -> LLMResponse:
+        """Run `messages` on the task's chain (execute_task documents the options). `started`: time.perf_counter()
+        when the caller's call began, for the deadline to count from; default now. The process-wide router passes
+        the moment its execute_* function was called, so that building the router at a process's first call spends
+        that call's time rather than adding to it."""
         if params.get("stream"):
             raise ConfigError("stream=True is not supported by execute_task, which returns the whole answer: use "
                               "stream_task (or stream_reasoning_task...) to receive the text as it is generated")
         request = self.begin(task_type, messages, variant, max_cost_usd, validate, required_fields, timeout,
-                             hedge_after_ms, params)
+                             hedge_after_ms, params, started)
         while (pick := self.next_untried(request) or await self.next_retry(request)) is not None:
             if request.hedge_after is None:
                 answer = await self.attempt(request, pick, None if self.budget is None else self.reserve(request, pick))
@@ -202,9 +207,16 @@ class Router(Outcomes):
 
     def begin(self, task_type: str, messages: Sequence[Mapping[str, Any]], variant: str | None,
               max_cost_usd: float | None, validate: Validator | None, required_fields: Sequence[str] | None,
-              timeout: float | None, hedge_after_ms: float | None, params: Mapping[str, Any]) -> Request:
-        """Check the request and set up its course; bad input raises here, before any network call."""
-        started = time.perf_counter()
+              timeout: float | None, hedge_after_ms: float | None, params: Mapping[str, Any],
+              started: float | None = None) -> Request:
+        """Check the request and set up its course; bad input raises here, before any network call. The deadline
+        counts from `started` (time.perf_counter() when the caller's call began), default now."""
+        now = time.perf_counter()
+        if started is None:
+            started = now
+        elif isinstance(started, bool) or not isinstance(started, int | float) or not started <= now:
+            raise ConfigError(f"started must be time.perf_counter() read when the call began (not later, and not "
+                              f"time.time()), got {started!r}")
         measured = inspect_messages(messages)
         if not (max_cost_usd is validate is required_fields is timeout is hedge_after_ms is None):
             check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
