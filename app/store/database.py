@@ -13,6 +13,7 @@ import os
 import random
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
 
@@ -118,7 +119,7 @@ def _open_postgres(target: PostgresTarget) -> PgDatabase:
     return PgDatabase(conn)
 
 
-def write_batch(db: Database | SqliteDatabase | PgDatabase, items: list[object], *, skip_known: bool = False,
+def write_batch(db: Database | SqliteDatabase | PgDatabase, items: Iterable[object], *, skip_known: bool = False,
                 costs_reserved: bool = False) -> int:
     """The attempt log's write, on either backend (`costs_reserved`: PostgreSQL's shared budget, pg_rows.py)."""
     if isinstance(db, PgDatabase):
