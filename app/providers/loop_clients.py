@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import ssl
+import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -33,6 +34,27 @@ def shared_ssl_context() -> ssl.SSLContext:
     made per event loop would do it inside the first request of each loop. `prepare_providers` builds it when a
     router is built."""
     return httpx.create_ssl_context()
+
+
+def start_shared_ssl_context() -> Callable[[], ssl.SSLContext]:
+    """Start building shared_ssl_context() on a thread; returns a function that waits for it and returns it (or
+    raises what building it raised). OpenSSL loads the CA bundle with the GIL released, so the SDK imports of a
+    router's build, inside a process's first call, go on beside it. The thread imports nothing: what the build
+    needs is imported here first (two threads importing at once could meet in an import cycle)."""
+    import certifi  # noqa: F401  # httpx.create_ssl_context imports it
+
+    def build() -> None:
+        with contextlib.suppress(Exception):  # said by the waiting function, on the caller's thread
+            shared_ssl_context()
+
+    thread = threading.Thread(target=build, name="taskrouter-tls", daemon=True)
+    thread.start()
+
+    def wait() -> ssl.SSLContext:
+        thread.join()
+        return shared_ssl_context()  # cached by the thread; built again here, raising, if that failed
+
+    return wait
 
 
 class _OneLoop(Generic[Client]):

@@ -57,13 +57,15 @@ def prepare_providers(names: Iterable[str]) -> None:
     inside a first request, neither an import nor loading the CA bundle could be cut short by its deadline. An
     unknown name is left to fail its own calls, logged."""
     wanted = list(names)
+    if not wanted:
+        return
+    from app.providers.loop_clients import start_shared_ssl_context  # httpx: not loaded by `import app`
+
+    tls = start_shared_ssl_context()  # on a thread, beside the SDK imports
     for name in wanted:
         with contextlib.suppress(ProviderSetupError):
             get_provider(name)
-    if wanted:
-        from app.providers.loop_clients import shared_ssl_context  # httpx: not loaded by `import app`
-
-        shared_ssl_context()
+    tls()
 
 
 async def run_llm(
