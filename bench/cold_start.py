@@ -299,8 +299,7 @@ def report(found: list[Contender], rounds: int, checks: list[Check], base_checks
         ratio = statistics.median(a / b for a, b in zip(c.to_answer, bare.to_answer, strict=True))
         print(f"| {c.name} | {ms(c.to_answer)} | {min(c.to_answer) * 1000:,.0f} | {max(c.to_answer) * 1000:,.0f} "
               f"| {ms(c.to_exit)} | {ratio:.2f} |")
-    if note:
-        print(f"\n{note}")
+    print(f"\n{note}" if note else "")
     for c in (ours, by_name["taskrouter, new db"]):
         loaded = sorted({name for said in c.said for name in said.split()[-1].split(",") if name != "-"})
         print(f"{c.name}: loaded by the answer, of {', '.join(OFF_THE_PATH)}: {', '.join(loaded) or 'none'}")
