@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
 
 from app.core.catalog import ModelInfo
+from app.core.executor import use_default_tables
 from app.core.runtime import SyncTaskStream, get_router, run_sync
 from app.core.streaming import TaskStream
 from app.core.validation import Validator
@@ -52,6 +53,9 @@ MODEL_CATALOG: dict[str, ModelInfo] = {
         capabilities=frozenset({"tools", "json_mode", "reasoning"}),
     ),
 }
+
+# Every Router given no tables of its own reads these two, as they are at each call (a table rebound by a test is seen).
+use_default_tables(lambda: MODEL_REGISTRY, lambda: MODEL_CATALOG)
 
 
 # The routing options are spelled out, keyword-only, and the model parameters typed (ModelParams), so that

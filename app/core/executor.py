@@ -64,6 +64,16 @@ _NOT_FOR_STREAMS = {
 }
 
 
+_default_tables: tuple[RegistrySource, CatalogSource] | None = None
+
+
+def use_default_tables(registry: RegistrySource, catalog: CatalogSource) -> None:
+    """The tables a Router reads when it is given none: app/core/ai_models.py registers its own as it is imported,
+    so that the core reads the API layer's registry without importing it (the layers run one way)."""
+    global _default_tables
+    _default_tables = (registry, catalog)
+
+
 class Router(Outcomes):
     def __init__(self, settings: Settings | None = None, *, registry: RegistrySource | None = None,
                  catalog: CatalogSource | None = None, providers: Mapping[str, Provider] | None = None) -> None:
@@ -77,10 +87,10 @@ class Router(Outcomes):
 
             settings = load_settings()
         if registry is None or catalog is None:
-            from app.core import ai_models  # that module imports this one: resolved at call time
-
-            registry = registry or (lambda: ai_models.MODEL_REGISTRY)
-            catalog = catalog or (lambda: ai_models.MODEL_CATALOG)
+            if _default_tables is None:
+                raise ConfigError("no task registry: pass registry= and catalog= to Router, or import app first")
+            registry = registry or _default_tables[0]
+            catalog = catalog or _default_tables[1]
         self.settings = settings
         self.providers: dict[str, Provider] = dict(providers or {})
         target = store_target(settings)

@@ -83,14 +83,7 @@ def flush_attempt_log(timeout: float | None = None) -> bool:
 
 
 def _new_router(settings: Settings, providers: Mapping[str, Provider] | None = None) -> Router:
-    from app.core import ai_models  # the registry module imports this one: resolve at call time
-
-    return Router(
-        settings,
-        registry=lambda: ai_models.MODEL_REGISTRY,
-        catalog=lambda: ai_models.MODEL_CATALOG,
-        providers=providers,
-    )
+    return Router(settings, providers=providers)  # on app/core/ai_models.py's tables (use_default_tables)
 
 
 _loop: asyncio.AbstractEventLoop | None = None
