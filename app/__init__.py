@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from app.core import ai_models as _ai_models
-from app.core.catalog import ModelInfo
 from app.core.executor import Router
 from app.core.runtime import SyncTaskStream, configure, flush_attempt_log, get_router, reset
 from app.core.streaming import TaskStream
@@ -34,6 +33,7 @@ from app.errors import (
     TaskRouterError,
     UnknownTaskError,
 )
+from app.registry.catalog import ModelInfo
 from app.types import AttemptRecord, ErrorKind, LLMResponse, ModelParams, Outcome, Usage
 
 if TYPE_CHECKING:  # editors and type checkers see the functions themselves: signatures, types, docstrings

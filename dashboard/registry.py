@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from app.config import Settings, load_settings
 from app.core import ai_models
-from app.core.chain import FALLBACK_KEY, Chain, build_chain
 from app.errors import ConfigError, TaskRouterError
+from app.registry.chain import FALLBACK_KEY, Chain, build_chain
 from app.store.overrides import Override
 
 _GOT_VALUE = re.compile(r" \(got .*?\)(?=; |$)")

@@ -20,8 +20,8 @@ from conftest import TEST_KEY, USER
 from app.core import ai_models
 from app.core import alerts as alerts_module
 from app.core.alerts import Alerts
-from app.core.catalog import ModelInfo
 from app.errors import BudgetExceededError
+from app.registry.catalog import ModelInfo
 from app.simulator import ModelProfile
 from app.store import clear_model_status, get_attempt_log, open_database, utc_now_iso
 from app.store.overrides import DISABLE, FORCE, clear_overrides, set_override

@@ -8,8 +8,8 @@ import pytest
 from conftest import USER, logged_rows
 
 from app.core import ai_models
-from app.core.catalog import ModelInfo
 from app.errors import AllModelsFailedError, NoCapableModelError
+from app.registry.catalog import ModelInfo
 
 pytestmark = pytest.mark.anyio
 

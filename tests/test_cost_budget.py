@@ -10,9 +10,9 @@ import pytest
 from conftest import USER, logged_rows
 
 from app.core import ai_models
-from app.core.catalog import ModelInfo
 from app.core.gates import estimated_cost, needs_of
 from app.errors import BudgetExceededError
+from app.registry.catalog import ModelInfo
 
 pytestmark = pytest.mark.anyio
 

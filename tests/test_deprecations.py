@@ -312,8 +312,8 @@ def test_a_variants_chain_is_checked_as_the_router_builds_it():
     """`summarize:short` is the variant `short` of `summarize`: DEFAULT_SUMMARIZE_MODEL goes first, as it does
     for execute_task("summarize", variant="short")."""
     from app.config import load_settings
-    from app.core.chain import build_chain
     from app.deprecations.usage import task_chain
+    from app.registry.chain import build_chain
 
     registry = {"summarize": ["a"], "summarize:short": ["b"], "fallback": ["f"]}
     settings = load_settings(env_file=None, default_models={"DEFAULT_SUMMARIZE_MODEL": "ovr"})

@@ -8,7 +8,7 @@ import pytest
 from conftest import TEST_KEY, USER, logged_rows
 
 from app.core import ai_models
-from app.core.catalog import ModelInfo
+from app.registry.catalog import ModelInfo
 from app.simulator import ModelProfile, Simulator
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,8 @@ import pytest
 from conftest import TEST_KEY, USER, logged_rows
 
 from app.core import ai_models
-from app.core.catalog import ModelInfo
 from app.errors import AllModelsFailedError
+from app.registry.catalog import ModelInfo
 from app.simulator import Simulator
 
 pytestmark = pytest.mark.anyio

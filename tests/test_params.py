@@ -11,9 +11,9 @@ from conftest import USER, logged_rows
 
 import app
 from app.core import ai_models
-from app.core.catalog import ModelInfo
 from app.core.params import PARAMS
 from app.errors import InvalidMessagesError, InvalidParameterError, RequestRejectedError
+from app.registry.catalog import ModelInfo
 from app.simulator import ModelProfile, Simulator
 from app.store import get_attempt_log
 

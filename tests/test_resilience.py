@@ -10,7 +10,6 @@ import pytest
 from conftest import USER, logged_rows
 
 from app.core import ai_models
-from app.core.catalog import ModelInfo
 from app.errors import (
     AllModelsFailedError,
     AuthenticationFailedError,
@@ -19,6 +18,7 @@ from app.errors import (
     ProviderTimeout,
     TaskFailedError,
 )
+from app.registry.catalog import ModelInfo
 from app.simulator import ModelProfile
 from app.types import ErrorKind
 

@@ -26,7 +26,6 @@ from leaks import chain_of, database_texts, exception_texts, log_texts, sighting
 
 from app.cli import main as cli_main
 from app.core import ai_models
-from app.core.catalog import ModelInfo
 from app.core.executor import Router
 from app.errors import (
     AllModelsFailedError,
@@ -37,6 +36,7 @@ from app.errors import (
     TaskFailedError,
 )
 from app.providers import Endpoint, list_models, open_stream, run_llm
+from app.registry.catalog import ModelInfo
 from app.simulator import ModelProfile, Simulator
 from app.simulator.echo import ECHO_HEADER, echo_response
 from app.simulator.server import HttpServer, Request, Response

@@ -11,8 +11,8 @@ from conftest import TEST_KEY, USER, logged_rows
 
 import app
 from app.core import ai_models
-from app.core.catalog import ModelInfo, cost_usd
 from app.errors import ConfigError, StreamInterruptedError
+from app.registry.catalog import ModelInfo, cost_usd
 from app.simulator import ModelProfile, Simulator
 
 pytestmark = pytest.mark.anyio

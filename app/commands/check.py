@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.config import load_settings
-from app.core.catalog import load_catalog_file
 from app.deprecations import HEALTHY, CheckReport, ModelCheck, run_check, save_check
+from app.registry.catalog import load_catalog_file
 
 if TYPE_CHECKING:
     from app.commands.levers import EnvOverride

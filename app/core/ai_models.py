@@ -15,11 +15,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
 
-from app.core.catalog import ModelInfo
 from app.core.executor import use_default_tables
 from app.core.runtime import SyncTaskStream, get_router, run_sync
 from app.core.streaming import TaskStream
 from app.core.validation import Validator
+from app.registry.catalog import ModelInfo
 from app.types import LLMResponse, ModelParams
 
 # Task type -> models in priority order. "fallback" is tried, for every task, after the task's own list.

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.alerts import alerts_from, watch_retirements
 from app.core.budget import BudgetReached, DailyBudget, Reservation, budget_from
-from app.core.catalog import ModelInfo, cost_usd, load_catalog_file
-from app.core.chain import Chain, ChainCache
 from app.core.gates import estimated_cost, needs_of
 from app.core.hedge import race
 from app.core.messages import inspect_messages
@@ -43,6 +41,8 @@ from app.errors import (
     ProviderError,
 )
 from app.providers import Endpoint, Provider, prepare_providers, run_llm, shipped_providers
+from app.registry.catalog import ModelInfo, cost_usd, load_catalog_file
+from app.registry.chain import Chain, ChainCache
 from app.store import AttemptLog, get_attempt_log
 from app.store.target import store_target
 from app.store.upkeep import watch_retention

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from app.core.catalog import ModelInfo
 from app.core.messages import inspect_messages, tokens_from_chars
+from app.registry.catalog import ModelInfo
 from app.types import ErrorKind
 
 # Without max_tokens the answer may run to the model's own limit; assume this much when that is unknown too.

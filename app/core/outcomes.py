@@ -9,8 +9,6 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from app.core.catalog import ModelInfo
-from app.core.chain import Candidate
 from app.core.failures import classify, policy
 from app.core.gates import Needs, skip_reason
 from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, DISABLED, NOT_FOUND
@@ -19,6 +17,8 @@ from app.core.request import Answer, Request, ms_since, provider_of, response
 from app.core.retry import Pick
 from app.deprecations import DeprecationCalendar, Retirement
 from app.errors import AuthenticationFailedError, ProviderError, RequestRejectedError
+from app.registry.catalog import ModelInfo
+from app.registry.chain import Candidate
 from app.types import ErrorKind, LLMResponse, Outcome
 
 if TYPE_CHECKING:

@@ -16,10 +16,10 @@ import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app.core.catalog import ModelInfo
-from app.core.chain import Chain
 from app.core.messages import MAX_DEPTH, encodes, unsendable
 from app.errors import InvalidParameterError
+from app.registry.catalog import ModelInfo
+from app.registry.chain import Chain
 
 Check = Callable[[Any], "str | None"]
 

@@ -6,8 +6,8 @@ import itertools
 import os
 from dataclasses import dataclass, field
 
-from app.core.chain import Candidate, Chain
 from app.providers import ProviderResponse
+from app.registry.chain import Candidate, Chain
 from app.store import AttemptLog, AttemptRow, utc_now_iso
 from app.types import AttemptRecord, ErrorKind, Outcome, new_record
 

@@ -8,8 +8,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from app.core.catalog import ModelInfo
-from app.core.chain import Chain
 from app.core.gates import Needs
 from app.core.recording import RequestLog
 from app.core.retry import MIN_ATTEMPT_SECONDS, Pick, Run
@@ -22,6 +20,8 @@ from app.errors import (
     TaskFailedError,
 )
 from app.providers import ProviderResponse
+from app.registry.catalog import ModelInfo
+from app.registry.chain import Chain
 from app.types import AttemptRecord, ErrorKind, LLMResponse, Usage, new_response
 
 _UNSUITABLE = (ErrorKind.CAPABILITY, ErrorKind.CONTEXT_LENGTH, ErrorKind.BUDGET)

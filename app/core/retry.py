@@ -13,9 +13,9 @@ import random
 import time
 from typing import NamedTuple
 
-from app.core.catalog import ModelInfo
-from app.core.chain import Candidate, Chain
 from app.core.model_health import CIRCUIT_OPEN, COOLING_DOWN, ModelState
+from app.registry.catalog import ModelInfo
+from app.registry.chain import Candidate, Chain
 
 # Below this much time left, an attempt could not get an answer back: the request ends instead.
 MIN_ATTEMPT_SECONDS = 0.005

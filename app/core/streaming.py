@@ -22,11 +22,11 @@ from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from app.core.catalog import cost_usd
 from app.core.request import Answer, Request, final_error, ms_since, provider_of
 from app.core.retry import Pick
 from app.errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterruptedError
 from app.providers import ProviderResponse, ProviderStream, StreamChunk, open_stream
+from app.registry.catalog import cost_usd
 from app.types import ErrorKind, LLMResponse, Outcome, Usage
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from app.config import Settings
-from app.core.chain import FALLBACK_KEY, build_chain
+from app.registry.chain import FALLBACK_KEY, build_chain
 from app.simulator import DEFAULT_PROFILES_PATH, ModelProfile, load_profiles
 from app.store.overrides import DISABLE, Override
 

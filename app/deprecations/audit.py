@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from app.core.catalog import ModelInfo
 from app.deprecations.calendar import DeprecationCalendar, Retirement, load_calendar
 from app.deprecations.live import FAILED, OK, LiveListing, LiveModel, fetch_listing
 from app.deprecations.usage import BYPASSED, DISABLED, ChainModel, models_in_use, registry_chains
+from app.registry.catalog import ModelInfo
 from app.store import read_model_status, utc_now_iso
 from app.store.overrides import Override
 from app.store.target import label_of, store_target

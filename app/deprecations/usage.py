@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.core.chain import FALLBACK_KEY, build_chain
+from app.registry.chain import FALLBACK_KEY, build_chain
 from app.store.overrides import DISABLE, FORCE, Override
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from app.core.chain import Chain
+from app.registry.chain import Chain
 from app.store.overrides import DEFAULT, DISABLE, FORCE, Override, read_active, read_audit
 from dashboard import admin, charts, fmt, queries, registry
 from dashboard.context import PageContext
