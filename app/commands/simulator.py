@@ -1,4 +1,4 @@
-"""`taskrouter simulator`: serve the Groq-compatible simulator in the foreground until Ctrl-C.
+"""`taskrouter simulator`: serve the Groq-compatible simulator in the foreground until Ctrl-C (app/simulator/serve.py).
 
 Point anything that speaks Groq's API at it, the router included:
     GROQ_BASE_URL=http://127.0.0.1:8000 GROQ_API_KEY=anything taskrouter run fast "hello"
@@ -7,56 +7,14 @@ Point anything that speaks Groq's API at it, the router included:
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
-from pathlib import Path
-from types import FrameType
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from app.simulator import DEFAULT_PROFILES_PATH
+    from app.simulator.serve import add_arguments, serve
 
     parser = subparsers.add_parser(
         "simulator", help="serve the Groq-compatible simulator in the foreground",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="the address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)")
-    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (8000)")
-    parser.add_argument("--profiles", type=Path, default=DEFAULT_PROFILES_PATH,
-                        help="TOML file of model profiles (default: the shipped default_profiles.toml)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds fault and latency draws (0)")
-    parser.add_argument("--api-key", default=None, help="require this bearer key (default: accept any)")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from app.simulator import Simulator
-
-    try:
-        # Nobody reads a foreground server's request log: keep a little of it, not everything.
-        sim = Simulator.from_toml(args.profiles, seed=args.seed, api_key=args.api_key, host=args.host,
-                                  port=args.port, max_records=1000)
-        sim.start()
-    except (OSError, ValueError) as exc:
-        print(f"taskrouter simulator: {exc}", file=sys.stderr)
-        return 2
-    done = threading.Event()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        # The URL alone on the first line, flushed: a parent process can read it to know the server is up.
-        print(sim.base_url, flush=True)
-        print(f"serving {args.profiles} (seed {args.seed}); groq SDK: GROQ_BASE_URL={sim.base_url}, "
-              f"OpenAI-compatible clients: {sim.openai_base_url}. Ctrl-C stops.", file=sys.stderr, flush=True)
-        while not done.wait(0.5):  # a timed wait, so signals are handled promptly on every platform
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sim.stop()
-    return 0
+    add_arguments(parser)
+    parser.set_defaults(func=serve)
