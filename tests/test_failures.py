@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.failures import POLICY, Run, classify, parse_duration, policy, policy_markdown, rate_limit_wait
+from app.core.failures import POLICY, Trip, classify, parse_duration, policy, policy_markdown, rate_limit_wait
 from app.errors import ProviderSetupError, ProviderStatusError
 from app.providers.chat_json import is_unknown_url
 from app.types import ErrorKind
@@ -52,8 +52,8 @@ def test_every_failure_kind_has_a_policy_and_readme_shows_the_table_itself():
 
 @pytest.mark.parametrize(
     ("kind", "retry", "breaker", "trips", "stop"),
-    [("server_error", True, True, None, False), ("timeout", True, True, Run.TIMEOUTS, False),
-     ("connection", True, True, Run.CONNECTION_ERRORS, False), ("rate_limited", True, False, None, False),
+    [("server_error", True, True, None, False), ("timeout", True, True, Trip.TIMEOUTS, False),
+     ("connection", True, True, Trip.CONNECTION_ERRORS, False), ("rate_limited", True, False, None, False),
      ("invalid_output", True, False, None, False), ("auth", False, False, None, True),
      ("bad_request", False, False, None, True), ("deprecated", False, False, None, False),
      ("setup", False, False, None, False), ("hedge_lost", False, False, None, False),

@@ -106,10 +106,10 @@ async def test_a_hung_primary_leaves_the_next_model_time_with_only_the_deadline_
     resp = await router.execute("pair", USER)
     elapsed = time.perf_counter() - started
     assert (resp.model_used, resp.fallback_used) == (B, True)
-    assert 1.0 <= elapsed < 1.4
+    assert 1.0 <= elapsed < 1.5  # A had two thirds of the deadline; B answered within the rest
     rows = rows_of(db_path, resp.request_id)
     assert [(r["model"], r["error_kind"]) for r in rows] == [(A, "deadline"), (B, None)]
-    assert 990 <= rows[0]["latency_ms"] < 1100
+    assert 990 <= rows[0]["latency_ms"] < 1400
 
 
 async def test_with_default_timeouts_a_hung_primary_is_benched_and_the_next_answers(sim, make_router, db_path):

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.core.failures import Run
+from app.core.failures import Trip
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -74,7 +74,7 @@ class Breaker:
             del self.circuits[model]
         return False
 
-    def failure(self, model: str, *, trips: Run | None, request_id: str) -> Opened | None:
+    def failure(self, model: str, *, trips: Trip | None, request_id: str) -> Opened | None:
         """Record a counted failure; an `Opened` when the breaker must open now. `trips`: the run this failure
         adds to (the failure table's `Policy.trips`), or None."""
         s = self._s
@@ -87,7 +87,7 @@ class Breaker:
         if circuit.probe_since is not None:
             reason = "the half-open probe failed"
         elif trips is not None and circuit.run >= self._run_length(trips):
-            what = "time out" if trips is Run.TIMEOUTS else "lose its connection"
+            what = "time out" if trips is Trip.TIMEOUTS else "lose its connection"
             reason = (f"{circuit.run} request{'s' if circuit.run > 1 else ''} in a row saw it {what} "
                       f"({trips.value}={self._run_length(trips)})")
         elif len(circuit.outcomes) >= s.breaker_min_calls and \
@@ -104,8 +104,8 @@ class Breaker:
         circuit.run = 0
         return Opened(cooldown, reason)
 
-    def _run_length(self, run: Run) -> int:
-        if run is Run.TIMEOUTS:
+    def _run_length(self, run: Trip) -> int:
+        if run is Trip.TIMEOUTS:
             return self._s.breaker_open_after_timeouts
         return self._s.breaker_open_after_connection_errors
 

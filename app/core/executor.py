@@ -235,15 +235,15 @@ class Router(Outcomes):
         chain = self.chain_for(task_type, variant)
         if params or variant is not None:
             check_params(params, variant, chain, self.model_info)
-        req = RequestLog(
-            new_request_id(), chain, variant, self.log,
-            json.dumps(messages, default=str) if s.log_content else None, s.log_content,
-        )
+        req = RequestLog(request_id=new_request_id(), chain=chain, variant=variant, log=self.log,
+                         prompt=json.dumps(messages, default=str) if s.log_content else None,
+                         log_content=s.log_content)
         deadline_seconds = float(timeout) if timeout is not None else s.llm_request_deadline_seconds
         hedge_ms = s.hedge_after_ms if hedge_after_ms is None else (hedge_after_ms or None)
-        return Request(req, chain, started + deadline_seconds, deadline_seconds, s.llm_max_attempts,
-                       hedge_ms / 1000.0 if hedge_ms else None, messages, params,
-                       needs_of(messages, params, measured), max_cost_usd, validate, required_fields)
+        return Request(req=req, chain=chain, deadline=started + deadline_seconds, deadline_seconds=deadline_seconds,
+                       max_calls=s.llm_max_attempts, hedge_after=hedge_ms / 1000.0 if hedge_ms else None,
+                       messages=messages, params=params, needs=needs_of(messages, params, measured),
+                       max_cost_usd=max_cost_usd, validate=validate, required_fields=required_fields)
 
     def next_untried(self, request: Request) -> Pick | None:
         """The first pass: the chain's next model that passes the checks, or None when the chain is done."""

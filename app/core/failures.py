@@ -29,7 +29,7 @@ class Mark(StrEnum):
     CAPACITY = "CAPACITY_COOLDOWN_SECONDS"
 
 
-class Run(StrEnum):
+class Trip(StrEnum):
     """A run of failures that opens the breaker at once, named by the setting that says how many requests in a row
     make one. A hang is strong evidence: by default one opens it. A dropped or refused connection is mostly a
     transient (a keep-alive race, a proxy's cut): only a run of them, with no answer in between, means the model's
@@ -52,7 +52,7 @@ class Policy:
     then: str = "next model"  # what the request does next, for README's table
     retry: bool = False
     breaker: bool = False
-    trips: Run | None = None
+    trips: Trip | None = None
     mark: Mark | None = None
     stop: bool = False
 
@@ -72,9 +72,9 @@ POLICY: dict[ErrorKind, Policy] = {
     ErrorKind.CAPACITY: Policy(retry=True, mark=Mark.CAPACITY, reason="flex capacity exceeded: short cooldown",
                                answer="498 `capacity_exceeded`"),
     ErrorKind.SERVER_ERROR: Policy(retry=True, breaker=True, reason="provider-side error", answer="5xx"),
-    ErrorKind.TIMEOUT: Policy(retry=True, breaker=True, trips=Run.TIMEOUTS,
+    ErrorKind.TIMEOUT: Policy(retry=True, breaker=True, trips=Trip.TIMEOUTS,
                               reason="no answer within the attempt's timeout", answer="no answer in time, 408"),
-    ErrorKind.CONNECTION: Policy(retry=True, breaker=True, trips=Run.CONNECTION_ERRORS,
+    ErrorKind.CONNECTION: Policy(retry=True, breaker=True, trips=Trip.CONNECTION_ERRORS,
                                  reason="connection refused, reset or dropped: a transient, retried",
                                  answer="refused / reset / dropped, a stream closed before its finish reason"),
     ErrorKind.INVALID_OUTPUT: Policy(retry=True,

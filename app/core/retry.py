@@ -44,7 +44,7 @@ class Run:
     __slots__ = ("calls", "calls_to", "chain", "deadline", "deadline_seconds", "hedge_after", "index", "max_calls",
                  "not_tried", "retries", "retryable", "stopped")
 
-    def __init__(self, chain: Chain, deadline: float, deadline_seconds: float, max_calls: int,
+    def __init__(self, *, chain: Chain, deadline: float, deadline_seconds: float, max_calls: int,
                  hedge_after: float | None) -> None:
         self.chain = chain
         self.deadline = deadline  # time.perf_counter() value
