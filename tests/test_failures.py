@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from app.core.failures import POLICY, Trip, classify, parse_duration, policy, policy_markdown, rate_limit_wait
@@ -42,12 +40,15 @@ def test_classify(status, code, kind, stop):
     assert (found.value, policy(found).stop) == (kind, stop)
 
 
-def test_every_failure_kind_has_a_policy_and_readme_shows_the_table_itself():
+def test_every_failure_kind_has_a_policy_and_the_docs_show_the_table_itself():
+    from docs_site import built, source
+
     skip_only = {ErrorKind.COOLING_DOWN, ErrorKind.BUDGET, ErrorKind.CAPABILITY, ErrorKind.CIRCUIT_OPEN,
                  ErrorKind.DISABLED}
     assert set(POLICY) == set(ErrorKind) - skip_only
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    assert policy_markdown() in readme
+    assert source("routing.md").count("<!-- generated: failure-table -->") == 1
+    assert policy_markdown() in built("routing.md")
+    assert "| 429 | `rate_limited` | next model | yes | — | the provider's wait |" in built("routing.md")
 
 
 @pytest.mark.parametrize(
