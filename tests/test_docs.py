@@ -12,8 +12,11 @@ from app.cli import COMMANDS
 
 
 def test_every_marker_names_a_generated_part_and_every_part_is_shown_once():
-    asked = [found["name"] for page in sorted(DOCS.rglob("*.md")) for found in
-             generator().MARKER.finditer(page.read_text(encoding="utf-8"))]
+    asked = [
+        found["name"]
+        for page in sorted(DOCS.rglob("*.md"))
+        for found in generator().MARKER.finditer(page.read_text(encoding="utf-8"))
+    ]
     assert sorted(asked) == sorted(generator().GENERATED)
 
 
@@ -23,12 +26,18 @@ def test_an_unknown_marker_is_an_error_that_lists_the_known_ones():
 
 
 def test_a_comment_block_explains_every_variable_below_it_until_a_blank_line():
-    text = ("# --- Routing ----\n# Both waits.\nA_BASE=1\nA_MAX=2\n# The next one.\nB=\n\n# --- Store ---\nC=x\n"
-            "# Not explained by the comment above: a blank line came between.\n\nD=\n")
+    text = (
+        "# --- Routing ----\n# Both waits.\nA_BASE=1\nA_MAX=2\n# The next one.\nB=\n\n# --- Store ---\nC=x\n"
+        "# Not explained by the comment above: a blank line came between.\n\nD=\n"
+    )
     found = generator().documented_variables(text)
     assert {name: (doc.section, doc.comment) for name, doc in found.items()} == {
-        "A_BASE": ("Routing", "Both waits."), "A_MAX": ("Routing", "Both waits."), "B": ("Routing", "The next one."),
-        "C": ("Store", ""), "D": ("Store", "")}
+        "A_BASE": ("Routing", "Both waits."),
+        "A_MAX": ("Routing", "Both waits."),
+        "B": ("Routing", "The next one."),
+        "C": ("Store", ""),
+        "D": ("Store", ""),
+    }
 
 
 def test_the_settings_reference_shares_a_row_between_variables_one_comment_explains():
