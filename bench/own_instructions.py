@@ -72,7 +72,8 @@ async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: in
                     await call()
 
             await asyncio.gather(*(lane() for _ in range(concurrency)))
-            if not log.flush():
+            # Under valgrind the writer's first open of a new file (sqlite-utils, the migrations) takes minutes.
+            if not log.flush(timeout=900):
                 raise RuntimeError("attempt log did not flush")
 
         first = await execute()
