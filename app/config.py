@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     # Hedged requests: start the next model when an attempt has not answered within this many ms. None: off.
     hedge_after_ms: float | None = Field(None, gt=0, le=3_600_000)
     attempts_db_path: Path = Path("taskrouter.db")
-    # PostgreSQL instead of the SQLite file, for routers on several hosts (README: PostgreSQL). A secret: it may
-    # hold a password. ATTEMPTS_DB_PATH then only names where rows the server cannot take wait (<path>.unwritten.jsonl).
+    # PostgreSQL instead of the SQLite file, for routers on several hosts (docs/deployment/postgresql.md). A secret:
+    # it may hold a password. ATTEMPTS_DB_PATH then only names where rows the server cannot take wait
+    # (<path>.unwritten.jsonl).
     attempts_db_url: SecretStr | None = None
     log_content: bool = False
     attempt_logging: bool = True

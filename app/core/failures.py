@@ -1,6 +1,6 @@
 """What a provider failure means: `classify` names its kind (one flat function, one branch per answer), and
 `POLICY` declares, in one table, what each kind does to the request and to the model. The executor, the model
-health and the circuit breaker only read the table; README's failure table is `policy_markdown()`.
+health and the circuit breaker only read the table; the docs' failure table (docs/routing.md) is `policy_markdown()`.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class Policy:
     request ends at once."""
 
     reason: str
-    answer: str  # what the provider sent, for README's table
-    then: str = "next model"  # what the request does next, for README's table
+    answer: str  # what the provider sent, for the docs' table
+    then: str = "next model"  # what the request does next, for the docs' table
     retry: bool = False
     breaker: bool = False
     trips: Trip | None = None
@@ -173,7 +173,7 @@ def classify(error: ProviderError) -> ErrorKind:
 
 
 def policy_markdown() -> str:
-    """README's failure table, generated from POLICY so that the two cannot disagree (a test compares them)."""
+    """The docs' failure table (docs/routing.md), generated from POLICY at build time: the two cannot disagree."""
     lines = ["| provider answer | `error_kind` | the request | retried | circuit breaker | keeps the model out |",
              "|---|---|---|---|---|---|"]
     for kind, p in POLICY.items():
