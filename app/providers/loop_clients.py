@@ -15,7 +15,7 @@ import functools
 import ssl
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 import httpx
@@ -65,7 +65,7 @@ class _OneLoop(Generic[Client]):
         with contextlib.suppress(StopIteration):
             self._closer.asend(None).send(None)  # run to the `yield`: registers it with the running loop
 
-    async def _close_at_shutdown(self) -> AsyncIterator[None]:
+    async def _close_at_shutdown(self) -> AsyncGenerator[None, None]:
         try:
             yield
         finally:

@@ -53,7 +53,7 @@ def cost_usd(info: ModelInfo | None, usage: Usage) -> float | None:
     return dollars_per_million / 1_000_000
 
 
-_FIELDS = {
+_FIELDS: dict[str, type[Any] | tuple[type[Any], ...]] = {
     "provider": str, "input_price": (int, float), "output_price": (int, float),
     "cached_input_price": (int, float), "context_window": int, "max_completion_tokens": int,
     "capabilities": list, "base_url": str, "api_key_env": str, "timeout_seconds": (int, float),
