@@ -134,7 +134,7 @@ class LLMResponse:
     provider: str = "groq"
     cost_usd: float | None = None
     provider_request_id: str | None = None
-    tool_calls: tuple[dict, ...] | None = None
+    tool_calls: tuple[dict[str, Any], ...] | None = None
     variant: str | None = None
 
     def __post_init__(self) -> None:

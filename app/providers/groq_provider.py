@@ -177,7 +177,7 @@ class GroqProvider:
                         options={"timeout": _read_timeout(timeout)},
                     )
                 else:
-                    stream = await client.chat.completions.create(  # type: ignore[call-overload,assignment]
+                    stream = await client.chat.completions.create(  # type: ignore[assignment]
                         model=model, messages=messages, timeout=_read_timeout(timeout),  # type: ignore[arg-type]
                         stream=True, **params,
                     )
