@@ -1,4 +1,6 @@
-"""taskrouter's pytest plugin, registered through the `pytest11` entry point when taskrouter is installed.
+"""taskrouter's pytest plugin, registered through the `pytest11` entry point when taskrouter is installed. Pytest
+loads it from `_taskrouter_pytest` (outside this package, so that loading it imports nothing of taskrouter before
+pytest-cov starts measuring); that module holds the hooks and the fixture, this one the guard they install.
 
 The `fake_llm` fixture: `app.testing.fake_models` without a `with`, undone when the test ends.
 
@@ -17,40 +19,21 @@ in processes a test starts.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-from collections.abc import Callable, Generator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 
+from _taskrouter_pytest import NETWORK
+from app.providers.run import set_endpoint_guard
+from app.testing import ProviderCallBlockedError
+from app.urls import redact_url
+
 if TYPE_CHECKING:
     from app.providers import Endpoint
     from app.providers.run import EndpointGuard
-
-NETWORK = "taskrouter_network"  # the marker, and the ini option
-NETWORK_HELP = "let taskrouter calls reach providers outside this machine (real requests, paid ones with a real key)"
-
-
-@pytest.fixture
-def fake_llm() -> Iterator[Callable[..., Any]]:
-    from app.testing import FakeModels, Script, fake_models
-
-    with contextlib.ExitStack() as stack:
-        def start(script: Script, **settings: Any) -> FakeModels:
-            return stack.enter_context(fake_models(script, **settings))
-
-        yield start
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini(NETWORK, f"{NETWORK_HELP}, in every test", type="bool", default=False)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{NETWORK}: {NETWORK_HELP}, in this test")
-    config.pluginmanager.register(NetworkGuard(everywhere=bool(config.getini(NETWORK))), "taskrouter-network-guard")
 
 
 def leaves_the_machine(base_url: str) -> bool:
@@ -69,13 +52,13 @@ def leaves_the_machine(base_url: str) -> bool:
 
 
 def blocked_message(endpoint: Endpoint) -> str:
-    from app.urls import redact_url
-
-    return (f"taskrouter: this test would send a real request to {endpoint.provider} at "
-            f"{redact_url(endpoint.base_url)}, outside this machine (with a real key, a paid one). Mock the call "
-            "your code makes, e.g. patch(\"app.core.ai_models.execute_fast_task\", new_callable=AsyncMock) for "
-            "execute_fast_task, or script the models with the fake_llm fixture (app.testing.fake_models). A test "
-            f"meant to reach the provider says so: @pytest.mark.{NETWORK} (every test: -o {NETWORK}=true).")
+    return (
+        f"taskrouter: this test would send a real request to {endpoint.provider} at "
+        f"{redact_url(endpoint.base_url)}, outside this machine (with a real key, a paid one). Mock the call "
+        'your code makes, e.g. patch("app.core.ai_models.execute_fast_task", new_callable=AsyncMock) for '
+        "execute_fast_task, or script the models with the fake_llm fixture (app.testing.fake_models). A test "
+        f"meant to reach the provider says so: @pytest.mark.{NETWORK} (every test: -o {NETWORK}=true)."
+    )
 
 
 class NetworkGuard:
@@ -84,15 +67,11 @@ class NetworkGuard:
     end, so that a pytest run inside a test (pytester) decides for its own tests, then leaves the outer run's."""
 
     def __init__(self, *, everywhere: bool) -> None:
-        from app.providers.run import set_endpoint_guard
-
         self.allowed = False  # the running test carries the marker
         self.previous: EndpointGuard | None = set_endpoint_guard(None if everywhere else self.check)
 
     def check(self, endpoint: Endpoint) -> None:
         if not self.allowed and leaves_the_machine(endpoint.base_url):
-            from app.testing import ProviderCallBlockedError
-
             raise ProviderCallBlockedError(blocked_message(endpoint))
 
     @pytest.hookimpl(wrapper=True)
@@ -104,6 +83,4 @@ class NetworkGuard:
             self.allowed = False
 
     def pytest_unconfigure(self) -> None:
-        from app.providers.run import set_endpoint_guard
-
         set_endpoint_guard(self.previous)
