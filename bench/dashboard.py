@@ -133,7 +133,7 @@ def seed_postgres(target: PostgresTarget, count: int, days: int, seed_value: int
     attempt log's own batch write (the day's spend with them), then VACUUM ANALYZE, as autovacuum would have run
     by then. Returns seconds taken."""
     from app.store.database import write_batch
-    from app.store.pg_migrations import ensure_partitions
+    from app.store.postgres.migrations import ensure_partitions
 
     started = time.perf_counter()
     db = open_database(target)
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                     time_renders(store, args.runs, scenarios), scenarios)
     finally:
         if isinstance(store, PostgresTarget):
-            from app.store.pg_reader import close_readers
+            from app.store.postgres.reader import close_readers
 
             close_readers()
         if workdir is not None:

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from app.store import AttemptRow, get_attempt_log, open_database  # noqa: E402
 from app.store.clock import utc_now_iso  # noqa: E402
 from app.store.retention import BATCH_SECONDS, prune, rollup  # noqa: E402
-from app.store.rows import write_rows  # noqa: E402
+from app.store.sqlite.rows import write_rows  # noqa: E402
 
 WRITER_BATCH = 2_000  # the attempt log's rows per transaction
 IDLE_SECONDS = 2.0

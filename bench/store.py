@@ -585,14 +585,15 @@ def part_cpu(args: argparse.Namespace, stores: Stores) -> None:
 
 def seed_store(where: str, rows: int, days: int, now: float) -> float:
     """Fill a fresh store with `rows` rows over the `days` days before `now`; returns seconds taken."""
-    from app.store.database import PgDatabase, open_database, write_batch
+    from app.store.database import open_database, write_batch
+    from app.store.postgres.database import PgDatabase
 
     started = time.perf_counter()
     db = open_database(target_of(where, Path(tempfile.gettempdir())))
     try:
         start = now - days * 86_400
         if isinstance(db, PgDatabase):
-            from app.store.pg_migrations import ensure_partitions
+            from app.store.postgres.migrations import ensure_partitions
 
             first = datetime.fromtimestamp(start, UTC).date()
             for n in range(days + 1):
@@ -697,11 +698,11 @@ def retention_sqlite(path: str, keep_days: int, now: datetime) -> list[tuple[str
 
 
 def retention_pg(url: str, keep_days: int, now: datetime) -> list[tuple[str, float, float, dict[str, Any]]]:
-    """The same on PostgreSQL: the rollup (app/store/pg_rollup.py), then prune(), which drops the whole days past
-    the cutoff that the rollups hold (app/store/pg_retention.py)."""
+    """The same on PostgreSQL: the rollup (app/store/postgres/rollup.py), then prune(), which drops the whole days past
+    the cutoff that the rollups hold (app/store/postgres/retention.py)."""
     from app.store import retention
     from app.store.database import open_database
-    from app.store.rollup import rollup
+    from app.store.retention import rollup
 
     target = target_of(url, Path(tempfile.gettempdir()))
     db = open_database(target)

@@ -21,7 +21,8 @@ from dashboard import fmt
 
 if TYPE_CHECKING:
     from app.config import Settings
-    from app.store.target import Connection, Target
+    from app.store.backend import Connection
+    from app.store.target import Target
 
 CLI = """taskrouter override force MODEL [--task TASK] [--ttl 30m] --reason "..."
 taskrouter override clear --kind force [--task TASK] [--model MODEL]

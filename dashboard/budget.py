@@ -22,7 +22,7 @@ from dashboard import fmt, queries
 from dashboard.timeframe import iso
 
 if TYPE_CHECKING:
-    from app.store.target import Connection
+    from app.store.backend import Connection
 
 RATE_WINDOW = timedelta(hours=1)  # the projection assumes the rest of the day spends at this window's rate
 

@@ -13,7 +13,7 @@ from dashboard.queries import Scope, first_and_last
 from dashboard.timeframe import Window, buckets, iso, parse_iso, resolve
 
 if TYPE_CHECKING:
-    from app.store.target import Connection
+    from app.store.backend import Connection
 
 
 @dataclass(frozen=True, slots=True)

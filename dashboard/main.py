@@ -29,8 +29,8 @@ if sys.path[:1] != [_ROOT]:
 import streamlit as st  # noqa: E402
 
 from app.errors import ConfigError  # noqa: E402
-from app.store import StoreProblem, diagnose  # noqa: E402
-from app.store.target import PostgresTarget, Target, label_of, locate, store_target  # noqa: E402
+from app.store import StoreProblem, backend_for  # noqa: E402
+from app.store.target import Target, label_of, locate, store_target  # noqa: E402
 from dashboard import fmt, queries, registry  # noqa: E402
 from dashboard.budget import budget_banner  # noqa: E402
 from dashboard.context import make_context  # noqa: E402
@@ -96,7 +96,7 @@ def main() -> None:
         cannot_read(str(exc))
         return
     # A file is looked at before SQLite opens it; a PostgreSQL server is checked by connecting, just below.
-    problem = None if isinstance(path, PostgresTarget) else diagnose(path, thorough=False)
+    problem = backend_for(path).glance()
     if problem is not None:  # what the routers' log says too; `taskrouter status` runs the full check
         cannot_read(problem)
         return

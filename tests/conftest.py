@@ -137,7 +137,7 @@ def dashboard_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         yield tmp_path / "ops.db"
         return
     yield PostgresTarget(request.getfixturevalue("pg_url"), tmp_path / "spill.db")
-    from app.store.pg_reader import close_readers
+    from app.store.postgres.reader import close_readers
 
     close_readers()  # the dashboard's reads of marks, overrides and spend keep a connection per database
 
@@ -184,8 +184,8 @@ def pg_url(pg_server: PgServer, request: pytest.FixtureRequest) -> Iterator[str]
         pg_server.start()  # a no-op, unless an earlier test stopped the server and failed before starting it again
     yield pg_server.new_database(pg_server.unique_name(request.node.name))
     from app.store import attempt_log
-    from app.store.pg_reader import close_readers
-    from app.store.watch import stop_all_watches
+    from app.store.postgres.reader import close_readers
+    from app.store.postgres.watch import stop_all_watches
 
     for key, log in list(attempt_log._LOGS.items()):
         if isinstance(key, str):  # a PostgreSQL store's writer (SQLite's are keyed by path)

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.store import AttemptRow, open_database
-from app.store.database import PgDatabase, write_batch
+from app.store.database import write_batch
+from app.store.postgres.database import PgDatabase
 from app.store.target import PostgresTarget, Target
 
 # The columns an AttemptRow cannot leave out; a test's row may (NULL in the table, as sqlite-utils leaves them).
@@ -55,7 +56,7 @@ def digest(store: Target) -> str:
     """What a write would change: a SQLite file's bytes; a PostgreSQL database's tables, row for row."""
     if not isinstance(store, PostgresTarget):
         return hashlib.sha256(store.read_bytes()).hexdigest()
-    from app.store.pg_connection import connect
+    from app.store.postgres.connection import connect
 
     conn = connect(store, read_only=True)
     try:

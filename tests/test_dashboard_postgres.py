@@ -121,7 +121,7 @@ def linguistic_store(pg_url: str) -> Iterator[PostgresTarget]:
         admin.execute(create.format(sql.Identifier(name)))
     target = PostgresTarget(urlunsplit(urlsplit(pg_url)._replace(path=f"/{name}")), Path("unused.db"))
     yield target
-    from app.store.pg_reader import close_readers
+    from app.store.postgres.reader import close_readers
 
     close_readers()
     with contextlib.closing(psycopg.connect(pg_url, autocommit=True)) as admin:

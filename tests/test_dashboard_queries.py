@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 import pytest
 from stores import insert_attempts
 
+from app.store.dialect import dialect_of
 from app.store.target import Target
 from dashboard import queries
 from dashboard.queries import Scope
-from dashboard.queries.dialect import is_postgres
 from dashboard.timeframe import buckets, iso, resolve
 
 if TYPE_CHECKING:
-    from app.store.target import Connection
+    from app.store.backend import Connection
 
 MODELS = ["m/a", "m/b", "m/c", "m/d"]
 TASKS = ["fast", "reasoning", "summarization"]
@@ -236,7 +236,7 @@ def test_distinct_values_skip_through_the_index(conn: Connection) -> None:
 
 def test_the_connection_is_read_only(conn: Connection) -> None:
     refused: type[Exception] = sqlite3.OperationalError
-    if is_postgres(conn):
+    if dialect_of(conn).name == "postgresql":
         import psycopg
 
         refused = psycopg.errors.ReadOnlySqlTransaction
@@ -263,7 +263,7 @@ def assert_read_through_an_index(conn: Connection, recorder: Recorder) -> None:
     no index to use."""
     statements = [(sql, params) for sql, params in recorder.seen if "FROM attempts" in sql]
     assert statements
-    if is_postgres(conn):
+    if dialect_of(conn).name == "postgresql":
         conn.execute("SET enable_seqscan = off")
         try:
             for sql, params in statements:

@@ -170,7 +170,7 @@ def test_every_row_of_a_batch_is_written_once_in_order_whatever_its_size(tmp_pat
     import sqlite3
 
     from app.store.database import open_database
-    from app.store.rows import _chunks, write_rows
+    from app.store.sqlite.rows import _chunks, write_rows
 
     # Full statements first, then falling powers of two: a handful of statement shapes for any batch size.
     assert [len(c) for c in _chunks(list(range(300)), 128)] == [128, 128, 32, 8, 4]

@@ -12,9 +12,8 @@ import pytest
 from app.store import AttemptRow, get_attempt_log, open_database
 from app.store.clock import iso_millis
 from app.store.model_status import query_read_only
-from app.store.pg_migrations import ensure_partitions, partition_name
-from app.store.pg_retention import prune_pg
-from app.store.rollup import rollup
+from app.store.postgres.migrations import ensure_partitions, partition_name
+from app.store.retention import prune, rollup
 from app.store.target import PostgresTarget
 
 NOW = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
@@ -59,7 +58,7 @@ def test_a_prune_drops_the_days_before_the_cutoff_and_the_rollups_keep_their_tot
     rows = ten_days()
     write(store, rows)
     raw_closed = sum(r.created_at < "2026-12-01T12" for r in rows)
-    report = prune_pg(store, 3, now=NOW)
+    report = prune(store, 3, now=NOW)
     assert report.cutoff == "2026-11-28T12:00:00.000Z"
     # Whole days before the cutoff's day are dropped; that day's rows before the cutoff are deleted.
     gone = [r for r in rows if r.created_at < report.cutoff]
@@ -80,7 +79,7 @@ def test_a_prune_drops_the_days_before_the_cutoff_and_the_rollups_keep_their_tot
 
 def test_a_dry_run_says_what_would_go_and_changes_nothing(store):
     write(store, ten_days(200))
-    report = prune_pg(store, 3, now=NOW, dry_run=True)
+    report = prune(store, 3, now=NOW, dry_run=True)
     assert report.dry_run and report.rows_removed == sum(r.created_at < report.cutoff for r in ten_days(200))
     assert query_read_only(store, "SELECT COUNT(*) AS n FROM attempts")[0]["n"] == 200
     assert query_read_only(store, "SELECT COUNT(*) AS n FROM attempts_hourly")[0]["n"] == 0
@@ -92,14 +91,14 @@ def test_no_row_older_than_the_retention_is_left_in_the_default_partition_or_the
     august = [row(i, datetime(2026, 8, 1, 6, tzinfo=UTC) + timedelta(minutes=10 * i)) for i in range(50)]
     cutoff_day = [row(100 + i, datetime(2026, 11, 28, tzinfo=UTC) + timedelta(minutes=30 * i)) for i in range(48)]
     write(store, august + cutoff_day)
-    report = prune_pg(store, 3, now=NOW)
+    report = prune(store, 3, now=NOW)
     before_cutoff = [r for r in cutoff_day if r.created_at < report.cutoff]
     assert len(before_cutoff) == 24 and report.rows_removed == 50 + 24
     left = query_read_only(store, "SELECT created_at FROM attempts ORDER BY created_at")
     assert [r["created_at"] for r in left] == [r.created_at for r in cutoff_day[24:]]
     assert report.oldest_kept == "2026-11-28T12:00:00.000Z"
     assert totals(store)[0] == 50 + 48  # every row in the rollups: those removed and those kept
-    again = prune_pg(store, 3, now=NOW)
+    again = prune(store, 3, now=NOW)
     assert (again.rows_removed, again.oldest_kept) == (0, report.oldest_kept)
 
 

@@ -64,9 +64,9 @@ def test_migrations_apply_once_when_many_processes_open_a_new_store_at_once(stor
     names = [r["name"] for r in query_read_only(store, "SELECT name FROM _taskrouter_migrations ORDER BY name")]
     # Every migration recorded once (applied twice, the column-adding ones would have raised above).
     if isinstance(store, PostgresTarget):
-        from app.store.pg_migrations import PG_MIGRATIONS as expected
+        from app.store.postgres.migrations import PG_MIGRATIONS as expected
     else:
-        from app.store.migrations import MIGRATIONS as expected
+        from app.store.sqlite.migrations import MIGRATIONS as expected
     assert names == sorted(fn.__name__ for fn in expected)
 
 
@@ -194,7 +194,7 @@ def _when(predicate: Callable[[], bool], timeout: float) -> bool:
 def test_a_mark_recorded_in_one_process_reaches_another_through_the_server_within_100_ms(pg_url, tmp_path):
     import time
 
-    from app.store.watch import acquire_watch, release_watch
+    from app.store.postgres.watch import acquire_watch, release_watch
 
     store = PostgresTarget(pg_url, tmp_path / "spill.db")
     open_database(store).conn.close()
@@ -213,7 +213,7 @@ def test_a_mark_recorded_in_one_process_reaches_another_through_the_server_withi
 def test_postgres_keeps_each_day_in_its_own_partition_and_old_rows_in_the_default_one(pg_url, tmp_path, caplog):
     from datetime import date, timedelta
 
-    from app.store.pg_migrations import ensure_partitions, partition_name
+    from app.store.postgres.migrations import ensure_partitions, partition_name
 
     store = PostgresTarget(pg_url, tmp_path / "spill.db")
     log = get_attempt_log(store)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from app.config import load_settings
-from app.store.target import PostgresTarget, Target, label_of, locate, require_psycopg, store_target
+from app.store.backend import StoreBackend, backend_for
+from app.store.target import store_target
 
 DB_ENV = "TASKROUTER_DASHBOARD_DB"  # read by dashboard/main.py
 DEFAULT_PORT = 8501
@@ -39,7 +40,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=func)
 
 
-def streamlit_command(store: Target, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+def streamlit_command(store: StoreBackend, host: str, port: int) -> tuple[list[str], dict[str, str]]:
     """The `streamlit run` command line and its environment: headless (no browser opened, no e-mail prompt),
     no usage statistics sent anywhere, no file watcher (an ops tool, not a dev session)."""
     import dashboard
@@ -54,8 +55,7 @@ def streamlit_command(store: Target, host: str, port: int) -> tuple[list[str], d
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
     ]
-    where = store.url if isinstance(store, PostgresTarget) else str(store)
-    env = {**os.environ, DB_ENV: where, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env = {**os.environ, DB_ENV: store.locator, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     return command, env
 
 
@@ -68,14 +68,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def chosen(db: str | None) -> Target:
+def chosen(db: str | None) -> StoreBackend:
     """--db when given (the settings are then not needed: a mistake in them is the page's to show), else the
-    router's own store. A path is made absolute: the Streamlit process may not share our working directory."""
-    store = locate(db) if db is not None else store_target(load_settings())
-    if isinstance(store, PostgresTarget):
-        require_psycopg()
-        return store
-    return Path(store).expanduser().resolve()
+    router's own store, named so that the Streamlit process finds it (it may not share our working directory)."""
+    return backend_for(db if db is not None else store_target(load_settings())).resolved()
 
 
 def func(args: argparse.Namespace) -> int:
@@ -83,11 +79,11 @@ def func(args: argparse.Namespace) -> int:
     if not _is_loopback(args.host):
         print(f"taskrouter dashboard: warning: listening on {args.host}, the dashboard has no login; anyone who "
               "can reach this address sees the traffic, errors and costs.", file=sys.stderr)
-    if isinstance(store, Path) and not store.exists():
-        print(f"taskrouter dashboard: {store} does not exist yet; the page explains how to produce data "
+    if store.missing():
+        print(f"taskrouter dashboard: {store.label} does not exist yet; the page explains how to produce data "
               "(taskrouter demo).", file=sys.stderr)
     command, env = streamlit_command(store, args.host, args.port)
-    print(f"taskrouter dashboard: http://{args.host}:{args.port}  (database: {label_of(store)}, read-only; "
+    print(f"taskrouter dashboard: http://{args.host}:{args.port}  (database: {store.label}, read-only; "
           "Ctrl-C stops)", flush=True)
     # Become Streamlit rather than babysit it: Ctrl-C, SIGTERM from a supervisor and the exit code then reach
     # (and come from) the server itself, and no orphan is left behind if this process is killed.

@@ -19,7 +19,7 @@ from app.config import load_settings
 from app.store.retention import MAX_RETENTION_DAYS
 
 if TYPE_CHECKING:
-    from app.store.target import Target
+    from app.store.backend import StoreBackend
 
 _VACUUM_ADVICE = ("run `taskrouter prune --vacuum` once to shrink it (it rewrites the file; routers' rows wait in "
                   "memory meanwhile, none lost) and to let later prunes shrink it too")
@@ -56,23 +56,22 @@ def register(subparsers: Any) -> None:
 
 def func(args: argparse.Namespace) -> int:
     from app.commands.store_arg import unusable_store
-    from app.store import StoreProblem
-    from app.store.target import PostgresTarget, chosen_store, label_of
+    from app.store import StoreProblem, backend_for
+    from app.store.target import chosen_store
 
     if args.vacuum and args.dry_run:
         return _fail("--vacuum rewrites the file, which --dry-run promises not to do: give one or the other", 2)
     settings = load_settings()
-    where = chosen_store(args.db, settings)
-    if isinstance(where, PostgresTarget) and args.vacuum:
-        return _fail(f"--vacuum rewrites a SQLite file; {label_of(where)} is PostgreSQL, where a prune drops whole "
-                     "days and their space goes back to the disk at once", 2)
-    if (code := unusable_store(where, "prune", thorough=False)) is not None:
+    store = backend_for(chosen_store(args.db, settings))
+    if args.vacuum and store.why_no_vacuum is not None:
+        return _fail(f"--vacuum rewrites a SQLite file; {store.label} is {store.why_no_vacuum}", 2)
+    if (code := unusable_store(store.target, "prune", thorough=False)) is not None:
         return code
     days = args.days if args.days is not None else settings.attempts_retention_days
     try:
         if days == 0:
-            return _rollup_only(where, args)
-        return _prune(where, days, args)
+            return _rollup_only(store, args)
+        return _prune(store, days, args)
     except StoreProblem as problem:
         return _fail(f"the attempts database cannot be used: {problem}", 1)
 
@@ -82,31 +81,22 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _rollup_only(path: Target, args: argparse.Namespace) -> int:
-    from app.store import open_database
-    from app.store.retention import rollup
-
-    db = open_database(path)
-    try:
-        report = rollup(db.conn, dry_run=args.dry_run)
-    finally:
-        db.conn.close()
+def _rollup_only(store: StoreBackend, args: argparse.Namespace) -> int:
+    report = store.rollup(dry_run=args.dry_run)
     if args.json:
-        print(json.dumps({"path": str(path), "dry_run": args.dry_run, "retention_days": 0, "rows_removed": 0,
+        print(json.dumps({"path": store.label, "dry_run": args.dry_run, "retention_days": 0, "rows_removed": 0,
                           "hours_rolled_up": report.hours, "rolled_up_through": report.through_hour}, indent=2))
         return 0
     verb = "would roll" if args.dry_run else "rolled"
-    print(f"{path}: ATTEMPTS_RETENTION_DAYS is 0, so raw rows are kept for ever and none was removed "
+    print(f"{store.label}: ATTEMPTS_RETENTION_DAYS is 0, so raw rows are kept for ever and none was removed "
           f"(--days N removes those older than N days).\n{verb} up {_count(report.hours, 'closed hour')} "
           f"({_count(report.rows, 'row')}){_through(report.through_hour)}")
     return 0
 
 
-def _prune(path: Target, days: int, args: argparse.Namespace) -> int:
-    from app.store.retention import prune, vacuum
-
-    report = prune(path, days, dry_run=args.dry_run)
-    vacuumed = vacuum(path) if args.vacuum and report.auto_vacuum != "incremental" else None
+def _prune(store: StoreBackend, days: int, args: argparse.Namespace) -> int:
+    report = store.prune(days, dry_run=args.dry_run)
+    vacuumed = store.vacuum() if args.vacuum and report.auto_vacuum != "incremental" else None
     if args.json:
         document = report.to_json()
         if vacuumed is not None:

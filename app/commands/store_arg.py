@@ -19,7 +19,8 @@ def unusable_store(where: Target, command: str, *, thorough: bool = True) -> int
     nothing to show then, and "no marks" or "no override" would read as all clear after a typo in --db.
     `thorough`: also run SQLite's quick_check, which reads every page."""
     from app.store import diagnose
-    from app.store.target import label_of, store_missing
+    from app.store.backend import store_missing
+    from app.store.target import label_of
 
     if store_missing(where):
         print(f"taskrouter {command}: there is no attempts database at {label_of(where)}: give --db the store the "

@@ -21,15 +21,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from app.core.alerts import budget_text
-from app.store.pg_rows import Release
-from app.store.spend import lease, spent_on
-from app.store.target import PostgresTarget, Target
+from app.store.backend import backend_for
+from app.store.rows import Release
+from app.store.spend import spent_on
+from app.store.target import Target
 
 if TYPE_CHECKING:
     from app.config import Settings
     from app.core.alerts import Alerts
     from app.store import AttemptLog
-    from app.store.pg_connection import PgConnection
+    from app.store.backend import SpendLedger, SpendSession
 
 logger = logging.getLogger("taskrouter")
 
@@ -52,11 +53,14 @@ class Reservation:
 
 def budget_from(settings: Settings, target: Target, log: AttemptLog | None,
                 alerts: Alerts | None) -> DailyBudget | None:
-    """DAILY_BUDGET_USD's budget for this store, or None when unset."""
+    """DAILY_BUDGET_USD's budget for this store, or None when unset: shared by every host when the store keeps a
+    ledger of spend and reservations (StoreBackend.spend_ledger), else counted from the rows on this host."""
     if not settings.daily_budget_usd:
         return None
-    if isinstance(target, PostgresTarget) and log is not None:
-        return SharedBudget(settings.daily_budget_usd, settings.budget_alert_ratio, target, log, alerts)
+    store = backend_for(target)
+    if store.spend_ledger is not None and log is not None:
+        return SharedBudget(settings.daily_budget_usd, settings.budget_alert_ratio, store.spend_ledger, store.label,
+                            log, alerts)
     return DailyBudget(settings.daily_budget_usd, settings.budget_alert_ratio, target if log is not None else None,
                        alerts)
 
@@ -162,13 +166,14 @@ class SharedBudget(DailyBudget):
     RETRY_SECONDS = 5.0  # after the server failed, how long reservations are counted on this host only
     FIRST_CONNECT_SECONDS = 2.0  # the first call waits this long, once, for the first connection
 
-    def __init__(self, limit_usd: float, alert_ratio: float, target: PostgresTarget, log: AttemptLog,
+    def __init__(self, limit_usd: float, alert_ratio: float, ledger: SpendLedger, label: str, log: AttemptLog,
                  alerts: Alerts | None = None) -> None:
         super().__init__(limit_usd, alert_ratio, None, alerts)  # spend is read with each lease
-        self._target = target
+        self._ledger = ledger
+        self._label = label  # how messages name the store
         self._log = log
         log.costs_reserved = True
-        self._conn: PgConnection | None = None
+        self._conn: SpendSession | None = None
         self._conn_lock = threading.Lock()
         self._connecting = False
         self._refilling = False
@@ -238,7 +243,7 @@ class SharedBudget(DailyBudget):
             if conn is None:
                 return None
             try:
-                return lease(conn, day, self.LEASE_SHARE * self.limit, estimate, self.limit)
+                return conn.lease(day, self.LEASE_SHARE * self.limit, estimate, self.limit)
             except Exception as exc:  # the server is down, slow or unreachable: never fail a call for it
                 self._conn = None
                 conn.close()
@@ -274,19 +279,15 @@ class SharedBudget(DailyBudget):
         threading.Thread(target=self._connect, name="taskrouter-budget-connect", daemon=True).start()
 
     def _connect(self) -> None:
-        from app.store import open_database
-        from app.store.pg_connection import connect
-
         try:
-            open_database(self._target).conn.close()  # migrated: the first call may precede the writer's open
-            conn = connect(self._target, application="taskrouter-budget", quick=True)
+            conn = self._ledger.open()  # migrated first: the first call may precede the writer's open
         except Exception as exc:
             self._failed(exc)
         else:
             with self._conn_lock:
                 self._conn = conn
             if self._reported:
-                logger.warning("budget: %s takes reservations again", self._target.label)
+                logger.warning("budget: %s takes reservations again", self._label)
                 self._reported = False
         finally:
             self._connecting = False
@@ -297,7 +298,7 @@ class SharedBudget(DailyBudget):
         if not self._reported:
             self._reported = True
             logger.error("budget: %s cannot take reservations (%s); counting this host's spend only until it can",
-                         self._target.label, type(exc).__name__)
+                         self._label, type(exc).__name__)
 
     def _sync_if_due(self) -> None:
         """Nothing to read: each lease returns the day's spend across hosts."""

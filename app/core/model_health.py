@@ -2,7 +2,7 @@
 
 State lives in memory (the hot path reads a dict) and is persisted through the attempt log's writer. Other
 processes' marks are merged in at most every MODEL_STATUS_REFRESH_SECONDS; on PostgreSQL the server pushes them
-within milliseconds (app/store/watch.py), other hosts' included. What a failure does here is the
+within milliseconds (StoreBackend.state_feed), other hosts' included. What a failure does here is the
 failure table's (`app/core/failures.py`): its mark, and whether it counts for the circuit breaker.
 """
 
@@ -28,9 +28,9 @@ from app.store import (
     iso_from_epoch,
     utc_now_iso,
 )
+from app.store.backend import StateFeed
 from app.store.overrides import DISABLE, Override, read_marks_and_overrides
-from app.store.target import PostgresTarget
-from app.store.watch import State, StateWatch, acquire_watch, release_watch
+from app.store.state import State
 from app.types import ErrorKind
 
 if TYPE_CHECKING:
@@ -83,15 +83,15 @@ class ModelHealth:
         # change: the chain cache rebuilds on a new one.
         self.overrides: tuple[Override, ...] = ()
         self._disabled: dict[str, ModelState] = {}
-        # A PostgreSQL store pushes marks and overrides through a watch; the State applied last.
-        self._watch: StateWatch | None = None
+        # A store that pushes marks and overrides (PostgreSQL) does so through a feed; the State applied last.
+        self._watch: StateFeed | None = None
         self._applied: State | None = None
 
     def close(self) -> None:
         """Stop listening to the store's change feed (a later refresh starts it again)."""
         watch, self._watch = self._watch, None
         if watch is not None:
-            release_watch(watch)
+            watch.release()
 
     def blocked(self, model: str, now: float) -> ModelState | None:
         """The mark that keeps the model out now, or None. An expired circuit_open mark is the half-open state:
@@ -132,13 +132,14 @@ class ModelHealth:
             self._alert_checks(now)
         if self._log is None:
             return
-        if isinstance(self._log.target, PostgresTarget):
-            if self._watch is None:  # the server pushes changes (app/store/watch.py); read nothing here after
-                self._watch = acquire_watch(self._log.target, self._settings.model_status_refresh_seconds)
+        if self._watch is None:
+            self._watch = self._log.store.state_feed(self._settings.model_status_refresh_seconds)
+            if self._watch is not None:
                 state = self._watch.wait_first(FIRST_READ_SECONDS)
                 if state is not None:
                     self._applied = state
                     self._apply(state.marks, state.overrides, now)
+        if self._watch is not None:  # the store pushes changes: nothing to read here
             return
         marks, overrides = read_marks_and_overrides(self._log.target, iso_from_epoch(now) or "")
         self._apply(marks, overrides, now)

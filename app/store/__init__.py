@@ -1,9 +1,10 @@
-"""The SQLite store: the attempt log and model status, shared by every process that names the same file."""
+"""The store: the attempt log, model status, overrides and rollups, shared by every process (and, on PostgreSQL,
+every host) that names the same store. Which backend serves it is `backend_for`'s to say (app/store/backend.py)."""
 
 from app.store.attempt_log import AttemptLog, get_attempt_log
+from app.store.backend import StoreBackend, backend_for
 from app.store.clock import epoch_from_iso, iso_from_epoch, iso_millis, utc_now_iso
 from app.store.database import StoreProblem, diagnose, open_database
-from app.store.migrations import MIGRATIONS, migrate
 from app.store.model_status import (
     CLEARED,
     CLOSED,
@@ -14,6 +15,7 @@ from app.store.model_status import (
 )
 from app.store.rows import AttemptRow
 from app.store.spill import spill_path
+from app.store.sqlite.migrations import MIGRATIONS, migrate
 
 __all__ = [
     "CLEARED",
@@ -22,7 +24,9 @@ __all__ = [
     "AttemptLog",
     "AttemptRow",
     "ModelStatusRow",
+    "StoreBackend",
     "StoreProblem",
+    "backend_for",
     "clear_model_status",
     "diagnose",
     "epoch_from_iso",

@@ -2,7 +2,9 @@
 
 The executor only appends a tuple to a deque; one writer thread per database file wakes once per batch (not per
 row), lingers briefly so rows gather, and writes them with one multi-row INSERT per chunk (one SQLite step, so
-one release of the GIL, per chunk rather than per row); on PostgreSQL, one COPY per batch (app/store/pg_rows.py).
+one release of the GIL, per chunk rather than per row); on PostgreSQL, one COPY per batch
+(app/store/postgres/rows.py). The store's backend object (app/store/backend.py), chosen when the log is made, opens
+the store and writes each batch: one method call per batch, none per row.
 A model status change hurries the batch out: other routers, on other hosts too, learn of it within milliseconds.
 
 Nothing here can fail a call, or wait for the store. The file is opened (and migrated, and quick-checked) by the
@@ -20,27 +22,17 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
-import sqlite3
 import threading
 import time
 from collections import deque
 from pathlib import Path
 
-from app.store.database import (
-    BUSY_TIMEOUT_SECONDS,
-    PgDatabase,
-    SqliteDatabase,
-    StoreProblem,
-    open_for_rows,
-    problem_of,
-    write_batch,
-)
-from app.store.model_status import ModelStatusRow
-from app.store.pg_rows import Release
-from app.store.rows import AttemptRow
+from app.store.backend import RowWriter, StoreBackend, backend_for
+from app.store.problem import StoreProblem
+from app.store.rows import AttemptRow, ModelStatusRow, Release
 from app.store.spill import import_spilled, spill, spill_path
-from app.store.target import PostgresTarget, Target, label_of, locate
+from app.store.sqlite.database import BUSY_TIMEOUT_SECONDS
+from app.store.target import Target
 
 logger = logging.getLogger("taskrouter.store")
 
@@ -69,13 +61,10 @@ _Item = AttemptRow | ModelStatusRow | Release | _Flush
 class AttemptLog:
     def __init__(self, where: Target | str, *, exit_seconds: float = DEFAULT_EXIT_SECONDS) -> None:
         # No I/O here: the router is built even when the store is unusable.
-        target = locate(where)
-        if isinstance(target, PostgresTarget):
-            self.target: Target = target
-            self.path = target.spill_to.absolute()  # the spill file's base: rows the server could not take
-        else:
-            self.target = self.path = target.absolute()
-        self.label = label_of(self.target)
+        self.store: StoreBackend = backend_for(where).absolute()  # the process may change its working directory
+        self.target: Target = self.store.target
+        self.path = self.store.spill_base  # the spill file's base: rows the store could not take
+        self.label = self.store.label
         self.exit_seconds = exit_seconds
         self._items: deque[_Item] = deque()  # append and popleft are atomic: no lock between loop and writer
         self._wake = threading.Event()  # set by record() only while the writer sleeps, and by flush()
@@ -90,7 +79,7 @@ class AttemptLog:
         self.problem: str | None = None  # what is wrong with the file right now, as logged
         self.dropped = 0  # rows neither written nor spilled (the spill file failed too)
         self.spilled = 0  # rows this process put in the spill file
-        self.costs_reserved = False  # a shared budget reserves each call's cost before it is logged (pg_rows.py)
+        self.costs_reserved = False  # a shared budget reserves each call's cost before it is logged (spend_ledger)
 
     def prepare(self) -> None:
         """Start the writer, which opens the store at once, before rows need it; wait for nothing. Building a router
@@ -98,10 +87,9 @@ class AttemptLog:
         open ends wait in memory and go out with the writer's first batch after it. Opened at the first row under
         a busy event loop instead, each of the open's statements would wait for the loop to hand back the GIL, with
         every row of that time only in memory; so the open is early, and small: a file already migrated is
-        opened with the sqlite3 module alone (open_for_rows). psycopg loads here, so that the writer does not
-        import it, holding the GIL, while the first calls run."""
-        if isinstance(self.target, PostgresTarget):
-            import psycopg  # noqa: F401
+        opened with the sqlite3 module alone (open_for_rows). A server's driver loads here, so that the writer
+        does not import it, holding the GIL, while the first calls run."""
+        self.store.load_driver()
         self._start()
 
     def wait_opened(self, timeout: float) -> bool:
@@ -191,7 +179,8 @@ class AttemptLog:
     def _run(self) -> None:
         pending = self._pending
         backoff = 0.05
-        errors = _store_errors(self.target)
+        store = self.store
+        errors = store.write_errors
         db = self._open_first(errors)
         while True:
             self._gather(pending)
@@ -204,14 +193,14 @@ class AttemptLog:
                     db = self._open()
                 while pending:  # committed chunks leave `pending` at once: a retry never writes a row twice
                     chunk = pending[:_BATCH]
-                    write_batch(db, chunk, costs_reserved=self.costs_reserved)
+                    db.write(chunk, costs_reserved=self.costs_reserved)
                     del pending[:_BATCH]
                     if self.problem is not None:  # said after a write, not an open: a full disk opens fine
                         logger.warning("attempt log: %s takes rows again; the waiting rows are written", self.label)
                         self.problem = None
                     _settle(chunk)
             except errors as exc:
-                problem = problem_of(self.target, exc)
+                problem = store.problem_of(exc)
                 self._report(problem)
                 if db is not None:
                     _close_quietly(db)
@@ -233,21 +222,21 @@ class AttemptLog:
                 _settle(chunk)
             backoff = 0.05
 
-    def _open_first(self, errors: tuple[type[BaseException], ...]) -> SqliteDatabase | PgDatabase | None:
+    def _open_first(self, errors: tuple[type[BaseException], ...]) -> RowWriter | None:
         """The store opened as the writer starts, before rows need it. A failure is logged here; the open is tried
         again, and its failure handled, once there are rows."""
         try:
             return self._open()
         except errors as exc:
-            self._report(problem_of(self.target, exc))
+            self._report(self.store.problem_of(exc))
         except Exception:
             logger.exception("attempt log: opening %s failed; it is tried again with the first rows", self.label)
         finally:
             self._opened.set()
         return None
 
-    def _open(self) -> SqliteDatabase | PgDatabase:
-        db = open_for_rows(self.target)
+    def _open(self) -> RowWriter:
+        db = self.store.open_for_rows()
         try:
             written, _ = import_spilled(db, self.path)
         except Exception as exc:  # whatever stops the import, the file is kept: no row in it is lost
@@ -296,19 +285,7 @@ def _rows_in(items: list[_Item]) -> int:
     return sum(isinstance(item, (AttemptRow, ModelStatusRow)) for item in items)
 
 
-def _store_errors(target: Target) -> tuple[type[BaseException], ...]:
-    """What a write to this store may raise that retrying (or spilling) can get past."""
-    if isinstance(target, PostgresTarget):
-        import psycopg
-
-        # Everything but a row the server can never take (DataError, IntegrityError) may pass: a server that
-        # restarts, fails over to a read-only replica, or lost a grant or a table takes rows again once mended.
-        return (StoreProblem, psycopg.OperationalError, psycopg.InterfaceError, psycopg.InternalError,
-                psycopg.ProgrammingError, psycopg.NotSupportedError, OSError)
-    return StoreProblem, sqlite3.Error, OSError
-
-
-def _close_quietly(db: SqliteDatabase | PgDatabase) -> None:
+def _close_quietly(db: RowWriter) -> None:
     try:
         db.conn.close()
     except Exception:  # a connection the server already dropped
@@ -334,12 +311,11 @@ _LOGS_LOCK = threading.Lock()
 
 def get_attempt_log(where: Target | str, *, exit_seconds: float = DEFAULT_EXIT_SECONDS) -> AttemptLog:
     """One writer per store per process: writers of one file would only contend for its lock."""
-    target = locate(where)
-    key: Path | str = target.url if isinstance(target, PostgresTarget) else Path(os.path.abspath(target))
+    store = backend_for(where)
     with _LOGS_LOCK:
-        log = _LOGS.get(key)
+        log = _LOGS.get(store.key)
         if log is None:
-            log = _LOGS[key] = AttemptLog(target, exit_seconds=exit_seconds)
+            log = _LOGS[store.key] = AttemptLog(store.target, exit_seconds=exit_seconds)
         else:
             log.exit_seconds = max(log.exit_seconds, exit_seconds)
         return log

@@ -1,305 +1,55 @@
-"""Opening the store: checked, migrated safely by many processes at once, and every problem said plainly.
-
-A SQLite file (a path) or a PostgreSQL database (a `PostgresTarget`, app/store/target.py). A problem with
-either is a `StoreProblem` whose message names the file or the server (never its password), what is wrong and
-what to do; nothing else (sqlite3's or psycopg's errors, OSError) leaves `open_database`. `diagnose` tells the
-same without writing anything, for `taskrouter status` and the dashboard.
-"""
+"""Opening the store, whichever the backend: `open_database` opens and migrates it, `diagnose` says what is wrong
+without writing anything (for `taskrouter status` and the dashboard), and every problem is a `StoreProblem` whose
+message names the file or the server (never its password), what is wrong and what to do. Each is the store's
+backend object (app/store/backend.py) behind a function that takes where the store lives."""
 
 from __future__ import annotations
 
-import errno
-import os
-import random
-import sqlite3
-import time
 from collections.abc import Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING
 
-from app.store.migrations import MIGRATIONS, applied_migrations, migrate
-from app.store.model_status import read_only_uri
-from app.store.target import PostgresTarget, Target, locate
+from app.store.backend import backend_for
+from app.store.problem import StoreProblem
+from app.store.sqlite.database import BUSY_TIMEOUT_SECONDS, SqliteDatabase
+from app.store.sqlite.rows import write_rows
+from app.store.target import Target
 
 if TYPE_CHECKING:
-    from sqlite_utils import Database
+    from app.store.backend import Opened, RowWriter
 
-    from app.store.pg_connection import PgConnection
-
-BUSY_TIMEOUT_SECONDS = 10.0  # how long a statement waits for another process's lock before it fails
-
-
-class StoreProblem(Exception):
-    """The database file cannot be used as it is. `corrupt`: it fails SQLite's quick_check, so nothing may be
-    written to it until it is replaced; any other problem may clear by itself (a lock, a full disk)."""
-
-    def __init__(self, path: Path | str, what: str, fix: str, *, corrupt: bool = False) -> None:
-        super().__init__(f"{path}: {what}. {fix}")
-        self.path = path
-        self.what = what
-        self.fix = fix
-        self.corrupt = corrupt
+__all__ = ["BUSY_TIMEOUT_SECONDS", "SqliteDatabase", "StoreProblem", "diagnose", "open_database", "open_for_rows",
+           "problem_of", "write_batch"]
 
 
-class PgDatabase:
-    """An open PostgreSQL store, shaped like sqlite-utils' Database where the store's shared code touches it."""
-
-    def __init__(self, conn: PgConnection) -> None:
-        self.conn = conn
-
-
-class SqliteDatabase:
-    """An open SQLite store as the attempt log's writer holds it: its connection alone, without sqlite-utils'
-    Database, which loads pandas when pandas is installed (the dashboard's streamlit brings it): a cost a
-    short-lived process would pay on every run, on a thread that shares the GIL with its first calls."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+def open_database(where: Target | str, *, quick_check: bool = False) -> Opened:
+    """Open (creating a SQLite file and its folder if needed) and migrate. `quick_check`: refuse a SQLite file that
+    fails quick_check (it reads every page). Raises StoreProblem only."""
+    return backend_for(where).open(quick_check=quick_check)
 
 
-def open_database(where: Target | str, *, quick_check: bool = False) -> Database | PgDatabase:
-    """Open (creating it and its folder if needed) and migrate. `quick_check`: refuse a file that fails SQLite's
-    quick_check (it reads every page: the attempt log's writer does it once per open, off the callers' path).
-    Raises StoreProblem only."""
-    target = locate(where)
-    if isinstance(target, PostgresTarget):
-        return _open_postgres(target)
-    return _open_retrying(target, quick_check, lean=False)
+def open_for_rows(where: Target | str) -> RowWriter:
+    """The attempt log's writer's open (StoreBackend.open_for_rows). Raises StoreProblem only."""
+    return backend_for(where).open_for_rows()
 
 
-def open_for_rows(where: Target | str) -> SqliteDatabase | PgDatabase:
-    """The attempt log's writer's open: checked (quick_check too) and migrated as open_database does, but a SQLite
-    file comes back as its bare connection, and sqlite-utils loads only when a migration is due (a new file, or
-    one a newer version of taskrouter opens first). Raises StoreProblem only."""
-    target = locate(where)
-    if isinstance(target, PostgresTarget):
-        return _open_postgres(target)
-    return _open_retrying(target, True, lean=True)
-
-
-@overload
-def _open_retrying(path: Path, quick_check: bool, *, lean: Literal[False]) -> Database: ...
-
-
-@overload
-def _open_retrying(path: Path, quick_check: bool, *, lean: Literal[True]) -> SqliteDatabase: ...
-
-
-def _open_retrying(path: Path, quick_check: bool, *, lean: bool) -> Database | SqliteDatabase:
-    _check_path(path)
-    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-    while True:
-        try:
-            return _open(path, quick_check, lean)
-        except sqlite3.OperationalError as exc:
-            # A brand-new file opened by several processes at once: switching it to WAL and the first migration
-            # can answer "locked" without waiting on the busy timeout. Migrations are idempotent: try again.
-            if not _is_busy(exc) or time.monotonic() > deadline:
-                raise as_problem(path, exc) from None
-            time.sleep(random.uniform(0.01, 0.05))
-        except (sqlite3.Error, OSError) as exc:
-            raise as_problem(path, exc) from None
-
-
-def _open_postgres(target: PostgresTarget) -> PgDatabase:
-    from datetime import UTC, datetime
-
-    from app.store.pg_connection import as_problem as pg_problem
-    from app.store.pg_connection import connect
-    from app.store.pg_migrations import ensure_partitions
-    from app.store.pg_migrations import migrate as pg_migrate
-
-    conn = connect(target)
-    try:
-        pg_migrate(conn)
-        ensure_partitions(conn, datetime.now(UTC).date())
-    except Exception as exc:
-        conn.close()
-        raise pg_problem(target, exc) from None
-    return PgDatabase(conn)
-
-
-def write_batch(db: Database | SqliteDatabase | PgDatabase, items: Iterable[object], *, skip_known: bool = False,
+def write_batch(db: Opened | RowWriter, items: Iterable[object], *, skip_known: bool = False,
                 costs_reserved: bool = False) -> int:
-    """The attempt log's write, on either backend (`costs_reserved`: PostgreSQL's shared budget, pg_rows.py)."""
-    if isinstance(db, PgDatabase):
-        from app.store.pg_rows import write_rows_pg
-
-        return write_rows_pg(db.conn, items, skip_known=skip_known, costs_reserved=costs_reserved)
-    from app.store.rows import write_rows
-
-    return write_rows(db, items, skip_known=skip_known)
+    """The attempt log's write into an open store: a writer's own (`open_for_rows`), or sqlite-utils' Database that
+    `open_database` gives for a SQLite file."""
+    write = getattr(db, "write", None)
+    if write is not None:
+        return int(write(items, skip_known=skip_known, costs_reserved=costs_reserved))
+    return write_rows(db, items, skip_known=skip_known)  # type: ignore[arg-type]
 
 
 def problem_of(where: Target | str, exc: BaseException) -> StoreProblem:
-    """`as_problem` for either backend."""
-    target = locate(where)
-    if isinstance(target, PostgresTarget):
-        from app.store.pg_connection import as_problem as pg_problem
-
-        return pg_problem(target, exc)  # type: ignore[no-any-return]
-    return as_problem(target, exc)
-
-
-def _open(path: Path, quick_check: bool, lean: bool) -> Database | SqliteDatabase:
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-    try:
-        if quick_check:
-            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-            if verdict != "ok":
-                raise StoreProblem(path, f"the file is damaged (SQLite's quick_check: {verdict})",
-                                   _CORRUPT_FIX, corrupt=True)
-        # Only a file with no table yet takes it (before WAL, which writes the header): pages the retention frees
-        # can then be handed back to the disk (PRAGMA incremental_vacuum). An older file keeps its mode until one
-        # VACUUM (`taskrouter prune --vacuum`).
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        due = len(applied_migrations(conn)) < len(MIGRATIONS)
-        if lean and not due:
-            return SqliteDatabase(conn)
-        from sqlite_utils import Database  # loaded with the store, not with `import app`
-
-        db = Database(conn)
-        if due:
-            migrate(db)
-        return SqliteDatabase(conn) if lean else db
-    except BaseException:
-        conn.close()
-        raise
-
-
-_CORRUPT_FIX = ("Nothing is written to it: new rows go to the .unwritten.jsonl file beside it. Move the damaged "
-                "file aside (or restore a backup); the next process creates a fresh one and imports those rows")
-
-
-def _check_path(path: Path) -> None:
-    """The mistakes SQLite would only report as 'unable to open database file'; then the folder is made."""
-    _check_shape(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise as_problem(path, exc) from None
-
-
-def _check_shape(path: Path) -> None:
-    """A folder at the path, or a file where one of its folders should be. Reads only."""
-    if path.is_dir():
-        raise StoreProblem(path, "this is a folder, not a database file",
-                           "Set ATTEMPTS_DB_PATH to a file path (e.g. taskrouter.db), not a folder")
-    folder = _nearest_existing(path)
-    if folder is not None and not folder.is_dir():
-        raise StoreProblem(path, f"{folder} is a file, so no database can be created inside it",
-                           "Set ATTEMPTS_DB_PATH to a path whose folders are folders")
-
-
-def _nearest_existing(path: Path) -> Path | None:
-    return next((parent for parent in path.parents if parent.exists()), None)
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def as_problem(path: Path, exc: BaseException) -> StoreProblem:
-    """What went wrong, in words that say what to do."""
-    if isinstance(exc, StoreProblem):
-        return exc
-    text = str(exc)
-    lowered = text.lower()
-    code = getattr(exc, "errno", None)
-    if code == errno.ENOSPC or "disk is full" in lowered or ("disk i/o" in lowered and _disk_full(path)):
-        return StoreProblem(path, f"the disk is full ({text})",
-                            "Free some space; rows wait in memory meanwhile and are written once it succeeds")
-    if code in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in lowered or "read-only" in lowered or (
-            "unable to open" in lowered and not os.access(path.parent, os.W_OK)):
-        return StoreProblem(path, f"no permission to write it or its folder ({text})",
-                            "Give this process write access to the file and its folder (SQLite also writes "
-                            "-wal and -shm files beside it), or set ATTEMPTS_DB_PATH elsewhere")
-    if "not a database" in lowered or "malformed" in lowered or "encrypted" in lowered:
-        return StoreProblem(path, f"this is not a SQLite database, or it is damaged ({text})", _CORRUPT_FIX,
-                            corrupt=True)
-    if _is_busy(exc):  # type: ignore[arg-type]
-        return StoreProblem(path, f"another process holds its lock ({text})",
-                            f"Rows wait in memory and are written once the lock is released (each write waits "
-                            f"{BUSY_TIMEOUT_SECONDS:g} s for it)")
-    return StoreProblem(path, f"it cannot be opened ({type(exc).__name__}: {text})",
-                        "Check the path and its permissions, or set ATTEMPTS_DB_PATH elsewhere")
-
-
-def _disk_full(path: Path) -> bool:
-    try:
-        stats = os.statvfs(path.parent)
-    except OSError:
-        return False
-    return stats.f_bavail * stats.f_frsize < 1 << 20
+    """The error in words that say what to do (StoreBackend.problem_of)."""
+    return backend_for(where).problem_of(exc)
 
 
 def diagnose(where: Target | str, *, thorough: bool = True) -> str | None:
-    """What is wrong with the file, or None when it is usable; reads only, creates nothing. A file that does not
-    exist yet is fine (the first router creates it) as long as its folder can be made. `thorough`: also run
-    SQLite's quick_check, which reads every page (`taskrouter status`); without it, only what a glance tells (the
-    dashboard, on every page load). A PostgreSQL store: whether the server answers a read-only login."""
-    target = locate(where)
-    if isinstance(target, PostgresTarget):
-        return _diagnose_postgres(target)
-    path = target
-    try:
-        _check_shape(path)
-        if not path.exists():
-            folder = _nearest_existing(path)
-            if folder is not None and not os.access(folder, os.W_OK):
-                raise StoreProblem(path, f"the file does not exist and {folder} is not writable",
-                                   "Give this process write access to the folder, or set ATTEMPTS_DB_PATH elsewhere")
-            return None
-        if not thorough:
-            with path.open("rb") as file:
-                header = file.read(16)
-            if header and header != b"SQLite format 3\0":
-                raise StoreProblem(path, "this is not a SQLite database", _CORRUPT_FIX, corrupt=True)
-            return None
-        _check_readable(path)
-    except StoreProblem as problem:
-        return str(problem)
-    except OSError as exc:
-        return str(as_problem(path, exc))
-    return None
-
-
-def _check_readable(path: Path) -> None:
-    try:
-        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_SECONDS)
-    except sqlite3.Error as exc:
-        raise as_problem(path, exc) from None
-    try:
-        verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-        if verdict != "ok":
-            raise StoreProblem(path, f"the file is damaged (SQLite's quick_check: {verdict})", _CORRUPT_FIX,
-                               corrupt=True)
-        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-            raise StoreProblem(path, "it is not writable by this user (the file or its folder)",
-                               "Routers need write access to the file and its folder (for the -wal and -shm "
-                               "files); readers such as the dashboard do not")
-    except sqlite3.Error as exc:
-        raise as_problem(path, exc) from None
-    finally:
-        conn.close()
-
-
-def _diagnose_postgres(target: PostgresTarget) -> str | None:
-    from app.store.pg_connection import as_problem as pg_problem
-    from app.store.pg_connection import connect
-
-    try:
-        conn = connect(target, read_only=True)
-    except StoreProblem as problem:
-        return str(problem)
-    try:
-        conn.execute("SELECT 1")
-    except Exception as exc:
-        return str(pg_problem(target, exc))
-    finally:
-        conn.close()
-    return None
+    """What is wrong with the store, or None when it is usable; reads only, creates nothing. A SQLite file that
+    does not exist yet is fine (the first router creates it) as long as its folder can be made. `thorough`: also
+    run SQLite's quick_check, which reads every page (`taskrouter status`); without it, only what a glance tells.
+    A PostgreSQL store: whether the server answers a read-only login."""
+    return backend_for(where).diagnose(thorough=thorough)

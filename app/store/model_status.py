@@ -1,4 +1,4 @@
-"""The `model_status` table: which models the router leaves alone and why, shared by every process on the file.
+"""The `model_status` table: which models the router leaves alone and why, shared by every process on the store.
 
 Routers write it through the attempt log's writer (deprecated / not_found / cooling_down); ops clear a mark with
 `taskrouter status --clear MODEL`, which writes a `cleared` row that every router drops its own mark for.
@@ -7,90 +7,39 @@ Routers write it through the attempt log's writer (deprecated / not_found / cool
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from app.store.target import PostgresTarget, Target, locate
+from app.store.backend import backend_for
+from app.store.rows import CLEARED, CLOSED, UPSERT_STATUS, ModelStatusRow
+from app.store.sqlite.database import read_only_uri
+from app.store.state import MODEL_STATUS_SQL
+from app.store.target import Target
 
 if TYPE_CHECKING:
-    from app.store.target import Connection
+    from app.store.connection import Connection
 
-CLEARED = "cleared"
-CLOSED = "closed"  # a circuit breaker's probe answered: every router drops its older circuit_open mark
-
-
-@dataclass(frozen=True, slots=True)
-class ModelStatusRow:
-    model: str
-    status: str  # deprecated | not_found | cooling_down | circuit_open | closed | cleared
-    detail: str
-    until: str | None
-    seen_at: str
-
-
-UPSERT_STATUS = """
-INSERT INTO model_status (model, status, detail, until, first_seen, last_seen, hits)
-VALUES (:model, :status, :detail, :until, :seen_at, :seen_at, 1)
-ON CONFLICT(model) DO UPDATE SET
-    first_seen = CASE WHEN model_status.status = excluded.status THEN model_status.first_seen
-                      ELSE excluded.first_seen END,
-    hits = CASE WHEN model_status.status = excluded.status THEN model_status.hits + 1 ELSE 1 END,
-    status = excluded.status, detail = excluded.detail, until = excluded.until, last_seen = excluded.last_seen
-"""
-
-
-def read_only_uri(path: Path | str) -> str:
-    """A `file:` URI opening the database read-only. Quoted: a path with `?`, `#` or `%` would otherwise be
-    parsed as the URI's query or fragment and open (or create) a different file."""
-    return f"file:{quote(str(Path(path).resolve()))}?mode=ro"
-
-
-MODEL_STATUS_SQL = "SELECT * FROM model_status ORDER BY model"
+__all__ = ["CLEARED", "CLOSED", "MODEL_STATUS_SQL", "UPSERT_STATUS", "ModelStatusRow", "clear_model_status",
+           "queries_read_only", "query_read_only", "read_model_status", "read_only_uri"]
 
 
 def read_model_status(path: Target | str) -> list[dict[str, Any]]:
     """The `model_status` table as dicts; empty when the database does not exist yet.
 
-    Empty too when the file cannot be read: the attempt log's writer reports what is wrong with it, and a router
-    must answer calls whatever the file's state."""
+    Empty too when the store cannot be read: the attempt log's writer reports what is wrong with it, and a router
+    must answer calls whatever the store's state."""
     return query_read_only(path, MODEL_STATUS_SQL)
 
 
 def query_read_only(path: Target | str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """Rows of one query on a read-only connection; none when the file does not exist or cannot be read (what
+    """Rows of one query on a read-only connection; none when the store does not exist or cannot be read (what
     is wrong with it is the attempt log's writer's to report)."""
     return queries_read_only(path, [(sql, params)])[0]
 
 
 def queries_read_only(path: Target | str, queries: list[tuple[str, tuple[Any, ...]]]) -> list[list[dict[str, Any]]]:
-    """The rows of each query, on one read-only connection (one open, one schema read); each empty when the file
-    does not exist or cannot be read, or when its table is not there."""
-    empty: list[list[dict[str, Any]]] = [[] for _ in queries]
-    target = locate(path)
-    if isinstance(target, PostgresTarget):
-        from app.store.pg_reader import queries_on_server
-
-        return queries_on_server(target, queries)
-    try:
-        if not Path(path).is_file():
-            return empty
-        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5)
-    except (sqlite3.Error, OSError):
-        return empty
-    try:
-        conn.row_factory = sqlite3.Row
-        return [_rows(conn, sql, params) for sql, params in queries]
-    finally:
-        conn.close()
-
-
-def _rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    try:  # each on its own: a table a newer migration adds may not be in this file yet
-        return [dict(r) for r in conn.execute(sql, params)]
-    except sqlite3.Error:
-        return []
+    """The rows of each query, read-only (StoreBackend.read)."""
+    return backend_for(path).read(queries)
 
 
 def clear_model_status(conn: Connection, models: list[str], seen_at: str) -> dict[str, dict[str, Any]]:

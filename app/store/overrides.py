@@ -14,43 +14,18 @@ from __future__ import annotations
 import getpass
 import socket
 import sqlite3
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.store.clock import epoch_from_iso, iso_from_epoch, utc_now_iso
-from app.store.model_status import MODEL_STATUS_SQL, queries_read_only, query_read_only
+from app.store.model_status import queries_read_only, query_read_only
+from app.store.state import ACTIVE_SQL, DEFAULT, DISABLE, FORCE, KINDS, MODEL_STATUS_SQL, Override, override_from_row
 from app.store.target import Target
 
 if TYPE_CHECKING:
-    from app.store.target import Connection
+    from app.store.connection import Connection
 
-FORCE = "force"
-DEFAULT = "default"
-DISABLE = "disable"
-KINDS = (FORCE, DEFAULT, DISABLE)
-
-
-@dataclass(frozen=True, slots=True)
-class Override:
-    id: int
-    kind: str
-    task: str | None  # force: None = every task; default: the task; disable: None
-    model: str
-    reason: str
-    set_by: str
-    set_at: str
-    expires_at: str | None
-
-    @property
-    def source(self) -> str:
-        """How the attempt log names it: `runtime force #12`."""
-        return f"runtime {self.kind} #{self.id}"
-
-    def describe(self) -> str:
-        scope = f" for {self.task}" if self.task else (" for every task" if self.kind == FORCE else "")
-        until = f" until {self.expires_at}" if self.expires_at else ""
-        why = f" ({self.reason})" if self.reason else ""
-        return f"{self.kind} {self.model}{scope}{until}, set by {self.set_by} at {self.set_at}{why}"
+__all__ = ["ACTIVE_SQL", "DEFAULT", "DISABLE", "FORCE", "KINDS", "Override", "clear_overrides", "override_from_row",
+           "read_active", "read_audit", "read_marks_and_overrides", "record_audit", "set_override", "who"]
 
 
 def who() -> str:
@@ -60,14 +35,6 @@ def who() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
-
-
-ACTIVE_SQL = "SELECT * FROM overrides WHERE cleared_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY id"
-
-
-def override_from_row(r: Any) -> Override:
-    return Override(r["id"], r["kind"], r["task"], r["model"], r["reason"] or "", r["set_by"], r["set_at"],
-                    r["expires_at"])
 
 
 def _active(conn: Connection, now: str) -> list[Override]:

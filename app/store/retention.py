@@ -1,210 +1,50 @@
-"""Retention of the attempt log: the raw rows older than ATTEMPTS_RETENTION_DAYS are deleted, once the rollups
-hold them (app/store/rollup.py), and the freed pages are handed back to the disk.
+"""Retention of the attempt log: the raw rows older than ATTEMPTS_RETENTION_DAYS are removed, once the rollups hold
+them (app/store/rollup.py), and the space goes back to the disk.
 
-`prune(path, days)` rolls up first, then deletes only rows the rollups hold, in batches sized to hold SQLite's
-write lock about BATCH_SECONDS each, then vacuums in steps of VACUUM_PAGES, with a pause after each write: the
-attempt log's writer (another thread or process) waits for at most one step, and the dashboard never waits
-(readers do not take the lock). `vacuum(path)` converts a file made before auto_vacuum was set. The page-level
-PRAGMAs (sizes, incremental_vacuum, checkpoints) are SQLite's own; the statements on rows are plain SQL.
+`prune(where, days)` and `vacuum(where)` are the store's backend object (app/store/backend.py) behind a function:
+a SQLite file deletes rows in short batches and vacuums in steps (app/store/sqlite/retention.py); PostgreSQL
+drops whole days (app/store/postgres/retention.py). `rollup(conn)` brings the rollups up to date on an open
+connection of either.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.store.rollup import GRACE, STATE, RollupReport, hour_key, hour_start, iso, read_state, rollup
+from app.store.backend import backend_for
+from app.store.dialect import dialect_of
+from app.store.reports import MAX_RETENTION_DAYS, PruneReport, RollupReport, cutoff_for
+from app.store.rollup import GRACE, HOURS_PER_STEP, read_state, run_rollup
+from app.store.sqlite.retention import BATCH_SECONDS
+from app.store.target import Target
 
-__all__ = ["GRACE", "PruneReport", "RollupReport", "cutoff_for", "prune", "read_state", "rollup", "vacuum"]
+if TYPE_CHECKING:
+    from app.store.connection import Connection
 
-BATCH_ROWS = 1_000  # raw rows deleted by the first transaction; later ones are sized to take BATCH_SECONDS
-BATCH_SECONDS = 0.05  # how long one batch may hold the write lock: what the attempt log's writer may wait
-VACUUM_PAGES = 256  # free pages handed back to the disk per transaction (1 MB at the default page size: ~10 ms)
-PAUSE_SECONDS = 0.02  # between two writes, so that the attempt log's writer gets the lock in between
-
-MAX_RETENTION_DAYS = 36_500  # a hundred years (ATTEMPTS_RETENTION_DAYS allows the same)
-
-AUTO_VACUUM = {0: "none", 1: "full", 2: "incremental"}
-
-
-@dataclass(frozen=True, slots=True)
-class PruneReport:
-    path: str
-    dry_run: bool
-    retention_days: int
-    cutoff: str  # raw rows created before this are removed (the start of the hour `retention_days` ago)
-    rows_removed: int  # or, dry run, that would be
-    removed_from: str | None  # created_at of the oldest and newest row removed
-    removed_to: str | None
-    oldest_kept: str | None  # the oldest raw row left
-    hours_rolled_up: int  # closed hours added to the rollups first
-    rolled_up_through: str | None
-    batches: int
-    longest_batch_ms: float  # the longest the write lock was held for one batch: what a writer may have waited
-    size_before: int  # the database's size in bytes (its pages)
-    size_after: int
-    freed: int  # bytes of pages the removed rows occupied (dry run: an estimate from the average row)
-    returned: int  # of which handed back to the disk (auto_vacuum = incremental); the rest is reused by new rows
-    auto_vacuum: str  # incremental, or none (full: every delete shrinks the file at once); partitions: PostgreSQL
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["BATCH_SECONDS", "GRACE", "MAX_RETENTION_DAYS", "PruneReport", "RollupReport", "cutoff_for", "prune",
+           "read_state", "rollup", "vacuum"]
 
 
-def _sizes(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """(page size, pages, free pages)."""
-    return tuple(conn.execute(f"PRAGMA {name}").fetchone()[0]  # type: ignore[return-value]
-                 for name in ("page_size", "page_count", "freelist_count"))
+def rollup(conn: Connection, *, now: datetime | None = None, hours_per_step: int = HOURS_PER_STEP,
+           dry_run: bool = False) -> RollupReport:
+    """Bring the rollups up to date with every closed hour, on an open connection of either backend (its dialect's
+    step). Idempotent. `conn` must not be inside a transaction. `dry_run`: what it would add, writing nothing."""
+    return run_rollup(conn, dialect_of(conn).rollup_step, now=now, hours_per_step=hours_per_step, dry_run=dry_run)
 
 
-def cutoff_for(retention_days: int, now: datetime) -> str:
-    """The start of the hour `retention_days` ago: raw rows from whole hours only, so a range starting after it
-    finds every raw row it needs."""
-    if not 1 <= retention_days <= MAX_RETENTION_DAYS:
-        raise ValueError(f"retention_days must be a whole number of days from 1 to {MAX_RETENTION_DAYS} (got "
-                         f"{retention_days}); to keep raw rows for ever, do not prune")
-    return iso(hour_start(hour_key(now - timedelta(days=retention_days))))
-
-
-class _Pace:
-    """Times each write, checkpoints after it and pauses: the write lock is held one short step at a time."""
-
-    def __init__(self, conn: sqlite3.Connection, pause: float, sleep: Callable[[float], None],
-                 clock: Callable[[], float]) -> None:
-        self.conn, self.pause, self.sleep, self.clock = conn, pause, sleep, clock
-        self.longest = 0.0
-
-    def write(self, step: Callable[[], Any]) -> tuple[Any, float]:
-        started = self.clock()
-        result = step()
-        took = self.clock() - started
-        self.longest = max(self.longest, took)
-        # Copying the WAL's pages into the file here, where nobody waits for it (a checkpoint never blocks a writer),
-        # leaves none for the attempt log's next commit to do.
-        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        self.sleep(self.pause)
-        return result, took
-
-
-def prune(path: Path | str, retention_days: int, *, dry_run: bool = False, now: datetime | None = None,
-          batch_rows: int = BATCH_ROWS, batch_seconds: float | None = BATCH_SECONDS, pause: float = PAUSE_SECONDS,
+def prune(where: Target | str | Path, retention_days: int, *, dry_run: bool = False, now: datetime | None = None,
           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter,
-          vacuum_pages: int = VACUUM_PAGES) -> PruneReport:
-    """Roll up every closed hour, then delete the raw rows from before the cutoff that the rollups hold, in
-    batches (the first of `batch_rows`, then halved or doubled to take about `batch_seconds`; None keeps
-    `batch_rows`) with `pause` between them, then hand the freed pages back to the disk when the file allows it
-    (auto_vacuum = incremental). Raises ValueError for a bad `retention_days`, StoreProblem for a file that cannot
-    be opened."""
-    from app.store.database import open_database
-    from app.store.target import PostgresTarget, locate
-
-    target = locate(path)
-    if isinstance(target, PostgresTarget):  # whole days dropped instead of rows deleted (app/store/pg_retention.py)
-        from app.store.pg_retention import prune_pg
-
-        return prune_pg(target, retention_days, dry_run=dry_run, now=now, sleep=sleep, clock=clock)
-    now = now or datetime.now(UTC)
-    cutoff = cutoff_for(retention_days, now)
-    db = open_database(path)
-    conn = db.conn
-    try:
-        page, pages, free = _sizes(conn)
-        mode = AUTO_VACUUM.get(conn.execute("PRAGMA auto_vacuum").fetchone()[0], "none")
-        rolled = rollup(conn, now=now, dry_run=dry_run)
-        if dry_run:
-            count, first, last = conn.execute("SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM attempts "
-                                              "WHERE created_at < ?", (cutoff,)).fetchone()
-            total = conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
-            freed = int((pages - free) * page * count / total) if total else 0
-            kept = conn.execute("SELECT MIN(created_at) FROM attempts WHERE created_at >= ?", (cutoff,)).fetchone()[0]
-            returned = freed if mode == "incremental" else 0
-            return PruneReport(str(path), True, retention_days, cutoff, count, first, last, kept, rolled.hours,
-                               rolled.through_hour, 0, 0.0, pages * page, pages * page - returned, freed, returned,
-                               mode)
-        pace = _Pace(conn, pause, sleep, clock)
-        free_before = _sizes(conn)[2]  # after the rollup, which may have taken free pages
-        removed, first, last, batches = _delete(conn, cutoff, pace, batch_rows, batch_seconds)
-        free_after = _sizes(conn)[2]
-        if mode == "incremental":
-            while conn.execute("PRAGMA freelist_count").fetchone()[0]:
-                pace.write(lambda: conn.executescript(f"PRAGMA incremental_vacuum({vacuum_pages});"))
-        oldest = conn.execute("SELECT MIN(created_at) FROM attempts").fetchone()[0]
-        _, pages_after, left = _sizes(conn)
-        return PruneReport(str(path), False, retention_days, cutoff, removed, first, last, oldest, rolled.hours,
-                           rolled.through_hour, batches, pace.longest * 1000, pages * page, pages_after * page,
-                           max(free_after - free_before, 0) * page, max(free_after - left, 0) * page, mode)
-    finally:
-        conn.close()
+          **tuning: Any) -> PruneReport:
+    """Roll up every closed hour, then remove the raw rows from before the cutoff that the rollups hold, and give
+    the space back (StoreBackend.prune; `tuning`: a backend's batch sizes and pauses). Raises ValueError for a bad
+    `retention_days`, StoreProblem for a store that cannot be opened."""
+    return backend_for(where).prune(retention_days, dry_run=dry_run, now=now, sleep=sleep, clock=clock, **tuning)
 
 
-# With the newest rows removed, SQLite hands their ids out again (a table without AUTOINCREMENT gives a new row the
-# highest id left plus one, 1 when it is empty), below the rollups' watermark, where a row written late for a
-# rolled-up hour would never be counted. The watermark comes down with them, in the same transaction: every row
-# left is at or below it and was rolled up, and every row written after is above it.
-_LOWER_MAX_ID = """UPDATE rollup_state SET max_id = (SELECT COALESCE(MAX(id), 0) FROM attempts)
-                   WHERE name = ? AND max_id > (SELECT COALESCE(MAX(id), 0) FROM attempts)"""
-
-
-def _delete(conn: sqlite3.Connection, cutoff: str, pace: _Pace, size: int,
-            batch_seconds: float | None) -> tuple[int, str | None, str | None, int]:
-    """(rows, first and last created_at removed, batches)."""
-    through, max_id = read_state(conn)
-    if through is None:
-        return 0, None, None, 0
-    limit = min(cutoff, through)  # only rows the rollups hold: before the rolled-up hours, with an id they saw
-    with conn:  # said before the first batch: from then on, readers take those hours from the rollups
-        conn.execute("UPDATE rollup_state SET pruned_before = ? WHERE name = ? AND "
-                     "(pruned_before IS NULL OR pruned_before < ?)", (limit[:13], STATE, limit[:13]))
-
-    def batch() -> list[tuple[int, str]]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = conn.execute("SELECT id, created_at FROM attempts WHERE created_at < ? AND id <= ? "
-                                "ORDER BY created_at LIMIT ?", (limit, max_id, size)).fetchall()
-            conn.executemany("DELETE FROM attempts WHERE id = ?", [(r[0],) for r in rows])
-            conn.execute(_LOWER_MAX_ID, (STATE,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return rows
-
-    removed = batches = 0
-    first = last = None
-    while True:
-        rows, took = pace.write(batch)
-        if not rows:
-            return removed, first, last, batches
-        removed += len(rows)
-        batches += 1
-        first = first or rows[0][1]
-        last = rows[-1][1]
-        if batch_seconds is not None:  # a machine's speed and its load decide how many rows fit the time
-            if took > batch_seconds:
-                size = max(100, size // 2)
-            elif took < batch_seconds / 2:
-                size = min(20_000, size * 2)
-
-
-def vacuum(path: Path | str) -> tuple[int, int]:
-    """Rewrite the file once with auto_vacuum = incremental (for a file created before it was set), so that later
-    prunes give space back to the disk. Holds the write lock throughout: the attempt log's rows wait in memory
-    meanwhile (none are lost). Returns the file's size in bytes before and after."""
-    from app.store.database import open_database
-
-    db = open_database(path)
-    conn = db.conn
-    try:
-        before = os.path.getsize(path)
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        conn.executescript("VACUUM;")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return before, os.path.getsize(path)
-    finally:
-        conn.close()
+def vacuum(where: Target | str | Path) -> tuple[int, int]:
+    """Rewrite a SQLite file once so that later prunes shrink it (StoreBackend.vacuum); its size before and after."""
+    return backend_for(where).vacuum()

@@ -4,21 +4,24 @@
 `rollup_state` keeps how far it went, as an hour and as the highest row id; each step reads in one snapshot, then
 re-checks both under the write lock before it writes, so two processes rolling up the same file never count a row
 twice. Sums add up in SQL (ON CONFLICT upserts, CASE sums: statements PostgreSQL reads too); latency histograms
-are merged here (app/store/histogram.py). That a later row has a higher id is SQLite's: one writer at a time hands
-ids out in commit order (PostgreSQL's sequences do not).
+are merged here (app/store/histogram.py). What differs between the backends is how a step knows which rows it may
+count: each backend has its step (app/store/sqlite/rollup.py, app/store/postgres/rollup.py), which `run_rollup`
+drives; `app.store.retention.rollup(conn)` picks the connection's.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.store import histogram
 from app.store.clock import iso_millis
+
+if TYPE_CHECKING:
+    from app.store.connection import Connection
 
 STATE = "attempts"  # rollup_state's row for the attempts table
 GRACE = timedelta(minutes=5)  # an hour counts as closed this long after its end: rows reach the file within ms
@@ -35,11 +38,10 @@ _AGGREGATE = f"""
            COALESCE(SUM(cost_usd), 0), COUNT(cost_usd), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms),
            COUNT(first_token_ms), MIN(created_at), MAX(created_at)
     FROM attempts WHERE {{where}} GROUP BY 1, 2, 3, 4, 5, 6"""
-# Whole milliseconds, as the dashboard's raw percentiles take them (CAST truncates in SQLite; PostgreSQL's rounds,
-# so there the column is FLOOR(column)). The buckets are applied in Python: every reader and writer then agrees on
-# their edges.
+# Whole milliseconds, as the dashboard's raw percentiles take them (the step's `whole_ms`: each backend truncates in
+# its own words). The buckets are applied in Python: every reader and writer then agrees on their edges.
 _HISTOGRAM = f"""
-    SELECT {_GROUP}, CAST({{column}} AS INTEGER), COUNT(*) FROM attempts
+    SELECT {_GROUP}, {{whole}}, COUNT(*) FROM attempts
     WHERE {{where}} AND {{column}} IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7"""
 
 
@@ -55,7 +57,7 @@ def iso(moment: datetime) -> str:
     return iso_millis(moment.timestamp())
 
 
-class _Group:
+class Group:
     """One rollup row being built: the sums in _SUMS order, the first and last created_at, two histograms."""
 
     __slots__ = ("first_at", "first_token", "last_at", "latency", "sums")
@@ -71,7 +73,7 @@ class _Group:
         self.first_at = min(self.first_at or first_at, first_at)
         self.last_at = max(self.last_at, last_at)
 
-    def absorb(self, other: _Group) -> None:
+    def absorb(self, other: Group) -> None:
         self.add(other.sums, other.first_at, other.last_at)
         self.latency.update(other.latency)
         self.first_token.update(other.first_token)
@@ -80,32 +82,32 @@ class _Group:
 Key = tuple[str, str, str, int, str, str]  # (period, task_type, model, attempt, outcome, error_kind)
 
 
-def _aggregate(conn: sqlite3.Connection, where: str, params: tuple[Any, ...], groups: dict[Key, _Group]) -> int:
-    """Add the rows matching `where` to `groups`, per hour; returns how many rows that was."""
+def aggregate(conn: Connection, where: str, params: tuple[Any, ...], groups: dict[Key, Group], *,
+              whole_ms: Callable[[str], str]) -> int:
+    """Add the rows matching `where` to `groups`, per hour; returns how many rows that was. `whole_ms`: the
+    backend's expression for a column in whole milliseconds, truncated (Dialect.whole_ms)."""
     rows = 0
     for r in conn.execute(_AGGREGATE.format(where=where), params):
-        key: Key = tuple(r[:6])  # type: ignore[assignment]
-        groups.setdefault(key, _Group()).add(r[6:16], r[16], r[17])
+        key: Key = tuple(r[:6])
+        groups.setdefault(key, Group()).add(r[6:16], r[16], r[17])
         rows += r[6]
-    floor = getattr(conn, "dialect", None) == "postgresql"  # its CAST rounds: FLOOR first, to truncate as SQLite does
     for column, attr in (("latency_ms", "latency"), ("first_token_ms", "first_token")):
-        whole = f"FLOOR({column})" if floor else column
-        for r in conn.execute(_HISTOGRAM.format(where=where, column=whole), params):
-            getattr(groups[tuple(r[:6])], attr)[histogram.bucket_of(r[6])] += r[7]  # type: ignore[index]
+        for r in conn.execute(_HISTOGRAM.format(where=where, column=column, whole=whole_ms(column)), params):
+            getattr(groups[tuple(r[:6])], attr)[histogram.bucket_of(r[6])] += r[7]
     return rows
 
 
 # -- the state -------------------------------------------------------------------------------------------------
 
 
-def read_state(conn: sqlite3.Connection) -> tuple[str | None, int]:
+def read_state(conn: Connection) -> tuple[str | None, int]:
     """(through_hour, max_id): every hour before through_hour and every row up to max_id is rolled up. (None, 0)
     before the first rollup."""
     row = conn.execute("SELECT through_hour, max_id FROM rollup_state WHERE name = ?", (STATE,)).fetchone()
     return (row[0], row[1]) if row else (None, 0)
 
 
-def _write_state(conn: sqlite3.Connection, through: str, max_id: int, now: datetime) -> None:
+def _write_state(conn: Connection, through: str, max_id: int, now: datetime) -> None:
     conn.execute("""INSERT INTO rollup_state (name, through_hour, max_id, rolled_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT (name) DO UPDATE SET through_hour = excluded.through_hour,
                                                      max_id = excluded.max_id, rolled_at = excluded.rolled_at""",
@@ -123,13 +125,16 @@ class RollupReport:
     through_hour: str | None  # every hour before this one is in the rollups
 
 
-def rollup(conn: sqlite3.Connection, *, now: datetime | None = None, hours_per_step: int = HOURS_PER_STEP,
-           dry_run: bool = False) -> RollupReport:
-    """Bring the rollups up to date with every closed hour. Idempotent: what is rolled up is never added again.
-    `conn` must not be inside a transaction. `dry_run`: what it would add, writing nothing."""
-    step_of: Callable[..., tuple[int, int, int] | None] = _step
-    if getattr(conn, "dialect", None) == "postgresql":  # ids are not in commit order there: app/store/pg_rollup.py
-        from app.store.pg_rollup import step_pg as step_of
+# One step of a rollup: (conn, closed hour, hours per step, now) -> (hours, rows, late rows), or None when there is
+# nothing to do.
+Step = Callable[[Any, str, int, datetime], tuple[int, int, int] | None]
+
+
+def run_rollup(conn: Connection, step_of: Step, *, now: datetime | None = None, hours_per_step: int = HOURS_PER_STEP,
+               dry_run: bool = False) -> RollupReport:
+    """Bring the rollups up to date with every closed hour, one backend's `step_of` at a time. Idempotent: what is
+    rolled up is never added again. `conn` must not be inside a transaction. `dry_run`: what it would add, writing
+    nothing."""
     now = now or datetime.now(UTC)
     closed = hour_key(now - GRACE)  # hours before this one are closed
     if dry_run:
@@ -145,16 +150,16 @@ def rollup(conn: sqlite3.Connection, *, now: datetime | None = None, hours_per_s
     return RollupReport(hours, rows, late, read_state(conn)[0])
 
 
-def _start_of(conn: sqlite3.Connection, through: str | None) -> str | None:
+def start_of(conn: Connection, through: str | None) -> str | None:
     if through is not None:
         return through
     first = conn.execute("SELECT MIN(created_at) FROM attempts").fetchone()[0]
     return first[:13] if first else None
 
 
-def _pending(conn: sqlite3.Connection, closed: str) -> RollupReport:
+def _pending(conn: Connection, closed: str) -> RollupReport:
     through, max_id = read_state(conn)
-    start = _start_of(conn, through)
+    start = start_of(conn, through)
     if start is None or start >= closed:
         return RollupReport(0, 0, 0, through)
     hours = int((hour_start(closed) - hour_start(start)).total_seconds() // 3600)
@@ -165,53 +170,17 @@ def _pending(conn: sqlite3.Connection, closed: str) -> RollupReport:
     return RollupReport(hours, rows + late, late, closed)
 
 
-def _step(conn: sqlite3.Connection, closed: str, max_hours: int, now: datetime) -> tuple[int, int, int] | None:
-    """Read up to `max_hours` closed hours and the late rows in one snapshot, then write them under the lock if
-    nobody else did meanwhile. (hours, rows, late rows), or None when there is nothing to do."""
-    groups: dict[Key, _Group] = {}
-    conn.execute("BEGIN")  # one snapshot for every read below; readers never block the writer
-    try:
-        through, max_id = read_state(conn)
-        newest = conn.execute("SELECT MAX(id) FROM attempts").fetchone()[0] or 0
-        start = _start_of(conn, through)
-        if start is None:
-            return None
-        end = min(closed, hour_key(hour_start(start) + timedelta(hours=max_hours)))
-        late_due = through is not None and newest > max_id
-        if start >= end and not late_due:
-            return None
-        rows = _aggregate(conn, "created_at >= ? AND created_at < ?", (start, end), groups) if start < end else 0
-        # Rows with an id the last rollup had not seen, for hours it had already done: a spill file imported, a
-        # writer held back by a lock. The id range keeps this to the rows written since.
-        late = _aggregate(conn, "id > ? AND id <= ? AND created_at < ?", (max_id, newest, through),
-                          groups) if late_due else 0
-    finally:
-        conn.execute("COMMIT")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if read_state(conn) != (through, max_id):  # another process rolled up meanwhile: start over from its state
-            conn.execute("ROLLBACK")
-            return 0, 0, 0
-        write_step(conn, groups, max(end, start), max(newest, max_id), now)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    hours = int((hour_start(end) - hour_start(start)).total_seconds() // 3600) if start < end else 0
-    return hours, rows + late, late
-
-
-def write_step(conn: sqlite3.Connection, groups: dict[Key, _Group], through: str, max_id: int, now: datetime) -> None:
+def write_step(conn: Connection, groups: dict[Key, Group], through: str, max_id: int, now: datetime) -> None:
     """Inside the caller's write transaction: the hours' groups, the same added up per day, and the new state."""
-    days: dict[Key, _Group] = {}
+    days: dict[Key, Group] = {}
     for key, group in groups.items():
-        days.setdefault((key[0][:10], *key[1:]), _Group()).absorb(group)  # type: ignore[arg-type]
+        days.setdefault((key[0][:10], *key[1:]), Group()).absorb(group)
     _upsert(conn, "attempts_hourly", "hour", groups)
     _upsert(conn, "attempts_daily", "day", days)
     _write_state(conn, through, max_id, now)
 
 
-def _upsert(conn: sqlite3.Connection, table: str, period: str, groups: dict[Key, _Group]) -> None:
+def _upsert(conn: Connection, table: str, period: str, groups: dict[Key, Group]) -> None:
     """Add the groups to the table: sums add up in SQL; histograms are merged here with the stored ones."""
     if not groups:
         return
@@ -221,7 +190,7 @@ def _upsert(conn: sqlite3.Connection, table: str, period: str, groups: dict[Key,
         chunk = periods[i:i + 500]
         for r in conn.execute(f"SELECT {period}, {_KEY}, latency_hist, first_token_hist FROM {table} "
                               f"WHERE {period} IN ({', '.join('?' for _ in chunk)})", chunk):
-            stored[tuple(r[:6])] = (r[6], r[7])  # type: ignore[index]
+            stored[tuple(r[:6])] = (r[6], r[7])
     params = []
     for key, group in groups.items():
         latency, first_token = stored.get(key, (None, None))

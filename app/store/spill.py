@@ -20,13 +20,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.store.model_status import ModelStatusRow
-from app.store.rows import AttemptRow
+from app.store.database import write_batch
+from app.store.rows import AttemptRow, ModelStatusRow
 
 if TYPE_CHECKING:
-    from sqlite_utils import Database
-
-    from app.store.database import PgDatabase, SqliteDatabase
+    from app.store.backend import Opened, RowWriter
 
 try:
     import fcntl
@@ -73,10 +71,8 @@ def spill(db_path: Path, items: Iterable[object]) -> int:
             os.close(fd)  # releases the lock
 
 
-def import_spilled(db: Database | SqliteDatabase | PgDatabase, db_path: Path) -> tuple[int, int]:
+def import_spilled(db: Opened | RowWriter, db_path: Path) -> tuple[int, int]:
     """Write every spilled row into the database; returns (attempts written, lines that were not rows)."""
-    from app.store.database import write_batch
-
     written = unreadable = 0
     for claimed in _claim(db_path):
         rows, bad = _read(claimed)

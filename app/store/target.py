@@ -1,27 +1,21 @@
 """Where the store lives: a SQLite file (a `Path`) or a PostgreSQL server (a `PostgresTarget`).
 
-Every store function takes either, so the executor, the CLI and the dashboard never ask which one they use.
-A PostgreSQL URL may hold a password: `PostgresTarget` keeps it out of its `repr` and `label`, so neither a log
-line, an exception nor the dashboard can show it.
+Every store function takes either, and app/store/backend.py's `backend_for` turns it into the store's backend
+object, so the executor, the CLI and the dashboard never ask which one they use. A PostgreSQL URL may hold a
+password: `PostgresTarget` keeps it out of its `repr` and `label`, so neither a log line, an exception nor the
+dashboard can show it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 from app.urls import POSTGRES_SCHEMES, redact_url
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from app.config import Settings
-    from app.store.pg_connection import PgConnection
-
-    # An open store connection: the store's shared statements run on either.
-    Connection: TypeAlias = sqlite3.Connection | PgConnection
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +76,6 @@ def locate(where: Target | str, *, spill_to: Path | None = None) -> Target:
     return Path(where)
 
 
-def store_missing(where: Target | str) -> bool:
-    """True when `where` is a SQLite file that does not exist: nothing was ever written there. A server is never
-    missing here (whether it answers is `diagnose`'s to say)."""
-    target = locate(where)
-    return not isinstance(target, PostgresTarget) and not target.is_file()
-
-
 def label_of(where: Target | str) -> str:
-    """How messages name the store: the path, or the URL without its password."""
-    target = locate(where)
-    return target.label if isinstance(target, PostgresTarget) else str(target)
-
-
-
+    """How messages name the store: the path, or the URL without its password (PostgresTarget's str)."""
+    return str(locate(where))

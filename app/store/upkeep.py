@@ -20,11 +20,17 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
+from app.store.backend import StoreBackend, backend_for
 from app.store.clock import iso_millis
-from app.store.database import StoreProblem, open_database, problem_of
-from app.store.retention import PruneReport, RollupReport, prune, rollup
-from app.store.target import PostgresTarget, Target, locate
+from app.store.problem import StoreProblem
+from app.store.reports import PruneReport, RollupReport
+from app.store.retention import rollup
+from app.store.target import Target
+
+if TYPE_CHECKING:
+    from app.store.connection import Connection
 
 logger = logging.getLogger("taskrouter.store")
 
@@ -32,38 +38,35 @@ INTERVAL_SECONDS = 3600.0
 FIRST_DELAY_SECONDS = 300.0
 
 
-def maintain(path: Target, retention_days: int, *, now: datetime | None = None,
+def maintain(path: Target | str, retention_days: int, *, now: datetime | None = None,
              min_gap: float = INTERVAL_SECONDS) -> PruneReport | RollupReport | None:
     """One automatic run: claim the file's turn, roll up, and prune when `retention_days` > 0 (0 keeps raw rows
     for ever; they are still rolled up, for the dashboard). None when the file does not exist or a process claimed
     a run less than `min_gap` seconds ago. Raises StoreProblem or sqlite3.Error."""
-    if isinstance(path, PostgresTarget):
-        try:
-            return _maintain(path, retention_days, now, min_gap)
-        except StoreProblem:
-            raise
-        except Exception as exc:  # psycopg's errors, in the words the attempt log's writer uses
-            raise problem_of(path, exc) from None
-    if not path.is_file():
+    store = backend_for(path)
+    if store.missing():
         return None
-    return _maintain(path, retention_days, now, min_gap)
+    try:
+        return _maintain(store, retention_days, now, min_gap)
+    except store.upkeep_errors as exc:
+        raise store.problem_of(exc) from None
 
 
-def _maintain(path: Target, retention_days: int, now: datetime | None,
+def _maintain(store: StoreBackend, retention_days: int, now: datetime | None,
               min_gap: float) -> PruneReport | RollupReport | None:
     now = now or datetime.now(UTC)
-    db = open_database(path)
+    conn = store.open().conn
     try:
-        if not _claim(db.conn, now, min_gap):
+        if not _claim(conn, now, min_gap):
             return None
         if retention_days <= 0:
-            return rollup(db.conn, now=now)
+            return rollup(conn, now=now)
     finally:
-        db.conn.close()
-    return prune(path, retention_days, now=now)
+        conn.close()
+    return store.prune(retention_days, now=now)
 
 
-def _claim(conn: sqlite3.Connection, now: datetime, min_gap: float) -> bool:
+def _claim(conn: Connection, now: datetime, min_gap: float) -> bool:
     with conn:
         conn.execute("INSERT INTO rollup_state (name) VALUES ('attempts') ON CONFLICT (name) DO NOTHING")
         claimed = conn.execute(
@@ -103,8 +106,7 @@ class Upkeep:
 
     def watch(self, path: Target | str, retention_days: int, owner: object) -> None:
         """Maintain `path` while `owner` (a router logging to it) lives; the latest retention asked for wins."""
-        target = locate(path)
-        key = target if isinstance(target, PostgresTarget) else target.absolute()
+        key = backend_for(path).absolute().target
         with self._lock:
             job = self._jobs.get(key)
             if job is None:

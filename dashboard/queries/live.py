@@ -11,7 +11,7 @@ from dashboard.queries.dialect import attempt_columns, bytewise, count_if
 from dashboard.queries.ranges import CUT_SHORT
 
 if TYPE_CHECKING:
-    from app.store.target import Connection
+    from app.store.backend import Connection
 
 # -- one request ---------------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from dashboard.queries.dialect import attempt_columns
 from dashboard.queries.ranges import PERCENTILES, Evidence, Latency, ModelAnswers, Scope, TaskDepth, Totals
 
 if TYPE_CHECKING:
-    from app.store.target import Connection
+    from app.store.backend import Connection
 
 
 def _split(conn: Connection, scope: Scope) -> rollups.Split | None:

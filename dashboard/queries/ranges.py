@@ -29,7 +29,7 @@ from dashboard.queries.dialect import (
 )
 
 if TYPE_CHECKING:
-    from app.store.target import Connection
+    from app.store.backend import Connection
 
 PERCENTILES = (50, 95, 99)
 FAILED_OUTCOMES = ("failure", "skipped")

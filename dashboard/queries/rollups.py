@@ -28,7 +28,7 @@ from dashboard.queries.ranges import CUT_SHORT, RUNTIME_DEPRECATION_KINDS, Evide
 from dashboard.timeframe import parse_iso
 
 if TYPE_CHECKING:
-    from app.store.target import Connection
+    from app.store.backend import Connection
 
 ROLLUP_SPAN = timedelta(days=2)  # up to this (the hourly-bucket trends), ranges stay on the raw rows
 NOTE = ("Most of this range comes from the hourly and daily rollups (raw rows are kept ATTEMPTS_RETENTION_DAYS): "

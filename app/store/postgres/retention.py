@@ -1,6 +1,6 @@
 """Pruning on PostgreSQL: roll up first, then drop whole days.
 
-Each UTC day of `attempts` is a partition (app/store/pg_migrations.py): a day older than the cutoff whose rows
+Each UTC day of `attempts` is a partition (app/store/postgres/migrations.py): a day older than the cutoff whose rows
 the rollups hold is dropped, which gives its space back to the disk at once, with no vacuum and no delete. The
 drop needs the table's exclusive lock for the milliseconds a catalog change takes; it waits for it at most
 LOCK_TIMEOUT (a dashboard query in progress), so writers queued behind it wait no longer than that, and a day not
@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from app.store.pg_connection import PgConnection
-from app.store.pg_migrations import daily_partitions
-from app.store.retention import PruneReport, cutoff_for
-from app.store.rollup import STATE, read_state, rollup
-from app.store.target import PostgresTarget
+from app.store.postgres.connection import PgConnection
+from app.store.postgres.dialect import POSTGRES
+from app.store.postgres.migrations import daily_partitions
+from app.store.reports import PruneReport, cutoff_for
+from app.store.rollup import STATE, read_state, run_rollup
 
 logger = logging.getLogger("taskrouter.store")
 
@@ -36,20 +36,19 @@ def _size(conn: PgConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def prune_pg(target: PostgresTarget, retention_days: int, *, dry_run: bool = False, now: datetime | None = None,
-             batch_rows: int = BATCH_ROWS, sleep: Callable[[float], None] = time.sleep,
-             clock: Callable[[], float] = time.perf_counter) -> PruneReport:
-    """`prune` for PostgreSQL (see the module docstring). Raises ValueError for a bad `retention_days`,
-    StoreProblem for a server that cannot be used."""
-    from app.store.database import open_database
-
+def prune(open_store: Callable[[], PgConnection], label: str, retention_days: int, *, dry_run: bool = False,
+          now: datetime | None = None, batch_rows: int = BATCH_ROWS, sleep: Callable[[float], None] = time.sleep,
+          clock: Callable[[], float] = time.perf_counter) -> PruneReport:
+    """`prune` for PostgreSQL (see the module docstring), on a connection `open_store` opens migrated. `label`: how
+    the report names the store. Raises ValueError for a bad `retention_days`, StoreProblem for a server that
+    cannot be used."""
     now = now or datetime.now(UTC)
     cutoff = cutoff_for(retention_days, now)
-    conn = open_database(target).conn
+    conn = open_store()
     try:
         size_before = _size(conn)
-        rolled = rollup(conn, now=now, dry_run=dry_run)  # type: ignore[arg-type]
-        through, max_id = read_state(conn)  # type: ignore[arg-type]
+        rolled = run_rollup(conn, POSTGRES.rollup_step, now=now, dry_run=dry_run)
+        through, max_id = read_state(conn)
         # Rows before the cutoff, and only what the rollups hold: hours before `through`, ids up to max_id.
         limit = min(cutoff, (rolled.through_hour if dry_run else through) or "")  # a dry run: as if rolled up
         partitions = daily_partitions(conn)
@@ -61,7 +60,7 @@ def prune_pg(target: PostgresTarget, retention_days: int, *, dry_run: bool = Fal
                                    "WHERE created_at < ?", (limit,)).fetchone()
             kept = conn.execute("SELECT MIN(created_at) FROM attempts WHERE created_at >= ?", (limit,)).fetchone()
             freed = sum(_relation_size(conn, name) for name, _ in doomed)
-            return PruneReport(target.label, True, retention_days, cutoff, int(counted[0]), counted[1],
+            return PruneReport(label, True, retention_days, cutoff, int(counted[0]), counted[1],
                                counted[2], kept[0], rolled.hours, rolled.through_hour, 0, 0.0, size_before,
                                size_before - freed, freed, freed, "partitions")
         if limit:
@@ -89,7 +88,7 @@ def prune_pg(target: PostgresTarget, retention_days: int, *, dry_run: bool = Fal
             last = max(x for x in (last, high) if x) if (last or high) else None
         oldest = conn.execute("SELECT MIN(created_at) FROM attempts").fetchone()[0]
         size_after = _size(conn)
-        return PruneReport(target.label, False, retention_days, cutoff, removed, first, last,
+        return PruneReport(label, False, retention_days, cutoff, removed, first, last,
                            oldest, rolled.hours, rolled.through_hour, batches, longest * 1000, size_before, size_after,
                            max(size_before - size_after, 0), max(size_before - size_after, 0), "partitions")
     finally:

@@ -1,6 +1,6 @@
 """The PostgreSQL schema: an append-only list of small functions, run in order when a process opens the store.
 
-The same rules as SQLite's migrations (app/store/migrations.py): never edit or reorder one that has shipped.
+The same rules as SQLite's migrations (app/store/sqlite/migrations.py): never edit or reorder one that has shipped.
 Every process that opens the store runs `migrate` under one advisory lock, so many starting at once apply each
 migration exactly once; a process that finds every migration applied takes no lock.
 
@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from app.store.pg_connection import PgConnection
+from app.store.postgres.connection import PgConnection
 
 logger = logging.getLogger("taskrouter.store")
 
@@ -191,8 +191,8 @@ def p006_request_id_byte_order(conn: PgConnection) -> None:
 
 @migration
 def p007_attempt_rollups(conn: PgConnection) -> None:
-    # The same rollups as SQLite's (app/store/migrations.py m007, m008; app/store/rollup.py): per hour and per UTC
-    # day, one row per (period, task, model, chain position, outcome, error kind), '' for a NULL error kind.
+    # The same rollups as SQLite's (app/store/sqlite/migrations.py m007, m008; app/store/rollup.py): per hour and
+    # per UTC day, one row per (period, task, model, chain position, outcome, error kind), '' for a NULL error kind.
     for table, period in (("attempts_hourly", "hour"), ("attempts_daily", "day")):
         conn.execute(f"""
             CREATE TABLE IF NOT EXISTS {table} (

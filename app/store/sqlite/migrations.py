@@ -30,14 +30,14 @@ def applied_migrations(conn: sqlite3.Connection) -> set[str]:
 
 def migrate(db: Database) -> list[str]:
     """Apply what is missing; returns the names applied now."""
-    db[_APPLIED].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
-    done = {row["name"] for row in db[_APPLIED].rows}
+    db.table(_APPLIED).create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db.table(_APPLIED).rows}
     applied = []
     for fn in MIGRATIONS:
         if fn.__name__ in done:
             continue
         fn(db)
-        db[_APPLIED].insert(
+        db.table(_APPLIED).insert(
             {"name": fn.__name__, "applied_at": datetime.now(UTC).isoformat()}, ignore=True
         )
         applied.append(fn.__name__)
@@ -46,7 +46,7 @@ def migrate(db: Database) -> list[str]:
 
 @migration
 def m001_attempts(db: Database) -> None:
-    db["attempts"].create(
+    db.table("attempts").create(
         {
             "id": int,
             "request_id": str,
@@ -77,7 +77,7 @@ def m001_attempts(db: Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    table = db["attempts"]
+    table = db.table("attempts")
     table.create_index(["created_at"], if_not_exists=True)
     table.create_index(["model", "created_at"], if_not_exists=True)
     table.create_index(["task_type", "created_at"], if_not_exists=True)
@@ -88,7 +88,7 @@ def m001_attempts(db: Database) -> None:
 
 @migration
 def m002_model_status(db: Database) -> None:
-    db["model_status"].create(
+    db.table("model_status").create(
         {
             "model": str,
             "status": str,  # deprecated | not_found | cooling_down
@@ -106,7 +106,7 @@ def m002_model_status(db: Database) -> None:
 @migration
 def m003_deprecation_checks(db: Database) -> None:
     # One row per `taskrouter check` run; the dashboard shows the latest (app.deprecations.latest_check).
-    db["checks"].create(
+    db.table("checks").create(
         {
             "id": int,
             "checked_at": str,  # UTC ISO-8601, sorts as text
@@ -119,15 +119,15 @@ def m003_deprecation_checks(db: Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    db["checks"].create_index(["checked_at"], if_not_exists=True)
+    db.table("checks").create_index(["checked_at"], if_not_exists=True)
 
 
 def _add_column(db: Database, table: str, column: str, kind: type, default: object) -> None:
     """Idempotent, and safe when two processes migrate a new file at once. `default` None: nullable."""
-    if column in db[table].columns_dict:
+    if column in db.table(table).columns_dict:
         return
     try:
-        db[table].add_column(column, kind, not_null_default=default)
+        db.table(table).add_column(column, kind, not_null_default=default)
     except sqlite3.OperationalError as exc:  # another process added it between the check and here
         if "duplicate column" not in str(exc):
             raise
@@ -147,14 +147,14 @@ def m005_first_token(db: Database) -> None:
 @migration
 def m006_overrides_and_audit(db: Database) -> None:
     # Runtime overrides (app/store/overrides.py): active while cleared_at is NULL and expires_at is in the future.
-    db["overrides"].create(
+    db.table("overrides").create(
         {"id": int, "kind": str, "task": str, "model": str, "reason": str, "set_by": str, "set_at": str,
          "expires_at": str, "cleared_at": str, "cleared_by": str},
         pk="id", if_not_exists=True,
     )
-    db["overrides"].create_index(["cleared_at"], if_not_exists=True)
+    db.table("overrides").create_index(["cleared_at"], if_not_exists=True)
     # Who changed what, when and why: every override set or cleared, every mark cleared by hand.
-    db["audit"].create(
+    db.table("audit").create(
         {"id": int, "at": str, "who": str, "action": str, "target": str, "task": str, "detail": str, "reason": str,
          "via": str},
         pk="id", if_not_exists=True,

@@ -6,37 +6,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
-from app.store.model_status import UPSERT_STATUS, ModelStatusRow
-from app.store.pg_connection import PgConnection
-from app.store.pg_migrations import IDS_SETTLED_LOCK, ensure_partitions
-from app.store.rows import AttemptRow
+from app.store.postgres.connection import PgConnection
+from app.store.postgres.migrations import IDS_SETTLED_LOCK, ensure_partitions
+from app.store.rows import UPSERT_STATUS, AttemptRow, ModelStatusRow, Release
 
 _COLUMNS = ", ".join(AttemptRow._fields)
 _FLAGS = [AttemptRow._fields.index(name) for name in ("is_fallback", "forced", "hedged")]
-_COST = AttemptRow._fields.index("cost_usd")
 _TEXTS = [i for i, name in enumerate(AttemptRow._fields)
           if getattr(AttemptRow.__annotations__[name], "__forward_arg__", None) in ("str", "str | None")]
 _SAME_ATTEMPT = ("request_id", "attempt", "retry", "model", "created_at")
 
 
-@dataclass(frozen=True, slots=True)
-class Release:
-    """A budget reservation that ended: `amount` (its estimate less the call's actual cost) leaves
-    `spend.reserved`. The actual cost stays reserved until the attempt row that carries it is written and moves
-    it to `spent`: whichever of the two is written first, spend plus reservations never reads low."""
-
-    day: str
-    amount: float
-
-
-def write_rows_pg(conn: PgConnection, items: Iterable[object], *, skip_known: bool = False,
+def write_rows(conn: PgConnection, items: Iterable[object], *, skip_known: bool = False,
                   costs_reserved: bool = False) -> int:
     """Write the rows among `items` in one transaction; returns the attempts written. `skip_known`: leave out
     attempts already in the table (an import of spilled rows). `costs_reserved`: this process's calls reserve
-    their budget, so an attempt's cost also leaves `spend.reserved` (see Release)."""
+    their budget, so an attempt's cost also leaves `spend.reserved` (see app.store.rows.Release)."""
     attempts: list[AttemptRow] = []
     statuses: list[ModelStatusRow] = []
     released: dict[str, float] = defaultdict(float)
@@ -68,8 +57,8 @@ def write_rows_pg(conn: PgConnection, items: Iterable[object], *, skip_known: bo
     return len(costs)
 
 
-def _values(row: AttemptRow) -> list[object]:
-    values = list(row)
+def _values(row: AttemptRow) -> list[Any]:
+    values: list[Any] = list(row)
     for i in _FLAGS:
         values[i] = int(values[i])
     for i in _TEXTS:
@@ -85,7 +74,7 @@ def _copy(conn: PgConnection, attempts: list[AttemptRow]) -> list[tuple[str, flo
         with conn.raw.cursor() as cursor, cursor.copy(f"COPY attempts ({_COLUMNS}) FROM STDIN") as copy:
             for row in attempts:
                 copy.write_row(_values(row))
-    return [(row.created_at, row[_COST]) for row in attempts]
+    return [(row.created_at, row.cost_usd) for row in attempts]
 
 
 def _import(conn: PgConnection, attempts: list[AttemptRow]) -> list[tuple[str, float | None]]:
@@ -100,7 +89,7 @@ def _import(conn: PgConnection, attempts: list[AttemptRow]) -> list[tuple[str, f
     same = " AND ".join(f"a.{c} IS NOT DISTINCT FROM i.{c}" for c in _SAME_ATTEMPT)
     # DISTINCT ON: a row spilled twice into the same file is one attempt too.
     batch = f"SELECT DISTINCT ON ({', '.join(_SAME_ATTEMPT)}) * FROM import_attempts"
-    cursor = conn.execute(f"INSERT INTO attempts ({_COLUMNS}) SELECT {', '.join('i.' + c for c in AttemptRow._fields)} "
-                          f"FROM ({batch}) i WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE {same}) "
-                          f"RETURNING created_at, cost_usd")
-    return [(r[0], r[1]) for r in cursor.fetchall()]
+    columns = ", ".join("i." + c for c in AttemptRow._fields)
+    inserted = conn.execute(f"INSERT INTO attempts ({_COLUMNS}) SELECT {columns} FROM ({batch}) i "
+                            f"WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE {same}) RETURNING created_at, cost_usd")
+    return [(r[0], r[1]) for r in inserted.fetchall()]

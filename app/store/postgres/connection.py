@@ -17,6 +17,7 @@ from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from app.store.problem import StoreProblem
 from app.store.target import PostgresTarget
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class PgRow(Sequence[Any]):
         self._names = names
         self._values = values
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return self._values[self._names[key]]
         return self._values[key]
@@ -81,7 +82,7 @@ class PgCursor:
         self.rowcount = cursor.rowcount
         self.description = cursor.description
 
-    def fetchone(self) -> PgRow | None:
+    def fetchone(self) -> Any:  # PgRow | None, typed as sqlite3's is: callers that know a row comes index it
         if self._cursor.description is None:
             return None
         row = self._cursor.fetchone()
@@ -107,16 +108,16 @@ class PgConnection:
         self.row_factory: object = None  # accepted and ignored: rows already answer by name and by position
         self._transaction: Any = None
         self._depth = 0
-        self.partitions_through: date | None = None  # the UTC day ensure_partitions last ran for (pg_migrations)
+        self.partitions_through: date | None = None  # the UTC day ensure_partitions last ran for (migrations.py)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> PgCursor:
         cursor = self.raw.cursor()
-        cursor.execute(translate(sql), params if params else None)  # type: ignore[arg-type]
+        cursor.execute(translate(sql), params if params else None)
         return PgCursor(cursor)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self.raw.cursor() as cursor:
-            cursor.executemany(translate(sql), rows)  # type: ignore[arg-type]
+            cursor.executemany(translate(sql), rows)
 
     def __enter__(self) -> PgConnection:
         if self._depth == 0:
@@ -179,10 +180,8 @@ def _number_loader() -> type:
     return NumberLoader
 
 
-def as_problem(target: PostgresTarget, exc: BaseException) -> Any:
+def as_problem(target: PostgresTarget, exc: BaseException) -> StoreProblem:
     """A psycopg error in words that say what to do; the URL's password never appears."""
-    from app.store.database import StoreProblem
-
     if isinstance(exc, StoreProblem):
         return exc
     text = _without_secret(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, target)

@@ -12,20 +12,12 @@ so two hosts rolling up at once never count a row twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from app.store.pg_connection import PgConnection
-from app.store.pg_migrations import IDS_SETTLED_LOCK
-from app.store.rollup import (
-    Key,
-    _aggregate,
-    _Group,
-    _start_of,
-    hour_key,
-    hour_start,
-    read_state,
-    write_step,
-)
+from app.store.postgres.connection import PgConnection
+from app.store.postgres.migrations import IDS_SETTLED_LOCK
+from app.store.rollup import Group, Key, aggregate, hour_key, hour_start, read_state, start_of, write_step
 
 _WRITE_LOCK = 0x77726974  # "writ": one rollup writer at a time, across hosts
 
@@ -35,32 +27,33 @@ def settled_id(conn: PgConnection) -> int:
     with conn:
         conn.execute("SELECT pg_advisory_xact_lock(?)", (IDS_SETTLED_LOCK,))
         row = conn.execute("SELECT last_value, is_called FROM attempts_id_seq").fetchone()
-    return int(row[0]) if row is not None and row[1] else 0  # type: ignore[index]
+    return int(row[0]) if row is not None and row[1] else 0
 
 
-def step_pg(conn: PgConnection, closed: str, max_hours: int, now: datetime) -> tuple[int, int, int] | None:
+def step(conn: PgConnection, closed: str, max_hours: int, now: datetime, *,
+         whole_ms: Callable[[str], str]) -> tuple[int, int, int] | None:
     """`rollup`'s step on PostgreSQL: the rows up to the settled id, read in one repeatable-read snapshot, then
     written under an advisory lock shared by every host."""
-    groups: dict[Key, _Group] = {}
+    groups: dict[Key, Group] = {}
     newest = settled_id(conn)
     with conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot for every read below
-        through, max_id = read_state(conn)  # type: ignore[arg-type]
-        start = _start_of(conn, through)  # type: ignore[arg-type]
+        through, max_id = read_state(conn)
+        start = start_of(conn, through)
         if start is None:
             return None
         end = min(closed, hour_key(hour_start(start) + timedelta(hours=max_hours)))
         late_due = through is not None and newest > max_id
         if start >= end and not late_due:
             return None
-        rows = _aggregate(conn, "created_at >= ? AND created_at < ? AND id <= ?", (start, end, newest),  # type: ignore[arg-type]
-                          groups) if start < end else 0
-        late = _aggregate(conn, "id > ? AND id <= ? AND created_at < ?", (max_id, newest, through),  # type: ignore[arg-type]
-                          groups) if late_due else 0
+        rows = aggregate(conn, "created_at >= ? AND created_at < ? AND id <= ?", (start, end, newest), groups,
+                         whole_ms=whole_ms) if start < end else 0
+        late = aggregate(conn, "id > ? AND id <= ? AND created_at < ?", (max_id, newest, through), groups,
+                         whole_ms=whole_ms) if late_due else 0
     with conn:
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
-        if tuple(read_state(conn)) != (through, max_id):  # type: ignore[arg-type]
+        if tuple(read_state(conn)) != (through, max_id):
             return 0, 0, 0  # another host rolled up meanwhile: start over from its state
-        write_step(conn, groups, max(end, start), max(newest, max_id), now)  # type: ignore[arg-type]
+        write_step(conn, groups, max(end, start), max(newest, max_id), now)
     hours = int((hour_start(end) - hour_start(start)).total_seconds() // 3600) if start < end else 0
     return hours, rows + late, late

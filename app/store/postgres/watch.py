@@ -12,25 +12,17 @@ import atexit
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from app.store.clock import utc_now_iso
-from app.store.model_status import MODEL_STATUS_SQL
-from app.store.overrides import ACTIVE_SQL, Override, override_from_row
-from app.store.pg_migrations import NOTIFY_CHANNEL
+from app.store.postgres.connection import PgConnection
+from app.store.postgres.database import open_server
+from app.store.postgres.migrations import NOTIFY_CHANNEL
+from app.store.state import ACTIVE_SQL, MODEL_STATUS_SQL, State, override_from_row
 from app.store.target import PostgresTarget
 
 logger = logging.getLogger("taskrouter.store")
 
 _TICK = 0.2  # how often the thread looks up from waiting: how long stop() may take
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    marks: list[dict[str, Any]]
-    overrides: list[Override]
-    read_at: float  # time.monotonic() when read
 
 
 class StateWatch:
@@ -72,9 +64,7 @@ class StateWatch:
                 backoff = min(backoff * 2, 2.0)
 
     def _listen(self) -> None:
-        from app.store.database import open_database
-
-        conn = open_database(self.target).conn  # migrated: a router may start before any other opened the store
+        conn = open_server(self.target).conn  # migrated: a router may start before any other opened the store
         try:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
             self._read(conn)  # after LISTEN: a change committed from here on is notified, and none is missed
@@ -93,13 +83,16 @@ class StateWatch:
         finally:
             conn.close()
 
-    def _read(self, conn: Any) -> None:
+    def _read(self, conn: PgConnection) -> None:
         # The connection was opened migrated, so both tables exist: an error here is the server's, and the feed is
         # read again once it answers (an empty list would say every override ended).
         marks = [dict(r) for r in conn.execute(MODEL_STATUS_SQL)]
         active = [override_from_row(r) for r in conn.execute(ACTIVE_SQL, (utc_now_iso(),))]
         self.latest = State(marks, active, time.monotonic())
         self._first.set()
+
+    def release(self) -> None:
+        release_watch(self)
 
     def wait_first(self, timeout: float) -> State | None:
         """The first state read, waiting for it up to `timeout` (a router's first call must not run blind to marks

@@ -8,7 +8,7 @@ import logging
 import threading
 from typing import Any
 
-from app.store.pg_connection import PgConnection, connect
+from app.store.postgres.connection import PgConnection, connect
 from app.store.target import PostgresTarget
 
 logger = logging.getLogger("taskrouter.store")
