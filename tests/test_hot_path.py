@@ -165,6 +165,26 @@ def test_while_the_disk_refuses_rows_the_backlog_is_bounded_then_written(tmp_pat
     log.close()
 
 
+def test_the_positional_builders_make_what_the_dataclass_constructors_make():
+    import dataclasses
+
+    from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage, new_record, new_response
+
+    record_values = ("m", Outcome.FAILURE, 2, ErrorKind.TIMEOUT, 504, "late", 12.5, True, "groq", 3)
+    built = new_record(*record_values)
+    assert type(built) is AttemptRecord and built == AttemptRecord(*record_values)
+    response_values = ("hi", "m", "stop", Usage(3, 4, 7), "fast", "rid", True, 9.5, (built,), "groq", 0.25, "req_1",
+                       ({"id": "t"},), "v")
+    made = new_response(*response_values)
+    assert type(made) is LLMResponse and made == LLMResponse(*response_values)
+    # Every field, in order: a field added to either class must be passed, or the builder fails loudly.
+    assert [getattr(made, f.name) for f in dataclasses.fields(LLMResponse)] == list(response_values)
+    with pytest.raises(TypeError):
+        new_record(*record_values[:-1])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.content = "changed"  # type: ignore[misc]
+
+
 @pytest.mark.parametrize("tail", [(0, False, None, None), (1, True, 12.5, "FORCE_MODEL")])
 def test_every_row_of_a_batch_is_written_once_in_order_whatever_its_size(tmp_path, tail):
     import sqlite3

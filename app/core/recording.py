@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from app.providers import ProviderResponse
 from app.registry.chain import Candidate, Chain
 from app.store import AttemptLog, AttemptRow, utc_now_iso
-from app.types import AttemptRecord, ErrorKind, Outcome
+from app.types import AttemptRecord, ErrorKind, Outcome, new_record
 
 MAX_MESSAGE_CHARS = 2000
+_new_row = AttemptRow._make  # from a tuple already in column order
 
 
 class _RequestIds:
@@ -62,42 +63,28 @@ class RequestLog:
         first_token_ms: float | None = None,
     ) -> None:
         """`cost` is what the attempt was billed: None when the price is unknown, 0.0 for an unbilled failure."""
-        self.records.append(AttemptRecord(
-            model=candidate.model, outcome=outcome, attempt=position, error_kind=kind, status_code=status,
-            message=message, latency_ms=latency_ms, is_fallback=candidate.is_fallback, provider=provider, retry=retry))
+        self.records.append(new_record(candidate.model, outcome, position, kind, status, message, latency_ms,
+                                       candidate.is_fallback, provider, retry))
         if self.log is None:
             return
         called = outcome is not Outcome.SKIPPED
-        usage = result.usage if result is not None else None
-        # A skipped model's token counts are unknown (NULL); a call that failed without an answer used none (0).
-        no_tokens = 0 if called else None
-        self.log.record(AttemptRow(
-            request_id=self.request_id,
-            task_type=self.chain.task_type,
-            model=candidate.model,
-            provider=provider,
-            attempt=position,
-            outcome=outcome.value,
-            error_kind=kind.value if kind else None,
-            status_code=status,
-            error_message=message[:MAX_MESSAGE_CHARS] if message else None,
-            is_fallback=int(candidate.is_fallback),
-            forced=int(self.chain.forced),
-            prompt_tokens=usage.prompt_tokens if usage else no_tokens,
-            completion_tokens=usage.completion_tokens if usage else no_tokens,
-            total_tokens=usage.total_tokens if usage else no_tokens,
-            latency_ms=latency_ms,
-            cost_usd=cost,
-            created_at=utc_now_iso(),
-            cached_tokens=usage.cached_tokens if usage else None,
-            reasoning_tokens=usage.reasoning_tokens if usage else None,
-            variant=self.variant,
-            finish_reason=result.finish_reason if result is not None else None,
-            provider_request_id=result.provider_request_id if result is not None else None,
-            prompt=self.prompt if called else None,
-            response=result.content if result is not None and self.log_content else None,
-            retry=retry,
-            hedged=int(hedged),
-            first_token_ms=first_token_ms,
-            override_source=self.chain.override_source,
-        ))
+        none_if_skipped = 0 if called else None
+        # Positional, in AttemptRow's column order: a hot-path trick kept because building the row, the record and
+        # the response by name grew the router's own instructions per call by more than 5 % (bench/RESULTS.md).
+        if result is None:
+            row = (self.request_id, self.chain.task_type, candidate.model, provider, position, outcome.value,
+                   kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
+                   int(candidate.is_fallback), int(self.chain.forced), none_if_skipped, none_if_skipped,
+                   none_if_skipped, latency_ms, cost, utc_now_iso(), None, None, self.variant, None, None,
+                   self.prompt if called else None, None, retry, int(hedged), first_token_ms,
+                   self.chain.override_source)
+        else:
+            usage = result.usage
+            row = (self.request_id, self.chain.task_type, candidate.model, provider, position, outcome.value,
+                   kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
+                   int(candidate.is_fallback), int(self.chain.forced), usage.prompt_tokens, usage.completion_tokens,
+                   usage.total_tokens, latency_ms, cost, utc_now_iso(), usage.cached_tokens,
+                   usage.reasoning_tokens, self.variant, result.finish_reason, result.provider_request_id,
+                   self.prompt, result.content if self.log_content else None, retry, int(hedged), first_token_ms,
+                   self.chain.override_source)
+        self.log.record(_new_row(row))

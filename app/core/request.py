@@ -22,7 +22,7 @@ from app.errors import (
 from app.providers import ProviderResponse
 from app.registry.catalog import ModelInfo
 from app.registry.chain import Chain
-from app.types import AttemptRecord, ErrorKind, LLMResponse, Usage
+from app.types import AttemptRecord, ErrorKind, LLMResponse, Usage, new_response
 
 _UNSUITABLE = (ErrorKind.CAPABILITY, ErrorKind.CONTEXT_LENGTH, ErrorKind.BUDGET)
 
@@ -81,22 +81,12 @@ def check_options(max_cost_usd: float | None, validate: Validator | None, requir
 
 def response(req: RequestLog, answer: Answer, attempts: tuple[AttemptRecord, ...], total_ms: float) -> LLMResponse:
     result, pick = answer.result, answer.pick
-    return LLMResponse(
-        content=result.content,
-        model_used=pick.candidate.model,
-        finish_reason=result.finish_reason,
-        usage=result.usage if type(result.usage) is Usage else Usage.of(result.usage),  # a custom provider's dict
-        task_type=req.chain.task_type,
-        request_id=req.request_id,
-        fallback_used=pick.position > 1,
-        latency_ms=total_ms,
-        attempts=attempts,
-        provider=answer.provider,
-        cost_usd=answer.cost_usd,
-        provider_request_id=result.provider_request_id,
-        tool_calls=result.tool_calls,
-        variant=req.variant,
-    )
+    usage = result.usage if type(result.usage) is Usage else Usage.of(result.usage)  # a custom provider's dict
+    # Positional, in LLMResponse's field order (content, model_used, finish_reason, usage, task_type, request_id,
+    # fallback_used, latency_ms, attempts, provider, cost_usd, provider_request_id, tool_calls, variant).
+    return new_response(result.content, pick.candidate.model, result.finish_reason, usage,
+                        req.chain.task_type, req.request_id, pick.position > 1, total_ms, attempts, answer.provider,
+                        answer.cost_usd, result.provider_request_id, result.tool_calls, req.variant)
 
 
 def calls_made(request: Request) -> str:
