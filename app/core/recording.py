@@ -71,6 +71,7 @@ class RequestLog:
         none_if_skipped = 0 if called else None
         # Positional, in AttemptRow's column order: a hot-path trick kept because building the row, the record and
         # the response by name grew the router's own instructions per call by more than 5 % (bench/RESULTS.md).
+        row: tuple[object, ...]
         if result is None:
             row = (self.request_id, self.chain.task_type, candidate.model, provider, position, outcome.value,
                    kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
