@@ -3,16 +3,18 @@ and a router configured against it. Nothing here patches the SDK or the executor
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from pg_server import PgNotInstalled, PgServer, PgStartError
+from pg_server import PgNotInstalled, PgServer, PgStartError, ram_disk
 
 import app
 from app.config import Settings, load_settings
@@ -28,6 +30,22 @@ TEST_KEY = "gsk_test_0123456789abcdefSECRET"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _streamlit_scans_installed_packages_once() -> Iterator[None]:
+    """Each new AppTest has Streamlit read the metadata of every installed distribution, looking for components:
+    most of a dashboard test's time. What is installed does not change during a run, so the first scan's answer
+    serves them all. Streamlit is not imported for a run without dashboard tests."""
+    if "streamlit.testing.v1" not in sys.modules:
+        yield
+        return
+    from streamlit.components.v2 import manifest_scanner
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests",
+                      functools.cache(manifest_scanner.scan_component_manifests))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -162,7 +180,7 @@ def pg_server() -> Iterator[PgServer]:
     since a broken cluster must not look like a passing suite."""
     problem = None
     try:
-        server = PgServer.from_env()
+        server = PgServer.from_env(parent=ram_disk())
     except PgNotInstalled as exc:
         pytest.skip(str(exc))
     except PgStartError as exc:
@@ -179,10 +197,12 @@ def pg_server() -> Iterator[PgServer]:
 def pg_url(pg_server: PgServer, request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of a new, empty database for this test alone (tens of milliseconds: cloned from template0). After
     the test, this process's writers, readers and change-feed watches of PostgreSQL stores are closed: no thread
-    of one test outlives it."""
+    of one test outlives it. Then the database is dropped: a session's hundreds of databases would otherwise sit
+    on disk until the session's end, and removing them all at once is slow."""
     if pg_server.can_restart:
         pg_server.start()  # a no-op, unless an earlier test stopped the server and failed before starting it again
-    yield pg_server.new_database(pg_server.unique_name(request.node.name))
+    url = pg_server.new_database(pg_server.unique_name(request.node.name))
+    yield url
     from app.store import attempt_log
     from app.store.postgres.reader import close_readers
     from app.store.postgres.watch import stop_all_watches
@@ -193,3 +213,4 @@ def pg_url(pg_server: PgServer, request: pytest.FixtureRequest) -> Iterator[str]
             attempt_log._LOGS.pop(key, None)
     stop_all_watches()
     close_readers()
+    pg_server.drop_database(url)

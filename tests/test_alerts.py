@@ -59,7 +59,8 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}{SECRET_PATH}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # serve_forever looks for shutdown() every poll_interval: its default half second would be each test's wait.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
     @property
@@ -260,6 +261,7 @@ async def test_an_override_set_and_cleared_posts_once_each(sim, make_router, rec
 
 # -- a receiver that fails never affects a call -------------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_a_receiver_answering_500_is_retried_logged_once_and_never_slows_a_call(sim, make_router, receiver,
                                                                                      caplog):
     caplog.set_level(logging.WARNING, "taskrouter.alerts")
