@@ -147,7 +147,9 @@ def load_bench(name: str) -> ModuleType:
     return module
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# The PostgreSQL run of each dashboard test is slow: page renders on a second backend, which the store's own tests
+# and tests/test_dashboard_postgres.py keep in the fast run.
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def dashboard_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     """A store no one has opened yet, once of each kind: a SQLite file's path, a new PostgreSQL database. The
     dashboard tests that take it (or `seeded`) run on both and assert the same values."""

@@ -288,6 +288,7 @@ async def test_a_receiver_answering_500_is_retried_logged_once_and_never_slows_a
     assert SECRET_PATH not in caplog.text
 
 
+@pytest.mark.slow
 async def test_a_receiver_that_is_down_is_logged_once_and_never_slows_a_call(sim, make_router, caplog):
     caplog.set_level(logging.WARNING, "taskrouter.alerts")
     with socket.socket() as s:

@@ -34,6 +34,7 @@ def test_migrating_a_blank_database_creates_the_documented_schema(tmp_path):
     assert migrate(db) == []  # running again applies nothing
 
 
+@pytest.mark.slow
 async def test_200_concurrent_calls_log_every_attempt(env, sim, db_path):
     env.setenv("LLM_TIMEOUT_SECONDS", "60")  # 200 requests share one client pool and two cores with the server
     first = ai_models.MODEL_REGISTRY["reasoning"][0]
@@ -47,6 +48,7 @@ async def test_200_concurrent_calls_log_every_attempt(env, sim, db_path):
     assert sum(r["outcome"] == "success" for r in rows) == 200
 
 
+@pytest.mark.slow
 def test_every_attempt_is_flushed_at_normal_exit(tmp_path, sim):
     """A separate interpreter that never calls flush(): the atexit hook must write everything."""
     import subprocess
@@ -205,6 +207,7 @@ def test_the_build_never_waits_for_the_store_and_rows_of_the_meantime_are_writte
     assert router.log.close(timeout=15)
 
 
+@pytest.mark.slow
 def test_a_migrated_file_is_opened_for_rows_without_sqlite_utils(tmp_path):
     """sqlite-utils loads pandas when it is installed: the writer of a process's first call opens a migrated file
     with the sqlite3 module alone, and only a migration due loads it."""

@@ -18,6 +18,8 @@ from conftest import TEST_KEY
 from app.core import ai_models
 from app.simulator import ModelProfile
 
+pytestmark = pytest.mark.slow  # a fresh interpreter per test
+
 DEADLINE = 1.5
 # The router's own 50 ms past the deadline (as tests/test_resilience.py allows), and as much again for a loaded
 # machine's scheduling delay in a process that is still loading modules on another thread.

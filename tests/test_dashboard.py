@@ -366,6 +366,7 @@ def test_empty_database_shows_the_empty_state(tmp_path: Path, monkeypatch: pytes
     assert not at.dataframe
 
 
+@pytest.mark.slow
 def test_never_writes_and_never_shows_a_secret(seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GROQ_API_KEY", SECRET)
     monkeypatch.setenv("FORCE_MODEL", SMALL)

@@ -11,6 +11,8 @@ from stores import dashboard_db
 
 from app.store.target import Target
 
+pytestmark = pytest.mark.slow  # a benchmark, run at a small size
+
 
 def test_the_dashboard_bench_runs_at_a_small_size(dashboard_store: Target, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:

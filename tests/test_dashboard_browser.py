@@ -34,8 +34,11 @@ WORD_JOINER = "\u2060"  # fmt.plain's, invisible: the page's text is compared wi
 
 CHROMIUM = Path("/usr/bin/chromium")
 MODELS = (SMALL, BIG, QWEN, RETIRED)
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)")
+pytestmark = [
+    pytest.mark.slow,  # a real browser and a real dashboard server
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)"),
+]
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

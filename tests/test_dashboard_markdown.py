@@ -273,6 +273,7 @@ def _markdown_texts(at: object) -> list[str]:
     return [e.value for kind in MARKDOWN_KINDS for e in getattr(at, kind)]  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Target,
                                                              monkeypatch: pytest.MonkeyPatch,
                                                              tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ def everything_shown(at: object) -> str:
     return texts(at) + "\n".join(c.value for c in at.sidebar.caption)  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_the_pages_name_the_store_without_its_password(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     url = with_password(pg_url)
     seed_database(PostgresTarget(url))
@@ -51,6 +52,7 @@ def test_the_pages_name_the_store_without_its_password(pg_url: str, monkeypatch:
         assert ":***@" in read(at.sidebar.caption[-1].value)
 
 
+@pytest.mark.slow
 def test_a_database_no_router_has_migrated_shows_the_empty_state(pg_url: str, monkeypatch: pytest.MonkeyPatch
                                                                  ) -> None:
     url = with_password(pg_url)

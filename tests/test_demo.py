@@ -67,6 +67,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, str, P
     return proc.returncode, proc.stdout, proc.stderr, db
 
 
+@pytest.mark.slow
 def test_demo_exits_zero_and_logs_every_request(demo_run):
     code, out, err, db = demo_run
     assert code == 0, err
@@ -78,6 +79,7 @@ def test_demo_exits_zero_and_logs_every_request(demo_run):
     assert command[-3:] == ["dashboard", "--db", str(db)]
 
 
+@pytest.mark.slow
 def test_the_dashboard_command_it_prints_is_one_that_runs_from_the_users_shell(demo_run, tmp_path):
     """Run as `python -m app` with this virtualenv not on PATH (the README's install), a bare `taskrouter` would
     not be found: the line names the virtualenv's script, and that command starts."""
@@ -92,6 +94,7 @@ def test_the_dashboard_command_it_prints_is_one_that_runs_from_the_users_shell(d
     assert started.returncode == 0 and "usage: taskrouter dashboard" in started.stdout
 
 
+@pytest.mark.slow
 def test_every_request_ends_in_one_success_or_a_full_set_of_failures(demo_run):
     _, out, _, db = demo_run
     per_request = query(db, "SELECT request_id, SUM(outcome = 'success') AS wins, COUNT(*) AS attempts, "
@@ -109,6 +112,7 @@ def test_every_request_ends_in_one_success_or_a_full_set_of_failures(demo_run):
     assert answered >= 0.995 * 60  # the promise for the demo's own fault mix
 
 
+@pytest.mark.slow
 def test_task_table_matches_the_database(demo_run):
     _, out, _, db = demo_run
     rows = table_rows(out, "TASK")
@@ -143,6 +147,7 @@ def test_task_table_matches_the_database(demo_run):
     assert streams > 0 and f"streams: {streams} calls reached their first token" in out
 
 
+@pytest.mark.slow
 def test_model_table_matches_the_database(demo_run):
     _, out, _, db = demo_run
     rows = table_rows(out, "MODEL")
@@ -161,6 +166,7 @@ def test_model_table_matches_the_database(demo_run):
         assert float(cost) == pytest.approx(sum(c["cost_usd"] or 0 for c in calls), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_the_fault_mix_happened_and_the_router_handled_it(demo_run):
     _, out, _, db = demo_run
     limited, retiring = pick_roles(task_chains(ai_models.MODEL_REGISTRY, load_settings(env_file=None)))
@@ -177,6 +183,7 @@ def test_the_fault_mix_happened_and_the_router_handled_it(demo_run):
     assert f"{retiring}: deprecated for good" in out
 
 
+@pytest.mark.slow
 def test_in_process_run_via_cli_main_leaves_no_router_behind(tmp_path, capsys):
     db = tmp_path / "cli.db"
     assert cli.main(["demo", "--requests", "20", "--db", str(db), "--json"]) == 0
@@ -191,6 +198,7 @@ def test_in_process_run_via_cli_main_leaves_no_router_behind(tmp_path, capsys):
     assert query(db, "SELECT COUNT(DISTINCT request_id) AS n FROM attempts")[0]["n"] == 35
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_file_plays_the_scenario_its_banner_announces(tmp_path, capsys):
     """The first run leaves the retiring model marked deprecated for good; the second clears that mark (and says
     so), so the model is called and decommissioned mid-run again rather than skipped from the first request."""
@@ -213,6 +221,7 @@ def test_a_second_run_on_the_same_file_plays_the_scenario_its_banner_announces(t
     assert audit == [{"action": "mark cleared", "target": retiring, "via": "demo"}]
 
 
+@pytest.mark.slow
 def test_an_override_set_on_the_demo_file_is_in_the_banner_and_in_the_run(tmp_path, capsys):
     db = tmp_path / "override.db"
     limited, _ = pick_roles(task_chains(ai_models.MODEL_REGISTRY, load_settings(env_file=None)))
@@ -235,6 +244,7 @@ def test_by_default_the_demo_logs_to_its_own_file_not_the_routers(tmp_path, monk
     assert not (tmp_path / "real.db").exists() and not (tmp_path / "taskrouter.db").exists()
 
 
+@pytest.mark.slow
 def test_simulator_command_serves_until_interrupted():
     proc = subprocess.Popen([sys.executable, "-m", "app", "simulator", "--port", "0"], cwd=ROOT, env=clean_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -130,6 +130,7 @@ async def test_rate_limit_cools_down_for_what_groq_says(sim, make_router, db_pat
     assert (resp.attempts[0].outcome.value, resp.attempts[0].error_kind.value) == ("skipped", "cooling_down")
 
 
+@pytest.mark.slow
 async def test_rate_limit_cooldown_ends(sim, make_router):
     sim.script(FIRST, {"fault": "rate_limit", "retry_after": 1})
     router = make_router()

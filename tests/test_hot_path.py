@@ -107,6 +107,7 @@ def _row(i: int) -> AttemptRow:
                       None, utc_now_iso())
 
 
+@pytest.mark.slow
 def test_rows_recorded_from_many_threads_at_once_are_all_written(tmp_path):
     import sqlite3
 

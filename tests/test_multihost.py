@@ -20,6 +20,8 @@ from app.simulator import ModelProfile, Simulator
 from app.store.model_status import query_read_only
 from app.store.target import PostgresTarget
 
+pytestmark = pytest.mark.slow  # four router processes on one PostgreSQL
+
 HOSTS = 4
 CONCURRENCY = 4
 DOOMED = "openai/gpt-oss-20b"  # first in the fast chain; openai/gpt-oss-120b comes after it

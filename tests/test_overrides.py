@@ -31,6 +31,7 @@ def last(db_path, request_id: str) -> list[tuple]:
             for r in logged_rows(db_path) if r["request_id"] == request_id]
 
 
+@pytest.mark.slow
 async def test_a_force_set_from_another_process_reroutes_a_running_router_and_is_logged(make_router, sim, db_path):
     router = make_router(model_status_refresh_seconds=0)  # every request refreshes: "within the interval"
     first = await router.execute("reasoning", USER)
@@ -96,6 +97,7 @@ async def test_an_expired_override_is_ignored(make_router, sim, db_path):
     assert (await make_router().execute("reasoning", USER)).model_used == PRIMARY
 
 
+@pytest.mark.slow
 async def test_a_disabled_model_is_skipped_until_enabled(make_router, sim, db_path):
     router = make_router(model_status_refresh_seconds=0)
     done = cli(db_path, "model", "disable", PRIMARY, "--reason", "flaky since 03:10")
@@ -112,6 +114,7 @@ async def test_a_disabled_model_is_skipped_until_enabled(make_router, sim, db_pa
     assert [o.kind for o in read_active(db_path)] == []
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_unknown_models_tasks_and_durations_and_lists_what_is_in_effect(tmp_path):
     db = tmp_path / "ops.db"
     bad_model = cli(db, "override", "force", "someone/else")
@@ -129,6 +132,7 @@ def test_the_cli_refuses_unknown_models_tasks_and_durations_and_lists_what_is_in
     assert [o.kind for o in read_active(db)] == [DISABLE]
 
 
+@pytest.mark.slow
 async def test_clearing_a_mark_by_hand_is_audited(make_router, sim, db_path):
     sim.script(PRIMARY, "decommissioned")
     await make_router().execute("reasoning", USER)

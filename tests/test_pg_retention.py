@@ -85,6 +85,7 @@ def test_a_dry_run_says_what_would_go_and_changes_nothing(store):
     assert query_read_only(store, "SELECT COUNT(*) AS n FROM attempts_hourly")[0]["n"] == 0
 
 
+@pytest.mark.slow
 def test_no_row_older_than_the_retention_is_left_in_the_default_partition_or_the_cutoffs_day(store):
     # Fifty rows from a day with no partition of its own (the default one holds them), and rows either side of
     # the cutoff on the cutoff's day.

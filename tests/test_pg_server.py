@@ -91,6 +91,7 @@ def test_an_external_server_gives_databases_but_refuses_restarts(pg_server: PgSe
     assert url.rsplit("/", 1)[1] not in names
 
 
+@pytest.mark.slow
 def test_cleanup_stops_the_server_and_removes_its_dir(pg_server: PgServer) -> None:
     own_cluster_only(pg_server)  # needs the binaries, which the own cluster proves are there
     server = PgServer()
@@ -102,6 +103,7 @@ def test_cleanup_stops_the_server_and_removes_its_dir(pg_server: PgServer) -> No
     server.cleanup()  # twice is harmless: fixtures and error paths may both call it
 
 
+@pytest.mark.slow
 def test_a_cluster_that_cannot_start_fails_with_its_log(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
     own_cluster_only(pg_server)
     # A temp root of our own, open to the postgres user, to see that the failed cluster's dir is not left behind.

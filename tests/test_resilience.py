@@ -98,6 +98,7 @@ async def test_the_setting_bounds_every_call_and_each_attempt_gets_the_time_left
     assert 260 <= latency[0] < 340 and 100 <= latency[1] < 180
 
 
+@pytest.mark.slow
 async def test_a_hung_primary_leaves_the_next_model_time_with_only_the_deadline_set(sim, make_router, db_path):
     # The default per-attempt timeout (30 s) is far above the deadline: the primary may use two thirds of it.
     sim.script(A, HANG)
@@ -166,6 +167,7 @@ async def test_max_attempts_bounds_retries(sim, make_router, db_path):
     assert len(rows_of(db_path, caught.value.request_id)) == 3
 
 
+@pytest.mark.slow
 async def test_a_rate_limit_that_ends_before_the_deadline_is_waited_for(sim, make_router, db_path):
     sim.script(A, {"fault": "rate_limit", "retry_after": 1})
     sim.script(B, {"fault": "rate_limit", "retry_after": 1})

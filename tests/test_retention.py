@@ -272,6 +272,7 @@ def _bulk(path: Path, rows: int, end: datetime) -> None:
     write_traffic(path, traffic)
 
 
+@pytest.mark.slow
 def test_a_new_file_gives_the_freed_pages_back_to_the_disk(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     _bulk(path, 3000, NOW)
@@ -283,6 +284,7 @@ def test_a_new_file_gives_the_freed_pages_back_to_the_disk(tmp_path: Path) -> No
     assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
 
 
+@pytest.mark.slow
 def test_an_older_file_keeps_its_size_until_one_vacuum(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     sqlite3.connect(path).execute("CREATE TABLE made_before (x)").connection.close()  # auto_vacuum is off for good
@@ -295,6 +297,7 @@ def test_an_older_file_keeps_its_size_until_one_vacuum(tmp_path: Path) -> None:
     assert sqlite3.connect(path).execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental from now on
 
 
+@pytest.mark.slow
 def test_a_writer_writing_through_a_prune_loses_no_row(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     now = datetime.now(UTC)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import load_bench
 
+pytestmark = pytest.mark.slow  # a benchmark, run at a small size
+
 
 def test_the_retention_bench_runs_at_a_small_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bench = load_bench("retention")

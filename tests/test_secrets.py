@@ -265,6 +265,7 @@ def test_no_key_in_cli_output_or_logs(
     assert found == [], "\n".join(found)
 
 
+@pytest.mark.slow
 def test_no_key_from_python_m_app_run_with_the_sdks_debug_log(proxy: Simulator, tmp_path: Path) -> None:
     proxy.script(A, {"fault": "echo_auth", "status": 401})
     environment = {name: value for name, value in os.environ.items() if not is_setting(name)}

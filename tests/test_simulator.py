@@ -330,6 +330,7 @@ def test_failed_generation_faults_reject_other_options(sim: Simulator) -> None:
     assert post(sim, {"model": FAST, "messages": MESSAGES}).status_code == 200  # nothing was queued
 
 
+@pytest.mark.slow
 def test_failed_generation_faults_in_fault_rates(sim: Simulator) -> None:
     sim.set_profile(FAST, ModelProfile(fault_rates={"json_validate_failed": 0.3, "tool_use_failed": 0.3}))
     bodies = [post(sim, {"model": FAST, "messages": MESSAGES}) for _ in range(60)]
@@ -1048,6 +1049,7 @@ def test_stream_faults_leave_plain_requests_alone(sim: Simulator, client: groq.G
     assert [(r.outcome, r.status) for r in sim.requests] == [("ok", 200)] * 3
 
 
+@pytest.mark.slow
 def test_stream_faults_in_fault_rates(sim: Simulator) -> None:
     sim.set_profile(FAST, ModelProfile(fault_rates={"stream_cut": 0.3, "stream_error": 0.3}))
     endings = []
@@ -1252,6 +1254,7 @@ def outcomes_with_seed(seed: int, count: int) -> list[str]:
     return first
 
 
+@pytest.mark.slow
 def test_fault_rates_are_seeded_and_reproducible() -> None:
     first = outcomes_with_seed(7, 200)
     assert outcomes_with_seed(7, 200) == first
@@ -1300,6 +1303,7 @@ def test_keep_alive_pipelining_and_chunked_bodies(sim: Simulator) -> None:
     assert sim.calls(FAST) == 3
 
 
+@pytest.mark.slow
 def test_two_hundred_concurrent_requests() -> None:
     # Every request waits 300 ms server-side, so finishing well under 200 x 300 ms shows they overlap.
     profile = ModelProfile(latency_ms=300.0, latency_sigma=0.0)
@@ -1363,6 +1367,7 @@ def test_port_in_use_fails_start(sim: Simulator) -> None:
         Simulator(port=sim.port).start()
 
 
+@pytest.mark.slow
 def test_command_line_server(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text('[models."a/b"]\n')

@@ -9,6 +9,8 @@ import time
 import pytest
 from conftest import load_bench
 
+pytestmark = pytest.mark.slow  # a benchmark, run at a tiny size on both backends
+
 
 def test_the_store_bench_runs_at_a_tiny_size(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     bench = load_bench("store")

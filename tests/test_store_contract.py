@@ -160,6 +160,7 @@ def test_messages_name_the_store_without_its_password(tmp_path):
     assert "cannot be reached" in problem
 
 
+@pytest.mark.slow
 def test_a_store_that_cannot_be_reached_keeps_rows_until_it_can(pg_server, pg_url, tmp_path):
     if not pg_server.can_restart:
         pytest.skip("TASKROUTER_TEST_PG_URL: the server is not this session's to stop")

@@ -97,6 +97,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 async def test_calls_answer_whatever_is_wrong_with_the_file_and_no_row_is_lost(case, make_router, sim, tmp_path,
                                                                                 caplog):
@@ -139,6 +140,7 @@ async def test_a_read_only_folder_is_reported_and_calls_answer(make_router, sim,
     router.log.close()
 
 
+@pytest.mark.slow
 def test_status_says_what_is_wrong_with_the_file(tmp_path):
     path = tmp_path / "attempts.db"
     make_garbage(path)
@@ -162,6 +164,7 @@ except StoreProblem as exc:
 """
 
 
+@pytest.mark.slow
 def test_eight_processes_opening_a_new_file_at_once_all_succeed(tmp_path):
     results = []
     for round_ in range(5):
@@ -174,6 +177,7 @@ def test_eight_processes_opening_a_new_file_at_once_all_succeed(tmp_path):
     assert results == ["ok"] * 40
 
 
+@pytest.mark.slow
 def test_a_lock_held_past_the_exit_deadline_spills_the_rows_and_the_next_process_imports_them(tmp_path, sim):
     path = tmp_path / "attempts.db"
     open_database(path).conn.close()
@@ -239,6 +243,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_taskrouter_run_cleanly_and_its_attempt_is_logged(tmp_path, sim):
     path = tmp_path / "attempts.db"
     sim.script(FAST, {"fault": "hang", "seconds": 30})
@@ -258,6 +263,7 @@ def test_sigterm_stops_taskrouter_run_cleanly_and_its_attempt_is_logged(tmp_path
     assert rows == [(FAST, "failure", "cancelled")]
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_demo_cleanly_with_every_row_whole(tmp_path):
     path = tmp_path / "demo.db"
     proc = subprocess.Popen([sys.executable, "-m", "app", "demo", "--requests", "100000", "--db", str(path)],
@@ -307,6 +313,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_an_asgi_app_under_a_real_server_logs_every_attempt_when_stopped_with_sigterm(tmp_path, sim):
     """uvicorn shuts down gracefully on SIGTERM (requests in flight finish, then the lifespan's shutdown runs),
     then re-raises the signal, so Python's exit hooks never run: the app flushes in its lifespan shutdown, as
@@ -355,6 +362,7 @@ def _tiny_disk(path: Path) -> bool:
                           capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 async def test_a_full_disk_is_reported_once_calls_answer_and_rows_wait_until_there_is_room(make_router, sim,
                                                                                            tmp_path, caplog):
     disk = tmp_path / "disk"

@@ -212,6 +212,7 @@ def test_the_sync_iterator(env, sim, db_path):
     assert "".join(deltas) == stream.response.content and stream.response.usage.completion_tokens == 8
 
 
+@pytest.mark.slow
 async def test_every_attempt_of_200_concurrent_streams_is_logged(sim, make_router, db_path):
     sim.set_profile(A, ModelProfile(fault_rates={"server_error": 0.2, "stream_cut": 0.1}))
     router = make_router()

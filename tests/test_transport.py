@@ -83,6 +83,7 @@ async def test_clients_are_kept_per_transport(sim):
     await provider.aclose()
 
 
+@pytest.mark.slow
 def test_no_unclosed_session_warnings_at_exit(sim, tmp_path):
     """asyncio.run in two loops, then the sync entry point: every aiohttp session is closed on its own loop."""
     script = textwrap.dedent(f"""
