@@ -76,7 +76,7 @@ def reply(content: str | None = None, *, tool_calls: Sequence[Mapping[str, Any]]
                  None if usage is None else Usage.of(usage))
 
 
-# What a provider sends for each kind of failure, as Groq sends it (../shared/groq-api.md).
+# What a provider sends for each kind of failure, as Groq sends it (the simulator's faults, app/simulator/faults.py).
 _STATUS: dict[ErrorKind, tuple[int, str | None, str]] = {
     ErrorKind.DEPRECATED: (400, "model_decommissioned", "The model has been decommissioned and is no longer supported"),
     ErrorKind.NOT_FOUND: (404, "model_not_found", "The model does not exist or you do not have access to it"),
