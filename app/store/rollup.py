@@ -150,6 +150,20 @@ def run_rollup(conn: Connection, step_of: Step, *, now: datetime | None = None, 
     return RollupReport(hours, rows, late, read_state(conn)[0])
 
 
+def step_span(conn: Connection, through: str | None, max_id: int, newest: int, closed: str,
+              max_hours: int) -> tuple[str, str, bool] | None:
+    """What one rollup step takes, the same on every backend: (start, end, late_due), the closed hours from the last
+    one done (at most `max_hours`) and whether rows arrived late for hours already done; None when there is nothing."""
+    start = start_of(conn, through)
+    if start is None:
+        return None
+    end = min(closed, hour_key(hour_start(start) + timedelta(hours=max_hours)))
+    late_due = through is not None and newest > max_id
+    if start >= end and not late_due:
+        return None
+    return start, end, late_due
+
+
 def start_of(conn: Connection, through: str | None) -> str | None:
     if through is not None:
         return through

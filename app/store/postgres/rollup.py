@@ -13,11 +13,11 @@ so two hosts rolling up at once never count a row twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from app.store.postgres.connection import PgConnection
 from app.store.postgres.migrations import IDS_SETTLED_LOCK
-from app.store.rollup import Group, Key, aggregate, hour_key, hour_start, read_state, start_of, write_step
+from app.store.rollup import Group, Key, aggregate, hour_start, read_state, step_span, write_step
 
 _WRITE_LOCK = 0x77726974  # "writ": one rollup writer at a time, across hosts
 
@@ -39,13 +39,10 @@ def step(conn: PgConnection, closed: str, max_hours: int, now: datetime, *,
     with conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot for every read below
         through, max_id = read_state(conn)
-        start = start_of(conn, through)
-        if start is None:
+        span = step_span(conn, through, max_id, newest, closed, max_hours)
+        if span is None:
             return None
-        end = min(closed, hour_key(hour_start(start) + timedelta(hours=max_hours)))
-        late_due = through is not None and newest > max_id
-        if start >= end and not late_due:
-            return None
+        start, end, late_due = span
         rows = aggregate(conn, "created_at >= ? AND created_at < ? AND id <= ?", (start, end, newest), groups,
                          whole_ms=whole_ms) if start < end else 0
         late = aggregate(conn, "id > ? AND id <= ? AND created_at < ?", (max_id, newest, through), groups,

@@ -25,7 +25,7 @@ from app.store.sqlite.dialect import SQLITE
 
 BATCH_ROWS = 1_000  # raw rows deleted by the first transaction; later ones are sized to take BATCH_SECONDS
 BATCH_SECONDS = 0.05  # how long one batch may hold the write lock: what the attempt log's writer may wait
-VACUUM_PAGES = 256  # free pages handed back to the disk per transaction (1 MB at the default page size: ~10 ms)
+VACUUM_PAGES = 256  # free pages handed back to the disk per transaction: short ones, so writers never wait long
 PAUSE_SECONDS = 0.02  # between two writes, so that the attempt log's writer gets the lock in between
 
 AUTO_VACUUM = {0: "none", 1: "full", 2: "incremental"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from app.store.rollup import Group, Key, aggregate, hour_key, hour_start, read_state, start_of, write_step
+from app.store.rollup import Group, Key, aggregate, hour_start, read_state, step_span, write_step
 
 
 def step(conn: sqlite3.Connection, closed: str, max_hours: int, now: datetime, *,
@@ -19,13 +19,10 @@ def step(conn: sqlite3.Connection, closed: str, max_hours: int, now: datetime, *
     try:
         through, max_id = read_state(conn)
         newest = conn.execute("SELECT MAX(id) FROM attempts").fetchone()[0] or 0
-        start = start_of(conn, through)
-        if start is None:
+        span = step_span(conn, through, max_id, newest, closed, max_hours)
+        if span is None:
             return None
-        end = min(closed, hour_key(hour_start(start) + timedelta(hours=max_hours)))
-        late_due = through is not None and newest > max_id
-        if start >= end and not late_due:
-            return None
+        start, end, late_due = span
         rows = aggregate(conn, "created_at >= ? AND created_at < ?", (start, end), groups,
                          whole_ms=whole_ms) if start < end else 0
         # Rows with an id the last rollup had not seen, for hours it had already done: a spill file imported, a
