@@ -28,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.clock import iso_millis  # noqa: E402
 from app.core import ai_models  # noqa: E402
 from app.registry.chain import FALLBACK_KEY  # noqa: E402
 from app.store import AttemptRow, open_database  # noqa: E402
-from app.store.clock import iso_millis  # noqa: E402
 from app.store.target import PostgresTarget, Target, label_of, locate  # noqa: E402
 
 TARGET_S = 1.0

@@ -34,8 +34,8 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.clock import utc_now_iso  # noqa: E402
 from app.store import AttemptRow, get_attempt_log, open_database  # noqa: E402
-from app.store.clock import utc_now_iso  # noqa: E402
 from app.store.retention import BATCH_SECONDS, prune, rollup  # noqa: E402
 from app.store.sqlite.rows import write_rows  # noqa: E402
 

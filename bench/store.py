@@ -66,9 +66,9 @@ for extra in (BENCH, ROOT / "tests"):  # own_cpu.py's simulator and calls; tests
 
 from own_cpu import KEY, MAX_TOKENS, MESSAGES, TASK, clean_environment, simulator  # noqa: E402
 
+from app.clock import iso_millis  # noqa: E402
 from app.core import ai_models  # noqa: E402
 from app.registry.chain import FALLBACK_KEY  # noqa: E402
-from app.store.clock import iso_millis  # noqa: E402
 from app.store.rows import AttemptRow  # noqa: E402
 
 Call = Callable[[], Awaitable[Any]]

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.clock import iso_millis
 from app.config import load_settings
 from app.core.recording import new_request_id
 from app.errors import ConfigError, UnknownTaskError
 from app.registry.chain import ChainCache, build_chain
 from app.store import AttemptLog, AttemptRow, iso_from_epoch, utc_now_iso
 from app.store import attempt_log as attempt_log_module
-from app.store.clock import iso_millis
 
 
 def _settings(**overrides):

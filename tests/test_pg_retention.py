@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from app.clock import iso_millis
 from app.store import AttemptRow, get_attempt_log, open_database
-from app.store.clock import iso_millis
 from app.store.model_status import query_read_only
 from app.store.postgres.migrations import ensure_partitions, partition_name
 from app.store.retention import prune, rollup

@@ -15,7 +15,7 @@ from stores import insert_attempts
 from traffic import make_traffic, write_traffic
 
 from app import cli
-from app.store.clock import iso_millis
+from app.clock import iso_millis
 from app.store.model_status import query_read_only
 from app.store.retention import cutoff_for
 from app.store.target import PostgresTarget, Target

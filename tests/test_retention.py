@@ -14,8 +14,8 @@ import pytest
 from conftest import count_rows
 from traffic import make_traffic, write_traffic
 
+from app.clock import iso_millis
 from app.store import AttemptRow, get_attempt_log, histogram, open_database
-from app.store.clock import iso_millis
 from app.store.retention import GRACE, cutoff_for, prune, read_state, rollup, vacuum
 
 NOW = datetime(2026, 11, 22, 12, 30, tzinfo=UTC)

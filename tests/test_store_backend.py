@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from app.clock import iso_millis
 from app.store import AttemptRow, backend_for
 from app.store.backend import StoreBackend
-from app.store.clock import iso_millis
 from app.store.target import PostgresTarget
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

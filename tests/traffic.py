@@ -8,8 +8,8 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from app.clock import iso_millis
 from app.store import open_database
-from app.store.clock import iso_millis
 
 CHAINS = {"fast": ["m/a", "m/b", "m/c"], "reasoning": ["m/b", "m/d"], "summarization": ["m/c", "m/a", "m/d"]}
 UNPRICED = "m/d"

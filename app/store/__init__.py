@@ -1,9 +1,9 @@
 """The store: the attempt log, model status, overrides and rollups, shared by every process (and, on PostgreSQL,
 every host) that names the same store. Which backend serves it is `backend_for`'s to say (app/store/backend.py)."""
 
+from app.clock import epoch_from_iso, iso_from_epoch, iso_millis, utc_now_iso
 from app.store.attempt_log import AttemptLog, get_attempt_log
 from app.store.backend import StoreBackend, backend_for
-from app.store.clock import epoch_from_iso, iso_from_epoch, iso_millis, utc_now_iso
 from app.store.database import StoreProblem, diagnose, open_database
 from app.store.model_status import (
     CLEARED,

@@ -16,7 +16,7 @@ import socket
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from app.store.clock import epoch_from_iso, iso_from_epoch, utc_now_iso
+from app.clock import epoch_from_iso, iso_from_epoch, utc_now_iso
 from app.store.model_status import queries_read_only, query_read_only
 from app.store.state import ACTIVE_SQL, DEFAULT, DISABLE, FORCE, KINDS, MODEL_STATUS_SQL, Override, override_from_row
 from app.store.target import Target

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from app.clock import iso_millis
 from app.store import histogram
-from app.store.clock import iso_millis
 
 if TYPE_CHECKING:
     from app.store.connection import Connection

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from app.clock import iso_millis
 from app.store.backend import StoreBackend, backend_for
-from app.store.clock import iso_millis
 from app.store.problem import StoreProblem
 from app.store.reports import PruneReport, RollupReport
 from app.store.retention import rollup

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 
-from app.store.clock import utc_now_iso
+from app.clock import utc_now_iso
 from app.store.postgres.connection import PgConnection
 from app.store.postgres.database import open_server
 from app.store.postgres.migrations import NOTIFY_CHANNEL
