@@ -31,8 +31,8 @@ class _BudgetSettings(BaseSettings):
     """DAILY_BUDGET_USD and BUDGET_ALERT_RATIO as Settings reads them (environment over .env), alone."""
 
     model_config = Settings.model_config
-    daily_budget_usd: float | None = Field(None, gt=0)
-    budget_alert_ratio: float = Field(0.8, gt=0, le=1)
+    daily_budget_usd: float | None = Field(default=None, gt=0)
+    budget_alert_ratio: float = Field(default=0.8, gt=0, le=1)
 
 
 def budget_settings(settings: Settings | None) -> tuple[float | None, float]:

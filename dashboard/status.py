@@ -20,8 +20,10 @@ def state_of(row: Mapping[str, Any] | None, now: datetime) -> tuple[str, str]:
     after which the router calls the model again, so an expired mark reads as healthy (with the history)."""
     if row is None:
         return HEALTHY, ""
-    status, until, detail = row.get("status"), row.get("until"), row.get("detail") or ""
-    active = until is None or parse_iso(until) > now
+    status, detail = row.get("status"), row.get("detail") or ""
+    until: str | None = row.get("until")
+    lapsed = until if until is not None and parse_iso(until) <= now else None  # a mark whose time has run out
+    active = lapsed is None
     when = f" until {until[:19].replace('T', ' ')} UTC" if until else ""
     if status == "deprecated":
         return DEPRECATED, detail
@@ -30,9 +32,9 @@ def state_of(row: Mapping[str, Any] | None, now: datetime) -> tuple[str, str]:
     if status == "closed":  # its circuit breaker's probe answered
         return HEALTHY, detail
     if status == "circuit_open":
-        if active:
+        if lapsed is None:
             return CIRCUIT_OPEN, f"skipped{when}: {detail}".rstrip(": ")
-        return HEALTHY, f"circuit half-open since {until[:19].replace('T', ' ')} UTC: the next call probes it"
+        return HEALTHY, f"circuit half-open since {lapsed[:19].replace('T', ' ')} UTC: the next call probes it"
     if status == "not_found":
         if active:
             return NOT_FOUND, f"skipped{when}: {detail}".rstrip(": ")

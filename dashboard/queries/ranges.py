@@ -264,7 +264,7 @@ def not_answered_by_model(conn: Connection, scope: Scope) -> list[tuple[str, str
         f"SELECT model, outcome, error_kind, COUNT(*) FROM attempts WHERE {where} GROUP BY model, outcome, error_kind",
         params,
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 def failure_kinds(conn: Connection, scope: Scope, outcomes: Sequence[str]) -> dict[str, int]:

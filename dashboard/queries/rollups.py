@@ -132,13 +132,13 @@ def split(scope: Scope, rolled: Coverage) -> Split:
     d_hi = h_hi[:10]
     if d_lo is not None and d_lo >= d_hi:
         return Split(tuple(raw), (Part(*HOURLY, h_lo, h_hi),))
-    rolled = []
+    parts: list[Part] = []
     if h_lo is not None and d_lo is not None and h_lo < f"{d_lo}T00":
-        rolled.append(Part(*HOURLY, h_lo, f"{d_lo}T00"))
-    rolled.append(Part(*DAILY, d_lo, d_hi))
+        parts.append(Part(*HOURLY, h_lo, f"{d_lo}T00"))
+    parts.append(Part(*DAILY, d_lo, d_hi))
     if f"{d_hi}T00" < h_hi:
-        rolled.append(Part(*HOURLY, f"{d_hi}T00", h_hi))
-    return Split(tuple(raw), tuple(rolled))
+        parts.append(Part(*HOURLY, f"{d_hi}T00", h_hi))
+    return Split(tuple(raw), tuple(parts))
 
 
 def _whole_pruned_hours(scope: Scope, pruned_before: str | None) -> Scope:
@@ -167,9 +167,9 @@ def _where(part: Part, scope: Scope, *extra: tuple[str, Sequence[Any]]) -> tuple
         if values:
             parts.append(in_list(column, values))
             params += values
-    for sql, values in extra:
+    for sql, extra_params in extra:
         parts.append(sql)
-        params += values
+        params += extra_params
     return " AND ".join(parts), params
 
 

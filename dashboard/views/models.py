@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -13,6 +14,9 @@ from dashboard import charts, fmt, queries, registry
 from dashboard.context import PageContext
 from dashboard.queries import ModelAnswers
 from dashboard.status import HEALTHY, state_of
+
+if TYPE_CHECKING:  # what st.column_config's builders return; streamlit exports no public name for it
+    from streamlit.elements.lib.column_types import ColumnConfig
 
 COLUMNS = {
     "Model": st.column_config.TextColumn(pinned=True),
@@ -140,7 +144,7 @@ def render(ctx: PageContext) -> None:
         st.dataframe(skips.reset_index(), hide_index=True, key="skips_table", column_config=_counts(skips))
 
 
-def _counts(frame: pd.DataFrame) -> dict[str, object]:
+def _counts(frame: pd.DataFrame) -> dict[str, ColumnConfig]:
     """Thousands separators for every count column; the model column pinned."""
     return {"Model": st.column_config.TextColumn(pinned=True),
             **{str(c): st.column_config.NumberColumn(format="localized") for c in frame.columns}}

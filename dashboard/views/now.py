@@ -55,7 +55,7 @@ class NowData:
     last_attempt: str | None
     overrides: list[InEffect]
     budget: BudgetToday | None
-    shutdowns: list[dict[str, object]]  # calendar rows in the warning window or past, for models tasks use
+    shutdowns: list[scheduled.ShutdownRow]  # calendar rows in the warning window or past, for models tasks use
     replacements: dict[str, str]  # model -> the calendar's replacement, for every model the calendar knows
     check: StoredCheck | None
     schedule_problem: str | None
@@ -108,7 +108,7 @@ def load(ctx: PageContext) -> NowData:
     uses = queries.override_uses(ctx.conn, iso(ctx.now - WINDOW))
     schedule = scheduled.load(ctx)
     shutdowns = [r for r in schedule.rows
-                 if r["When"] != "scheduled" and not str(r["Used by tasks"]).startswith("not in")]
+                 if r["When"] != "scheduled" and not r["Used by tasks"].startswith("not in")]
     calendar = schedule.calendar
     replacements = {}
     if calendar is not None:
@@ -197,7 +197,7 @@ def _overrides(data: NowData) -> None:
 def _deprecations(data: NowData) -> None:
     for row in data.shutdowns:
         verb = "was shut down" if row["When"] == "shut down" else "shuts down"
-        days = int(row["Days left"])  # type: ignore[call-overload]
+        days = row["Days left"]
         when = f"{-days:,} days ago" if days < 0 else "today" if days == 0 else f"in {days:,} days"
         st.warning(f"**{fmt.plain(row['Model'])}** {verb} on {fmt.plain(row['Shutdown'])} ({when}), used by "
                    f"{fmt.plain(row['Used by tasks'])}; replacement: {fmt.plain(row['Replacement'])}.")

@@ -75,14 +75,15 @@ def _metrics(data: OverviewData) -> None:
     t, p = data.totals, data.previous
     lat, plat = data.latency, data.previous_latency
     cols = st.columns(4)
-    cols[0].metric("Requests", fmt.count(t.requests), fmt.delta_count(t.requests, p and p.requests),
+    cols[0].metric("Requests", fmt.count(t.requests), fmt.delta_count(t.requests, p.requests if p else None),
                    delta_color="off", help="Requests with attempts in the range, each counted once.")
-    cols[1].metric("Success rate", fmt.pct(t.success_rate), fmt.delta_points(t.success_rate, p and p.success_rate),
+    cols[1].metric("Success rate", fmt.pct(t.success_rate),
+                   fmt.delta_points(t.success_rate, p.success_rate if p else None),
                    help="Requests answered by some model in the chain.")
     cols[2].metric("Fallback rate", fmt.pct(t.fallback_rate),
-                   fmt.delta_points(t.fallback_rate, p and p.fallback_rate), delta_color="inverse",
+                   fmt.delta_points(t.fallback_rate, p.fallback_rate if p else None), delta_color="inverse",
                    help="Answers that came from a model after the first in the chain.")
-    cols[3].metric("Failed attempts", fmt.count(t.failures), fmt.delta_count(t.failures, p and p.failures),
+    cols[3].metric("Failed attempts", fmt.count(t.failures), fmt.delta_count(t.failures, p.failures if p else None),
                    delta_color="inverse", help=f"Calls that failed; {fmt.count(t.skipped)} more models were skipped.")
     cols = st.columns(4)
     for col, name in zip(cols, ("p50", "p95", "p99"), strict=False):
@@ -92,11 +93,11 @@ def _metrics(data: OverviewData) -> None:
                    delta_color="inverse",
                    help="Time of the call that answered (successful calls only), " + (
                        "within 2 % (from the rollups)." if data.rolled else "to the millisecond."))
-    cols[3].metric("Answers", fmt.count(t.answered), fmt.delta_count(t.answered, p and p.answered),
+    cols[3].metric("Answers", fmt.count(t.answered), fmt.delta_count(t.answered, p.answered if p else None),
                    delta_color="off")
     cols = st.columns(4)
-    cols[0].metric("Tokens", fmt.count(t.tokens), fmt.delta_count(t.tokens, p and p.tokens), delta_color="off")
-    cols[1].metric("Cost", fmt.usd(t.cost), fmt.delta_count(t.cost, p and p.cost), delta_color="inverse",
+    cols[0].metric("Tokens", fmt.count(t.tokens), fmt.delta_count(t.tokens, p.tokens if p else None), delta_color="off")
+    cols[1].metric("Cost", fmt.usd(t.cost), fmt.delta_count(t.cost, p.cost if p else None), delta_color="inverse",
                    help="Known prices only: answers from a model without a price are counted apart.")
     cols[2].metric("Unpriced answers", fmt.count(t.unpriced),
                    help="Answers from models with no price in MODEL_CATALOG: their cost is unknown, not $0.")

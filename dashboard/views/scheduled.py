@@ -7,6 +7,7 @@ the other half is what the router *saw*. The calendar is package data plus DEPRE
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import pandas as pd
 import streamlit as st
@@ -24,10 +25,23 @@ from app.errors import TaskRouterError
 from dashboard import fmt, queries, registry
 from dashboard.context import PageContext
 
+# A row of the shutdowns table, keyed by its column headings (hence the functional form).
+ShutdownRow = TypedDict("ShutdownRow", {
+    "Model": str,
+    "Shutdown": str,  # ISO date
+    "Days left": int,  # negative once shut down
+    "When": str,
+    "Replacement": str,
+    "Used by tasks": str,
+    "In the attempt log": str,
+    "Tiers": str,
+    "Note": str,
+})
+
 
 @dataclass(frozen=True, slots=True)
 class ScheduleData:
-    rows: list[dict[str, object]]  # calendar entries for the models in use or seen in traffic, soonest first
+    rows: list[ShutdownRow]  # calendar entries for the models in use or seen in traffic, soonest first
     entries: list[CalendarEntry]  # the whole calendar
     warning_days: int
     problem: str | None  # settings, registry or calendar that do not load
@@ -47,7 +61,7 @@ def load(ctx: PageContext) -> ScheduleData:
     except TaskRouterError as exc:  # a bad DEPRECATIONS_FILE or registry entry, worded for the user
         return ScheduleData([], [], settings.retirement_warning_days, str(exc), check)
     seen = set(queries.distinct_values(ctx.conn, "model"))
-    rows = []
+    rows: list[ShutdownRow] = []
     for model in sorted(set(in_use) | seen):
         retirement = calendar.scheduled(model, today)
         if retirement is None or (ctx.scope.models and model not in ctx.scope.models):
@@ -64,7 +78,7 @@ def load(ctx: PageContext) -> ScheduleData:
             "Tiers": retirement.tiers or "all",
             "Note": retirement.note or "",
         })
-    rows.sort(key=lambda r: (str(r["Shutdown"]), str(r["Model"])))
+    rows.sort(key=lambda r: (r["Shutdown"], r["Model"]))
     return ScheduleData(rows, calendar.entries(), settings.retirement_warning_days, None, check, calendar)
 
 
@@ -84,7 +98,7 @@ def render(ctx: PageContext, data: ScheduleData) -> None:
         st.success("No model in the registry or in the attempt log has a shutdown in the calendar.")
     else:
         for row in data.rows:
-            if row["When"] != "scheduled" and not str(row["Used by tasks"]).startswith("not in"):
+            if row["When"] != "scheduled" and not row["Used by tasks"].startswith("not in"):
                 verb = "was shut down" if row["When"] == "shut down" else "shuts down"
                 st.warning(f"**{fmt.plain(row['Model'])}** {verb} on {fmt.plain(row['Shutdown'])} and is used by: "
                            f"{fmt.plain(row['Used by tasks'])} (replacement: {fmt.plain(row['Replacement'])}).")
