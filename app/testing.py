@@ -27,11 +27,16 @@ A call that nothing in the script answers raises `UnscriptedCall`, which fails t
 `fake.calls` records each call (model, messages, params); `fake.attempts()` reads the attempt log's rows,
 written to a temporary database unless `attempts_db_path=` says otherwise. With pytest, the `fake_llm` fixture
 (app/pytest_plugin.py, registered when taskrouter is installed) does the same without a `with`.
+
+`FakeClock` is a clock the test moves by hand (`advance(seconds)`), for what waits on time: cooldowns, the circuit
+breaker, retries' backoffs, the budget's UTC day. Give its `.clock` to what takes a `clock=` and nothing sleeps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
 import sqlite3
 import tempfile
 import threading
@@ -40,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.clock import Clock
 from app.core.failures import classify
 from app.core.runtime import build_router, use_router
 from app.errors import (
@@ -54,9 +60,47 @@ from app.errors import (
 from app.providers import Endpoint, ProviderResponse, StreamChunk
 from app.types import ErrorKind, Usage
 
-__all__ = ["FakeCall", "FakeModels", "ProviderCallBlockedError", "UnscriptedCall", "failure", "fake_models", "reply"]
+__all__ = ["FakeCall", "FakeClock", "FakeModels", "ProviderCallBlockedError", "UnscriptedCall", "failure",
+           "fake_models", "reply"]
 
 FAKE_KEY = "gsk_fake_models_not_a_real_key"
+FAKE_EPOCH = 1_796_428_800.0  # 2026-12-05T00:00:00Z: a fixed start, so that a test's days and hours do not vary
+
+
+class FakeClock:
+    """Time that moves only when the test says so. `.clock` is a `Clock` (app/clock.py) that reads this time, as
+    both its wall (epoch seconds) and its monotonic reading, and whose `sleep(seconds)` moves it on by `seconds`
+    then lets the event loop run once, so a retry's backoff takes no real time and still yields to other tasks.
+
+        fake = FakeClock()
+        health = ModelHealth(settings, None, clock=fake.clock)
+        fake.advance(30)          # thirty seconds later, at once
+    """
+
+    def __init__(self, *, start: float = FAKE_EPOCH) -> None:
+        if not math.isfinite(start):
+            raise ValueError(f"FakeClock(start={start!r}): give the start as finite epoch seconds")
+        self._now = float(start)
+        self.clock = Clock(wall=self._read, monotonic=self._read, sleep=self._sleep)
+
+    @property
+    def now(self) -> float:
+        """The fake wall time, in epoch seconds."""
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time on by `seconds` (zero or more: time never goes back)."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"FakeClock.advance({seconds!r}): time only moves forward; give a finite number of "
+                             "seconds, zero or more")
+        self._now += seconds
+
+    def _read(self) -> float:
+        return self._now
+
+    async def _sleep(self, seconds: float) -> None:
+        self.advance(max(seconds, 0.0))  # as asyncio.sleep, a wait of less than nothing returns at once
+        await asyncio.sleep(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,11 +276,12 @@ def retirement_text(notice: RetirementNotice) -> str:
 def watch_retirements(alerts: Alerts, health: ModelHealth, registry: Callable[[], Mapping[str, Sequence[str]]],
                       settings: Settings, calendar: DeprecationCalendar) -> None:
     """Post each registry model that is retired or within RETIREMENT_WARNING_DAYS of its shutdown: now, and on
-    the first refresh of each later UTC day (a model enters the window on a day, not at a call)."""
+    the first refresh of each later UTC day (a model enters the window on a day, not at a call). The day is the
+    health's clock's (`ModelHealth(clock=...)`), so a test moves it by moving that clock."""
 
     def check(day: date) -> None:
         for notice in retirement_notices(registry(), settings, day, calendar=calendar):
             state = "retired" if notice.retired else "retiring"
             alerts.notify(f"{state}:{notice.model}:{notice.shutdown.isoformat()}", retirement_text(notice))
 
-    health.every_day(check, datetime.now(UTC).date())
+    health.every_day(check, health.clock.today())

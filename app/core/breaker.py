@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from app.clock import SYSTEM_CLOCK, Clock
 from app.core.failures import Trip
 
 if TYPE_CHECKING:
@@ -43,8 +44,9 @@ class Opened:
 
 
 class Breaker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._s = settings
+        self.clock = clock  # whose `wall` a probe's start is read from when the caller gives no `now`
         self.circuits: dict[str, _Circuit] = {}  # the models with a counted failure in their window
         # A probe whose call never reported (it cannot outlive its request) must not hold the model forever.
         self._probe_timeout = max(settings.llm_timeout_seconds, settings.llm_request_deadline_seconds)
@@ -115,8 +117,11 @@ class Breaker:
         if circuit is not None:
             circuit.probe_since = None
 
-    def claim_probe(self, model: str, now: float) -> bool:
-        """Half-open: whether this call may be the probe. At most one probe in flight per model and process."""
+    def claim_probe(self, model: str, now: float | None = None) -> bool:
+        """Half-open: whether this call may be the probe. At most one probe in flight per model and process.
+        `now`: the caller's reading of the clock's wall (the request path has one); else the clock is read."""
+        if now is None:
+            now = self.clock.wall()
         circuit = self._circuit(model)
         if circuit.probe_since is not None and now - circuit.probe_since < self._probe_timeout:
             return False

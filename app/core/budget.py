@@ -14,12 +14,11 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-import time
 import weakref
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from app.clock import SYSTEM_CLOCK, Clock
 from app.core.alerts import budget_text
 from app.store.backend import backend_for
 from app.store.rows import Release
@@ -51,33 +50,35 @@ class Reservation:
     shared: bool = False  # taken in the database (SharedBudget): released there too
 
 
-def budget_from(settings: Settings, target: Target, log: AttemptLog | None,
-                alerts: Alerts | None) -> DailyBudget | None:
+def budget_from(settings: Settings, target: Target, log: AttemptLog | None, alerts: Alerts | None, *,
+                clock: Clock = SYSTEM_CLOCK) -> DailyBudget | None:
     """DAILY_BUDGET_USD's budget for this store, or None when unset: shared by every host when the store keeps a
-    ledger of spend and reservations (StoreBackend.spend_ledger), else counted from the rows on this host."""
+    ledger of spend and reservations (StoreBackend.spend_ledger), else counted from the rows on this host. `clock`
+    gives the budget its UTC day and times its re-reads."""
     if not settings.daily_budget_usd:
         return None
     store = backend_for(target)
     if store.spend_ledger is not None and log is not None:
         return SharedBudget(settings.daily_budget_usd, settings.budget_alert_ratio, store.spend_ledger, store.label,
-                            log, alerts)
+                            log, alerts, clock=clock)
     return DailyBudget(settings.daily_budget_usd, settings.budget_alert_ratio, target if log is not None else None,
-                       alerts)
+                       alerts, clock=clock)
 
 
 class DailyBudget:
     def __init__(self, limit_usd: float, alert_ratio: float, db_path: Target | None,
-                 alerts: Alerts | None = None) -> None:
+                 alerts: Alerts | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.limit = limit_usd
         self.alert_ratio = alert_ratio
         self._db_path = db_path
         self._alerts = alerts
+        self._clock = clock  # the UTC day the spend counts for, and when to re-read the log
         self._lock = threading.Lock()
-        self._day = _today()
+        self._day = self._today()
         self._logged, self._last_id = spent_on(db_path, self._day)  # every process's logged spend today
         self._spent = self._logged
         self._reserved = 0.0
-        self._next_sync = time.monotonic() + RESYNC_SECONDS
+        self._next_sync = clock.monotonic() + RESYNC_SECONDS
         self._alerted = False
         self._exhausted = False  # said (alerts only) that today's budget is spent
 
@@ -128,9 +129,12 @@ class DailyBudget:
     def close(self) -> None:
         """Nothing held outside this process (a shared budget gives its lease back)."""
 
+    def _today(self) -> str:
+        return self._clock.today().isoformat()
+
     def _sync_if_due(self) -> None:
-        now = time.monotonic()
-        today = _today()
+        now = self._clock.monotonic()
+        today = self._today()
         if today == self._day and now < self._next_sync:
             return
         if today != self._day:
@@ -167,8 +171,8 @@ class SharedBudget(DailyBudget):
     FIRST_CONNECT_SECONDS = 2.0  # the first call waits this long, once, for the first connection
 
     def __init__(self, limit_usd: float, alert_ratio: float, ledger: SpendLedger, label: str, log: AttemptLog,
-                 alerts: Alerts | None = None) -> None:
-        super().__init__(limit_usd, alert_ratio, None, alerts)  # spend is read with each lease
+                 alerts: Alerts | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(limit_usd, alert_ratio, None, alerts, clock=clock)  # spend is read with each lease
         self._ledger = ledger
         self._label = label  # how messages name the store
         self._log = log
@@ -186,7 +190,7 @@ class SharedBudget(DailyBudget):
         atexit.register(_close_at_exit, weakref.ref(self))
 
     def reserve(self, estimate: float) -> Reservation:
-        day = _today()
+        day = self._today()
         with self._lock:
             if day != self._lease_day:  # a lease is for its day only
                 self._lease_day, self._lease = day, 0.0
@@ -231,7 +235,7 @@ class SharedBudget(DailyBudget):
     def _lease_now(self, day: str, estimate: float) -> tuple[float, float, float] | None:
         """(granted, spent, reserved) from the database; None while it cannot be reached."""
         if self._conn is None:
-            if time.monotonic() >= self._local_until:
+            if self._clock.monotonic() >= self._local_until:
                 self._connect_in_background()
             if not self._first_try.is_set():
                 self._first_try.wait(self.FIRST_CONNECT_SECONDS)
@@ -294,7 +298,7 @@ class SharedBudget(DailyBudget):
             self._first_try.set()
 
     def _failed(self, exc: BaseException) -> None:
-        self._local_until = time.monotonic() + self.RETRY_SECONDS
+        self._local_until = self._clock.monotonic() + self.RETRY_SECONDS
         if not self._reported:
             self._reported = True
             logger.error("budget: %s cannot take reservations (%s); counting this host's spend only until it can",
@@ -320,7 +324,3 @@ def _close_at_exit(budget: weakref.ref[SharedBudget]) -> None:
     alive = budget()
     if alive is not None:
         alive.close()
-
-
-def _today() -> str:
-    return datetime.now(UTC).date().isoformat()

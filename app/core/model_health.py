@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from app.clock import SYSTEM_CLOCK, Clock, iso_millis
 from app.core.alerts import circuit_text, mark_text, override_text
 from app.core.breaker import Breaker
 from app.core.failures import Mark, policy, rate_limit_wait
@@ -26,7 +27,6 @@ from app.store import (
     ModelStatusRow,
     epoch_from_iso,
     iso_from_epoch,
-    utc_now_iso,
 )
 from app.store.backend import StateFeed
 from app.store.overrides import DISABLE, Override, read_marks_and_overrides
@@ -65,8 +65,12 @@ class ModelState:
 
 
 class ModelHealth:
-    def __init__(self, settings: Settings, log: AttemptLog | None, alerts: Alerts | None = None) -> None:
+    def __init__(self, settings: Settings, log: AttemptLog | None, alerts: Alerts | None = None, *,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._settings = settings
+        # The methods that decide take the caller's `now` (read from this clock); the clock itself dates the rows
+        # written to `model_status`, gives the daily checks their first day, and is the breaker's.
+        self.clock = clock
         self._log = log
         self.alerts = alerts
         # Alerts only: when each circuit first opened since it last closed, and the once-a-day check's job.
@@ -75,7 +79,7 @@ class ModelHealth:
         self._day: date | None = None
         self._overrides_read = False
         self._states: dict[str, ModelState] = {}
-        self.breaker = Breaker(settings)
+        self.breaker = Breaker(settings, clock=clock)
         self._tracked = self.breaker.circuits  # read on every answer: one dict lookup, no call
         self._lock = threading.Lock()
         self._next_refresh = 0.0
@@ -199,7 +203,7 @@ class ModelHealth:
             self._alert_cleared(model, CIRCUIT_OPEN)
             if self._log is not None:
                 self._log.record_now(ModelStatusRow(model, CLOSED, "circuit closed: the probe call answered", None,
-                                                    utc_now_iso()))
+                                                    iso_millis(self.clock.wall())))
             logger.warning("Circuit closed model=%s: the probe call answered", model)
 
     def on_failure(self, model: str, kind: ErrorKind, error: ProviderError, now: float,
@@ -247,7 +251,7 @@ class ModelHealth:
             self._states[model] = state
         if self._log is not None:
             self._log.record_now(ModelStatusRow(model, state.status, state.detail[:500],
-                                                iso_from_epoch(state.until), utc_now_iso()))
+                                                iso_from_epoch(state.until), iso_millis(self.clock.wall())))
         logger.warning("Model marked model=%s status=%s", model, state.describe())
         if self.alerts is not None:
             if state.status == CIRCUIT_OPEN:
