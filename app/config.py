@@ -39,8 +39,8 @@ class Settings(BaseSettings):
     # has been shown, a gap longer than the second between chunks ends the stream (StreamInterruptedError).
     llm_first_token_timeout_seconds: float = Field(15.0, gt=0, le=3600)
     llm_stream_idle_timeout_seconds: float = Field(10.0, gt=0, le=3600)
-    # The Groq SDK's HTTP client: aiohttp (its `groq[aiohttp]` extra; ~3x the requests per second of httpx at
-    # 50+ concurrent calls, at a third of the CPU per call) or httpx (the SDK's default).
+    # The Groq SDK's HTTP client: aiohttp (its `groq[aiohttp]` extra; more requests per second than httpx, for less
+    # CPU per call, once many calls run at once: bench/RESULTS.md) or httpx (the SDK's default).
     http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     llm_max_attempts: int = Field(6, ge=1, le=100)
     # Retries of transient failures: exponential backoff with full jitter, uniform(0, min(max, base * 2**n)).

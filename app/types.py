@@ -187,7 +187,7 @@ def _positional_builder(cls: type) -> Callable[..., Any]:
 
 
 # The executor's constructors: every field, in declaration order; `usage` must already be a Usage. A hot-path trick
-# kept because the dataclass constructors grew the router's own instructions per call by more than 5 %
+# kept because the dataclass constructors cost the router's own instructions per call past the bar for keeping one
 # (bench/RESULTS.md, "Named construction"); tests/test_hot_path.py holds them to the constructors' results.
 new_record: Callable[..., AttemptRecord] = _positional_builder(AttemptRecord)
 new_response: Callable[..., LLMResponse] = _positional_builder(LLMResponse)
