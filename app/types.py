@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, TypedDict
@@ -165,29 +165,3 @@ class ModelParams(TypedDict, total=False):
     include_reasoning: bool
     service_tier: str
     extra_body: dict[str, Any]
-
-
-def _positional_builder(cls: type) -> Callable[..., Any]:
-    """A constructor taking every field positionally, in order, for the router's own hot path (one record and one
-    response per call). A frozen dataclass's __init__ sets each field through `object.__setattr__`, a method looked
-    up and called per field, and runs __post_init__; this sets each slot through its descriptor's setter, bound
-    once here, and skips __post_init__, which only normalises values built by hand. Generated code, as dataclasses
-    generate their own __init__: one line per field, no loop."""
-    names = [f.name for f in fields(cls)]
-    setters = {f"_set{i}": cls.__dict__[name].__set__ for i, name in enumerate(names)}  # slots: member descriptors
-    source = (f"def build({', '.join(names)}, *, _new=_new, _cls=_cls, {', '.join(f'{s}={s}' for s in setters)}):\n"
-              "    obj = _new(_cls)\n"
-              + "".join(f"    _set{i}(obj, {name})\n" for i, name in enumerate(names))
-              + "    return obj\n")
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
-    exec(source, namespace)
-    build: Callable[..., Any] = namespace["build"]
-    build.__qualname__ = f"{cls.__name__}.<positional builder>"
-    return build
-
-
-# The executor's constructors: every field, in declaration order; `usage` must already be a Usage. A hot-path trick
-# kept because the dataclass constructors cost the router's own instructions per call past the bar for keeping one
-# (bench/RESULTS.md, "Named construction"); tests/test_hot_path.py holds them to the constructors' results.
-new_record: Callable[..., AttemptRecord] = _positional_builder(AttemptRecord)
-new_response: Callable[..., LLMResponse] = _positional_builder(LLMResponse)

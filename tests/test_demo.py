@@ -190,7 +190,7 @@ def test_in_process_run_via_cli_main_leaves_no_router_behind(tmp_path, capsys):
     document = json.loads(capsys.readouterr().out)
     assert document["requests"] == 20 and document["problems"] == []
     assert document["answered"] == query(db, "SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'success'")[0]["n"]
-    assert runtime._router is None  # the process-wide router does not point at the stopped simulator
+    assert runtime.current.router is None  # the process-wide router does not point at the stopped simulator
     # A second run into the same file reports only its own rows.
     assert cli.main(["demo", "--requests", "15", "--db", str(db), "--json", "--seed", "1"]) == 0
     second = json.loads(capsys.readouterr().out)

@@ -13,7 +13,7 @@ import pytest
 
 from app.clock import iso_millis
 from app.config import load_settings
-from app.core.recording import new_request_id
+from app.core.request import new_request_id
 from app.errors import ConfigError, UnknownTaskError
 from app.registry.chain import ChainCache, build_chain
 from app.store import AttemptLog, AttemptRow, iso_from_epoch, utc_now_iso
@@ -79,7 +79,7 @@ def test_request_ids_are_unique_hex_and_differ_in_a_forked_child():
     ids = [new_request_id() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
-    script = ("import os; from app.core.recording import new_request_id as n; a = n(); r, w = os.pipe()\n"
+    script = ("import os; from app.core.request import new_request_id as n; a = n(); r, w = os.pipe()\n"
               "if os.fork() == 0:\n    os.write(w, n().encode()); os._exit(0)\n"
               "os.wait(); print(a, os.read(r, 64).decode())")
     parent, child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -166,24 +166,34 @@ def test_while_the_disk_refuses_rows_the_backlog_is_bounded_then_written(tmp_pat
     log.close()
 
 
-def test_the_positional_builders_make_what_the_dataclass_constructors_make():
+def test_the_owner_s_builders_make_what_the_dataclass_constructors_make():
     import dataclasses
 
-    from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage, new_record, new_response
+    from app.core.request import _record, _response, _slot_setters
+    from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage
 
-    record_values = ("m", Outcome.FAILURE, 2, ErrorKind.TIMEOUT, 504, "late", 12.5, True, "groq", 3)
-    built = new_record(*record_values)
-    assert type(built) is AttemptRecord and built == AttemptRecord(*record_values)
-    response_values = ("hi", "m", "stop", Usage(3, 4, 7), "fast", "rid", True, 9.5, (built,), "groq", 0.25, "req_1",
-                       ({"id": "t"},), "v")
-    made = new_response(*response_values)
-    assert type(made) is LLMResponse and made == LLMResponse(*response_values)
-    # Every field, in order: a field added to either class must be passed, or the builder fails loudly.
-    assert [getattr(made, f.name) for f in dataclasses.fields(LLMResponse)] == list(response_values)
+    record_fields = {"model": "m", "outcome": Outcome.FAILURE, "attempt": 2, "error_kind": ErrorKind.TIMEOUT,
+                     "status_code": 504, "message": "late", "latency_ms": 12.5, "is_fallback": True,
+                     "provider": "groq", "retry": 3}
+    built = _record(**record_fields)
+    assert type(built) is AttemptRecord and built == AttemptRecord(**record_fields)
+    response_fields = {"content": "hi", "model_used": "m", "finish_reason": "stop", "usage": Usage(3, 4, 7),
+                       "task_type": "fast", "request_id": "rid", "fallback_used": True, "latency_ms": 9.5,
+                       "attempts": (built,), "provider": "groq", "cost_usd": 0.25, "provider_request_id": "req_1",
+                       "tool_calls": ({"id": "t"},), "variant": "v"}
+    made = _response(**response_fields)
+    assert type(made) is LLMResponse and made == LLMResponse(**response_fields)
+    # Every field, by name: the builders take exactly the classes' fields, keyword-only.
+    assert {f.name: getattr(made, f.name) for f in dataclasses.fields(LLMResponse)} == response_fields
     with pytest.raises(TypeError):
-        new_record(*record_values[:-1])
+        _record(**{k: v for k, v in record_fields.items() if k != "retry"})
+    with pytest.raises(TypeError):
+        _record(*record_fields.values())  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.content = "changed"  # type: ignore[misc]
+    # A field added to a class and not to its builder stops the import instead of leaving it unset.
+    with pytest.raises(TypeError, match="its fields are"):
+        _slot_setters(AttemptRecord, ("model", "outcome"))
 
 
 @pytest.mark.parametrize("tail", [(0, False, None, None), (1, True, 12.5, "FORCE_MODEL")])

@@ -1,11 +1,14 @@
-"""Checks made before a model is called: capabilities, context window, the request's own cost ceiling."""
+"""The gates a request passes before any model is called: its messages checked and measured, what it needs of a model
+(`Needs`), and which models of its chain can take it (`admit`): capabilities, context window, completion limit and
+the caller's cost ceiling. One call per request, for the whole chain."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from app.core.messages import inspect_messages, tokens_from_chars
+from app.core.messages import encodes, unsendable
+from app.errors import InvalidMessagesError
 from app.registry.catalog import ModelInfo
 from app.types import ErrorKind
 
@@ -13,6 +16,73 @@ from app.types import ErrorKind
 DEFAULT_COMPLETION_ESTIMATE = 4096
 _NOTHING: frozenset[str] = frozenset()
 _VISION = frozenset({"vision"})
+
+
+ROLES = ("system", "user", "assistant", "tool", "developer")
+_PLAIN_ROLES = frozenset(ROLES) - {"tool"}  # a tool message must also carry tool_call_id
+
+
+def inspect_messages(messages: Any) -> tuple[int, bool]:
+    """Check the messages (a bad one raises, saying what to fix) and measure them in the same pass: the
+    characters of their text, and whether any carries an image. One pass, because this runs on every call."""
+    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+        raise InvalidMessagesError(
+            'messages must be a list of dicts like [{"role": "user", "content": "..."}], '
+            f"got {type(messages).__name__}"
+        )
+    if not messages:
+        raise InvalidMessagesError("messages is empty: give at least one message")
+    chars = 0
+    images = False
+    for i, message in enumerate(messages):
+        if type(message) is dict and len(message) == 2:
+            content = message.get("content")
+            # The common case, without the checks below: only role and content, the text plain ASCII (which
+            # rules out unencodable surrogates) or valid UTF-8.
+            if (type(content) is str and message.get("role") in _PLAIN_ROLES
+                    and (content.isascii() or encodes(content))):
+                chars += len(content)
+                continue
+        where = f"messages[{i}]"
+        if not isinstance(message, Mapping):
+            raise InvalidMessagesError(
+                f"{where} must be a dict with 'role' and 'content', got {type(message).__name__}"
+            )
+        role = message.get("role")
+        if role not in ROLES:
+            raise InvalidMessagesError(f"{where}.role must be one of {', '.join(ROLES)}; got {role!r}")
+        content = message.get("content")
+        if content is None:
+            if not (role == "assistant" and message.get("tool_calls")):
+                raise InvalidMessagesError(f"{where}.content is missing (role {role!r})")
+        elif isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, Sequence) and not isinstance(content, bytes):
+            for j, part in enumerate(content):
+                if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+                    raise InvalidMessagesError(f"{where}.content[{j}] must be a dict with a 'type' (text, image_url)")
+                text = part.get("text")
+                if isinstance(text, str):
+                    chars += len(text)
+                if part["type"] == "image_url":
+                    images = True
+        else:
+            raise InvalidMessagesError(
+                f"{where}.content must be a string or a list of content parts, got {type(content).__name__}"
+            )
+        if role == "tool" and not message.get("tool_call_id"):
+            raise InvalidMessagesError(f"{where} has role 'tool' but no 'tool_call_id'")
+        # Everything else it carries (content parts, tool calls and their arguments, names) must be sendable.
+        problem = unsendable(message)
+        if problem is not None:
+            raise InvalidMessagesError(f"{where}{problem[0]} {problem[1]}")
+    return chars, images
+
+
+
+def tokens_from_chars(chars: int, messages: int) -> int:
+    """A cheap upper-leaning estimate (~4 characters a token, plus per-message framing)."""
+    return chars // 4 + 4 * messages + 3
 
 
 class Needs(NamedTuple):
@@ -23,10 +93,9 @@ class Needs(NamedTuple):
     max_tokens: int | None
 
 
-def needs_of(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
-             measured: tuple[int, bool] | None = None) -> Needs:
-    """`measured`: what `inspect_messages` returned for these messages, when the caller already has it."""
-    chars, images = inspect_messages(messages) if measured is None else measured
+def needs_of(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> Needs:
+    """Check the messages (a bad one raises InvalidMessagesError) and say what the request needs of a model."""
+    chars, images = inspect_messages(messages)
     prompt_tokens = tokens_from_chars(chars, len(messages))
     if not params:
         return Needs(_VISION if images else _NOTHING, prompt_tokens, None)
@@ -75,3 +144,19 @@ def skip_reason(info: ModelInfo | None, needs: Needs, max_cost_usd: float | None
         if estimate > max_cost_usd:
             return ErrorKind.BUDGET, f"estimated cost ${estimate:.6f} exceeds max_cost_usd=${max_cost_usd:.6f}"
     return None
+
+
+Unsuitable = tuple[ErrorKind, str]  # why a model cannot take the request: the kind logged, and the reason
+
+
+def admit(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], infos: Sequence[ModelInfo | None],
+          max_cost_usd: float | None) -> tuple[Needs, tuple[Unsuitable | None, ...]]:
+    """The request's needs, and for each model of its chain (`infos`, in order) why it cannot take the request, or
+    None. Bad messages raise here, before any call."""
+    needs = needs_of(messages, params)
+    if not needs.capabilities and needs.max_tokens is None and max_cost_usd is None:
+        # The common request: only the context window can rule a model out.
+        return needs, tuple(None if info is None or info.context_window is None
+                            or needs.prompt_tokens <= info.context_window else skip_reason(info, needs, None)
+                            for info in infos)
+    return needs, tuple(skip_reason(info, needs, max_cost_usd) for info in infos)

@@ -9,32 +9,30 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from app.core.retry import Pick
 from app.errors import BudgetExceededError, TaskRouterError
 
 if TYPE_CHECKING:
-    from app.core.executor import Router
-    from app.core.request import Answer, Request
+    from app.core.request import Answer, Pick, Request
 
 
-async def race(router: Router, request: Request, first: Pick) -> Answer | None:
+async def race(request: Request, first: Pick) -> Answer | None:
     """The first good answer of `first` and, if it is slow, a hedge beside it; None when neither answered."""
     lost: dict[asyncio.Task[Any], bool] = {}
     assert request.hedge_after is not None
-    reservation = router.reserve(request, first)
-    tasks = {asyncio.ensure_future(router.attempt(request, first, reservation, lost))}
+    reservation = request.reserve(first)
+    tasks = {asyncio.ensure_future(request.call(first, reservation, lost))}
     try:
         done, pending = await asyncio.wait(tasks, timeout=min(request.hedge_after, max(request.remaining(), 0.0)))
         if done:
             return done.pop().result()
-        partner = _partner(router, request, first)
+        partner = request.hedge_partner(first)
         if partner is not None:
             try:
-                partner_reservation = router.reserve(request, partner)
+                partner_reservation = request.reserve(partner)
             except BudgetExceededError:
                 partner = None  # the budget has room for the first call only: no hedge, not a failed request
             else:
-                tasks.add(asyncio.ensure_future(router.attempt(request, partner, partner_reservation, lost)))
+                tasks.add(asyncio.ensure_future(request.call(partner, partner_reservation, lost)))
         pending = tasks
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -42,7 +40,7 @@ async def race(router: Router, request: Request, first: Pick) -> Answer | None:
             if answers:
                 winner, *late = sorted(answers, key=lambda a: a.latency_ms)
                 for answer in late:
-                    router.lost(request, answer)
+                    request.lost(answer)
                 lost.update(dict.fromkeys(pending, True))
                 return winner
         return None
@@ -55,15 +53,3 @@ async def race(router: Router, request: Request, first: Pick) -> Answer | None:
                 task.cancel()
         # Every call is logged before the request returns, the loser's `hedge_lost` row too.
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _partner(router: Router, request: Request, first: Pick) -> Pick | None:
-    """The hedge: the chain's next usable model, else the same model again (a second call often lands on
-    another server), within LLM_MAX_ATTEMPTS."""
-    pick = router.next_untried(request)
-    if pick is not None:
-        return Pick(pick.position, pick.candidate, pick.info, pick.retry, hedged=True)
-    if request.calls >= request.max_calls:
-        return None
-    return Pick(first.position, first.candidate, first.info, request.calls_to.get(first.candidate.model, 0),
-                hedged=True)

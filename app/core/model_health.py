@@ -78,15 +78,17 @@ class ModelHealth:
         self._daily: Callable[[date], None] | None = None
         self._day: date | None = None
         self._overrides_read = False
-        self._states: dict[str, ModelState] = {}
+        self.marks: dict[str, ModelState] = {}  # the models' marks, active or expired: read, not written, outside
         self.breaker = Breaker(settings, clock=clock)
-        self._tracked = self.breaker.circuits  # read on every answer: one dict lookup, no call
+        # The models whose answer has something to update (a failure in the breaker's window): the request's owner
+        # looks here before calling on_success, as it looks at `marks` and `disabled` before calling blocked.
+        self.failing = self.breaker.circuits
         self._lock = threading.Lock()
         self._next_refresh = 0.0
         # Runtime overrides in effect (app/store/overrides.py), read with the marks. A new tuple only when they
         # change: the chain cache rebuilds on a new one.
         self.overrides: tuple[Override, ...] = ()
-        self._disabled: dict[str, ModelState] = {}
+        self.disabled: dict[str, ModelState] = {}  # taken out of rotation by ops (runtime overrides)
         # A store that pushes marks and overrides (PostgreSQL) does so through a feed; the State applied last.
         self._watch: StateFeed | None = None
         self._applied: State | None = None
@@ -100,10 +102,10 @@ class ModelHealth:
     def blocked(self, model: str, now: float) -> ModelState | None:
         """The mark that keeps the model out now, or None. An expired circuit_open mark is the half-open state:
         the first caller gets None (its call is the probe), the others a mark saying a probe is in flight."""
-        state = self._states.get(model)
+        state = self.marks.get(model)
         if state is None:
-            if self._disabled:
-                disabled = self._disabled.get(model)
+            if self.disabled:
+                disabled = self.disabled.get(model)
                 if disabled is not None and disabled.active(now):
                     return disabled
             return None
@@ -114,14 +116,14 @@ class ModelHealth:
                 if self.breaker.claim_probe(model, now):
                     return None
             return ModelState(CIRCUIT_OPEN, "half-open: one probe call is in flight", None, state.since)
-        self._states.pop(model, None)
+        self.marks.pop(model, None)
         if self.alerts is not None:  # the mark expired: if the model fails the same way again, say it again
             self.alerts.resolve(f"{state.status}:{model}")
         return None
 
     def mark(self, model: str) -> ModelState | None:
         """The model's current mark as it stands, expired or not, without claiming a half-open probe."""
-        return self._states.get(model)
+        return self.marks.get(model)
 
     def refresh_if_due(self, now: float) -> None:
         watch = self._watch
@@ -159,9 +161,9 @@ class ModelHealth:
             if not state.active(now):
                 continue
             with self._lock:
-                mine = self._states.get(row["model"])
+                mine = self.marks.get(row["model"])
                 if mine is None or _outlasts(state, mine):
-                    self._states[row["model"]] = state
+                    self.marks[row["model"]] = state
 
     def _refresh_overrides(self, active: tuple[Override, ...]) -> None:
         # What is in effect when the process starts is no change: alerts post what changes while it runs.
@@ -175,28 +177,28 @@ class ModelHealth:
                 self.alerts.notify(f"override:{override.id}:{'set' if started else 'ended'}",
                                    override_text(override, started))
         self.overrides = active
-        self._disabled = {o.model: _disabled_state(o) for o in active if o.kind == DISABLE}
+        self.disabled = {o.model: _disabled_state(o) for o in active if o.kind == DISABLE}
 
     def _cleared(self, model: str, cleared_at: float, how: str = CLEARED) -> None:
         """Ops cleared the model (`taskrouter status --clear`), or another process's probe closed its breaker:
         forget a mark made before that, not one after (a `closed` row lifts only a circuit_open mark)."""
         with self._lock:
-            mine = self._states.get(model)
+            mine = self.marks.get(model)
             if mine is None or mine.since > cleared_at or (how == CLOSED and mine.status != CIRCUIT_OPEN):
                 return
-            del self._states[model]
+            del self.marks[model]
             self.breaker.forget(model)
         self._alert_cleared(model)
         if how == CLEARED:
             logger.warning("Model mark cleared model=%s was=%s", model, mine.describe())
 
     def on_success(self, model: str) -> None:
-        if model not in self._tracked:  # the common case: no failure in the window, nothing to update
+        if model not in self.failing:  # no failure in the window: nothing to update
             return
         with self._lock:
             closed = self.breaker.success(model)
-            if closed and self._states.get(model, _NO_STATE).status == CIRCUIT_OPEN:
-                del self._states[model]
+            if closed and self.marks.get(model, _NO_STATE).status == CIRCUIT_OPEN:
+                del self.marks[model]
             else:
                 closed = False
         if closed:
@@ -245,10 +247,10 @@ class ModelHealth:
     def _mark(self, model: str, state: ModelState, now: float, task: str = "") -> ModelState:
         state = ModelState(state.status, state.detail, state.until, now)
         with self._lock:
-            current = self._states.get(model)
+            current = self.marks.get(model)
             if current is not None and current.active(now) and _outlasts(current, state):
                 return current
-            self._states[model] = state
+            self.marks[model] = state
         if self._log is not None:
             self._log.record_now(ModelStatusRow(model, state.status, state.detail[:500],
                                                 iso_from_epoch(state.until), iso_millis(self.clock.wall())))
@@ -277,7 +279,7 @@ class ModelHealth:
                 self._daily(day)
         threshold = self._settings.alert_circuit_open_seconds
         for model, since in list(self._opened_at.items()):
-            state = self._states.get(model)
+            state = self.marks.get(model)
             if state is None or state.status != CIRCUIT_OPEN:
                 self._alert_cleared(model, CIRCUIT_OPEN)
             elif now - since >= threshold and state.active(now):

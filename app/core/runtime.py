@@ -20,21 +20,29 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_router: Router | None = None
+class _Current:
+    """The process-wide router, read as an attribute by each execute_* call (`current.router or get_router()`)."""
+
+    __slots__ = ("router",)
+
+    def __init__(self) -> None:
+        self.router: Router | None = None
+
+
+current = _Current()
 _router_lock = threading.Lock()
 
 
 def get_router() -> Router:
     """Built on first use from the environment and `.env`; a bad setting raises ConfigError here."""
-    global _router
-    router = _router
+    router = current.router
     if router is None:
         with _router_lock:
-            if _router is None:
+            if current.router is None:
                 from app.config import load_settings  # pydantic loads with the first call, not with `import app`
 
-                _router = _new_router(load_settings())
-            router = _router
+                current.router = _new_router(load_settings())
+            router = current.router
     return router
 
 
@@ -58,17 +66,15 @@ def build_router(settings: Settings | None = None, *, providers: Mapping[str, Pr
 def use_router(router: Router | None) -> Router | None:
     """Make `router` the process-wide one (None: built again from the settings on next use); returns the one it
     replaces, so that a test can put it back."""
-    global _router
     with _router_lock:
-        previous, _router = _router, router
+        previous, current.router = current.router, router
         return previous
 
 
 def reset() -> None:
     """Forget the router; the next call reads the settings again."""
-    global _router
     with _router_lock:
-        _router = None
+        current.router = None
 
 
 def flush_attempt_log(timeout: float | None = None) -> bool:

@@ -17,21 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from app.core.request import Answer, Request, final_error, ms_since, provider_of
-from app.core.retry import Pick
+from app.core.request import Answer, Pick, Request
 from app.errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterruptedError
 from app.providers import ProviderResponse, ProviderStream, StreamChunk, open_stream
 from app.registry.catalog import cost_usd
-from app.types import ErrorKind, LLMResponse, Outcome, Usage
+from app.types import LLMResponse, Usage
 
 if TYPE_CHECKING:
     from app.core.budget import Reservation
-    from app.core.executor import Router
 
 logger = logging.getLogger("taskrouter")
 
@@ -45,15 +42,14 @@ class TaskStream:
     `stream.response` is the whole LLMResponse, as execute_task would have returned it. Closing early (`aclose()`,
     leaving `async with`) cancels the call and logs it as cancelled with the tokens seen so far."""
 
-    def __init__(self, router: Router, request: Request) -> None:
-        self._router = router
+    def __init__(self, request: Request) -> None:
         self._request = request
         self._response: LLMResponse | None = None
         self._deltas = self._run()
 
     @property
     def request_id(self) -> str:
-        return self._request.req.request_id
+        return self._request.request_id
 
     @property
     def response(self) -> LLMResponse:
@@ -78,10 +74,10 @@ class TaskStream:
         await self.aclose()
 
     async def _run(self) -> AsyncGenerator[str, None]:
-        router, request = self._router, self._request
-        request.deadline = time.perf_counter() + request.deadline_seconds  # the clock starts at the first read
-        while (pick := router.next_untried(request) or await router.next_retry(request)) is not None:
-            attempt = _StreamAttempt(router, request, pick, router.reserve(request, pick))
+        request = self._request
+        request.restart_clock()  # the deadline counts from the first read
+        while (pick := await request.next_pick()) is not None:
+            attempt = _StreamAttempt(request, pick, request.reserve(pick))
             first = await attempt.open()
             if first is None:
                 continue
@@ -91,18 +87,17 @@ class TaskStream:
                     yield delta
             finally:  # closed by the caller while suspended here: close the relay, which logs the call
                 await relay.aclose()
-            self._response = router.accepted(request, attempt.answer())
+            self._response = request.accepted(attempt.answer())
             return
-        raise final_error(request)
+        raise request.final_error()
 
 
 class _StreamAttempt:
     """One streamed call: open it and wait for its first token (a failure there lets the request go on), then
     relay its chunks (a failure there ends the request)."""
 
-    def __init__(self, router: Router, request: Request, pick: Pick, reservation: Reservation | None) -> None:
-        self.router, self.request, self.pick, self.reservation = router, request, pick, reservation
-        self.provider = provider_of(pick.info)
+    def __init__(self, request: Request, pick: Pick, reservation: Reservation | None) -> None:
+        self.request, self.pick, self.reservation = request, pick, reservation
         self.stream: ProviderStream | None = None
         self.started = 0.0
         self.first_token_ms: float | None = None
@@ -111,23 +106,23 @@ class _StreamAttempt:
         self.chunks = 0  # chunks that carried text: Groq sends about one token per chunk
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
-        self.request_id: str | None = None
+        self.provider_request_id: str | None = None
 
     async def open(self) -> StreamChunk | None:
-        router, request, pick = self.router, self.request, self.pick
-        settings = router.settings
-        allowed = router.start_call(request, pick, self.reservation)  # past the deadline: released, and raises
+        request, pick = self.request, self.pick
+        settings = request.settings
+        allowed = request.start_call(pick, self.reservation)  # past the deadline: released, and raises
         # The first token cannot take longer than a whole plain call to this model may (its attempt timeout).
-        first_token_timeout = min(settings.llm_first_token_timeout_seconds, router.model_timeout(pick.info))
+        first_token_timeout = min(settings.llm_first_token_timeout_seconds, request.model_timeout(pick.info))
         wait = min(first_token_timeout, allowed)
         logger.info("Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s", request.chain.task_type,
-                    pick.candidate.model, pick.position, pick.retry, request.req.request_id)
-        self.started = time.perf_counter()
+                    pick.candidate.model, pick.position, pick.retry, request.request_id)
+        self.started = request.clock.monotonic()
         try:
             async with asyncio.timeout(wait):
-                endpoint = router.endpoint_for(pick.candidate.model, pick.info)
+                endpoint = request.endpoint(pick)
                 self.stream = await open_stream(endpoint, pick.candidate.model, request.messages, request.params, wait,
-                                                router.providers.get(endpoint.provider))
+                                                request.own_provider(endpoint))
                 while True:
                     chunk = await self.stream.__anext__()
                     self._take(chunk)
@@ -155,18 +150,18 @@ class _StreamAttempt:
             await self._close()
             self._settle(0.0)
             raise
-        self.first_token_ms = ms_since(self.started)
+        self.first_token_ms = self._ms()
         return chunk
 
     async def _failed(self, error: ProviderError, *, cut: bool) -> None:
         """A failure before the first token: the request goes on, as after a plain call's failure."""
         await self._close()
         self._settle(0.0)
-        self.router.failed(self.request, self.pick, error, ms_since(self.started), cut)
+        self.request.failed(self.pick, error, self._ms(), cut=cut)
 
     async def relay(self, first: StreamChunk) -> AsyncGenerator[str, None]:
         stream = self.stream
-        idle = self.router.settings.llm_stream_idle_timeout_seconds
+        idle = self.request.settings.llm_stream_idle_timeout_seconds
         try:
             if first.content:
                 yield first.content
@@ -204,13 +199,15 @@ class _StreamAttempt:
             usage = self._estimated_usage()
         cost = cost_usd(self.pick.info, usage)
         self._settle(cost)
-        self.router.health.on_success(self.pick.candidate.model)
+        self.request.answered(self.pick)
         if estimated:
             logger.warning("Stream ended without a usage chunk model=%s request_id=%s: tokens counted from chunks",
-                           self.pick.candidate.model, self.request.req.request_id)
-        result = ProviderResponse("".join(self.parts), self.finish_reason, usage, self.request_id,
+                           self.pick.candidate.model, self.request.request_id)
+        result = ProviderResponse("".join(self.parts), self.finish_reason, usage, self.provider_request_id,
                                   self._tool_calls())
-        return Answer(self.pick, result, self.provider, cost, ms_since(self.started), self.first_token_ms)
+        info = self.pick.info
+        return Answer(self.pick, result, info.provider if info is not None else "groq", cost, self._ms(),
+                      self.first_token_ms)
 
     def _take(self, chunk: StreamChunk) -> None:
         if chunk.content:
@@ -224,7 +221,7 @@ class _StreamAttempt:
         if chunk.usage is not None:
             self.usage = chunk.usage
         if chunk.provider_request_id:
-            self.request_id = chunk.provider_request_id
+            self.provider_request_id = chunk.provider_request_id
 
     def _add_tool_fragment(self, fragment: dict[str, Any]) -> None:
         """OpenAI-style tool-call deltas: the first fragment of an index brings id, type and name; later ones
@@ -249,40 +246,26 @@ class _StreamAttempt:
         return Usage(prompt_tokens=prompt, completion_tokens=self.chunks, total_tokens=prompt + self.chunks)
 
     def _interrupted(self, reason: str, error: ProviderError | None) -> StreamInterruptedError:
-        router, request, pick = self.router, self.request, self.pick
-        req, model = request.req, pick.candidate.model
         usage = self._estimated_usage()  # an interrupted stream never sends its usage chunk
-        cost = cost_usd(pick.info, usage)
+        cost = cost_usd(self.pick.info, usage)
         self._settle(cost)
-        message = (f"stream interrupted after {self.chunks} chunk(s) of text: {reason} (tokens counted from "
-                   "the chunks received)")
-        router.health.on_failure(model, ErrorKind.STREAM_INTERRUPTED, error or ProviderConnectionError(reason),
-                                 time.time(), req.request_id)
-        partial = "".join(self.parts)
-        req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=self.provider,
-                kind=ErrorKind.STREAM_INTERRUPTED, status=error.status_code if error else None, message=message,
-                latency_ms=ms_since(self.started), result=ProviderResponse(partial, None, usage, self.request_id),
-                cost=cost, retry=pick.retry, first_token_ms=self.first_token_ms)
-        logger.warning("Stream interrupted task_type=%s model=%s request_id=%s: %s", req.chain.task_type, model,
-                       req.request_id, reason)
-        return StreamInterruptedError(
-            f"{req.chain.task_type}: the stream from {model} stopped after its first token ({reason}); the text "
-            "already shown is in .partial_content. Not moved to another model: the user would see two different "
-            "answers", req.records, task_type=req.chain.task_type, request_id=req.request_id,
-            partial_content=partial)
+        partial = ProviderResponse("".join(self.parts), None, usage, self.provider_request_id)
+        return self.request.interrupted(self.pick, reason=reason, error=error, partial=partial, cost=cost,
+                                        latency_ms=self._ms(), first_token_ms=self.first_token_ms,
+                                        chunks=self.chunks)
 
     def _cancelled(self) -> None:
         """Closed or cancelled by the caller: the tokens seen so far were generated, and may be billed."""
-        pick, req = self.pick, self.request.req
         usage = self._estimated_usage() if self.chunks else None
-        cost = cost_usd(pick.info, usage) if usage is not None else None
+        cost = cost_usd(self.pick.info, usage) if usage is not None else None
         self._settle(cost)
-        self.router.health.on_no_verdict(pick.candidate.model)
-        req.add(pick.position, pick.candidate, Outcome.FAILURE, provider=self.provider, kind=ErrorKind.CANCELLED,
-                message=f"stream closed by the caller after {self.chunks} chunk(s) of text",
-                latency_ms=ms_since(self.started),
-                result=ProviderResponse("".join(self.parts), None, usage, self.request_id) if usage else None,
-                cost=cost, retry=pick.retry, first_token_ms=self.first_token_ms)
+        partial = ProviderResponse("".join(self.parts), None, usage, self.provider_request_id) if usage else None
+        self.request.cancelled(self.pick, message=f"stream closed by the caller after {self.chunks} chunk(s) of text",
+                               partial=partial, cost=cost, latency_ms=self._ms(), first_token_ms=self.first_token_ms)
+
+    def _ms(self) -> float:
+        """Milliseconds since the call started."""
+        return (self.request.clock.monotonic() - self.started) * 1000.0
 
     async def _close(self) -> None:
         stream, self.stream = self.stream, None
@@ -292,6 +275,4 @@ class _StreamAttempt:
 
     def _settle(self, cost: float | None) -> None:
         reservation, self.reservation = self.reservation, None
-        budget = self.router.budget
-        if reservation is not None and budget is not None:
-            budget.settle(reservation, cost)
+        self.request.settle(reservation, cost)

@@ -110,19 +110,28 @@ class GroqProvider:
         self._clients: LoopClients[groq.AsyncGroq] = LoopClients(lambda client: client.close())
 
     def client(self, endpoint: Endpoint) -> groq.AsyncGroq:
-        if not endpoint.api_key:
+        key = endpoint.api_key
+        if not key:
             raise ProviderSetupError(
                 "GROQ_API_KEY is not set: set it in the environment or .env, "
                 "or run `taskrouter demo` to use the built-in simulator"
             )
-        key = endpoint.api_key
-        remember_secret(key)  # for the log filter: the SDK's DEBUG lines may quote it (app/providers/redaction.py)
-        return self._clients.get((endpoint.base_url, key, endpoint.transport), lambda: groq.AsyncGroq(
-            api_key=key,
-            base_url=endpoint.base_url,
-            max_retries=0,  # the router owns retries: one attempt is one request
-            http_client=_http_client(endpoint.transport),
-        ))
+        where = (endpoint.base_url, key, endpoint.transport)
+        made = self._clients.loops.get(asyncio.get_running_loop())  # the common case: made already, no call of ours
+        client = made.clients.get(where) if made is not None else None
+        if client is not None:
+            return client
+
+        def make() -> groq.AsyncGroq:
+            remember_secret(key)  # for the log filter: the SDK's DEBUG lines may quote it (redaction.py)
+            return groq.AsyncGroq(
+                api_key=key,
+                base_url=endpoint.base_url,
+                max_retries=0,  # the router owns retries: one attempt is one request
+                http_client=_http_client(endpoint.transport),
+            )
+
+        return self._clients.get(where, make)
 
     async def complete(
         self,

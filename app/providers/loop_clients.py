@@ -83,20 +83,22 @@ class LoopClients(Generic[Client]):
 
     def __init__(self, close: Callable[[Client], Awaitable[object]]) -> None:
         self._close = close
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OneLoop[Client]]
-        self._loops = weakref.WeakKeyDictionary()
+        # Each loop's clients (`loops.get(loop).clients`): a provider reads it directly on every call, and calls
+        # `get` only to make a client.
+        self.loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OneLoop[Client]]
+        self.loops = weakref.WeakKeyDictionary()
 
     def get(self, key: Hashable, make: Callable[[], Client]) -> Client:
         loop = asyncio.get_running_loop()
-        one = self._loops.get(loop)
+        one = self.loops.get(loop)
         if one is None:
-            one = self._loops[loop] = _OneLoop(self._close)
+            one = self.loops[loop] = _OneLoop(self._close)
         client = one.clients.get(key)
         if client is None:
             client = one.clients[key] = make()
         return client
 
     async def aclose(self) -> None:
-        one = self._loops.pop(asyncio.get_running_loop(), None)
+        one = self.loops.pop(asyncio.get_running_loop(), None)
         if one is not None:
             await one.aclose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from app.errors import ProviderSetupError
@@ -68,39 +68,40 @@ def prepare_providers(names: Iterable[str]) -> None:
     tls()
 
 
-async def run_llm(
+def run_llm(
     endpoint: Endpoint,
     model: str,
     messages: Sequence[Mapping[str, Any]],
     params: Mapping[str, Any],
     timeout: float,
     provider: Provider | None = None,
-) -> ProviderResponse:
-    """Send one chat request, with no retries. Raises only app.errors.ProviderError subclasses (and what an endpoint
-    guard raises: set_endpoint_guard). `provider`: the implementation to use instead of the shipped one for
-    `endpoint.provider` (a router's own, e.g. app.testing's)."""
+) -> Awaitable[ProviderResponse]:
+    """Send one chat request, with no retries: `await run_llm(...)`. Raises only app.errors.ProviderError subclasses
+    (and what an endpoint guard raises: set_endpoint_guard). `provider`: the implementation to use instead of the
+    shipped one for `endpoint.provider` (a router's own, e.g. app.testing's). It returns the provider's own
+    awaitable rather than awaiting it: the door adds no frame of its own to the call."""
     if provider is None:
         provider = get_provider(endpoint.provider)
         if _endpoint_guard is not None:
             _endpoint_guard(endpoint)
-    return await provider.complete(endpoint, model, messages, params, timeout)
+    return provider.complete(endpoint, model, messages, params, timeout)
 
 
-async def open_stream(
+def open_stream(
     endpoint: Endpoint,
     model: str,
     messages: Sequence[Mapping[str, Any]],
     params: Mapping[str, Any],
     timeout: float,
     provider: Provider | None = None,
-) -> ProviderStream:
-    """Send one streaming chat request, with no retries; iterate what it returns. Raises only ProviderError (and
-    what an endpoint guard raises)."""
+) -> Awaitable[ProviderStream]:
+    """Send one streaming chat request, with no retries: `await open_stream(...)`, then iterate what it returns.
+    Raises only ProviderError (and what an endpoint guard raises)."""
     if provider is None:
         provider = get_provider(endpoint.provider)
         if _endpoint_guard is not None:
             _endpoint_guard(endpoint)
-    return await provider.open_stream(endpoint, model, messages, params, timeout)
+    return provider.open_stream(endpoint, model, messages, params, timeout)
 
 
 async def list_models(endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.errors import ConfigError, UnknownTaskError
@@ -31,6 +31,10 @@ class Chain:
     # Where the forced or first model came from ("runtime force #12", "FORCE_MODEL", "runtime default #3",
     # "DEFAULT_FAST_MODEL"); None when the registry's order is followed. Logged with every attempt.
     override_source: str | None = None
+    models: tuple[str, ...] = field(init=False)  # the candidates' models, in order
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(c.model for c in self.candidates))
 
 
 def _models(registry: Mapping[str, Sequence[str]], key: str) -> list[str]:
