@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.clock import Clock
+from app.clock import SYSTEM_CLOCK, Clock
 from app.core.failures import classify
 from app.core.runtime import build_router, use_router
 from app.errors import (
@@ -305,11 +305,12 @@ class _FakeStream:
 
 
 @contextlib.contextmanager
-def fake_models(script: Script, **settings: Any) -> Iterator[FakeModels]:
+def fake_models(script: Script, *, clock: FakeClock | None = None, **settings: Any) -> Iterator[FakeModels]:
     """Every execute_* / stream_* call in the block runs the real router against `script`. `settings` are
     Settings fields (force_model=..., default_models=..., daily_budget_usd=...; by default the environment's,
     with a fake key, no alerts and the attempt log in a temporary SQLite file, even when ATTEMPTS_DB_URL is set).
-    The previous router is restored after."""
+    `clock`: a FakeClock the router reads and waits on (retries' backoffs, cooldowns, the budget's day), so that
+    the test moves time instead of sleeping. The previous router is restored after."""
     with contextlib.ExitStack() as stack:
         if settings.get("attempt_logging", True) and "attempts_db_path" not in settings:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="taskrouter-fake-"))
@@ -321,7 +322,8 @@ def fake_models(script: Script, **settings: Any) -> Iterator[FakeModels]:
                           if settings.get("attempt_logging", True) else None)
         settings.setdefault("groq_api_key", FAKE_KEY)
         settings.setdefault("alert_webhook_url", None)  # scripted failures must not page anyone
-        router = build_router(providers={"groq": fake, "openai_compatible": fake}, **settings)
+        router = build_router(providers={"groq": fake, "openai_compatible": fake},
+                              clock=clock.clock if clock is not None else SYSTEM_CLOCK, **settings)
         previous = use_router(router)
         try:
             yield fake

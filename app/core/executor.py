@@ -116,7 +116,8 @@ class Router:
         self.calendar: DeprecationCalendar = load_calendar(settings.deprecations_file)
         self.retiring = frozenset(entry.model for entry in self.calendar.entries())  # checked before each call
         tables = self.tables
-        startup_warnings(tables.MODEL_REGISTRY, settings, calendar=self.calendar)  # a line per retired model
+        # One line per retired or retiring model of the registry, dated by the router's clock.
+        startup_warnings(tables.MODEL_REGISTRY, settings, clock.today(), calendar=self.calendar)
         if self.alerts is not None:
             watch_retirements(self.alerts, self.health, lambda: tables.MODEL_REGISTRY, settings, self.calendar)
         self.chains = ChainCache(settings)

@@ -18,6 +18,7 @@ import itertools
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -103,9 +104,12 @@ class Request:
         now = clock.monotonic()
         if started is None:
             started = now
-        elif isinstance(started, bool) or not isinstance(started, int | float) or not started <= now:
-            raise ConfigError(f"started must be time.perf_counter() read when the call began (not later, and not "
-                              f"time.time()), got {started!r}")
+        else:
+            real = now if clock.monotonic is time.perf_counter else time.perf_counter()
+            if isinstance(started, bool) or not isinstance(started, int | float) or not started <= real:
+                raise ConfigError(f"started must be time.perf_counter() read when the call began (not later, and "
+                                  f"not time.time()), got {started!r}")
+            started = now - (real - started)  # the same moment on the router's clock (a test's FakeClock)
         if params and params.get("stream"):
             raise ConfigError("stream=True is not supported by execute_task, which returns the whole answer: use "
                               "stream_task (or stream_reasoning_task...) to receive the text as it is generated")

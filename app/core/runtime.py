@@ -10,6 +10,7 @@ from collections.abc import Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from app.clock import SYSTEM_CLOCK, Clock
 from app.core.executor import Router
 from app.core.streaming import TaskStream
 from app.providers import Provider
@@ -47,20 +48,20 @@ def get_router() -> Router:
 
 
 def configure(settings: Settings | None = None, *, providers: Mapping[str, Provider] | None = None,
-              **overrides: Any) -> Router:
+              clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> Router:
     """Replace the process-wide router, e.g. `configure(force_model=...)` or with explicit Settings.
-    `providers`: implementations to use instead of the shipped ones (see `Router`)."""
-    router = build_router(settings, providers=providers, **overrides)
+    `providers`: implementations to use instead of the shipped ones; `clock`: where it reads time (see `Router`)."""
+    router = build_router(settings, providers=providers, clock=clock, **overrides)
     use_router(router)
     return router
 
 
 def build_router(settings: Settings | None = None, *, providers: Mapping[str, Provider] | None = None,
-                 **overrides: Any) -> Router:
+                 clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> Router:
     """A router on the registry of app/core/ai_models.py, without making it the process-wide one."""
     from app.config import load_settings
 
-    return _new_router(settings if settings is not None else load_settings(**overrides), providers)
+    return _new_router(settings if settings is not None else load_settings(**overrides), providers, clock)
 
 
 def use_router(router: Router | None) -> Router | None:
@@ -88,8 +89,9 @@ def flush_attempt_log(timeout: float | None = None) -> bool:
     return flush_all(timeout)
 
 
-def _new_router(settings: Settings, providers: Mapping[str, Provider] | None = None) -> Router:
-    return Router(settings, providers=providers)  # on app/core/ai_models.py's tables (use_default_tables)
+def _new_router(settings: Settings, providers: Mapping[str, Provider] | None = None,
+                clock: Clock = SYSTEM_CLOCK) -> Router:
+    return Router(settings, providers=providers, clock=clock)  # on app/core/ai_models.py's tables (use_default_tables)
 
 
 _loop: asyncio.AbstractEventLoop | None = None
