@@ -54,10 +54,11 @@ async def test_the_deadline_counts_on_the_router_s_clock():
     # Each failure is followed by a backoff of up to 8 s on the fake clock: retries stop once the next one would
     # start after the 10 s deadline, counted on that clock (in real time the whole test takes a moment).
     script = {model: failure("server_error")}
-    with fake_models(script, clock=fake, force_model=model, retry_backoff_base_seconds=8,
-                     retry_backoff_max_seconds=8, llm_max_attempts=50) as models:
-        with pytest.raises(AllModelsFailedError, match=r"would start after the request's deadline \(10s\)") as caught:
-            await execute_fast_task(USER, timeout=10)
+    late = r"would start after the request's deadline \(10s\)"
+    with (fake_models(script, clock=fake, force_model=model, retry_backoff_base_seconds=8,
+                      retry_backoff_max_seconds=8, llm_max_attempts=50) as models,
+          pytest.raises(AllModelsFailedError, match=late) as caught):
+        await execute_fast_task(USER, timeout=10)
     assert 0 < fake.now - FakeClock().now <= 10
     assert len(models.calls) == len(caught.value.attempts) >= 2
 
