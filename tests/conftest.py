@@ -17,6 +17,7 @@ import pytest
 from pg_server import PgNotInstalled, PgServer, PgStartError, ram_disk
 
 import app
+from app.clock import SYSTEM_CLOCK, Clock
 from app.config import Settings, load_settings
 from app.core import ai_models
 from app.core.executor import Router
@@ -101,13 +102,16 @@ def env(monkeypatch: pytest.MonkeyPatch, sim: Simulator, db_path: Path) -> pytes
 
 @pytest.fixture
 def make_router(sim: Simulator, db_path: Path) -> Callable[..., Router]:
-    def make(**overrides: Any) -> Router:
+    """A router on the simulator; keyword arguments are settings, `clock=` a test's clock (app.testing.FakeClock's)."""
+
+    def make(*, clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> Router:
         settings = load_settings(
             env_file=None,
             **{"groq_api_key": TEST_KEY, "groq_base_url": sim.base_url, "attempts_db_path": db_path,
                "llm_timeout_seconds": 2, **overrides},
         )
-        return Router(settings, registry=lambda: ai_models.MODEL_REGISTRY, catalog=lambda: ai_models.MODEL_CATALOG)
+        return Router(settings, registry=lambda: ai_models.MODEL_REGISTRY, catalog=lambda: ai_models.MODEL_CATALOG,
+                      clock=clock)
 
     return make
 
