@@ -25,8 +25,8 @@ which every model hangs; the child measures from just before its first call to t
     timeout=1.5 on execute_reasoning_task; LLM_REQUEST_DEADLINE_SECONDS=1.5; timeout=1.5 on execute_task_sync
 (with --base, the same at REV, shown and not judged).
 
-Both simulators run in their own process (this script again, with --serve-simulator), on 127.0.0.1, as in
-bench/resilience.py: they do not share the contenders' CPU time slices through a GIL.
+Both simulators run in their own process (bench/_common.py), on 127.0.0.1, as in bench/resilience.py: they do not
+share the contenders' CPU time slices through a GIL.
 
 LiteLLM is not a dependency of taskrouter: install it into the venv for this run (`.venv/bin/pip install litellm`);
 without it its row says it was skipped.
@@ -44,15 +44,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import KEY, cpu_name, simulator  # noqa: E402
 from own_cpu import base_tree, git  # noqa: E402
 
-KEY = "gsk_bench_simulator_only"
 MODEL = "openai/gpt-oss-20b"  # the fast task's first model
 TARGET_RATIO = 1.3
 DEADLINE = 1.5
@@ -177,47 +176,6 @@ def spawn(code: str, env: dict[str, str], cwd: str, limit: float = 60.0) -> tupl
     return answered - started, exited - started, line[len("answer"):].strip()
 
 
-# -- the simulators, in their own processes -------------------------------------------------------------------
-
-
-def serve_simulator(profiles: Path) -> int:
-    """The child process: serve `profiles` on 127.0.0.1, print the URL, serve until stdin closes."""
-    from app.simulator import Simulator
-
-    sim = Simulator.from_toml(profiles, seed=0, max_records=100)
-    sim.start()
-    try:
-        print(sim.base_url, flush=True)
-        for _ in sys.stdin:  # EOF (the parent closed the pipe, or died) ends the server
-            pass
-    finally:
-        sim.stop()
-    return 0
-
-
-@contextlib.contextmanager
-def simulator(profiles: str, workdir: Path, name: str) -> Iterator[str]:
-    path = workdir / f"{name}.toml"
-    path.write_text(profiles)
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-simulator", str(path)],
-                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        base_url = proc.stdout.readline().strip()
-        if not base_url.startswith("http"):
-            raise RuntimeError(f"simulator did not start (exit {proc.poll()})")
-        yield base_url
-    finally:
-        with contextlib.suppress(OSError):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 # -- the runs ---------------------------------------------------------------------------------------------------
 
 
@@ -327,10 +285,7 @@ def report(found: list[Contender], rounds: int, checks: list[Check], base_checks
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+    cpu = cpu_name()
     versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in ("groq", "httpx", "aiohttp"))
     return (f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
             f"{platform.release()}; {versions}")
@@ -342,10 +297,7 @@ def main() -> int:
     parser.add_argument("--deadline-runs", type=int, default=5, help="fresh processes per deadline variant (5)")
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM's Router out")
     parser.add_argument("--base", help="also run taskrouter at this revision (a temporary git worktree)")
-    parser.add_argument("--serve-simulator", type=Path, help=argparse.SUPPRESS)  # the child process's mode
     args = parser.parse_args()
-    if args.serve_simulator is not None:
-        return serve_simulator(args.serve_simulator)
     commit = subprocess.run(["git", "log", "-1", "--format=%h"], cwd=ROOT, capture_output=True, text=True).stdout
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "app"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
@@ -358,12 +310,12 @@ def main() -> int:
             print(f"base: {git('log', '-1', '--format=%h %s', base[1])[:100]}\n")
         found, note = contenders(not args.no_litellm, base)
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        with simulator(ANSWERS, workdir, "answers") as base_url:
-            run_rounds(found, base_url, args.rounds, workdir)
-        with simulator(HANGS, workdir, "hangs") as base_url:
-            checks = deadline_checks(base_url, args.deadline_runs, workdir)
+        with simulator(ANSWERS, workdir, "answers") as sim:
+            run_rounds(found, sim.base_url, args.rounds, workdir)
+        with simulator(HANGS, workdir, "hangs") as sim:
+            checks = deadline_checks(sim.base_url, args.deadline_runs, workdir)
             base_checks = [] if base is None else deadline_checks(
-                base_url, args.deadline_runs, workdir / "base", base[0], f", at {base[1][:7]}")
+                sim.base_url, args.deadline_runs, workdir / "base", base[0], f", at {base[1][:7]}")
     return 0 if report(found, args.rounds, checks, base_checks, note) else 1
 
 

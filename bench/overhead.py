@@ -6,8 +6,8 @@
     python bench/overhead.py --stream-only                    # the streaming rows alone (under a minute)
     python bench/overhead.py --profile --stream-only          # where the router's own time goes when streaming
 
-The simulator runs in a separate process (`python -m app.simulator`, zero latency, no faults) so that it does
-not share the client's GIL. Rounds are interleaved (bare, router, ..., then reversed) and every figure is the
+The simulator runs in a separate process (bench/_common.py's, zero latency, no faults) so that it does not
+share the client's GIL. Rounds are interleaved (bare, router, ..., then reversed) and every figure is the
 median over rounds: the machine is noisy. "CPU us/call" is this process's CPU time (all threads, so the attempt
 log's writer thread too) per call: unlike latency it does not depend on queueing.
 
@@ -36,7 +36,6 @@ import platform
 import pstats
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,8 +49,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of the price map at import
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
 
+import _common  # noqa: E402
 import groq  # noqa: E402
 import httpx  # noqa: E402
+from _common import KEY, cpu_name  # noqa: E402
 
 from app.config import load_settings  # noqa: E402
 from app.core import ai_models  # noqa: E402
@@ -67,7 +68,6 @@ MAX_TOKENS = 64
 # makes sure the budget never truncates the answer, so that every stream carries the same chunks.
 STREAM_MAX_TOKENS = 256
 TASK = "fast"
-KEY = "gsk_bench_simulator_only"
 TARGET_ADDED_P50_US = 250.0
 TARGET_RATIO_AT_50 = 0.95
 TARGET_ADDED_TTFT_MS = 0.3
@@ -174,22 +174,13 @@ def simulator_cpu() -> float:
 
 @contextlib.contextmanager
 def simulator(models: list[str], workdir: Path) -> Iterator[str]:
-    profiles = workdir / "bench_profiles.toml"
+    """Every model at zero latency; yields the base URL, and simulator_cpu() watches the process meanwhile."""
     # tokens_per_second 0 (the default, said here because streams depend on it): streams are not paced.
-    profiles.write_text("".join(f'[models."{m}"]\nlatency_ms = 0.0\ntokens_per_second = 0.0\n\n' for m in models))
-    proc = subprocess.Popen([sys.executable, "-m", "app.simulator", "--port", "0", "--profiles", str(profiles)],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        base_url = proc.stdout.readline().strip()
-        if not base_url.startswith("http"):
-            raise RuntimeError(f"simulator did not start (exit {proc.poll()})")
+    profiles = "".join(f'[models."{m}"]\nlatency_ms = 0.0\ntokens_per_second = 0.0\n\n' for m in models)
+    with _common.simulator(profiles, workdir, "bench_profiles") as sim:
         global _SIMULATOR_PID
-        _SIMULATOR_PID = proc.pid
-        yield base_url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        _SIMULATOR_PID = sim.pid
+        yield sim.base_url
 
 
 # -- the contenders ---------------------------------------------------------------------------------------
@@ -408,10 +399,7 @@ def stream_table(clients: list[Client], concurrencies: list[int]) -> list[str]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+    cpu = cpu_name()
     return (f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
             f"{platform.release()}; groq {groq.__version__}, httpx {httpx.__version__}")
 

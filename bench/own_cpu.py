@@ -40,12 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _common
+from _common import KEY, cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve()
 MESSAGES = [{"role": "user", "content": "Classify this ticket as billing, bug or question: my invoice is wrong"}]
 MAX_TOKENS = 64
 TASK = "fast"
-KEY = "gsk_bench_simulator_only"
 MAX_GROWTH = 1.10  # new own CPU / base own CPU
 PACKAGES = ("groq", "aiohttp", "httpx", "pydantic", "pydantic-settings")
 Call = Callable[[], Awaitable[Any]]
@@ -181,20 +183,9 @@ def simulator(workdir: Path) -> Iterator[int]:
     from app.core import ai_models
 
     models = dict.fromkeys(m for chain in ai_models.MODEL_REGISTRY.values() for m in chain)
-    profiles = workdir / "profiles.toml"
-    profiles.write_text("".join(f'[models."{m}"]\nlatency_ms = 0.0\n\n' for m in models))
-    proc = subprocess.Popen([sys.executable, "-m", "app.simulator", "--port", "0", "--profiles", str(profiles)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()  # its first line is the base URL, once it is serving
-        match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)", url)
-        if match is None:
-            raise RuntimeError(f"simulator did not start (exit {proc.poll()}, said {url!r})")
-        yield int(match.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    profiles = "".join(f'[models."{m}"]\nlatency_ms = 0.0\n\n' for m in models)
+    with _common.simulator(profiles, workdir, "profiles") as sim:
+        yield sim.port
 
 
 @dataclass
@@ -244,10 +235,7 @@ def run_worker(side: Results, port: int, args: argparse.Namespace, c: int, scrat
 
 
 def header(args: argparse.Namespace, base_sha: str) -> list[str]:
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+    cpu = cpu_name()
     versions = []
     for name in PACKAGES:
         try:

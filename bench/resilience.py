@@ -31,10 +31,10 @@ as many requests and has the lower p99 (elsewhere "better" is more answered, or 
 Each scenario runs once per client, each run against a fresh simulator process (fresh state, same --seed, so both
 clients draw the same fault and latency sequence per model) and, for taskrouter, a fresh attempts database (the
 breaker keeps its state there). The simulator runs in its own process, as in bench/overhead.py, so that it does not
-share the clients' GIL; it is this script started again with --serve-simulator, which also reports how many calls
-each model received (the "calls/req" column: every provider call, retries and hedges included). The in-process
-`Simulator` would save the restarts (~1 s each) but would put its event loop thread under the clients' GIL, and
-restarting per run is what gives each client the same fresh seeded state.
+share the clients' GIL; it is bench/_common.py's, which also reports how many calls each model received (the
+"calls/req" column: every provider call, retries and hedges included). The in-process `Simulator` would save the
+restarts but would put its event loop thread under the clients' GIL, and restarting per run is what gives each
+client the same fresh seeded state.
 
 Every request's latency is counted, answered or not (a caller waits for a failure too). "past deadline" counts
 requests that returned after --deadline (default 30 s); the bench itself gives up on a request at twice the
@@ -79,17 +79,15 @@ import asyncio
 import contextlib
 import importlib.metadata
 import inspect
-import json
 import logging
 import math
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,12 +97,13 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of the price map at import
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
 
+from _common import KEY, cpu_name, simulator  # noqa: E402
+
 Call = Callable[[], Awaitable[Any]]
 A, B, C = "openai/gpt-oss-120b", "openai/gpt-oss-20b", "qwen/qwen3.8-27b"
 MESSAGES = [{"role": "user", "content": "Classify this ticket as billing, bug or question: my invoice is wrong"}]
 MAX_TOKENS = 64
 TASK = "bench"
-KEY = "gsk_bench_simulator_only"
 OURS, LITE = "taskrouter", "LiteLLM"
 # LiteLLM's documented defaults, passed explicitly (see the docstring).
 LITE_NUM_RETRIES, LITE_ALLOWED_FAILS, LITE_COOLDOWN_S = 2, 3, 5.0
@@ -194,26 +193,7 @@ class Run:
         return [lat for t, lat in zip(self.starts, self.latencies, strict=True) if t >= first]
 
 
-# -- the simulator, in its own process --------------------------------------------------------------------------
-
-
-def serve_simulator(profiles: Path, seed: int) -> int:
-    """The child process: serve `profiles`, print the URL, then answer `calls` on stdin with per-model call counts
-    (JSON on one line) until stdin closes."""
-    from app.simulator import Simulator
-    from app.simulator.profiles import load_profiles
-
-    models = list(load_profiles(profiles))
-    sim = Simulator.from_toml(profiles, seed=seed, max_records=100)  # nobody reads the log: keep little of it
-    sim.start()
-    try:
-        print(sim.base_url, flush=True)
-        for line in sys.stdin:  # EOF (the parent closed the pipe, or died) ends the server
-            if line.strip() == "calls":
-                print(json.dumps({m: sim.calls(m) for m in models}), flush=True)
-    finally:
-        sim.stop()
-    return 0
+# -- the simulator's profiles (bench/_common.py serves them in a process of its own) ---------------------------
 
 
 def profiles_toml(profiles: dict[str, dict[str, Any]]) -> str:
@@ -227,45 +207,6 @@ def profiles_toml(profiles: dict[str, dict[str, Any]]) -> str:
                 out.append(f"{key} = {float(value)}")
         out.append("")
     return "\n".join(out)
-
-
-@dataclass
-class SimProcess:
-    proc: subprocess.Popen[str]
-    base_url: str
-
-    @property
-    def openai_base_url(self) -> str:
-        return f"{self.base_url}/v1"
-
-    def calls(self) -> int:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("calls\n")
-        self.proc.stdin.flush()
-        return sum(json.loads(self.proc.stdout.readline()).values())
-
-
-@contextlib.contextmanager
-def simulator(scenario: Scenario, seed: int, workdir: Path) -> Iterator[SimProcess]:
-    path = workdir / f"profiles_{scenario.key}.toml"
-    path.write_text(profiles_toml(scenario.profiles))
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-simulator", str(path),
-                             "--seed", str(seed)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        base_url = proc.stdout.readline().strip()
-        if not base_url.startswith("http"):
-            raise RuntimeError(f"simulator did not start (exit {proc.poll()})")
-        yield SimProcess(proc, base_url)
-    finally:
-        with contextlib.suppress(OSError):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 # -- the contenders -------------------------------------------------------------------------------------------
@@ -382,7 +323,7 @@ async def drive(run: Run, call: Call, n: int, concurrency: int, deadline: float)
 
 async def run_one(scenario: Scenario, client: str, args: argparse.Namespace, workdir: Path, n: int) -> Run:
     run = Run(scenario, client)
-    with simulator(scenario, args.seed, workdir) as sim:
+    with simulator(profiles_toml(scenario.profiles), workdir, f"profiles_{scenario.key}", seed=args.seed) as sim:
         if client == OURS:
             db = workdir / f"attempts_{scenario.key}_{time.monotonic_ns()}.db"  # fresh: the breaker persists there
             call = taskrouter_call(scenario, sim.base_url, db, args)
@@ -490,10 +431,7 @@ def versions() -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+    cpu = cpu_name()
     return (f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
             f"{platform.release()}; {versions()}")
 
@@ -539,10 +477,7 @@ def main() -> int:
                         help="scenarios where taskrouter hedges (6)")
     parser.add_argument("--scenarios", default=",".join(s.key for s in SCENARIOS), help="comma-separated (all)")
     parser.add_argument("--no-litellm", action="store_true")
-    parser.add_argument("--serve-simulator", type=Path, help=argparse.SUPPRESS)  # the child process's mode
     args = parser.parse_args()
-    if args.serve_simulator is not None:
-        return serve_simulator(args.serve_simulator, args.seed)
     keys = set(args.scenarios.split(","))
     if "3" in keys:
         keys.add("0")  # the hung-primary target is relative to the healthy model's own p99

@@ -64,6 +64,7 @@ for extra in (BENCH, ROOT / "tests"):  # own_cpu.py's simulator and calls; tests
     if str(extra) not in sys.path:
         sys.path.append(str(extra))
 
+from _common import cpu_name  # noqa: E402
 from own_cpu import KEY, MAX_TOKENS, MESSAGES, TASK, clean_environment, simulator  # noqa: E402
 
 from app.clock import iso_millis  # noqa: E402
@@ -793,10 +794,7 @@ def parent(args: argparse.Namespace, argv: list[str]) -> int:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_store_")))
         os.chmod(scratch, 0o755)
         stores = Stores(args, scratch, stack)
-        cpu = "unknown CPU"
-        with contextlib.suppress(OSError, StopIteration):
-            cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                       if line.startswith("model name"))
+        cpu = cpu_name()
         shown = [a if not a.startswith("postgresql://") else "postgresql://..." for a in argv]
         say(f"command: {shlex.join(['python', 'bench/store.py', *shown])}",
             f"commit: {commit}{' + uncommitted changes in app/, dashboard/ or bench/store.py' if dirty else ''}",
