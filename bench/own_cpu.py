@@ -326,8 +326,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="workers per revision per concurrency (5)")
     parser.add_argument("--concurrency", default="1,50", help="comma-separated (1,50); one value with --worker")
     # Many short windows rather than a few long ones: machine noise comes in bursts longer than a window, so
-    # neighbouring execute and run_llm windows see the same state and the burst cancels in their difference (on
-    # the 2-core VM, 100 x 30 at concurrency 1 gave a per-worker spread of ~4 %, 300 x 10 of ~17 %).
+    # neighbouring execute and run_llm windows see the same state and the burst cancels in their difference.
     parser.add_argument("--calls", type=int, default=150, help="calls per window at concurrency > 1 (150)")
     parser.add_argument("--calls-c1", type=int, default=100, help="calls per window at concurrency 1 (100)")
     parser.add_argument("--pairs", type=int, default=40, help="execute/run_llm window pairs per worker (40)")

@@ -50,15 +50,15 @@ MARKER = "os_getppid"  # the C function behind os.getppid(): nothing else in a w
 async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: int) -> dict[str, Any]:
     import app
 
-    # The writer commits a batch after lingering LINGER_SECONDS of wall time; valgrind slows a worker ~50x and by
-    # how much depends on the machine's load, so the number of commits per window (and the instructions) would
-    # too. One batch per window (the flush at its end) makes the count the same whatever the load.
+    # The writer commits a batch after lingering LINGER_SECONDS of wall time; valgrind slows a worker many times
+    # over, by how much depending on the machine's load, so the number of commits per window (and the instructions)
+    # would too. One batch per window (the flush at its end) makes the count the same whatever the load.
     import app.store.attempt_log as attempt_log_module
     from app.providers import get_provider
 
     attempt_log_module.LINGER_SECONDS = 3600.0  # type: ignore[attr-defined]
     # Likewise the refresh of marks (and overrides) from the database, every MODEL_STATUS_REFRESH_SECONDS of wall
-    # time: ~50 times as many per call under valgrind as in a real run, where it is a few calls in thousands.
+    # time: many times as many per call under valgrind as in a real run, where it is a few calls in thousands.
     # Both revisions read it once, at their first call, here.
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "own_instructions.db"
