@@ -4,7 +4,6 @@ invalid model output. Each test checks what the caller gets and what reached the
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from conftest import USER, logged_rows
@@ -20,6 +19,7 @@ from app.errors import (
 )
 from app.registry.catalog import ModelInfo
 from app.simulator import ModelProfile
+from app.testing import FakeClock
 from app.types import ErrorKind
 
 pytestmark = pytest.mark.anyio
@@ -35,17 +35,6 @@ def _two_model_chain() -> None:
     ai_models.MODEL_REGISTRY["fallback"] = []
 
 
-def loop_lateness(seconds: float) -> asyncio.Future[float]:
-    """How late this event loop runs a callback due in `seconds`, at most 50 ms: the machine's scheduling delay
-    (load from other processes), which no code on the loop can beat. A deadline assertion adds it to the router's
-    50 ms. Capped, because a router that blocked the loop would make the probe late too."""
-    loop = asyncio.get_running_loop()
-    due = time.perf_counter() + seconds
-    woke: asyncio.Future[float] = loop.create_future()
-    loop.call_later(seconds, lambda: woke.set_result(min(max(0.0, time.perf_counter() - due), 0.05)))
-    return woke
-
-
 def rows_of(db_path, request_id):
     return logged_rows(db_path, "SELECT * FROM attempts WHERE request_id = ? ORDER BY id", request_id)
 
@@ -56,15 +45,13 @@ def marks(db_path):
 
 # -- the deadline -------------------------------------------------------------------------------------------
 
-async def test_the_deadline_ends_a_call_on_hung_models_within_50_ms(sim, make_router, db_path):
+async def test_the_deadline_ends_a_call_on_hung_models(sim, make_router, db_path):
+    # How close to the deadline the call ends is a speed figure: bench/resilience.py counts calls past it.
     sim.script(A, HANG, HANG)
     sim.script(B, HANG, HANG)
     router = make_router(llm_timeout_seconds=5)
-    started, late = time.perf_counter(), loop_lateness(0.4)
     with pytest.raises(DeadlineExceededError) as caught:
         await router.execute("pair", USER, timeout=0.4)
-    elapsed = time.perf_counter() - started
-    assert 0.4 <= elapsed < 0.45 + await late
     error = caught.value
     assert isinstance(error, TimeoutError) and isinstance(error, TaskFailedError)
     assert "deadline of 0.4s" in str(error)
@@ -87,15 +74,13 @@ async def test_the_setting_bounds_every_call_and_each_attempt_gets_the_time_left
     sim.script(A, HANG)
     sim.script(B, HANG)
     router = make_router(llm_timeout_seconds=0.3, llm_request_deadline_seconds=0.4)
-    started, late = time.perf_counter(), loop_lateness(0.4)
-    with pytest.raises(DeadlineExceededError) as caught:
+    with pytest.raises(DeadlineExceededError, match=r"deadline of 0\.4s") as caught:
         await router.execute("pair", USER)
-    assert 0.4 <= time.perf_counter() - started < 0.45 + await late
     kinds = [(a.model, a.error_kind.value) for a in caught.value.attempts]
     # A had two thirds of the 0.4 s (0.27 s, most of its 0.3 s: a fair test); B the 0.13 s left: cut, not its fault.
     assert kinds == [(A, "timeout"), (B, "deadline")]
-    latency = [r["latency_ms"] for r in rows_of(db_path, caught.value.request_id)]
-    assert 260 <= latency[0] < 340 and 100 <= latency[1] < 180
+    assert [(r["model"], r["error_kind"]) for r in rows_of(db_path, caught.value.request_id)] == kinds
+    assert marks(db_path)[A]["status"] == "circuit_open" and B not in marks(db_path)  # only a fair verdict counts
 
 
 @pytest.mark.slow
@@ -103,14 +88,12 @@ async def test_a_hung_primary_leaves_the_next_model_time_with_only_the_deadline_
     # The default per-attempt timeout (30 s) is far above the deadline: the primary may use two thirds of it.
     sim.script(A, HANG)
     router = make_router(llm_timeout_seconds=30, llm_request_deadline_seconds=1.5)
-    started = time.perf_counter()
     resp = await router.execute("pair", USER)
-    elapsed = time.perf_counter() - started
+    # A had two thirds of the deadline, cut long before its own timeout; B answered within the rest.
     assert (resp.model_used, resp.fallback_used) == (B, True)
-    assert 1.0 <= elapsed < 1.5  # A had two thirds of the deadline; B answered within the rest
     rows = rows_of(db_path, resp.request_id)
     assert [(r["model"], r["error_kind"]) for r in rows] == [(A, "deadline"), (B, None)]
-    assert 990 <= rows[0]["latency_ms"] < 1400
+    assert A not in marks(db_path)  # cut by the deadline: not the model's fault
 
 
 async def test_with_default_timeouts_a_hung_primary_is_benched_and_the_next_answers(sim, make_router, db_path):
@@ -118,9 +101,8 @@ async def test_with_default_timeouts_a_hung_primary_is_benched_and_the_next_answ
     # than half the model's timeout, so the hang is a fair verdict and benches the model.
     sim.set_profile(A, ModelProfile(fault_rates={"hang": 1.0}))
     router = make_router(llm_timeout_seconds=0.9, llm_request_deadline_seconds=0.9)
-    started = time.perf_counter()
-    resp = await router.execute("pair", USER)
-    assert resp.model_used == B and time.perf_counter() - started < 0.85
+    resp = await router.execute("pair", USER)  # B answers within the third A left it
+    assert resp.model_used == B
     assert [(a.model, a.error_kind) for a in resp.attempts] == [(A, ErrorKind.TIMEOUT), (B, None)]
     assert marks(db_path)[A]["status"] == "circuit_open"
     again = await router.execute("pair", USER)
@@ -130,10 +112,12 @@ async def test_with_default_timeouts_a_hung_primary_is_benched_and_the_next_answ
 async def test_a_per_model_timeout_from_the_catalog(sim, make_router, db_path):
     ai_models.MODEL_CATALOG[A] = ModelInfo(timeout_seconds=0.2)
     sim.script(A, HANG)
-    resp = await make_router(llm_timeout_seconds=2).execute("pair", USER)
+    # On LLM_TIMEOUT_SECONDS (30 s) A would be cut by the 3 s deadline after 2 s ("deadline"); on the catalog's
+    # 0.2 s it runs out its own timeout ("timeout"), and the breaker counts it.
+    resp = await make_router(llm_timeout_seconds=30, llm_request_deadline_seconds=3).execute("pair", USER)
     assert resp.model_used == B
-    row = rows_of(db_path, resp.request_id)[0]
-    assert row["error_kind"] == "timeout" and 190 <= row["latency_ms"] < 260
+    assert [(r["model"], r["error_kind"]) for r in rows_of(db_path, resp.request_id)] == [(A, "timeout"), (B, None)]
+    assert marks(db_path)[A]["status"] == "circuit_open"
 
 
 # -- retries ------------------------------------------------------------------------------------------------
@@ -167,13 +151,13 @@ async def test_max_attempts_bounds_retries(sim, make_router, db_path):
     assert len(rows_of(db_path, caught.value.request_id)) == 3
 
 
-@pytest.mark.slow
 async def test_a_rate_limit_that_ends_before_the_deadline_is_waited_for(sim, make_router, db_path):
+    fake = FakeClock()
+    started = fake.now
     sim.script(A, {"fault": "rate_limit", "retry_after": 1})
     sim.script(B, {"fault": "rate_limit", "retry_after": 1})
-    started = time.perf_counter()
-    resp = await make_router().execute("pair", USER)
-    assert 1.0 <= time.perf_counter() - started < 1.9  # retry-after: 1, plus at most the jittered backoff
+    resp = await make_router(clock=fake.clock, retry_backoff_max_seconds=0.5).execute("pair", USER)
+    assert 1.0 <= fake.now - started <= 1.5  # on the router's clock: retry-after: 1, plus at most the backoff
     rows = rows_of(db_path, resp.request_id)
     assert [(r["model"], r["error_kind"], r["retry"]) for r in rows] == [
         (A, "rate_limited", 0), (B, "rate_limited", 0), (A, None, 1)]
@@ -214,10 +198,8 @@ async def test_invalid_model_output_falls_back(sim, make_router, db_path, fault)
 async def test_a_hung_primary_is_benched_after_its_first_timeout(sim, make_router, db_path):
     sim.set_profile(A, ModelProfile(fault_rates={"hang": 1.0}))
     router = make_router(llm_timeout_seconds=0.3)
-    started = time.perf_counter()
     for _ in range(10):
         assert (await router.execute("pair", USER)).model_used == B
-    assert time.perf_counter() - started < 2 * 0.3 + 0.5  # less than two timeouts for ten requests
     rows = logged_rows(db_path, "SELECT model, outcome, error_kind FROM attempts WHERE model = ?", A)
     assert [r["error_kind"] for r in rows] == ["timeout"] + ["circuit_open"] * 9
     assert {r["outcome"] for r in rows[1:]} == {"skipped"}
@@ -354,9 +336,7 @@ async def test_with_every_breaker_open_the_request_still_tries_a_model_once(sim,
 
 async def test_a_hedge_wins_and_the_slow_call_is_logged_hedge_lost(sim, make_router, db_path):
     sim.script(A, {"fault": "ok", "latency_ms": 1500})
-    started = time.perf_counter()
     resp = await make_router().execute("pair", USER, hedge_after_ms=100)
-    assert time.perf_counter() - started < 0.6
     assert resp.model_used == B
     rows = rows_of(db_path, resp.request_id)
     # The loser is logged as the race ends, before the winner's answer is accepted: the success row comes last.
@@ -425,10 +405,9 @@ async def test_a_hedge_refused_the_key_ends_the_request_and_says_why_the_first_c
                                                                                            db_path):
     sim.script(A, {"fault": "ok", "latency_ms": 1500})
     sim.script(B, "auth")
-    started = time.perf_counter()
     with pytest.raises(AuthenticationFailedError) as caught:
         await make_router().execute("pair", USER, hedge_after_ms=50)
-    assert time.perf_counter() - started < 1.0  # the slow call was not waited for
+    # The slow call was not waited for: it was cancelled, and its row says why.
     rows = rows_of(db_path, caught.value.request_id)
     assert [(r["model"], r["error_kind"], r["error_message"]) for r in rows] == [
         (B, "auth", "Invalid API Key"), (A, "cancelled", "cancelled: the other call's error ended the request")]
