@@ -9,7 +9,7 @@ the API key, and a proxy may echo the key in its response.
     ├ ConfigError (ValueError)              a setting or registry entry is wrong; names the variable
     ├ InvalidMessagesError (ValueError)     messages rejected locally, before any network call
     ├ UnknownTaskError (LookupError)        a task type the registry does not know; lists the known ones
-    ├ ProviderError                         one provider call failed (raised by run_llm, caught by the executor)
+    ├ ProviderError                         one provider call failed (raised by run_llm, caught by the request)
     │  ├ ProviderTimeout                    no answer within LLM_TIMEOUT_SECONDS
     │  ├ ProviderConnectionError            refused, reset, dropped mid-response
     │  ├ ProviderStatusError                the provider answered 4xx/5xx (.status_code, .code, .headers)

@@ -56,7 +56,7 @@ from _common import KEY, cpu_name  # noqa: E402
 
 from app.config import load_settings  # noqa: E402
 from app.core import ai_models  # noqa: E402
-from app.core.executor import Router  # noqa: E402
+from app.core.router import Router  # noqa: E402
 from app.core.runtime import configure  # noqa: E402
 from app.providers import Endpoint, get_provider, groq_provider, open_stream, run_llm  # noqa: E402
 from app.store import get_attempt_log  # noqa: E402

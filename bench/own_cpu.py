@@ -87,7 +87,7 @@ def calls_under_test(port: int, db: Path, **settings: Any) -> tuple[Call, Call, 
     revisions know. Imported here, not at the top: PYTHONPATH picks the tree, and the parent never needs them."""
     from app.config import Settings, load_settings
     from app.core import ai_models
-    from app.core.executor import Router
+    from app.core.router import Router
     from app.providers import Endpoint, run_llm
     from app.store import get_attempt_log
 

@@ -215,7 +215,7 @@ def profiles_toml(profiles: dict[str, dict[str, Any]]) -> str:
 def new_api() -> tuple[bool, bool, bool]:
     """(LLM_REQUEST_DEADLINE_SECONDS is a setting, HEDGE_AFTER_MS is a setting, Router.execute takes timeout=)."""
     from app.config import Settings
-    from app.core.executor import Router
+    from app.core.router import Router
 
     return ("llm_request_deadline_seconds" in Settings.model_fields, "hedge_after_ms" in Settings.model_fields,
             "timeout" in inspect.signature(Router.execute).parameters)
@@ -240,7 +240,7 @@ def taskrouter_settings(scenario: Scenario, base_url: str, db: Path, args: argpa
 
 def taskrouter_call(scenario: Scenario, base_url: str, db: Path, args: argparse.Namespace) -> Call:
     from app.core import ai_models
-    from app.core.executor import Router
+    from app.core.router import Router
 
     registry = {TASK: list(scenario.chain), "fallback": []}
     router = Router(taskrouter_settings(scenario, base_url, db, args), registry=lambda: registry,

@@ -235,7 +235,7 @@ async def cpu_worker(port: int, where: str, budget: bool, concurrency: int, call
                      warmup: int) -> dict[str, Any]:
     """Part 2: CPU per call of the router on one store, one variant, one concurrency."""
     from app.config import Settings, load_settings
-    from app.core.executor import Router
+    from app.core.router import Router
     from app.providers import get_provider
 
     clean_environment(Settings.model_fields)

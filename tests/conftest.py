@@ -1,5 +1,5 @@
 """One Groq-compatible simulator on 127.0.0.1 for the whole session; each test gets it reset, a fresh database
-and a router configured against it. Nothing here patches the SDK or the executor."""
+and a router configured against it. Nothing here patches the SDK or the router."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import app
 from app.clock import SYSTEM_CLOCK, Clock
 from app.config import Settings, load_settings
 from app.core import ai_models
-from app.core.executor import Router
+from app.core.router import Router
 from app.simulator import ModelProfile, Simulator
 from app.store import get_attempt_log
 from app.store.target import PostgresTarget, Target

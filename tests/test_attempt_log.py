@@ -157,7 +157,7 @@ def test_read_only_readers_open_paths_with_uri_characters(tmp_path):
 
 def router_on(path):
     from app.config import load_settings
-    from app.core.executor import Router
+    from app.core.router import Router
 
     settings = load_settings(env_file=None, groq_api_key=TEST_KEY, attempts_db_path=path)
     return Router(settings, registry=lambda: {"fast": ["m"], "fallback": []}, catalog=dict)

@@ -1,4 +1,4 @@
-"""The deprecation calendar (package data + DEPRECATIONS_FILE), start-up warnings, the executor's use of it
+"""The deprecation calendar (package data + DEPRECATIONS_FILE), start-up warnings, the router's use of it
 against the simulator, and the stored checks the dashboard reads."""
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def test_startup_warnings_cover_the_overrides_and_tolerate_a_broken_registry_ent
                      f"replacement: {GPT_120B}; still called (SKIP_RETIRED_MODELS=false)"]
 
 
-# -- the executor, against the simulator ---------------------------------------------------------------------
+# -- the router, against the simulator ---------------------------------------------------------------------
 
 
 @pytest.mark.anyio

@@ -1,4 +1,4 @@
-"""Every row of the executor's failure table: the real SDK against the local simulator, then the logged rows."""
+"""Every row of the failure table: the real SDK against the local simulator, then the logged rows."""
 
 from __future__ import annotations
 

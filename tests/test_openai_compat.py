@@ -1,4 +1,4 @@
-"""A catalog entry on another, OpenAI-compatible endpoint: routed over httpx, without touching the executor."""
+"""A catalog entry on another, OpenAI-compatible endpoint: routed over httpx, without touching the router."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from leaks import chain_of, database_texts, exception_texts, log_texts, sighting
 
 from app.cli import main as cli_main
 from app.core import ai_models
-from app.core.executor import Router
+from app.core.router import Router
 from app.errors import (
     AllModelsFailedError,
     AuthenticationFailedError,

@@ -16,7 +16,7 @@ from conftest import count_rows
 from traffic import make_traffic, write_traffic
 
 from app.config import load_settings
-from app.core.executor import Router
+from app.core.router import Router
 from app.store import upkeep as upkeep_module
 from app.store.retention import PruneReport, RollupReport
 from app.store.upkeep import Upkeep, maintain

@@ -16,8 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
 
-from app.core.executor import use_default_tables
 from app.core.request import Request
+from app.core.router import use_default_tables
 from app.core.runtime import SyncTaskStream, current, get_router, run_sync
 from app.core.streaming import TaskStream
 from app.core.validation import Validator

@@ -1,5 +1,5 @@
 """What a provider failure means: `classify` names its kind (one flat function, one branch per answer), and
-`POLICY` declares, in one table, what each kind does to the request and to the model. The executor, the model
+`POLICY` declares, in one table, what each kind does to the request and to the model. The request's owner, the model
 health and the circuit breaker only read the table; the docs' failure table (docs/routing.md) is `policy_markdown()`.
 """
 

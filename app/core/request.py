@@ -52,7 +52,7 @@ from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage
 
 if TYPE_CHECKING:
     from app.core.budget import Reservation
-    from app.core.executor import Router
+    from app.core.router import Router
 
 logger = logging.getLogger("taskrouter")
 

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.clock import SYSTEM_CLOCK, Clock
-from app.core.executor import Router
+from app.core.router import Router
 from app.core.streaming import TaskStream
 from app.providers import Provider
 from app.types import LLMResponse

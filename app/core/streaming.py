@@ -1,4 +1,4 @@
-"""Streamed answers: text deltas as the model generates them, with the executor's routing decisions.
+"""Streamed answers: text deltas as the model generates them, with the router's routing decisions.
 
 The rule. Until the first text (or tool call) reaches the caller, a stream is a call like any other: a status
 error, a dropped connection or no first token within LLM_FIRST_TOKEN_TIMEOUT_SECONDS moves on to the next model

@@ -1,7 +1,7 @@
 """The deprecation calendar: which model shuts down when, and what to use instead.
 
 The entries live in `calendar.toml` beside this module (model names stay out of .py files); a user file named
-by DEPRECATIONS_FILE adds or replaces entries. `retirement_for` is on the executor's hot path, so it is a dict
+by DEPRECATIONS_FILE adds or replaces entries. `retirement_for` is on the request path, so it is a dict
 lookup into an index rebuilt at most once per calendar day.
 """
 

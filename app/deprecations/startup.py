@@ -36,7 +36,7 @@ def startup_warnings(
 ) -> list[str]:
     """Log (at WARNING) and return one line per model of the effective registry that the calendar says is
     retired, or retiring within RETIREMENT_WARNING_DAYS. Never raises for a malformed registry entry: the
-    executor reports that, with context, on the first call of that task."""
+    router reports that, with context, on the first call of that task."""
     lines = []
     for notice in retirement_notices(registry, settings, today, calendar=calendar):
         logger.warning("%s", notice.line)

@@ -1,7 +1,7 @@
 """Which models the registry will actually call, per task, once the overrides are applied.
 
 The radar looks at the effective chains (runtime overrides, FORCE_MODEL, DEFAULT_<TASK>_MODEL, the universal
-fallback), built by the same `build_chain` the executor uses, so that it can never check a different list than the
+fallback), built by the same `build_chain` the router uses, so that it can never check a different list than the
 one served.
 """
 
@@ -43,8 +43,8 @@ def registry_tasks(registry: Mapping[str, Sequence[str]]) -> list[str]:
 
 def task_chain(task: str, registry: Mapping[str, Sequence[str]], settings: Settings,
                runtime: Sequence[Override] = ()) -> list[ChainModel]:
-    """Raises ConfigError for a malformed registry entry, as the executor would. `writer:landing` is built as the
-    executor builds it (task `writer`, variant `landing`), so DEFAULT_WRITER_MODEL applies to it too. `runtime`:
+    """Raises ConfigError for a malformed registry entry, as the router would. `writer:landing` is built as the
+    router builds it (task `writer`, variant `landing`), so DEFAULT_WRITER_MODEL applies to it too. `runtime`:
     the overrides in effect (app/store/overrides.py); a disabled model keeps its position, as the router skips it
     there."""
     base, _, variant = task.partition(":")

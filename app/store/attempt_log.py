@@ -1,6 +1,6 @@
 """The attempt log: every attempt and skip, and model status changes, written to the store off the event loop.
 
-The executor only appends a tuple to a deque; one writer thread per database file wakes once per batch (not per
+A request only appends a row to a deque; one writer thread per database file wakes once per batch (not per
 row), lingers briefly so rows gather, and writes them with one multi-row INSERT per chunk (one SQLite step, so
 one release of the GIL, per chunk rather than per row); on PostgreSQL, one COPY per batch
 (app/store/postgres/rows.py). The store's backend object (app/store/backend.py), chosen when the log is made, opens

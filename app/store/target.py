@@ -1,7 +1,7 @@
 """Where the store lives: a SQLite file (a `Path`) or a PostgreSQL server (a `PostgresTarget`).
 
 Every store function takes either, and app/store/backend.py's `backend_for` turns it into the store's backend
-object, so the executor, the CLI and the dashboard never ask which one they use. A PostgreSQL URL may hold a
+object, so the router, the CLI and the dashboard never ask which one they use. A PostgreSQL URL may hold a
 password: `PostgresTarget` keeps it out of its `repr` and `label`, so neither a log line, an exception nor the
 dashboard can show it.
 """
