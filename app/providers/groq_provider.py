@@ -277,8 +277,8 @@ def _read_timeout(timeout: float) -> float:
 
 async def _post_chat(client: groq.AsyncGroq, body: dict[str, Any], timeout: float) -> Any:
     """`create()`'s request through the SDK's documented `post` (same auth, headers, timeout, status errors),
-    minus its typed transform of the body and its ChatCompletion model, which cost more of a
-    bare call's client CPU than the request itself (bench/RESULTS.md).
+    minus its typed transform of the body and its ChatCompletion model, a large part of a bare call's client CPU
+    (bench/RESULTS.md has the measure).
     For these parameters the transform is the identity (chat params have no aliases or formats)."""
     response = await client.post(_CHAT_PATH, body=body, cast_to=httpx.Response, options={"timeout": timeout})
     return response.json()
