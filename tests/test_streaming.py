@@ -4,7 +4,6 @@ raises StreamInterruptedError, usage and cost come from the stream, every attemp
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from conftest import TEST_KEY, USER, logged_rows
@@ -75,11 +74,9 @@ async def test_a_failure_before_the_first_token_is_invisible(sim, make_router, d
 
 async def test_no_first_token_in_time_falls_back(sim, make_router, db_path):
     sim.script(A, {"fault": "ok", "first_token_ms": 3000})
-    started = time.perf_counter()
     stream = make_router(llm_first_token_timeout_seconds=0.3).stream("pair", USER)
     text = "".join(await read_all(stream))
-    assert time.perf_counter() - started < 1.5
-    assert text.startswith(f"[{B}]")
+    assert text.startswith(f"[{B}]")  # A's first token, 3 s away, was not waited for
     row = rows_of(db_path, stream.response.request_id)[0]
     assert (row["model"], row["error_kind"]) == (A, "timeout")
     assert "no first token within 0.3s" in row["error_message"]
@@ -87,12 +84,12 @@ async def test_no_first_token_in_time_falls_back(sim, make_router, db_path):
 
 async def test_the_first_token_wait_is_at_most_the_models_attempt_timeout(sim, make_router, db_path):
     sim.script(A, {"fault": "ok", "first_token_ms": 3000})
-    started = time.perf_counter()
     stream = make_router(llm_timeout_seconds=0.4, llm_first_token_timeout_seconds=15).stream("pair", USER)
+    # Waited 15 s for, A's first token (3 s away) would have come: B answering shows the 0.4 s cap.
     assert "".join(await read_all(stream)).startswith(f"[{B}]")
-    assert time.perf_counter() - started < 1.5
     row = rows_of(db_path, stream.response.request_id)[0]
-    assert (row["error_kind"], 380 <= row["latency_ms"] < 700) == ("timeout", True)
+    assert (row["model"], row["error_kind"]) == (A, "timeout")
+    assert "no first token within 0.4s" in row["error_message"]
 
 
 async def test_a_cut_stream_raises_with_the_partial_text(sim, make_router, db_path):
@@ -153,11 +150,9 @@ async def test_an_error_event_mid_stream_raises(sim, make_router, db_path):
 
 
 async def test_a_stalled_stream_is_cut_by_the_idle_timeout(sim, make_router, db_path):
-    sim.script(A, {"fault": "stream_stall", "after_chunks": 2})
-    started = time.perf_counter()
+    sim.script(A, {"fault": "stream_stall", "after_chunks": 2})  # stalls until the client leaves
     with pytest.raises(StreamInterruptedError) as caught:
         await read_all(make_router(llm_stream_idle_timeout_seconds=0.3).stream("pair", USER, max_tokens=30))
-    assert 0.3 <= time.perf_counter() - started < 1.5
     assert len(caught.value.partial_content) > 0
     [row] = rows_of(db_path, caught.value.request_id)
     assert "LLM_STREAM_IDLE_TIMEOUT_SECONDS=0.3s" in row["error_message"]
