@@ -21,8 +21,8 @@ async def main(seconds: float, concurrency: int) -> dict[str, object]:
     failures: Counter[str] = Counter()
     budget_refusals = 0
     router = app.get_router()
-    # Warm: the first call builds the SDK's client and connection pool, which on a loaded machine takes longer
-    # than the 100 ms a host has to learn of a mark; a warm call goes from its pick to the wire in microseconds.
+    # Warm: the first call builds the SDK's client and connection pool, slow on a loaded machine; READY means
+    # every worker can send at once, so the load is on when the test changes a model's health.
     warm = await asyncio.gather(*(app.execute_fast_task([{"role": "user", "content": "warm"}], max_tokens=8)
                                   for _ in range(concurrency)), return_exceptions=True)
     for outcome in warm:
