@@ -3,6 +3,7 @@ and a router configured against it. Nothing here patches the SDK or the router."
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib.util
 import os
@@ -130,6 +131,17 @@ def logged_rows(db_path: Path, sql: str = "SELECT * FROM attempts ORDER BY id", 
 
 
 USER = [{"role": "user", "content": "Analyse my sales"}]
+
+
+async def until(happened: Callable[[], bool], what: str, *, within: float = 10.0) -> None:
+    """Yield to the event loop until `happened()` holds: an async test waits for the event it needs, never for a
+    guess at how long it takes. `within` only ends a test whose event never comes."""
+    try:
+        async with asyncio.timeout(within):
+            while not happened():
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        pytest.fail(f"{what} did not happen within {within:g} s", pytrace=False)
 
 
 def count_rows(path: Path, where: str = "1", *params: object) -> int:

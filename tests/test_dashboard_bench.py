@@ -3,8 +3,6 @@ tables. Run with the suite so that the 1M-row benchmark cannot silently break as
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from conftest import load_bench
 from stores import dashboard_db
@@ -22,11 +20,9 @@ def test_the_dashboard_bench_runs_at_a_small_size(dashboard_store: Target, monke
     assert tuple(PAGES) == bench.PAGES  # every page is timed, the request drill-down included
     # The bench points the dashboard at its file through the environment: restored after the test.
     monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", "")
-    started = time.perf_counter()
     # The scenario with the most trend buckets and the one with the costliest filter.
     assert bench.main(["--db", dashboard_db(dashboard_store), "--rows", "3000", "--runs", "1",
                        "--scenario", "Last 6 hours", "--scenario", "All time, 2 models"]) == 0
-    took = time.perf_counter() - started
     out = capsys.readouterr().out
     assert "seeded 3,000 attempt rows" in out
     for title in ("SQL per page", "Full page render"):
@@ -35,4 +31,3 @@ def test_the_dashboard_bench_runs_at_a_small_size(dashboard_store: Target, monke
     for page in bench.PAGES:
         assert tables.count(f"\n{page} ") == 2, page  # one line per table
     assert out.count("worst: ") == 2
-    assert took < 60, took  # a few seconds unloaded; generous for a shared machine

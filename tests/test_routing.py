@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import TEST_KEY, USER, logged_rows
+from conftest import TEST_KEY, USER, logged_rows, until
 
 import app
 from app.core import ai_models
@@ -231,9 +231,10 @@ async def test_log_content_stores_prompt_and_answer(env, db_path):
 
 
 async def test_cancelled_call_is_still_logged(env, sim, db_path):
-    sim.script(ai_models.MODEL_REGISTRY["fast"][0], {"fault": "hang", "seconds": 30})
+    model = ai_models.MODEL_REGISTRY["fast"][0]
+    sim.script(model, {"fault": "hang", "seconds": 30})
     task = asyncio.ensure_future(app.execute_fast_task(USER))
-    await asyncio.sleep(0.3)
+    await until(lambda: sim.calls(model) == 1, "the call reaching the simulator")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +39,7 @@ from app.registry.catalog import ModelInfo
 from app.simulator import ModelProfile, Simulator
 from app.simulator.echo import ECHO_HEADER, echo_response
 from app.simulator.server import HttpServer, Request, Response
+from app.testing import FakeClock
 
 CANARY = "gsk_canary_" + secrets.token_hex(16)
 A, B = "sim/echo-a", "sim/echo-b"
@@ -205,12 +205,13 @@ async def test_a_429_keeps_the_wait_and_drops_the_echo(proxy: Simulator, make_ro
     """The router still reads the provider's wait from the headers an error keeps."""
     proxy.script(A, {"fault": "echo_auth", "status": 429, "retry_after": 7})
     proxy.script(B, {"fault": "echo_auth", "status": 500})
-    router = make_router(groq_api_key=CANARY, groq_base_url=proxy.base_url, llm_max_attempts=2)
+    fake = FakeClock()
+    router = make_router(groq_api_key=CANARY, groq_base_url=proxy.base_url, llm_max_attempts=2, clock=fake.clock)
     with pytest.raises(AllModelsFailedError) as info:
         await router.execute(TASK, USER)
     mark = router.health.mark(A)
     assert info.value.__cause__ is None and info.value.__context__ is None
-    assert mark is not None and 6 < mark.until - time.time() <= 7.5
+    assert mark is not None and mark.until == fake.now + 7
     assert "Bearer [redacted]" in mark.detail and CANARY not in mark.detail
 
 

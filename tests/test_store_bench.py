@@ -4,7 +4,6 @@ Run with the suite so that the benchmark cannot silently break as the store chan
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from conftest import load_bench
@@ -14,10 +13,8 @@ pytestmark = pytest.mark.slow  # a benchmark, run at a tiny size on both backend
 
 def test_the_store_bench_runs_at_a_tiny_size(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     bench = load_bench("store")
-    started = time.perf_counter()
     assert bench.main(["--rows", "20000", "--calls", "200", "--windows", "4", "--rounds", "1", "--log-rounds", "1",
                        "--processes", "2", "--concurrency", "1,8", "--pg-url", pg_url]) == 0
-    took = time.perf_counter() - started
     out = capsys.readouterr().out
     assert pg_url not in out  # the command line is printed with the URL left out
     for title in ("## 1. Attempt-log rows per second", "## 2. The router's CPU per call",
@@ -37,4 +34,3 @@ def test_the_store_bench_runs_at_a_tiny_size(pg_url: str, capsys: pytest.Capture
     for backend in ("SQLite", "PostgreSQL"):
         for phase in ("rollup", "prune"):
             assert re.search(rf"^\|\s+{backend} \|\s+{phase} \|[^|]+\|\s+[1-9][\d,]* \|", out, re.M), (backend, phase)
-    assert took < 240, took  # about a minute unloaded; generous for a shared machine
