@@ -12,6 +12,7 @@ class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     SKIPPED = "skipped"
+    CACHE_HIT = "cache_hit"  # answered from the response cache: no provider call
 
 
 class ErrorKind(StrEnum):
@@ -49,6 +50,9 @@ class ErrorKind(StrEnum):
     CAPABILITY = "capability"
     # The answer arrived but did not pass the caller's checks.
     VALIDATION = "validation"
+    # The answer arrived but a tiered request's cascade refused it (cut at its length limit, empty, or a refusal):
+    # the next tier answers.
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,16 @@ class Usage(Mapping[str, int]):
 
 
 _USAGE_KEYS = tuple(f.name for f in fields(Usage))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Complexity:
+    """How demanding a request looks (`app.score_complexity`): the tier it starts on, a score from 0 to 1, and the
+    features that made the score, as short phrases."""
+
+    tier: str  # "simple", "medium" or "complex"
+    score: float
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +150,9 @@ class LLMResponse:
     provider_request_id: str | None = None
     tool_calls: tuple[dict[str, Any], ...] | None = None
     variant: str | None = None
+    tier: str | None = None  # the tier whose model answered, for a tiered request
+    complexity: Complexity | None = None  # the scorer's verdict, when the tier was chosen by it (tier="auto")
+    cached: bool = False  # served from the response cache: no provider was called
 
     def __post_init__(self) -> None:
         if type(self.usage) is not Usage:  # a dict (or None) given by hand

@@ -170,7 +170,7 @@ def test_the_owner_s_builders_make_what_the_dataclass_constructors_make():
     import dataclasses
 
     from app.core.request import _record, _response, _slot_setters
-    from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage
+    from app.types import AttemptRecord, Complexity, ErrorKind, LLMResponse, Outcome, Usage
 
     record_fields = {"model": "m", "outcome": Outcome.FAILURE, "attempt": 2, "error_kind": ErrorKind.TIMEOUT,
                      "status_code": 504, "message": "late", "latency_ms": 12.5, "is_fallback": True,
@@ -180,7 +180,8 @@ def test_the_owner_s_builders_make_what_the_dataclass_constructors_make():
     response_fields = {"content": "hi", "model_used": "m", "finish_reason": "stop", "usage": Usage(3, 4, 7),
                        "task_type": "fast", "request_id": "rid", "fallback_used": True, "latency_ms": 9.5,
                        "attempts": (built,), "provider": "groq", "cost_usd": 0.25, "provider_request_id": "req_1",
-                       "tool_calls": ({"id": "t"},), "variant": "v"}
+                       "tool_calls": ({"id": "t"},), "variant": "v", "tier": "simple",
+                       "complexity": Complexity(tier="simple", score=0.1, reasons=("short",)), "cached": True}
     made = _response(**response_fields)
     assert type(made) is LLMResponse and made == LLMResponse(**response_fields)
     # Every field, by name: the builders take exactly the classes' fields, keyword-only.

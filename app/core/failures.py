@@ -96,6 +96,10 @@ POLICY: dict[ErrorKind, Policy] = {
                                         "retry)",
                                  answer="an answer `validate=` / `required_fields=` refuses",
                                  then="next model (the row keeps the billed tokens and cost)"),
+    ErrorKind.REFUSED: Policy(reason="a tiered request's cascade refused the answer: cut at its length limit, empty, "
+                                     "or a refusal (billed: no retry)",
+                              answer="an answer with finish_reason `length`, no text, or a refusal",
+                              then="next tier (the row keeps the billed tokens and cost)"),
     ErrorKind.DEADLINE: Policy(reason="the request's deadline cut the attempt short: says nothing about the model",
                                answer="no answer before the deadline", then="raises `DeadlineExceededError`"),
     ErrorKind.STREAM_INTERRUPTED: Policy(breaker=True, stop=True,

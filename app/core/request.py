@@ -48,7 +48,7 @@ from app.providers import Endpoint, Provider, ProviderResponse, run_llm
 from app.registry.catalog import ModelInfo, cost_usd
 from app.registry.chain import Candidate
 from app.store import AttemptRow, utc_now_iso
-from app.types import AttemptRecord, ErrorKind, LLMResponse, Outcome, Usage
+from app.types import AttemptRecord, Complexity, ErrorKind, LLMResponse, Outcome, Usage
 
 if TYPE_CHECKING:
     from app.core.budget import Reservation
@@ -546,7 +546,7 @@ class Request:
             task_type=self.chain.task_type, request_id=self.request_id, fallback_used=pick.position > 1,
             latency_ms=(self.clock.monotonic() - self.started) * 1000.0, attempts=attempts,
             provider=answer.provider, cost_usd=answer.cost_usd, provider_request_id=result.provider_request_id,
-            tool_calls=result.tool_calls, variant=self.variant)
+            tool_calls=result.tool_calls, variant=self.variant, tier=None, complexity=None, cached=False)
 
     # -- the end of a request no model answered ---------------------------------------------------------------
 
@@ -689,16 +689,18 @@ def _record(*, model: str, outcome: Outcome, attempt: int, error_kind: ErrorKind
 
 
 (_a_content, _a_model_used, _a_finish_reason, _a_usage, _a_task_type, _a_request_id, _a_fallback_used,
- _a_latency_ms, _a_attempts, _a_provider, _a_cost_usd, _a_provider_request_id, _a_tool_calls,
- _a_variant) = _slot_setters(LLMResponse, (
+ _a_latency_ms, _a_attempts, _a_provider, _a_cost_usd, _a_provider_request_id, _a_tool_calls, _a_variant, _a_tier,
+ _a_complexity, _a_cached) = _slot_setters(LLMResponse, (
     "content", "model_used", "finish_reason", "usage", "task_type", "request_id", "fallback_used", "latency_ms",
-    "attempts", "provider", "cost_usd", "provider_request_id", "tool_calls", "variant"))
+    "attempts", "provider", "cost_usd", "provider_request_id", "tool_calls", "variant", "tier", "complexity",
+    "cached"))
 
 
 def _response(*, content: str | None, model_used: str, finish_reason: str | None, usage: Usage, task_type: str,
               request_id: str, fallback_used: bool, latency_ms: float, attempts: tuple[AttemptRecord, ...],
               provider: str, cost_usd: float | None, provider_request_id: str | None,
-              tool_calls: tuple[dict[str, Any], ...] | None, variant: str | None) -> LLMResponse:
+              tool_calls: tuple[dict[str, Any], ...] | None, variant: str | None, tier: str | None,
+              complexity: Complexity | None, cached: bool) -> LLMResponse:
     response = _new(LLMResponse)
     _a_content(response, content)
     _a_model_used(response, model_used)
@@ -714,4 +716,7 @@ def _response(*, content: str | None, model_used: str, finish_reason: str | None
     _a_provider_request_id(response, provider_request_id)
     _a_tool_calls(response, tool_calls)
     _a_variant(response, variant)
+    _a_tier(response, tier)
+    _a_complexity(response, complexity)
+    _a_cached(response, cached)
     return response
