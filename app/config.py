@@ -93,6 +93,26 @@ class Settings(BaseSettings):
     daily_budget_usd: float | None = Field(None, gt=0)
     budget_alert_ratio: float = Field(0.8, gt=0, le=1)
 
+    # Spending less (docs/routing.md#tiers-and-the-cascade): which tasks choose a tier by the request's complexity
+    # when a call names none ("" off, "all", or a comma list of tasks), and the scores where medium and complex start.
+    complexity_routing: str = ""
+    complexity_medium_at: float = Field(0.30, ge=0, le=1)
+    complexity_complex_at: float = Field(0.60, ge=0, le=1)
+    # How many agent conversations (session_id=) remember the highest tier they reached, in this process.
+    session_tiers_kept: int = Field(10_000, ge=0, le=10_000_000)
+    # The cascade's learning: a model whose answers on a tier were refused more often than the ratio over its last
+    # window of answers starts that tier's requests one tier up.
+    cascade_learn: bool = False
+    cascade_learn_window: int = Field(50, ge=5, le=100_000)
+    cascade_learn_refused_ratio: float = Field(0.3, gt=0, le=1)
+    # The response cache: which tasks' answers are kept ("" none, "all", or a comma list), for how long, which of
+    # them may be cached with temperature > 0, and how many entries the store and each process keep.
+    response_cache_tasks: str = ""
+    response_cache_ttl_seconds: float = Field(3600.0, ge=0, le=365 * 86_400)
+    response_cache_any_temperature_tasks: str = ""
+    response_cache_max_entries: int = Field(10_000, ge=1, le=100_000_000)
+    response_cache_memory_entries: int = Field(1_000, ge=0, le=10_000_000)
+
     # Alerts (app/core/alerts.py): where to post them (Slack-compatible JSON; unset = none; a secret, as a Slack
     # webhook's path is), and how long a circuit stays open before that is worth a post.
     alert_webhook_url: SecretStr | None = None
@@ -108,6 +128,19 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("complexity_routing", "response_cache_tasks", "response_cache_any_temperature_tasks")
+    @classmethod
+    def _task_list(cls, value: str) -> str:
+        tasks = [t.strip() for t in value.split(",") if t.strip()]
+        if "all" in tasks and len(tasks) > 1:
+            raise ValueError(f"is either 'all' or a comma list of tasks, not both: got {value!r}")
+        return ",".join(tasks)
+
+    def tasks_in(self, setting: str, task_type: str) -> bool:
+        """Whether a task-list setting (COMPLEXITY_ROUTING, RESPONSE_CACHE_TASKS...) names `task_type` (or is all)."""
+        value: str = getattr(self, setting)
+        return bool(value) and (value == "all" or task_type in value.split(","))
 
     @field_validator("groq_base_url")
     @classmethod
