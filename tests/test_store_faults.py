@@ -151,29 +151,48 @@ def test_status_says_what_is_wrong_with_the_file(tmp_path):
 
 
 OPENER = """
-import sys, time
+import sys
+import sqlite_utils  # the migrations' library, loaded before the start: what races is the opening, not imports
 from app.store import StoreProblem, open_database
-start = float(sys.argv[2])
-while time.time() < start:
-    pass
-try:
-    open_database(sys.argv[1]).conn.close()
-    print("ok")
-except StoreProblem as exc:
-    print("ERR", exc)
+print("ready", flush=True)
+for line in sys.stdin:  # a new file's path, given to every interpreter at once
+    try:
+        open_database(line.strip()).conn.close()
+        print("ok", flush=True)
+    except StoreProblem as exc:
+        print("ERR", exc, flush=True)
 """
 
 
 @pytest.mark.slow
 def test_eight_processes_opening_a_new_file_at_once_all_succeed(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=tmp_path) for _ in range(8)]
     results = []
-    for round_ in range(5):
-        path = tmp_path / f"new{round_}.db"
-        start = time.time() + 2.0  # every interpreter started and waiting, then all open at the same instant
-        procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(path), str(start)], stdout=subprocess.PIPE,
-                                  text=True, cwd=tmp_path) for _ in range(8)]
-        results += [p.communicate(timeout=60)[0].strip() for p in procs]
-        assert rows_in(path) == 0
+    try:
+        # Every interpreter started and waiting, however long that took on this machine; then, five times, all
+        # of them open the same new file at once.
+        assert [p.stdout.readline().strip() for p in procs if p.stdout] == ["ready"] * 8
+        for round_ in range(5):
+            path = tmp_path / f"new{round_}.db"
+            for p in procs:
+                assert p.stdin is not None
+                p.stdin.write(f"{path}\n")
+                p.stdin.flush()
+            results += [p.stdout.readline().strip() for p in procs if p.stdout]
+            assert rows_in(path) == 0
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.close()
+        assert [p.wait(timeout=60) for p in procs] == [0] * 8
+    finally:
+        for p in procs:  # after a failure, none is left waiting for a path
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            for pipe in (p.stdin, p.stdout):
+                if pipe is not None:
+                    pipe.close()
     assert results == ["ok"] * 40
 
 
