@@ -219,3 +219,43 @@ def test_every_row_of_a_batch_is_written_once_in_order_whatever_its_size(tmp_pat
         got = conn.execute("SELECT request_id, retry, hedged, first_token_ms, override_source FROM attempts "
                            "ORDER BY id").fetchall()
     assert got == [(f"req{i}", tail[0], int(tail[1]), tail[2], tail[3]) for i in range(written)]
+
+
+@pytest.mark.anyio
+async def test_every_column_of_the_rows_a_request_writes_holds_its_own_value():
+    """The owner builds attempt rows positionally (bench/RESULTS.md, "Named construction"): each column is checked
+    here by name, for a failure row and an answer row, so that a value in the wrong place cannot pass."""
+    import json
+
+    from app.core.ai_models import MODEL_REGISTRY, execute_task
+    from app.testing import failure, fake_models, reply
+
+    primary, second = MODEL_REGISTRY["reasoning"][:2]
+    usage = {"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33, "cached_tokens": 4,
+             "reasoning_tokens": 5}
+    messages = [{"role": "user", "content": "columns"}]
+    with fake_models({primary: failure("server_error"), second: reply("the answer", usage=usage)},
+                     log_content=True) as fake:
+        response = await execute_task("reasoning", messages, variant="unlisted", temperature=0)
+        failed, answered = fake.attempts()
+    common = {"request_id": response.request_id, "task_type": "reasoning", "provider": "groq", "is_fallback": 0,
+              "forced": 0, "variant": "unlisted", "prompt": json.dumps(messages), "retry": 0, "hedged": 0,
+              "first_token_ms": None, "override_source": None}
+    assert {k: failed[k] for k in common} == common == {k: answered[k] for k in common}
+    assert {k: failed[k] for k in ("model", "attempt", "outcome", "error_kind", "status_code", "error_message",
+                                   "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cached_tokens",
+                                   "reasoning_tokens", "finish_reason", "provider_request_id", "response")} == {
+        "model": primary, "attempt": 1, "outcome": "failure", "error_kind": "server_error", "status_code": 500,
+        "error_message": "Internal Server Error", "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+        "cost_usd": 0.0, "cached_tokens": None, "reasoning_tokens": None, "finish_reason": None,
+        "provider_request_id": None, "response": None}
+    assert {k: answered[k] for k in ("model", "attempt", "outcome", "error_kind", "status_code", "error_message",
+                                     "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd",
+                                     "cached_tokens", "reasoning_tokens", "finish_reason", "response")} == {
+        "model": second, "attempt": 2, "outcome": "success", "error_kind": None, "status_code": None,
+        "error_message": None, "prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33,
+        "cost_usd": response.cost_usd, "cached_tokens": 4, "reasoning_tokens": 5, "finish_reason": "stop",
+        "response": "the answer"}
+    assert answered["provider_request_id"] == response.provider_request_id
+    assert answered["latency_ms"] > 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", answered["created_at"])

@@ -295,7 +295,9 @@ def test_only_a_run_of_lost_connections_opens_the_breaker(make_router):
 async def test_every_request_is_answered_with_30_percent_of_connections_dropped(sim, make_router, db_path, chain):
     for model in ai_models.MODEL_REGISTRY[chain]:
         sim.set_profile(model, ModelProfile(fault_rates={"disconnect": 0.3}))
-    router = make_router(retry_backoff_base_seconds=0.001)
+    # A request is lost only when every one of its calls is dropped, with odds of 0.3 ** LLM_MAX_ATTEMPTS: at the
+    # default 6, one of these 120 requests is lost in about one run of twelve; at 10, in about one run of 1,400.
+    router = make_router(retry_backoff_base_seconds=0.001, llm_max_attempts=10)
     gate = asyncio.Semaphore(10)
 
     async def one() -> str:

@@ -150,13 +150,13 @@ Unsuitable = tuple[ErrorKind, str]  # why a model cannot take the request: the k
 
 
 def admit(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], infos: Sequence[ModelInfo | None],
-          max_cost_usd: float | None) -> tuple[Needs, tuple[Unsuitable | None, ...]]:
+          max_cost_usd: float | None) -> tuple[Needs, list[Unsuitable | None]]:
     """The request's needs, and for each model of its chain (`infos`, in order) why it cannot take the request, or
     None. Bad messages raise here, before any call."""
     needs = needs_of(messages, params)
     if not needs.capabilities and needs.max_tokens is None and max_cost_usd is None:
         # The common request: only the context window can rule a model out.
-        return needs, tuple(None if info is None or info.context_window is None
-                            or needs.prompt_tokens <= info.context_window else skip_reason(info, needs, None)
-                            for info in infos)
-    return needs, tuple(skip_reason(info, needs, max_cost_usd) for info in infos)
+        prompt = needs.prompt_tokens
+        return needs, [None if info is None or info.context_window is None or prompt <= info.context_window
+                       else skip_reason(info, needs, None) for info in infos]
+    return needs, [skip_reason(info, needs, max_cost_usd) for info in infos]

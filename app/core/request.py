@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from app.core.budget import BudgetReached
 from app.core.failures import classify, policy
 from app.core.gates import Needs, Unsuitable, admit, estimated_cost
+from app.core.hedge import race
 from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, DISABLED, NOT_FOUND
 from app.core.params import check_params
 from app.core.retry import MIN_ATTEMPT_SECONDS, SHARE_WITH_UNTRIED, backoff, choose_retry
@@ -175,11 +176,9 @@ class Request:
 
     async def run(self) -> LLMResponse:
         """The whole answer: the chain's models in order, retries, hedges; the first good answer, or the error."""
-        from app.core.hedge import race  # hedging is opt-in: most requests never load it
-
-        while (pick := await self.next_pick()) is not None:
+        while (pick := self.next_untried() or await self.next_retry()) is not None:
             if self.hedge_after is None:
-                answer = await self.call(pick, self.reserve(pick))
+                answer = await self.call(pick, None if self.router.budget is None else self.reserve(pick))
             else:
                 answer = await race(self, pick)
             if answer is not None:
@@ -512,31 +511,27 @@ class Request:
         if log is None:
             return
         chain = self.chain
+        # Positional, in AttemptRow's column order (tests/test_hot_path.py checks each column by name): a hot-path
+        # trick kept because the row built by name costs more than 5 % of the router's own work (bench/RESULTS.md).
         if result is None:
             called = outcome is not Outcome.SKIPPED
-            log.record(AttemptRow(
-                request_id=self.request_id, task_type=chain.task_type, model=candidate.model, provider=provider,
-                attempt=pick.position, outcome=outcome.value, error_kind=kind.value if kind else None,
-                status_code=status, error_message=message[:MAX_MESSAGE_CHARS] if message else None,
-                is_fallback=int(candidate.is_fallback), forced=int(chain.forced),
-                prompt_tokens=0 if called else None, completion_tokens=0 if called else None,
-                total_tokens=0 if called else None, latency_ms=latency_ms, cost_usd=cost,
-                created_at=utc_now_iso(), variant=self.variant, prompt=self.prompt if called else None,
-                retry=pick.retry, hedged=int(pick.hedged), first_token_ms=first_token_ms,
-                override_source=chain.override_source))
+            zero = 0 if called else None
+            log.record(_new_row((
+                self.request_id, chain.task_type, candidate.model, provider, pick.position, outcome.value,
+                kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
+                int(candidate.is_fallback), int(chain.forced), zero, zero, zero, latency_ms, cost, utc_now_iso(),
+                None, None, self.variant, None, None, self.prompt if called else None, None, pick.retry,
+                int(pick.hedged), first_token_ms, chain.override_source)))
             return
         usage = result.usage
-        log.record(AttemptRow(
-            request_id=self.request_id, task_type=chain.task_type, model=candidate.model, provider=provider,
-            attempt=pick.position, outcome=outcome.value, error_kind=kind.value if kind else None,
-            status_code=status, error_message=message[:MAX_MESSAGE_CHARS] if message else None,
-            is_fallback=int(candidate.is_fallback), forced=int(chain.forced), prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens, latency_ms=latency_ms,
-            cost_usd=cost, created_at=utc_now_iso(), cached_tokens=usage.cached_tokens,
-            reasoning_tokens=usage.reasoning_tokens, variant=self.variant, finish_reason=result.finish_reason,
-            provider_request_id=result.provider_request_id, prompt=self.prompt,
-            response=result.content if self.log_content else None, retry=pick.retry, hedged=int(pick.hedged),
-            first_token_ms=first_token_ms, override_source=chain.override_source))
+        log.record(_new_row((
+            self.request_id, chain.task_type, candidate.model, provider, pick.position, outcome.value,
+            kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
+            int(candidate.is_fallback), int(chain.forced), usage.prompt_tokens, usage.completion_tokens,
+            usage.total_tokens, latency_ms, cost, utc_now_iso(), usage.cached_tokens, usage.reasoning_tokens,
+            self.variant, result.finish_reason, result.provider_request_id, self.prompt,
+            result.content if self.log_content else None, pick.retry, int(pick.hedged), first_token_ms,
+            chain.override_source)))
 
     def response(self, answer: Answer, attempts: tuple[AttemptRecord, ...]) -> LLMResponse:
         result, pick = answer.result, answer.pick
@@ -665,6 +660,7 @@ def _slot_setters(cls: type, names: Sequence[str]) -> tuple[Callable[[object, An
 
 
 _new = object.__new__
+_new_row = AttemptRow._make
 (_r_model, _r_outcome, _r_attempt, _r_error_kind, _r_status_code, _r_message, _r_latency_ms, _r_is_fallback,
  _r_provider, _r_retry) = _slot_setters(AttemptRecord, (
     "model", "outcome", "attempt", "error_kind", "status_code", "message", "latency_ms", "is_fallback", "provider",
