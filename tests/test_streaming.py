@@ -210,7 +210,9 @@ def test_the_sync_iterator(env, sim, db_path):
 @pytest.mark.slow
 async def test_every_attempt_of_200_concurrent_streams_is_logged(sim, make_router, db_path):
     sim.set_profile(A, ModelProfile(fault_rates={"server_error": 0.2, "stream_cut": 0.1}))
-    router = make_router()
+    # No fault here is a hang: the timeouts only end a stuck test, so they leave a loaded machine all the time it
+    # needs to start 200 streams (the conftest's 2 s does not, under coverage on two busy cores).
+    router = make_router(llm_timeout_seconds=60, llm_first_token_timeout_seconds=60)
 
     async def one() -> str:
         try:
