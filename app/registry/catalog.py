@@ -71,9 +71,15 @@ def load_catalog_file(path: Path, base: Mapping[str, ModelInfo]) -> dict[str, Mo
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, dict):
         raise ConfigError(f"MODEL_CATALOG_FILE {path}: expected a [models.\"<model name>\"] table per model")
+    return catalog_entries(models, base, source=f"MODEL_CATALOG_FILE {path}: models")
+
+
+def catalog_entries(models: Mapping[str, Any], base: Mapping[str, ModelInfo], *, source: str) -> dict[str, ModelInfo]:
+    """Entries given as tables of fields (a catalog file's), each merged field by field over `base`. `source`: how
+    an error names the table that holds them."""
     merged: dict[str, ModelInfo] = {}
     for name, entry in models.items():
-        where = f"MODEL_CATALOG_FILE {path}: models.{name!r}"
+        where = f"{source}.{name!r}"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where} must be a table")
         changes: dict[str, Any] = {}
