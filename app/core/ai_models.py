@@ -90,6 +90,9 @@ async def execute_task(
     required_fields: Sequence[str] | None = None,
     timeout: float | None = None,
     hedge_after_ms: float | None = None,
+    tier: str | None = None,
+    session_id: str | None = None,
+    cache_ttl: float | None = None,
     **params: Unpack[ModelParams],
 ) -> LLMResponse:
     """Run `messages` on the task's chain and return the first good answer.
@@ -98,7 +101,11 @@ async def execute_task(
     cost is above it. validate: a callable taking the LLMResponse and returning None or why it is not good
     enough (the next model is tried). required_fields: keys the JSON answer must have. timeout: the request's
     deadline in seconds (LLM_REQUEST_DEADLINE_SECONDS). hedge_after_ms: start the next model beside an attempt
-    slower than this (HEDGE_AFTER_MS; 0 turns it off). params: the model parameters (ModelParams)."""
+    slower than this (HEDGE_AFTER_MS; 0 turns it off). tier: "auto" (scored by app.score_complexity), "simple",
+    "medium" or "complex": start on the task's tier list MODEL_REGISTRY["<task>:<tier>"] and escalate on a refused
+    answer (default: COMPLEXITY_ROUTING's choice, else the task's own list). session_id: an agent conversation,
+    which never starts below the highest tier it reached. cache_ttl: seconds the answer stays in the response
+    cache (RESPONSE_CACHE_TASKS; 0: not cached). params: the model parameters (ModelParams)."""
     started = time.perf_counter()
     return await Request(
         current.router or get_router(),
@@ -110,6 +117,9 @@ async def execute_task(
         required_fields=required_fields,
         timeout=timeout,
         hedge_after_ms=hedge_after_ms,
+        tier=tier,
+        session_id=session_id,
+        cache_ttl=cache_ttl,
         params=params,
         started=started,
     ).run()
@@ -124,6 +134,9 @@ async def execute_fast_task(
     required_fields: Sequence[str] | None = None,
     timeout: float | None = None,
     hedge_after_ms: float | None = None,
+    tier: str | None = None,
+    session_id: str | None = None,
+    cache_ttl: float | None = None,
     **params: Unpack[ModelParams],
 ) -> LLMResponse:
     """execute_task("fast", ...)."""
@@ -138,6 +151,9 @@ async def execute_fast_task(
         required_fields=required_fields,
         timeout=timeout,
         hedge_after_ms=hedge_after_ms,
+        tier=tier,
+        session_id=session_id,
+        cache_ttl=cache_ttl,
         params=params,
         started=started,
     ).run()
@@ -152,6 +168,9 @@ async def execute_reasoning_task(
     required_fields: Sequence[str] | None = None,
     timeout: float | None = None,
     hedge_after_ms: float | None = None,
+    tier: str | None = None,
+    session_id: str | None = None,
+    cache_ttl: float | None = None,
     **params: Unpack[ModelParams],
 ) -> LLMResponse:
     """execute_task("reasoning", ...)."""
@@ -166,6 +185,9 @@ async def execute_reasoning_task(
         required_fields=required_fields,
         timeout=timeout,
         hedge_after_ms=hedge_after_ms,
+        tier=tier,
+        session_id=session_id,
+        cache_ttl=cache_ttl,
         params=params,
         started=started,
     ).run()
@@ -180,6 +202,9 @@ async def execute_summarization_task(
     required_fields: Sequence[str] | None = None,
     timeout: float | None = None,
     hedge_after_ms: float | None = None,
+    tier: str | None = None,
+    session_id: str | None = None,
+    cache_ttl: float | None = None,
     **params: Unpack[ModelParams],
 ) -> LLMResponse:
     """execute_task("summarization", ...)."""
@@ -194,6 +219,9 @@ async def execute_summarization_task(
         required_fields=required_fields,
         timeout=timeout,
         hedge_after_ms=hedge_after_ms,
+        tier=tier,
+        session_id=session_id,
+        cache_ttl=cache_ttl,
         params=params,
         started=started,
     ).run()
@@ -209,6 +237,9 @@ def execute_task_sync(
     required_fields: Sequence[str] | None = None,
     timeout: float | None = None,
     hedge_after_ms: float | None = None,
+    tier: str | None = None,
+    session_id: str | None = None,
+    cache_ttl: float | None = None,
     **params: Unpack[ModelParams],
 ) -> LLMResponse:
     """execute_task for code without an event loop (scripts, Django views, notebooks without await)."""
@@ -223,6 +254,9 @@ def execute_task_sync(
             required_fields=required_fields,
             timeout=timeout,
             hedge_after_ms=hedge_after_ms,
+            tier=tier,
+            session_id=session_id,
+            cache_ttl=cache_ttl,
             started=started,
             **params,
         )
@@ -236,6 +270,9 @@ def stream_task(
     variant: str | None = None,
     max_cost_usd: float | None = None,
     timeout: float | None = None,
+    tier: str | None = None,
+    session_id: str | None = None,
+    cache_ttl: float | None = None,
     **params: Unpack[ModelParams],
 ) -> TaskStream:
     """The answer as it is generated: `async for delta in stream_task(...)` (or `async with ... as stream`), then
@@ -243,7 +280,15 @@ def stream_task(
     before the first token reaches the caller (after it, a failure raises StreamInterruptedError). The options
     are execute_task's, but for validate, required_fields and hedging, which a stream cannot take back."""
     return get_router().stream(
-        task_type, messages, variant=variant, max_cost_usd=max_cost_usd, timeout=timeout, **params
+        task_type,
+        messages,
+        variant=variant,
+        max_cost_usd=max_cost_usd,
+        timeout=timeout,
+        tier=tier,
+        session_id=session_id,
+        cache_ttl=cache_ttl,
+        **params,
     )
 
 
@@ -253,10 +298,23 @@ def stream_fast_task(
     variant: str | None = None,
     max_cost_usd: float | None = None,
     timeout: float | None = None,
+    tier: str | None = None,
+    session_id: str | None = None,
+    cache_ttl: float | None = None,
     **params: Unpack[ModelParams],
 ) -> TaskStream:
     """stream_task("fast", ...)."""
-    return get_router().stream("fast", messages, variant=variant, max_cost_usd=max_cost_usd, timeout=timeout, **params)
+    return get_router().stream(
+        "fast",
+        messages,
+        variant=variant,
+        max_cost_usd=max_cost_usd,
+        timeout=timeout,
+        tier=tier,
+        session_id=session_id,
+        cache_ttl=cache_ttl,
+        **params,
+    )
 
 
 def stream_reasoning_task(
@@ -265,11 +323,22 @@ def stream_reasoning_task(
     variant: str | None = None,
     max_cost_usd: float | None = None,
     timeout: float | None = None,
+    tier: str | None = None,
+    session_id: str | None = None,
+    cache_ttl: float | None = None,
     **params: Unpack[ModelParams],
 ) -> TaskStream:
     """stream_task("reasoning", ...)."""
     return get_router().stream(
-        "reasoning", messages, variant=variant, max_cost_usd=max_cost_usd, timeout=timeout, **params
+        "reasoning",
+        messages,
+        variant=variant,
+        max_cost_usd=max_cost_usd,
+        timeout=timeout,
+        tier=tier,
+        session_id=session_id,
+        cache_ttl=cache_ttl,
+        **params,
     )
 
 
@@ -279,11 +348,22 @@ def stream_summarization_task(
     variant: str | None = None,
     max_cost_usd: float | None = None,
     timeout: float | None = None,
+    tier: str | None = None,
+    session_id: str | None = None,
+    cache_ttl: float | None = None,
     **params: Unpack[ModelParams],
 ) -> TaskStream:
     """stream_task("summarization", ...)."""
     return get_router().stream(
-        "summarization", messages, variant=variant, max_cost_usd=max_cost_usd, timeout=timeout, **params
+        "summarization",
+        messages,
+        variant=variant,
+        max_cost_usd=max_cost_usd,
+        timeout=timeout,
+        tier=tier,
+        session_id=session_id,
+        cache_ttl=cache_ttl,
+        **params,
     )
 
 
@@ -294,9 +374,22 @@ def stream_task_sync(
     variant: str | None = None,
     max_cost_usd: float | None = None,
     timeout: float | None = None,
+    tier: str | None = None,
+    session_id: str | None = None,
+    cache_ttl: float | None = None,
     **params: Unpack[ModelParams],
 ) -> SyncTaskStream:
     """stream_task as a plain iterator, for code without an event loop."""
     return SyncTaskStream(
-        stream_task(task_type, messages, variant=variant, max_cost_usd=max_cost_usd, timeout=timeout, **params)
+        stream_task(
+            task_type,
+            messages,
+            variant=variant,
+            max_cost_usd=max_cost_usd,
+            timeout=timeout,
+            tier=tier,
+            session_id=session_id,
+            cache_ttl=cache_ttl,
+            **params,
+        )
     )

@@ -150,10 +150,11 @@ Unsuitable = tuple[ErrorKind, str]  # why a model cannot take the request: the k
 
 
 def admit(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], infos: Sequence[ModelInfo | None],
-          max_cost_usd: float | None) -> tuple[Needs, list[Unsuitable | None]]:
+          max_cost_usd: float | None, needs: Needs | None = None) -> tuple[Needs, list[Unsuitable | None]]:
     """The request's needs, and for each model of its chain (`infos`, in order) why it cannot take the request, or
-    None. Bad messages raise here, before any call."""
-    needs = needs_of(messages, params)
+    None. Bad messages raise here, before any call. `needs`: needs_of(messages, params), when already known."""
+    if needs is None:
+        needs = needs_of(messages, params)
     if not needs.capabilities and needs.max_tokens is None and max_cost_usd is None:
         # The common request: only the context window can rule a model out.
         prompt = needs.prompt_tokens

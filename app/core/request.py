@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from app.core.budget import BudgetReached
 from app.core.failures import classify, policy
-from app.core.gates import Needs, Unsuitable, admit, estimated_cost
+from app.core.gates import Needs, Unsuitable, admit, estimated_cost, needs_of
 from app.core.hedge import race
 from app.core.model_health import CIRCUIT_OPEN, DEPRECATED, DISABLED, NOT_FOUND
 from app.core.params import check_params
 from app.core.retry import MIN_ATTEMPT_SECONDS, SHARE_WITH_UNTRIED, backoff, choose_retry
+from app.core.tiers import cascade_refusal
 from app.core.validation import Validator, rejection
 from app.deprecations import Retirement
 from app.errors import (
@@ -47,12 +48,13 @@ from app.errors import (
 )
 from app.providers import Endpoint, Provider, ProviderResponse, run_llm
 from app.registry.catalog import ModelInfo, cost_usd
-from app.registry.chain import Candidate
+from app.registry.chain import TIERS, Candidate, has_tiers
 from app.store import AttemptRow, utc_now_iso
 from app.types import AttemptRecord, Complexity, ErrorKind, LLMResponse, Outcome, Usage
 
 if TYPE_CHECKING:
     from app.core.budget import Reservation
+    from app.core.cache import CachedAnswer
     from app.core.router import Router
 
 logger = logging.getLogger("taskrouter")
@@ -90,17 +92,19 @@ class Request:
     """One execute_* or stream_* call. Built by the Router (`Router.execute`, `Router.stream`); checks what the
     caller passed (a bad value raises here, before any network call) and sets up the course."""
 
-    __slots__ = ("calls", "calls_to", "chain", "clock", "deadline", "deadline_seconds", "hedge_after", "index",
-                 "infos", "log", "log_content", "max_calls", "max_cost_usd", "messages", "needs", "not_tried",
-                 "params", "prompt", "records", "request_id", "required_fields", "retries", "retryable", "router",
-                 "settings", "stopped", "unsuitable", "validate", "variant")
+    __slots__ = ("baseline", "cache_key", "cache_ttl", "calls", "calls_to", "chain", "clock", "complexity",
+                 "deadline", "deadline_seconds", "hedge_after", "index", "infos", "log", "log_content", "max_calls",
+                 "max_cost_usd", "measured", "messages", "needs", "not_tried", "params", "prompt", "records",
+                 "request_id", "required_fields", "retries", "retryable", "router", "session_id", "settings",
+                 "stopped", "unsuitable", "validate", "variant")
 
     def __init__(self, router: Router, task_type: str, messages: Sequence[Mapping[str, Any]], *,
                  variant: str | None = None, max_cost_usd: float | None = None, validate: Validator | None = None,
                  required_fields: Sequence[str] | None = None, timeout: float | None = None,
-                 hedge_after_ms: float | None = None, params: Mapping[str, Any], started: float | None = None) -> None:
+                 hedge_after_ms: float | None = None, tier: str | None = None, session_id: str | None = None,
+                 cache_ttl: float | None = None, params: Mapping[str, Any], started: float | None = None) -> None:
         """`started`: the clock's monotonic reading when the caller's call began (the deadline counts from it);
-        default now."""
+        default now. `tier`, `session_id`, `cache_ttl`: execute_task documents them."""
         clock = router.clock
         now = clock.monotonic()
         if started is None:
@@ -114,17 +118,26 @@ class Request:
         if params and params.get("stream"):
             raise ConfigError("stream=True is not supported by execute_task, which returns the whole answer: use "
                               "stream_task (or stream_reasoning_task...) to receive the text as it is generated")
-        if not (max_cost_usd is validate is required_fields is timeout is hedge_after_ms is None):
-            check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms)
+        if not (max_cost_usd is validate is required_fields is timeout is hedge_after_ms is tier is session_id
+                is cache_ttl is None):
+            check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms, tier, session_id,
+                          cache_ttl)
         settings = router.settings
         health = router.health
         health.refresh_if_due(clock.wall())  # marks and runtime overrides, before the chain is chosen
         tables = router.tables
-        chain = router.chains.get(task_type, tables.MODEL_REGISTRY, variant, health.overrides)
+        registry = tables.MODEL_REGISTRY
+        needs: Needs | None = None
+        self.complexity: Complexity | None = None
+        if tier is None and settings.complexity_routing and settings.tasks_in("complexity_routing", task_type):
+            tier = "auto"
+        if tier is not None:
+            needs, tier = self._choose_tier(router, task_type, messages, params, tier, session_id, registry)
+        chain = router.chains.get(task_type, registry, variant, health.overrides, tier)
         catalog, extra = tables.MODEL_CATALOG, router.catalog_file
         infos = ([extra.get(m) or catalog.get(m) for m in chain.models] if extra
                  else list(map(catalog.get, chain.models)))
-        self.needs, self.unsuitable = admit(messages, params, infos, max_cost_usd)
+        self.needs, self.unsuitable = admit(messages, params, infos, max_cost_usd, needs)
         if params or variant is not None:
             check_params(params, variant, chain, router.model_info)
         self.router = router
@@ -156,6 +169,24 @@ class Request:
         self.retries = 0
         self.not_tried: list[str] = []
         self.stopped: str | None = None  # why the retries ended, for the error's summary
+        self.session_id = session_id
+        # Spending less: what a tiered or cached request's answers are measured against (the task's own first
+        # model), and the response cache's key and time to live for this request (None: not cached).
+        self.measured = chain.tier is not None  # whether rows carry saved_usd
+        self.baseline = self._baseline(registry, catalog, extra) if self.measured else None
+        self.cache_key: str | None = None
+        self.cache_ttl = 0.0
+        if router.cache is not None and settings.tasks_in("response_cache_tasks", task_type):
+            ttl = settings.response_cache_ttl_seconds if cache_ttl is None else float(cache_ttl)
+            if ttl > 0 and (not params.get("temperature")
+                            or settings.tasks_in("response_cache_any_temperature_tasks", task_type)):
+                from app.core.cache import cache_key  # cached tasks only
+
+                self.cache_key = cache_key(registry_key=chain.registry_key, tier=chain.tier, messages=messages,
+                                           params=params)
+                self.cache_ttl = ttl
+                if not self.measured:
+                    self.measured, self.baseline = True, self._baseline(registry, catalog, extra)
 
     @property
     def task_type(self) -> str:
@@ -172,10 +203,71 @@ class Request:
         """A stream's deadline counts from its first read, not from when it was made."""
         self.deadline = self.clock.monotonic() + self.deadline_seconds
 
+    def _choose_tier(self, router: Router, task_type: str, messages: Sequence[Mapping[str, Any]],
+                     params: Mapping[str, Any], tier: str, session_id: str | None,
+                     registry: Mapping[str, Sequence[str]]) -> tuple[Needs | None, str | None]:
+        """The tier this request starts on: the caller's, or the scorer's for "auto" (the messages checked first),
+        raised to the highest tier its session reached. None when the task has no tier lists: "auto" (a call's or
+        COMPLEXITY_ROUTING's) then leaves the task's own list in charge."""
+        if not isinstance(task_type, str) or not has_tiers(task_type, registry):
+            if tier == "auto":
+                return None, None
+            raise ConfigError(f"tier={tier!r}: task {task_type!r} has no tier lists; add MODEL_REGISTRY"
+                              f"[\"{task_type}:simple\"] (and :medium, :complex) or leave tier= out")
+        needs = None
+        if tier == "auto":
+            from app.core.complexity import score_complexity  # tiered requests only
+
+            needs = needs_of(messages, params)  # the scorer reads checked messages
+            settings = router.settings
+            self.complexity = score_complexity(messages, medium_at=settings.complexity_medium_at,
+                                               complex_at=settings.complexity_complex_at, **params)
+            tier = self.complexity.tier
+        if session_id is not None:
+            tier = router.sessions.at_least(session_id, tier)
+        return needs, tier
+
+    def _baseline(self, registry: Mapping[str, Sequence[str]], catalog: Mapping[str, ModelInfo],
+                  extra: Mapping[str, ModelInfo]) -> ModelInfo | None:
+        """The model a saving is measured against: the first of the task's own list (or its variant's)."""
+        models = registry.get(self.chain.registry_key) or ()
+        first = models[0] if models else None
+        return None if first is None else (extra.get(first) or catalog.get(first))
+
+    def saved(self, usage: Usage | None, cost: float | None) -> float | None:
+        """What the answer saved against the task's first model for the same tokens (None: not measured, or a
+        price unknown)."""
+        if not self.measured or usage is None or cost is None:
+            return None
+        full = cost_usd(self.baseline, usage)
+        return None if full is None else full - cost
+
     # -- the course -------------------------------------------------------------------------------------------
 
     async def run(self) -> LLMResponse:
-        """The whole answer: the chain's models in order, retries, hedges; the first good answer, or the error."""
+        """The whole answer: from the response cache when the task keeps one, else from the chain's models."""
+        if self.cache_key is None:
+            return await self.answer()
+        cache = self.router.cache
+        assert cache is not None
+        hit = await self.cached()
+        if hit is not None and (response := self.from_cache(hit)) is not None:
+            return response
+        response, leader = await cache.single_flight(self.cache_key, self.answer)
+        if leader:
+            return response
+        # Another request with the same key made the call while this one waited: its answer, as a cache hit.
+        return self.from_cache(_cached_from(response, self.clock.wall(), self.cache_ttl)) or await self.answer()
+
+    async def cached(self) -> CachedAnswer | None:
+        """The cached answer for this request, if its task keeps a cache and holds one."""
+        cache = self.router.cache
+        if self.cache_key is None or cache is None:
+            return None
+        return cache.get_local(self.cache_key) or await cache.get(self.cache_key)
+
+    async def answer(self) -> LLMResponse:
+        """The chain's models in order, retries, hedges; the first good answer, or the error."""
         while (pick := self.next_untried() or await self.next_retry()) is not None:
             if self.hedge_after is None:
                 answer = await self.call(pick, None if self.router.budget is None else self.reserve(pick))
@@ -348,9 +440,24 @@ class Request:
         if self.validate or self.required_fields:
             reason = rejection(self.response(answer, ()), self.validate, self.required_fields)
             if reason is not None:
-                self.rejected(answer, reason)
+                self.rejected(answer, reason, ErrorKind.VALIDATION)
+                if pick.candidate.tier is not None:
+                    self.escalates(pick)  # a tiered request moves to the next tier
                 return None
+        if pick.candidate.tier is not None and (reason := cascade_refusal(result)) is not None and self.escalates(pick):
+            self.rejected(answer, reason, ErrorKind.REFUSED)
+            return None
         return answer
+
+    def escalates(self, pick: Pick) -> bool:
+        """A tiered request moves past the rest of `pick`'s tier: True when a model of a higher tier, or of the
+        task's own list, is left to try (the cascade refuses an answer only then)."""
+        tier, candidates = pick.candidate.tier, self.chain.candidates
+        if tier is None:
+            return self.index < len(candidates)
+        while self.index < len(candidates) and candidates[self.index].tier == tier:
+            self.index += 1
+        return self.index < len(candidates)
 
     # -- outcomes ---------------------------------------------------------------------------------------------
 
@@ -358,12 +465,37 @@ class Request:
         pick = answer.pick
         self.record(pick, Outcome.SUCCESS, provider=answer.provider, latency_ms=answer.latency_ms,
                     result=answer.result, cost=answer.cost_usd, first_token_ms=answer.first_token_ms)
+        tier = pick.candidate.tier
+        if tier is not None:
+            router = self.router
+            router.learning.answered(self.chain.task_type, tier, pick.candidate.model, refused=False)
+            if self.session_id is not None:
+                router.sessions.reached(self.session_id, tier)
         if logger.isEnabledFor(logging.INFO):
             logger.info("Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s retry=%d "
                         "request_id=%s", self.chain.task_type, pick.candidate.model,
                         answer.result.usage.total_tokens, answer.latency_ms, pick.candidate.is_fallback, pick.retry,
                         self.request_id)
-        return self.response(answer, tuple(self.records))
+        response = self.response(answer, tuple(self.records))
+        if self.cache_key is not None and self.router.cache is not None:
+            self.router.cache.put(self.cache_key, _cached_from(response, self.clock.wall(), self.cache_ttl),
+                                  task_type=self.chain.task_type)
+        return response
+
+    def from_cache(self, hit: CachedAnswer) -> LLMResponse | None:
+        """The response served from the cache, logged as a `cache_hit` row with the cost it saved; None when the
+        caller's own checks (validate=, required_fields=) refuse it, for the models to answer instead."""
+        pick = Pick(1, Candidate(hit.model, False, hit.tier), None)
+        result = ProviderResponse(hit.content, hit.finish_reason, hit.usage, hit.provider_request_id, hit.tool_calls)
+        answer = Answer(pick, result, hit.provider, 0.0, (self.clock.monotonic() - self.started) * 1000.0)
+        if (self.validate or self.required_fields) and rejection(
+                self.response(answer, (), cached=True), self.validate, self.required_fields) is not None:
+            return None
+        self.record(pick, Outcome.CACHE_HIT, provider=hit.provider, latency_ms=answer.latency_ms, cost=0.0,
+                    saved_usd=hit.cost_usd, message="answered from the response cache")
+        assert self.router.cache is not None and self.cache_key is not None
+        self.router.cache.hit(self.cache_key, hit.cost_usd)
+        return self.response(answer, tuple(self.records), cached=True)
 
     def lost(self, answer: Answer) -> None:
         """A hedged call that answered too, after the winner: its tokens and cost were billed, so they are logged."""
@@ -371,12 +503,17 @@ class Request:
                     message="answered after the other call of this hedged request", latency_ms=answer.latency_ms,
                     result=answer.result, cost=answer.cost_usd)
 
-    def rejected(self, answer: Answer, reason: str) -> None:
+    def rejected(self, answer: Answer, reason: str, kind: ErrorKind) -> None:
+        """An answer refused by the caller's checks (`validation`) or a tiered request's cascade (`refused`)."""
         # The provider billed this answer: the row keeps its tokens and cost.
-        self.record(answer.pick, Outcome.FAILURE, provider=answer.provider, kind=ErrorKind.VALIDATION,
-                    message=reason, latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd)
-        logger.warning("Model failure task_type=%s model=%s error_kind=validation status=None request_id=%s: %s",
-                       self.chain.task_type, answer.pick.candidate.model, self.request_id, reason)
+        pick = answer.pick
+        self.record(pick, Outcome.FAILURE, provider=answer.provider, kind=kind, message=reason,
+                    latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd)
+        if pick.candidate.tier is not None:
+            self.router.learning.answered(self.chain.task_type, pick.candidate.tier, pick.candidate.model,
+                                          refused=True)
+        logger.warning("Model failure task_type=%s model=%s error_kind=%s status=None request_id=%s: %s",
+                       self.chain.task_type, pick.candidate.model, kind.value, self.request_id, reason)
 
     def failed(self, pick: Pick, error: ProviderError, latency_ms: float, *, cut: bool,
                first_token_ms: float | None = None) -> None:
@@ -476,6 +613,10 @@ class Request:
                 return self._skip(position, candidate, info, ErrorKind.DEPRECATED, reason)
         if unsuitable is not None:
             return self._skip(position, candidate, info, *unsuitable)
+        if candidate.tier is not None and router.learning.enabled:
+            learned = router.learning.too_often_refused(self.chain.task_type, candidate.tier, model)
+            if learned is not None:
+                return self._skip(position, candidate, info, ErrorKind.REFUSED, learned)
         # Last: for a half-open breaker this claims the probe, which only a call about to be made should do.
         health = router.health
         if model not in health.marks and model not in health.disabled:  # most models, most of the time
@@ -499,7 +640,7 @@ class Request:
     def record(self, pick: Pick, outcome: Outcome, *, provider: str, kind: ErrorKind | None = None,
                status: int | None = None, message: str | None = None, latency_ms: float | None = None,
                result: ProviderResponse | None = None, cost: float | None = None,
-               first_token_ms: float | None = None) -> None:
+               first_token_ms: float | None = None, saved_usd: float | None = None) -> None:
         """One outcome: the caller's AttemptRecord, and the attempt log's row. `cost` is what the call was billed:
         None when the price is unknown, 0.0 for an unbilled failure."""
         candidate = pick.candidate
@@ -521,7 +662,7 @@ class Request:
                 kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
                 int(candidate.is_fallback), int(chain.forced), zero, zero, zero, latency_ms, cost, utc_now_iso(),
                 None, None, self.variant, None, None, self.prompt if called else None, None, pick.retry,
-                int(pick.hedged), first_token_ms, chain.override_source)))
+                int(pick.hedged), first_token_ms, chain.override_source, None, None)))
             return
         usage = result.usage
         log.record(_new_row((
@@ -531,9 +672,9 @@ class Request:
             usage.total_tokens, latency_ms, cost, utc_now_iso(), usage.cached_tokens, usage.reasoning_tokens,
             self.variant, result.finish_reason, result.provider_request_id, self.prompt,
             result.content if self.log_content else None, pick.retry, int(pick.hedged), first_token_ms,
-            chain.override_source)))
+            chain.override_source, None, None)))
 
-    def response(self, answer: Answer, attempts: tuple[AttemptRecord, ...]) -> LLMResponse:
+    def response(self, answer: Answer, attempts: tuple[AttemptRecord, ...], *, cached: bool = False) -> LLMResponse:
         result, pick = answer.result, answer.pick
         usage = result.usage if type(result.usage) is Usage else Usage.of(result.usage)  # a custom provider's dict
         return _response(
@@ -541,7 +682,8 @@ class Request:
             task_type=self.chain.task_type, request_id=self.request_id, fallback_used=pick.position > 1,
             latency_ms=(self.clock.monotonic() - self.started) * 1000.0, attempts=attempts,
             provider=answer.provider, cost_usd=answer.cost_usd, provider_request_id=result.provider_request_id,
-            tool_calls=result.tool_calls, variant=self.variant, tier=None, complexity=None, cached=False)
+            tool_calls=result.tool_calls, variant=self.variant, tier=pick.candidate.tier, complexity=self.complexity,
+            cached=cached)
 
     # -- the end of a request no model answered ---------------------------------------------------------------
 
@@ -598,8 +740,16 @@ class Request:
 
 
 def check_options(max_cost_usd: float | None, validate: Validator | None, required_fields: Any,
-                  timeout: Any, hedge_after_ms: Any) -> None:
+                  timeout: Any, hedge_after_ms: Any, tier: Any = None, session_id: Any = None,
+                  cache_ttl: Any = None) -> None:
     """The caller's routing options, checked before anything is sent: a bad one names what to fix."""
+    if tier is not None and tier != "auto" and tier not in TIERS:
+        raise ConfigError(f"tier must be 'auto' or one of {', '.join(TIERS)}, got {tier!r}")
+    if session_id is not None and (not isinstance(session_id, str) or not session_id or len(session_id) > 200):
+        raise ConfigError(f"session_id must be a non-empty string of at most 200 characters, got {session_id!r}")
+    if cache_ttl is not None and (isinstance(cache_ttl, bool) or not isinstance(cache_ttl, int | float)
+                                  or not 0 <= cache_ttl <= 365 * 86_400):
+        raise ConfigError(f"cache_ttl must be seconds >= 0 (0: not cached), got {cache_ttl!r}")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
                                 or not 0 < timeout <= 3600):
         raise ConfigError(f"timeout must be the request's deadline in seconds, in (0, 3600], got {timeout!r}")
@@ -615,6 +765,15 @@ def check_options(max_cost_usd: float | None, validate: Validator | None, requir
         isinstance(f, str) for f in required_fields
     )):
         raise ConfigError(f"required_fields must be a list of field names, got {required_fields!r}")
+
+
+def _cached_from(response: LLMResponse, now: float, ttl: float) -> CachedAnswer:
+    from app.core.cache import CachedAnswer
+
+    return CachedAnswer(content=response.content, finish_reason=response.finish_reason, usage=response.usage,
+                        tool_calls=response.tool_calls, model=response.model_used, provider=response.provider,
+                        cost_usd=response.cost_usd, provider_request_id=response.provider_request_id,
+                        tier=response.tier, created_at=now, expires_at=now + ttl)
 
 
 def _provider_of(info: ModelInfo | None) -> str:

@@ -17,6 +17,7 @@ from app.core.budget import DailyBudget, budget_from
 from app.core.model_health import ModelHealth
 from app.core.request import Request
 from app.core.streaming import TaskStream
+from app.core.tiers import Learning, SessionTiers
 from app.core.validation import Validator
 from app.deprecations import DeprecationCalendar, load_calendar, startup_warnings
 from app.errors import ConfigError
@@ -30,6 +31,7 @@ from app.types import LLMResponse
 
 if TYPE_CHECKING:
     from app.config import Settings
+    from app.core.cache import ResponseCache
 
 logger = logging.getLogger("taskrouter")
 
@@ -121,6 +123,10 @@ class Router:
         if self.alerts is not None:
             watch_retirements(self.alerts, self.health, lambda: tables.MODEL_REGISTRY, settings, self.calendar)
         self.chains = ChainCache(settings)
+        self.sessions = SessionTiers(settings.session_tiers_kept)
+        self.learning = Learning(enabled=settings.cascade_learn, window=settings.cascade_learn_window,
+                                 refused_ratio=settings.cascade_learn_refused_ratio)
+        self.cache: ResponseCache | None = None  # RESPONSE_CACHE_TASKS: the response cache, in front of the store
         self.groq_endpoint = Endpoint("groq", settings.groq_base_url, settings.api_key(), settings.http_transport)
         # Entries from MODEL_CATALOG_FILE, merged over the shipped ones once, here, not per call.
         self.catalog_file: dict[str, ModelInfo] = (
@@ -189,6 +195,9 @@ class Router:
         required_fields: Sequence[str] | None = None,
         timeout: float | None = None,
         hedge_after_ms: float | None = None,
+        tier: str | None = None,
+        session_id: str | None = None,
+        cache_ttl: float | None = None,
         started: float | None = None,
         **params: Any,
     ) -> LLMResponse:
@@ -198,7 +207,8 @@ class Router:
         that call's time rather than adding to it."""
         return await Request(self, task_type, messages, variant=variant, max_cost_usd=max_cost_usd,
                              validate=validate, required_fields=required_fields, timeout=timeout,
-                             hedge_after_ms=hedge_after_ms, params=params, started=started).run()
+                             hedge_after_ms=hedge_after_ms, tier=tier, session_id=session_id, cache_ttl=cache_ttl,
+                             params=params, started=started).run()
 
     def stream(
         self,
@@ -208,6 +218,9 @@ class Router:
         variant: str | None = None,
         max_cost_usd: float | None = None,
         timeout: float | None = None,
+        tier: str | None = None,
+        session_id: str | None = None,
+        cache_ttl: float | None = None,
         **params: Any,
     ) -> TaskStream:
         """The answer as it is generated (app/core/streaming.py). Checked now; nothing is sent before the first
@@ -217,4 +230,5 @@ class Router:
                 raise ConfigError(f"{option}= is not available with streaming: {why}")
         params.pop("stream", None)
         return TaskStream(Request(self, task_type, messages, variant=variant, max_cost_usd=max_cost_usd,
-                                  timeout=timeout, hedge_after_ms=0, params=params))
+                                  timeout=timeout, hedge_after_ms=0, tier=tier, session_id=session_id,
+                                  cache_ttl=cache_ttl, params=params))

@@ -76,6 +76,14 @@ class TaskStream:
     async def _run(self) -> AsyncGenerator[str, None]:
         request = self._request
         request.restart_clock()  # the deadline counts from the first read
+        hit = await request.cached()
+        if hit is not None:
+            response = request.from_cache(hit)
+            if response is not None:
+                if response.content:
+                    yield response.content  # the whole answer at once: it is all there
+                self._response = response
+                return
         while (pick := await request.next_pick()) is not None:
             attempt = _StreamAttempt(request, pick, request.reserve(pick))
             first = await attempt.open()
