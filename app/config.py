@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     daily_budget_usd: float | None = Field(None, gt=0)
     budget_alert_ratio: float = Field(0.8, gt=0, le=1)
 
-    # Spending less (docs/routing.md#tiers-and-the-cascade): which tasks choose a tier by the request's complexity
+    # Spending less (docs/spending.md): which tasks choose a tier by the request's complexity
     # when a call names none ("" off, "all", or a comma list of tasks), and the scores where medium and complex start.
     complexity_routing: str = ""
     complexity_medium_at: float = Field(0.30, ge=0, le=1)
