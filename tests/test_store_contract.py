@@ -73,7 +73,8 @@ def test_migrations_apply_once_when_many_processes_open_a_new_store_at_once(stor
 def test_a_batch_is_written_whole_and_reads_back_column_for_column(store):
     log = get_attempt_log(store)
     sent = [row(f"r{i}", retry=i % 2, hedged=bool(i % 3 == 0), first_token_ms=1.5 if i % 5 == 0 else None,
-                override_source="FORCE_MODEL" if i == 7 else None) for i in range(2500)]
+                override_source="FORCE_MODEL" if i == 7 else None, tier="simple" if i % 4 == 0 else None,
+                saved_usd=0.002 * i if i % 6 == 0 else None) for i in range(2500)]
     for r in sent:
         log.record(r)
     got = attempts(store)

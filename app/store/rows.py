@@ -47,6 +47,10 @@ class AttemptRow(NamedTuple):
     # Where the chain's forced or first model came from: "runtime force #12", "FORCE_MODEL", "runtime default #3",
     # "DEFAULT_FAST_MODEL"; None when the registry's order was followed.
     override_source: str | None = None
+    tier: str | None = None  # the complexity tier the request ran at (simple | medium | complex); None: untiered
+    # What this row saved against the task's first model for the same tokens (that model's price less cost_usd); for
+    # a cache hit, the cost of the answer it replayed. None when a price is unknown or nothing was measured.
+    saved_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,3 +210,10 @@ def p007_attempt_rollups(conn: PgConnection) -> None:
         CREATE TABLE IF NOT EXISTS rollup_state (
             name text PRIMARY KEY, through_hour text COLLATE "C", max_id bigint NOT NULL DEFAULT 0, rolled_at text,
             upkeep_at text, pruned_before text COLLATE "C")""")
+
+
+@migration
+def p008_tiers_and_savings(conn: PgConnection) -> None:
+    # As SQLite's m009: the tier a request ran at and what each row saved; NULL when not measured.
+    conn.execute("ALTER TABLE attempts ADD COLUMN IF NOT EXISTS tier text")
+    conn.execute("ALTER TABLE attempts ADD COLUMN IF NOT EXISTS saved_usd double precision")

@@ -208,3 +208,11 @@ def m008_pruned_before(db: Database) -> None:
     # The hour ('YYYY-MM-DDTHH') before which raw attempt rows may have been pruned: the dashboard reads those
     # hours from the rollups only, a range starting inside one from the whole hour.
     _add_column(db, "rollup_state", "pruned_before", str, None)
+
+
+@migration
+def m009_tiers_and_savings(db: Database) -> None:
+    # The complexity tier a request ran at, and what each row saved against the task's first model (for a cache
+    # hit, the cost of the answer it replayed); both NULL when not measured.
+    _add_column(db, "attempts", "tier", str, None)
+    _add_column(db, "attempts", "saved_usd", float, None)
