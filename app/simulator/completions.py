@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.simulator.profiles import ModelProfile
+from app.simulator.quality import COMPLETION_TOKENS_FIELD, field_problem, mark
 from app.simulator.server import Drop, Pause
 
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool", "developer"})
@@ -70,7 +71,7 @@ def invalid_reason(body: Any) -> tuple[str, str | None] | None:
     max_tokens = requested_max_tokens(body)
     if max_tokens is not None and max_tokens < 1:
         return "'max_tokens' : number must be at least 1", "max_tokens"
-    return None
+    return field_problem(body)
 
 
 def max_tokens_reason(max_tokens: int | None, profile: ModelProfile) -> str | None:
@@ -104,11 +105,14 @@ def build_answer(
     prompt_tokens: int,
     request_id: str,
     queue_seconds: float,
+    *,
+    acceptable: bool = True,
 ) -> Answer:
     """Decide content (or tool calls), finish reason and usage. A scripted `content` is returned verbatim,
     uncapped. Scripted `tool_calls` answer only a request that offers `tools`: a model cannot call a tool it
-    was not given, so other requests get the text answer."""
-    default_tokens = profile.completion_tokens if profile else 24
+    was not given, so other requests get the text answer. A generated answer the quality model found not
+    `acceptable` is marked (app/simulator/quality.py); the body's x_bench_completion_tokens sets its length."""
+    default_tokens = body.get(COMPLETION_TOKENS_FIELD) or (profile.completion_tokens if profile else 24)
     tool_calls: tuple[dict[str, Any], ...] = ()
     content: str | None
     if options.get("tool_calls") and isinstance(body.get("tools"), list) and body["tools"]:
@@ -123,6 +127,8 @@ def build_answer(
         finish_reason = str(options.get("finish_reason", "stop"))
     else:
         content = _generated_content(model, body)
+        if not acceptable:
+            content = mark(content)
         completion_tokens = int(options.get("completion_tokens", default_tokens))
         finish_reason = "stop"
         cap = requested_max_tokens(body)

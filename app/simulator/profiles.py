@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.simulator.faults import FAULTS
+from app.simulator.quality import DEFAULT_NOISE, valid_capability
 
 DEFAULT_PROFILES_PATH: Path = Path(__file__).with_name("default_profiles.toml")
 
@@ -40,6 +41,10 @@ class ModelProfile:
     tokens_per_second: float = 0.0
     fault_rates: dict[str, float] = field(default_factory=dict)
     completion_tokens: int = 24
+    # The quality model (app/simulator/quality.py): None answers every request acceptably; a number in [0, 1]
+    # answers a request of difficulty d acceptably when capability + Normal(0, capability_noise) >= d.
+    capability: float | None = None
+    capability_noise: float = DEFAULT_NOISE
 
     def __post_init__(self) -> None:
         self.validate()
@@ -59,6 +64,10 @@ class ModelProfile:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0")
+        if not valid_capability(self.capability):
+            raise ValueError(f"capability must be None or a number within [0, 1], got {self.capability!r}")
+        if not (math.isfinite(self.capability_noise) and self.capability_noise >= 0):
+            raise ValueError(f"capability_noise must be a finite number >= 0, got {self.capability_noise!r}")
         for fault, rate in self.fault_rates.items():
             if fault not in FAULTS:
                 raise ValueError(f"unknown fault {fault!r} in fault_rates; known: {', '.join(FAULTS)}")

@@ -17,6 +17,7 @@ from typing import Any
 from app.simulator.completions import max_tokens_reason
 from app.simulator.faults import NO_STATUS, OK, STREAM_FAULTS, check_options, status_of
 from app.simulator.profiles import ModelProfile
+from app.simulator.quality import DIFFICULTY_FIELD, acceptable
 
 DEFAULT_HANG_SECONDS = 3600.0
 
@@ -42,6 +43,7 @@ class Decision:
     profile: ModelProfile | None
     delay: float  # seconds to wait before answering: the simulated time to first byte
     sequence: int  # how many chat requests this model had received before this one
+    acceptable: bool = True  # the quality model's verdict on the answer (app/simulator/quality.py)
 
 
 def normalize_outcome(outcome: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -152,7 +154,11 @@ class SimState:
             delay = self._delay(model, profile, options)
             status = None if outcome in NO_STATUS else status_of(outcome, options)
             self._records.append(RequestRecord(model, path, body, outcome, status, time.time()))
-            return Decision(outcome, options, profile, delay, sequence)
+        # Outside the lock: the verdict is a pure function of the request (a hash and a draw).
+        good = profile is None or acceptable(capability=profile.capability, noise=profile.capability_noise,
+                                             difficulty=body.get(DIFFICULTY_FIELD), seed=self._seed, model=model,
+                                             messages=body.get("messages"))
+        return Decision(outcome, options, profile, delay, sequence, good)
 
     def _unscripted(
         self,
