@@ -187,12 +187,7 @@ def test_eight_processes_opening_a_new_file_at_once_all_succeed(tmp_path):
         assert [p.wait(timeout=60) for p in procs] == [0] * 8
     finally:
         for p in procs:  # after a failure, none is left waiting for a path
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-            for pipe in (p.stdin, p.stdout):
-                if pipe is not None:
-                    pipe.close()
+            _reap(p)
     assert results == ["ok"] * 40
 
 
@@ -253,6 +248,16 @@ def test_the_exit_deadline_is_longer_than_the_busy_timeout():
     assert load_settings(env_file=None).attempt_log_exit_seconds > BUSY_TIMEOUT_SECONDS
 
 
+def _reap(proc: subprocess.Popen[str]) -> None:
+    """Kill `proc` if it still runs, wait for it and close its pipes: a test that failed leaves no process."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
 def _wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -268,9 +273,12 @@ def test_sigterm_stops_taskrouter_run_cleanly_and_its_attempt_is_logged(tmp_path
     env = {**os.environ, "GROQ_API_KEY": TEST_KEY, "GROQ_BASE_URL": sim.base_url, "ATTEMPTS_DB_PATH": str(path)}
     proc = subprocess.Popen([sys.executable, "-m", "app", "run", "fast", "hi"], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: sim.calls(FAST) == 1, 30, "the call to reach the simulator")
-    proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=30)
+    try:
+        _wait_for(lambda: sim.calls(FAST) == 1, 30, "the call to reach the simulator")
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        _reap(proc)
     assert proc.returncode == 143, err
     assert "SIGTERM received" in err
     conn = sqlite3.connect(path)
@@ -286,9 +294,12 @@ def test_sigterm_stops_the_demo_cleanly_with_every_row_whole(tmp_path):
     path = tmp_path / "demo.db"
     proc = subprocess.Popen([sys.executable, "-m", "app", "demo", "--requests", "100000", "--db", str(path)],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: path.exists() and rows_in(path) > 50, 60, "the demo to log some rows")
-    proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=60)
+    try:
+        _wait_for(lambda: path.exists() and rows_in(path) > 50, 60, "the demo to log some rows")
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        _reap(proc)
     assert proc.returncode == 143, err
     conn = sqlite3.connect(path)
     try:
@@ -360,7 +371,10 @@ def test_an_asgi_app_under_a_real_server_logs_every_attempt_when_stopped_with_si
             ids = {json.loads(f.result().text)["request_id"] for f in pending}  # graceful: each one answers
     finally:
         server.send_signal(signal.SIGTERM)
-        _out, err = server.communicate(timeout=30)
+        try:
+            _out, err = server.communicate(timeout=30)
+        finally:
+            _reap(server)
     assert server.returncode in (0, -signal.SIGTERM), err  # uvicorn before 0.29 exited 0, later re-raise
     conn = sqlite3.connect(path)
     try:
