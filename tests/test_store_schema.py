@@ -106,7 +106,7 @@ def test_both_migration_lists_create_the_same_tables(schemas):
     assert set(postgres) - set(sqlite) == POSTGRES_ONLY_TABLES
     assert set(sqlite) - set(postgres) == set()
     assert {"attempts", "model_status", "checks", "overrides", "audit", "attempts_hourly", "attempts_daily",
-            "rollup_state", "_taskrouter_migrations"} <= set(sqlite)
+            "rollup_state", "response_cache", "_taskrouter_migrations"} <= set(sqlite)
 
 
 def test_every_table_has_the_same_columns_of_the_same_kinds(schemas):
@@ -125,6 +125,7 @@ def test_primary_keys_and_the_indexes_readers_rely_on_are_the_same(schemas):
                                              ("request_id",), ("outcome", "created_at"),
                                              ("error_kind", "created_at")}
     assert sqlite["attempts_hourly"]["key"] == ("hour", "task_type", "model", "attempt", "outcome", "error_kind")
+    assert (sqlite["response_cache"]["key"], sqlite["response_cache"]["indexes"]) == (("key",), {("expires_at",)})
 
 
 def test_each_list_is_recorded_whole_in_its_store(schemas, tmp_path, pg_url):

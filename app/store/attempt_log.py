@@ -29,7 +29,7 @@ from pathlib import Path
 
 from app.store.backend import RowWriter, StoreBackend, backend_for
 from app.store.problem import StoreProblem
-from app.store.rows import AttemptRow, ModelStatusRow, Release
+from app.store.rows import AttemptRow, CacheEntry, CacheHit, ModelStatusRow, Release
 from app.store.spill import import_spilled, spill, spill_path
 from app.store.sqlite.database import BUSY_TIMEOUT_SECONDS
 from app.store.target import Target
@@ -55,7 +55,7 @@ class _Flush:
         self.done = threading.Event()
 
 
-_Item = AttemptRow | ModelStatusRow | Release | _Flush
+_Item = AttemptRow | ModelStatusRow | Release | CacheEntry | CacheHit | _Flush
 
 
 class AttemptLog:
@@ -98,7 +98,9 @@ class AttemptLog:
         waits for it."""
         return self._opened.wait(timeout)
 
-    def record(self, row: AttemptRow | ModelStatusRow | Release) -> None:
+    def record(self, row: AttemptRow | ModelStatusRow | Release | CacheEntry | CacheHit) -> None:
+        """Queue a row for the writer: never waits. The response cache's entries and hits go out with the batch they
+        fall in, but never to the spill file (app/store/response_cache.py says why)."""
         self._items.append(row)
         # The writer publishes that it sleeps before it looks at the deque a last time, and this looks at that
         # flag after appending: one of the two sees the other, so a row never waits for a wake-up that never comes.

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from app.store.connection import Connection as Connection
     from app.store.problem import StoreProblem
     from app.store.reports import PruneReport, RollupReport
+    from app.store.rows import CacheEntry
     from app.store.state import State
 
 
@@ -195,6 +196,16 @@ class StoreBackend(Protocol):
     def vacuum(self) -> tuple[int, int]:
         """Rewrite the store once so that later prunes give space back (see `why_no_vacuum`); its size in bytes
         before and after."""
+        ...
+
+    def cache_read(self, key: str, now: float) -> CacheEntry | None:
+        """The response cache's entry for `key` unless it expired by `now` (epoch seconds); None too when the store
+        cannot be read. Blocking: the core calls it through asyncio.to_thread (app/store/response_cache.py)."""
+        ...
+
+    def cache_prune(self, max_entries: int, now: float) -> int:
+        """Remove the response cache's expired entries, then the lowest-weighted beyond `max_entries`; returns how
+        many went (app/store/response_cache.py)."""
         ...
 
 

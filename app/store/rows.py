@@ -1,5 +1,6 @@
 """What the attempt log writes, whichever the backend: one `AttemptRow` per attempt or skip, `ModelStatusRow`s (and
-the statement that upserts them, which both backends run), and budget `Release`s."""
+the statement that upserts them, which both backends run), budget `Release`s, and the response cache's
+`CacheEntry`s and `CacheHit`s (app/store/response_cache.py writes them)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,31 @@ class AttemptRow(NamedTuple):
     # What this row saved against the task's first model for the same tokens (that model's price less cost_usd); for
     # a cache hit, the cost of the answer it replayed. None when a price is unknown or nothing was measured.
     saved_usd: float | None = None
+
+
+class CacheEntry(NamedTuple):
+    """One answer of the response cache (app/core/cache.py), as the writer upserts it into `response_cache` and
+    `StoreBackend.cache_read` gives it back. Times are epoch seconds here, UTC ISO-8601 text in the table (as every
+    other time of the store)."""
+
+    key: str  # sha256 hex of the request (app.core.cache.cache_key)
+    task_type: str
+    model: str
+    provider: str
+    tier: str | None
+    answer: str  # JSON: content, finish_reason, usage, tool_calls, provider_request_id
+    cost_usd: float | None  # what the answer cost when it was made: what each hit saves
+    created_at: float
+    expires_at: float
+    size_bytes: int  # of `answer`, UTF-8: what the entry costs the table
+
+
+class CacheHit(NamedTuple):
+    """An answer served from the response cache: the entry's hit count, saving and last use go up."""
+
+    key: str
+    saved_usd: float | None
+    at: float  # epoch seconds
 
 
 @dataclass(frozen=True, slots=True)

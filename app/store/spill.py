@@ -7,6 +7,9 @@ exclusive lock on the file, so several processes may spill at once. The first pr
 database healthy imports the file: it claims it under the same lock by renaming it, writes its rows in one
 transaction (skipping attempts already in the table, so a second import of the same rows adds nothing), then
 deletes it.
+
+The response cache's entries and hits are dropped knowingly, never spilled: a lost entry is one more provider call
+for its request, a lost hit a little of its entry's eviction weight; neither is worth a line here.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ FIRST_DELAY_SECONDS after a router starts, so that a short-lived process (a CLI 
 spends its life pruning; after that every INTERVAL_SECONDS. Several processes on one file share the work: each
 run first claims `rollup_state.upkeep_at`, and a process that finds it claimed less than an interval ago skips
 its turn. A file is watched for as long as a router that logs to it is alive (a weak reference), and never
-created: a missing file is left to the writer.
+created: a missing file is left to the writer. The same run prunes the response cache's table: its expired
+entries, then those beyond RESPONSE_CACHE_MAX_ENTRIES that are worth least (app/store/response_cache.py).
 """
 
 from __future__ import annotations
@@ -36,34 +37,44 @@ logger = logging.getLogger("taskrouter.store")
 
 INTERVAL_SECONDS = 3600.0
 FIRST_DELAY_SECONDS = 300.0
+CACHE_MAX_ENTRIES = 10_000  # RESPONSE_CACHE_MAX_ENTRIES's default, for a caller that does not say
 
 
 def maintain(path: Target | str, retention_days: int, *, now: datetime | None = None,
-             min_gap: float = INTERVAL_SECONDS) -> PruneReport | RollupReport | None:
-    """One automatic run: claim the file's turn, roll up, and prune when `retention_days` > 0 (0 keeps raw rows
-    for ever; they are still rolled up, for the dashboard). None when the file does not exist or a process claimed
-    a run less than `min_gap` seconds ago. Raises StoreProblem or sqlite3.Error."""
+             min_gap: float = INTERVAL_SECONDS,
+             cache_max_entries: int = CACHE_MAX_ENTRIES) -> PruneReport | RollupReport | None:
+    """One automatic run: claim the file's turn, roll up, prune when `retention_days` > 0 (0 keeps raw rows for
+    ever; they are still rolled up, for the dashboard), and bring the response cache down to `cache_max_entries`.
+    None when the file does not exist or a process claimed a run less than `min_gap` seconds ago. Raises
+    StoreProblem or sqlite3.Error."""
     store = backend_for(path)
     if store.missing():
         return None
     try:
-        return _maintain(store, retention_days, now, min_gap)
+        return _maintain(store, retention_days, now, min_gap, cache_max_entries)
     except store.upkeep_errors as exc:
         raise store.problem_of(exc) from None
 
 
-def _maintain(store: StoreBackend, retention_days: int, now: datetime | None,
-              min_gap: float) -> PruneReport | RollupReport | None:
+def _maintain(store: StoreBackend, retention_days: int, now: datetime | None, min_gap: float,
+              cache_max_entries: int) -> PruneReport | RollupReport | None:
     now = now or datetime.now(UTC)
     conn = store.open().conn
+    report: PruneReport | RollupReport | None = None
     try:
         if not _claim(conn, now, min_gap):
             return None
         if retention_days <= 0:
-            return rollup(conn, now=now)
+            report = rollup(conn, now=now)
     finally:
         conn.close()
-    return store.prune(retention_days, now=now)
+    if report is None:
+        report = store.prune(retention_days, now=now)
+    removed = store.cache_prune(cache_max_entries, now.timestamp())
+    if removed:
+        logger.info("response cache: %s: removed %d entries (expired, or worth the least beyond %d)", store.label,
+                    removed, cache_max_entries)
+    return report
 
 
 def _claim(conn: Connection, now: datetime, min_gap: float) -> bool:
@@ -80,6 +91,7 @@ class _Job:
     retention_days: int
     due: float
     owners: weakref.WeakSet[object] = field(default_factory=weakref.WeakSet)
+    cache_max_entries: int = CACHE_MAX_ENTRIES
 
 
 Runner = Callable[[Target, int], object]
@@ -96,7 +108,8 @@ class Upkeep:
         self._clock = clock
         # A little less than the interval: this process's own next turn may come a few ms short of a full interval
         # after its last claim, and must not be taken for another process's.
-        self._run: Runner = run or (lambda path, days: maintain(path, days, min_gap=interval * 0.9))
+        self._run: Runner = run or (lambda path, days: maintain(path, days, min_gap=interval * 0.9,
+                                                                cache_max_entries=self._cache_max_entries(path)))
         self._jobs: dict[Target, _Job] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -104,16 +117,24 @@ class Upkeep:
         self._thread: threading.Thread | None = None
         self._problems: dict[Target, str] = {}  # the last problem logged per store: said once, not every hour
 
-    def watch(self, path: Target | str, retention_days: int, owner: object) -> None:
-        """Maintain `path` while `owner` (a router logging to it) lives; the latest retention asked for wins."""
+    def watch(self, path: Target | str, retention_days: int, owner: object, *,
+              cache_max_entries: int = CACHE_MAX_ENTRIES) -> None:
+        """Maintain `path` while `owner` (a router logging to it) lives; the latest retention and response cache
+        bound asked for win."""
         key = backend_for(path).absolute().target
         with self._lock:
             job = self._jobs.get(key)
             if job is None:
                 job = self._jobs[key] = _Job(retention_days, self._clock() + self.first_delay)
             job.retention_days = retention_days
+            job.cache_max_entries = cache_max_entries
             job.owners.add(owner)
         self._wake.set()
+
+    def _cache_max_entries(self, path: Target) -> int:
+        with self._lock:
+            job = self._jobs.get(path)
+            return CACHE_MAX_ENTRIES if job is None else job.cache_max_entries
 
     def watched(self) -> dict[Target, int]:
         with self._lock:
@@ -183,7 +204,9 @@ class Upkeep:
 _UPKEEP = Upkeep()
 
 
-def watch_retention(path: Target | str, retention_days: int, owner: object) -> None:
-    """The process-wide upkeep: maintain `path` while `owner` lives (started on first use)."""
-    _UPKEEP.watch(path, retention_days, owner)
+def watch_retention(path: Target | str, retention_days: int, owner: object, *,
+                    cache_max_entries: int = CACHE_MAX_ENTRIES) -> None:
+    """The process-wide upkeep: maintain `path` while `owner` lives (started on first use), its response cache kept
+    to `cache_max_entries` (RESPONSE_CACHE_MAX_ENTRIES)."""
+    _UPKEEP.watch(path, retention_days, owner, cache_max_entries=cache_max_entries)
     _UPKEEP.start()

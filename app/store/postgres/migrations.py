@@ -217,3 +217,16 @@ def p008_tiers_and_savings(conn: PgConnection) -> None:
     # As SQLite's m009: the tier a request ran at and what each row saved; NULL when not measured.
     conn.execute("ALTER TABLE attempts ADD COLUMN IF NOT EXISTS tier text")
     conn.execute("ALTER TABLE attempts ADD COLUMN IF NOT EXISTS saved_usd double precision")
+
+
+@migration
+def p009_response_cache(conn: PgConnection) -> None:
+    # As SQLite's m010: the response cache, one answer per request key, shared by every host.
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS response_cache (
+            key text PRIMARY KEY, task_type text NOT NULL, model text NOT NULL, provider text NOT NULL, tier text,
+            answer text NOT NULL, cost_usd double precision,
+            created_at text COLLATE "C" NOT NULL, expires_at text COLLATE "C" NOT NULL,
+            size_bytes integer NOT NULL, hits bigint NOT NULL DEFAULT 0,
+            saved_usd double precision NOT NULL DEFAULT 0, last_hit_at text COLLATE "C")""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_response_cache_expires_at ON response_cache (expires_at)")

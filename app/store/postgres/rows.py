@@ -1,6 +1,7 @@
 """How the attempt log's writer puts a batch into PostgreSQL: one transaction, attempts by COPY, each UTC day's
 spend added to `spend` in the same transaction (so the budget and the log never disagree), model status upserts
-(whose trigger notifies every other router at commit), and released budget reservations."""
+(whose trigger notifies every other router at commit), released budget reservations, and the response cache's
+entries and hits (app/store/response_cache.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from app.store import response_cache
 from app.store.postgres.connection import PgConnection
 from app.store.postgres.migrations import IDS_SETTLED_LOCK, ensure_partitions
-from app.store.rows import UPSERT_STATUS, AttemptRow, ModelStatusRow, Release
+from app.store.rows import UPSERT_STATUS, AttemptRow, CacheEntry, CacheHit, ModelStatusRow, Release
 
 _COLUMNS = ", ".join(AttemptRow._fields)
 _FLAGS = [AttemptRow._fields.index(name) for name in ("is_fallback", "forced", "hedged")]
@@ -29,6 +31,7 @@ def write_rows(conn: PgConnection, items: Iterable[object], *, skip_known: bool 
     attempts: list[AttemptRow] = []
     statuses: list[ModelStatusRow] = []
     released: dict[str, float] = defaultdict(float)
+    cached: list[CacheEntry | CacheHit] = []
     for item in items:
         if isinstance(item, AttemptRow):
             attempts.append(item)
@@ -36,6 +39,8 @@ def write_rows(conn: PgConnection, items: Iterable[object], *, skip_known: bool 
             statuses.append(item)
         elif isinstance(item, Release):
             released[item.day] += item.amount
+        elif isinstance(item, (CacheEntry, CacheHit)):
+            cached.append(item)
     today = datetime.now(UTC).date()
     if conn.partitions_through != today:
         ensure_partitions(conn, today)
@@ -54,6 +59,8 @@ def write_rows(conn: PgConnection, items: Iterable[object], *, skip_known: bool 
                           released.get(day, 0.0) + (spent.get(day, 0.0) if costs_reserved else 0.0)))
         for status in statuses:
             conn.execute(UPSERT_STATUS, asdict(status))
+        if cached:
+            response_cache.write(conn, cached)
     return len(costs)
 
 

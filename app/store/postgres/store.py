@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from app.store import response_cache
 from app.store.postgres.connection import PgConnection, as_problem, connect
 from app.store.postgres.database import PgDatabase, diagnose, open_server
 from app.store.postgres.dialect import POSTGRES
@@ -19,6 +20,7 @@ from app.store.postgres.watch import StateWatch, acquire_watch
 from app.store.problem import StoreProblem
 from app.store.reports import PruneReport, RollupReport
 from app.store.rollup import run_rollup
+from app.store.rows import CacheEntry
 from app.store.target import PostgresTarget, require_psycopg
 
 
@@ -121,3 +123,14 @@ class PostgresStore:
 
     def vacuum(self) -> tuple[int, int]:
         raise ValueError(f"{self.label} is {self.why_no_vacuum}: there is nothing to vacuum")
+
+    def cache_read(self, key: str, now: float) -> CacheEntry | None:
+        rows = queries_on_server(self.target, [response_cache.read_query(key, now)])[0]
+        return response_cache.entry_of(rows[0]) if rows else None
+
+    def cache_prune(self, max_entries: int, now: float) -> int:
+        conn = open_server(self.target).conn
+        try:
+            return response_cache.prune(conn, max_entries, now)
+        finally:
+            conn.close()

@@ -216,3 +216,27 @@ def m009_tiers_and_savings(db: Database) -> None:
     # hit, the cost of the answer it replayed); both NULL when not measured.
     _add_column(db, "attempts", "tier", str, None)
     _add_column(db, "attempts", "saved_usd", float, None)
+
+
+@migration
+def m010_response_cache(db: Database) -> None:
+    # The response cache (app/store/response_cache.py): one answer per request key, shared by every process on the
+    # file. Times are UTC ISO-8601 text, as everywhere in the store. An ordinary rowid table: answers can be a few
+    # kilobytes, which a WITHOUT ROWID table would carry in its key's B-tree.
+    db.execute("""
+        CREATE TABLE IF NOT EXISTS response_cache (
+            key TEXT NOT NULL PRIMARY KEY,  -- sha256 hex of the request (app.core.cache.cache_key)
+            task_type TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            tier TEXT,
+            answer TEXT NOT NULL,  -- JSON: content, finish_reason, usage, tool_calls, provider_request_id
+            cost_usd REAL,  -- what the answer cost when made; NULL when its price is unknown
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            hits INTEGER NOT NULL DEFAULT 0,
+            saved_usd REAL NOT NULL DEFAULT 0,  -- the sum of what its hits saved
+            last_hit_at TEXT
+        )""")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_response_cache_expires_at ON response_cache (expires_at)")

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import Protocol
 
-from app.store.rows import UPSERT_STATUS, AttemptRow, ModelStatusRow
+from app.store import response_cache
+from app.store.rows import UPSERT_STATUS, AttemptRow, CacheEntry, CacheHit, ModelStatusRow
 
 # Rows per INSERT statement: each statement costs a cursor and a step on the writer thread, so fewer and larger
 # ones are cheaper, up to the parameters a statement may bind (32766 since SQLite 3.32, 999 before).
@@ -49,12 +50,14 @@ class _Opened(Protocol):
 
 
 def write_rows(db: _Opened, items: Iterable[object], *, skip_known: bool = False) -> int:
-    """Write the rows among `items` in one transaction; returns the attempts written. `skip_known`: leave out
-    attempts already in the table (an import), one statement per row instead of one per chunk."""
+    """Write the rows among `items` (the response cache's too) in one transaction; returns the attempts written.
+    `skip_known`: leave out attempts already in the table (an import), one statement per row instead of one per
+    chunk."""
     # The schema comes from sqlite-utils (migrations); rows go in through prepared multi-row INSERTs, which cost
     # a fraction of insert_all's per-row Python work and one SQLite step per chunk on the writer thread.
     attempts = [item for item in items if isinstance(item, AttemptRow)]
     statuses = [asdict(item) for item in items if isinstance(item, ModelStatusRow)]
+    cached = [item for item in items if isinstance(item, (CacheEntry, CacheHit))]
     written = len(attempts)
     with db.conn:
         if skip_known:
@@ -70,6 +73,8 @@ def write_rows(db: _Opened, items: Iterable[object], *, skip_known: bool = False
                     db.conn.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
         for status in statuses:
             db.conn.execute(UPSERT_STATUS, status)
+        if cached:
+            response_cache.write(db.conn, cached)
     return written
 
 

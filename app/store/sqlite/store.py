@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.store import response_cache
 from app.store.problem import StoreProblem
 from app.store.rollup import run_rollup
 from app.store.sqlite import database, reads, retention
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from app.store.reports import PruneReport, RollupReport
+    from app.store.rows import CacheEntry
     from app.store.sqlite.database import SqliteDatabase
 
 
@@ -109,3 +111,14 @@ class SqliteStore:
 
     def vacuum(self) -> tuple[int, int]:
         return retention.vacuum(self.path)
+
+    def cache_read(self, key: str, now: float) -> CacheEntry | None:
+        rows = reads.read(self.path, [response_cache.read_query(key, now)])[0]
+        return response_cache.entry_of(rows[0]) if rows else None
+
+    def cache_prune(self, max_entries: int, now: float) -> int:
+        conn = self.open().conn
+        try:
+            return response_cache.prune(conn, max_entries, now)
+        finally:
+            conn.close()
