@@ -240,7 +240,7 @@ async def test_every_column_of_the_rows_a_request_writes_holds_its_own_value():
         failed, answered = fake.attempts()
     common = {"request_id": response.request_id, "task_type": "reasoning", "provider": "groq", "is_fallback": 0,
               "forced": 0, "variant": "unlisted", "prompt": json.dumps(messages), "retry": 0, "hedged": 0,
-              "first_token_ms": None, "override_source": None}
+              "first_token_ms": None, "override_source": None, "tier": None, "saved_usd": None}
     assert {k: failed[k] for k in common} == common == {k: answered[k] for k in common}
     assert {k: failed[k] for k in ("model", "attempt", "outcome", "error_kind", "status_code", "error_message",
                                    "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cached_tokens",

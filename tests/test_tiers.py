@@ -142,3 +142,21 @@ async def test_learn_mode_starts_a_tier_past_a_model_refused_too_often(tiered):
     assert "learned (CASCADE_LEARN): 5 of its last 5 answers on the simple tier were refused" in rows[-3][
         "error_message"]
     assert [c.model for c in fake.calls].count(SMALL) == 5  # no call once it had learned
+
+
+async def test_rows_carry_their_tier_and_what_they_saved_against_the_task_s_first_model(tiered):
+    from app.registry.catalog import ModelInfo
+
+    ai_models.MODEL_CATALOG.update({PLAIN: ModelInfo(input_price=1.0, output_price=1.0),
+                                    SMALL: ModelInfo(input_price=0.1, output_price=0.1),
+                                    MID: ModelInfo(input_price=0.5, output_price=0.5)})
+    usage = {"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000}
+    script = {SMALL: reply("", usage=usage, finish_reason="length"), MID: reply("fine", usage=usage)}
+    with fake_models(script) as fake:
+        response = await ai_models.execute_task("t", USER, tier="simple")
+        rows = fake.attempts()
+    assert [(r["model"], r["tier"]) for r in rows] == [(SMALL, "simple"), (MID, "medium")]
+    # Against PLAIN (the task's own first model) at $1/M: the refused call saved 0.002 - 0.0002, the answer
+    # 0.002 - 0.001.
+    assert [round(r["saved_usd"], 9) for r in rows] == [0.0018, 0.001]
+    assert round(response.cost_usd, 9) == 0.001

@@ -662,7 +662,7 @@ class Request:
                 kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
                 int(candidate.is_fallback), int(chain.forced), zero, zero, zero, latency_ms, cost, utc_now_iso(),
                 None, None, self.variant, None, None, self.prompt if called else None, None, pick.retry,
-                int(pick.hedged), first_token_ms, chain.override_source, None, None)))
+                int(pick.hedged), first_token_ms, chain.override_source, candidate.tier, saved_usd)))
             return
         usage = result.usage
         log.record(_new_row((
@@ -672,7 +672,8 @@ class Request:
             usage.total_tokens, latency_ms, cost, utc_now_iso(), usage.cached_tokens, usage.reasoning_tokens,
             self.variant, result.finish_reason, result.provider_request_id, self.prompt,
             result.content if self.log_content else None, pick.retry, int(pick.hedged), first_token_ms,
-            chain.override_source, None, None)))
+            chain.override_source, candidate.tier,
+            saved_usd if saved_usd is not None or not self.measured else self.saved(usage, cost))))
 
     def response(self, answer: Answer, attempts: tuple[AttemptRecord, ...], *, cached: bool = False) -> LLMResponse:
         result, pick = answer.result, answer.pick
