@@ -197,7 +197,7 @@ def roll_up(path: Target) -> str:
 
 # -- timing --------------------------------------------------------------------------------------------------
 
-PAGES = ("Overview", "Models", "Tasks", "Deprecations", "Failures", "Request")
+PAGES = ("Overview", "Models", "Tasks", "Spend", "Deprecations", "Failures", "Request")
 
 
 def _drill_down_request(path: Target) -> str:

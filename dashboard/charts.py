@@ -84,3 +84,22 @@ def depth_by_task(shares: pd.DataFrame) -> alt.Chart:
         order=alt.Order("Position:N"),
         tooltip=["Task", "Position", alt.Tooltip("Share:Q", format=".1f")],
     ).properties(height=BAR)
+
+
+TIER_COLOURS = {"simple": "#81c784", "medium": "#ffb74d", "complex": "#e57373", "no tier": "#90a4ae",
+                "not kept": "#cfd8dc"}
+
+
+def tier_mix(tiers: pd.DataFrame, order: tuple[str, ...]) -> alt.Chart:
+    """Per task, its answers by tier as shares (columns Task, Tier, Share %: one row per task and tier)."""
+    frame = tiers[["Task", "Tier", "Share %"]].fillna(0).rename(columns={"Share %": "Share"})
+    names = [t for t in order if t in set(frame["Tier"])] + sorted(set(frame["Tier"]) - set(order))
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("sum(Share):Q", title="Share of the task's answers (%)", scale=alt.Scale(domain=[0, 100])),
+        y=alt.Y("Task:N", title=None, axis=alt.Axis(labelLimit=0)),
+        color=alt.Color("Tier:N", sort=names, title="Tier",
+                        scale=alt.Scale(domain=names, range=[TIER_COLOURS.get(t) or kind_colour(t) for t in names]),
+                        legend=alt.Legend(orient="bottom")),
+        order=alt.Order("tier_rank:Q"),
+        tooltip=["Task", "Tier", alt.Tooltip("Share:Q", format=".1f")],
+    ).transform_calculate(tier_rank=f"indexof({names!r}, datum.Tier)").properties(height=BAR)

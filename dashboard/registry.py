@@ -7,12 +7,14 @@ variable names leave this module: never a settings value such as GROQ_API_KEY.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.config import Settings, load_settings
 from app.core import ai_models
 from app.errors import ConfigError, TaskRouterError
+from app.registry.catalog import ModelInfo, load_catalog_file
 from app.registry.chain import FALLBACK_KEY, Chain, build_chain
 from app.store.overrides import Override
 
@@ -84,3 +86,27 @@ def task_chains(settings: Settings, runtime: Sequence[Override] = ()) -> list[Ta
 def overrides(settings: Settings) -> tuple[str | None, dict[str, str]]:
     """(FORCE_MODEL, {DEFAULT_<TASK>_MODEL: model}): the settings that change which models are called."""
     return settings.force_model, dict(sorted(settings.default_models.items()))
+
+
+def catalog(settings: Settings | None) -> tuple[dict[str, ModelInfo], str | None]:
+    """(the model catalog as the router reads it, None) or (the shipped catalog, why MODEL_CATALOG_FILE is left
+    out): app/core/ai_models.py's, with MODEL_CATALOG_FILE merged over it."""
+    shipped = dict(ai_models.MODEL_CATALOG)
+    if settings is None or not settings.model_catalog_file:
+        return shipped, None
+    try:
+        return {**shipped, **load_catalog_file(Path(settings.model_catalog_file), shipped)}, None
+    except ConfigError as exc:
+        return shipped, str(exc)
+
+
+def strongest(task: str, models: Mapping[str, ModelInfo]) -> str | None:
+    """The most expensive priced model of the task's own list (input plus output price per million tokens; the
+    first of a tie): what a single-model setup would call for every request. None when none has a price."""
+    priced = [m for m in ai_models.MODEL_REGISTRY.get(task, ()) if (info := models.get(m)) is not None and info.priced]
+
+    def price(model: str) -> float:
+        info = models[model]
+        return (info.input_price or 0.0) + (info.output_price or 0.0)
+
+    return max(priced, key=price, default=None)

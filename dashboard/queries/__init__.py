@@ -16,15 +16,19 @@ from dashboard.queries.live import (
 
 # Over a time range, the raw rows and the rollups together (merged.py); the rest reads raw rows only.
 from dashboard.queries.merged import (
+    ROLLED_UP,
+    SpendReport,
     answers_by_model,
     deprecation_evidence,
     distinct_values,
+    escalations,
     failure_kinds,
     first_and_last,
     first_token_by_model,
     latency,
     not_answered_by_model,
     reads_rollups,
+    spend,
     task_depths,
     totals,
     trend,
@@ -34,11 +38,13 @@ from dashboard.queries.ranges import (
     FAILED_OUTCOMES,
     FAILURE_COLUMNS,
     PERCENTILES,
+    REFUSED_KINDS,
     RUNTIME_DEPRECATION_KINDS,
     Evidence,
     Latency,
     ModelAnswers,
     Scope,
+    Spend,
     TaskDepth,
     Totals,
     model_status,
@@ -48,11 +54,12 @@ from dashboard.queries.ranges import (
 from dashboard.queries.rollups import NOTE as ROLLUPS_NOTE
 
 __all__ = [
-    "CUT_SHORT", "FAILED_OUTCOMES", "FAILURE_COLUMNS", "PERCENTILES", "REQUEST_COLUMNS", "ROLLUPS_NOTE",
-    "RUNTIME_DEPRECATION_KINDS",
-    "Evidence", "Health", "Latency", "ModelAnswers", "OverrideUse", "Scope", "TaskDepth", "Totals",
-    "answers_by_model", "attempt_columns", "connect", "deprecation_evidence", "distinct_values", "failure_kinds",
-    "first_and_last", "first_token_by_model", "health_cells", "latency", "model_status", "not_answered_by_model",
-    "override_uses", "reads_rollups", "recent_failures", "request_attempts", "request_ids_starting", "task_depths",
-    "totals", "trend", "why_empty",
+    "CUT_SHORT", "FAILED_OUTCOMES", "FAILURE_COLUMNS", "PERCENTILES", "REFUSED_KINDS", "REQUEST_COLUMNS",
+    "ROLLED_UP", "ROLLUPS_NOTE", "RUNTIME_DEPRECATION_KINDS",
+    "Evidence", "Health", "Latency", "ModelAnswers", "OverrideUse", "Scope", "Spend", "SpendReport", "TaskDepth",
+    "Totals",
+    "answers_by_model", "attempt_columns", "connect", "deprecation_evidence", "distinct_values", "escalations",
+    "failure_kinds", "first_and_last", "first_token_by_model", "health_cells", "latency", "model_status",
+    "not_answered_by_model", "override_uses", "reads_rollups", "recent_failures", "request_attempts",
+    "request_ids_starting", "spend", "task_depths", "totals", "trend", "why_empty",
 ]

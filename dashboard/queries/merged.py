@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import reduce
 from typing import TYPE_CHECKING
 
 from app.store import histogram
 from dashboard.queries import ranges, rollups
 from dashboard.queries.dialect import attempt_columns
-from dashboard.queries.ranges import PERCENTILES, Evidence, Latency, ModelAnswers, Scope, TaskDepth, Totals
+from dashboard.queries.ranges import PERCENTILES, Evidence, Latency, ModelAnswers, Scope, Spend, TaskDepth, Totals
 
 if TYPE_CHECKING:
     from app.store.backend import Connection
@@ -162,3 +163,48 @@ def deprecation_evidence(conn: Connection, scope: Scope) -> dict[tuple[str, str]
             grouped[key].append(evidence)
     return {key: reduce(lambda a, b: Evidence(a.rows + b.rows, min(a.first, b.first), max(a.last, b.last)), found)
             for key, found in grouped.items()}
+
+
+# The tier of the rows read from the rollups, which do not keep it.
+ROLLED_UP = "rolled up"
+
+
+@dataclass(frozen=True, slots=True)
+class SpendReport:
+    by_tier: dict[tuple[str, str | None], Spend]  # (task, tier) -> Spend; tier None: no tier, ROLLED_UP: not kept
+    saved_known: bool  # False when some hours come from rollups that do not keep saved_usd (an older store)
+
+
+def spend(conn: Connection, scope: Scope) -> SpendReport:
+    """What each task's rows cost and saved per tier, over the range: raw rows by tier, the hours read from the
+    rollups (rollups.py says which) as one ROLLED_UP tier per task."""
+    split = _split(conn, scope)
+    if split is None:
+        return SpendReport(ranges.spend_by_tier(conn, scope), True)
+    out: defaultdict[tuple[str, str | None], Spend] = defaultdict(Spend)
+    for part in split.raw:
+        for key, found in ranges.spend_by_tier(conn, part).items():
+            out[key] += found
+    for rolled in split.rolled:
+        for task, found in rollups.spend_by_task(conn, rolled, scope).items():
+            out[(task, ROLLED_UP)] += found
+    return SpendReport(dict(out), not split.rolled or "saved_usd" in rollups.columns(conn))
+
+
+def raw_kept(conn: Connection, scope: Scope) -> Scope:
+    """The part of the range whose raw rows are all kept: from the hour before which they may be pruned."""
+    rolled = rollups.coverage(conn)
+    if rolled is None or rolled.pruned_before is None:
+        return scope
+    kept = f"{rolled.pruned_before}:00:00.000Z"
+    return scope if scope.start is not None and scope.start >= kept else scope.between(kept, scope.end)
+
+
+def escalations(conn: Connection, scope: Scope) -> tuple[dict[str, int], dict[str, int], Scope]:
+    """(escalated requests per task, requests per task, the range they cover): requests whose answer was refused
+    and that another model then answered, which only the raw rows tell, over the part of the range they cover."""
+    kept = raw_kept(conn, scope)
+    if kept.end is not None and kept.start is not None and kept.start >= kept.end:
+        return {}, {}, kept
+    requests = {task: depth.requests for task, depth in task_depths(conn, kept, 1).items()}
+    return ranges.escalations(conn, kept), requests, kept

@@ -350,3 +350,67 @@ def deprecation_evidence(conn: Connection, scope: Scope) -> dict[tuple[str, str]
         params,
     )
     return {(r[0], r[1]): Evidence(r[2], r[3], r[4]) for r in rows}
+
+
+# -- spend ---------------------------------------------------------------------------------------------------
+
+# Error kinds of an answer the router refused: the caller's checks (validation), a tiered request's cascade (refused).
+REFUSED_KINDS = ("refused", "validation")
+CACHE_HIT = "cache_hit"
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What a task's rows on one tier cost and saved."""
+
+    answered: int = 0  # success rows: answers the models gave
+    cache_hits: int = 0  # answers served from the response cache
+    cost: float = 0.0  # every row's known cost
+    unpriced: int = 0  # answers whose cost is unknown (their model had no price): the cost above leaves them out
+    saved: float = 0.0  # saved_usd added up: against the task's first model, a cache hit's whole original cost
+    cache_saved: float = 0.0  # of which the cache hits'
+    prompt_tokens: int = 0  # of the answers: what the single-model baseline prices
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # of the prompt tokens (row by row at most them); unknown in the rollups, so 0 there
+
+    def __add__(self, other: Spend) -> Spend:
+        return Spend(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Spend)))
+
+
+def spend_by_tier(conn: Connection, scope: Scope) -> dict[tuple[str, str | None], Spend]:
+    """(task, tier) -> Spend, in one GROUP BY over the range; tier None for the rows that ran on no tier. A store
+    written before tiers has neither `tier` nor `saved_usd` (every row untiered, nothing measured)."""
+    have = attempt_columns(conn)
+    tier = "tier" if "tier" in have else "NULL"
+    saved = "saved_usd" if "saved_usd" in have else "CAST(NULL AS REAL)"
+    cached = "COALESCE(cached_tokens, 0)" if "cached_tokens" in have else "0"
+    answer = "outcome = 'success'"
+    where, params = _where(scope)
+    rows = conn.execute(
+        f"""SELECT task_type, {tier}, {count_if(answer)}, {count_if(f"outcome = '{CACHE_HIT}'")}, SUM(cost_usd),
+                   {count_if(f"{answer} AND cost_usd IS NULL")}, SUM({saved}),
+                   SUM(CASE WHEN outcome = '{CACHE_HIT}' THEN {saved} END),
+                   SUM(CASE WHEN {answer} THEN prompt_tokens END), SUM(CASE WHEN {answer} THEN completion_tokens END),
+                   SUM(CASE WHEN {answer} THEN (CASE WHEN {cached} > COALESCE(prompt_tokens, 0)
+                                                     THEN COALESCE(prompt_tokens, 0) ELSE {cached} END) END)
+            FROM attempts WHERE {where} GROUP BY 1, 2""",
+        params,
+    )
+    # int() and float(): PostgreSQL sums counts and sums as numeric (Decimal).
+    return {(r[0], r[1] or None): Spend(int(r[2] or 0), int(r[3] or 0), float(r[4] or 0), int(r[5] or 0),
+                                        float(r[6] or 0), float(r[7] or 0), int(r[8] or 0), int(r[9] or 0),
+                                        int(r[10] or 0)) for r in rows}
+
+
+def escalations(conn: Connection, scope: Scope) -> dict[str, int]:
+    """Per task, the requests whose answer was refused (REFUSED_KINDS) and that another model then answered: the
+    (error_kind, created_at) index reads the refused rows only, each request's answer is looked up by request_id."""
+    where, params = _where(scope, (in_list("a.error_kind", REFUSED_KINDS), REFUSED_KINDS), alias="a")
+    answered = (f"SELECT 1 FROM attempts AS s WHERE s.request_id = a.request_id AND s.outcome = 'success' "
+                f"AND s.model <> a.model{same_request_days(conn, 's', 'a')}")
+    rows = conn.execute(
+        f"""SELECT a.task_type, COUNT(DISTINCT a.request_id) FROM attempts AS a
+            WHERE {where} AND a.outcome = 'failure' AND EXISTS ({answered}) GROUP BY a.task_type""",
+        params,
+    )
+    return {r[0]: int(r[1]) for r in rows}

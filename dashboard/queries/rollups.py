@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from app.store import histogram
 from dashboard.queries.dialect import in_list, missing_table, whole_ms
-from dashboard.queries.ranges import CUT_SHORT, RUNTIME_DEPRECATION_KINDS, Evidence, Scope, TaskDepth, Totals
+from dashboard.queries.ranges import (
+    CACHE_HIT,
+    CUT_SHORT,
+    RUNTIME_DEPRECATION_KINDS,
+    Evidence,
+    Scope,
+    Spend,
+    TaskDepth,
+    Totals,
+)
 from dashboard.timeframe import parse_iso
 
 if TYPE_CHECKING:
@@ -300,3 +309,32 @@ def deprecation_evidence(conn: Connection, part: Part, scope: Scope) -> dict[tup
         f"SELECT model, error_kind, SUM(row_count), MIN(first_at), MAX(last_at) FROM {part.table} WHERE {where} "
         f"GROUP BY model, error_kind", params)
     return {(r[0], r[1]): Evidence(r[2], r[3], r[4]) for r in rows}
+
+
+def columns(conn: Connection) -> frozenset[str]:
+    """The rollups' columns (both tables have the same): a store rolled up by an older router lacks the newer
+    sums, and the dashboard never migrates. None of them when there are no rollups."""
+    try:
+        cursor = conn.execute("SELECT * FROM attempts_hourly WHERE FALSE")
+    except Exception as exc:
+        if missing_table(exc):
+            return frozenset()
+        raise
+    return frozenset(c[0] for c in cursor.description or ())
+
+
+def spend_by_task(conn: Connection, part: Part, scope: Scope) -> dict[str, Spend]:
+    """Per task, what its rows cost and saved: the rollups keep neither the tier nor the cached tokens, and
+    saved_usd only once the store is migrated that far (`columns`)."""
+    saved = "saved_usd" if "saved_usd" in columns(conn) else "CAST(NULL AS REAL)"
+    answer = "outcome = 'success'"
+    where, params = _where(part, scope)
+    rows = conn.execute(
+        f"""SELECT task_type, {_sum_if(answer)}, {_sum_if(f"outcome = '{CACHE_HIT}'")}, SUM(cost_usd),
+                   SUM(CASE WHEN {answer} THEN row_count - priced_rows ELSE 0 END), SUM({saved}),
+                   SUM(CASE WHEN outcome = '{CACHE_HIT}' THEN {saved} END),
+                   SUM(CASE WHEN {answer} THEN prompt_tokens ELSE 0 END),
+                   SUM(CASE WHEN {answer} THEN completion_tokens ELSE 0 END)
+            FROM {part.table} WHERE {where} GROUP BY task_type""", params)
+    return {r[0]: Spend(int(r[1] or 0), int(r[2] or 0), float(r[3] or 0), int(r[4] or 0), float(r[5] or 0),
+                        float(r[6] or 0), int(r[7] or 0), int(r[8] or 0)) for r in rows}

@@ -2,8 +2,8 @@
 
 from types import ModuleType
 
-from dashboard.views import deprecations, failures, models, overview, request, tasks
+from dashboard.views import deprecations, failures, models, overview, request, spend, tasks
 
 # Sidebar order; the bench times exactly these.
-PAGES: dict[str, ModuleType] = {"Overview": overview, "Models": models, "Tasks": tasks,
+PAGES: dict[str, ModuleType] = {"Overview": overview, "Models": models, "Tasks": tasks, "Spend": spend,
                                 "Deprecations": deprecations, "Failures": failures, "Request": request}
