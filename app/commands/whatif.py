@@ -5,9 +5,9 @@ Each request of the last --days days that was answered is replayed once: the tok
 (prompt, cached and completion) are priced at the first model of the chain the new registry gives its task (its
 tier's list when the request ran on a tier and the new registry has that tier's list; its variant's list when it
 had one), with the new catalog's prices. The log's cost of the same requests counts every call they made (retries,
-fallbacks and refused answers too); the replay assumes the new first model answers at once, so a weaker model
-looks as good as it would only if it never needs a second call: the Spend page of the dashboard shows how often
-requests escalate. Cache hits cost nothing either way and are not replayed.
+fallbacks and refused answers too); the replay assumes the new first model answers at once, so a cheaper model
+that would often be refused looks better here than it will be: the dashboard's Spend page shows how often
+requests escalate now. Cache hits cost nothing either way and are not replayed.
 
 FILE is a Python file that defines MODEL_REGISTRY and/or MODEL_CATALOG as app/core/ai_models.py does (it is run,
 as your own configuration is: point it at files you wrote), or a TOML or JSON file:
