@@ -186,6 +186,10 @@ def test_the_dashboard_renders_in_a_real_browser(dashboard_url: str, tmp_path: P
         assert "Latest taskrouter check" in page
         browser.screenshot(tmp_path / "deprecations.png")
 
+        spend = browser.open(f"{dashboard_url}/?page=Spend", "Single-model baseline", "Per task and tier", "no tier")
+        assert "Escalation rate" in spend and "Cache hit rate" in spend
+        browser.screenshot(tmp_path / "spend.png")
+
         overview = browser.open(dashboard_url, "Success rate", "55.6%").replace(WORD_JOINER, "")
         assert "Needs attention" in overview and RETIRED in overview
         # The top answers the night-time questions: the verdict, the override in the store, today's spend against
@@ -206,7 +210,7 @@ def test_the_dashboard_renders_in_a_real_browser(dashboard_url: str, tmp_path: P
         for column in ("State", "Calls", "Success %", "Failed", "p50 ms", "p95 ms"):
             assert column in narrow, column
         browser.screenshot(tmp_path / "models-1024.png")
-    for name in ("models.png", "deprecations.png", "overview.png", "models-1024.png"):
+    for name in ("models.png", "deprecations.png", "spend.png", "overview.png", "models-1024.png"):
         shot = tmp_path / name
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000, name
 
