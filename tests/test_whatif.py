@@ -32,6 +32,7 @@ NEW_TOML = """
 fast = ["m/mid"]
 reasoning = ["m/big"]
 "reasoning:simple" = ["m/small"]
+"reasoning:medium" = ["m/mid"]
 summarization = ["m/small"]
 fallback = ["m/small"]
 
@@ -54,21 +55,24 @@ def _row(request: str, task: str, model: str, attempt: int, outcome: str, *, ago
 # fast: r1 and r2 answered by m/small ($0.002, $0.0035: 1,000 of r2's prompt tokens cached at $0.5); m/mid, which
 #   has no cached price, would cost $0.008 and $0.016. r7 logged no token counts; r5 is older than 7 days; r6 was a
 #   cache hit.
-# reasoning: r3 ran on the simple tier: m/small's answer was refused ($0.0009), m/big answered ($0.011); the new
-#   registry's reasoning:simple list puts m/small first: $0.0011. r4 ran on the complex tier, which the new
-#   registry has no list for: its plain list's m/big, $0.03 as logged.
+# reasoning: r3 started on the simple tier: m/small's answer was refused ($0.0009), m/big answered on the medium
+#   tier ($0.011); the new registry's reasoning:medium list puts m/mid first: $0.0044. r4 ran on the complex
+#   tier, which the new registry has no list for: its plain list's m/big, $0.03 as logged. r9 was answered on the
+#   simple tier by m/small ($0.0006), which the new reasoning:simple list keeps first (its plain list would have
+#   cost $0.006).
 # summarization: r8's model had no price, so its logged cost is unknown.
 ROWS = [
     _row("r1", "fast", SMALL, 1, "success", prompt=1000, completion=500, cached=0, cost=0.002),
     _row("r2", "fast", SMALL, 1, "success", prompt=2000, completion=1000, cached=1000, cost=0.0035),
     _row("r3", "reasoning", SMALL, 1, "failure", prompt=500, completion=200, cost=0.0009, kind="refused",
          tier="simple"),
-    _row("r3", "reasoning", BIG, 2, "success", prompt=500, completion=300, cost=0.011, tier="simple"),
+    _row("r3", "reasoning", BIG, 2, "success", prompt=500, completion=300, cost=0.011, tier="medium"),
     _row("r4", "reasoning", BIG, 1, "success", prompt=1000, completion=1000, cost=0.03, tier="complex"),
     _row("r5", "fast", SMALL, 1, "success", ago=timedelta(days=8), prompt=10**6, completion=0, cost=1.0),
     _row("r6", "fast", SMALL, 1, "cache_hit", prompt=1000, completion=500, cost=0.0),
     _row("r7", "fast", SMALL, 1, "success", cost=0.0),
     _row("r8", "summarization", UNPRICED, 1, "success", prompt=100, completion=100),
+    _row("r9", "reasoning", SMALL, 1, "success", prompt=400, completion=100, cost=0.0006, tier="simple"),
 ]
 
 
@@ -111,8 +115,8 @@ def task(report: dict[str, Any], name: str) -> dict[str, Any]:
 EXPECTED = {
     "fast": {"requests": 3, "compared": 2, "logged_usd": 0.0055, "other_calls_usd": 0.0, "replayed_usd": 0.024,
              "left_out": {"no token counts logged": 1}, "new_first_models": {MID: 3}},
-    "reasoning": {"requests": 2, "compared": 2, "logged_usd": 0.0419, "other_calls_usd": 0.0009,
-                  "replayed_usd": 0.0311, "left_out": {}, "new_first_models": {SMALL: 1, BIG: 1}},
+    "reasoning": {"requests": 3, "compared": 3, "logged_usd": 0.0425, "other_calls_usd": 0.0009,
+                  "replayed_usd": 0.035, "left_out": {}, "new_first_models": {MID: 1, BIG: 1, SMALL: 1}},
     "summarization": {"requests": 1, "compared": 0, "logged_usd": 0.0, "other_calls_usd": 0.0, "replayed_usd": 0.0,
                       "left_out": {"the logged cost is unknown (its model had no price)": 1},
                       "new_first_models": {SMALL: 1}},
@@ -131,13 +135,13 @@ def test_the_known_log_replayed_under_a_toml_file(logged: Path, new_toml: Path, 
         assert {k: got[k] for k in want} == _figures(want), name
     assert task(report, "fast")["difference_usd"] == pytest.approx(0.0185, abs=1e-12)
     assert task(report, "fast")["change"] == pytest.approx(0.0185 / 0.0055)
-    assert task(report, "reasoning")["difference_usd"] == pytest.approx(-0.0108, abs=1e-12)
+    assert task(report, "reasoning")["difference_usd"] == pytest.approx(-0.0075, abs=1e-12)
     assert task(report, "summarization")["change"] is None
     total = report["total"]
-    assert (total["requests"], total["compared"]) == (6, 4)
-    assert total["logged_usd"] == pytest.approx(0.0474, abs=1e-12)
-    assert total["replayed_usd"] == pytest.approx(0.0551, abs=1e-12)
-    assert total["difference_usd"] == pytest.approx(0.0077, abs=1e-12)
+    assert (total["requests"], total["compared"]) == (7, 5)
+    assert total["logged_usd"] == pytest.approx(0.048, abs=1e-12)
+    assert total["replayed_usd"] == pytest.approx(0.059, abs=1e-12)
+    assert total["difference_usd"] == pytest.approx(0.011, abs=1e-12)
     assert report["cache_hits_not_replayed"] == 1
     assert (report["registry"], report["catalog"], report["days"]) == (str(new_toml), str(new_toml), 7)
 
@@ -148,11 +152,11 @@ def test_the_text_report_shows_the_same_figures(logged: Path, new_toml: Path, ca
     table = {line.split()[0]: line.split()[1:] for line in out.splitlines()
              if line.split() and line.split()[0] in ("fast", "reasoning", "summarization", "total")}
     assert table["fast"] == ["3", "2", "$0.005500", "$0.000000", "$0.024000", "+$0.018500", "+336.4%"]
-    assert table["reasoning"] == ["2", "2", "$0.041900", "$0.000900", "$0.031100", "-$0.010800", "-25.8%"]
+    assert table["reasoning"] == ["3", "3", "$0.042500", "$0.000900", "$0.035000", "-$0.007500", "-17.6%"]
     assert table["summarization"] == ["1", "0", "$0.000000", "$0.000000", "$0.000000", "$0.000000", "-"]
-    assert table["total"] == ["6", "4", "$0.047400", "$0.000900", "$0.055100", "+$0.007700", "+16.2%"]
+    assert table["total"] == ["7", "5", "$0.048000", "$0.000900", "$0.059000", "+$0.011000", "+22.9%"]
     assert "fast: 1 request not compared: no token counts logged" in out
-    assert "reasoning: first model under the new registry: m/big (1), m/small (1)" in out
+    assert "reasoning: first model under the new registry: m/big (1), m/mid (1), m/small (1)" in out
     assert "1 cache hit not replayed (free either way)" in out
     assert "#" not in out and "**" not in out  # plain text, no Markdown
 
@@ -171,8 +175,9 @@ def test_a_python_file_and_the_days_and_task_options(logged: Path, tmp_path: Pat
     report = run_json(capsys, "--registry", str(tables), "--db", str(logged), "--task", "reasoning")
     # The Python catalog replaces m/small's entry whole: no cached price any more, new input and output prices.
     (reasoning,) = report["tasks"]
-    assert reasoning["replayed_usd"] == pytest.approx((500 * 2 + 300 * 4 + 1000 * 2 + 1000 * 4) / 1e6, abs=1e-12)
-    assert reasoning["logged_usd"] == pytest.approx(0.0419, abs=1e-12)
+    assert reasoning["replayed_usd"] == pytest.approx((500 * 2 + 300 * 4 + 1000 * 2 + 1000 * 4 + 400 * 2 + 100 * 4)
+                                                      / 1e6, abs=1e-12)
+    assert reasoning["logged_usd"] == pytest.approx(0.0425, abs=1e-12)
 
 
 def test_a_catalog_alone_reprices_the_current_registry(logged: Path, tmp_path: Path, capsys) -> None:
@@ -192,7 +197,7 @@ def test_an_unpriced_or_missing_model_is_left_out_and_said(logged: Path, tmp_pat
     report = run_json(capsys, "--registry", str(tables), "--db", str(logged))
     assert task(report, "fast")["left_out"] == {"no price for m/unknown in the catalog replayed": 2,
                                                 "no token counts logged": 1}
-    assert task(report, "reasoning")["left_out"] == {"no price for m/unpriced in the catalog replayed": 2}
+    assert task(report, "reasoning")["left_out"] == {"no price for m/unpriced in the catalog replayed": 3}
     # summarization is not in the new registry: its fallback list does not make it a task.
     assert task(report, "summarization")["left_out"] == {"the registry replayed gives the task no model": 1}
     assert report["total"]["compared"] == 0

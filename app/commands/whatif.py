@@ -2,9 +2,9 @@
 from their own token counts. No model is called.
 
 Each request of the last --days days that was answered is replayed once: the tokens of the call that answered it
-(prompt, cached and completion) are priced at the first model of the chain the new registry gives its task (its
-tier's list when the request ran on a tier and the new registry has that tier's list; its variant's list when it
-had one), with the new catalog's prices. The log's cost of the same requests counts every call they made (retries,
+(prompt, cached and completion) are priced at the first model of the chain the new registry gives its task (for
+an answer from a tier's list, the new registry's list of that tier, or the next one up it has; a variant's list
+when the request had one), with the new catalog's prices. The log's cost of the same requests counts every call they made (retries,
 fallbacks and refused answers too); the replay assumes the new first model answers at once, so a cheaper model
 that would often be refused looks better here than it will be: the dashboard's Spend page shows how often
 requests escalate now. Cache hits cost nothing either way and are not replayed.
