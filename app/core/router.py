@@ -112,7 +112,9 @@ class Router:
             if settings.attempt_logging else None
         )
         if self.log is not None:
-            watch_retention(target, settings.attempts_retention_days, owner=self)  # rollups hourly, pruning too
+            # Rollups hourly, pruning too, the response cache's entries kept within their bound.
+            watch_retention(target, settings.attempts_retention_days, owner=self,
+                            cache_max_entries=settings.response_cache_max_entries)
         self.alerts = alerts_from(settings)  # ALERT_WEBHOOK_URL: None when unset
         self.health = ModelHealth(settings, self.log, self.alerts, clock=clock)
         self.calendar: DeprecationCalendar = load_calendar(settings.deprecations_file)
@@ -126,7 +128,14 @@ class Router:
         self.sessions = SessionTiers(settings.session_tiers_kept)
         self.learning = Learning(enabled=settings.cascade_learn, window=settings.cascade_learn_window,
                                  refused_ratio=settings.cascade_learn_refused_ratio)
-        self.cache: ResponseCache | None = None  # RESPONSE_CACHE_TASKS: the response cache, in front of the store
+        # RESPONSE_CACHE_TASKS: the response cache, in memory in front of the store (in memory alone without the
+        # attempt log, which writes its entries).
+        self.cache: ResponseCache | None = None
+        if settings.response_cache_tasks:
+            from app.core.cache import ResponseCache
+
+            self.cache = ResponseCache(store=self.log.store if self.log is not None else None, log=self.log,
+                                       memory_entries=settings.response_cache_memory_entries, clock=clock)
         self.groq_endpoint = Endpoint("groq", settings.groq_base_url, settings.api_key(), settings.http_transport)
         # Entries from MODEL_CATALOG_FILE, merged over the shipped ones once, here, not per call.
         self.catalog_file: dict[str, ModelInfo] = (
