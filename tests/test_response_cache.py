@@ -112,3 +112,18 @@ async def test_postgresql_shares_the_cache_across_processes(sim, make_router, pg
     other = json.loads(done.stdout.strip().splitlines()[-1])
     assert other == {"cached": True, "content": first.content}
     assert sim.calls(FAST) == 1
+
+
+async def test_a_router_of_one_s_own_on_scripted_models_closes(tmp_path):
+    from app.config import load_settings
+    from app.core.router import Router
+    from app.testing import FakeModels
+
+    fake = FakeModels({"*": "scripted"})  # a dataclass: not hashable, and a provider need not be
+    settings = load_settings(env_file=None, groq_api_key=TEST_KEY, attempts_db_path=tmp_path / "a.db",
+                             response_cache_tasks="fast")
+    async with Router(settings, providers={"groq": fake, "openai_compatible": fake}) as router:
+        first = await router.execute("fast", USER)
+        again = await router.execute("fast", USER)
+    assert (first.content, first.cached, again.cached) == ("scripted", False, True)
+    assert len(fake.calls) == 1

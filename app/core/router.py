@@ -167,7 +167,8 @@ class Router:
         self.health.close()
         if self.alerts is not None:
             await asyncio.to_thread(self.alerts.close)
-        for provider in {*self.providers.values(), *shipped_providers()}:
+        # Each provider once, by identity: a provider need not be hashable (app.testing's FakeModels is not).
+        for provider in {id(p): p for p in (*self.providers.values(), *shipped_providers())}.values():
             close = getattr(provider, "aclose", None)
             if close is not None:
                 await close()
