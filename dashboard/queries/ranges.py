@@ -405,12 +405,15 @@ def spend_by_tier(conn: Connection, scope: Scope) -> dict[tuple[str, str | None]
 def escalations(conn: Connection, scope: Scope) -> dict[str, int]:
     """Per task, the requests whose answer was refused (REFUSED_KINDS) and that another model then answered: the
     (error_kind, created_at) index reads the refused rows only, each request's answer is looked up by request_id."""
+    # Only failed calls carry these kinds: no outcome condition, which would lead the planner to the (outcome,
+    # created_at) index over every failure. The answer's outcome is compared through COALESCE for the same reason:
+    # the lookup must go by request_id, not walk every success.
     where, params = _where(scope, (in_list("a.error_kind", REFUSED_KINDS), REFUSED_KINDS), alias="a")
-    answered = (f"SELECT 1 FROM attempts AS s WHERE s.request_id = a.request_id AND s.outcome = 'success' "
-                f"AND s.model <> a.model{same_request_days(conn, 's', 'a')}")
+    answered = (f"SELECT 1 FROM attempts AS s WHERE s.request_id = a.request_id AND COALESCE(s.outcome, '') = "
+                f"'success' AND s.model <> a.model{same_request_days(conn, 's', 'a')}")
     rows = conn.execute(
         f"""SELECT a.task_type, COUNT(DISTINCT a.request_id) FROM attempts AS a
-            WHERE {where} AND a.outcome = 'failure' AND EXISTS ({answered}) GROUP BY a.task_type""",
+            WHERE {where} AND EXISTS ({answered}) GROUP BY a.task_type""",
         params,
     )
     return {r[0]: int(r[1]) for r in rows}
