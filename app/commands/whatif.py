@@ -4,10 +4,10 @@ from their own token counts. No model is called.
 Each request of the last --days days that was answered is replayed once: the tokens of the call that answered it
 (prompt, cached and completion) are priced at the first model of the chain the new registry gives its task (for
 an answer from a tier's list, the new registry's list of that tier, or the next one up it has; a variant's list
-when the request had one), with the new catalog's prices. The log's cost of the same requests counts every call they made (retries,
-fallbacks and refused answers too); the replay assumes the new first model answers at once, so a cheaper model
-that would often be refused looks better here than it will be: the dashboard's Spend page shows how often
-requests escalate now. Cache hits cost nothing either way and are not replayed.
+when the request had one), with the new catalog's prices. The log's cost of the same requests counts every call
+they made (retries, fallbacks and refused answers too); the replay assumes the new first model answers at once,
+so a cheaper model that would often be refused looks better here than it will be: the dashboard's Spend page
+shows how often requests escalate now. Cache hits cost nothing either way and are not replayed.
 
 FILE is a Python file that defines MODEL_REGISTRY and/or MODEL_CATALOG as app/core/ai_models.py does (it is run,
 as your own configuration is: point it at files you wrote), or a TOML or JSON file:
