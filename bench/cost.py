@@ -440,7 +440,7 @@ def time_scorer(requests: list[dict[str, Any]], rounds: int = 20) -> ScorerTime 
         return f"not available: {exc}"
     cpu, wall, tiers = [], [], {c: Counter[str]() for c in CLASSES}
     for request in requests:
-        params = {k: v for k, v in request["params"].items() if k != "max_tokens"}
+        params = {**request["params"], "extra_body": extra_body(request)}  # what the router passes it
         verdict = score_complexity(request["messages"], **params)
         tiers[request["class"]][verdict.tier] += 1
         c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
