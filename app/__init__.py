@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core import ai_models as _ai_models
 from app.core.router import Router
+from app.core.complexity import score_complexity
 from app.core.runtime import SyncTaskStream, configure, flush_attempt_log, get_router, reset
 from app.core.streaming import TaskStream
 from app.errors import (
@@ -34,7 +35,7 @@ from app.errors import (
     UnknownTaskError,
 )
 from app.registry.catalog import ModelInfo
-from app.types import AttemptRecord, ErrorKind, LLMResponse, ModelParams, Outcome, Usage
+from app.types import AttemptRecord, Complexity, ErrorKind, LLMResponse, ModelParams, Outcome, Usage
 
 if TYPE_CHECKING:  # editors and type checkers see the functions themselves: signatures, types, docstrings
     from app.core.ai_models import (
@@ -101,6 +102,7 @@ __all__ = [
     "AttemptRecord",
     "AuthenticationFailedError",
     "BudgetExceededError",
+    "Complexity",
     "ConfigError",
     "DeadlineExceededError",
     "ErrorKind",
@@ -131,6 +133,7 @@ __all__ = [
     "get_router",
     "load_settings",
     "reset",
+    "score_complexity",
     "stream_fast_task",
     "stream_reasoning_task",
     "stream_summarization_task",
