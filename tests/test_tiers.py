@@ -160,3 +160,19 @@ async def test_rows_carry_their_tier_and_what_they_saved_against_the_task_s_firs
     # 0.002 - 0.001.
     assert [round(r["saved_usd"], 9) for r in rows] == [0.0018, 0.001]
     assert round(response.cost_usd, 9) == 0.001
+
+
+async def test_learn_mode_starts_from_what_the_attempt_log_says(tiered, tmp_path):
+    db = tmp_path / "shared.db"
+    refused = reply("", finish_reason="length")
+    with fake_models({SMALL: refused, SPARE: refused, MID: "fine"}, attempts_db_path=db):
+        for _ in range(5):
+            await ai_models.execute_task("t", USER, tier="simple")
+    # A new process: nothing in memory, the log on disk.
+    with fake_models({SMALL: refused, SPARE: refused, MID: "fine"}, attempts_db_path=db, cascade_learn=True,
+                     cascade_learn_window=5, cascade_learn_refused_ratio=0.5) as fake:
+        assert ai_models.get_router().learning.seeded.wait(10)
+        response = await ai_models.execute_task("t", USER, tier="simple")
+    assert [(a.model, a.outcome.value) for a in response.attempts] == [
+        (SMALL, "skipped"), (SPARE, "failure"), (MID, "success")]
+    assert [c.model for c in fake.calls] == [SPARE, MID]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -128,6 +129,10 @@ class Router:
         self.sessions = SessionTiers(settings.session_tiers_kept)
         self.learning = Learning(enabled=settings.cascade_learn, window=settings.cascade_learn_window,
                                  refused_ratio=settings.cascade_learn_refused_ratio)
+        if settings.cascade_learn and self.log is not None:
+            # Read on a thread: the build is part of a process's first call, and the log may be long.
+            threading.Thread(target=self.learning.seed, args=(target, clock.wall()), name="taskrouter-learning",
+                             daemon=True).start()
         # RESPONSE_CACHE_TASKS: the response cache, in memory in front of the store (in memory alone without the
         # attempt log, which writes its entries).
         self.cache: ResponseCache | None = None

@@ -8,9 +8,10 @@ is that tier's list, the higher tiers' lists, the task's own list, then `fallbac
 What is shared between requests lives on the Router:
 - `SessionTiers`: an agent conversation (`session_id=`) never starts below the highest tier it reached, so a hard
   thread does not drop to a weak model mid-way.
-- `Learning` (CASCADE_LEARN): per task, tier and model, whether its recent answers were refused; a model refused
-  more often than CASCADE_LEARN_REFUSED_RATIO over its last CASCADE_LEARN_WINDOW answers is skipped on that tier
-  (the request starts one tier up, and the skip row says why).
+- `Learning` (CASCADE_LEARN): per task, tier and model, whether its recent answers were refused, read from the
+  attempt log when the router is built and kept up by its own requests; a model refused more often than
+  CASCADE_LEARN_REFUSED_RATIO over its last CASCADE_LEARN_WINDOW answers is skipped on that tier (the request
+  starts one tier up, and the skip row says why).
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import re
 import threading
 from collections import OrderedDict, deque
 
+from app.clock import iso_millis
 from app.providers import ProviderResponse
 from app.registry.chain import TIERS
+from app.store.model_status import query_read_only
+from app.store.target import Target
 
 # The openings of a model declining to answer. Anchored at the start: a refusal leads with it, an answer that
 # quotes one later does not count.
@@ -28,6 +32,18 @@ _REFUSAL = re.compile(
     r"^\s*(?:i'?m sorry,? but |sorry,? but |unfortunately,? )?(?:i|we)\s*(?:can(?:'|no)?t|cannot|am unable to|"
     r"am not able to|won'?t be able to|must decline to)\s+(?:help|assist|provide|answer|do|comply|complete)",
     re.IGNORECASE)
+
+
+# Each (task, tier, model)'s latest answers, oldest first: accepted, or refused by the caller's checks or the cascade.
+_RECENT_TIER_ANSWERS = """
+SELECT task_type, tier, model, refused FROM (
+    SELECT id, task_type, tier, model, CASE WHEN outcome = 'failure' THEN 1 ELSE 0 END AS refused,
+           ROW_NUMBER() OVER (PARTITION BY task_type, tier, model ORDER BY id DESC) AS n
+    FROM attempts
+    WHERE created_at >= ? AND tier IS NOT NULL
+      AND (outcome = 'success' OR (outcome = 'failure' AND error_kind IN ('refused', 'validation')))
+) recent WHERE n <= ? ORDER BY id
+"""
 
 
 def cascade_refusal(result: ProviderResponse) -> str | None:
@@ -82,6 +98,7 @@ class Learning:
         self._ratio = refused_ratio
         self._answers: dict[tuple[str, str, str], deque[bool]] = {}
         self._lock = threading.Lock()
+        self.seeded = threading.Event()  # set once `seed` has read the attempt log (or failed to)
 
     def answered(self, task_type: str, tier: str, model: str, *, refused: bool) -> None:
         if not self.enabled:
@@ -91,6 +108,22 @@ class Learning:
             if answers is None:
                 answers = self._answers[(task_type, tier, model)] = deque(maxlen=self._window)
             answers.append(refused)
+
+    def seed(self, target: Target | str, now: float, days: float = 7.0) -> int:
+        """Start from the attempt log: each (task, tier, model)'s last answers of the past `days` days, as the
+        windows would hold them had this process seen them. Returns how many answers it read."""
+        try:
+            rows = query_read_only(target, _RECENT_TIER_ANSWERS, (iso_millis(now - days * 86_400), self._window))
+        finally:
+            self.seeded.set()
+        with self._lock:
+            for row in rows:
+                key = (row["task_type"], row["tier"], row["model"])
+                answers = self._answers.get(key)
+                if answers is None:
+                    answers = self._answers[key] = deque(maxlen=self._window)
+                answers.append(bool(row["refused"]))
+        return len(rows)
 
     def too_often_refused(self, task_type: str, tier: str, model: str) -> str | None:
         """Why to start this tier's requests past `model` (the skip row's message), or None. Only a full window
