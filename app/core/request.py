@@ -251,13 +251,13 @@ class Request:
         cache = self.router.cache
         assert cache is not None
         hit = await self.cached()
-        if hit is not None and (response := self.from_cache(hit)) is not None:
-            return response
-        response, leader = await cache.single_flight(self.cache_key, self.answer)
+        if hit is not None and (served := self.from_cache(hit)) is not None:
+            return served
+        answered, leader = await cache.single_flight(self.cache_key, self.answer)
         if leader:
-            return response
+            return answered
         # Another request with the same key made the call while this one waited: its answer, as a cache hit.
-        return self.from_cache(_cached_from(response, self.clock.wall(), self.cache_ttl)) or await self.answer()
+        return self.from_cache(_cached_from(answered, self.clock.wall(), self.cache_ttl)) or await self.answer()
 
     async def cached(self) -> CachedAnswer | None:
         """The cached answer for this request, if its task keeps a cache and holds one."""
