@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from app.core import ai_models as _ai_models
-from app.core.router import Router
 from app.core.complexity import score_complexity
+from app.core.router import Router
 from app.core.runtime import SyncTaskStream, configure, flush_attempt_log, get_router, reset
 from app.core.streaming import TaskStream
 from app.errors import (
