@@ -82,8 +82,9 @@ def test_the_tiers_are_ordered_weakest_first():
     ({"max_completion_tokens": 8192}, 0.10, "long answer allowed (8,192 tokens)"),
 ])
 def test_the_structure_a_call_asks_for_raises_the_score_by_its_weight(params, added, reason):
-    before = score_complexity(PLAIN)
-    after = score_complexity(PLAIN, **params)
+    weights = Weights(answer_length=0.10)  # off by default
+    before = score_complexity(PLAIN, weights=weights)
+    after = score_complexity(PLAIN, weights=weights, **params)
     assert after.score == pytest.approx(before.score + added, abs=0.001)
     assert after.reasons == (reason,)
 
@@ -92,6 +93,7 @@ def test_parameters_that_ask_nothing_of_the_answer_change_nothing():
     plain = score_complexity(BUG_FIX)
     assert score_complexity(BUG_FIX, temperature=0.2, max_tokens=256, reasoning_effort="low", tool_choice="none",
                             response_format={"type": "text"}, tools=[]) == plain
+    assert score_complexity(BUG_FIX, max_tokens=8192) == plain  # weighed 0 by default
 
 
 def test_high_reasoning_effort_on_a_medium_request_makes_it_complex():
@@ -109,7 +111,7 @@ def test_the_floor_raises_the_tier_never_the_score_and_says_so():
 
 
 def test_with_a_floor_the_reasons_stay_at_four():
-    result = score_complexity(PLAIN, floor="complex", reasoning_effort="medium",
+    result = score_complexity(PLAIN, floor="complex", reasoning_effort="medium", weights=Weights(answer_length=0.1),
                               response_format={"type": "json_object"}, tools=[TOOL], max_tokens=2048)
     assert result.tier == "complex" and result.score == 0.355
     # The fifth, the smallest (long answer allowed), is left out.
@@ -172,6 +174,11 @@ def test_the_scan_is_capped_to_the_last_characters_and_the_last_messages():
     tail = score_complexity(user(filler + "Prove it."))
     assert "math" not in head.reasons and "math" in tail.reasons
     assert len(filler) > CHARS_SCANNED
+    chunk = "Tell me more about it. " * 150  # 3,450 characters: under CHARS_SCANNED, three of them over it
+    assert len(chunk) < CHARS_SCANNED < 3 * len(chunk)
+    plain, proving = {"role": "user", "content": chunk}, {"role": "user", "content": "Prove it. " + chunk}
+    early, late = score_complexity([proving, plain, plain]), score_complexity([plain, plain, proving])
+    assert "math" not in early.reasons and "math" in late.reasons
     old = [{"role": "user", "content": "Prove it by induction."}]
     padding = [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "and?"}] * (MESSAGES_SCANNED // 2)
     result = score_complexity(old + padding)

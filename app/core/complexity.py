@@ -11,8 +11,8 @@ The score is a weighted sum of features, each measured from 0 (absent) to 1 (sat
   "step by step", "then", "finally", several distinct instruction verbs), constraints ("must", "exactly",
   "at most", "only", "format", "make sure", "in 3 sentences"...);
 - what the call's parameters ask for: `response_format` of type json_schema or json_object, `tools` (and a
-  `tool_choice` that forces a call), `reasoning_effort` "high" or "medium", a large `max_tokens`; images in the
-  messages.
+  `tool_choice` that forces a call), `reasoning_effort` "high" or "medium", a large `max_tokens` (weighed 0 by
+  default); images in the messages.
 
 Assistant and tool messages count toward the size only: their text is the models' and the tools' output, not what is
 asked. The tier is "complex" from `complex_at`, "medium" from `medium_at`, else "simple"; `floor` (the task's own
@@ -20,7 +20,8 @@ hint) raises the tier, never the score. The weights are a `Weights`, passed as `
 settings COMPLEXITY_MEDIUM_AT and COMPLEXITY_COMPLEX_AT.
 
 Its cost is bounded whatever the request: it reads the last 20 messages only (the number of messages counts them
-all) and looks at the last 8,000 characters of each message's text. Words are found with one translation, one split
+all), and looks for words and symbols in the last 8,000 characters of the asking messages' text, the newest (the
+sizes count every character). Words are found with one translation, one split
 and one set intersection, symbols with precompiled patterns run only when a symbol is there: all of it in C, on the
 text encoded once as bytes.
 """
@@ -40,7 +41,7 @@ TIERS: tuple[str, ...] = ("simple", "medium", "complex")
 _RANK = {tier: rank for rank, tier in enumerate(TIERS)}
 
 MESSAGES_SCANNED = 20  # the last messages read; older ones count only in the number of messages
-CHARS_SCANNED = 8_000  # the last characters of each message's text that are looked at
+CHARS_SCANNED = 8_000  # the last characters of the asking messages' text that are looked at
 MAX_REASONS = 4
 _REASON_AT = 0.03  # a feature adding less than this to the score is not named as a reason
 
@@ -68,9 +69,9 @@ class Weights:
     last_request: float = 0.15
     """The last user message's text, log-scaled: 0 up to 200 characters, 1 from 6,000."""
     code: float = 0.30
-    """Code: a fenced block (```) saturates it; otherwise code tokens (`=>`, `==`, `&&`, `()`, `</`, a line
-    ending in `;` or `{`...) and code keywords (def, elif, const, lambda, async...) count 1, programming words
-    (python, function, bug, SQL, refactor, implement...) 1/2; saturating at 3."""
+    """Code: a fenced block (```) saturates it; otherwise code keywords (def, elif, const, lambda, async...) count
+    1, every four code symbols (= & | { } < > #) 1, programming words (python, function, bug, SQL, refactor,
+    implement...) 1/2; saturating at 3."""
     math: float = 0.30
     """Math: LaTeX commands, `$...$`, math symbols and exponents count 1 each, and so do "prove", "derive",
     "theorem", "integral", "equation" and their kin; "calculate" and "compute" 1/2; saturating at 3."""
@@ -84,9 +85,10 @@ class Weights:
     constraints: float = 0.15
     """Constraints: "must", "exactly", "at most", "at least", "no more than", "only", "never", "always",
     "cannot", "format", "make sure", "in 3 sentences"...; each counts 1, saturating at 4."""
-    answer_length: float = 0.10
-    """`max_tokens` (or `max_completion_tokens`), log-scaled: 0 up to 512, 1 from 8,192. The caller's own guess of
-    how much the answer takes."""
+    answer_length: float = 0.0
+    """`max_tokens` (or `max_completion_tokens`), log-scaled: 0 up to 512, 1 from 8,192: the caller's own guess of
+    how long the answer is. Off by default, since many callers send one max_tokens with every call; worth a weight
+    (0.10, say) when yours size it per request."""
     json_schema: float = 0.15
     """`response_format={"type": "json_schema", ...}`: the answer must fit a schema."""
     json_object: float = 0.08
@@ -148,42 +150,46 @@ _WORDS: dict[bytes, _Counts] = {word: counts for counts, words in _VOCABULARY fo
 _STEP_1: _Counts = (0, 0, 0, 1.0, 0, 0)
 _CONSTRAINT_1: _Counts = (0, 0, 0, 0, 1.0, 0)
 _ANALYSIS_1: _Counts = (0, 0, 1.0, 0, 0, 0)
-# Phrases, looked for only when their first word is in the text.
+# Phrases, looked for only when their rarest word is in the text.
 _PHRASES: dict[bytes, tuple[tuple[bytes, _Counts], ...]] = {
     b"step": ((b"step by step", (0, 0, 0, 2.0, 0, 0)),),
     b"after": ((b"after that", _STEP_1),),
-    b"for": ((b"for each", _STEP_1),),
-    b"at": ((b"at most", _CONSTRAINT_1), (b"at least", _CONSTRAINT_1)),
-    b"no": ((b"no more than", _CONSTRAINT_1), (b"no less than", _CONSTRAINT_1), (b"no longer than", _CONSTRAINT_1)),
-    b"fewer": ((b"fewer than", _CONSTRAINT_1),),
-    b"do": ((b"do not", _CONSTRAINT_1),),
-    b"make": ((b"make sure", _CONSTRAINT_1),),
+    b"each": ((b"for each", _STEP_1),),
+    b"most": ((b"at most", _CONSTRAINT_1),),
+    b"least": ((b"at least", _CONSTRAINT_1),),
+    b"than": ((b"no more than", _CONSTRAINT_1), (b"no less than", _CONSTRAINT_1), (b"no longer than", _CONSTRAINT_1),
+              (b"fewer than", _CONSTRAINT_1)),
+    b"not": ((b"do not", _CONSTRAINT_1),),
+    b"sure": ((b"make sure", _CONSTRAINT_1),),
     b"valid": ((b"valid json", _CONSTRAINT_1),),
-    b"trade": ((b"trade offs", _ANALYSIS_1),),
+    b"offs": ((b"trade offs", _ANALYSIS_1),),
     b"edge": ((b"edge cases", _ANALYSIS_1),),
-    b"pros": ((b"pros and cons", _ANALYSIS_1),),
+    b"cons": ((b"pros and cons", _ANALYSIS_1),),
     b"root": ((b"root cause", _ANALYSIS_1),),
     b"thread": ((b"thread safe", _ANALYSIS_1),),
     b"race": ((b"race condition", _ANALYSIS_1),),
     b"solve": ((b"solve for", (0, 1.0, 0, 0, 0, 0)),),
     b"expected": ((b"expected value", (0, 1.0, 0, 0, 0, 0)),),
     b"stack": ((b"stack trace", (1.0, 0, 0, 0, 0, 0)),),
-    b"unit": ((b"unit test", (0.5, 0, 0, 0, 0, 0)), (b"unit tests", (0.5, 0, 0, 0, 0, 0))),
+    b"unit": ((b"unit test", (0.5, 0, 0, 0, 0, 0)),),
 }
 _UNITS = frozenset(b"words sentences bullets bullet lines characters paragraphs items".split())
 _KNOWN = frozenset(_WORDS) | frozenset(_PHRASES) | _UNITS | {b"then"}
 
-# One translation serves every word-level look-up: punctuation becomes a space, and a character rare in prose (code,
-# math notation) the marker \x01, which says whether the symbol-level look-ups are worth running. A word glued to
-# such a character is lost to the word look-ups; in prose that is rare, and in code the symbols count instead.
-_MARKER = b"\x01"
-_TRANSLATION = bytes.maketrans(b"\"%()*,-/[]_~@.!?;:\t\r" + b"`=&|{}<>#\\$^", b" " * 20 + _MARKER * 12)
+# One translation serves every look-up but the patterns': punctuation becomes a space; a character of code
+# (= & | { } < > #) the byte _CODE_SYMBOL, counted in one pass; one that may start math notation (\\ $ ^) the byte
+# _MATH_MARK and a backtick _FENCE_MARK, which say whether the patterns are worth running. A word glued to such a
+# character is lost to the word look-ups: in prose that is rare, and in code the symbols count instead.
+_CODE_SYMBOL, _MATH_MARK, _FENCE_MARK = b"\x01", b"\x02", b"\x03"
+_TRANSLATION = bytes.maketrans(
+    b"\"%()*,-/[]_~@.!?;:\t\r" + b"=&|{}<>#" + b"\\$^" + b"`",
+    b" " * 20 + _CODE_SYMBOL * 8 + _MATH_MARK * 3 + _FENCE_MARK,
+)
+_SYMBOLS_PER_TOKEN = 4  # `if (a == b && c != d) { f(); }` has 8 code symbols: 2 code tokens' worth
 # In the lowercased text as written: list items (the group is the number of a numbered one, empty for a bullet),
-# sizes ("in 3 sentences"), code tokens, math notation.
+# sizes ("in 3 sentences": the literal lead keeps the search fast), math notation.
 _LIST_ITEMS = re.compile(rb"\n[ \t]*(?:(\d{1,2}[.)])|[-*]|\xe2\x80\xa2)[ \t]")
-_SIZED = re.compile(rb"\d+ (?:words|sentences|bullets?|lines|characters|paragraphs|items)\b")
-_CODE_TOKENS = (b"=>", b"->", b"::", b"&&", b"||", b"==", b"!=", b"+=", b"()", b");", b";\n", b"{\n", b"\n}", b"</",
-                b"/>", b"#include")
+_SIZED = re.compile(rb" (?<=\d )(?:words|sentences|bullets?|lines|characters|paragraphs|items)\b")
 _MATH_SYMBOLS = "∫∑∏√∞≤≥≠±∂∇∀∃≈"
 _MATH_NOTATION = re.compile(
     rb"\\(?:frac|d?int|sum|prod|sqrt|lim|partial|nabla|infty|alpha|beta|gamma|delta|theta|lambda|sigma|mu|pi"
@@ -227,12 +233,15 @@ def score_complexity(messages: Any, *, medium_at: float = 0.30, complex_at: floa
         total_chars += len(text)
         role = message.get("role")
         if role in _ASKING_ROLES:
-            asked.append(text[-CHARS_SCANNED:])
+            asked.append(text[-CHARS_SCANNED:])  # no more is looked at: this bounds the join
             if role == "user":
                 last_chars = len(text)
     # Only the features present are weighed: most requests have few, and this runs on every call.
     found: list[tuple[float, int]] = []
-    code, math_, analysis, steps, constraints = _ask("\n".join(asked))
+    text = "\n".join(asked)
+    if len(text) > CHARS_SCANNED:
+        text = "\n" + text[-CHARS_SCANNED:]
+    code, math_, analysis, steps, constraints = _ask(text)
     if code:
         found.append((weights.code * min(1.0, code / _CODE_FULL), _CODE))
     if math_:
@@ -257,12 +266,16 @@ def score_complexity(messages: Any, *, medium_at: float = 0.30, complex_at: floa
     reasons: tuple[str, ...] = ()
     score = 0.0
     if found:
-        total = sum([value for value, _ in found])
+        total = 0.0
+        for value, _ in found:
+            total += value
         score = round(1.0 if total > 1.0 else 0.0 if total < 0.0 else total, 3)
-        found.sort(key=_by_weight)
-        reasons = tuple(_reason(feature, total_chars=total_chars, messages=count, last_chars=last_chars,
-                                images=images, params=params)
-                        for value, feature in found[:MAX_REASONS] if value >= _REASON_AT)
+        if len(found) > 1:
+            found.sort(key=_by_weight)
+        named = [feature for value, feature in found[:MAX_REASONS] if value >= _REASON_AT]
+        if named:
+            reasons = tuple([_reason(feature, total_chars=total_chars, messages=count, last_chars=last_chars,
+                                     images=images, params=params) for feature in named])
     tier = "complex" if score >= complex_at else "medium" if score >= medium_at else "simple"
     if floor is not None and _RANK[floor] > _RANK[tier]:
         tier = floor
@@ -324,10 +337,12 @@ def _ask(text: str) -> tuple[float, float, float, float, float]:
     if low.count(b"\n") > 1:
         for number in _LIST_ITEMS.findall(low):
             steps += 1.0 if number else 0.5
-    if _MARKER in spaced or not text.isascii():
-        if b"```" in low:
-            code += _CODE_FULL
-        code += sum(1 for token in _CODE_TOKENS if token in low)
+    symbols = spaced.count(_CODE_SYMBOL)
+    if symbols:
+        code += symbols / _SYMBOLS_PER_TOKEN
+    if _FENCE_MARK in spaced and b"```" in low:
+        code += _CODE_FULL
+    if _MATH_MARK in spaced or not text.isascii():
         math_ += len(_MATH_NOTATION.findall(low))
     return code, math_, analysis, steps, constraints
 
@@ -357,7 +372,7 @@ def _parameters(found: list[tuple[float, int]], params: Mapping[str, Any], weigh
     elif effort == "medium":
         found.append((weights.reasoning_medium, _EFFORT))
     tokens = _answer_tokens(params)
-    if tokens > _ANSWER_TOKENS[0]:
+    if tokens > _ANSWER_TOKENS[0] and weights.answer_length:
         found.append((weights.answer_length * _log_measure(tokens, _ANSWER_TOKENS), _ANSWER))
 
 
