@@ -95,6 +95,9 @@ class Usage(Mapping[str, int]):
 _USAGE_KEYS = tuple(f.name for f in fields(Usage))
 
 
+TIERS: tuple[str, ...] = ("simple", "medium", "complex")  # a task's tier lists, `<task>:<tier>`, weakest first
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Complexity:
     """How demanding a request looks (`app.score_complexity`): the tier it starts on, a score from 0 to 1, and the

@@ -420,7 +420,8 @@ def first_model(group: Group, registry: Mapping[str, Sequence[str]], settings: S
     """The model that would answer first under `registry`: the head of the chain the router would build for the
     request's task, variant and tier. None when the registry has no such task."""
     from app.errors import UnknownTaskError
-    from app.registry.chain import TIERS, build_chain
+    from app.registry.chain import build_chain
+    from app.types import TIERS
 
     tier = group.tier if group.tier in TIERS else None
     try:

@@ -35,9 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import ConfigError, InvalidMessagesError
-from app.types import Complexity
+from app.types import TIERS, Complexity
 
-TIERS: tuple[str, ...] = ("simple", "medium", "complex")
 _RANK = {tier: rank for rank, tier in enumerate(TIERS)}
 
 MESSAGES_SCANNED = 20  # the last messages read; older ones count only in the number of messages

@@ -48,9 +48,9 @@ from app.errors import (
 )
 from app.providers import Endpoint, Provider, ProviderResponse, run_llm
 from app.registry.catalog import ModelInfo, cost_usd
-from app.registry.chain import TIERS, Candidate, has_tiers
+from app.registry.chain import Candidate, has_tiers
 from app.store import AttemptRow, utc_now_iso
-from app.types import AttemptRecord, Complexity, ErrorKind, LLMResponse, Outcome, Usage
+from app.types import TIERS, AttemptRecord, Complexity, ErrorKind, LLMResponse, Outcome, Usage
 
 if TYPE_CHECKING:
     from app.core.budget import Reservation

@@ -22,9 +22,9 @@ from collections import OrderedDict, deque
 
 from app.clock import iso_millis
 from app.providers import ProviderResponse
-from app.registry.chain import TIERS
 from app.store.model_status import query_read_only
 from app.store.target import Target
+from app.types import TIERS
 
 # The openings of a model declining to answer. Anchored at the start: a refusal leads with it, an answer that
 # quotes one later does not count.

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from app.errors import ConfigError, UnknownTaskError
 from app.store.overrides import DEFAULT, FORCE, Override
+from app.types import TIERS
 
 if TYPE_CHECKING:
     from app.config import Settings
 
 FALLBACK_KEY = "fallback"
-TIERS = ("simple", "medium", "complex")  # a task's tier lists, `<task>:<tier>`, weakest first
 
 
 @dataclass(frozen=True, slots=True)
