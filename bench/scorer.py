@@ -99,7 +99,8 @@ def labelled(path: Path) -> tuple[str, Labelled]:
     if not path.exists():
         return "the small labelled set in bench/scorer.py (bench/workload absent)", OWN_LABELLED
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return str(path.relative_to(ROOT)), [(r["class"], r["messages"], r.get("params") or {}) for r in rows]
+    name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    return name, [(r["class"], r["messages"], r.get("params") or {}) for r in rows]
 
 
 def percentile(ordered: list[float], p: float) -> float:
@@ -136,14 +137,14 @@ def revision() -> str:
     return (done.stdout.strip() or "?") + (" (app/core/complexity.py modified)" if dirty else "")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=20_000, help="timed calls per prompt kind (long: a tenth)")
     parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds the calls are split into")
     parser.add_argument("--workload", type=Path, default=WORKLOAD)
     parser.add_argument("--medium-at", type=float, default=0.30)
     parser.add_argument("--complex-at", type=float, default=0.60)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     thresholds = {"medium_at": args.medium_at, "complex_at": args.complex_at}
     source, requests = labelled(args.workload)
     long = long_thread()
@@ -162,7 +163,7 @@ def main() -> int:
     timed |= time_kinds({"long": kinds["long"]}, max(1, args.calls // 10), args.rounds)
 
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"command: python bench/scorer.py {' '.join(sys.argv[1:])}".rstrip())
+    print(f"command: python bench/scorer.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, Python "
           f"{platform.python_version()}, {platform.system()} {platform.release()}; load average {load} (1/5/15 min)")
     print(f"revision: {revision()}; thresholds medium_at={args.medium_at}, complex_at={args.complex_at}")
