@@ -5,7 +5,7 @@ The score is a weighted sum of features, each measured from 0 (absent) to 1 (sat
 
 - the conversation's size: its text's characters (log-scaled), its number of messages, the last user message's
   characters (log-scaled);
-- what the user, system and developer messages ask for: code (a fenced block, code tokens, code keywords,
+- what the user, system and developer messages ask for: code (a fenced block, code symbols, code keywords,
   programming words), math (LaTeX, math symbols, exponents, "prove", "derive", "theorem"...), analysis ("justify",
   "trade-offs", "edge cases", "optimal", "invariants"...), multi-step instructions (numbered or bulleted lists,
   "step by step", "then", "finally", several distinct instruction verbs), constraints ("must", "exactly",
@@ -21,9 +21,9 @@ settings COMPLEXITY_MEDIUM_AT and COMPLEXITY_COMPLEX_AT.
 
 Its cost is bounded whatever the request: it reads the last 20 messages only (the number of messages counts them
 all), and looks for words and symbols in the last 8,000 characters of the asking messages' text, the newest (the
-sizes count every character). Words are found with one translation, one split
-and one set intersection, symbols with precompiled patterns run only when a symbol is there: all of it in C, on the
-text encoded once as bytes.
+sizes count every character). Words are found with one translation, one split and one set intersection, symbols
+by counting in the translated text and with precompiled patterns run only when a symbol calls for them: all of it
+in C, on the text encoded once as bytes.
 """
 
 from __future__ import annotations
