@@ -29,14 +29,15 @@ HOURS_PER_STEP = 24  # hours added per write: a backlog (a first run on a big fi
 
 _KEY = "task_type, model, attempt, outcome, error_kind"
 _SUMS = ("row_count", "first_calls", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd",
-         "priced_rows", "latency_ms_sum", "latency_count", "first_token_count")
+         "priced_rows", "latency_ms_sum", "latency_count", "first_token_count", "saved_usd", "cache_hits")
 _GROUP = ("SUBSTR(created_at, 1, 13), COALESCE(task_type, ''), COALESCE(model, ''), COALESCE(attempt, 0), "
           "COALESCE(outcome, ''), COALESCE(error_kind, '')")
 _AGGREGATE = f"""
     SELECT {_GROUP}, COUNT(*), SUM(CASE WHEN COALESCE(retry, 0) = 0 THEN 1 ELSE 0 END),
            COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0),
            COALESCE(SUM(cost_usd), 0), COUNT(cost_usd), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms),
-           COUNT(first_token_ms), MIN(created_at), MAX(created_at)
+           COUNT(first_token_ms), COALESCE(SUM(saved_usd), 0), SUM(CASE WHEN outcome = 'cache_hit' THEN 1 ELSE 0 END),
+           MIN(created_at), MAX(created_at)
     FROM attempts WHERE {{where}} GROUP BY 1, 2, 3, 4, 5, 6"""
 # Whole milliseconds, as the dashboard's raw percentiles take them (the step's `whole_ms`: each backend truncates in
 # its own words). The buckets are applied in Python: every reader and writer then agrees on their edges.
@@ -87,9 +88,10 @@ def aggregate(conn: Connection, where: str, params: tuple[Any, ...], groups: dic
     """Add the rows matching `where` to `groups`, per hour; returns how many rows that was. `whole_ms`: the
     backend's expression for a column in whole milliseconds, truncated (Dialect.whole_ms)."""
     rows = 0
+    end = 6 + len(_SUMS)
     for r in conn.execute(_AGGREGATE.format(where=where), params):
         key: Key = tuple(r[:6])
-        groups.setdefault(key, Group()).add(r[6:16], r[16], r[17])
+        groups.setdefault(key, Group()).add(r[6:end], r[end], r[end + 1])
         rows += r[6]
     for column, attr in (("latency_ms", "latency"), ("first_token_ms", "first_token")):
         for r in conn.execute(_HISTOGRAM.format(where=where, column=column, whole=whole_ms(column)), params):

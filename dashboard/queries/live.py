@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dashboard.queries.dialect import attempt_columns, bytewise, count_if
-from dashboard.queries.ranges import CUT_SHORT
+from dashboard.queries.ranges import ANSWERED, CUT_SHORT
 
 if TYPE_CHECKING:
     from app.store.backend import Connection
@@ -48,8 +48,8 @@ class Health:
     """One task's traffic on one model in a window: what both the per-task and the per-model verdicts need."""
 
     requests: int = 0  # first rows at chain position 1 (no retry): requests that started in the window
-    answered: int = 0
-    calls: int = 0  # answers and failed calls; calls the router or the caller cut short are left out
+    answered: int = 0  # by a model or from the response cache
+    calls: int = 0  # models' answers and failed calls: not cache hits, nor calls the router or the caller cut short
     failures: int = 0
     skipped: int = 0
 
@@ -65,7 +65,7 @@ def health_cells(conn: Connection, start: str, end: str) -> dict[tuple[str, str]
     # there), as the ranges count requests; a database written before retries were logged has one such row.
     first = "attempt = 1 AND retry = 0" if "retry" in attempt_columns(conn) else "attempt = 1"
     rows = conn.execute(
-        f"""SELECT task_type, model, {count_if(first)}, {count_if("outcome = 'success'")},
+        f"""SELECT task_type, model, {count_if(first)}, {count_if(ANSWERED)},
                    {count_if(f"outcome = 'success' OR {failed}")}, {count_if(failed)},
                    {count_if("outcome = 'skipped'")}
             FROM attempts WHERE created_at >= ? AND created_at < ? GROUP BY task_type, model""",

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 PERCENTILES = (50, 95, 99)
 FAILED_OUTCOMES = ("failure", "skipped")
+# A request is answered by a model (success) or from the response cache (cache_hit). A cache hit is no call to a
+# model: it counts in the answers and the success rate, never in a model's calls, failures or latency.
+ANSWERED = "outcome IN ('success', 'cache_hit')"
 # Calls the router or the caller ended, not the model: a hedge's slower call, a cancelled request. Never counted as
 # failures (the failure table counts neither against the model); the Models page shows them apart.
 CUT_SHORT = ("hedge_lost", "cancelled")
@@ -115,8 +118,8 @@ def _requests_expr(conn: Connection, scope: Scope) -> tuple[str, list[Any]]:
 class Totals:
     attempts: int = 0  # rows: calls and skips
     requests: int = 0
-    answered: int = 0  # success rows (at most one per request)
-    fallback_answers: int = 0  # answered at chain position > 1
+    answered: int = 0  # success and cache hit rows (at most one per request)
+    fallback_answers: int = 0  # answered by a model at chain position > 1
     failures: int = 0  # failed calls, less those cut short by the router or the caller (CUT_SHORT)
     skipped: int = 0
     tokens: int = 0
@@ -139,7 +142,7 @@ def totals(conn: Connection, scope: Scope) -> Totals:
     requests_sql, request_params = _requests_expr(conn, scope)
     where, params = _where(scope, alias="a")
     row = conn.execute(
-        f"""SELECT COUNT(*), {requests_sql}, {count_if("a.outcome = 'success'")},
+        f"""SELECT COUNT(*), {requests_sql}, {count_if("a." + ANSWERED)},
                    {count_if("a.outcome = 'success' AND a.attempt > 1")},
                    {count_if(f"a.outcome = 'failure' AND COALESCE(a.error_kind, '') NOT IN {CUT_SHORT!r}")},
                    {count_if("a.outcome = 'skipped'")}, SUM(a.total_tokens), SUM(a.cost_usd),
@@ -308,12 +311,12 @@ def task_depths(conn: Connection, scope: Scope, positions: int) -> dict[str, Tas
     """Fallback depth per task in one pass: the `attempt` of a success row is the chain position that answered.
     Conditional sums over a fixed number of positions keep it a single GROUP BY task_type."""
     positions = max(positions, 1)
-    columns = [count_if(f"a.outcome = 'success' AND a.attempt = {i}") for i in range(1, positions)]
-    columns.append(count_if(f"a.outcome = 'success' AND a.attempt >= {positions}"))
+    columns = [count_if(f"a.{ANSWERED} AND a.attempt = {i}") for i in range(1, positions)]
+    columns.append(count_if(f"a.{ANSWERED} AND a.attempt >= {positions}"))
     requests_sql, request_params = _requests_expr(conn, scope)
     where, params = _where(scope, alias="a")
     rows = conn.execute(
-        f"""SELECT a.task_type, {requests_sql}, {count_if("a.outcome = 'success'")}, {', '.join(columns)}
+        f"""SELECT a.task_type, {requests_sql}, {count_if("a." + ANSWERED)}, {', '.join(columns)}
             FROM attempts AS a WHERE {where} GROUP BY a.task_type""",
         request_params + params,
     )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from app.store import histogram
 from dashboard.queries.dialect import in_list, missing_table, whole_ms
 from dashboard.queries.ranges import (
+    ANSWERED,
     CACHE_HIT,
     CUT_SHORT,
     RUNTIME_DEPRECATION_KINDS,
@@ -212,7 +213,7 @@ def requests_by_task(conn: Connection, part: Part, scope: Scope) -> dict[str, in
 def totals(conn: Connection, part: Part, scope: Scope) -> Totals:
     where, params = _where(part, scope)
     row = conn.execute(
-        f"""SELECT SUM(row_count), {_requests(scope)}, {_sum_if("outcome = 'success'")},
+        f"""SELECT SUM(row_count), {_requests(scope)}, {_sum_if(ANSWERED)},
                    {_sum_if("outcome = 'success' AND attempt > 1")}, {_sum_if(_FAILED)},
                    {_sum_if("outcome = 'skipped'")}, SUM(total_tokens), SUM(cost_usd),
                    SUM(CASE WHEN outcome = 'success' THEN row_count - priced_rows ELSE 0 END)
@@ -292,11 +293,11 @@ def failure_kinds(conn: Connection, part: Part, scope: Scope, outcomes: Sequence
 
 
 def task_depths(conn: Connection, part: Part, scope: Scope, positions: int) -> dict[str, TaskDepth]:
-    columns = [_sum_if(f"outcome = 'success' AND attempt = {i}") for i in range(1, positions)]
-    columns.append(_sum_if(f"outcome = 'success' AND attempt >= {positions}"))
+    columns = [_sum_if(f"{ANSWERED} AND attempt = {i}") for i in range(1, positions)]
+    columns.append(_sum_if(f"{ANSWERED} AND attempt >= {positions}"))
     where, params = _where(part, scope)
     rows = conn.execute(
-        f"""SELECT task_type, {_requests(scope)}, {_sum_if("outcome = 'success'")}, {', '.join(columns)}
+        f"""SELECT task_type, {_requests(scope)}, {_sum_if(ANSWERED)}, {', '.join(columns)}
             FROM {part.table} WHERE {where} GROUP BY task_type""", params).fetchall()
     reached = requests_by_task(conn, part, scope) if len(scope.models) > 1 else {}
     return {r[0]: TaskDepth(reached.get(r[0], r[1] or 0), r[2] or 0, tuple(v or 0 for v in r[3:])) for r in rows}

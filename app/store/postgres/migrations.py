@@ -230,3 +230,11 @@ def p009_response_cache(conn: PgConnection) -> None:
             size_bytes integer NOT NULL, hits bigint NOT NULL DEFAULT 0,
             saved_usd double precision NOT NULL DEFAULT 0, last_hit_at text COLLATE "C")""")
     conn.execute("CREATE INDEX IF NOT EXISTS idx_response_cache_expires_at ON response_cache (expires_at)")
+
+
+@migration
+def p010_rollup_savings(conn: PgConnection) -> None:
+    # As SQLite's m011: the rollups' sum of saved_usd and count of cache hits.
+    for table in ("attempts_hourly", "attempts_daily"):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS saved_usd double precision NOT NULL DEFAULT 0")
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS cache_hits bigint NOT NULL DEFAULT 0")

@@ -240,3 +240,12 @@ def m010_response_cache(db: Database) -> None:
             last_hit_at TEXT
         )""")
     db.execute("CREATE INDEX IF NOT EXISTS idx_response_cache_expires_at ON response_cache (expires_at)")
+
+
+@migration
+def m011_rollup_savings(db: Database) -> None:
+    # The rollups add up saved_usd (rows whose saving is unknown add nothing) and count the cache hits, so that the
+    # Spend page reads long ranges from them.
+    for table in ("attempts_hourly", "attempts_daily"):
+        _add_column(db, table, "saved_usd", float, 0)
+        _add_column(db, table, "cache_hits", int, 0)
