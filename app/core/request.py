@@ -253,6 +253,10 @@ class Request:
         hit = await self.cached()
         if hit is not None and (served := self.from_cache(hit)) is not None:
             return served
+        # Looked at again, with no await in between: a call that finished during the store's read filled it.
+        hit = cache.get_local(self.cache_key)
+        if hit is not None and (served := self.from_cache(hit)) is not None:
+            return served
         answered, leader = await cache.single_flight(self.cache_key, self.answer)
         if leader:
             return answered
