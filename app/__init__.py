@@ -61,11 +61,14 @@ def _forwarder(name: str) -> Callable[..., Any]:
     target = getattr(_ai_models, name)
     forward: Callable[..., Any]
     if inspect.iscoroutinefunction(target):
+
         async def forward(*args: Any, **kwargs: Any) -> Any:
             return await getattr(_ai_models, name)(*args, **kwargs)
     else:
+
         def forward(*args: Any, **kwargs: Any) -> Any:
             return getattr(_ai_models, name)(*args, **kwargs)
+
     return functools.wraps(target)(forward)
 
 

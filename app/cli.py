@@ -45,8 +45,9 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     """SIGTERM (`docker stop`, systemd, kill) as a clean exit: Python's default action ends the process at once,
     before the attempt log's exit flush. SystemExit unwinds like Ctrl-C does: calls in flight are cancelled and
     logged as such, and the exit hook writes every pending row (or says where it saved them)."""
-    print("taskrouter: SIGTERM received, stopping (pending attempt rows are written first)", file=sys.stderr,
-          flush=True)
+    print(
+        "taskrouter: SIGTERM received, stopping (pending attempt rows are written first)", file=sys.stderr, flush=True
+    )
     raise SystemExit(EXIT_ON_SIGTERM)
 
 

@@ -123,8 +123,17 @@ class Settings(BaseSettings):
     # Filled from DEFAULT_<TASK>_MODEL variables by `load_settings`; keys are env-style task names.
     default_models: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("force_model", "deprecations_file", "model_catalog_file", "daily_budget_usd", "hedge_after_ms",
-                     "alert_webhook_url", "dashboard_admin_token", "attempts_db_url", mode="before")
+    @field_validator(
+        "force_model",
+        "deprecations_file",
+        "model_catalog_file",
+        "daily_budget_usd",
+        "hedge_after_ms",
+        "alert_webhook_url",
+        "dashboard_admin_token",
+        "attempts_db_url",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -150,8 +159,9 @@ class Settings(BaseSettings):
         if "@" in value.split("://", 1)[1].split("/", 1)[0]:
             # The HTTP client would send them as Basic auth in place of GROQ_API_KEY, and the URL is shown in logs
             # and by `taskrouter check`.
-            raise ValueError("must not hold a user or password (user:password@host); give a proxy its credentials "
-                             "in HTTPS_PROXY")
+            raise ValueError(
+                "must not hold a user or password (user:password@host); give a proxy its credentials in HTTPS_PROXY"
+            )
         return value.rstrip("/")
 
     @field_validator("alert_webhook_url")
@@ -165,15 +175,19 @@ class Settings(BaseSettings):
     @classmethod
     def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(POSTGRES_SCHEMES):
-            raise ValueError("must be a PostgreSQL URL: postgresql://user:password@host:5432/database "
-                             "(leave it unset to use the SQLite file at ATTEMPTS_DB_PATH)")
+            raise ValueError(
+                "must be a PostgreSQL URL: postgresql://user:password@host:5432/database "
+                "(leave it unset to use the SQLite file at ATTEMPTS_DB_PATH)"
+            )
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.breaker_min_calls > self.breaker_window_calls:
-            raise ValueError(f"BREAKER_MIN_CALLS ({self.breaker_min_calls}) cannot exceed BREAKER_WINDOW_CALLS "
-                             f"({self.breaker_window_calls}): the window never holds that many calls")
+            raise ValueError(
+                f"BREAKER_MIN_CALLS ({self.breaker_min_calls}) cannot exceed BREAKER_WINDOW_CALLS "
+                f"({self.breaker_window_calls}): the window never holds that many calls"
+            )
         if self.retry_backoff_max_seconds < self.retry_backoff_base_seconds:
             raise ValueError("RETRY_BACKOFF_MAX_SECONDS must be at least RETRY_BACKOFF_BASE_SECONDS")
         if self.breaker_max_cooldown_seconds < self.breaker_cooldown_seconds:

@@ -53,7 +53,7 @@ class UnknownTaskError(TaskRouterError, LookupError):
         self.known = sorted(known)
         super().__init__(
             f"unknown task type {task_type!r}; known task types: {', '.join(self.known)}. "
-            f"Register it from your own code at startup (`app.MODEL_REGISTRY[{task_type!r}] = [\"<model>\", ...]`, "
+            f'Register it from your own code at startup (`app.MODEL_REGISTRY[{task_type!r}] = ["<model>", ...]`, '
             "read on every call), rather than in the installed package's files, which an upgrade replaces."
         )
 
@@ -103,8 +103,9 @@ class TaskFailedError(TaskRouterError, RuntimeError):
     """A routed request ended without an answer. ``attempts`` holds one record per attempt or skip;
     ``request_id`` is the id its rows carry in the attempt log."""
 
-    def __init__(self, summary: str, attempts: Sequence[AttemptRecord], *, task_type: str,
-                 request_id: str | None = None) -> None:
+    def __init__(
+        self, summary: str, attempts: Sequence[AttemptRecord], *, task_type: str, request_id: str | None = None
+    ) -> None:
         self.summary = summary
         self.attempts = tuple(attempts)
         self.task_type = task_type
@@ -155,7 +156,14 @@ class StreamInterruptedError(TaskFailedError):
     chunk within LLM_STREAM_IDLE_TIMEOUT_SECONDS). ``partial_content`` is the text received so far. The router
     does not move to another model here: the user would see the start of one answer and the rest of another."""
 
-    def __init__(self, summary: str, attempts: Sequence[AttemptRecord], *, task_type: str,
-                 request_id: str | None = None, partial_content: str = "") -> None:
+    def __init__(
+        self,
+        summary: str,
+        attempts: Sequence[AttemptRecord],
+        *,
+        task_type: str,
+        request_id: str | None = None,
+        partial_content: str = "",
+    ) -> None:
         super().__init__(summary, attempts, task_type=task_type, request_id=request_id)
         self.partial_content = partial_content

@@ -60,8 +60,16 @@ from app.errors import (
 from app.providers import Endpoint, ProviderResponse, StreamChunk
 from app.types import ErrorKind, Usage
 
-__all__ = ["FakeCall", "FakeClock", "FakeModels", "ProviderCallBlockedError", "UnscriptedCall", "failure",
-           "fake_models", "reply"]
+__all__ = [
+    "FakeCall",
+    "FakeClock",
+    "FakeModels",
+    "ProviderCallBlockedError",
+    "UnscriptedCall",
+    "failure",
+    "fake_models",
+    "reply",
+]
 
 FAKE_KEY = "gsk_fake_models_not_a_real_key"
 FAKE_EPOCH = 1_796_428_800.0  # 2026-12-05T00:00:00Z: a fixed start, so that a test's days and hours do not vary
@@ -91,8 +99,10 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move time on by `seconds` (zero or more: time never goes back)."""
         if not (math.isfinite(seconds) and seconds >= 0):
-            raise ValueError(f"FakeClock.advance({seconds!r}): time only moves forward; give a finite number of "
-                             "seconds, zero or more")
+            raise ValueError(
+                f"FakeClock.advance({seconds!r}): time only moves forward; give a finite number of "
+                "seconds, zero or more"
+            )
         self._now += seconds
 
     def _read(self) -> float:
@@ -111,13 +121,19 @@ class Reply:
     usage: Usage | None = None
 
 
-def reply(content: str | None = None, *, tool_calls: Sequence[Mapping[str, Any]] | None = None,
-          finish_reason: str | None = None, usage: Usage | Mapping[str, int] | None = None) -> Reply:
+def reply(
+    content: str | None = None,
+    *,
+    tool_calls: Sequence[Mapping[str, Any]] | None = None,
+    finish_reason: str | None = None,
+    usage: Usage | Mapping[str, int] | None = None,
+) -> Reply:
     """A whole answer. finish_reason defaults to "tool_calls" with tool calls, else "stop"; usage to an
     estimate from the prompt and the text (4 characters a token)."""
     calls = tuple(dict(c) for c in tool_calls) if tool_calls else None
-    return Reply(content, calls, finish_reason or ("tool_calls" if calls else "stop"),
-                 None if usage is None else Usage.of(usage))
+    return Reply(
+        content, calls, finish_reason or ("tool_calls" if calls else "stop"), None if usage is None else Usage.of(usage)
+    )
 
 
 # What a provider sends for each kind of failure, as Groq sends it (the simulator's faults, app/simulator/faults.py).
@@ -157,14 +173,17 @@ def failure(kind: str | ErrorKind, *, message: str | None = None, retry_after: f
         raise ValueError(f"unknown failure kind {kind!r}; a provider can cause: {', '.join(FAILURE_KINDS)}") from None
     headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else {}
     if kind in _RAISED:
-        error: ProviderError = _RAISED[kind](message or f"fake {kind.value}",
-                                             status_code=200 if kind is ErrorKind.INVALID_RESPONSE else None)
+        error: ProviderError = _RAISED[kind](
+            message or f"fake {kind.value}", status_code=200 if kind is ErrorKind.INVALID_RESPONSE else None
+        )
     elif kind in _STATUS:
         status, code, text = _STATUS[kind]
         error = ProviderStatusError(message or text, status_code=status, code=code, headers=headers)
     else:
-        raise ValueError(f"{kind.value} is the router's own verdict, not something a provider does; a provider "
-                         f"can cause: {', '.join(FAILURE_KINDS)}")
+        raise ValueError(
+            f"{kind.value} is the router's own verdict, not something a provider does; a provider "
+            f"can cause: {', '.join(FAILURE_KINDS)}"
+        )
     assert classify(error) is kind, (kind, classify(error))  # the table above and classify() agree
     return Failure(error)
 
@@ -210,8 +229,10 @@ class FakeModels:
             items = list(outcomes) if isinstance(outcomes, list | tuple) else [outcomes]
             for item in items:
                 if not isinstance(item, str | Reply | Failure) and not callable(item):
-                    raise TypeError(f"fake_models: {model!r} has {item!r}; give text, reply(...), failure(...), a "
-                                    "callable or a list of these")
+                    raise TypeError(
+                        f"fake_models: {model!r} has {item!r}; give text, reply(...), failure(...), a "
+                        "callable or a list of these"
+                    )
             self._queues[model] = items
             self._repeat[model] = not isinstance(outcomes, list | tuple)
 
@@ -231,16 +252,19 @@ class FakeModels:
             conn.row_factory = sqlite3.Row
             return [dict(r) for r in conn.execute("SELECT * FROM attempts ORDER BY id")]
 
-    def _next(self, model: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
-              stream: bool) -> Reply:
+    def _next(
+        self, model: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], stream: bool
+    ) -> Reply:
         with self._lock:
             self.calls.append(FakeCall(model, [dict(m) for m in messages], dict(params), stream))
             outcome = self._take(model) if model in self._queues else None
             if outcome is None and "*" in self._queues:
                 outcome = self._take("*")
         if outcome is None:
-            raise UnscriptedCall(f"fake_models: no answer scripted for {model!r} (call {len(self.calls)}); "
-                                 f"scripted: {', '.join(self.script) or 'nothing'}")
+            raise UnscriptedCall(
+                f"fake_models: no answer scripted for {model!r} (call {len(self.calls)}); "
+                f"scripted: {', '.join(self.script) or 'nothing'}"
+            )
         if callable(outcome) and not isinstance(outcome, Reply | Failure):
             outcome = outcome(messages, params)
         if isinstance(outcome, Failure):
@@ -252,8 +276,12 @@ class FakeModels:
         if outcome.usage is None:
             prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
             completion = len(outcome.content or "") // 4 + 1
-            outcome = Reply(outcome.content, outcome.tool_calls, outcome.finish_reason,
-                            Usage(prompt, completion, prompt + completion))
+            outcome = Reply(
+                outcome.content,
+                outcome.tool_calls,
+                outcome.finish_reason,
+                Usage(prompt, completion, prompt + completion),
+            )
         return outcome
 
     def _take(self, model: str) -> Any:
@@ -264,14 +292,27 @@ class FakeModels:
 
     # -- the Provider protocol -----------------------------------------------------------------------------
 
-    async def complete(self, endpoint: Endpoint, model: str, messages: Sequence[Mapping[str, Any]],
-                       params: Mapping[str, Any], timeout: float) -> ProviderResponse:
+    async def complete(
+        self,
+        endpoint: Endpoint,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+    ) -> ProviderResponse:
         answer = self._next(model, messages, params, stream=False)
-        return ProviderResponse(answer.content, answer.finish_reason, answer.usage or Usage(),
-                                f"fake-{len(self.calls)}", answer.tool_calls)
+        return ProviderResponse(
+            answer.content, answer.finish_reason, answer.usage or Usage(), f"fake-{len(self.calls)}", answer.tool_calls
+        )
 
-    async def open_stream(self, endpoint: Endpoint, model: str, messages: Sequence[Mapping[str, Any]],
-                          params: Mapping[str, Any], timeout: float) -> _FakeStream:
+    async def open_stream(
+        self,
+        endpoint: Endpoint,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+    ) -> _FakeStream:
         return _FakeStream(self._next(model, messages, params, stream=True), f"fake-{len(self.calls)}")
 
     async def list_models(self, endpoint: Endpoint, timeout: float) -> list[dict[str, Any]]:
@@ -284,11 +325,12 @@ class _FakeStream:
     def __init__(self, answer: Reply, request_id: str) -> None:
         text = answer.content or ""
         step = max(1, len(text) // 3)
-        chunks = [StreamChunk(content=text[i:i + step]) for i in range(0, len(text), step)]
+        chunks = [StreamChunk(content=text[i : i + step]) for i in range(0, len(text), step)]
         if answer.tool_calls:
             chunks.append(StreamChunk(tool_calls=tuple({"index": i, **c} for i, c in enumerate(answer.tool_calls))))
-        chunks.append(StreamChunk(finish_reason=answer.finish_reason, usage=answer.usage,
-                                  provider_request_id=request_id))
+        chunks.append(
+            StreamChunk(finish_reason=answer.finish_reason, usage=answer.usage, provider_request_id=request_id)
+        )
         self._chunks = iter(chunks)
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
@@ -318,12 +360,16 @@ def fake_models(script: Script, *, clock: FakeClock | None = None, **settings: A
             # A PostgreSQL store in the environment (ATTEMPTS_DB_URL) would take the scripted rows, and marks, away
             # from the temporary file that `attempts()` reads, into a shared database.
             settings.setdefault("attempts_db_url", None)
-        fake = FakeModels(script, db_path=Path(settings["attempts_db_path"])
-                          if settings.get("attempt_logging", True) else None)
+        fake = FakeModels(
+            script, db_path=Path(settings["attempts_db_path"]) if settings.get("attempt_logging", True) else None
+        )
         settings.setdefault("groq_api_key", FAKE_KEY)
         settings.setdefault("alert_webhook_url", None)  # scripted failures must not page anyone
-        router = build_router(providers={"groq": fake, "openai_compatible": fake},
-                              clock=clock.clock if clock is not None else SYSTEM_CLOCK, **settings)
+        router = build_router(
+            providers={"groq": fake, "openai_compatible": fake},
+            clock=clock.clock if clock is not None else SYSTEM_CLOCK,
+            **settings,
+        )
         previous = use_router(router)
         try:
             yield fake

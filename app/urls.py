@@ -20,6 +20,9 @@ def redact_url(url: str) -> str:
         if ":" in userinfo:
             userinfo = userinfo.split(":", 1)[0] + ":***"
         netloc = f"{userinfo}@{host}"
-    query = "&".join(("password=***" if p.lower().startswith("password=") else p)
-                     for p in parts.query.split("&")) if parts.query else ""
+    query = (
+        "&".join(("password=***" if p.lower().startswith("password=") else p) for p in parts.query.split("&"))
+        if parts.query
+        else ""
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

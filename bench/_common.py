@@ -58,8 +58,13 @@ def simulator(profiles: str, workdir: Path, name: str, *, seed: int = 0) -> Iter
     `seed`; stopped at the end of the block."""
     path = workdir / f"{name}.toml"
     path.write_text(profiles)
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(path), "--seed", str(seed)],
-                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), str(path), "--seed", str(seed)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         base_url = proc.stdout.readline().strip()  # the first line, once it is serving
@@ -80,8 +85,11 @@ def simulator(profiles: str, workdir: Path, name: str, *, seed: int = 0) -> Iter
 def cpu_name() -> str:
     """The processor's model name, for the machine line every benchmark prints."""
     with contextlib.suppress(OSError, StopIteration):
-        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name"))
+        return next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     return platform.processor() or "unknown CPU"
 
 

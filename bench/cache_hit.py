@@ -32,8 +32,13 @@ MESSAGES = [{"role": "user", "content": "Which plan includes priority support?"}
 
 async def measure(calls: int, rounds: int, db: Path) -> tuple[list[float], list[float]]:
     fake = FakeModels({"*": "The Business plan includes priority support."})
-    settings = load_settings(env_file=None, groq_api_key="gsk_bench_not_a_real_key", attempts_db_path=db,
-                             response_cache_tasks="fast", alert_webhook_url=None)
+    settings = load_settings(
+        env_file=None,
+        groq_api_key="gsk_bench_not_a_real_key",
+        attempts_db_path=db,
+        response_cache_tasks="fast",
+        alert_webhook_url=None,
+    )
     hits: list[float] = []
     uncached: list[float] = []
     async with Router(settings, providers={"groq": fake, "openai_compatible": fake}) as router:
@@ -72,8 +77,10 @@ def main() -> int:
     print(f"| call to an in-process scripted provider | {call_median:.0f} | {p99(calls):.0f} |")
     print(f"\nhit / call: {hit_median / call_median:.2f}")
     ok = hit_median < 1000
-    print(f"target (a hit under 1 ms, median): {'OK' if ok else 'MISSED'}  (the p99s follow the machine's load and "
-          "the attempt log's writer, which both kinds share)")
+    print(
+        f"target (a hit under 1 ms, median): {'OK' if ok else 'MISSED'}  (the p99s follow the machine's load and "
+        "the attempt log's writer, which both kinds share)"
+    )
     return 0 if ok else 1
 
 

@@ -29,8 +29,7 @@ def trace_one_call() -> list[str]:
 
     key = "gsk_bench_0123456789abcdef"
     with Simulator(api_key=key, default_profile=ModelProfile()) as sim, tempfile.TemporaryDirectory() as tmp:
-        os.environ.update(GROQ_API_KEY=key, GROQ_BASE_URL=sim.base_url,
-                          ATTEMPTS_DB_PATH=str(Path(tmp) / "attempts.db"))
+        os.environ.update(GROQ_API_KEY=key, GROQ_BASE_URL=sim.base_url, ATTEMPTS_DB_PATH=str(Path(tmp) / "attempts.db"))
         import app
 
         messages = [{"role": "user", "content": "hello"}]

@@ -150,8 +150,13 @@ def child_env(base_url: str, extra: dict[str, str]) -> dict[str, str]:
     settings leak into a child."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
     env = {name: os.environ[name] for name in keep if name in os.environ}
-    env.update(GROQ_API_KEY=KEY, GROQ_BASE_URL=base_url, LITELLM_LOCAL_MODEL_COST_MAP="True",
-               LITELLM_TELEMETRY="False", PYTHONDONTWRITEBYTECODE="")
+    env.update(
+        GROQ_API_KEY=KEY,
+        GROQ_BASE_URL=base_url,
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        LITELLM_TELEMETRY="False",
+        PYTHONDONTWRITEBYTECODE="",
+    )
     env.update(extra)
     return env
 
@@ -159,8 +164,9 @@ def child_env(base_url: str, extra: dict[str, str]) -> dict[str, str]:
 def spawn(code: str, env: dict[str, str], cwd: str, limit: float = 60.0) -> tuple[float, float, str]:
     """(seconds from spawn to the answer line, to exit, what followed "answer")."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -173,15 +179,19 @@ def spawn(code: str, env: dict[str, str], cwd: str, limit: float = 60.0) -> tupl
             proc.wait(5)
     if not line.startswith("answer"):
         raise RuntimeError(f"the child gave no answer (exit {proc.returncode}): {err.strip()[-2000:]}")
-    return answered - started, exited - started, line[len("answer"):].strip()
+    return answered - started, exited - started, line[len("answer") :].strip()
 
 
 # -- the runs ---------------------------------------------------------------------------------------------------
 
 
 def contenders(litellm: bool, base: tuple[Path, str] | None) -> tuple[list[Contender], str]:
-    found = [Contender("bare interpreter", BARE_PYTHON), Contender("bare AsyncGroq", ASYNC_GROQ),
-             Contender("taskrouter", TASKROUTER), Contender("taskrouter, new db", TASKROUTER, new_db=True)]
+    found = [
+        Contender("bare interpreter", BARE_PYTHON),
+        Contender("bare AsyncGroq", ASYNC_GROQ),
+        Contender("taskrouter", TASKROUTER),
+        Contender("taskrouter, new db", TASKROUTER, new_db=True),
+    ]
     if base is not None:
         found.append(Contender(f"taskrouter at {base[1][:7]}", TASKROUTER, tree=base[0]))
     note = ""
@@ -213,23 +223,31 @@ def run_rounds(found: list[Contender], base_url: str, rounds: int, workdir: Path
             print(f"  round {r + 1}/{rounds}", file=sys.stderr, flush=True)
 
 
-def deadline_checks(base_url: str, runs: int, workdir: Path, tree: Path | None = None,
-                    label: str = "") -> list[Check]:
+def deadline_checks(base_url: str, runs: int, workdir: Path, tree: Path | None = None, label: str = "") -> list[Check]:
     workdir.mkdir(exist_ok=True)
     messages = '[{"role": "user", "content": "Analyse my sales"}]'
     variants = [
-        (f"execute_reasoning_task(timeout={DEADLINE:g})",
-         DEADLINE_ASYNC.format(messages=messages, timeout=f"timeout={DEADLINE}"), {}),
-        (f"LLM_REQUEST_DEADLINE_SECONDS={DEADLINE:g}", DEADLINE_ASYNC.format(messages=messages, timeout=""),
-         {"LLM_REQUEST_DEADLINE_SECONDS": str(DEADLINE)}),
+        (
+            f"execute_reasoning_task(timeout={DEADLINE:g})",
+            DEADLINE_ASYNC.format(messages=messages, timeout=f"timeout={DEADLINE}"),
+            {},
+        ),
+        (
+            f"LLM_REQUEST_DEADLINE_SECONDS={DEADLINE:g}",
+            DEADLINE_ASYNC.format(messages=messages, timeout=""),
+            {"LLM_REQUEST_DEADLINE_SECONDS": str(DEADLINE)},
+        ),
         (f"execute_task_sync(timeout={DEADLINE:g})", DEADLINE_SYNC.format(messages=messages, deadline=DEADLINE), {}),
     ]
     results = []
     for name, code, extra in variants:
         elapsed, outcomes = [], []
         for _ in range(runs):
-            env = child_env(base_url, {"ATTEMPTS_DB_PATH": str(workdir / "deadline.db"), **extra}
-                            | ({"PYTHONPATH": str(tree)} if tree else {}))
+            env = child_env(
+                base_url,
+                {"ATTEMPTS_DB_PATH": str(workdir / "deadline.db"), **extra}
+                | ({"PYTHONPATH": str(tree)} if tree else {}),
+            )
             _, _, said = spawn(code, env, str(workdir))
             outcome, seconds = said.split()
             outcomes.append(outcome)
@@ -255,20 +273,26 @@ def report(found: list[Contender], rounds: int, checks: list[Check], base_checks
     print("|---|---:|---:|---:|---:|---:|")
     for c in found:
         ratio = statistics.median(a / b for a, b in zip(c.to_answer, bare.to_answer, strict=True))
-        print(f"| {c.name} | {ms(c.to_answer)} | {min(c.to_answer) * 1000:,.0f} | {max(c.to_answer) * 1000:,.0f} "
-              f"| {ms(c.to_exit)} | {ratio:.2f} |")
+        print(
+            f"| {c.name} | {ms(c.to_answer)} | {min(c.to_answer) * 1000:,.0f} | {max(c.to_answer) * 1000:,.0f} "
+            f"| {ms(c.to_exit)} | {ratio:.2f} |"
+        )
     print(f"\n{note}" if note else "")
     for c in (ours, by_name["taskrouter, new db"]):
         loaded = sorted({name for said in c.said for name in said.split()[-1].split(",") if name != "-"})
         print(f"{c.name}: loaded by the answer, of {', '.join(OFF_THE_PATH)}: {', '.join(loaded) or 'none'}")
     ratio = statistics.median(a / b for a, b in zip(ours.to_answer, bare.to_answer, strict=True))
     cold_ok = ratio <= TARGET_RATIO
-    print(f"\ntaskrouter/bare AsyncGroq, spawn to answer: {ratio:.2f} (paired median over {rounds} rounds; ratio of "
-          f"medians {statistics.median(ours.to_answer) / statistics.median(bare.to_answer):.2f}); "
-          f"target <= {TARGET_RATIO}: {'OK' if cold_ok else 'MISSED'}")
+    print(
+        f"\ntaskrouter/bare AsyncGroq, spawn to answer: {ratio:.2f} (paired median over {rounds} rounds; ratio of "
+        f"medians {statistics.median(ours.to_answer) / statistics.median(bare.to_answer):.2f}); "
+        f"target <= {TARGET_RATIO}: {'OK' if cold_ok else 'MISSED'}"
+    )
     limit = DEADLINE + DEADLINE_ALLOWANCE
-    print(f"\ndeadline check: a fresh process's first call on models that never answer, elapsed from before the call "
-          f"(limit {DEADLINE:g} s + {DEADLINE_ALLOWANCE:g} s)\n")
+    print(
+        f"\ndeadline check: a fresh process's first call on models that never answer, elapsed from before the call "
+        f"(limit {DEADLINE:g} s + {DEADLINE_ALLOWANCE:g} s)\n"
+    )
     print("| variant | runs | outcome | median s | max s | within |")
     print("|---|---:|---|---:|---:|---|")
     deadline_ok = True
@@ -278,8 +302,10 @@ def report(found: list[Contender], rounds: int, checks: list[Check], base_checks
             within = max(elapsed) <= limit and kinds == "DeadlineExceededError"
             deadline_ok &= within or not judged
             verdict = ("OK" if within else "MISSED") if judged else ("within" if within else "past") + " (reference)"
-            print(f"| {name} | {len(elapsed)} | {kinds} | {statistics.median(elapsed):.3f} | {max(elapsed):.3f} "
-                  f"| {verdict} |")
+            print(
+                f"| {name} | {len(elapsed)} | {kinds} | {statistics.median(elapsed):.3f} | {max(elapsed):.3f} "
+                f"| {verdict} |"
+            )
     print(f"\nall targets met: {'yes' if cold_ok and deadline_ok else 'no'}")
     return cold_ok and deadline_ok
 
@@ -287,8 +313,10 @@ def report(found: list[Contender], rounds: int, checks: list[Check], base_checks
 def machine() -> str:
     cpu = cpu_name()
     versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in ("groq", "httpx", "aiohttp"))
-    return (f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
-            f"{platform.release()}; {versions}")
+    return (
+        f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}; {versions}"
+    )
 
 
 def main() -> int:
@@ -299,8 +327,9 @@ def main() -> int:
     parser.add_argument("--base", help="also run taskrouter at this revision (a temporary git worktree)")
     args = parser.parse_args()
     commit = subprocess.run(["git", "log", "-1", "--format=%h"], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "app"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "app"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     print(f"command: python bench/cold_start.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"commit: {commit.strip()}{' (app/ has uncommitted changes)' if dirty else ''}")
     print(f"machine: {machine()}\n")
@@ -314,8 +343,11 @@ def main() -> int:
             run_rounds(found, sim.base_url, args.rounds, workdir)
         with simulator(HANGS, workdir, "hangs") as sim:
             checks = deadline_checks(sim.base_url, args.deadline_runs, workdir)
-            base_checks = [] if base is None else deadline_checks(
-                sim.base_url, args.deadline_runs, workdir / "base", base[0], f", at {base[1][:7]}")
+            base_checks = (
+                []
+                if base is None
+                else deadline_checks(sim.base_url, args.deadline_runs, workdir / "base", base[0], f", at {base[1][:7]}")
+            )
     return 0 if report(found, args.rounds, checks, base_checks, note) else 1
 
 

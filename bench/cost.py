@@ -89,8 +89,13 @@ LATENCY_SIGMA = 0.4
 NOISE = 0.05
 TASKS = ("support", "extract", "summarize", "code", "plan", "math")
 TODAY: dict[str, list[str]] = {
-    "support": [SMALL], "extract": [SMALL], "summarize": [SMALL, MID],
-    "code": [MID, STRONG], "plan": [MID, STRONG], "math": [MID, STRONG], "fallback": [SMALL, MID],
+    "support": [SMALL],
+    "extract": [SMALL],
+    "summarize": [SMALL, MID],
+    "code": [MID, STRONG],
+    "plan": [MID, STRONG],
+    "math": [MID, STRONG],
+    "fallback": [SMALL, MID],
 }
 SINGLE: dict[str, list[str]] = {**{t: [STRONG] for t in TASKS}, "fallback": []}
 TIERED: dict[str, list[str]] = {**TODAY, **{f"{t}:{tier}": [m] for t in TASKS for tier, m in TIER_MODELS.items()}}
@@ -221,8 +226,9 @@ def features() -> dict[str, str | None]:
         where = [w for w, params in (("app.execute_task", public), ("Router.execute", own)) if name not in params]
         return f"{' and '.join(where)} take no {name}=" if where else None
 
-    cache = missing("cache_ttl") or (None if "response_cache_tasks" in Settings.model_fields
-                                     else "no RESPONSE_CACHE_TASKS setting")
+    cache = missing("cache_ttl") or (
+        None if "response_cache_tasks" in Settings.model_fields else "no RESPONSE_CACHE_TASKS setting"
+    )
     return {"tier": missing("tier"), "cache": cache}
 
 
@@ -240,8 +246,14 @@ def unavailable(mode: Mode, found: Mapping[str, str | None]) -> str | None:
 def profiles_toml() -> str:
     out = []
     for model in PRICES:
-        out += [f'[models."{model}"]', f"latency_ms = {LATENCY_MS[model]}", f"latency_sigma = {LATENCY_SIGMA}",
-                f"capability = {CAPABILITY[model]}", f"capability_noise = {NOISE}", ""]
+        out += [
+            f'[models."{model}"]',
+            f"latency_ms = {LATENCY_MS[model]}",
+            f"latency_sigma = {LATENCY_SIGMA}",
+            f"capability = {CAPABILITY[model]}",
+            f"capability_noise = {NOISE}",
+            "",
+        ]
     return "\n".join(out)
 
 
@@ -249,9 +261,16 @@ def catalog() -> dict[str, Any]:
     from app.registry.catalog import ModelInfo
 
     features_ = frozenset({"tools", "json_mode", "reasoning"})
-    return {m: ModelInfo(input_price=i, output_price=o, context_window=131_072,
-                         max_completion_tokens=16_384 if m == STRONG else 65_536, capabilities=features_)
-            for m, (i, o) in PRICES.items()}
+    return {
+        m: ModelInfo(
+            input_price=i,
+            output_price=o,
+            context_window=131_072,
+            max_completion_tokens=16_384 if m == STRONG else 65_536,
+            capabilities=features_,
+        )
+        for m, (i, o) in PRICES.items()
+    }
 
 
 # -- the contenders ----------------------------------------------------------------------------------------------
@@ -262,9 +281,18 @@ def router_for(mode: Mode, base_url: str, db: Path) -> Any:
     from app.core.router import Router
 
     overrides: dict[str, Any] = dict(
-        env_file=None, groq_api_key=KEY, groq_base_url=base_url, attempts_db_path=db, attempt_logging=True,
-        force_model=None, default_models={}, daily_budget_usd=None, model_catalog_file=None, hedge_after_ms=None,
-        llm_timeout_seconds=30)
+        env_file=None,
+        groq_api_key=KEY,
+        groq_base_url=base_url,
+        attempts_db_path=db,
+        attempt_logging=True,
+        force_model=None,
+        default_models={},
+        daily_budget_usd=None,
+        model_catalog_file=None,
+        hedge_after_ms=None,
+        llm_timeout_seconds=30,
+    )
     if mode.cache:
         overrides["response_cache_tasks"] = "all"
     registry, prices = mode.registry, catalog()
@@ -288,13 +316,23 @@ def taskrouter_call(mode: Mode, router: Any) -> Call:
     async def call(request: dict[str, Any]) -> Outcome:
         told = {"tier": oracle_tier(request)} if mode.tier == "oracle" else {}
         try:
-            response = await router.execute(request["task"], request["messages"], **request["params"],
-                                            extra_body=extra_body(request), **per_call, **told)
+            response = await router.execute(
+                request["task"],
+                request["messages"],
+                **request["params"],
+                extra_body=extra_body(request),
+                **per_call,
+                **told,
+            )
         except TaskFailedError as exc:
             return Outcome(False, error=type(exc).__name__)
         complexity = getattr(response, "complexity", None)
-        return Outcome(judge(response.content) is None, tier=getattr(response, "tier", None),
-                       scored=getattr(complexity, "tier", None), cached=bool(getattr(response, "cached", False)))
+        return Outcome(
+            judge(response.content) is None,
+            tier=getattr(response, "tier", None),
+            scored=getattr(complexity, "tier", None),
+            cached=bool(getattr(response, "cached", False)),
+        )
 
     return call
 
@@ -321,33 +359,58 @@ def litellm_call(openai_base_url: str) -> Call:
     # group maps its four tiers onto them.
     groups = {m: f"tier-{t}" for t, m in TIER_MODELS.items()}
     model_list: list[dict[str, Any]] = [
-        {"model_name": groups[m], "litellm_params": {"model": f"openai/{m}", "api_base": openai_base_url,
-                                                     "api_key": KEY, "input_cost_per_token": i / 1e6,
-                                                     "output_cost_per_token": o / 1e6}}
-        for m, (i, o) in PRICES.items()]
-    model_list.append({"model_name": LITE_NAME, "litellm_params": {
-        "model": "auto_router/complexity_router",
-        # Context compaction (on by default) looks each tier's model up in LiteLLM's own price map, which knows
-        # these names only under groq/; the workload's contexts are far below every window, so it is turned off,
-        # as the router's README does in its own example.
-        "complexity_router_config": {"context_compaction": False,
-                                     "tiers": {"SIMPLE": groups[SMALL], "MEDIUM": groups[MID],
-                                               "COMPLEX": groups[STRONG], "REASONING": groups[STRONG]}}}})
+        {
+            "model_name": groups[m],
+            "litellm_params": {
+                "model": f"openai/{m}",
+                "api_base": openai_base_url,
+                "api_key": KEY,
+                "input_cost_per_token": i / 1e6,
+                "output_cost_per_token": o / 1e6,
+            },
+        }
+        for m, (i, o) in PRICES.items()
+    ]
+    model_list.append(
+        {
+            "model_name": LITE_NAME,
+            "litellm_params": {
+                "model": "auto_router/complexity_router",
+                # Context compaction (on by default) looks each tier's model up in LiteLLM's own price map, which knows
+                # these names only under groq/; the workload's contexts are far below every window, so it is turned off,
+                # as the router's README does in its own example.
+                "complexity_router_config": {
+                    "context_compaction": False,
+                    "tiers": {
+                        "SIMPLE": groups[SMALL],
+                        "MEDIUM": groups[MID],
+                        "COMPLEX": groups[STRONG],
+                        "REASONING": groups[STRONG],
+                    },
+                },
+            },
+        }
+    )
     router = litellm.Router(model_list=model_list, num_retries=0)
     tier_of = {m: t for t, m in TIER_MODELS.items()}
 
     async def call(request: dict[str, Any]) -> Outcome:
         try:
-            response = await router.acompletion(model=LITE_NAME, messages=request["messages"], **request["params"],
-                                                extra_body=extra_body(request))
+            response = await router.acompletion(
+                model=LITE_NAME, messages=request["messages"], **request["params"], extra_body=extra_body(request)
+            )
         except Exception as exc:
             return Outcome(False, error=type(exc).__name__)
         model = str(response.model)  # the model the simulator says answered
         usage = response.usage
         price = PRICES.get(model)
         cost = None if price is None else (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1e6
-        return Outcome(judge(response.choices[0].message.content) is None, tier=tier_of.get(model),
-                       scored=tier_of.get(model), cost_usd=cost)
+        return Outcome(
+            judge(response.choices[0].message.content) is None,
+            tier=tier_of.get(model),
+            scored=tier_of.get(model),
+            cost_usd=cost,
+        )
 
     return call
 
@@ -379,8 +442,11 @@ def read_log(run: Run, db: Path) -> None:
     conn = sqlite3.connect(db)
     try:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(attempts)")}
-        rows = conn.execute("SELECT outcome, error_kind, cost_usd, total_tokens"
-                            + (", saved_usd" if "saved_usd" in columns else ", NULL") + " FROM attempts").fetchall()
+        rows = conn.execute(
+            "SELECT outcome, error_kind, cost_usd, total_tokens"
+            + (", saved_usd" if "saved_usd" in columns else ", NULL")
+            + " FROM attempts"
+        ).fetchall()
     finally:
         conn.close()
     saved = [s for *_, s in rows if s is not None]
@@ -395,8 +461,9 @@ def read_log(run: Run, db: Path) -> None:
         run.cost_usd += cost or 0.0
 
 
-async def run_mode(mode: Mode, requests: list[dict[str, Any]], args: argparse.Namespace, workdir: Path,
-                   found: Mapping[str, str | None]) -> Run:
+async def run_mode(
+    mode: Mode, requests: list[dict[str, Any]], args: argparse.Namespace, workdir: Path, found: Mapping[str, str | None]
+) -> Run:
     why = unavailable(mode, found)
     if why is not None:
         return Run(mode, skipped=f"not available: {why}")
@@ -449,8 +516,13 @@ def time_scorer(requests: list[dict[str, Any]], rounds: int = 20) -> ScorerTime 
         wall.append((time.perf_counter_ns() - w0) / rounds / 1000)
         cpu.append((time.thread_time_ns() - c0) / rounds / 1000)
     ordered = sorted(cpu)
-    return ScorerTime(statistics.fmean(cpu), ordered[len(ordered) // 2],
-                      ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)], statistics.fmean(wall), tiers)
+    return ScorerTime(
+        statistics.fmean(cpu),
+        ordered[len(ordered) // 2],
+        ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)],
+        statistics.fmean(wall),
+        tiers,
+    )
 
 
 # -- the report --------------------------------------------------------------------------------------------------
@@ -458,15 +530,32 @@ def time_scorer(requests: list[dict[str, Any]], rounds: int = 20) -> ScorerTime 
 
 def render(rows: list[tuple[str, ...]], left: int = 1) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["| " + " | ".join(x.ljust(w) if i < left else x.rjust(w) for i, (x, w) in
-                             enumerate(zip(r, widths, strict=True))) + " |" for r in rows]
-    out.insert(1, "|" + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths))
-               + "|")
+    out = [
+        "| "
+        + " | ".join(x.ljust(w) if i < left else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths, strict=True)))
+        + " |"
+        for r in rows
+    ]
+    out.insert(
+        1, "|" + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
+    )
     return out
 
 
-TABLE_HEAD = ("mode", "requests", "accepted %", "$ per 1k req", "vs a", "p50 ms", "p99 ms", "provider calls",
-              "calls/req", "refused calls", "cache hits", "tiers answered s/m/c %")
+TABLE_HEAD = (
+    "mode",
+    "requests",
+    "accepted %",
+    "$ per 1k req",
+    "vs a",
+    "p50 ms",
+    "p99 ms",
+    "provider calls",
+    "calls/req",
+    "refused calls",
+    "cache hits",
+    "tiers answered s/m/c %",
+)
 
 
 def table(runs: list[Run]) -> list[str]:
@@ -481,9 +570,22 @@ def table(runs: list[Run]) -> list[str]:
         answered = Counter(o.tier for _, o in r.outcomes if o.tier)
         mix = "/".join(f"{100 * answered[t] / r.requests:.0f}" for t in TIER_MODELS) if answered else "-"
         hits = sum(o.cached for _, o in r.outcomes)
-        rows.append((name, f"{r.requests:,}", f"{r.accepted_pct:.2f}", f"{r.per_1000:.4f}", vs, f"{r.pct(50):,.1f}",
-                     f"{r.pct(99):,.1f}", f"{r.calls:,}", f"{r.calls / r.requests:.2f}", f"{r.refused_rows:,}",
-                     f"{hits:,}", mix))
+        rows.append(
+            (
+                name,
+                f"{r.requests:,}",
+                f"{r.accepted_pct:.2f}",
+                f"{r.per_1000:.4f}",
+                vs,
+                f"{r.pct(50):,.1f}",
+                f"{r.pct(99):,.1f}",
+                f"{r.calls:,}",
+                f"{r.calls / r.requests:.2f}",
+                f"{r.refused_rows:,}",
+                f"{hits:,}",
+                mix,
+            )
+        )
     return render(rows)
 
 
@@ -508,10 +610,15 @@ def scorer_lines(scorer: ScorerTime | str) -> list[str]:
         counted = scorer.tiers[c]
         n = sum(counted.values())
         rows.append((c, f"{n:,}", *(f"{100 * counted[t] / n:.0f}%" if n else "-" for t in TIER_MODELS)))
-    return [f"scorer (app.score_complexity, default thresholds), CPU time per request over the workload: mean "
-            f"{scorer.mean_us:.1f} us, p50 {scorer.p50_us:.1f} us, p99 {scorer.p99_us:.1f} us (wall clock: mean "
-            f"{scorer.wall_mean_us:.1f} us)", "",
-            "the scorer's tier by difficulty class:", "", *render(rows)]
+    return [
+        f"scorer (app.score_complexity, default thresholds), CPU time per request over the workload: mean "
+        f"{scorer.mean_us:.1f} us, p50 {scorer.p50_us:.1f} us, p99 {scorer.p99_us:.1f} us (wall clock: mean "
+        f"{scorer.wall_mean_us:.1f} us)",
+        "",
+        "the scorer's tier by difficulty class:",
+        "",
+        *render(rows),
+    ]
 
 
 def verdicts(runs: list[Run], scorer: ScorerTime | str) -> tuple[list[str], bool]:
@@ -519,25 +626,34 @@ def verdicts(runs: list[Run], scorer: ScorerTime | str) -> tuple[list[str], bool
     a, d = by.get("a"), by.get("d")
     lines, ok = [], True
     if a is None or d is None:
-        lines.append(f"d at least {TARGET_SAVING:g} % cheaper than a: not measured ("
-                     + ("a" if a is None else "d") + " did not run) -> MISSED")
+        lines.append(
+            f"d at least {TARGET_SAVING:g} % cheaper than a: not measured ("
+            + ("a" if a is None else "d")
+            + " did not run) -> MISSED"
+        )
         ok = False
     else:
         saving = 100 * (1 - d.per_1000 / a.per_1000)
         met = saving >= TARGET_SAVING
-        lines.append(f"d (tiers + cascade) costs {saving:.1f} % less than a (single strongest) per 1,000 requests "
-                     f"(target >= {TARGET_SAVING:g} %) -> {'OK' if met else 'MISSED'}")
+        lines.append(
+            f"d (tiers + cascade) costs {saving:.1f} % less than a (single strongest) per 1,000 requests "
+            f"(target >= {TARGET_SAVING:g} %) -> {'OK' if met else 'MISSED'}"
+        )
         good = d.accepted_pct >= TARGET_ACCEPTED
-        lines.append(f"d accepted answers {d.accepted_pct:.2f} % (target >= {TARGET_ACCEPTED:g} %) -> "
-                     f"{'OK' if good else 'MISSED'}")
+        lines.append(
+            f"d accepted answers {d.accepted_pct:.2f} % (target >= {TARGET_ACCEPTED:g} %) -> "
+            f"{'OK' if good else 'MISSED'}"
+        )
         ok &= met and good
     if isinstance(scorer, str):
         lines.append(f"scorer overhead: {scorer} -> MISSED")
         ok = False
     else:
         fast = scorer.mean_us <= TARGET_SCORER_US
-        lines.append(f"scorer overhead {scorer.mean_us:.1f} us CPU per request, mean over the workload (target <= "
-                     f"{TARGET_SCORER_US:g} us) -> {'OK' if fast else 'MISSED'}")
+        lines.append(
+            f"scorer overhead {scorer.mean_us:.1f} us CPU per request, mean over the workload (target <= "
+            f"{TARGET_SCORER_US:g} us) -> {'OK' if fast else 'MISSED'}"
+        )
         ok &= fast
     return lines, ok
 
@@ -571,10 +687,16 @@ def versions() -> str:
 
 def revision() -> str:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return head + (" (with uncommitted changes)" if dirty else "")
     return "unknown"
 
@@ -590,8 +712,10 @@ def header(args: argparse.Namespace, requests: list[dict[str, Any]], found: Mapp
     n = len(requests)
     classes = Counter(q["class"] for q in requests)
     repeats = sum(q.get("repeat_of") is not None for q in requests)
-    models = "; ".join(f"{tier} {m} ${PRICES[m][0]:g}/${PRICES[m][1]:g} capability {CAPABILITY[m]:g} "
-                       f"{LATENCY_MS[m]:g} ms" for tier, m in TIER_MODELS.items())
+    models = "; ".join(
+        f"{tier} {m} ${PRICES[m][0]:g}/${PRICES[m][1]:g} capability {CAPABILITY[m]:g} {LATENCY_MS[m]:g} ms"
+        for tier, m in TIER_MODELS.items()
+    )
     have = ", ".join(f"{k}: {'yes' if v is None else v}" for k, v in found.items())
     return [
         f"command: python bench/cost.py {' '.join(sys.argv[1:])}".rstrip(),
@@ -599,7 +723,8 @@ def header(args: argparse.Namespace, requests: list[dict[str, Any]], found: Mapp
         f"load average at the start {os.getloadavg()[0]:.1f}",
         f"revision: {revision()}",
         f"workload: {source(args)}, "
-        f"{n:,} requests (" + ", ".join(f"{c} {100 * classes[c] / n:.0f} %" for c in CLASSES)
+        f"{n:,} requests ("
+        + ", ".join(f"{c} {100 * classes[c] / n:.0f} %" for c in CLASSES)
         + f"), repeat rate {100 * repeats / n:.1f} % ({repeats:,} exact repeats)",
         f"models (USD per million tokens in/out, capability, median latency, sigma {LATENCY_SIGMA:g}): {models}",
         f"quality noise sd {NOISE:g}; simulator seed {args.seed}, no faults, a fresh process per mode; "
@@ -609,8 +734,9 @@ def header(args: argparse.Namespace, requests: list[dict[str, Any]], found: Mapp
     ]
 
 
-async def bench(args: argparse.Namespace, requests: list[dict[str, Any]], workdir: Path,
-                found: Mapping[str, str | None]) -> list[Run]:
+async def bench(
+    args: argparse.Namespace, requests: list[dict[str, Any]], workdir: Path, found: Mapping[str, str | None]
+) -> list[Run]:
     chosen = [m for m in MODES if m.key in args.modes]
     if "L" in args.modes and not args.no_litellm:
         chosen.append(LITE_MODE)
@@ -629,12 +755,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workload", type=Path, default=WORKLOAD, help="a JSONL workload (bench/workload/...)")
     parser.add_argument("--requests", type=int, default=None, help="the workload's first N requests (all)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK} requests built in memory by bench/workload/make.py (its defaults)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK} requests built in memory by bench/workload/make.py (its defaults)",
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
     parser.add_argument("--seed", type=int, default=7, help="the simulator's seed: quality noise and latency (7)")
-    parser.add_argument("--modes", default="a,b,c,d,e,o,L", type=lambda t: set(t.split(",")),
-                        help="comma-separated mode keys (a,b,c,d,e,o,L)")
+    parser.add_argument(
+        "--modes",
+        default="a,b,c,d,e,o,L",
+        type=lambda t: set(t.split(",")),
+        help="comma-separated mode keys (a,b,c,d,e,o,L)",
+    )
     parser.add_argument("--no-litellm", action="store_true", help="leave out LiteLLM's complexity router")
     args = parser.parse_args(argv)
     if args.concurrency < 1:
@@ -651,8 +784,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = asyncio.run(bench(args, requests, Path(tmp), found))
     scorer = time_scorer(requests)
     notes, ok = verdicts(runs, scorer)
-    print("\n".join([*lines, *table(runs), "", "accepted answers by difficulty class:", "", *by_class(runs), "",
-                     *scorer_lines(scorer), "", *notes, "", "per mode:", *log_notes(runs)]))
+    print(
+        "\n".join(
+            [
+                *lines,
+                *table(runs),
+                "",
+                "accepted answers by difficulty class:",
+                "",
+                *by_class(runs),
+                "",
+                *scorer_lines(scorer),
+                "",
+                *notes,
+                "",
+                "per mode:",
+                *log_notes(runs),
+            ]
+        )
+    )
     print(f"\nall targets met: {'yes' if ok else 'NO'}")
     return 0 if ok else 1
 

@@ -37,9 +37,25 @@ from app.store.target import PostgresTarget, Target, label_of, locate  # noqa: E
 TARGET_S = 1.0
 RETIRED = "bench/retired-model"  # a made-up model the bench marks deprecated, so that page has work to do
 _FAILURE_KINDS = [("rate_limited", 429), ("server_error", 503), ("timeout", None), ("capacity", 498)]
-_COLUMNS = ("request_id", "task_type", "model", "provider", "attempt", "outcome", "error_kind", "status_code",
-            "error_message", "is_fallback", "forced", "prompt_tokens", "completion_tokens", "total_tokens",
-            "latency_ms", "cost_usd", "created_at")
+_COLUMNS = (
+    "request_id",
+    "task_type",
+    "model",
+    "provider",
+    "attempt",
+    "outcome",
+    "error_kind",
+    "status_code",
+    "error_message",
+    "is_fallback",
+    "forced",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "latency_ms",
+    "cost_usd",
+    "created_at",
+)
 
 
 def _chains() -> dict[str, list[tuple[str, bool]]]:
@@ -73,16 +89,49 @@ def _rows(count: int, days: int, seed: int) -> Iterator[tuple]:
             made += 1
             created_at = iso_millis(int(moment) / 1000)
             if model == RETIRED:
-                yield (request_id, task, model, "groq", position, "failure", "deprecated", 404,
-                       "The model has been decommissioned", int(is_fallback), 0, None, None, None,
-                       rnd.uniform(40, 90), 0.0, created_at)
+                yield (
+                    request_id,
+                    task,
+                    model,
+                    "groq",
+                    position,
+                    "failure",
+                    "deprecated",
+                    404,
+                    "The model has been decommissioned",
+                    int(is_fallback),
+                    0,
+                    None,
+                    None,
+                    None,
+                    rnd.uniform(40, 90),
+                    0.0,
+                    created_at,
+                )
                 continue
             info = ai_models.MODEL_CATALOG.get(model)
             if rnd.random() < 0.06:
                 kind, status = rnd.choice(_FAILURE_KINDS)
                 latency = 30_000.0 if kind == "timeout" else rnd.uniform(50, 400)
-                yield (request_id, task, model, "groq", position, "failure", kind, status, f"{kind} (bench)",
-                       int(is_fallback), 0, None, None, None, latency, 0.0 if info else None, created_at)
+                yield (
+                    request_id,
+                    task,
+                    model,
+                    "groq",
+                    position,
+                    "failure",
+                    kind,
+                    status,
+                    f"{kind} (bench)",
+                    int(is_fallback),
+                    0,
+                    None,
+                    None,
+                    None,
+                    latency,
+                    0.0 if info else None,
+                    created_at,
+                )
                 if made >= count:
                     return
                 continue
@@ -91,8 +140,25 @@ def _rows(count: int, days: int, seed: int) -> Iterator[tuple]:
             if info and info.priced:
                 cost = (prompt * info.input_price + completion * info.output_price) / 1_000_000  # type: ignore[operator]
             latency = rnd.lognormvariate(6.2, 0.5) * (2 if "120b" in model else 1)
-            yield (request_id, task, model, "groq", position, "success", None, None, None, int(is_fallback), 0,
-                   prompt, completion, prompt + completion, latency, cost, created_at)
+            yield (
+                request_id,
+                task,
+                model,
+                "groq",
+                position,
+                "success",
+                None,
+                None,
+                None,
+                int(is_fallback),
+                0,
+                prompt,
+                completion,
+                prompt + completion,
+                latency,
+                cost,
+                created_at,
+            )
             break
 
 
@@ -106,19 +172,24 @@ def seed(path: Target, count: int, days: int = 30, seed_value: int = 7) -> float
     # Bulk load: no journal, and the indexes built once afterwards (one sort each) instead of row by row.
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
-    indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempts' "
-                           "AND sql IS NOT NULL").fetchall()
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempts' AND sql IS NOT NULL"
+    ).fetchall()
     conn.execute("BEGIN")
     for name, _ in indexes:
         conn.execute(f"DROP INDEX [{name}]")
-    conn.executemany(f"INSERT INTO attempts ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})",
-                     _rows(count, days, seed_value))
+    conn.executemany(
+        f"INSERT INTO attempts ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})",
+        _rows(count, days, seed_value),
+    )
     for _, sql in indexes:
         conn.execute(sql)
     conn.execute(
         "INSERT OR REPLACE INTO model_status (model, status, detail, until, first_seen, last_seen, hits) "
         "SELECT model, 'deprecated', 'model_decommissioned (bench)', NULL, MIN(created_at), MAX(created_at), "
-        "COUNT(*) FROM attempts WHERE model = ? GROUP BY model", (RETIRED,))
+        "COUNT(*) FROM attempts WHERE model = ? GROUP BY model",
+        (RETIRED,),
+    )
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")  # as the attempt log leaves it
     conn.close()
@@ -151,7 +222,9 @@ def seed_postgres(target: PostgresTarget, count: int, days: int, seed_value: int
         db.conn.execute(
             "INSERT INTO model_status (model, status, detail, until, first_seen, last_seen, hits) "
             "SELECT model, 'deprecated', 'model_decommissioned (bench)', NULL, MIN(created_at), MAX(created_at), "
-            "COUNT(*) FROM attempts WHERE model = ? GROUP BY model ON CONFLICT (model) DO NOTHING", (RETIRED,))
+            "COUNT(*) FROM attempts WHERE model = ? GROUP BY model ON CONFLICT (model) DO NOTHING",
+            (RETIRED,),
+        )
         db.conn.execute("VACUUM ANALYZE")
     finally:
         db.conn.close()
@@ -191,8 +264,10 @@ def roll_up(path: Target) -> str:
         report = rollup(db.conn)
     finally:
         db.conn.close()
-    return (f"rolled up {report.hours:,} closed hours ({report.rows:,} rows) in {time.perf_counter() - started:.1f} s, "
-            "as routers do every hour")
+    return (
+        f"rolled up {report.hours:,} closed hours ({report.rows:,} rows) in {time.perf_counter() - started:.1f} s, "
+        "as routers do every hour"
+    )
 
 
 # -- timing --------------------------------------------------------------------------------------------------
@@ -259,8 +334,9 @@ def time_queries(path: Target, runs: int, scenarios: tuple[Scenario, ...] = SCEN
         ctx = make_context(conn, path, Selection(label, None, (), models, None), datetime.now(UTC), settings)
         for page in PAGES:
             args = (request_id,) if page == "Request" else ()
-            out[(page, title)] = _best_of(runs, lambda page=page, ctx=ctx, args=args:
-                                          MODULES[page].load(ctx, *args) and None)
+            out[(page, title)] = _best_of(
+                runs, lambda page=page, ctx=ctx, args=args: MODULES[page].load(ctx, *args) and None
+            )
     conn.close()
     return out
 
@@ -288,34 +364,48 @@ def time_renders(path: Target, runs: int, scenarios: tuple[Scenario, ...] = SCEN
         assert not at.exception, [e.value for e in at.exception]
         return time.perf_counter() - started
 
-    return {(p, title): _best_of(runs, lambda p=p, r=r, m=m: render(p, r, m))
-            for title, r, m in scenarios for p in PAGES}
+    return {
+        (p, title): _best_of(runs, lambda p=p, r=r, m=m: render(p, r, m)) for title, r, m in scenarios for p in PAGES
+    }
 
 
 def _report(title: str, timings: dict[tuple[str, str], float], scenarios: tuple[Scenario, ...]) -> None:
     print(f"\n{title}")
     print(f"{'page':<14}" + "".join(f"{t:>22}" for t, _, _ in scenarios))
     for page in PAGES:
-        cells = "".join(f"{timings[(page, t)]:>10.3f} s ({timings[(page, t)] / TARGET_S:>4.0%})"
-                        for t, _, _ in scenarios)
+        cells = "".join(
+            f"{timings[(page, t)]:>10.3f} s ({timings[(page, t)] / TARGET_S:>4.0%})" for t, _, _ in scenarios
+        )
         print(f"{page:<14}{cells}")
     worst = max(timings.values())
-    print(f"worst: {worst:.3f} s = {worst / TARGET_S:.0%} of the {TARGET_S:.0f} s target"
-          f" -> {'OK' if worst < TARGET_S else 'OVER'}")
+    print(
+        f"worst: {worst:.3f} s = {worst / TARGET_S:.0%} of the {TARGET_S:.0f} s target"
+        f" -> {'OK' if worst < TARGET_S else 'OVER'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", help="a database file, or a postgresql:// URL (default: a temporary file, removed "
-                                     "afterwards); seeded when it has no attempts, else used as it is")
+    parser.add_argument(
+        "--db",
+        help="a database file, or a postgresql:// URL (default: a temporary file, removed "
+        "afterwards); seeded when it has no attempts, else used as it is",
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=30, help="the rows are spread over this many days up to now")
     parser.add_argument("--runs", type=int, default=3, help="timings are the best of this many runs")
     parser.add_argument("--no-render", action="store_true", help="time the SQL only, not the Streamlit runs")
-    parser.add_argument("--no-rollups", action="store_true",
-                        help="do not roll the file up first (a file never rolled up: every range reads raw rows)")
-    parser.add_argument("--scenario", action="append", choices=[t for t, _, _ in SCENARIOS],
-                        help="time only this column (repeatable; default: every one)")
+    parser.add_argument(
+        "--no-rollups",
+        action="store_true",
+        help="do not roll the file up first (a file never rolled up: every range reads raw rows)",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=[t for t, _, _ in SCENARIOS],
+        help="time only this column (repeatable; default: every one)",
+    )
     args = parser.parse_args(argv)
     scenarios = tuple(s for s in SCENARIOS if not args.scenario or s[0] in args.scenario)
 
@@ -335,8 +425,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{count_attempts(store):,} rows; best of {args.runs} runs; target {TARGET_S:.0f} s per page")
         _report("SQL per page (the page's load())", time_queries(store, args.runs, scenarios), scenarios)
         if not args.no_render:
-            _report("Full page render (Streamlit script run via AppTest)",
-                    time_renders(store, args.runs, scenarios), scenarios)
+            _report(
+                "Full page render (Streamlit script run via AppTest)",
+                time_renders(store, args.runs, scenarios),
+                scenarios,
+            )
     finally:
         if isinstance(store, PostgresTarget):
             from app.store.postgres.reader import close_readers

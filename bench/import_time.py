@@ -30,8 +30,14 @@ PROBE = f"import sys, app; print(','.join(m for m in {HEAVY!r} if m in sys.modul
 
 def one(tree: Path, scratch: str) -> tuple[float, str]:
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="")
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", PROBE], cwd=scratch, env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", PROBE],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     line = next(x for x in done.stderr.splitlines() if re.search(r"\|\s+app$", x))
     return int(line.split("|")[1]) / 1000.0, done.stdout.strip()
 
@@ -60,8 +66,10 @@ def main() -> int:
             t = times[name]
             print(f"| {name} | {statistics.median(t):.0f} | {min(t):.0f} | {max(t):.0f} | {loaded[name] or 'none'} |")
         new = statistics.median(times["new"])
-        print(f"\nnew/base {new / statistics.median(times['base']):.2f}; target (< {TARGET_MS:.0f} ms): "
-              f"{'OK' if new < TARGET_MS else 'MISSED'}")
+        print(
+            f"\nnew/base {new / statistics.median(times['base']):.2f}; target (< {TARGET_MS:.0f} ms): "
+            f"{'OK' if new < TARGET_MS else 'MISSED'}"
+        )
         return 0 if new < TARGET_MS else 1
 
 

@@ -74,10 +74,18 @@ TARGET_ADDED_TTFT_MS = 0.3
 TARGET_ADDED_CPU_PER_CHUNK_US = 20.0
 NOISE_CPU_US = 50.0  # CPU/call differences below this swing sign between identical runs on a 2-core VM
 BARE, OURS, OURS_NOLOG, PROVIDER, BARE_OAI, LITE = (
-    "bare AsyncGroq", "taskrouter execute_task", "taskrouter, logging off", "taskrouter run_llm only",
-    "bare AsyncOpenAI", "LiteLLM Router")
+    "bare AsyncGroq",
+    "taskrouter execute_task",
+    "taskrouter, logging off",
+    "taskrouter run_llm only",
+    "bare AsyncOpenAI",
+    "LiteLLM Router",
+)
 BARE_STREAM, OURS_STREAM, PROVIDER_STREAM = (
-    "bare AsyncGroq stream", "taskrouter stream_task", "taskrouter open_stream only")
+    "bare AsyncGroq stream",
+    "taskrouter stream_task",
+    "taskrouter open_stream only",
+)
 
 
 @dataclass
@@ -155,8 +163,7 @@ async def measure_stream(call: Call, n: int, concurrency: int) -> Sample:
 
     started, cpu, server = time.perf_counter(), time.process_time(), simulator_cpu()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Sample(time.perf_counter() - started, time.process_time() - cpu, ttfts, simulator_cpu() - server,
-                  chunks)
+    return Sample(time.perf_counter() - started, time.process_time() - cpu, ttfts, simulator_cpu() - server, chunks)
 
 
 _SIMULATOR_PID: int | None = None
@@ -214,9 +221,16 @@ async def configure_router(base_url: str, db: Path, pool: str) -> dict[str, Any]
     # The provider's own client factory, given the bench's limits (the shipped ones unless --limits says else).
     groq_provider._http_client = lambda transport: http_client(pool)  # type: ignore[attr-defined]
     await get_provider("groq").aclose()  # type: ignore[attr-defined]  # the next call builds a client with it
-    base: dict[str, Any] = dict(env_file=None, groq_api_key=KEY, groq_base_url=base_url, attempts_db_path=db,
-                                force_model=None, default_models={}, daily_budget_usd=None,
-                                http_transport=transport_of(pool))
+    base: dict[str, Any] = dict(
+        env_file=None,
+        groq_api_key=KEY,
+        groq_base_url=base_url,
+        attempts_db_path=db,
+        force_model=None,
+        default_models={},
+        daily_budget_usd=None,
+        http_transport=transport_of(pool),
+    )
     configure(load_settings(**base, attempt_logging=True))
     return base
 
@@ -229,8 +243,11 @@ async def routers(base_url: str, db: Path, pool: str) -> list[Client]:
     """The public path (execute_task, logging on) and, for reference, a Router with logging off and the provider
     layer alone (`run_llm`, what every attempt goes through): the router's own cost is execute_task over it."""
     base = await configure_router(base_url, db, pool)
-    quiet = Router(load_settings(**base, attempt_logging=False), registry=lambda: ai_models.MODEL_REGISTRY,
-                   catalog=lambda: ai_models.MODEL_CATALOG)
+    quiet = Router(
+        load_settings(**base, attempt_logging=False),
+        registry=lambda: ai_models.MODEL_REGISTRY,
+        catalog=lambda: ai_models.MODEL_CATALOG,
+    )
     endpoint = Endpoint("groq", base_url, KEY, transport_of(pool))
     model = ai_models.MODEL_REGISTRY[TASK][0]
 
@@ -243,8 +260,11 @@ async def routers(base_url: str, db: Path, pool: str) -> list[Client]:
     async def call_provider() -> Any:
         return await run_llm(endpoint, model, MESSAGES, {"max_tokens": MAX_TOKENS}, 60.0)
 
-    return [Client(OURS, call, baseline=BARE, logged=True), Client(OURS_NOLOG, call_nolog, baseline=BARE),
-            Client(PROVIDER, call_provider, baseline=BARE)]
+    return [
+        Client(OURS, call, baseline=BARE, logged=True),
+        Client(OURS_NOLOG, call_nolog, baseline=BARE),
+        Client(PROVIDER, call_provider, baseline=BARE),
+    ]
 
 
 def streamers(base_url: str, model: str, pool: str) -> list[Client]:
@@ -255,8 +275,12 @@ def streamers(base_url: str, model: str, pool: str) -> list[Client]:
 
     async def bare() -> tuple[float, int]:
         started, ttft, chunks = time.perf_counter(), 0.0, 0
-        stream = await client.chat.completions.create(model=model, messages=MESSAGES,  # type: ignore[arg-type]
-                                                      max_tokens=STREAM_MAX_TOKENS, stream=True)
+        stream = await client.chat.completions.create(
+            model=model,
+            messages=MESSAGES,  # type: ignore[arg-type]
+            max_tokens=STREAM_MAX_TOKENS,
+            stream=True,
+        )
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:  # not the role chunk ("") nor the finish one
                 if not chunks:
@@ -285,8 +309,11 @@ def streamers(base_url: str, model: str, pool: str) -> list[Client]:
         await stream.aclose()  # as the router does at the end of a stream
         return ttft, chunks
 
-    return [Client(BARE_STREAM, bare, stream=True), Client(OURS_STREAM, ours, BARE_STREAM, stream=True, logged=True),
-            Client(PROVIDER_STREAM, provider, BARE_STREAM, stream=True)]
+    return [
+        Client(BARE_STREAM, bare, stream=True),
+        Client(OURS_STREAM, ours, BARE_STREAM, stream=True, logged=True),
+        Client(PROVIDER_STREAM, provider, BARE_STREAM, stream=True),
+    ]
 
 
 def peers(openai_base_url: str, chain: list[str], pool: str) -> list[Client] | str:
@@ -302,11 +329,16 @@ def peers(openai_base_url: str, chain: list[str], pool: str) -> list[Client] | s
     litellm.disable_aiohttp_transport = not pool.startswith("aiohttp:")
     client = openai.AsyncOpenAI(api_key=KEY, base_url=openai_base_url, max_retries=0, http_client=http_client(pool))
     names = [f"m{i}" for i in range(len(chain))]
-    model_list = [{"model_name": name, "litellm_params": {
-        "model": f"openai/{model}", "api_base": openai_base_url, "api_key": KEY}}
-        for name, model in zip(names, chain, strict=True)]
-    lite = litellm.Router(model_list=model_list, fallbacks=[{names[0]: names[1:]}] if len(names) > 1 else [],
-                          num_retries=0)
+    model_list = [
+        {
+            "model_name": name,
+            "litellm_params": {"model": f"openai/{model}", "api_base": openai_base_url, "api_key": KEY},
+        }
+        for name, model in zip(names, chain, strict=True)
+    ]
+    lite = litellm.Router(
+        model_list=model_list, fallbacks=[{names[0]: names[1:]}] if len(names) > 1 else [], num_retries=0
+    )
 
     async def bare() -> Any:
         return await client.chat.completions.create(model=chain[0], messages=MESSAGES, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
@@ -349,20 +381,42 @@ ADDED_CPU_PER_CHUNK = lambda s, b: s.cpu_per_chunk_us - b.cpu_per_chunk_us  # no
 
 def table(clients: list[Client], concurrencies: list[int]) -> list[str]:
     by_name = {c.name: c for c in clients}
-    head = ("client", "conc", "req/s", "p50 ms", "p99 ms", "CPU us/call", "added p50 us", "added p99 us",
-            "added CPU us", "req/s ratio", "sim busy")
+    head = (
+        "client",
+        "conc",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU us/call",
+        "added p50 us",
+        "added p99 us",
+        "added CPU us",
+        "req/s ratio",
+        "sim busy",
+    )
     rows = [head]
     for c in concurrencies:
         for client in clients:
             s = client.samples[c]
-            row = [client.name, str(c), f"{statistics.median(x.rps for x in s):,.0f}",
-                   f"{statistics.median(x.pct(50) for x in s) * 1e3:.2f}",
-                   f"{statistics.median(x.pct(99) for x in s) * 1e3:.2f}",
-                   f"{statistics.median(x.cpu_us for x in s):,.0f}"]
+            row = [
+                client.name,
+                str(c),
+                f"{statistics.median(x.rps for x in s):,.0f}",
+                f"{statistics.median(x.pct(50) for x in s) * 1e3:.2f}",
+                f"{statistics.median(x.pct(99) for x in s) * 1e3:.2f}",
+                f"{statistics.median(x.cpu_us for x in s):,.0f}",
+            ]
             base = by_name.get(client.baseline or "")
-            row += ["-"] * 4 if base is None else [
-                f"{paired(client, base, c, ADDED_P50):,.0f}", f"{paired(client, base, c, ADDED_P99):,.0f}",
-                f"{paired(client, base, c, ADDED_CPU):,.0f}", f"{paired(client, base, c, RATIO):.3f}"]
+            row += (
+                ["-"] * 4
+                if base is None
+                else [
+                    f"{paired(client, base, c, ADDED_P50):,.0f}",
+                    f"{paired(client, base, c, ADDED_P99):,.0f}",
+                    f"{paired(client, base, c, ADDED_CPU):,.0f}",
+                    f"{paired(client, base, c, RATIO):.3f}",
+                ]
+            )
             row.append(f"{statistics.median(x.server_busy for x in s):.0%}")
             rows.append(tuple(row))
     return markdown(rows)
@@ -371,28 +425,55 @@ def table(clients: list[Client], concurrencies: list[int]) -> list[str]:
 def markdown(rows: list[tuple[str, ...]]) -> list[str]:
     """A Markdown table, columns padded to their widest cell, the first left-aligned and the others right."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["| " + " | ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in
-                             enumerate(zip(r, widths, strict=True))) + " |" for r in rows]
+    out = [
+        "| "
+        + " | ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths, strict=True)))
+        + " |"
+        for r in rows
+    ]
     out.insert(1, "|" + "|".join("-" * (w + 1) + ":" if i else "-" * (w + 2) for i, w in enumerate(widths)) + "|")
     return out
 
 
 def stream_table(clients: list[Client], concurrencies: list[int]) -> list[str]:
     by_name = {c.name: c for c in clients}
-    rows = [("client", "conc", "streams/s", "chunks/stream", "TTFT p50 ms", "TTFT p99 ms", "CPU us/stream",
-             "CPU us/chunk", "added TTFT p50 ms", "added CPU us/chunk", "sim busy")]
+    rows = [
+        (
+            "client",
+            "conc",
+            "streams/s",
+            "chunks/stream",
+            "TTFT p50 ms",
+            "TTFT p99 ms",
+            "CPU us/stream",
+            "CPU us/chunk",
+            "added TTFT p50 ms",
+            "added CPU us/chunk",
+            "sim busy",
+        )
+    ]
     for c in concurrencies:
         for client in clients:
             s = client.samples[c]
-            row = [client.name, str(c), f"{statistics.median(x.rps for x in s):,.0f}",
-                   f"{statistics.median(x.chunks_per_call for x in s):.1f}",
-                   f"{statistics.median(x.pct(50) for x in s) * 1e3:.2f}",
-                   f"{statistics.median(x.pct(99) for x in s) * 1e3:.2f}",
-                   f"{statistics.median(x.cpu_us for x in s):,.0f}",
-                   f"{statistics.median(x.cpu_per_chunk_us for x in s):,.1f}"]
+            row = [
+                client.name,
+                str(c),
+                f"{statistics.median(x.rps for x in s):,.0f}",
+                f"{statistics.median(x.chunks_per_call for x in s):.1f}",
+                f"{statistics.median(x.pct(50) for x in s) * 1e3:.2f}",
+                f"{statistics.median(x.pct(99) for x in s) * 1e3:.2f}",
+                f"{statistics.median(x.cpu_us for x in s):,.0f}",
+                f"{statistics.median(x.cpu_per_chunk_us for x in s):,.1f}",
+            ]
             base = by_name.get(client.baseline or "")
-            row += ["-"] * 2 if base is None else [f"{paired(client, base, c, ADDED_TTFT_MS):+.2f}",
-                                                   f"{paired(client, base, c, ADDED_CPU_PER_CHUNK):+,.1f}"]
+            row += (
+                ["-"] * 2
+                if base is None
+                else [
+                    f"{paired(client, base, c, ADDED_TTFT_MS):+.2f}",
+                    f"{paired(client, base, c, ADDED_CPU_PER_CHUNK):+,.1f}",
+                ]
+            )
             row.append(f"{statistics.median(x.server_busy for x in s):.0%}")
             rows.append(tuple(row))
     return markdown(rows)
@@ -400,8 +481,10 @@ def stream_table(clients: list[Client], concurrencies: list[int]) -> list[str]:
 
 def machine() -> str:
     cpu = cpu_name()
-    return (f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
-            f"{platform.release()}; groq {groq.__version__}, httpx {httpx.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}; groq {groq.__version__}, httpx {httpx.__version__}"
+    )
 
 
 def logged_rows(db: Path) -> int:
@@ -414,8 +497,10 @@ def log_check(clients: list[Client], rows: int) -> str:
     """Every logged call (execute_task and stream_task alike, warm-ups included) left exactly one attempt row."""
     expected = sum(c.calls for c in clients if c.logged)
     names = " + ".join(f"{c.calls:,} {c.name}" for c in clients if c.logged)
-    return (f"attempt rows logged: {rows:,} for {expected:,} calls ({names}; warm-ups included) -> "
-            f"{'OK' if rows == expected else 'MISSING ROWS'}")
+    return (
+        f"attempt rows logged: {rows:,} for {expected:,} calls ({names}; warm-ups included) -> "
+        f"{'OK' if rows == expected else 'MISSING ROWS'}"
+    )
 
 
 def simulator_load(clients: list[Client], concurrencies: list[int], unit: str, rate: str) -> list[str]:
@@ -424,9 +509,11 @@ def simulator_load(clients: list[Client], concurrencies: list[int], unit: str, r
         return []
     busiest = max(samples, key=lambda x: x.server_busy)
     per_request = statistics.median(x.server_cpu / len(x.latencies) * 1e6 for x in samples)
-    return [f"simulator: {per_request:,.0f} us CPU per {unit} (median); busiest sample {busiest.server_busy:.0%} "
-            f"of one core at {busiest.rps:,.0f} {rate} -> "
-            f"{'never the bottleneck' if busiest.server_busy < 0.9 else 'MAY BE THE BOTTLENECK'}"]
+    return [
+        f"simulator: {per_request:,.0f} us CPU per {unit} (median); busiest sample {busiest.server_busy:.0%} "
+        f"of one core at {busiest.rps:,.0f} {rate} -> "
+        f"{'never the bottleneck' if busiest.server_busy < 0.9 else 'MAY BE THE BOTTLENECK'}"
+    ]
 
 
 def verdicts(clients: list[Client], concurrencies: list[int]) -> list[str]:
@@ -435,31 +522,46 @@ def verdicts(clients: list[Client], concurrencies: list[int]) -> list[str]:
     lines = simulator_load(clients, concurrencies, "request", "req/s")
     if 1 in concurrencies:
         added = paired(ours, bare, 1, ADDED_P50)
-        lines.append(f"added p50 latency at concurrency 1: {added:,.0f} us (target <= {TARGET_ADDED_P50_US:.0f}) -> "
-                     f"{'OK' if added <= TARGET_ADDED_P50_US else 'MISSED'}")
+        lines.append(
+            f"added p50 latency at concurrency 1: {added:,.0f} us (target <= {TARGET_ADDED_P50_US:.0f}) -> "
+            f"{'OK' if added <= TARGET_ADDED_P50_US else 'MISSED'}"
+        )
     if 50 in concurrencies:
         ratio = paired(ours, bare, 50, RATIO)
-        lines.append(f"throughput ratio router/bare at concurrency 50: {ratio:.3f} (target >= {TARGET_RATIO_AT_50})"
-                     f" -> {'OK' if ratio >= TARGET_RATIO_AT_50 else 'MISSED'}")
+        lines.append(
+            f"throughput ratio router/bare at concurrency 50: {ratio:.3f} (target >= {TARGET_RATIO_AT_50})"
+            f" -> {'OK' if ratio >= TARGET_RATIO_AT_50 else 'MISSED'}"
+        )
     for c in concurrencies:
         own_cpu, own_ratio = paired(ours, by_name[PROVIDER], c, ADDED_CPU), paired(ours, by_name[PROVIDER], c, RATIO)
-        lines.append(f"concurrency {c}: the router's own cost (execute_task over run_llm alone, logging on): "
-                     f"+{own_cpu:,.0f} us CPU/call, req/s ratio {own_ratio:.3f}")
+        lines.append(
+            f"concurrency {c}: the router's own cost (execute_task over run_llm alone, logging on): "
+            f"+{own_cpu:,.0f} us CPU/call, req/s ratio {own_ratio:.3f}"
+        )
     lite = next((c for c in clients if c.name.startswith(LITE)), None)
     if lite is not None:
         for c in concurrencies:
             # Like for like: each router over the client it wraps (LiteLLM over AsyncOpenAI, ours over run_llm).
-            lite_cpu, lite_p50 = paired(lite, by_name[BARE_OAI], c, ADDED_CPU), paired(lite, by_name[BARE_OAI], c,
-                                                                                        ADDED_P50)
-            own_cpu, own_p50 = paired(ours, by_name[PROVIDER], c, ADDED_CPU), paired(ours, by_name[PROVIDER], c,
-                                                                                      ADDED_P50)
-            times = (f"{lite_cpu / own_cpu:.0f}x" if own_cpu >= NOISE_CPU_US else
-                     f"taskrouter's is under the {NOISE_CPU_US:.0f} us run-to-run noise")
-            lines.append(f"concurrency {c}: over the client each wraps, LiteLLM adds {lite_cpu:,.0f} us CPU/call, "
-                         f"taskrouter {own_cpu:,.0f} (LiteLLM/taskrouter: {times}); "
-                         f"p50 latency +{lite_p50:,.0f} vs +{own_p50:,.0f} us; req/s ratio LiteLLM/AsyncOpenAI "
-                         f"{paired(lite, by_name[BARE_OAI], c, RATIO):.3f}, taskrouter/AsyncGroq "
-                         f"{paired(ours, bare, c, RATIO):.3f}")
+            lite_cpu, lite_p50 = (
+                paired(lite, by_name[BARE_OAI], c, ADDED_CPU),
+                paired(lite, by_name[BARE_OAI], c, ADDED_P50),
+            )
+            own_cpu, own_p50 = (
+                paired(ours, by_name[PROVIDER], c, ADDED_CPU),
+                paired(ours, by_name[PROVIDER], c, ADDED_P50),
+            )
+            times = (
+                f"{lite_cpu / own_cpu:.0f}x"
+                if own_cpu >= NOISE_CPU_US
+                else f"taskrouter's is under the {NOISE_CPU_US:.0f} us run-to-run noise"
+            )
+            lines.append(
+                f"concurrency {c}: over the client each wraps, LiteLLM adds {lite_cpu:,.0f} us CPU/call, "
+                f"taskrouter {own_cpu:,.0f} (LiteLLM/taskrouter: {times}); "
+                f"p50 latency +{lite_p50:,.0f} vs +{own_p50:,.0f} us; req/s ratio LiteLLM/AsyncOpenAI "
+                f"{paired(lite, by_name[BARE_OAI], c, RATIO):.3f}, taskrouter/AsyncGroq "
+                f"{paired(ours, bare, c, RATIO):.3f}"
+            )
     return lines
 
 
@@ -467,17 +569,23 @@ def stream_verdicts(clients: list[Client], concurrencies: list[int]) -> list[str
     by_name = {c.name: c for c in clients}
     bare, ours, provider = by_name[BARE_STREAM], by_name[OURS_STREAM], by_name[PROVIDER_STREAM]
     per_stream = sorted({x.chunks_per_call for cl in clients for c in concurrencies for x in cl.samples[c]})
-    lines = [f"content chunks per stream: {', '.join(f'{n:g}' for n in per_stream)} (every client, every round; "
-             f"max_tokens {STREAM_MAX_TOKENS}: the simulator splits an answer into at most 16 chunks) -> "
-             f"{'OK' if len(per_stream) == 1 else 'CLIENTS SAW DIFFERENT STREAMS'}",
-             *simulator_load(clients, concurrencies, "stream", "streams/s")]
+    lines = [
+        f"content chunks per stream: {', '.join(f'{n:g}' for n in per_stream)} (every client, every round; "
+        f"max_tokens {STREAM_MAX_TOKENS}: the simulator splits an answer into at most 16 chunks) -> "
+        f"{'OK' if len(per_stream) == 1 else 'CLIENTS SAW DIFFERENT STREAMS'}",
+        *simulator_load(clients, concurrencies, "stream", "streams/s"),
+    ]
     for c in concurrencies:
         ttft, cpu = paired(ours, bare, c, ADDED_TTFT_MS), paired(ours, bare, c, ADDED_CPU_PER_CHUNK)
-        lines.append(f"concurrency {c}: added TTFT p50 (stream_task - bare AsyncGroq stream): {ttft:+.3f} ms "
-                     f"(target <= {TARGET_ADDED_TTFT_MS}) -> {'OK' if ttft <= TARGET_ADDED_TTFT_MS else 'MISSED'}")
-        lines.append(f"concurrency {c}: added CPU per chunk (stream_task - bare AsyncGroq stream): {cpu:+.1f} us "
-                     f"(target <= {TARGET_ADDED_CPU_PER_CHUNK_US:.0f}) -> "
-                     f"{'OK' if cpu <= TARGET_ADDED_CPU_PER_CHUNK_US else 'MISSED'}")
+        lines.append(
+            f"concurrency {c}: added TTFT p50 (stream_task - bare AsyncGroq stream): {ttft:+.3f} ms "
+            f"(target <= {TARGET_ADDED_TTFT_MS}) -> {'OK' if ttft <= TARGET_ADDED_TTFT_MS else 'MISSED'}"
+        )
+        lines.append(
+            f"concurrency {c}: added CPU per chunk (stream_task - bare AsyncGroq stream): {cpu:+.1f} us "
+            f"(target <= {TARGET_ADDED_CPU_PER_CHUNK_US:.0f}) -> "
+            f"{'OK' if cpu <= TARGET_ADDED_CPU_PER_CHUNK_US else 'MISSED'}"
+        )
     for c in concurrencies:
         # The noise: the same paired differences, round by round (the table gives their median).
         rounds = zip(ours.samples[c], bare.samples[c], strict=True)
@@ -485,9 +593,11 @@ def stream_verdicts(clients: list[Client], concurrencies: list[int]) -> list[str
         lines.append(f"concurrency {c}: added TTFT ms / CPU us per chunk, round by round: {spread}")
     for c in concurrencies:
         own_cpu = paired(ours, provider, c, ADDED_CPU_PER_CHUNK)
-        lines.append(f"concurrency {c}: the router's own streaming cost (stream_task over open_stream alone, "
-                     f"logging on): {own_cpu:+.1f} us CPU/chunk ({paired(ours, provider, c, ADDED_CPU):+,.0f} "
-                     f"us/stream), TTFT p50 {paired(ours, provider, c, ADDED_TTFT_MS):+.3f} ms")
+        lines.append(
+            f"concurrency {c}: the router's own streaming cost (stream_task over open_stream alone, "
+            f"logging on): {own_cpu:+.1f} us CPU/chunk ({paired(ours, provider, c, ADDED_CPU):+,.0f} "
+            f"us/stream), TTFT p50 {paired(ours, provider, c, ADDED_TTFT_MS):+.3f} ms"
+        )
     return lines
 
 
@@ -515,12 +625,16 @@ async def bench(args: argparse.Namespace, base_url: str, db: Path) -> int:
     print(f"machine: {machine()}")
     if clients:
         notes = [log, *verdicts(clients, args.concurrency)] + ([lite] if isinstance(lite, str) else [])
-        print(f"simulator: separate process, zero latency; calls per round {calls}; {args.rounds} interleaved "
-              f"rounds, medians; pool {pools[0]} for every client\n")
+        print(
+            f"simulator: separate process, zero latency; calls per round {calls}; {args.rounds} interleaved "
+            f"rounds, medians; pool {pools[0]} for every client\n"
+        )
         print("\n".join(table(clients, args.concurrency)) + "\n\n" + "\n".join(notes))
     if streams:
-        print(f"\nstreaming: simulator unpaced (tokens_per_second 0), max_tokens {STREAM_MAX_TOKENS}; streams per "
-              f"round {stream_calls}; {args.rounds} interleaved rounds, medians; pool {pools[0]} for every client\n")
+        print(
+            f"\nstreaming: simulator unpaced (tokens_per_second 0), max_tokens {STREAM_MAX_TOKENS}; streams per "
+            f"round {stream_calls}; {args.rounds} interleaved rounds, medians; pool {pools[0]} for every client\n"
+        )
         notes = ([] if clients else [log]) + stream_verdicts(streams, args.stream_concurrency)
         print("\n".join(stream_table(streams, args.stream_concurrency)) + "\n\n" + "\n".join(notes))
     if len(pools) > 1 and not args.stream_only:
@@ -533,9 +647,13 @@ async def bench(args: argparse.Namespace, base_url: str, db: Path) -> int:
 async def sweep(base_url: str, model: str, db: Path, pools: list[str], args: argparse.Namespace) -> None:
     """The same rounds with other pool limits or transports, applied to the bare client and the router alike."""
     concurrencies = [c for c in args.concurrency if c != 1] or args.concurrency
-    out = ["", "pool / transport sweep (bare AsyncGroq and execute_task alike; medians over rounds):", "",
-           "| http_client | conc | bare req/s | router req/s | ratio | bare CPU us/call | router CPU us/call |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "",
+        "pool / transport sweep (bare AsyncGroq and execute_task alike; medians over rounds):",
+        "",
+        "| http_client | conc | bare req/s | router req/s | ratio | bare CPU us/call | router CPU us/call |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for pool in pools:
         clients = [bare_groq(base_url, model, pool), (await routers(base_url, db, pool))[0]]
         await interleaved(clients, concurrencies, args.rounds, dict.fromkeys(concurrencies, args.calls))
@@ -543,8 +661,9 @@ async def sweep(base_url: str, model: str, db: Path, pools: list[str], args: arg
             med = [statistics.median(s.rps for s in cl.samples[c]) for cl in clients]
             cpu = [statistics.median(s.cpu_us for s in cl.samples[c]) for cl in clients]
             ratio = paired(clients[1], clients[0], c, RATIO)
-            out.append(f"| {pool} | {c} | {med[0]:,.0f} | {med[1]:,.0f} | {ratio:.3f} | {cpu[0]:,.0f} | "
-                       f"{cpu[1]:,.0f} |")
+            out.append(
+                f"| {pool} | {c} | {med[0]:,.0f} | {med[1]:,.0f} | {ratio:.3f} | {cpu[0]:,.0f} | {cpu[1]:,.0f} |"
+            )
     print("\n".join(out))
 
 
@@ -578,17 +697,24 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=1000, help="calls per client per round at concurrency > 1")
     parser.add_argument("--calls-c1", type=int, default=500, help="calls per client per round at concurrency 1")
     parser.add_argument("--concurrency", type=lambda t: [int(x) for x in t.split(",")], default=[1, 50, 200])
-    parser.add_argument("--limits", default="aiohttp:512/256", help="http_client pools, comma-separated: "
-                        "aiohttp:total/keepalive (HTTP_TRANSPORT=aiohttp, the default) or total/keepalive (httpx); "
-                        "the first for the table (default: what the provider ships), all of them for a sweep")
+    parser.add_argument(
+        "--limits",
+        default="aiohttp:512/256",
+        help="http_client pools, comma-separated: "
+        "aiohttp:total/keepalive (HTTP_TRANSPORT=aiohttp, the default) or total/keepalive (httpx); "
+        "the first for the table (default: what the provider ships), all of them for a sweep",
+    )
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--stream-concurrency", type=lambda t: [int(x) for x in t.split(",")], default=[1, 50])
     parser.add_argument("--stream-calls", type=int, default=600, help="streams per client per round, concurrency > 1")
     parser.add_argument("--stream-calls-c1", type=int, default=300, help="streams per client per round, concurrency 1")
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--no-stream", action="store_true", help="skip the streaming rows")
-    only.add_argument("--stream-only", action="store_true", help="only the streaming rows (with --profile: profile "
-                      "stream_task instead of execute_task)")
+    only.add_argument(
+        "--stream-only",
+        action="store_true",
+        help="only the streaming rows (with --profile: profile stream_task instead of execute_task)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the router instead of benchmarking")
     parser.add_argument("--profile-calls", type=int, default=3000)
     args = parser.parse_args()
@@ -596,8 +722,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, simulator(models, Path(tmp)) as base_url:
         db = Path(tmp) / "bench.db"
         if args.profile:
-            asyncio.run(profile(base_url, db, args.profile_calls, args.limits.split(",")[0], args.concurrency[0],
-                                args.stream_only))
+            asyncio.run(
+                profile(
+                    base_url, db, args.profile_calls, args.limits.split(",")[0], args.concurrency[0], args.stream_only
+                )
+            )
             return 0
         print(f"command: python bench/overhead.py {' '.join(sys.argv[1:])}".rstrip())
         return asyncio.run(bench(args, base_url, db))

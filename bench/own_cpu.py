@@ -93,9 +93,17 @@ def calls_under_test(port: int, db: Path, **settings: Any) -> tuple[Call, Call, 
 
     clean_environment(Settings.model_fields)
     # Only settings both revisions know; the rest are each revision's defaults, which is what ships.
-    loaded = load_settings(env_file=None, groq_api_key=KEY, groq_base_url=f"http://127.0.0.1:{port}",
-                           attempts_db_path=db, force_model=None, default_models={}, daily_budget_usd=None,
-                           attempt_logging=True, **settings)
+    loaded = load_settings(
+        env_file=None,
+        groq_api_key=KEY,
+        groq_base_url=f"http://127.0.0.1:{port}",
+        attempts_db_path=db,
+        force_model=None,
+        default_models={},
+        daily_budget_usd=None,
+        attempt_logging=True,
+        **settings,
+    )
     router = Router(loaded, registry=lambda: ai_models.MODEL_REGISTRY, catalog=lambda: ai_models.MODEL_CATALOG)
     endpoint = Endpoint("groq", loaded.groq_base_url, loaded.api_key(), loaded.http_transport)
     model = ai_models.MODEL_REGISTRY[TASK][0]
@@ -109,8 +117,9 @@ def calls_under_test(port: int, db: Path, **settings: Any) -> tuple[Call, Call, 
     return execute, provider, get_attempt_log(db), model
 
 
-async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: int,
-                 one_commit_per_window: bool = False) -> dict[str, Any]:
+async def worker(
+    port: int, calls: int, concurrency: int, pairs: int, warmup: int, one_commit_per_window: bool = False
+) -> dict[str, Any]:
     import app
     from app.providers import get_provider
 
@@ -146,9 +155,15 @@ async def worker(port: int, calls: int, concurrency: int, pairs: int, warmup: in
         if rows != executed:
             raise RuntimeError(f"attempt log: {rows} rows for {executed} execute calls")
         await get_provider("groq").aclose()  # type: ignore[attr-defined]  # else aiohttp warns at exit
-    return {"execute_us": statistics.median(execute_us), "run_llm_us": statistics.median(run_llm_us),
-            "own_us": statistics.median(e - r for e, r in zip(execute_us, run_llm_us, strict=True)),
-            "execute_windows": execute_us, "run_llm_windows": run_llm_us, "app_file": app.__file__, "model": model}
+    return {
+        "execute_us": statistics.median(execute_us),
+        "run_llm_us": statistics.median(run_llm_us),
+        "own_us": statistics.median(e - r for e, r in zip(execute_us, run_llm_us, strict=True)),
+        "execute_windows": execute_us,
+        "run_llm_windows": run_llm_us,
+        "app_file": app.__file__,
+        "model": model,
+    }
 
 
 # -- the parent: worktree, simulator, interleaved rounds, the table ------------------------------------------
@@ -219,9 +234,22 @@ def run_worker(side: Results, port: int, args: argparse.Namespace, c: int, scrat
     # PYTHONPATH replaced, not extended: only that tree's `app` may be found (ahead of the venv's editable
     # install of this tree, which is a meta-path finder consulted after sys.path).
     env = dict(os.environ, PYTHONPATH=str(side.tree), PYTHONDONTWRITEBYTECODE="1")
-    cmd = [sys.executable, str(SCRIPT), "--worker", "--port", str(port), "--calls", str(calls),
-           "--concurrency", str(c), "--pairs", str(args.pairs), "--warmup", str(args.warmup),
-           *(["--one-commit-per-window"] if args.one_commit_per_window else [])]
+    cmd = [
+        sys.executable,
+        str(SCRIPT),
+        "--worker",
+        "--port",
+        str(port),
+        "--calls",
+        str(calls),
+        "--concurrency",
+        str(c),
+        "--pairs",
+        str(args.pairs),
+        "--warmup",
+        str(args.warmup),
+        *(["--one-commit-per-window"] if args.one_commit_per_window else []),
+    ]
     done = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{side.name} worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -244,14 +272,17 @@ def header(args: argparse.Namespace, base_sha: str) -> list[str]:
             versions.append(f"{name} (absent)")
     dirty = git("status", "--porcelain", "--", "app")
     new = git("log", "-1", "--format=%h %s") + (" + uncommitted changes in app/" if dirty else "")
-    return [f"command: {shlex.join(['python', 'bench/own_cpu.py', *sys.argv[1:]])}",
-            f"machine: {cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}; {', '.join(versions)}",
-            f"base: {git('log', '-1', '--format=%h %s', base_sha)[:110]}",
-            f"new:  {new[:110]} (the work tree)",
-            f"simulator: this tree's, own process, zero latency, no faults; HTTP_TRANSPORT each revision's default; "
-            f"{args.rounds} rounds (base/new order alternating), {args.pairs} execute/run_llm pairs per worker; "
-            f"calls per window {args.calls_c1} at concurrency 1, {args.calls} above; medians", ""]
+    return [
+        f"command: {shlex.join(['python', 'bench/own_cpu.py', *sys.argv[1:]])}",
+        f"machine: {cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}; {', '.join(versions)}",
+        f"base: {git('log', '-1', '--format=%h %s', base_sha)[:110]}",
+        f"new:  {new[:110]} (the work tree)",
+        f"simulator: this tree's, own process, zero latency, no faults; HTTP_TRANSPORT each revision's default; "
+        f"{args.rounds} rounds (base/new order alternating), {args.pairs} execute/run_llm pairs per worker; "
+        f"calls per window {args.calls_c1} at concurrency 1, {args.calls} above; medians",
+        "",
+    ]
 
 
 def own_list(side: Results, c: int) -> str:
@@ -264,8 +295,19 @@ def round_ratios(base: Results, new: Results, c: int) -> list[float]:
 
 
 def table(base: Results, new: Results, concurrencies: list[int]) -> tuple[list[str], bool]:
-    head = ("conc", "base own us", "new own us", "ratio new/base", "verdict (<= 1.10)", "base execute us",
-            "new execute us", "base run_llm us", "new run_llm us", "own spread base", "own spread new")
+    head = (
+        "conc",
+        "base own us",
+        "new own us",
+        "ratio new/base",
+        "verdict (<= 1.10)",
+        "base execute us",
+        "new execute us",
+        "base run_llm us",
+        "new run_llm us",
+        "own spread base",
+        "own spread new",
+    )
     rows: list[tuple[str, ...]] = [head]
     ok = True
     for c in concurrencies:
@@ -275,21 +317,36 @@ def table(base: Results, new: Results, concurrencies: list[int]) -> tuple[list[s
         # as the medians do: 5/5 is a clear verdict, 3/5 a coin toss the noise could flip.
         agree = sum((r <= MAX_GROWTH) == (ratio <= MAX_GROWTH) for r in round_ratios(base, new, c))
         verdict = f"{'OK' if ratio <= MAX_GROWTH else 'GREW'} ({agree}/{len(base.by_conc[c])} rounds)"
-        rows.append((str(c), f"{base.median(c, 'own_us'):,.0f}", f"{new.median(c, 'own_us'):,.0f}", f"{ratio:.3f}",
-                     verdict, f"{base.median(c, 'execute_us'):,.0f}",
-                     f"{new.median(c, 'execute_us'):,.0f}", f"{base.median(c, 'run_llm_us'):,.0f}",
-                     f"{new.median(c, 'run_llm_us'):,.0f}", f"{base.spread(c):.0%}", f"{new.spread(c):.0%}"))
+        rows.append(
+            (
+                str(c),
+                f"{base.median(c, 'own_us'):,.0f}",
+                f"{new.median(c, 'own_us'):,.0f}",
+                f"{ratio:.3f}",
+                verdict,
+                f"{base.median(c, 'execute_us'):,.0f}",
+                f"{new.median(c, 'execute_us'):,.0f}",
+                f"{base.median(c, 'run_llm_us'):,.0f}",
+                f"{new.median(c, 'run_llm_us'):,.0f}",
+                f"{base.spread(c):.0%}",
+                f"{new.spread(c):.0%}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     out = ["| " + " | ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) + " |" for r in rows]
     out.insert(1, "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
     out.append("")
     for c in concurrencies:
         paired = round_ratios(base, new, c)
-        out.append(f"concurrency {c}: new/base own CPU per round {', '.join(f'{x:.2f}' for x in paired)} "
-                   f"(median {statistics.median(paired):.3f}); own us per round base "
-                   f"{own_list(base, c)}, new {own_list(new, c)}")
-    out.append("own = execute CPU/call - run_llm CPU/call in the same worker; spread = (max - min) / median of own "
-               "over rounds, the noise between identical runs")
+        out.append(
+            f"concurrency {c}: new/base own CPU per round {', '.join(f'{x:.2f}' for x in paired)} "
+            f"(median {statistics.median(paired):.3f}); own us per round base "
+            f"{own_list(base, c)}, new {own_list(new, c)}"
+        )
+    out.append(
+        "own = execute CPU/call - run_llm CPU/call in the same worker; spread = (max - min) / median of own "
+        "over rounds, the noise between identical runs"
+    )
     return out, ok
 
 
@@ -308,15 +365,18 @@ def parent(args: argparse.Namespace) -> int:
                 # base, new, then new, base: a drift of the machine favours neither revision.
                 for side in (base, new) if r % 2 == 0 else (new, base):
                     run_worker(side, port, args, c, scratch)
-            print(f"round {r + 1}/{args.rounds} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr,
-                  flush=True)
+            print(
+                f"round {r + 1}/{args.rounds} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True
+            )
         changed = fingerprint(ROOT) != before
     rows, ok = table(base, new, concurrencies)
     if changed:
         rows.append("WARNING: app/ in the work tree changed during the run, so rounds ran different code: rerun")
     print("\n".join([*lines, f"app: base {base.app_file}, new {new.app_file}", "", *rows]))
-    print(f"\nwall time {time.perf_counter() - started:.0f} s; target (own CPU/call grows <= 10 %): "
-          f"{'OK' if ok else 'MISSED'}")
+    print(
+        f"\nwall time {time.perf_counter() - started:.0f} s; target (own CPU/call grows <= 10 %): "
+        f"{'OK' if ok else 'MISSED'}"
+    )
     return 0 if ok else 1
 
 
@@ -332,16 +392,20 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=40, help="execute/run_llm window pairs per worker (40)")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured calls of each kind per worker (200)")
     parser.add_argument("--keep", action="store_true", help="keep the base worktree afterwards")
-    parser.add_argument("--one-commit-per-window", action="store_true",
-                        help="the attempt log commits once per window (its flush), not after each linger "
-                             "(LINGER_SECONDS): takes the commit cadence, which varies with the machine's speed, out "
-                             "of the comparison")
+    parser.add_argument(
+        "--one-commit-per-window",
+        action="store_true",
+        help="the attempt log commits once per window (its flush), not after each linger "
+        "(LINGER_SECONDS): takes the commit cadence, which varies with the machine's speed, out "
+        "of the comparison",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = asyncio.run(worker(args.port, args.calls, int(args.concurrency), args.pairs, args.warmup,
-                                    args.one_commit_per_window))
+        result = asyncio.run(
+            worker(args.port, args.calls, int(args.concurrency), args.pairs, args.warmup, args.one_commit_per_window)
+        )
         print(json.dumps(result))
         return 0
     return parent(args)

@@ -108,9 +108,25 @@ def parts(prefix: Path) -> list[int]:
 def run_worker(tree: Path, port: int, args: argparse.Namespace, c: int, scratch: Path) -> dict[str, Any]:
     prefix = scratch / f"cg_{tree.name}_{c}_{time.monotonic_ns()}"
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
-    cmd = ["valgrind", "--tool=callgrind", f"--dump-before={MARKER}", f"--callgrind-out-file={prefix}",
-           sys.executable, str(SCRIPT), "--worker", "--port", str(port), "--calls", str(args.calls),
-           "--concurrency", str(c), "--pairs", str(args.pairs), "--warmup", str(args.warmup)]
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--dump-before={MARKER}",
+        f"--callgrind-out-file={prefix}",
+        sys.executable,
+        str(SCRIPT),
+        "--worker",
+        "--port",
+        str(port),
+        "--calls",
+        str(args.calls),
+        "--concurrency",
+        str(c),
+        "--pairs",
+        str(args.pairs),
+        "--warmup",
+        str(args.warmup),
+    ]
     done = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -120,12 +136,16 @@ def run_worker(tree: Path, port: int, args: argparse.Namespace, c: int, scratch:
     counts = parts(prefix)
     # Part 1 runs up to the first marker (start-up, warm-up); then one part per window; the last part runs from
     # the final marker to exit.
-    windows = counts[1:1 + len(result["order"])]
+    windows = counts[1 : 1 + len(result["order"])]
     execute = [n for n, name in zip(windows, result["order"], strict=True) if name == "execute"]
     run_llm = [n for n, name in zip(windows, result["order"], strict=True) if name == "run_llm"]
     own = [(e - r) / args.calls for e, r in zip(execute, run_llm, strict=True)]
-    return {"own": statistics.median(own), "execute": statistics.median(execute) / args.calls,
-            "run_llm": statistics.median(run_llm) / args.calls, "own_windows": own}
+    return {
+        "own": statistics.median(own),
+        "execute": statistics.median(execute) / args.calls,
+        "run_llm": statistics.median(run_llm) / args.calls,
+        "own_windows": own,
+    }
 
 
 def parent(args: argparse.Namespace) -> int:
@@ -138,18 +158,22 @@ def parent(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="own_instr_")))
         tree, sha = stack.enter_context(base_tree(args.base, args.keep))
-        new_tree, new_sha = (stack.enter_context(base_tree(args.new, args.keep)) if args.new
-                             else (ROOT, git("rev-parse", "HEAD")))
+        new_tree, new_sha = (
+            stack.enter_context(base_tree(args.new, args.keep)) if args.new else (ROOT, git("rev-parse", "HEAD"))
+        )
         port = stack.enter_context(simulator(scratch))
         dirty = git("status", "--porcelain", "--", "app")
-        lines += [f"base: {git('log', '-1', '--format=%h %s', sha)[:110]}",
-                  f"new:  {git('log', '-1', '--format=%h %s', new_sha)[:110]}"
-                  + (" + uncommitted app/" if dirty and not args.new else ""),
-                  f"{args.pairs} execute/run_llm window pairs of {args.calls} calls per worker, after {args.warmup} "
-                  "warm-up calls of each; instructions counted by callgrind, all threads", "",
-                  "| conc | base own instr/call | new own instr/call | ratio new/base | verdict (<= 1.10) | "
-                  "base execute | new execute | base run_llm | new run_llm | own windows base | own windows new |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+        lines += [
+            f"base: {git('log', '-1', '--format=%h %s', sha)[:110]}",
+            f"new:  {git('log', '-1', '--format=%h %s', new_sha)[:110]}"
+            + (" + uncommitted app/" if dirty and not args.new else ""),
+            f"{args.pairs} execute/run_llm window pairs of {args.calls} calls per worker, after {args.warmup} "
+            "warm-up calls of each; instructions counted by callgrind, all threads",
+            "",
+            "| conc | base own instr/call | new own instr/call | ratio new/base | verdict (<= 1.10) | "
+            "base execute | new execute | base run_llm | new run_llm | own windows base | own windows new |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        ]
         for c in concurrencies:
             base = run_worker(tree, port, args, c, scratch)
             print(f"conc {c}: base done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
@@ -158,16 +182,22 @@ def parent(args: argparse.Namespace) -> int:
             ratio = new["own"] / base["own"]
             ok &= ratio <= MAX_GROWTH
             windows = [", ".join(f"{x:,.0f}" for x in side["own_windows"]) for side in (base, new)]
-            lines.append(f"| {c} | {base['own']:,.0f} | {new['own']:,.0f} | {ratio:.3f} | "
-                         f"{'OK' if ratio <= MAX_GROWTH else 'GREW'} | {base['execute']:,.0f} | "
-                         f"{new['execute']:,.0f} | {base['run_llm']:,.0f} | {new['run_llm']:,.0f} | "
-                         f"{windows[0]} | {windows[1]} |")
+            lines.append(
+                f"| {c} | {base['own']:,.0f} | {new['own']:,.0f} | {ratio:.3f} | "
+                f"{'OK' if ratio <= MAX_GROWTH else 'GREW'} | {base['execute']:,.0f} | "
+                f"{new['execute']:,.0f} | {base['run_llm']:,.0f} | {new['run_llm']:,.0f} | "
+                f"{windows[0]} | {windows[1]} |"
+            )
     lines.append("")
-    lines.append("own = (execute window - run_llm window) / calls, median over pairs; a column of windows shows "
-                 "how far identical windows disagree")
+    lines.append(
+        "own = (execute window - run_llm window) / calls, median over pairs; a column of windows shows "
+        "how far identical windows disagree"
+    )
     print("\n".join(lines))
-    print(f"\nwall time {time.perf_counter() - started:.0f} s; target (own instructions/call grow <= 10 %): "
-          f"{'OK' if ok else 'MISSED'}")
+    print(
+        f"\nwall time {time.perf_counter() - started:.0f} s; target (own instructions/call grow <= 10 %): "
+        f"{'OK' if ok else 'MISSED'}"
+    )
     return 0 if ok else 1
 
 

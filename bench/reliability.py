@@ -44,10 +44,17 @@ asyncio.run(main())
 
 
 def child(url: str, db: Path, *, calls: int, handler: str = "", exit_s: float = 30) -> subprocess.Popen[str]:
-    script = textwrap.dedent(CHILD).format(handler=handler, key=KEY, url=url, db=str(db), exit_s=exit_s,
-                                           per_lane=max(1, calls // 50))
-    return subprocess.Popen([sys.executable, "-c", script], cwd=db.parent, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    script = textwrap.dedent(CHILD).format(
+        handler=handler, key=KEY, url=url, db=str(db), exit_s=exit_s, per_lane=max(1, calls // 50)
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=db.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def count(db: Path) -> tuple[int, int]:
@@ -78,11 +85,16 @@ def stop_after(proc: subprocess.Popen[str], seconds: float, sig: int) -> str:
 
 
 def main() -> int:
-    lines = ["command: python bench/reliability.py", "",
-             "| how the process ended | requests received | rows in the database | rows in the spill file | "
-             "lost | note |", "|---|---:|---:|---:|---:|---|"]
-    with tempfile.TemporaryDirectory(prefix="reliability_") as tmp, Simulator(
-            api_key=KEY, default_profile=ModelProfile(latency_ms=20, latency_sigma=0.0), seed=0) as sim:
+    lines = [
+        "command: python bench/reliability.py",
+        "",
+        "| how the process ended | requests received | rows in the database | rows in the spill file | lost | note |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="reliability_") as tmp,
+        Simulator(api_key=KEY, default_profile=ModelProfile(latency_ms=20, latency_sigma=0.0), seed=0) as sim,
+    ):
         work = Path(tmp)
 
         def fresh(name: str) -> Path:
@@ -96,15 +108,35 @@ def main() -> int:
         lines.append(report("normal exit", len(sim.requests), db))
 
         db = fresh("sigterm_cli")
-        stop_after(child(sim.base_url, db, calls=10**6, handler="from app.cli import _on_sigterm; "
-                                "signal.signal(signal.SIGTERM, _on_sigterm)"), 2, signal.SIGTERM)
-        lines.append(report("SIGTERM, the CLI's handler (taskrouter run/demo)", len(sim.requests), db,
-                            "calls in flight logged as cancelled"))
+        stop_after(
+            child(
+                sim.base_url,
+                db,
+                calls=10**6,
+                handler="from app.cli import _on_sigterm; signal.signal(signal.SIGTERM, _on_sigterm)",
+            ),
+            2,
+            signal.SIGTERM,
+        )
+        lines.append(
+            report(
+                "SIGTERM, the CLI's handler (taskrouter run/demo)",
+                len(sim.requests),
+                db,
+                "calls in flight logged as cancelled",
+            )
+        )
 
         db = fresh("sigterm_default")
         stop_after(child(sim.base_url, db, calls=10**6), 2, signal.SIGTERM)
-        lines.append(report("SIGTERM, Python's default action (a plain script)", len(sim.requests), db,
-                            "killed at once: rows recorded in the last linger window and the batch being written"))
+        lines.append(
+            report(
+                "SIGTERM, Python's default action (a plain script)",
+                len(sim.requests),
+                db,
+                "killed at once: rows recorded in the last linger window and the batch being written",
+            )
+        )
 
         db = fresh("kill9")
         stop_after(child(sim.base_url, db, calls=10**6), 2, signal.SIGKILL)
@@ -120,8 +152,14 @@ def main() -> int:
         blocker.rollback()
         blocker.close()
         proc.communicate(timeout=120)
-        lines.append(report("a lock held 15 s, past the calls' end (busy timeout 10 s)", len(sim.requests), db,
-                            f"exited {time.monotonic() - started:.0f} s after start, once the lock was released"))
+        lines.append(
+            report(
+                "a lock held 15 s, past the calls' end (busy timeout 10 s)",
+                len(sim.requests),
+                db,
+                f"exited {time.monotonic() - started:.0f} s after start, once the lock was released",
+            )
+        )
 
         db = fresh("lock_forever")
         open_database(db).conn.close()
@@ -130,13 +168,24 @@ def main() -> int:
         child(sim.base_url, db, calls=1000, exit_s=2).communicate(timeout=120)
         blocker.rollback()
         blocker.close()
-        lines.append(report("a lock held past ATTEMPT_LOG_EXIT_SECONDS (2 s here)", len(sim.requests), db,
-                            "spilled; the next process imports them"))
+        lines.append(
+            report(
+                "a lock held past ATTEMPT_LOG_EXIT_SECONDS (2 s here)",
+                len(sim.requests),
+                db,
+                "spilled; the next process imports them",
+            )
+        )
 
         disk = work / "disk"
         disk.mkdir()
-        mounted = os.geteuid() == 0 and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], capture_output=True).returncode == 0
+        mounted = (
+            os.geteuid() == 0
+            and subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], capture_output=True
+            ).returncode
+            == 0
+        )
         if mounted:
             try:
                 sim.reset()
@@ -156,8 +205,14 @@ def main() -> int:
                 sim.reset()
                 ballast.write_bytes(b"\0" * (os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize - 4096))
                 child(sim.base_url, db, calls=1000, exit_s=2).communicate(timeout=120)
-                lines.append(report("disk full through exit", len(sim.requests), db,
-                                    "the spill file is on the same full disk: lost, and the exit line says so"))
+                lines.append(
+                    report(
+                        "disk full through exit",
+                        len(sim.requests),
+                        db,
+                        "the spill file is on the same full disk: lost, and the exit line says so",
+                    )
+                )
             finally:
                 subprocess.run(["umount", str(disk)], check=False)
         else:

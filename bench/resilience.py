@@ -137,20 +137,35 @@ SCENARIOS = [
     Scenario("0", "baseline: B alone, healthy", (B,), {B: HEALTHY}, healthy=True),
     Scenario("1", "no healthy model", (A, B), {A: flaky(0.3), B: flaky(0.3)}, healthy=False),
     Scenario("2", "2 flaky, then healthy", (A, B, C), {A: flaky(0.3), B: flaky(0.3), C: HEALTHY}, healthy=True),
-    Scenario("3", "hung primary", (A, B), {A: {**HEALTHY, "fault_rates": {"hang": 1.0}}, B: HEALTHY},
-             healthy=True, hang=True),
-    Scenario("4", "50% rate-limited primary", (A, B), {A: {**HEALTHY, "fault_rates": {"rate_limit": 0.5}},
-                                                      B: HEALTHY}, healthy=True),
+    Scenario(
+        "3", "hung primary", (A, B), {A: {**HEALTHY, "fault_rates": {"hang": 1.0}}, B: HEALTHY}, healthy=True, hang=True
+    ),
+    Scenario(
+        "4",
+        "50% rate-limited primary",
+        (A, B),
+        {A: {**HEALTHY, "fault_rates": {"rate_limit": 0.5}}, B: HEALTHY},
+        healthy=True,
+    ),
     Scenario("5", "single forced flaky model", (A,), {A: flaky(0.3)}, healthy=False, forced=True),
-    Scenario("6", "slow-tail primary, hedging", (A, B), {A: {"latency_ms": 80.0, "latency_sigma": 1.2}, B: HEALTHY},
-             healthy=True, hedge=True),
+    Scenario(
+        "6",
+        "slow-tail primary, hedging",
+        (A, B),
+        {A: {"latency_ms": 80.0, "latency_sigma": 1.2}, B: HEALTHY},
+        healthy=True,
+        hedge=True,
+    ),
     Scenario("7", "30% dropped, single model", (A,), {A: dropping(0.3)}, healthy=False, dropped=True),
-    Scenario("7f", "30% dropped, single forced model", (A,), {A: dropping(0.3)}, healthy=False, forced=True,
-             dropped=True),
-    Scenario("8", "30% dropped on both models", (A, B), {A: dropping(0.3), B: dropping(0.3)}, healthy=False,
-             dropped=True),
-    Scenario("8b", "30% dropped primary, healthy B", (A, B), {A: dropping(0.3), B: HEALTHY}, healthy=True,
-             dropped=True),
+    Scenario(
+        "7f", "30% dropped, single forced model", (A,), {A: dropping(0.3)}, healthy=False, forced=True, dropped=True
+    ),
+    Scenario(
+        "8", "30% dropped on both models", (A, B), {A: dropping(0.3), B: dropping(0.3)}, healthy=False, dropped=True
+    ),
+    Scenario(
+        "8b", "30% dropped primary, healthy B", (A, B), {A: dropping(0.3), B: HEALTHY}, healthy=True, dropped=True
+    ),
 ]
 ATTEMPT_TIMEOUT_S = 30.0  # per attempt, except in the hung-primary scenario
 
@@ -217,8 +232,11 @@ def new_api() -> tuple[bool, bool, bool]:
     from app.config import Settings
     from app.core.router import Router
 
-    return ("llm_request_deadline_seconds" in Settings.model_fields, "hedge_after_ms" in Settings.model_fields,
-            "timeout" in inspect.signature(Router.execute).parameters)
+    return (
+        "llm_request_deadline_seconds" in Settings.model_fields,
+        "hedge_after_ms" in Settings.model_fields,
+        "timeout" in inspect.signature(Router.execute).parameters,
+    )
 
 
 def taskrouter_settings(scenario: Scenario, base_url: str, db: Path, args: argparse.Namespace) -> Any:
@@ -226,10 +244,17 @@ def taskrouter_settings(scenario: Scenario, base_url: str, db: Path, args: argpa
 
     has_deadline, has_hedge, _ = new_api()
     overrides: dict[str, Any] = dict(
-        env_file=None, groq_api_key=KEY, groq_base_url=base_url, attempts_db_path=db,
+        env_file=None,
+        groq_api_key=KEY,
+        groq_base_url=base_url,
+        attempts_db_path=db,
         llm_timeout_seconds=args.hang_timeout if scenario.hang else ATTEMPT_TIMEOUT_S,
-        force_model=scenario.chain[0] if scenario.forced else None, default_models={}, daily_budget_usd=None,
-        model_catalog_file=None, attempt_logging=True)
+        force_model=scenario.chain[0] if scenario.forced else None,
+        default_models={},
+        daily_budget_usd=None,
+        model_catalog_file=None,
+        attempt_logging=True,
+    )
     # Passed only where they exist: older Settings would not know them.
     if has_deadline:
         overrides["llm_request_deadline_seconds"] = args.deadline
@@ -243,8 +268,11 @@ def taskrouter_call(scenario: Scenario, base_url: str, db: Path, args: argparse.
     from app.core.router import Router
 
     registry = {TASK: list(scenario.chain), "fallback": []}
-    router = Router(taskrouter_settings(scenario, base_url, db, args), registry=lambda: registry,
-                    catalog=lambda: ai_models.MODEL_CATALOG)
+    router = Router(
+        taskrouter_settings(scenario, base_url, db, args),
+        registry=lambda: registry,
+        catalog=lambda: ai_models.MODEL_CATALOG,
+    )
     # An undeclared `timeout=` would reach the provider as a request parameter (and fail every call), so only
     # where execute() declares it.
     per_call = {"timeout": args.deadline} if new_api()[2] else {}
@@ -271,9 +299,13 @@ def litellm_ready() -> str | None:
 
 def litellm_router_args(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]:
     chain = scenario.chain[:1] if scenario.forced else scenario.chain
-    return dict(fallbacks=[{chain[0]: list(chain[1:])}] if len(chain) > 1 else [], num_retries=LITE_NUM_RETRIES,
-                allowed_fails=LITE_ALLOWED_FAILS, cooldown_time=LITE_COOLDOWN_S,
-                timeout=args.hang_timeout if scenario.hang else ATTEMPT_TIMEOUT_S)
+    return dict(
+        fallbacks=[{chain[0]: list(chain[1:])}] if len(chain) > 1 else [],
+        num_retries=LITE_NUM_RETRIES,
+        allowed_fails=LITE_ALLOWED_FAILS,
+        cooldown_time=LITE_COOLDOWN_S,
+        timeout=args.hang_timeout if scenario.hang else ATTEMPT_TIMEOUT_S,
+    )
 
 
 def litellm_call(scenario: Scenario, openai_base_url: str, args: argparse.Namespace) -> Call:
@@ -282,8 +314,10 @@ def litellm_call(scenario: Scenario, openai_base_url: str, args: argparse.Namesp
     chain = scenario.chain[:1] if scenario.forced else scenario.chain
     # One group per model, named as the model: `openai/` makes LiteLLM speak OpenAI's API to api_base and send
     # the rest (the registry name) as the model.
-    model_list = [{"model_name": m, "litellm_params": {"model": f"openai/{m}", "api_base": openai_base_url,
-                                                       "api_key": KEY}} for m in chain]
+    model_list = [
+        {"model_name": m, "litellm_params": {"model": f"openai/{m}", "api_base": openai_base_url, "api_key": KEY}}
+        for m in chain
+    ]
     router = litellm.Router(model_list=model_list, **litellm_router_args(scenario, args))
 
     async def call() -> Any:
@@ -349,8 +383,11 @@ async def bench(args: argparse.Namespace, workdir: Path, scenarios: list[Scenari
     for scenario in scenarios:
         for client in clients:
             run = await run_one(scenario, client, args, workdir, args.requests)
-            print(f"  scenario {scenario.key} {client}: {run.wall:.1f} s, answered {run.answered}/{run.requests}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  scenario {scenario.key} {client}: {run.wall:.1f} s, answered {run.answered}/{run.requests}",
+                file=sys.stderr,
+                flush=True,
+            )
             runs.append(run)
         if LITE not in clients:
             runs.append(Run(scenario, LITE, skipped="--no-litellm" if args.no_litellm else "did not import"))
@@ -368,11 +405,25 @@ def table(runs: list[Run]) -> list[str]:
         if r.skipped is not None:
             rows.append((name, f"{r.client} (skipped: {r.skipped})", *["-"] * 6))
             continue
-        rows.append((name, r.client, f"{r.answered_pct:.2f}", f"{r.pct(50):,.0f}", f"{r.pct(99):,.0f}",
-                     f"{r.pct(100):,.0f}", str(r.past_deadline), f"{r.calls / r.requests:.2f}"))
+        rows.append(
+            (
+                name,
+                r.client,
+                f"{r.answered_pct:.2f}",
+                f"{r.pct(50):,.0f}",
+                f"{r.pct(99):,.0f}",
+                f"{r.pct(100):,.0f}",
+                str(r.past_deadline),
+                f"{r.calls / r.requests:.2f}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    out = ["| " + " | ".join(x.ljust(w) if i < 2 else x.rjust(w) for i, (x, w) in
-                             enumerate(zip(r, widths, strict=True))) + " |" for r in rows]
+    out = [
+        "| "
+        + " | ".join(x.ljust(w) if i < 2 else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths, strict=True)))
+        + " |"
+        for r in rows
+    ]
     out.insert(1, "|" + "|".join("-" * (w + 2) if i < 2 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|")
     return out
 
@@ -395,31 +446,51 @@ def verdicts(runs: list[Run], hang_timeout: float) -> tuple[list[str], bool]:
     for scenario in {r.scenario.key: r.scenario for r in runs}.values():
         ours, lite = by[(scenario.key, OURS)], by.get((scenario.key, LITE))
         target = TARGET_ONE_HEALTHY if scenario.healthy else TARGET_NO_HEALTHY
-        checks = [(f"answered {ours.answered_pct:.2f}% (target >= {target}%)", ours.answered_pct >= target),
-                  (f"past deadline {ours.past_deadline} (target 0)", ours.past_deadline == 0)]
+        checks = [
+            (f"answered {ours.answered_pct:.2f}% (target >= {target}%)", ours.answered_pct >= target),
+            (f"past deadline {ours.past_deadline} (target 0)", ours.past_deadline == 0),
+        ]
         base = by.get(("0", OURS))
         if scenario.hang and base is not None:
             limit = TARGET_HANG_P99_RATIO * base.pct(99)
             after = ours.after_first_slow(0.9 * hang_timeout)
             p99 = ours.pct(99, after)
-            checks.append((f"p99 after the first timeout {p99:,.0f} ms over {len(after)} requests (target < "
-                           f"{TARGET_HANG_P99_RATIO:g}x the healthy model's p99 {base.pct(99):,.0f} = {limit:,.0f} ms)",
-                           p99 < limit))
+            checks.append(
+                (
+                    f"p99 after the first timeout {p99:,.0f} ms over {len(after)} requests (target < "
+                    f"{TARGET_HANG_P99_RATIO:g}x the healthy model's p99 {base.pct(99):,.0f} = {limit:,.0f} ms)",
+                    p99 < limit,
+                )
+            )
         if lite is not None and lite.skipped is None and scenario.dropped:
-            checks.append((f"vs LiteLLM {lite.answered_pct:.2f}% answered, p99 {lite.pct(99):,.0f} ms "
-                           f"(target: as many answered, lower p99)", as_many_and_faster(ours, lite)))
+            checks.append(
+                (
+                    f"vs LiteLLM {lite.answered_pct:.2f}% answered, p99 {lite.pct(99):,.0f} ms "
+                    f"(target: as many answered, lower p99)",
+                    as_many_and_faster(ours, lite),
+                )
+            )
         elif lite is not None and lite.skipped is None:
-            checks.append((f"vs LiteLLM {lite.answered_pct:.2f}% answered, p99 {lite.pct(99):,.0f} ms "
-                           f"(target: better)", better(ours, lite)))
+            checks.append(
+                (
+                    f"vs LiteLLM {lite.answered_pct:.2f}% answered, p99 {lite.pct(99):,.0f} ms (target: better)",
+                    better(ours, lite),
+                )
+            )
         all_ok &= all(ok for _, ok in checks)
-        lines.append(f"scenario {scenario.key} ({scenario.title}): " + "; ".join(
-            f"{text} -> {'OK' if ok else 'MISSED'}" for text, ok in checks))
+        lines.append(
+            f"scenario {scenario.key} ({scenario.title}): "
+            + "; ".join(f"{text} -> {'OK' if ok else 'MISSED'}" for text, ok in checks)
+        )
     return lines, all_ok
 
 
 def failures(runs: list[Run]) -> list[str]:
-    return [f"  {r.scenario.key} {r.client}: " + ", ".join(f"{kind} x{n}" for kind, n in r.errors.most_common())
-            for r in runs if r.errors]
+    return [
+        f"  {r.scenario.key} {r.client}: " + ", ".join(f"{kind} x{n}" for kind, n in r.errors.most_common())
+        for r in runs
+        if r.errors
+    ]
 
 
 def versions() -> str:
@@ -432,22 +503,37 @@ def versions() -> str:
 
 def machine() -> str:
     cpu = cpu_name()
-    return (f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
-            f"{platform.release()}; {versions()}")
+    return (
+        f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}; {versions()}"
+    )
 
 
 def header(args: argparse.Namespace, workdir: Path) -> list[str]:
     has_deadline, has_hedge, has_timeout_kwarg = new_api()
     hedged = [s for s in SCENARIOS if s.key in args.hedge_in]
     probe = taskrouter_settings(hedged[0] if hedged else SCENARIOS[0], "http://127.0.0.1:1", workdir / "p.db", args)
-    shown = ["llm_max_attempts", "llm_request_deadline_seconds", "hedge_after_ms", "retry_backoff_base_seconds",
-             "retry_backoff_max_seconds", "server_error_threshold", "server_error_cooldown_seconds",
-             "breaker_failure_rate", "breaker_open_after_timeouts", "breaker_open_after_connection_errors",
-             "breaker_cooldown_seconds", "http_transport"]
+    shown = [
+        "llm_max_attempts",
+        "llm_request_deadline_seconds",
+        "hedge_after_ms",
+        "retry_backoff_base_seconds",
+        "retry_backoff_max_seconds",
+        "server_error_threshold",
+        "server_error_cooldown_seconds",
+        "breaker_failure_rate",
+        "breaker_open_after_timeouts",
+        "breaker_open_after_connection_errors",
+        "breaker_cooldown_seconds",
+        "http_transport",
+    ]
     present = ", ".join(f"{name}={getattr(probe, name)}" for name in shown if hasattr(probe, name))
     lite = litellm_router_args(SCENARIOS[2], args)
-    hedge = (f"{args.hedge_after_ms:g} ms in scenario(s) {', '.join(s.key for s in hedged) or 'none'}" if has_hedge
-             else "not a setting yet")
+    hedge = (
+        f"{args.hedge_after_ms:g} ms in scenario(s) {', '.join(s.key for s in hedged) or 'none'}"
+        if has_hedge
+        else "not a setting yet"
+    )
     return [
         f"command: python bench/resilience.py {' '.join(sys.argv[1:])}".rstrip(),
         f"machine: {machine()}",
@@ -473,8 +559,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7, help="the simulator's fault and latency seed (7)")
     parser.add_argument("--hang-timeout", type=float, default=1.0, help="per-attempt timeout with a hung primary (1)")
     parser.add_argument("--hedge-after-ms", type=float, default=200.0, help="taskrouter HEDGE_AFTER_MS (200)")
-    parser.add_argument("--hedge-in", type=lambda t: set(t.split(",")), default={s.key for s in SCENARIOS if s.hedge},
-                        help="scenarios where taskrouter hedges (6)")
+    parser.add_argument(
+        "--hedge-in",
+        type=lambda t: set(t.split(",")),
+        default={s.key for s in SCENARIOS if s.hedge},
+        help="scenarios where taskrouter hedges (6)",
+    )
     parser.add_argument("--scenarios", default=",".join(s.key for s in SCENARIOS), help="comma-separated (all)")
     parser.add_argument("--no-litellm", action="store_true")
     args = parser.parse_args()

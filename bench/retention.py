@@ -119,8 +119,27 @@ class Probe:
         log = get_attempt_log(self.path)
 
         def one() -> None:
-            log.record(AttemptRow(f"probe{self.written}", "fast", "probe/model", "groq", 1, "success", None, None,
-                                  None, False, False, 10, 5, 15, 100.0, 0.0, utc_now_iso()))
+            log.record(
+                AttemptRow(
+                    f"probe{self.written}",
+                    "fast",
+                    "probe/model",
+                    "groq",
+                    1,
+                    "success",
+                    None,
+                    None,
+                    None,
+                    False,
+                    False,
+                    10,
+                    5,
+                    15,
+                    100.0,
+                    0.0,
+                    utc_now_iso(),
+                )
+            )
             self.written += 1
             log.flush(30)
 
@@ -152,13 +171,19 @@ def main(argv: list[str] | None = None) -> int:
         table = found["attempts"]
         indexes = sum(v for k, v in found.items() if k.startswith("idx_attempts_"))
         per_row = (table + indexes) / args.rows
-        print(f"## 1. Seed: {args.rows:,} rows over {args.days:g} days through the attempt log's INSERTs, "
-              f"{WRITER_BATCH:,}-row transactions ({args.rows / took:,.0f} rows/s)\n")
-        print(f"table {table / args.rows:.0f} B/row, indexes {indexes / args.rows:.0f} B/row, together "
-              f"{per_row:.0f} B/row; file {os.path.getsize(path) / 1e6:,.1f} MB")
+        print(
+            f"## 1. Seed: {args.rows:,} rows over {args.days:g} days through the attempt log's INSERTs, "
+            f"{WRITER_BATCH:,}-row transactions ({args.rows / took:,.0f} rows/s)\n"
+        )
+        print(
+            f"table {table / args.rows:.0f} B/row, indexes {indexes / args.rows:.0f} B/row, together "
+            f"{per_row:.0f} B/row; file {os.path.getsize(path) / 1e6:,.1f} MB"
+        )
         for rate in (10, 100):
-            print(f"at {rate} requests/s ({rate * 86_400:,} rows a day, one attempt each): "
-                  f"{per_row * rate * 86_400 / 1e9:,.2f} GB a day")
+            print(
+                f"at {rate} requests/s ({rate * 86_400:,} rows a day, one attempt each): "
+                f"{per_row * rate * 86_400 / 1e9:,.2f} GB a day"
+            )
 
         db = open_database(path)
         started = time.perf_counter()
@@ -167,11 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         db.conn.close()
         found = sizes(path)
         hourly, daily = found.get("attempts_hourly", 0), found.get("attempts_daily", 0)
-        print(f"\n## 2. Rollup of the backlog: {rolled.hours:,} hours, {rolled.rows:,} rows in {took:.1f} s "
-              f"({rolled.rows / took:,.0f} rows/s)\n")
-        print(f"attempts_hourly {hourly / 1e6:.2f} MB = {hourly / rolled.hours:,.0f} B per hour; attempts_daily "
-              f"{daily / 1e6:.2f} MB = {daily / max(rolled.hours / 24, 1):,.0f} B per day "
-              f"({hourly / rolled.rows:.1f} + {daily / rolled.rows:.2f} B per raw row rolled up)")
+        print(
+            f"\n## 2. Rollup of the backlog: {rolled.hours:,} hours, {rolled.rows:,} rows in {took:.1f} s "
+            f"({rolled.rows / took:,.0f} rows/s)\n"
+        )
+        print(
+            f"attempts_hourly {hourly / 1e6:.2f} MB = {hourly / rolled.hours:,.0f} B per hour; attempts_daily "
+            f"{daily / 1e6:.2f} MB = {daily / max(rolled.hours / 24, 1):,.0f} B per day "
+            f"({hourly / rolled.rows:.1f} + {daily / rolled.rows:.2f} B per raw row rolled up)"
+        )
 
         with Probe(path) as probe:
             time.sleep(IDLE_SECONDS)  # the baseline: nothing but the probe running
@@ -182,20 +211,28 @@ def main(argv: list[str] | None = None) -> int:
             probe.phase = "after"
             time.sleep(READ_EVERY * 2)
         print(f"\n## 3. Prune, keep {args.keep_days} days, a writer and a reader on the file\n")
-        print(f"removed {report.rows_removed:,} rows in {took:.1f} s ({report.rows_removed / took:,.0f} rows/s), "
-              f"{report.batches:,} batches (sized to hold the lock {BATCH_SECONDS * 1000:.0f} ms), the longest write "
-              f"(a batch or a vacuum step) {report.longest_batch_ms:.0f} ms; "
-              f"file {report.size_before / 1e6:,.1f} MB -> {report.size_after / 1e6:,.1f} MB "
-              f"({report.returned / 1e6:,.1f} MB returned, auto_vacuum {report.auto_vacuum})")
-        print("\n| phase | writer record -> flushed, ms p50 / p99 / max | samples | dashboard All time totals, "
-              "ms p50 / p99 / max | samples |\n|---|---|---:|---|---:|")
+        print(
+            f"removed {report.rows_removed:,} rows in {took:.1f} s ({report.rows_removed / took:,.0f} rows/s), "
+            f"{report.batches:,} batches (sized to hold the lock {BATCH_SECONDS * 1000:.0f} ms), the longest write "
+            f"(a batch or a vacuum step) {report.longest_batch_ms:.0f} ms; "
+            f"file {report.size_before / 1e6:,.1f} MB -> {report.size_after / 1e6:,.1f} MB "
+            f"({report.returned / 1e6:,.1f} MB returned, auto_vacuum {report.auto_vacuum})"
+        )
+        print(
+            "\n| phase | writer record -> flushed, ms p50 / p99 / max | samples | dashboard All time totals, "
+            "ms p50 / p99 / max | samples |\n|---|---|---:|---|---:|"
+        )
         for phase in ("idle", "prune"):
-            print(f"| {phase} | {_ms(probe.writes.get(phase, []))} | {len(probe.writes.get(phase, []))} | "
-                  f"{_ms(probe.reads.get(phase, []))} | {len(probe.reads.get(phase, []))} |")
+            print(
+                f"| {phase} | {_ms(probe.writes.get(phase, []))} | {len(probe.writes.get(phase, []))} | "
+                f"{_ms(probe.reads.get(phase, []))} | {len(probe.reads.get(phase, []))} |"
+            )
         kept = sqlite3.connect(path).execute("SELECT COUNT(*) FROM attempts WHERE model = 'probe/model'")
         lost = probe.written - kept.fetchone()[0]
-        print(f"\nprobe rows written {probe.written:,}, in the file {probe.written - lost:,}: "
-              f"{'none lost' if lost == 0 else f'{lost} LOST'}; run at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+        print(
+            f"\nprobe rows written {probe.written:,}, in the file {probe.written - lost:,}: "
+            f"{'none lost' if lost == 0 else f'{lost} LOST'}; run at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        )
         get_attempt_log(path).close()
     return 0
 

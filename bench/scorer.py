@@ -45,31 +45,63 @@ Labelled = list[tuple[str, list[dict[str, Any]], dict[str, Any]]]  # (class, mes
 
 SHORT: list[dict[str, Any]] = [{"role": "user", "content": "What is the capital of France?"}]
 TYPICAL: list[dict[str, Any]] = [
-    {"role": "system", "content": "You are a customer support agent for an online store. Be concise and friendly. "
-                                  "Never promise a delivery date."},
-    {"role": "user", "content": "Hi! I ordered a pair of running shoes last week (order ORD-18234) and they arrived "
-                                "in the wrong size. Can you tell me how to return them, and whether you can send the "
-                                "larger size before I send these back? Also, do I have to pay for the return "
-                                "shipping? Thanks, Ana"},
+    {
+        "role": "system",
+        "content": "You are a customer support agent for an online store. Be concise and friendly. "
+        "Never promise a delivery date.",
+    },
+    {
+        "role": "user",
+        "content": "Hi! I ordered a pair of running shoes last week (order ORD-18234) and they arrived "
+        "in the wrong size. Can you tell me how to return them, and whether you can send the "
+        "larger size before I send these back? Also, do I have to pay for the return "
+        "shipping? Thanks, Ana",
+    },
 ]
 
 
 def long_thread() -> list[dict[str, Any]]:
     """An agent thread: a long system prompt, then 13 rounds of a user turn with pasted code, an assistant turn
     calling a tool and the tool's JSON result."""
-    code = "```python\n" + "".join(f"def step_{i}(state):\n    state['n'] += {i}\n    return state\n\n"
-                                    for i in range(60)) + "```\n"
-    rules = "".join(f"{i}. Always check the order status before answering; never promise a date.\n"
-                    for i in range(1, 40))
+    code = (
+        "```python\n"
+        + "".join(f"def step_{i}(state):\n    state['n'] += {i}\n    return state\n\n" for i in range(60))
+        + "```\n"
+    )
+    rules = "".join(
+        f"{i}. Always check the order status before answering; never promise a date.\n" for i in range(1, 40)
+    )
     messages: list[dict[str, Any]] = [{"role": "system", "content": "You are a coding agent.\n" + rules}]
     for turn in range(13):
-        messages.append({"role": "user", "content": f"Round {turn}: refactor the steps below, then run the tests "
-                                                    f"and explain each failure step by step.\n{code}"})
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": f"call_{turn}", "type": "function",
-             "function": {"name": "run_tests", "arguments": json.dumps({"path": "tests/", "round": turn})}}]})
-        messages.append({"role": "tool", "tool_call_id": f"call_{turn}", "content": json.dumps(
-            {"passed": 120 - turn, "failed": turn, "log": [f"test_step_{i} ... ok" for i in range(120)]})})
+        messages.append(
+            {
+                "role": "user",
+                "content": f"Round {turn}: refactor the steps below, then run the tests "
+                f"and explain each failure step by step.\n{code}",
+            }
+        )
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{turn}",
+                        "type": "function",
+                        "function": {"name": "run_tests", "arguments": json.dumps({"path": "tests/", "round": turn})},
+                    }
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "tool",
+                "tool_call_id": f"call_{turn}",
+                "content": json.dumps(
+                    {"passed": 120 - turn, "failed": turn, "log": [f"test_step_{i} ... ok" for i in range(120)]}
+                ),
+            }
+        )
     return messages
 
 
@@ -78,20 +110,57 @@ OWN_LABELLED: Labelled = [
     ("simple", SHORT, {}),
     ("simple", TYPICAL, {}),
     ("simple", [{"role": "user", "content": "Translate 'good morning' into Spanish."}], {}),
-    ("simple", [{"role": "user", "content": "Extract the name and the order id: 'Hi, Ana here, order ORD-77.'"}],
-     {"response_format": {"type": "json_object"}}),
-    ("medium", [{"role": "user", "content": "Why does this return None? Explain the bug and fix it.\n```python\n"
-                                            "def total(xs):\n    for x in xs:\n        s += x\n```"}], {}),
-    ("medium", [{"role": "user", "content": "Compare PostgreSQL and MySQL for a write-heavy workload: list the "
-                                            "trade-offs, then recommend one. Answer in at most 5 bullet points."}],
-     {}),
-    ("complex", [{"role": "user", "content": "Implement an LRU cache with per-entry TTL that is thread-safe, in "
-                                             "Rust. First explain the design and its trade-offs, then give the code, "
-                                             "then unit tests for every edge case. It must not allocate per get."}],
-     {"reasoning_effort": "medium"}),
-    ("breakthrough", [{"role": "user", "content": "Prove or disprove: every tournament on n >= 7 vertices has a "
-                                                  "Hamiltonian path. Give a rigorous proof; state each lemma and "
-                                                  "justify each step."}], {"reasoning_effort": "high"}),
+    (
+        "simple",
+        [{"role": "user", "content": "Extract the name and the order id: 'Hi, Ana here, order ORD-77.'"}],
+        {"response_format": {"type": "json_object"}},
+    ),
+    (
+        "medium",
+        [
+            {
+                "role": "user",
+                "content": "Why does this return None? Explain the bug and fix it.\n```python\n"
+                "def total(xs):\n    for x in xs:\n        s += x\n```",
+            }
+        ],
+        {},
+    ),
+    (
+        "medium",
+        [
+            {
+                "role": "user",
+                "content": "Compare PostgreSQL and MySQL for a write-heavy workload: list the "
+                "trade-offs, then recommend one. Answer in at most 5 bullet points.",
+            }
+        ],
+        {},
+    ),
+    (
+        "complex",
+        [
+            {
+                "role": "user",
+                "content": "Implement an LRU cache with per-entry TTL that is thread-safe, in "
+                "Rust. First explain the design and its trade-offs, then give the code, "
+                "then unit tests for every edge case. It must not allocate per get.",
+            }
+        ],
+        {"reasoning_effort": "medium"},
+    ),
+    (
+        "breakthrough",
+        [
+            {
+                "role": "user",
+                "content": "Prove or disprove: every tournament on n >= 7 vertices has a "
+                "Hamiltonian path. Give a rigorous proof; state each lemma and "
+                "justify each step.",
+            }
+        ],
+        {"reasoning_effort": "high"},
+    ),
 ]
 
 
@@ -107,8 +176,9 @@ def percentile(ordered: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def time_kinds(kinds: dict[str, list[Callable[[], object]]], calls: int,
-               rounds: int) -> dict[str, tuple[list[float], list[float]]]:
+def time_kinds(
+    kinds: dict[str, list[Callable[[], object]]], calls: int, rounds: int
+) -> dict[str, tuple[list[float], list[float]]]:
     """Per kind, the wall and CPU microseconds of `calls` calls, timed one by one, in `rounds` interleaved rounds."""
     out: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in kinds}
     per_round = max(1, calls // rounds)
@@ -132,8 +202,9 @@ def time_kinds(kinds: dict[str, list[Callable[[], object]]], calls: int,
 
 def revision() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "app/core/complexity.py"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "app/core/complexity.py"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     return (done.stdout.strip() or "?") + (" (app/core/complexity.py modified)" if dirty else "")
 
 
@@ -164,23 +235,41 @@ def main(argv: list[str] | None = None) -> int:
 
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"command: python bench/scorer.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, Python "
-          f"{platform.python_version()}, {platform.system()} {platform.release()}; load average {load} (1/5/15 min)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}; load average {load} (1/5/15 min)"
+    )
     print(f"revision: {revision()}; thresholds medium_at={args.medium_at}, complex_at={args.complex_at}")
     print()
-    sizes = {"timer alone (no-op)": "-", "short": _size(SHORT), "typical": _size(TYPICAL), "long": _size(long),
-             "workload": f"{len(requests):,} requests, median {_median_chars(requests):,} characters"}
+    sizes = {
+        "timer alone (no-op)": "-",
+        "short": _size(SHORT),
+        "typical": _size(TYPICAL),
+        "long": _size(long),
+        "workload": f"{len(requests):,} requests, median {_median_chars(requests):,} characters",
+    }
     head = ("prompt", "size", "calls", "wall p50 us", "wall p99 us", "CPU p50 us", "CPU p99 us")
     rows: list[tuple[str, ...]] = [head]
     for name in ("timer alone (no-op)", "short", "typical", "long", "workload"):
         walls, cpus = (sorted(x) for x in timed[name])
-        rows.append((name, sizes[name], f"{len(walls):,}", f"{statistics.median(walls):.1f}",
-                     f"{percentile(walls, 99):.1f}", f"{statistics.median(cpus):.1f}", f"{percentile(cpus, 99):.1f}"))
+        rows.append(
+            (
+                name,
+                sizes[name],
+                f"{len(walls):,}",
+                f"{statistics.median(walls):.1f}",
+                f"{percentile(walls, 99):.1f}",
+                f"{statistics.median(cpus):.1f}",
+                f"{percentile(cpus, 99):.1f}",
+            )
+        )
     print("\n".join(render(rows, left=2)))
     typical_p50 = statistics.median(timed["typical"][0])
     print()
-    print(f"typical prompt: median {typical_p50:.1f} us per call by the wall clock (target < {TARGET_US:.0f} us) -> "
-          f"{'OK' if typical_p50 < TARGET_US else 'MISSED'}")
+    print(
+        f"typical prompt: median {typical_p50:.1f} us per call by the wall clock (target < {TARGET_US:.0f} us) -> "
+        f"{'OK' if typical_p50 < TARGET_US else 'MISSED'}"
+    )
     print()
     print(f"tier mix over {source}:")
     print()
@@ -194,8 +283,12 @@ def _size(messages: list[dict[str, Any]]) -> str:
 
 
 def _median_chars(requests: Labelled) -> int:
-    return int(statistics.median(sum(len(m.get("content") or "") for m in messages if isinstance(m.get("content"), str))
-                                 for _, messages, _ in requests))
+    return int(
+        statistics.median(
+            sum(len(m.get("content") or "") for m in messages if isinstance(m.get("content"), str))
+            for _, messages, _ in requests
+        )
+    )
 
 
 def tier_mix(requests: Labelled, thresholds: dict[str, float]) -> list[str]:
@@ -204,20 +297,30 @@ def tier_mix(requests: Labelled, thresholds: dict[str, float]) -> list[str]:
     counts: dict[str, Counter[str]] = {c: Counter() for c in CLASSES}
     for cls, messages, params in requests:
         counts.setdefault(cls, Counter())[score_complexity(messages, **thresholds, **params).tier] += 1
-    rows: list[tuple[str, ...]] = [("class", "requests", *(f"scored {t}" for t in TIERS), "on its tier", "below",
-                                    "above")]
+    rows: list[tuple[str, ...]] = [
+        ("class", "requests", *(f"scored {t}" for t in TIERS), "on its tier", "below", "above")
+    ]
     total = Counter[str]()
     for cls, got in counts.items():
         n = sum(got.values())
         if not n:
             continue
         own = TIERS.index(CLASS_TIER.get(cls, "complex"))
-        split = {"on": got[TIERS[own]], "below": sum(got[t] for t in TIERS[:own]),
-                 "above": sum(got[t] for t in TIERS[own + 1:])}
+        split = {
+            "on": got[TIERS[own]],
+            "below": sum(got[t] for t in TIERS[:own]),
+            "above": sum(got[t] for t in TIERS[own + 1 :]),
+        }
         total.update(split)
         total["n"] += n
-        rows.append((cls, f"{n:,}", *(_share(got[t], n) for t in TIERS), *(_share(split[k], n) for k in
-                                                                          ("on", "below", "above"))))
+        rows.append(
+            (
+                cls,
+                f"{n:,}",
+                *(_share(got[t], n) for t in TIERS),
+                *(_share(split[k], n) for k in ("on", "below", "above")),
+            )
+        )
     n = total["n"]
     rows.append(("all", f"{n:,}", "", "", "", *(_share(total[k], n) for k in ("on", "below", "above"))))
     return render(rows)
@@ -229,10 +332,15 @@ def _share(count: int, n: int) -> str:
 
 def render(rows: list[tuple[str, ...]], left: int = 1) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["| " + " | ".join(x.ljust(w) if i < left else x.rjust(w) for i, (x, w) in
-                             enumerate(zip(r, widths, strict=True))) + " |" for r in rows]
-    out.insert(1, "|" + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths))
-               + "|")
+    out = [
+        "| "
+        + " | ".join(x.ljust(w) if i < left else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths, strict=True)))
+        + " |"
+        for r in rows
+    ]
+    out.insert(
+        1, "|" + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
+    )
     return out
 
 

@@ -78,11 +78,17 @@ SEED_TRANSACTION_ROWS = 50_000
 PROBE_WRITE_EVERY = 0.05
 PROBE_QUERY_EVERY = 0.1
 IDLE_SECONDS = 3.0  # probe samples taken before the retention starts: the baseline
-_FAILURES = (("rate_limited", 429, "Rate limit reached for model in organization on tokens per minute (TPM): "
-              "Limit 6000, Used 5800, Requested 900. Please try again in 7.1s."),
-             ("server_error", 503, "Service Unavailable"), ("timeout", None, "Request timed out."),
-             ("capacity", 498, "The service is currently over capacity. Please try again later."))
-
+_FAILURES = (
+    (
+        "rate_limited",
+        429,
+        "Rate limit reached for model in organization on tokens per minute (TPM): "
+        "Limit 6000, Used 5800, Requested 900. Please try again in 7.1s.",
+    ),
+    ("server_error", 503, "Service Unavailable"),
+    ("timeout", None, "Request timed out."),
+    ("capacity", 498, "The service is currently over capacity. Please try again later."),
+)
 
 
 # -- rows like the router's ------------------------------------------------------------------------------------
@@ -91,8 +97,11 @@ _FAILURES = (("rate_limited", 429, "Rate limit reached for model in organization
 def _chains() -> dict[str, list[tuple[str, bool]]]:
     registry = ai_models.MODEL_REGISTRY
     fallback = registry.get(FALLBACK_KEY, [])
-    return {task: [(m, False) for m in models] + [(m, True) for m in fallback if m not in models]
-            for task, models in registry.items() if task != FALLBACK_KEY and ":" not in task}
+    return {
+        task: [(m, False) for m in models] + [(m, True) for m in fallback if m not in models]
+        for task, models in registry.items()
+        if task != FALLBACK_KEY and ":" not in task
+    }
 
 
 def attempt_rows(count: int, start: float, end: float, seed: int) -> Iterator[AttemptRow]:
@@ -124,18 +133,55 @@ def attempt_rows(count: int, start: float, end: float, seed: int) -> Iterator[At
             if rnd.random() < 0.06:
                 kind, status, message = rnd.choice(_FAILURES)
                 latency = 30_000.0 if kind == "timeout" else rnd.uniform(50, 400)
-                yield AttemptRow(request_id, task, model, "groq", position, "failure", kind, status, message,
-                                 is_fallback, False, None, None, None, latency, 0.0 if priced else None, created_at)
+                yield AttemptRow(
+                    request_id,
+                    task,
+                    model,
+                    "groq",
+                    position,
+                    "failure",
+                    kind,
+                    status,
+                    message,
+                    is_fallback,
+                    False,
+                    None,
+                    None,
+                    None,
+                    latency,
+                    0.0 if priced else None,
+                    created_at,
+                )
                 continue
             prompt, completion = rnd.randint(100, 3000), rnd.randint(20, 1200)
             reasoning = rnd.randint(0, completion // 2) if info and "reasoning" in info.capabilities else 0
             cost = None
             if priced:
                 cost = (prompt * info.input_price + completion * info.output_price) / 1e6  # type: ignore[union-attr,operator]
-            yield AttemptRow(request_id, task, model, "groq", position, "success", None, None, None, is_fallback,
-                             False, prompt, completion, prompt + completion, rnd.lognormvariate(6.2, 0.5), cost,
-                             created_at, rnd.choice((0, 0, 0, prompt // 2)), reasoning, None, "stop",
-                             f"req_{rnd.getrandbits(128):032x}")
+            yield AttemptRow(
+                request_id,
+                task,
+                model,
+                "groq",
+                position,
+                "success",
+                None,
+                None,
+                None,
+                is_fallback,
+                False,
+                prompt,
+                completion,
+                prompt + completion,
+                rnd.lognormvariate(6.2, 0.5),
+                cost,
+                created_at,
+                rnd.choice((0, 0, 0, prompt // 2)),
+                reasoning,
+                None,
+                "stop",
+                f"req_{rnd.getrandbits(128):032x}",
+            )
             break
 
 
@@ -231,8 +277,9 @@ def log_worker(where: str, rows: int, seed: int) -> dict[str, Any]:
     return {"started": started, "ended": ended, "rows": len(batch), "cpu": cpu}
 
 
-async def cpu_worker(port: int, where: str, budget: bool, concurrency: int, calls: int, windows: int,
-                     warmup: int) -> dict[str, Any]:
+async def cpu_worker(
+    port: int, where: str, budget: bool, concurrency: int, calls: int, windows: int, warmup: int
+) -> dict[str, Any]:
     """Part 2: CPU per call of the router on one store, one variant, one concurrency."""
     from app.config import Settings, load_settings
     from app.core.router import Router
@@ -241,9 +288,16 @@ async def cpu_worker(port: int, where: str, budget: bool, concurrency: int, call
     clean_environment(Settings.model_fields)
     pg = where.startswith("postgresql://")
     settings = load_settings(
-        env_file=None, groq_api_key=KEY, groq_base_url=f"http://127.0.0.1:{port}",
-        attempts_db_path=Path.cwd() / ("spill.db" if pg else where), attempts_db_url=where if pg else None,
-        force_model=None, default_models={}, daily_budget_usd=BUDGET_USD if budget else None, attempt_logging=True)
+        env_file=None,
+        groq_api_key=KEY,
+        groq_base_url=f"http://127.0.0.1:{port}",
+        attempts_db_path=Path.cwd() / ("spill.db" if pg else where),
+        attempts_db_url=where if pg else None,
+        force_model=None,
+        default_models={},
+        daily_budget_usd=BUDGET_USD if budget else None,
+        attempt_logging=True,
+    )
     router = Router(settings)
     assert router.log is not None
     model = ai_models.MODEL_REGISTRY[TASK][0]
@@ -295,10 +349,16 @@ async def cpu_worker(port: int, where: str, budget: bool, concurrency: int, call
     system = (times_after.system - times_before.system) / n * 1e6
     split = {k: (threads_after.get(k, 0.0) - threads_before.get(k, 0.0)) / n * 1e6 for k in ("loop", "writer")}
     split["other"] = user + system - split["loop"] - split["writer"]
-    return {"cpu_us": statistics.median(us for us, _ in measured),
-            "calls_per_s": n / sum(wall for _, wall in measured), "server_us": server,
-            "windows": [round(us, 1) for us, _ in measured], "reserved": reserved, "user_us": user,
-            "system_us": system, **{f"{k}_us": v for k, v in split.items()}}
+    return {
+        "cpu_us": statistics.median(us for us, _ in measured),
+        "calls_per_s": n / sum(wall for _, wall in measured),
+        "server_us": server,
+        "windows": [round(us, 1) for us, _ in measured],
+        "reserved": reserved,
+        "user_us": user,
+        "system_us": system,
+        **{f"{k}_us": v for k, v in split.items()},
+    }
 
 
 def thread_cpu() -> dict[str, float]:
@@ -414,19 +474,30 @@ class Stores:
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-            values = {name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
-                      for name in ("shared_buffers", "fsync", "synchronous_commit", "full_page_writes")}
+            values = {
+                name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                for name in ("shared_buffers", "fsync", "synchronous_commit", "full_page_writes")
+            }
         where = "--pg-url (a server of its own)" if self.server is None else "throwaway cluster on 127.0.0.1 (TCP)"
-        return (f"PostgreSQL {version}, {where}: " + ", ".join(f"{k}={v}" for k, v in values.items())
-                + f"; server CPU {'counted' if self.pid else 'not visible (not local)'}; "
-                f"SQLite {sqlite3.sqlite_version}: WAL, synchronous=NORMAL")
+        return (
+            f"PostgreSQL {version}, {where}: "
+            + ", ".join(f"{k}={v}" for k, v in values.items())
+            + f"; server CPU {'counted' if self.pid else 'not visible (not local)'}; "
+            f"SQLite {sqlite3.sqlite_version}: WAL, synchronous=NORMAL"
+        )
 
 
 def spawn(kind: str, scratch: Path, **params: Any) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.Popen([sys.executable, str(SCRIPT), "--worker", kind, "--params", json.dumps(params)],
-                            cwd=scratch, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--worker", kind, "--params", json.dumps(params)],
+        cwd=scratch,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def result_of(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
@@ -478,8 +549,10 @@ def part_log(args: argparse.Namespace, stores: Stores) -> None:
         for procs in (1, args.processes):
             for backend in ("sqlite", "pg") if r % 2 == 0 else ("pg", "sqlite"):
                 where = stores.fresh(backend)
-                workers = [spawn("log", stores.scratch, where=where, rows=args.log_rows, seed=r * 100 + i)
-                           for i in range(procs)]
+                workers = [
+                    spawn("log", stores.scratch, where=where, rows=args.log_rows, seed=r * 100 + i)
+                    for i in range(procs)
+                ]
                 for w in workers:
                     wait_ready(w, "log")
                 server_before = server_cpu(stores.pid) if backend == "pg" else None
@@ -493,47 +566,77 @@ def part_log(args: argparse.Namespace, stores: Stores) -> None:
                 if count_rows(where) != total + procs:  # + the row each worker opened the store with
                     raise RuntimeError(f"{backend}: {count_rows(where)} rows, {total + procs} recorded")
                 wall = max(d["ended"] for d in done) - min(d["started"] for d in done)
-                results.setdefault((backend, procs), []).append({
-                    "per_process": statistics.median(d["rows"] / (d["ended"] - d["started"]) for d in done),
-                    "aggregate": total / wall,
-                    "cpu_us": sum(d["cpu"] for d in done) / total * 1e6,
-                    "server_us": None if server_before is None or server_after is None
-                    else (server_after - server_before) / total * 1e6})
+                results.setdefault((backend, procs), []).append(
+                    {
+                        "per_process": statistics.median(d["rows"] / (d["ended"] - d["started"]) for d in done),
+                        "aggregate": total / wall,
+                        "cpu_us": sum(d["cpu"] for d in done) / total * 1e6,
+                        "server_us": None
+                        if server_before is None or server_after is None
+                        else (server_after - server_before) / total * 1e6,
+                    }
+                )
         progress(f"log: round {r + 1}/{args.log_rounds} done")
 
     def med(backend: str, procs: int, key: str) -> float:
         return statistics.median(x[key] for x in results[(backend, procs)])
 
-    head = ("processes", "SQLite rows/s per process", "PG rows/s per process", "ratio PG/SQLite",
-            "SQLite rows/s all", "PG rows/s all", "ratio all", "SQLite CPU us/row", "PG CPU us/row",
-            "PG server CPU us/row", "spread SQLite", "spread PG")
+    head = (
+        "processes",
+        "SQLite rows/s per process",
+        "PG rows/s per process",
+        "ratio PG/SQLite",
+        "SQLite rows/s all",
+        "PG rows/s all",
+        "ratio all",
+        "SQLite CPU us/row",
+        "PG CPU us/row",
+        "PG server CPU us/row",
+        "spread SQLite",
+        "spread PG",
+    )
     rows = []
     for procs in (1, args.processes):
         server = [x["server_us"] for x in results[("pg", procs)] if x["server_us"] is not None]
-        rows.append((str(procs), f"{med('sqlite', procs, 'per_process'):,.0f}",
-                     f"{med('pg', procs, 'per_process'):,.0f}",
-                     f"{med('pg', procs, 'per_process') / med('sqlite', procs, 'per_process'):.2f}",
-                     f"{med('sqlite', procs, 'aggregate'):,.0f}", f"{med('pg', procs, 'aggregate'):,.0f}",
-                     f"{med('pg', procs, 'aggregate') / med('sqlite', procs, 'aggregate'):.2f}",
-                     f"{med('sqlite', procs, 'cpu_us'):.1f}", f"{med('pg', procs, 'cpu_us'):.1f}",
-                     f"{statistics.median(server):.1f}" if server else "-",
-                     spread([x["aggregate"] for x in results[("sqlite", procs)]]),
-                     spread([x["aggregate"] for x in results[("pg", procs)]])))
-    say("", "## 1. Attempt-log rows per second (record() each row, then flush())", "",
+        rows.append(
+            (
+                str(procs),
+                f"{med('sqlite', procs, 'per_process'):,.0f}",
+                f"{med('pg', procs, 'per_process'):,.0f}",
+                f"{med('pg', procs, 'per_process') / med('sqlite', procs, 'per_process'):.2f}",
+                f"{med('sqlite', procs, 'aggregate'):,.0f}",
+                f"{med('pg', procs, 'aggregate'):,.0f}",
+                f"{med('pg', procs, 'aggregate') / med('sqlite', procs, 'aggregate'):.2f}",
+                f"{med('sqlite', procs, 'cpu_us'):.1f}",
+                f"{med('pg', procs, 'cpu_us'):.1f}",
+                f"{statistics.median(server):.1f}" if server else "-",
+                spread([x["aggregate"] for x in results[("sqlite", procs)]]),
+                spread([x["aggregate"] for x in results[("pg", procs)]]),
+            )
+        )
+    say(
+        "",
+        "## 1. Attempt-log rows per second (record() each row, then flush())",
+        "",
         f"{args.log_rows:,} rows per process; {args.log_rounds} rounds, backends alternating, a fresh store each; "
-        f"medians over rounds", "",
-        *markdown(head, rows), "",
+        f"medians over rounds",
+        "",
+        *markdown(head, rows),
+        "",
         "rows/s per process: its rows / (its last flush - its first record); all: every row / (the last flush - "
         "the first record); CPU us/row: the writing processes' CPU (the recording thread and the writer); "
-        "server: the PostgreSQL server's processes; spread: (max - min) / median of 'all' over rounds")
+        "server: the PostgreSQL server's processes; spread: (max - min) / median of 'all' over rounds",
+    )
 
 
 def where_it_went(results: list[dict[str, Any]]) -> str:
     def med(key: str) -> float:
         return statistics.median(r[key] for r in results)
 
-    return (f"{med('loop_us'):,.0f} / {med('writer_us'):,.0f} / {med('other_us'):,.0f}; "
-            f"{med('user_us'):,.0f} / {med('system_us'):,.0f}")
+    return (
+        f"{med('loop_us'):,.0f} / {med('writer_us'):,.0f} / {med('other_us'):,.0f}; "
+        f"{med('user_us'):,.0f} / {med('system_us'):,.0f}"
+    )
 
 
 def part_cpu(args: argparse.Namespace, stores: Stores) -> None:
@@ -548,40 +651,77 @@ def part_cpu(args: argparse.Namespace, stores: Stores) -> None:
             for c, budget in variants:
                 for backend in ("sqlite", "pg") if r % 2 == 0 else ("pg", "sqlite"):
                     where = stores.fresh(backend)
-                    proc = spawn("cpu", stores.scratch, port=port, where=where, budget=budget, concurrency=c,
-                                 calls=args.calls, windows=args.windows, warmup=warmup)
+                    proc = spawn(
+                        "cpu",
+                        stores.scratch,
+                        port=port,
+                        where=where,
+                        budget=budget,
+                        concurrency=c,
+                        calls=args.calls,
+                        windows=args.windows,
+                        warmup=warmup,
+                    )
                     result = result_of(proc, f"cpu {backend} c={c} budget={budget}")
                     if result["reserved"] is not None and result["reserved"] > 1e-6:
                         raise RuntimeError(f"{result['reserved']} USD still reserved after every call settled")
                     results.setdefault((c, budget, backend), []).append(result)
             progress(f"cpu: round {r + 1}/{args.rounds} done")
 
-    head = ("conc", "DAILY_BUDGET_USD", "SQLite CPU us/call", "PG CPU us/call", "ratio PG/SQLite",
-            "PG higher in", "SQLite calls/s", "PG calls/s", "PG server CPU us/call", "spread SQLite", "spread PG")
+    head = (
+        "conc",
+        "DAILY_BUDGET_USD",
+        "SQLite CPU us/call",
+        "PG CPU us/call",
+        "ratio PG/SQLite",
+        "PG higher in",
+        "SQLite calls/s",
+        "PG calls/s",
+        "PG server CPU us/call",
+        "spread SQLite",
+        "spread PG",
+    )
     rows, details = [], []
     for c, budget in variants:
         lite, pg = results[(c, budget, "sqlite")], results[(c, budget, "pg")]
         paired = [p["cpu_us"] / s["cpu_us"] for s, p in zip(lite, pg, strict=True)]
         server = [p["server_us"] for p in pg if p["server_us"] is not None]
-        rows.append((str(c), "set" if budget else "unset", f"{statistics.median(s['cpu_us'] for s in lite):,.0f}",
-                     f"{statistics.median(p['cpu_us'] for p in pg):,.0f}", f"{statistics.median(paired):.3f}",
-                     f"{sum(x > 1 for x in paired)}/{len(paired)} rounds",
-                     f"{statistics.median(s['calls_per_s'] for s in lite):,.0f}",
-                     f"{statistics.median(p['calls_per_s'] for p in pg):,.0f}",
-                     f"{statistics.median(server):,.0f}" if server else "-",
-                     spread([s["cpu_us"] for s in lite]), spread([p["cpu_us"] for p in pg])))
-        details.append(f"concurrency {c}, budget {'set' if budget else 'unset'}: PG/SQLite per round "
-                       f"{joined(paired, '.2f')}; us/call per round SQLite {joined([s['cpu_us'] for s in lite])}, "
-                       f"PG {joined([p['cpu_us'] for p in pg])}; where it went, us/call (loop / writer / other "
-                       f"threads; user / kernel): SQLite {where_it_went(lite)}, PG {where_it_went(pg)}")
-    say("", "## 2. The router's CPU per call, PostgreSQL store against SQLite", "",
+        rows.append(
+            (
+                str(c),
+                "set" if budget else "unset",
+                f"{statistics.median(s['cpu_us'] for s in lite):,.0f}",
+                f"{statistics.median(p['cpu_us'] for p in pg):,.0f}",
+                f"{statistics.median(paired):.3f}",
+                f"{sum(x > 1 for x in paired)}/{len(paired)} rounds",
+                f"{statistics.median(s['calls_per_s'] for s in lite):,.0f}",
+                f"{statistics.median(p['calls_per_s'] for p in pg):,.0f}",
+                f"{statistics.median(server):,.0f}" if server else "-",
+                spread([s["cpu_us"] for s in lite]),
+                spread([p["cpu_us"] for p in pg]),
+            )
+        )
+        details.append(
+            f"concurrency {c}, budget {'set' if budget else 'unset'}: PG/SQLite per round "
+            f"{joined(paired, '.2f')}; us/call per round SQLite {joined([s['cpu_us'] for s in lite])}, "
+            f"PG {joined([p['cpu_us'] for p in pg])}; where it went, us/call (loop / writer / other "
+            f"threads; user / kernel): SQLite {where_it_went(lite)}, PG {where_it_went(pg)}"
+        )
+    say(
+        "",
+        "## 2. The router's CPU per call, PostgreSQL store against SQLite",
+        "",
         f"Router.execute({TASK!r}) on the simulator (own process, zero latency); attempt logging on; "
         f"{args.calls} calls per worker in {args.windows} windows after {warmup} warm-up calls; one worker per "
-        f"backend, variant and concurrency; {args.rounds} rounds, backends alternating; medians", "",
-        *markdown(head, rows), "", *details,
+        f"backend, variant and concurrency; {args.rounds} rounds, backends alternating; medians",
+        "",
+        *markdown(head, rows),
+        "",
+        *details,
         "CPU = the router process's (every thread: the loop, the log's writer, the store's watch); ratio = median "
         "over rounds of PG/SQLite within a round; server = the PostgreSQL server's processes, not in the ratio; "
-        f"budget set = DAILY_BUDGET_USD {BUDGET_USD:,.0f} (never reached)")
+        f"budget set = DAILY_BUDGET_USD {BUDGET_USD:,.0f} (never reached)",
+    )
 
 
 def seed_store(where: str, rows: int, days: int, now: float) -> float:
@@ -626,17 +766,23 @@ def sizes(where: str) -> dict[str, float]:
         with psycopg.connect(where) as conn:
             table, indexes = conn.execute(
                 "SELECT SUM(pg_table_size(inhrelid)), SUM(pg_indexes_size(inhrelid)) FROM pg_inherits "
-                "WHERE inhparent = 'attempts'::regclass").fetchone()  # type: ignore[misc]
+                "WHERE inhparent = 'attempts'::regclass"
+            ).fetchone()  # type: ignore[misc]
             whole = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
             count = conn.execute("SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'attempts'").fetchone()[0]  # type: ignore[index]
         return {"table": float(table), "indexes": float(indexes), "whole": float(whole), "count": count}
     with contextlib.closing(sqlite3.connect(where)) as conn:
         per = dict(conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall())
-        index_names = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempts'")]
+        index_names = [
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempts'")
+        ]
     whole = sum(os.path.getsize(p) for p in (where, where + "-wal") if os.path.exists(p))
-    return {"table": float(per.get("attempts", 0)), "indexes": float(sum(per.get(n, 0) for n in index_names)),
-            "whole": float(whole), "count": len(index_names)}
+    return {
+        "table": float(per.get("attempts", 0)),
+        "indexes": float(sum(per.get(n, 0) for n in index_names)),
+        "whole": float(whole),
+        "count": len(index_names),
+    }
 
 
 def part_size(args: argparse.Namespace, stores: Stores, seeded: dict[str, str]) -> None:
@@ -648,20 +794,45 @@ def part_size(args: argparse.Namespace, stores: Stores, seeded: dict[str, str]) 
         took[backend] = seed_store(where, args.rows, args.days, now)
         measured[backend] = sizes(where)
         progress(f"size: seeded {args.rows:,} rows in {BACKENDS[backend]} in {took[backend]:.0f} s")
-    head = ("backend", "indexes", "table B/row", "indexes B/row", "table + indexes B/row", "file / database MB",
-            "seeded in s", "rows/s seeding")
-    rows = [(BACKENDS[b], str(m["count"]), f"{m['table'] / args.rows:.0f}", f"{m['indexes'] / args.rows:.0f}",
-             f"{(m['table'] + m['indexes']) / args.rows:.0f}", f"{m['whole'] / 1e6:,.1f}", f"{took[b]:.1f}",
-             f"{args.rows / took[b]:,.0f}") for b, m in measured.items()]
-    ratio = (measured["pg"]["table"] + measured["pg"]["indexes"]) / (measured["sqlite"]["table"]
-                                                                     + measured["sqlite"]["indexes"])
-    say("", f"## 3. Bytes per row at {args.rows:,} rows, indexes included", "",
+    head = (
+        "backend",
+        "indexes",
+        "table B/row",
+        "indexes B/row",
+        "table + indexes B/row",
+        "file / database MB",
+        "seeded in s",
+        "rows/s seeding",
+    )
+    rows = [
+        (
+            BACKENDS[b],
+            str(m["count"]),
+            f"{m['table'] / args.rows:.0f}",
+            f"{m['indexes'] / args.rows:.0f}",
+            f"{(m['table'] + m['indexes']) / args.rows:.0f}",
+            f"{m['whole'] / 1e6:,.1f}",
+            f"{took[b]:.1f}",
+            f"{args.rows / took[b]:,.0f}",
+        )
+        for b, m in measured.items()
+    ]
+    ratio = (measured["pg"]["table"] + measured["pg"]["indexes"]) / (
+        measured["sqlite"]["table"] + measured["sqlite"]["indexes"]
+    )
+    say(
+        "",
+        f"## 3. Bytes per row at {args.rows:,} rows, indexes included",
+        "",
         f"seeded over {args.days} days through the attempt log's write path, {SEED_TRANSACTION_ROWS:,}-row "
-        f"transactions, indexes maintained row by row as in production", "",
-        *markdown(head, rows), "",
+        f"transactions, indexes maintained row by row as in production",
+        "",
+        *markdown(head, rows),
+        "",
         f"ratio PG/SQLite, table + indexes: {ratio:.2f}; SQLite: dbstat's pages per object (id is the rowid, "
         "no index of its own), the file with its -wal; PostgreSQL: pg_table_size (heap, TOAST, free space and "
-        "visibility maps) and pg_indexes_size summed over the daily partitions, pg_database_size for the whole")
+        "visibility maps) and pg_indexes_size summed over the daily partitions, pg_database_size for the whole",
+    )
 
 
 def percentiles(samples: list[float]) -> str:
@@ -690,11 +861,19 @@ def retention_sqlite(path: str, keep_days: int, now: datetime) -> list[tuple[str
     started = time.time()
     report = retention.prune(Path(path), keep_days, now=now)
     ended = time.time()
-    phases.append(("prune", started, ended, {
-        "rows": report.rows_removed,
-        "what": f"{report.batches:,} delete batches, the longest write {report.longest_batch_ms:.0f} ms holding the "
-                f"write lock; {report.freed / 1e6:,.0f} MB of pages freed, "
-                f"{report.returned / 1e6:,.0f} MB handed back to the disk (auto_vacuum {report.auto_vacuum})"}))
+    phases.append(
+        (
+            "prune",
+            started,
+            ended,
+            {
+                "rows": report.rows_removed,
+                "what": f"{report.batches:,} delete batches, the longest write {report.longest_batch_ms:.0f} ms "
+                f"holding the write lock; {report.freed / 1e6:,.0f} MB of pages freed, "
+                f"{report.returned / 1e6:,.0f} MB handed back to the disk (auto_vacuum {report.auto_vacuum})",
+            },
+        )
+    )
     return phases
 
 
@@ -717,18 +896,34 @@ def retention_pg(url: str, keep_days: int, now: datetime) -> list[tuple[str, flo
     started = time.time()
     report = retention.prune(target, keep_days, now=now)
     ended = time.time()
-    phases.append(("prune", started, ended, {
-        "rows": report.rows_removed,
-        "what": f"{report.batches:,} days dropped (and batches of the default partition), the longest "
-                f"{report.longest_batch_ms:.0f} ms; {report.freed / 1e6:,.0f} MB freed and handed back to the disk"}))
+    phases.append(
+        (
+            "prune",
+            started,
+            ended,
+            {
+                "rows": report.rows_removed,
+                "what": f"{report.batches:,} days dropped (and batches of the default partition), the longest "
+                f"{report.longest_batch_ms:.0f} ms; {report.freed / 1e6:,.0f} MB freed and handed back to the disk",
+            },
+        )
+    )
     return phases
 
 
 def part_retention(args: argparse.Namespace, stores: Stores, seeded: dict[str, str]) -> None:
     """Part 4: the retention on each seeded store, with the probe measuring the writer and the dashboard."""
     now = datetime.now(UTC)
-    head = ("backend", "phase", "seconds", "rows", "rows/s", "writer ms p50/p99/max", "dashboard ms p50/p99/max",
-            "samples")
+    head = (
+        "backend",
+        "phase",
+        "seconds",
+        "rows",
+        "rows/s",
+        "writer ms p50/p99/max",
+        "dashboard ms p50/p99/max",
+        "samples",
+    )
     rows: list[tuple[str, ...]] = []
     notes, size_rows = [], []
     for backend, run in (("sqlite", retention_sqlite), ("pg", retention_pg)):
@@ -753,23 +948,58 @@ def part_retention(args: argparse.Namespace, stores: Stores, seeded: dict[str, s
             queries = [s for at, s in samples["queries"] if started <= at < ended]
             took = ended - started
             done = info.get("rows")
-            rows.append((BACKENDS[backend], name, f"{took:.1f}", "-" if done is None else f"{done:,}",
-                         "-" if not done else f"{done / took:,.0f}", percentiles(writes), percentiles(queries),
-                         f"{len(writes)} / {len(queries)}"))
+            rows.append(
+                (
+                    BACKENDS[backend],
+                    name,
+                    f"{took:.1f}",
+                    "-" if done is None else f"{done:,}",
+                    "-" if not done else f"{done / took:,.0f}",
+                    percentiles(writes),
+                    percentiles(queries),
+                    f"{len(writes)} / {len(queries)}",
+                )
+            )
             if "what" in info:
                 notes.append(f"{BACKENDS[backend]} {name}: {info['what']}")
-        size_rows.append((BACKENDS[backend], f"{count_rows(where):,}", f"{before['whole'] / 1e6:,.1f}",
-                          f"{after['whole'] / 1e6:,.1f}", f"{(before['table'] + before['indexes']) / 1e6:,.1f}",
-                          f"{(after['table'] + after['indexes']) / 1e6:,.1f}"))
+        size_rows.append(
+            (
+                BACKENDS[backend],
+                f"{count_rows(where):,}",
+                f"{before['whole'] / 1e6:,.1f}",
+                f"{after['whole'] / 1e6:,.1f}",
+                f"{(before['table'] + before['indexes']) / 1e6:,.1f}",
+                f"{(after['table'] + after['indexes']) / 1e6:,.1f}",
+            )
+        )
         progress(f"retention: {BACKENDS[backend]} done")
-    say("", f"## 4. Retention on the {args.rows:,}-row stores: keep {args.keep_days} of {args.days} days", "",
+    say(
+        "",
+        f"## 4. Retention on the {args.rows:,}-row stores: keep {args.keep_days} of {args.days} days",
+        "",
         f"while a probe process records a row and flushes every {PROBE_WRITE_EVERY * 1e3:.0f} ms (writer: record() "
         f"to flushed) and runs the dashboard's totals over the last 24 h every {PROBE_QUERY_EVERY * 1e3:.0f} ms; "
         f"idle = {IDLE_SECONDS:g} s before the retention starts, nothing else running; samples = writes / queries "
-        f"started in the phase", "",
-        *markdown(head, rows), "", *notes)
-    say("", *markdown(("backend", "rows left", "file / database MB before", "after", "attempts table + indexes "
-                       "MB before", "after"), size_rows))
+        f"started in the phase",
+        "",
+        *markdown(head, rows),
+        "",
+        *notes,
+    )
+    say(
+        "",
+        *markdown(
+            (
+                "backend",
+                "rows left",
+                "file / database MB before",
+                "after",
+                "attempts table + indexes MB before",
+                "after",
+            ),
+            size_rows,
+        ),
+    )
 
 
 def fingerprint() -> str:
@@ -785,10 +1015,15 @@ def fingerprint() -> str:
 def parent(args: argparse.Namespace, argv: list[str]) -> int:
     parts = args.part or ["log", "cpu", "size", "retention"]
     started = time.perf_counter()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "app", "dashboard", "bench/store.py"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "app", "dashboard", "bench/store.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     before = fingerprint()
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_store_")))
@@ -796,11 +1031,13 @@ def parent(args: argparse.Namespace, argv: list[str]) -> int:
         stores = Stores(args, scratch, stack)
         cpu = cpu_name()
         shown = [a if not a.startswith("postgresql://") else "postgresql://..." for a in argv]
-        say(f"command: {shlex.join(['python', 'bench/store.py', *shown])}",
+        say(
+            f"command: {shlex.join(['python', 'bench/store.py', *shown])}",
             f"commit: {commit}{' + uncommitted changes in app/, dashboard/ or bench/store.py' if dirty else ''}",
             f"machine: {cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}; "
             f"Python {platform.python_version()}",
-            f"stores: {stores.describe()}")
+            f"stores: {stores.describe()}",
+        )
         seeded: dict[str, str] = {}
         if "log" in parts:
             part_log(args, stores)
@@ -812,15 +1049,21 @@ def parent(args: argparse.Namespace, argv: list[str]) -> int:
             part_retention(args, stores, seeded)
     say("", f"wall time {time.perf_counter() - started:.0f} s")
     if fingerprint() != before:
-        say("WARNING: app/, dashboard/ or this script changed during the run, so parts ran different code: rerun "
-            "(from a worktree of one commit: see fingerprint())")
+        say(
+            "WARNING: app/, dashboard/ or this script changed during the run, so parts ran different code: rerun "
+            "(from a worktree of one commit: see fingerprint())"
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", action="append", choices=("log", "cpu", "size", "retention"),
-                        help="run only this part (repeatable); default every part")
+    parser.add_argument(
+        "--part",
+        action="append",
+        choices=("log", "cpu", "size", "retention"),
+        help="run only this part (repeatable); default every part",
+    )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the seeded stores (1,000,000)")
     parser.add_argument("--days", type=int, default=60, help="days the seeded rows span (60)")
     parser.add_argument("--keep-days", type=int, default=30, help="retention: days of raw rows kept (30)")
@@ -831,10 +1074,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=10, help="part 2: windows per worker (10)")
     parser.add_argument("--rounds", type=int, default=5, help="part 2: paired rounds (5)")
     parser.add_argument("--concurrency", default="1,50", help="part 2: comma-separated (1,50)")
-    parser.add_argument("--pg-url", help="a database on a running server (its tables are dropped); default: a "
-                        "throwaway cluster")
-    parser.add_argument("--pg-durable", action="store_true", help="the throwaway cluster with fsync and "
-                        "full_page_writes on")
+    parser.add_argument(
+        "--pg-url", help="a database on a running server (its tables are dropped); default: a throwaway cluster"
+    )
+    parser.add_argument(
+        "--pg-durable", action="store_true", help="the throwaway cluster with fsync and full_page_writes on"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

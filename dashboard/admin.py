@@ -48,16 +48,23 @@ def _writing(path: Target) -> Iterator[Connection]:
         db.conn.close()
 
 
-def render(path: Target, settings: Settings | None, runtime: Sequence[Override], models: Sequence[str],
-           tasks: Sequence[str]) -> None:
+def render(
+    path: Target, settings: Settings | None, runtime: Sequence[Override], models: Sequence[str], tasks: Sequence[str]
+) -> None:
     st.subheader("Act")
     if settings is None or settings.dashboard_admin_token is None:
-        st.caption("This dashboard only reads (set DASHBOARD_ADMIN_TOKEN to act from here). The same from a shell, "
-                   "for every process on this database:")
+        st.caption(
+            "This dashboard only reads (set DASHBOARD_ADMIN_TOKEN to act from here). The same from a shell, "
+            "for every process on this database:"
+        )
         st.code(CLI, language="bash")
         return
-    entered = st.text_input("Admin token", type="password", key="admin_token",
-                            help="DASHBOARD_ADMIN_TOKEN: every change is written to the audit table")
+    entered = st.text_input(
+        "Admin token",
+        type="password",
+        key="admin_token",
+        help="DASHBOARD_ADMIN_TOKEN: every change is written to the audit table",
+    )
     if not unlocked(settings, entered):
         if entered:
             st.error("Wrong token: nothing can be changed from here.")
@@ -84,16 +91,25 @@ def _force(path: Target, models: Sequence[str], tasks: Sequence[str], by: str) -
         st.markdown("**Force a model** (no fallback while forced)")
         model = st.selectbox("Model", list(models), key="admin_force_model")
         task = st.selectbox("Task", ["every task", *tasks], key="admin_force_task")
-        ttl = st.number_input("Expires after (minutes, 0 = when cleared)", min_value=0, value=30,
-                              key="admin_force_ttl")
+        ttl = st.number_input("Expires after (minutes, 0 = when cleared)", min_value=0, value=30, key="admin_force_ttl")
         reason = st.text_input("Why", key="admin_force_reason")
         sure = _confirmed("admin_force", "force it for every process on this database")
         if st.form_submit_button("Force", key="admin_force_go") and _ready(sure, model):
             with _writing(path) as conn:
-                made = set_override(conn, FORCE, str(model), task=None if task == "every task" else str(task),
-                                    ttl_seconds=ttl * 60 if ttl else None, reason=reason, by=by, via="dashboard")
-            st.success(f"Override #{made.id:d} set: {fmt.plain(made.describe())}. Routers follow it within "
-                       "MODEL_STATUS_REFRESH_SECONDS.")
+                made = set_override(
+                    conn,
+                    FORCE,
+                    str(model),
+                    task=None if task == "every task" else str(task),
+                    ttl_seconds=ttl * 60 if ttl else None,
+                    reason=reason,
+                    by=by,
+                    via="dashboard",
+                )
+            st.success(
+                f"Override #{made.id:d} set: {fmt.plain(made.describe())}. Routers follow it within "
+                "MODEL_STATUS_REFRESH_SECONDS."
+            )
 
 
 def _end_force(path: Target, forces: Sequence[Override], by: str) -> None:
@@ -107,8 +123,11 @@ def _end_force(path: Target, forces: Sequence[Override], by: str) -> None:
         if st.form_submit_button("End", key="admin_end_force_go") and _ready(sure, chosen):
             o = labels[str(chosen)]
             with _writing(path) as conn:
-                cleared = [c for c in clear_overrides(conn, kind=FORCE, model=o.model, by=by, via="dashboard")
-                           if c.id == o.id or c.task == o.task]
+                cleared = [
+                    c
+                    for c in clear_overrides(conn, kind=FORCE, model=o.model, by=by, via="dashboard")
+                    if c.id == o.id or c.task == o.task
+                ]
             st.success(f"Ended {len(cleared):d} override(s) on {fmt.plain(o.model)}.")
 
 
@@ -144,8 +163,14 @@ def _lift_mark(path: Target, marked: Sequence[str], by: str) -> None:
             with _writing(path) as conn:
                 lifted = clear_model_status(conn, [str(model)], utc_now_iso())
                 for name, row in lifted.items():
-                    record_audit(conn, "mark cleared", name, detail=f"was {row['status']}: {row['detail'] or ''}",
-                                 by=by, via="dashboard")
+                    record_audit(
+                        conn,
+                        "mark cleared",
+                        name,
+                        detail=f"was {row['status']}: {row['detail'] or ''}",
+                        by=by,
+                        via="dashboard",
+                    )
             st.success(f"Lifted the mark on {fmt.plain(model)}." if lifted else "No mark to lift.")
 
 
@@ -157,4 +182,3 @@ def _ready(sure: bool, choice: object) -> bool:
         st.warning("Tick the confirmation first: nothing was changed.")
         return False
     return True
-

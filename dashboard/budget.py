@@ -83,8 +83,10 @@ def budget_line(b: BudgetToday | None, now: datetime) -> None:
     """Overview: always shown while a budget is set."""
     if b is None:
         return
-    text = (f"Daily budget: ${b.spent:,.4f} of ${b.limit:,.4f} spent today (UTC), {b.share:.0%}. Projected by "
-            f"midnight UTC: ${b.projected:,.4f}, at the last hour's ${b.rate_per_hour:,.4f} per hour.")
+    text = (
+        f"Daily budget: ${b.spent:,.4f} of ${b.limit:,.4f} spent today (UTC), {b.share:.0%}. Projected by "
+        f"midnight UTC: ${b.projected:,.4f}, at the last hour's ${b.rate_per_hour:,.4f} per hour."
+    )
     if b.share >= 1:
         st.error(text + " Calls now raise BudgetExceededError before reaching a provider (DAILY_BUDGET_USD).")
     elif b.share >= b.alert_ratio:

@@ -12,14 +12,31 @@ import pandas as pd
 # Families share a hue: capacity and rate limits amber/orange, provider faults red, time blue, the model gone
 # purple, the request's own fault brown, the router's choices grey/green.
 KIND_COLOURS: dict[str, str] = {
-    "rate_limited": "#f9a825", "capacity": "#ef6c00", "cooling_down": "#ffcc80", "circuit_open": "#e65100",
-    "server_error": "#c62828", "unexpected_status": "#e57373", "invalid_response": "#ad1457",
-    "invalid_output": "#f06292", "stream_interrupted": "#880e4f",
-    "timeout": "#1565c0", "deadline": "#283593", "connection": "#4fc3f7",
-    "deprecated": "#6a1b9a", "not_found": "#ab47bc",
-    "bad_request": "#5d4037", "too_large": "#8d6e63", "context_length": "#a1887f", "validation": "#bcaaa4",
-    "capability": "#795548", "auth": "#212121", "setup": "#546e7a",
-    "hedge_lost": "#bdbdbd", "cancelled": "#9e9e9e", "disabled": "#757575", "budget": "#2e7d32",
+    "rate_limited": "#f9a825",
+    "capacity": "#ef6c00",
+    "cooling_down": "#ffcc80",
+    "circuit_open": "#e65100",
+    "server_error": "#c62828",
+    "unexpected_status": "#e57373",
+    "invalid_response": "#ad1457",
+    "invalid_output": "#f06292",
+    "stream_interrupted": "#880e4f",
+    "timeout": "#1565c0",
+    "deadline": "#283593",
+    "connection": "#4fc3f7",
+    "deprecated": "#6a1b9a",
+    "not_found": "#ab47bc",
+    "bad_request": "#5d4037",
+    "too_large": "#8d6e63",
+    "context_length": "#a1887f",
+    "validation": "#bcaaa4",
+    "capability": "#795548",
+    "auth": "#212121",
+    "setup": "#546e7a",
+    "hedge_lost": "#bdbdbd",
+    "cancelled": "#9e9e9e",
+    "disabled": "#757575",
+    "budget": "#2e7d32",
     "unknown": "#616161",
 }
 # For a kind this table does not know (a newer router's): picked by a hash of the name, so it is stable too.
@@ -34,37 +51,55 @@ def kind_colour(kind: str) -> str:
 
 def _colour(kinds: list[str], legend: bool) -> alt.Color:
     scale = alt.Scale(domain=kinds, range=[kind_colour(k) for k in kinds])
-    return alt.Color("Error kind:N", scale=scale, sort=kinds,
-                     legend=alt.Legend(orient="bottom", title="Error kind") if legend else None)
+    return alt.Color(
+        "Error kind:N",
+        scale=scale,
+        sort=kinds,
+        legend=alt.Legend(orient="bottom", title="Error kind") if legend else None,
+    )
 
 
 def kinds_bar(counts: Mapping[str, int], what: str = "Attempts") -> alt.Chart:
     """One bar per error kind, the most frequent first."""
     kinds = sorted(counts, key=lambda k: (-counts[k], k))
     frame = pd.DataFrame({"Error kind": kinds, what: [counts[k] for k in kinds]})
-    return alt.Chart(frame).mark_bar().encode(
-        x=alt.X(f"{what}:Q", title=f"{what} (count)", axis=alt.Axis(format=",d", tickMinStep=1)),
-        y=alt.Y("Error kind:N", sort=kinds, title=None, axis=alt.Axis(labelLimit=0)),
-        color=_colour(kinds, legend=False),
-        tooltip=["Error kind", alt.Tooltip(f"{what}:Q", format=",d")],
-    ).properties(height=BAR)
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{what}:Q", title=f"{what} (count)", axis=alt.Axis(format=",d", tickMinStep=1)),
+            y=alt.Y("Error kind:N", sort=kinds, title=None, axis=alt.Axis(labelLimit=0)),
+            color=_colour(kinds, legend=False),
+            tooltip=["Error kind", alt.Tooltip(f"{what}:Q", format=",d")],
+        )
+        .properties(height=BAR)
+    )
 
 
 def kinds_by_model(counts: Mapping[str, Mapping[str, int]], what: str = "Failed calls") -> alt.Chart:
     """Per model a bar of its failed calls, split by error kind; full model names on the axis."""
-    rows = [{"Model": model, "Error kind": kind, what: n} for model, kinds in counts.items()
-            for kind, n in kinds.items() if n]
+    rows = [
+        {"Model": model, "Error kind": kind, what: n}
+        for model, kinds in counts.items()
+        for kind, n in kinds.items()
+        if n
+    ]
     frame = pd.DataFrame(rows, columns=["Model", "Error kind", what])
     totals = frame.groupby("Model")[what].sum()
     kinds = sorted(set(frame["Error kind"]), key=lambda k: (-frame.loc[frame["Error kind"] == k, what].sum(), k))
     models = sorted(totals.index, key=lambda m: (-totals[m], m))
-    return alt.Chart(frame).mark_bar().encode(
-        x=alt.X(f"sum({what}):Q", title=f"{what} (count)", axis=alt.Axis(format=",d", tickMinStep=1)),
-        y=alt.Y("Model:N", sort=models, title=None, axis=alt.Axis(labelLimit=0)),
-        color=_colour(kinds, legend=True),
-        order=alt.Order("Error kind:N"),
-        tooltip=["Model", "Error kind", alt.Tooltip(f"{what}:Q", format=",d")],
-    ).properties(height=BAR)
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"sum({what}):Q", title=f"{what} (count)", axis=alt.Axis(format=",d", tickMinStep=1)),
+            y=alt.Y("Model:N", sort=models, title=None, axis=alt.Axis(labelLimit=0)),
+            color=_colour(kinds, legend=True),
+            order=alt.Order("Error kind:N"),
+            tooltip=["Model", "Error kind", alt.Tooltip(f"{what}:Q", format=",d")],
+        )
+        .properties(height=BAR)
+    )
 
 
 def depth_by_task(shares: pd.DataFrame) -> alt.Chart:
@@ -75,31 +110,55 @@ def depth_by_task(shares: pd.DataFrame) -> alt.Chart:
     frame["Position"] = frame["Position"].str.removesuffix(" %")
     names = [p.removesuffix(" %") for p in positions]
     blues = ["#1565c0", "#64b5f6", "#ffb74d", "#e57373", "#ba68c8", "#8d6e63"]
-    return alt.Chart(frame).mark_bar().encode(
-        x=alt.X("sum(Share):Q", title="Share of the answered requests (%)", scale=alt.Scale(domain=[0, 100])),
-        y=alt.Y("Task:N", title=None, axis=alt.Axis(labelLimit=0)),
-        color=alt.Color("Position:N", sort=names, title="Answered at position",
-                        scale=alt.Scale(domain=names, range=[blues[min(i, len(blues) - 1)] for i in range(len(names))]),
-                        legend=alt.Legend(orient="bottom")),
-        order=alt.Order("Position:N"),
-        tooltip=["Task", "Position", alt.Tooltip("Share:Q", format=".1f")],
-    ).properties(height=BAR)
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("sum(Share):Q", title="Share of the answered requests (%)", scale=alt.Scale(domain=[0, 100])),
+            y=alt.Y("Task:N", title=None, axis=alt.Axis(labelLimit=0)),
+            color=alt.Color(
+                "Position:N",
+                sort=names,
+                title="Answered at position",
+                scale=alt.Scale(domain=names, range=[blues[min(i, len(blues) - 1)] for i in range(len(names))]),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            order=alt.Order("Position:N"),
+            tooltip=["Task", "Position", alt.Tooltip("Share:Q", format=".1f")],
+        )
+        .properties(height=BAR)
+    )
 
 
-TIER_COLOURS = {"simple": "#81c784", "medium": "#ffb74d", "complex": "#e57373", "no tier": "#90a4ae",
-                "not kept": "#cfd8dc"}
+TIER_COLOURS = {
+    "simple": "#81c784",
+    "medium": "#ffb74d",
+    "complex": "#e57373",
+    "no tier": "#90a4ae",
+    "not kept": "#cfd8dc",
+}
 
 
 def tier_mix(tiers: pd.DataFrame, order: tuple[str, ...]) -> alt.Chart:
     """Per task, its answers by tier as shares (columns Task, Tier, Share %: one row per task and tier)."""
     frame = tiers[["Task", "Tier", "Share %"]].fillna(0).rename(columns={"Share %": "Share"})
     names = [t for t in order if t in set(frame["Tier"])] + sorted(set(frame["Tier"]) - set(order))
-    return alt.Chart(frame).mark_bar().encode(
-        x=alt.X("sum(Share):Q", title="Share of the task's answers (%)", scale=alt.Scale(domain=[0, 100])),
-        y=alt.Y("Task:N", title=None, axis=alt.Axis(labelLimit=0)),
-        color=alt.Color("Tier:N", sort=names, title="Tier",
-                        scale=alt.Scale(domain=names, range=[TIER_COLOURS.get(t) or kind_colour(t) for t in names]),
-                        legend=alt.Legend(orient="bottom")),
-        order=alt.Order("tier_rank:Q"),
-        tooltip=["Task", "Tier", alt.Tooltip("Share:Q", format=".1f")],
-    ).transform_calculate(tier_rank=f"indexof({names!r}, datum.Tier)").properties(height=BAR)
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("sum(Share):Q", title="Share of the task's answers (%)", scale=alt.Scale(domain=[0, 100])),
+            y=alt.Y("Task:N", title=None, axis=alt.Axis(labelLimit=0)),
+            color=alt.Color(
+                "Tier:N",
+                sort=names,
+                title="Tier",
+                scale=alt.Scale(domain=names, range=[TIER_COLOURS.get(t) or kind_colour(t) for t in names]),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            order=alt.Order("tier_rank:Q"),
+            tooltip=["Task", "Tier", alt.Tooltip("Share:Q", format=".1f")],
+        )
+        .transform_calculate(tier_rank=f"indexof({names!r}, datum.Tier)")
+        .properties(height=BAR)
+    )

@@ -35,8 +35,9 @@ class PageContext:
         return [(label, iso(lo), iso(hi)) for label, lo, hi in buckets(start, self.window.end)]
 
 
-def make_context(conn: Connection, db_path: Target, selection: Selection, now: datetime,
-                 settings: tuple[Settings | None, str | None]) -> PageContext:
+def make_context(
+    conn: Connection, db_path: Target, selection: Selection, now: datetime, settings: tuple[Settings | None, str | None]
+) -> PageContext:
     window = resolve(selection.range_label, now, selection.custom)
     previous = window.previous()
     first, last = first_and_last(conn)
@@ -44,5 +45,6 @@ def make_context(conn: Connection, db_path: Target, selection: Selection, now: d
     def scope_of(w: Window) -> Scope:
         return Scope(w.start_iso, w.end_iso, selection.tasks, selection.models)
 
-    return PageContext(conn, db_path, now, window, scope_of(window), scope_of(previous) if previous else None,
-                       first, last, *settings)
+    return PageContext(
+        conn, db_path, now, window, scope_of(window), scope_of(previous) if previous else None, first, last, *settings
+    )

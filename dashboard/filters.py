@@ -29,23 +29,25 @@ def sidebar_filters(task_options: list[str], model_options: list[str]) -> Select
     sidebar = st.sidebar
     sidebar.subheader("Filters")
     labels = [*PRESETS, CUSTOM]
-    label = sidebar.selectbox("Time range (UTC)", labels, index=labels.index(DEFAULT_RANGE), key="range",
-                              bind="query-params")
+    label = sidebar.selectbox(
+        "Time range (UTC)", labels, index=labels.index(DEFAULT_RANGE), key="range", bind="query-params"
+    )
     custom = None
     if label == CUSTOM:
         today = datetime.now(UTC).date()
-        picked = sidebar.date_input("Days", (today - timedelta(days=7), today), key="days", bind="query-params",
-                                    persist_state="session")
+        picked = sidebar.date_input(
+            "Days", (today - timedelta(days=7), today), key="days", bind="query-params", persist_state="session"
+        )
         if isinstance(picked, tuple) and len(picked) == 2:
             custom = (picked[0], picked[1])
         elif isinstance(picked, tuple) and len(picked) == 1:  # the second click has not happened yet
             custom = (picked[0], picked[0])
     tasks = sidebar.multiselect("Task", task_options, key="task", placeholder="All tasks", bind="query-params")
-    models = sidebar.multiselect("Model", model_options, key="model", placeholder="All models",
-                                 bind="query-params")
+    models = sidebar.multiselect("Model", model_options, key="model", placeholder="All models", bind="query-params")
     refresh = None
     if sidebar.toggle("Auto-refresh", key="refresh", bind="query-params"):
-        choice = sidebar.selectbox("Every", list(REFRESH_CHOICES), index=1, key="every", bind="query-params",
-                                   persist_state="session")
+        choice = sidebar.selectbox(
+            "Every", list(REFRESH_CHOICES), index=1, key="every", bind="query-params", persist_state="session"
+        )
         refresh = REFRESH_CHOICES[choice]
     return Selection(label, custom, tuple(tasks), tuple(models), refresh)

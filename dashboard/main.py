@@ -58,8 +58,10 @@ def empty_state(path: Target, reason: str) -> None:
     st.info(f"{fmt.plain(reason)} {fmt.plain(label_of(path))}")
     st.markdown("Produce some traffic against the local simulator (no API key needed), then reload this page:")
     st.code("taskrouter demo", language="bash")
-    st.markdown("Or point the dashboard at the store your application writes (its `ATTEMPTS_DB_PATH`, or its "
-                "`ATTEMPTS_DB_URL` for PostgreSQL):")
+    st.markdown(
+        "Or point the dashboard at the store your application writes (its `ATTEMPTS_DB_PATH`, or its "
+        "`ATTEMPTS_DB_URL` for PostgreSQL):"
+    )
     st.code("taskrouter dashboard --db path/to/taskrouter.db", language="bash")
 
 
@@ -113,8 +115,10 @@ def main() -> None:
         if reason:
             empty_state(path, reason)
             return
-        task_options = sorted(set(queries.distinct_values(conn, "task_type"))
-                              | {key.partition(":")[0] for key in registry.registry_tasks()})
+        task_options = sorted(
+            set(queries.distinct_values(conn, "task_type"))
+            | {key.partition(":")[0] for key in registry.registry_tasks()}
+        )
         model_options = sorted(set(queries.distinct_values(conn, "model")) | set(registry.registry_models()))
     finally:
         conn.close()

@@ -59,8 +59,13 @@ def model_verdict(now: Health, usual: Health) -> Verdict:
 
 def task_verdict(now: Health, usual: Health) -> Verdict:
     """Requests that started in the window; one still under way at its end counts as not answered."""
-    return _judge(now.requests, max(now.requests - now.answered, 0), usual.requests,
-                  max(usual.requests - usual.answered, 0), "request")
+    return _judge(
+        now.requests,
+        max(now.requests - now.answered, 0),
+        usual.requests,
+        max(usual.requests - usual.answered, 0),
+        "request",
+    )
 
 
 def worst(verdicts: list[Verdict]) -> str:

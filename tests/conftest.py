@@ -45,8 +45,9 @@ def _streamlit_scans_installed_packages_once() -> Iterator[None]:
     from streamlit.components.v2 import manifest_scanner
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(manifest_scanner, "scan_component_manifests",
-                      functools.cache(manifest_scanner.scan_component_manifests))
+        patch.setattr(
+            manifest_scanner, "scan_component_manifests", functools.cache(manifest_scanner.scan_component_manifests)
+        )
         yield
 
 
@@ -108,11 +109,17 @@ def make_router(sim: Simulator, db_path: Path) -> Callable[..., Router]:
     def make(*, clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> Router:
         settings = load_settings(
             env_file=None,
-            **{"groq_api_key": TEST_KEY, "groq_base_url": sim.base_url, "attempts_db_path": db_path,
-               "llm_timeout_seconds": 2, **overrides},
+            **{
+                "groq_api_key": TEST_KEY,
+                "groq_base_url": sim.base_url,
+                "attempts_db_path": db_path,
+                "llm_timeout_seconds": 2,
+                **overrides,
+            },
         )
-        return Router(settings, registry=lambda: ai_models.MODEL_REGISTRY, catalog=lambda: ai_models.MODEL_CATALOG,
-                      clock=clock)
+        return Router(
+            settings, registry=lambda: ai_models.MODEL_REGISTRY, catalog=lambda: ai_models.MODEL_CATALOG, clock=clock
+        )
 
     return make
 

@@ -113,5 +113,5 @@ def sightings(secret: str, **places: Iterator[str] | list[str]) -> list[str]:
         for text in texts:
             at = text.find(secret)
             if at >= 0:
-                found.append(f"{place}: ...{text[max(0, at - 120):at + len(secret)]}")
+                found.append(f"{place}: ...{text[max(0, at - 120) : at + len(secret)]}")
     return found

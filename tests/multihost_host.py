@@ -23,8 +23,10 @@ async def main(seconds: float, concurrency: int) -> dict[str, object]:
     router = app.get_router()
     # Warm: the first call builds the SDK's client and connection pool, slow on a loaded machine; READY means
     # every worker can send at once, so the load is on when the test changes a model's health.
-    warm = await asyncio.gather(*(app.execute_fast_task([{"role": "user", "content": "warm"}], max_tokens=8)
-                                  for _ in range(concurrency)), return_exceptions=True)
+    warm = await asyncio.gather(
+        *(app.execute_fast_task([{"role": "user", "content": "warm"}], max_tokens=8) for _ in range(concurrency)),
+        return_exceptions=True,
+    )
     for outcome in warm:
         if isinstance(outcome, BudgetExceededError):  # the other hosts spent the budget while this one started
             budget_refusals += 1

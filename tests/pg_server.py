@@ -117,7 +117,11 @@ def _stop_cluster(pg_ctl: Path, datadir: Path, user: pwd.struct_passwd | None, t
         for mode in ("fast", "immediate"):
             done = subprocess.run(
                 [str(pg_ctl), "-D", str(datadir), "-m", mode, "-w", "-t", "30", "stop"],
-                capture_output=True, env=_child_env(), cwd=datadir.parent, check=False, **_as_user(user),
+                capture_output=True,
+                env=_child_env(),
+                cwd=datadir.parent,
+                check=False,
+                **_as_user(user),
             )
             if done.returncode == 0 or not pidfile.exists():
                 break
@@ -243,7 +247,12 @@ class PgServer:
 
     def _run(self, *args: str, what: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            list(args), capture_output=True, text=True, env=_child_env(), cwd=self.dir, check=False,
+            list(args),
+            capture_output=True,
+            text=True,
+            env=_child_env(),
+            cwd=self.dir,
+            check=False,
             **_as_user(self.user),
         )
         if done.returncode != 0:
@@ -266,8 +275,16 @@ class PgServer:
 
     def _initdb(self) -> None:
         self._run(
-            str(self.bindir / "initdb"), "-D", str(self.datadir), "--auth=trust", "--locale=C", "--encoding=UTF8",
-            "-U", "postgres", "--no-sync", "--no-instructions",
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "--auth=trust",
+            "--locale=C",
+            "--encoding=UTF8",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "--no-instructions",
             what="initdb",
         )
 
@@ -310,7 +327,15 @@ class PgServer:
         if self._running:
             return
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.log), "-w", "-t", "60", "start",
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "start",
             what="pg_ctl start",
         )
         self._running = True
@@ -322,7 +347,15 @@ class PgServer:
         if not self._running:
             return
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "-t", "60", "stop",
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-m",
+            mode,
+            "-w",
+            "-t",
+            "60",
+            "stop",
             what="pg_ctl stop",
         )
         self._running = False

@@ -15,7 +15,7 @@ from app.store.postgres.database import PgDatabase
 from app.store.target import PostgresTarget, Target
 
 # The columns an AttemptRow cannot leave out; a test's row may (NULL in the table, as sqlite-utils leaves them).
-_REQUIRED = AttemptRow._fields[:AttemptRow._fields.index("cached_tokens")]
+_REQUIRED = AttemptRow._fields[: AttemptRow._fields.index("cached_tokens")]
 # Every table a store holds: what `digest` reads of a PostgreSQL database.
 _TABLES = ("attempts", "model_status", "checks", "overrides", "audit", "spend", "_taskrouter_migrations")
 
@@ -38,8 +38,9 @@ def insert_attempts(store: Target, rows: Iterable[dict[str, Any]]) -> None:
 
 
 def insert(store: Target, table: str, row: dict[str, Any]) -> None:
-    execute(store, f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-            tuple(row.values()))
+    execute(
+        store, f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values())
+    )
 
 
 def execute(store: Target, sql: str, params: tuple[Any, ...] = ()) -> None:
@@ -60,8 +61,13 @@ def digest(store: Target) -> str:
 
     conn = connect(store, read_only=True)
     try:
-        tables = [r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND "
-                                             "relnamespace = 'public'::regnamespace ORDER BY relname")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND "
+                "relnamespace = 'public'::regnamespace ORDER BY relname"
+            )
+        ]
         content = {t: [list(r) for r in conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2")] for t in _TABLES}
     finally:
         conn.close()

@@ -14,8 +14,13 @@ from app.testing import failure, fake_models, reply
 
 pytestmark = pytest.mark.anyio
 PRIMARY, SECOND = ai_models.MODEL_REGISTRY["reasoning"][:2]
-LOOKUP = {"type": "function", "function": {"name": "lookup_invoice", "parameters": {
-    "type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}}}
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "lookup_invoice",
+        "parameters": {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]},
+    },
+}
 
 
 def valid_triage(response: app.LLMResponse) -> str | None:
@@ -26,21 +31,35 @@ def valid_triage(response: app.LLMResponse) -> str | None:
         answer = json.loads(response.content or "")
     except ValueError:
         return "not JSON"
-    return None if isinstance(answer, dict) and answer.get("category") in ("billing", "bug", "question") else \
-        "no known category"
+    return (
+        None
+        if isinstance(answer, dict) and answer.get("category") in ("billing", "bug", "question")
+        else "no known category"
+    )
 
 
 async def triage(ticket: str) -> dict:
     """The agent under test: classify a support ticket, or ask for the invoice it mentions."""
     response = await app.execute_reasoning_task(
-        [{"role": "system", "content": "Classify the ticket as JSON {\"category\": ...}."},
-         {"role": "user", "content": ticket}],
-        tools=[LOOKUP], validate=valid_triage, max_tokens=256)
+        [
+            {"role": "system", "content": 'Classify the ticket as JSON {"category": ...}.'},
+            {"role": "user", "content": ticket},
+        ],
+        tools=[LOOKUP],
+        validate=valid_triage,
+        max_tokens=256,
+    )
     if response.tool_calls:
-        return {"action": "lookup", "arguments": json.loads(response.tool_calls[0]["function"]["arguments"]),
-                "model": response.model_used}
-    return {"category": json.loads(response.content or "{}")["category"], "model": response.model_used,
-            "fallback": response.fallback_used}
+        return {
+            "action": "lookup",
+            "arguments": json.loads(response.tool_calls[0]["function"]["arguments"]),
+            "model": response.model_used,
+        }
+    return {
+        "category": json.loads(response.content or "{}")["category"],
+        "model": response.model_used,
+        "fallback": response.fallback_used,
+    }
 
 
 BILLING = '{"category": "billing"}'
@@ -69,7 +88,7 @@ async def test_an_answer_the_validator_rejects_moves_to_the_next_model():
 
 
 async def test_a_rate_limited_model_is_left_alone_and_a_tool_call_comes_through():
-    call = {"id": "call_1", "type": "function", "function": {"name": "lookup_invoice", "arguments": "{\"id\": 42}"}}
+    call = {"id": "call_1", "type": "function", "function": {"name": "lookup_invoice", "arguments": '{"id": 42}'}}
     with fake_models({PRIMARY: failure("rate_limited", retry_after=30), SECOND: reply(tool_calls=[call])}) as fake:
         assert await triage("invoice 42 is wrong") == {"action": "lookup", "arguments": {"id": 42}, "model": SECOND}
         again = await triage("invoice 42 is wrong")  # the primary cools down for 30 s: not called again
@@ -79,8 +98,10 @@ async def test_a_rate_limited_model_is_left_alone_and_a_tool_call_comes_through(
 
 
 async def test_when_every_model_fails_the_agent_sees_one_clear_error():
-    with fake_models({"*": failure("server_error")}, llm_max_attempts=3, retry_backoff_base_seconds=0.001), \
-            pytest.raises(app.AllModelsFailedError) as caught:
+    with (
+        fake_models({"*": failure("server_error")}, llm_max_attempts=3, retry_backoff_base_seconds=0.001),
+        pytest.raises(app.AllModelsFailedError) as caught,
+    ):
         await triage("my invoice is wrong")
     error = caught.value
     assert "reasoning" in str(error) and "3 provider calls" in str(error)

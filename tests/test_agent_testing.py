@@ -23,15 +23,25 @@ PRIMARY, SECOND = ai_models.MODEL_REGISTRY["reasoning"][:2]
 
 
 def test_the_guides_llmresponse_is_built_verbatim_and_usage_reads_both_ways():
-    response = LLMResponse(content="Test response", model_used="llama-3.1-8b-instant", finish_reason="stop",
-                           usage={"total_tokens": 100})
+    response = LLMResponse(
+        content="Test response", model_used="llama-3.1-8b-instant", finish_reason="stop", usage={"total_tokens": 100}
+    )
     assert response.usage["total_tokens"] == 100 and response.usage.total_tokens == 100
     assert response.usage.get("prompt_tokens") == 0 and response.usage.get("nope", -1) == -1
-    assert dict(response.usage) == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 100,
-                                    "cached_tokens": 0, "reasoning_tokens": 0}
+    assert dict(response.usage) == {
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 100,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+    }
     assert isinstance(response.usage, Usage) and response.usage == Usage(total_tokens=100)
-    assert (response.task_type, response.request_id, response.fallback_used, response.latency_ms) == ("", "", False,
-                                                                                                      0.0)
+    assert (response.task_type, response.request_id, response.fallback_used, response.latency_ms) == (
+        "",
+        "",
+        False,
+        0.0,
+    )
     with pytest.raises(TypeError, match="unknown fields \\['tokens'\\]"):
         LLMResponse(content="x", model_used="m", finish_reason="stop", usage={"tokens": 1})
     with pytest.raises(KeyError):
@@ -46,8 +56,12 @@ async def my_agent(question: str) -> str:
 
 async def test_the_guides_asyncmock_patch_of_execute_fast_task_keeps_working():
     with patch("app.core.ai_models.execute_fast_task", new_callable=AsyncMock) as mocked:
-        mocked.return_value = LLMResponse(content="Test response", model_used="llama-3.1-8b-instant",
-                                          finish_reason="stop", usage={"total_tokens": 100})
+        mocked.return_value = LLMResponse(
+            content="Test response",
+            model_used="llama-3.1-8b-instant",
+            finish_reason="stop",
+            usage={"total_tokens": 100},
+        )
         assert await my_agent("hi") == "Test response (100 tokens)"
     mocked.assert_awaited_once()
 
@@ -56,15 +70,20 @@ async def test_the_guides_asyncmock_patch_of_execute_fast_task_keeps_working():
 
 
 async def test_the_issue_example_falls_back_past_a_rate_limit_and_logs_both_attempts():
-    with fake_models({PRIMARY: [failure("rate_limited", retry_after=5), "second answer"],
-                      "*": "default answer"}) as fake:
+    with fake_models(
+        {PRIMARY: [failure("rate_limited", retry_after=5), "second answer"], "*": "default answer"}
+    ) as fake:
         response = await app.execute_reasoning_task(USER, max_tokens=64)
         rows = fake.attempts()
     assert response.content == "default answer" and response.model_used == SECOND and response.fallback_used
-    assert [(c.model, c.messages, c.params) for c in fake.calls] == [(PRIMARY, USER, {"max_tokens": 64}),
-                                                                     (SECOND, USER, {"max_tokens": 64})]
+    assert [(c.model, c.messages, c.params) for c in fake.calls] == [
+        (PRIMARY, USER, {"max_tokens": 64}),
+        (SECOND, USER, {"max_tokens": 64}),
+    ]
     assert [(r["model"], r["outcome"], r["error_kind"]) for r in rows] == [
-        (PRIMARY, "failure", "rate_limited"), (SECOND, "success", None)]
+        (PRIMARY, "failure", "rate_limited"),
+        (SECOND, "success", None),
+    ]
 
 
 async def test_scripted_rows_stay_in_the_temporary_file_when_the_environment_names_a_postgresql_store(monkeypatch):
@@ -84,20 +103,27 @@ async def test_a_list_is_consumed_in_order_and_a_single_outcome_answers_every_ca
 
 
 async def test_force_model_retries_the_forced_model_to_success():
-    with fake_models({SECOND: [failure("server_error"), failure("timeout"), "third time"]},
-                     force_model=SECOND, retry_backoff_base_seconds=0.001) as fake:
+    with fake_models(
+        {SECOND: [failure("server_error"), failure("timeout"), "third time"]},
+        force_model=SECOND,
+        retry_backoff_base_seconds=0.001,
+    ) as fake:
         response = await app.execute_reasoning_task(USER)
         rows = fake.attempts()
     assert response.content == "third time" and [c.model for c in fake.calls] == [SECOND] * 3
     assert [(r["error_kind"], r["retry"], r["forced"]) for r in rows] == [
-        ("server_error", 0, 1), ("timeout", 1, 1), (None, 2, 1)]
+        ("server_error", 0, 1),
+        ("timeout", 1, 1),
+        (None, 2, 1),
+    ]
 
 
 @pytest.mark.parametrize("kind", FAILURE_KINDS)
 async def test_every_failure_kind_does_what_the_failure_table_says(kind):
     rule = policy(ErrorKind(kind))
-    with fake_models({PRIMARY: failure(kind), SECOND: "the next model"}, retry_backoff_base_seconds=0.001,
-                     llm_max_attempts=2) as fake:
+    with fake_models(
+        {PRIMARY: failure(kind), SECOND: "the next model"}, retry_backoff_base_seconds=0.001, llm_max_attempts=2
+    ) as fake:
         if rule.stop and kind != "setup":
             with pytest.raises(app.TaskFailedError) as caught:
                 await app.execute_reasoning_task(USER)
@@ -119,9 +145,10 @@ def test_failure_refuses_what_no_provider_causes():
 
 
 async def test_a_full_reply_with_tool_calls_and_usage_comes_back_as_the_provider_sent_it():
-    call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{\"id\": 7}"}}
-    with fake_models({"*": reply(tool_calls=[call], usage={"prompt_tokens": 11, "completion_tokens": 3,
-                                                            "total_tokens": 14})}):
+    call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"id": 7}'}}
+    with fake_models(
+        {"*": reply(tool_calls=[call], usage={"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14})}
+    ):
         response = await app.execute_fast_task(USER)
     assert response.tool_calls == (call,) and response.finish_reason == "tool_calls"
     assert response.usage == Usage(11, 3, 14)

@@ -109,6 +109,7 @@ def alerts_log(caplog) -> list[str]:
 
 # -- each event, once -------------------------------------------------------------------------------------------
 
+
 async def test_ten_calls_to_a_decommissioned_model_post_one_alert(sim, make_router, receiver):
     sim.set_profile(A, ModelProfile(retired="decommissioned"))
     router = make_router(alert_webhook_url=receiver.url)
@@ -130,8 +131,9 @@ async def test_a_not_found_mark_cleared_and_back_posts_again(sim, make_router, r
     await calls(router, 10)
     delivered(router)
     assert len(receiver.texts) == 1
-    assert receiver.texts[0].startswith(f"[taskrouter {socket.gethostname()}] Model {A} was not found (seen on task "
-                                        "pair): ")
+    assert receiver.texts[0].startswith(
+        f"[taskrouter {socket.gethostname()}] Model {A} was not found (seen on task pair): "
+    )
     assert "Routers skip it until" in receiver.texts[0] and "Check its name in MODEL_REGISTRY" in receiver.texts[0]
 
     assert get_attempt_log(db_path).flush(30)
@@ -145,9 +147,13 @@ async def test_a_not_found_mark_cleared_and_back_posts_again(sim, make_router, r
 
 
 async def test_a_circuit_open_past_the_threshold_posts_once_while_open(sim, make_router, receiver, db_path):
-    router = make_router(alert_webhook_url=receiver.url, alert_circuit_open_seconds=60,
-                         breaker_cooldown_seconds=600, model_status_refresh_seconds=0,
-                         breaker_open_after_connection_errors=1)
+    router = make_router(
+        alert_webhook_url=receiver.url,
+        alert_circuit_open_seconds=60,
+        breaker_cooldown_seconds=600,
+        model_status_refresh_seconds=0,
+        breaker_open_after_connection_errors=1,
+    )
     opened = time.time()
     sim.script(A, {"fault": "disconnect"})
     await calls(router, 10)  # the first opens the circuit; the others skip A
@@ -179,8 +185,12 @@ async def test_a_circuit_open_past_the_threshold_posts_once_while_open(sim, make
 
 async def test_a_circuit_that_opens_and_closes_is_not_posted(sim, make_router, receiver):
     # No cooldown: each opening is followed by a probe that answers and closes it again.
-    router = make_router(alert_webhook_url=receiver.url, alert_circuit_open_seconds=1, breaker_cooldown_seconds=0,
-                         model_status_refresh_seconds=0)
+    router = make_router(
+        alert_webhook_url=receiver.url,
+        alert_circuit_open_seconds=1,
+        breaker_cooldown_seconds=0,
+        model_status_refresh_seconds=0,
+    )
     sim.script(A, *[{"fault": "disconnect"}, "ok"] * 5)
     models = [(await router.execute("pair", USER)).model_used for _ in range(10)]
     assert models == [B, A] * 5  # opened five times, closed five times
@@ -212,8 +222,10 @@ async def test_the_budget_alert_ratio_and_the_spent_budget_post_once_each(sim, m
 async def test_a_registry_model_entering_the_retirement_window_posts_once(sim, make_router, receiver, tmp_path):
     today = datetime.now(UTC).date()
     calendar = tmp_path / "deprecations.toml"
-    calendar.write_text(f'[models."{A}"]\nshutdown = {today + timedelta(days=10)}\nreplacements = ["{B}"]\n\n'
-                        f'[models."{C}"]\nshutdown = {today + timedelta(days=40)}\nreplacements = ["{B}"]\n')
+    calendar.write_text(
+        f'[models."{A}"]\nshutdown = {today + timedelta(days=10)}\nreplacements = ["{B}"]\n\n'
+        f'[models."{C}"]\nshutdown = {today + timedelta(days=40)}\nreplacements = ["{B}"]\n'
+    )
     settings = {"alert_webhook_url": receiver.url, "deprecations_file": calendar, "retirement_warning_days": 30}
     router = make_router(**settings)
     make_router(**settings)  # another router of the process: the same event, not posted twice
@@ -221,9 +233,11 @@ async def test_a_registry_model_entering_the_retirement_window_posts_once(sim, m
     router.health.refresh_if_due(time.time() + 60)  # a later refresh the same day: nothing new
     delivered(router)
     [a_soon] = receiver.texts
-    assert (f"] Deprecation radar: model={A} tasks=pair,solo shuts down on {today + timedelta(days=10)} (in 10 days); "
-            f"replacement: {B}. Move its tasks to the replacement in MODEL_REGISTRY; `taskrouter check` lists every "
-            "use.") in a_soon
+    assert (
+        f"] Deprecation radar: model={A} tasks=pair,solo shuts down on {today + timedelta(days=10)} (in 10 days); "
+        f"replacement: {B}. Move its tasks to the replacement in MODEL_REGISTRY; `taskrouter check` lists every "
+        "use."
+    ) in a_soon
 
     in_20_days = time.time() + 20 * 86400  # an injected clock: the first refresh of a later day
     router.health.refresh_if_due(in_20_days)
@@ -249,17 +263,21 @@ async def test_an_override_set_and_cleared_posts_once_each(sim, make_router, rec
     delivered(router)
     in_effect, ended = receiver.texts
     assert f"] Runtime override in effect: force {B} for pair, set by " in in_effect
-    assert f"(incident 42). Routing changed without a restart; undo: `taskrouter override clear --kind force " \
-           f"--model {B} --task pair`." in in_effect
+    assert (
+        f"(incident 42). Routing changed without a restart; undo: `taskrouter override clear --kind force "
+        f"--model {B} --task pair`." in in_effect
+    )
     assert f"] Runtime override ended (cleared or expired): force {B} for pair, " in ended
     assert "`taskrouter override list` shows what is left" in ended
 
 
 # -- a receiver that fails never affects a call -------------------------------------------------------------------
 
+
 @pytest.mark.slow
-async def test_a_receiver_answering_500_is_retried_logged_once_and_never_slows_a_call(sim, make_router, receiver,
-                                                                                     caplog):
+async def test_a_receiver_answering_500_is_retried_logged_once_and_never_slows_a_call(
+    sim, make_router, receiver, caplog
+):
     caplog.set_level(logging.WARNING, "taskrouter.alerts")
     receiver.status = 500
     sim.set_profile(A, ModelProfile(retired="decommissioned"))
@@ -273,16 +291,19 @@ async def test_a_receiver_answering_500_is_retried_logged_once_and_never_slows_a
     assert receiver.posts == 6  # two alerts, three tries each
     assert receiver.texts == []
     [line] = alerts_log(caplog)
-    assert line == (f"alerts: could not post to http://127.0.0.1:{receiver.server.server_port} (it answered 500); the "
-                    "alert is dropped, and further failures are not logged until a post succeeds")
+    assert line == (
+        f"alerts: could not post to http://127.0.0.1:{receiver.server.server_port} (it answered 500); the "
+        "alert is dropped, and further failures are not logged until a post succeeds"
+    )
     receiver.status = 200
     sim.set_profile(B, ModelProfile(retired="not_found"))
     with pytest.raises(Exception):  # noqa: B017 (every model of the chain is gone: what matters is the alert)
         await router.execute("pair", USER)
     delivered(router)
     assert len(receiver.texts) == 1 and f"Model {B} was not found" in receiver.texts[0]
-    assert alerts_log(caplog)[1:] == [f"alerts: http://127.0.0.1:{receiver.server.server_port} takes alerts again "
-                                      "(2 dropped meanwhile)"]
+    assert alerts_log(caplog)[1:] == [
+        f"alerts: http://127.0.0.1:{receiver.server.server_port} takes alerts again (2 dropped meanwhile)"
+    ]
     assert SECRET_PATH not in caplog.text
 
 
@@ -324,6 +345,7 @@ async def test_no_setting_no_alert_and_no_thread(sim, make_router, receiver):
 
 
 # -- the sender itself ------------------------------------------------------------------------------------------
+
 
 def test_the_queue_is_bounded_and_the_text_carries_no_key(receiver, caplog):
     caplog.set_level(logging.WARNING, "taskrouter.alerts")

@@ -15,9 +15,23 @@ from app.store import MIGRATIONS, AttemptLog, migrate, open_database
 pytestmark = pytest.mark.anyio
 
 ATTEMPT_COLUMNS = {
-    "request_id", "task_type", "model", "provider", "attempt", "outcome", "error_kind", "status_code",
-    "error_message", "is_fallback", "forced", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms",
-    "cost_usd", "created_at",
+    "request_id",
+    "task_type",
+    "model",
+    "provider",
+    "attempt",
+    "outcome",
+    "error_kind",
+    "status_code",
+    "error_message",
+    "is_fallback",
+    "forced",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "latency_ms",
+    "cost_usd",
+    "created_at",
 }
 
 
@@ -89,8 +103,11 @@ def test_an_unwritable_database_is_logged_not_raised(tmp_path, caplog):
     log = AttemptLog(tmp_path / "gone.db")
     from app.store import AttemptRow, utc_now_iso
 
-    log.record(AttemptRow("r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
-                          None, utc_now_iso()))
+    log.record(
+        AttemptRow(
+            "r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0, None, utc_now_iso()
+        )
+    )
     assert log.flush(timeout=0.5) is False  # still waiting to be written, not lost, not raised
     assert "attempt log" in caplog.text
     (tmp_path / "gone.db").rmdir()
@@ -145,8 +162,9 @@ def test_read_only_readers_open_paths_with_uri_characters(tmp_path):
     db = folder / "a.db"
     log = AttemptLog(db)
     now = utc_now_iso()
-    log.record(AttemptRow("r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
-                          0.25, now))
+    log.record(
+        AttemptRow("r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0, 0.25, now)
+    )
     log.record(ModelStatusRow("m", "deprecated", "gone", None, now))
     assert log.flush(timeout=10)
     assert [r["model"] for r in read_model_status(db)] == ["m"]
@@ -197,8 +215,11 @@ def test_the_build_never_waits_for_the_store_and_rows_of_the_meantime_are_writte
     try:
         router = router_on(path)
         assert router.log is not None and not router.log.wait_opened(0.2)  # built, with the open still waiting
-        router.log.record(AttemptRow("held", "fast", "m", "groq", 1, "success", None, None, None, 0, 0, 1, 1, 2,
-                                     1.0, None, utc_now_iso()))
+        router.log.record(
+            AttemptRow(
+                "held", "fast", "m", "groq", 1, "success", None, None, None, 0, 0, 1, 1, 2, 1.0, None, utc_now_iso()
+            )
+        )
     finally:
         blocker.rollback()
         blocker.close()

@@ -26,9 +26,19 @@ MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "conten
 
 
 def answer(clock: FakeClock, content: str = "4", *, ttl: float = 60.0, cost: float | None = 0.002) -> CachedAnswer:
-    return CachedAnswer(content=content, finish_reason="stop", usage=Usage(12, 1, 13), tool_calls=None, model="m1",
-                        provider="groq", cost_usd=cost, provider_request_id="req_1", tier="simple",
-                        created_at=clock.now, expires_at=clock.now + ttl)
+    return CachedAnswer(
+        content=content,
+        finish_reason="stop",
+        usage=Usage(12, 1, 13),
+        tool_calls=None,
+        model="m1",
+        provider="groq",
+        cost_usd=cost,
+        provider_request_id="req_1",
+        tier="simple",
+        created_at=clock.now,
+        expires_at=clock.now + ttl,
+    )
 
 
 def key(n: int) -> str:
@@ -89,11 +99,19 @@ async def test_an_answer_goes_to_the_store_and_another_process_cache_reads_it_ba
     try:
         store = backend_for(path)
         writer = ResponseCache(store=store, log=log, memory_entries=10, clock=fake.clock)
-        made = CachedAnswer(content=None, finish_reason="tool_calls", usage=Usage(20, 5, 25, 3, 1),
-                            tool_calls=({"id": "call_1", "type": "function",
-                                         "function": {"name": "add", "arguments": "{\"a\": 2}"}},),
-                            model="m2", provider="groq", cost_usd=0.004, provider_request_id="req_9", tier=None,
-                            created_at=fake.now, expires_at=fake.now + 600)
+        made = CachedAnswer(
+            content=None,
+            finish_reason="tool_calls",
+            usage=Usage(20, 5, 25, 3, 1),
+            tool_calls=({"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2}'}},),
+            model="m2",
+            provider="groq",
+            cost_usd=0.004,
+            provider_request_id="req_9",
+            tier=None,
+            created_at=fake.now,
+            expires_at=fake.now + 600,
+        )
         writer.put(key(1), made, task_type="fast")
         writer.hit(key(1), 0.004)
         assert log.flush(timeout=30)
@@ -126,7 +144,7 @@ async def test_a_store_that_cannot_be_read_is_a_miss_not_a_failed_call(caplog):
 
 def test_a_stored_answer_survives_text_json_must_escape():
     fake = FakeClock()
-    made = answer(fake, "caf\u00e9 \u2603 \x00 \ud800 \"quoted\"")
+    made = answer(fake, 'caf\u00e9 \u2603 \x00 \ud800 "quoted"')
     entry = entry_of(key(1), made, task_type="fast")
     assert entry.answer.isascii() and entry.size_bytes == len(entry.answer)
     assert answer_of(entry) == made
@@ -225,8 +243,10 @@ async def test_a_followers_cancellation_ends_only_its_own_wait():
 
 
 def test_the_key_is_the_sha256_of_the_requests_canonical_json_and_stays_so():
-    canonical = ('{"messages":[{"content":"Be brief.","role":"system"},{"content":"What is 2 + 2?","role":"user"}],'
-                 '"params":{"temperature":0},"registry_key":"fast","tier":"simple","v":1}')
+    canonical = (
+        '{"messages":[{"content":"Be brief.","role":"system"},{"content":"What is 2 + 2?","role":"user"}],'
+        '"params":{"temperature":0},"registry_key":"fast","tier":"simple","v":1}'
+    )
     digest = cache_key(registry_key="fast", tier="simple", messages=MESSAGES, params={"temperature": 0.0})
     assert digest == hashlib.sha256(canonical.encode()).hexdigest()
     # Pinned: processes and hosts of different versions share the store's entries by this value.
@@ -239,8 +259,12 @@ def test_the_key_ignores_what_does_not_change_the_answer():
     same = [
         cache_key(registry_key="fast", tier="simple", messages=reordered, params={"seed": 7, "temperature": 0}),
         cache_key(registry_key="fast", tier="simple", messages=tuple(MESSAGES), params={"temperature": 0.0, "seed": 7}),
-        cache_key(registry_key="fast", tier="simple", messages=MESSAGES,
-                  params={"temperature": 0, "seed": 7, "top_p": None, "user": "u-42", "service_tier": "flex"}),
+        cache_key(
+            registry_key="fast",
+            tier="simple",
+            messages=MESSAGES,
+            params={"temperature": 0, "seed": 7, "top_p": None, "user": "u-42", "service_tier": "flex"},
+        ),
     ]
     assert same == [base] * 3
     assert {"user", "service_tier", "stream", "stream_options"} == UNKEYED_PARAMS
@@ -276,8 +300,23 @@ def test_a_value_json_cannot_hold_is_refused_by_name():
 def test_the_stored_answer_is_plain_json():
     fake = FakeClock()
     entry = entry_of(key(1), answer(fake), task_type="fast")
-    assert json.loads(entry.answer) == {"content": "4", "finish_reason": "stop", "usage": {
-        "prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13, "cached_tokens": 0, "reasoning_tokens": 0},
-        "tool_calls": None, "provider_request_id": "req_1"}
+    assert json.loads(entry.answer) == {
+        "content": "4",
+        "finish_reason": "stop",
+        "usage": {
+            "prompt_tokens": 12,
+            "completion_tokens": 1,
+            "total_tokens": 13,
+            "cached_tokens": 0,
+            "reasoning_tokens": 0,
+        },
+        "tool_calls": None,
+        "provider_request_id": "req_1",
+    }
     assert (entry.task_type, entry.model, entry.tier, entry.cost_usd, entry.expires_at) == (
-        "fast", "m1", "simple", 0.002, fake.now + 60)
+        "fast",
+        "m1",
+        "simple",
+        0.002,
+        fake.now + 60,
+    )

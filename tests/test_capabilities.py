@@ -15,13 +15,21 @@ pytestmark = pytest.mark.anyio
 
 BIG, QWEN = ai_models.MODEL_REGISTRY["reasoning"]
 SMALL = ai_models.MODEL_REGISTRY["fast"][0]
-IMAGE = [{"role": "user", "content": [{"type": "text", "text": "what is this?"},
-                                      {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]
+IMAGE = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        ],
+    }
+]
 
 
 async def test_images_go_only_to_vision_models(sim, make_router, db_path):
-    ai_models.MODEL_CATALOG["custom/vision"] = ModelInfo(input_price=0.1, output_price=0.1,
-                                                         capabilities=frozenset({"vision"}))
+    ai_models.MODEL_CATALOG["custom/vision"] = ModelInfo(
+        input_price=0.1, output_price=0.1, capabilities=frozenset({"vision"})
+    )
     ai_models.MODEL_REGISTRY["describe"] = [SMALL, "custom/vision"]
     resp = await make_router().execute("describe", IMAGE)
     assert resp.model_used == "custom/vision"
@@ -73,7 +81,9 @@ async def test_variant_uses_its_own_chain_and_is_logged(sim, make_router, db_pat
     assert (landing.model_used, landing.variant) == ("custom/landing-writer", "landing")
     assert (other.model_used, other.variant) == ("custom/writer", "blog")
     assert [(r["task_type"], r["variant"], r["model"]) for r in logged_rows(db_path)] == [
-        ("writer", "landing", "custom/landing-writer"), ("writer", "blog", "custom/writer")]
+        ("writer", "landing", "custom/landing-writer"),
+        ("writer", "blog", "custom/writer"),
+    ]
 
 
 async def test_validate_hard_fail_moves_on(sim, make_router, db_path):
@@ -84,7 +94,9 @@ async def test_validate_hard_fail_moves_on(sim, make_router, db_path):
     assert resp.model_used == QWEN
     rows = logged_rows(db_path)
     assert [(r["model"], r["outcome"], r["error_kind"], r["error_message"]) for r in rows] == [
-        (BIG, "failure", "validation", "refusal"), (QWEN, "success", None, None)]
+        (BIG, "failure", "validation", "refusal"),
+        (QWEN, "success", None, None),
+    ]
     assert rows[0]["cost_usd"] > 0  # the rejected answer was billed
 
 

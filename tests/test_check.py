@@ -32,19 +32,24 @@ TODAY = "2026-12-01"
 @pytest.fixture
 def scenario(env, sim, tmp_path, monkeypatch, make_router) -> Path:
     calendar = tmp_path / "deprecations.toml"
-    calendar.write_text(f'[models."{RETIRING}"]\nshutdown = 2026-12-11\nreplacements = ["{LIVE}"]\n'
-                        'source = "vendor e-mail"\n')
+    calendar.write_text(
+        f'[models."{RETIRING}"]\nshutdown = 2026-12-11\nreplacements = ["{LIVE}"]\nsource = "vendor e-mail"\n'
+    )
     env.setenv("DEPRECATIONS_FILE", str(calendar))
     sim.set_profile(LIVE, ModelProfile())
     sim.set_profile(RETIRING, ModelProfile(max_completion_tokens=16384))
     sim.set_profile(OLD, ModelProfile(retired="decommissioned", listed=False))
     sim.set_profile(GONE_2026, ModelProfile(retired="not_found", listed=False))
     sim.set_profile(UNLISTED, ModelProfile(listed=False))
-    monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {
-        "chat": [LIVE, RETIRING],
-        "legacy": [OLD, GONE_2026, UNLISTED],
-        "fallback": [LIVE],
-    })
+    monkeypatch.setattr(
+        ai_models,
+        "MODEL_REGISTRY",
+        {
+            "chat": [LIVE, RETIRING],
+            "legacy": [OLD, GONE_2026, UNLISTED],
+            "fallback": [LIVE],
+        },
+    )
     return calendar
 
 
@@ -115,24 +120,46 @@ def test_the_json_report_and_the_stored_check_carry_the_same_facts(scenario, mak
     report = json.loads(out)
     assert code == report["exit_code"] == 2
     assert (report["today"], report["days"], report["strict"], report["errors"], report["warnings"]) == (
-        TODAY, 30, False, 7, 1
+        TODAY,
+        30,
+        False,
+        7,
+        1,
     )
-    assert report["live"] == {"status": "ok", "detail": f"GET {sim.base_url}/openai/v1/models: 2 models listed",
-                              "listed": 2}
+    assert report["live"] == {
+        "status": "ok",
+        "detail": f"GET {sim.base_url}/openai/v1/models: 2 models listed",
+        "listed": 2,
+    }
     assert report["tasks"]["legacy"] == [
         {"model": OLD, "place": "primary", "position": 1, "status": "error", "suggestion": f"use {LIVE}"},
         {"model": GONE_2026, "place": "primary", "position": 2, "status": "error", "suggestion": f"use {LIVE}"},
-        {"model": UNLISTED, "place": "primary", "position": 3, "status": "error",
-         "suggestion": f"no calendar replacement; remove it and {LIVE} takes over"},
+        {
+            "model": UNLISTED,
+            "place": "primary",
+            "position": 3,
+            "status": "error",
+            "suggestion": f"no calendar replacement; remove it and {LIVE} takes over",
+        },
         {"model": LIVE, "place": "fallback", "position": 4, "status": "ok", "suggestion": None},
     ]
     models = report["models"]
-    assert models[LIVE]["live"] == {"listed": True, "active": True, "context_window": 131072,
-                                    "max_completion_tokens": 65536}
+    assert models[LIVE]["live"] == {
+        "listed": True,
+        "active": True,
+        "context_window": 131072,
+        "max_completion_tokens": 65536,
+    }
     assert models[LIVE]["problems"] == [] and models[LIVE]["tasks"] == ["chat", "legacy"]
-    assert models[RETIRING]["retirement"] == {"shutdown": "2026-12-11", "days_left": 10, "replacement": LIVE,
-                                              "named": [LIVE], "source": "vendor e-mail", "tiers": None,
-                                              "note": None}
+    assert models[RETIRING]["retirement"] == {
+        "shutdown": "2026-12-11",
+        "days_left": 10,
+        "replacement": LIVE,
+        "named": [LIVE],
+        "source": "vendor e-mail",
+        "tiers": None,
+        "note": None,
+    }
     assert models[RETIRING]["problems"] == [
         {"severity": "warning", "source": "calendar", "message": "shuts down on 2026-12-11, in 10 days"}
     ]
@@ -145,7 +172,10 @@ def test_the_json_report_and_the_stored_check_carry_the_same_facts(scenario, mak
     assert models[UNLISTED]["retirement"] is None and models[UNLISTED]["runtime"] is None
     stored = latest_check(db_path)
     assert (stored.exit_code, stored.errors, stored.warnings, stored.summary) == (
-        2, 7, 1, "7 errors, 1 warning across 5 models in 2 tasks"
+        2,
+        7,
+        1,
+        "7 errors, 1 warning across 5 models in 2 tasks",
     )
     assert stored.report == report
 
@@ -155,8 +185,9 @@ def test_warnings_pass_unless_strict(scenario, monkeypatch, capsys):
     assert check(capsys)[0] == 0
     code, out, _ = check(capsys, "--strict")
     assert code == 1
-    assert out.splitlines()[-2] == ("result: 0 errors, 1 warning across 2 models in 1 task -> exit 1 "
-                                    "(warnings (--strict))")
+    assert out.splitlines()[-2] == (
+        "result: 0 errors, 1 warning across 2 models in 1 task -> exit 1 (warnings (--strict))"
+    )
     assert check(capsys, "--strict", "--days", "9")[0] == 0  # 10 days away: outside a 9-day window
     code, out, _ = check(capsys, "--strict", "--days", "9", "--no-store")
     assert "result: healthy: 2 models in 1 task -> exit 0 (healthy)" in out
@@ -168,15 +199,22 @@ def test_without_a_key_the_live_check_is_skipped_and_says_how_to_enable_it(scena
     code, out, _ = check(capsys, "--json")
     report = json.loads(out)
     assert report["live"] == {
-        "status": "skipped", "listed": 0,
+        "status": "skipped",
+        "listed": 0,
         "detail": "live check skipped: GROQ_API_KEY is not set; set it (in the environment or .env) to also "
-                  "check that every model is listed and active on GET /openai/v1/models",
+        "check that every model is listed and active on GET /openai/v1/models",
     }
     # The calendar alone still finds the two shut-down models; the unlisted one goes unnoticed.
     assert (code, report["errors"], report["warnings"]) == (2, 2, 1)
     assert report["models"][UNLISTED] | {"tasks": None} == {
-        "status": "ok", "provider": "groq", "tasks": None, "retirement": None, "live": None, "runtime": None,
-        "problems": []}
+        "status": "ok",
+        "provider": "groq",
+        "tasks": None,
+        "retirement": None,
+        "live": None,
+        "runtime": None,
+        "problems": [],
+    }
     assert not sim.requests  # no network at all
     code, out, _ = check(capsys)
     assert out.splitlines()[2] == f"live:     {report['live']['detail']}"
@@ -207,8 +245,11 @@ def test_the_catalog_disagreeing_with_groq_is_a_warning(scenario, sim, monkeypat
     report = json.loads(out)
     assert code == 1
     assert report["models"][LIVE]["problems"] == [
-        {"severity": "warning", "source": "catalog", "message": "MODEL_CATALOG says context_window=131072, "
-                                                                 "Groq says 65536"}
+        {
+            "severity": "warning",
+            "source": "catalog",
+            "message": "MODEL_CATALOG says context_window=131072, Groq says 65536",
+        }
     ]
     assert report["models"][LIVE]["live"]["context_window"] == 65536  # Groq's figure is the one recorded
     assert report["tasks"]["chat"][0]["suggestion"] == (
@@ -223,14 +264,20 @@ def test_overrides_are_checked_too(scenario, env, monkeypatch, capsys):
     chat = json.loads(out)["tasks"]["chat"]
     assert code == 2
     # gemma2 -> llama-3.1-8b-instant (retired too) -> the live end of the chain.
-    assert chat[0] == {"model": "gemma2-9b-it", "place": "override", "position": 1, "status": "error",
-                       "suggestion": "use openai/gpt-oss-20b (but GET /models does not list it as active)"}
+    assert chat[0] == {
+        "model": "gemma2-9b-it",
+        "place": "override",
+        "position": 1,
+        "status": "error",
+        "suggestion": "use openai/gpt-oss-20b (but GET /models does not list it as active)",
+    }
     env.delenv("DEFAULT_CHAT_MODEL")
     env.setenv("FORCE_MODEL", RETIRING)
     code, out, _ = check(capsys, "--json")
     assert code == 0
     assert [(c["model"], c["place"], c["status"]) for c in json.loads(out)["tasks"]["chat"]] == [
-        (RETIRING, "forced", "warning"), (LIVE, "bypassed", "ok")
+        (RETIRING, "forced", "warning"),
+        (LIVE, "bypassed", "ok"),
     ]
 
 
@@ -238,15 +285,18 @@ def test_a_bad_calendar_file_exits_2_naming_the_file_and_the_entry(scenario, cap
     scenario.write_text(f'[models."{RETIRING}"]\nshutdown = "soon"\n')
     code, out, err = check(capsys)
     assert (code, out) == (2, "")
-    assert err.strip() == (f'taskrouter: DEPRECATIONS_FILE={scenario}: entry models."{RETIRING}": `shutdown` must '
-                           "be a date like 2026-09-14, got 'soon'")
-
+    assert err.strip() == (
+        f'taskrouter: DEPRECATIONS_FILE={scenario}: entry models."{RETIRING}": `shutdown` must '
+        "be a date like 2026-09-14, got 'soon'"
+    )
 
 
 def test_a_model_served_elsewhere_is_not_expected_on_groqs_list(scenario, env, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {"chat": [LIVE, "acme/elsewhere"]})
     catalog = tmp_path / "catalog.toml"
-    catalog.write_text('[models."acme/elsewhere"]\nprovider = "openai_compatible"\nbase_url = "http://127.0.0.1:9/v1"\n')
+    catalog.write_text(
+        '[models."acme/elsewhere"]\nprovider = "openai_compatible"\nbase_url = "http://127.0.0.1:9/v1"\n'
+    )
     env.setenv("MODEL_CATALOG_FILE", str(catalog))
     code, out, _ = check(capsys, "--json")
     elsewhere = json.loads(out)["models"]["acme/elsewhere"]
@@ -280,12 +330,17 @@ def test_a_disabled_model_and_runtime_overrides_are_shown_as_such(scenario, env,
     code, out, _ = check(capsys, "--json", "--no-store")
     report = json.loads(out)
     assert [(c["model"], c["place"], c["status"]) for c in report["tasks"]["chat"]] == [
-        (LIVE, "forced", "ok"), (RETIRING, "disabled", "warning")]
+        (LIVE, "forced", "ok"),
+        (RETIRING, "disabled", "warning"),
+    ]
     assert UNLISTED not in report["models"]  # FORCE_MODEL is shadowed: not a model the router calls
     assert [(o["source"], o["model"]) for o in report["overrides"]["runtime"]] == [
-        ("runtime disable #1", RETIRING), ("runtime force #2", LIVE)]
+        ("runtime disable #1", RETIRING),
+        ("runtime force #2", LIVE),
+    ]
     assert report["overrides"]["environment"] == [
-        {"kind": "force", "task": None, "model": UNLISTED, "source": "FORCE_MODEL"}]
+        {"kind": "force", "task": None, "model": UNLISTED, "source": "FORCE_MODEL"}
+    ]
     code, out, _ = check(capsys, "--no-store")
     assert out.splitlines()[4:7] == [
         "overrides: #2 force openai/gpt-oss-120b for every task, set by ops@box at 2026-11-30T09:00:00.000Z",

@@ -40,6 +40,7 @@ def status_row(db: Path, model: str) -> dict[str, Any]:
 
 # -- the fake clock itself ---------------------------------------------------------------------------------------
 
+
 def test_a_fake_clock_starts_at_a_fixed_time_and_moves_only_when_told():
     fake = FakeClock()
     assert fake.now == datetime(2026, 12, 5, tzinfo=UTC).timestamp()
@@ -81,6 +82,7 @@ async def test_its_sleep_moves_the_time_on_and_lets_other_tasks_run():
 
 # -- marks: rate limits, not found ---------------------------------------------------------------------------------
 
+
 def test_a_rate_limit_cooldown_ends_exactly_when_the_clock_reaches_it(tmp_path):
     db = tmp_path / "attempts.db"
     fake = FakeClock(start=MIDNIGHT)
@@ -89,8 +91,11 @@ def test_a_rate_limit_cooldown_ends_exactly_when_the_clock_reaches_it(tmp_path):
     state = health.on_failure(A, ErrorKind.RATE_LIMITED, error, fake.now, "r1")
     assert (state.status, state.until, state.since) == ("cooling_down", MIDNIGHT + 30, MIDNIGHT)
     row = status_row(db, A)
-    assert (row["status"], row["until"], row["last_seen"]) == ("cooling_down", iso_from_epoch(MIDNIGHT + 30),
-                                                               iso_millis(MIDNIGHT))  # dated by the clock
+    assert (row["status"], row["until"], row["last_seen"]) == (
+        "cooling_down",
+        iso_from_epoch(MIDNIGHT + 30),
+        iso_millis(MIDNIGHT),
+    )  # dated by the clock
 
     fake.advance(29.999)
     health.refresh_if_due(fake.now)  # the store's copy of the mark, read at the fake time, keeps it too
@@ -118,12 +123,18 @@ def test_a_not_found_mark_lasts_its_ttl_on_the_clock(tmp_path):
 
 # -- the circuit breaker -----------------------------------------------------------------------------------------
 
+
 def test_an_open_circuit_turns_half_open_after_its_cooldown_and_lets_one_probe_through(tmp_path):
     db = tmp_path / "attempts.db"
     fake = FakeClock(start=MIDNIGHT)
-    settings = settings_for(db, breaker_cooldown_seconds=10, breaker_max_cooldown_seconds=600,
-                            breaker_open_after_connection_errors=1, llm_timeout_seconds=2,
-                            llm_request_deadline_seconds=30)
+    settings = settings_for(
+        db,
+        breaker_cooldown_seconds=10,
+        breaker_max_cooldown_seconds=600,
+        breaker_open_after_connection_errors=1,
+        llm_timeout_seconds=2,
+        llm_request_deadline_seconds=30,
+    )
     health = ModelHealth(settings, get_attempt_log(db), clock=fake.clock)
     drop = failure("connection").error
 
@@ -154,8 +165,9 @@ def test_an_open_circuit_turns_half_open_after_its_cooldown_and_lets_one_probe_t
 
 def test_the_breaker_reads_its_clock_when_no_time_is_given(tmp_path):
     fake = FakeClock(start=MIDNIGHT)
-    breaker = Breaker(settings_for(tmp_path / "a.db", llm_timeout_seconds=5, llm_request_deadline_seconds=5),
-                      clock=fake.clock)
+    breaker = Breaker(
+        settings_for(tmp_path / "a.db", llm_timeout_seconds=5, llm_request_deadline_seconds=5), clock=fake.clock
+    )
     assert breaker.claim_probe(A) is True
     fake.advance(4.9)
     assert breaker.claim_probe(A) is False  # the first probe is still in flight
@@ -166,14 +178,34 @@ def test_the_breaker_reads_its_clock_when_no_time_is_given(tmp_path):
 
 # -- the budget's day --------------------------------------------------------------------------------------------
 
+
 def test_the_budgets_spend_starts_again_at_zero_when_the_utc_day_turns(tmp_path):
     db = tmp_path / "spend.db"
     log = get_attempt_log(db)
     fake = FakeClock(start=MIDNIGHT - 60)  # 23:59 on 2031-03-09
 
     def spend(cost: float) -> None:  # a call of any process, logged at the fake time
-        log.record(AttemptRow("r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
-                              cost, iso_millis(fake.now)))
+        log.record(
+            AttemptRow(
+                "r",
+                "fast",
+                "m",
+                "groq",
+                1,
+                "success",
+                None,
+                None,
+                None,
+                False,
+                False,
+                1,
+                1,
+                2,
+                1.0,
+                cost,
+                iso_millis(fake.now),
+            )
+        )
 
     spend(3.0)
     assert log.flush(timeout=30)
@@ -222,6 +254,7 @@ def test_a_budget_reached_today_opens_again_tomorrow(tmp_path):
 
 # -- the daily retirement check --------------------------------------------------------------------------------
 
+
 class Posted:
     """Stands in for Alerts where only what would be posted matters: no webhook, no thread."""
 
@@ -241,12 +274,18 @@ def test_the_retirement_check_runs_on_the_clocks_days(tmp_path):
     shutdown = date(2031, 3, 10) + timedelta(days=20)
     calendar = tmp_path / "deprecations.toml"
     calendar.write_text(f'[models."{A}"]\nshutdown = {shutdown}\nreplacements = ["{B}"]\n')
-    settings = settings_for(tmp_path / "a.db", retirement_warning_days=30, model_status_refresh_seconds=60,
-                            deprecations_file=calendar)
+    settings = settings_for(
+        tmp_path / "a.db", retirement_warning_days=30, model_status_refresh_seconds=60, deprecations_file=calendar
+    )
     posted = Posted()
     health = ModelHealth(settings, None, posted, clock=fake.clock)  # type: ignore[arg-type]
-    watch_retirements(posted, health, lambda: {"pair": [A, B]}, settings,  # type: ignore[arg-type]
-                      load_calendar(calendar))
+    watch_retirements(
+        posted,
+        health,
+        lambda: {"pair": [A, B]},
+        settings,  # type: ignore[arg-type]
+        load_calendar(calendar),
+    )
     assert posted.keys == [f"retiring:{A}:{shutdown}"]  # twenty days left on the clock's day: in the window
     fake.advance(3600)
     health.refresh_if_due(fake.now)

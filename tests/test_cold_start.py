@@ -56,11 +56,15 @@ print(json.dumps([call(timeout=0.001), call(TIMEOUT)]))
 """
 
 
-@pytest.mark.parametrize(("code", "how"), [
-    (ASYNC_CALL, "timeout="),
-    (ASYNC_CALL, "LLM_REQUEST_DEADLINE_SECONDS"),
-    (SYNC_CALL, "timeout="),
-], ids=["async-timeout", "async-setting", "sync-timeout"])
+@pytest.mark.parametrize(
+    ("code", "how"),
+    [
+        (ASYNC_CALL, "timeout="),
+        (ASYNC_CALL, "LLM_REQUEST_DEADLINE_SECONDS"),
+        (SYNC_CALL, "timeout="),
+    ],
+    ids=["async-timeout", "async-setting", "sync-timeout"],
+)
 def test_the_first_call_of_a_fresh_process_honours_a_deadline(sim, tmp_path, code, how):
     chain = [*ai_models.MODEL_REGISTRY["reasoning"], *ai_models.MODEL_REGISTRY["fallback"]]
     for model in chain:
@@ -73,8 +77,14 @@ def test_the_first_call_of_a_fresh_process_honours_a_deadline(sim, tmp_path, cod
         code, env["LLM_REQUEST_DEADLINE_SECONDS"] = code.replace("TIMEOUT", ""), str(DEADLINE)
     try:
         # run() kills the child should it outlive its timeout: no process is left behind either way.
-        done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         called = {r.model for r in sim.requests}
     finally:
         sim.reset()  # the hanging profiles go: the session's simulator answers again
@@ -87,8 +97,12 @@ def test_the_first_call_of_a_fresh_process_honours_a_deadline(sim, tmp_path, cod
     assert called and called <= set(chain)  # the second call's models were called, and hung
     # The writer opened the store in the background and wrote the call's rows before the process ended.
     with sqlite3.connect(db) as conn:
-        kinds = [r[0] for r in conn.execute("SELECT error_kind FROM attempts WHERE request_id = ? ORDER BY id",
-                                            (report["request_id"],))]
+        kinds = [
+            r[0]
+            for r in conn.execute(
+                "SELECT error_kind FROM attempts WHERE request_id = ? ORDER BY id", (report["request_id"],)
+            )
+        ]
     assert kinds and kinds[-1] == "deadline"
 
 

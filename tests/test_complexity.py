@@ -69,19 +69,25 @@ def test_the_tiers_are_ordered_weakest_first():
     assert TIERS == ("simple", "medium", "complex")
 
 
-@pytest.mark.parametrize(("params", "added", "reason"), [
-    ({"response_format": SCHEMA}, 0.15, "JSON schema requested"),
-    ({"response_format": {"type": "json_object"}}, 0.08, "JSON output requested"),
-    ({"tools": [TOOL]}, 0.075, "tools (1)"),
-    ({"tools": [TOOL] * 3}, 0.105, "tools (3)"),
-    ({"tools": [TOOL] * 3, "tool_choice": "required"}, 0.135, "tools (3), call required"),
-    ({"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "lookup"}}}, 0.105,
-     "tools (1), call required"),
-    ({"reasoning_effort": "high"}, 0.30, "reasoning effort high"),
-    ({"reasoning_effort": "medium"}, 0.15, "reasoning effort medium"),
-    ({"max_tokens": 2048}, 0.05, "long answer allowed (2,048 tokens)"),
-    ({"max_completion_tokens": 8192}, 0.10, "long answer allowed (8,192 tokens)"),
-])
+@pytest.mark.parametrize(
+    ("params", "added", "reason"),
+    [
+        ({"response_format": SCHEMA}, 0.15, "JSON schema requested"),
+        ({"response_format": {"type": "json_object"}}, 0.08, "JSON output requested"),
+        ({"tools": [TOOL]}, 0.075, "tools (1)"),
+        ({"tools": [TOOL] * 3}, 0.105, "tools (3)"),
+        ({"tools": [TOOL] * 3, "tool_choice": "required"}, 0.135, "tools (3), call required"),
+        (
+            {"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "lookup"}}},
+            0.105,
+            "tools (1), call required",
+        ),
+        ({"reasoning_effort": "high"}, 0.30, "reasoning effort high"),
+        ({"reasoning_effort": "medium"}, 0.15, "reasoning effort medium"),
+        ({"max_tokens": 2048}, 0.05, "long answer allowed (2,048 tokens)"),
+        ({"max_completion_tokens": 8192}, 0.10, "long answer allowed (8,192 tokens)"),
+    ],
+)
 def test_the_structure_a_call_asks_for_raises_the_score_by_its_weight(params, added, reason):
     weights = Weights(answer_length=0.10)  # off by default
     before = score_complexity(PLAIN, weights=weights)
@@ -92,8 +98,18 @@ def test_the_structure_a_call_asks_for_raises_the_score_by_its_weight(params, ad
 
 def test_parameters_that_ask_nothing_of_the_answer_change_nothing():
     plain = score_complexity(BUG_FIX)
-    assert score_complexity(BUG_FIX, temperature=0.2, max_tokens=256, reasoning_effort="low", tool_choice="none",
-                            response_format={"type": "text"}, tools=[]) == plain
+    assert (
+        score_complexity(
+            BUG_FIX,
+            temperature=0.2,
+            max_tokens=256,
+            reasoning_effort="low",
+            tool_choice="none",
+            response_format={"type": "text"},
+            tools=[],
+        )
+        == plain
+    )
     assert score_complexity(BUG_FIX, max_tokens=8192) == plain  # weighed 0 by default
 
 
@@ -112,8 +128,15 @@ def test_the_floor_raises_the_tier_never_the_score_and_says_so():
 
 
 def test_with_a_floor_the_reasons_stay_at_four():
-    result = score_complexity(PLAIN, floor="complex", reasoning_effort="medium", weights=Weights(answer_length=0.1),
-                              response_format={"type": "json_object"}, tools=[TOOL], max_tokens=2048)
+    result = score_complexity(
+        PLAIN,
+        floor="complex",
+        reasoning_effort="medium",
+        weights=Weights(answer_length=0.1),
+        response_format={"type": "json_object"},
+        tools=[TOOL],
+        max_tokens=2048,
+    )
     assert result.tier == "complex" and result.score == 0.355
     # The fifth, the smallest (long answer allowed), is left out.
     assert result.reasons == ("floor complex", "reasoning effort medium", "JSON output requested", "tools (1)")
@@ -130,17 +153,24 @@ def test_the_thresholds_move_the_tier():
 def test_reasons_name_the_features_largest_first_at_most_four():
     conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}] * 6
     assert score_complexity(conversation).reasons == ("long conversation (12 messages)",)
-    images = [{"role": "user", "content": [
-        {"type": "text", "text": "What is in these pictures?"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-    ]}]
+    images = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in these pictures?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            ],
+        }
+    ]
     assert score_complexity(images) == Complexity(tier="simple", score=0.1, reasons=("images (2)",))
     one_image = [{"role": "user", "content": images[0]["content"][:2]}]
     assert score_complexity(one_image).reasons == ("image",)
     long_request = user("Please read the following notes and tell me what you think of them. " * 60)
-    assert score_complexity(long_request).reasons == ("long request (4,080 characters)",
-                                                      "long context (4,080 characters)")
+    assert score_complexity(long_request).reasons == (
+        "long request (4,080 characters)",
+        "long context (4,080 characters)",
+    )
     assert len(score_complexity(LONG_CODE_MATH, reasoning_effort="high", response_format=SCHEMA).reasons) == 4
 
 
@@ -159,12 +189,16 @@ def test_code_needs_more_than_a_programming_word():
 
 
 def test_only_the_asking_messages_are_scanned_for_what_is_asked():
-    asked = [{"role": "system", "content": "You must answer in exactly three sentences."},
-             {"role": "user", "content": "Tell me about Lisbon."}]
+    asked = [
+        {"role": "system", "content": "You must answer in exactly three sentences."},
+        {"role": "user", "content": "Tell me about Lisbon."},
+    ]
     assert score_complexity(asked).reasons == ("constraints",)
-    answered = [{"role": "user", "content": "Show me an example."},
-                {"role": "assistant", "content": "```python\ndef f(x):\n    return x\n```"},
-                {"role": "tool", "tool_call_id": "1", "content": "Prove the theorem by induction."}]
+    answered = [
+        {"role": "user", "content": "Show me an example."},
+        {"role": "assistant", "content": "```python\ndef f(x):\n    return x\n```"},
+        {"role": "tool", "tool_call_id": "1", "content": "Prove the theorem by induction."},
+    ]
     # Only their size counts: three messages, a little over two.
     assert score_complexity(answered) == Complexity(tier="simple", score=0.008, reasons=())
 
@@ -205,31 +239,42 @@ def test_every_weight_has_a_docstring():
 
     tree = ast.parse(inspect.getsource(complexity.Weights))
     body = tree.body[0].body  # type: ignore[attr-defined]
-    documented = {node.target.id for node, after in itertools.pairwise(body)
-                  if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr)
-                  and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)}
+    documented = {
+        node.target.id
+        for node, after in itertools.pairwise(body)
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(after, ast.Expr)
+        and isinstance(after.value, ast.Constant)
+        and isinstance(after.value.value, str)
+    }
     assert documented == {f.name for f in dataclasses.fields(Weights)}
 
 
-@pytest.mark.parametrize(("messages", "says"), [
-    ("What is 2 + 2?", "messages must be a list of dicts"),
-    (b"hi", "got bytes"),
-    (None, "got NoneType"),
-    ({"role": "user", "content": "hi"}, "got dict"),
-    ([], "messages is empty"),
-    (["hi"], "each message must be a dict with 'role' and 'content', got str"),
-])
+@pytest.mark.parametrize(
+    ("messages", "says"),
+    [
+        ("What is 2 + 2?", "messages must be a list of dicts"),
+        (b"hi", "got bytes"),
+        (None, "got NoneType"),
+        ({"role": "user", "content": "hi"}, "got dict"),
+        ([], "messages is empty"),
+        (["hi"], "each message must be a dict with 'role' and 'content', got str"),
+    ],
+)
 def test_invalid_messages_say_what_to_fix(messages, says):
     with pytest.raises(InvalidMessagesError, match=re.escape(says)):
         score_complexity(messages)
 
 
-@pytest.mark.parametrize(("options", "says"), [
-    ({"medium_at": 0.7, "complex_at": 0.6}, "0 <= medium_at <= complex_at <= 1"),
-    ({"medium_at": -0.1}, "COMPLEXITY_MEDIUM_AT"),
-    ({"complex_at": 1.5}, "complex_at=1.5"),
-    ({"floor": "hard"}, "floor must be one of simple, medium, complex or None, got 'hard'"),
-])
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"medium_at": 0.7, "complex_at": 0.6}, "0 <= medium_at <= complex_at <= 1"),
+        ({"medium_at": -0.1}, "COMPLEXITY_MEDIUM_AT"),
+        ({"complex_at": 1.5}, "complex_at=1.5"),
+        ({"floor": "hard"}, "floor must be one of simple, medium, complex or None, got 'hard'"),
+    ],
+)
 def test_invalid_options_say_what_to_fix(options, says):
     with pytest.raises(ConfigError, match=re.escape(says)):
         score_complexity(PLAIN, **options)
@@ -241,9 +286,11 @@ def test_weights_must_be_a_weights():
 
 
 def test_odd_but_sendable_content_is_scored_not_refused():
-    odd = [{"role": "assistant", "content": None, "tool_calls": []},
-           {"role": "user", "content": [{"type": "text", "text": "Prove it."}, "stray", {"type": "text"}]},
-           {"role": "user", "content": "lone \ud800 surrogate and É accents"}]
+    odd = [
+        {"role": "assistant", "content": None, "tool_calls": []},
+        {"role": "user", "content": [{"type": "text", "text": "Prove it."}, "stray", {"type": "text"}]},
+        {"role": "user", "content": "lone \ud800 surrogate and É accents"},
+    ]
     assert score_complexity(odd) == Complexity(tier="simple", score=0.108, reasons=("math",))  # 3 messages: 0.008
 
 
@@ -254,14 +301,30 @@ def test_the_same_request_gives_the_same_complexity():
 
 def test_the_same_request_gives_the_same_complexity_in_every_process():
     # Words are looked up through sets, whose order depends on the process's hash seed: the result must not.
-    requests = [PLAIN, BUG_FIX, LONG_CODE_MATH, user("Compare the trade-offs, then list each step; make sure it is "
-                                                     "valid JSON, at most 3 sentences, and justify it.")]
-    probe = ("import json, sys; from app.core.complexity import score_complexity as s; "
-             "print(json.dumps([[c.tier, c.score, c.reasons] for c in (s(m) for m in json.load(sys.stdin))]))")
+    requests = [
+        PLAIN,
+        BUG_FIX,
+        LONG_CODE_MATH,
+        user(
+            "Compare the trade-offs, then list each step; make sure it is "
+            "valid JSON, at most 3 sentences, and justify it."
+        ),
+    ]
+    probe = (
+        "import json, sys; from app.core.complexity import score_complexity as s; "
+        "print(json.dumps([[c.tier, c.score, c.reasons] for c in (s(m) for m in json.load(sys.stdin))]))"
+    )
     outputs = set()
     for seed in ("1", "2"):
-        done = subprocess.run([sys.executable, "-c", probe], input=json.dumps(requests), capture_output=True,
-                              text=True, check=True, cwd=ROOT, env=dict(os.environ, PYTHONHASHSEED=seed))
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            input=json.dumps(requests),
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONHASHSEED=seed),
+        )
         outputs.add(done.stdout)
     assert len(outputs) == 1
     assert json.loads(outputs.pop()) == [[c.tier, c.score, list(c.reasons)] for c in map(score_complexity, requests)]
@@ -274,8 +337,9 @@ def test_the_scorer_bench_runs_at_a_tiny_size(workload: str, capsys: pytest.Capt
     out = capsys.readouterr().out
     for kind in ("timer alone (no-op)", "short", "typical", "long", "workload"):
         assert re.search(rf"^\| {re.escape(kind)} +\|[^|]+\|\s+\d+ \|( +[\d.]+ \|){{4}}$", out, re.M), kind
-    assert re.search(r"^typical prompt: median [\d.]+ us per call by the wall clock \(target < 50 us\) -> (OK|MISSED)$",
-                     out, re.M)
+    assert re.search(
+        r"^typical prompt: median [\d.]+ us per call by the wall clock \(target < 50 us\) -> (OK|MISSED)$", out, re.M
+    )
     source = "bench/workload/requests.jsonl" if "bench" in workload else "the small labelled set in bench/scorer.py"
     assert f"tier mix over {source}" in out
     for cls in ("simple", "medium", "complex", "breakthrough", "all"):

@@ -15,10 +15,18 @@ def test_defaults():
 
 @pytest.mark.parametrize(
     ("var", "value"),
-    [("LLM_TIMEOUT_SECONDS", "0"), ("LLM_TIMEOUT_SECONDS", "soon"), ("LLM_MAX_ATTEMPTS", "0"),
-     ("LOG_CONTENT", "maybe"), ("GROQ_BASE_URL", "api.groq.com"), ("BUDGET_ALERT_RATIO", "2"),
-     ("LLM_REQUEST_DEADLINE_SECONDS", "-1"), ("HEDGE_AFTER_MS", "soon"), ("BREAKER_FAILURE_RATE", "1.5"),
-     ("BREAKER_MIN_CALLS", "60")],
+    [
+        ("LLM_TIMEOUT_SECONDS", "0"),
+        ("LLM_TIMEOUT_SECONDS", "soon"),
+        ("LLM_MAX_ATTEMPTS", "0"),
+        ("LOG_CONTENT", "maybe"),
+        ("GROQ_BASE_URL", "api.groq.com"),
+        ("BUDGET_ALERT_RATIO", "2"),
+        ("LLM_REQUEST_DEADLINE_SECONDS", "-1"),
+        ("HEDGE_AFTER_MS", "soon"),
+        ("BREAKER_FAILURE_RATE", "1.5"),
+        ("BREAKER_MIN_CALLS", "60"),
+    ],
 )
 def test_a_bad_value_names_the_variable(monkeypatch, var, value):
     monkeypatch.setenv(var, value)

@@ -23,8 +23,10 @@ SMALL = ai_models.MODEL_REGISTRY["fast"][0]
 async def test_cost_is_exact_with_cached_and_reasoning_tokens(sim, make_router, db_path, tmp_path):
     catalog = tmp_path / "catalog.toml"
     catalog.write_text(f'[models."{BIG}"]\ncached_input_price = 0.075\n')
-    sim.script(BIG, {"fault": "ok", "prompt_tokens": 1234, "completion_tokens": 567, "cached_tokens": 200,
-                     "reasoning_tokens": 100})
+    sim.script(
+        BIG,
+        {"fault": "ok", "prompt_tokens": 1234, "completion_tokens": 567, "cached_tokens": 200, "reasoning_tokens": 100},
+    )
     resp = await make_router(model_catalog_file=catalog).execute("reasoning", USER)
     # By hand: 1034 fresh input at $0.15/M, 200 cached at $0.075/M, 567 output (reasoning included) at $0.60/M.
     expected = (1034 * 0.15 + 200 * 0.075 + 567 * 0.60) / 1_000_000
@@ -33,7 +35,11 @@ async def test_cost_is_exact_with_cached_and_reasoning_tokens(sim, make_router, 
     row = logged_rows(db_path)[0]
     assert row["cost_usd"] == pytest.approx(expected, abs=1e-9)
     assert (row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"], row["reasoning_tokens"]) == (
-        1234, 567, 200, 100)
+        1234,
+        567,
+        200,
+        100,
+    )
 
 
 async def test_unpriced_model_has_unknown_cost_never_zero(sim, make_router, db_path):
@@ -60,13 +66,15 @@ async def test_max_cost_usd_skips_models_estimated_above_it(sim, make_router, db
     assert resp.model_used == SMALL
     rows = logged_rows(db_path)
     assert [(r["model"], r["outcome"], r["error_kind"]) for r in rows] == [
-        (BIG, "skipped", "budget"), (QWEN, "skipped", "budget"), (SMALL, "success", None)]
+        (BIG, "skipped", "budget"),
+        (QWEN, "skipped", "budget"),
+        (SMALL, "success", None),
+    ]
     assert "exceeds max_cost_usd" in rows[0]["error_message"]
     assert sim.calls(BIG) == 0
 
 
-async def test_daily_budget_holds_under_200_concurrent_calls_and_across_a_restart(sim, make_router, db_path,
-                                                                                 caplog):
+async def test_daily_budget_holds_under_200_concurrent_calls_and_across_a_restart(sim, make_router, db_path, caplog):
     caplog.set_level(logging.WARNING, logger="taskrouter")
     ai_models.MODEL_REGISTRY["metered"] = [SMALL]
     price = ai_models.MODEL_CATALOG[SMALL]
@@ -76,8 +84,9 @@ async def test_daily_budget_holds_under_200_concurrent_calls_and_across_a_restar
     budget = 10 * actual
     router = make_router(daily_budget_usd=budget, llm_timeout_seconds=60)
 
-    results = await asyncio.gather(*(router.execute("metered", USER, max_tokens=1000) for _ in range(200)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(router.execute("metered", USER, max_tokens=1000) for _ in range(200)), return_exceptions=True
+    )
     ok = [r for r in results if not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, BudgetExceededError)]
     assert len(ok) + len(refused) == 200
@@ -139,8 +148,11 @@ def test_the_budget_resync_adds_only_rows_appended_since_and_only_todays(tmp_pat
     yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def spend(cost: float, created_at: str) -> None:
-        log.record(AttemptRow("r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
-                              cost, created_at))
+        log.record(
+            AttemptRow(
+                "r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0, cost, created_at
+            )
+        )
 
     spend(5.0, yesterday)
     spend(1.0, utc_now_iso())
@@ -165,8 +177,27 @@ def test_spent_on_after_an_id_sums_only_the_rows_above_it(tmp_path):
     db = tmp_path / "ids.db"
     log = get_attempt_log(db)
     for cost in (1.0, 2.0, 4.0):
-        log.record(AttemptRow("r", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
-                              cost, utc_now_iso()))
+        log.record(
+            AttemptRow(
+                "r",
+                "fast",
+                "m",
+                "groq",
+                1,
+                "success",
+                None,
+                None,
+                None,
+                False,
+                False,
+                1,
+                1,
+                2,
+                1.0,
+                cost,
+                utc_now_iso(),
+            )
+        )
     assert log.flush(timeout=10)
     today = utc_now_iso()[:10]
     assert spent_on(db, today) == (pytest.approx(7.0), 3)

@@ -30,15 +30,38 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _row(request: str, task: str, model: str, attempt: int, outcome: str, at: datetime, *, kind: str | None = None,
-         status: int | None = None, latency: float | None = None, tokens: int | None = None,
-         cost: float | None = None) -> dict[str, Any]:
+def _row(
+    request: str,
+    task: str,
+    model: str,
+    attempt: int,
+    outcome: str,
+    at: datetime,
+    *,
+    kind: str | None = None,
+    status: int | None = None,
+    latency: float | None = None,
+    tokens: int | None = None,
+    cost: float | None = None,
+) -> dict[str, Any]:
     return {
-        "request_id": request, "task_type": task, "model": model, "provider": "groq", "attempt": attempt,
-        "outcome": outcome, "error_kind": kind, "status_code": status,
-        "error_message": f"{kind} happened" if kind else None, "is_fallback": 0, "forced": 0,
-        "prompt_tokens": tokens, "completion_tokens": 0 if tokens else None, "total_tokens": tokens,
-        "latency_ms": latency, "cost_usd": cost, "created_at": _iso(at),
+        "request_id": request,
+        "task_type": task,
+        "model": model,
+        "provider": "groq",
+        "attempt": attempt,
+        "outcome": outcome,
+        "error_kind": kind,
+        "status_code": status,
+        "error_message": f"{kind} happened" if kind else None,
+        "is_fallback": 0,
+        "forced": 0,
+        "prompt_tokens": tokens,
+        "completion_tokens": 0 if tokens else None,
+        "total_tokens": tokens,
+        "latency_ms": latency,
+        "cost_usd": cost,
+        "created_at": _iso(at),
     }
 
 
@@ -60,21 +83,50 @@ def seed_database(store: Target, now: datetime | None = None) -> None:
         _row("r5", "reasoning", RETIRED, 1, "failure", t, kind="deprecated", status=404, latency=40),
         _row("r5", "reasoning", BIG, 2, "success", t, latency=500, tokens=100, cost=0.002),
         _row("r6", "reasoning", RETIRED, 1, "skipped", t + timedelta(minutes=1), kind="deprecated"),
-        _row("r6", "reasoning", BIG, 2, "failure", t + timedelta(minutes=1), kind="server_error", status=503,
-             latency=60, cost=0.0),
+        _row(
+            "r6",
+            "reasoning",
+            BIG,
+            2,
+            "failure",
+            t + timedelta(minutes=1),
+            kind="server_error",
+            status=503,
+            latency=60,
+            cost=0.0,
+        ),
         _row("r6", "reasoning", QWEN, 3, "failure", t + timedelta(minutes=1), kind="timeout", latency=2000, cost=0.0),
-        _row("r6", "reasoning", SMALL, 4, "failure", t + timedelta(minutes=1), kind="timeout", latency=2000,
-             cost=0.0),
+        _row("r6", "reasoning", SMALL, 4, "failure", t + timedelta(minutes=1), kind="timeout", latency=2000, cost=0.0),
         _row("p1", "fast", SMALL, 1, "success", old, latency=100, tokens=10, cost=0.0001),
         _row("p2", "fast", SMALL, 1, "success", old, latency=100, tokens=10, cost=0.0001),
     ]
     insert_attempts(store, rows)
-    insert(store, "model_status", {"model": RETIRED, "status": "deprecated", "detail": "model_decommissioned",
-                                   "until": None, "first_seen": _iso(t), "last_seen": _iso(t + timedelta(minutes=1)),
-                                   "hits": 2})
-    insert(store, "model_status", {"model": QWEN, "status": "cooling_down", "detail": "rate limited",
-                                   "until": _iso(now + timedelta(minutes=10)), "first_seen": _iso(t),
-                                   "last_seen": _iso(t), "hits": 1})
+    insert(
+        store,
+        "model_status",
+        {
+            "model": RETIRED,
+            "status": "deprecated",
+            "detail": "model_decommissioned",
+            "until": None,
+            "first_seen": _iso(t),
+            "last_seen": _iso(t + timedelta(minutes=1)),
+            "hits": 2,
+        },
+    )
+    insert(
+        store,
+        "model_status",
+        {
+            "model": QWEN,
+            "status": "cooling_down",
+            "detail": "rate limited",
+            "until": _iso(now + timedelta(minutes=10)),
+            "first_seen": _iso(t),
+            "last_seen": _iso(t),
+            "hits": 1,
+        },
+    )
 
 
 def run_page(page: str, **query: str | list[str]) -> AppTest:
@@ -105,8 +157,22 @@ def read(markdown: str) -> str:
 
 def texts(at: AppTest) -> str:
     """Everything a user can read on the page, tables included."""
-    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
-                                  "error", "success", "code") for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in (
+            "title",
+            "header",
+            "subheader",
+            "markdown",
+            "caption",
+            "info",
+            "warning",
+            "error",
+            "success",
+            "code",
+        )
+        for e in getattr(at, kind)
+    ]
     parts += [f"{m.label} {m.value}" for m in at.metric]
     parts += [d.value.to_csv() for d in at.dataframe]
     return "\n".join(str(p) for p in parts)
@@ -160,11 +226,14 @@ def test_models_page_per_model_numbers_and_state(seeded: Target) -> None:
 
 def test_a_lost_hedge_or_a_cancelled_call_is_not_a_failure_of_the_model(seeded: Target) -> None:
     t = datetime.now(UTC) - timedelta(minutes=20)
-    insert_attempts(seeded, [
-        _row("h1", "reasoning", BIG, 1, "failure", t, kind="hedge_lost", latency=400),
-        _row("h1", "reasoning", SMALL, 2, "success", t, latency=90, tokens=10, cost=0.0001),
-        _row("c1", "fast", BIG, 1, "failure", t, kind="cancelled", latency=30),
-    ])
+    insert_attempts(
+        seeded,
+        [
+            _row("h1", "reasoning", BIG, 1, "failure", t, kind="hedge_lost", latency=400),
+            _row("h1", "reasoning", SMALL, 2, "success", t, latency=90, tokens=10, cost=0.0001),
+            _row("c1", "fast", BIG, 1, "failure", t, kind="cancelled", latency=30),
+        ],
+    )
     models = frame(run_page("Models"), "Cut short").set_index("Model")
     # As before the two cut-short calls: 1 answer and 2 failures of its own, and the same success rate.
     assert (models.loc[BIG, "Failed"], models.loc[BIG, "Cut short"], models.loc[BIG, "Calls"]) == (2, 2, 3)
@@ -250,8 +319,7 @@ def test_deprecations_page_lists_the_runtime_evidence(seeded: Target, monkeypatc
     assert "Scheduled shutdowns (deprecation calendar)" in [s.value for s in at.subheader]
 
 
-def test_deprecations_page_scheduled_shutdowns(seeded: Target, monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path) -> None:
+def test_deprecations_page_scheduled_shutdowns(seeded: Target, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     soon = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
     calendar = tmp_path / "calendar.toml"
     calendar.write_text(f'[models."{BIG}"]\nshutdown = {soon}\nreplacements = ["{QWEN}"]\n')
@@ -269,24 +337,56 @@ def test_deprecations_page_shows_the_latest_check(seeded: Target) -> None:
     from app.deprecations import save_check
 
     summary = "1 error, 0 warnings across 3 models in 3 tasks"
-    save_check(seeded, {"checked_at": "2026-01-01T00:00:00.000Z", "exit_code": 0, "errors": 0, "warnings": 0,
-                        "summary": "healthy", "models": {}, "problems": []})
-    save_check(seeded, {"checked_at": _iso(datetime.now(UTC)), "exit_code": 2, "errors": 1, "warnings": 0,
-                        "summary": summary, "problems": [],
-                        "models": {BIG: {"problems": [{"severity": "error", "source": "live",
-                                                       "message": "not listed by GET /models"}]}}})
+    save_check(
+        seeded,
+        {
+            "checked_at": "2026-01-01T00:00:00.000Z",
+            "exit_code": 0,
+            "errors": 0,
+            "warnings": 0,
+            "summary": "healthy",
+            "models": {},
+            "problems": [],
+        },
+    )
+    save_check(
+        seeded,
+        {
+            "checked_at": _iso(datetime.now(UTC)),
+            "exit_code": 2,
+            "errors": 1,
+            "warnings": 0,
+            "summary": summary,
+            "problems": [],
+            "models": {
+                BIG: {"problems": [{"severity": "error", "source": "live", "message": "not listed by GET /models"}]}
+            },
+        },
+    )
     at = run_page("Deprecations")
     assert any(summary in read(e.value) and "exit code 2" in e.value for e in at.error)
     problems = frame(at, "Severity", "Problem")
-    assert problems.to_dict("records") == [{"Model": BIG, "Severity": "error", "Source": "live",
-                                            "Problem": "not listed by GET /models"}]
+    assert problems.to_dict("records") == [
+        {"Model": BIG, "Severity": "error", "Source": "live", "Problem": "not listed by GET /models"}
+    ]
 
 
 def test_failures_page_lists_and_filters(seeded: Target) -> None:
     at = run_page("Failures")
     failures = frame(at, "Message")
-    assert list(failures.columns) == ["UTC", "Task", "Model", "Position", "Outcome", "Error kind", "Status",
-                                      "Message", "Latency (ms)", "Request", "Attempts"]
+    assert list(failures.columns) == [
+        "UTC",
+        "Task",
+        "Model",
+        "Position",
+        "Outcome",
+        "Error kind",
+        "Status",
+        "Message",
+        "Latency (ms)",
+        "Request",
+        "Attempts",
+    ]
     assert len(failures) == 5
     assert failures["UTC"].is_monotonic_decreasing  # newest first
     # r6 failed on three models, the latest request; each row links to its drill-down
@@ -328,8 +428,9 @@ def test_custom_dates_come_from_the_url_and_survive_a_page_switch(seeded: Target
 # -- empty, read-only, secrets -------------------------------------------------------------------------------
 
 
-def test_missing_database_shows_the_empty_state_and_creates_nothing(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_database_shows_the_empty_state_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = tmp_path / "nothing-here.db"
     monkeypatch.setenv("ATTEMPTS_DB_PATH", str(missing))  # no --db: the router's own setting is used
     at = run_page("Overview")
@@ -340,7 +441,8 @@ def test_missing_database_shows_the_empty_state_and_creates_nothing(tmp_path: Pa
 
 @pytest.mark.parametrize("kind", ["not a database", "a folder"])
 def test_an_unusable_database_file_is_named_with_what_is_wrong_and_what_to_do(
-        kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "attempts.db"
     if kind == "a folder":
         path.mkdir()
@@ -405,8 +507,7 @@ def test_a_range_without_traffic_says_so(seeded: Target) -> None:
 # -- the command ---------------------------------------------------------------------------------------------
 
 
-def test_command_runs_streamlit_on_loopback_without_telemetry(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_command_runs_streamlit_on_loopback_without_telemetry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     from app.cli import main
@@ -415,7 +516,7 @@ def test_command_runs_streamlit_on_loopback_without_telemetry(tmp_path: Path,
     monkeypatch.setattr(os, "execve", lambda exe, argv, env: calls.append((exe, argv, env)))
     monkeypatch.setenv("ATTEMPTS_DB_PATH", "relative.db")
     assert main(["dashboard", "--port", "8611"]) == 0
-    (_, argv, env), = calls
+    ((_, argv, env),) = calls
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
     assert argv[argv.index("--server.port") + 1] == "8611"
     assert argv[argv.index("--browser.gatherUsageStats") + 1] == "false"

@@ -29,8 +29,9 @@ def _unlock(at: AppTest, token: str) -> AppTest:
     return at
 
 
-def test_a_wrong_token_changes_nothing_and_the_token_is_never_shown(seeded: Target,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_token_changes_nothing_and_the_token_is_never_shown(
+    seeded: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DASHBOARD_ADMIN_TOKEN", TOKEN)
     at = _unlock(run_page("Tasks"), "guess")
     assert "Wrong token" in at.error[-1].value
@@ -40,7 +41,8 @@ def test_a_wrong_token_changes_nothing_and_the_token_is_never_shown(seeded: Targ
 
 
 def test_with_the_token_an_operator_forces_a_model_after_confirming_and_it_is_audited(
-        seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DASHBOARD_ADMIN_TOKEN", TOKEN)
     at = _unlock(run_page("Tasks"), TOKEN)
     at.selectbox(key="admin_force_model").select(BIG)

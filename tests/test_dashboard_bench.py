@@ -12,8 +12,9 @@ from app.store.target import Target
 pytestmark = pytest.mark.slow  # a benchmark, run at a small size
 
 
-def test_the_dashboard_bench_runs_at_a_small_size(dashboard_store: Target, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_dashboard_bench_runs_at_a_small_size(
+    dashboard_store: Target, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from dashboard.views import PAGES
 
     bench = load_bench("dashboard")
@@ -21,8 +22,23 @@ def test_the_dashboard_bench_runs_at_a_small_size(dashboard_store: Target, monke
     # The bench points the dashboard at its file through the environment: restored after the test.
     monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", "")
     # The scenario with the most trend buckets and the one with the costliest filter.
-    assert bench.main(["--db", dashboard_db(dashboard_store), "--rows", "3000", "--runs", "1",
-                       "--scenario", "Last 6 hours", "--scenario", "All time, 2 models"]) == 0
+    assert (
+        bench.main(
+            [
+                "--db",
+                dashboard_db(dashboard_store),
+                "--rows",
+                "3000",
+                "--runs",
+                "1",
+                "--scenario",
+                "Last 6 hours",
+                "--scenario",
+                "All time, 2 models",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "seeded 3,000 attempt rows" in out
     for title in ("SQL per page", "Full page render"):

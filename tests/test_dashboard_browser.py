@@ -36,16 +36,28 @@ CHROMIUM = Path("/usr/bin/chromium")
 MODELS = (SMALL, BIG, QWEN, RETIRED)
 pytestmark = [
     pytest.mark.slow,  # a real browser and a real dashboard server
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)"
+    ),
 ]
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+]
 # The page is done when Streamlit's "running" widget is gone; textContent includes the data grids' cells.
-PAGE_TEXT = ("(document.body && document.querySelector('[data-testid=stApp]') && "
-             "!document.querySelector('[data-testid=stStatusWidget]')) ? document.body.textContent : ''")
+PAGE_TEXT = (
+    "(document.body && document.querySelector('[data-testid=stApp]') && "
+    "!document.querySelector('[data-testid=stStatusWidget]')) ? document.body.textContent : ''"
+)
 
 
 def _free_port() -> int:
@@ -70,8 +82,12 @@ def serve_dashboard(db: Path, tmp_path: Path, **env: str) -> Iterator[str]:
     port = _free_port()
     log_path = tmp_path / "streamlit.log"
     log = log_path.open("w")
-    server = subprocess.Popen([sys.executable, "-m", "app", "dashboard", "--db", str(db), "--port", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app", "dashboard", "--db", str(db), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+    )
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -102,12 +118,28 @@ def seed_right_now(db: Path, calendar: Path) -> None:
     at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     database = open_database(db)
     with database.conn:
-        database["attempts"].insert_all([
-            {"request_id": f"now{i}", "task_type": "summarization", "model": QWEN, "provider": "groq", "attempt": 1,
-             "outcome": "failure", "error_kind": "server_error", "status_code": 503, "error_message": "boom",
-             "is_fallback": 0, "forced": 0, "latency_ms": 40, "cost_usd": 0.0, "created_at": at} for i in range(3)])
-    set_override(database.conn, "force", BIG, task="reasoning", ttl_seconds=3600, reason="incident 42",
-                 by="ops@host")
+        database["attempts"].insert_all(
+            [
+                {
+                    "request_id": f"now{i}",
+                    "task_type": "summarization",
+                    "model": QWEN,
+                    "provider": "groq",
+                    "attempt": 1,
+                    "outcome": "failure",
+                    "error_kind": "server_error",
+                    "status_code": 503,
+                    "error_message": "boom",
+                    "is_fallback": 0,
+                    "forced": 0,
+                    "latency_ms": 40,
+                    "cost_usd": 0.0,
+                    "created_at": at,
+                }
+                for i in range(3)
+            ]
+        )
+    set_override(database.conn, "force", BIG, task="reasoning", ttl_seconds=3600, reason="incident 42", by="ops@host")
     database.conn.close()
     calendar.write_text(f'[models."{BIG}"]\nshutdown = {SOON}\nreplacements = ["{QWEN}"]\n')
 
@@ -143,8 +175,9 @@ class Browser:
 
     def open(self, url: str, *expected: str, timeout: float = 45) -> str:
         self.call("Page.navigate", url=url)
-        text = _wait(lambda: (t := self.text()) and all(e in t for e in expected) and t, timeout,
-                     f"{url} to show {expected}")
+        text = _wait(
+            lambda: (t := self.text()) and all(e in t for e in expected) and t, timeout, f"{url} to show {expected}"
+        )
         time.sleep(1.5)  # charts draw after the data arrives
         return text
 
@@ -159,9 +192,11 @@ class Browser:
 def chromium(profile: Path, width: int = 1600) -> Iterator[Browser]:
     from websockets.sync.client import connect  # a dependency of Streamlit
 
-    process = subprocess.Popen([str(CHROMIUM), *CHROMIUM_FLAGS, f"--window-size={width},2000",
-                                f"--user-data-dir={profile}", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--window-size={width},2000", f"--user-data-dir={profile}", "about:blank"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         active = profile / "DevToolsActivePort"  # Chromium writes the port it picked here
         port = _wait(lambda: active.exists() and active.read_text().split()[:1], 30, "Chromium's DevTools port")[0]
@@ -180,8 +215,12 @@ def test_the_dashboard_renders_in_a_real_browser(dashboard_url: str, tmp_path: P
         assert "cooling down" in models and "deprecated" in models
         browser.screenshot(tmp_path / "models.png")
 
-        page = browser.open(f"{dashboard_url}/?page=Deprecations", "Seen at runtime", RETIRED,
-                            "Scheduled shutdowns (deprecation calendar)")
+        page = browser.open(
+            f"{dashboard_url}/?page=Deprecations",
+            "Seen at runtime",
+            RETIRED,
+            "Scheduled shutdowns (deprecation calendar)",
+        )
         assert "Requests affected" in page and "none (removed from the registry)" in page  # the runtime table
         assert "Latest taskrouter check" in page
         browser.screenshot(tmp_path / "deprecations.png")
@@ -195,12 +234,16 @@ def test_the_dashboard_renders_in_a_real_browser(dashboard_url: str, tmp_path: P
         # The top answers the night-time questions: the verdict, the override in the store, today's spend against
         # the budget, and the shutdown with its replacement.
         assert f"Down: task summarization, model {QWEN}." in overview
-        assert (f"Override runtime force #1, known from the store: reasoning calls {BIG} only, with no fallback"
-                in overview)
+        assert (
+            f"Override runtime force #1, known from the store: reasoning calls {BIG} only, with no fallback" in overview
+        )
         assert "Daily budget: $" in overview and "of $1.0000 spent today (UTC)" in overview
         assert "Projected by midnight UTC: $" in overview
-        shutdown = re.search(f"{re.escape(BIG)} shuts down on {SOON} \\(in 12 days\\), used by ([^;]*); "
-                             f"replacement: {re.escape(QWEN)}\\.", overview)
+        shutdown = re.search(
+            f"{re.escape(BIG)} shuts down on {SOON} \\(in 12 days\\), used by ([^;]*); "
+            f"replacement: {re.escape(QWEN)}\\.",
+            overview,
+        )
         assert shutdown and "reasoning" in shutdown[1].split(", ")  # the served app has the shipped registry
         browser.screenshot(tmp_path / "overview.png")
     # At 1024 px, with the sidebar open, the Models table shows the columns read first (a data grid leaves the
@@ -253,8 +296,10 @@ def counting_server() -> Iterator[tuple[int, list[str]]]:
 def hostile(field: str, port: int) -> str:
     """What a hostile provider or proxy could put in `field`: every construct Streamlit's Markdown acts on."""
     url = f"http://127.0.0.1:{port}/{field}"
-    return (f"{field}: ![x]({url}/img) [Click to fix]({url}/link) <img src={url}/html> **bold** _it_ $x^2$ "
-            f":red[alarm] :material/warning: :smile: {url}/bare ops@{field}.example")
+    return (
+        f"{field}: ![x]({url}/img) [Click to fix]({url}/link) <img src={url}/html> **bold** _it_ $x^2$ "
+        f":red[alarm] :material/warning: :smile: {url}/bare ops@{field}.example"
+    )
 
 
 def seed_hostile(db: Path, port: int, calendar: Path) -> dict[str, str]:
@@ -262,37 +307,112 @@ def seed_hostile(db: Path, port: int, calendar: Path) -> dict[str, str]:
     DEPRECATIONS_FILE; returns field -> the text seeded there."""
     from app.deprecations import save_check
 
-    text = {f: hostile(f, port) for f in ("request", "task", "variant", "model", "provider", "kind", "message",
-                                          "detail", "summary", "checked-model", "check-source", "problem",
-                                          "calendar-source", "replacement", "note", "tiers", "forced", "default")}
+    text = {
+        f: hostile(f, port)
+        for f in (
+            "request",
+            "task",
+            "variant",
+            "model",
+            "provider",
+            "kind",
+            "message",
+            "detail",
+            "summary",
+            "checked-model",
+            "check-source",
+            "problem",
+            "calendar-source",
+            "replacement",
+            "note",
+            "tiers",
+            "forced",
+            "default",
+        )
+    }
     t = datetime.now(UTC) - timedelta(minutes=20)
-    row = {"request_id": text["request"], "task_type": text["task"], "variant": text["variant"], "provider":
-           text["provider"], "is_fallback": 0, "forced": 0, "created_at": t.isoformat(timespec="milliseconds")
-           .replace("+00:00", "Z")}
+    row = {
+        "request_id": text["request"],
+        "task_type": text["task"],
+        "variant": text["variant"],
+        "provider": text["provider"],
+        "is_fallback": 0,
+        "forced": 0,
+        "created_at": t.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
     seed_database(db)
     database = open_database(db)
     with database.conn:
-        database["attempts"].insert_all([
-            {**row, "model": text["model"], "attempt": 1, "outcome": "failure", "error_kind": text["kind"],
-             "status_code": 400, "error_message": text["message"], "latency_ms": 30},
-            {**row, "model": text["model"], "attempt": 2, "outcome": "failure", "error_kind": "deprecated",
-             "status_code": 404, "error_message": text["message"], "latency_ms": 20},
-            {**row, "model": SMALL, "attempt": 3, "outcome": "success", "latency_ms": 90, "total_tokens": 10},
-        ])
-        database["model_status"].insert({"model": text["model"], "status": "deprecated", "detail": text["detail"],
-                                         "until": None, "first_seen": row["created_at"],
-                                         "last_seen": row["created_at"], "hits": 2})
+        database["attempts"].insert_all(
+            [
+                {
+                    **row,
+                    "model": text["model"],
+                    "attempt": 1,
+                    "outcome": "failure",
+                    "error_kind": text["kind"],
+                    "status_code": 400,
+                    "error_message": text["message"],
+                    "latency_ms": 30,
+                },
+                {
+                    **row,
+                    "model": text["model"],
+                    "attempt": 2,
+                    "outcome": "failure",
+                    "error_kind": "deprecated",
+                    "status_code": 404,
+                    "error_message": text["message"],
+                    "latency_ms": 20,
+                },
+                {**row, "model": SMALL, "attempt": 3, "outcome": "success", "latency_ms": 90, "total_tokens": 10},
+            ]
+        )
+        database["model_status"].insert(
+            {
+                "model": text["model"],
+                "status": "deprecated",
+                "detail": text["detail"],
+                "until": None,
+                "first_seen": row["created_at"],
+                "last_seen": row["created_at"],
+                "hits": 2,
+            }
+        )
     database.conn.close()
-    save_check(db, {"checked_at": row["created_at"], "exit_code": 1, "errors": 0, "warnings": 2,
-                    "summary": text["summary"],
-                    "models": {text["checked-model"]: {"problems": [
-                        {"severity": "warning", "source": text["check-source"], "message": text["problem"]}]}},
-                    "problems": [{"severity": "warning", "source": "live", "message": text["problem"]}]})
+    save_check(
+        db,
+        {
+            "checked_at": row["created_at"],
+            "exit_code": 1,
+            "errors": 0,
+            "warnings": 2,
+            "summary": text["summary"],
+            "models": {
+                text["checked-model"]: {
+                    "problems": [{"severity": "warning", "source": text["check-source"], "message": text["problem"]}]
+                }
+            },
+            "problems": [{"severity": "warning", "source": "live", "message": text["problem"]}],
+        },
+    )
     soon = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
-    calendar.write_text(json.dumps({"source": text["calendar-source"], "models": {
-        SMALL: {"shutdown": soon, "replacement": text["replacement"], "note": text["note"], "tiers": text["tiers"]},
-        text["forced"]: {"shutdown": soon, "replacement": BIG},
-    }}))
+    calendar.write_text(
+        json.dumps(
+            {
+                "source": text["calendar-source"],
+                "models": {
+                    SMALL: {
+                        "shutdown": soon,
+                        "replacement": text["replacement"],
+                        "note": text["note"],
+                        "tiers": text["tiers"],
+                    },
+                    text["forced"]: {"shutdown": soon, "replacement": BIG},
+                },
+            }
+        )
+    )
     return text
 
 
@@ -309,8 +429,17 @@ ON_PAGE = {
     "Overview": IN_MARKDOWN["Overview"],
     "Models": ("model", "detail", "kind"),
     "Tasks": ("forced", "default", "task"),
-    "Deprecations": ("forced", "replacement", "summary", "model", "checked-model", "check-source", "problem",
-                     "note", "tiers"),
+    "Deprecations": (
+        "forced",
+        "replacement",
+        "summary",
+        "model",
+        "checked-model",
+        "check-source",
+        "problem",
+        "note",
+        "tiers",
+    ),
     "Failures": ("task", "model", "kind", "message", "request"),
 }
 DOM_REPORT = """(() => {
@@ -340,16 +469,22 @@ def test_hostile_text_shows_as_typed_on_every_page(tmp_path: Path) -> None:
         env = {"DEPRECATIONS_FILE": str(calendar), "FORCE_MODEL": text["forced"], "DEFAULT_FAST_MODEL": text["default"]}
         # Wide enough for every column of the tables (a data grid leaves the columns out of view out of the DOM).
         with serve_dashboard(db, tmp_path, **env) as url, chromium(tmp_path / "chromium-profile", 2600) as browser:
-            pages = [("Overview", "Success rate"), ("Models", "Failures by error kind"), ("Tasks", "Fallback depth"),
-                     ("Deprecations", "Latest taskrouter check"), ("Failures", "failed calls in range")]
+            pages = [
+                ("Overview", "Success rate"),
+                ("Models", "Failures by error kind"),
+                ("Tasks", "Fallback depth"),
+                ("Deprecations", "Latest taskrouter check"),
+                ("Failures", "failed calls in range"),
+            ]
             for page, ready in pages:
                 # The Tasks page also picks the hostile task in the sidebar's filter: an option shown as a chip.
                 query = "&task=" + quote(text["task"]) if page == "Tasks" else ""
                 browser.open(f"{url}/?page={page}{query}", ready)
                 deadline = time.monotonic() + 15  # data grids fill their cells a moment after the page settles
                 while True:
-                    found = browser.call("Runtime.evaluate", expression=DOM_REPORT % port,
-                                         returnByValue=True)["result"]["value"]
+                    found = browser.call("Runtime.evaluate", expression=DOM_REPORT % port, returnByValue=True)[
+                        "result"
+                    ]["value"]
                     in_markdown = found.pop("markdown").replace(WORD_JOINER, "")
                     on_page = found.pop("page").replace(WORD_JOINER, "")
                     if all(text[f] in on_page for f in ON_PAGE[page]) or time.monotonic() > deadline:

@@ -18,22 +18,28 @@ from dashboard.budget import budget_settings, load_budget
 @pytest.fixture
 def spent_today(dashboard_store: Target, monkeypatch: pytest.MonkeyPatch) -> Target:
     now = datetime.now(UTC)
-    insert_attempts(dashboard_store, [
-        _row("b1", "fast", "openai/gpt-oss-20b", 1, "success", now, latency=10, tokens=10, cost=0.6),
-        _row("b2", "fast", "openai/gpt-oss-20b", 1, "success", now, latency=10, tokens=10, cost=0.25),
-    ])
+    insert_attempts(
+        dashboard_store,
+        [
+            _row("b1", "fast", "openai/gpt-oss-20b", 1, "success", now, latency=10, tokens=10, cost=0.6),
+            _row("b2", "fast", "openai/gpt-oss-20b", 1, "success", now, latency=10, tokens=10, cost=0.25),
+        ],
+    )
     monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", dashboard_db(dashboard_store))
     return dashboard_store
 
 
 @pytest.mark.parametrize(
     ("budget", "kind", "fragment"),
-    [("1.0", "warning", "$0.8500 of $1.0000 spent today (UTC), 85%"),
-     ("0.5", "error", "BudgetExceededError"),
-     ("10", None, None)],
+    [
+        ("1.0", "warning", "$0.8500 of $1.0000 spent today (UTC), 85%"),
+        ("0.5", "error", "BudgetExceededError"),
+        ("10", None, None),
+    ],
 )
-def test_budget_banner_above_the_other_pages(spent_today: Target, monkeypatch: pytest.MonkeyPatch, budget, kind,
-                                             fragment) -> None:
+def test_budget_banner_above_the_other_pages(
+    spent_today: Target, monkeypatch: pytest.MonkeyPatch, budget, kind, fragment
+) -> None:
     monkeypatch.setenv("DAILY_BUDGET_USD", budget)
     at = run_page("Models")
     shown = " ".join(e.value for e in (at.warning if kind == "warning" else at.error)) if kind else texts(at)
@@ -43,8 +49,9 @@ def test_budget_banner_above_the_other_pages(spent_today: Target, monkeypatch: p
         assert "Daily budget" not in shown
 
 
-def test_overview_always_shows_todays_spend_and_the_projection(spent_today: Target,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_overview_always_shows_todays_spend_and_the_projection(
+    spent_today: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DAILY_BUDGET_USD", "1000")
     line = [read(i.value) for i in run_page("Overview").info if "Daily budget" in i.value]
     assert len(line) == 1
@@ -66,17 +73,22 @@ def test_the_budget_shows_when_other_settings_do_not_load(spent_today: Target, m
     assert budget_settings(None) == (None, 0.8)
 
 
-def test_the_projection_spends_the_rest_of_the_day_at_the_last_hours_rate(dashboard_store: Target,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_projection_spends_the_rest_of_the_day_at_the_last_hours_rate(
+    dashboard_store: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = datetime(2026, 11, 22, 18, 0, tzinfo=UTC)
     store = dashboard_store
-    insert_attempts(store, [
-        _row("p1", "fast", "m", 1, "success", now - timedelta(minutes=30), latency=1, tokens=1, cost=0.6),
-        _row("p2", "fast", "m", 1, "success", now - timedelta(hours=8), latency=1, tokens=1, cost=0.4),
-        _row("p3", "fast", "m", 1, "success", now - timedelta(days=1), latency=1, tokens=1, cost=5.0),
-        _row("p4", "fast", "m", 1, "success", datetime(2026, 11, 23, 0, 5, tzinfo=UTC), latency=1, tokens=1,
-             cost=0.1),
-    ])
+    insert_attempts(
+        store,
+        [
+            _row("p1", "fast", "m", 1, "success", now - timedelta(minutes=30), latency=1, tokens=1, cost=0.6),
+            _row("p2", "fast", "m", 1, "success", now - timedelta(hours=8), latency=1, tokens=1, cost=0.4),
+            _row("p3", "fast", "m", 1, "success", now - timedelta(days=1), latency=1, tokens=1, cost=5.0),
+            _row(
+                "p4", "fast", "m", 1, "success", datetime(2026, 11, 23, 0, 5, tzinfo=UTC), latency=1, tokens=1, cost=0.1
+            ),
+        ],
+    )
     conn = queries.connect(store)
     assert conn is not None
     monkeypatch.setenv("DAILY_BUDGET_USD", "4")

@@ -63,13 +63,49 @@ def test_plain_turns_line_breaks_into_hard_breaks() -> None:
 
 # Streamlit calls whose text argument (first positional, body=, label=) is rendered as Markdown, and the
 # keywords that are Markdown on any call (help= tooltips, radio captions=).
-MARKDOWN_CALLS = frozenset({
-    "markdown", "write", "caption", "info", "warning", "error", "success", "toast", "title", "header", "subheader",
-    "expander", "popover", "tabs", "status", "badge", "metric", "button", "download_button", "link_button",
-    "page_link", "form_submit_button", "toggle", "checkbox", "radio", "pills", "segmented_control", "selectbox",
-    "multiselect", "select_slider", "slider", "text_input", "text_area", "number_input", "date_input",
-    "time_input", "file_uploader", "color_picker", "chat_input",
-})
+MARKDOWN_CALLS = frozenset(
+    {
+        "markdown",
+        "write",
+        "caption",
+        "info",
+        "warning",
+        "error",
+        "success",
+        "toast",
+        "title",
+        "header",
+        "subheader",
+        "expander",
+        "popover",
+        "tabs",
+        "status",
+        "badge",
+        "metric",
+        "button",
+        "download_button",
+        "link_button",
+        "page_link",
+        "form_submit_button",
+        "toggle",
+        "checkbox",
+        "radio",
+        "pills",
+        "segmented_control",
+        "selectbox",
+        "multiselect",
+        "select_slider",
+        "slider",
+        "text_input",
+        "text_area",
+        "number_input",
+        "date_input",
+        "time_input",
+        "file_uploader",
+        "color_picker",
+        "chat_input",
+    }
+)
 TEXT_KEYWORDS = ("body", "label")
 MARKDOWN_KEYWORDS = ("help", "captions")
 NOT_STREAMLIT = frozenset({"logging", "logger", "log", "warnings"})
@@ -94,8 +130,13 @@ def _number_spec(spec: ast.expr | None) -> bool:
 
 
 def _is_fmt_call(node: ast.expr, names: frozenset[str]) -> bool:
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in names
-            and isinstance(node.func.value, ast.Name) and node.func.value.id == "fmt")
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in names
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "fmt"
+    )
 
 
 class MarkdownChecker:
@@ -162,8 +203,10 @@ class MarkdownChecker:
 
     def _check(self, node: ast.expr, assigns: dict[str, list[ast.expr | None]]) -> None:
         if not self._safe(node, assigns, set()):
-            self.problems.append(f"{self.filename}:{node.lineno}: {ast.unparse(node)!r} goes into Markdown: put every "
-                                 "value through fmt.plain(...) (or fmt.count/pct/ms for numbers)")
+            self.problems.append(
+                f"{self.filename}:{node.lineno}: {ast.unparse(node)!r} goes into Markdown: put every "
+                "value through fmt.plain(...) (or fmt.count/pct/ms for numbers)"
+            )
 
     def _safe(self, node: ast.expr, assigns: dict[str, list[ast.expr | None]], seen: set[str]) -> bool:
         if isinstance(node, ast.Constant):
@@ -172,12 +215,17 @@ class MarkdownChecker:
             return True
         if isinstance(node, ast.JoinedStr):
             parts = [v for v in node.values if isinstance(v, ast.FormattedValue)]
-            ok = all(p.conversion == -1 and (_number_spec(p.format_spec) or self._safe(p.value, assigns, seen))
-                     for p in parts)
+            ok = all(
+                p.conversion == -1 and (_number_spec(p.format_spec) or self._safe(p.value, assigns, seen))
+                for p in parts
+            )
             return ok and self._template_ok(node)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            return (self._safe(node.left, assigns, seen) and self._safe(node.right, assigns, seen)
-                    and self._template_ok(node))
+            return (
+                self._safe(node.left, assigns, seen)
+                and self._safe(node.right, assigns, seen)
+                and self._template_ok(node)
+            )
         if isinstance(node, ast.IfExp):
             return self._safe(node.body, assigns, seen) and self._safe(node.orelse, assigns, seen)
         if isinstance(node, ast.List | ast.Tuple):
@@ -191,17 +239,24 @@ class MarkdownChecker:
         """The wording around the values: none of the constructs that would reach into a value (see TRAPS)."""
         text = self._template(node)
         if FOREIGN in text and _TEMPLATE_TRAPS.search(text):
-            self.problems.append(f"{self.filename}:{node.lineno}: the wording around a value in "
-                                 f"{ast.unparse(node)!r} holds a `:` right before it, a `:name:`, a `$` or a backtick")
+            self.problems.append(
+                f"{self.filename}:{node.lineno}: the wording around a value in "
+                f"{ast.unparse(node)!r} holds a `:` right before it, a `:name:`, a `$` or a backtick"
+            )
         return True
 
     def _template(self, node: ast.expr) -> str:
         if isinstance(node, ast.Constant):
             return str(node.value)
         if isinstance(node, ast.JoinedStr):
-            return "".join(str(v.value) if isinstance(v, ast.Constant)
-                           else "0" if _number_spec(v.format_spec) or _is_fmt_call(v.value, NUMBER_HELPERS)
-                           else FOREIGN for v in node.values)
+            return "".join(
+                str(v.value)
+                if isinstance(v, ast.Constant)
+                else "0"
+                if _number_spec(v.format_spec) or _is_fmt_call(v.value, NUMBER_HELPERS)
+                else FOREIGN
+                for v in node.values
+            )
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             return self._template(node.left) + self._template(node.right)
         return "0" if _is_fmt_call(node, NUMBER_HELPERS) else FOREIGN
@@ -218,53 +273,63 @@ def test_every_value_in_the_dashboards_markdown_goes_through_fmt_plain() -> None
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("snippet", [
-    'st.warning(f"**{model}** is deprecated")',
-    'st.error(f"{fmt.when(row)} failed")',
-    'st.caption(f"{fmt.plain(x) or \'none\'}")',
-    'cols[0].metric(label)',
-    'left.subheader("Model " + name)',
-    'st.success(text)',  # bound nowhere in this scope
-    'def f(reason):\n    st.info(f"{fmt.plain(reason)} and {reason}")',
-    'for note in notes:\n    st.warning(note)',
-    'st.toggle("Skips", help=f"about {kind}")',
-    'st.expander(f"{len(rows)} rows")',
-    'st.warning(f"{x!s:.4f}")',
-    'st.write(f"{fmt.usd(cost)}")',
-    'st.markdown(f":{fmt.plain(v)}")',  # with a value `smile\\:`, the source would hold `:smile\\:`
-    'st.markdown(f":tada: {fmt.plain(v)}")',
-    'st.markdown(f"${fmt.plain(v)}$")',
-    'st.caption(f"path `{fmt.plain(p)}`")',
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        'st.warning(f"**{model}** is deprecated")',
+        'st.error(f"{fmt.when(row)} failed")',
+        "st.caption(f\"{fmt.plain(x) or 'none'}\")",
+        "cols[0].metric(label)",
+        'left.subheader("Model " + name)',
+        "st.success(text)",  # bound nowhere in this scope
+        'def f(reason):\n    st.info(f"{fmt.plain(reason)} and {reason}")',
+        "for note in notes:\n    st.warning(note)",
+        'st.toggle("Skips", help=f"about {kind}")',
+        'st.expander(f"{len(rows)} rows")',
+        'st.warning(f"{x!s:.4f}")',
+        'st.write(f"{fmt.usd(cost)}")',
+        'st.markdown(f":{fmt.plain(v)}")',  # with a value `smile\\:`, the source would hold `:smile\\:`
+        'st.markdown(f":tada: {fmt.plain(v)}")',
+        'st.markdown(f"${fmt.plain(v)}$")',
+        'st.caption(f"path `{fmt.plain(p)}`")',
+    ],
+)
 def test_the_source_check_catches_raw_values(snippet: str) -> None:
     assert check_source(snippet), snippet
 
 
-@pytest.mark.parametrize("snippet", [
-    'st.warning(f"**{fmt.plain(model)}** is {fmt.plain(state)}. {fmt.plain(detail)}")',
-    'st.caption(f"{total:,} failed calls, {share:.1%} of {fmt.count(n)}")',
-    # A value never ends in `:name`: plain() puts a word joiner after its `:`.
-    'st.caption(f"{fmt.plain(label)}: {fmt.plain(detail)}:")',
-    'text = f"Spent ${spent:.4f}"\nst.error(text + " over the budget.")',
-    'what = "a" if x else "b"\nst.caption(f"{fmt.plain(label)} · {what}")',
-    'st.markdown("**Needs attention** :tada:")',  # the page's own wording may use anything
-    'logger.warning("%s", raw)',
-    'st.dataframe(frame, column_config={"x": st.column_config.TextColumn(help="plain")})',
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        'st.warning(f"**{fmt.plain(model)}** is {fmt.plain(state)}. {fmt.plain(detail)}")',
+        'st.caption(f"{total:,} failed calls, {share:.1%} of {fmt.count(n)}")',
+        # A value never ends in `:name`: plain() puts a word joiner after its `:`.
+        'st.caption(f"{fmt.plain(label)}: {fmt.plain(detail)}:")',
+        'text = f"Spent ${spent:.4f}"\nst.error(text + " over the budget.")',
+        'what = "a" if x else "b"\nst.caption(f"{fmt.plain(label)} · {what}")',
+        'st.markdown("**Needs attention** :tada:")',  # the page's own wording may use anything
+        'logger.warning("%s", raw)',
+        'st.dataframe(frame, column_config={"x": st.column_config.TextColumn(help="plain")})',
+    ],
+)
 def test_the_source_check_accepts_escaped_values(snippet: str) -> None:
     assert check_source(snippet) == [], snippet
 
 
 # -- every page on hostile data, as Markdown source (AppTest) ------------------------------------------------
 
-HOSTILE = ("![x](http://127.0.0.1:9/img) [Click to fix](http://127.0.0.1:9/link) <img src=http://127.0.0.1:9/html> "
-           "**bold** _it_ $x^2$ :red[alarm] :material/warning: :smile: http://127.0.0.1:9/bare a@b.example\n# h")
+HOSTILE = (
+    "![x](http://127.0.0.1:9/img) [Click to fix](http://127.0.0.1:9/link) <img src=http://127.0.0.1:9/html> "
+    "**bold** _it_ $x^2$ :red[alarm] :material/warning: :smile: http://127.0.0.1:9/bare a@b.example\n# h"
+)
 # What Streamlit's Markdown element looks for in the source before loading its emoji and LaTeX plugins
 # (StreamlitMarkdown.tsx in Streamlit 1.67): neither may ever load for a page's text.
 EMOJI_TRIGGER = re.compile(r":(?!material/|streamlit:)[\w+-][\w_+-]*:")
 # (LaTeX: looked for once code and `\\$` escapes are blanked out.)
-MATH_BLANKED = re.compile(r"(?:(?<=\n)|^) {0,3}(`{3,}|~{3,})[\s\S]*?(?:\n[ \t]*\1|\Z)"
-                          r"|(?<!`)(`+)[^`\n]+\2(?!`)|\\[\\$`]")
+MATH_BLANKED = re.compile(
+    r"(?:(?<=\n)|^) {0,3}(`{3,}|~{3,})[\s\S]*?(?:\n[ \t]*\1|\Z)"
+    r"|(?<!`)(`+)[^`\n]+\2(?!`)|\\[\\$`]"
+)
 MATH_TRIGGER = re.compile(r"(?<!\$)\$(?![\s$])[^$\n]*?[^\s$]\$(?!\d)|(?<!\$)\$\$+(?!\$)[\s\S]*?\$\$")
 MARKDOWN_KINDS = ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success")
 
@@ -274,15 +339,36 @@ def _markdown_texts(at: object) -> list[str]:
 
 
 @pytest.mark.slow
-def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Target,
-                                                             monkeypatch: pytest.MonkeyPatch,
-                                                             tmp_path: Path) -> None:
+def test_every_page_puts_hostile_text_into_markdown_escaped(
+    seeded: Target, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     t = datetime.now(UTC) - timedelta(minutes=5)
     insert_attempts(seeded, [_row("h1", HOSTILE, HOSTILE, 1, "failure", t, kind="deprecated", status=400)])
-    insert(seeded, "model_status", {"model": HOSTILE, "status": "deprecated", "detail": HOSTILE, "until": None,
-                                    "first_seen": _iso(t), "last_seen": _iso(t), "hits": 1})
-    save_check(seeded, {"checked_at": _iso(datetime.now(UTC)), "exit_code": 1, "errors": 0, "warnings": 1,
-                        "summary": HOSTILE, "models": {}, "problems": []})
+    insert(
+        seeded,
+        "model_status",
+        {
+            "model": HOSTILE,
+            "status": "deprecated",
+            "detail": HOSTILE,
+            "until": None,
+            "first_seen": _iso(t),
+            "last_seen": _iso(t),
+            "hits": 1,
+        },
+    )
+    save_check(
+        seeded,
+        {
+            "checked_at": _iso(datetime.now(UTC)),
+            "exit_code": 1,
+            "errors": 0,
+            "warnings": 1,
+            "summary": HOSTILE,
+            "models": {},
+            "problems": [],
+        },
+    )
     soon = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
     calendar = tmp_path / "calendar.json"
     calendar.write_text(json.dumps({"models": {BIG: {"shutdown": soon, "replacement": HOSTILE}}}))
@@ -291,8 +377,15 @@ def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Target,
     monkeypatch.setitem(ai_models.MODEL_REGISTRY, "reasoning", [HOSTILE, BIG, QWEN])
     monkeypatch.setenv("DEFAULT_FAST_MODEL", HOSTILE)
     seen = 0
-    for page, query in (("Overview", {}), ("Models", {}), ("Tasks", {}), ("Deprecations", {}), ("Failures", {}),
-                        ("Request", {}), ("Request", {"request": "h1"})):
+    for page, query in (
+        ("Overview", {}),
+        ("Models", {}),
+        ("Tasks", {}),
+        ("Deprecations", {}),
+        ("Failures", {}),
+        ("Request", {}),
+        ("Request", {"request": "h1"}),
+    ):
         texts = _markdown_texts(run_page(page, **query))
         for text in texts:
             assert not EMOJI_TRIGGER.search(text), (page, text)
@@ -307,8 +400,9 @@ def test_every_page_puts_hostile_text_into_markdown_escaped(seeded: Target,
     assert seen >= 9
 
 
-def test_settings_and_calendar_problems_are_escaped(seeded: Target, monkeypatch: pytest.MonkeyPatch,
-                                                    tmp_path: Path) -> None:
+def test_settings_and_calendar_problems_are_escaped(
+    seeded: Target, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     calendar = tmp_path / "calendar.toml"
     calendar.write_text('"[Click to fix](http://127.0.0.1:9/link)" = 1\n')  # an unknown top-level key, quoted back
     monkeypatch.setenv("DEPRECATIONS_FILE", str(calendar))

@@ -27,23 +27,28 @@ def _texts(at: object, kind: str) -> list[str]:
 # -- the verdict rule ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("now", "usual", "state"), [
-    (Health(calls=100, failures=6), Health(calls=1000, failures=0), DEGRADED),  # 6 % against a usual 0 %
-    (Health(calls=100, failures=6), Health(calls=1000, failures=30), OK),  # 6 % is that model's usual 3 % x 2
-    (Health(calls=100, failures=7), Health(calls=1000, failures=30), DEGRADED),
-    (Health(calls=100, failures=4), Health(), OK),  # below the 5 % floor, no history
-    (Health(calls=3, failures=3), Health(calls=10, failures=0), DOWN),  # every call failing
-    (Health(skipped=4), Health(calls=10), DOWN),  # only skipped: the router no longer calls it
-    (Health(), Health(calls=10), IDLE),
-])
+@pytest.mark.parametrize(
+    ("now", "usual", "state"),
+    [
+        (Health(calls=100, failures=6), Health(calls=1000, failures=0), DEGRADED),  # 6 % against a usual 0 %
+        (Health(calls=100, failures=6), Health(calls=1000, failures=30), OK),  # 6 % is that model's usual 3 % x 2
+        (Health(calls=100, failures=7), Health(calls=1000, failures=30), DEGRADED),
+        (Health(calls=100, failures=4), Health(), OK),  # below the 5 % floor, no history
+        (Health(calls=3, failures=3), Health(calls=10, failures=0), DOWN),  # every call failing
+        (Health(skipped=4), Health(calls=10), DOWN),  # only skipped: the router no longer calls it
+        (Health(), Health(calls=10), IDLE),
+    ],
+)
 def test_a_models_verdict_is_against_its_own_usual_rate(now: Health, usual: Health, state: str) -> None:
     assert model_verdict(now, usual).state == state
 
 
 def test_a_tasks_verdict_counts_requests_no_model_answered() -> None:
     # Three calls failed but a fallback answered every request: the task is fine, whatever its models do.
-    assert task_verdict(Health(requests=10, answered=10, calls=13, failures=3), Health(requests=50, answered=50)
-                        ).state == OK
+    assert (
+        task_verdict(Health(requests=10, answered=10, calls=13, failures=3), Health(requests=50, answered=50)).state
+        == OK
+    )
     down = task_verdict(Health(requests=4, answered=0, calls=8, failures=8), Health(requests=50, answered=50))
     assert (down.state, down.total, down.bad) == (DOWN, 4, 4)
     assert "every request failed" in down.reason
@@ -53,10 +58,11 @@ def test_a_tasks_verdict_counts_requests_no_model_answered() -> None:
 
 
 def _requests(store: Target, prefix: str, task: str, model: str, at: datetime, ok: int, failed: int) -> None:
-    rows = [_row(f"{prefix}{i}", task, model, 1, "success", at, latency=100, tokens=10, cost=0.0001)
-            for i in range(ok)]
-    rows += [_row(f"{prefix}x{i}", task, model, 1, "failure", at, kind="server_error", status=503, latency=50)
-             for i in range(failed)]
+    rows = [_row(f"{prefix}{i}", task, model, 1, "success", at, latency=100, tokens=10, cost=0.0001) for i in range(ok)]
+    rows += [
+        _row(f"{prefix}x{i}", task, model, 1, "failure", at, kind="server_error", status=503, latency=50)
+        for i in range(failed)
+    ]
     insert_attempts(store, rows)
 
 
@@ -89,8 +95,7 @@ def test_overview_gives_a_verdict_per_task_and_per_model(recent_mix: Target) -> 
     assert models.loc[QWEN, "Verdict"] == DOWN and models.loc[QWEN, "Why"] == "every call failed (3 of 3)"
     assert models.loc[RETIRED, "Verdict"] == IDLE
     headline = _texts(at, "error")[0]
-    assert headline == (f"Down: task summarization, model {QWEN}. "
-                        f"Degraded: task reasoning, model {BIG}.")
+    assert headline == (f"Down: task summarization, model {QWEN}. Degraded: task reasoning, model {BIG}.")
     assert any("Last attempt" in c and "min ago" in c for c in _texts(at, "caption"))
 
 
@@ -100,10 +105,22 @@ def test_retries_and_hedges_at_the_first_position_are_not_counted_as_requests(se
     at = datetime.now(UTC) - timedelta(minutes=5)
     rows = []
     for i in range(3):
-        rows.append({**_row(f"rr{i}", "fast", SMALL, 1, "failure", at, kind="server_error", status=500, latency=20),
-                     "retry": 0, "hedged": 0, "forced": 1})
-        rows.append({**_row(f"rr{i}", "fast", SMALL, 1, "success", at, latency=90, tokens=10, cost=0.0001),
-                     "retry": 1, "hedged": int(i == 2), "forced": 1})
+        rows.append(
+            {
+                **_row(f"rr{i}", "fast", SMALL, 1, "failure", at, kind="server_error", status=500, latency=20),
+                "retry": 0,
+                "hedged": 0,
+                "forced": 1,
+            }
+        )
+        rows.append(
+            {
+                **_row(f"rr{i}", "fast", SMALL, 1, "success", at, latency=90, tokens=10, cost=0.0001),
+                "retry": 1,
+                "hedged": int(i == 2),
+                "forced": 1,
+            }
+        )
     insert_attempts(seeded, rows)
     tasks = frame(run_page("Overview"), "Task", "Verdict").set_index("Task")
     assert tasks.loc["fast", "Requests"] == 3 and tasks.loc["fast", "Failed %"] == pytest.approx(0.0)
@@ -118,11 +135,23 @@ def test_with_no_recent_traffic_it_says_so_and_when_the_last_attempt_was(seeded:
 
 
 def test_overrides_from_the_store_and_from_forced_rows_are_shown_with_their_source(
-        seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = datetime.now(UTC)
-    insert_attempts(seeded, [{**_row(f"f{i}", "fast", QWEN, 1, "success", now - timedelta(minutes=3), latency=50,
-                                     tokens=5, cost=0.001),
-                              "forced": 1, "override_source": "FORCE_MODEL", "retry": 0} for i in range(3)])
+    insert_attempts(
+        seeded,
+        [
+            {
+                **_row(
+                    f"f{i}", "fast", QWEN, 1, "success", now - timedelta(minutes=3), latency=50, tokens=5, cost=0.001
+                ),
+                "forced": 1,
+                "override_source": "FORCE_MODEL",
+                "retry": 0,
+            }
+            for i in range(3)
+        ],
+    )
     with contextlib.closing(open_database(seeded).conn) as conn:
         set_override(conn, "force", BIG, task="reasoning", ttl_seconds=1800, reason="incident 42", by="ops@host")
         set_override(conn, "force", SMALL, ttl_seconds=-60, by="ops@host")  # expired a minute ago: not in effect
@@ -130,41 +159,64 @@ def test_overrides_from_the_store_and_from_forced_rows_are_shown_with_their_sour
     at = run_page("Overview")
     errors = _texts(at, "error")
     store = [e for e in errors if "runtime force #1" in e]
-    assert store == [f"Override **runtime force #1**, known from the store: reasoning calls **{BIG}** only, with no "
-                     "fallback; no attempt under it in the last 15 minutes. "
-                     f"force {BIG} for reasoning until " + store[0].split(" until ")[1]]
+    assert store == [
+        f"Override **runtime force #1**, known from the store: reasoning calls **{BIG}** only, with no "
+        "fallback; no attempt under it in the last 15 minutes. "
+        f"force {BIG} for reasoning until " + store[0].split(" until ")[1]
+    ]
     assert "(incident 42)" in store[0]
     detected = [e for e in errors if "FORCE_MODEL" in e]
     assert len(detected) == 1 and detected[0].startswith(
         f"Override **FORCE_MODEL**, known from the routers' attempts: fast calls **{QWEN}** only, with no fallback; "
-        "3 attempts under it in the last 15 minutes")
+        "3 attempts under it in the last 15 minutes"
+    )
     assert not any("#2" in e for e in errors)
     env = [w for w in _texts(at, "warning") if "DEFAULT_SUMMARIZATION_MODEL" in w]
-    assert env == [f"Override **DEFAULT_SUMMARIZATION_MODEL**, known from this dashboard's environment; a router's "
-                   f"own may differ: **{SMALL}** goes first for summarization; no attempt under it in the last 15 "
-                   "minutes."]
+    assert env == [
+        f"Override **DEFAULT_SUMMARIZATION_MODEL**, known from this dashboard's environment; a router's "
+        f"own may differ: **{SMALL}** goes first for summarization; no attempt under it in the last 15 "
+        "minutes."
+    ]
     assert any(c.startswith("Precedence, highest first: runtime force for the task") for c in _texts(at, "caption"))
 
 
-def test_an_upcoming_shutdown_and_the_last_check_on_overview(seeded: Target, monkeypatch: pytest.MonkeyPatch,
-                                                              tmp_path: Path) -> None:
+def test_an_upcoming_shutdown_and_the_last_check_on_overview(
+    seeded: Target, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     soon = (datetime.now(UTC) + timedelta(days=12)).date()
     calendar = tmp_path / "calendar.toml"
-    calendar.write_text(f'[models."{BIG}"]\nshutdown = {soon.isoformat()}\nreplacements = ["{QWEN}"]\n'
-                        f'[models."{RETIRED}"]\nshutdown = 2025-01-01\nreplacements = ["{SMALL}"]\n')
+    calendar.write_text(
+        f'[models."{BIG}"]\nshutdown = {soon.isoformat()}\nreplacements = ["{QWEN}"]\n'
+        f'[models."{RETIRED}"]\nshutdown = 2025-01-01\nreplacements = ["{SMALL}"]\n'
+    )
     monkeypatch.setenv("DEPRECATIONS_FILE", str(calendar))
-    save_check(seeded, {"checked_at": (datetime.now(UTC) - timedelta(hours=3)).isoformat(timespec="milliseconds")
-                        .replace("+00:00", "Z"), "exit_code": 2, "errors": 1, "warnings": 0,
-                        "summary": "1 error, 0 warnings across 3 models in 3 tasks", "models": {}, "problems": []})
+    save_check(
+        seeded,
+        {
+            "checked_at": (datetime.now(UTC) - timedelta(hours=3))
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "exit_code": 2,
+            "errors": 1,
+            "warnings": 0,
+            "summary": "1 error, 0 warnings across 3 models in 3 tasks",
+            "models": {},
+            "problems": [],
+        },
+    )
     at = run_page("Overview")
     warnings = _texts(at, "warning")
     shutdown = [w for w in warnings if w.startswith(f"**{BIG}** shuts down")]
-    assert shutdown == [f"**{BIG}** shuts down on {soon.isoformat()} (in 12 days), used by reasoning, summarization; "
-                        f"replacement: {QWEN}."]
+    assert shutdown == [
+        f"**{BIG}** shuts down on {soon.isoformat()} (in 12 days), used by reasoning, summarization; "
+        f"replacement: {QWEN}."
+    ]
     # A model the router found retired names its replacement too.
     assert any(w.startswith(f"**{RETIRED}** is deprecated") and f"replacement: {SMALL}" in w for w in warnings)
-    assert any(e.startswith("Last taskrouter check 3.0 h ago: 1 error, 0 warnings") and "exit code 2" in e
-               for e in _texts(at, "error"))
+    assert any(
+        e.startswith("Last taskrouter check 3.0 h ago: 1 error, 0 warnings") and "exit code 2" in e
+        for e in _texts(at, "error")
+    )
 
 
 def test_settings_errors_are_red_on_overview(seeded: Target, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,12 +241,12 @@ def test_tasks_page_shows_store_overrides_in_the_chains_and_every_change(seeded:
     assert chains.loc["summarization", "Effective now"].startswith(f"{QWEN} → ")
     assert chains.loc["summarization", "Because of"] == "runtime default #1"
     assert chains.loc["reasoning", "Changed"] == ""
-    assert any(e.startswith(f"**runtime force #3** is active: fast calls **{BIG}** only")
-               for e in _texts(at, "error"))
+    assert any(e.startswith(f"**runtime force #3** is active: fast calls **{BIG}** only") for e in _texts(at, "error"))
     overrides = frame(at, "Override", "Undo with").set_index("Override")
     assert list(overrides.index) == ["runtime default #1", "runtime force #3"]  # the disable was cleared
     assert overrides.loc["runtime force #3", "Undo with"] == (
-        f"taskrouter override clear --kind force --task fast --model {BIG}")
+        f"taskrouter override clear --kind force --task fast --model {BIG}"
+    )
     audit = frame(at, "Who", "Action")
     assert list(audit["Action"]) == ["disable cleared", "force set", "disable set", "default set"]
     assert list(audit["Who"]) == ["lead@host", "ops@host", "ops@host", "ops@host"]

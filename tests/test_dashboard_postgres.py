@@ -53,13 +53,13 @@ def test_the_pages_name_the_store_without_its_password(pg_url: str, monkeypatch:
 
 
 @pytest.mark.slow
-def test_a_database_no_router_has_migrated_shows_the_empty_state(pg_url: str, monkeypatch: pytest.MonkeyPatch
-                                                                 ) -> None:
+def test_a_database_no_router_has_migrated_shows_the_empty_state(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     url = with_password(pg_url)
     monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", url)
     at = run_page("Overview")
-    assert read(at.info[0].value) == ("No attempts table (not a taskrouter database, or never used) in "
-                                      f"{PostgresTarget(url).label}")
+    assert read(at.info[0].value) == (
+        f"No attempts table (not a taskrouter database, or never used) in {PostgresTarget(url).label}"
+    )
     assert "taskrouter demo" in [c.value for c in at.code]
     assert PASSWORD not in everything_shown(at)
     with contextlib.closing(psycopg.connect(pg_url)) as conn:  # read-only: no table was created
@@ -79,8 +79,10 @@ def test_an_unreachable_server_is_named_without_its_password(monkeypatch: pytest
     monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", url)
     at = run_page("Overview")
     shown = read(at.error[0].value)
-    assert shown.startswith("The attempts database cannot be read: postgresql://ops:***@127.0.0.1:1/taskrouter: "
-                            "the server cannot be reached")
+    assert shown.startswith(
+        "The attempts database cannot be read: postgresql://ops:***@127.0.0.1:1/taskrouter: "
+        "the server cannot be reached"
+    )
     assert PASSWORD not in everything_shown(at)
     assert not at.dataframe
 
@@ -90,7 +92,8 @@ def test_an_unreachable_server_is_named_without_its_password(monkeypatch: pytest
 
 @pytest.mark.parametrize("given", ["ATTEMPTS_DB_URL", "--db"])
 def test_the_command_hands_the_url_to_streamlit_in_its_environment_and_prints_no_password(
-        given: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    given: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from app.cli import main
 
     url = f"postgresql://ops:{PASSWORD}@db.internal:5432/taskrouter"
@@ -102,7 +105,7 @@ def test_the_command_hands_the_url_to_streamlit_in_its_environment_and_prints_no
     else:
         monkeypatch.setenv("ATTEMPTS_DB_URL", url)
         assert main(["dashboard"]) == 0
-    (_, argv, env), = calls
+    ((_, argv, env),) = calls
     assert env["TASKROUTER_DASHBOARD_DB"] == url
     assert not any(PASSWORD in arg for arg in argv)  # a command line is readable by every user of the machine
     printed = capsys.readouterr()
@@ -131,7 +134,8 @@ def linguistic_store(pg_url: str) -> Iterator[PostgresTarget]:
 
 
 def test_the_start_of_an_id_finds_exactly_the_ids_that_start_with_it_through_an_index(
-        linguistic_store: PostgresTarget) -> None:
+    linguistic_store: PostgresTarget,
+) -> None:
     ids = ["req1", "Req1x", "req10", "req1é", "req-1", "req2", "REQ1"]
     now = datetime.now(UTC)
     insert_attempts(linguistic_store, [_row(i, "fast", SMALL, 1, "success", now, latency=1) for i in ids])
@@ -141,13 +145,23 @@ def test_the_start_of_an_id_finds_exactly_the_ids_that_start_with_it_through_an_
         assert queries.request_ids_starting(conn, "req1") == ["req1", "req10", "req1é"]  # byte order, as SQLite
         assert queries.request_ids_starting(conn, "R") == ["REQ1", "Req1x"]
         # The same range in the database's collation: ids in another case too, since it compares case last.
-        linguistic = [r[0] for r in conn.execute("SELECT DISTINCT request_id FROM attempts WHERE request_id >= ? "
-                                                 "AND request_id < ? ORDER BY 1", ("req1", "req1\U0010ffff"))]
+        linguistic = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT request_id FROM attempts WHERE request_id >= ? AND request_id < ? ORDER BY 1",
+                ("req1", "req1\U0010ffff"),
+            )
+        ]
         assert linguistic == ["req1", "REQ1", "req10", "req1é", "Req1x"]
         conn.execute("SET enable_seqscan = off")  # a tiny table is cheapest to scan: ask whether an index serves
-        plan = "\n".join(r[0] for r in conn.execute(
-            'EXPLAIN SELECT DISTINCT request_id COLLATE "C" FROM attempts WHERE request_id COLLATE "C" >= ? '
-            'AND request_id COLLATE "C" < ? ORDER BY 1 LIMIT 20', ("req1", "req1\U0010ffff")))
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                'EXPLAIN SELECT DISTINCT request_id COLLATE "C" FROM attempts WHERE request_id COLLATE "C" >= ? '
+                'AND request_id COLLATE "C" < ? ORDER BY 1 LIMIT 20',
+                ("req1", "req1\U0010ffff"),
+            )
+        )
         assert "Seq Scan" not in plan and "request_id_idx" in plan, plan
     finally:
         conn.close()

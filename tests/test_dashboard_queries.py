@@ -41,18 +41,27 @@ def _random_traffic(seed: int = 3, requests: int = 400) -> list[dict]:
         for position, model in enumerate(chain, 1):
             outcome = rnd.choices(["success", "failure", "skipped"], [5, 3, 1])[0]
             called = outcome != "skipped"
-            rows.append({
-                "request_id": f"req{r}", "task_type": task, "model": model, "provider": "groq",
-                "attempt": position, "outcome": outcome,
-                "error_kind": None if outcome == "success" else rnd.choice(["timeout", "rate_limited", "hedge_lost"]),
-                "latency_ms": rnd.uniform(1, 3000) if called else None,
-                "total_tokens": rnd.randint(1, 500) if outcome == "success" else None,
-                "cost_usd": rnd.choice([None, rnd.uniform(0, 0.01)]) if outcome == "success" else 0.0,
-                "is_fallback": 0, "forced": 0,
-                "created_at": iso(at + timedelta(milliseconds=position)),
-                # About a third of the answers were streamed: only those have a time to first token.
-                "first_token_ms": rnd.uniform(1, 900) if outcome == "success" and rnd.random() < 0.35 else None,
-            })
+            rows.append(
+                {
+                    "request_id": f"req{r}",
+                    "task_type": task,
+                    "model": model,
+                    "provider": "groq",
+                    "attempt": position,
+                    "outcome": outcome,
+                    "error_kind": None
+                    if outcome == "success"
+                    else rnd.choice(["timeout", "rate_limited", "hedge_lost"]),
+                    "latency_ms": rnd.uniform(1, 3000) if called else None,
+                    "total_tokens": rnd.randint(1, 500) if outcome == "success" else None,
+                    "cost_usd": rnd.choice([None, rnd.uniform(0, 0.01)]) if outcome == "success" else 0.0,
+                    "is_fallback": 0,
+                    "forced": 0,
+                    "created_at": iso(at + timedelta(milliseconds=position)),
+                    # About a third of the answers were streamed: only those have a time to first token.
+                    "first_token_ms": rnd.uniform(1, 900) if outcome == "success" and rnd.random() < 0.35 else None,
+                }
+            )
             if outcome == "success":
                 break
     return rows
@@ -73,10 +82,12 @@ def conn(dashboard_store: Target, traffic: list[dict]) -> Iterator[Connection]:
 
 
 def _in_scope(row: dict, scope: Scope) -> bool:
-    return ((scope.start is None or row["created_at"] >= scope.start)
-            and (scope.end is None or row["created_at"] < scope.end)
-            and (not scope.tasks or row["task_type"] in scope.tasks)
-            and (not scope.models or row["model"] in scope.models))
+    return (
+        (scope.start is None or row["created_at"] >= scope.start)
+        and (scope.end is None or row["created_at"] < scope.end)
+        and (not scope.tasks or row["task_type"] in scope.tasks)
+        and (not scope.models or row["model"] in scope.models)
+    )
 
 
 def _nearest_rank(values: list[int], p: int) -> int:
@@ -99,23 +110,24 @@ def test_totals_match_brute_force(conn: Connection, traffic: list[dict], scope: 
     answered = [r for r in rows if r["outcome"] == "success"]
     # Without a model filter a request counts at its attempt = 1 row; with one, once (each request's rows are
     # a millisecond apart here, never split by a range bound).
-    expected_requests = (len({r["request_id"] for r in rows}) if scope.models
-                         else sum(1 for r in rows if r["attempt"] == 1))
+    expected_requests = (
+        len({r["request_id"] for r in rows}) if scope.models else sum(1 for r in rows if r["attempt"] == 1)
+    )
     got = queries.totals(conn, scope)
     assert got.attempts == len(rows)
     assert got.requests == expected_requests
     assert got.answered == len(answered)
     assert got.fallback_answers == sum(1 for r in answered if r["attempt"] > 1)
-    assert got.failures == sum(1 for r in rows
-                               if r["outcome"] == "failure" and r["error_kind"] not in queries.CUT_SHORT)
+    assert got.failures == sum(
+        1 for r in rows if r["outcome"] == "failure" and r["error_kind"] not in queries.CUT_SHORT
+    )
     assert got.tokens == sum(r["total_tokens"] for r in answered)
     assert got.cost == pytest.approx(sum(r["cost_usd"] or 0 for r in rows))
     assert got.unpriced == sum(1 for r in answered if r["cost_usd"] is None)
 
 
 @pytest.mark.parametrize("scope", SCOPES)
-def test_time_to_first_token_per_model_matches_brute_force(conn: Connection, traffic: list[dict],
-                                                           scope: Scope) -> None:
+def test_time_to_first_token_per_model_matches_brute_force(conn: Connection, traffic: list[dict], scope: Scope) -> None:
     got = queries.first_token_by_model(conn, scope)
     expected: dict[str, list[int]] = {}
     for r in traffic:
@@ -124,7 +136,10 @@ def test_time_to_first_token_per_model_matches_brute_force(conn: Connection, tra
     assert set(got) == set(expected) and expected
     for model, values in expected.items():
         assert (got[model].count, got[model].p50, got[model].p95) == (
-            len(values), _nearest_rank(values, 50), _nearest_rank(values, 95))
+            len(values),
+            _nearest_rank(values, 50),
+            _nearest_rank(values, 95),
+        )
 
 
 def test_a_database_without_first_token_ms_shows_no_ttft(tmp_path: Path) -> None:
@@ -136,8 +151,7 @@ def test_a_database_without_first_token_ms_shows_no_ttft(tmp_path: Path) -> None
     assert queries.first_token_by_model(queries.connect(path), Scope(None, None)) == {}
 
 
-def test_requests_under_a_model_filter_equal_distinct_request_ids(conn: Connection,
-                                                                   traffic: list[dict]) -> None:
+def test_requests_under_a_model_filter_equal_distinct_request_ids(conn: Connection, traffic: list[dict]) -> None:
     scope = Scope(None, None, models=("m/a", "m/b"))
     distinct = conn.execute("SELECT COUNT(DISTINCT request_id) FROM attempts WHERE model IN ('m/a', 'm/b')")
     assert queries.totals(conn, scope).requests == distinct.fetchone()[0]
@@ -147,14 +161,36 @@ def test_a_request_across_midnight_counts_once_under_several_models(dashboard_st
     """Its rows land in two days (PostgreSQL: two partitions): the lookup of its earlier row still finds it."""
     midnight = datetime(2026, 11, 22, tzinfo=UTC)
     row = {"task_type": "fast", "provider": "groq", "is_fallback": 0, "forced": 0, "latency_ms": 10.0}
-    insert_attempts(dashboard_store, [
-        {**row, "request_id": "late", "model": "m/a", "attempt": 1, "outcome": "failure", "error_kind": "timeout",
-         "created_at": iso(midnight - timedelta(milliseconds=100))},
-        {**row, "request_id": "late", "model": "m/b", "attempt": 2, "outcome": "success",
-         "created_at": iso(midnight + timedelta(milliseconds=100))},
-        {**row, "request_id": "next", "model": "m/b", "attempt": 2, "outcome": "success",
-         "created_at": iso(midnight + timedelta(days=1, hours=12))},  # its m/a row is not in the table
-    ])
+    insert_attempts(
+        dashboard_store,
+        [
+            {
+                **row,
+                "request_id": "late",
+                "model": "m/a",
+                "attempt": 1,
+                "outcome": "failure",
+                "error_kind": "timeout",
+                "created_at": iso(midnight - timedelta(milliseconds=100)),
+            },
+            {
+                **row,
+                "request_id": "late",
+                "model": "m/b",
+                "attempt": 2,
+                "outcome": "success",
+                "created_at": iso(midnight + timedelta(milliseconds=100)),
+            },
+            {
+                **row,
+                "request_id": "next",
+                "model": "m/b",
+                "attempt": 2,
+                "outcome": "success",
+                "created_at": iso(midnight + timedelta(days=1, hours=12)),
+            },  # its m/a row is not in the table
+        ],
+    )
     conn = queries.connect(dashboard_store)
     assert conn is not None
     try:
@@ -166,16 +202,20 @@ def test_a_request_across_midnight_counts_once_under_several_models(dashboard_st
 
 
 @pytest.mark.parametrize("scope", SCOPES)
-def test_latency_percentiles_are_nearest_rank_to_the_millisecond(conn: Connection, traffic: list[dict],
-                                                                 scope: Scope) -> None:
+def test_latency_percentiles_are_nearest_rank_to_the_millisecond(
+    conn: Connection, traffic: list[dict], scope: Scope
+) -> None:
     values = [int(r["latency_ms"]) for r in traffic if _in_scope(r, scope) and r["outcome"] == "success"]
     got = queries.latency(conn, scope)
     assert got.count == len(values)
     assert (got.p50, got.p95, got.p99) == tuple(_nearest_rank(values, p) for p in (50, 95, 99))
     per_model = queries.answers_by_model(conn, scope)
     for model, answers in per_model.items():
-        mine = [int(r["latency_ms"]) for r in traffic
-                if _in_scope(r, scope) and r["outcome"] == "success" and r["model"] == model]
+        mine = [
+            int(r["latency_ms"])
+            for r in traffic
+            if _in_scope(r, scope) and r["outcome"] == "success" and r["model"] == model
+        ]
         assert answers.latency.count == len(mine)
         assert answers.latency.p95 == _nearest_rank(mine, 95)
 
@@ -194,11 +234,15 @@ def test_trend_buckets_add_up_to_the_range(conn: Connection) -> None:
     assert whole.requests > 0
 
 
-@pytest.mark.parametrize(("label", "size", "count"), [
-    ("Last hour", timedelta(minutes=1), 61), ("Last 6 hours", timedelta(minutes=5), 73),
-    ("Last 24 hours", timedelta(hours=1), 25)])
-def test_short_ranges_have_minute_buckets(conn: Connection, label: str, size: timedelta,
-                                          count: int) -> None:
+@pytest.mark.parametrize(
+    ("label", "size", "count"),
+    [
+        ("Last hour", timedelta(minutes=1), 61),
+        ("Last 6 hours", timedelta(minutes=5), 73),
+        ("Last 24 hours", timedelta(hours=1), 25),
+    ],
+)
+def test_short_ranges_have_minute_buckets(conn: Connection, label: str, size: timedelta, count: int) -> None:
     now = NOW + timedelta(minutes=7, seconds=30)  # not on a boundary: the first and last buckets are clipped
     window = resolve(label, now)
     parts = buckets(window.start, window.end)  # type: ignore[arg-type]
@@ -216,15 +260,18 @@ def test_task_depths_and_failures(conn: Connection, traffic: list[dict]) -> None
     depths = queries.task_depths(conn, Scope(None, None), positions=3)
     for task in TASKS:
         answered = [r for r in traffic if r["task_type"] == task and r["outcome"] == "success"]
-        expected = (sum(1 for r in answered if r["attempt"] == 1), sum(1 for r in answered if r["attempt"] == 2),
-                    sum(1 for r in answered if r["attempt"] >= 3))
+        expected = (
+            sum(1 for r in answered if r["attempt"] == 1),
+            sum(1 for r in answered if r["attempt"] == 2),
+            sum(1 for r in answered if r["attempt"] >= 3),
+        )
         assert depths[task].by_position == expected
     kinds = queries.failure_kinds(conn, Scope(None, None), ("failure",))
     assert sum(kinds.values()) == sum(1 for r in traffic if r["outcome"] == "failure")
     newest = queries.recent_failures(conn, Scope(None, None), ("failure",), ("timeout",), 5)
     assert [r["created_at"] for r in newest] == sorted(
-        (r["created_at"] for r in traffic if r["outcome"] == "failure" and r["error_kind"] == "timeout"),
-        reverse=True)[:5]
+        (r["created_at"] for r in traffic if r["outcome"] == "failure" and r["error_kind"] == "timeout"), reverse=True
+    )[:5]
 
 
 def test_distinct_values_skip_through_the_index(conn: Connection) -> None:
@@ -282,9 +329,11 @@ def test_scoped_queries_search_an_index_instead_of_scanning(conn: Connection) ->
     """Every query of a time-bounded page reads through a (column, created_at) index, never a full table scan:
     what keeps the last 24 hours fast whatever the size of the table."""
     recorder = Recorder(conn)
-    for scope in (Scope(iso(NOW - timedelta(days=1)), iso(NOW)),
-                  Scope(iso(NOW - timedelta(days=1)), iso(NOW), models=("m/a",)),
-                  Scope(iso(NOW - timedelta(days=1)), iso(NOW), tasks=("fast",))):
+    for scope in (
+        Scope(iso(NOW - timedelta(days=1)), iso(NOW)),
+        Scope(iso(NOW - timedelta(days=1)), iso(NOW), models=("m/a",)),
+        Scope(iso(NOW - timedelta(days=1)), iso(NOW), tasks=("fast",)),
+    ):
         queries.totals(recorder, scope)  # type: ignore[arg-type]
         queries.latency(recorder, scope)  # type: ignore[arg-type]
         queries.answers_by_model(recorder, scope)  # type: ignore[arg-type]
@@ -307,9 +356,13 @@ def test_health_cells_match_brute_force(conn: Connection, traffic: list[dict]) -
         mine = [r for r in rows if r["task_type"] == task and r["model"] == model]
         failed = [r for r in mine if r["outcome"] == "failure" and r["error_kind"] not in queries.CUT_SHORT]
         answered = [r for r in mine if r["outcome"] == "success"]
-        assert health == queries.Health(sum(1 for r in mine if r["attempt"] == 1), len(answered),
-                                        len(answered) + len(failed), len(failed),
-                                        sum(1 for r in mine if r["outcome"] == "skipped"))
+        assert health == queries.Health(
+            sum(1 for r in mine if r["attempt"] == 1),
+            len(answered),
+            len(answered) + len(failed),
+            len(failed),
+            sum(1 for r in mine if r["outcome"] == "skipped"),
+        )
 
 
 def test_request_attempts_in_chain_order(conn: Connection, traffic: list[dict]) -> None:

@@ -31,18 +31,43 @@ def test_a_request_from_the_url_shows_every_attempt_in_order(seeded: Target) -> 
 
 def test_an_answered_request_with_retries_and_an_override(seeded: Target) -> None:
     t = datetime.now(UTC) - timedelta(minutes=3)
-    insert_attempts(seeded, [  # written out of order, as a hedge or a slow writer could
-        {**_row("q1", "fast", SMALL, 2, "success", t + timedelta(seconds=2), latency=90, tokens=40, cost=0.002),
-         "retry": 0, "override_source": "runtime default #3"},
-        {**_row("q1", "fast", BIG, 1, "failure", t + timedelta(seconds=1), kind="rate_limited", status=429,
-                latency=20), "retry": 1, "override_source": "runtime default #3"},
-        {**_row("q1", "fast", BIG, 1, "failure", t, kind="rate_limited", status=429, latency=30),
-         "retry": 0, "override_source": "runtime default #3"},
-    ])
+    insert_attempts(
+        seeded,
+        [  # written out of order, as a hedge or a slow writer could
+            {
+                **_row("q1", "fast", SMALL, 2, "success", t + timedelta(seconds=2), latency=90, tokens=40, cost=0.002),
+                "retry": 0,
+                "override_source": "runtime default #3",
+            },
+            {
+                **_row(
+                    "q1",
+                    "fast",
+                    BIG,
+                    1,
+                    "failure",
+                    t + timedelta(seconds=1),
+                    kind="rate_limited",
+                    status=429,
+                    latency=20,
+                ),
+                "retry": 1,
+                "override_source": "runtime default #3",
+            },
+            {
+                **_row("q1", "fast", BIG, 1, "failure", t, kind="rate_limited", status=429, latency=30),
+                "retry": 0,
+                "override_source": "runtime default #3",
+            },
+        ],
+    )
     at = run_page("Request", request="q1")
     rows = frame(at, "Position", "Retry")
     assert [(p, r, m) for p, r, m in zip(rows["Position"], rows["Retry"], rows["Model"], strict=True)] == [
-        (1, 0, BIG), (1, 1, BIG), (2, 0, SMALL)]
+        (1, 0, BIG),
+        (1, 1, BIG),
+        (2, 0, SMALL),
+    ]
     assert list(rows["Tokens"].fillna(0)) == [0, 0, 40]
     assert set(rows["Override"]) == {"runtime default #3"}
     assert any("Answered" in s.value for s in at.success)
@@ -63,8 +88,11 @@ def test_without_an_id_the_latest_failed_requests_are_offered(seeded: Target) ->
     at = run_page("Request")
     recent = frame(at, "Last failure (UTC)")
     assert list(recent["Request"]) == ["r6", "r5", "r4"]
-    assert list(recent["Attempts"]) == ["?page=Request&request=r6", "?page=Request&request=r5",
-                                        "?page=Request&request=r4"]
+    assert list(recent["Attempts"]) == [
+        "?page=Request&request=r6",
+        "?page=Request&request=r5",
+        "?page=Request&request=r4",
+    ]
     at.text_input(key="request").set_value("r4").run()
     assert list(frame(at, "Position", "Retry")["Model"]) == [BIG, QWEN]
 

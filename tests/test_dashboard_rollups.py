@@ -79,7 +79,8 @@ def test_the_rollups_give_the_raw_rows_totals(conn: sqlite3.Connection, scope: q
 @pytest.mark.parametrize("scope", SCOPES)
 def test_the_rollups_give_the_raw_rows_breakdowns(conn: sqlite3.Connection, scope: queries.Scope) -> None:
     assert Counter({r[:3]: r[3] for r in queries.not_answered_by_model(conn, scope)}) == Counter(
-        {r[:3]: r[3] for r in ranges.not_answered_by_model(conn, scope)})
+        {r[:3]: r[3] for r in ranges.not_answered_by_model(conn, scope)}
+    )
     for outcomes in (("failure",), ("failure", "skipped")):
         assert queries.failure_kinds(conn, scope, outcomes) == ranges.failure_kinds(conn, scope, outcomes)
     assert queries.task_depths(conn, scope, 3) == ranges.task_depths(conn, scope, 3)
@@ -87,8 +88,9 @@ def test_the_rollups_give_the_raw_rows_breakdowns(conn: sqlite3.Connection, scop
 
 
 @pytest.mark.parametrize("scope", SCOPES)
-def test_latency_from_the_rollups_is_within_the_buckets_precision(conn: sqlite3.Connection,
-                                                                  scope: queries.Scope) -> None:
+def test_latency_from_the_rollups_is_within_the_buckets_precision(
+    conn: sqlite3.Connection, scope: queries.Scope
+) -> None:
     got, want = queries.latency(conn, scope), ranges.latency(conn, scope)
     assert got.count == want.count > 0
     for p in ("p50", "p95", "p99"):
@@ -97,7 +99,10 @@ def test_latency_from_the_rollups_is_within_the_buckets_precision(conn: sqlite3.
     assert set(by_model) == set(raw)
     for model, answers in by_model.items():
         assert (answers.latency.count, answers.tokens, answers.unpriced) == (
-            raw[model].latency.count, raw[model].tokens, raw[model].unpriced)
+            raw[model].latency.count,
+            raw[model].tokens,
+            raw[model].unpriced,
+        )
         assert answers.cost == pytest.approx(raw[model].cost)
         assert _close(answers.latency.p95, raw[model].latency.p95)
     first_token, raw_first = queries.first_token_by_model(conn, scope), ranges.first_token_by_model(conn, scope)
@@ -132,9 +137,11 @@ def test_a_database_never_rolled_up_reads_raw_rows(tmp_path: Path) -> None:
 def test_an_older_database_without_rollup_tables_reads_raw_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     old = sqlite3.connect(path)
-    old.execute("CREATE TABLE attempts (id INTEGER PRIMARY KEY, task_type TEXT, model TEXT, attempt INTEGER, "
-                "outcome TEXT, error_kind TEXT, total_tokens INTEGER, cost_usd REAL, latency_ms REAL, "
-                "created_at TEXT)")
+    old.execute(
+        "CREATE TABLE attempts (id INTEGER PRIMARY KEY, task_type TEXT, model TEXT, attempt INTEGER, "
+        "outcome TEXT, error_kind TEXT, total_tokens INTEGER, cost_usd REAL, latency_ms REAL, "
+        "created_at TEXT)"
+    )
     old.execute("INSERT INTO attempts VALUES (1, 'fast', 'm/a', 1, 'success', NULL, 10, NULL, 12.5, ?)", (_at(1),))
     old.commit()
     conn = queries.connect(path)
@@ -151,10 +158,15 @@ def test_after_a_prune_the_pruned_hours_still_show(tmp_path: Path) -> None:
     write_traffic(path, traffic)
     conn = queries.connect(path)
     assert conn is not None
-    scopes = [queries.Scope(None, iso(NOW)), queries.Scope(_at(days=8, minutes=30), iso(NOW), models=("m/a", "m/b")),
-              queries.Scope(_at(days=8, minutes=30), _at(days=2), tasks=("reasoning",))]  # whole hours
-    before = [(ranges.totals(conn, s), ranges.task_depths(conn, s, 3), ranges.failure_kinds(conn, s, ("failure",)))
-              for s in scopes]
+    scopes = [
+        queries.Scope(None, iso(NOW)),
+        queries.Scope(_at(days=8, minutes=30), iso(NOW), models=("m/a", "m/b")),
+        queries.Scope(_at(days=8, minutes=30), _at(days=2), tasks=("reasoning",)),
+    ]  # whole hours
+    before = [
+        (ranges.totals(conn, s), ranges.task_depths(conn, s, 3), ranges.failure_kinds(conn, s, ("failure",)))
+        for s in scopes
+    ]
     first = ranges.first_and_last(conn)[0]
     report = prune(path, 3, now=NOW, sleep=lambda _: None)
     assert report.rows_removed > 0
@@ -176,16 +188,21 @@ ROLLED = Coverage("2026-11-22T11", pruned_before=None)
 
 def test_all_time_is_whole_days_then_hours_then_the_raw_rows_since() -> None:
     got = split(queries.Scope(None, "2026-11-22T12:30:00.000Z"), ROLLED)
-    assert got == Split((queries.Scope("2026-11-22T11:00:00.000Z", "2026-11-22T12:30:00.000Z"),),
-                        (Part(*DAILY, None, "2026-11-22"), Part(*HOURLY, "2026-11-22T00", "2026-11-22T11")))
+    assert got == Split(
+        (queries.Scope("2026-11-22T11:00:00.000Z", "2026-11-22T12:30:00.000Z"),),
+        (Part(*DAILY, None, "2026-11-22"), Part(*HOURLY, "2026-11-22T00", "2026-11-22T11")),
+    )
 
 
 def test_a_ragged_range_reads_its_edges_from_the_raw_rows() -> None:
     scope = queries.Scope("2026-11-12T09:17:00.000Z", "2026-11-20T22:43:00.000Z", tasks=("fast",))
     got = split(scope, ROLLED)
     assert got.raw == (replace(scope, end="2026-11-12T10:00:00.000Z"), replace(scope, start="2026-11-20T22:00:00.000Z"))
-    assert got.rolled == (Part(*HOURLY, "2026-11-12T10", "2026-11-13T00"), Part(*DAILY, "2026-11-13", "2026-11-20"),
-                          Part(*HOURLY, "2026-11-20T00", "2026-11-20T22"))
+    assert got.rolled == (
+        Part(*HOURLY, "2026-11-12T10", "2026-11-13T00"),
+        Part(*DAILY, "2026-11-13", "2026-11-20"),
+        Part(*HOURLY, "2026-11-20T00", "2026-11-20T22"),
+    )
 
 
 def test_a_range_within_a_day_reads_hours_and_one_on_the_hour_has_no_raw_edge() -> None:
@@ -201,11 +218,18 @@ def test_a_range_past_the_rollups_is_read_raw() -> None:
 def test_an_edge_inside_a_pruned_hour_takes_the_whole_hour_from_the_rollups() -> None:
     scope = queries.Scope("2026-11-12T09:17:00.000Z", "2026-11-14T05:10:00.000Z")
     got = split(scope, Coverage("2026-11-22T11", pruned_before="2026-11-19T12"))
-    assert got == Split((), (Part(*HOURLY, "2026-11-12T09", "2026-11-13T00"), Part(*DAILY, "2026-11-13", "2026-11-14"),
-                             Part(*HOURLY, "2026-11-14T00", "2026-11-14T06")))
+    assert got == Split(
+        (),
+        (
+            Part(*HOURLY, "2026-11-12T09", "2026-11-13T00"),
+            Part(*DAILY, "2026-11-13", "2026-11-14"),
+            Part(*HOURLY, "2026-11-14T00", "2026-11-14T06"),
+        ),
+    )
     kept = queries.Scope("2026-11-19T12:17:00.000Z", "2026-11-22T05:10:00.000Z")  # raw rows still there: exact
     assert split(kept, Coverage("2026-11-22T11", pruned_before="2026-11-19T12")).raw[0] == replace(
-        kept, end="2026-11-19T13:00:00.000Z")
+        kept, end="2026-11-19T13:00:00.000Z"
+    )
 
 
 @pytest.mark.parametrize("models", [(), ("m/a",), ("m/a", "m/b"), ("m/b", "m/c", "m/d")])
@@ -218,15 +242,18 @@ def test_the_raw_rows_count_a_retried_request_once(rolled: Path, models: tuple[s
     read = queries.connect(rolled)
     assert read is not None
     scope = queries.Scope(_at(days=1), iso(NOW), models=models)
-    in_range = conn.execute(f"SELECT COUNT(DISTINCT request_id) FROM attempts WHERE {where} AND created_at >= ? "
-                            "AND created_at < ?", (*models, scope.start, scope.end)).fetchone()[0]
+    in_range = conn.execute(
+        f"SELECT COUNT(DISTINCT request_id) FROM attempts WHERE {where} AND created_at >= ? AND created_at < ?",
+        (*models, scope.start, scope.end),
+    ).fetchone()[0]
     assert ranges.totals(read, scope).requests == in_range
     assert ranges.totals(read, queries.Scope(None, None, models=models)).requests == distinct
 
 
 @pytest.mark.parametrize("page", ["Overview", "Models", "Tasks"])
-def test_pages_say_when_the_range_comes_from_the_rollups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         page: str) -> None:
+def test_pages_say_when_the_range_comes_from_the_rollups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: str
+) -> None:
     from test_dashboard import read, run_page, texts
 
     path = tmp_path / "ops.db"

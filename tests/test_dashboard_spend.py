@@ -32,20 +32,60 @@ if TYPE_CHECKING:
 
 SMALL, BIG = "m/small", "m/big"
 # USD per million tokens: round figures, so that every figure below is worked out by hand.
-CATALOG = {SMALL: ModelInfo(input_price=1.0, output_price=2.0, cached_input_price=0.5),
-           BIG: ModelInfo(input_price=10.0, output_price=20.0)}
-REGISTRY = {"fast": [SMALL], "reasoning": [SMALL, BIG], "reasoning:simple": [SMALL], "reasoning:medium": [BIG],
-            "summarization": [SMALL], "fallback": [SMALL]}
+CATALOG = {
+    SMALL: ModelInfo(input_price=1.0, output_price=2.0, cached_input_price=0.5),
+    BIG: ModelInfo(input_price=10.0, output_price=20.0),
+}
+REGISTRY = {
+    "fast": [SMALL],
+    "reasoning": [SMALL, BIG],
+    "reasoning:simple": [SMALL],
+    "reasoning:medium": [BIG],
+    "summarization": [SMALL],
+    "fallback": [SMALL],
+}
 
 
-def _row(request: str, task: str, model: str, attempt: int, outcome: str, at: datetime, *, retry: int = 0,
-         kind: str | None = None, prompt: int = 0, completion: int = 0, cached: int = 0, cost: float | None = 0.0,
-         tier: str | None = None, saved: float | None = None) -> dict[str, Any]:
-    return {"request_id": request, "task_type": task, "model": model, "provider": "groq", "attempt": attempt,
-            "retry": retry, "outcome": outcome, "error_kind": kind, "status_code": None, "error_message": None,
-            "is_fallback": 0, "forced": 0, "prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion, "cached_tokens": cached, "latency_ms": 100.0, "cost_usd": cost,
-            "created_at": iso(at), "tier": tier, "saved_usd": saved}
+def _row(
+    request: str,
+    task: str,
+    model: str,
+    attempt: int,
+    outcome: str,
+    at: datetime,
+    *,
+    retry: int = 0,
+    kind: str | None = None,
+    prompt: int = 0,
+    completion: int = 0,
+    cached: int = 0,
+    cost: float | None = 0.0,
+    tier: str | None = None,
+    saved: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "request_id": request,
+        "task_type": task,
+        "model": model,
+        "provider": "groq",
+        "attempt": attempt,
+        "retry": retry,
+        "outcome": outcome,
+        "error_kind": kind,
+        "status_code": None,
+        "error_message": None,
+        "is_fallback": 0,
+        "forced": 0,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "cached_tokens": cached,
+        "latency_ms": 100.0,
+        "cost_usd": cost,
+        "created_at": iso(at),
+        "tier": tier,
+        "saved_usd": saved,
+    }
 
 
 def seed(store: Target, now: datetime) -> None:
@@ -64,20 +104,68 @@ def seed(store: Target, now: datetime) -> None:
     30 hours ago, outside the default range: o1, reasoning on m/big ($1).
     """
     t = now - timedelta(minutes=30)
-    insert_attempts(store, [
-        _row("a1", "reasoning", SMALL, 1, "failure", t, kind="refused", prompt=1000, completion=100, cost=0.0012,
-             tier="simple", saved=0.0),
-        _row("a1", "reasoning", BIG, 2, "success", t, prompt=1000, completion=500, cost=0.02, tier="medium",
-             saved=-0.018),
-        _row("a2", "reasoning", SMALL, 1, "success", t, prompt=2000, completion=1000, cached=1000, cost=0.0035,
-             tier="simple", saved=0.0),
-        _row("a3", "reasoning", SMALL, 1, "cache_hit", t, tier="simple", saved=0.0035),
-        _row("a4", "fast", SMALL, 1, "success", t, prompt=100, completion=100, cost=0.0003),
-        _row("a5", "fast", SMALL, 1, "failure", t, kind="validation", prompt=100, completion=100, cost=0.0003),
-        _row("a5", "fast", SMALL, 1, "success", t, retry=1, prompt=100, completion=100, cost=0.0003),
-        _row("o1", "reasoning", BIG, 1, "success", now - timedelta(hours=30), prompt=50000, completion=25000,
-             cost=1.0, tier="medium"),
-    ])
+    insert_attempts(
+        store,
+        [
+            _row(
+                "a1",
+                "reasoning",
+                SMALL,
+                1,
+                "failure",
+                t,
+                kind="refused",
+                prompt=1000,
+                completion=100,
+                cost=0.0012,
+                tier="simple",
+                saved=0.0,
+            ),
+            _row(
+                "a1",
+                "reasoning",
+                BIG,
+                2,
+                "success",
+                t,
+                prompt=1000,
+                completion=500,
+                cost=0.02,
+                tier="medium",
+                saved=-0.018,
+            ),
+            _row(
+                "a2",
+                "reasoning",
+                SMALL,
+                1,
+                "success",
+                t,
+                prompt=2000,
+                completion=1000,
+                cached=1000,
+                cost=0.0035,
+                tier="simple",
+                saved=0.0,
+            ),
+            _row("a3", "reasoning", SMALL, 1, "cache_hit", t, tier="simple", saved=0.0035),
+            _row("a4", "fast", SMALL, 1, "success", t, prompt=100, completion=100, cost=0.0003),
+            _row("a5", "fast", SMALL, 1, "failure", t, kind="validation", prompt=100, completion=100, cost=0.0003),
+            _row("a5", "fast", SMALL, 1, "success", t, retry=1, prompt=100, completion=100, cost=0.0003),
+            _row(
+                "o1",
+                "reasoning",
+                BIG,
+                1,
+                "success",
+                now - timedelta(hours=30),
+                prompt=50000,
+                completion=25000,
+                cost=1.0,
+                tier="medium",
+            ),
+        ],
+    )
 
 
 @pytest.fixture
@@ -119,7 +207,10 @@ def test_the_spend_page_shows_the_known_figures(spend_store: Target) -> None:
 
     tiers = frame(at, "Tier", "Share %")
     assert list(zip(tiers["Task"], tiers["Tier"], strict=True)) == [
-        ("fast", "no tier"), ("reasoning", "simple"), ("reasoning", "medium")]
+        ("fast", "no tier"),
+        ("reasoning", "simple"),
+        ("reasoning", "medium"),
+    ]
     by_tier = tiers.set_index(["Task", "Tier"])
     assert by_tier.loc[("reasoning", "simple"), "Answered"] == 1
     assert by_tier.loc[("reasoning", "simple"), "Share %"] == pytest.approx(50.0)
@@ -131,8 +222,13 @@ def test_the_spend_page_shows_the_known_figures(spend_store: Target) -> None:
 
 
 def test_the_tier_mix_keeps_the_tiers_in_order_and_colour() -> None:
-    tiers = pd.DataFrame({"Task": ["t", "t", "t", "u"], "Tier": ["not kept", "complex", "simple", "no tier"],
-                          "Share %": [10.0, 30.0, 60.0, 100.0]})
+    tiers = pd.DataFrame(
+        {
+            "Task": ["t", "t", "t", "u"],
+            "Tier": ["not kept", "complex", "simple", "no tier"],
+            "Share %": [10.0, 30.0, 60.0, 100.0],
+        }
+    )
     chart = charts.tier_mix(tiers, spend.TIER_ORDER).to_dict()
     scale = chart["encoding"]["color"]["scale"]
     assert scale["domain"] == ["simple", "complex", "no tier", "not kept"]  # weakest first, whatever the data
@@ -148,8 +244,9 @@ def test_the_range_and_the_task_filter_apply(spend_store: Target) -> None:
     assert metrics(at)["Cost"] == "$0.0009"
 
 
-def test_an_unpriced_strongest_model_leaves_the_task_out_of_the_comparison(spend_store: Target,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unpriced_strongest_model_leaves_the_task_out_of_the_comparison(
+    spend_store: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(ai_models.MODEL_CATALOG, BIG, ModelInfo())  # no price: m/small is the dearest priced one
     tasks = frame(run_page("Spend"), "Baseline $").set_index("Task")
     # reasoning's answers at m/small: 3,000 - 1,000 cached at $1, 1,000 cached at $0.5, 1,500 at $2.
@@ -162,8 +259,9 @@ def test_an_unpriced_strongest_model_leaves_the_task_out_of_the_comparison(spend
     assert metrics(at)["Single-model baseline"] == fmt.usd((2000 + 500 + 3000) / 1e6)  # reasoning's alone
 
 
-def test_a_catalog_file_that_does_not_load_is_said_escaped(spend_store: Target, monkeypatch: pytest.MonkeyPatch,
-                                                           tmp_path: Path) -> None:
+def test_a_catalog_file_that_does_not_load_is_said_escaped(
+    spend_store: Target, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     hostile = tmp_path / "[Click](http:" / "x.toml"
     monkeypatch.setenv("MODEL_CATALOG_FILE", str(hostile))
     at = run_page("Spend")
@@ -198,10 +296,23 @@ def _random_traffic(seed: int = 7, requests: int = 300) -> list[dict[str, Any]]:
         for position, model in enumerate(rnd.sample(["m/a", "m/b", "m/c"], 3), 1):
             outcome = rnd.choice(["success", "failure"])
             kind = None if outcome == "success" else rnd.choice(["refused", "validation", "timeout"])
-            rows.append(_row(f"q{r}", task, model, position, outcome, at + timedelta(milliseconds=position),
-                             kind=kind, prompt=rnd.randint(1, 900), completion=rnd.randint(0, 400),
-                             cached=rnd.randint(0, 1000), cost=rnd.choice([None, rnd.uniform(0, 0.01)]),
-                             tier=tier, saved=rnd.choice([None, rnd.uniform(-0.01, 0.01)])))
+            rows.append(
+                _row(
+                    f"q{r}",
+                    task,
+                    model,
+                    position,
+                    outcome,
+                    at + timedelta(milliseconds=position),
+                    kind=kind,
+                    prompt=rnd.randint(1, 900),
+                    completion=rnd.randint(0, 400),
+                    cached=rnd.randint(0, 1000),
+                    cost=rnd.choice([None, rnd.uniform(0, 0.01)]),
+                    tier=tier,
+                    saved=rnd.choice([None, rnd.uniform(-0.01, 0.01)]),
+                )
+            )
             if outcome == "success":
                 break
     return rows
@@ -221,15 +332,21 @@ def conn(dashboard_store: Target, traffic: list[dict[str, Any]]) -> Iterator[Con
     connection.close()
 
 
-SCOPES = [Scope(None, None), Scope(iso(NOW - timedelta(days=1)), iso(NOW)), Scope(None, None, tasks=("fast",)),
-          Scope(iso(NOW - timedelta(days=2)), iso(NOW - timedelta(hours=5)), models=("m/a", "m/b"))]
+SCOPES = [
+    Scope(None, None),
+    Scope(iso(NOW - timedelta(days=1)), iso(NOW)),
+    Scope(None, None, tasks=("fast",)),
+    Scope(iso(NOW - timedelta(days=2)), iso(NOW - timedelta(hours=5)), models=("m/a", "m/b")),
+]
 
 
 def _in(row: dict[str, Any], scope: Scope) -> bool:
-    return ((scope.start is None or row["created_at"] >= scope.start)
-            and (scope.end is None or row["created_at"] < scope.end)
-            and (not scope.tasks or row["task_type"] in scope.tasks)
-            and (not scope.models or row["model"] in scope.models))
+    return (
+        (scope.start is None or row["created_at"] >= scope.start)
+        and (scope.end is None or row["created_at"] < scope.end)
+        and (not scope.tasks or row["task_type"] in scope.tasks)
+        and (not scope.models or row["model"] in scope.models)
+    )
 
 
 def _brute_spend(rows: list[dict[str, Any]], scope: Scope) -> dict[tuple[str, str | None], Spend]:
@@ -240,9 +357,16 @@ def _brute_spend(rows: list[dict[str, Any]], scope: Scope) -> dict[tuple[str, st
         answer = r["outcome"] == "success"
         hit = r["outcome"] == "cache_hit"
         out[(r["task_type"], r["tier"])] = out.get((r["task_type"], r["tier"]), Spend()) + Spend(
-            int(answer), int(hit), r["cost_usd"] or 0.0, int(answer and r["cost_usd"] is None), r["saved_usd"] or 0.0,
-            (r["saved_usd"] or 0.0) if hit else 0.0, r["prompt_tokens"] if answer else 0,
-            r["completion_tokens"] if answer else 0, min(r["cached_tokens"], r["prompt_tokens"]) if answer else 0)
+            int(answer),
+            int(hit),
+            r["cost_usd"] or 0.0,
+            int(answer and r["cost_usd"] is None),
+            r["saved_usd"] or 0.0,
+            (r["saved_usd"] or 0.0) if hit else 0.0,
+            r["prompt_tokens"] if answer else 0,
+            r["completion_tokens"] if answer else 0,
+            min(r["cached_tokens"], r["prompt_tokens"]) if answer else 0,
+        )
     return out
 
 
@@ -266,8 +390,12 @@ def test_escalations_match_brute_force(conn: Connection, traffic: list[dict[str,
     escalated: dict[str, set[str]] = {}
     answered_by = {r["request_id"]: r["model"] for r in traffic if r["outcome"] == "success"}
     for r in traffic:
-        if (_in(r, scope) and r["outcome"] == "failure" and r["error_kind"] in ("refused", "validation")
-                and answered_by.get(r["request_id"], r["model"]) != r["model"]):
+        if (
+            _in(r, scope)
+            and r["outcome"] == "failure"
+            and r["error_kind"] in ("refused", "validation")
+            and answered_by.get(r["request_id"], r["model"]) != r["model"]
+        ):
             escalated.setdefault(r["task_type"], set()).add(r["request_id"])
     want = {task: len(ids) for task, ids in escalated.items()}
     assert want and ranges.escalations(conn, scope) == want
@@ -280,9 +408,12 @@ def test_a_store_written_before_tiers_reads_as_untiered(tmp_path: Path) -> None:
         # A file an older router wrote has neither column.
         db.conn.execute("ALTER TABLE attempts DROP COLUMN tier")
         db.conn.execute("ALTER TABLE attempts DROP COLUMN saved_usd")
-        db.conn.execute("INSERT INTO attempts (request_id, task_type, model, provider, attempt, outcome, "
-                        "prompt_tokens, completion_tokens, cost_usd, created_at) VALUES ('x', 'fast', 'm/a', 'groq', "
-                        "1, 'success', 10, 5, 0.5, ?)", (iso(NOW),))
+        db.conn.execute(
+            "INSERT INTO attempts (request_id, task_type, model, provider, attempt, outcome, "
+            "prompt_tokens, completion_tokens, cost_usd, created_at) VALUES ('x', 'fast', 'm/a', 'groq', "
+            "1, 'success', 10, 5, 0.5, ?)",
+            (iso(NOW),),
+        )
     db.conn.close()
     conn = queries.connect(path)
     assert conn is not None
@@ -340,16 +471,21 @@ def test_escalations_cover_the_raw_rows_kept(tmp_path: Path) -> None:
         escalated, requests, kept = queries.escalations(conn, Scope(None, iso(NOW)))
         assert kept.start is not None and kept.start > min(r["created_at"] for r in rows)
         assert escalated == ranges.escalations(conn, kept)
-        assert sum(requests.values()) == sum(1 for r in rows if kept.start <= r["created_at"] < iso(NOW)
-                                             and r["attempt"] == 1 and r["retry"] == 0)
+        assert sum(requests.values()) == sum(
+            1 for r in rows if kept.start <= r["created_at"] < iso(NOW) and r["attempt"] == 1 and r["retry"] == 0
+        )
     finally:
         conn.close()
 
 
 def test_the_strongest_model_is_the_dearest_priced_one_of_the_task_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {"t": ["m/x", "m/y", "m/z", "m/free"]})
-    models = {"m/x": ModelInfo(input_price=1.0, output_price=9.0), "m/y": ModelInfo(input_price=5.0, output_price=5.0),
-              "m/z": ModelInfo(input_price=2.0, output_price=1.0), "m/free": ModelInfo()}
+    models = {
+        "m/x": ModelInfo(input_price=1.0, output_price=9.0),
+        "m/y": ModelInfo(input_price=5.0, output_price=5.0),
+        "m/z": ModelInfo(input_price=2.0, output_price=1.0),
+        "m/free": ModelInfo(),
+    }
     assert registry.strongest("t", models) == "m/x"  # 10 each: the first of a tie
     assert registry.strongest("t", {"m/free": ModelInfo()}) is None
     assert registry.strongest("unknown", models) is None

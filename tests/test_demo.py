@@ -41,7 +41,7 @@ def table_rows(text: str, first_header: str) -> dict[str, list[str]]:
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.split()[:1] == [first_header])
     rows = {}
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             break
         cells = re.split(r"\s{2,}", line.strip())
@@ -62,7 +62,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, str, P
     db = where / "demo.db"
     proc = subprocess.run(
         [sys.executable, "-m", "app", "demo", "--requests", "60", "--concurrency", "8", "--seed", "6", "--db", str(db)],
-        cwd=where, env=clean_env(), capture_output=True, text=True, timeout=60,
+        cwd=where,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return proc.returncode, proc.stdout, proc.stderr, db
 
@@ -89,22 +93,29 @@ def test_the_dashboard_command_it_prints_is_one_that_runs_from_the_users_shell(d
     env = clean_env()
     if shutil.which("taskrouter", path=env.get("PATH")) is None:
         assert command != ["taskrouter"]
-    started = subprocess.run([*command, "dashboard", "--help"], cwd=db.parent, env=env, capture_output=True,
-                             text=True, timeout=60)
+    started = subprocess.run(
+        [*command, "dashboard", "--help"], cwd=db.parent, env=env, capture_output=True, text=True, timeout=60
+    )
     assert started.returncode == 0 and "usage: taskrouter dashboard" in started.stdout
 
 
 @pytest.mark.slow
 def test_every_request_ends_in_one_success_or_a_full_set_of_failures(demo_run):
     _, out, _, db = demo_run
-    per_request = query(db, "SELECT request_id, SUM(outcome = 'success') AS wins, COUNT(*) AS attempts, "
-                            "MAX(attempt) AS last, SUM(outcome NOT IN ('success', 'failure', 'skipped')) AS odd "
-                            "FROM attempts GROUP BY request_id")
+    per_request = query(
+        db,
+        "SELECT request_id, SUM(outcome = 'success') AS wins, COUNT(*) AS attempts, "
+        "MAX(attempt) AS last, SUM(outcome NOT IN ('success', 'failure', 'skipped')) AS odd "
+        "FROM attempts GROUP BY request_id",
+    )
     assert all(r["wins"] in (0, 1) and r["odd"] == 0 for r in per_request)
     # A request that failed everywhere has one row per model of its chain (called, or skipped with a reason).
     chains = task_chains(ai_models.MODEL_REGISTRY, load_settings(env_file=None))
-    failed = query(db, "SELECT request_id, task_type, COUNT(*) AS n FROM attempts GROUP BY request_id "
-                       "HAVING SUM(outcome = 'success') = 0")
+    failed = query(
+        db,
+        "SELECT request_id, task_type, COUNT(*) AS n FROM attempts GROUP BY request_id "
+        "HAVING SUM(outcome = 'success') = 0",
+    )
     # With retries a request that failed everywhere has at least one row per model of its chain.
     assert all(r["n"] >= len(chains[r["task_type"]]) for r in failed)
     answered = sum(r["wins"] for r in per_request)
@@ -116,7 +127,9 @@ def test_every_request_ends_in_one_success_or_a_full_set_of_failures(demo_run):
 def test_task_table_matches_the_database(demo_run):
     _, out, _, db = demo_run
     rows = table_rows(out, "TASK")
-    expected = query(db, """
+    expected = query(
+        db,
+        """
         SELECT task_type, COUNT(*) AS requests, SUM(win) AS wins, SUM(win AND last > 1) AS fallbacks,
                SUM(tokens) AS tokens, SUM(cost) AS cost, SUM(retries) AS retries, SUM(hedges) AS hedges
         FROM (SELECT request_id, task_type, MAX(outcome = 'success') AS win,
@@ -124,7 +137,8 @@ def test_task_table_matches_the_database(demo_run):
                      COALESCE(SUM(total_tokens), 0) AS tokens, COALESCE(SUM(cost_usd), 0) AS cost,
                      SUM(retry > 0 AND outcome != 'skipped') AS retries, SUM(hedged) AS hedges
               FROM attempts GROUP BY request_id)
-        GROUP BY task_type""")
+        GROUP BY task_type""",
+    )
     assert set(rows) == {r["task_type"] for r in expected}
     for r in expected:
         requests, success, fallback, _p50, _p95, tokens, cost, retries, hedges = rows[r["task_type"]]
@@ -140,8 +154,11 @@ def test_task_table_matches_the_database(demo_run):
     assert f"hedges: {hedges} started, {won} won" in out
     assert hedges > 0
     # A call is only ever lost to an answer: every hedge_lost row belongs to an answered request.
-    orphans = query(db, "SELECT COUNT(*) AS n FROM attempts l WHERE l.error_kind = 'hedge_lost' AND NOT EXISTS "
-                        "(SELECT 1 FROM attempts w WHERE w.request_id = l.request_id AND w.outcome = 'success')")
+    orphans = query(
+        db,
+        "SELECT COUNT(*) AS n FROM attempts l WHERE l.error_kind = 'hedge_lost' AND NOT EXISTS "
+        "(SELECT 1 FROM attempts w WHERE w.request_id = l.request_id AND w.outcome = 'success')",
+    )
     assert orphans[0]["n"] == 0
     streams = query(db, "SELECT COUNT(*) AS n FROM attempts WHERE first_token_ms IS NOT NULL")[0]["n"]
     assert streams > 0 and f"streams: {streams} calls reached their first token" in out
@@ -174,8 +191,10 @@ def test_the_fault_mix_happened_and_the_router_handled_it(demo_run):
     status = {r["model"]: r for r in query(db, "SELECT * FROM model_status")}
     assert status[retiring]["status"] == "deprecated" and status[retiring]["until"] is None
     assert "model_decommissioned" not in status[retiring]["detail"]  # the human message, not the code
-    kinds = {(r["model"], r["outcome"], r["error_kind"]): r["n"] for r in query(
-        db, "SELECT model, outcome, error_kind, COUNT(*) AS n FROM attempts GROUP BY 1, 2, 3")}
+    kinds = {
+        (r["model"], r["outcome"], r["error_kind"]): r["n"]
+        for r in query(db, "SELECT model, outcome, error_kind, COUNT(*) AS n FROM attempts GROUP BY 1, 2, 3")
+    }
     assert kinds.get((retiring, "failure", "deprecated"), 0) >= 1  # it answered 400 model_decommissioned
     assert kinds.get((retiring, "skipped", "deprecated"), 0) >= 1  # and later requests did not call it
     assert kinds.get((limited, "failure", "rate_limited"), 0) >= 1
@@ -213,8 +232,9 @@ def test_a_second_run_on_the_same_file_plays_the_scenario_its_banner_announces(t
     prefix = f"  marks an earlier run left in {db}, cleared so that this run starts as above: "
     assert banner[-1].startswith(prefix) and f"{retiring} (deprecated)" in banner[-1].split(": ", 1)[1].split(", ")
     assert any(line.startswith(f"  decommissioned mid-run: {retiring} (") for line in banner)
-    second = query(db, "SELECT outcome, error_kind FROM attempts WHERE model = ? AND id > ? ORDER BY id",
-                   retiring, before)
+    second = query(
+        db, "SELECT outcome, error_kind FROM attempts WHERE model = ? AND id > ? ORDER BY id", retiring, before
+    )
     assert second[0]["outcome"] != "skipped"  # called, as in the first run
     assert {"outcome": "failure", "error_kind": "deprecated"} in second  # and decommissioned during this one
     audit = query(db, "SELECT action, target, via FROM audit WHERE target = ?", retiring)
@@ -232,7 +252,8 @@ def test_an_override_set_on_the_demo_file_is_in_the_banner_and_in_the_run(tmp_pa
     assert any(line.startswith(f"  in effect from {db}: #1 disable {limited}, set by ") for line in banner)
     assert not any(f" {limited} " in f"{line} " for line in banner if " -> " in line)  # out of every chain
     assert query(db, "SELECT DISTINCT outcome, error_kind FROM attempts WHERE model = ?", limited) == [
-        {"outcome": "skipped", "error_kind": "disabled"}]
+        {"outcome": "skipped", "error_kind": "disabled"}
+    ]
 
 
 def test_by_default_the_demo_logs_to_its_own_file_not_the_routers(tmp_path, monkeypatch, capsys):
@@ -246,8 +267,14 @@ def test_by_default_the_demo_logs_to_its_own_file_not_the_routers(tmp_path, monk
 
 @pytest.mark.slow
 def test_simulator_command_serves_until_interrupted():
-    proc = subprocess.Popen([sys.executable, "-m", "app", "simulator", "--port", "0"], cwd=ROOT, env=clean_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "simulator", "--port", "0"],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         base_url = proc.stdout.readline().strip()

@@ -49,7 +49,9 @@ def test_the_package_calendar_holds_groqs_table_and_follows_replacements_to_a_li
     assert len(calendar) == 34
     mixtral = calendar.retirement_for(MIXTRAL, TODAY)
     assert (mixtral.shutdown, mixtral.named, mixtral.replacement) == (
-        date(2025, 3, 20), ("llama-3.3-70b-versatile",), GPT_120B
+        date(2025, 3, 20),
+        ("llama-3.3-70b-versatile",),
+        GPT_120B,
     )
     assert mixtral.source == "https://console.groq.com/docs/deprecations"  # the file's default source
     # gemma2 -> llama-3.1-8b-instant (gone 2026-08-16) -> gpt-oss-20b; the tier note travels with the entry.
@@ -89,7 +91,9 @@ def test_load_calendar_is_cached_per_file_version(tmp_path):
 
 
 def test_a_user_file_adds_overrides_and_cancels_entries(tmp_path):
-    user = write(tmp_path / "deprecations.toml", f"""
+    user = write(
+        tmp_path / "deprecations.toml",
+        f"""
 source = "our vendor notice"
 [models."{QWEN_NEXT}"]
 shutdown = 2026-12-11
@@ -100,13 +104,17 @@ cancelled = true  # our enterprise key keeps it
 shutdown = 2026-03-09
 replacement = "acme/vision-live"
 tiers = "all"
-""")
+""",
+    )
     calendar = load_calendar(user)
     assert calendar.sources == (str(PACKAGE_CALENDAR), str(user))
     assert len(calendar) == 34 + 1 - 1
     qwen = calendar.upcoming(QWEN_NEXT, TODAY, 30)
     assert (qwen.shutdown, qwen.replacement, qwen.source, calendar.entry(QWEN_NEXT).origin) == (
-        date(2026, 12, 11), GPT_120B, "our vendor notice", str(user)
+        date(2026, 12, 11),
+        GPT_120B,
+        "our vendor notice",
+        str(user),
     )
     assert calendar.retirement_for("llama-3.3-70b-versatile", TODAY) is None
     # Mixtral's named replacement is now live again, so the chain stops there.
@@ -115,15 +123,18 @@ tiers = "all"
 
 
 def test_a_json_user_file_works_too(tmp_path):
-    user = write(tmp_path / "deprecations.json", json.dumps(
-        {"models": {"acme/a": {"shutdown": "2026-11-30", "replacements": ["acme/b"], "note": "n"}}}
-    ))
+    user = write(
+        tmp_path / "deprecations.json",
+        json.dumps({"models": {"acme/a": {"shutdown": "2026-11-30", "replacements": ["acme/b"], "note": "n"}}}),
+    )
     retired = load_calendar(user).retirement_for("acme/a", TODAY)
     assert (retired.shutdown, retired.replacement, retired.note) == (date(2026, 11, 30), "acme/b", "n")
 
 
 def test_replacement_cycles_end_without_hanging(tmp_path):
-    user = write(tmp_path / "cycle.toml", """
+    user = write(
+        tmp_path / "cycle.toml",
+        """
 [models."acme/a"]
 shutdown = 2026-01-01
 replacements = ["acme/b"]
@@ -139,7 +150,8 @@ replacements = ["acme/c"]
 [models."acme/e"]
 shutdown = 2026-01-01
 replacements = ["acme/f"]
-""")
+""",
+    )
     calendar = load_calendar(user)
     assert calendar.retirement_for("acme/a", TODAY).replacement is None  # every model of the loop is gone
     # acme/f has no shutdown at all: preferred over acme/d, which is up today but scheduled to go.
@@ -150,17 +162,25 @@ replacements = ["acme/f"]
 @pytest.mark.parametrize(
     ("text", "complaint"),
     [
-        ('[models."acme/a"]\nshutdown = 2026-01-01\nreplacment = "acme/b"\n',
-         'entry models."acme/a": unknown key(s) replacment'),
+        (
+            '[models."acme/a"]\nshutdown = 2026-01-01\nreplacment = "acme/b"\n',
+            'entry models."acme/a": unknown key(s) replacment',
+        ),
         ('[models."acme/a"]\nshutdown = "next year"\n', 'entry models."acme/a": `shutdown` must be a date'),
         ('[models."acme/a"]\nshutdown = 2026-01-01T10:00:00\n', 'entry models."acme/a": `shutdown` must be a date'),
         ('[models."acme/a"]\nreplacements = []\n', 'entry models."acme/a": `shutdown` (a date'),
-        ('[models."acme/a"]\nshutdown = 2026-01-01\nreplacements = "acme/a"\n',
-         'entry models."acme/a": a model cannot be its own replacement'),
-        ('[models."acme/a"]\nshutdown = 2026-01-01\nreplacements = [1]\n',
-         'entry models."acme/a": `replacements` must be a list of model ids'),
-        ('[models."acme/a"]\nshutdown = 2026-01-01\nreplacement = "x"\nreplacements = ["y"]\n',
-         'entry models."acme/a": give either `replacement` or `replacements`'),
+        (
+            '[models."acme/a"]\nshutdown = 2026-01-01\nreplacements = "acme/a"\n',
+            'entry models."acme/a": a model cannot be its own replacement',
+        ),
+        (
+            '[models."acme/a"]\nshutdown = 2026-01-01\nreplacements = [1]\n',
+            'entry models."acme/a": `replacements` must be a list of model ids',
+        ),
+        (
+            '[models."acme/a"]\nshutdown = 2026-01-01\nreplacement = "x"\nreplacements = ["y"]\n',
+            'entry models."acme/a": give either `replacement` or `replacements`',
+        ),
         ('[model."acme/a"]\nshutdown = 2026-01-01\n', "unknown top-level key(s) model"),
         ('[models."acme/a"\nshutdown = 2026-01-01\n', "not valid TOML"),
     ],
@@ -182,8 +202,9 @@ def test_a_missing_user_file_fails_when_the_router_is_built(make_router, tmp_pat
 
 
 def test_startup_warnings_name_each_retired_or_retiring_model_once(tmp_path, caplog):
-    user = write(tmp_path / "soon.toml",
-                 f'[models."{QWEN_NEXT}"]\nshutdown = 2026-12-11\nreplacements = ["{GPT_120B}"]\n')
+    user = write(
+        tmp_path / "soon.toml", f'[models."{QWEN_NEXT}"]\nshutdown = 2026-12-11\nreplacements = ["{GPT_120B}"]\n'
+    )
     registry = {"chat": [GPT_120B, QWEN_NEXT, MIXTRAL], "legacy": [MIXTRAL], "fallback": [GPT_20B]}
     settings = load_settings(env_file=None, deprecations_file=user)
     with caplog.at_level(logging.WARNING, logger="taskrouter.deprecations"):
@@ -202,13 +223,16 @@ def test_startup_warnings_name_each_retired_or_retiring_model_once(tmp_path, cap
 
 def test_startup_warnings_cover_the_overrides_and_tolerate_a_broken_registry_entry():
     registry = {"chat": [GPT_120B], "broken": "not-a-list", "fallback": [GPT_20B]}
-    settings = load_settings(env_file=None, force_model=MAVERICK, skip_retired_models=False,
-                             default_models={"DEFAULT_CHAT_MODEL": MIXTRAL})
+    settings = load_settings(
+        env_file=None, force_model=MAVERICK, skip_retired_models=False, default_models={"DEFAULT_CHAT_MODEL": MIXTRAL}
+    )
     lines = startup_warnings(registry, settings, TODAY)
-    assert lines == [f"Deprecation radar: model={MAVERICK} tasks=chat was shut down on 2026-03-09; "
-                     f"replacement: {GPT_120B}; still called (SKIP_RETIRED_MODELS=false)",
-                     f"Deprecation radar: model={MIXTRAL} tasks=chat was shut down on 2025-03-20; "
-                     f"replacement: {GPT_120B}; still called (SKIP_RETIRED_MODELS=false)"]
+    assert lines == [
+        f"Deprecation radar: model={MAVERICK} tasks=chat was shut down on 2026-03-09; "
+        f"replacement: {GPT_120B}; still called (SKIP_RETIRED_MODELS=false)",
+        f"Deprecation radar: model={MIXTRAL} tasks=chat was shut down on 2025-03-20; "
+        f"replacement: {GPT_120B}; still called (SKIP_RETIRED_MODELS=false)",
+    ]
 
 
 # -- the router, against the simulator ---------------------------------------------------------------------
@@ -234,13 +258,17 @@ async def test_a_404_from_a_calendar_retired_model_is_logged_as_deprecated_with_
         (GPT_120B, "success", None, None),
     ]
     assert f"replacement: {GPT_120B}" in rows[0]["error_message"]
-    failure = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Model failure")
-                   and f"model={MAVERICK}" in r.getMessage())
+    failure = next(
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("Model failure") and f"model={MAVERICK}" in r.getMessage()
+    )
     assert "error_kind=deprecated status=404" in failure
     assert f"{MAVERICK} was shut down on 2026-03-09 per the deprecation calendar; replacement: {GPT_120B}" in failure
     status = logged_rows(db_path, "SELECT model, status, hits FROM model_status ORDER BY model")
     assert [(s["model"], s["status"], s["hits"]) for s in status] == [
-        ("acme/typo-model", "not_found", 1), (MAVERICK, "deprecated", 1)
+        ("acme/typo-model", "not_found", 1),
+        (MAVERICK, "deprecated", 1),
     ]
 
 
@@ -257,7 +285,10 @@ async def test_with_skip_retired_models_a_calendar_retired_model_is_never_called
     assert sim.calls(MIXTRAL) == 0
     skipped = logged_rows(db_path)[0]
     assert (skipped["model"], skipped["outcome"], skipped["error_kind"], skipped["status_code"]) == (
-        MIXTRAL, "skipped", "deprecated", None
+        MIXTRAL,
+        "skipped",
+        "deprecated",
+        None,
     )
     assert skipped["error_message"] == (
         f"{MIXTRAL} was shut down on 2025-03-20 per the deprecation calendar; replacement: {GPT_120B} "
@@ -266,9 +297,7 @@ async def test_with_skip_retired_models_a_calendar_retired_model_is_never_called
 
 
 @pytest.mark.anyio
-async def test_a_400_decommissioned_is_deprecated_even_without_a_calendar_entry(
-    make_router, sim, db_path, monkeypatch
-):
+async def test_a_400_decommissioned_is_deprecated_even_without_a_calendar_entry(make_router, sim, db_path, monkeypatch):
     sim.set_profile("acme/old", ModelProfile(retired="decommissioned", listed=False))
     monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {"chat": ["acme/old"]})
     router = make_router()
@@ -285,11 +314,16 @@ def test_latest_check_reads_what_save_check_stored(db_path):
     assert latest_check(db_path) is None  # no database yet, and none is created by reading
     assert not db_path.exists()
     for n, when in enumerate(["2026-11-20T10:00:00.000Z", "2026-11-21T10:00:00.000Z"]):
-        save_check(db_path, {"checked_at": when, "exit_code": 2 * n, "errors": n, "warnings": 0,
-                             "summary": f"run {n}", "models": {}})
+        save_check(
+            db_path,
+            {"checked_at": when, "exit_code": 2 * n, "errors": n, "warnings": 0, "summary": f"run {n}", "models": {}},
+        )
     latest = latest_check(db_path)
     assert (latest.checked_at, latest.exit_code, latest.errors, latest.summary) == (
-        "2026-11-21T10:00:00.000Z", 2, 1, "run 1"
+        "2026-11-21T10:00:00.000Z",
+        2,
+        1,
+        "run 1",
     )
     assert latest.report["summary"] == "run 1"
     assert [c.summary for c in recent_checks(db_path)] == ["run 1", "run 0"]

@@ -60,7 +60,9 @@ async def test_timeout_moves_on(sim, make_router, db_path):
     resp = await make_router(llm_timeout_seconds=0.5).execute("reasoning", USER)
     assert resp.model_used == SECOND
     assert [(a.model, a.outcome.value, a.error_kind and a.error_kind.value) for a in resp.attempts] == [
-        (FIRST, "failure", "timeout"), (SECOND, "success", None)]
+        (FIRST, "failure", "timeout"),
+        (SECOND, "success", None),
+    ]
     row = logged_rows(db_path)[0]
     assert (row["error_kind"], row["status_code"]) == ("timeout", None)
     assert row["latency_ms"] >= 450  # the row holds the wait for the 0.5 s timeout (a bound no load can break)

@@ -80,16 +80,21 @@ def test_request_ids_are_unique_hex_and_differ_in_a_forked_child():
     ids = [new_request_id() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
-    script = ("import os; from app.core.request import new_request_id as n; a = n(); r, w = os.pipe()\n"
-              "if os.fork() == 0:\n    os.write(w, n().encode()); os._exit(0)\n"
-              "os.wait(); print(a, os.read(r, 64).decode())")
-    parent, child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                                   check=True).stdout.split()
+    script = (
+        "import os; from app.core.request import new_request_id as n; a = n(); r, w = os.pipe()\n"
+        "if os.fork() == 0:\n    os.write(w, n().encode()); os._exit(0)\n"
+        "os.wait(); print(a, os.read(r, 64).decode())"
+    )
+    parent, child = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert parent[:16] != child[:16]  # the child reseeded its prefix: it cannot repeat the parent's ids
 
 
-@pytest.mark.parametrize("epoch", [0.0, 1.0005, 1.9999994, 1.9999995, 59.9996, 1_700_000_000.123456,
-                                   1_763_792_815.9999996, 4_102_444_799.999])
+@pytest.mark.parametrize(
+    "epoch",
+    [0.0, 1.0005, 1.9999994, 1.9999995, 59.9996, 1_700_000_000.123456, 1_763_792_815.9999996, 4_102_444_799.999],
+)
 def test_created_at_is_formatted_exactly_like_datetime(epoch):
     assert iso_millis(epoch) == iso_from_epoch(epoch)
 
@@ -104,8 +109,9 @@ def test_utc_now_iso_is_now():
 
 
 def _row(i: int) -> AttemptRow:
-    return AttemptRow(f"req{i}", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
-                      None, utc_now_iso())
+    return AttemptRow(
+        f"req{i}", "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0, None, utc_now_iso()
+    )
 
 
 @pytest.mark.slow
@@ -114,8 +120,10 @@ def test_rows_recorded_from_many_threads_at_once_are_all_written(tmp_path):
 
     log = AttemptLog(tmp_path / "threads.db")
     per_thread, threads = 3_000, 8
-    workers = [threading.Thread(target=lambda t=t: [log.record(_row(t * per_thread + i)) for i in range(per_thread)])
-               for t in range(threads)]
+    workers = [
+        threading.Thread(target=lambda t=t: [log.record(_row(t * per_thread + i)) for i in range(per_thread)])
+        for t in range(threads)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -172,16 +180,39 @@ def test_the_owner_s_builders_make_what_the_dataclass_constructors_make():
     from app.core.request import _record, _response, _slot_setters
     from app.types import AttemptRecord, Complexity, ErrorKind, LLMResponse, Outcome, Usage
 
-    record_fields = {"model": "m", "outcome": Outcome.FAILURE, "attempt": 2, "error_kind": ErrorKind.TIMEOUT,
-                     "status_code": 504, "message": "late", "latency_ms": 12.5, "is_fallback": True,
-                     "provider": "groq", "retry": 3}
+    record_fields = {
+        "model": "m",
+        "outcome": Outcome.FAILURE,
+        "attempt": 2,
+        "error_kind": ErrorKind.TIMEOUT,
+        "status_code": 504,
+        "message": "late",
+        "latency_ms": 12.5,
+        "is_fallback": True,
+        "provider": "groq",
+        "retry": 3,
+    }
     built = _record(**record_fields)
     assert type(built) is AttemptRecord and built == AttemptRecord(**record_fields)
-    response_fields = {"content": "hi", "model_used": "m", "finish_reason": "stop", "usage": Usage(3, 4, 7),
-                       "task_type": "fast", "request_id": "rid", "fallback_used": True, "latency_ms": 9.5,
-                       "attempts": (built,), "provider": "groq", "cost_usd": 0.25, "provider_request_id": "req_1",
-                       "tool_calls": ({"id": "t"},), "variant": "v", "tier": "simple",
-                       "complexity": Complexity(tier="simple", score=0.1, reasons=("short",)), "cached": True}
+    response_fields = {
+        "content": "hi",
+        "model_used": "m",
+        "finish_reason": "stop",
+        "usage": Usage(3, 4, 7),
+        "task_type": "fast",
+        "request_id": "rid",
+        "fallback_used": True,
+        "latency_ms": 9.5,
+        "attempts": (built,),
+        "provider": "groq",
+        "cost_usd": 0.25,
+        "provider_request_id": "req_1",
+        "tool_calls": ({"id": "t"},),
+        "variant": "v",
+        "tier": "simple",
+        "complexity": Complexity(tier="simple", score=0.1, reasons=("short",)),
+        "cached": True,
+    }
     made = _response(**response_fields)
     assert type(made) is LLMResponse and made == LLMResponse(**response_fields)
     # Every field, by name: the builders take exactly the classes' fields, keyword-only.
@@ -210,14 +241,17 @@ def test_every_row_of_a_batch_is_written_once_in_order_whatever_its_size(tmp_pat
     db = open_database(tmp_path / "chunks.db")
     written = 0
     for size in (1, 127, 128, 129, 300):
-        rows = [_row(written + i)._replace(retry=tail[0], hedged=tail[1], first_token_ms=tail[2],
-                                            override_source=tail[3]) for i in range(size)]
+        rows = [
+            _row(written + i)._replace(retry=tail[0], hedged=tail[1], first_token_ms=tail[2], override_source=tail[3])
+            for i in range(size)
+        ]
         assert write_rows(db, rows) == size
         written += size
     db.conn.close()
     with sqlite3.connect(tmp_path / "chunks.db") as conn:
-        got = conn.execute("SELECT request_id, retry, hedged, first_token_ms, override_source FROM attempts "
-                           "ORDER BY id").fetchall()
+        got = conn.execute(
+            "SELECT request_id, retry, hedged, first_token_ms, override_source FROM attempts ORDER BY id"
+        ).fetchall()
     assert got == [(f"req{i}", tail[0], int(tail[1]), tail[2], tail[3]) for i in range(written)]
 
 
@@ -231,31 +265,105 @@ async def test_every_column_of_the_rows_a_request_writes_holds_its_own_value():
     from app.testing import failure, fake_models, reply
 
     primary, second = MODEL_REGISTRY["reasoning"][:2]
-    usage = {"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33, "cached_tokens": 4,
-             "reasoning_tokens": 5}
+    usage = {
+        "prompt_tokens": 11,
+        "completion_tokens": 22,
+        "total_tokens": 33,
+        "cached_tokens": 4,
+        "reasoning_tokens": 5,
+    }
     messages = [{"role": "user", "content": "columns"}]
-    with fake_models({primary: failure("server_error"), second: reply("the answer", usage=usage)},
-                     log_content=True) as fake:
+    with fake_models(
+        {primary: failure("server_error"), second: reply("the answer", usage=usage)}, log_content=True
+    ) as fake:
         response = await execute_task("reasoning", messages, variant="unlisted", temperature=0)
         failed, answered = fake.attempts()
-    common = {"request_id": response.request_id, "task_type": "reasoning", "provider": "groq", "is_fallback": 0,
-              "forced": 0, "variant": "unlisted", "prompt": json.dumps(messages), "retry": 0, "hedged": 0,
-              "first_token_ms": None, "override_source": None, "tier": None, "saved_usd": None}
+    common = {
+        "request_id": response.request_id,
+        "task_type": "reasoning",
+        "provider": "groq",
+        "is_fallback": 0,
+        "forced": 0,
+        "variant": "unlisted",
+        "prompt": json.dumps(messages),
+        "retry": 0,
+        "hedged": 0,
+        "first_token_ms": None,
+        "override_source": None,
+        "tier": None,
+        "saved_usd": None,
+    }
     assert {k: failed[k] for k in common} == common == {k: answered[k] for k in common}
-    assert {k: failed[k] for k in ("model", "attempt", "outcome", "error_kind", "status_code", "error_message",
-                                   "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cached_tokens",
-                                   "reasoning_tokens", "finish_reason", "provider_request_id", "response")} == {
-        "model": primary, "attempt": 1, "outcome": "failure", "error_kind": "server_error", "status_code": 500,
-        "error_message": "Internal Server Error", "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
-        "cost_usd": 0.0, "cached_tokens": None, "reasoning_tokens": None, "finish_reason": None,
-        "provider_request_id": None, "response": None}
-    assert {k: answered[k] for k in ("model", "attempt", "outcome", "error_kind", "status_code", "error_message",
-                                     "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd",
-                                     "cached_tokens", "reasoning_tokens", "finish_reason", "response")} == {
-        "model": second, "attempt": 2, "outcome": "success", "error_kind": None, "status_code": None,
-        "error_message": None, "prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33,
-        "cost_usd": response.cost_usd, "cached_tokens": 4, "reasoning_tokens": 5, "finish_reason": "stop",
-        "response": "the answer"}
+    assert {
+        k: failed[k]
+        for k in (
+            "model",
+            "attempt",
+            "outcome",
+            "error_kind",
+            "status_code",
+            "error_message",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "cost_usd",
+            "cached_tokens",
+            "reasoning_tokens",
+            "finish_reason",
+            "provider_request_id",
+            "response",
+        )
+    } == {
+        "model": primary,
+        "attempt": 1,
+        "outcome": "failure",
+        "error_kind": "server_error",
+        "status_code": 500,
+        "error_message": "Internal Server Error",
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "cost_usd": 0.0,
+        "cached_tokens": None,
+        "reasoning_tokens": None,
+        "finish_reason": None,
+        "provider_request_id": None,
+        "response": None,
+    }
+    assert {
+        k: answered[k]
+        for k in (
+            "model",
+            "attempt",
+            "outcome",
+            "error_kind",
+            "status_code",
+            "error_message",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "cost_usd",
+            "cached_tokens",
+            "reasoning_tokens",
+            "finish_reason",
+            "response",
+        )
+    } == {
+        "model": second,
+        "attempt": 2,
+        "outcome": "success",
+        "error_kind": None,
+        "status_code": None,
+        "error_message": None,
+        "prompt_tokens": 11,
+        "completion_tokens": 22,
+        "total_tokens": 33,
+        "cost_usd": response.cost_usd,
+        "cached_tokens": 4,
+        "reasoning_tokens": 5,
+        "finish_reason": "stop",
+        "response": "the answer",
+    }
     assert answered["provider_request_id"] == response.provider_request_id
     assert answered["latency_ms"] > 0
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", answered["created_at"])

@@ -19,8 +19,9 @@ from app.types import LLMResponse
 pytestmark = pytest.mark.anyio
 ENTRY_POINTS = [n for n in app.__all__ if n.startswith(("execute_", "stream_"))]
 BOUND_AT_IMPORT = {name: getattr(app, name) for name in ENTRY_POINTS}  # as `from app import <name>` binds it
-MOCKED = LLMResponse(content="Test response", model_used="llama-3.1-8b-instant", finish_reason="stop",
-                     usage={"total_tokens": 100})
+MOCKED = LLMResponse(
+    content="Test response", model_used="llama-3.1-8b-instant", finish_reason="stop", usage={"total_tokens": 100}
+)
 
 
 async def agent_that_imported_the_name(question: str) -> str:

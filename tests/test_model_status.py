@@ -20,8 +20,7 @@ pytestmark = pytest.mark.anyio
 FIRST, SECOND = ai_models.MODEL_REGISTRY["reasoning"][:2]
 
 
-async def test_a_wrong_deprecated_mark_is_listed_cleared_and_the_model_used_again(sim, make_router, db_path,
-                                                                                 capsys):
+async def test_a_wrong_deprecated_mark_is_listed_cleared_and_the_model_used_again(sim, make_router, db_path, capsys):
     router = make_router(model_status_refresh_seconds=0)
     sim.script(FIRST, "decommissioned")
     assert (await router.execute("reasoning", USER)).model_used == SECOND
@@ -93,6 +92,8 @@ def test_the_dashboard_and_status_read_circuit_marks():
     assert state_of(row, now) == (CIRCUIT_OPEN, f"skipped until {later[:19].replace('T', ' ')} UTC: {row['detail']}")
     expired = {**row, "until": earlier}
     assert state_of(expired, now) == (
-        HEALTHY, f"circuit half-open since {earlier[:19].replace('T', ' ')} UTC: the next call probes it")
+        HEALTHY,
+        f"circuit half-open since {earlier[:19].replace('T', ' ')} UTC: the next call probes it",
+    )
     closed = {"status": "closed", "until": None, "detail": "circuit closed: the probe call answered"}
     assert state_of(closed, now) == (HEALTHY, "circuit closed: the probe call answered")

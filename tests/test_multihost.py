@@ -29,19 +29,35 @@ DOOMED = "openai/gpt-oss-20b"  # first in the fast chain; openai/gpt-oss-120b co
 HOST_SCRIPT = Path(__file__).with_name("multihost_host.py")
 
 
-def start_hosts(tmp_path: Path, pg_url: str, base_urls: list[str], seconds: float,
-                **settings: str) -> list[subprocess.Popen[str]]:
+def start_hosts(
+    tmp_path: Path, pg_url: str, base_urls: list[str], seconds: float, **settings: str
+) -> list[subprocess.Popen[str]]:
     procs = []
     for i, base_url in enumerate(base_urls):
         home = tmp_path / f"host{i}"
         home.mkdir()
         env = {k: v for k, v in os.environ.items() if not is_setting(k)}
-        env.update({"GROQ_API_KEY": TEST_KEY, "GROQ_BASE_URL": base_url, "ATTEMPTS_DB_URL": pg_url,
-                    "ATTEMPTS_DB_PATH": str(home / "spill.db"),
-                    # Long: a change can reach another host only through the server's notification.
-                    "MODEL_STATUS_REFRESH_SECONDS": "60", **settings})
-        procs.append(subprocess.Popen([sys.executable, str(HOST_SCRIPT), str(seconds), str(CONCURRENCY)], env=env,
-                                      cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        env.update(
+            {
+                "GROQ_API_KEY": TEST_KEY,
+                "GROQ_BASE_URL": base_url,
+                "ATTEMPTS_DB_URL": pg_url,
+                "ATTEMPTS_DB_PATH": str(home / "spill.db"),
+                # Long: a change can reach another host only through the server's notification.
+                "MODEL_STATUS_REFRESH_SECONDS": "60",
+                **settings,
+            }
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(HOST_SCRIPT), str(seconds), str(CONCURRENCY)],
+                env=env,
+                cwd=home,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for proc in procs:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -71,10 +87,13 @@ def test_four_hosts_skip_a_model_decommissioned_on_one_and_survive_a_server_rest
     if not pg_server.can_restart:
         pytest.skip("TASKROUTER_TEST_PG_URL: the server is not this session's to restart")
     profile = ModelProfile(latency_ms=30, latency_sigma=0.2)
-    with Simulator(api_key=TEST_KEY, default_profile=profile, seed=1) as one, \
-            Simulator(api_key=TEST_KEY, default_profile=profile, seed=2) as rest:
-        procs = start_hosts(tmp_path, pg_url, [one.base_url] + [rest.base_url] * (HOSTS - 1), 6.0,
-                            DAILY_BUDGET_USD="1000")
+    with (
+        Simulator(api_key=TEST_KEY, default_profile=profile, seed=1) as one,
+        Simulator(api_key=TEST_KEY, default_profile=profile, seed=2) as rest,
+    ):
+        procs = start_hosts(
+            tmp_path, pg_url, [one.base_url] + [rest.base_url] * (HOSTS - 1), 6.0, DAILY_BUDGET_USD="1000"
+        )
         time.sleep(1.5)  # the hosts are under load: the simulators' clocks mark what happens from here on
         one.set_profile(DOOMED, ModelProfile(retired="decommissioned", latency_ms=30, latency_sigma=0.2))
         time.sleep(1.5)
@@ -101,8 +120,9 @@ def test_four_hosts_skip_a_model_decommissioned_on_one_and_survive_a_server_rest
     # marks by themselves once a minute (longer than the run): the server's notification is what told them.
     hosts = by_host(query_read_only(store, "SELECT request_id, model, outcome, error_kind FROM attempts"))
     assert len(hosts) == HOSTS
-    told_by_provider = [h for h, rows in hosts.items()
-                        if any((r["model"], r["outcome"]) == (DOOMED, "failure") for r in rows)]
+    told_by_provider = [
+        h for h, rows in hosts.items() if any((r["model"], r["outcome"]) == (DOOMED, "failure") for r in rows)
+    ]
     assert len(told_by_provider) == 1
     for host, rows in hosts.items():
         doomed = [(i, r["outcome"], r["error_kind"]) for i, r in enumerate(rows) if r["model"] == DOOMED]
@@ -124,8 +144,10 @@ def test_four_hosts_together_stay_within_the_daily_budget_by_no_more_than_the_ca
     store = PostgresTarget(pg_url)
     spent = query_read_only(store, "SELECT COALESCE(SUM(cost_usd), 0) AS s FROM attempts")[0]["s"]
     # The most one call can be estimated at: its prompt (well under 100 tokens) and the 64 it may produce.
-    priciest = max((ai_models.MODEL_CATALOG[m] for m in ("openai/gpt-oss-20b", "openai/gpt-oss-120b")),
-                   key=lambda info: info.output_price or 0)
+    priciest = max(
+        (ai_models.MODEL_CATALOG[m] for m in ("openai/gpt-oss-20b", "openai/gpt-oss-120b")),
+        key=lambda info: info.output_price or 0,
+    )
     per_call = (100 * (priciest.input_price or 0) + 64 * (priciest.output_price or 0)) / 1_000_000
     in_flight = HOSTS * CONCURRENCY * per_call
     assert all(r["budget_refusals"] > 0 for r in done), done  # every host hit the shared limit

@@ -27,8 +27,11 @@ def local(second_server, monkeypatch):
     second_server.reset()
     monkeypatch.setenv("LOCAL_LLM_KEY", LOCAL_KEY)
     ai_models.MODEL_CATALOG["local/llama"] = ModelInfo(
-        provider="openai_compatible", base_url=second_server.openai_base_url, api_key_env="LOCAL_LLM_KEY",
-        input_price=0.0, output_price=0.0,
+        provider="openai_compatible",
+        base_url=second_server.openai_base_url,
+        api_key_env="LOCAL_LLM_KEY",
+        input_price=0.0,
+        output_price=0.0,
     )
     ai_models.MODEL_REGISTRY["private"] = ["local/llama"]
     return second_server
@@ -52,8 +55,7 @@ async def test_its_failures_are_classified_and_fall_back_to_groq(local, sim, mak
     assert (first["provider"], first["error_kind"], first["status_code"]) == ("openai_compatible", "server_error", 503)
 
 
-async def test_a_refused_key_on_that_endpoint_does_not_stop_groq_models(local, sim, make_router, db_path,
-                                                                        monkeypatch):
+async def test_a_refused_key_on_that_endpoint_does_not_stop_groq_models(local, sim, make_router, db_path, monkeypatch):
     monkeypatch.setenv("LOCAL_LLM_KEY", "wrong")
     resp = await make_router().execute("private", USER)
     assert resp.provider == "groq"
@@ -64,11 +66,12 @@ async def test_timeouts_and_refused_connections_are_mapped(local, sim, make_rout
     local.script("local/llama", {"fault": "hang", "seconds": 10})
     # The timeout would open the model's breaker (shared through the database) and skip the second call.
     await make_router(llm_timeout_seconds=0.3, breaker_open_after_timeouts=2).execute("private", USER)
-    ai_models.MODEL_CATALOG["local/llama"] = ModelInfo(provider="openai_compatible",
-                                                       base_url="http://127.0.0.1:9/v1")
+    ai_models.MODEL_CATALOG["local/llama"] = ModelInfo(provider="openai_compatible", base_url="http://127.0.0.1:9/v1")
     await make_router(breaker_open_after_timeouts=2).execute("private", USER)
     assert [r["error_kind"] for r in logged_rows(db_path) if r["provider"] == "openai_compatible"] == [
-        "timeout", "connection"]
+        "timeout",
+        "connection",
+    ]
 
 
 def test_each_loops_client_is_closed_when_the_loop_shuts_down(sim):

@@ -28,14 +28,25 @@ UNTIL = iso_from_epoch(SET_AT + TTL)
 
 
 def missing_message(command: str, path: Path) -> str:
-    return (f"taskrouter {command}: there is no attempts database at {path}: give --db the store the routers write "
-            "(their ATTEMPTS_DB_PATH or ATTEMPTS_DB_URL), or set those; nothing was read or created\n")
+    return (
+        f"taskrouter {command}: there is no attempts database at {path}: give --db the store the routers write "
+        "(their ATTEMPTS_DB_PATH or ATTEMPTS_DB_URL), or set those; nothing was read or created\n"
+    )
 
 
-@pytest.mark.parametrize("command", [
-    ["status"], ["status", "--json"], ["status", "--clear", PRIMARY], ["override", "list"],
-    ["override", "list", "--json"], ["override", "clear"], ["model", "enable", PRIMARY], ["prune"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status"],
+        ["status", "--json"],
+        ["status", "--clear", PRIMARY],
+        ["override", "list"],
+        ["override", "list", "--json"],
+        ["override", "clear"],
+        ["model", "enable", PRIMARY],
+        ["prune"],
+    ],
+)
 def test_a_store_that_is_not_there_is_an_error_naming_it_and_is_not_created(tmp_path, capsys, command):
     typo = tmp_path / "typo.db"
     assert cli.main([*command, "--db", str(typo)]) == 2
@@ -101,8 +112,10 @@ def test_status_json_holds_the_same_levers(store, capsys, monkeypatch):
     assert listing["store"] == str(store)
     assert [(m["model"], m["status"]) for m in listing["marks"]] == [(FAST, "not_found")]
     assert [(o["id"], o["kind"], o["model"], o["task"], o["source"]) for o in listing["runtime"]] == [
-        (1, "disable", SECOND, None, "runtime disable #1"), (2, "default", SECOND, "fast", "runtime default #2"),
-        (3, "force", PRIMARY, "reasoning", "runtime force #3")]
+        (1, "disable", SECOND, None, "runtime disable #1"),
+        (2, "default", SECOND, "fast", "runtime default #2"),
+        (3, "force", PRIMARY, "reasoning", "runtime force #3"),
+    ]
     assert listing["environment"] == [{"kind": "force", "task": None, "model": FAST, "source": "FORCE_MODEL"}]
 
 
@@ -111,7 +124,10 @@ def test_status_on_a_store_with_no_lever_says_so_for_each(tmp_path, capsys):
     open_database(path).conn.close()
     assert cli.main(["status", "--db", str(path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        f"no model marks in {path}", "disabled models: none", "overrides: none"]
+        f"no model marks in {path}",
+        "disabled models: none",
+        "overrides: none",
+    ]
     assert cli.main(["override", "list", "--db", str(path)]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == ["no override in effect"]
 
@@ -135,18 +151,28 @@ def _parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ("taskrout
 
 
 def test_every_option_of_every_command_says_what_it_does():
-    undocumented = [(" ".join(path), action.dest) for path, parser in _parsers(cli.build_parser())
-                    for action in parser._actions
-                    if not isinstance(action, argparse._SubParsersAction) and not action.help]
+    undocumented = [
+        (" ".join(path), action.dest)
+        for path, parser in _parsers(cli.build_parser())
+        for action in parser._actions
+        if not isinstance(action, argparse._SubParsersAction) and not action.help
+    ]
     assert undocumented == []
     listing = dict(_parsers(cli.build_parser()))[("taskrouter", "override", "list")]
     assert "--reason" not in listing.format_usage()  # listing writes no audit row: nothing to give a reason for
 
 
-@pytest.mark.parametrize("argv", [
-    ["-v", "status"], ["status", "-v"], ["override", "list", "--verbose"], ["override", "-v", "list"],
-    ["model", "enable", PRIMARY, "-v"], ["demo", "--requests", "3", "-v"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-v", "status"],
+        ["status", "-v"],
+        ["override", "list", "--verbose"],
+        ["override", "-v", "list"],
+        ["model", "enable", PRIMARY, "-v"],
+        ["demo", "--requests", "3", "-v"],
+    ],
+)
 def test_verbose_is_accepted_before_and_after_the_subcommand(argv):
     assert cli.build_parser().parse_args(argv).verbose is True
 
@@ -180,18 +206,28 @@ def test_counts_of_one_are_singular_in_the_demo_summary_and_the_prune_report(tmp
     from app.demo import render as render_summary
     from app.store.retention import PruneReport
 
-    summary = Summary(tmp_path / "d.db", 0, requests=1, answered=1, attempts=1, retried_requests=1,
-                      answered_by_retry=1, streams=1,
-                      tasks=[Stat("fast", 1, 1, 0, 10.0, 10.0, 5, 0.0, retries=1)],
-                      model_status=[{"model": PRIMARY, "status": "cooling_down", "until": STAMP, "hits": 1,
-                                     "detail": "rate limited"}])
+    summary = Summary(
+        tmp_path / "d.db",
+        0,
+        requests=1,
+        answered=1,
+        attempts=1,
+        retried_requests=1,
+        answered_by_retry=1,
+        streams=1,
+        tasks=[Stat("fast", 1, 1, 0, 10.0, 10.0, 5, 0.0, retries=1)],
+        model_status=[
+            {"model": PRIMARY, "status": "cooling_down", "until": STAMP, "hits": 1, "detail": "rate limited"}
+        ],
+    )
     lines = render_summary(summary).splitlines()
     assert lines[0] == "1 request, 1 answered, 0 failed on every model; 1 provider call logged"
     assert "retries: 1 call in 1 request, 1 request answered by a retry; hedges: 0 started" in render_summary(summary)
     assert any(line.startswith("streams: 1 call reached their first token") for line in lines)
     assert lines[-1] == f"  {PRIMARY}: cooling_down until {STAMP} (1 mark): rate limited"
-    report = PruneReport("x.db", False, 1, STAMP, 1, STAMP, STAMP, None, 1, "2026-09-01T08", 1, 3.0, 4096, 4096,
-                         0, 0, "incremental")
+    report = PruneReport(
+        "x.db", False, 1, STAMP, 1, STAMP, STAMP, None, 1, "2026-09-01T08", 1, 3.0, 4096, 4096, 0, 0, "incremental"
+    )
     assert render_prune(report)[:4] == [
         "x.db: raw rows older than 1 day (before 2026-09-01 08:00:00 UTC)",
         "rolled up 1 closed hour first (the rollups reach 2026-09-01 08:00 UTC)",

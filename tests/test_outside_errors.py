@@ -57,8 +57,11 @@ async def test_a_missing_model_is_still_marked_not_found(sim: Simulator, make_ro
 
 async def test_a_wrong_catalog_base_url_names_the_catalog(sim: Simulator, make_router, db_path, monkeypatch):
     monkeypatch.setenv("SIM_KEY", TEST_KEY)
-    ai_models.MODEL_CATALOG[A] = ModelInfo(provider="openai_compatible", base_url=sim.base_url,  # lacks /v1
-                                           api_key_env="SIM_KEY")
+    ai_models.MODEL_CATALOG[A] = ModelInfo(
+        provider="openai_compatible",
+        base_url=sim.base_url,  # lacks /v1
+        api_key_env="SIM_KEY",
+    )
     resp = await make_router().execute("pair", USER)
     assert resp.model_used == B
     row = logged_rows(db_path)[0]
@@ -67,28 +70,51 @@ async def test_a_wrong_catalog_base_url_names_the_catalog(sim: Simulator, make_r
     assert model_marks(db_path) == []
 
 
-VLLM = {"object": "error", "type": "BadRequestError", "param": None, "code": 400,
-        "message": "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4000 in "
-                   "the messages, 1000 in the completion). Please reduce the length of the messages or completion."}
-LITELLM = {"error": {"message": "litellm.ContextWindowExceededError: litellm.BadRequestError: "
-                                "ContextWindowExceededError: OpenAIException - This model's maximum context length "
-                                "is 8192 tokens.", "type": None, "param": None, "code": "400"}}
-LLAMA_CPP = {"error": {"code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": 4476, "n_ctx": 4096,
-                       "message": "request (4476 tokens) exceeds the available context size (4096 tokens)"}}
+VLLM = {
+    "object": "error",
+    "type": "BadRequestError",
+    "param": None,
+    "code": 400,
+    "message": "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4000 in "
+    "the messages, 1000 in the completion). Please reduce the length of the messages or completion.",
+}
+LITELLM = {
+    "error": {
+        "message": "litellm.ContextWindowExceededError: litellm.BadRequestError: "
+        "ContextWindowExceededError: OpenAIException - This model's maximum context length "
+        "is 8192 tokens.",
+        "type": None,
+        "param": None,
+        "code": "400",
+    }
+}
+LLAMA_CPP = {
+    "error": {
+        "code": 400,
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 4476,
+        "n_ctx": 4096,
+        "message": "request (4476 tokens) exceeds the available context size (4096 tokens)",
+    }
+}
 
 
 @pytest.mark.parametrize("provider", ["groq", "openai_compatible"])
 @pytest.mark.parametrize("body", [VLLM, LITELLM, LLAMA_CPP], ids=["vllm", "litellm", "llama.cpp"])
-async def test_an_openai_compatible_context_error_moves_on(sim: Simulator, make_router, db_path, monkeypatch,
-                                                          provider, body):
+async def test_an_openai_compatible_context_error_moves_on(
+    sim: Simulator, make_router, db_path, monkeypatch, provider, body
+):
     if provider == "openai_compatible":
         monkeypatch.setenv("SIM_KEY", TEST_KEY)
-        ai_models.MODEL_CATALOG[A] = ModelInfo(provider="openai_compatible", base_url=sim.openai_base_url,
-                                               api_key_env="SIM_KEY")
+        ai_models.MODEL_CATALOG[A] = ModelInfo(
+            provider="openai_compatible", base_url=sim.openai_base_url, api_key_env="SIM_KEY"
+        )
     sim.script(A, {"fault": "foreign_error", "status": 400, "body": body})
     resp = await make_router().execute("pair", USER)
     assert (resp.model_used, resp.fallback_used) == (B, True)
     rows = logged_rows(db_path)
-    assert [(r["model"], r["error_kind"], r["status_code"]) for r in rows] == [(A, "context_length", 400), (B, None,
-                                                                                                          None)]
+    assert [(r["model"], r["error_kind"], r["status_code"]) for r in rows] == [
+        (A, "context_length", 400),
+        (B, None, None),
+    ]
     assert "context" in rows[0]["error_message"]

@@ -22,13 +22,21 @@ FAST = ai_models.MODEL_REGISTRY["fast"][0]
 
 def cli(db_path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FORCE_MODEL", "DEFAULT_"))}
-    return subprocess.run([sys.executable, "-m", "app", *args, "--db", str(db_path)], capture_output=True, text=True,
-                          timeout=60, env={**env, "GROQ_API_KEY": TEST_KEY})
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--db", str(db_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "GROQ_API_KEY": TEST_KEY},
+    )
 
 
 def last(db_path, request_id: str) -> list[tuple]:
-    return [(r["model"], r["outcome"], r["error_kind"], r["forced"], r["override_source"])
-            for r in logged_rows(db_path) if r["request_id"] == request_id]
+    return [
+        (r["model"], r["outcome"], r["error_kind"], r["forced"], r["override_source"])
+        for r in logged_rows(db_path)
+        if r["request_id"] == request_id
+    ]
 
 
 @pytest.mark.slow
@@ -65,8 +73,9 @@ async def test_a_running_router_sees_a_change_only_at_its_next_refresh(make_rout
     assert (await fresh.execute("reasoning", USER)).model_used == SECOND
 
 
-async def test_precedence_task_force_then_force_then_env_then_runtime_default_then_env_default(make_router, sim,
-                                                                                             db_path):
+async def test_precedence_task_force_then_force_then_env_then_runtime_default_then_env_default(
+    make_router, sim, db_path
+):
     conn = open_database(db_path).conn
     router = make_router(model_status_refresh_seconds=0, force_model=FAST)
     assert (await router.execute("reasoning", USER)).model_used == FAST  # FORCE_MODEL alone

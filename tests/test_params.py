@@ -111,19 +111,38 @@ async def test_the_public_functions_check_too(env, sim, db_path):
 
 async def test_good_values_reach_the_provider_as_given(sim, make_router):
     router = make_router()
-    given = {"max_completion_tokens": 50, "temperature": 0.2, "top_p": 1, "frequency_penalty": -2,
-             "presence_penalty": 1.5, "n": 1, "seed": 7, "stop": ["\n", "END"], "user": "user-1",
-             "parallel_tool_calls": False, "tools": [TOOL], "tool_choice": "auto", "reasoning_effort": "low",
-             "reasoning_format": "hidden", "service_tier": "on_demand"}
+    given = {
+        "max_completion_tokens": 50,
+        "temperature": 0.2,
+        "top_p": 1,
+        "frequency_penalty": -2,
+        "presence_penalty": 1.5,
+        "n": 1,
+        "seed": 7,
+        "stop": ["\n", "END"],
+        "user": "user-1",
+        "parallel_tool_calls": False,
+        "tools": [TOOL],
+        "tool_choice": "auto",
+        "reasoning_effort": "low",
+        "reasoning_format": "hidden",
+        "service_tier": "on_demand",
+    }
     resp = await router.execute("fast", USER, **given)
     assert resp.model_used == SMALL
     body = sim.requests[-1].body
     assert {name: body[name] for name in given} == given
 
     schema = {"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "object", "properties": {}}}}
-    await router.execute("fast", USER, response_format=schema, tool_choice={"type": "function",
-                                                                             "function": {"name": "lookup"}},
-                         tools=[TOOL, {"type": "browser_search"}], stop="END", include_reasoning=False)
+    await router.execute(
+        "fast",
+        USER,
+        response_format=schema,
+        tool_choice={"type": "function", "function": {"name": "lookup"}},
+        tools=[TOOL, {"type": "browser_search"}],
+        stop="END",
+        include_reasoning=False,
+    )
     body = sim.requests[-1].body
     assert (body["response_format"], body["stop"], body["include_reasoning"]) == (schema, "END", False)
     assert body["tools"] == [TOOL, {"type": "browser_search"}]
@@ -133,8 +152,13 @@ async def test_good_values_reach_the_provider_as_given(sim, make_router):
     assert len(sim.requests) == 3
 
     # Just past each bound is refused.
-    beyond = {"temperature": 2.01, "top_p": 1.01, "frequency_penalty": -2.01, "presence_penalty": 2.01,
-              "max_tokens": 65_537}
+    beyond = {
+        "temperature": 2.01,
+        "top_p": 1.01,
+        "frequency_penalty": -2.01,
+        "presence_penalty": 2.01,
+        "max_tokens": 65_537,
+    }
     for name, value in beyond.items():
         with pytest.raises(InvalidParameterError, match=rf"^fast: {name}={value} is not accepted"):
             await router.execute("fast", USER, **{name: value})
@@ -172,7 +196,8 @@ async def test_extra_body_reaches_an_openai_compatible_endpoint(make_router, mon
     with Simulator(api_key="local-key-123", default_profile=ModelProfile()) as local:
         monkeypatch.setenv("LOCAL_PARAMS_KEY", "local-key-123")
         ai_models.MODEL_CATALOG["local/llama"] = ModelInfo(
-            provider="openai_compatible", base_url=local.openai_base_url, api_key_env="LOCAL_PARAMS_KEY")
+            provider="openai_compatible", base_url=local.openai_base_url, api_key_env="LOCAL_PARAMS_KEY"
+        )
         ai_models.MODEL_REGISTRY["private"] = ["local/llama"]
         router = make_router()
         resp = await router.execute("private", USER, max_tokens=5, extra_body={"num_ctx": 4096, "top_k": 20})
@@ -181,8 +206,11 @@ async def test_extra_body_reaches_an_openai_compatible_endpoint(make_router, mon
         plain, streamed = (r.body for r in local.requests)
     assert resp.provider == "openai_compatible"
     assert (plain["num_ctx"], plain["top_k"], plain["max_tokens"]) == (4096, 20, 5)
-    assert (streamed["num_ctx"], streamed["stream"], streamed["stream_options"]) == (8192, True,
-                                                                                     {"include_usage": True})
+    assert (streamed["num_ctx"], streamed["stream"], streamed["stream_options"]) == (
+        8192,
+        True,
+        {"include_usage": True},
+    )
     assert "extra_body" not in plain and "extra_body" not in streamed
 
 
@@ -191,24 +219,37 @@ UNSENDABLE = [
     ([{"role": "user", "content": SURROGATE}], "messages[0].content has text that cannot be encoded"),
     ([{"role": "user", "content": [{"type": "text", "text": SURROGATE}]}], "messages[0].content[0].text has text"),
     ([{"role": "user", "content": "hi", "name": "bob\udfff"}], "messages[0].name has text that cannot be encoded"),
-    ([{"role": "user", "content": "hi"},
-      {"role": "assistant", "content": None,
-       "tool_calls": [{**TOOL_CALL, "function": {"name": "lookup", "arguments": '{"q": "\ud83d"}'}}]}],
-     "messages[1].tool_calls[0].function.arguments has text"),
-    ([{"role": "user", "content": [{"type": "text", "text": "x", "meta": nested(40)}]}],
-     "is nested deeper than 32 levels"),
-    ([{"role": "user", "content": [{"type": "text", "text": "x", "meta": nested(5000)}]}],
-     "is nested deeper than 32 levels"),
-    ([{"role": "user", "content": [{"type": "text", "text": "x", "meta": {1, 2}}]}],
-     "messages[0].content[0].meta is a set, which JSON cannot encode"),
+    (
+        [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{**TOOL_CALL, "function": {"name": "lookup", "arguments": '{"q": "\ud83d"}'}}],
+            },
+        ],
+        "messages[1].tool_calls[0].function.arguments has text",
+    ),
+    (
+        [{"role": "user", "content": [{"type": "text", "text": "x", "meta": nested(40)}]}],
+        "is nested deeper than 32 levels",
+    ),
+    (
+        [{"role": "user", "content": [{"type": "text", "text": "x", "meta": nested(5000)}]}],
+        "is nested deeper than 32 levels",
+    ),
+    (
+        [{"role": "user", "content": [{"type": "text", "text": "x", "meta": {1, 2}}]}],
+        "messages[0].content[0].meta is a set, which JSON cannot encode",
+    ),
 ]
 
 
 @pytest.mark.parametrize("log_content", [False, True], ids=["LOG_CONTENT=false", "LOG_CONTENT=true"])
-@pytest.mark.parametrize(("messages", "fragment"), UNSENDABLE,
-                         ids=["content", "part", "name", "tool-arguments", "deep", "very-deep", "set"])
-async def test_unsendable_messages_are_the_callers_error(sim, make_router, db_path, log_content, messages,
-                                                         fragment):
+@pytest.mark.parametrize(
+    ("messages", "fragment"), UNSENDABLE, ids=["content", "part", "name", "tool-arguments", "deep", "very-deep", "set"]
+)
+async def test_unsendable_messages_are_the_callers_error(sim, make_router, db_path, log_content, messages, fragment):
     with pytest.raises(InvalidMessagesError) as caught:
         await make_router(log_content=log_content).execute("fast", messages)
     assert fragment in str(caught.value)
@@ -216,17 +257,26 @@ async def test_unsendable_messages_are_the_callers_error(sim, make_router, db_pa
     assert nothing_logged(db_path)  # not a failure of any model
 
 
-@pytest.mark.parametrize(("name", "value", "fragment"), [
-    ("stop", ["ok", SURROGATE], "stop[1]: it cannot be encoded as UTF-8"),
-    ("user", SURROGATE, "it cannot be encoded as UTF-8"),
-    ("tools", [{"type": "function", "function": {"name": "f", "description": SURROGATE}}],
-     "tools[0].function.description has text that cannot be encoded"),
-    ("tools", [{"type": "function", "function": {"name": "f", "parameters": nested(5000)}}],
-     "tools[0].function.parameters.x[0]"),
-    ("extra_body", {"deep": nested(40)}, "extra_body.deep.x[0]"),
-    ("extra_body", {"k\ud800": 1}, "extra_body['k\\ud800'] has text that cannot be encoded"),
-    ("variant", SURROGATE, "cannot be encoded as UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("stop", ["ok", SURROGATE], "stop[1]: it cannot be encoded as UTF-8"),
+        ("user", SURROGATE, "it cannot be encoded as UTF-8"),
+        (
+            "tools",
+            [{"type": "function", "function": {"name": "f", "description": SURROGATE}}],
+            "tools[0].function.description has text that cannot be encoded",
+        ),
+        (
+            "tools",
+            [{"type": "function", "function": {"name": "f", "parameters": nested(5000)}}],
+            "tools[0].function.parameters.x[0]",
+        ),
+        ("extra_body", {"deep": nested(40)}, "extra_body.deep.x[0]"),
+        ("extra_body", {"k\ud800": 1}, "extra_body['k\\ud800'] has text that cannot be encoded"),
+        ("variant", SURROGATE, "cannot be encoded as UTF-8"),
+    ],
+)
 async def test_unsendable_parameters_are_the_callers_error(sim, make_router, db_path, name, value, fragment):
     with pytest.raises(InvalidParameterError) as caught:
         await make_router(log_content=True).execute("fast", USER, **{name: value})
@@ -258,7 +308,11 @@ async def test_max_tokens_skips_the_models_that_cannot_produce_it(sim, make_rout
     assert resp.model_used == BIG and sim.calls(QWEN) == 0
     skipped = logged_rows(db_path)[0]
     assert (skipped["model"], skipped["outcome"], skipped["error_kind"], skipped["error_message"]) == (
-        QWEN, "skipped", "capability", "max_tokens=20000 exceeds its 16384-token completion limit")
+        QWEN,
+        "skipped",
+        "capability",
+        "max_tokens=20000 exceeds its 16384-token completion limit",
+    )
     assert sim.requests[-1].body["max_tokens"] == 20_000
 
 
@@ -269,7 +323,8 @@ async def test_max_tokens_no_model_of_the_chain_can_produce_raises(sim, make_rou
         await make_router().execute("long", USER, max_completion_tokens=70_000)
     assert str(caught.value) == (
         "long: max_completion_tokens=70000 is not accepted: more than any model of this chain can produce "
-        f"({QWEN}: 16384, {BIG}: 65536); expected a positive int no larger than 65536")
+        f"({QWEN}: 16384, {BIG}: 65536); expected a positive int no larger than 65536"
+    )
     with pytest.raises(InvalidParameterError, match=r"max_tokens=20000 is not accepted: more than any model"):
         await make_router(force_model=QWEN).execute("long", USER, max_tokens=20_000)  # forced: no other model
     assert sim.requests == [] and nothing_logged(db_path)

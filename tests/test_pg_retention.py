@@ -20,8 +20,25 @@ NOW = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
 
 
 def row(i: int, at: datetime, *, model: str = "m1", outcome: str = "success") -> AttemptRow:
-    return AttemptRow(f"r{i}", "fast", model, "groq", 1, outcome, None if outcome == "success" else "server_error",
-                      None, None, False, False, 10, 5, 15, 100.0 + i % 50, 0.001, iso_millis(at.timestamp()))
+    return AttemptRow(
+        f"r{i}",
+        "fast",
+        model,
+        "groq",
+        1,
+        outcome,
+        None if outcome == "success" else "server_error",
+        None,
+        None,
+        False,
+        False,
+        10,
+        5,
+        15,
+        100.0 + i % 50,
+        0.001,
+        iso_millis(at.timestamp()),
+    )
 
 
 @pytest.fixture
@@ -50,8 +67,10 @@ def totals(store: PostgresTarget) -> tuple[int, float]:
 
 def ten_days(count: int = 1000) -> list[AttemptRow]:
     start = NOW - timedelta(days=10)
-    return [row(i, start + timedelta(minutes=i * 14.4), outcome="failure" if i % 10 == 0 else "success")
-            for i in range(count)]
+    return [
+        row(i, start + timedelta(minutes=i * 14.4), outcome="failure" if i % 10 == 0 else "success")
+        for i in range(count)
+    ]
 
 
 def test_a_prune_drops_the_days_before_the_cutoff_and_the_rollups_keep_their_totals(store):
@@ -69,8 +88,12 @@ def test_a_prune_drops_the_days_before_the_cutoff_and_the_rollups_keep_their_tot
     left = query_read_only(store, "SELECT COUNT(*) AS n, MIN(created_at) AS first FROM attempts")[0]
     assert left["n"] == len(rows) - len(gone) and left["first"] == report.oldest_kept >= report.cutoff
     assert totals(store) == (raw_closed, pytest.approx(0.001 * raw_closed))
-    parts = {r["relname"] for r in query_read_only(store, "SELECT relname FROM pg_class WHERE relname LIKE "
-                                                          "'attempts\\_2%' AND relkind = 'r'")}
+    parts = {
+        r["relname"]
+        for r in query_read_only(
+            store, "SELECT relname FROM pg_class WHERE relname LIKE 'attempts\\_2%' AND relkind = 'r'"
+        )
+    }
     assert partition_name(date(2026, 11, 27)) not in parts and partition_name(date(2026, 11, 28)) in parts
     state = query_read_only(store, "SELECT pruned_before, through_hour FROM rollup_state")[0]
     assert state == {"pruned_before": "2026-11-28T12", "through_hour": "2026-12-01T12"}
@@ -179,8 +202,13 @@ def test_the_dashboard_reads_the_same_numbers_from_postgresqls_rollups_as_from_s
     traffic = make_traffic(NOW, 9 * 24, requests=800)
     sqlite_path = tmp_path / "same.db"
     write_traffic(sqlite_path, traffic)
-    write(store, [AttemptRow(**{name: r.get(name, AttemptRow._field_defaults.get(name)) for name in AttemptRow._fields})
-                  for r in traffic])
+    write(
+        store,
+        [
+            AttemptRow(**{name: r.get(name, AttemptRow._field_defaults.get(name)) for name in AttemptRow._fields})
+            for r in traffic
+        ],
+    )
     for target in (sqlite_path, store):
         db = open_database(target)
         try:
@@ -194,11 +222,20 @@ def test_the_dashboard_reads_the_same_numbers_from_postgresqls_rollups_as_from_s
         conn = queries.connect(target)
         assert conn is not None
         try:
-            scopes = [queries.Scope(None, None), queries.Scope("2026-11-23T07:17:00.000Z", "2026-11-30T00:00:00.000Z",
-                                                               models=("m/a", "m/b"))]
+            scopes = [
+                queries.Scope(None, None),
+                queries.Scope("2026-11-23T07:17:00.000Z", "2026-11-30T00:00:00.000Z", models=("m/a", "m/b")),
+            ]
             # Costs rounded: the two servers add the same floats in another order.
-            results.append([(replace(queries.totals(conn, s), cost=round(queries.totals(conn, s).cost, 9)),
-                             queries.latency(conn, s)) for s in scopes])
+            results.append(
+                [
+                    (
+                        replace(queries.totals(conn, s), cost=round(queries.totals(conn, s).cost, 9)),
+                        queries.latency(conn, s),
+                    )
+                    for s in scopes
+                ]
+            )
         finally:
             conn.close()
     assert results[0] == results[1]

@@ -41,8 +41,9 @@ def test_the_session_database_listens_on_tcp_and_on_a_unix_socket(pg_server: PgS
     with psycopg.connect(pg_server.url) as conn:
         assert conn.execute("SELECT current_setting('fsync')").fetchone() == ("off",)
     assert (pg_server.socket_dir / f".s.PGSQL.{pg_server.port}").is_socket()
-    with psycopg.connect(host=str(pg_server.socket_dir), port=pg_server.port, user="postgres",
-                         dbname=harness.DBNAME) as conn:
+    with psycopg.connect(
+        host=str(pg_server.socket_dir), port=pg_server.port, user="postgres", dbname=harness.DBNAME
+    ) as conn:
         assert conn.execute("SELECT inet_server_addr()").fetchone() == (None,)  # None: not over TCP
 
 
@@ -120,8 +121,9 @@ def test_a_cluster_that_cannot_start_fails_with_its_log(pg_server: PgServer, mon
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to the postgres user")
-def test_a_temp_dir_the_postgres_user_cannot_enter_is_a_clear_error(pg_server: PgServer, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_temp_dir_the_postgres_user_cannot_enter_is_a_clear_error(
+    pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     own_cluster_only(pg_server)
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o700)
@@ -138,8 +140,9 @@ def test_no_postgresql_installed_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
         PgServer()
 
 
-def test_clusters_of_dead_sessions_are_removed_and_live_ones_kept(monkeypatch: pytest.MonkeyPatch,
-                                                                  tmp_path: Path) -> None:
+def test_clusters_of_dead_sessions_are_removed_and_live_ones_kept(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr(harness.tempfile, "tempdir", str(tmp_path))
     gone = subprocess.Popen(["true"])
     gone.wait()

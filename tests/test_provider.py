@@ -71,8 +71,13 @@ def test_every_sdk_exception_is_mapped(cls):
 def test_status_error_keeps_groq_code_message_and_headers():
     response = httpx.Response(
         429,
-        json={"error": {"message": "Rate limit reached ... try again in 1.5s", "type": "tokens",
-                        "code": "rate_limit_exceeded"}},
+        json={
+            "error": {
+                "message": "Rate limit reached ... try again in 1.5s",
+                "type": "tokens",
+                "code": "rate_limit_exceeded",
+            }
+        },
         headers={"retry-after": "2"},
         request=REQUEST,
     )
@@ -134,17 +139,39 @@ async def test_unknown_provider_is_a_setup_error():
 # -- the JSON fast path: what goes on the wire must be exactly what `create()` sends ----------------------------
 
 COMPLETION = {
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-        "role": "assistant", "content": "hi",
-        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}],
-    "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
-              "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 1}},
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "m",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "tool_calls",
+            "message": {
+                "role": "assistant",
+                "content": "hi",
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+            },
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 7,
+        "completion_tokens": 3,
+        "total_tokens": 10,
+        "prompt_tokens_details": {"cached_tokens": 2},
+        "completion_tokens_details": {"reasoning_tokens": 1},
+    },
     "x_groq": {"id": "req_abc"},
 }
-PARAMS = {"max_tokens": 5, "temperature": 0.2, "stop": ["\n"], "seed": 7, "tool_choice": "auto",
-          "response_format": {"type": "json_object"},
-          "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}
+PARAMS = {
+    "max_tokens": 5,
+    "temperature": 0.2,
+    "stop": ["\n"],
+    "seed": 7,
+    "tool_choice": "auto",
+    "response_format": {"type": "json_object"},
+    "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+}
 
 
 def _mock_provider(handler) -> tuple[GroqProvider, Endpoint]:
@@ -163,8 +190,9 @@ async def test_the_fast_path_sends_what_create_sends_and_reads_what_it_reads():
 
     provider, endpoint = _mock_provider(handler)
     fast = await provider.complete(endpoint, "m", USER, PARAMS, timeout=2)
-    typed = await provider.complete(endpoint, "m", tuple(dict(m) for m in USER), {**PARAMS, "extra_headers": {}},
-                                    timeout=2)  # a request option: through create() and its typed model
+    typed = await provider.complete(
+        endpoint, "m", tuple(dict(m) for m in USER), {**PARAMS, "extra_headers": {}}, timeout=2
+    )  # a request option: through create() and its typed model
     assert fast == typed
     assert fast.content == "hi" and fast.finish_reason == "tool_calls" and fast.provider_request_id == "req_abc"
     assert (fast.usage.prompt_tokens, fast.usage.completion_tokens, fast.usage.total_tokens) == (7, 3, 10)
@@ -173,8 +201,9 @@ async def test_the_fast_path_sends_what_create_sends_and_reads_what_it_reads():
     assert len(seen) == 2
     assert seen[0].url == seen[1].url and seen[0].method == seen[1].method == "POST"
     assert json.loads(seen[0].content) == json.loads(seen[1].content) == {"model": "m", "messages": USER, **PARAMS}
-    differing = {k for k in set(seen[0].headers) | set(seen[1].headers)
-                 if seen[0].headers.get(k) != seen[1].headers.get(k)}
+    differing = {
+        k for k in set(seen[0].headers) | set(seen[1].headers) if seen[0].headers.get(k) != seen[1].headers.get(k)
+    }
     assert differing <= {"x-stainless-read-timeout", "content-length"}, differing
     assert seen[0].headers["authorization"] == f"Bearer {TEST_KEY}"
 
@@ -203,12 +232,18 @@ async def test_an_unknown_keyword_is_an_invalid_parameter_and_sends_nothing():
     assert seen == []
 
 
-@pytest.mark.parametrize("body, expected", [
-    (b"<html>gateway</html>", "not JSON"),
-    (b'{"choices": []}', "no choices"),
-    (b'{"choices": [{"finish_reason": "stop"}]}', "unexpected answer shape"),
-    (b'{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "many"}}', "unexpected answer shape"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (b"<html>gateway</html>", "not JSON"),
+        (b'{"choices": []}', "no choices"),
+        (b'{"choices": [{"finish_reason": "stop"}]}', "unexpected answer shape"),
+        (
+            b'{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "many"}}',
+            "unexpected answer shape",
+        ),
+    ],
+)
 async def test_a_2xx_that_cannot_be_read_is_a_response_error(body, expected):
     provider, endpoint = _mock_provider(lambda request: httpx.Response(200, content=body))
     with pytest.raises(ProviderResponseError, match=expected) as caught:

@@ -44,8 +44,9 @@ def test_a_dry_run_says_what_would_go_and_changes_nothing(path: Path, capsys: py
     assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM attempts_hourly").fetchone()[0] == 0
 
 
-def test_prune_says_what_it_removed(path: Path, capsys: pytest.CaptureFixture[str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prune_says_what_it_removed(
+    path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ATTEMPTS_DB_PATH", str(path))
     monkeypatch.setenv("ATTEMPTS_RETENTION_DAYS", "3")
     old = count_rows(path, "created_at < ?", cutoff_for(3, datetime.now(UTC)))
@@ -54,8 +55,11 @@ def test_prune_says_what_it_removed(path: Path, capsys: pytest.CaptureFixture[st
     cutoff = cutoff_for(3, datetime.now(UTC))
     assert out[0] == f"{path}: raw rows older than 3 days (before {cutoff[:19].replace('T', ' ')} UTC)"
     assert out[1].startswith("rolled up ") and "closed hours first (the rollups reach " in out[1]
-    assert re.fullmatch(rf"removed {old:,} rows from .* in (1 batch|\d+ batches) \(the longest held the write lock "
-                        r"\d+ ms\)", out[2])
+    assert re.fullmatch(
+        rf"removed {old:,} rows from .* in (1 batch|\d+ batches) \(the longest held the write lock "
+        r"\d+ ms\)",
+        out[2],
+    )
     assert out[3].startswith("oldest row kept: ")
     assert out[4].startswith("free ") and ", returned to the disk (the file: " in out[4]
     assert count_rows(path) == count_rows(path, "created_at >= ?", cutoff_for(3, datetime.now(UTC)))
@@ -73,8 +77,9 @@ def test_prune_as_json(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report["size_after"] < report["size_before"]
 
 
-def test_a_file_made_before_auto_vacuum_is_named_and_vacuumed_on_request(tmp_path: Path,
-                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_file_made_before_auto_vacuum_is_named_and_vacuumed_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "old.db"
     sqlite3.connect(path).execute("CREATE TABLE made_before (x)").connection.close()  # auto_vacuum stays off
     write_traffic(path, make_traffic(datetime.now(UTC), 24 * 10, requests=800))
@@ -90,8 +95,9 @@ def test_a_file_made_before_auto_vacuum_is_named_and_vacuumed_on_request(tmp_pat
     assert "--vacuum: not needed" in capsys.readouterr().out
 
 
-def test_retention_zero_rolls_up_and_removes_nothing(path: Path, capsys: pytest.CaptureFixture[str],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retention_zero_rolls_up_and_removes_nothing(
+    path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ATTEMPTS_RETENTION_DAYS", "0")
     before = count_rows(path)
     assert cli.main(["prune", "--db", str(path)]) == 0
@@ -103,7 +109,8 @@ def test_retention_zero_rolls_up_and_removes_nothing(path: Path, capsys: pytest.
 
 @pytest.mark.parametrize("days", ["0", "-3", "1.5", "week", "36501"])
 def test_a_days_value_that_is_not_a_whole_number_of_days_is_refused(
-        path: Path, days: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path: Path, days: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = count_rows(path)
     with pytest.raises(SystemExit) as exit_:
         cli.main(["prune", "--db", str(path), "--days", days])
@@ -116,7 +123,8 @@ def test_nothing_to_prune_where_there_is_no_database(tmp_path: Path, capsys: pyt
     assert cli.main(["prune", "--db", str(tmp_path / "none.db")]) == 2
     assert capsys.readouterr().err == (
         f"taskrouter prune: there is no attempts database at {tmp_path / 'none.db'}: give --db the store the routers "
-        "write (their ATTEMPTS_DB_PATH or ATTEMPTS_DB_URL), or set those; nothing was read or created\n")
+        "write (their ATTEMPTS_DB_PATH or ATTEMPTS_DB_URL), or set those; nothing was read or created\n"
+    )
     assert not (tmp_path / "none.db").exists()
 
 
@@ -151,12 +159,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     return tmp_path / "august.db"
 
 
-def test_prune_leaves_no_row_older_than_the_retention_the_newest_included(store: Target,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_prune_leaves_no_row_older_than_the_retention_the_newest_included(
+    store: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = make_traffic(datetime(2026, 8, 2, tzinfo=UTC), 24, requests=5)[0]
     start = datetime(2026, 8, 1, 6, 0, tzinfo=UTC)
-    insert_attempts(store, [dict(base, request_id=f"r{i}", created_at=iso_millis((start + timedelta(minutes=10 * i))
-                                                                                 .timestamp())) for i in range(50)])
+    insert_attempts(
+        store,
+        [
+            dict(base, request_id=f"r{i}", created_at=iso_millis((start + timedelta(minutes=10 * i)).timestamp()))
+            for i in range(50)
+        ],
+    )
     db = str(store.url if isinstance(store, PostgresTarget) else store)
     assert cli.main(["prune", "--db", db, "--days", "30"]) == 0
     out = capsys.readouterr().out.splitlines()

@@ -58,8 +58,10 @@ async def test_a_router_of_ones_own_works_as_an_async_context_and_writes_its_row
 
 def test_import_app_loads_no_heavy_dependency():
     """The SDK, pydantic, sqlite-utils and pandas load on first use, not on `import app`."""
-    code = ("import sys, app; heavy = ('groq', 'pydantic', 'pydantic_settings', 'sqlite_utils', 'pandas', "
-            "'aiohttp', 'httpx'); print(','.join(m for m in heavy if m in sys.modules))")
+    code = (
+        "import sys, app; heavy = ('groq', 'pydantic', 'pydantic_settings', 'sqlite_utils', 'pandas', "
+        "'aiohttp', 'httpx'); print(','.join(m for m in heavy if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
 
@@ -69,6 +71,11 @@ def test_the_dashboard_script_does_not_shadow_the_app_package():
     root = Path(__file__).resolve().parents[1]
     assert not (root / "dashboard" / "app.py").exists()
     code = f"import sys; sys.path.insert(0, {str(root / 'dashboard')!r}); import app.config; print(app.__file__)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
     assert done.stdout.strip() == str(root / "app" / "__init__.py")

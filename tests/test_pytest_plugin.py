@@ -93,12 +93,21 @@ def fake_key(monkeypatch: pytest.MonkeyPatch, db_path) -> pytest.MonkeyPatch:
 # -- the decision -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "leaves"), [
-    ("https://api.groq.com", True), ("http://10.0.0.7:8000/v1", True), ("http://ollama:11434/v1", True),
-    ("http://192.0.2.2:8765", True), ("http://127.0.0.1:8765", False), ("http://127.0.0.2:80", False),
-    ("http://[::1]:8765/v1", False), ("http://localhost:11434/v1", False), ("http://LOCALHOST.:1", False),
-    ("", False),  # no host: the provider's own setup error says so
-])
+@pytest.mark.parametrize(
+    ("url", "leaves"),
+    [
+        ("https://api.groq.com", True),
+        ("http://10.0.0.7:8000/v1", True),
+        ("http://ollama:11434/v1", True),
+        ("http://192.0.2.2:8765", True),
+        ("http://127.0.0.1:8765", False),
+        ("http://127.0.0.2:80", False),
+        ("http://[::1]:8765/v1", False),
+        ("http://localhost:11434/v1", False),
+        ("http://LOCALHOST.:1", False),
+        ("", False),  # no host: the provider's own setup error says so
+    ],
+)
 def test_only_loopback_and_localhost_stay_on_the_machine(url, leaves):
     assert leaves_the_machine(url) is leaves
 
@@ -111,8 +120,9 @@ async def test_a_call_to_groq_is_blocked_before_any_connection_and_ends_the_requ
     with pytest.raises(ProviderCallBlockedError) as caught:
         await app.execute_fast_task(USER)
     message = str(caught.value)
-    assert message.startswith("taskrouter: this test would send a real request to groq at https://api.groq.com, "
-                              "outside this machine")
+    assert message.startswith(
+        "taskrouter: this test would send a real request to groq at https://api.groq.com, outside this machine"
+    )
     assert RECIPE in message and "fake_llm" in message and "app.testing.fake_models" in message
     assert "@pytest.mark.taskrouter_network" in message and "-o taskrouter_network=true" in message
     # A setup error that ends the request, not a model's failure that the router would log and fall back on.
@@ -209,8 +219,12 @@ def test_a_forgotten_mock_fails_the_users_test_at_once_with_what_to_do(pytester,
     pytester.makepyfile(test_agent=AGENT_TESTS)
     result = pytester.runpytest("-k", "forgotten")
     result.assert_outcomes(failed=1, deselected=1)
-    result.stdout.fnmatch_lines(["*ProviderCallBlockedError: taskrouter: this test would send a real request to groq "
-                                 "at https://api.groq.com, outside this machine*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ProviderCallBlockedError: taskrouter: this test would send a real request to groq "
+            "at https://api.groq.com, outside this machine*"
+        ]
+    )
     assert RECIPE in result.stdout.str() and "AllModelsFailedError" not in result.stdout.str()
     assert socket_calls == []
     with pytest.raises(ProviderCallBlockedError):  # the inner run put this session's guard back

@@ -45,6 +45,7 @@ def marks(db_path):
 
 # -- the deadline -------------------------------------------------------------------------------------------
 
+
 async def test_the_deadline_ends_a_call_on_hung_models(sim, make_router, db_path):
     # How close to the deadline the call ends is a speed figure: bench/resilience.py counts calls past it.
     sim.script(A, HANG, HANG)
@@ -59,7 +60,9 @@ async def test_the_deadline_ends_a_call_on_hung_models(sim, make_router, db_path
     # model was given a fair chance.
     assert [(a.model, a.error_kind.value) for a in error.attempts] == [(A, "deadline"), (B, "deadline")]
     assert [(r["model"], r["error_kind"]) for r in rows_of(db_path, error.request_id)] == [
-        (A, "deadline"), (B, "deadline")]
+        (A, "deadline"),
+        (B, "deadline"),
+    ]
     assert A not in marks(db_path) and B not in marks(db_path)  # says nothing about the models: no breaker
     assert "timeout" not in sim.requests[0].body  # the caller's deadline is never sent to the provider
 
@@ -122,13 +125,17 @@ async def test_a_per_model_timeout_from_the_catalog(sim, make_router, db_path):
 
 # -- retries ------------------------------------------------------------------------------------------------
 
+
 async def test_a_forced_flaky_model_is_retried_to_success(sim, make_router, db_path):
     sim.script(A, "server_error", "unavailable", "ok")
     resp = await make_router(force_model=A).execute("pair", USER)
     assert resp.model_used == A
     rows = rows_of(db_path, resp.request_id)
     assert [(r["model"], r["outcome"], r["error_kind"], r["retry"], r["forced"]) for r in rows] == [
-        (A, "failure", "server_error", 0, 1), (A, "failure", "server_error", 1, 1), (A, "success", None, 2, 1)]
+        (A, "failure", "server_error", 0, 1),
+        (A, "failure", "server_error", 1, 1),
+        (A, "success", None, 2, 1),
+    ]
     assert [a.retry for a in resp.attempts] == [0, 1, 2]
 
 
@@ -138,7 +145,10 @@ async def test_transient_failures_everywhere_are_retried_within_the_chain(sim, m
     resp = await make_router().execute("pair", USER)
     rows = rows_of(db_path, resp.request_id)
     assert [(r["model"], r["error_kind"], r["retry"]) for r in rows] == [
-        (A, "server_error", 0), (B, "connection", 0), (A, None, 1)]
+        (A, "server_error", 0),
+        (B, "connection", 0),
+        (A, None, 1),
+    ]
     assert resp.model_used == A
 
 
@@ -160,7 +170,10 @@ async def test_a_rate_limit_that_ends_before_the_deadline_is_waited_for(sim, mak
     assert 1.0 <= fake.now - started <= 1.5  # on the router's clock: retry-after: 1, plus at most the backoff
     rows = rows_of(db_path, resp.request_id)
     assert [(r["model"], r["error_kind"], r["retry"]) for r in rows] == [
-        (A, "rate_limited", 0), (B, "rate_limited", 0), (A, None, 1)]
+        (A, "rate_limited", 0),
+        (B, "rate_limited", 0),
+        (A, None, 1),
+    ]
 
 
 @pytest.mark.parametrize("fault", ["invalid_request", "auth"])
@@ -181,19 +194,23 @@ async def test_a_deprecated_model_is_never_retried(sim, make_router, db_path):
 
 # -- invalid model output -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fault", ["json_validate_failed", "tool_use_failed"])
 async def test_invalid_model_output_falls_back(sim, make_router, db_path, fault):
     sim.script(A, fault)
     resp = await make_router().execute("pair", USER, response_format={"type": "json_object"})
     assert resp.model_used == B
     rows = rows_of(db_path, resp.request_id)
-    assert [(r["model"], r["error_kind"], r["status_code"]) for r in rows] == [(A, "invalid_output", 400),
-                                                                               (B, None, None)]
+    assert [(r["model"], r["error_kind"], r["status_code"]) for r in rows] == [
+        (A, "invalid_output", 400),
+        (B, None, None),
+    ]
     assert rows[0]["error_message"].startswith("Failed to ")
     assert A not in marks(db_path)
 
 
 # -- the circuit breaker ------------------------------------------------------------------------------------
+
 
 async def test_a_hung_primary_is_benched_after_its_first_timeout(sim, make_router, db_path):
     sim.set_profile(A, ModelProfile(fault_rates={"hang": 1.0}))
@@ -222,14 +239,17 @@ async def test_the_breaker_opens_on_a_failure_rate(sim, make_router, db_path):
 
 async def test_open_then_half_open_then_closed(sim, make_router, db_path):
     # A zero cooldown makes the breaker half-open at once: the next request's call is the probe.
-    router = make_router(breaker_cooldown_seconds=0, breaker_max_cooldown_seconds=0,
-                         breaker_open_after_connection_errors=1)
+    router = make_router(
+        breaker_cooldown_seconds=0, breaker_max_cooldown_seconds=0, breaker_open_after_connection_errors=1
+    )
     sim.script(A, {"fault": "disconnect"}, {"fault": "disconnect"}, "ok")
     await router.execute("pair", USER)
     assert marks(db_path)[A]["status"] == "circuit_open"
     second = await router.execute("pair", USER)  # the probe fails: open again
     assert [(a.model, a.error_kind.value if a.error_kind else None) for a in second.attempts] == [
-        (A, "connection"), (B, None)]
+        (A, "connection"),
+        (B, None),
+    ]
     assert marks(db_path)[A]["status"] == "circuit_open" and "probe failed" in marks(db_path)[A]["detail"]
     third = await router.execute("pair", USER)  # the probe answers: closed
     assert third.model_used == A
@@ -237,8 +257,9 @@ async def test_open_then_half_open_then_closed(sim, make_router, db_path):
 
 
 def test_breaker_states_and_doubling_cooldowns_with_an_injected_clock(make_router):
-    health = make_router(breaker_cooldown_seconds=10, breaker_max_cooldown_seconds=25,
-                         breaker_open_after_connection_errors=1).health
+    health = make_router(
+        breaker_cooldown_seconds=10, breaker_max_cooldown_seconds=25, breaker_open_after_connection_errors=1
+    ).health
     drop = ProviderConnectionError("connection failed")
     state = health.on_failure(A, ErrorKind.CONNECTION, drop, 1000.0, "r1")
     assert (state.status, state.until) == ("circuit_open", 1010.0)
@@ -265,14 +286,17 @@ def test_a_run_of_timeouts_counts_once_per_request(make_router):
 
 # -- dropped connections: a transient, retried; only a run of them benches the model ------------------------
 
+
 async def test_a_dropped_connection_is_retried_and_does_not_bench_the_model(sim, make_router, db_path):
     sim.script(A, {"fault": "disconnect"}, "ok")
     router = make_router()
     resp = await router.execute("solo", USER)
     assert resp.model_used == A
     rows = rows_of(db_path, resp.request_id)
-    assert [(r["outcome"], r["error_kind"], r["retry"]) for r in rows] == [("failure", "connection", 0),
-                                                                          ("success", None, 1)]
+    assert [(r["outcome"], r["error_kind"], r["retry"]) for r in rows] == [
+        ("failure", "connection", 0),
+        ("success", None, 1),
+    ]
     assert A not in marks(db_path) and router.health.mark(A) is None
     assert (await router.execute("solo", USER)).attempts[0].outcome.value == "success"  # not skipped
 
@@ -330,11 +354,11 @@ async def test_with_every_breaker_open_the_request_still_tries_a_model_once(sim,
         await router.execute("pair", USER)
     resp = await router.execute("pair", USER)  # both open: a last-resort call beats refusing the request
     assert resp.model_used == A
-    assert [(a.model, a.outcome.value) for a in resp.attempts] == [
-        (A, "skipped"), (B, "skipped"), (A, "success")]
+    assert [(a.model, a.outcome.value) for a in resp.attempts] == [(A, "skipped"), (B, "skipped"), (A, "success")]
 
 
 # -- hedged requests ----------------------------------------------------------------------------------------
+
 
 async def test_a_hedge_wins_and_the_slow_call_is_logged_hedge_lost(sim, make_router, db_path):
     sim.script(A, {"fault": "ok", "latency_ms": 1500})
@@ -343,7 +367,9 @@ async def test_a_hedge_wins_and_the_slow_call_is_logged_hedge_lost(sim, make_rou
     rows = rows_of(db_path, resp.request_id)
     # The loser is logged as the race ends, before the winner's answer is accepted: the success row comes last.
     assert [(r["model"], r["outcome"], r["error_kind"], r["hedged"]) for r in rows] == [
-        (A, "failure", "hedge_lost", 0), (B, "success", None, 1)]
+        (A, "failure", "hedge_lost", 0),
+        (B, "success", None, 1),
+    ]
     assert A not in marks(db_path)  # a lost race is not a failure of the model
 
 
@@ -359,7 +385,9 @@ async def test_a_single_model_chain_hedges_with_the_same_model(sim, make_router,
     resp = await make_router(hedge_after_ms=100).execute("solo", USER)
     rows = rows_of(db_path, resp.request_id)
     assert [(r["outcome"], r["error_kind"], r["retry"], r["hedged"]) for r in rows] == [
-        ("failure", "hedge_lost", 0, 0), ("success", None, 1, 1)]
+        ("failure", "hedge_lost", 0, 0),
+        ("success", None, 1, 1),
+    ]
 
 
 async def test_a_failed_hedge_leaves_the_first_call_running(sim, make_router, db_path):
@@ -369,7 +397,9 @@ async def test_a_failed_hedge_leaves_the_first_call_running(sim, make_router, db
     assert resp.model_used == A
     rows = rows_of(db_path, resp.request_id)
     assert [(r["model"], r["outcome"], r["error_kind"]) for r in rows] == [
-        (B, "failure", "server_error"), (A, "success", None)]
+        (B, "failure", "server_error"),
+        (A, "success", None),
+    ]
 
 
 async def test_status_clear_lifts_an_open_breaker(sim, make_router, db_path, capsys):
@@ -403,8 +433,7 @@ async def test_a_hedge_holds_its_own_budget_reservation(sim, make_router, db_pat
     assert (lost["model"], lost["error_kind"], lost["cost_usd"]) == (slow, "hedge_lost", None)
 
 
-async def test_a_hedge_refused_the_key_ends_the_request_and_says_why_the_first_call_stopped(sim, make_router,
-                                                                                           db_path):
+async def test_a_hedge_refused_the_key_ends_the_request_and_says_why_the_first_call_stopped(sim, make_router, db_path):
     sim.script(A, {"fault": "ok", "latency_ms": 1500})
     sim.script(B, "auth")
     with pytest.raises(AuthenticationFailedError) as caught:
@@ -412,4 +441,6 @@ async def test_a_hedge_refused_the_key_ends_the_request_and_says_why_the_first_c
     # The slow call was not waited for: it was cancelled, and its row says why.
     rows = rows_of(db_path, caught.value.request_id)
     assert [(r["model"], r["error_kind"], r["error_message"]) for r in rows] == [
-        (B, "auth", "Invalid API Key"), (A, "cancelled", "cancelled: the other call's error ended the request")]
+        (B, "auth", "Invalid API Key"),
+        (A, "cancelled", "cancelled: the other call's error ended the request"),
+    ]

@@ -34,8 +34,7 @@ async def test_a_repeated_request_is_a_cache_hit_with_no_provider_call(sim, make
     assert again.cost_usd == 0.0 and again.request_id != first.request_id
     rows = logged_rows(db_path)
     hit = [r for r in rows if r["request_id"] == again.request_id]
-    assert [(r["outcome"], r["model"], r["total_tokens"], r["cost_usd"]) for r in hit] == [
-        ("cache_hit", FAST, 0, 0.0)]
+    assert [(r["outcome"], r["model"], r["total_tokens"], r["cost_usd"]) for r in hit] == [("cache_hit", FAST, 0, 0.0)]
     assert hit[0]["saved_usd"] == pytest.approx(first.cost_usd)
 
 
@@ -100,14 +99,24 @@ async def test_postgresql_shares_the_cache_across_processes(sim, make_router, pg
     first = await router.execute("fast", USER)
     await router.aclose()  # the entry is written by the attempt log's writer: flushed here
     env = {k: v for k, v in os.environ.items() if not is_setting(k)}
-    env.update({"GROQ_API_KEY": TEST_KEY, "GROQ_BASE_URL": sim.base_url, "ATTEMPTS_DB_URL": pg_url,
-                "ATTEMPTS_DB_PATH": str(tmp_path / "spill.db"), "RESPONSE_CACHE_TASKS": "fast"})
-    script = ("import asyncio, json, app\n"
-              "r = asyncio.run(app.execute_task('fast', [{'role': 'user', 'content': 'Analyse my sales'}]))\n"
-              "app.flush_attempt_log()\n"
-              "print(json.dumps({'cached': r.cached, 'content': r.content}))\n")
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    env.update(
+        {
+            "GROQ_API_KEY": TEST_KEY,
+            "GROQ_BASE_URL": sim.base_url,
+            "ATTEMPTS_DB_URL": pg_url,
+            "ATTEMPTS_DB_PATH": str(tmp_path / "spill.db"),
+            "RESPONSE_CACHE_TASKS": "fast",
+        }
+    )
+    script = (
+        "import asyncio, json, app\n"
+        "r = asyncio.run(app.execute_task('fast', [{'role': 'user', 'content': 'Analyse my sales'}]))\n"
+        "app.flush_attempt_log()\n"
+        "print(json.dumps({'cached': r.cached, 'content': r.content}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     other = json.loads(done.stdout.strip().splitlines()[-1])
     assert other == {"cached": True, "content": first.content}
@@ -120,8 +129,9 @@ async def test_a_router_of_one_s_own_on_scripted_models_closes(tmp_path):
     from app.testing import FakeModels
 
     fake = FakeModels({"*": "scripted"})  # a dataclass: not hashable, and a provider need not be
-    settings = load_settings(env_file=None, groq_api_key=TEST_KEY, attempts_db_path=tmp_path / "a.db",
-                             response_cache_tasks="fast")
+    settings = load_settings(
+        env_file=None, groq_api_key=TEST_KEY, attempts_db_path=tmp_path / "a.db", response_cache_tasks="fast"
+    )
     async with Router(settings, providers={"groq": fake, "openai_compatible": fake}) as router:
         first = await router.execute("fast", USER)
         again = await router.execute("fast", USER)

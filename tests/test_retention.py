@@ -75,8 +75,16 @@ def _assert_rollups_equal_raw(conn: sqlite3.Connection, rows: list[dict]) -> Non
         assert set(stored) == set(expected), table
         for key, e in expected.items():
             got = stored[key]
-            for column in ("row_count", "first_calls", "prompt_tokens", "completion_tokens", "total_tokens",
-                           "priced_rows", "latency_count", "first_token_count"):
+            for column in (
+                "row_count",
+                "first_calls",
+                "prompt_tokens",
+                "completion_tokens",
+                "total_tokens",
+                "priced_rows",
+                "latency_count",
+                "first_token_count",
+            ):
                 assert got[column] == e[column], (table, key, column)
             assert got["cost_usd"] == pytest.approx(e["cost_usd"])
             assert got["latency_ms_sum"] == pytest.approx(e["latency_ms_sum"])
@@ -165,7 +173,8 @@ def test_an_empty_log_rolls_up_nothing(tmp_path: Path) -> None:
 
 
 def test_prune_removes_the_rows_before_the_cutoff_in_batches_after_rolling_them_up(
-        path: Path, traffic: list[dict]) -> None:
+    path: Path, traffic: list[dict]
+) -> None:
     pauses: list[float] = []
     old = [r for r in traffic if r["created_at"] < "2026-11-21T12"]  # the start of the hour a day before NOW
     report = prune(path, 1, now=NOW, batch_rows=40, batch_seconds=None, pause=0.5, sleep=pauses.append)
@@ -227,16 +236,24 @@ def test_a_dry_run_removes_nothing_and_says_what_would_go(path: Path, traffic: l
     assert dry.dry_run and dry.hours_rolled_up == HOURS and dry.batches == 0
     real = prune(path, 1, now=NOW)
     assert (dry.rows_removed, dry.removed_from, dry.removed_to, dry.oldest_kept) == (
-        real.rows_removed, real.removed_from, real.removed_to, real.oldest_kept)
+        real.rows_removed,
+        real.removed_from,
+        real.removed_to,
+        real.oldest_kept,
+    )
     assert dry.freed > 0
 
 
 def test_every_row_past_the_retention_goes_the_newest_too_and_rows_written_after_are_rolled_up(
-        path: Path, traffic: list[dict]) -> None:
+    path: Path, traffic: list[dict]
+) -> None:
     later = NOW + timedelta(days=30)
     report = prune(path, 1, now=later)
-    assert (report.rows_removed, report.removed_to, report.oldest_kept) == (len(traffic), traffic[-1]["created_at"],
-                                                                            None)
+    assert (report.rows_removed, report.removed_to, report.oldest_kept) == (
+        len(traffic),
+        traffic[-1]["created_at"],
+        None,
+    )
     assert count_rows(path) == 0
     conn = _connect(path)
     assert read_state(conn) == ("2026-12-22T12", 0)  # the watermark came down with the ids SQLite hands out again
@@ -310,8 +327,27 @@ def test_a_writer_writing_through_a_prune_loses_no_row(tmp_path: Path) -> None:
     def write() -> None:
         nonlocal written
         while not stop.is_set():
-            log.record(AttemptRow(f"live{written}", "fast", "m/a", "groq", 1, "success", None, None, None, False,
-                                  False, 10, 5, 15, 120.0, 0.001, iso_millis(datetime.now(UTC).timestamp())))
+            log.record(
+                AttemptRow(
+                    f"live{written}",
+                    "fast",
+                    "m/a",
+                    "groq",
+                    1,
+                    "success",
+                    None,
+                    None,
+                    None,
+                    False,
+                    False,
+                    10,
+                    5,
+                    15,
+                    120.0,
+                    0.001,
+                    iso_millis(datetime.now(UTC).timestamp()),
+                )
+            )
             written += 1
             if written % 50 == 0:
                 log.flush(10)

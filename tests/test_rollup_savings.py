@@ -38,10 +38,25 @@ def with_savings(rows: list[dict], *, seed: int = 23) -> list[dict]:
     for request_rows in by_request.values():
         first = request_rows[0]
         if rnd.random() < 0.2:
-            out.append({**first, "model": "m/a", "attempt": 1, "retry": 0, "outcome": "cache_hit", "error_kind": None,
-                        "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0,
-                        "latency_ms": rnd.uniform(0.01, 0.5), "first_token_ms": None, "hedged": 0,
-                        "saved_usd": rnd.choice([None, rnd.uniform(0.001, 0.01)]), "tier": "simple"})
+            out.append(
+                {
+                    **first,
+                    "model": "m/a",
+                    "attempt": 1,
+                    "retry": 0,
+                    "outcome": "cache_hit",
+                    "error_kind": None,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "total_tokens": 0,
+                    "cost_usd": 0.0,
+                    "latency_ms": rnd.uniform(0.01, 0.5),
+                    "first_token_ms": None,
+                    "hedged": 0,
+                    "saved_usd": rnd.choice([None, rnd.uniform(0.001, 0.01)]),
+                    "tier": "simple",
+                }
+            )
             continue
         for row in request_rows:
             saved = rnd.choice([None, rnd.uniform(-0.002, 0.01)]) if row["outcome"] == "success" else None
@@ -70,8 +85,11 @@ def write(store: Target, rows: list[dict]) -> None:
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, traffic: list[dict]) -> Iterator[Target]:
     """A store holding the traffic, rolled up to the last closed hour."""
-    where: Target = tmp_path / "store.db" if request.param == "sqlite" else PostgresTarget(
-        request.getfixturevalue("pg_url"), tmp_path / "spill.db")
+    where: Target = (
+        tmp_path / "store.db"
+        if request.param == "sqlite"
+        else PostgresTarget(request.getfixturevalue("pg_url"), tmp_path / "spill.db")
+    )
     write(where, traffic)
     backend_for(where).rollup(now=NOW)
     yield where
@@ -89,14 +107,22 @@ def test_the_rollups_add_up_the_savings_and_count_the_cache_hits(store: Target, 
             sums = want[(r["created_at"][:width], r["task_type"], r["model"], r["attempt"], r["outcome"])]
             sums[0] += r["saved_usd"] or 0.0
             sums[1] += r["outcome"] == "cache_hit"
-        got = {(r[period], r["task_type"], r["model"], r["attempt"], r["outcome"]): r for r in query_read_only(
-            store, f"SELECT {period}, task_type, model, attempt, outcome, SUM(saved_usd) AS saved, "
-                   f"SUM(cache_hits) AS hits FROM {table} GROUP BY 1, 2, 3, 4, 5")}
+        got = {
+            (r[period], r["task_type"], r["model"], r["attempt"], r["outcome"]): r
+            for r in query_read_only(
+                store,
+                f"SELECT {period}, task_type, model, attempt, outcome, SUM(saved_usd) AS saved, "
+                f"SUM(cache_hits) AS hits FROM {table} GROUP BY 1, 2, 3, 4, 5",
+            )
+        }
         assert set(got) == set(want), table
         for key, (saved, hits) in want.items():
             assert (got[key]["saved"], got[key]["hits"]) == (pytest.approx(saved, abs=1e-12), hits), (table, key)
-    assert sum(r["outcome"] == "cache_hit" for r in closed) == query_read_only(
-        store, "SELECT SUM(cache_hits) AS n FROM attempts_daily")[0]["n"] > 0
+    assert (
+        sum(r["outcome"] == "cache_hit" for r in closed)
+        == query_read_only(store, "SELECT SUM(cache_hits) AS n FROM attempts_daily")[0]["n"]
+        > 0
+    )
 
 
 def test_rollup_rows_of_an_older_router_read_zero_savings_and_hits_once_migrated(tmp_path: Path) -> None:
@@ -110,14 +136,15 @@ def test_rollup_rows_of_an_older_router_read_zero_savings_and_hits_once_migrated
         if fn.__name__ < "m011":  # the schema as a router before the rollups' savings left it
             fn(db)
             db.table("_taskrouter_migrations").insert({"name": fn.__name__, "applied_at": "2026-01-01"})
-    db.execute("INSERT INTO attempts_hourly VALUES ('2026-11-22T10', 'fast', 'm/a', 1, 'success', '', 3, 3, 30, "
-               "30, 60, 0.03, 3, 300.0, 3, NULL, 0, NULL, '2026-11-22T10:00:00.000Z', '2026-11-22T10:59:00.000Z')")
+    db.execute(
+        "INSERT INTO attempts_hourly VALUES ('2026-11-22T10', 'fast', 'm/a', 1, 'success', '', 3, 3, 30, "
+        "30, 60, 0.03, 3, 300.0, 3, NULL, 0, NULL, '2026-11-22T10:00:00.000Z', '2026-11-22T10:59:00.000Z')"
+    )
     db.conn.commit()
     db.conn.close()
     conn = backend_for(path).open().conn  # a newer router opens it: m011 is applied
     try:
-        assert conn.execute("SELECT row_count, saved_usd, cache_hits FROM attempts_hourly").fetchall() == [
-            (3, 0.0, 0)]
+        assert conn.execute("SELECT row_count, saved_usd, cache_hits FROM attempts_hourly").fetchall() == [(3, 0.0, 0)]
     finally:
         conn.close()
 
@@ -150,13 +177,17 @@ def test_a_cache_hit_is_an_answer_but_no_models_call_failure_or_latency(conn, tr
     cells = health_cells(conn, iso(NOW - timedelta(hours=HOURS)), iso(NOW))
     assert sum(c.answered for c in cells.values()) == totals.answered
     assert sum(c.calls for c in cells.values()) == sum(
-        r["outcome"] == "success" or (r["outcome"] == "failure" and r["error_kind"] != "hedge_lost") for r in rows)
+        r["outcome"] == "success" or (r["outcome"] == "failure" and r["error_kind"] != "hedge_lost") for r in rows
+    )
     assert len(hits) > 0
 
 
 def test_the_rollups_count_cache_hits_as_the_raw_rows_do(conn) -> None:
-    for scope in (queries.Scope(None, None), queries.Scope(iso(NOW - timedelta(days=3)), iso(NOW)),
-                  queries.Scope(None, iso(NOW), tasks=("fast",))):
+    for scope in (
+        queries.Scope(None, None),
+        queries.Scope(iso(NOW - timedelta(days=3)), iso(NOW)),
+        queries.Scope(None, iso(NOW), tasks=("fast",)),
+    ):
         assert queries.reads_rollups(conn, scope)
         got, want = queries.totals(conn, scope), ranges.totals(conn, scope)
         assert replace(got, cost=0.0) == replace(want, cost=0.0)

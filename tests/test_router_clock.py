@@ -19,13 +19,17 @@ async def test_a_retry_waits_its_backoff_on_the_router_s_clock():
     fake = FakeClock()
     model = MODEL_REGISTRY["fast"][0]
     script = {model: [failure("server_error"), failure("server_error"), "third time"]}
-    with fake_models(script, clock=fake, force_model=model, retry_backoff_base_seconds=4,
-                     retry_backoff_max_seconds=8) as models:
+    with fake_models(
+        script, clock=fake, force_model=model, retry_backoff_base_seconds=4, retry_backoff_max_seconds=8
+    ) as models:
         response = await execute_fast_task(USER)
         rows = models.attempts()
     assert response.content == "third time" and response.model_used == model
     assert [(r["retry"], r["outcome"], r["error_kind"]) for r in rows] == [
-        (0, "failure", "server_error"), (1, "failure", "server_error"), (2, "success", None)]
+        (0, "failure", "server_error"),
+        (1, "failure", "server_error"),
+        (2, "success", None),
+    ]
     # Full jitter: the first wait is in [0, 4] s, the second in [0, 8] s, all of it on the fake clock.
     assert 0 < fake.now - FakeClock().now <= 12
 
@@ -43,7 +47,10 @@ async def test_a_rate_limited_model_is_skipped_until_its_cooldown_ends_on_the_cl
     assert first.content == "another model" and first.attempts[0].error_kind.value == "rate_limited"
     assert cooling.content == "another model"
     assert (cooling.attempts[0].model, cooling.attempts[0].outcome.value, cooling.attempts[0].error_kind.value) == (
-        primary, "skipped", "cooling_down")
+        primary,
+        "skipped",
+        "cooling_down",
+    )
     assert back.content == "primary again" and back.model_used == primary
     assert [c.model for c in models.calls].count(primary) == 2  # the skip made no call
 
@@ -55,9 +62,17 @@ async def test_the_deadline_counts_on_the_router_s_clock():
     # start after the 10 s deadline, counted on that clock (in real time the whole test takes a moment).
     script = {model: failure("server_error")}
     late = r"would start after the request's deadline \(10s\)"
-    with (fake_models(script, clock=fake, force_model=model, retry_backoff_base_seconds=8,
-                      retry_backoff_max_seconds=8, llm_max_attempts=50) as models,
-          pytest.raises(AllModelsFailedError, match=late) as caught):
+    with (
+        fake_models(
+            script,
+            clock=fake,
+            force_model=model,
+            retry_backoff_base_seconds=8,
+            retry_backoff_max_seconds=8,
+            llm_max_attempts=50,
+        ) as models,
+        pytest.raises(AllModelsFailedError, match=late) as caught,
+    ):
         await execute_fast_task(USER, timeout=10)
     assert 0 < fake.now - FakeClock().now <= 10
     assert len(models.calls) == len(caught.value.attempts) >= 2

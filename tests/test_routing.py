@@ -34,7 +34,11 @@ async def test_execute_reasoning_task_returns_the_documented_response(env, sim, 
     assert (sent["model"], sent["max_tokens"], sent["temperature"]) == (REASONING[0], 2048, 0.7)
     row = logged_rows(db_path)[0]
     assert (row["task_type"], row["model"], row["outcome"], row["forced"], row["is_fallback"]) == (
-        "reasoning", REASONING[0], "success", 0, 0
+        "reasoning",
+        REASONING[0],
+        "success",
+        0,
+        0,
     )
     assert row["total_tokens"] == resp.usage.total_tokens
     assert row["created_at"].endswith("Z") and row["created_at"][:2] == "20"

@@ -67,8 +67,9 @@ def _chain(proxy: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
         unused.bind(("127.0.0.1", 0))
         dead_port = unused.getsockname()[1]
     for model, base_url in ((COMPAT, proxy.openai_base_url), (DEAD, f"http://127.0.0.1:{dead_port}/v1")):
-        ai_models.MODEL_CATALOG[model] = ModelInfo(provider="openai_compatible", base_url=base_url,
-                                                   api_key_env=COMPAT_KEY_ENV)
+        ai_models.MODEL_CATALOG[model] = ModelInfo(
+            provider="openai_compatible", base_url=base_url, api_key_env=COMPAT_KEY_ENV
+        )
     monkeypatch.setenv(COMPAT_KEY_ENV, CANARY)
 
 
@@ -98,8 +99,13 @@ def test_the_proxy_echoes_the_key_in_the_body_a_header_and_a_stream_event(proxy:
     streamed = httpx.post(url, json={**body, "stream": True}, headers=headers).text
     assert "event: error" in streamed and CANARY in streamed.split("event: error", 1)[1]
     assert [(r.outcome, r.status) for r in proxy.requests] == [
-        ("echo_auth", 401), ("echo_auth", 400), ("echo_auth", 429), ("echo_auth", 500), ("ok", 200),
-        ("stream_error", 200)]
+        ("echo_auth", 401),
+        ("echo_auth", 400),
+        ("echo_auth", 429),
+        ("echo_auth", 500),
+        ("ok", 200),
+        ("stream_error", 200),
+    ]
 
 
 # -- the router, through the real SDK -------------------------------------------------------------------------
@@ -168,11 +174,15 @@ async def provider_failures(proxy: Simulator, transport: str) -> list[ProviderEr
 @pytest.mark.anyio
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 async def test_no_key_in_exceptions_logs_or_the_attempt_log(
-    proxy: Simulator, make_router: Callable[..., Router], db_path: Path, debug_logs: pytest.LogCaptureFixture,
+    proxy: Simulator,
+    make_router: Callable[..., Router],
+    db_path: Path,
+    debug_logs: pytest.LogCaptureFixture,
     transport: str,
 ) -> None:
-    router = make_router(groq_api_key=CANARY, groq_base_url=proxy.base_url, http_transport=transport,
-                         llm_max_attempts=2)
+    router = make_router(
+        groq_api_key=CANARY, groq_base_url=proxy.base_url, http_transport=transport, llm_max_attempts=2
+    )
     caught = await failures(router, proxy)
     raised = [*caught, *await provider_failures(proxy, transport)]
     # The echo really reached each failure (the provider's message in its attempt) and the SDK's DEBUG log of
@@ -183,7 +193,7 @@ async def test_no_key_in_exceptions_logs_or_the_attempt_log(
     responses = [r.getMessage() for r in debug_logs.records if r.getMessage().startswith("HTTP Response:")]
     # Through the groq SDK: 5 of the router's calls, run_llm and list_models (a stream's error event follows a 200).
     assert sum(ECHO_HEADER in line for line in responses) == 7
-    assert {type(e).__name__ for e in raised[len(caught):]} == {"ProviderStatusError", "ProviderConnectionError"}
+    assert {type(e).__name__ for e in raised[len(caught) :]} == {"ProviderStatusError", "ProviderConnectionError"}
 
     found = sightings(
         CANARY,
@@ -241,7 +251,10 @@ async def _echo_everything(request: Request) -> Response:
 
 
 def test_no_key_in_cli_output_or_logs(
-    proxy: Simulator, env: pytest.MonkeyPatch, db_path: Path, debug_logs: pytest.LogCaptureFixture,
+    proxy: Simulator,
+    env: pytest.MonkeyPatch,
+    db_path: Path,
+    debug_logs: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     env.setenv("GROQ_API_KEY", CANARY)
@@ -270,10 +283,22 @@ def test_no_key_in_cli_output_or_logs(
 def test_no_key_from_python_m_app_run_with_the_sdks_debug_log(proxy: Simulator, tmp_path: Path) -> None:
     proxy.script(A, {"fault": "echo_auth", "status": 401})
     environment = {name: value for name, value in os.environ.items() if not is_setting(name)}
-    environment.update(PYTHONPATH=str(ROOT), GROQ_API_KEY=CANARY, GROQ_BASE_URL=proxy.base_url, FORCE_MODEL=A,
-                       ATTEMPTS_DB_PATH=str(tmp_path / "cli.db"), GROQ_LOG="debug")
-    done = subprocess.run([sys.executable, "-m", "app", "-v", "run", "fast", "hello"], cwd=tmp_path,
-                          env=environment, capture_output=True, text=True, timeout=60)
+    environment.update(
+        PYTHONPATH=str(ROOT),
+        GROQ_API_KEY=CANARY,
+        GROQ_BASE_URL=proxy.base_url,
+        FORCE_MODEL=A,
+        ATTEMPTS_DB_PATH=str(tmp_path / "cli.db"),
+        GROQ_LOG="debug",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "-v", "run", "fast", "hello"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1, done.stderr
     assert "HTTP Response:" in done.stderr and ECHO_HEADER in done.stderr  # the SDK's DEBUG lines were printed
     assert sightings(CANARY, stdout=[done.stdout], stderr=[done.stderr]) == []

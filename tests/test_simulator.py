@@ -190,13 +190,24 @@ FAULT_TABLE: dict[str, tuple[type[groq.APIStatusError], int, str | None, str]] =
 
 
 def test_every_fault_is_covered() -> None:
-    assert set(FAULT_TABLE) | {"hang", "disconnect", "stream_cut", "stream_stall", "stream_error",
-                               "foreign_error"} == set(FAULTS)
+    assert set(FAULT_TABLE) | {
+        "hang",
+        "disconnect",
+        "stream_cut",
+        "stream_stall",
+        "stream_error",
+        "foreign_error",
+    } == set(FAULTS)
 
 
 def test_a_foreign_error_is_sent_as_scripted(sim: Simulator, client: groq.Groq) -> None:
-    vllm = {"object": "error", "message": "This model's maximum context length is 4096 tokens.",
-            "type": "BadRequestError", "param": None, "code": 400}
+    vllm = {
+        "object": "error",
+        "message": "This model's maximum context length is 4096 tokens.",
+        "type": "BadRequestError",
+        "param": None,
+        "code": 400,
+    }
     sim.script(FAST, {"fault": "foreign_error", "body": vllm})
     with pytest.raises(groq.BadRequestError) as info:
         chat(client)
@@ -832,9 +843,7 @@ def test_stream_options_are_checked_when_scripted(sim: Simulator) -> None:
 
 
 @pytest.mark.parametrize("fault", sorted(FAULT_TABLE))
-def test_error_faults_answer_a_stream_request_with_their_status(
-    sim: Simulator, client: groq.Groq, fault: str
-) -> None:
+def test_error_faults_answer_a_stream_request_with_their_status(sim: Simulator, client: groq.Groq, fault: str) -> None:
     exc_type, status, code, _ = FAULT_TABLE[fault]
     sim.script(FAST, fault)
     with pytest.raises(exc_type) as info:
@@ -944,9 +953,7 @@ TRANSPORTS = ["httpx", "aiohttp"]
 def async_client(sim: Simulator, transport: str, timeout: httpx.Timeout | float = 5) -> groq.AsyncGroq:
     # The provider layer may use either transport; the exceptions a broken stream raises differ.
     http_client = groq.DefaultAioHttpClient() if transport == "aiohttp" else groq.DefaultAsyncHttpxClient()
-    return groq.AsyncGroq(
-        api_key="k", base_url=sim.base_url, max_retries=0, timeout=timeout, http_client=http_client
-    )
+    return groq.AsyncGroq(api_key="k", base_url=sim.base_url, max_retries=0, timeout=timeout, http_client=http_client)
 
 
 async def stream_until_error(client: groq.AsyncGroq, **kwargs: Any) -> tuple[list[Any], BaseException]:
@@ -1076,8 +1083,11 @@ def test_stream_faults_in_fault_rates(sim: Simulator) -> None:
 
 def contents(received: bytes) -> list[str]:
     """The content of each chunk received ("<end>" for the finish chunk), in order."""
-    return [data["choices"][0]["delta"].get("content", "<end>") for _, data in sse_events(received.decode())
-            if isinstance(data, dict) and data["choices"]]
+    return [
+        data["choices"][0]["delta"].get("content", "<end>")
+        for _, data in sse_events(received.decode())
+        if isinstance(data, dict) and data["choices"]
+    ]
 
 
 def test_first_token_and_chunk_pauses(sim: Simulator) -> None:
@@ -1096,8 +1106,11 @@ def test_first_token_and_chunk_pauses(sim: Simulator) -> None:
 
 
 def test_chunk_pauses_apply_to_broken_streams_and_not_to_plain_answers(sim: Simulator, client: groq.Groq) -> None:
-    sim.script(FAST, scripted_stream("stream_cut", after_chunks=2, chunk_ms=600),
-               scripted_stream(first_token_ms=2000, chunk_ms=2000))
+    sim.script(
+        FAST,
+        scripted_stream("stream_cut", after_chunks=2, chunk_ms=600),
+        scripted_stream(first_token_ms=2000, chunk_ms=2000),
+    )
     received, error = read_stream(sim, stream_body(), timeout=httpx.Timeout(5, read=0.3))
     assert type(error) is httpx.ReadTimeout and len(sse_events(received.decode())) == 2  # paused after one chunk
     # Paced, this answer would take 2 s before its first token and 2 s after each: sent in one piece, it has no

@@ -31,8 +31,9 @@ def ask(client: groq.Groq, model: str, text: str = "What is 2+2?", difficulty: A
     body = dict(extra)
     if difficulty is not None:
         body["x_bench_difficulty"] = difficulty
-    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}],
-                                          extra_body=body or None)
+    return client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": text}], extra_body=body or None
+    )
 
 
 def refused(completion: Any) -> bool:
@@ -71,8 +72,10 @@ def test_without_a_capability_or_a_difficulty_every_answer_is_acceptable(client:
 
 
 def test_the_noise_is_normal_with_the_documented_spread() -> None:
-    draws = [draw(seed=7, model=NOISY, difficulty=0.5, messages=[{"role": "user", "content": f"q{i}"}], sd=0.05)
-             for i in range(4000)]
+    draws = [
+        draw(seed=7, model=NOISY, difficulty=0.5, messages=[{"role": "user", "content": f"q{i}"}], sd=0.05)
+        for i in range(4000)
+    ]
     mean = statistics.fmean(draws)
     assert abs(mean) < 0.003 and 0.047 < statistics.stdev(draws) < 0.053
     within_one_sd = sum(abs(d) <= 0.05 for d in draws) / len(draws)
@@ -103,14 +106,25 @@ def test_the_verdict_is_a_function_of_seed_model_and_request_not_of_order(client
 
 def test_completion_tokens_come_from_the_request_and_max_tokens_still_caps_them(client: groq.Groq) -> None:
     assert ask(client, EXACT, x_bench_completion_tokens=700).usage.completion_tokens == 700
-    capped = client.chat.completions.create(model=EXACT, messages=[{"role": "user", "content": "prove it"}],
-                                            max_tokens=100, extra_body={"x_bench_completion_tokens": 700})
+    capped = client.chat.completions.create(
+        model=EXACT,
+        messages=[{"role": "user", "content": "prove it"}],
+        max_tokens=100,
+        extra_body={"x_bench_completion_tokens": 700},
+    )
     assert capped.usage.completion_tokens == 100 and capped.choices[0].finish_reason == "length"
 
 
-@pytest.mark.parametrize(("field", "value"), [("x_bench_difficulty", 1.5), ("x_bench_difficulty", "hard"),
-                                              ("x_bench_difficulty", True), ("x_bench_completion_tokens", 0),
-                                              ("x_bench_completion_tokens", 2.5)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("x_bench_difficulty", 1.5),
+        ("x_bench_difficulty", "hard"),
+        ("x_bench_difficulty", True),
+        ("x_bench_completion_tokens", 0),
+        ("x_bench_completion_tokens", 2.5),
+    ],
+)
 def test_a_bad_quality_field_is_a_400_naming_it(client: groq.Groq, field: str, value: Any) -> None:
     with pytest.raises(groq.BadRequestError) as caught:
         ask(client, EXACT, **{field: value})
@@ -118,8 +132,12 @@ def test_a_bad_quality_field_is_a_400_naming_it(client: groq.Groq, field: str, v
 
 
 def test_an_unacceptable_stream_carries_the_mark_in_its_text(client: groq.Groq) -> None:
-    stream = client.chat.completions.create(model=EXACT, messages=[{"role": "user", "content": "Sum 2 and 2"}],
-                                            stream=True, extra_body={"x_bench_difficulty": 0.9})
+    stream = client.chat.completions.create(
+        model=EXACT,
+        messages=[{"role": "user", "content": "Sum 2 and 2"}],
+        stream=True,
+        extra_body={"x_bench_difficulty": 0.9},
+    )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert text == f"{UNACCEPTABLE} [{EXACT}] Simulated reply to: Sum 2 and 2"
 
@@ -158,16 +176,23 @@ def tiered(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
 
 @pytest.mark.anyio
 async def test_the_difficulty_travels_through_the_router_and_a_validator_refuses_the_weak_answer(
-        tiered: Simulator, make_router: Any, db_path: Path) -> None:
+    tiered: Simulator, make_router: Any, db_path: Path
+) -> None:
     router = make_router()
     async with router:
-        response = await router.execute("quality", [{"role": "user", "content": "Prove it"}], validate=not_refused,
-                                        extra_body={"x_bench_difficulty": 0.6})
+        response = await router.execute(
+            "quality",
+            [{"role": "user", "content": "Prove it"}],
+            validate=not_refused,
+            extra_body={"x_bench_difficulty": 0.6},
+        )
     assert response.model_used == STRONG and not response.content.startswith(UNACCEPTABLE)
     assert [(r.model, r.body["x_bench_difficulty"]) for r in tiered.requests] == [(WEAK, 0.6), (STRONG, 0.6)]
     rows = logged_rows(db_path)
     assert [(r["model"], r["outcome"], r["error_kind"]) for r in rows] == [
-        (WEAK, "failure", "validation"), (STRONG, "success", None)]
+        (WEAK, "failure", "validation"),
+        (STRONG, "success", None),
+    ]
 
 
 @pytest.mark.anyio
@@ -175,7 +200,11 @@ async def test_a_request_beyond_every_model_is_refused_by_each(tiered: Simulator
     router = make_router()
     async with router:
         with pytest.raises(AllModelsFailedError) as caught:
-            await router.execute("quality", [{"role": "user", "content": "Prove it"}], validate=not_refused,
-                                 extra_body={"x_bench_difficulty": 0.95})
+            await router.execute(
+                "quality",
+                [{"role": "user", "content": "Prove it"}],
+                validate=not_refused,
+                extra_body={"x_bench_difficulty": 0.95},
+            )
     assert [a.error_kind.value for a in caught.value.attempts if a.error_kind] == ["validation", "validation"]
     assert [r.model for r in tiered.requests] == [WEAK, STRONG]

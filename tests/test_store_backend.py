@@ -26,8 +26,25 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBacke
 
 
 def _row(request_id: str, created_at: datetime, cost: float) -> AttemptRow:
-    return AttemptRow(request_id, "fast", "m1", "groq", 1, "success", None, None, None, 0, 0, 10, 5, 15, 12.5, cost,
-                      iso_millis(created_at.timestamp()))
+    return AttemptRow(
+        request_id,
+        "fast",
+        "m1",
+        "groq",
+        1,
+        "success",
+        None,
+        None,
+        None,
+        0,
+        0,
+        10,
+        5,
+        15,
+        12.5,
+        cost,
+        iso_millis(created_at.timestamp()),
+    )
 
 
 def test_a_store_is_written_read_rolled_up_and_pruned_through_its_object(store):
@@ -44,8 +61,10 @@ def test_a_store_is_written_read_rolled_up_and_pruned_through_its_object(store):
     assert store.rollup(now=NOW, dry_run=True).rows == 5
     report = store.prune(7, now=NOW)
     assert (report.rows_removed, report.hours_rolled_up > 0) == (3, True)
-    assert [r["request_id"] for r in store.read([("SELECT request_id FROM attempts ORDER BY request_id", ())])[0]] \
-        == ["new0", "new1"]
+    assert [r["request_id"] for r in store.read([("SELECT request_id FROM attempts ORDER BY request_id", ())])[0]] == [
+        "new0",
+        "new1",
+    ]
     assert store.rollup(now=NOW).rows == 0  # the prune rolled every closed hour up first
     assert store.diagnose() is None and not store.missing()
 

@@ -13,12 +13,37 @@ pytestmark = pytest.mark.slow  # a benchmark, run at a tiny size on both backend
 
 def test_the_store_bench_runs_at_a_tiny_size(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     bench = load_bench("store")
-    assert bench.main(["--rows", "20000", "--calls", "200", "--windows", "4", "--rounds", "1", "--log-rounds", "1",
-                       "--processes", "2", "--concurrency", "1,8", "--pg-url", pg_url]) == 0
+    assert (
+        bench.main(
+            [
+                "--rows",
+                "20000",
+                "--calls",
+                "200",
+                "--windows",
+                "4",
+                "--rounds",
+                "1",
+                "--log-rounds",
+                "1",
+                "--processes",
+                "2",
+                "--concurrency",
+                "1,8",
+                "--pg-url",
+                pg_url,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert pg_url not in out  # the command line is printed with the URL left out
-    for title in ("## 1. Attempt-log rows per second", "## 2. The router's CPU per call",
-                  "## 3. Bytes per row at 20,000 rows", "## 4. Retention"):
+    for title in (
+        "## 1. Attempt-log rows per second",
+        "## 2. The router's CPU per call",
+        "## 3. Bytes per row at 20,000 rows",
+        "## 4. Retention",
+    ):
         assert title in out, title
     # Part 1: one row per process count, both backends measured.
     assert re.search(r"^\|\s+1 \|\s+[\d,]+ \|\s+[\d,]+ \|", out, re.M)

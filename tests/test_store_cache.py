@@ -35,11 +35,29 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     get_attempt_log(path).close(timeout=10)
 
 
-def entry(key: str, *, cost: float | None = 0.01, created: float = NOW, ttl: float = 3600.0,
-          content: str = "hi", size: int | None = None, tier: str | None = None) -> CacheEntry:
+def entry(
+    key: str,
+    *,
+    cost: float | None = 0.01,
+    created: float = NOW,
+    ttl: float = 3600.0,
+    content: str = "hi",
+    size: int | None = None,
+    tier: str | None = None,
+) -> CacheEntry:
     answer = json.dumps({"content": content, "finish_reason": "stop"})
-    return CacheEntry(key, "fast", "m1", "groq", tier, answer, cost, created, created + ttl,
-                      len(answer.encode()) if size is None else size)
+    return CacheEntry(
+        key,
+        "fast",
+        "m1",
+        "groq",
+        tier,
+        answer,
+        cost,
+        created,
+        created + ttl,
+        len(answer.encode()) if size is None else size,
+    )
 
 
 def write(store: Target, *rows: object) -> None:
@@ -76,8 +94,27 @@ def test_hits_add_up_per_key_across_batches_and_a_new_answer_for_the_key_keeps_t
 
 
 def test_cache_rows_share_a_batch_with_attempts_and_never_reach_the_spill_file(store, tmp_path):
-    attempt = AttemptRow("r1", "fast", "m1", "groq", 1, "cache_hit", None, None, None, 0, 0, 3, 4, 7, 0.2, 0.0,
-                         utc_now_iso(), tier="simple", saved_usd=0.01)
+    attempt = AttemptRow(
+        "r1",
+        "fast",
+        "m1",
+        "groq",
+        1,
+        "cache_hit",
+        None,
+        None,
+        None,
+        0,
+        0,
+        3,
+        4,
+        7,
+        0.2,
+        0.0,
+        utc_now_iso(),
+        tier="simple",
+        saved_usd=0.01,
+    )
     write(store, entry("k"), attempt, CacheHit("k", 0.01, NOW + 1))
     assert [r["outcome"] for r in query_read_only(store, "SELECT outcome FROM attempts")] == ["cache_hit"]
     assert counters(store) == [("k", 1, 0.01, iso_millis(NOW + 1))]
@@ -87,13 +124,16 @@ def test_cache_rows_share_a_batch_with_attempts_and_never_reach_the_spill_file(s
 
 
 def test_prune_removes_the_expired_then_the_entries_worth_least(store):
-    write(store,
-          entry("expired-1", created=NOW - 7200, ttl=3600), entry("expired-2", created=NOW - 60, ttl=60),
-          entry("dear-small", cost=0.01, size=100, created=NOW - 60),
-          entry("cheap-big", cost=0.001, size=10_000, created=NOW - 60),
-          entry("hit-often", cost=0.001, size=100, created=NOW - 7200, ttl=3 * AGE_SECONDS),
-          entry("idle", cost=0.01, size=100, created=NOW - 20 * AGE_SECONDS, ttl=30 * AGE_SECONDS),
-          entry("unpriced", cost=None, size=100, created=NOW - 60))
+    write(
+        store,
+        entry("expired-1", created=NOW - 7200, ttl=3600),
+        entry("expired-2", created=NOW - 60, ttl=60),
+        entry("dear-small", cost=0.01, size=100, created=NOW - 60),
+        entry("cheap-big", cost=0.001, size=10_000, created=NOW - 60),
+        entry("hit-often", cost=0.001, size=100, created=NOW - 7200, ttl=3 * AGE_SECONDS),
+        entry("idle", cost=0.01, size=100, created=NOW - 20 * AGE_SECONDS, ttl=30 * AGE_SECONDS),
+        entry("unpriced", cost=None, size=100, created=NOW - 60),
+    )
     write(store, *(CacheHit("hit-often", 0.001, NOW - 30) for _ in range(50)))
     backend = backend_for(store)
     assert backend.cache_prune(2, NOW) == 5
@@ -104,9 +144,12 @@ def test_prune_removes_the_expired_then_the_entries_worth_least(store):
 
 
 def test_the_upkeep_prunes_the_cache_to_its_bound(store):
-    write(store, AttemptRow("r", "fast", "m1", "groq", 1, "success", None, None, None, 0, 0, 1, 1, 2, 1.0, 0.0,
-                            utc_now_iso()),
-          entry("worth-more", cost=0.02), entry("worth-less", cost=0.01))
+    write(
+        store,
+        AttemptRow("r", "fast", "m1", "groq", 1, "success", None, None, None, 0, 0, 1, 1, 2, 1.0, 0.0, utc_now_iso()),
+        entry("worth-more", cost=0.02),
+        entry("worth-less", cost=0.01),
+    )
     moment = datetime.fromtimestamp(NOW + 60, UTC)
     maintain(store, 0, now=moment, min_gap=0, cache_max_entries=1)
     assert [r["key"] for r in query_read_only(store, "SELECT key FROM response_cache")] == ["worth-more"]
@@ -124,15 +167,16 @@ def test_a_store_without_the_table_or_without_a_file_reads_no_entry(tmp_path):
 def test_weight_is_value_per_byte_halved_per_hour_unused():
     assert weight(cost_usd=0.01, saved_usd=0.0, size_bytes=100, idle_seconds=0) == pytest.approx(1e-4)
     assert weight(cost_usd=0.01, saved_usd=0.03, size_bytes=100, idle_seconds=0) == pytest.approx(4e-4)
-    assert weight(cost_usd=0.01, saved_usd=0.0, size_bytes=100, idle_seconds=2 * AGE_SECONDS) == pytest.approx(
-        0.25e-4)
+    assert weight(cost_usd=0.01, saved_usd=0.0, size_bytes=100, idle_seconds=2 * AGE_SECONDS) == pytest.approx(0.25e-4)
     assert weight(cost_usd=None, saved_usd=0.0, size_bytes=0, idle_seconds=0) == 0.0
 
 
 def test_among_entries_worth_nothing_the_longest_unused_goes_first():
-    rows = [("recent", None, 0.0, 10, iso_millis(NOW - 10), None),
-            ("old", None, 0.0, 10, iso_millis(NOW - 1000), None),
-            ("used-lately", None, 0.0, 10, iso_millis(NOW - 5000), iso_millis(NOW - 1)),
-            ("priced", 0.001, 0.0, 10, iso_millis(NOW - 9000), None)]
+    rows = [
+        ("recent", None, 0.0, 10, iso_millis(NOW - 10), None),
+        ("old", None, 0.0, 10, iso_millis(NOW - 1000), None),
+        ("used-lately", None, 0.0, 10, iso_millis(NOW - 5000), iso_millis(NOW - 1)),
+        ("priced", 0.001, 0.0, 10, iso_millis(NOW - 9000), None),
+    ]
     assert to_evict(rows, 2, NOW) == ["old", "recent"]
     assert to_evict(rows, 0, NOW) == []

@@ -37,8 +37,26 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
 
 
 def row(request_id: str, *, cost: float | None = 0.001, created_at: str | None = None, **extra: object) -> AttemptRow:
-    return AttemptRow(request_id, "fast", "m1", "groq", 1, "success", None, None, None, False, False, 10, 5, 15,
-                      12.5, cost, created_at or utc_now_iso(), **extra)  # type: ignore[arg-type]
+    return AttemptRow(
+        request_id,
+        "fast",
+        "m1",
+        "groq",
+        1,
+        "success",
+        None,
+        None,
+        None,
+        False,
+        False,
+        10,
+        5,
+        15,
+        12.5,
+        cost,
+        created_at or utc_now_iso(),
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def attempts(store: Target) -> list[dict]:
@@ -72,16 +90,24 @@ def test_migrations_apply_once_when_many_processes_open_a_new_store_at_once(stor
 
 def test_a_batch_is_written_whole_and_reads_back_column_for_column(store):
     log = get_attempt_log(store)
-    sent = [row(f"r{i}", retry=i % 2, hedged=bool(i % 3 == 0), first_token_ms=1.5 if i % 5 == 0 else None,
-                override_source="FORCE_MODEL" if i == 7 else None, tier="simple" if i % 4 == 0 else None,
-                saved_usd=0.002 * i if i % 6 == 0 else None) for i in range(2500)]
+    sent = [
+        row(
+            f"r{i}",
+            retry=i % 2,
+            hedged=bool(i % 3 == 0),
+            first_token_ms=1.5 if i % 5 == 0 else None,
+            override_source="FORCE_MODEL" if i == 7 else None,
+            tier="simple" if i % 4 == 0 else None,
+            saved_usd=0.002 * i if i % 6 == 0 else None,
+        )
+        for i in range(2500)
+    ]
     for r in sent:
         log.record(r)
     got = attempts(store)
     assert len(got) == 2500
     for r, g in zip(sent, got, strict=True):
-        assert tuple(g[name] for name in AttemptRow._fields) == tuple(
-            int(v) if isinstance(v, bool) else v for v in r)
+        assert tuple(g[name] for name in AttemptRow._fields) == tuple(int(v) if isinstance(v, bool) else v for v in r)
     assert log.problem is None
 
 
@@ -123,9 +149,13 @@ def test_overrides_replace_their_scope_expire_and_leave_an_audit_trail(store):
         db.conn.close()
     assert [o.id for o in cleared] == [per_task.id]
     trail = [(a["action"], a["target"], a["who"], a["detail"]) for a in read_audit(store)]
-    assert [t[:3] for t in trail] == [("force cleared", "m4", "ops@c"), ("force set", "m4", "ops@a"),
-                                      ("disable set", "m3", "ops@a"), ("force set", "m2", "ops@b"),
-                                      ("force set", "m1", "ops@a")]
+    assert [t[:3] for t in trail] == [
+        ("force cleared", "m4", "ops@c"),
+        ("force set", "m4", "ops@a"),
+        ("disable set", "m3", "ops@a"),
+        ("force set", "m2", "ops@b"),
+        ("force set", "m1", "ops@a"),
+    ]
     assert trail[3][3].endswith(f"replaced #{first.id}")
 
 
@@ -222,14 +252,17 @@ def test_postgres_keeps_each_day_in_its_own_partition_and_old_rows_in_the_defaul
     log.record(row("now", created_at=today))
     log.record(row("old", created_at="2020-01-01T12:00:00.000Z"))
     assert log.flush(timeout=30)
-    where = {r["request_id"]: r["part"] for r in query_read_only(
-        store, "SELECT request_id, tableoid::regclass::text AS part FROM attempts")}
+    where = {
+        r["request_id"]: r["part"]
+        for r in query_read_only(store, "SELECT request_id, tableoid::regclass::text AS part FROM attempts")
+    }
     assert where == {"now": partition_name(date.fromisoformat(today[:10])), "old": "attempts_default"}
     db = open_database(store)
     try:
         ensure_partitions(db.conn, date(2020, 1, 1))  # that day's rows already sit in the default partition
-        parts = {r[0] for r in db.conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c "
-                                               "ON c.oid = i.inhrelid")}
+        parts = {
+            r[0] for r in db.conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid")
+        }
     finally:
         db.conn.close()
     assert partition_name(date(2020, 1, 1)) not in parts and partition_name(date(2020, 1, 2)) in parts

@@ -44,8 +44,9 @@ def rows_in(path: Path) -> int:
 
 
 def a_row(request_id: str = "r") -> AttemptRow:
-    return AttemptRow(request_id, "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0,
-                      None, utc_now_iso())
+    return AttemptRow(
+        request_id, "fast", "m", "groq", 1, "success", None, None, None, False, False, 1, 1, 2, 1.0, None, utc_now_iso()
+    )
 
 
 def damage(path: Path) -> None:
@@ -56,7 +57,7 @@ def damage(path: Path) -> None:
     data = bytearray(path.read_bytes())
     page = 4096
     for start in range(3 * page, len(data) - page, 2 * page):
-        data[start + 100:start + 600] = os.urandom(500)
+        data[start + 100 : start + 600] = os.urandom(500)
     path.write_bytes(bytes(data))
     conn = sqlite3.connect(path)
     try:
@@ -99,8 +100,9 @@ CASES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
-async def test_calls_answer_whatever_is_wrong_with_the_file_and_no_row_is_lost(case, make_router, sim, tmp_path,
-                                                                                caplog):
+async def test_calls_answer_whatever_is_wrong_with_the_file_and_no_row_is_lost(
+    case, make_router, sim, tmp_path, caplog
+):
     breaking, fixing, said, spills = CASES[case]
     path = tmp_path / "sub" / "attempts.db" if case == "parent is a file" else tmp_path / "attempts.db"
     breaking(path)
@@ -144,8 +146,13 @@ async def test_a_read_only_folder_is_reported_and_calls_answer(make_router, sim,
 def test_status_says_what_is_wrong_with_the_file(tmp_path):
     path = tmp_path / "attempts.db"
     make_garbage(path)
-    done = subprocess.run([sys.executable, "-m", "app", "status", "--db", str(path)], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "status", "--db", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert done.returncode == 1
     assert str(path) in done.stderr and "not a SQLite database" in done.stderr and "Move the damaged" in done.stderr
 
@@ -166,8 +173,12 @@ for line in sys.stdin:  # a new file's path, given to every interpreter at once
 
 @pytest.mark.slow
 def test_eight_processes_opening_a_new_file_at_once_all_succeed(tmp_path):
-    procs = [subprocess.Popen([sys.executable, "-c", OPENER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, cwd=tmp_path) for _ in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tmp_path
+        )
+        for _ in range(8)
+    ]
     results = []
     try:
         # Every interpreter started and waiting, however long that took on this machine; then, five times, all
@@ -206,8 +217,7 @@ def test_a_lock_held_past_the_exit_deadline_spills_the_rows_and_the_next_process
         asyncio.run(main())
     """)
     try:
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                              cwd=tmp_path)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     finally:
         blocker.rollback()
         blocker.close()
@@ -271,8 +281,14 @@ def test_sigterm_stops_taskrouter_run_cleanly_and_its_attempt_is_logged(tmp_path
     path = tmp_path / "attempts.db"
     sim.script(FAST, {"fault": "hang", "seconds": 30})
     env = {**os.environ, "GROQ_API_KEY": TEST_KEY, "GROQ_BASE_URL": sim.base_url, "ATTEMPTS_DB_PATH": str(path)}
-    proc = subprocess.Popen([sys.executable, "-m", "app", "run", "fast", "hi"], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "run", "fast", "hi"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(lambda: sim.calls(FAST) == 1, 30, "the call to reach the simulator")
         proc.send_signal(signal.SIGTERM)
@@ -292,8 +308,13 @@ def test_sigterm_stops_taskrouter_run_cleanly_and_its_attempt_is_logged(tmp_path
 @pytest.mark.slow
 def test_sigterm_stops_the_demo_cleanly_with_every_row_whole(tmp_path):
     path = tmp_path / "demo.db"
-    proc = subprocess.Popen([sys.executable, "-m", "app", "demo", "--requests", "100000", "--db", str(path)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "demo", "--requests", "100000", "--db", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(lambda: path.exists() and rows_in(path) > 50, 60, "the demo to log some rows")
         proc.send_signal(signal.SIGTERM)
@@ -351,17 +372,40 @@ def test_an_asgi_app_under_a_real_server_logs_every_attempt_when_stopped_with_si
     path = tmp_path / "attempts.db"
     (tmp_path / "asgi_app.py").write_text(ASGI_APP)
     port = _free_port()
-    env = {**os.environ, "GROQ_API_KEY": TEST_KEY, "GROQ_BASE_URL": sim.base_url, "ATTEMPTS_DB_PATH": str(path),
-           "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "asgi_app:application", "--host", "127.0.0.1",
-                               "--port", str(port), "--log-level", "warning"], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "GROQ_API_KEY": TEST_KEY,
+        "GROQ_BASE_URL": sim.base_url,
+        "ATTEMPTS_DB_PATH": str(path),
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "asgi_app:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def up() -> bool:
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
             except httpx.HTTPError:
                 return server.poll() is not None
+
         _wait_for(up, 30, "uvicorn to answer")
         sim.set_profile(FAST, ModelProfile(latency_ms=400, latency_sigma=0.0))
         with ThreadPoolExecutor(20) as pool:  # twenty requests in flight when SIGTERM arrives
@@ -390,13 +434,16 @@ def _tiny_disk(path: Path) -> bool:
     path.mkdir()
     if os.geteuid() != 0:
         return False
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(path)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(path)], capture_output=True).returncode
+        == 0
+    )
 
 
 @pytest.mark.slow
-async def test_a_full_disk_is_reported_once_calls_answer_and_rows_wait_until_there_is_room(make_router, sim,
-                                                                                           tmp_path, caplog):
+async def test_a_full_disk_is_reported_once_calls_answer_and_rows_wait_until_there_is_room(
+    make_router, sim, tmp_path, caplog
+):
     disk = tmp_path / "disk"
     if not _tiny_disk(disk):
         pytest.skip("needs root and permission to mount a tmpfs (a disk that can really fill up)")

@@ -28,9 +28,13 @@ SQLITE_ONLY_KEYS = {"attempts": ("id",)}
 
 # A column's kind, as both backends store its values.
 _KINDS = {
-    "integer": "integer", "bigint": "integer", "smallint": "integer",
+    "integer": "integer",
+    "bigint": "integer",
+    "smallint": "integer",
     "text": "text",
-    "real": "real", "float": "real", "double precision": "real",
+    "real": "real",
+    "float": "real",
+    "double precision": "real",
 }
 
 
@@ -41,8 +45,12 @@ def _kind(declared: str) -> str:
 def sqlite_schema(path: Path) -> dict[str, dict]:
     conn = sqlite3.connect(path)
     try:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
         schema: dict[str, dict] = {}
         for table in tables:
             info = conn.execute(f"PRAGMA table_info({table})").fetchall()
@@ -64,24 +72,35 @@ def sqlite_schema(path: Path) -> dict[str, dict]:
 def postgres_schema(target: PostgresTarget) -> dict[str, dict]:
     conn = connect(target, read_only=True)
     try:
-        tables = [r[0] for r in conn.execute(
-            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace "
-            "AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace "
+                "AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1"
+            )
+        ]
         schema: dict[str, dict] = {}
         for table in tables:
-            columns = {r[0]: _kind(r[1]) for r in conn.execute(
-                "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a "
-                "WHERE a.attrelid = ?::regclass AND a.attnum > 0 AND NOT a.attisdropped", (table,))}
+            columns = {
+                r[0]: _kind(r[1])
+                for r in conn.execute(
+                    "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a "
+                    "WHERE a.attrelid = ?::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+                    (table,),
+                )
+            }
             key: tuple[str, ...] = ()
             indexes = set()
             # Each indexed column, with the index's collation when it is not the column's own.
             for r in conn.execute(
-                    "SELECT i.indisprimary, ARRAY(SELECT a.attname || CASE WHEN c.oid <> a.attcollation "
-                    "THEN ' COLLATE \"' || c.collname || '\"' ELSE '' END "
-                    "FROM unnest(i.indkey::int2[], i.indcollation::oid[]) WITH ORDINALITY k(n, coll, o) "
-                    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n "
-                    "LEFT JOIN pg_collation c ON c.oid = k.coll ORDER BY k.o) "
-                    "FROM pg_index i WHERE i.indrelid = ?::regclass", (table,)):
+                "SELECT i.indisprimary, ARRAY(SELECT a.attname || CASE WHEN c.oid <> a.attcollation "
+                "THEN ' COLLATE \"' || c.collname || '\"' ELSE '' END "
+                "FROM unnest(i.indkey::int2[], i.indcollation::oid[]) WITH ORDINALITY k(n, coll, o) "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n "
+                "LEFT JOIN pg_collation c ON c.oid = k.coll ORDER BY k.o) "
+                "FROM pg_index i WHERE i.indrelid = ?::regclass",
+                (table,),
+            ):
                 if r[0]:
                     key = tuple(r[1])
                 else:
@@ -105,8 +124,18 @@ def test_both_migration_lists_create_the_same_tables(schemas):
     sqlite, postgres = schemas
     assert set(postgres) - set(sqlite) == POSTGRES_ONLY_TABLES
     assert set(sqlite) - set(postgres) == set()
-    assert {"attempts", "model_status", "checks", "overrides", "audit", "attempts_hourly", "attempts_daily",
-            "rollup_state", "response_cache", "_taskrouter_migrations"} <= set(sqlite)
+    assert {
+        "attempts",
+        "model_status",
+        "checks",
+        "overrides",
+        "audit",
+        "attempts_hourly",
+        "attempts_daily",
+        "rollup_state",
+        "response_cache",
+        "_taskrouter_migrations",
+    } <= set(sqlite)
 
 
 def test_every_table_has_the_same_columns_of_the_same_kinds(schemas):
@@ -121,9 +150,14 @@ def test_primary_keys_and_the_indexes_readers_rely_on_are_the_same(schemas):
         assert SQLITE_ONLY_KEYS.get(table, sqlite[table]["key"]) == sqlite[table]["key"], table
         assert POSTGRES_ONLY_KEYS.get(table, sqlite[table]["key"]) == postgres[table]["key"], table
         assert postgres[table]["indexes"] == sqlite[table]["indexes"] | POSTGRES_ONLY_INDEXES.get(table, set()), table
-    assert sqlite["attempts"]["indexes"] == {("created_at",), ("model", "created_at"), ("task_type", "created_at"),
-                                             ("request_id",), ("outcome", "created_at"),
-                                             ("error_kind", "created_at")}
+    assert sqlite["attempts"]["indexes"] == {
+        ("created_at",),
+        ("model", "created_at"),
+        ("task_type", "created_at"),
+        ("request_id",),
+        ("outcome", "created_at"),
+        ("error_kind", "created_at"),
+    }
     assert sqlite["attempts_hourly"]["key"] == ("hour", "task_type", "model", "attempt", "outcome", "error_kind")
     assert (sqlite["response_cache"]["key"], sqlite["response_cache"]["indexes"]) == (("key",), {("expires_at",)})
 

@@ -59,8 +59,15 @@ async def test_nothing_is_sent_before_the_first_read(sim, make_router):
     assert sim.calls(A) == 0
 
 
-@pytest.mark.parametrize("fault", ["server_error", "rate_limit", {"fault": "stream_error", "after_chunks": 0},
-                                   {"fault": "stream_cut", "after_chunks": 0}])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "server_error",
+        "rate_limit",
+        {"fault": "stream_error", "after_chunks": 0},
+        {"fault": "stream_cut", "after_chunks": 0},
+    ],
+)
 async def test_a_failure_before_the_first_token_is_invisible(sim, make_router, db_path, fault):
     sim.script(A, fault)
     stream = make_router().stream("pair", USER)
@@ -117,7 +124,9 @@ async def test_a_stream_closed_cleanly_before_any_text_falls_back(sim, make_rout
     assert resp.model_used == B and resp.fallback_used and text == resp.content and text.startswith(f"[{B}]")
     rows = rows_of(db_path, resp.request_id)
     assert [(r["model"], r["outcome"], r["error_kind"]) for r in rows] == [
-        (A, "failure", "connection"), (B, "success", None)]
+        (A, "failure", "connection"),
+        (B, "success", None),
+    ]
     assert "ended without a finish reason" in rows[0]["error_message"]
 
 
@@ -125,8 +134,13 @@ async def test_a_stream_closed_cleanly_before_any_text_falls_back(sim, make_rout
 async def test_a_stream_closed_cleanly_after_text_is_interrupted(sim, make_router, db_path, provider, monkeypatch):
     if provider == "openai_compatible":
         monkeypatch.setenv("SIM_KEY", TEST_KEY)
-        ai_models.MODEL_CATALOG[A] = ModelInfo(input_price=0.15, output_price=0.60, provider="openai_compatible",
-                                               base_url=sim.openai_base_url, api_key_env="SIM_KEY")
+        ai_models.MODEL_CATALOG[A] = ModelInfo(
+            input_price=0.15,
+            output_price=0.60,
+            provider="openai_compatible",
+            base_url=sim.openai_base_url,
+            api_key_env="SIM_KEY",
+        )
     sim.script(A, {"fault": "stream_cut", "after_chunks": 3, "framing": "close"})
     stream = make_router().stream("pair", USER, max_tokens=30)
     seen: list[str] = []
@@ -137,7 +151,11 @@ async def test_a_stream_closed_cleanly_after_text_is_interrupted(sim, make_route
     assert sim.calls(B) == 0
     [row] = rows_of(db_path, caught.value.request_id)
     assert (row["model"], row["outcome"], row["error_kind"], row["completion_tokens"]) == (
-        A, "failure", "stream_interrupted", 3)
+        A,
+        "failure",
+        "stream_interrupted",
+        3,
+    )
     assert "ended without a finish reason" in row["error_message"]
 
 
@@ -233,8 +251,12 @@ async def test_an_openai_compatible_endpoint_streams_with_usage(make_router, db_
     with Simulator(api_key="local-key-123", default_profile=ModelProfile()) as local:
         monkeypatch.setenv("LOCAL_STREAM_KEY", "local-key-123")
         ai_models.MODEL_CATALOG["local/llama"] = ModelInfo(
-            provider="openai_compatible", base_url=local.openai_base_url, api_key_env="LOCAL_STREAM_KEY",
-            input_price=1.0, output_price=1.0)
+            provider="openai_compatible",
+            base_url=local.openai_base_url,
+            api_key_env="LOCAL_STREAM_KEY",
+            input_price=1.0,
+            output_price=1.0,
+        )
         ai_models.MODEL_REGISTRY["private"] = ["local/llama"]
         stream = make_router().stream("private", USER, max_tokens=5)
         text = "".join(await read_all(stream))
@@ -253,7 +275,10 @@ async def test_a_forced_model_is_retried_before_its_first_token(sim, make_router
     assert text.startswith(f"[{A}]") and sim.calls(B) == 0
     rows = rows_of(db_path, stream.response.request_id)
     assert [(r["model"], r["error_kind"], r["retry"], r["forced"]) for r in rows] == [
-        (A, "server_error", 0, 1), (A, "connection", 1, 1), (A, None, 2, 1)]
+        (A, "server_error", 0, 1),
+        (A, "connection", 1, 1),
+        (A, None, 2, 1),
+    ]
 
 
 async def test_a_stream_spends_and_respects_the_daily_budget(sim, make_router, db_path):

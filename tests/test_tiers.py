@@ -12,19 +12,27 @@ from app.testing import fake_models, reply
 pytestmark = pytest.mark.anyio
 
 SMALL, MID, BIG, PLAIN, SPARE = "sim/small", "sim/mid", "sim/big", "sim/plain", "sim/spare"
-HARD = [{"role": "user", "content": (
-    "Step 1: write a Python function that parses this CSV and computes the rolling variance.\n"
-    "Step 2: prove that your algorithm is O(n) and derive the numerical error bound in LaTeX, e.g. "
-    "$\\sigma^2 = \\frac{1}{n}\\sum_i (x_i - \\mu)^2$.\n"
-    "Step 3: then return exactly one JSON object with the fields code, proof and bound; you must not omit any.\n"
-    "```python\nimport csv\ndef rolling(rows):\n    ...\n```\n" * 6)}]
+HARD = [
+    {
+        "role": "user",
+        "content": (
+            "Step 1: write a Python function that parses this CSV and computes the rolling variance.\n"
+            "Step 2: prove that your algorithm is O(n) and derive the numerical error bound in LaTeX, e.g. "
+            "$\\sigma^2 = \\frac{1}{n}\\sum_i (x_i - \\mu)^2$.\n"
+            "Step 3: then return exactly one JSON object with the fields code, proof and bound; "
+            "you must not omit any.\n"
+            "```python\nimport csv\ndef rolling(rows):\n    ...\n```\n" * 6
+        ),
+    }
+]
 
 
 @pytest.fixture
 def tiered(monkeypatch: pytest.MonkeyPatch) -> None:
     registry = ai_models.MODEL_REGISTRY
-    registry.update({"t": [PLAIN], "t:simple": [SMALL, SPARE], "t:medium": [MID], "t:complex": [BIG],
-                     "fallback": [PLAIN]})
+    registry.update(
+        {"t": [PLAIN], "t:simple": [SMALL, SPARE], "t:medium": [MID], "t:complex": [BIG], "fallback": [PLAIN]}
+    )
 
 
 def models_and_kinds(db_path) -> list[tuple[str, str, str | None]]:
@@ -34,19 +42,29 @@ def models_and_kinds(db_path) -> list[tuple[str, str, str | None]]:
 async def test_a_tier_starts_the_chain_on_its_list_then_the_higher_tiers_then_the_task_s(sim, make_router, tiered):
     router = make_router()
     assert [c.model for c in router.chains.get("t", ai_models.MODEL_REGISTRY, tier="medium").candidates] == [
-        MID, BIG, PLAIN]
+        MID,
+        BIG,
+        PLAIN,
+    ]
     assert [(c.model, c.tier) for c in router.chains.get("t", ai_models.MODEL_REGISTRY, tier="simple").candidates] == [
-        (SMALL, "simple"), (SPARE, "simple"), (MID, "medium"), (BIG, "complex"), (PLAIN, None)]
+        (SMALL, "simple"),
+        (SPARE, "simple"),
+        (MID, "medium"),
+        (BIG, "complex"),
+        (PLAIN, None),
+    ]
     response = await router.execute("t", USER, tier="simple")
     assert (response.model_used, response.tier, response.complexity) == (SMALL, "simple", None)
     plain = await router.execute("t", USER)  # no tier: the task's own list, as before tiers existed
     assert (plain.model_used, plain.tier) == (PLAIN, None)
 
 
-async def test_a_refused_simple_answer_escalates_to_the_next_tier_and_both_rows_are_logged(sim, make_router, db_path,
-                                                                                          tiered):
-    sim.script(SMALL, {"fault": "ok", "content": "the start of an answer", "finish_reason": "length",
-                       "completion_tokens": 40})
+async def test_a_refused_simple_answer_escalates_to_the_next_tier_and_both_rows_are_logged(
+    sim, make_router, db_path, tiered
+):
+    sim.script(
+        SMALL, {"fault": "ok", "content": "the start of an answer", "finish_reason": "length", "completion_tokens": 40}
+    )
     response = await make_router().execute("t", USER, tier="simple")
     assert (response.model_used, response.tier) == (MID, "medium")
     # The rest of the simple tier (SPARE) is passed over: a refusal means the tier is too weak for the request.
@@ -66,23 +84,39 @@ async def test_the_caller_s_validator_escalates_a_tiered_request_too(sim, make_r
 
 
 async def test_empty_answers_and_refusals_escalate_and_the_last_model_s_answer_is_kept(tiered):
-    script = {SMALL: "I'm sorry, but I can't help with that request.", MID: reply(""),
-              BIG: reply("cut", finish_reason="length"), PLAIN: reply("also cut", finish_reason="length")}
+    script = {
+        SMALL: "I'm sorry, but I can't help with that request.",
+        MID: reply(""),
+        BIG: reply("cut", finish_reason="length"),
+        PLAIN: reply("also cut", finish_reason="length"),
+    }
     with fake_models(script) as fake:
         response = await ai_models.execute_task("t", USER, tier="simple")
         rows = fake.attempts()
     # Nothing is left after the task's own list: its answer, cut or not, is the request's answer.
     assert (response.model_used, response.content, response.finish_reason) == (PLAIN, "also cut", "length")
     assert [(r["model"], r["error_kind"]) for r in rows] == [
-        (SMALL, "refused"), (MID, "refused"), (BIG, "refused"), (PLAIN, None)]
+        (SMALL, "refused"),
+        (MID, "refused"),
+        (BIG, "refused"),
+        (PLAIN, None),
+    ]
     assert [r["error_message"] for r in rows[:3]] == [
-        "escalated: the model declined to answer", "escalated: the answer is empty",
-        "escalated: the answer was cut at its length limit (finish_reason length)"]
+        "escalated: the model declined to answer",
+        "escalated: the answer is empty",
+        "escalated: the answer was cut at its length limit (finish_reason length)",
+    ]
 
 
 async def test_a_session_never_starts_below_the_highest_tier_it_reached(tiered):
-    with fake_models({SMALL: reply("", finish_reason="length"), MID: reply("", finish_reason="length"),
-                      BIG: "deep answer", "*": "plain"}) as fake:
+    with fake_models(
+        {
+            SMALL: reply("", finish_reason="length"),
+            MID: reply("", finish_reason="length"),
+            BIG: "deep answer",
+            "*": "plain",
+        }
+    ) as fake:
         first = await ai_models.execute_task("t", USER, tier="simple", session_id="conversation-1")
         second = await ai_models.execute_task("t", USER, tier="simple", session_id="conversation-1")
         other = await ai_models.execute_task("t", USER, tier="medium", session_id="conversation-2")
@@ -138,18 +172,25 @@ async def test_learn_mode_starts_a_tier_past_a_model_refused_too_often(tiered):
     assert learned.model_used == MID
     # The skip says why; the tier's next model is still tried on its own record.
     assert [(a.model, a.outcome.value, a.error_kind.value) for a in learned.attempts[:2]] == [
-        (SMALL, "skipped", "refused"), (SPARE, "failure", "refused")]
-    assert "learned (CASCADE_LEARN): 5 of its last 5 answers on the simple tier were refused" in rows[-3][
-        "error_message"]
+        (SMALL, "skipped", "refused"),
+        (SPARE, "failure", "refused"),
+    ]
+    assert (
+        "learned (CASCADE_LEARN): 5 of its last 5 answers on the simple tier were refused" in rows[-3]["error_message"]
+    )
     assert [c.model for c in fake.calls].count(SMALL) == 5  # no call once it had learned
 
 
 async def test_rows_carry_their_tier_and_what_they_saved_against_the_task_s_first_model(tiered):
     from app.registry.catalog import ModelInfo
 
-    ai_models.MODEL_CATALOG.update({PLAIN: ModelInfo(input_price=1.0, output_price=1.0),
-                                    SMALL: ModelInfo(input_price=0.1, output_price=0.1),
-                                    MID: ModelInfo(input_price=0.5, output_price=0.5)})
+    ai_models.MODEL_CATALOG.update(
+        {
+            PLAIN: ModelInfo(input_price=1.0, output_price=1.0),
+            SMALL: ModelInfo(input_price=0.1, output_price=0.1),
+            MID: ModelInfo(input_price=0.5, output_price=0.5),
+        }
+    )
     usage = {"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000}
     script = {SMALL: reply("", usage=usage, finish_reason="length"), MID: reply("fine", usage=usage)}
     with fake_models(script) as fake:
@@ -169,10 +210,18 @@ async def test_learn_mode_starts_from_what_the_attempt_log_says(tiered, tmp_path
         for _ in range(5):
             await ai_models.execute_task("t", USER, tier="simple")
     # A new process: nothing in memory, the log on disk.
-    with fake_models({SMALL: refused, SPARE: refused, MID: "fine"}, attempts_db_path=db, cascade_learn=True,
-                     cascade_learn_window=5, cascade_learn_refused_ratio=0.5) as fake:
+    with fake_models(
+        {SMALL: refused, SPARE: refused, MID: "fine"},
+        attempts_db_path=db,
+        cascade_learn=True,
+        cascade_learn_window=5,
+        cascade_learn_refused_ratio=0.5,
+    ) as fake:
         assert ai_models.get_router().learning.seeded.wait(10)
         response = await ai_models.execute_task("t", USER, tier="simple")
     assert [(a.model, a.outcome.value) for a in response.attempts] == [
-        (SMALL, "skipped"), (SPARE, "failure"), (MID, "success")]
+        (SMALL, "skipped"),
+        (SPARE, "failure"),
+        (MID, "success"),
+    ]
     assert [c.model for c in fake.calls] == [SPARE, MID]

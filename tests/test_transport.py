@@ -25,18 +25,23 @@ TRANSPORTS = ["aiohttp", "httpx"]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize(("fault", "kind"), [
-    ("disconnect", "connection"),
-    ({"fault": "hang", "seconds": 30}, "timeout"),
-    ("server_error", "server_error"),
-    ("rate_limit", "rate_limited"),
-])
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("disconnect", "connection"),
+        ({"fault": "hang", "seconds": 30}, "timeout"),
+        ("server_error", "server_error"),
+        ("rate_limit", "rate_limited"),
+    ],
+)
 async def test_each_transport_reports_the_same_failure_kind(sim, make_router, db_path, transport, fault, kind):
     sim.script(FIRST, fault)
     resp = await make_router(http_transport=transport, llm_timeout_seconds=0.5).execute("reasoning", USER)
     assert resp.model_used == SECOND
     assert [(r["model"], r["outcome"], r["error_kind"]) for r in logged_rows(db_path)] == [
-        (FIRST, "failure", kind), (SECOND, "success", None)]
+        (FIRST, "failure", kind),
+        (SECOND, "success", None),
+    ]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -50,12 +55,15 @@ async def test_a_refused_connection_is_a_connection_failure_on_each_transport(ma
     assert caught.value.attempts[0].message.startswith("connection failed: ")
 
 
-@pytest.mark.parametrize(("aiohttp_error", "expected"), [
-    (aiohttp.ServerDisconnectedError(), ProviderConnectionError),
-    (aiohttp.ClientOSError(104, "Connection reset by peer"), ProviderConnectionError),
-    (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), ProviderTimeout),
-    (aiohttp.ConnectionTimeoutError("Connection timeout"), ProviderTimeout),
-])
+@pytest.mark.parametrize(
+    ("aiohttp_error", "expected"),
+    [
+        (aiohttp.ServerDisconnectedError(), ProviderConnectionError),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), ProviderConnectionError),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), ProviderTimeout),
+        (aiohttp.ConnectionTimeoutError("Connection timeout"), ProviderTimeout),
+    ],
+)
 def test_aiohttp_errors_behind_httpx_aiohttps_connect_timeout_are_told_apart(aiohttp_error, expected):
     """httpx-aiohttp turns every aiohttp connection error into httpx.ConnectTimeout; the cause decides."""
     request = httpx.Request("POST", "http://127.0.0.1/openai/v1/chat/completions")
@@ -97,8 +105,9 @@ def test_no_unclosed_session_warnings_at_exit(sim, tmp_path):
         gc.collect()
         print(app.execute_task_sync("fast", [{{"role": "user", "content": "hi"}}]).model_used)
     """)
-    done = subprocess.run([sys.executable, "-X", "dev", "-c", script], capture_output=True, text=True, timeout=60,
-                          cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ai_models.MODEL_REGISTRY["fast"][0]
     assert "Unclosed" not in done.stderr and "unclosed" not in done.stderr, done.stderr

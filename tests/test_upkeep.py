@@ -64,8 +64,9 @@ def test_a_file_no_router_logs_to_any_more_is_forgotten(tmp_path: Path) -> None:
     assert upkeep.run_due() == [] and runs == [] and upkeep.watched() == {}
 
 
-def test_a_failing_run_is_logged_once_and_retried_next_interval(tmp_path: Path,
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_run_is_logged_once_and_retried_next_interval(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = Clock()
 
     def broken(path: Path, days: int) -> None:

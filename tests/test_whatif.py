@@ -42,13 +42,44 @@ output_price = 8.0
 """
 
 
-def _row(request: str, task: str, model: str, attempt: int, outcome: str, *, ago: timedelta = timedelta(hours=1),
-         prompt: int | None = None, completion: int | None = None, cached: int | None = None,
-         cost: float | None = None, kind: str | None = None, tier: str | None = None) -> AttemptRow:
+def _row(
+    request: str,
+    task: str,
+    model: str,
+    attempt: int,
+    outcome: str,
+    *,
+    ago: timedelta = timedelta(hours=1),
+    prompt: int | None = None,
+    completion: int | None = None,
+    cached: int | None = None,
+    cost: float | None = None,
+    kind: str | None = None,
+    tier: str | None = None,
+) -> AttemptRow:
     at = (datetime.now(UTC) - ago).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     total = None if prompt is None else prompt + (completion or 0)
-    return AttemptRow(request, task, model, "groq", attempt, outcome, kind, None, None, 0, 0, prompt, completion,
-                      total, 100.0, cost, at, cached_tokens=cached, tier=tier)
+    return AttemptRow(
+        request,
+        task,
+        model,
+        "groq",
+        attempt,
+        outcome,
+        kind,
+        None,
+        None,
+        0,
+        0,
+        prompt,
+        completion,
+        total,
+        100.0,
+        cost,
+        at,
+        cached_tokens=cached,
+        tier=tier,
+    )
 
 
 # The known log. Replayed under NEW_TOML:
@@ -64,8 +95,9 @@ def _row(request: str, task: str, model: str, attempt: int, outcome: str, *, ago
 ROWS = [
     _row("r1", "fast", SMALL, 1, "success", prompt=1000, completion=500, cached=0, cost=0.002),
     _row("r2", "fast", SMALL, 1, "success", prompt=2000, completion=1000, cached=1000, cost=0.0035),
-    _row("r3", "reasoning", SMALL, 1, "failure", prompt=500, completion=200, cost=0.0009, kind="refused",
-         tier="simple"),
+    _row(
+        "r3", "reasoning", SMALL, 1, "failure", prompt=500, completion=200, cost=0.0009, kind="refused", tier="simple"
+    ),
     _row("r3", "reasoning", BIG, 2, "success", prompt=500, completion=300, cost=0.011, tier="medium"),
     _row("r4", "reasoning", BIG, 1, "success", prompt=1000, completion=1000, cost=0.03, tier="complex"),
     _row("r5", "fast", SMALL, 1, "success", ago=timedelta(days=8), prompt=10**6, completion=0, cost=1.0),
@@ -113,13 +145,33 @@ def task(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 EXPECTED = {
-    "fast": {"requests": 3, "compared": 2, "logged_usd": 0.0055, "other_calls_usd": 0.0, "replayed_usd": 0.024,
-             "left_out": {"no token counts logged": 1}, "new_first_models": {MID: 3}},
-    "reasoning": {"requests": 3, "compared": 3, "logged_usd": 0.0425, "other_calls_usd": 0.0009,
-                  "replayed_usd": 0.035, "left_out": {}, "new_first_models": {MID: 1, BIG: 1, SMALL: 1}},
-    "summarization": {"requests": 1, "compared": 0, "logged_usd": 0.0, "other_calls_usd": 0.0, "replayed_usd": 0.0,
-                      "left_out": {"the logged cost is unknown (its model had no price)": 1},
-                      "new_first_models": {SMALL: 1}},
+    "fast": {
+        "requests": 3,
+        "compared": 2,
+        "logged_usd": 0.0055,
+        "other_calls_usd": 0.0,
+        "replayed_usd": 0.024,
+        "left_out": {"no token counts logged": 1},
+        "new_first_models": {MID: 3},
+    },
+    "reasoning": {
+        "requests": 3,
+        "compared": 3,
+        "logged_usd": 0.0425,
+        "other_calls_usd": 0.0009,
+        "replayed_usd": 0.035,
+        "left_out": {},
+        "new_first_models": {MID: 1, BIG: 1, SMALL: 1},
+    },
+    "summarization": {
+        "requests": 1,
+        "compared": 0,
+        "logged_usd": 0.0,
+        "other_calls_usd": 0.0,
+        "replayed_usd": 0.0,
+        "left_out": {"the logged cost is unknown (its model had no price)": 1},
+        "new_first_models": {SMALL: 1},
+    },
 }
 
 
@@ -149,8 +201,11 @@ def test_the_known_log_replayed_under_a_toml_file(logged: Path, new_toml: Path, 
 def test_the_text_report_shows_the_same_figures(logged: Path, new_toml: Path, capsys) -> None:
     assert cli.main(["whatif", "--registry", str(new_toml), "--db", str(logged)]) == 0
     out = capsys.readouterr().out
-    table = {line.split()[0]: line.split()[1:] for line in out.splitlines()
-             if line.split() and line.split()[0] in ("fast", "reasoning", "summarization", "total")}
+    table = {
+        line.split()[0]: line.split()[1:]
+        for line in out.splitlines()
+        if line.split() and line.split()[0] in ("fast", "reasoning", "summarization", "total")
+    }
     assert table["fast"] == ["3", "2", "$0.005500", "$0.000000", "$0.024000", "+$0.018500", "+336.4%"]
     assert table["reasoning"] == ["3", "3", "$0.042500", "$0.000900", "$0.035000", "-$0.007500", "-17.6%"]
     assert table["summarization"] == ["1", "0", "$0.000000", "$0.000000", "$0.000000", "$0.000000", "-"]
@@ -163,9 +218,11 @@ def test_the_text_report_shows_the_same_figures(logged: Path, new_toml: Path, ca
 
 def test_a_python_file_and_the_days_and_task_options(logged: Path, tmp_path: Path, capsys) -> None:
     tables = tmp_path / "tables.py"
-    tables.write_text('from app.registry.catalog import ModelInfo\n\n'
-                      'MODEL_REGISTRY = {"fast": ["m/big"], "reasoning": ["m/small"]}\n'
-                      'MODEL_CATALOG = {"m/small": ModelInfo(input_price=2.0, output_price=4.0)}\n')
+    tables.write_text(
+        "from app.registry.catalog import ModelInfo\n\n"
+        'MODEL_REGISTRY = {"fast": ["m/big"], "reasoning": ["m/small"]}\n'
+        'MODEL_CATALOG = {"m/small": ModelInfo(input_price=2.0, output_price=4.0)}\n'
+    )
     report = run_json(capsys, "--registry", str(tables), "--db", str(logged), "--task", "fast", "--days", "9")
     (fast,) = report["tasks"]
     # r5 (8 days ago) is in: 1,000,000 prompt tokens on m/big cost $10 instead of the $1 logged.
@@ -175,8 +232,9 @@ def test_a_python_file_and_the_days_and_task_options(logged: Path, tmp_path: Pat
     report = run_json(capsys, "--registry", str(tables), "--db", str(logged), "--task", "reasoning")
     # The Python catalog replaces m/small's entry whole: no cached price any more, new input and output prices.
     (reasoning,) = report["tasks"]
-    assert reasoning["replayed_usd"] == pytest.approx((500 * 2 + 300 * 4 + 1000 * 2 + 1000 * 4 + 400 * 2 + 100 * 4)
-                                                      / 1e6, abs=1e-12)
+    assert reasoning["replayed_usd"] == pytest.approx(
+        (500 * 2 + 300 * 4 + 1000 * 2 + 1000 * 4 + 400 * 2 + 100 * 4) / 1e6, abs=1e-12
+    )
     assert reasoning["logged_usd"] == pytest.approx(0.0425, abs=1e-12)
 
 
@@ -195,8 +253,10 @@ def test_an_unpriced_or_missing_model_is_left_out_and_said(logged: Path, tmp_pat
     tables = tmp_path / "tables.toml"
     tables.write_text('[registry]\nfast = ["m/unknown"]\nreasoning = ["m/unpriced"]\nfallback = ["m/small"]\n')
     report = run_json(capsys, "--registry", str(tables), "--db", str(logged))
-    assert task(report, "fast")["left_out"] == {"no price for m/unknown in the catalog replayed": 2,
-                                                "no token counts logged": 1}
+    assert task(report, "fast")["left_out"] == {
+        "no price for m/unknown in the catalog replayed": 2,
+        "no token counts logged": 1,
+    }
     assert task(report, "reasoning")["left_out"] == {"no price for m/unpriced in the catalog replayed": 3}
     # summarization is not in the new registry: its fallback list does not make it a task.
     assert task(report, "summarization")["left_out"] == {"the registry replayed gives the task no model": 1}
@@ -207,13 +267,18 @@ def test_a_log_written_before_tiers_replays_every_request_untiered(tmp_path: Pat
     old = tmp_path / "old.db"
     conn = sqlite3.connect(old)
     with conn:
-        conn.execute("CREATE TABLE attempts (id INTEGER PRIMARY KEY, request_id TEXT, task_type TEXT, model TEXT, "
-                     "provider TEXT, attempt INTEGER, outcome TEXT, error_kind TEXT, prompt_tokens INTEGER, "
-                     "completion_tokens INTEGER, cost_usd REAL, created_at TEXT)")
+        conn.execute(
+            "CREATE TABLE attempts (id INTEGER PRIMARY KEY, request_id TEXT, task_type TEXT, model TEXT, "
+            "provider TEXT, attempt INTEGER, outcome TEXT, error_kind TEXT, prompt_tokens INTEGER, "
+            "completion_tokens INTEGER, cost_usd REAL, created_at TEXT)"
+        )
         at = (datetime.now(UTC) - timedelta(hours=2)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        conn.execute("INSERT INTO attempts (request_id, task_type, model, provider, attempt, outcome, prompt_tokens, "
-                     "completion_tokens, cost_usd, created_at) VALUES ('q1', 'reasoning', 'm/big', 'groq', 1, "
-                     "'success', 500, 300, 0.011, ?)", (at,))
+        conn.execute(
+            "INSERT INTO attempts (request_id, task_type, model, provider, attempt, outcome, prompt_tokens, "
+            "completion_tokens, cost_usd, created_at) VALUES ('q1', 'reasoning', 'm/big', 'groq', 1, "
+            "'success', 500, 300, 0.011, ?)",
+            (at,),
+        )
     conn.close()
     report = run_json(capsys, "--registry", str(new_toml), "--db", str(old))
     (reasoning,) = report["tasks"]
@@ -222,8 +287,7 @@ def test_a_log_written_before_tiers_replays_every_request_untiered(tmp_path: Pat
     assert reasoning["replayed_usd"] == pytest.approx(0.011, abs=1e-12)
 
 
-def test_text_from_the_database_is_printed_without_control_characters(tmp_path: Path, new_toml: Path,
-                                                                      capsys) -> None:
+def test_text_from_the_database_is_printed_without_control_characters(tmp_path: Path, new_toml: Path, capsys) -> None:
     path = tmp_path / "attempts.db"
     write_log(path, [_row("x1", "fast\x1b[2J\u202e", SMALL, 1, "success", prompt=10, completion=10, cost=0.00003)])
     assert cli.main(["whatif", "--registry", str(new_toml), "--db", str(path)]) == 0
@@ -232,23 +296,40 @@ def test_text_from_the_database_is_printed_without_control_characters(tmp_path: 
     assert "fast?[2J?" in out
 
 
-@pytest.mark.parametrize(("content", "suffix", "message"), [
-    (None, ".toml", "--registry {path}: there is no such file"),
-    ("[registry\nfast = [", ".toml", "--registry {path}: cannot read it: "),
-    ('[registry]\nfast = "m/small"\n', ".toml", "--registry {path}: registry['fast'] must be a list of model names"),
-    ('[catalog."m/x"]\ninput_price = "cheap"\n', ".toml",
-     "--registry {path}: catalog.'m/x'.input_price has the wrong type: 'cheap'"),
-    ('[prices]\nx = 1\n', ".toml", "--registry {path}: unknown table 'prices'; known: registry, catalog"),
-    ("MODEL_REGISTRY = {'fast': ['m/small']\n", ".py", "--registry {path}, line 1: it is not valid Python"),
-    ("raise RuntimeError('no network here')\n", ".py",
-     "--registry {path}: running it failed: RuntimeError: no network here"),
-    ("MODEL_CATALOG = {'m/small': {'input_price': 1}}\n", ".py",
-     "--registry {path}: MODEL_CATALOG must map model names to ModelInfo(...) entries"),
-    ("X = 1\n", ".py", "--registry {path} defines neither a registry nor a catalog"),
-    ("fast: [m/small]\n", ".yaml", "--registry {path}: give a .py file"),
-])
-def test_a_bad_file_is_a_clear_error(logged: Path, tmp_path: Path, capsys, content: str | None, suffix: str,
-                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "suffix", "message"),
+    [
+        (None, ".toml", "--registry {path}: there is no such file"),
+        ("[registry\nfast = [", ".toml", "--registry {path}: cannot read it: "),
+        (
+            '[registry]\nfast = "m/small"\n',
+            ".toml",
+            "--registry {path}: registry['fast'] must be a list of model names",
+        ),
+        (
+            '[catalog."m/x"]\ninput_price = "cheap"\n',
+            ".toml",
+            "--registry {path}: catalog.'m/x'.input_price has the wrong type: 'cheap'",
+        ),
+        ("[prices]\nx = 1\n", ".toml", "--registry {path}: unknown table 'prices'; known: registry, catalog"),
+        ("MODEL_REGISTRY = {'fast': ['m/small']\n", ".py", "--registry {path}, line 1: it is not valid Python"),
+        (
+            "raise RuntimeError('no network here')\n",
+            ".py",
+            "--registry {path}: running it failed: RuntimeError: no network here",
+        ),
+        (
+            "MODEL_CATALOG = {'m/small': {'input_price': 1}}\n",
+            ".py",
+            "--registry {path}: MODEL_CATALOG must map model names to ModelInfo(...) entries",
+        ),
+        ("X = 1\n", ".py", "--registry {path} defines neither a registry nor a catalog"),
+        ("fast: [m/small]\n", ".yaml", "--registry {path}: give a .py file"),
+    ],
+)
+def test_a_bad_file_is_a_clear_error(
+    logged: Path, tmp_path: Path, capsys, content: str | None, suffix: str, message: str
+) -> None:
     path = tmp_path / f"tables{suffix}"
     if content is not None:
         path.write_text(content)
@@ -264,7 +345,8 @@ def test_other_bad_input_is_a_clear_error(logged: Path, new_toml: Path, tmp_path
     assert cli.main(["whatif", "--registry", str(new_toml), "--db", str(logged), "--task", "nope"]) == 2
     assert capsys.readouterr().err == (
         f"taskrouter whatif: unknown task 'nope': neither the registry replayed ({new_toml}) nor the log's answered "
-        "requests know it; known: fast, reasoning, summarization\n")
+        "requests know it; known: fast, reasoning, summarization\n"
+    )
     assert cli.main(["whatif", "--catalog", str(new_toml), "--db", str(logged)]) == 2
     assert f"--catalog {new_toml} also defines a registry: pass that file as --registry" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:
@@ -279,14 +361,12 @@ def test_other_bad_input_is_a_clear_error(logged: Path, new_toml: Path, tmp_path
 
 def test_an_empty_window_says_so(tmp_path: Path, new_toml: Path, capsys) -> None:
     path = tmp_path / "attempts.db"
-    write_log(path, [_row("o1", "fast", SMALL, 1, "success", ago=timedelta(days=30), prompt=1, completion=1,
-                          cost=0.0)])
+    write_log(path, [_row("o1", "fast", SMALL, 1, "success", ago=timedelta(days=30), prompt=1, completion=1, cost=0.0)])
     assert cli.main(["whatif", "--registry", str(new_toml), "--db", str(path)]) == 0
     assert capsys.readouterr().out.endswith("no answered request in that window: nothing to replay\n")
 
 
-def test_postgresql_gives_the_same_report(pg_url: str, tmp_path: Path, new_toml: Path, logged: Path,
-                                          capsys) -> None:
+def test_postgresql_gives_the_same_report(pg_url: str, tmp_path: Path, new_toml: Path, logged: Path, capsys) -> None:
     write_log(PostgresTarget(pg_url, tmp_path / "spill.db"))
     on_sqlite = run_json(capsys, "--registry", str(new_toml), "--db", str(logged))
     on_postgres = run_json(capsys, "--registry", str(new_toml), "--db", pg_url)

@@ -35,19 +35,28 @@ def make_traffic(end: datetime, hours: int, *, seed: int = 5, requests: int = 60
                 outcome = rnd.choices(outcomes, [6, 3, 1])[0]
                 called = outcome != "skipped"
                 streamed = outcome == "success" and rnd.random() < 0.3
-                rows.append({
-                    "request_id": f"req{r}", "task_type": task, "model": model, "provider": "groq",
-                    "attempt": position, "retry": retry, "outcome": outcome,
-                    "error_kind": None if outcome == "success" else rnd.choice(KINDS),
-                    "latency_ms": rnd.lognormvariate(6, 0.8) if called else None,
-                    "first_token_ms": rnd.uniform(5, 900) if streamed else None,
-                    "prompt_tokens": rnd.randint(10, 900) if called else None,
-                    "completion_tokens": rnd.randint(1, 400) if outcome == "success" else None,
-                    "total_tokens": None, "hedged": int(rnd.random() < 0.05),
-                    "cost_usd": None if model == UNPRICED or not called else rnd.uniform(0, 0.01),
-                    "is_fallback": int(position > 1), "forced": 0,
-                    "created_at": iso_millis((at + timedelta(milliseconds=step)).timestamp()),
-                })
+                rows.append(
+                    {
+                        "request_id": f"req{r}",
+                        "task_type": task,
+                        "model": model,
+                        "provider": "groq",
+                        "attempt": position,
+                        "retry": retry,
+                        "outcome": outcome,
+                        "error_kind": None if outcome == "success" else rnd.choice(KINDS),
+                        "latency_ms": rnd.lognormvariate(6, 0.8) if called else None,
+                        "first_token_ms": rnd.uniform(5, 900) if streamed else None,
+                        "prompt_tokens": rnd.randint(10, 900) if called else None,
+                        "completion_tokens": rnd.randint(1, 400) if outcome == "success" else None,
+                        "total_tokens": None,
+                        "hedged": int(rnd.random() < 0.05),
+                        "cost_usd": None if model == UNPRICED or not called else rnd.uniform(0, 0.01),
+                        "is_fallback": int(position > 1),
+                        "forced": 0,
+                        "created_at": iso_millis((at + timedelta(milliseconds=step)).timestamp()),
+                    }
+                )
                 row = rows[-1]
                 row["total_tokens"] = (row["prompt_tokens"] or 0) + (row["completion_tokens"] or 0) or None
                 if outcome == "success":

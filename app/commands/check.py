@@ -32,14 +32,26 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--days", type=_non_negative, default=None,
-                        help="warn about shutdowns within this many days (default: RETIREMENT_WARNING_DAYS, 30)")
+    parser.add_argument(
+        "--days",
+        type=_non_negative,
+        default=None,
+        help="warn about shutdowns within this many days (default: RETIREMENT_WARNING_DAYS, 30)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 on warnings (default: only errors fail)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
-    parser.add_argument("--today", type=_iso_date, default=None, metavar="YYYY-MM-DD",
-                        help="check as of this date, e.g. to preview next month (default: today, UTC)")
-    parser.add_argument("--no-store", action="store_true",
-                        help="do not record this check in ATTEMPTS_DB_PATH (the dashboard shows the latest)")
+    parser.add_argument(
+        "--today",
+        type=_iso_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="check as of this date, e.g. to preview next month (default: today, UTC)",
+    )
+    parser.add_argument(
+        "--no-store",
+        action="store_true",
+        help="do not record this check in ATTEMPTS_DB_PATH (the dashboard shows the latest)",
+    )
     parser.set_defaults(func=func)
 
 
@@ -59,8 +71,17 @@ def func(args: argparse.Namespace) -> int:
     store = store_target(settings)
     runtime = read_active(store)  # read-only: a store not created yet holds none
     env = environment_overrides(settings)
-    report = asyncio.run(run_check(settings, ai_models.MODEL_REGISTRY, catalog, today=today, days=args.days,
-                                   strict=args.strict, runtime=runtime))
+    report = asyncio.run(
+        run_check(
+            settings,
+            ai_models.MODEL_REGISTRY,
+            catalog,
+            today=today,
+            days=args.days,
+            strict=args.strict,
+            runtime=runtime,
+        )
+    )
     document = report.to_json()
     document["overrides"] = {"runtime": [override_json(o) for o in runtime], "environment": [e.to_json() for e in env]}
     stored = _store(store, document, enabled=settings.attempt_logging and not args.no_store)
@@ -87,8 +108,9 @@ def _store(db_path: Any, document: dict[str, Any], *, enabled: bool) -> str:
     return f"stored in {label_of(db_path)} (table checks)"
 
 
-def render(report: CheckReport, stored: str = "", *, runtime: Sequence[Override] = (),
-           env: Sequence[EnvOverride] = ()) -> str:
+def render(
+    report: CheckReport, stored: str = "", *, runtime: Sequence[Override] = (), env: Sequence[EnvOverride] = ()
+) -> str:
     from app.commands.levers import disabled, override_lines
 
     evidence = f"{report.runtime_rows} registry model{'' if report.runtime_rows == 1 else 's'}"
@@ -107,8 +129,9 @@ def render(report: CheckReport, stored: str = "", *, runtime: Sequence[Override]
             check = report.models[item.model]
             findings = [f"{p.source}: {p.message}" for p in check.problems]
             if item.model in off:
-                findings.insert(0, f"skipped: {off[item.model].source}; `taskrouter model enable {item.model}` "
-                                   "puts it back")
+                findings.insert(
+                    0, f"skipped: {off[item.model].source}; `taskrouter model enable {item.model}` puts it back"
+                )
             findings = findings or ["-"]
             suggestion = report.suggestion(item)
             if suggestion:

@@ -30,12 +30,16 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--db", default=None,
-                        help="the store to show: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, "
-                             "else ATTEMPTS_DB_PATH, taskrouter.db); a URL with a password is better kept in "
-                             "ATTEMPTS_DB_URL than on a command line other users can list")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default: 127.0.0.1, this machine only)")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="the store to show: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, "
+        "else ATTEMPTS_DB_PATH, taskrouter.db); a URL with a password is better kept in "
+        "ATTEMPTS_DB_URL than on a command line other users can list",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)"
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     parser.set_defaults(func=func)
 
@@ -47,13 +51,23 @@ def streamlit_command(store: StoreBackend, host: str, port: int) -> tuple[list[s
 
     script = Path(dashboard.__file__).resolve().parent / "main.py"
     command = [
-        sys.executable, "-m", "streamlit", "run", str(script),
-        "--server.address", host,
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "viewer",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
     ]
     env = {**os.environ, DB_ENV: store.locator, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     return command, env
@@ -77,14 +91,22 @@ def chosen(db: str | None) -> StoreBackend:
 def func(args: argparse.Namespace) -> int:
     store = chosen(args.db)
     if not _is_loopback(args.host):
-        print(f"taskrouter dashboard: warning: listening on {args.host}, the dashboard has no login; anyone who "
-              "can reach this address sees the traffic, errors and costs.", file=sys.stderr)
+        print(
+            f"taskrouter dashboard: warning: listening on {args.host}, the dashboard has no login; anyone who "
+            "can reach this address sees the traffic, errors and costs.",
+            file=sys.stderr,
+        )
     if store.missing():
-        print(f"taskrouter dashboard: {store.label} does not exist yet; the page explains how to produce data "
-              "(taskrouter demo).", file=sys.stderr)
+        print(
+            f"taskrouter dashboard: {store.label} does not exist yet; the page explains how to produce data "
+            "(taskrouter demo).",
+            file=sys.stderr,
+        )
     command, env = streamlit_command(store, args.host, args.port)
-    print(f"taskrouter dashboard: http://{args.host}:{args.port}  (database: {store.label}, read-only; "
-          "Ctrl-C stops)", flush=True)
+    print(
+        f"taskrouter dashboard: http://{args.host}:{args.port}  (database: {store.label}, read-only; Ctrl-C stops)",
+        flush=True,
+    )
     # Become Streamlit rather than babysit it: Ctrl-C, SIGTERM from a supervisor and the exit code then reach
     # (and come from) the server itself, and no orphan is left behind if this process is killed.
     os.execve(sys.executable, command, env)

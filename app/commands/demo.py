@@ -22,20 +22,36 @@ DEMO_DB = Path("taskrouter-demo.db")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo", help="run a routed workload against the built-in simulator (no key, no network)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "demo",
+        help="run a routed workload against the built-in simulator (no key, no network)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--requests", type=_positive, default=400, metavar="N", help="requests to send (400)")
     parser.add_argument("--concurrency", type=_positive, default=10, metavar="C", help="requests in flight (10)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the prompts, faults and latencies (0)")
-    parser.add_argument("--db", type=Path, default=DEMO_DB,
-                        help=f"SQLite file to log to ({DEMO_DB}; never the router's ATTEMPTS_DB_PATH by default: "
-                        "the run marks a model deprecated there, and the router reads those marks back)")
-    parser.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS",
-                        help="LLM_TIMEOUT_SECONDS for the run; hung calls end after it (2)")
-    parser.add_argument("--hedge-after-ms", type=float, default=300.0, metavar="MS",
-                        help="HEDGE_AFTER_MS for the run: a call slower than this gets a second one beside it "
-                        "(300; 0 turns hedging off)")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=DEMO_DB,
+        help=f"SQLite file to log to ({DEMO_DB}; never the router's ATTEMPTS_DB_PATH by default: "
+        "the run marks a model deprecated there, and the router reads those marks back)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="LLM_TIMEOUT_SECONDS for the run; hung calls end after it (2)",
+    )
+    parser.add_argument(
+        "--hedge-after-ms",
+        type=float,
+        default=300.0,
+        metavar="MS",
+        help="HEDGE_AFTER_MS for the run: a call slower than this gets a second one beside it "
+        "(300; 0 turns hedging off)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.set_defaults(func=run)
 
@@ -44,9 +60,15 @@ def run(args: argparse.Namespace) -> int:
     from app.demo import DemoOptions, render, run_demo
 
     db_path = args.db
-    options = DemoOptions(db_path=db_path, requests=args.requests, concurrency=args.concurrency, seed=args.seed,
-                          timeout_s=args.timeout, hedge_after_ms=args.hedge_after_ms or None,
-                          quiet_router_logs=not getattr(args, "verbose", False))
+    options = DemoOptions(
+        db_path=db_path,
+        requests=args.requests,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        timeout_s=args.timeout,
+        hedge_after_ms=args.hedge_after_ms or None,
+        quiet_router_logs=not getattr(args, "verbose", False),
+    )
     header = sys.stderr if args.json else sys.stdout
     outcome = run_demo(options, progress_stream=sys.stderr, header=header)
     if args.json:
@@ -55,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2, default=str))
     else:
         took = outcome.result.seconds
-        print(f"\nDone in {took:.1f} s ({outcome.result.total / max(took, 1e-9):.0f} req/s). "
-              f"Summary from the attempts table of {db_path}:\n")
+        print(
+            f"\nDone in {took:.1f} s ({outcome.result.total / max(took, 1e-9):.0f} req/s). "
+            f"Summary from the attempts table of {db_path}:\n"
+        )
         print(render(outcome.summary))
         print(f"\nDatabase: {db_path.resolve()}")
         print(f"Open the dashboard on it:  {taskrouter_command()} dashboard --db {shlex.quote(str(db_path))}")

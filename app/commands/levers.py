@@ -12,8 +12,10 @@ from app.store.overrides import DEFAULT, DISABLE, FORCE, Override
 if TYPE_CHECKING:
     from app.config import Settings
 
-PRECEDENCE = ("runtime force (task) > runtime force (every task) > FORCE_MODEL > runtime default > "
-              "DEFAULT_<TASK>_MODEL > MODEL_REGISTRY")
+PRECEDENCE = (
+    "runtime force (task) > runtime force (every task) > FORCE_MODEL > runtime default > "
+    "DEFAULT_<TASK>_MODEL > MODEL_REGISTRY"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +39,17 @@ def environment_overrides(settings: Settings) -> list[EnvOverride]:
 
 
 def override_json(o: Override) -> dict[str, Any]:
-    return {"id": o.id, "kind": o.kind, "task": o.task, "model": o.model, "reason": o.reason, "set_by": o.set_by,
-            "set_at": o.set_at, "expires_at": o.expires_at, "source": o.source}
+    return {
+        "id": o.id,
+        "kind": o.kind,
+        "task": o.task,
+        "model": o.model,
+        "reason": o.reason,
+        "set_by": o.set_by,
+        "set_at": o.set_at,
+        "expires_at": o.expires_at,
+        "source": o.source,
+    }
 
 
 def disabled(runtime: Sequence[Override]) -> list[Override]:
@@ -48,12 +59,18 @@ def disabled(runtime: Sequence[Override]) -> list[Override]:
 def override_lines(runtime: Sequence[Override], env: Sequence[EnvOverride]) -> list[str]:
     """The force and default overrides in effect, highest precedence first (disables are listed apart)."""
     rank = {(FORCE, True): 0, (FORCE, False): 1, (DEFAULT, True): 3, (DEFAULT, False): 3}
-    ranked: list[tuple[int, str]] = [(rank[o.kind, o.task is not None], f"#{o.id} {o.describe()}")
-                                     for o in runtime if o.kind != DISABLE]
+    ranked: list[tuple[int, str]] = [
+        (rank[o.kind, o.task is not None], f"#{o.id} {o.describe()}") for o in runtime if o.kind != DISABLE
+    ]
     for e in env:
         scope = f" for {e.task}" if e.task else " for every task"
-        ranked.append((2 if e.kind == FORCE else 4, f"{e.source}: {e.kind} {e.model}{scope} (environment; a restart "
-                                                    f"changes it){_shadowed(e, runtime, env)}"))
+        ranked.append(
+            (
+                2 if e.kind == FORCE else 4,
+                f"{e.source}: {e.kind} {e.model}{scope} (environment; a restart "
+                f"changes it){_shadowed(e, runtime, env)}",
+            )
+        )
     return [line for _, line in sorted(ranked, key=lambda item: item[0])]
 
 

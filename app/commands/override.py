@@ -19,8 +19,9 @@ from app.config import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("override", help="force or reorder models at runtime, for every process on the "
-                                                    "database (no restart)")
+    parser = subparsers.add_parser(
+        "override", help="force or reorder models at runtime, for every process on the database (no restart)"
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     force = actions.add_parser("force", help="every task (or --task) calls only MODEL")
     force.add_argument("model", help="the model every request calls, alone")
@@ -62,9 +63,11 @@ def _reason(parser: argparse.ArgumentParser) -> None:
 
 
 def _db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", default=None,
-                        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
-                             "ATTEMPTS_DB_PATH)")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else ATTEMPTS_DB_PATH)",
+    )
 
 
 def _ttl(text: str | None) -> float | None:
@@ -83,8 +86,10 @@ def _known_model(model: str, allow_unknown: bool) -> None:
 
     known = set(ai_models.MODEL_CATALOG) | {m for chain in ai_models.MODEL_REGISTRY.values() for m in chain}
     if model not in known and not allow_unknown:
-        raise SystemExit(f"taskrouter: {model!r} is not in MODEL_CATALOG or MODEL_REGISTRY (known: "
-                         f"{', '.join(sorted(known))}); pass --any-model to use it anyway")
+        raise SystemExit(
+            f"taskrouter: {model!r} is not in MODEL_CATALOG or MODEL_REGISTRY (known: "
+            f"{', '.join(sorted(known))}); pass --any-model to use it anyway"
+        )
 
 
 def _known_task(task: str) -> None:
@@ -128,24 +133,27 @@ def run_override(args: argparse.Namespace) -> int:
         if args.task:
             _known_task(args.task)
         with _connection(args) as conn:
-            made = set_override(conn, FORCE, args.model, task=args.task, ttl_seconds=_ttl(args.ttl),
-                                reason=args.reason)
+            made = set_override(conn, FORCE, args.model, task=args.task, ttl_seconds=_ttl(args.ttl), reason=args.reason)
         print(f"override #{made.id}: {made.describe()}; {_refresh_note()}")
         return 0
     if args.action == "default":
         _known_task(args.task)
         _known_model(args.model, args.any_model)
         with _connection(args) as conn:
-            made = set_override(conn, DEFAULT, args.model, task=args.task, ttl_seconds=_ttl(args.ttl),
-                                reason=args.reason)
+            made = set_override(
+                conn, DEFAULT, args.model, task=args.task, ttl_seconds=_ttl(args.ttl), reason=args.reason
+            )
         print(f"override #{made.id}: {made.describe()}; {_refresh_note()}")
         return 0
     if (code := _unusable(args, "override clear")) is not None:
         return code
     kinds = [args.kind] if args.kind else [FORCE, DEFAULT]
     with _connection(args) as conn:
-        cleared = [o for kind in kinds for o in clear_overrides(conn, kind=kind, task=args.task, model=args.model,
-                                                                 reason=args.reason)]
+        cleared = [
+            o
+            for kind in kinds
+            for o in clear_overrides(conn, kind=kind, task=args.task, model=args.model, reason=args.reason)
+        ]
     if not cleared:
         print("taskrouter override clear: no active override matches; nothing was changed", file=sys.stderr)
         return 1
@@ -187,8 +195,11 @@ def _list(args: argparse.Namespace) -> int:
     runtime = read_active(where)
     env = environment_overrides(settings)
     if args.json:
-        print(json.dumps({"runtime": [override_json(o) for o in runtime], "environment": [e.to_json() for e in env]},
-                         indent=2))
+        print(
+            json.dumps(
+                {"runtime": [override_json(o) for o in runtime], "environment": [e.to_json() for e in env]}, indent=2
+            )
+        )
         return 0
     print(f"precedence: {PRECEDENCE}")
     lines = override_lines(runtime, env) + [f"#{o.id} {o.describe()}" for o in disabled(runtime)]

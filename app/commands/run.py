@@ -20,10 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("task", help="task type from MODEL_REGISTRY, e.g. fast, reasoning, summarization")
     parser.add_argument("prompt", help="the user message")
     parser.add_argument("--system", help="an optional system message")
-    parser.add_argument("--max-tokens", type=int, default=None, metavar="N",
-                        help="cap the answer's length in tokens (default: the model's own limit)")
-    parser.add_argument("--temperature", type=float, default=None,
-                        help="sampling temperature, 0 to 2 (default: the provider's)")
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cap the answer's length in tokens (default: the model's own limit)",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=None, help="sampling temperature, 0 to 2 (default: the provider's)"
+    )
     parser.add_argument("--json", action="store_true", help="print the response and attempts as JSON")
     parser.set_defaults(func=run)
 
@@ -45,16 +51,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"taskrouter: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({
-            "content": resp.content, "model_used": resp.model_used, "finish_reason": resp.finish_reason,
-            "usage": {"prompt_tokens": resp.usage.prompt_tokens, "completion_tokens": resp.usage.completion_tokens,
-                      "total_tokens": resp.usage.total_tokens},
-            "fallback_used": resp.fallback_used, "latency_ms": round(resp.latency_ms, 1), "cost_usd": resp.cost_usd,
-            "request_id": resp.request_id,
-            "attempts": [a.describe() for a in resp.attempts],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "content": resp.content,
+                    "model_used": resp.model_used,
+                    "finish_reason": resp.finish_reason,
+                    "usage": {
+                        "prompt_tokens": resp.usage.prompt_tokens,
+                        "completion_tokens": resp.usage.completion_tokens,
+                        "total_tokens": resp.usage.total_tokens,
+                    },
+                    "fallback_used": resp.fallback_used,
+                    "latency_ms": round(resp.latency_ms, 1),
+                    "cost_usd": resp.cost_usd,
+                    "request_id": resp.request_id,
+                    "attempts": [a.describe() for a in resp.attempts],
+                },
+                indent=2,
+            )
+        )
     else:
         print(resp.content)
-        print(f"\n[{resp.model_used} · {resp.usage.total_tokens} tokens · {resp.latency_ms:.0f} ms"
-              f"{' · fallback' if resp.fallback_used else ''}]", file=sys.stderr)
+        print(
+            f"\n[{resp.model_used} · {resp.usage.total_tokens} tokens · {resp.latency_ms:.0f} ms"
+            f"{' · fallback' if resp.fallback_used else ''}]",
+            file=sys.stderr,
+        )
     return 0

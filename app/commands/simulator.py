@@ -13,8 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from app.simulator.serve import add_arguments, serve
 
     parser = subparsers.add_parser(
-        "simulator", help="serve the Groq-compatible simulator in the foreground",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "simulator",
+        help="serve the Groq-compatible simulator in the foreground",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
     parser.set_defaults(func=serve)

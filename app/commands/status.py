@@ -32,15 +32,25 @@ _COLUMNS = ("model", "status", "until", "hits", "first_seen", "last_seen", "deta
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "status", help="list the models the router skips (marked deprecated, not found, cooling down, circuit open; "
+        "status",
+        help="list the models the router skips (marked deprecated, not found, cooling down, circuit open; "
         "disabled by hand) and the overrides in effect; clear a mark",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--db", default=None,
-                        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
-                             "ATTEMPTS_DB_PATH, taskrouter.db)")
-    parser.add_argument("--clear", nargs="+", metavar="MODEL", default=[],
-                        help="lift these models' marks (all or nothing: an unmarked name changes nothing)")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
+        "ATTEMPTS_DB_PATH, taskrouter.db)",
+    )
+    parser.add_argument(
+        "--clear",
+        nargs="+",
+        metavar="MODEL",
+        default=[],
+        help="lift these models' marks (all or nothing: an unmarked name changes nothing)",
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.set_defaults(func=func)
 
@@ -62,8 +72,11 @@ def func(args: argparse.Namespace) -> int:
         unknown = [m for m in args.clear if m not in marked]
         if unknown:
             listed = ", ".join(sorted(marked)) or "none"
-            print(f"taskrouter status: no mark to clear for {', '.join(unknown)} in {where} (marked: {listed}); "
-                  "nothing was changed", file=sys.stderr)
+            print(
+                f"taskrouter status: no mark to clear for {', '.join(unknown)} in {where} (marked: {listed}); "
+                "nothing was changed",
+                file=sys.stderr,
+            )
             return 2
         db = open_database(db_path)
         with contextlib.closing(db.conn):
@@ -71,20 +84,32 @@ def func(args: argparse.Namespace) -> int:
             for model, row in cleared.items():
                 record_audit(db.conn, "mark cleared", model, detail=f"was {row['status']}: {row['detail'] or ''}")
         for model, row in cleared.items():
-            print(f"cleared {model} (was {row['status']}); routers drop their mark within "
-                  f"{settings.model_status_refresh_seconds:g} s")
+            print(
+                f"cleared {model} (was {row['status']}); routers drop their mark within "
+                f"{settings.model_status_refresh_seconds:g} s"
+            )
     rows, runtime = read_marks_and_overrides(db_path, utc_now_iso())
     env = environment_overrides(settings)
     if args.json:
-        print(json.dumps({"store": where, "marks": rows, "runtime": [override_json(o) for o in runtime],
-                          "environment": [e.to_json() for e in env]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "store": where,
+                    "marks": rows,
+                    "runtime": [override_json(o) for o in runtime],
+                    "environment": [e.to_json() for e in env],
+                },
+                indent=2,
+            )
+        )
     elif not args.clear:
         print(render_all(where, rows, runtime, env, datetime.now(UTC)))
     return 0
 
 
-def render_all(where: str, rows: list[dict[str, Any]], runtime: Sequence[Override], env: Sequence[EnvOverride],
-               now: datetime) -> str:
+def render_all(
+    where: str, rows: list[dict[str, Any]], runtime: Sequence[Override], env: Sequence[EnvOverride], now: datetime
+) -> str:
     """Every lever in effect: the marks routers set, the models switched off by hand, the overrides."""
     from app.commands.levers import disabled, override_lines
 

@@ -23,9 +23,12 @@ def unusable_store(where: Target, command: str, *, thorough: bool = True) -> int
     from app.store.target import label_of
 
     if store_missing(where):
-        print(f"taskrouter {command}: there is no attempts database at {label_of(where)}: give --db the store the "
-              "routers write (their ATTEMPTS_DB_PATH or ATTEMPTS_DB_URL), or set those; nothing was read or "
-              "created", file=sys.stderr)
+        print(
+            f"taskrouter {command}: there is no attempts database at {label_of(where)}: give --db the store the "
+            "routers write (their ATTEMPTS_DB_PATH or ATTEMPTS_DB_URL), or set those; nothing was read or "
+            "created",
+            file=sys.stderr,
+        )
         return EXIT_MISSING_STORE
     problem = diagnose(where, thorough=thorough)
     if problem is not None:

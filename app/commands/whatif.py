@@ -13,11 +13,11 @@ FILE is a Python file that defines MODEL_REGISTRY and/or MODEL_CATALOG as app/co
 as your own configuration is: point it at files you wrote), or a TOML or JSON file:
 
     [registry]                       # replaces the registry whole, as MODEL_REGISTRY does
-    fast = ["openai/gpt-oss-20b"]
-    "fast:complex" = ["openai/gpt-oss-120b"]
-    fallback = ["openai/gpt-oss-20b"]
+    fast = ["small-model"]
+    "fast:complex" = ["large-model"]
+    fallback = ["small-model"]
 
-    [catalog."openai/gpt-oss-120b"]  # merged over the current catalog, field by field ([models."..."] too)
+    [catalog."large-model"]  # merged over the current catalog, field by field ([models."..."] too)
     input_price = 0.10
     output_price = 0.50
 
@@ -69,21 +69,36 @@ def _days(text: str) -> int:
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "whatif", help="replay the logged requests' token counts under another registry or catalog and print what "
+        "whatif",
+        help="replay the logged requests' token counts under another registry or catalog and print what "
         "they would have cost, per task (no model is called)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--registry", type=Path, default=None, metavar="FILE",
-                        help="a .py file defining MODEL_REGISTRY and/or MODEL_CATALOG, or a .toml/.json file with "
-                             "[registry] and/or [catalog.\"<model>\"] tables")
-    parser.add_argument("--catalog", type=Path, default=None, metavar="FILE",
-                        help="prices from this file instead (a .py file defining MODEL_CATALOG, or a .toml/.json "
-                             "file with [catalog.\"<model>\"] or MODEL_CATALOG_FILE's [models.\"<model>\"] tables)")
+    parser.add_argument(
+        "--registry",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a .py file defining MODEL_REGISTRY and/or MODEL_CATALOG, or a .toml/.json file with "
+        '[registry] and/or [catalog."<model>"] tables',
+    )
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="prices from this file instead (a .py file defining MODEL_CATALOG, or a .toml/.json "
+        'file with [catalog."<model>"] or MODEL_CATALOG_FILE\'s [models."<model>"] tables)',
+    )
     parser.add_argument("--days", type=_days, default=7, metavar="N", help="replay the last N days (default 7)")
     parser.add_argument("--task", default=None, metavar="TASK", help="only this task")
-    parser.add_argument("--db", default=None,
-                        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
-                             "ATTEMPTS_DB_PATH, taskrouter.db)")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
+        "ATTEMPTS_DB_PATH, taskrouter.db)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=func)
 
@@ -169,8 +184,10 @@ def new_tables(settings: Settings, *, registry_file: Path | None, catalog_file: 
     if registry_file is not None:
         found_registry, found_catalog = read_tables(registry_file, "--registry", catalog)
         if found_registry is None and found_catalog is None:
-            raise ConfigError(f"--registry {registry_file} defines neither a registry nor a catalog: give it "
-                              "MODEL_REGISTRY (a .py file) or a [registry] table (.toml, .json)")
+            raise ConfigError(
+                f"--registry {registry_file} defines neither a registry nor a catalog: give it "
+                "MODEL_REGISTRY (a .py file) or a [registry] table (.toml, .json)"
+            )
         if found_registry is not None:
             registry, registry_from = found_registry, str(registry_file)
         if found_catalog is not None:
@@ -178,16 +195,19 @@ def new_tables(settings: Settings, *, registry_file: Path | None, catalog_file: 
     if catalog_file is not None:
         found_registry, found_catalog = read_tables(catalog_file, "--catalog", catalog)
         if found_catalog is None:
-            raise ConfigError(f"--catalog {catalog_file} defines no catalog: give it MODEL_CATALOG (a .py file) or "
-                              "[catalog.\"<model>\"] tables (.toml, .json)")
+            raise ConfigError(
+                f"--catalog {catalog_file} defines no catalog: give it MODEL_CATALOG (a .py file) or "
+                '[catalog."<model>"] tables (.toml, .json)'
+            )
         if found_registry is not None:
             raise ConfigError(f"--catalog {catalog_file} also defines a registry: pass that file as --registry")
         catalog, catalog_from = {**catalog, **found_catalog}, str(catalog_file)
     return Tables(registry, catalog, registry_from, catalog_from)
 
 
-def read_tables(path: Path, flag: str, base: Mapping[str, ModelInfo]
-                ) -> tuple[dict[str, list[str]] | None, dict[str, ModelInfo] | None]:
+def read_tables(
+    path: Path, flag: str, base: Mapping[str, ModelInfo]
+) -> tuple[dict[str, list[str]] | None, dict[str, ModelInfo] | None]:
     """(registry, catalog entries) of a file, each None when it gives none. Raises ConfigError."""
     if not path.is_file():
         raise ConfigError(f"{flag} {path}: there is no such file")
@@ -196,8 +216,10 @@ def read_tables(path: Path, flag: str, base: Mapping[str, ModelInfo]
         return _python_tables(path, flag)
     if suffix in (".toml", ".json"):
         return _data_tables(path, flag, base)
-    raise ConfigError(f"{flag} {path}: give a .py file (defining MODEL_REGISTRY and/or MODEL_CATALOG, as "
-                      "app/core/ai_models.py does) or a .toml or .json file ([registry], [catalog.\"<model>\"])")
+    raise ConfigError(
+        f"{flag} {path}: give a .py file (defining MODEL_REGISTRY and/or MODEL_CATALOG, as "
+        'app/core/ai_models.py does) or a .toml or .json file ([registry], [catalog."<model>"])'
+    )
 
 
 def _python_tables(path: Path, flag: str) -> tuple[dict[str, list[str]] | None, dict[str, ModelInfo] | None]:
@@ -214,15 +236,19 @@ def _python_tables(path: Path, flag: str) -> tuple[dict[str, list[str]] | None, 
     catalog = namespace.get("MODEL_CATALOG")
     if catalog is not None:
         if not isinstance(catalog, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, ModelInfo) for k, v in catalog.items()):
-            raise ConfigError(f"{flag} {path}: MODEL_CATALOG must map model names to ModelInfo(...) entries "
-                              "(from app.registry.catalog import ModelInfo), as app/core/ai_models.py does")
+            isinstance(k, str) and isinstance(v, ModelInfo) for k, v in catalog.items()
+        ):
+            raise ConfigError(
+                f"{flag} {path}: MODEL_CATALOG must map model names to ModelInfo(...) entries "
+                "(from app.registry.catalog import ModelInfo), as app/core/ai_models.py does"
+            )
         catalog = dict(catalog)
     return (None if registry is None else _registry(registry, f"{flag} {path}: MODEL_REGISTRY")), catalog
 
 
-def _data_tables(path: Path, flag: str, base: Mapping[str, ModelInfo]
-                 ) -> tuple[dict[str, list[str]] | None, dict[str, ModelInfo] | None]:
+def _data_tables(
+    path: Path, flag: str, base: Mapping[str, ModelInfo]
+) -> tuple[dict[str, list[str]] | None, dict[str, ModelInfo] | None]:
     from app.registry.catalog import catalog_entries
 
     try:
@@ -231,33 +257,37 @@ def _data_tables(path: Path, flag: str, base: Mapping[str, ModelInfo]
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
         raise ConfigError(f"{flag} {path}: cannot read it: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{flag} {path}: expected a table of [registry] and [catalog.\"<model>\"] entries")
+        raise ConfigError(f'{flag} {path}: expected a table of [registry] and [catalog."<model>"] entries')
     unknown = sorted(set(data) - {"registry", "catalog", "models"})
     if unknown:
-        raise ConfigError(f"{flag} {path}: unknown table {', '.join(map(repr, unknown))}; known: registry, catalog "
-                          "(or models, as in MODEL_CATALOG_FILE)")
+        raise ConfigError(
+            f"{flag} {path}: unknown table {', '.join(map(repr, unknown))}; known: registry, catalog "
+            "(or models, as in MODEL_CATALOG_FILE)"
+        )
     if "catalog" in data and "models" in data:
-        raise ConfigError(f"{flag} {path}: give the prices as [catalog.\"<model>\"] or [models.\"<model>\"], not "
-                          "both")
+        raise ConfigError(f'{flag} {path}: give the prices as [catalog."<model>"] or [models."<model>"], not both')
     registry = None if "registry" not in data else _registry(data["registry"], f"{flag} {path}: registry")
     name = "catalog" if "catalog" in data else "models"
     entries = data.get(name)
     if entries is None:
         return registry, None
     if not isinstance(entries, dict):
-        raise ConfigError(f"{flag} {path}: {name} must hold a [{name}.\"<model name>\"] table per model")
+        raise ConfigError(f'{flag} {path}: {name} must hold a [{name}."<model name>"] table per model')
     return registry, catalog_entries(entries, base, source=f"{flag} {path}: {name}")
 
 
 def _registry(value: object, where: str) -> dict[str, list[str]]:
     if not isinstance(value, Mapping) or not value:
-        raise ConfigError(f"{where} must map task types to lists of model names ({{\"fast\": [\"<model>\"]}})")
+        raise ConfigError(f'{where} must map task types to lists of model names ({{"fast": ["<model>"]}})')
     out: dict[str, list[str]] = {}
     for key, models in value.items():
         if not isinstance(key, str) or not key.strip():
             raise ConfigError(f"{where}: a task type must be a name, got {key!r}")
-        if isinstance(models, str) or not isinstance(models, Sequence) or not all(
-                isinstance(m, str) and m.strip() for m in models):
+        if (
+            isinstance(models, str)
+            or not isinstance(models, Sequence)
+            or not all(isinstance(m, str) and m.strip() for m in models)
+        ):
             raise ConfigError(f"{where}[{key!r}] must be a list of model names, got {models!r}")
         out[key] = list(models)
     return out
@@ -276,8 +306,10 @@ def unknown_task(task: str, tables: Tables, logged: Sequence[str]) -> str:
     from app.registry.chain import FALLBACK_KEY
 
     known = sorted({key.partition(":")[0] for key in tables.registry if key != FALLBACK_KEY} | set(logged))
-    return (f"unknown task {shown(task)!r}: neither the registry replayed ({tables.registry_from}) nor the log's "
-            f"answered requests know it; known: {', '.join(shown(t) for t in known) or 'none'}")
+    return (
+        f"unknown task {shown(task)!r}: neither the registry replayed ({tables.registry_from}) nor the log's "
+        f"answered requests know it; known: {', '.join(shown(t) for t in known) or 'none'}"
+    )
 
 
 # -- the log -------------------------------------------------------------------------------------------------
@@ -344,19 +376,36 @@ def read_answers(conn: Connection, *, since: str, task: str | None = None) -> An
             GROUP BY task_type, variant, tier, model, priced, has_tokens""",
         params,
     ).fetchall()
-    hits = conn.execute(f"SELECT COUNT(*) FROM attempts AS a WHERE a.outcome = 'cache_hit' AND {where}",
-                        params).fetchone()[0]
+    hits = conn.execute(
+        f"SELECT COUNT(*) FROM attempts AS a WHERE a.outcome = 'cache_hit' AND {where}", params
+    ).fetchone()[0]
     # int() and float(): PostgreSQL sums counts and sums as numeric (Decimal).
-    groups = [Group(r[0], r[1] or None, r[2] or None, r[3], bool(r[4]), bool(r[5]), int(r[6]), int(r[7] or 0),
-                    int(r[8] or 0), int(r[9] or 0), float(r[10] or 0), float(r[11] or 0)) for r in rows]
+    groups = [
+        Group(
+            r[0],
+            r[1] or None,
+            r[2] or None,
+            r[3],
+            bool(r[4]),
+            bool(r[5]),
+            int(r[6]),
+            int(r[7] or 0),
+            int(r[8] or 0),
+            int(r[9] or 0),
+            float(r[10] or 0),
+            float(r[11] or 0),
+        )
+        for r in rows
+    ]
     return Answers(groups, int(hits or 0), min((r[12] for r in rows), default=None))
 
 
 def read_tasks(conn: Connection, since: str) -> list[str]:
     """The task types of the answers since `since` (for an error naming the known ones)."""
     try:
-        rows = conn.execute("SELECT DISTINCT task_type FROM attempts WHERE outcome = 'success' AND created_at >= ?",
-                            (since,)).fetchall()
+        rows = conn.execute(
+            "SELECT DISTINCT task_type FROM attempts WHERE outcome = 'success' AND created_at >= ?", (since,)
+        ).fetchall()
     except Exception:  # only for a message: a store that cannot say has no task to add
         return []
     return sorted(r[0] for r in rows if r[0])
@@ -398,10 +447,18 @@ class TaskCost:
                 counts[key] = counts.get(key, 0) + n
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "requests": self.requests, "compared": self.compared,
-                "logged_usd": self.logged, "other_calls_usd": self.other_calls, "replayed_usd": self.replayed,
-                "difference_usd": self.difference, "change": self.change, "left_out": self.left_out,
-                "new_first_models": self.new_models}
+        return {
+            "task": self.task,
+            "requests": self.requests,
+            "compared": self.compared,
+            "logged_usd": self.logged,
+            "other_calls_usd": self.other_calls,
+            "replayed_usd": self.replayed,
+            "difference_usd": self.difference,
+            "change": self.change,
+            "left_out": self.left_out,
+            "new_first_models": self.new_models,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,8 +469,12 @@ class Report:
     first: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"tasks": [t.to_json() for t in self.tasks], "total": self.total.to_json(),
-                "cache_hits_not_replayed": self.cache_hits, "oldest_answer": self.first}
+        return {
+            "tasks": [t.to_json() for t in self.tasks],
+            "total": self.total.to_json(),
+            "cache_hits_not_replayed": self.cache_hits,
+            "oldest_answer": self.first,
+        }
 
 
 def first_model(group: Group, registry: Mapping[str, Sequence[str]], settings: Settings) -> str | None:
@@ -442,14 +503,26 @@ def replay(answers: Answers, tables: Tables, settings: Settings) -> Report:
         line.requests += group.requests
         model = first_model(group, tables.registry, settings)
         info = tables.catalog.get(model) if model is not None else None
-        usage = Usage(prompt_tokens=group.prompt_tokens, completion_tokens=group.completion_tokens,
-                      total_tokens=group.prompt_tokens + group.completion_tokens, cached_tokens=group.cached_tokens)
+        usage = Usage(
+            prompt_tokens=group.prompt_tokens,
+            completion_tokens=group.completion_tokens,
+            total_tokens=group.prompt_tokens + group.completion_tokens,
+            cached_tokens=group.cached_tokens,
+        )
         cost = cost_usd(info, usage)
         if model is not None:
             line.new_models[model] = line.new_models.get(model, 0) + group.requests
-        why = (_NO_TASK if model is None else _NO_TOKENS if not group.has_tokens
-               else _NO_LOGGED_COST if not group.priced
-               else _NO_PRICE.format(model=model) if cost is None else None)
+        why = (
+            _NO_TASK
+            if model is None
+            else _NO_TOKENS
+            if not group.has_tokens
+            else _NO_LOGGED_COST
+            if not group.priced
+            else _NO_PRICE.format(model=model)
+            if cost is None
+            else None
+        )
         if why is not None:
             line.left_out[why] = line.left_out.get(why, 0) + group.requests
             continue
@@ -487,15 +560,25 @@ def change(value: float | None) -> str:
 
 
 def _cells(line: TaskCost) -> tuple[str, ...]:
-    return (shown(line.task), f"{line.requests:,}", f"{line.compared:,}", usd(line.logged), usd(line.other_calls),
-            usd(line.replayed), usd(line.difference, signed=True), change(line.change))
+    return (
+        shown(line.task),
+        f"{line.requests:,}",
+        f"{line.compared:,}",
+        usd(line.logged),
+        usd(line.other_calls),
+        usd(line.replayed),
+        usd(line.difference, signed=True),
+        change(line.change),
+    )
 
 
 def render(report: Report, tables: Tables, *, days: int, store: str, task: str | None = None) -> str:
     scope = f"task {shown(task)}" if task else "every task"
-    head = [f"taskrouter whatif: the answered requests of the last {days} day{'s' if days != 1 else ''} in "
-            f"{shown(store)} ({scope})",
-            f"replayed under registry: {shown(tables.registry_from)}; catalog: {shown(tables.catalog_from)}"]
+    head = [
+        f"taskrouter whatif: the answered requests of the last {days} day{'s' if days != 1 else ''} in "
+        f"{shown(store)} ({scope})",
+        f"replayed under registry: {shown(tables.registry_from)}; catalog: {shown(tables.catalog_from)}",
+    ]
     if not report.tasks:
         return "\n".join([*head, "no answered request in that window: nothing to replay"])
     if report.first:
@@ -504,14 +587,19 @@ def render(report: Report, tables: Tables, *, days: int, store: str, task: str |
     widths = [max(len(row[i]) for row in table) for i in range(len(_HEADERS))]
 
     def line(row: tuple[str, ...]) -> str:
-        return "  ".join(v.rjust(w) if i in _RIGHT else v.ljust(w)
-                         for i, (v, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+        return "  ".join(
+            v.rjust(w) if i in _RIGHT else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
 
     rows = [line(r) for r in table]
     rows.insert(len(rows) - 1, "-" * len(rows[0]))
-    notes = ["", "LOGGED: every call of the compared requests; OTHER CALLS: those of them that did not answer",
-             "(retries, fallbacks, refused answers). REPLAYED: each answer's tokens at the price of the first model",
-             "of the new chain, as if it answered at once. COMPARED: the requests priced both ways.", ""]
+    notes = [
+        "",
+        "LOGGED: every call of the compared requests; OTHER CALLS: those of them that did not answer",
+        "(retries, fallbacks, refused answers). REPLAYED: each answer's tokens at the price of the first model",
+        "of the new chain, as if it answered at once. COMPARED: the requests priced both ways.",
+        "",
+    ]
     for line_ in report.tasks:
         models = ", ".join(f"{shown(m)} ({n:,})" for m, n in sorted(line_.new_models.items(), key=lambda i: -i[1]))
         if models:
@@ -519,6 +607,7 @@ def render(report: Report, tables: Tables, *, days: int, store: str, task: str |
         for why, n in sorted(line_.left_out.items()):
             notes.append(f"{shown(line_.task)}: {n:,} request{'s' if n != 1 else ''} not compared: {shown(why)}")
     if report.cache_hits:
-        notes.append(f"{report.cache_hits:,} cache hit{'s' if report.cache_hits != 1 else ''} not replayed (free "
-                     "either way)")
+        notes.append(
+            f"{report.cache_hits:,} cache hit{'s' if report.cache_hits != 1 else ''} not replayed (free either way)"
+        )
     return "\n".join([*head, "", *rows, *notes])

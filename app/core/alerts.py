@@ -55,8 +55,15 @@ _STOP = object()
 
 
 class Alerts:
-    def __init__(self, url: str, *, timeout: float = TIMEOUT_SECONDS, tries: int = TRIES,
-                 backoff: float = BACKOFF_SECONDS, max_queued: int = MAX_QUEUED) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = TIMEOUT_SECONDS,
+        tries: int = TRIES,
+        backoff: float = BACKOFF_SECONDS,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
         self._url = url
         self.receiver = _origin(url)  # what logs may show of the URL
         self._timeout = timeout
@@ -94,8 +101,11 @@ class Alerts:
             self.dropped += 1
             if not self._full:
                 self._full = True
-                logger.warning("alerts: %d alerts are waiting for %s already; new ones are dropped until it takes "
-                               "them", self._queue.maxsize, self.receiver)
+                logger.warning(
+                    "alerts: %d alerts are waiting for %s already; new ones are dropped until it takes them",
+                    self._queue.maxsize,
+                    self.receiver,
+                )
             return False
         self._start()
         return True
@@ -127,8 +137,12 @@ class Alerts:
             self._queue.put(_STOP, timeout=timeout)
         thread.join(max(0.0, deadline - time.monotonic()))
         if thread.is_alive():
-            logger.warning("alerts: %s did not take the last alerts within %gs; %d are dropped", self.receiver,
-                           timeout, self._queue.qsize())
+            logger.warning(
+                "alerts: %s did not take the last alerts within %gs; %d are dropped",
+                self.receiver,
+                timeout,
+                self._queue.qsize(),
+            )
             return False
         with self._lock:
             self._thread = None
@@ -160,8 +174,7 @@ class Alerts:
             if not why:
                 self.sent += 1
                 if self._failing or self._full:
-                    logger.warning("alerts: %s takes alerts again (%d dropped meanwhile)", self.receiver,
-                                   self.dropped)
+                    logger.warning("alerts: %s takes alerts again (%d dropped meanwhile)", self.receiver, self.dropped)
                 self._failing = self._full = False
                 return
             if not retry or self._closing.is_set():
@@ -169,13 +182,21 @@ class Alerts:
         self.dropped += 1
         if not self._failing:
             self._failing = True
-            logger.warning("alerts: could not post to %s (%s); the alert is dropped, and further failures are not "
-                           "logged until a post succeeds", self.receiver, why)
+            logger.warning(
+                "alerts: could not post to %s (%s); the alert is dropped, and further failures are not "
+                "logged until a post succeeds",
+                self.receiver,
+                why,
+            )
 
     def _post(self, body: bytes) -> tuple[str, bool]:
         """('', _) when the receiver took it; otherwise why not, and whether another try may help."""
-        request = urllib.request.Request(self._url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": "taskrouter-alerts"})
+        request = urllib.request.Request(
+            self._url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "taskrouter-alerts"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=self._timeout):
                 return "", False
@@ -189,8 +210,9 @@ class Alerts:
             reason = exc.reason
             if isinstance(reason, TimeoutError):
                 return f"no answer within {self._timeout:g}s", True
-            return (reason.strerror or type(reason).__name__ if isinstance(reason, OSError)
-                    else "the URL could not be used"), True
+            return (
+                reason.strerror or type(reason).__name__ if isinstance(reason, OSError) else "the URL could not be used"
+            ), True
         except Exception as exc:  # a malformed answer, a broken socket: never let the sender thread die
             return type(exc).__name__, True
 
@@ -232,40 +254,56 @@ def _close_all_at_exit() -> None:
 
 # -- what each alert says: what happened, to which model or task, and what to do ---------------------------------
 
+
 def mark_text(model: str, deprecated: bool, detail: str, task: str, until: float | None) -> str:
     seen = f" (seen on task {task})" if task else ""
     if deprecated or until is None:
-        return (f"Model {model} is decommissioned{seen}: {detail}. Every router on this database skips it for good. "
-                f"Replace it in MODEL_REGISTRY (`taskrouter check` names the replacement); if the mark is wrong, "
-                f"`taskrouter status --clear {model}`.")
-    return (f"Model {model} was not found{seen}: {detail}. Routers skip it until "
-            f"{datetime.fromtimestamp(until, UTC):%Y-%m-%d %H:%M} UTC. Check its name in MODEL_REGISTRY and "
-            f"DEFAULT_*_MODEL (a typo, no access, or a retirement: `taskrouter check`).")
+        return (
+            f"Model {model} is decommissioned{seen}: {detail}. Every router on this database skips it for good. "
+            f"Replace it in MODEL_REGISTRY (`taskrouter check` names the replacement); if the mark is wrong, "
+            f"`taskrouter status --clear {model}`."
+        )
+    return (
+        f"Model {model} was not found{seen}: {detail}. Routers skip it until "
+        f"{datetime.fromtimestamp(until, UTC):%Y-%m-%d %H:%M} UTC. Check its name in MODEL_REGISTRY and "
+        f"DEFAULT_*_MODEL (a typo, no access, or a retirement: `taskrouter check`)."
+    )
 
 
 def circuit_text(model: str, open_seconds: float, detail: str) -> str:
-    return (f"Circuit open for model {model} for {open_seconds / 60:.0f} min: {detail}. Routers skip it and use the "
-            f"rest of each chain. Check the provider's status; `taskrouter status` shows the breaker, "
-            f"`taskrouter status --clear {model}` lifts it.")
+    return (
+        f"Circuit open for model {model} for {open_seconds / 60:.0f} min: {detail}. Routers skip it and use the "
+        f"rest of each chain. Check the provider's status; `taskrouter status` shows the breaker, "
+        f"`taskrouter status --clear {model}` lifts it."
+    )
 
 
 def budget_text(spent: float, limit: float, ratio: float | None) -> str:
     if ratio is not None:
-        return (f"Daily budget alert: ${spent:.4f} of ${limit:.2f} spent today ({100 * spent / limit:.0f}%, "
-                f"BUDGET_ALERT_RATIO={ratio:g}). Check what spends (dashboard, Budget) or raise DAILY_BUDGET_USD "
-                f"before calls are refused.")
-    return (f"Daily budget spent: ${spent:.4f} of ${limit:.2f} today. Every call now raises BudgetExceededError "
-            f"until 00:00 UTC; raise DAILY_BUDGET_USD to resume.")
+        return (
+            f"Daily budget alert: ${spent:.4f} of ${limit:.2f} spent today ({100 * spent / limit:.0f}%, "
+            f"BUDGET_ALERT_RATIO={ratio:g}). Check what spends (dashboard, Budget) or raise DAILY_BUDGET_USD "
+            f"before calls are refused."
+        )
+    return (
+        f"Daily budget spent: ${spent:.4f} of ${limit:.2f} today. Every call now raises BudgetExceededError "
+        f"until 00:00 UTC; raise DAILY_BUDGET_USD to resume."
+    )
 
 
 def override_text(override: Override, in_effect: bool) -> str:
     if in_effect:
         task = f" --task {override.task}" if override.task else ""
-        undo = (f"`taskrouter model enable {override.model}`" if override.kind == "disable"
-                else f"`taskrouter override clear --kind {override.kind} --model {override.model}{task}`")
+        undo = (
+            f"`taskrouter model enable {override.model}`"
+            if override.kind == "disable"
+            else f"`taskrouter override clear --kind {override.kind} --model {override.model}{task}`"
+        )
         return f"Runtime override in effect: {override.describe()}. Routing changed without a restart; undo: {undo}."
-    return (f"Runtime override ended (cleared or expired): {override.describe()}. Routing is back to what the "
-            f"environment and the registry say; `taskrouter override list` shows what is left.")
+    return (
+        f"Runtime override ended (cleared or expired): {override.describe()}. Routing is back to what the "
+        f"environment and the registry say; `taskrouter override list` shows what is left."
+    )
 
 
 def retirement_text(notice: RetirementNotice) -> str:
@@ -273,8 +311,13 @@ def retirement_text(notice: RetirementNotice) -> str:
     return f"{notice.line}. {todo}; `taskrouter check` lists every use."
 
 
-def watch_retirements(alerts: Alerts, health: ModelHealth, registry: Callable[[], Mapping[str, Sequence[str]]],
-                      settings: Settings, calendar: DeprecationCalendar) -> None:
+def watch_retirements(
+    alerts: Alerts,
+    health: ModelHealth,
+    registry: Callable[[], Mapping[str, Sequence[str]]],
+    settings: Settings,
+    calendar: DeprecationCalendar,
+) -> None:
     """Post each registry model that is retired or within RETIREMENT_WARNING_DAYS of its shutdown: now, and on
     the first refresh of each later UTC day (a model enters the window on a day, not at a call). The day is the
     health's clock's (`ModelHealth(clock=...)`), so a test moves it by moving that clock."""

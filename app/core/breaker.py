@@ -90,15 +90,20 @@ class Breaker:
             reason = "the half-open probe failed"
         elif trips is not None and circuit.run >= self._run_length(trips):
             what = "time out" if trips is Trip.TIMEOUTS else "lose its connection"
-            reason = (f"{circuit.run} request{'s' if circuit.run > 1 else ''} in a row saw it {what} "
-                      f"({trips.value}={self._run_length(trips)})")
-        elif len(circuit.outcomes) >= s.breaker_min_calls and \
-                circuit.failures >= s.breaker_failure_rate * len(circuit.outcomes):
-            reason = (f"{circuit.failures} of its last {len(circuit.outcomes)} calls failed "
-                      f"(BREAKER_FAILURE_RATE={s.breaker_failure_rate})")
+            reason = (
+                f"{circuit.run} request{'s' if circuit.run > 1 else ''} in a row saw it {what} "
+                f"({trips.value}={self._run_length(trips)})"
+            )
+        elif len(circuit.outcomes) >= s.breaker_min_calls and circuit.failures >= s.breaker_failure_rate * len(
+            circuit.outcomes
+        ):
+            reason = (
+                f"{circuit.failures} of its last {len(circuit.outcomes)} calls failed "
+                f"(BREAKER_FAILURE_RATE={s.breaker_failure_rate})"
+            )
         if reason is None:
             return None
-        cooldown = min(s.breaker_cooldown_seconds * 2 ** circuit.opens, s.breaker_max_cooldown_seconds)
+        cooldown = min(s.breaker_cooldown_seconds * 2**circuit.opens, s.breaker_max_cooldown_seconds)
         circuit.opens += 1
         circuit.probe_since = None
         circuit.outcomes.clear()

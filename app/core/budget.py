@@ -50,8 +50,9 @@ class Reservation:
     shared: bool = False  # taken in the database (SharedBudget): released there too
 
 
-def budget_from(settings: Settings, target: Target, log: AttemptLog | None, alerts: Alerts | None, *,
-                clock: Clock = SYSTEM_CLOCK) -> DailyBudget | None:
+def budget_from(
+    settings: Settings, target: Target, log: AttemptLog | None, alerts: Alerts | None, *, clock: Clock = SYSTEM_CLOCK
+) -> DailyBudget | None:
     """DAILY_BUDGET_USD's budget for this store, or None when unset: shared by every host when the store keeps a
     ledger of spend and reservations (StoreBackend.spend_ledger), else counted from the rows on this host. `clock`
     gives the budget its UTC day and times its re-reads."""
@@ -59,15 +60,30 @@ def budget_from(settings: Settings, target: Target, log: AttemptLog | None, aler
         return None
     store = backend_for(target)
     if store.spend_ledger is not None and log is not None:
-        return SharedBudget(settings.daily_budget_usd, settings.budget_alert_ratio, store.spend_ledger, store.label,
-                            log, alerts, clock=clock)
-    return DailyBudget(settings.daily_budget_usd, settings.budget_alert_ratio, target if log is not None else None,
-                       alerts, clock=clock)
+        return SharedBudget(
+            settings.daily_budget_usd,
+            settings.budget_alert_ratio,
+            store.spend_ledger,
+            store.label,
+            log,
+            alerts,
+            clock=clock,
+        )
+    return DailyBudget(
+        settings.daily_budget_usd, settings.budget_alert_ratio, target if log is not None else None, alerts, clock=clock
+    )
 
 
 class DailyBudget:
-    def __init__(self, limit_usd: float, alert_ratio: float, db_path: Target | None,
-                 alerts: Alerts | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        limit_usd: float,
+        alert_ratio: float,
+        db_path: Target | None,
+        alerts: Alerts | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.limit = limit_usd
         self.alert_ratio = alert_ratio
         self._db_path = db_path
@@ -114,8 +130,13 @@ class DailyBudget:
 
     def _announce(self, alert: bool, exhausted: bool, spent: float, day: str) -> None:
         if alert:
-            logger.warning("Budget alert: $%.4f of the $%.4f daily budget spent (%.0f%%, BUDGET_ALERT_RATIO=%s)",
-                           spent, self.limit, 100 * spent / self.limit, self.alert_ratio)
+            logger.warning(
+                "Budget alert: $%.4f of the $%.4f daily budget spent (%.0f%%, BUDGET_ALERT_RATIO=%s)",
+                spent,
+                self.limit,
+                100 * spent / self.limit,
+                self.alert_ratio,
+            )
             if self._alerts is not None:
                 self._alerts.notify(f"budget:{day}:ratio", budget_text(spent, self.limit, self.alert_ratio))
         if exhausted and self._alerts is not None:
@@ -170,8 +191,17 @@ class SharedBudget(DailyBudget):
     RETRY_SECONDS = 5.0  # after the server failed, how long reservations are counted on this host only
     FIRST_CONNECT_SECONDS = 2.0  # the first call waits this long, once, for the first connection
 
-    def __init__(self, limit_usd: float, alert_ratio: float, ledger: SpendLedger, label: str, log: AttemptLog,
-                 alerts: Alerts | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        limit_usd: float,
+        alert_ratio: float,
+        ledger: SpendLedger,
+        label: str,
+        log: AttemptLog,
+        alerts: Alerts | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         super().__init__(limit_usd, alert_ratio, None, alerts, clock=clock)  # spend is read with each lease
         self._ledger = ledger
         self._label = label  # how messages name the store
@@ -301,8 +331,11 @@ class SharedBudget(DailyBudget):
         self._local_until = self._clock.monotonic() + self.RETRY_SECONDS
         if not self._reported:
             self._reported = True
-            logger.error("budget: %s cannot take reservations (%s); counting this host's spend only until it can",
-                         self._label, type(exc).__name__)
+            logger.error(
+                "budget: %s cannot take reservations (%s); counting this host's spend only until it can",
+                self._label,
+                type(exc).__name__,
+            )
 
     def _sync_if_due(self) -> None:
         """Nothing to read: each lease returns the day's spend across hosts."""

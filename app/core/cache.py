@@ -60,16 +60,22 @@ class CachedAnswer:
     expires_at: float
 
 
-def cache_key(*, registry_key: str, tier: str | None, messages: Sequence[Mapping[str, Any]],
-              params: Mapping[str, Any]) -> str:
+def cache_key(
+    *, registry_key: str, tier: str | None, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+) -> str:
     """The request's key: the sha256 (hex) of canonical JSON (sorted keys, no whitespace, ASCII) of the registry
     key (the task, or task:variant), the tier, the messages and the parameters. Parameters set to None and those in
     UNKEYED_PARAMS are left out; a whole number given as a float (temperature=0.0) keys as the integer, so 0 and
     0.0 are one request. Raises TypeError for a value JSON cannot hold (the messages and parameters are checked
     sendable before this)."""
     kept = {name: value for name, value in params.items() if value is not None and name not in UNKEYED_PARAMS}
-    document = {"v": _KEY_VERSION, "registry_key": registry_key, "tier": tier, "messages": _plain(messages),
-                "params": _plain(kept)}
+    document = {
+        "v": _KEY_VERSION,
+        "registry_key": registry_key,
+        "tier": tier,
+        "messages": _plain(messages),
+        "params": _plain(kept),
+    }
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
@@ -97,8 +103,9 @@ class ResponseCache:
     attempt log whose writer stores entries and counts hits (None: nothing is stored); `memory_entries`: the LRU's
     bound (0: no LRU)."""
 
-    def __init__(self, *, store: StoreBackend | None, log: AttemptLog | None, memory_entries: int,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, *, store: StoreBackend | None, log: AttemptLog | None, memory_entries: int, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         if isinstance(memory_entries, bool) or not isinstance(memory_entries, int) or memory_entries < 0:
             raise ValueError(f"memory_entries must be a whole number of answers, 0 or more, got {memory_entries!r}")
         self._store = store
@@ -136,8 +143,12 @@ class ResponseCache:
             entry = await asyncio.to_thread(self._store.cache_read, key, now)
             answer = None if entry is None else answer_of(entry)
         except Exception as exc:  # a cache never fails a call: what cannot be read is a miss
-            logger.warning("response cache: reading %s from the store failed (%s: %s); answered as a miss", key,
-                           type(exc).__name__, exc)
+            logger.warning(
+                "response cache: reading %s from the store failed (%s: %s); answered as a miss",
+                key,
+                type(exc).__name__,
+                exc,
+            )
             return None
         if answer is None or answer.expires_at <= self._clock.wall():
             return None
@@ -201,20 +212,45 @@ class ResponseCache:
 
 def entry_of(key: str, answer: CachedAnswer, *, task_type: str) -> CacheEntry:
     """The store's row for an answer: its response fields as JSON, ASCII (so its size in bytes is its length)."""
-    text = json.dumps({"content": answer.content, "finish_reason": answer.finish_reason, "usage": dict(answer.usage),
-                       "tool_calls": None if answer.tool_calls is None else list(answer.tool_calls),
-                       "provider_request_id": answer.provider_request_id}, ensure_ascii=True, separators=(",", ":"))
-    return CacheEntry(key, task_type, answer.model, answer.provider, answer.tier, text, answer.cost_usd,
-                      answer.created_at, answer.expires_at, len(text))
+    text = json.dumps(
+        {
+            "content": answer.content,
+            "finish_reason": answer.finish_reason,
+            "usage": dict(answer.usage),
+            "tool_calls": None if answer.tool_calls is None else list(answer.tool_calls),
+            "provider_request_id": answer.provider_request_id,
+        },
+        ensure_ascii=True,
+        separators=(",", ":"),
+    )
+    return CacheEntry(
+        key,
+        task_type,
+        answer.model,
+        answer.provider,
+        answer.tier,
+        text,
+        answer.cost_usd,
+        answer.created_at,
+        answer.expires_at,
+        len(text),
+    )
 
 
 def answer_of(entry: CacheEntry) -> CachedAnswer:
     """The answer a store row holds. Raises ValueError (or KeyError, TypeError) for a row that is not one."""
     fields = json.loads(entry.answer)
     tool_calls = fields.get("tool_calls")
-    return CachedAnswer(content=fields.get("content"), finish_reason=fields.get("finish_reason"),
-                        usage=Usage.of(fields.get("usage")),
-                        tool_calls=None if tool_calls is None else tuple(tool_calls), model=entry.model,
-                        provider=entry.provider, cost_usd=entry.cost_usd,
-                        provider_request_id=fields.get("provider_request_id"), tier=entry.tier,
-                        created_at=entry.created_at, expires_at=entry.expires_at)
+    return CachedAnswer(
+        content=fields.get("content"),
+        finish_reason=fields.get("finish_reason"),
+        usage=Usage.of(fields.get("usage")),
+        tool_calls=None if tool_calls is None else tuple(tool_calls),
+        model=entry.model,
+        provider=entry.provider,
+        cost_usd=entry.cost_usd,
+        provider_request_id=fields.get("provider_request_id"),
+        tier=entry.tier,
+        created_at=entry.created_at,
+        expires_at=entry.expires_at,
+    )

@@ -106,8 +106,22 @@ class Weights:
 DEFAULT_WEIGHTS = Weights()
 
 # The features, in the order their reasons are ranked on a tie.
-(_CODE, _MATH, _ANALYSIS, _STEPS, _CONSTRAINTS, _LENGTH, _TURNS, _LAST, _ANSWER, _IMAGES, _SCHEMA, _JSON, _TOOLS,
- _EFFORT) = range(14)
+(
+    _CODE,
+    _MATH,
+    _ANALYSIS,
+    _STEPS,
+    _CONSTRAINTS,
+    _LENGTH,
+    _TURNS,
+    _LAST,
+    _ANSWER,
+    _IMAGES,
+    _SCHEMA,
+    _JSON,
+    _TOOLS,
+    _EFFORT,
+) = range(14)
 
 # The look-ups run on the asking messages' text encoded as UTF-8 and lowercased (ASCII letters only, which is all the
 # vocabulary needs): bytes, because translating and splitting bytes costs a fraction of doing it to str.
@@ -116,28 +130,46 @@ DEFAULT_WEIGHTS = Weights()
 # constraints and instruction verbs:
 _Counts = tuple[float, float, float, float, float, float]
 _VOCABULARY: tuple[tuple[_Counts, str], ...] = (
-    ((1.0, 0, 0, 0, 0, 0), "def elif const lambda struct impl namespace typedef malloc stdout stderr argv kwargs "
-                           "nullptr void println printf async await boolean foreach iterator stacktrace traceback "
-                           "goroutine mutex"),
-    ((0.5, 0, 0, 0, 0, 0), "python javascript typescript java rust golang kotlin swift ruby php c++ sql html css "
-                           "regex api function functions method class bug compile compiler exception "
-                           "endpoint script code algorithm implementation repository docker kubernetes database "
-                           "query unittest pytest"),
-    ((0, 1.0, 0, 0, 0, 0), "proof proves derivation theorem lemma corollary integral integrate derivative "
-                           "differentiate eigenvalue eigenvalues eigenvector eigenvectors matrix matrices polynomial "
-                           "induction converge converges convergence probability variance equation equations "
-                           "inequality asymptotic combinatorics modulo logarithm calculus factorial sqrt dx disprove "
-                           "counterexample"),
-    ((0, 0, 1.0, 0, 0, 0), "rigorous rigorously invariant invariants correctness tradeoff tradeoffs optimal "
-                           "optimally maximize minimize maximise minimise largest smallest complexity conflict "
-                           "conflicts concurrent concurrency deadlock architecture rationale implications pitfalls"),
+    (
+        (1.0, 0, 0, 0, 0, 0),
+        "def elif const lambda struct impl namespace typedef malloc stdout stderr argv kwargs "
+        "nullptr void println printf async await boolean foreach iterator stacktrace traceback "
+        "goroutine mutex",
+    ),
+    (
+        (0.5, 0, 0, 0, 0, 0),
+        "python javascript typescript java rust golang kotlin swift ruby php c++ sql html css "
+        "regex api function functions method class bug compile compiler exception "
+        "endpoint script code algorithm implementation repository docker kubernetes database "
+        "query unittest pytest",
+    ),
+    (
+        (0, 1.0, 0, 0, 0, 0),
+        "proof proves derivation theorem lemma corollary integral integrate derivative "
+        "differentiate eigenvalue eigenvalues eigenvector eigenvectors matrix matrices polynomial "
+        "induction converge converges convergence probability variance equation equations "
+        "inequality asymptotic combinatorics modulo logarithm calculus factorial sqrt dx disprove "
+        "counterexample",
+    ),
+    (
+        (0, 0, 1.0, 0, 0, 0),
+        "rigorous rigorously invariant invariants correctness tradeoff tradeoffs optimal "
+        "optimally maximize minimize maximise minimise largest smallest complexity conflict "
+        "conflicts concurrent concurrency deadlock architecture rationale implications pitfalls",
+    ),
     ((0, 0, 0, 1.0, 0, 0), "finally afterwards lastly subsequently firstly secondly thirdly step steps"),
-    ((0, 0, 0, 0, 1.0, 0), "must exactly never always strictly required mandatory format formatted ensure maximum "
-                           "minimum don't dont cannot can't only constraint constraints"),
-    ((0, 0, 0, 0, 0, 1.0), "write explain list create add compare summarize summarise translate generate build fix "
-                           "describe identify find evaluate review rewrite convert extract classify outline draft "
-                           "give provide show include suggest propose estimate verify validate state decide name "
-                           "plan schedule solve rank sort answer reply discuss argue assess recommend handle"),
+    (
+        (0, 0, 0, 0, 1.0, 0),
+        "must exactly never always strictly required mandatory format formatted ensure maximum "
+        "minimum don't dont cannot can't only constraint constraints",
+    ),
+    (
+        (0, 0, 0, 0, 0, 1.0),
+        "write explain list create add compare summarize summarise translate generate build fix "
+        "describe identify find evaluate review rewrite convert extract classify outline draft "
+        "give provide show include suggest propose estimate verify validate state decide name "
+        "plan schedule solve rank sort answer reply discuss argue assess recommend handle",
+    ),
     # Words of two kinds.
     ((0.5, 0, 0, 0, 0, 1.0), "implement refactor"),
     ((0.5, 0, 1.0, 0, 0, 1.0), "debug optimize optimise design"),
@@ -156,8 +188,12 @@ _PHRASES: dict[bytes, tuple[tuple[bytes, _Counts], ...]] = {
     b"each": ((b"for each", _STEP_1),),
     b"most": ((b"at most", _CONSTRAINT_1),),
     b"least": ((b"at least", _CONSTRAINT_1),),
-    b"than": ((b"no more than", _CONSTRAINT_1), (b"no less than", _CONSTRAINT_1), (b"no longer than", _CONSTRAINT_1),
-              (b"fewer than", _CONSTRAINT_1)),
+    b"than": (
+        (b"no more than", _CONSTRAINT_1),
+        (b"no less than", _CONSTRAINT_1),
+        (b"no longer than", _CONSTRAINT_1),
+        (b"fewer than", _CONSTRAINT_1),
+    ),
     b"not": ((b"do not", _CONSTRAINT_1),),
     b"sure": ((b"make sure", _CONSTRAINT_1),),
     b"valid": ((b"valid json", _CONSTRAINT_1),),
@@ -181,7 +217,7 @@ _KNOWN = frozenset(_WORDS) | frozenset(_PHRASES) | _UNITS | {b"then"}
 # character is lost to the word look-ups: in prose that is rare, and in code the symbols count instead.
 _CODE_SYMBOL, _MATH_MARK, _FENCE_MARK = b"\x01", b"\x02", b"\x03"
 _TRANSLATION = bytes.maketrans(
-    b"\"%()*,-/[]_~@.!?;:\t\r" + b"=&|{}<>#" + b"\\$^" + b"`",
+    b'"%()*,-/[]_~@.!?;:\t\r' + b"=&|{}<>#" + b"\\$^" + b"`",
     b" " * 20 + _CODE_SYMBOL * 8 + _MATH_MARK * 3 + _FENCE_MARK,
 )
 _SYMBOLS_PER_TOKEN = 4  # `if (a == b && c != d) { f(); }` has 8 code symbols: 2 code tokens' worth
@@ -199,8 +235,15 @@ _MATH_NOTATION = re.compile(
 _ASKING_ROLES = frozenset({"user", "system", "developer"})
 
 
-def score_complexity(messages: Any, *, medium_at: float = 0.30, complex_at: float = 0.60, floor: str | None = None,
-                     weights: Weights = DEFAULT_WEIGHTS, **params: Any) -> Complexity:
+def score_complexity(
+    messages: Any,
+    *,
+    medium_at: float = 0.30,
+    complex_at: float = 0.60,
+    floor: str | None = None,
+    weights: Weights = DEFAULT_WEIGHTS,
+    **params: Any,
+) -> Complexity:
     """Score how demanding a request is and choose its tier (the module's docstring lists the features).
 
     `messages` as for `execute_task`; `params` the call's model parameters (response_format, tools, tool_choice,
@@ -273,12 +316,23 @@ def score_complexity(messages: Any, *, medium_at: float = 0.30, complex_at: floa
             found.sort(key=_by_weight)
         named = [feature for value, feature in found[:MAX_REASONS] if value >= _REASON_AT]
         if named:
-            reasons = tuple([_reason(feature, total_chars=total_chars, messages=count, last_chars=last_chars,
-                                     images=images, params=params) for feature in named])
+            reasons = tuple(
+                [
+                    _reason(
+                        feature,
+                        total_chars=total_chars,
+                        messages=count,
+                        last_chars=last_chars,
+                        images=images,
+                        params=params,
+                    )
+                    for feature in named
+                ]
+            )
     tier = "complex" if score >= complex_at else "medium" if score >= medium_at else "simple"
     if floor is not None and _RANK[floor] > _RANK[tier]:
         tier = floor
-        reasons = (f"floor {floor}", *reasons[:MAX_REASONS - 1])
+        reasons = (f"floor {floor}", *reasons[: MAX_REASONS - 1])
     return Complexity(tier=tier, score=score, reasons=reasons)
 
 
@@ -394,8 +448,9 @@ def _by_weight(found: tuple[float, int]) -> float:
     return -found[0]
 
 
-def _reason(feature: int, *, total_chars: int, messages: int, last_chars: int, images: int,
-            params: Mapping[str, Any]) -> str:
+def _reason(
+    feature: int, *, total_chars: int, messages: int, last_chars: int, images: int, params: Mapping[str, Any]
+) -> str:
     """A feature's short, stable name, with its size where it has one."""
     if feature == _LENGTH:
         return f"long context ({total_chars:,} characters)"
@@ -414,5 +469,12 @@ def _reason(feature: int, *, total_chars: int, messages: int, last_chars: int, i
     return _NAMES[feature]
 
 
-_NAMES = {_CODE: "code", _MATH: "math", _ANALYSIS: "analysis", _STEPS: "multi-step instructions",
-          _CONSTRAINTS: "constraints", _SCHEMA: "JSON schema requested", _JSON: "JSON output requested"}
+_NAMES = {
+    _CODE: "code",
+    _MATH: "math",
+    _ANALYSIS: "analysis",
+    _STEPS: "multi-step instructions",
+    _CONSTRAINTS: "constraints",
+    _SCHEMA: "JSON schema requested",
+    _JSON: "JSON output requested",
+}

@@ -58,59 +58,106 @@ class Policy:
 
 
 POLICY: dict[ErrorKind, Policy] = {
-    ErrorKind.DEPRECATED: Policy(mark=Mark.FOR_GOOD, reason="decommissioned: skipped from now on",
-                                 answer="400 `model_decommissioned`"),
-    ErrorKind.NOT_FOUND: Policy(mark=Mark.NOT_FOUND_TTL, reason="model retired, unknown or not on this key",
-                                answer="404 `model_not_found`"),
-    ErrorKind.RATE_LIMITED: Policy(retry=True, mark=Mark.PROVIDER_WAIT,
-                                   reason="rate limited: try another model, this one once its wait is over",
-                                   answer="429"),
+    ErrorKind.DEPRECATED: Policy(
+        mark=Mark.FOR_GOOD, reason="decommissioned: skipped from now on", answer="400 `model_decommissioned`"
+    ),
+    ErrorKind.NOT_FOUND: Policy(
+        mark=Mark.NOT_FOUND_TTL, reason="model retired, unknown or not on this key", answer="404 `model_not_found`"
+    ),
+    ErrorKind.RATE_LIMITED: Policy(
+        retry=True,
+        mark=Mark.PROVIDER_WAIT,
+        reason="rate limited: try another model, this one once its wait is over",
+        answer="429",
+    ),
     ErrorKind.TOO_LARGE: Policy(reason="request above this model's TPM limit", answer="413"),
-    ErrorKind.CONTEXT_LENGTH: Policy(reason="prompt + completion exceed the context",
-                                     answer="400 `context_length_exceeded`, or an OpenAI-compatible server's "
-                                            "context wording (vLLM, LiteLLM, Ollama, llama.cpp)"),
-    ErrorKind.CAPACITY: Policy(retry=True, mark=Mark.CAPACITY, reason="flex capacity exceeded: short cooldown",
-                               answer="498 `capacity_exceeded`"),
+    ErrorKind.CONTEXT_LENGTH: Policy(
+        reason="prompt + completion exceed the context",
+        answer="400 `context_length_exceeded`, or an OpenAI-compatible server's "
+        "context wording (vLLM, LiteLLM, Ollama, llama.cpp)",
+    ),
+    ErrorKind.CAPACITY: Policy(
+        retry=True,
+        mark=Mark.CAPACITY,
+        reason="flex capacity exceeded: short cooldown",
+        answer="498 `capacity_exceeded`",
+    ),
     ErrorKind.SERVER_ERROR: Policy(retry=True, breaker=True, reason="provider-side error", answer="5xx"),
-    ErrorKind.TIMEOUT: Policy(retry=True, breaker=True, trips=Trip.TIMEOUTS,
-                              reason="no answer within the attempt's timeout", answer="no answer in time, 408"),
-    ErrorKind.CONNECTION: Policy(retry=True, breaker=True, trips=Trip.CONNECTION_ERRORS,
-                                 reason="connection refused, reset or dropped: a transient, retried",
-                                 answer="refused / reset / dropped, a stream closed before its finish reason"),
-    ErrorKind.INVALID_OUTPUT: Policy(retry=True,
-                                     reason="the model's output failed JSON mode or a tool call: not the caller's "
-                                            "fault",
-                                     answer="400 `json_validate_failed` / `tool_use_failed`"),
-    ErrorKind.INVALID_RESPONSE: Policy(retry=True, breaker=True, reason="the answer could not be read",
-                                       answer="an unreadable 2xx"),
-    ErrorKind.UNEXPECTED_STATUS: Policy(breaker=True, reason="unexpected answer: try the next model",
-                                        answer="any other status"),
-    ErrorKind.SETUP: Policy(reason="no usable client for this endpoint: fix the key or base URL; no model is marked",
-                            answer="no key / a URL the server does not know (404 `unknown_url`, `Not Found`)",
-                            then="next model (one on another endpoint may answer)"),
-    ErrorKind.AUTH: Policy(stop=True, reason="the key is refused; every model shares it", answer="401 / 403",
-                           then="raises `AuthenticationFailedError` naming `GROQ_API_KEY`"),
-    ErrorKind.BAD_REQUEST: Policy(stop=True, reason="the request itself is invalid",
-                                  answer="other 400 / 422, unknown parameter", then="raises `RequestRejectedError`"),
-    ErrorKind.VALIDATION: Policy(reason="the answer failed the caller's validate= / required_fields= (billed: no "
-                                        "retry)",
-                                 answer="an answer `validate=` / `required_fields=` refuses",
-                                 then="next model (the row keeps the billed tokens and cost)"),
-    ErrorKind.REFUSED: Policy(reason="a tiered request's cascade refused the answer: cut at its length limit, empty, "
-                                     "or a refusal (billed: no retry)",
-                              answer="an answer with finish_reason `length`, no text, or a refusal",
-                              then="next tier (the row keeps the billed tokens and cost)"),
-    ErrorKind.DEADLINE: Policy(reason="the request's deadline cut the attempt short: says nothing about the model",
-                               answer="no answer before the deadline", then="raises `DeadlineExceededError`"),
-    ErrorKind.STREAM_INTERRUPTED: Policy(breaker=True, stop=True,
-                                         reason="the stream failed after its first token was shown",
-                                         answer="a stream cut, stalled, errored or closed before its finish reason, "
-                                                "after its first token",
-                                         then="raises `StreamInterruptedError` with the partial text"),
-    ErrorKind.HEDGE_LOST: Policy(reason="the other call of a hedged request answered first",
-                                 answer="(cancelled by the router)", then="returns the other call's answer"),
-    ErrorKind.CANCELLED: Policy(reason="cancelled by the caller", answer="(cancelled by the caller)",
-                                then="ends: `CancelledError` goes on to the caller"),
+    ErrorKind.TIMEOUT: Policy(
+        retry=True,
+        breaker=True,
+        trips=Trip.TIMEOUTS,
+        reason="no answer within the attempt's timeout",
+        answer="no answer in time, 408",
+    ),
+    ErrorKind.CONNECTION: Policy(
+        retry=True,
+        breaker=True,
+        trips=Trip.CONNECTION_ERRORS,
+        reason="connection refused, reset or dropped: a transient, retried",
+        answer="refused / reset / dropped, a stream closed before its finish reason",
+    ),
+    ErrorKind.INVALID_OUTPUT: Policy(
+        retry=True,
+        reason="the model's output failed JSON mode or a tool call: not the caller's fault",
+        answer="400 `json_validate_failed` / `tool_use_failed`",
+    ),
+    ErrorKind.INVALID_RESPONSE: Policy(
+        retry=True, breaker=True, reason="the answer could not be read", answer="an unreadable 2xx"
+    ),
+    ErrorKind.UNEXPECTED_STATUS: Policy(
+        breaker=True, reason="unexpected answer: try the next model", answer="any other status"
+    ),
+    ErrorKind.SETUP: Policy(
+        reason="no usable client for this endpoint: fix the key or base URL; no model is marked",
+        answer="no key / a URL the server does not know (404 `unknown_url`, `Not Found`)",
+        then="next model (one on another endpoint may answer)",
+    ),
+    ErrorKind.AUTH: Policy(
+        stop=True,
+        reason="the key is refused; every model shares it",
+        answer="401 / 403",
+        then="raises `AuthenticationFailedError` naming `GROQ_API_KEY`",
+    ),
+    ErrorKind.BAD_REQUEST: Policy(
+        stop=True,
+        reason="the request itself is invalid",
+        answer="other 400 / 422, unknown parameter",
+        then="raises `RequestRejectedError`",
+    ),
+    ErrorKind.VALIDATION: Policy(
+        reason="the answer failed the caller's validate= / required_fields= (billed: no retry)",
+        answer="an answer `validate=` / `required_fields=` refuses",
+        then="next model (the row keeps the billed tokens and cost)",
+    ),
+    ErrorKind.REFUSED: Policy(
+        reason="a tiered request's cascade refused the answer: cut at its length limit, empty, "
+        "or a refusal (billed: no retry)",
+        answer="an answer with finish_reason `length`, no text, or a refusal",
+        then="next tier (the row keeps the billed tokens and cost)",
+    ),
+    ErrorKind.DEADLINE: Policy(
+        reason="the request's deadline cut the attempt short: says nothing about the model",
+        answer="no answer before the deadline",
+        then="raises `DeadlineExceededError`",
+    ),
+    ErrorKind.STREAM_INTERRUPTED: Policy(
+        breaker=True,
+        stop=True,
+        reason="the stream failed after its first token was shown",
+        answer="a stream cut, stalled, errored or closed before its finish reason, after its first token",
+        then="raises `StreamInterruptedError` with the partial text",
+    ),
+    ErrorKind.HEDGE_LOST: Policy(
+        reason="the other call of a hedged request answered first",
+        answer="(cancelled by the router)",
+        then="returns the other call's answer",
+    ),
+    ErrorKind.CANCELLED: Policy(
+        reason="cancelled by the caller",
+        answer="(cancelled by the caller)",
+        then="ends: `CancelledError` goes on to the caller",
+    ),
 }
 
 _NO_POLICY = Policy(reason="not a provider failure", answer="")
@@ -178,12 +225,16 @@ def classify(error: ProviderError) -> ErrorKind:
 
 def policy_markdown() -> str:
     """The docs' failure table (docs/routing.md), generated from POLICY at build time: the two cannot disagree."""
-    lines = ["| provider answer | `error_kind` | the request | retried | circuit breaker | keeps the model out |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| provider answer | `error_kind` | the request | retried | circuit breaker | keeps the model out |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind, p in POLICY.items():
         breaker = f"counts; a run of `{p.trips.value}` opens it" if p.trips else ("counts" if p.breaker else "—")
-        lines.append(f"| {p.answer} | `{kind.value}` | {p.then} | {'yes' if p.retry else 'no'} | {breaker} | "
-                     f"{p.mark.value if p.mark else '—'} |")
+        lines.append(
+            f"| {p.answer} | `{kind.value}` | {p.then} | {'yes' if p.retry else 'no'} | {breaker} | "
+            f"{p.mark.value if p.mark else '—'} |"
+        )
     return "\n".join(lines)
 
 

@@ -39,8 +39,7 @@ def inspect_messages(messages: Any) -> tuple[int, bool]:
             content = message.get("content")
             # The common case, without the checks below: only role and content, the text plain ASCII (which
             # rules out unencodable surrogates) or valid UTF-8.
-            if (type(content) is str and message.get("role") in _PLAIN_ROLES
-                    and (content.isascii() or encodes(content))):
+            if type(content) is str and message.get("role") in _PLAIN_ROLES and (content.isascii() or encodes(content)):
                 chars += len(content)
                 continue
         where = f"messages[{i}]"
@@ -77,7 +76,6 @@ def inspect_messages(messages: Any) -> tuple[int, bool]:
         if problem is not None:
             raise InvalidMessagesError(f"{where}{problem[0]} {problem[1]}")
     return chars, images
-
 
 
 def tokens_from_chars(chars: int, messages: int) -> int:
@@ -130,9 +128,7 @@ def skip_reason(info: ModelInfo | None, needs: Needs, max_cost_usd: float | None
         limit = info.max_completion_tokens
         if limit is not None and needs.max_tokens is not None and needs.max_tokens > limit:
             # Another model of the chain can produce it, or params.py would have refused the request.
-            return ErrorKind.CAPABILITY, (
-                f"max_tokens={needs.max_tokens} exceeds its {limit}-token completion limit"
-            )
+            return ErrorKind.CAPABILITY, (f"max_tokens={needs.max_tokens} exceeds its {limit}-token completion limit")
         if info.context_window is not None and needs.prompt_tokens > info.context_window:
             return ErrorKind.CONTEXT_LENGTH, (
                 f"estimated prompt of {needs.prompt_tokens} tokens exceeds its {info.context_window}-token context"
@@ -149,8 +145,13 @@ def skip_reason(info: ModelInfo | None, needs: Needs, max_cost_usd: float | None
 Unsuitable = tuple[ErrorKind, str]  # why a model cannot take the request: the kind logged, and the reason
 
 
-def admit(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], infos: Sequence[ModelInfo | None],
-          max_cost_usd: float | None, needs: Needs | None = None) -> tuple[Needs, list[Unsuitable | None]]:
+def admit(
+    messages: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any],
+    infos: Sequence[ModelInfo | None],
+    max_cost_usd: float | None,
+    needs: Needs | None = None,
+) -> tuple[Needs, list[Unsuitable | None]]:
     """The request's needs, and for each model of its chain (`infos`, in order) why it cannot take the request, or
     None. Bad messages raise here, before any call. `needs`: needs_of(messages, params), when already known."""
     if needs is None:
@@ -158,6 +159,10 @@ def admit(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], info
     if not needs.capabilities and needs.max_tokens is None and max_cost_usd is None:
         # The common request: only the context window can rule a model out.
         prompt = needs.prompt_tokens
-        return needs, [None if info is None or info.context_window is None or prompt <= info.context_window
-                       else skip_reason(info, needs, None) for info in infos]
+        return needs, [
+            None
+            if info is None or info.context_window is None or prompt <= info.context_window
+            else skip_reason(info, needs, None)
+            for info in infos
+        ]
     return needs, [skip_reason(info, needs, max_cost_usd) for info in infos]

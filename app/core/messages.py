@@ -58,6 +58,8 @@ def _text_problem(text: str) -> tuple[str, str] | None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        return "", (f"has text that cannot be encoded as UTF-8: a lone surrogate {text[exc.start]!r} at character "
-                    f"{exc.start} (clean it, e.g. text.encode('utf-8', 'replace').decode())")
+        return "", (
+            f"has text that cannot be encoded as UTF-8: a lone surrogate {text[exc.start]!r} at character "
+            f"{exc.start} (clean it, e.g. text.encode('utf-8', 'replace').decode())"
+        )
     return None

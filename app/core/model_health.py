@@ -65,8 +65,9 @@ class ModelState:
 
 
 class ModelHealth:
-    def __init__(self, settings: Settings, log: AttemptLog | None, alerts: Alerts | None = None, *,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, settings: Settings, log: AttemptLog | None, alerts: Alerts | None = None, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._settings = settings
         # The methods that decide take the caller's `now` (read from this clock); the clock itself dates the rows
         # written to `model_status`, gives the daily checks their first day, and is the breaker's.
@@ -156,8 +157,12 @@ class ModelHealth:
             if row["status"] in (CLEARED, CLOSED):
                 self._cleared(row["model"], epoch_from_iso(row["last_seen"]) or 0.0, row["status"])
                 continue
-            state = ModelState(row["status"], row["detail"] or "", epoch_from_iso(row["until"]),
-                               epoch_from_iso(row["last_seen"]) or 0.0)
+            state = ModelState(
+                row["status"],
+                row["detail"] or "",
+                epoch_from_iso(row["until"]),
+                epoch_from_iso(row["last_seen"]) or 0.0,
+            )
             if not state.active(now):
                 continue
             with self._lock:
@@ -174,8 +179,9 @@ class ModelHealth:
             logger.warning("Override %s: %s", "in effect" if override in active else "ended", override.describe())
             if self.alerts is not None and not first:
                 started = override in active
-                self.alerts.notify(f"override:{override.id}:{'set' if started else 'ended'}",
-                                   override_text(override, started))
+                self.alerts.notify(
+                    f"override:{override.id}:{'set' if started else 'ended'}", override_text(override, started)
+                )
         self.overrides = active
         self.disabled = {o.model: _disabled_state(o) for o in active if o.kind == DISABLE}
 
@@ -204,12 +210,16 @@ class ModelHealth:
         if closed:
             self._alert_cleared(model, CIRCUIT_OPEN)
             if self._log is not None:
-                self._log.record_now(ModelStatusRow(model, CLOSED, "circuit closed: the probe call answered", None,
-                                                    iso_millis(self.clock.wall())))
+                self._log.record_now(
+                    ModelStatusRow(
+                        model, CLOSED, "circuit closed: the probe call answered", None, iso_millis(self.clock.wall())
+                    )
+                )
             logger.warning("Circuit closed model=%s: the probe call answered", model)
 
-    def on_failure(self, model: str, kind: ErrorKind, error: ProviderError, now: float,
-                   request_id: str = "", task: str = "") -> ModelState | None:
+    def on_failure(
+        self, model: str, kind: ErrorKind, error: ProviderError, now: float, request_id: str = "", task: str = ""
+    ) -> ModelState | None:
         """Apply what the failure table says this failure means for the model; returns the new mark, if any."""
         rule = policy(kind)
         state = self._marked(model, rule.mark, error, now, task) if rule.mark is not None else None
@@ -252,15 +262,20 @@ class ModelHealth:
                 return current
             self.marks[model] = state
         if self._log is not None:
-            self._log.record_now(ModelStatusRow(model, state.status, state.detail[:500],
-                                                iso_from_epoch(state.until), iso_millis(self.clock.wall())))
+            self._log.record_now(
+                ModelStatusRow(
+                    model, state.status, state.detail[:500], iso_from_epoch(state.until), iso_millis(self.clock.wall())
+                )
+            )
         logger.warning("Model marked model=%s status=%s", model, state.describe())
         if self.alerts is not None:
             if state.status == CIRCUIT_OPEN:
                 self._opened_at.setdefault(model, now)  # a failed probe re-opens it: still the same outage
             elif state.status in (DEPRECATED, NOT_FOUND):
-                self.alerts.notify(f"{state.status}:{model}", mark_text(model, state.status == DEPRECATED,
-                                                                        state.detail, task, state.until))
+                self.alerts.notify(
+                    f"{state.status}:{model}",
+                    mark_text(model, state.status == DEPRECATED, state.detail, task, state.until),
+                )
         return state
 
     # -- alerts (app/core/alerts.py): checked at refreshes, never per call ------------------------------------
@@ -309,4 +324,3 @@ def _outlasts(a: ModelState, b: ModelState) -> bool:
     if b.until is None:
         return False
     return a.until >= b.until
-

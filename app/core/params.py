@@ -77,8 +77,7 @@ def _stop(value: Any) -> str | None:
         return _text(value)
     if not isinstance(value, list | tuple) or len(value) > 4:
         return ""
-    return next((f"stop[{i}]: {p or 'not a string'}" for i, s in enumerate(value) if (p := _text(s)) is not None),
-                None)
+    return next((f"stop[{i}]: {p or 'not a string'}" for i, s in enumerate(value) if (p := _text(s)) is not None), None)
 
 
 def _response_format(value: Any) -> str | None:
@@ -105,8 +104,9 @@ def _tools(value: Any) -> str | None:
         if not isinstance(tool, Mapping) or tool.get("type") not in ("function", *_BUILT_IN_TOOLS):
             return f'tools[{i}] is not {{"type": "function", ...}} nor a built-in tool ({", ".join(_BUILT_IN_TOOLS)})'
         function = tool.get("function")
-        if tool["type"] == "function" and not (isinstance(function, Mapping)
-                                                and isinstance(function.get("name"), str) and function["name"]):
+        if tool["type"] == "function" and not (
+            isinstance(function, Mapping) and isinstance(function.get("name"), str) and function["name"]
+        ):
             return f"tools[{i}].function must be a dict with a non-empty name"
         parameters = function.get("parameters") if isinstance(function, Mapping) else None
         if parameters is not None and not isinstance(parameters, Mapping):
@@ -118,8 +118,9 @@ def _tool_choice(value: Any) -> str | None:
     if isinstance(value, str):
         return None if value in ("none", "auto", "required") else ""
     function = value.get("function") if isinstance(value, Mapping) else None
-    if not (isinstance(function, Mapping) and value.get("type") == "function"
-            and isinstance(function.get("name"), str)):
+    if not (
+        isinstance(function, Mapping) and value.get("type") == "function" and isinstance(function.get("name"), str)
+    ):
         return ""
     return _sendable(value)
 
@@ -151,30 +152,44 @@ PARAMS: dict[str, tuple[Check, str]] = {
     "stop": (_stop, "a string or a list of up to 4 strings"),
     "user": (_text, "a string identifying the end user"),
     "parallel_tool_calls": (_bool, "True or False"),
-    "response_format": (_response_format, '{"type": "text"}, {"type": "json_object"} or '
-                        '{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}'),
-    "tools": (_tools, 'a list of {"type": "function", "function": {"name": ..., "parameters": {...}}} '
-              '(or {"type": "browser_search"}, {"type": "code_interpreter"})'),
+    "response_format": (
+        _response_format,
+        '{"type": "text"}, {"type": "json_object"} or '
+        '{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}',
+    ),
+    "tools": (
+        _tools,
+        'a list of {"type": "function", "function": {"name": ..., "parameters": {...}}} '
+        '(or {"type": "browser_search"}, {"type": "code_interpreter"})',
+    ),
     "tool_choice": (_tool_choice, '"none", "auto", "required" or {"type": "function", "function": {"name": ...}}'),
-    "reasoning_effort": (_one_of("none", "default", "low", "medium", "high"),
-                         '"none", "default", "low", "medium" or "high"'),
+    "reasoning_effort": (
+        _one_of("none", "default", "low", "medium", "high"),
+        '"none", "default", "low", "medium" or "high"',
+    ),
     "reasoning_format": (_one_of("hidden", "raw", "parsed"), '"hidden", "raw" or "parsed"'),
     "include_reasoning": (_bool, "True or False"),
-    "service_tier": (_one_of("auto", "on_demand", "flex", "performance"),
-                     '"auto", "on_demand", "flex" or "performance"'),
+    "service_tier": (
+        _one_of("auto", "on_demand", "flex", "performance"),
+        '"auto", "on_demand", "flex" or "performance"',
+    ),
     "stream": (_false, "False (stream_task and its siblings stream)"),
-    "extra_body": (_extra_body, f"a dict of provider-specific fields, sent as they are (JSON, at most {MAX_DEPTH} "
-                   "levels deep)"),
+    "extra_body": (
+        _extra_body,
+        f"a dict of provider-specific fields, sent as they are (JSON, at most {MAX_DEPTH} levels deep)",
+    ),
 }
 
 
-def check_params(params: Mapping[str, Any], variant: Any, chain: Chain,
-                 model_info: Callable[[str], ModelInfo | None]) -> None:
+def check_params(
+    params: Mapping[str, Any], variant: Any, chain: Chain, model_info: Callable[[str], ModelInfo | None]
+) -> None:
     """Raise InvalidParameterError for the first parameter the provider would refuse, or a `max_tokens` no
     model of the chain can produce. A max_tokens that only some can produce passes: the gates skip the others."""
     if variant is not None and (problem := _text(variant)) is not None:
-        raise _error("variant", variant, "a string: MODEL_REGISTRY['<task>:<variant>'] is used when it exists",
-                     problem, chain)
+        raise _error(
+            "variant", variant, "a string: MODEL_REGISTRY['<task>:<variant>'] is used when it exists", problem, chain
+        )
     for name, value in params.items():
         entry = PARAMS.get(name)
         if entry is _TOKENS and type(value) is int and value > 0:  # the common call's max_tokens=N, inline
@@ -185,7 +200,10 @@ def check_params(params: Mapping[str, Any], variant: Any, chain: Chain,
         elif entry is None:
             raise InvalidParameterError(
                 f"{chain.task_type}: unknown parameter {name!r}; accepted: {', '.join(PARAMS)} (provider-specific "
-                "fields go in extra_body={...})", param=name, task_type=chain.task_type)
+                "fields go in extra_body={...})",
+                param=name,
+                task_type=chain.task_type,
+            )
         elif value is not None:
             problem = entry[0](value)
             if problem is not None:
@@ -201,12 +219,20 @@ def _check_fits(name: str, value: int, chain: Chain, model_info: Callable[[str],
         if info is None or info.max_completion_tokens is None or value <= info.max_completion_tokens:
             return
     # None can: every model has a known limit below the value.
-    limits = [(c.model, info.max_completion_tokens) for c in chain.candidates
-              if (info := model_info(c.model)) is not None and info.max_completion_tokens is not None]
+    limits = [
+        (c.model, info.max_completion_tokens)
+        for c in chain.candidates
+        if (info := model_info(c.model)) is not None and info.max_completion_tokens is not None
+    ]
     if limits:
         listed = ", ".join(f"{model}: {limit}" for model, limit in limits)
-        raise _error(name, value, f"a positive int no larger than {max(limit for _, limit in limits)}",
-                     f"more than any model of this chain can produce ({listed})", chain)
+        raise _error(
+            name,
+            value,
+            f"a positive int no larger than {max(limit for _, limit in limits)}",
+            f"more than any model of this chain can produce ({listed})",
+            chain,
+        )
 
 
 def _error(name: str, value: Any, accepted: str, problem: str | None, chain: Chain) -> InvalidParameterError:
@@ -214,8 +240,11 @@ def _error(name: str, value: Any, accepted: str, problem: str | None, chain: Cha
     if problem and problem.startswith((".", "[")):  # a place inside the value: name it from the parameter
         problem = name + problem
     why = f"{problem}; " if problem else ""
-    return InvalidParameterError(f"{chain.task_type}: {name}={shown} is not accepted: {why}expected {accepted}",
-                                 param=name, task_type=chain.task_type)
+    return InvalidParameterError(
+        f"{chain.task_type}: {name}={shown} is not accepted: {why}expected {accepted}",
+        param=name,
+        task_type=chain.task_type,
+    )
 
 
 class _Shown(reprlib.Repr):
@@ -230,8 +259,10 @@ class _Shown(reprlib.Repr):
             return "{}"
         if level <= 0:
             return "{...}"
-        items = [f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}"
-                 for k, v in itertools.islice(x.items(), self.maxdict)]
+        items = [
+            f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}"
+            for k, v in itertools.islice(x.items(), self.maxdict)
+        ]
         return "{" + ", ".join(items + ["..."] * (len(x) > self.maxdict)) + "}"
 
 

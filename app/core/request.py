@@ -62,8 +62,12 @@ logger = logging.getLogger("taskrouter")
 MAX_MESSAGE_CHARS = 2000
 _WAITABLE = (ErrorKind.COOLING_DOWN, ErrorKind.CIRCUIT_OPEN)
 _UNSUITABLE = (ErrorKind.CAPABILITY, ErrorKind.CONTEXT_LENGTH, ErrorKind.BUDGET)
-_STATE_KIND = {DEPRECATED: ErrorKind.DEPRECATED, NOT_FOUND: ErrorKind.NOT_FOUND, CIRCUIT_OPEN: ErrorKind.CIRCUIT_OPEN,
-               DISABLED: ErrorKind.DISABLED}
+_STATE_KIND = {
+    DEPRECATED: ErrorKind.DEPRECATED,
+    NOT_FOUND: ErrorKind.NOT_FOUND,
+    CIRCUIT_OPEN: ErrorKind.CIRCUIT_OPEN,
+    DISABLED: ErrorKind.DISABLED,
+}
 
 
 class Pick(NamedTuple):
@@ -92,17 +96,62 @@ class Request:
     """One execute_* or stream_* call. Built by the Router (`Router.execute`, `Router.stream`); checks what the
     caller passed (a bad value raises here, before any network call) and sets up the course."""
 
-    __slots__ = ("baseline", "cache_key", "cache_ttl", "calls", "calls_to", "chain", "clock", "complexity",
-                 "deadline", "deadline_seconds", "hedge_after", "index", "infos", "log", "log_content", "max_calls",
-                 "max_cost_usd", "measured", "messages", "needs", "not_tried", "params", "prompt", "records",
-                 "request_id", "required_fields", "retries", "retryable", "router", "session_id", "settings",
-                 "stopped", "unsuitable", "validate", "variant")
+    __slots__ = (
+        "baseline",
+        "cache_key",
+        "cache_ttl",
+        "calls",
+        "calls_to",
+        "chain",
+        "clock",
+        "complexity",
+        "deadline",
+        "deadline_seconds",
+        "hedge_after",
+        "index",
+        "infos",
+        "log",
+        "log_content",
+        "max_calls",
+        "max_cost_usd",
+        "measured",
+        "messages",
+        "needs",
+        "not_tried",
+        "params",
+        "prompt",
+        "records",
+        "request_id",
+        "required_fields",
+        "retries",
+        "retryable",
+        "router",
+        "session_id",
+        "settings",
+        "stopped",
+        "unsuitable",
+        "validate",
+        "variant",
+    )
 
-    def __init__(self, router: Router, task_type: str, messages: Sequence[Mapping[str, Any]], *,
-                 variant: str | None = None, max_cost_usd: float | None = None, validate: Validator | None = None,
-                 required_fields: Sequence[str] | None = None, timeout: float | None = None,
-                 hedge_after_ms: float | None = None, tier: str | None = None, session_id: str | None = None,
-                 cache_ttl: float | None = None, params: Mapping[str, Any], started: float | None = None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        task_type: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        variant: str | None = None,
+        max_cost_usd: float | None = None,
+        validate: Validator | None = None,
+        required_fields: Sequence[str] | None = None,
+        timeout: float | None = None,
+        hedge_after_ms: float | None = None,
+        tier: str | None = None,
+        session_id: str | None = None,
+        cache_ttl: float | None = None,
+        params: Mapping[str, Any],
+        started: float | None = None,
+    ) -> None:
         """`started`: the clock's monotonic reading when the caller's call began (the deadline counts from it);
         default now. `tier`, `session_id`, `cache_ttl`: execute_task documents them."""
         clock = router.clock
@@ -112,16 +161,28 @@ class Request:
         else:
             real = now if clock.monotonic is time.perf_counter else time.perf_counter()
             if isinstance(started, bool) or not isinstance(started, int | float) or not started <= real:
-                raise ConfigError(f"started must be time.perf_counter() read when the call began (not later, and "
-                                  f"not time.time()), got {started!r}")
+                raise ConfigError(
+                    f"started must be time.perf_counter() read when the call began (not later, and "
+                    f"not time.time()), got {started!r}"
+                )
             started = now - (real - started)  # the same moment on the router's clock (a test's FakeClock)
         if params and params.get("stream"):
-            raise ConfigError("stream=True is not supported by execute_task, which returns the whole answer: use "
-                              "stream_task (or stream_reasoning_task...) to receive the text as it is generated")
-        if not (max_cost_usd is validate is required_fields is timeout is hedge_after_ms is tier is session_id
-                is cache_ttl is None):
-            check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms, tier, session_id,
-                          cache_ttl)
+            raise ConfigError(
+                "stream=True is not supported by execute_task, which returns the whole answer: use "
+                "stream_task (or stream_reasoning_task...) to receive the text as it is generated"
+            )
+        if not (
+            max_cost_usd
+            is validate
+            is required_fields
+            is timeout
+            is hedge_after_ms
+            is tier
+            is session_id
+            is cache_ttl
+            is None
+        ):
+            check_options(max_cost_usd, validate, required_fields, timeout, hedge_after_ms, tier, session_id, cache_ttl)
         settings = router.settings
         health = router.health
         health.refresh_if_due(clock.wall())  # marks and runtime overrides, before the chain is chosen
@@ -135,8 +196,9 @@ class Request:
             needs, tier = self._choose_tier(router, task_type, messages, params, tier, session_id, registry)
         chain = router.chains.get(task_type, registry, variant, health.overrides, tier)
         catalog, extra = tables.MODEL_CATALOG, router.catalog_file
-        infos = ([extra.get(m) or catalog.get(m) for m in chain.models] if extra
-                 else list(map(catalog.get, chain.models)))
+        infos = (
+            [extra.get(m) or catalog.get(m) for m in chain.models] if extra else list(map(catalog.get, chain.models))
+        )
         self.needs, self.unsuitable = admit(messages, params, infos, max_cost_usd, needs)
         if params or variant is not None:
             check_params(params, variant, chain, router.model_info)
@@ -178,12 +240,14 @@ class Request:
         self.cache_ttl = 0.0
         if router.cache is not None and settings.tasks_in("response_cache_tasks", task_type):
             ttl = settings.response_cache_ttl_seconds if cache_ttl is None else float(cache_ttl)
-            if ttl > 0 and (not params.get("temperature")
-                            or settings.tasks_in("response_cache_any_temperature_tasks", task_type)):
+            if ttl > 0 and (
+                not params.get("temperature") or settings.tasks_in("response_cache_any_temperature_tasks", task_type)
+            ):
                 from app.core.cache import cache_key  # cached tasks only
 
-                self.cache_key = cache_key(registry_key=chain.registry_key, tier=chain.tier, messages=messages,
-                                           params=params)
+                self.cache_key = cache_key(
+                    registry_key=chain.registry_key, tier=chain.tier, messages=messages, params=params
+                )
                 self.cache_ttl = ttl
                 if not self.measured:
                     self.measured, self.baseline = True, self._baseline(registry, catalog, extra)
@@ -203,32 +267,43 @@ class Request:
         """A stream's deadline counts from its first read, not from when it was made."""
         self.deadline = self.clock.monotonic() + self.deadline_seconds
 
-    def _choose_tier(self, router: Router, task_type: str, messages: Sequence[Mapping[str, Any]],
-                     params: Mapping[str, Any], tier: str, session_id: str | None,
-                     registry: Mapping[str, Sequence[str]]) -> tuple[Needs | None, str | None]:
+    def _choose_tier(
+        self,
+        router: Router,
+        task_type: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        tier: str,
+        session_id: str | None,
+        registry: Mapping[str, Sequence[str]],
+    ) -> tuple[Needs | None, str | None]:
         """The tier this request starts on: the caller's, or the scorer's for "auto" (the messages checked first),
         raised to the highest tier its session reached. None when the task has no tier lists: "auto" (a call's or
         COMPLEXITY_ROUTING's) then leaves the task's own list in charge."""
         if not isinstance(task_type, str) or not has_tiers(task_type, registry):
             if tier == "auto":
                 return None, None
-            raise ConfigError(f"tier={tier!r}: task {task_type!r} has no tier lists; add MODEL_REGISTRY"
-                              f"[\"{task_type}:simple\"] (and :medium, :complex) or leave tier= out")
+            raise ConfigError(
+                f"tier={tier!r}: task {task_type!r} has no tier lists; add MODEL_REGISTRY"
+                f'["{task_type}:simple"] (and :medium, :complex) or leave tier= out'
+            )
         needs = None
         if tier == "auto":
             from app.core.complexity import score_complexity  # tiered requests only
 
             needs = needs_of(messages, params)  # the scorer reads checked messages
             settings = router.settings
-            self.complexity = score_complexity(messages, medium_at=settings.complexity_medium_at,
-                                               complex_at=settings.complexity_complex_at, **params)
+            self.complexity = score_complexity(
+                messages, medium_at=settings.complexity_medium_at, complex_at=settings.complexity_complex_at, **params
+            )
             tier = self.complexity.tier
         if session_id is not None:
             tier = router.sessions.at_least(session_id, tier)
         return needs, tier
 
-    def _baseline(self, registry: Mapping[str, Sequence[str]], catalog: Mapping[str, ModelInfo],
-                  extra: Mapping[str, ModelInfo]) -> ModelInfo | None:
+    def _baseline(
+        self, registry: Mapping[str, Sequence[str]], catalog: Mapping[str, ModelInfo], extra: Mapping[str, ModelInfo]
+    ) -> ModelInfo | None:
         """The model a saving is measured against: the first of the task's own list (or its variant's)."""
         models = registry.get(self.chain.registry_key) or ()
         first = models[0] if models else None
@@ -317,15 +392,29 @@ class Request:
         health.refresh_if_due(now_wall)
         states = {p.candidate.model: health.mark(p.candidate.model) for p in self.retryable.values()}
         delay = backoff(self.retries, settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds)
-        chosen, why = choose_retry(self.retryable, self.calls_to, states, delay, now_wall, self.chain.forced,
-                                   self.remaining(), self.deadline_seconds)
+        chosen, why = choose_retry(
+            self.retryable,
+            self.calls_to,
+            states,
+            delay,
+            now_wall,
+            self.chain.forced,
+            self.remaining(),
+            self.deadline_seconds,
+        )
         if chosen is None:
             self.stopped = why
             return None
         pick, wait = chosen
         self.retries += 1
-        logger.info("Retrying task_type=%s model=%s retry=%d in %.3fs request_id=%s", self.chain.task_type,
-                    pick.candidate.model, pick.retry, wait, self.request_id)
+        logger.info(
+            "Retrying task_type=%s model=%s retry=%d in %.3fs request_id=%s",
+            self.chain.task_type,
+            pick.candidate.model,
+            pick.retry,
+            wait,
+            self.request_id,
+        )
         if wait > 0:
             await self.clock.sleep(wait)
         return pick
@@ -355,8 +444,12 @@ class Request:
             return budget.reserve(estimated_cost(pick.info, self.needs) or 0.0)
         except BudgetReached as exc:
             self._skip(pick.position, pick.candidate, pick.info, ErrorKind.BUDGET, str(exc))
-            raise BudgetExceededError(f"{self.chain.task_type}: {exc}; no provider was called", self.records,
-                                      task_type=self.chain.task_type, request_id=self.request_id) from None
+            raise BudgetExceededError(
+                f"{self.chain.task_type}: {exc}; no provider was called",
+                self.records,
+                task_type=self.chain.task_type,
+                request_id=self.request_id,
+            ) from None
 
     def settle(self, reservation: Reservation | None, cost: float | None) -> None:
         """Give the budget the call's real cost (None: unknown) in place of its estimate."""
@@ -366,8 +459,9 @@ class Request:
 
     def model_timeout(self, info: ModelInfo | None) -> float:
         """One call's own timeout: the catalog's `timeout_seconds` for this model, else LLM_TIMEOUT_SECONDS."""
-        return info.timeout_seconds if info is not None and info.timeout_seconds else (
-            self.settings.llm_timeout_seconds)
+        return (
+            info.timeout_seconds if info is not None and info.timeout_seconds else (self.settings.llm_timeout_seconds)
+        )
 
     def start_call(self, pick: Pick, reservation: Reservation | None) -> float:
         """Count a call about to be made and return the time it may take; past the deadline, release its
@@ -400,8 +494,9 @@ class Request:
         key = os.environ.get(info.api_key_env) if info.api_key_env else None
         return Endpoint(info.provider, info.base_url or "", key)
 
-    async def call(self, pick: Pick, reservation: Reservation | None,
-                   lost: dict[asyncio.Task[Any], bool] | None = None) -> Answer | None:
+    async def call(
+        self, pick: Pick, reservation: Reservation | None, lost: dict[asyncio.Task[Any], bool] | None = None
+    ) -> Answer | None:
         """One provider call. The answer, or None after logging a failure that lets the request go on.
         `lost`: the hedge race's calls it cancelled: True when the other call answered (logged `hedge_lost`), False
         when the other call's error ended the request."""
@@ -409,9 +504,17 @@ class Request:
         model_timeout = self.model_timeout(info)
         timeout = min(model_timeout, self.start_call(pick, reservation))
         if logger.isEnabledFor(logging.INFO):  # most deployments log at WARNING: skip building the arguments
-            logger.info("Attempting task_type=%s model=%s attempt=%d retry=%d fallback=%s forced=%s hedged=%s "
-                        "request_id=%s", self.chain.task_type, model, pick.position, pick.retry,
-                        pick.candidate.is_fallback, self.chain.forced, pick.hedged, self.request_id)
+            logger.info(
+                "Attempting task_type=%s model=%s attempt=%d retry=%d fallback=%s forced=%s hedged=%s request_id=%s",
+                self.chain.task_type,
+                model,
+                pick.position,
+                pick.retry,
+                pick.candidate.is_fallback,
+                self.chain.forced,
+                pick.hedged,
+                self.request_id,
+            )
         monotonic = self.clock.monotonic
         call_started = monotonic()
         cost: float | None = 0.0
@@ -429,12 +532,21 @@ class Request:
             if why and reservation is not None:
                 cost = reservation.amount  # the provider may still bill the cancelled call: keep the estimate
             self.router.health.on_no_verdict(model)
-            self.record(pick, Outcome.FAILURE, provider=_provider_of(info),
-                        kind=ErrorKind.HEDGE_LOST if why else ErrorKind.CANCELLED,
-                        message=("cancelled: the other call of this hedged request answered first" if why
-                                 else "cancelled: the other call's error ended the request" if why is False
-                                 else "cancelled by the caller"),
-                        latency_ms=(monotonic() - call_started) * 1000.0, cost=None)
+            self.record(
+                pick,
+                Outcome.FAILURE,
+                provider=_provider_of(info),
+                kind=ErrorKind.HEDGE_LOST if why else ErrorKind.CANCELLED,
+                message=(
+                    "cancelled: the other call of this hedged request answered first"
+                    if why
+                    else "cancelled: the other call's error ended the request"
+                    if why is False
+                    else "cancelled by the caller"
+                ),
+                latency_ms=(monotonic() - call_started) * 1000.0,
+                cost=None,
+            )
             raise
         finally:
             if reservation is not None:
@@ -467,8 +579,15 @@ class Request:
 
     def accepted(self, answer: Answer) -> LLMResponse:
         pick = answer.pick
-        self.record(pick, Outcome.SUCCESS, provider=answer.provider, latency_ms=answer.latency_ms,
-                    result=answer.result, cost=answer.cost_usd, first_token_ms=answer.first_token_ms)
+        self.record(
+            pick,
+            Outcome.SUCCESS,
+            provider=answer.provider,
+            latency_ms=answer.latency_ms,
+            result=answer.result,
+            cost=answer.cost_usd,
+            first_token_ms=answer.first_token_ms,
+        )
         tier = pick.candidate.tier
         if tier is not None:
             router = self.router
@@ -476,14 +595,23 @@ class Request:
             if self.session_id is not None:
                 router.sessions.reached(self.session_id, tier)
         if logger.isEnabledFor(logging.INFO):
-            logger.info("Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s retry=%d "
-                        "request_id=%s", self.chain.task_type, pick.candidate.model,
-                        answer.result.usage.total_tokens, answer.latency_ms, pick.candidate.is_fallback, pick.retry,
-                        self.request_id)
+            logger.info(
+                "Success task_type=%s model=%s tokens=%d latency_ms=%.1f fallback=%s retry=%d request_id=%s",
+                self.chain.task_type,
+                pick.candidate.model,
+                answer.result.usage.total_tokens,
+                answer.latency_ms,
+                pick.candidate.is_fallback,
+                pick.retry,
+                self.request_id,
+            )
         response = self.response(answer, tuple(self.records))
         if self.cache_key is not None and self.router.cache is not None:
-            self.router.cache.put(self.cache_key, _cached_from(response, self.clock.wall(), self.cache_ttl),
-                                  task_type=self.chain.task_type)
+            self.router.cache.put(
+                self.cache_key,
+                _cached_from(response, self.clock.wall(), self.cache_ttl),
+                task_type=self.chain.task_type,
+            )
         return response
 
     def from_cache(self, hit: CachedAnswer) -> LLMResponse | None:
@@ -493,34 +621,63 @@ class Request:
         result = ProviderResponse(hit.content, hit.finish_reason, hit.usage, hit.provider_request_id, hit.tool_calls)
         answer = Answer(pick, result, hit.provider, 0.0, (self.clock.monotonic() - self.started) * 1000.0)
         if (self.validate or self.required_fields) and rejection(
-                self.response(answer, (), cached=True), self.validate, self.required_fields) is not None:
+            self.response(answer, (), cached=True), self.validate, self.required_fields
+        ) is not None:
             return None
-        self.record(pick, Outcome.CACHE_HIT, provider=hit.provider, latency_ms=answer.latency_ms, cost=0.0,
-                    saved_usd=hit.cost_usd, message="answered from the response cache")
+        self.record(
+            pick,
+            Outcome.CACHE_HIT,
+            provider=hit.provider,
+            latency_ms=answer.latency_ms,
+            cost=0.0,
+            saved_usd=hit.cost_usd,
+            message="answered from the response cache",
+        )
         assert self.router.cache is not None and self.cache_key is not None
         self.router.cache.hit(self.cache_key, hit.cost_usd)
         return self.response(answer, tuple(self.records), cached=True)
 
     def lost(self, answer: Answer) -> None:
         """A hedged call that answered too, after the winner: its tokens and cost were billed, so they are logged."""
-        self.record(answer.pick, Outcome.FAILURE, provider=answer.provider, kind=ErrorKind.HEDGE_LOST,
-                    message="answered after the other call of this hedged request", latency_ms=answer.latency_ms,
-                    result=answer.result, cost=answer.cost_usd)
+        self.record(
+            answer.pick,
+            Outcome.FAILURE,
+            provider=answer.provider,
+            kind=ErrorKind.HEDGE_LOST,
+            message="answered after the other call of this hedged request",
+            latency_ms=answer.latency_ms,
+            result=answer.result,
+            cost=answer.cost_usd,
+        )
 
     def rejected(self, answer: Answer, reason: str, kind: ErrorKind) -> None:
         """An answer refused by the caller's checks (`validation`) or a tiered request's cascade (`refused`)."""
         # The provider billed this answer: the row keeps its tokens and cost.
         pick = answer.pick
-        self.record(pick, Outcome.FAILURE, provider=answer.provider, kind=kind, message=reason,
-                    latency_ms=answer.latency_ms, result=answer.result, cost=answer.cost_usd)
+        self.record(
+            pick,
+            Outcome.FAILURE,
+            provider=answer.provider,
+            kind=kind,
+            message=reason,
+            latency_ms=answer.latency_ms,
+            result=answer.result,
+            cost=answer.cost_usd,
+        )
         if pick.candidate.tier is not None:
-            self.router.learning.answered(self.chain.task_type, pick.candidate.tier, pick.candidate.model,
-                                          refused=True)
-        logger.warning("Model failure task_type=%s model=%s error_kind=%s status=None request_id=%s: %s",
-                       self.chain.task_type, pick.candidate.model, kind.value, self.request_id, reason)
+            self.router.learning.answered(self.chain.task_type, pick.candidate.tier, pick.candidate.model, refused=True)
+        logger.warning(
+            "Model failure task_type=%s model=%s error_kind=%s status=None request_id=%s: %s",
+            self.chain.task_type,
+            pick.candidate.model,
+            kind.value,
+            self.request_id,
+            reason,
+        )
 
-    def failed(self, pick: Pick, error: ProviderError, latency_ms: float, *, cut: bool,
-               first_token_ms: float | None = None) -> None:
+    def failed(
+        self, pick: Pick, error: ProviderError, latency_ms: float, *, cut: bool, first_token_ms: float | None = None
+    ) -> None:
         """A failed call, decided by the failure table: the model's mark, a retry to keep, or the request's end
         (AuthenticationFailedError, RequestRejectedError) when every model would fail the same way."""
         model, info, health = pick.candidate.model, pick.info, self.router.health
@@ -546,58 +703,132 @@ class Request:
             self.retryable[pick.position] = pick
         # Groq does not bill failed calls; a model without a price stays unknown.
         billed = 0.0 if info is not None and info.priced else None
-        self.record(pick, Outcome.FAILURE, provider=_provider_of(info), kind=kind, status=error.status_code,
-                    message=message, latency_ms=latency_ms, cost=billed, first_token_ms=first_token_ms)
-        logger.warning("Model failure task_type=%s model=%s error_kind=%s status=%s retry=%d request_id=%s: %s",
-                       self.chain.task_type, model, kind.value, error.status_code, pick.retry, self.request_id,
-                       message)
+        self.record(
+            pick,
+            Outcome.FAILURE,
+            provider=_provider_of(info),
+            kind=kind,
+            status=error.status_code,
+            message=message,
+            latency_ms=latency_ms,
+            cost=billed,
+            first_token_ms=first_token_ms,
+        )
+        logger.warning(
+            "Model failure task_type=%s model=%s error_kind=%s status=%s retry=%d request_id=%s: %s",
+            self.chain.task_type,
+            model,
+            kind.value,
+            error.status_code,
+            pick.retry,
+            self.request_id,
+            message,
+        )
         if not rule.stop:
             return
         task = self.chain.task_type
         if kind is ErrorKind.AUTH and info is not None and info.provider != "groq":
             # Only this endpoint's key was refused; models on other endpoints may still answer.
-            logger.error("Key refused by %s for model=%s: check %s", info.base_url, model,
-                         info.api_key_env or "the endpoint's key")
+            logger.error(
+                "Key refused by %s for model=%s: check %s",
+                info.base_url,
+                model,
+                info.api_key_env or "the endpoint's key",
+            )
             return
         if kind is ErrorKind.AUTH:
             raise AuthenticationFailedError(
                 f"{task}: the provider refused the API key (status {error.status_code}); every model shares it, "
                 "so no other model was tried. Check GROQ_API_KEY.",
-                self.records, task_type=task, request_id=self.request_id,
+                self.records,
+                task_type=task,
+                request_id=self.request_id,
             ) from None
         raise RequestRejectedError(
             f"{task}: the request was rejected as invalid ({rule.reason}); it would fail on every model, "
             f"so no other model was tried: {error.message}",
-            self.records, task_type=task, request_id=self.request_id,
+            self.records,
+            task_type=task,
+            request_id=self.request_id,
         ) from None
 
-    def interrupted(self, pick: Pick, *, reason: str, error: ProviderError | None, partial: ProviderResponse,
-                    cost: float | None, latency_ms: float, first_token_ms: float | None,
-                    chunks: int) -> StreamInterruptedError:
+    def interrupted(
+        self,
+        pick: Pick,
+        *,
+        reason: str,
+        error: ProviderError | None,
+        partial: ProviderResponse,
+        cost: float | None,
+        latency_ms: float,
+        first_token_ms: float | None,
+        chunks: int,
+    ) -> StreamInterruptedError:
         """A stream that failed after its first token: logged `stream_interrupted`; returns the error that ends the
         request (StreamInterruptedError, with the text already shown)."""
         model = pick.candidate.model
-        message = (f"stream interrupted after {chunks} chunk(s) of text: {reason} (tokens counted from the chunks "
-                   "received)")
-        self.router.health.on_failure(model, ErrorKind.STREAM_INTERRUPTED, error or ProviderConnectionError(reason),
-                                      self.clock.wall(), self.request_id)
-        self.record(pick, Outcome.FAILURE, provider=_provider_of(pick.info), kind=ErrorKind.STREAM_INTERRUPTED,
-                    status=error.status_code if error else None, message=message, latency_ms=latency_ms,
-                    result=partial, cost=cost, first_token_ms=first_token_ms)
-        logger.warning("Stream interrupted task_type=%s model=%s request_id=%s: %s", self.chain.task_type, model,
-                       self.request_id, reason)
+        message = (
+            f"stream interrupted after {chunks} chunk(s) of text: {reason} (tokens counted from the chunks received)"
+        )
+        self.router.health.on_failure(
+            model,
+            ErrorKind.STREAM_INTERRUPTED,
+            error or ProviderConnectionError(reason),
+            self.clock.wall(),
+            self.request_id,
+        )
+        self.record(
+            pick,
+            Outcome.FAILURE,
+            provider=_provider_of(pick.info),
+            kind=ErrorKind.STREAM_INTERRUPTED,
+            status=error.status_code if error else None,
+            message=message,
+            latency_ms=latency_ms,
+            result=partial,
+            cost=cost,
+            first_token_ms=first_token_ms,
+        )
+        logger.warning(
+            "Stream interrupted task_type=%s model=%s request_id=%s: %s",
+            self.chain.task_type,
+            model,
+            self.request_id,
+            reason,
+        )
         return StreamInterruptedError(
             f"{self.chain.task_type}: the stream from {model} stopped after its first token ({reason}); the text "
             "already shown is in .partial_content. Not moved to another model: the user would see two different "
-            "answers", self.records, task_type=self.chain.task_type, request_id=self.request_id,
-            partial_content=partial.content or "")
+            "answers",
+            self.records,
+            task_type=self.chain.task_type,
+            request_id=self.request_id,
+            partial_content=partial.content or "",
+        )
 
-    def cancelled(self, pick: Pick, *, message: str, partial: ProviderResponse | None, cost: float | None,
-                  latency_ms: float, first_token_ms: float | None) -> None:
+    def cancelled(
+        self,
+        pick: Pick,
+        *,
+        message: str,
+        partial: ProviderResponse | None,
+        cost: float | None,
+        latency_ms: float,
+        first_token_ms: float | None,
+    ) -> None:
         """A call closed or cancelled by the caller: no verdict on the model; the tokens seen may be billed."""
         self.router.health.on_no_verdict(pick.candidate.model)
-        self.record(pick, Outcome.FAILURE, provider=_provider_of(pick.info), kind=ErrorKind.CANCELLED,
-                    message=message, latency_ms=latency_ms, result=partial, cost=cost, first_token_ms=first_token_ms)
+        self.record(
+            pick,
+            Outcome.FAILURE,
+            provider=_provider_of(pick.info),
+            kind=ErrorKind.CANCELLED,
+            message=message,
+            latency_ms=latency_ms,
+            result=partial,
+            cost=cost,
+            first_token_ms=first_token_ms,
+        )
 
     def retirement(self, model: str) -> Retirement | None:
         router = self.router
@@ -605,8 +836,9 @@ class Request:
             return None
         return router.calendar.retirement_for(model, self.clock.today())
 
-    def _skipped(self, position: int, candidate: Candidate, info: ModelInfo | None,
-                 unsuitable: Unsuitable | None) -> ErrorKind | None:
+    def _skipped(
+        self, position: int, candidate: Candidate, info: ModelInfo | None, unsuitable: Unsuitable | None
+    ) -> ErrorKind | None:
         """Why to pass this model over without calling it (the skip is logged), or None to call it."""
         model = candidate.model
         router = self.router
@@ -627,31 +859,61 @@ class Request:
             return None
         state = health.blocked(model, self.clock.wall())
         if state is not None:
-            return self._skip(position, candidate, info, _STATE_KIND.get(state.status, ErrorKind.COOLING_DOWN),
-                              state.describe())
+            return self._skip(
+                position, candidate, info, _STATE_KIND.get(state.status, ErrorKind.COOLING_DOWN), state.describe()
+            )
         return None
 
-    def _skip(self, position: int, candidate: Candidate, info: ModelInfo | None, kind: ErrorKind,
-              reason: str) -> ErrorKind:
-        self.record(Pick(position, candidate, info), Outcome.SKIPPED, provider=_provider_of(info), kind=kind,
-                    message=reason)
-        logger.info("Skipping task_type=%s model=%s error_kind=%s reason=%s request_id=%s",
-                    self.chain.task_type, candidate.model, kind.value, reason, self.request_id)
+    def _skip(
+        self, position: int, candidate: Candidate, info: ModelInfo | None, kind: ErrorKind, reason: str
+    ) -> ErrorKind:
+        self.record(
+            Pick(position, candidate, info), Outcome.SKIPPED, provider=_provider_of(info), kind=kind, message=reason
+        )
+        logger.info(
+            "Skipping task_type=%s model=%s error_kind=%s reason=%s request_id=%s",
+            self.chain.task_type,
+            candidate.model,
+            kind.value,
+            reason,
+            self.request_id,
+        )
         return kind
 
     # -- records ----------------------------------------------------------------------------------------------
 
-    def record(self, pick: Pick, outcome: Outcome, *, provider: str, kind: ErrorKind | None = None,
-               status: int | None = None, message: str | None = None, latency_ms: float | None = None,
-               result: ProviderResponse | None = None, cost: float | None = None,
-               first_token_ms: float | None = None, saved_usd: float | None = None) -> None:
+    def record(
+        self,
+        pick: Pick,
+        outcome: Outcome,
+        *,
+        provider: str,
+        kind: ErrorKind | None = None,
+        status: int | None = None,
+        message: str | None = None,
+        latency_ms: float | None = None,
+        result: ProviderResponse | None = None,
+        cost: float | None = None,
+        first_token_ms: float | None = None,
+        saved_usd: float | None = None,
+    ) -> None:
         """One outcome: the caller's AttemptRecord, and the attempt log's row. `cost` is what the call was billed:
         None when the price is unknown, 0.0 for an unbilled failure."""
         candidate = pick.candidate
-        self.records.append(_record(
-            model=candidate.model, outcome=outcome, attempt=pick.position, error_kind=kind, status_code=status,
-            message=message, latency_ms=latency_ms, is_fallback=candidate.is_fallback, provider=provider,
-            retry=pick.retry))
+        self.records.append(
+            _record(
+                model=candidate.model,
+                outcome=outcome,
+                attempt=pick.position,
+                error_kind=kind,
+                status_code=status,
+                message=message,
+                latency_ms=latency_ms,
+                is_fallback=candidate.is_fallback,
+                provider=provider,
+                retry=pick.retry,
+            )
+        )
         log = self.log
         if log is None:
             return
@@ -661,34 +923,103 @@ class Request:
         if result is None:
             called = outcome is not Outcome.SKIPPED
             zero = 0 if called else None
-            log.record(_new_row((
-                self.request_id, chain.task_type, candidate.model, provider, pick.position, outcome.value,
-                kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
-                int(candidate.is_fallback), int(chain.forced), zero, zero, zero, latency_ms, cost, utc_now_iso(),
-                None, None, self.variant, None, None, self.prompt if called else None, None, pick.retry,
-                int(pick.hedged), first_token_ms, chain.override_source, candidate.tier, saved_usd)))
+            log.record(
+                _new_row(
+                    (
+                        self.request_id,
+                        chain.task_type,
+                        candidate.model,
+                        provider,
+                        pick.position,
+                        outcome.value,
+                        kind.value if kind else None,
+                        status,
+                        message[:MAX_MESSAGE_CHARS] if message else None,
+                        int(candidate.is_fallback),
+                        int(chain.forced),
+                        zero,
+                        zero,
+                        zero,
+                        latency_ms,
+                        cost,
+                        utc_now_iso(),
+                        None,
+                        None,
+                        self.variant,
+                        None,
+                        None,
+                        self.prompt if called else None,
+                        None,
+                        pick.retry,
+                        int(pick.hedged),
+                        first_token_ms,
+                        chain.override_source,
+                        candidate.tier,
+                        saved_usd,
+                    )
+                )
+            )
             return
         usage = result.usage
-        log.record(_new_row((
-            self.request_id, chain.task_type, candidate.model, provider, pick.position, outcome.value,
-            kind.value if kind else None, status, message[:MAX_MESSAGE_CHARS] if message else None,
-            int(candidate.is_fallback), int(chain.forced), usage.prompt_tokens, usage.completion_tokens,
-            usage.total_tokens, latency_ms, cost, utc_now_iso(), usage.cached_tokens, usage.reasoning_tokens,
-            self.variant, result.finish_reason, result.provider_request_id, self.prompt,
-            result.content if self.log_content else None, pick.retry, int(pick.hedged), first_token_ms,
-            chain.override_source, candidate.tier,
-            saved_usd if saved_usd is not None or not self.measured else self.saved(usage, cost))))
+        log.record(
+            _new_row(
+                (
+                    self.request_id,
+                    chain.task_type,
+                    candidate.model,
+                    provider,
+                    pick.position,
+                    outcome.value,
+                    kind.value if kind else None,
+                    status,
+                    message[:MAX_MESSAGE_CHARS] if message else None,
+                    int(candidate.is_fallback),
+                    int(chain.forced),
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.total_tokens,
+                    latency_ms,
+                    cost,
+                    utc_now_iso(),
+                    usage.cached_tokens,
+                    usage.reasoning_tokens,
+                    self.variant,
+                    result.finish_reason,
+                    result.provider_request_id,
+                    self.prompt,
+                    result.content if self.log_content else None,
+                    pick.retry,
+                    int(pick.hedged),
+                    first_token_ms,
+                    chain.override_source,
+                    candidate.tier,
+                    saved_usd if saved_usd is not None or not self.measured else self.saved(usage, cost),
+                )
+            )
+        )
 
     def response(self, answer: Answer, attempts: tuple[AttemptRecord, ...], *, cached: bool = False) -> LLMResponse:
         result, pick = answer.result, answer.pick
         usage = result.usage if type(result.usage) is Usage else Usage.of(result.usage)  # a custom provider's dict
         return _response(
-            content=result.content, model_used=pick.candidate.model, finish_reason=result.finish_reason, usage=usage,
-            task_type=self.chain.task_type, request_id=self.request_id, fallback_used=pick.position > 1,
-            latency_ms=(self.clock.monotonic() - self.started) * 1000.0, attempts=attempts,
-            provider=answer.provider, cost_usd=answer.cost_usd, provider_request_id=result.provider_request_id,
-            tool_calls=result.tool_calls, variant=self.variant, tier=pick.candidate.tier, complexity=self.complexity,
-            cached=cached)
+            content=result.content,
+            model_used=pick.candidate.model,
+            finish_reason=result.finish_reason,
+            usage=usage,
+            task_type=self.chain.task_type,
+            request_id=self.request_id,
+            fallback_used=pick.position > 1,
+            latency_ms=(self.clock.monotonic() - self.started) * 1000.0,
+            attempts=attempts,
+            provider=answer.provider,
+            cost_usd=answer.cost_usd,
+            provider_request_id=result.provider_request_id,
+            tool_calls=result.tool_calls,
+            variant=self.variant,
+            tier=pick.candidate.tier,
+            complexity=self.complexity,
+            cached=cached,
+        )
 
     # -- the end of a request no model answered ---------------------------------------------------------------
 
@@ -709,7 +1040,10 @@ class Request:
         return DeadlineExceededError(
             f"{task}: no answer within the request's deadline of {self.deadline_seconds:g}s "
             f"(LLM_REQUEST_DEADLINE_SECONDS or timeout=); {self.calls_made()}",
-            self.records, task_type=task, request_id=self.request_id)
+            self.records,
+            task_type=task,
+            request_id=self.request_id,
+        )
 
     def final_error(self) -> TaskFailedError:
         """The error that ends a request no model answered."""
@@ -717,8 +1051,9 @@ class Request:
         if self.remaining() < MIN_ATTEMPT_SECONDS:
             return self.deadline_error()
         if self.calls == 0 and self.records and all(r.error_kind in _UNSUITABLE for r in self.records):
-            return NoCapableModelError(self._unsuitable_summary(), self.records, task_type=task,
-                                       request_id=self.request_id)
+            return NoCapableModelError(
+                self._unsuitable_summary(), self.records, task_type=task, request_id=self.request_id
+            )
         return AllModelsFailedError(self._summary(), self.records, task_type=task, request_id=self.request_id)
 
     def _summary(self) -> str:
@@ -727,8 +1062,11 @@ class Request:
             head = f"{chain.task_type}: FORCE_MODEL={chain.candidates[0].model} failed (no fallback while forced)"
         else:
             count = len(chain.candidates)
-            head = (f"{chain.task_type}: all {count} models failed or were skipped" if count > 1 else
-                    f"{chain.task_type}: its only model, {chain.candidates[0].model}, failed or was skipped")
+            head = (
+                f"{chain.task_type}: all {count} models failed or were skipped"
+                if count > 1
+                else f"{chain.task_type}: its only model, {chain.candidates[0].model}, failed or was skipped"
+            )
         head += f"; {self.calls_made()}"
         if self.not_tried:
             head += f" (LLM_MAX_ATTEMPTS={self.max_calls}), not tried: {', '.join(self.not_tried)}"
@@ -740,45 +1078,69 @@ class Request:
         needs: Needs = self.needs
         wanted = ", ".join(sorted(needs.capabilities)) or "none"
         considered = ", ".join(r.model for r in self.records)
-        return (f"{self.chain.task_type}: no model in the chain can take this request (needs capabilities: "
-                f"{wanted}; estimated prompt: {needs.prompt_tokens} tokens); models considered: {considered}")
+        return (
+            f"{self.chain.task_type}: no model in the chain can take this request (needs capabilities: "
+            f"{wanted}; estimated prompt: {needs.prompt_tokens} tokens); models considered: {considered}"
+        )
 
 
-def check_options(max_cost_usd: float | None, validate: Validator | None, required_fields: Any,
-                  timeout: Any, hedge_after_ms: Any, tier: Any = None, session_id: Any = None,
-                  cache_ttl: Any = None) -> None:
+def check_options(
+    max_cost_usd: float | None,
+    validate: Validator | None,
+    required_fields: Any,
+    timeout: Any,
+    hedge_after_ms: Any,
+    tier: Any = None,
+    session_id: Any = None,
+    cache_ttl: Any = None,
+) -> None:
     """The caller's routing options, checked before anything is sent: a bad one names what to fix."""
     if tier is not None and tier != "auto" and tier not in TIERS:
         raise ConfigError(f"tier must be 'auto' or one of {', '.join(TIERS)}, got {tier!r}")
     if session_id is not None and (not isinstance(session_id, str) or not session_id or len(session_id) > 200):
         raise ConfigError(f"session_id must be a non-empty string of at most 200 characters, got {session_id!r}")
-    if cache_ttl is not None and (isinstance(cache_ttl, bool) or not isinstance(cache_ttl, int | float)
-                                  or not 0 <= cache_ttl <= 365 * 86_400):
+    if cache_ttl is not None and (
+        isinstance(cache_ttl, bool) or not isinstance(cache_ttl, int | float) or not 0 <= cache_ttl <= 365 * 86_400
+    ):
         raise ConfigError(f"cache_ttl must be seconds >= 0 (0: not cached), got {cache_ttl!r}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
-                                or not 0 < timeout <= 3600):
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600
+    ):
         raise ConfigError(f"timeout must be the request's deadline in seconds, in (0, 3600], got {timeout!r}")
-    if hedge_after_ms is not None and (isinstance(hedge_after_ms, bool) or not isinstance(hedge_after_ms, int | float)
-                                       or not 0 <= hedge_after_ms <= 3_600_000):
+    if hedge_after_ms is not None and (
+        isinstance(hedge_after_ms, bool)
+        or not isinstance(hedge_after_ms, int | float)
+        or not 0 <= hedge_after_ms <= 3_600_000
+    ):
         raise ConfigError(f"hedge_after_ms must be milliseconds >= 0 (0 turns hedging off), got {hedge_after_ms!r}")
-    if max_cost_usd is not None and (isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, int | float)
-                                     or max_cost_usd <= 0):
+    if max_cost_usd is not None and (
+        isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, int | float) or max_cost_usd <= 0
+    ):
         raise ConfigError(f"max_cost_usd must be a positive number of dollars, got {max_cost_usd!r}")
     if validate is not None and not callable(validate):
         raise ConfigError("validate must be a callable taking the response and returning None or a reason")
-    if required_fields is not None and (isinstance(required_fields, str) or not all(
-        isinstance(f, str) for f in required_fields
-    )):
+    if required_fields is not None and (
+        isinstance(required_fields, str) or not all(isinstance(f, str) for f in required_fields)
+    ):
         raise ConfigError(f"required_fields must be a list of field names, got {required_fields!r}")
 
 
 def _cached_from(response: LLMResponse, now: float, ttl: float) -> CachedAnswer:
     from app.core.cache import CachedAnswer
 
-    return CachedAnswer(content=response.content, finish_reason=response.finish_reason, usage=response.usage,
-                        tool_calls=response.tool_calls, model=response.model_used, provider=response.provider,
-                        cost_usd=response.cost_usd, provider_request_id=response.provider_request_id,
-                        tier=response.tier, created_at=now, expires_at=now + ttl)
+    return CachedAnswer(
+        content=response.content,
+        finish_reason=response.finish_reason,
+        usage=response.usage,
+        tool_calls=response.tool_calls,
+        model=response.model_used,
+        provider=response.provider,
+        cost_usd=response.cost_usd,
+        provider_request_id=response.provider_request_id,
+        tier=response.tier,
+        created_at=now,
+        expires_at=now + ttl,
+    )
 
 
 def _provider_of(info: ModelInfo | None) -> str:
@@ -786,8 +1148,10 @@ def _provider_of(info: ModelInfo | None) -> str:
 
 
 def _retired_reason(retired: Retirement) -> str:
-    return (f"{retired.model} was shut down on {retired.shutdown.isoformat()} per the deprecation calendar; "
-            f"{retired.suggestion()}")
+    return (
+        f"{retired.model} was shut down on {retired.shutdown.isoformat()} per the deprecation calendar; "
+        f"{retired.suggestion()}"
+    )
 
 
 class _RequestIds:
@@ -825,15 +1189,47 @@ def _slot_setters(cls: type, names: Sequence[str]) -> tuple[Callable[[object, An
 
 _new = object.__new__
 _new_row = AttemptRow._make
-(_r_model, _r_outcome, _r_attempt, _r_error_kind, _r_status_code, _r_message, _r_latency_ms, _r_is_fallback,
- _r_provider, _r_retry) = _slot_setters(AttemptRecord, (
-    "model", "outcome", "attempt", "error_kind", "status_code", "message", "latency_ms", "is_fallback", "provider",
-    "retry"))
+(
+    _r_model,
+    _r_outcome,
+    _r_attempt,
+    _r_error_kind,
+    _r_status_code,
+    _r_message,
+    _r_latency_ms,
+    _r_is_fallback,
+    _r_provider,
+    _r_retry,
+) = _slot_setters(
+    AttemptRecord,
+    (
+        "model",
+        "outcome",
+        "attempt",
+        "error_kind",
+        "status_code",
+        "message",
+        "latency_ms",
+        "is_fallback",
+        "provider",
+        "retry",
+    ),
+)
 
 
-def _record(*, model: str, outcome: Outcome, attempt: int, error_kind: ErrorKind | None, status_code: int | None,
-            message: str | None, latency_ms: float | None, is_fallback: bool, provider: str,
-            retry: int) -> AttemptRecord:
+def _record(
+    *,
+    model: str,
+    outcome: Outcome,
+    attempt: int,
+    error_kind: ErrorKind | None,
+    status_code: int | None,
+    message: str | None,
+    latency_ms: float | None,
+    is_fallback: bool,
+    provider: str,
+    retry: int,
+) -> AttemptRecord:
     record = _new(AttemptRecord)
     _r_model(record, model)
     _r_outcome(record, outcome)
@@ -848,19 +1244,68 @@ def _record(*, model: str, outcome: Outcome, attempt: int, error_kind: ErrorKind
     return record
 
 
-(_a_content, _a_model_used, _a_finish_reason, _a_usage, _a_task_type, _a_request_id, _a_fallback_used,
- _a_latency_ms, _a_attempts, _a_provider, _a_cost_usd, _a_provider_request_id, _a_tool_calls, _a_variant, _a_tier,
- _a_complexity, _a_cached) = _slot_setters(LLMResponse, (
-    "content", "model_used", "finish_reason", "usage", "task_type", "request_id", "fallback_used", "latency_ms",
-    "attempts", "provider", "cost_usd", "provider_request_id", "tool_calls", "variant", "tier", "complexity",
-    "cached"))
+(
+    _a_content,
+    _a_model_used,
+    _a_finish_reason,
+    _a_usage,
+    _a_task_type,
+    _a_request_id,
+    _a_fallback_used,
+    _a_latency_ms,
+    _a_attempts,
+    _a_provider,
+    _a_cost_usd,
+    _a_provider_request_id,
+    _a_tool_calls,
+    _a_variant,
+    _a_tier,
+    _a_complexity,
+    _a_cached,
+) = _slot_setters(
+    LLMResponse,
+    (
+        "content",
+        "model_used",
+        "finish_reason",
+        "usage",
+        "task_type",
+        "request_id",
+        "fallback_used",
+        "latency_ms",
+        "attempts",
+        "provider",
+        "cost_usd",
+        "provider_request_id",
+        "tool_calls",
+        "variant",
+        "tier",
+        "complexity",
+        "cached",
+    ),
+)
 
 
-def _response(*, content: str | None, model_used: str, finish_reason: str | None, usage: Usage, task_type: str,
-              request_id: str, fallback_used: bool, latency_ms: float, attempts: tuple[AttemptRecord, ...],
-              provider: str, cost_usd: float | None, provider_request_id: str | None,
-              tool_calls: tuple[dict[str, Any], ...] | None, variant: str | None, tier: str | None,
-              complexity: Complexity | None, cached: bool) -> LLMResponse:
+def _response(
+    *,
+    content: str | None,
+    model_used: str,
+    finish_reason: str | None,
+    usage: Usage,
+    task_type: str,
+    request_id: str,
+    fallback_used: bool,
+    latency_ms: float,
+    attempts: tuple[AttemptRecord, ...],
+    provider: str,
+    cost_usd: float | None,
+    provider_request_id: str | None,
+    tool_calls: tuple[dict[str, Any], ...] | None,
+    variant: str | None,
+    tier: str | None,
+    complexity: Complexity | None,
+    cached: bool,
+) -> LLMResponse:
     response = _new(LLMResponse)
     _a_content(response, content)
     _a_model_used(response, model_used)

@@ -32,9 +32,16 @@ def backoff(retries: int, base: float, cap: float) -> float:
     return random.uniform(0.0, min(cap, base * 2 ** min(retries, 30)))
 
 
-def choose_retry(retryable: Mapping[int, Pick], calls_to: Mapping[str, int], states: Mapping[str, ModelState | None],
-                 delay: float, now_wall: float, forced: bool, remaining: float,
-                 deadline_seconds: float) -> tuple[tuple[Pick, float] | None, str]:
+def choose_retry(
+    retryable: Mapping[int, Pick],
+    calls_to: Mapping[str, int],
+    states: Mapping[str, ModelState | None],
+    delay: float,
+    now_wall: float,
+    forced: bool,
+    remaining: float,
+    deadline_seconds: float,
+) -> tuple[tuple[Pick, float] | None, str]:
     """The retry to make and how many seconds to wait first, or None and why no model can be called again before
     the deadline. `retryable`: the request's models worth another call, by chain position; `calls_to`: the calls
     it made to each model; `states`: each retryable model's current mark (None when it has none)."""
@@ -59,6 +66,8 @@ def choose_retry(retryable: Mapping[int, Pick], calls_to: Mapping[str, int], sta
         return None, "no model left worth another call"
     wait, pick = best[0][1], best[1]
     if wait > remaining - MIN_ATTEMPT_SECONDS:
-        return None, (f"the next retry ({pick.candidate.model}, in {wait:.1f}s) would start after the request's "
-                      f"deadline ({deadline_seconds:g}s)")
+        return None, (
+            f"the next retry ({pick.candidate.model}, in {wait:.1f}s) would start after the request's "
+            f"deadline ({deadline_seconds:g}s)"
+        )
     return (pick._replace(retry=calls_to.get(pick.candidate.model, 0), hedged=False), wait), ""

@@ -83,9 +83,15 @@ def use_default_tables(tables: Tables) -> None:
 
 
 class Router:
-    def __init__(self, settings: Settings | None = None, *, registry: RegistrySource | None = None,
-                 catalog: CatalogSource | None = None, providers: Mapping[str, Provider] | None = None,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        registry: RegistrySource | None = None,
+        catalog: CatalogSource | None = None,
+        providers: Mapping[str, Provider] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         """A router of its own, beside the process-wide one that execute_task uses. `settings`: default
         load_settings() (the environment and .env). `registry` / `catalog`: callables returning the task -> models
         table and the model catalog, read on every call; default app/core/ai_models.py's. `providers`:
@@ -100,8 +106,13 @@ class Router:
             if _default_tables is None:
                 raise ConfigError("no task registry: pass registry= and catalog= to Router, or import app first")
             defaults = _default_tables
-            self.tables: Tables = defaults if registry is catalog is None else CallableTables(
-                registry or (lambda: defaults.MODEL_REGISTRY), catalog or (lambda: defaults.MODEL_CATALOG))
+            self.tables: Tables = (
+                defaults
+                if registry is catalog is None
+                else CallableTables(
+                    registry or (lambda: defaults.MODEL_REGISTRY), catalog or (lambda: defaults.MODEL_CATALOG)
+                )
+            )
         else:
             self.tables = CallableTables(registry, catalog)
         self.settings = settings
@@ -110,12 +121,17 @@ class Router:
         target = store_target(settings)
         self.log: AttemptLog | None = (
             get_attempt_log(target, exit_seconds=settings.attempt_log_exit_seconds)
-            if settings.attempt_logging else None
+            if settings.attempt_logging
+            else None
         )
         if self.log is not None:
             # Rollups hourly, pruning too, the response cache's entries kept within their bound.
-            watch_retention(target, settings.attempts_retention_days, owner=self,
-                            cache_max_entries=settings.response_cache_max_entries)
+            watch_retention(
+                target,
+                settings.attempts_retention_days,
+                owner=self,
+                cache_max_entries=settings.response_cache_max_entries,
+            )
         self.alerts = alerts_from(settings)  # ALERT_WEBHOOK_URL: None when unset
         self.health = ModelHealth(settings, self.log, self.alerts, clock=clock)
         self.calendar: DeprecationCalendar = load_calendar(settings.deprecations_file)
@@ -127,25 +143,34 @@ class Router:
             watch_retirements(self.alerts, self.health, lambda: tables.MODEL_REGISTRY, settings, self.calendar)
         self.chains = ChainCache(settings)
         self.sessions = SessionTiers(settings.session_tiers_kept)
-        self.learning = Learning(enabled=settings.cascade_learn, window=settings.cascade_learn_window,
-                                 refused_ratio=settings.cascade_learn_refused_ratio)
+        self.learning = Learning(
+            enabled=settings.cascade_learn,
+            window=settings.cascade_learn_window,
+            refused_ratio=settings.cascade_learn_refused_ratio,
+        )
         if settings.cascade_learn and self.log is not None:
             # Read on a thread: the build is part of a process's first call, and the log may be long.
-            threading.Thread(target=self.learning.seed, args=(target, clock.wall()), name="taskrouter-learning",
-                             daemon=True).start()
+            threading.Thread(
+                target=self.learning.seed, args=(target, clock.wall()), name="taskrouter-learning", daemon=True
+            ).start()
         # RESPONSE_CACHE_TASKS: the response cache, in memory in front of the store (in memory alone without the
         # attempt log, which writes its entries).
         self.cache: ResponseCache | None = None
         if settings.response_cache_tasks:
             from app.core.cache import ResponseCache
 
-            self.cache = ResponseCache(store=self.log.store if self.log is not None else None, log=self.log,
-                                       memory_entries=settings.response_cache_memory_entries, clock=clock)
+            self.cache = ResponseCache(
+                store=self.log.store if self.log is not None else None,
+                log=self.log,
+                memory_entries=settings.response_cache_memory_entries,
+                clock=clock,
+            )
         self.groq_endpoint = Endpoint("groq", settings.groq_base_url, settings.api_key(), settings.http_transport)
         # Entries from MODEL_CATALOG_FILE, merged over the shipped ones once, here, not per call.
         self.catalog_file: dict[str, ModelInfo] = (
             load_catalog_file(Path(settings.model_catalog_file), tables.MODEL_CATALOG)
-            if settings.model_catalog_file else {}
+            if settings.model_catalog_file
+            else {}
         )
         self.budget: DailyBudget | None = budget_from(settings, target, self.log, self.alerts, clock=clock)
         if self.budget is not None:
@@ -180,11 +205,20 @@ class Router:
 
     def _warn_unpriced(self, registry: Mapping[str, Sequence[str]]) -> None:
         """A model without a price costs $0 to the budget: say so once, rather than let the limit leak silently."""
-        unpriced = sorted({m for models in registry.values() for m in models
-                           if not ((info := self.model_info(m)) is not None and info.priced)})
+        unpriced = sorted(
+            {
+                m
+                for models in registry.values()
+                for m in models
+                if not ((info := self.model_info(m)) is not None and info.priced)
+            }
+        )
         if unpriced:
-            logger.warning("DAILY_BUDGET_USD does not count calls to models without a price: %s. Give them "
-                           "input_price and output_price in MODEL_CATALOG or MODEL_CATALOG_FILE", ", ".join(unpriced))
+            logger.warning(
+                "DAILY_BUDGET_USD does not count calls to models without a price: %s. Give them "
+                "input_price and output_price in MODEL_CATALOG or MODEL_CATALOG_FILE",
+                ", ".join(unpriced),
+            )
 
     def model_info(self, model: str) -> ModelInfo | None:
         return self.catalog_file.get(model) or self.tables.MODEL_CATALOG.get(model)
@@ -220,10 +254,22 @@ class Router:
         when the caller's call began, for the deadline to count from; default now. The process-wide router passes
         the moment its execute_* function was called, so that building the router at a process's first call spends
         that call's time rather than adding to it."""
-        return await Request(self, task_type, messages, variant=variant, max_cost_usd=max_cost_usd,
-                             validate=validate, required_fields=required_fields, timeout=timeout,
-                             hedge_after_ms=hedge_after_ms, tier=tier, session_id=session_id, cache_ttl=cache_ttl,
-                             params=params, started=started).run()
+        return await Request(
+            self,
+            task_type,
+            messages,
+            variant=variant,
+            max_cost_usd=max_cost_usd,
+            validate=validate,
+            required_fields=required_fields,
+            timeout=timeout,
+            hedge_after_ms=hedge_after_ms,
+            tier=tier,
+            session_id=session_id,
+            cache_ttl=cache_ttl,
+            params=params,
+            started=started,
+        ).run()
 
     def stream(
         self,
@@ -244,6 +290,18 @@ class Router:
             if params.pop(option, None):
                 raise ConfigError(f"{option}= is not available with streaming: {why}")
         params.pop("stream", None)
-        return TaskStream(Request(self, task_type, messages, variant=variant, max_cost_usd=max_cost_usd,
-                                  timeout=timeout, hedge_after_ms=0, tier=tier, session_id=session_id,
-                                  cache_ttl=cache_ttl, params=params))
+        return TaskStream(
+            Request(
+                self,
+                task_type,
+                messages,
+                variant=variant,
+                max_cost_usd=max_cost_usd,
+                timeout=timeout,
+                hedge_after_ms=0,
+                tier=tier,
+                session_id=session_id,
+                cache_ttl=cache_ttl,
+                params=params,
+            )
+        )

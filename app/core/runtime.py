@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+
 class _Current:
     """The process-wide router, read as an attribute by each execute_* call (`current.router or get_router()`)."""
 
@@ -47,8 +48,13 @@ def get_router() -> Router:
     return router
 
 
-def configure(settings: Settings | None = None, *, providers: Mapping[str, Provider] | None = None,
-              clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> Router:
+def configure(
+    settings: Settings | None = None,
+    *,
+    providers: Mapping[str, Provider] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    **overrides: Any,
+) -> Router:
     """Replace the process-wide router, e.g. `configure(force_model=...)` or with explicit Settings.
     `providers`: implementations to use instead of the shipped ones; `clock`: where it reads time (see `Router`)."""
     router = build_router(settings, providers=providers, clock=clock, **overrides)
@@ -56,8 +62,13 @@ def configure(settings: Settings | None = None, *, providers: Mapping[str, Provi
     return router
 
 
-def build_router(settings: Settings | None = None, *, providers: Mapping[str, Provider] | None = None,
-                 clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> Router:
+def build_router(
+    settings: Settings | None = None,
+    *,
+    providers: Mapping[str, Provider] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    **overrides: Any,
+) -> Router:
     """A router on the registry of app/core/ai_models.py, without making it the process-wide one."""
     from app.config import load_settings
 
@@ -89,8 +100,9 @@ def flush_attempt_log(timeout: float | None = None) -> bool:
     return flush_all(timeout)
 
 
-def _new_router(settings: Settings, providers: Mapping[str, Provider] | None = None,
-                clock: Clock = SYSTEM_CLOCK) -> Router:
+def _new_router(
+    settings: Settings, providers: Mapping[str, Provider] | None = None, clock: Clock = SYSTEM_CLOCK
+) -> Router:
     return Router(settings, providers=providers, clock=clock)  # on app/core/ai_models.py's tables (use_default_tables)
 
 
@@ -159,6 +171,7 @@ class SyncTaskStream:
     def __enter__(self) -> SyncTaskStream:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -69,8 +69,9 @@ class TaskStream:
     async def __aenter__(self) -> TaskStream:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     async def _run(self) -> AsyncGenerator[str, None]:
@@ -123,14 +124,26 @@ class _StreamAttempt:
         # The first token cannot take longer than a whole plain call to this model may (its attempt timeout).
         first_token_timeout = min(settings.llm_first_token_timeout_seconds, request.model_timeout(pick.info))
         wait = min(first_token_timeout, allowed)
-        logger.info("Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s", request.chain.task_type,
-                    pick.candidate.model, pick.position, pick.retry, request.request_id)
+        logger.info(
+            "Streaming task_type=%s model=%s attempt=%d retry=%d request_id=%s",
+            request.chain.task_type,
+            pick.candidate.model,
+            pick.position,
+            pick.retry,
+            request.request_id,
+        )
         self.started = request.clock.monotonic()
         try:
             async with asyncio.timeout(wait):
                 endpoint = request.endpoint(pick)
-                self.stream = await open_stream(endpoint, pick.candidate.model, request.messages, request.params, wait,
-                                                request.own_provider(endpoint))
+                self.stream = await open_stream(
+                    endpoint,
+                    pick.candidate.model,
+                    request.messages,
+                    request.params,
+                    wait,
+                    request.own_provider(endpoint),
+                )
                 while True:
                     chunk = await self.stream.__anext__()
                     self._take(chunk)
@@ -144,9 +157,14 @@ class _StreamAttempt:
             await self._close()
             chunk = StreamChunk()  # it finished before any text: an empty answer is still an answer
         except (ProviderError, TimeoutError) as exc:
-            error = exc if isinstance(exc, ProviderError) else ProviderTimeout(
-                f"no first token within {wait:g}s (LLM_FIRST_TOKEN_TIMEOUT_SECONDS, at most the model's attempt "
-                f"timeout: {first_token_timeout:g}s)")
+            error = (
+                exc
+                if isinstance(exc, ProviderError)
+                else ProviderTimeout(
+                    f"no first token within {wait:g}s (LLM_FIRST_TOKEN_TIMEOUT_SECONDS, at most the model's attempt "
+                    f"timeout: {first_token_timeout:g}s)"
+                )
+            )
             # Less than half its own first-token timeout, cut by the deadline: not a fair test of the model.
             await self._failed(error, cut=wait < 0.5 * first_token_timeout)
             return None
@@ -185,8 +203,9 @@ class _StreamAttempt:
                     await self._close()
                     return
                 except TimeoutError:
-                    raise self._interrupted(f"no chunk within LLM_STREAM_IDLE_TIMEOUT_SECONDS={idle:g}s",
-                                            None) from None
+                    raise self._interrupted(
+                        f"no chunk within LLM_STREAM_IDLE_TIMEOUT_SECONDS={idle:g}s", None
+                    ) from None
                 except ProviderError as error:
                     raise self._interrupted(error.message, error) from None
                 self._take(chunk)
@@ -209,13 +228,18 @@ class _StreamAttempt:
         self._settle(cost)
         self.request.answered(self.pick)
         if estimated:
-            logger.warning("Stream ended without a usage chunk model=%s request_id=%s: tokens counted from chunks",
-                           self.pick.candidate.model, self.request.request_id)
-        result = ProviderResponse("".join(self.parts), self.finish_reason, usage, self.provider_request_id,
-                                  self._tool_calls())
+            logger.warning(
+                "Stream ended without a usage chunk model=%s request_id=%s: tokens counted from chunks",
+                self.pick.candidate.model,
+                self.request.request_id,
+            )
+        result = ProviderResponse(
+            "".join(self.parts), self.finish_reason, usage, self.provider_request_id, self._tool_calls()
+        )
         info = self.pick.info
-        return Answer(self.pick, result, info.provider if info is not None else "groq", cost, self._ms(),
-                      self.first_token_ms)
+        return Answer(
+            self.pick, result, info.provider if info is not None else "groq", cost, self._ms(), self.first_token_ms
+        )
 
     def _take(self, chunk: StreamChunk) -> None:
         if chunk.content:
@@ -258,9 +282,16 @@ class _StreamAttempt:
         cost = cost_usd(self.pick.info, usage)
         self._settle(cost)
         partial = ProviderResponse("".join(self.parts), None, usage, self.provider_request_id)
-        return self.request.interrupted(self.pick, reason=reason, error=error, partial=partial, cost=cost,
-                                        latency_ms=self._ms(), first_token_ms=self.first_token_ms,
-                                        chunks=self.chunks)
+        return self.request.interrupted(
+            self.pick,
+            reason=reason,
+            error=error,
+            partial=partial,
+            cost=cost,
+            latency_ms=self._ms(),
+            first_token_ms=self.first_token_ms,
+            chunks=self.chunks,
+        )
 
     def _cancelled(self) -> None:
         """Closed or cancelled by the caller: the tokens seen so far were generated, and may be billed."""
@@ -268,8 +299,14 @@ class _StreamAttempt:
         cost = cost_usd(self.pick.info, usage) if usage is not None else None
         self._settle(cost)
         partial = ProviderResponse("".join(self.parts), None, usage, self.provider_request_id) if usage else None
-        self.request.cancelled(self.pick, message=f"stream closed by the caller after {self.chunks} chunk(s) of text",
-                               partial=partial, cost=cost, latency_ms=self._ms(), first_token_ms=self.first_token_ms)
+        self.request.cancelled(
+            self.pick,
+            message=f"stream closed by the caller after {self.chunks} chunk(s) of text",
+            partial=partial,
+            cost=cost,
+            latency_ms=self._ms(),
+            first_token_ms=self.first_token_ms,
+        )
 
     def _ms(self) -> float:
         """Milliseconds since the call started."""

@@ -31,7 +31,8 @@ from app.types import TIERS
 _REFUSAL = re.compile(
     r"^\s*(?:i'?m sorry,? but |sorry,? but |unfortunately,? )?(?:i|we)\s*(?:can(?:'|no)?t|cannot|am unable to|"
     r"am not able to|won'?t be able to|must decline to)\s+(?:help|assist|provide|answer|do|comply|complete)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 # Each (task, tier, model)'s latest answers, oldest first: accepted, or refused by the caller's checks or the cascade.
@@ -137,5 +138,7 @@ class Learning:
             refused = sum(answers)
         if refused <= self._ratio * self._window:
             return None
-        return (f"learned (CASCADE_LEARN): {refused} of its last {self._window} answers on the {tier} tier were "
-                f"refused, above CASCADE_LEARN_REFUSED_RATIO={self._ratio:g}; starting one tier up")
+        return (
+            f"learned (CASCADE_LEARN): {refused} of its last {self._window} answers on the {tier} tier were "
+            f"refused, above CASCADE_LEARN_REFUSED_RATIO={self._ratio:g}; starting one tier up"
+        )

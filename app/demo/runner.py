@@ -54,9 +54,17 @@ def run_demo(options: DemoOptions, progress_stream: TextIO | None = None, header
     # its own SQLite file even when ATTEMPTS_DB_URL names a shared server (staged failures must not mark models
     # for real routers); the default database location still comes from ATTEMPTS_DB_PATH.
     settings = load_settings(
-        groq_api_key=DEMO_KEY, attempts_db_path=options.db_path, force_model=None, default_models={},
-        llm_timeout_seconds=options.timeout_s, attempt_logging=True, log_content=False, daily_budget_usd=None,
-        hedge_after_ms=options.hedge_after_ms, alert_webhook_url=None, attempts_db_url=None,
+        groq_api_key=DEMO_KEY,
+        attempts_db_path=options.db_path,
+        force_model=None,
+        default_models={},
+        llm_timeout_seconds=options.timeout_s,
+        attempt_logging=True,
+        log_content=False,
+        daily_budget_usd=None,
+        hedge_after_ms=options.hedge_after_ms,
+        alert_webhook_url=None,
+        attempts_db_url=None,
     )
     cleared = _clear_earlier_marks(options.db_path)
     runtime = read_active(options.db_path)  # overrides set on this file by hand apply, as they would to a router
@@ -110,36 +118,61 @@ def _clear_earlier_marks(db_path: Path) -> dict[str, str]:
     from app.store.overrides import record_audit
 
     now = utc_now_iso()
-    marked = [r["model"] for r in read_model_status(db_path)
-              if r["status"] not in (CLEARED, CLOSED) and (r["until"] is None or r["until"] > now)]
+    marked = [
+        r["model"]
+        for r in read_model_status(db_path)
+        if r["status"] not in (CLEARED, CLOSED) and (r["until"] is None or r["until"] > now)
+    ]
     if not marked:
         return {}
     db = open_database(db_path)
     with contextlib.closing(db.conn):
         replaced = clear_model_status(db.conn, marked, now)
         for model, row in replaced.items():
-            record_audit(db.conn, "mark cleared", model, detail=f"was {row['status']}: {row['detail'] or ''}",
-                         reason="taskrouter demo: a new run starts from its scenario", via="demo")
+            record_audit(
+                db.conn,
+                "mark cleared",
+                model,
+                detail=f"was {row['status']}: {row['detail'] or ''}",
+                reason="taskrouter demo: a new run starts from its scenario",
+                via="demo",
+            )
     return {model: row["status"] for model, row in replaced.items()}
 
 
-def _print_header(out: TextIO, sim: Simulator, options: DemoOptions, mix: dict[str, float], scenario: Scenario,
-                  cleared: dict[str, str], runtime: Sequence[Override]) -> None:
+def _print_header(
+    out: TextIO,
+    sim: Simulator,
+    options: DemoOptions,
+    mix: dict[str, float],
+    scenario: Scenario,
+    cleared: dict[str, str],
+    runtime: Sequence[Override],
+) -> None:
     share = ", ".join(f"{t} {100 * w:.0f}%" for t, w in mix.items())
-    print(f"Groq-compatible simulator at {sim.base_url} (in-process, seed {options.seed}); no key, no network.",
-          file=out)
-    print(f"{options.requests} requests ({share}) at concurrency {options.concurrency}, "
-          f"LLM_TIMEOUT_SECONDS={options.timeout_s:g}, HEDGE_AFTER_MS={options.hedge_after_ms or 'off'}, "
-          f"logging to {options.db_path}", file=out)
+    print(
+        f"Groq-compatible simulator at {sim.base_url} (in-process, seed {options.seed}); no key, no network.", file=out
+    )
+    print(
+        f"{options.requests} requests ({share}) at concurrency {options.concurrency}, "
+        f"LLM_TIMEOUT_SECONDS={options.timeout_s:g}, HEDGE_AFTER_MS={options.hedge_after_ms or 'off'}, "
+        f"logging to {options.db_path}",
+        file=out,
+    )
     for line in scenario.describe():
         print(f"  {line}", file=out)
     if cleared:
         marks = ", ".join(f"{model} ({status})" for model, status in sorted(cleared.items()))
-        print(f"  marks an earlier run left in {options.db_path}, cleared so that this run starts as above: {marks}",
-              file=out)
+        print(
+            f"  marks an earlier run left in {options.db_path}, cleared so that this run starts as above: {marks}",
+            file=out,
+        )
     for o in runtime:
-        print(f"  in effect from {options.db_path}: #{o.id} {o.describe()} (`taskrouter override clear` or `model "
-              "enable` with --db ends it)", file=out)
+        print(
+            f"  in effect from {options.db_path}: #{o.id} {o.describe()} (`taskrouter override clear` or `model "
+            "enable` with --db ends it)",
+            file=out,
+        )
     out.flush()
 
 

@@ -41,14 +41,17 @@ class Scenario:
         if self.rate_limited:
             lines.append(f"rate limited: {self.rate_limited} (429 with retry-after, in bursts)")
         if self.retiring:
-            lines.append(f"decommissioned mid-run: {self.retiring} (400 model_decommissioned from call "
-                         f"{(self.retire_after or 0) + 1} on)")
+            lines.append(
+                f"decommissioned mid-run: {self.retiring} (400 model_decommissioned from call "
+                f"{(self.retire_after or 0) + 1} on)"
+            )
         lines.append("every model: transient 5xx (~2%), log-normal latency tail, rare hangs (timeouts)")
         return lines
 
 
-def task_chains(registry: Mapping[str, Sequence[str]], settings: Settings,
-                runtime: Sequence[Override] = ()) -> dict[str, list[str]]:
+def task_chains(
+    registry: Mapping[str, Sequence[str]], settings: Settings, runtime: Sequence[Override] = ()
+) -> dict[str, list[str]]:
     """The models the router will really call for each task (own models, then the universal fallback), the
     `runtime` overrides applied: forces and defaults reorder the chain, and a disabled model is skipped."""
     off = {o.model for o in runtime if o.kind == DISABLE}

@@ -68,14 +68,24 @@ class Summary:
     def to_dict(self) -> dict[str, Any]:
         row = lambda s: {**asdict(s), "success_pct": s.success_pct, "fallback_pct": s.fallback_pct}  # noqa: E731
         return {
-            "db_path": str(self.db_path), "requests": self.requests, "answered": self.answered,
-            "all_failed": self.all_failed, "attempts": self.attempts, "retries": self.retries,
-            "retried_requests": self.retried_requests, "answered_by_retry": self.answered_by_retry,
-            "hedges": self.hedges, "hedges_won": self.hedges_won, "streams": self.streams,
-            "streams_interrupted": self.streams_interrupted, "ttft_p50_ms": self.ttft_p50_ms,
+            "db_path": str(self.db_path),
+            "requests": self.requests,
+            "answered": self.answered,
+            "all_failed": self.all_failed,
+            "attempts": self.attempts,
+            "retries": self.retries,
+            "retried_requests": self.retried_requests,
+            "answered_by_retry": self.answered_by_retry,
+            "hedges": self.hedges,
+            "hedges_won": self.hedges_won,
+            "streams": self.streams,
+            "streams_interrupted": self.streams_interrupted,
+            "ttft_p50_ms": self.ttft_p50_ms,
             "ttft_p95_ms": self.ttft_p95_ms,
-            "tasks": [row(s) for s in self.tasks], "models": [row(s) for s in self.models],
-            "failures": {m: dict(c) for m, c in self.failures.items()}, "model_status": self.model_status,
+            "tasks": [row(s) for s in self.tasks],
+            "models": [row(s) for s in self.models],
+            "failures": {m: dict(c) for m, c in self.failures.items()},
+            "model_status": self.model_status,
         }
 
 
@@ -97,9 +107,14 @@ def summarize(db_path: Path, first_id: int = 0, since_iso: str = "") -> Summary:
     conn.row_factory = sqlite3.Row
     try:
         rows = [dict(r) for r in conn.execute("SELECT * FROM attempts WHERE id > ? ORDER BY id", (first_id,))]
-        status = [dict(r) for r in conn.execute(
-            "SELECT model, status, detail, until, first_seen, last_seen, hits FROM model_status "
-            "WHERE last_seen >= ? AND status != 'cleared' ORDER BY model", (since_iso,))]
+        status = [
+            dict(r)
+            for r in conn.execute(
+                "SELECT model, status, detail, until, first_seen, last_seen, hits FROM model_status "
+                "WHERE last_seen >= ? AND status != 'cleared' ORDER BY model",
+                (since_iso,),
+            )
+        ]
     finally:
         conn.close()
     summary = Summary(db_path, first_id, model_status=status)
@@ -136,18 +151,20 @@ def _task_stats(by_request: dict[str, list[dict[str, Any]]]) -> list[Stat]:
         requests = grouped[task]
         wins = [next((a for a in r if a["outcome"] == "success"), None) for r in requests]
         latencies = [_span_ms(r) for r, w in zip(requests, wins, strict=True) if w]
-        stats.append(Stat(
-            name=task,
-            requests=len(requests),
-            succeeded=sum(1 for w in wins if w),
-            fallback=sum(1 for w in wins if w and w["attempt"] > 1),
-            p50_ms=percentile(latencies, 50),
-            p95_ms=percentile(latencies, 95),
-            tokens=sum(a["total_tokens"] or 0 for r in requests for a in r),
-            cost_usd=sum(a["cost_usd"] or 0.0 for r in requests for a in r),
-            retries=sum(1 for r in requests for a in r if a["retry"] and a["outcome"] != "skipped"),
-            hedges=sum(1 for r in requests for a in r if a["hedged"]),
-        ))
+        stats.append(
+            Stat(
+                name=task,
+                requests=len(requests),
+                succeeded=sum(1 for w in wins if w),
+                fallback=sum(1 for w in wins if w and w["attempt"] > 1),
+                p50_ms=percentile(latencies, 50),
+                p95_ms=percentile(latencies, 95),
+                tokens=sum(a["total_tokens"] or 0 for r in requests for a in r),
+                cost_usd=sum(a["cost_usd"] or 0.0 for r in requests for a in r),
+                retries=sum(1 for r in requests for a in r if a["retry"] and a["outcome"] != "skipped"),
+                hedges=sum(1 for r in requests for a in r if a["hedged"]),
+            )
+        )
     return stats
 
 
@@ -168,17 +185,19 @@ def _model_stats(rows: list[dict[str, Any]]) -> list[Stat]:
         calls = [a for a in attempts if a["outcome"] != "skipped"]
         wins = [a for a in calls if a["outcome"] == "success"]
         latencies = [a["latency_ms"] for a in calls if a["latency_ms"] is not None]
-        stats.append(Stat(
-            name=model,
-            requests=len(calls),
-            succeeded=len(wins),
-            fallback=sum(1 for a in wins if a["attempt"] > 1),
-            p50_ms=percentile(latencies, 50),
-            p95_ms=percentile(latencies, 95),
-            tokens=sum(a["total_tokens"] or 0 for a in calls),
-            cost_usd=sum(a["cost_usd"] or 0.0 for a in calls),
-            skipped=len(attempts) - len(calls),
-        ))
+        stats.append(
+            Stat(
+                name=model,
+                requests=len(calls),
+                succeeded=len(wins),
+                fallback=sum(1 for a in wins if a["attempt"] > 1),
+                p50_ms=percentile(latencies, 50),
+                p95_ms=percentile(latencies, 95),
+                tokens=sum(a["total_tokens"] or 0 for a in calls),
+                cost_usd=sum(a["cost_usd"] or 0.0 for a in calls),
+                skipped=len(attempts) - len(calls),
+            )
+        )
     return sorted(stats, key=lambda s: (-s.requests, s.name))
 
 
@@ -195,20 +214,31 @@ _TASK_EXTRA = ("RETRIES", "HEDGES")
 
 
 def render(summary: Summary) -> str:
-    lines = [f"{_n(summary.requests, 'request')}, {summary.answered} answered, {summary.all_failed} failed on every "
-             f"model; {_n(summary.attempts, 'provider call')} logged", ""]
+    lines = [
+        f"{_n(summary.requests, 'request')}, {summary.answered} answered, {summary.all_failed} failed on every "
+        f"model; {_n(summary.attempts, 'provider call')} logged",
+        "",
+    ]
     lines += _table("TASK", summary.tasks, skipped=False)
-    lines += ["", "  (task latency: answered requests, first call to answer; fallback: answered by a later model;",
-              "   RETRIES: calls to a model the request had called before; HEDGES: calls started beside a slow one)",
-              ""]
+    lines += [
+        "",
+        "  (task latency: answered requests, first call to answer; fallback: answered by a later model;",
+        "   RETRIES: calls to a model the request had called before; HEDGES: calls started beside a slow one)",
+        "",
+    ]
     lines += _table("MODEL", summary.models, skipped=True)
     lines += ["", "  (model: REQUESTS are calls; SKIPPED were not called: cooling down, circuit open or deprecated)"]
-    lines += ["", f"retries: {_n(summary.retries, 'call')} in {_n(summary.retried_requests, 'request')}, "
-                  f"{_n(summary.answered_by_retry, 'request')} answered by a retry; hedges: {summary.hedges} started, "
-                  f"{summary.hedges_won} won (the slower call cancelled, logged hedge_lost)"]
-    lines += [f"streams: {_n(summary.streams, 'call')} reached their first token (time to first token p50 "
-              f"{_ms(summary.ttft_p50_ms)} ms, p95 {_ms(summary.ttft_p95_ms)} ms), {summary.streams_interrupted} "
-              "interrupted after it"]
+    lines += [
+        "",
+        f"retries: {_n(summary.retries, 'call')} in {_n(summary.retried_requests, 'request')}, "
+        f"{_n(summary.answered_by_retry, 'request')} answered by a retry; hedges: {summary.hedges} started, "
+        f"{summary.hedges_won} won (the slower call cancelled, logged hedge_lost)",
+    ]
+    lines += [
+        f"streams: {_n(summary.streams, 'call')} reached their first token (time to first token p50 "
+        f"{_ms(summary.ttft_p50_ms)} ms, p95 {_ms(summary.ttft_p95_ms)} ms), {summary.streams_interrupted} "
+        "interrupted after it"
+    ]
     if summary.failures:
         lines += ["", "failures and skips by kind:"]
         for model, kinds in sorted(summary.failures.items()):
@@ -217,8 +247,9 @@ def render(summary: Summary) -> str:
         lines += ["", "model_status (what the router now knows; other processes sharing the database see it too):"]
         for row in summary.model_status:
             until = "for good" if row["until"] is None else f"until {row['until']}"
-            lines.append(f"  {row['model']}: {row['status']} {until} ({_n(row['hits'], 'mark')}): "
-                         f"{_short(row['detail'])}")
+            lines.append(
+                f"  {row['model']}: {row['status']} {until} ({_n(row['hits'], 'mark')}): {_short(row['detail'])}"
+            )
     return "\n".join(lines)
 
 
@@ -226,13 +257,22 @@ def _table(first: str, stats: list[Stat], *, skipped: bool) -> list[str]:
     head = (first, *_HEAD, *(("SKIPPED",) if skipped else _TASK_EXTRA))
     cells = [head]
     for s in stats:
-        row = (s.name, str(s.requests), f"{s.success_pct:.1f}%", f"{s.fallback_pct:.1f}%", _ms(s.p50_ms),
-               _ms(s.p95_ms), f"{s.tokens:,}", f"{s.cost_usd:.6f}")
+        row = (
+            s.name,
+            str(s.requests),
+            f"{s.success_pct:.1f}%",
+            f"{s.fallback_pct:.1f}%",
+            _ms(s.p50_ms),
+            _ms(s.p95_ms),
+            f"{s.tokens:,}",
+            f"{s.cost_usd:.6f}",
+        )
         cells.append(row + ((str(s.skipped),) if skipped else (str(s.retries), str(s.hedges))))
     widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
-    return ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths,
-                                                                                                 strict=True)))
-            for r in cells]
+    return [
+        "  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in cells
+    ]
 
 
 def _n(count: int, word: str) -> str:

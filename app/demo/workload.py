@@ -26,13 +26,21 @@ _VOCABULARY = (
     "conversion funnel retention pricing inventory supplier audit compliance budget headcount roadmap"
 )
 _WORDS = _VOCABULARY.split()
-_FAST = ("Classify this ticket as billing, bug or question: {t}", "Extract the company name from: {t}",
-         "Translate to French: {t}", "Is this message spam? Answer yes or no: {t}")
-_REASONING = ("Analyse why {t} changed last quarter and propose three actions, with the trade-offs.",
-              "Given {t}, which region should we prioritise next year? Reason step by step.",
-              "Find the flaw in this plan: {t}")
-_SUMMARY = ("Summarise the following report in five bullet points:\n\n{t}",
-            "Write a one-paragraph executive summary of this meeting transcript:\n\n{t}")
+_FAST = (
+    "Classify this ticket as billing, bug or question: {t}",
+    "Extract the company name from: {t}",
+    "Translate to French: {t}",
+    "Is this message spam? Answer yes or no: {t}",
+)
+_REASONING = (
+    "Analyse why {t} changed last quarter and propose three actions, with the trade-offs.",
+    "Given {t}, which region should we prioritise next year? Reason step by step.",
+    "Find the flaw in this plan: {t}",
+)
+_SUMMARY = (
+    "Summarise the following report in five bullet points:\n\n{t}",
+    "Write a one-paragraph executive summary of this meeting transcript:\n\n{t}",
+)
 
 
 def task_mix(registry_tasks: list[str], requested: Mapping[str, float] | None = None) -> dict[str, float]:
@@ -109,9 +117,11 @@ class Progress:
         done = result.total
         filled = self.WIDTH * done // max(self.total, 1)
         rate = done / max(now - self.started, 1e-9)
-        line = (f"[{'#' * filled}{'-' * (self.WIDTH - filled)}] {done}/{self.total} "
-                f"{100 * done // max(self.total, 1):3d}%  {rate:5.0f} req/s  fallback {result.fallbacks}  "
-                f"failed {sum(result.failed.values())}")
+        line = (
+            f"[{'#' * filled}{'-' * (self.WIDTH - filled)}] {done}/{self.total} "
+            f"{100 * done // max(self.total, 1):3d}%  {rate:5.0f} req/s  fallback {result.fallbacks}  "
+            f"failed {sum(result.failed.values())}"
+        )
         self.stream.write(("\r" if self.live else "") + line + ("\n" if final else ""))
         self.stream.flush()
 

@@ -65,12 +65,25 @@ class ModelCheck:
         retirement = None
         if self.retirement is not None:
             r = self.retirement
-            retirement = {"shutdown": r.shutdown.isoformat(), "days_left": r.days_left(today),
-                          "replacement": r.replacement, "named": list(r.named), "source": r.source,
-                          "tiers": r.tiers, "note": r.note}
+            retirement = {
+                "shutdown": r.shutdown.isoformat(),
+                "days_left": r.days_left(today),
+                "replacement": r.replacement,
+                "named": list(r.named),
+                "source": r.source,
+                "tiers": r.tiers,
+                "note": r.note,
+            }
         live = self.live.to_json() if self.live else ({"listed": False} if self.live_checked else None)
-        return {"status": self.status, "provider": self.provider, "tasks": self.tasks, "retirement": retirement,
-                "live": live, "runtime": self.runtime, "problems": [p.to_json() for p in self.problems]}
+        return {
+            "status": self.status,
+            "provider": self.provider,
+            "tasks": self.tasks,
+            "retirement": retirement,
+            "live": live,
+            "runtime": self.runtime,
+            "problems": [p.to_json() for p in self.problems],
+        }
 
 
 @dataclass(slots=True)
@@ -115,14 +128,20 @@ class CheckReport:
         replacement = check.retirement.replacement if check.retirement else None
         if replacement:
             live = self.models.get(replacement)
-            unlisted = (self.live.status == OK and (replacement not in self.live.models
-                                                      or not self.live.models[replacement].active))
+            unlisted = self.live.status == OK and (
+                replacement not in self.live.models or not self.live.models[replacement].active
+            )
             flag = " (but GET /models does not list it as active)" if unlisted else ""
             flag += f" (also {live.status} here)" if live is not None and live.status != HEALTHY else ""
             return f"use {replacement}{flag}"
         chain = self.chains[item.task]
-        later = [c.model for c in chain if c.position > item.position and c.place not in (BYPASSED, DISABLED)
-                 and self.models[c.model].status == HEALTHY]
+        later = [
+            c.model
+            for c in chain
+            if c.position > item.position
+            and c.place not in (BYPASSED, DISABLED)
+            and self.models[c.model].status == HEALTHY
+        ]
         if later:
             return f"no calendar replacement; remove it and {later[0]} takes over"
         return f"no replacement known: pick one from GET /models (see {DEPRECATIONS_PAGE})"
@@ -142,8 +161,16 @@ class CheckReport:
             "runtime": {"db_path": str(self.db_path), "evidence_rows": self.runtime_rows},
             "problems": [p.to_json() for p in self.problems],
             "tasks": {
-                task: [{"model": c.model, "place": c.place, "position": c.position,
-                        "status": self.models[c.model].status, "suggestion": self.suggestion(c)} for c in chain]
+                task: [
+                    {
+                        "model": c.model,
+                        "place": c.place,
+                        "position": c.position,
+                        "status": self.models[c.model].status,
+                        "suggestion": self.suggestion(c),
+                    }
+                    for c in chain
+                ]
                 for task, chain in self.chains.items()
             },
             "models": {name: check.to_json(self.today) for name, check in self.models.items()},
@@ -165,9 +192,17 @@ async def run_check(
     chains = registry_chains(registry, settings, runtime)
     calendar = load_calendar(settings.deprecations_file)
     live = await fetch_listing(settings)
-    return build_report(settings, chains, catalog, calendar, live, today=today,
-                        days=settings.retirement_warning_days if days is None else days, strict=strict,
-                        checked_at=utc_now_iso())
+    return build_report(
+        settings,
+        chains,
+        catalog,
+        calendar,
+        live,
+        today=today,
+        days=settings.retirement_warning_days if days is None else days,
+        strict=strict,
+        checked_at=utc_now_iso(),
+    )
 
 
 def build_report(
@@ -183,8 +218,7 @@ def build_report(
     checked_at: str,
 ) -> CheckReport:
     store = store_target(settings)
-    evidence = {row["model"]: row for row in read_model_status(store)
-                if row.get("status") in _RUNTIME_STATES}
+    evidence = {row["model"]: row for row in read_model_status(store) if row.get("status") in _RUNTIME_STATES}
     models: dict[str, ModelCheck] = {}
     for model, tasks in models_in_use(chains).items():
         info = catalog.get(model)
@@ -199,8 +233,9 @@ def build_report(
         # A bad key is a broken deployment; a network hiccup in CI should not fail the build on its own.
         problems.append(Problem(ERROR if live.fatal else WARNING, "live", live.detail))
     runtime_rows = sum(1 for m in models if m in evidence)
-    return CheckReport(checked_at, today, days, strict, calendar, live, label_of(store),
-                       runtime_rows, chains, models, problems)
+    return CheckReport(
+        checked_at, today, days, strict, calendar, live, label_of(store), runtime_rows, chains, models, problems
+    )
 
 
 def _calendar_evidence(check: ModelCheck, calendar: DeprecationCalendar, today: date, days: int) -> None:
@@ -208,14 +243,18 @@ def _calendar_evidence(check: ModelCheck, calendar: DeprecationCalendar, today: 
     retired = calendar.retirement_for(check.model, today)
     tiers = f" (applies to: {check.retirement.tiers})" if check.retirement and check.retirement.tiers else ""
     if retired is not None:
-        check.problems.append(Problem(ERROR, "calendar", f"shut down on {retired.shutdown.isoformat()} "
-                                                         f"per the deprecation calendar{tiers}"))
+        check.problems.append(
+            Problem(
+                ERROR, "calendar", f"shut down on {retired.shutdown.isoformat()} per the deprecation calendar{tiers}"
+            )
+        )
         return
     soon = calendar.upcoming(check.model, today, days)
     if soon is not None:
         left = soon.days_left(today)
-        check.problems.append(Problem(WARNING, "calendar", f"shuts down on {soon.shutdown.isoformat()}, in "
-                                                           f"{_plural(left, 'day')}{tiers}"))
+        check.problems.append(
+            Problem(WARNING, "calendar", f"shuts down on {soon.shutdown.isoformat()}, in {_plural(left, 'day')}{tiers}")
+        )
 
 
 def _live_evidence(check: ModelCheck, live: LiveListing, info: ModelInfo | None) -> None:
@@ -223,18 +262,20 @@ def _live_evidence(check: ModelCheck, live: LiveListing, info: ModelInfo | None)
     listed = live.models.get(check.model)
     check.live = listed
     if listed is None:
-        check.problems.append(Problem(ERROR, "live", "not listed by GET /models (retired, unknown, or not "
-                                                     "available to this key)"))
+        check.problems.append(
+            Problem(ERROR, "live", "not listed by GET /models (retired, unknown, or not available to this key)")
+        )
         return
     if not listed.active:
         check.problems.append(Problem(ERROR, "live", "listed by GET /models with active: false"))
     if info is None:
         return
-    for name, ours, theirs in (("context_window", info.context_window, listed.context_window),
-                               ("max_completion_tokens", info.max_completion_tokens, listed.max_completion_tokens)):
+    for name, ours, theirs in (
+        ("context_window", info.context_window, listed.context_window),
+        ("max_completion_tokens", info.max_completion_tokens, listed.max_completion_tokens),
+    ):
         if ours is not None and theirs is not None and ours != theirs:
-            check.problems.append(Problem(WARNING, "catalog", f"MODEL_CATALOG says {name}={ours}, Groq says "
-                                                              f"{theirs}"))
+            check.problems.append(Problem(WARNING, "catalog", f"MODEL_CATALOG says {name}={ours}, Groq says {theirs}"))
 
 
 def _runtime_evidence(check: ModelCheck, row: Mapping[str, Any] | None) -> None:
@@ -245,10 +286,10 @@ def _runtime_evidence(check: ModelCheck, row: Mapping[str, Any] | None) -> None:
     hits = row.get("hits") or 1
     # The provider's message stays in the JSON (runtime.detail): in the table it would drown the verdict.
     seen = f"first {row.get('first_seen')}, last {row.get('last_seen')}"
-    check.problems.append(Problem(_RUNTIME_STATES[status], "runtime",
-                                  f"the router saw {status} {_plural(hits, 'time')} ({seen})"))
+    check.problems.append(
+        Problem(_RUNTIME_STATES[status], "runtime", f"the router saw {status} {_plural(hits, 'time')} ({seen})")
+    )
 
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
-

@@ -82,8 +82,10 @@ class DeprecationCalendar:
             return None
         index = self._index
         if index is None or index[0] != today:
-            index = (today, {e.model: self._retirement(e, today) for e in self._entries.values()
-                             if e.shutdown <= today})
+            index = (
+                today,
+                {e.model: self._retirement(e, today) for e in self._entries.values() if e.shutdown <= today},
+            )
             self._index = index
         return index[1].get(model)
 
@@ -123,8 +125,15 @@ class DeprecationCalendar:
         return still_up
 
     def _retirement(self, entry: CalendarEntry, as_of: date) -> Retirement:
-        return Retirement(entry.model, entry.shutdown, self.replacement_for(entry.model, as_of),
-                          entry.replacements, entry.source, entry.tiers, entry.note)
+        return Retirement(
+            entry.model,
+            entry.shutdown,
+            self.replacement_for(entry.model, as_of),
+            entry.replacements,
+            entry.source,
+            entry.tiers,
+            entry.note,
+        )
 
 
 # -- loading -----------------------------------------------------------------------------------------------
@@ -194,8 +203,10 @@ def _models_table(data: Any, label: str) -> dict[str, Any]:
         raise ConfigError(f"{label}: the top level must be a table with a `models` table")
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        raise ConfigError(f"{label}: unknown top-level key(s) {', '.join(unknown)}; "
-                          'expected `source` and [models."<model id>"] tables')
+        raise ConfigError(
+            f"{label}: unknown top-level key(s) {', '.join(unknown)}; "
+            'expected `source` and [models."<model id>"] tables'
+        )
     models = data.get("models", {})
     if not isinstance(models, dict):
         raise ConfigError(f'{label}: `models` must be a table of [models."<model id>"] entries')

@@ -30,8 +30,15 @@ def save_check(db_path: Target | str, report: dict[str, Any]) -> None:
             db.conn.execute(
                 "INSERT INTO checks (checked_at, exit_code, errors, warnings, summary, report_json) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (report["checked_at"], report["exit_code"], report["errors"], report["warnings"], report["summary"],
-                 json.dumps(report, sort_keys=True)))
+                (
+                    report["checked_at"],
+                    report["exit_code"],
+                    report["errors"],
+                    report["warnings"],
+                    report["summary"],
+                    json.dumps(report, sort_keys=True),
+                ),
+            )
     finally:
         db.conn.close()
 
@@ -39,10 +46,18 @@ def save_check(db_path: Target | str, report: dict[str, Any]) -> None:
 def recent_checks(db_path: Target | str, limit: int = 20) -> list[StoredCheck]:
     """The latest checks, newest first; empty when the database or the table does not exist yet. Read-only: the
     dashboard must never create or migrate the store it only looks at."""
-    rows = query_read_only(db_path, "SELECT checked_at, exit_code, errors, warnings, summary, report_json FROM checks "
-                                    "ORDER BY checked_at DESC, id DESC LIMIT ?", (limit,))
-    return [StoredCheck(r["checked_at"], r["exit_code"], r["errors"], r["warnings"], r["summary"],
-                        json.loads(r["report_json"])) for r in rows]
+    rows = query_read_only(
+        db_path,
+        "SELECT checked_at, exit_code, errors, warnings, summary, report_json FROM checks "
+        "ORDER BY checked_at DESC, id DESC LIMIT ?",
+        (limit,),
+    )
+    return [
+        StoredCheck(
+            r["checked_at"], r["exit_code"], r["errors"], r["warnings"], r["summary"], json.loads(r["report_json"])
+        )
+        for r in rows
+    ]
 
 
 def latest_check(db_path: Target | str) -> StoredCheck | None:

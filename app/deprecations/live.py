@@ -16,8 +16,7 @@ SKIPPED = "skipped"
 FAILED = "failed"
 
 HOW_TO_ENABLE = (
-    "set it (in the environment or .env) to also check that every model is listed and active on "
-    "GET /openai/v1/models"
+    "set it (in the environment or .env) to also check that every model is listed and active on GET /openai/v1/models"
 )
 
 
@@ -29,8 +28,12 @@ class LiveModel:
     max_completion_tokens: int | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"listed": True, "active": self.active, "context_window": self.context_window,
-                "max_completion_tokens": self.max_completion_tokens}
+        return {
+            "listed": True,
+            "active": self.active,
+            "context_window": self.context_window,
+            "max_completion_tokens": self.max_completion_tokens,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +57,17 @@ async def fetch_listing(settings: Settings) -> LiveListing:
         rows = await list_models(endpoint, settings.llm_timeout_seconds)
     except ProviderError as exc:
         status = f" (status {exc.status_code})" if exc.status_code else ""
-        return LiveListing(FAILED, f"GET {url} failed{status}: {exc.message}", {},
-                           fatal=exc.status_code in (401, 403))
+        return LiveListing(FAILED, f"GET {url} failed{status}: {exc.message}", {}, fatal=exc.status_code in (401, 403))
     models = {}
     for row in rows:
         model_id = row.get("id")
         if isinstance(model_id, str):
-            models[model_id] = LiveModel(model_id, row.get("active") is not False, _int(row.get("context_window")),
-                                         _int(row.get("max_completion_tokens")))
+            models[model_id] = LiveModel(
+                model_id,
+                row.get("active") is not False,
+                _int(row.get("context_window")),
+                _int(row.get("max_completion_tokens")),
+            )
     return LiveListing(OK, f"GET {url}: {len(models)} models listed", models)
 
 

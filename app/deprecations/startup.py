@@ -70,23 +70,35 @@ def retirement_notices(
     return notices
 
 
-def _notice(calendar: DeprecationCalendar, model: str, tasks: list[str], settings: Settings,
-            today: date) -> RetirementNotice | None:
+def _notice(
+    calendar: DeprecationCalendar, model: str, tasks: list[str], settings: Settings, today: date
+) -> RetirementNotice | None:
     where = f"model={model} tasks={','.join(tasks)}"
     retired = calendar.retirement_for(model, today)
     if retired is not None:
-        effect = ("skipped, not called (SKIP_RETIRED_MODELS=true)" if settings.skip_retired_models
-                  else "still called (SKIP_RETIRED_MODELS=false)")
-        return RetirementNotice(model, retired.shutdown, True,
-                                f"Deprecation radar: {where} was shut down on {retired.shutdown.isoformat()}; "
-                                f"{retired.suggestion()}; {effect}{_tiers(retired.tiers)}")
+        effect = (
+            "skipped, not called (SKIP_RETIRED_MODELS=true)"
+            if settings.skip_retired_models
+            else "still called (SKIP_RETIRED_MODELS=false)"
+        )
+        return RetirementNotice(
+            model,
+            retired.shutdown,
+            True,
+            f"Deprecation radar: {where} was shut down on {retired.shutdown.isoformat()}; "
+            f"{retired.suggestion()}; {effect}{_tiers(retired.tiers)}",
+        )
     soon = calendar.upcoming(model, today, settings.retirement_warning_days)
     if soon is not None:
         days = soon.days_left(today)
-        return RetirementNotice(model, soon.shutdown, False,
-                                f"Deprecation radar: {where} shuts down on {soon.shutdown.isoformat()} "
-                                f"(in {days} day{'s' if days != 1 else ''}); {soon.suggestion()}"
-                                f"{_tiers(soon.tiers)}")
+        return RetirementNotice(
+            model,
+            soon.shutdown,
+            False,
+            f"Deprecation radar: {where} shuts down on {soon.shutdown.isoformat()} "
+            f"(in {days} day{'s' if days != 1 else ''}); {soon.suggestion()}"
+            f"{_tiers(soon.tiers)}",
+        )
     return None
 
 

@@ -41,8 +41,9 @@ def registry_tasks(registry: Mapping[str, Sequence[str]]) -> list[str]:
     return tasks or [key for key in registry if key == FALLBACK_KEY]
 
 
-def task_chain(task: str, registry: Mapping[str, Sequence[str]], settings: Settings,
-               runtime: Sequence[Override] = ()) -> list[ChainModel]:
+def task_chain(
+    task: str, registry: Mapping[str, Sequence[str]], settings: Settings, runtime: Sequence[Override] = ()
+) -> list[ChainModel]:
     """Raises ConfigError for a malformed registry entry, as the router would. `writer:landing` is built as the
     router builds it (task `writer`, variant `landing`), so DEFAULT_WRITER_MODEL applies to it too. `runtime`:
     the overrides in effect (app/store/overrides.py); a disabled model keeps its position, as the router skips it
@@ -50,16 +51,30 @@ def task_chain(task: str, registry: Mapping[str, Sequence[str]], settings: Setti
     base, _, variant = task.partition(":")
     chain = build_chain(base, registry, settings, variant or None, runtime)
     off = {o.model for o in runtime if o.kind == DISABLE}
-    models = [ChainModel(task, c.model, DISABLED if c.model in off else _place(c.model, c.is_fallback, chain.forced,
-                                                                                 chain.override), i)
-              for i, c in enumerate(chain.candidates, 1)]
+    models = [
+        ChainModel(
+            task,
+            c.model,
+            DISABLED if c.model in off else _place(c.model, c.is_fallback, chain.forced, chain.override),
+            i,
+        )
+        for i, c in enumerate(chain.candidates, 1)
+    ]
     if chain.forced:
         # The registry still matters: it is what runs again once the force is lifted.
         forced = chain.candidates[0].model
-        unforced = build_chain(base, registry, settings.model_copy(update={"force_model": None}), variant or None,
-                               [o for o in runtime if o.kind != FORCE])
-        models += [ChainModel(task, c.model, DISABLED if c.model in off else BYPASSED, len(models) + i)
-                   for i, c in enumerate(unforced.candidates, 1) if c.model != forced]
+        unforced = build_chain(
+            base,
+            registry,
+            settings.model_copy(update={"force_model": None}),
+            variant or None,
+            [o for o in runtime if o.kind != FORCE],
+        )
+        models += [
+            ChainModel(task, c.model, DISABLED if c.model in off else BYPASSED, len(models) + i)
+            for i, c in enumerate(unforced.candidates, 1)
+            if c.model != forced
+        ]
     return models
 
 
@@ -71,8 +86,9 @@ def _place(model: str, is_fallback: bool, forced: bool, override: str | None) ->
     return OVERRIDE if model == override else PRIMARY
 
 
-def registry_chains(registry: Mapping[str, Sequence[str]], settings: Settings,
-                    runtime: Sequence[Override] = ()) -> dict[str, list[ChainModel]]:
+def registry_chains(
+    registry: Mapping[str, Sequence[str]], settings: Settings, runtime: Sequence[Override] = ()
+) -> dict[str, list[ChainModel]]:
     return {task: task_chain(task, registry, settings, runtime) for task in registry_tasks(registry)}
 
 

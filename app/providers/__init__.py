@@ -10,5 +10,16 @@ from app.providers.run import (
     shipped_providers,
 )
 
-__all__ = ["Endpoint", "Provider", "ProviderResponse", "ProviderStream", "StreamChunk", "get_provider", "list_models",
-           "open_stream", "prepare_providers", "run_llm", "shipped_providers"]
+__all__ = [
+    "Endpoint",
+    "Provider",
+    "ProviderResponse",
+    "ProviderStream",
+    "StreamChunk",
+    "get_provider",
+    "list_models",
+    "open_stream",
+    "prepare_providers",
+    "run_llm",
+    "shipped_providers",
+]

@@ -99,11 +99,14 @@ def is_unknown_url(status: int | None, code: str | None, message: str | None) ->
     return code == "unknown_url" or "model" not in _PATHS.sub("", message or "").lower()
 
 
-def unknown_url_error(message: str, *, base_url: str, setting: str, example: str,
-                      code: str | None) -> ProviderSetupError:
+def unknown_url_error(
+    message: str, *, base_url: str, setting: str, example: str, code: str | None
+) -> ProviderSetupError:
     """The setup error for a URL the server does not know: it names the setting to fix, and what goes in it. A
     ProviderSetupError, so that no model is marked as missing for what is a typo in one setting."""
     shown = redact_url(base_url)
     return ProviderSetupError(
         f"the server has no such URL ({message}): check {setting}={shown}; it should be {example}",
-        status_code=404, code=code)
+        status_code=404,
+        code=code,
+    )

@@ -56,8 +56,13 @@ def map_groq_error(exc: BaseException, api_key: str | None = None, base_url: str
     if isinstance(exc, groq.APIStatusError):
         message, code, error_type = error_fields(exc.body)
         if base_url is not None and is_unknown_url(exc.status_code, code, message):
-            return unknown_url_error(redact(message or exc.message, api_key), base_url=base_url,
-                                     setting="GROQ_BASE_URL", example=_groq_root(base_url), code=code)
+            return unknown_url_error(
+                redact(message or exc.message, api_key),
+                base_url=base_url,
+                setting="GROQ_BASE_URL",
+                example=_groq_root(base_url),
+                code=code,
+            )
         return ProviderStatusError(
             redact(message or exc.message, api_key),
             status_code=exc.status_code,
@@ -151,7 +156,10 @@ class GroqProvider:
                     data = await _post_chat(client, {"model": model, "messages": messages, **params}, read_timeout)
                 else:
                     completion = await client.chat.completions.create(
-                        model=model, messages=messages, timeout=read_timeout, **params  # type: ignore[arg-type]
+                        model=model,
+                        messages=messages,  # type: ignore[arg-type]
+                        timeout=read_timeout,
+                        **params,
                     )
                     data = completion.to_dict()
         except ProviderError as exc:  # no key: already the project's error
@@ -181,14 +189,20 @@ class GroqProvider:
                 if _plain(messages, params):
                     # The SDK's own SSE reader (error events raise APIError), minus a typed model per chunk.
                     stream = await client.post(
-                        _CHAT_PATH, body={"model": model, "messages": messages, **params, "stream": True},
-                        cast_to=object, stream=True, stream_cls=groq.AsyncStream[object],
+                        _CHAT_PATH,
+                        body={"model": model, "messages": messages, **params, "stream": True},
+                        cast_to=object,
+                        stream=True,
+                        stream_cls=groq.AsyncStream[object],
                         options={"timeout": _read_timeout(timeout)},
                     )
                 else:
                     stream = await client.chat.completions.create(  # type: ignore[assignment]
-                        model=model, messages=messages, timeout=_read_timeout(timeout),  # type: ignore[arg-type]
-                        stream=True, **params,
+                        model=model,
+                        messages=messages,  # type: ignore[arg-type]
+                        timeout=_read_timeout(timeout),
+                        stream=True,
+                        **params,
                     )
         except ProviderError as exc:
             error = exc
@@ -257,7 +271,15 @@ def _http_client(transport: str) -> httpx.AsyncClient:
 
 # What `chat.completions.create` puts in the JSON body. Anything else it takes is a request option.
 _BODY_PARAMS = frozenset(inspect.signature(AsyncCompletions.create).parameters) - {
-    "self", "messages", "model", "stream", "extra_headers", "extra_query", "extra_body", "timeout"}
+    "self",
+    "messages",
+    "model",
+    "stream",
+    "extra_headers",
+    "extra_query",
+    "extra_body",
+    "timeout",
+}
 _CHAT_PATH = "/openai/v1/chat/completions"
 
 

@@ -49,15 +49,25 @@ def _status_error(response: httpx.Response, endpoint: Endpoint) -> ProviderError
         message = body["detail"]  # FastAPI's own errors (vLLM, LiteLLM's proxy): {"detail": "Not Found"}
     message = message or response.text[:500] or f"HTTP {response.status_code}"
     if is_unknown_url(response.status_code, code, message):
-        return unknown_url_error(redact(message, api_key), base_url=endpoint.base_url, code=code,
-                                 setting="the model's base_url in MODEL_CATALOG (or MODEL_CATALOG_FILE)",
-                                 example="the address that /chat/completions follows, such as http://127.0.0.1:8000/v1")
-    return ProviderStatusError(redact(message, api_key), status_code=response.status_code, code=code,
-                               error_type=error_type, headers=safe_headers(response.headers, api_key))
+        return unknown_url_error(
+            redact(message, api_key),
+            base_url=endpoint.base_url,
+            code=code,
+            setting="the model's base_url in MODEL_CATALOG (or MODEL_CATALOG_FILE)",
+            example="the address that /chat/completions follows, such as http://127.0.0.1:8000/v1",
+        )
+    return ProviderStatusError(
+        redact(message, api_key),
+        status_code=response.status_code,
+        code=code,
+        error_type=error_type,
+        headers=safe_headers(response.headers, api_key),
+    )
 
 
-def _body(model: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
-          **defaults: Any) -> dict[str, Any]:
+def _body(
+    model: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any], **defaults: Any
+) -> dict[str, Any]:
     """The JSON body: the router's fields, the caller's parameters, then their `extra_body` merged in as it is."""
     body = {"model": model, "messages": list(messages), **defaults, **params}
     extra = body.pop("extra_body", None)
@@ -118,8 +128,9 @@ class SSEStream:
                 raise ProviderResponseError(f"a stream event is not JSON: {unreadable}", status_code=200)
             if event == "error" or (isinstance(parsed, dict) and parsed.get("error")):
                 message, code, error_type = error_fields(parsed)
-                raise ProviderStatusError(redact(message or "error event in the stream", self._api_key),
-                                          code=code, error_type=error_type)
+                raise ProviderStatusError(
+                    redact(message or "error event in the stream", self._api_key), code=code, error_type=error_type
+                )
             return parse_chat_chunk(parsed)
         raise error from None
 
@@ -185,8 +196,13 @@ class OpenAICompatProvider:
         except TypeError as exc:
             raise ProviderStatusError(f"invalid parameter: {exc}", code="invalid_params") from exc
         client = self._client()
-        request = client.build_request("POST", endpoint.base_url.rstrip("/") + "/chat/completions",
-                                       headers=_headers(endpoint), content=payload, timeout=timeout)
+        request = client.build_request(
+            "POST",
+            endpoint.base_url.rstrip("/") + "/chat/completions",
+            headers=_headers(endpoint),
+            content=payload,
+            timeout=timeout,
+        )
         try:
             async with asyncio.timeout(timeout):
                 response = await client.send(request, stream=True)

@@ -112,9 +112,19 @@ _FILTER = RedactingFilter()
 # library gets the same object when it imports.
 _LIBRARY_ROOTS = ("groq", "httpx", "httpcore", "aiohttp", "httpx_aiohttp")
 _LIBRARY_LOGGERS = (
-    "groq._base_client", "groq._response", "httpcore.connection", "httpcore.http11", "httpcore.http2",
-    "httpcore.proxy", "httpcore.socks", "aiohttp.access", "aiohttp.client", "aiohttp.internal", "aiohttp.server",
-    "aiohttp.web", "aiohttp.websocket",
+    "groq._base_client",
+    "groq._response",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "aiohttp.access",
+    "aiohttp.client",
+    "aiohttp.internal",
+    "aiohttp.server",
+    "aiohttp.web",
+    "aiohttp.websocket",
 )
 
 

@@ -54,9 +54,16 @@ def cost_usd(info: ModelInfo | None, usage: Usage) -> float | None:
 
 
 _FIELDS: dict[str, type[Any] | tuple[type[Any], ...]] = {
-    "provider": str, "input_price": (int, float), "output_price": (int, float),
-    "cached_input_price": (int, float), "context_window": int, "max_completion_tokens": int,
-    "capabilities": list, "base_url": str, "api_key_env": str, "timeout_seconds": (int, float),
+    "provider": str,
+    "input_price": (int, float),
+    "output_price": (int, float),
+    "cached_input_price": (int, float),
+    "context_window": int,
+    "max_completion_tokens": int,
+    "capabilities": list,
+    "base_url": str,
+    "api_key_env": str,
+    "timeout_seconds": (int, float),
 }
 _PROVIDER_KINDS = ("groq", "openai_compatible")
 
@@ -70,7 +77,7 @@ def load_catalog_file(path: Path, base: Mapping[str, ModelInfo]) -> dict[str, Mo
         raise ConfigError(f"MODEL_CATALOG_FILE {path}: cannot read it: {exc}") from exc
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, dict):
-        raise ConfigError(f"MODEL_CATALOG_FILE {path}: expected a [models.\"<model name>\"] table per model")
+        raise ConfigError(f'MODEL_CATALOG_FILE {path}: expected a [models."<model name>"] table per model')
     return catalog_entries(models, base, source=f"MODEL_CATALOG_FILE {path}: models")
 
 
@@ -100,8 +107,10 @@ def catalog_entries(models: Mapping[str, Any], base: Mapping[str, ModelInfo], *,
                 value = frozenset(value)
             if key == "base_url" and "@" in value.split("://", 1)[-1].split("/", 1)[0]:
                 # Sent as Basic auth in place of the key, and shown wherever the URL is: the value is not echoed.
-                raise ConfigError(f"{where}.base_url must not hold a user or password (user:password@host); put "
-                                  "the key in the variable api_key_env names")
+                raise ConfigError(
+                    f"{where}.base_url must not hold a user or password (user:password@host); put "
+                    "the key in the variable api_key_env names"
+                )
             if key == "provider" and value not in _PROVIDER_KINDS:
                 raise ConfigError(f"{where}.provider must be one of {_PROVIDER_KINDS}")
             changes[key] = float(value) if key.endswith("price") or key == "timeout_seconds" else value

@@ -42,8 +42,10 @@ class Chain:
 
 def _models(registry: Mapping[str, Sequence[str]], key: str) -> list[str]:
     models = registry.get(key)
-    if isinstance(models, str) or not isinstance(models, Sequence) or not all(
-        isinstance(m, str) and m.strip() for m in models
+    if (
+        isinstance(models, str)
+        or not isinstance(models, Sequence)
+        or not all(isinstance(m, str) and m.strip() for m in models)
     ):
         raise ConfigError(f"MODEL_REGISTRY[{key!r}] must be a list of model names, got {models!r}")
     return list(models)
@@ -55,7 +57,7 @@ def tier_keys(task_type: str, tier: str | None, registry: Mapping[str, Sequence[
     lists: the request then follows the task's own list."""
     if tier is None:
         return []
-    return [key for t in TIERS[TIERS.index(tier):] if (key := f"{task_type}:{t}") in registry]
+    return [key for t in TIERS[TIERS.index(tier) :] if (key := f"{task_type}:{t}") in registry]
 
 
 def has_tiers(task_type: str, registry: Mapping[str, Sequence[str]]) -> bool:
@@ -73,8 +75,12 @@ def registry_key(task_type: str, variant: str | None, registry: Mapping[str, Seq
 
 
 def build_chain(
-    task_type: str, registry: Mapping[str, Sequence[str]], settings: Settings, variant: str | None = None,
-    runtime: Sequence[Override] = (), tier: str | None = None,
+    task_type: str,
+    registry: Mapping[str, Sequence[str]],
+    settings: Settings,
+    variant: str | None = None,
+    runtime: Sequence[Override] = (),
+    tier: str | None = None,
 ) -> Chain:
     """The models a request tries. Precedence, highest first: a runtime force override for this task, one for
     every task, FORCE_MODEL, a runtime default override for this task, DEFAULT_<TASK>_MODEL, the registry. In the
@@ -88,11 +94,18 @@ def build_chain(
     key = registry_key(task_type, variant, registry)
     force = _runtime(runtime, FORCE, task_type) or _runtime(runtime, FORCE, None)
     if force is not None:
-        return Chain(task_type, key, (Candidate(force.model, False),), forced=True, override=None,
-                     override_source=force.source)
+        return Chain(
+            task_type, key, (Candidate(force.model, False),), forced=True, override=None, override_source=force.source
+        )
     if settings.force_model:
-        return Chain(task_type, key, (Candidate(settings.force_model, False),), forced=True, override=None,
-                     override_source="FORCE_MODEL")
+        return Chain(
+            task_type,
+            key,
+            (Candidate(settings.force_model, False),),
+            forced=True,
+            override=None,
+            override_source="FORCE_MODEL",
+        )
     tiers = tier_keys(task_type, tier, registry)
     default = _runtime(runtime, DEFAULT, task_type)
     override, source = (default.model, default.source) if default is not None else (None, None)
@@ -114,8 +127,15 @@ def build_chain(
         if model not in seen:
             seen.add(model)
             candidates.append(Candidate(model, is_fallback, its_tier))
-    return Chain(task_type, key, tuple(candidates), forced=False, override=override, override_source=source,
-                 tier=tier if tiers else None)
+    return Chain(
+        task_type,
+        key,
+        tuple(candidates),
+        forced=False,
+        override=override,
+        override_source=source,
+        tier=tier if tiers else None,
+    )
 
 
 def _runtime(runtime: Sequence[Override], kind: str, task: str | None) -> Override | None:
@@ -140,8 +160,14 @@ class ChainCache:
         self._entries: dict[tuple[str, str | None, str | None], tuple[Chain, Any, Any, tuple[Any, ...]]] = {}
         self._runtime: Sequence[Override] = ()
 
-    def get(self, task_type: str, registry: Mapping[str, Sequence[str]], variant: str | None = None,
-            runtime: Sequence[Override] = (), tier: str | None = None) -> Chain:
+    def get(
+        self,
+        task_type: str,
+        registry: Mapping[str, Sequence[str]],
+        variant: str | None = None,
+        runtime: Sequence[Override] = (),
+        tier: str | None = None,
+    ) -> Chain:
         """`runtime`: the overrides in effect; a new tuple (the refresh makes one when they change) rebuilds."""
         if not isinstance(task_type, str) or not (variant is None or isinstance(variant, str)):
             return build_chain(task_type, registry, self.settings, variant, runtime, tier)  # raises the clear error
@@ -152,16 +178,22 @@ class ChainCache:
         if entry is not None:
             chain, primary, fallback, tiers = entry
             # Without a variant the key is the task itself, whose list was just found unchanged.
-            if (registry.get(chain.registry_key) == primary and registry.get(FALLBACK_KEY) == fallback
-                    and (variant is None or registry_key(task_type, variant, registry) == chain.registry_key)
-                    and (tier is None or _tier_lists(task_type, tier, registry) == tiers)):
+            if (
+                registry.get(chain.registry_key) == primary
+                and registry.get(FALLBACK_KEY) == fallback
+                and (variant is None or registry_key(task_type, variant, registry) == chain.registry_key)
+                and (tier is None or _tier_lists(task_type, tier, registry) == tiers)
+            ):
                 return chain
         chain = build_chain(task_type, registry, self.settings, variant, runtime, tier)
         if len(self._entries) >= self.MAX_ENTRIES:
             self._entries.clear()
         self._entries[(task_type, variant, tier)] = (
-            chain, _snapshot(registry.get(chain.registry_key)), _snapshot(registry.get(FALLBACK_KEY)),
-            _tier_lists(task_type, tier, registry))
+            chain,
+            _snapshot(registry.get(chain.registry_key)),
+            _snapshot(registry.get(FALLBACK_KEY)),
+            _tier_lists(task_type, tier, registry),
+        )
         return chain
 
 

@@ -265,9 +265,7 @@ def _chunk(answer: Answer) -> dict[str, Any]:
     }
 
 
-def _event(
-    answer: Answer, delta: dict[str, Any], finish_reason: str | None, x_groq: dict[str, Any] | None
-) -> bytes:
+def _event(answer: Answer, delta: dict[str, Any], finish_reason: str | None, x_groq: dict[str, Any] | None) -> bytes:
     chunk = _chunk(answer)
     chunk["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
     if x_groq is not None:

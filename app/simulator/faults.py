@@ -57,8 +57,9 @@ STREAM_FAULTS: frozenset[str] = frozenset({"stream_cut", "stream_stall", "stream
 # Not Groq's: the error body another OpenAI-compatible server sends (vLLM, LiteLLM's proxy, Ollama, llama.cpp's
 # server), scripted as `{"fault": "foreign_error", "status": 400, "body": {...} or "text"}` and sent as given.
 FOREIGN_ERROR = "foreign_error"
-ERROR_FAULTS: tuple[str, ...] = tuple(f for f in FAULTS if f not in NO_STATUS and f not in STREAM_FAULTS
-                                      and f != FOREIGN_ERROR)
+ERROR_FAULTS: tuple[str, ...] = tuple(
+    f for f in FAULTS if f not in NO_STATUS and f not in STREAM_FAULTS and f != FOREIGN_ERROR
+)
 DEFAULT_AFTER_CHUNKS = 3
 DEFAULT_STREAM_ERROR = "tool_use_failed"  # the mid-stream error seen from the real API
 # Not Groq's: a proxy in front of it that echoes the request's Authorization header (app/simulator/echo.py). It

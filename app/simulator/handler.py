@@ -123,7 +123,13 @@ class SimHandler:
         authorization: str,
     ) -> Response | StreamResponse:
         answer = build_answer(
-            model, body, decision.profile, decision.options, prompt_tokens, request_id, decision.delay,
+            model,
+            body,
+            decision.profile,
+            decision.options,
+            prompt_tokens,
+            request_id,
+            decision.delay,
             acceptable=decision.acceptable,
         )
         headers = [

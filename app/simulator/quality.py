@@ -44,12 +44,16 @@ def field_problem(body: dict[str, Any]) -> tuple[str, str] | None:
     """(message, param) for a quality field the simulator could not act on, or None."""
     difficulty = body.get(DIFFICULTY_FIELD)
     if difficulty is not None and not _unit_number(difficulty):
-        return (f"'{DIFFICULTY_FIELD}' must be a number within [0, 1] (the request's difficulty), "
-                f"got {difficulty!r}", DIFFICULTY_FIELD)
+        return (
+            f"'{DIFFICULTY_FIELD}' must be a number within [0, 1] (the request's difficulty), got {difficulty!r}",
+            DIFFICULTY_FIELD,
+        )
     tokens = body.get(COMPLETION_TOKENS_FIELD)
     if tokens is not None and not (type(tokens) is int and tokens > 0):
-        return (f"'{COMPLETION_TOKENS_FIELD}' must be a positive integer (the answer's completion tokens), "
-                f"got {tokens!r}", COMPLETION_TOKENS_FIELD)
+        return (
+            f"'{COMPLETION_TOKENS_FIELD}' must be a positive integer (the answer's completion tokens), got {tokens!r}",
+            COMPLETION_TOKENS_FIELD,
+        )
     return None
 
 
@@ -57,13 +61,16 @@ def _unit_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
-def acceptable(*, capability: float | None, noise: float, difficulty: Any, seed: int, model: str,
-               messages: Any) -> bool:
+def acceptable(
+    *, capability: float | None, noise: float, difficulty: Any, seed: int, model: str, messages: Any
+) -> bool:
     """Whether `model` (of this capability and noise) answers a request of this difficulty acceptably."""
     if capability is None or difficulty is None:
         return True
-    return capability + draw(seed=seed, model=model, difficulty=float(difficulty), messages=messages, sd=noise) \
+    return (
+        capability + draw(seed=seed, model=model, difficulty=float(difficulty), messages=messages, sd=noise)
         >= difficulty
+    )
 
 
 def draw(*, seed: int, model: str, difficulty: float, messages: Any, sd: float) -> float:
@@ -81,5 +88,6 @@ def mark(content: str) -> str:
 
 
 def valid_capability(value: float | None) -> bool:
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool)
-                             and math.isfinite(value) and 0.0 <= value <= 1.0)
+    return value is None or (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and 0.0 <= value <= 1.0
+    )

@@ -19,11 +19,18 @@ from app.simulator.simulator import Simulator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="the address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)",
+    )
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (8000)")
-    parser.add_argument("--profiles", type=Path, default=DEFAULT_PROFILES_PATH,
-                        help="TOML file of model profiles (default: the shipped default_profiles.toml)")
+    parser.add_argument(
+        "--profiles",
+        type=Path,
+        default=DEFAULT_PROFILES_PATH,
+        help="TOML file of model profiles (default: the shipped default_profiles.toml)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seeds fault and latency draws (0)")
     parser.add_argument("--api-key", default=None, help="require this bearer key (default: accept any)")
 
@@ -31,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def serve(args: argparse.Namespace) -> int:
     try:
         # Nobody reads a foreground server's request log: keep a little of it, not everything.
-        sim = Simulator.from_toml(args.profiles, seed=args.seed, api_key=args.api_key, host=args.host,
-                                  port=args.port, max_records=1000)
+        sim = Simulator.from_toml(
+            args.profiles, seed=args.seed, api_key=args.api_key, host=args.host, port=args.port, max_records=1000
+        )
         sim.start()
     except (OSError, ValueError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)
@@ -46,9 +54,13 @@ def serve(args: argparse.Namespace) -> int:
     try:
         # The URL alone on the first line, flushed: a parent process can read it to know the server is up.
         print(sim.base_url, flush=True)
-        print(f"serving {args.profiles} (seed {args.seed}); taskrouter and the groq SDK: GROQ_BASE_URL={sim.base_url} "
-              f"(the root: the SDK adds /openai/v1); OpenAI SDKs and a catalog's openai_compatible base_url: "
-              f"{sim.openai_base_url}. Ctrl-C stops.", file=sys.stderr, flush=True)
+        print(
+            f"serving {args.profiles} (seed {args.seed}); taskrouter and the groq SDK: GROQ_BASE_URL={sim.base_url} "
+            f"(the root: the SDK adds /openai/v1); OpenAI SDKs and a catalog's openai_compatible base_url: "
+            f"{sim.openai_base_url}. Ctrl-C stops.",
+            file=sys.stderr,
+            flush=True,
+        )
         while not done.wait(0.5):  # a timed wait, so signals are handled promptly on every platform
             pass
     finally:

@@ -155,9 +155,14 @@ class SimState:
             status = None if outcome in NO_STATUS else status_of(outcome, options)
             self._records.append(RequestRecord(model, path, body, outcome, status, time.time()))
         # Outside the lock: the verdict is a pure function of the request (a hash and a draw).
-        good = profile is None or acceptable(capability=profile.capability, noise=profile.capability_noise,
-                                             difficulty=body.get(DIFFICULTY_FIELD), seed=self._seed, model=model,
-                                             messages=body.get("messages"))
+        good = profile is None or acceptable(
+            capability=profile.capability,
+            noise=profile.capability_noise,
+            difficulty=body.get(DIFFICULTY_FIELD),
+            seed=self._seed,
+            model=model,
+            messages=body.get("messages"),
+        )
         return Decision(outcome, options, profile, delay, sequence, good)
 
     def _unscripted(

@@ -146,12 +146,19 @@ class AttemptLog:
         self._closing = self._stop = False  # a row recorded after this starts a new writer
         spilled, dropped = self.spilled - spilled_before, self.dropped - dropped_before
         if spilled or dropped:
-            where = f"{spilled} saved to {spill_path(self.path)} (the next process that opens the database " \
-                    f"imports them)" if spilled else ""
+            where = (
+                f"{spilled} saved to {spill_path(self.path)} (the next process that opens the database imports them)"
+                if spilled
+                else ""
+            )
             lost = f"{dropped} lost (the spill file could not be written either)" if dropped else ""
-            logger.error("attempt log: %d rows could not be written to %s at exit (%s): %s", spilled + dropped,
-                         self.label, self.problem or "the write did not finish in time", "; ".join(
-                             x for x in (where, lost) if x))
+            logger.error(
+                "attempt log: %d rows could not be written to %s at exit (%s): %s",
+                spilled + dropped,
+                self.label,
+                self.problem or "the write did not finish in time",
+                "; ".join(x for x in (where, lost) if x),
+            )
         return written and not spilled and not dropped
 
     def _start(self) -> None:
@@ -219,8 +226,9 @@ class AttemptLog:
                 chunk = pending[:_BATCH]
                 del pending[:_BATCH]
                 self.dropped += _rows_in(chunk)
-                logger.exception("attempt log: dropped %d rows that cannot be written to %s", _rows_in(chunk),
-                                 self.label)
+                logger.exception(
+                    "attempt log: dropped %d rows that cannot be written to %s", _rows_in(chunk), self.label
+                )
                 _settle(chunk)
             backoff = 0.05
 
@@ -242,8 +250,9 @@ class AttemptLog:
         try:
             written, _ = import_spilled(db, self.path)
         except Exception as exc:  # whatever stops the import, the file is kept: no row in it is lost
-            logger.error("attempt log: could not import %s (%s); it is kept for the next open",
-                         spill_path(self.path), exc)
+            logger.error(
+                "attempt log: could not import %s (%s); it is kept for the next open", spill_path(self.path), exc
+            )
         else:
             if written:
                 logger.warning("attempt log: imported %d rows from %s", written, spill_path(self.path))
@@ -263,8 +272,13 @@ class AttemptLog:
                 self.spilled += spill(self.path, items)
             except OSError as exc:
                 self.dropped += rows
-                logger.error("attempt log: %d rows %s and could not be saved to %s (%s): lost", rows, why,
-                             spill_path(self.path), exc)
+                logger.error(
+                    "attempt log: %d rows %s and could not be saved to %s (%s): lost",
+                    rows,
+                    why,
+                    spill_path(self.path),
+                    exc,
+                )
         _settle(items)
 
     def _save_beyond_limit(self, pending: list[_Item]) -> None:

@@ -186,9 +186,16 @@ class StoreBackend(Protocol):
         """Bring the hourly and daily rollups up to date (app/store/rollup.py)."""
         ...
 
-    def prune(self, retention_days: int, *, dry_run: bool = False, now: datetime | None = None,
-              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter,
-              **tuning: Any) -> PruneReport:
+    def prune(
+        self,
+        retention_days: int,
+        *,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+        **tuning: Any,
+    ) -> PruneReport:
         """Roll up, then remove the raw rows older than `retention_days` that the rollups hold, and give the
         space back. `tuning`: the backend's batch sizes and pauses (tests, benchmarks)."""
         ...

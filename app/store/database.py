@@ -17,8 +17,16 @@ from app.store.target import Target
 if TYPE_CHECKING:
     from app.store.backend import Opened, RowWriter
 
-__all__ = ["BUSY_TIMEOUT_SECONDS", "SqliteDatabase", "StoreProblem", "diagnose", "open_database", "open_for_rows",
-           "problem_of", "write_batch"]
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS",
+    "SqliteDatabase",
+    "StoreProblem",
+    "diagnose",
+    "open_database",
+    "open_for_rows",
+    "problem_of",
+    "write_batch",
+]
 
 
 def open_database(where: Target | str, *, quick_check: bool = False) -> Opened:
@@ -32,8 +40,9 @@ def open_for_rows(where: Target | str) -> RowWriter:
     return backend_for(where).open_for_rows()
 
 
-def write_batch(db: Opened | RowWriter, items: Iterable[object], *, skip_known: bool = False,
-                costs_reserved: bool = False) -> int:
+def write_batch(
+    db: Opened | RowWriter, items: Iterable[object], *, skip_known: bool = False, costs_reserved: bool = False
+) -> int:
     """The attempt log's write into an open store: a writer's own (`open_for_rows`), or sqlite-utils' Database that
     `open_database` gives for a SQLite file."""
     write = getattr(db, "write", None)

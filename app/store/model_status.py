@@ -19,8 +19,18 @@ from app.store.target import Target
 if TYPE_CHECKING:
     from app.store.connection import Connection
 
-__all__ = ["CLEARED", "CLOSED", "MODEL_STATUS_SQL", "UPSERT_STATUS", "ModelStatusRow", "clear_model_status",
-           "queries_read_only", "query_read_only", "read_model_status", "read_only_uri"]
+__all__ = [
+    "CLEARED",
+    "CLOSED",
+    "MODEL_STATUS_SQL",
+    "UPSERT_STATUS",
+    "ModelStatusRow",
+    "clear_model_status",
+    "queries_read_only",
+    "query_read_only",
+    "read_model_status",
+    "read_only_uri",
+]
 
 
 def read_model_status(path: Target | str) -> list[dict[str, Any]]:
@@ -47,12 +57,16 @@ def clear_model_status(conn: Connection, models: list[str], seen_at: str) -> dic
     refresh, and a later failure marks it again. Returns the rows it replaced; models without a mark, already
     cleared or with a closed circuit, are left out and untouched."""
     conn.row_factory = sqlite3.Row
-    current = {r["model"]: dict(r) for r in conn.execute(
-        f"SELECT * FROM model_status WHERE model IN ({', '.join('?' for _ in models)})", models)}
+    current = {
+        r["model"]: dict(r)
+        for r in conn.execute(f"SELECT * FROM model_status WHERE model IN ({', '.join('?' for _ in models)})", models)
+    }
     replaced = {m: row for m, row in current.items() if row["status"] not in (CLEARED, CLOSED)}
     with conn:
         for model, row in replaced.items():
             was = f"{row['status']}: {row['detail']}" if row["detail"] else row["status"]
-            conn.execute(UPSERT_STATUS, asdict(ModelStatusRow(model, CLEARED, f"cleared by hand; was {was}"[:500],
-                                                              None, seen_at)))
+            conn.execute(
+                UPSERT_STATUS,
+                asdict(ModelStatusRow(model, CLEARED, f"cleared by hand; was {was}"[:500], None, seen_at)),
+            )
     return replaced

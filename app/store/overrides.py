@@ -24,8 +24,22 @@ from app.store.target import Target
 if TYPE_CHECKING:
     from app.store.connection import Connection
 
-__all__ = ["ACTIVE_SQL", "DEFAULT", "DISABLE", "FORCE", "KINDS", "Override", "clear_overrides", "override_from_row",
-           "read_active", "read_audit", "read_marks_and_overrides", "record_audit", "set_override", "who"]
+__all__ = [
+    "ACTIVE_SQL",
+    "DEFAULT",
+    "DISABLE",
+    "FORCE",
+    "KINDS",
+    "Override",
+    "clear_overrides",
+    "override_from_row",
+    "read_active",
+    "read_audit",
+    "read_marks_and_overrides",
+    "record_audit",
+    "set_override",
+    "who",
+]
 
 
 def who() -> str:
@@ -53,9 +67,18 @@ def read_marks_and_overrides(path: Target | str, now: str) -> tuple[list[dict[st
     return marks, [override_from_row(r) for r in active]
 
 
-def set_override(conn: Connection, kind: str, model: str, *, task: str | None = None,
-                 ttl_seconds: float | None = None, reason: str = "", by: str | None = None,
-                 via: str = "cli", now_epoch: float | None = None) -> Override:
+def set_override(
+    conn: Connection,
+    kind: str,
+    model: str,
+    *,
+    task: str | None = None,
+    ttl_seconds: float | None = None,
+    reason: str = "",
+    by: str | None = None,
+    via: str = "cli",
+    now_epoch: float | None = None,
+) -> Override:
     """Make `model` the active `kind` override for `task` (replacing the one there), with its audit row."""
     if kind not in KINDS:
         raise ValueError(f"override kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -66,21 +89,30 @@ def set_override(conn: Connection, kind: str, model: str, *, task: str | None = 
     if ttl_seconds is not None:
         expires = iso_from_epoch((epoch_from_iso(now) or 0.0) + ttl_seconds)
     with conn:
-        replaced = _clear(conn, now, by, kind=kind, task=task, model=model if kind == DISABLE else None,
-                          same_scope=True)
+        replaced = _clear(
+            conn, now, by, kind=kind, task=task, model=model if kind == DISABLE else None, same_scope=True
+        )
         new_id = conn.execute(
             "INSERT INTO overrides (kind, task, model, reason, set_by, set_at, expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (kind, task, model, reason, by, now, expires)).fetchone()[0]
+            (kind, task, model, reason, by, now, expires),
+        ).fetchone()[0]
         override = Override(int(new_id), kind, task, model, reason, by, now, expires)
         detail = override.describe() + (f"; replaced #{', #'.join(str(o.id) for o in replaced)}" if replaced else "")
         _audit(conn, now, by, f"{kind} set", model, task, detail, reason, via)
     return override
 
 
-def clear_overrides(conn: Connection, *, kind: str | None = None, task: str | None = None,
-                    model: str | None = None, reason: str = "", by: str | None = None,
-                    via: str = "cli") -> list[Override]:
+def clear_overrides(
+    conn: Connection,
+    *,
+    kind: str | None = None,
+    task: str | None = None,
+    model: str | None = None,
+    reason: str = "",
+    by: str | None = None,
+    via: str = "cli",
+) -> list[Override]:
     """Clear the active overrides matching every given filter (none given: all); returns them."""
     by = by or who()
     now = utc_now_iso()
@@ -91,29 +123,46 @@ def clear_overrides(conn: Connection, *, kind: str | None = None, task: str | No
     return cleared
 
 
-def _clear(conn: Connection, now: str, by: str, *, kind: str | None, task: str | None,
-           model: str | None, same_scope: bool) -> list[Override]:
+def _clear(
+    conn: Connection, now: str, by: str, *, kind: str | None, task: str | None, model: str | None, same_scope: bool
+) -> list[Override]:
     """`same_scope`: `task` None means the every-task override only (setting one replaces its own scope);
     otherwise None matches any task (clearing by filter)."""
-    matching = [o for o in _active(conn, now) if (kind is None or o.kind == kind)
-                and (o.task == task if same_scope else task is None or o.task == task)
-                and (model is None or o.model == model)]
+    matching = [
+        o
+        for o in _active(conn, now)
+        if (kind is None or o.kind == kind)
+        and (o.task == task if same_scope else task is None or o.task == task)
+        and (model is None or o.model == model)
+    ]
     for o in matching:
         conn.execute("UPDATE overrides SET cleared_at = ?, cleared_by = ? WHERE id = ?", (now, by, o.id))
     return matching
 
 
-def record_audit(conn: Connection, action: str, target: str, *, task: str | None = None, detail: str = "",
-                 reason: str = "", by: str | None = None, via: str = "cli") -> None:
+def record_audit(
+    conn: Connection,
+    action: str,
+    target: str,
+    *,
+    task: str | None = None,
+    detail: str = "",
+    reason: str = "",
+    by: str | None = None,
+    via: str = "cli",
+) -> None:
     """An audit row for a change made elsewhere (a mark cleared with `taskrouter status --clear`, ...)."""
     with conn:
         _audit(conn, utc_now_iso(), by or who(), action, target, task, detail, reason, via)
 
 
-def _audit(conn: Connection, at: str, by: str, action: str, target: str, task: str | None, detail: str,
-           reason: str, via: str) -> None:
-    conn.execute("INSERT INTO audit (at, who, action, target, task, detail, reason, via) VALUES "
-                 "(?, ?, ?, ?, ?, ?, ?, ?)", (at, by, action, target, task, detail[:1000], reason[:1000], via))
+def _audit(
+    conn: Connection, at: str, by: str, action: str, target: str, task: str | None, detail: str, reason: str, via: str
+) -> None:
+    conn.execute(
+        "INSERT INTO audit (at, who, action, target, task, detail, reason, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, by, action, target, task, detail[:1000], reason[:1000], via),
+    )
 
 
 def read_audit(path: Target | str, limit: int = 200) -> list[dict[str, Any]]:

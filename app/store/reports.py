@@ -12,6 +12,7 @@ __all__ = ["MAX_RETENTION_DAYS", "PruneReport", "RollupReport", "cutoff_for"]
 
 MAX_RETENTION_DAYS = 36_500  # a hundred years (ATTEMPTS_RETENTION_DAYS allows the same)
 
+
 @dataclass(frozen=True, slots=True)
 class PruneReport:
     path: str
@@ -40,6 +41,8 @@ def cutoff_for(retention_days: int, now: datetime) -> str:
     """The start of the hour `retention_days` ago: raw rows from whole hours only, so a range starting after it
     finds every raw row it needs."""
     if not 1 <= retention_days <= MAX_RETENTION_DAYS:
-        raise ValueError(f"retention_days must be a whole number of days from 1 to {MAX_RETENTION_DAYS} (got "
-                         f"{retention_days}); to keep raw rows for ever, do not prune")
+        raise ValueError(
+            f"retention_days must be a whole number of days from 1 to {MAX_RETENTION_DAYS} (got "
+            f"{retention_days}); to keep raw rows for ever, do not prune"
+        )
     return iso(hour_start(hour_key(now - timedelta(days=retention_days))))

@@ -63,13 +63,25 @@ def write(conn: Connection, items: Iterable[object]) -> None:
     if entries:
         conn.executemany(_UPSERT, [_entry_params(entries[key]) for key in sorted(entries)])
     if hits:
-        conn.executemany(_COUNT_HITS, [(count, saved, iso_millis(at), iso_millis(at), key)
-                                       for key, (count, saved, at) in sorted(hits.items())])
+        conn.executemany(
+            _COUNT_HITS,
+            [(count, saved, iso_millis(at), iso_millis(at), key) for key, (count, saved, at) in sorted(hits.items())],
+        )
 
 
 def _entry_params(entry: CacheEntry) -> tuple[Any, ...]:
-    return (entry.key, entry.task_type, entry.model, entry.provider, entry.tier, entry.answer, entry.cost_usd,
-            iso_millis(entry.created_at), iso_millis(entry.expires_at), entry.size_bytes)
+    return (
+        entry.key,
+        entry.task_type,
+        entry.model,
+        entry.provider,
+        entry.tier,
+        entry.answer,
+        entry.cost_usd,
+        iso_millis(entry.created_at),
+        iso_millis(entry.expires_at),
+        entry.size_bytes,
+    )
 
 
 def read_query(key: str, now: float) -> tuple[str, tuple[Any, ...]]:
@@ -79,9 +91,18 @@ def read_query(key: str, now: float) -> tuple[str, tuple[Any, ...]]:
 
 def entry_of(row: dict[str, Any]) -> CacheEntry:
     """A row of SELECT_ENTRY as the CacheEntry that was written."""
-    return CacheEntry(row["key"], row["task_type"], row["model"], row["provider"], row["tier"], row["answer"],
-                      row["cost_usd"], epoch_from_iso(row["created_at"]) or 0.0,
-                      epoch_from_iso(row["expires_at"]) or 0.0, int(row["size_bytes"]))
+    return CacheEntry(
+        row["key"],
+        row["task_type"],
+        row["model"],
+        row["provider"],
+        row["tier"],
+        row["answer"],
+        row["cost_usd"],
+        epoch_from_iso(row["created_at"]) or 0.0,
+        epoch_from_iso(row["expires_at"]) or 0.0,
+        int(row["size_bytes"]),
+    )
 
 
 def weight(*, cost_usd: float | None, saved_usd: float, size_bytes: int, idle_seconds: float) -> float:
@@ -97,10 +118,9 @@ def to_evict(rows: Sequence[Sequence[Any]], count: int, now: float) -> list[str]
     ranked = []
     for key, cost, saved, size, created_at, last_hit_at in rows:
         idle = now - (epoch_from_iso(last_hit_at or created_at) or 0.0)
-        ranked.append((weight(cost_usd=cost, saved_usd=saved or 0.0, size_bytes=size, idle_seconds=idle), -idle,
-                       key))
+        ranked.append((weight(cost_usd=cost, saved_usd=saved or 0.0, size_bytes=size, idle_seconds=idle), -idle, key))
     ranked.sort()
-    return [key for _, _, key in ranked[:max(count, 0)]]
+    return [key for _, _, key in ranked[: max(count, 0)]]
 
 
 def prune(conn: Connection, max_entries: int, now: float) -> int:

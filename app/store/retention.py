@@ -25,20 +25,38 @@ from app.store.target import Target
 if TYPE_CHECKING:
     from app.store.connection import Connection
 
-__all__ = ["BATCH_SECONDS", "GRACE", "MAX_RETENTION_DAYS", "PruneReport", "RollupReport", "cutoff_for", "prune",
-           "read_state", "rollup", "vacuum"]
+__all__ = [
+    "BATCH_SECONDS",
+    "GRACE",
+    "MAX_RETENTION_DAYS",
+    "PruneReport",
+    "RollupReport",
+    "cutoff_for",
+    "prune",
+    "read_state",
+    "rollup",
+    "vacuum",
+]
 
 
-def rollup(conn: Connection, *, now: datetime | None = None, hours_per_step: int = HOURS_PER_STEP,
-           dry_run: bool = False) -> RollupReport:
+def rollup(
+    conn: Connection, *, now: datetime | None = None, hours_per_step: int = HOURS_PER_STEP, dry_run: bool = False
+) -> RollupReport:
     """Bring the rollups up to date with every closed hour, on an open connection of either backend (its dialect's
     step). Idempotent. `conn` must not be inside a transaction. `dry_run`: what it would add, writing nothing."""
     return run_rollup(conn, dialect_of(conn).rollup_step, now=now, hours_per_step=hours_per_step, dry_run=dry_run)
 
 
-def prune(where: Target | str | Path, retention_days: int, *, dry_run: bool = False, now: datetime | None = None,
-          sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter,
-          **tuning: Any) -> PruneReport:
+def prune(
+    where: Target | str | Path,
+    retention_days: int,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.perf_counter,
+    **tuning: Any,
+) -> PruneReport:
     """Roll up every closed hour, then remove the raw rows from before the cutoff that the rollups hold, and give
     the space back (StoreBackend.prune; `tuning`: a backend's batch sizes and pauses). Raises ValueError for a bad
     `retention_days`, StoreProblem for a store that cannot be opened."""

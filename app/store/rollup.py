@@ -28,10 +28,24 @@ GRACE = timedelta(minutes=5)  # an hour counts as closed this long after its end
 HOURS_PER_STEP = 24  # hours added per write: a backlog (a first run on a big file) goes in bounded steps
 
 _KEY = "task_type, model, attempt, outcome, error_kind"
-_SUMS = ("row_count", "first_calls", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd",
-         "priced_rows", "latency_ms_sum", "latency_count", "first_token_count", "saved_usd", "cache_hits")
-_GROUP = ("SUBSTR(created_at, 1, 13), COALESCE(task_type, ''), COALESCE(model, ''), COALESCE(attempt, 0), "
-          "COALESCE(outcome, ''), COALESCE(error_kind, '')")
+_SUMS = (
+    "row_count",
+    "first_calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_usd",
+    "priced_rows",
+    "latency_ms_sum",
+    "latency_count",
+    "first_token_count",
+    "saved_usd",
+    "cache_hits",
+)
+_GROUP = (
+    "SUBSTR(created_at, 1, 13), COALESCE(task_type, ''), COALESCE(model, ''), COALESCE(attempt, 0), "
+    "COALESCE(outcome, ''), COALESCE(error_kind, '')"
+)
 _AGGREGATE = f"""
     SELECT {_GROUP}, COUNT(*), SUM(CASE WHEN COALESCE(retry, 0) = 0 THEN 1 ELSE 0 END),
            COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0),
@@ -83,8 +97,9 @@ class Group:
 Key = tuple[str, str, str, int, str, str]  # (period, task_type, model, attempt, outcome, error_kind)
 
 
-def aggregate(conn: Connection, where: str, params: tuple[Any, ...], groups: dict[Key, Group], *,
-              whole_ms: Callable[[str], str]) -> int:
+def aggregate(
+    conn: Connection, where: str, params: tuple[Any, ...], groups: dict[Key, Group], *, whole_ms: Callable[[str], str]
+) -> int:
     """Add the rows matching `where` to `groups`, per hour; returns how many rows that was. `whole_ms`: the
     backend's expression for a column in whole milliseconds, truncated (Dialect.whole_ms)."""
     rows = 0
@@ -110,10 +125,12 @@ def read_state(conn: Connection) -> tuple[str | None, int]:
 
 
 def _write_state(conn: Connection, through: str, max_id: int, now: datetime) -> None:
-    conn.execute("""INSERT INTO rollup_state (name, through_hour, max_id, rolled_at) VALUES (?, ?, ?, ?)
+    conn.execute(
+        """INSERT INTO rollup_state (name, through_hour, max_id, rolled_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT (name) DO UPDATE SET through_hour = excluded.through_hour,
                                                      max_id = excluded.max_id, rolled_at = excluded.rolled_at""",
-                 (STATE, through, max_id, iso(now)))
+        (STATE, through, max_id, iso(now)),
+    )
 
 
 # -- rollup ----------------------------------------------------------------------------------------------------
@@ -132,8 +149,14 @@ class RollupReport:
 Step = Callable[[Any, str, int, datetime], tuple[int, int, int] | None]
 
 
-def run_rollup(conn: Connection, step_of: Step, *, now: datetime | None = None, hours_per_step: int = HOURS_PER_STEP,
-               dry_run: bool = False) -> RollupReport:
+def run_rollup(
+    conn: Connection,
+    step_of: Step,
+    *,
+    now: datetime | None = None,
+    hours_per_step: int = HOURS_PER_STEP,
+    dry_run: bool = False,
+) -> RollupReport:
     """Bring the rollups up to date with every closed hour, one backend's `step_of` at a time. Idempotent: what is
     rolled up is never added again. `conn` must not be inside a transaction. `dry_run`: what it would add, writing
     nothing."""
@@ -152,8 +175,9 @@ def run_rollup(conn: Connection, step_of: Step, *, now: datetime | None = None, 
     return RollupReport(hours, rows, late, read_state(conn)[0])
 
 
-def step_span(conn: Connection, through: str | None, max_id: int, newest: int, closed: str,
-              max_hours: int) -> tuple[str, str, bool] | None:
+def step_span(
+    conn: Connection, through: str | None, max_id: int, newest: int, closed: str, max_hours: int
+) -> tuple[str, str, bool] | None:
     """What one rollup step takes, the same on every backend: (start, end, late_due), the closed hours from the last
     one done (at most `max_hours`) and whether rows arrived late for hours already done; None when there is nothing."""
     start = start_of(conn, through)
@@ -179,10 +203,14 @@ def _pending(conn: Connection, closed: str) -> RollupReport:
     if start is None or start >= closed:
         return RollupReport(0, 0, 0, through)
     hours = int((hour_start(closed) - hour_start(start)).total_seconds() // 3600)
-    rows = conn.execute("SELECT COUNT(*) FROM attempts WHERE created_at >= ? AND created_at < ?",
-                        (start, closed)).fetchone()[0]
-    late = conn.execute("SELECT COUNT(*) FROM attempts WHERE id > ? AND created_at < ?",
-                        (max_id, through)).fetchone()[0] if through else 0
+    rows = conn.execute(
+        "SELECT COUNT(*) FROM attempts WHERE created_at >= ? AND created_at < ?", (start, closed)
+    ).fetchone()[0]
+    late = (
+        conn.execute("SELECT COUNT(*) FROM attempts WHERE id > ? AND created_at < ?", (max_id, through)).fetchone()[0]
+        if through
+        else 0
+    )
     return RollupReport(hours, rows + late, late, closed)
 
 
@@ -203,26 +231,38 @@ def _upsert(conn: Connection, table: str, period: str, groups: dict[Key, Group])
     stored: dict[Key, tuple[str | None, str | None]] = {}
     periods = sorted({key[0] for key in groups})
     for i in range(0, len(periods), 500):
-        chunk = periods[i:i + 500]
-        for r in conn.execute(f"SELECT {period}, {_KEY}, latency_hist, first_token_hist FROM {table} "
-                              f"WHERE {period} IN ({', '.join('?' for _ in chunk)})", chunk):
+        chunk = periods[i : i + 500]
+        for r in conn.execute(
+            f"SELECT {period}, {_KEY}, latency_hist, first_token_hist FROM {table} "
+            f"WHERE {period} IN ({', '.join('?' for _ in chunk)})",
+            chunk,
+        ):
             stored[tuple(r[:6])] = (r[6], r[7])
     params = []
     for key, group in groups.items():
         latency, first_token = stored.get(key, (None, None))
         histogram.merge_into(group.latency, latency)
         histogram.merge_into(group.first_token, first_token)
-        params.append((*key, *group.sums, histogram.encode(group.latency), histogram.encode(group.first_token),
-                       group.first_at, group.last_at))
+        params.append(
+            (
+                *key,
+                *group.sums,
+                histogram.encode(group.latency),
+                histogram.encode(group.first_token),
+                group.first_at,
+                group.last_at,
+            )
+        )
     added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in _SUMS)
     conn.executemany(
-        f"""INSERT INTO {table} ({period}, {_KEY}, {', '.join(_SUMS)}, latency_hist, first_token_hist, first_at,
+        f"""INSERT INTO {table} ({period}, {_KEY}, {", ".join(_SUMS)}, latency_hist, first_token_hist, first_at,
                                  last_at)
-            VALUES ({', '.join('?' for _ in range(6 + len(_SUMS) + 4))})
+            VALUES ({", ".join("?" for _ in range(6 + len(_SUMS) + 4))})
             ON CONFLICT ({period}, {_KEY}) DO UPDATE SET {added},
                 latency_hist = excluded.latency_hist, first_token_hist = excluded.first_token_hist,
                 first_at = CASE WHEN excluded.first_at < {table}.first_at THEN excluded.first_at
                                 ELSE {table}.first_at END,
                 last_at = CASE WHEN excluded.last_at > {table}.last_at THEN excluded.last_at
                                ELSE {table}.last_at END""",
-        params)
+        params,
+    )

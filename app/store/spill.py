@@ -67,7 +67,7 @@ def spill(db_path: Path, items: Iterable[object]) -> int:
             if current:  # not renamed away by an import while this waited for the lock
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
                 return len(lines)
         finally:
@@ -130,7 +130,7 @@ def _read(path: Path) -> tuple[list[object], int]:
             if "attempt" in entry:
                 values = list(entry["attempt"])[:width]
                 # A file spilled by an older version has fewer columns: the rest take their defaults.
-                values += [defaults[name] for name in AttemptRow._fields[len(values):]]
+                values += [defaults[name] for name in AttemptRow._fields[len(values) :]]
                 rows.append(AttemptRow._make(values))
             else:
                 rows.append(ModelStatusRow(**entry["model_status"]))

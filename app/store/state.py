@@ -40,8 +40,9 @@ class Override:
 
 
 def override_from_row(r: Any) -> Override:
-    return Override(r["id"], r["kind"], r["task"], r["model"], r["reason"] or "", r["set_by"], r["set_at"],
-                    r["expires_at"])
+    return Override(
+        r["id"], r["kind"], r["task"], r["model"], r["reason"] or "", r["set_by"], r["set_at"], r["expires_at"]
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,8 +52,10 @@ def require_psycopg() -> None:
     except ImportError:
         from app.errors import ConfigError
 
-        raise ConfigError("A PostgreSQL store (ATTEMPTS_DB_URL, or a postgresql:// --db) needs psycopg 3: "
-                          "pip install 'taskrouter[postgres]' (or unset ATTEMPTS_DB_URL to use SQLite)") from None
+        raise ConfigError(
+            "A PostgreSQL store (ATTEMPTS_DB_URL, or a postgresql:// --db) needs psycopg 3: "
+            "pip install 'taskrouter[postgres]' (or unset ATTEMPTS_DB_URL to use SQLite)"
+        ) from None
 
 
 def chosen_store(db: str | Path | None, settings: Settings) -> Target:

@@ -40,9 +40,14 @@ FIRST_DELAY_SECONDS = 300.0
 CACHE_MAX_ENTRIES = 10_000  # RESPONSE_CACHE_MAX_ENTRIES's default, for a caller that does not say
 
 
-def maintain(path: Target | str, retention_days: int, *, now: datetime | None = None,
-             min_gap: float = INTERVAL_SECONDS,
-             cache_max_entries: int = CACHE_MAX_ENTRIES) -> PruneReport | RollupReport | None:
+def maintain(
+    path: Target | str,
+    retention_days: int,
+    *,
+    now: datetime | None = None,
+    min_gap: float = INTERVAL_SECONDS,
+    cache_max_entries: int = CACHE_MAX_ENTRIES,
+) -> PruneReport | RollupReport | None:
     """One automatic run: claim the file's turn, roll up, prune when `retention_days` > 0 (0 keeps raw rows for
     ever; they are still rolled up, for the dashboard), and bring the response cache down to `cache_max_entries`.
     None when the file does not exist or a process claimed a run less than `min_gap` seconds ago. Raises
@@ -56,8 +61,9 @@ def maintain(path: Target | str, retention_days: int, *, now: datetime | None = 
         raise store.problem_of(exc) from None
 
 
-def _maintain(store: StoreBackend, retention_days: int, now: datetime | None, min_gap: float,
-              cache_max_entries: int) -> PruneReport | RollupReport | None:
+def _maintain(
+    store: StoreBackend, retention_days: int, now: datetime | None, min_gap: float, cache_max_entries: int
+) -> PruneReport | RollupReport | None:
     now = now or datetime.now(UTC)
     conn = store.open().conn
     report: PruneReport | RollupReport | None = None
@@ -72,8 +78,12 @@ def _maintain(store: StoreBackend, retention_days: int, now: datetime | None, mi
         report = store.prune(retention_days, now=now)
     removed = store.cache_prune(cache_max_entries, now.timestamp())
     if removed:
-        logger.info("response cache: %s: removed %d entries (expired, or worth the least beyond %d)", store.label,
-                    removed, cache_max_entries)
+        logger.info(
+            "response cache: %s: removed %d entries (expired, or worth the least beyond %d)",
+            store.label,
+            removed,
+            cache_max_entries,
+        )
     return report
 
 
@@ -82,7 +92,8 @@ def _claim(conn: Connection, now: datetime, min_gap: float) -> bool:
         conn.execute("INSERT INTO rollup_state (name) VALUES ('attempts') ON CONFLICT (name) DO NOTHING")
         claimed = conn.execute(
             "UPDATE rollup_state SET upkeep_at = ? WHERE name = 'attempts' AND (upkeep_at IS NULL OR upkeep_at <= ?)",
-            (iso_millis(now.timestamp()), iso_millis((now - timedelta(seconds=min_gap)).timestamp())))
+            (iso_millis(now.timestamp()), iso_millis((now - timedelta(seconds=min_gap)).timestamp())),
+        )
     return claimed.rowcount == 1
 
 
@@ -101,15 +112,24 @@ class Upkeep:
     """The files to maintain and when each is next due; `run_due` does what is due on the calling thread, and the
     daemon thread calls it when the earliest job comes due."""
 
-    def __init__(self, *, interval: float = INTERVAL_SECONDS, first_delay: float = FIRST_DELAY_SECONDS,
-                 clock: Callable[[], float] = time.monotonic, run: Runner | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        interval: float = INTERVAL_SECONDS,
+        first_delay: float = FIRST_DELAY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        run: Runner | None = None,
+    ) -> None:
         self.interval = interval
         self.first_delay = first_delay
         self._clock = clock
         # A little less than the interval: this process's own next turn may come a few ms short of a full interval
         # after its last claim, and must not be taken for another process's.
-        self._run: Runner = run or (lambda path, days: maintain(path, days, min_gap=interval * 0.9,
-                                                                cache_max_entries=self._cache_max_entries(path)))
+        self._run: Runner = run or (
+            lambda path, days: maintain(
+                path, days, min_gap=interval * 0.9, cache_max_entries=self._cache_max_entries(path)
+            )
+        )
         self._jobs: dict[Target, _Job] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -117,8 +137,9 @@ class Upkeep:
         self._thread: threading.Thread | None = None
         self._problems: dict[Target, str] = {}  # the last problem logged per store: said once, not every hour
 
-    def watch(self, path: Target | str, retention_days: int, owner: object, *,
-              cache_max_entries: int = CACHE_MAX_ENTRIES) -> None:
+    def watch(
+        self, path: Target | str, retention_days: int, owner: object, *, cache_max_entries: int = CACHE_MAX_ENTRIES
+    ) -> None:
         """Maintain `path` while `owner` (a router logging to it) lives; the latest retention and response cache
         bound asked for win."""
         key = backend_for(path).absolute().target
@@ -159,16 +180,26 @@ class Upkeep:
         except (StoreProblem, sqlite3.Error, OSError) as exc:  # a server's errors are StoreProblems already
             if self._problems.get(path) != str(exc):
                 self._problems[path] = str(exc)
-                logger.warning("retention: %s could not be rolled up or pruned (%s); trying again in %g s", path,
-                               exc, self.interval)
+                logger.warning(
+                    "retention: %s could not be rolled up or pruned (%s); trying again in %g s",
+                    path,
+                    exc,
+                    self.interval,
+                )
             return
         except Exception:  # never let one bad run end the thread: every later hour would be lost with it
             logger.exception("retention: rolling up or pruning %s failed", path)
             return
         self._problems.pop(path, None)
         if isinstance(result, PruneReport) and (result.rows_removed or result.hours_rolled_up):
-            logger.info("retention: %s: rolled up %d hours, removed %d rows older than %s (%d bytes freed)", path,
-                        result.hours_rolled_up, result.rows_removed, result.cutoff, result.freed)
+            logger.info(
+                "retention: %s: rolled up %d hours, removed %d rows older than %s (%d bytes freed)",
+                path,
+                result.hours_rolled_up,
+                result.rows_removed,
+                result.cutoff,
+                result.freed,
+            )
 
     def start(self) -> None:
         with self._lock:
@@ -204,8 +235,9 @@ class Upkeep:
 _UPKEEP = Upkeep()
 
 
-def watch_retention(path: Target | str, retention_days: int, owner: object, *,
-                    cache_max_entries: int = CACHE_MAX_ENTRIES) -> None:
+def watch_retention(
+    path: Target | str, retention_days: int, owner: object, *, cache_max_entries: int = CACHE_MAX_ENTRIES
+) -> None:
     """The process-wide upkeep: maintain `path` while `owner` lives (started on first use), its response cache kept
     to `cache_max_entries` (RESPONSE_CACHE_MAX_ENTRIES)."""
     _UPKEEP.watch(path, retention_days, owner, cache_max_entries=cache_max_entries)

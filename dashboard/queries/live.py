@@ -15,10 +15,29 @@ if TYPE_CHECKING:
 
 # -- one request ---------------------------------------------------------------------------------------------
 
-REQUEST_COLUMNS = ("attempt", "retry", "model", "outcome", "error_kind", "status_code", "latency_ms",
-                   "first_token_ms", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd",
-                   "error_message", "override_source", "is_fallback", "hedged", "task_type", "variant", "provider",
-                   "provider_request_id", "created_at")
+REQUEST_COLUMNS = (
+    "attempt",
+    "retry",
+    "model",
+    "outcome",
+    "error_kind",
+    "status_code",
+    "latency_ms",
+    "first_token_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_usd",
+    "error_message",
+    "override_source",
+    "is_fallback",
+    "hedged",
+    "task_type",
+    "variant",
+    "provider",
+    "provider_request_id",
+    "created_at",
+)
 
 
 def request_attempts(conn: Connection, request_id: str) -> list[dict[str, Any]]:
@@ -27,16 +46,19 @@ def request_attempts(conn: Connection, request_id: str) -> list[dict[str, Any]]:
     have = attempt_columns(conn)
     select = ", ".join(c if c in have else f"NULL AS {c}" for c in REQUEST_COLUMNS)
     # ORDER BY names the output columns, so a missing `retry` orders as its NULL alias.
-    rows = conn.execute(f"SELECT {select} FROM attempts WHERE request_id = ? ORDER BY attempt, retry, created_at, id",
-                        (request_id,))
+    rows = conn.execute(
+        f"SELECT {select} FROM attempts WHERE request_id = ? ORDER BY attempt, retry, created_at, id", (request_id,)
+    )
     return [dict(r) for r in rows]
 
 
 def request_ids_starting(conn: Connection, prefix: str, limit: int = 20) -> list[str]:
     """Request ids that start with `prefix` (a pasted fragment), as a range on the request_id index, in byte order."""
     column = bytewise(conn, "request_id")
-    rows = conn.execute(f"SELECT DISTINCT {column} FROM attempts WHERE {column} >= ? AND {column} < ? "
-                        f"ORDER BY 1 LIMIT ?", (prefix, prefix + "\U0010ffff", limit))
+    rows = conn.execute(
+        f"SELECT DISTINCT {column} FROM attempts WHERE {column} >= ? AND {column} < ? ORDER BY 1 LIMIT ?",
+        (prefix, prefix + "\U0010ffff", limit),
+    )
     return [r[0] for r in rows]
 
 
@@ -54,8 +76,13 @@ class Health:
     skipped: int = 0
 
     def __add__(self, other: Health) -> Health:
-        return Health(self.requests + other.requests, self.answered + other.answered, self.calls + other.calls,
-                      self.failures + other.failures, self.skipped + other.skipped)
+        return Health(
+            self.requests + other.requests,
+            self.answered + other.answered,
+            self.calls + other.calls,
+            self.failures + other.failures,
+            self.skipped + other.skipped,
+        )
 
 
 def health_cells(conn: Connection, start: str, end: str) -> dict[tuple[str, str], Health]:

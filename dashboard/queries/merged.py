@@ -89,8 +89,10 @@ def answers_by_model(conn: Connection, scope: Scope) -> dict[str, ModelAnswers]:
     split = _split(conn, scope)
     if split is None:
         return ranges.answers_by_model(conn, scope)
-    return {model: ModelAnswers(_latency(a.values), a.tokens, a.cost, a.unpriced)
-            for model, a in _answers(conn, split, scope).items()}
+    return {
+        model: ModelAnswers(_latency(a.values), a.tokens, a.cost, a.unpriced)
+        for model, a in _answers(conn, split, scope).items()
+    }
 
 
 def first_token_by_model(conn: Connection, scope: Scope) -> dict[str, Latency]:
@@ -145,9 +147,15 @@ def task_depths(conn: Connection, scope: Scope, positions: int) -> dict[str, Tas
     for depths in found:
         for task, depth in depths.items():
             have = out.get(task)
-            out[task] = depth if have is None else TaskDepth(
-                have.requests + depth.requests, have.answered + depth.answered,
-                tuple(a + b for a, b in zip(have.by_position, depth.by_position, strict=True)))
+            out[task] = (
+                depth
+                if have is None
+                else TaskDepth(
+                    have.requests + depth.requests,
+                    have.answered + depth.answered,
+                    tuple(a + b for a, b in zip(have.by_position, depth.by_position, strict=True)),
+                )
+            )
     return out
 
 
@@ -161,8 +169,10 @@ def deprecation_evidence(conn: Connection, scope: Scope) -> dict[tuple[str, str]
     for piece in pieces:
         for key, evidence in piece.items():
             grouped[key].append(evidence)
-    return {key: reduce(lambda a, b: Evidence(a.rows + b.rows, min(a.first, b.first), max(a.last, b.last)), found)
-            for key, found in grouped.items()}
+    return {
+        key: reduce(lambda a, b: Evidence(a.rows + b.rows, min(a.first, b.first), max(a.last, b.last)), found)
+        for key, found in grouped.items()
+    }
 
 
 # The tier of the rows read from the rollups, which do not keep it.

@@ -105,10 +105,15 @@ def _requests_expr(conn: Connection, scope: Scope) -> tuple[str, list[Any]]:
     if len(scope.models) == 1:
         return count_if(first), []
     earlier = "p.attempt < a.attempt" + (" OR (p.attempt = a.attempt AND p.retry < a.retry)" if retries else "")
-    sooner = (f"SELECT 1 FROM attempts AS p WHERE p.request_id = a.request_id AND ({earlier}) AND "
-              + in_list("p.model", scope.models) + same_request_days(conn, "p", "a"))
-    return (f"SUM(CASE WHEN a.attempt = 1 AND {first} THEN 1 WHEN EXISTS ({sooner}) THEN 0 ELSE 1 END)",
-            list(scope.models))
+    sooner = (
+        f"SELECT 1 FROM attempts AS p WHERE p.request_id = a.request_id AND ({earlier}) AND "
+        + in_list("p.model", scope.models)
+        + same_request_days(conn, "p", "a")
+    )
+    return (
+        f"SUM(CASE WHEN a.attempt = 1 AND {first} THEN 1 WHEN EXISTS ({sooner}) THEN 0 ELSE 1 END)",
+        list(scope.models),
+    )
 
 
 # -- totals and trend ----------------------------------------------------------------------------------------
@@ -236,8 +241,10 @@ def answers_by_model(conn: Connection, scope: Scope) -> dict[str, ModelAnswers]:
         params,
     )
     # int() and float(): PostgreSQL sums counts and sums as numeric (Decimal), which mixes with no float.
-    return {r[0]: ModelAnswers(Latency(int(r[1]), r[2], r[3], r[4]), int(r[5] or 0), float(r[6] or 0.0),
-                               int(r[7] or 0)) for r in rows}
+    return {
+        r[0]: ModelAnswers(Latency(int(r[1]), r[2], r[3], r[4]), int(r[5] or 0), float(r[6] or 0.0), int(r[7] or 0))
+        for r in rows
+    }
 
 
 def first_token_by_model(conn: Connection, scope: Scope) -> dict[str, Latency]:
@@ -279,8 +286,18 @@ def failure_kinds(conn: Connection, scope: Scope, outcomes: Sequence[str]) -> di
     return {r[0]: r[1] for r in rows}
 
 
-FAILURE_COLUMNS = ("created_at", "task_type", "model", "attempt", "outcome", "error_kind", "status_code",
-                   "error_message", "latency_ms", "request_id")
+FAILURE_COLUMNS = (
+    "created_at",
+    "task_type",
+    "model",
+    "attempt",
+    "outcome",
+    "error_kind",
+    "status_code",
+    "error_message",
+    "latency_ms",
+    "request_id",
+)
 
 
 def recent_failures(
@@ -316,7 +333,7 @@ def task_depths(conn: Connection, scope: Scope, positions: int) -> dict[str, Tas
     requests_sql, request_params = _requests_expr(conn, scope)
     where, params = _where(scope, alias="a")
     rows = conn.execute(
-        f"""SELECT a.task_type, {requests_sql}, {count_if("a." + ANSWERED)}, {', '.join(columns)}
+        f"""SELECT a.task_type, {requests_sql}, {count_if("a." + ANSWERED)}, {", ".join(columns)}
             FROM attempts AS a WHERE {where} GROUP BY a.task_type""",
         request_params + params,
     )
@@ -400,9 +417,20 @@ def spend_by_tier(conn: Connection, scope: Scope) -> dict[tuple[str, str | None]
         params,
     )
     # int() and float(): PostgreSQL sums counts and sums as numeric (Decimal).
-    return {(r[0], r[1] or None): Spend(int(r[2] or 0), int(r[3] or 0), float(r[4] or 0), int(r[5] or 0),
-                                        float(r[6] or 0), float(r[7] or 0), int(r[8] or 0), int(r[9] or 0),
-                                        int(r[10] or 0)) for r in rows}
+    return {
+        (r[0], r[1] or None): Spend(
+            int(r[2] or 0),
+            int(r[3] or 0),
+            float(r[4] or 0),
+            int(r[5] or 0),
+            float(r[6] or 0),
+            float(r[7] or 0),
+            int(r[8] or 0),
+            int(r[9] or 0),
+            int(r[10] or 0),
+        )
+        for r in rows
+    }
 
 
 def escalations(conn: Connection, scope: Scope) -> dict[str, int]:
@@ -412,8 +440,10 @@ def escalations(conn: Connection, scope: Scope) -> dict[str, int]:
     # created_at) index over every failure. The answer's outcome is compared through COALESCE for the same reason:
     # the lookup must go by request_id, not walk every success.
     where, params = _where(scope, (in_list("a.error_kind", REFUSED_KINDS), REFUSED_KINDS), alias="a")
-    answered = (f"SELECT 1 FROM attempts AS s WHERE s.request_id = a.request_id AND COALESCE(s.outcome, '') = "
-                f"'success' AND s.model <> a.model{same_request_days(conn, 's', 'a')}")
+    answered = (
+        f"SELECT 1 FROM attempts AS s WHERE s.request_id = a.request_id AND COALESCE(s.outcome, '') = "
+        f"'success' AND s.model <> a.model{same_request_days(conn, 's', 'a')}"
+    )
     rows = conn.execute(
         f"""SELECT a.task_type, COUNT(DISTINCT a.request_id) FROM attempts AS a
             WHERE {where} AND EXISTS ({answered}) GROUP BY a.task_type""",

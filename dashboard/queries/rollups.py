@@ -41,9 +41,11 @@ if TYPE_CHECKING:
     from app.store.backend import Connection
 
 ROLLUP_SPAN = timedelta(days=2)  # up to this (the hourly-bucket trends), ranges stay on the raw rows
-NOTE = ("Most of this range comes from the hourly and daily rollups (raw rows are kept ATTEMPTS_RETENTION_DAYS): "
-        "latency percentiles there are within 2 %, and with several models selected a request counts once per "
-        "hour and task, at the selected model most requests reached.")
+NOTE = (
+    "Most of this range comes from the hourly and daily rollups (raw rows are kept ATTEMPTS_RETENTION_DAYS): "
+    "latency percentiles there are within 2 %, and with several models selected a request counts once per "
+    "hour and task, at the selected model most requests reached."
+)
 HOURLY = ("attempts_hourly", "hour")
 DAILY = ("attempts_daily", "day")
 
@@ -206,7 +208,9 @@ def requests_by_task(conn: Connection, part: Part, scope: Scope) -> dict[str, in
                     SELECT {part.column}, task_type, model, SUM(first_calls) AS reached FROM {part.table}
                     WHERE {where} GROUP BY {part.column}, task_type, model) AS per_model
                 GROUP BY {part.column}, task_type) AS per_task
-            GROUP BY task_type""", params)
+            GROUP BY task_type""",
+        params,
+    )
     return {r[0]: r[1] or 0 for r in rows}
 
 
@@ -217,7 +221,9 @@ def totals(conn: Connection, part: Part, scope: Scope) -> Totals:
                    {_sum_if("outcome = 'success' AND attempt > 1")}, {_sum_if(_FAILED)},
                    {_sum_if("outcome = 'skipped'")}, SUM(total_tokens), SUM(cost_usd),
                    SUM(CASE WHEN outcome = 'success' THEN row_count - priced_rows ELSE 0 END)
-            FROM {part.table} WHERE {where}""", params).fetchone()
+            FROM {part.table} WHERE {where}""",
+        params,
+    ).fetchone()
     found = Totals(*(value or 0 for value in row))
     if len(scope.models) > 1:
         return replace(found, requests=sum(requests_by_task(conn, part, scope).values()))
@@ -238,8 +244,9 @@ def answers(conn: Connection, part: Part, scope: Scope, out: dict[str, Answers])
     """Add each model's latency histogram, tokens and cost over its successful calls to `out`."""
     where, params = _where(part, scope, ("outcome = 'success' AND latency_hist IS NOT NULL", ()))
     for model, hist, tokens, cost, unpriced in conn.execute(
-            f"SELECT model, latency_hist, total_tokens, cost_usd, row_count - priced_rows FROM {part.table} "
-            f"WHERE {where}", params):
+        f"SELECT model, latency_hist, total_tokens, cost_usd, row_count - priced_rows FROM {part.table} WHERE {where}",
+        params,
+    ):
         mine = out.setdefault(model, Answers(Counter()))
         mine.values.update(histogram.as_values(histogram.decode(hist)))
         mine.tokens += tokens
@@ -267,7 +274,9 @@ def raw_answers(conn: Connection, scope: Scope, column: str, out: dict[str, Answ
     rows = conn.execute(
         f"""SELECT model, {whole_ms(conn, column)} AS ms, COUNT(*), SUM(total_tokens), SUM(cost_usd),
                    SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)
-            FROM attempts WHERE {' AND '.join(parts)} GROUP BY model, ms""", params)
+            FROM attempts WHERE {" AND ".join(parts)} GROUP BY model, ms""",
+        params,
+    )
     for model, ms, count, tokens, cost, unpriced in rows:
         mine = out.setdefault(model, Answers(Counter()))
         mine.values[ms] += count
@@ -279,8 +288,10 @@ def raw_answers(conn: Connection, scope: Scope, column: str, out: dict[str, Answ
 def not_answered(conn: Connection, part: Part, scope: Scope) -> Iterator[tuple[str, str, str | None, int]]:
     where, params = _where(part, scope, ("outcome IN ('failure', 'skipped')", ()))
     for model, outcome, kind, rows in conn.execute(
-            f"SELECT model, outcome, error_kind, SUM(row_count) FROM {part.table} WHERE {where} "
-            f"GROUP BY model, outcome, error_kind", params):
+        f"SELECT model, outcome, error_kind, SUM(row_count) FROM {part.table} WHERE {where} "
+        f"GROUP BY model, outcome, error_kind",
+        params,
+    ):
         yield model, outcome, kind or None, rows
 
 
@@ -288,7 +299,9 @@ def failure_kinds(conn: Connection, part: Part, scope: Scope, outcomes: Sequence
     where, params = _where(part, scope, (in_list("outcome", outcomes), outcomes))
     rows = conn.execute(
         f"SELECT CASE WHEN error_kind = '' THEN 'unknown' ELSE error_kind END, SUM(row_count) FROM {part.table} "
-        f"WHERE {where} GROUP BY 1", params)
+        f"WHERE {where} GROUP BY 1",
+        params,
+    )
     return {r[0]: r[1] for r in rows}
 
 
@@ -297,8 +310,10 @@ def task_depths(conn: Connection, part: Part, scope: Scope, positions: int) -> d
     columns.append(_sum_if(f"{ANSWERED} AND attempt >= {positions}"))
     where, params = _where(part, scope)
     rows = conn.execute(
-        f"""SELECT task_type, {_requests(scope)}, {_sum_if(ANSWERED)}, {', '.join(columns)}
-            FROM {part.table} WHERE {where} GROUP BY task_type""", params).fetchall()
+        f"""SELECT task_type, {_requests(scope)}, {_sum_if(ANSWERED)}, {", ".join(columns)}
+            FROM {part.table} WHERE {where} GROUP BY task_type""",
+        params,
+    ).fetchall()
     reached = requests_by_task(conn, part, scope) if len(scope.models) > 1 else {}
     return {r[0]: TaskDepth(reached.get(r[0], r[1] or 0), r[2] or 0, tuple(v or 0 for v in r[3:])) for r in rows}
 
@@ -308,7 +323,9 @@ def deprecation_evidence(conn: Connection, part: Part, scope: Scope) -> dict[tup
     where, params = _where(part, scope, (in_list("error_kind", kinds), kinds))
     rows = conn.execute(
         f"SELECT model, error_kind, SUM(row_count), MIN(first_at), MAX(last_at) FROM {part.table} WHERE {where} "
-        f"GROUP BY model, error_kind", params)
+        f"GROUP BY model, error_kind",
+        params,
+    )
     return {(r[0], r[1]): Evidence(r[2], r[3], r[4]) for r in rows}
 
 
@@ -336,6 +353,19 @@ def spend_by_task(conn: Connection, part: Part, scope: Scope) -> dict[str, Spend
                    SUM(CASE WHEN outcome = '{CACHE_HIT}' THEN {saved} END),
                    SUM(CASE WHEN {answer} THEN prompt_tokens ELSE 0 END),
                    SUM(CASE WHEN {answer} THEN completion_tokens ELSE 0 END)
-            FROM {part.table} WHERE {where} GROUP BY task_type""", params)
-    return {r[0]: Spend(int(r[1] or 0), int(r[2] or 0), float(r[3] or 0), int(r[4] or 0), float(r[5] or 0),
-                        float(r[6] or 0), int(r[7] or 0), int(r[8] or 0)) for r in rows}
+            FROM {part.table} WHERE {where} GROUP BY task_type""",
+        params,
+    )
+    return {
+        r[0]: Spend(
+            int(r[1] or 0),
+            int(r[2] or 0),
+            float(r[3] or 0),
+            int(r[4] or 0),
+            float(r[5] or 0),
+            float(r[6] or 0),
+            int(r[7] or 0),
+            int(r[8] or 0),
+        )
+        for r in rows
+    }

@@ -17,9 +17,18 @@ from dashboard.views.request import LINK, link
 
 LIMITS = (100, 500, 2000)
 # Raw column -> what the table calls it, in display order; beside the request id, a link to its drill-down.
-NAMES = {"created_at": "UTC", "task_type": "Task", "model": "Model", "attempt": "Position", "outcome": "Outcome",
-         "error_kind": "Error kind", "status_code": "Status", "error_message": "Message",
-         "latency_ms": "Latency (ms)", "request_id": "Request"}
+NAMES = {
+    "created_at": "UTC",
+    "task_type": "Task",
+    "model": "Model",
+    "attempt": "Position",
+    "outcome": "Outcome",
+    "error_kind": "Error kind",
+    "status_code": "Status",
+    "error_message": "Message",
+    "latency_ms": "Latency (ms)",
+    "request_id": "Request",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +37,9 @@ class FailuresData:
     rows: list[dict]
 
 
-def load(ctx: PageContext, include_skips: bool = False, kinds: tuple[str, ...] = (), limit: int = LIMITS[0]
-         ) -> FailuresData:
+def load(
+    ctx: PageContext, include_skips: bool = False, kinds: tuple[str, ...] = (), limit: int = LIMITS[0]
+) -> FailuresData:
     outcomes = queries.FAILED_OUTCOMES if include_skips else ("failure",)
     counts = queries.failure_kinds(ctx.conn, ctx.scope, outcomes)
     rows = queries.recent_failures(ctx.conn, ctx.scope, outcomes, kinds, limit)
@@ -47,24 +57,43 @@ def table(data: FailuresData) -> pd.DataFrame:
 def render(ctx: PageContext) -> None:
     st.header("Failures")
     left, middle, right = st.columns([3, 1, 1])
-    include_skips = middle.toggle("Include skips", key="skips", bind="query-params", persist_state="session",
-                                  help="Models the router passed over without calling (cooling down, deprecated, "
-                                       "over budget...).")
-    limit = right.selectbox("Latest", LIMITS, key="limit", bind="query-params", persist_state="session",
-                          help="Rows shown, newest first")
-    kinds = left.multiselect("Error kind", [k.value for k in ErrorKind], key="kind", bind="query-params",
-                             persist_state="session", placeholder="All error kinds")
+    include_skips = middle.toggle(
+        "Include skips",
+        key="skips",
+        bind="query-params",
+        persist_state="session",
+        help="Models the router passed over without calling (cooling down, deprecated, over budget...).",
+    )
+    limit = right.selectbox(
+        "Latest", LIMITS, key="limit", bind="query-params", persist_state="session", help="Rows shown, newest first"
+    )
+    kinds = left.multiselect(
+        "Error kind",
+        [k.value for k in ErrorKind],
+        key="kind",
+        bind="query-params",
+        persist_state="session",
+        placeholder="All error kinds",
+    )
     data = load(ctx, include_skips, tuple(kinds), limit)
     total = sum(data.kinds.values())
     what = "failed or skipped attempts" if include_skips else "failed calls"
-    st.caption(f"{fmt.plain(ctx.window.label)}: {total:,} {what} in range; newest first. "
-               "A request id opens every attempt of that request.")
+    st.caption(
+        f"{fmt.plain(ctx.window.label)}: {total:,} {what} in range; newest first. "
+        "A request id opens every attempt of that request."
+    )
     if not total:
         st.success("No failures in this range.")
         return
     st.altair_chart(charts.kinds_bar(data.kinds, "Attempts"), width="stretch")
-    st.dataframe(table(data), hide_index=True, key="failures_table", placeholder=fmt.DASH, column_config={
-        "Latency (ms)": st.column_config.NumberColumn(format="localized"),
-        "Message": st.column_config.TextColumn(width="large"),
-        "Attempts": LINK,
-    })
+    st.dataframe(
+        table(data),
+        hide_index=True,
+        key="failures_table",
+        placeholder=fmt.DASH,
+        column_config={
+            "Latency (ms)": st.column_config.NumberColumn(format="localized"),
+            "Message": st.column_config.TextColumn(width="large"),
+            "Attempts": LINK,
+        },
+    )

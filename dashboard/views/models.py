@@ -33,8 +33,10 @@ COLUMNS = {
     "Cost $": st.column_config.NumberColumn(format="$%.4f", help="Known prices only"),
     "Tokens": st.column_config.NumberColumn(format="localized"),
     "Cut short": st.column_config.NumberColumn(
-        format="localized", help="Calls the router or the caller ended, not failures of the model: a hedge's "
-                                 "slower call (hedge_lost), a cancelled request"),
+        format="localized",
+        help="Calls the router or the caller ended, not failures of the model: a hedge's "
+        "slower call (hedge_lost), a cancelled request",
+    ),
 }
 
 
@@ -58,9 +60,15 @@ def load(ctx: PageContext) -> ModelsData:
             skips[model][kind or "unknown"] += rows
         else:
             (cut_short if kind in queries.CUT_SHORT else failures)[model][kind or "unknown"] += rows
-    return ModelsData(queries.answers_by_model(ctx.conn, ctx.scope), dict(failures), dict(cut_short), dict(skips),
-                      queries.model_status(ctx.conn), queries.first_token_by_model(ctx.conn, ctx.scope),
-                      queries.reads_rollups(ctx.conn, ctx.scope))
+    return ModelsData(
+        queries.answers_by_model(ctx.conn, ctx.scope),
+        dict(failures),
+        dict(cut_short),
+        dict(skips),
+        queries.model_status(ctx.conn),
+        queries.first_token_by_model(ctx.conn, ctx.scope),
+        queries.reads_rollups(ctx.conn, ctx.scope),
+    )
 
 
 def _models_shown(ctx: PageContext, data: ModelsData) -> list[str]:
@@ -68,8 +76,13 @@ def _models_shown(ctx: PageContext, data: ModelsData) -> list[str]:
     selected tasks, plus any model the router is avoiding right now; narrowed to the model filter."""
     configured = registry.models_for_tasks(ctx.scope.tasks) if ctx.scope.tasks else registry.registry_models()
     names = dict.fromkeys([*data.answers, *data.failures, *data.cut_short, *data.skips, *configured])
-    names.update(dict.fromkeys(m for m, row in data.status.items() if state_of(row, ctx.now)[0] != HEALTHY
-                               and (not ctx.scope.tasks or m in configured)))
+    names.update(
+        dict.fromkeys(
+            m
+            for m, row in data.status.items()
+            if state_of(row, ctx.now)[0] != HEALTHY and (not ctx.scope.tasks or m in configured)
+        )
+    )
     if ctx.scope.models:
         names = {m: None for m in names if m in ctx.scope.models}
     return list(names)
@@ -77,7 +90,8 @@ def _models_shown(ctx: PageContext, data: ModelsData) -> list[str]:
 
 def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
     calls_total = sum(a.latency.count for a in data.answers.values()) + sum(
-        sum(c.values()) for c in data.failures.values())
+        sum(c.values()) for c in data.failures.values()
+    )
     rows = []
     for model in _models_shown(ctx, data):
         answers = data.answers.get(model)
@@ -87,26 +101,28 @@ def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
         state, detail = state_of(data.status.get(model), ctx.now)
         kinds = data.failures.get(model, Counter()).most_common()
         # The columns read first come first: a 1024 px window shows them without scrolling.
-        rows.append({
-            "Model": model,
-            "State": state,
-            "Calls": calls,
-            "Success %": ok / calls * 100 if calls else None,
-            "Failed": failed,
-            "p50 ms": answers.latency.p50 if answers else None,
-            "p95 ms": answers.latency.p95 if answers else None,
-            "Top failure kinds": ", ".join(f"{k} {n:,}" for k, n in kinds[:3]),
-            "Share %": calls / calls_total * 100 if calls_total else None,
-            "Skipped": sum(data.skips.get(model, Counter()).values()),
-            "Cut short": sum(data.cut_short.get(model, Counter()).values()),
-            "p99 ms": answers.latency.p99 if answers else None,
-            "TTFT p50 ms": ttft.p50 if (ttft := data.first_token.get(model)) else None,
-            "TTFT p95 ms": ttft.p95 if ttft else None,
-            "Tokens": answers.tokens if answers else 0,
-            "Cost $": answers.cost if answers and answers.unpriced < ok else None,
-            "Detail": detail,
-            "Listed by": ", ".join(registry.listed_by(model)) or "not in the registry",
-        })
+        rows.append(
+            {
+                "Model": model,
+                "State": state,
+                "Calls": calls,
+                "Success %": ok / calls * 100 if calls else None,
+                "Failed": failed,
+                "p50 ms": answers.latency.p50 if answers else None,
+                "p95 ms": answers.latency.p95 if answers else None,
+                "Top failure kinds": ", ".join(f"{k} {n:,}" for k, n in kinds[:3]),
+                "Share %": calls / calls_total * 100 if calls_total else None,
+                "Skipped": sum(data.skips.get(model, Counter()).values()),
+                "Cut short": sum(data.cut_short.get(model, Counter()).values()),
+                "p99 ms": answers.latency.p99 if answers else None,
+                "TTFT p50 ms": ttft.p50 if (ttft := data.first_token.get(model)) else None,
+                "TTFT p95 ms": ttft.p95 if ttft else None,
+                "Tokens": answers.tokens if answers else 0,
+                "Cost $": answers.cost if answers and answers.unpriced < ok else None,
+                "Detail": detail,
+                "Listed by": ", ".join(registry.listed_by(model)) or "not in the registry",
+            }
+        )
     frame = pd.DataFrame(rows)
     return frame.sort_values(["Calls", "Model"], ascending=[False, True], ignore_index=True) if rows else frame
 
@@ -114,8 +130,10 @@ def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
 def render(ctx: PageContext) -> None:
     st.header("Models")
     data = load(ctx)
-    st.caption(f"{fmt.plain(ctx.window.label)}. A call is an attempt that reached the provider; skipped models were "
-               "not called. Latency is of successful calls; TTFT, of streamed ones: the time to their first token.")
+    st.caption(
+        f"{fmt.plain(ctx.window.label)}. A call is an attempt that reached the provider; skipped models were "
+        "not called. Latency is of successful calls; TTFT, of streamed ones: the time to their first token."
+    )
     if data.rolled:
         st.caption(fmt.plain(queries.ROLLUPS_NOTE))
     frame = table(ctx, data)
@@ -124,8 +142,10 @@ def render(ctx: PageContext) -> None:
         return
     avoided = frame[frame["State"] != HEALTHY]
     for _, row in avoided.iterrows():
-        st.warning(f"**{fmt.plain(row['Model'])}** is {fmt.plain(row['State'])}: "
-                   f"{fmt.plain(row['Detail'] or 'no detail recorded')}")
+        st.warning(
+            f"**{fmt.plain(row['Model'])}** is {fmt.plain(row['State'])}: "
+            f"{fmt.plain(row['Detail'] or 'no detail recorded')}"
+        )
     st.dataframe(frame, hide_index=True, column_config=COLUMNS, key="models_table", placeholder=fmt.DASH)
 
     st.subheader("Failures by error kind")
@@ -146,5 +166,7 @@ def render(ctx: PageContext) -> None:
 
 def _counts(frame: pd.DataFrame) -> dict[str, ColumnConfig]:
     """Thousands separators for every count column; the model column pinned."""
-    return {"Model": st.column_config.TextColumn(pinned=True),
-            **{str(c): st.column_config.NumberColumn(format="localized") for c in frame.columns}}
+    return {
+        "Model": st.column_config.TextColumn(pinned=True),
+        **{str(c): st.column_config.NumberColumn(format="localized") for c in frame.columns},
+    }

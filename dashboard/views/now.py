@@ -30,8 +30,10 @@ from dashboard.views import scheduled
 COLOUR = {DOWN: "#ef9a9a", DEGRADED: "#ffcc80", IDLE: "#e0e0e0", OK: "#a5d6a7"}
 WINDOW = timedelta(minutes=15)
 BASELINE = timedelta(hours=24)
-PRECEDENCE = ("runtime force for the task > runtime force for every task > FORCE_MODEL > runtime default for the "
-              "task > DEFAULT_<TASK>_MODEL > the registry")
+PRECEDENCE = (
+    "runtime force for the task > runtime force for every task > FORCE_MODEL > runtime default for the "
+    "task > DEFAULT_<TASK>_MODEL > the registry"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +73,10 @@ def _verdicts(ctx: PageContext) -> tuple[dict[str, Verdict], dict[str, Verdict]]
         for (task, model), health in source.items():
             by_task[task][i] += health
             by_model[model][i] += health
-    return ({t: task_verdict(*h) for t, h in sorted(by_task.items())},
-            {m: model_verdict(*h) for m, h in sorted(by_model.items())})
+    return (
+        {t: task_verdict(*h) for t, h in sorted(by_task.items())},
+        {m: model_verdict(*h) for m, h in sorted(by_model.items())},
+    )
 
 
 def _in_effect(ctx: PageContext, uses: list[OverrideUse]) -> list[InEffect]:
@@ -84,9 +88,18 @@ def _in_effect(ctx: PageContext, uses: list[OverrideUse]) -> list[InEffect]:
         found = seen.pop(source, [])
         return sum(u.rows for u in found), max((u.last for u in found), default=None)
 
-    out = [InEffect(o.source, o.kind, o.model, o.task or ("every task" if o.kind == FORCE else ""),
-                    "the store", o.describe(), *evidence(o.source))
-           for o in read_active(ctx.db_path)]
+    out = [
+        InEffect(
+            o.source,
+            o.kind,
+            o.model,
+            o.task or ("every task" if o.kind == FORCE else ""),
+            "the store",
+            o.describe(),
+            *evidence(o.source),
+        )
+        for o in read_active(ctx.db_path)
+    ]
     if ctx.settings is not None:
         force, defaults = registry.overrides(ctx.settings)
         env = "this dashboard's environment; a router's own may differ"
@@ -97,9 +110,18 @@ def _in_effect(ctx: PageContext, uses: list[OverrideUse]) -> list[InEffect]:
             out.append(InEffect(name, "default", model, task, env, "", *evidence(name)))
     for source, found in sorted(seen.items(), key=lambda kv: str(kv[0])):  # only the routers know of these
         kind = FORCE if source is None or "force" in source.lower() else "default"
-        out.append(InEffect(source or "forced (source not logged)", kind, ", ".join(sorted({u.model for u in found})),
-                            ", ".join(sorted({u.task for u in found})), "the routers' attempts",
-                            "", sum(u.rows for u in found), max(u.last for u in found)))
+        out.append(
+            InEffect(
+                source or "forced (source not logged)",
+                kind,
+                ", ".join(sorted({u.model for u in found})),
+                ", ".join(sorted({u.task for u in found})),
+                "the routers' attempts",
+                "",
+                sum(u.rows for u in found),
+                max(u.last for u in found),
+            )
+        )
     return out
 
 
@@ -107,8 +129,7 @@ def load(ctx: PageContext) -> NowData:
     tasks, models = _verdicts(ctx)
     uses = queries.override_uses(ctx.conn, iso(ctx.now - WINDOW))
     schedule = scheduled.load(ctx)
-    shutdowns = [r for r in schedule.rows
-                 if r["When"] != "scheduled" and not r["Used by tasks"].startswith("not in")]
+    shutdowns = [r for r in schedule.rows if r["When"] != "scheduled" and not r["Used by tasks"].startswith("not in")]
     calendar = schedule.calendar
     replacements = {}
     if calendar is not None:
@@ -116,9 +137,17 @@ def load(ctx: PageContext) -> NowData:
             replacement = calendar.replacement_for(entry.model, ctx.now.date())
             if replacement:
                 replacements[entry.model] = replacement
-    return NowData(tasks, models, ctx.last_row, _in_effect(ctx, uses),
-                   load_budget(ctx.conn, ctx.db_path, ctx.settings, ctx.now), shutdowns, replacements, schedule.check,
-                   schedule.problem if ctx.settings is not None else None)
+    return NowData(
+        tasks,
+        models,
+        ctx.last_row,
+        _in_effect(ctx, uses),
+        load_budget(ctx.conn, ctx.db_path, ctx.settings, ctx.now),
+        shutdowns,
+        replacements,
+        schedule.check,
+        schedule.problem if ctx.settings is not None else None,
+    )
 
 
 # -- drawing -------------------------------------------------------------------------------------------------
@@ -140,11 +169,20 @@ def _age(now: datetime, iso_text: str | None) -> str:
 def verdict_table(verdicts: dict[str, Verdict], name: str, unit: str) -> pd.DataFrame:
     """The worst first."""
     ordered = sorted(verdicts.items(), key=lambda kv: (-SEVERITY[kv[1].state], kv[0]))
-    return pd.DataFrame([{
-        name: key, "Verdict": v.state, unit: v.total,
-        "Failed %": v.rate * 100 if v.rate is not None else None,
-        "Usual %": v.usual_rate * 100 if v.usual_rate is not None else None, "Why": v.reason,
-    } for key, v in ordered], columns=[name, "Verdict", unit, "Failed %", "Usual %", "Why"])
+    return pd.DataFrame(
+        [
+            {
+                name: key,
+                "Verdict": v.state,
+                unit: v.total,
+                "Failed %": v.rate * 100 if v.rate is not None else None,
+                "Usual %": v.usual_rate * 100 if v.usual_rate is not None else None,
+                "Why": v.reason,
+            }
+            for key, v in ordered
+        ],
+        columns=[name, "Verdict", unit, "Failed %", "Usual %", "Why"],
+    )
 
 
 def _coloured(frame: pd.DataFrame) -> Styler:
@@ -154,9 +192,14 @@ def _coloured(frame: pd.DataFrame) -> Styler:
 def _headline(ctx: PageContext, data: NowData) -> None:
     verdicts = [*data.tasks.values(), *data.models.values()]
     state = worst(verdicts)
+
     def named(state: str) -> str:
-        return ", ".join(f"{kind} {key}" for kind, group in (("task", data.tasks), ("model", data.models))
-                         for key, v in group.items() if v.state == state)
+        return ", ".join(
+            f"{kind} {key}"
+            for kind, group in (("task", data.tasks), ("model", data.models))
+            for key, v in group.items()
+            if v.state == state
+        )
 
     if state == DOWN:
         degraded = named(DEGRADED)
@@ -167,10 +210,12 @@ def _headline(ctx: PageContext, data: NowData) -> None:
         st.warning("No traffic in the last 15 minutes.")
     else:
         st.success("OK: every task and model with traffic in the last 15 minutes is answering as usual.")
-    st.caption(f"Last attempt {fmt.plain(_age(ctx.now, data.last_attempt))} "
-               f"({fmt.plain(fmt.when(data.last_attempt))}). Verdicts over all traffic in the last 15 minutes, "
-               "whatever the sidebar's filters, against each one's error rate over the 24 hours before: down when "
-               "every call or request failed, degraded above twice the usual rate and 5%.")
+    st.caption(
+        f"Last attempt {fmt.plain(_age(ctx.now, data.last_attempt))} "
+        f"({fmt.plain(fmt.when(data.last_attempt))}). Verdicts over all traffic in the last 15 minutes, "
+        "whatever the sidebar's filters, against each one's error rate over the 24 hours before: down when "
+        "every call or request failed, degraded above twice the usual rate and 5%."
+    )
 
 
 def _overrides(data: NowData) -> None:
@@ -182,10 +227,14 @@ def _overrides(data: NowData) -> None:
             what = f"**{fmt.plain(o.model)}** is taken out of rotation"
         else:
             what = f"**{fmt.plain(o.model)}** goes first for {fmt.plain(o.task)}"
-        seen = (f"{fmt.count(o.attempts)} attempts under it in the last 15 minutes, the last "
-                f"{fmt.plain(fmt.when(o.last))}" if o.attempts else "no attempt under it in the last 15 minutes")
-        text = (f"Override **{fmt.plain(o.source)}**, known from {fmt.plain(o.known_from)}: {what}; {seen}."
-                + (f" {fmt.plain(o.detail)}" if o.detail else ""))
+        seen = (
+            f"{fmt.count(o.attempts)} attempts under it in the last 15 minutes, the last {fmt.plain(fmt.when(o.last))}"
+            if o.attempts
+            else "no attempt under it in the last 15 minutes"
+        )
+        text = f"Override **{fmt.plain(o.source)}**, known from {fmt.plain(o.known_from)}: {what}; {seen}." + (
+            f" {fmt.plain(o.detail)}" if o.detail else ""
+        )
         if o.kind == FORCE:
             st.error(text)
         else:
@@ -199,8 +248,10 @@ def _deprecations(data: NowData) -> None:
         verb = "was shut down" if row["When"] == "shut down" else "shuts down"
         days = row["Days left"]
         when = f"{-days:,} days ago" if days < 0 else "today" if days == 0 else f"in {days:,} days"
-        st.warning(f"**{fmt.plain(row['Model'])}** {verb} on {fmt.plain(row['Shutdown'])} ({when}), used by "
-                   f"{fmt.plain(row['Used by tasks'])}; replacement: {fmt.plain(row['Replacement'])}.")
+        st.warning(
+            f"**{fmt.plain(row['Model'])}** {verb} on {fmt.plain(row['Shutdown'])} ({when}), used by "
+            f"{fmt.plain(row['Used by tasks'])}; replacement: {fmt.plain(row['Replacement'])}."
+        )
     if data.schedule_problem:
         st.error(f"The deprecation calendar cannot be read: {fmt.plain(data.schedule_problem)}")
 
@@ -209,8 +260,10 @@ def _check(ctx: PageContext, check: StoredCheck | None) -> None:
     if check is None:
         st.caption("No `taskrouter check` stored in this database.")
         return
-    text = (f"Last taskrouter check {fmt.plain(_age(ctx.now, check.checked_at))}: {fmt.plain(check.summary)} "
-            f"(exit code {fmt.plain(check.exit_code)}). Details on the Deprecations page.")
+    text = (
+        f"Last taskrouter check {fmt.plain(_age(ctx.now, check.checked_at))}: {fmt.plain(check.summary)} "
+        f"(exit code {fmt.plain(check.exit_code)}). Details on the Deprecations page."
+    )
     if check.exit_code == 0:
         st.success(text)
     elif check.exit_code == 1:
@@ -231,7 +284,17 @@ def render(ctx: PageContext, data: NowData) -> None:
     pct = {c: st.column_config.NumberColumn(format="%.1f%%") for c in ("Failed %", "Usual %")}
     count = st.column_config.NumberColumn(format="localized")
     why = st.column_config.TextColumn(width="large")
-    st.dataframe(_coloured(verdict_table(data.tasks, "Task", "Requests")), hide_index=True, key="task_verdicts",
-                 column_config={**pct, "Requests": count, "Why": why}, placeholder=fmt.DASH)
-    st.dataframe(_coloured(verdict_table(data.models, "Model", "Calls")), hide_index=True, key="model_verdicts",
-                 column_config={**pct, "Calls": count, "Why": why}, placeholder=fmt.DASH)
+    st.dataframe(
+        _coloured(verdict_table(data.tasks, "Task", "Requests")),
+        hide_index=True,
+        key="task_verdicts",
+        column_config={**pct, "Requests": count, "Why": why},
+        placeholder=fmt.DASH,
+    )
+    st.dataframe(
+        _coloured(verdict_table(data.models, "Model", "Calls")),
+        hide_index=True,
+        key="model_verdicts",
+        column_config={**pct, "Calls": count, "Why": why},
+        placeholder=fmt.DASH,
+    )

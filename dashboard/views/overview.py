@@ -58,14 +58,18 @@ def render(ctx: PageContext) -> None:
     _attention(ctx, data)
     st.subheader("Selected range")
     compared = "compared with the previous period of the same length" if ctx.previous else "no comparison"
-    st.caption(f"{fmt.plain(ctx.window.label)}: {fmt.plain(fmt.when(ctx.scope.start or ctx.first_row))} to "
-               f"{fmt.plain(fmt.when(ctx.scope.end))} · {compared}")
+    st.caption(
+        f"{fmt.plain(ctx.window.label)}: {fmt.plain(fmt.when(ctx.scope.start or ctx.first_row))} to "
+        f"{fmt.plain(fmt.when(ctx.scope.end))} · {compared}"
+    )
     if data.rolled:
         st.caption(fmt.plain(queries.ROLLUPS_NOTE))
     if data.totals.attempts == 0:
-        st.info("No attempts in this range. The newest attempt in the database is from "
-                f"{fmt.plain(fmt.when(ctx.last_row))}: "
-                "widen the time range or clear the task/model filters.")
+        st.info(
+            "No attempts in this range. The newest attempt in the database is from "
+            f"{fmt.plain(fmt.when(ctx.last_row))}: "
+            "widen the time range or clear the task/model filters."
+        )
         return
     _metrics(data)
     _trend(data)
@@ -75,34 +79,65 @@ def _metrics(data: OverviewData) -> None:
     t, p = data.totals, data.previous
     lat, plat = data.latency, data.previous_latency
     cols = st.columns(4)
-    cols[0].metric("Requests", fmt.count(t.requests), fmt.delta_count(t.requests, p.requests if p else None),
-                   delta_color="off", help="Requests with attempts in the range, each counted once.")
-    cols[1].metric("Success rate", fmt.pct(t.success_rate),
-                   fmt.delta_points(t.success_rate, p.success_rate if p else None),
-                   help="Requests answered by some model in the chain.")
-    cols[2].metric("Fallback rate", fmt.pct(t.fallback_rate),
-                   fmt.delta_points(t.fallback_rate, p.fallback_rate if p else None), delta_color="inverse",
-                   help="Answers that came from a model after the first in the chain.")
-    cols[3].metric("Failed attempts", fmt.count(t.failures), fmt.delta_count(t.failures, p.failures if p else None),
-                   delta_color="inverse", help=f"Calls that failed; {fmt.count(t.skipped)} more models were skipped.")
+    cols[0].metric(
+        "Requests",
+        fmt.count(t.requests),
+        fmt.delta_count(t.requests, p.requests if p else None),
+        delta_color="off",
+        help="Requests with attempts in the range, each counted once.",
+    )
+    cols[1].metric(
+        "Success rate",
+        fmt.pct(t.success_rate),
+        fmt.delta_points(t.success_rate, p.success_rate if p else None),
+        help="Requests answered by some model in the chain.",
+    )
+    cols[2].metric(
+        "Fallback rate",
+        fmt.pct(t.fallback_rate),
+        fmt.delta_points(t.fallback_rate, p.fallback_rate if p else None),
+        delta_color="inverse",
+        help="Answers that came from a model after the first in the chain.",
+    )
+    cols[3].metric(
+        "Failed attempts",
+        fmt.count(t.failures),
+        fmt.delta_count(t.failures, p.failures if p else None),
+        delta_color="inverse",
+        help=f"Calls that failed; {fmt.count(t.skipped)} more models were skipped.",
+    )
     cols = st.columns(4)
     for col, name in zip(cols, ("p50", "p95", "p99"), strict=False):
         now_value = getattr(lat, name)
         before = getattr(plat, name) if plat else None
-        col.metric(f"Latency {fmt.plain(name)}", fmt.ms(now_value), fmt.delta_ms(now_value, before),
-                   delta_color="inverse",
-                   help="Time of the call that answered (successful calls only), " + (
-                       "within 2 % (from the rollups)." if data.rolled else "to the millisecond."))
-    cols[3].metric("Answers", fmt.count(t.answered), fmt.delta_count(t.answered, p.answered if p else None),
-                   delta_color="off")
+        col.metric(
+            f"Latency {fmt.plain(name)}",
+            fmt.ms(now_value),
+            fmt.delta_ms(now_value, before),
+            delta_color="inverse",
+            help="Time of the call that answered (successful calls only), "
+            + ("within 2 % (from the rollups)." if data.rolled else "to the millisecond."),
+        )
+    cols[3].metric(
+        "Answers", fmt.count(t.answered), fmt.delta_count(t.answered, p.answered if p else None), delta_color="off"
+    )
     cols = st.columns(4)
     cols[0].metric("Tokens", fmt.count(t.tokens), fmt.delta_count(t.tokens, p.tokens if p else None), delta_color="off")
-    cols[1].metric("Cost", fmt.usd(t.cost), fmt.delta_count(t.cost, p.cost if p else None), delta_color="inverse",
-                   help="Known prices only: answers from a model without a price are counted apart.")
-    cols[2].metric("Unpriced answers", fmt.count(t.unpriced),
-                   help="Answers from models with no price in MODEL_CATALOG: their cost is unknown, not $0.")
-    cols[3].metric("Cost per answer", fmt.usd(t.cost / (t.answered - t.unpriced))
-                   if t.answered > t.unpriced else fmt.DASH)
+    cols[1].metric(
+        "Cost",
+        fmt.usd(t.cost),
+        fmt.delta_count(t.cost, p.cost if p else None),
+        delta_color="inverse",
+        help="Known prices only: answers from a model without a price are counted apart.",
+    )
+    cols[2].metric(
+        "Unpriced answers",
+        fmt.count(t.unpriced),
+        help="Answers from models with no price in MODEL_CATALOG: their cost is unknown, not $0.",
+    )
+    cols[3].metric(
+        "Cost per answer", fmt.usd(t.cost / (t.answered - t.unpriced)) if t.answered > t.unpriced else fmt.DASH
+    )
 
 
 def _trend(data: OverviewData) -> None:
@@ -122,13 +157,19 @@ def _trend(data: OverviewData) -> None:
     left, right = st.columns(2)
     left.subheader("Requests")
     x_label = f"Start of each {_step_name(data.trend)} (UTC)"
-    left.bar_chart(frame[["answered", "not answered"]], color=["#2e7d32", "#c62828"], height=240, x_label=x_label,
-                   y_label="Requests (count)")
+    left.bar_chart(
+        frame[["answered", "not answered"]],
+        color=["#2e7d32", "#c62828"],
+        height=240,
+        x_label=x_label,
+        y_label="Requests (count)",
+    )
     right.subheader("Success and fallback rate (%)")
     # A line needs two neighbouring points: with sparse traffic most buckets have no rate, so show dots.
     sparse = sum(1 for _, t in data.trend if t.requests) < len(data.trend) / 2
-    (right.scatter_chart if sparse else right.line_chart)(frame[["success %", "fallback %"]], height=240,
-                                                          x_label=x_label, y_label="Share of requests (%)")
+    (right.scatter_chart if sparse else right.line_chart)(
+        frame[["success %", "fallback %"]], height=240, x_label=x_label, y_label="Share of requests (%)"
+    )
     left.subheader("Cost ($, known prices)")
     left.bar_chart(frame[["cost $"]], height=200, x_label=x_label, y_label="Cost (USD)")
     right.subheader("Tokens")
@@ -145,8 +186,15 @@ def _step_name(trend: list[tuple[datetime, Totals]]) -> str:
 def _labels(starts: list[datetime]) -> list[str]:
     """Bucket names as sortable text: on a time axis the first and last bars would be cut in half at its ends."""
     step = starts[1] - starts[0]
-    pattern = ("%m-%d %H:%M" if step < timedelta(hours=1) else "%m-%d %H:00" if step < timedelta(days=1)
-               else "%Y-%m-%d" if step < timedelta(weeks=1) else "wk %Y-%m-%d")
+    pattern = (
+        "%m-%d %H:%M"
+        if step < timedelta(hours=1)
+        else "%m-%d %H:00"
+        if step < timedelta(days=1)
+        else "%Y-%m-%d"
+        if step < timedelta(weeks=1)
+        else "wk %Y-%m-%d"
+    )
     return [start.strftime(pattern) for start in starts]
 
 

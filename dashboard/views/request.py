@@ -15,13 +15,27 @@ from dashboard.context import PageContext
 
 RECENT = 20
 # Raw column -> what the table calls it, in display order.
-NAMES = {"attempt": "Position", "retry": "Retry", "model": "Model", "outcome": "Outcome", "error_kind": "Error kind",
-         "status_code": "Status", "latency_ms": "Latency (ms)", "first_token_ms": "First token (ms)",
-         "total_tokens": "Tokens", "cost_usd": "Cost ($)", "error_message": "Message",
-         "override_source": "Override", "is_fallback": "Fallback list", "hedged": "Hedged", "created_at": "UTC"}
+NAMES = {
+    "attempt": "Position",
+    "retry": "Retry",
+    "model": "Model",
+    "outcome": "Outcome",
+    "error_kind": "Error kind",
+    "status_code": "Status",
+    "latency_ms": "Latency (ms)",
+    "first_token_ms": "First token (ms)",
+    "total_tokens": "Tokens",
+    "cost_usd": "Cost ($)",
+    "error_message": "Message",
+    "override_source": "Override",
+    "is_fallback": "Fallback list",
+    "hedged": "Hedged",
+    "created_at": "UTC",
+}
 # The id itself stays a text column, as logged and copyable; this column beside it opens the drill-down.
-LINK = st.column_config.LinkColumn("Attempts", display_text="open ↗", width="small",
-                                   help="Every attempt of this request, in a new tab")
+LINK = st.column_config.LinkColumn(
+    "Attempts", display_text="open ↗", width="small", help="Every attempt of this request, in a new tab"
+)
 
 
 def link(request_id: str) -> str:
@@ -65,11 +79,16 @@ def _summary(data: RequestData) -> None:
     answer = next((r for r in rows if r["outcome"] == "success"), None)
     task = first["task_type"] + (f":{first['variant']}" if first["variant"] else "")
     calls = sum(1 for r in rows if r["outcome"] != "skipped")
-    verdict = (f"answered by {fmt.plain(answer['model'])} at position {fmt.count(answer['attempt'])}" if answer
-               else "not answered")
-    st.caption(f"Task {fmt.plain(task)} · {fmt.count(len(rows))} rows, {fmt.count(calls)} calls · "
-               f"{verdict} · from {fmt.plain(fmt.when(first['created_at']))} "
-               f"to {fmt.plain(fmt.when(max(r['created_at'] for r in rows)))}")
+    verdict = (
+        f"answered by {fmt.plain(answer['model'])} at position {fmt.count(answer['attempt'])}"
+        if answer
+        else "not answered"
+    )
+    st.caption(
+        f"Task {fmt.plain(task)} · {fmt.count(len(rows))} rows, {fmt.count(calls)} calls · "
+        f"{verdict} · from {fmt.plain(fmt.when(first['created_at']))} "
+        f"to {fmt.plain(fmt.when(max(r['created_at'] for r in rows)))}"
+    )
     if answer:
         st.success("Answered.")
     else:
@@ -81,37 +100,63 @@ def _summary(data: RequestData) -> None:
 
 def render(ctx: PageContext) -> None:
     st.header("Request")
-    typed = st.text_input("Request id", key="request", bind="query-params",
-                          placeholder="Paste a request id, or its first characters",
-                          help="As logged in the attempts table (the Failures page links each row here).")
+    typed = st.text_input(
+        "Request id",
+        key="request",
+        bind="query-params",
+        placeholder="Paste a request id, or its first characters",
+        help="As logged in the attempts table (the Failures page links each row here).",
+    )
     data = load(ctx, typed.strip() or None)
     if data.request_id is None:
-        st.caption(f"The latest requests with a failed call ({fmt.plain(ctx.window.label.lower())}, within the "
-                   "sidebar's filters). A request itself is shown whole, whatever the filters.")
+        st.caption(
+            f"The latest requests with a failed call ({fmt.plain(ctx.window.label.lower())}, within the "
+            "sidebar's filters). A request itself is shown whole, whatever the filters."
+        )
         if not data.recent:
             st.success("No failed call in this range.")
             return
-        frame = pd.DataFrame([{"Request": r["request_id"], "Attempts": link(r["request_id"]),
-                               "Last failure (UTC)": fmt.when(r["created_at"]), "Task": r["task_type"],
-                               "Model": r["model"], "Error kind": r["error_kind"]} for r in data.recent])
+        frame = pd.DataFrame(
+            [
+                {
+                    "Request": r["request_id"],
+                    "Attempts": link(r["request_id"]),
+                    "Last failure (UTC)": fmt.when(r["created_at"]),
+                    "Task": r["task_type"],
+                    "Model": r["model"],
+                    "Error kind": r["error_kind"],
+                }
+                for r in data.recent
+            ]
+        )
         st.dataframe(frame, hide_index=True, key="recent_requests_table", column_config={"Attempts": LINK})
         return
     if not data.attempts:
         if data.similar:
             st.info(f"No request has exactly this id; {fmt.count(len(data.similar))} start with it.")
-            st.dataframe(pd.DataFrame({"Request": data.similar, "Attempts": [link(r) for r in data.similar]}),
-                         hide_index=True, key="similar_requests_table", column_config={"Attempts": LINK})
+            st.dataframe(
+                pd.DataFrame({"Request": data.similar, "Attempts": [link(r) for r in data.similar]}),
+                hide_index=True,
+                key="similar_requests_table",
+                column_config={"Attempts": LINK},
+            )
         else:
             st.warning(f"No request with the id {fmt.plain(data.request_id)} in this database.")
         return
     _summary(data)
-    st.dataframe(attempts_table(data), hide_index=True, key="request_table", placeholder=fmt.DASH, column_config={
-        "Position": st.column_config.NumberColumn(help="The model's place in the chain (1 = first)"),
-        "Retry": st.column_config.NumberColumn(help="0: the first call to this model; n: its n-th retry"),
-        "Latency (ms)": st.column_config.NumberColumn(format="localized"),
-        "First token (ms)": st.column_config.NumberColumn(format="localized", help="Streams only"),
-        "Tokens": st.column_config.NumberColumn(format="localized"),
-        "Cost ($)": st.column_config.NumberColumn(format="%.6f"),
-        "Message": st.column_config.TextColumn(width="large"),
-        "Override": st.column_config.TextColumn(help="Where a forced or first model came from"),
-    })
+    st.dataframe(
+        attempts_table(data),
+        hide_index=True,
+        key="request_table",
+        placeholder=fmt.DASH,
+        column_config={
+            "Position": st.column_config.NumberColumn(help="The model's place in the chain (1 = first)"),
+            "Retry": st.column_config.NumberColumn(help="0: the first call to this model; n: its n-th retry"),
+            "Latency (ms)": st.column_config.NumberColumn(format="localized"),
+            "First token (ms)": st.column_config.NumberColumn(format="localized", help="Streams only"),
+            "Tokens": st.column_config.NumberColumn(format="localized"),
+            "Cost ($)": st.column_config.NumberColumn(format="%.6f"),
+            "Message": st.column_config.TextColumn(width="large"),
+            "Override": st.column_config.TextColumn(help="Where a forced or first model came from"),
+        },
+    )

@@ -26,17 +26,20 @@ from dashboard import fmt, queries, registry
 from dashboard.context import PageContext
 
 # A row of the shutdowns table, keyed by its column headings (hence the functional form).
-ShutdownRow = TypedDict("ShutdownRow", {
-    "Model": str,
-    "Shutdown": str,  # ISO date
-    "Days left": int,  # negative once shut down
-    "When": str,
-    "Replacement": str,
-    "Used by tasks": str,
-    "In the attempt log": str,
-    "Tiers": str,
-    "Note": str,
-})
+ShutdownRow = TypedDict(
+    "ShutdownRow",
+    {
+        "Model": str,
+        "Shutdown": str,  # ISO date
+        "Days left": int,  # negative once shut down
+        "When": str,
+        "Replacement": str,
+        "Used by tasks": str,
+        "In the attempt log": str,
+        "Tiers": str,
+        "Note": str,
+    },
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +70,19 @@ def load(ctx: PageContext) -> ScheduleData:
         if retirement is None or (ctx.scope.models and model not in ctx.scope.models):
             continue
         left = retirement.days_left(today)
-        rows.append({
-            "Model": model,
-            "Shutdown": retirement.shutdown.isoformat(),
-            "Days left": left,
-            "When": _when(left, settings.retirement_warning_days),
-            "Replacement": retirement.replacement or "none named",
-            "Used by tasks": ", ".join(in_use.get(model, [])) or "not in the effective registry",
-            "In the attempt log": "yes" if model in seen else "no",
-            "Tiers": retirement.tiers or "all",
-            "Note": retirement.note or "",
-        })
+        rows.append(
+            {
+                "Model": model,
+                "Shutdown": retirement.shutdown.isoformat(),
+                "Days left": left,
+                "When": _when(left, settings.retirement_warning_days),
+                "Replacement": retirement.replacement or "none named",
+                "Used by tasks": ", ".join(in_use.get(model, [])) or "not in the effective registry",
+                "In the attempt log": "yes" if model in seen else "no",
+                "Tiers": retirement.tiers or "all",
+                "Note": retirement.note or "",
+            }
+        )
     rows.sort(key=lambda r: (r["Shutdown"], r["Model"]))
     return ScheduleData(rows, calendar.entries(), settings.retirement_warning_days, None, check, calendar)
 
@@ -100,26 +105,43 @@ def render(ctx: PageContext, data: ScheduleData) -> None:
         for row in data.rows:
             if row["When"] != "scheduled" and not row["Used by tasks"].startswith("not in"):
                 verb = "was shut down" if row["When"] == "shut down" else "shuts down"
-                st.warning(f"**{fmt.plain(row['Model'])}** {verb} on {fmt.plain(row['Shutdown'])} and is used by: "
-                           f"{fmt.plain(row['Used by tasks'])} (replacement: {fmt.plain(row['Replacement'])}).")
+                st.warning(
+                    f"**{fmt.plain(row['Model'])}** {verb} on {fmt.plain(row['Shutdown'])} and is used by: "
+                    f"{fmt.plain(row['Used by tasks'])} (replacement: {fmt.plain(row['Replacement'])})."
+                )
         st.dataframe(pd.DataFrame(data.rows), hide_index=True, key="scheduled_table")
     if data.entries:
         with st.expander(f"The whole calendar ({fmt.count(len(data.entries))} entries)"):
-            st.dataframe(pd.DataFrame([
-                {"Model": e.model, "Shutdown": e.shutdown.isoformat(), "Replacements": ", ".join(e.replacements),
-                 "Tiers": e.tiers or "all", "Source": e.source or ""} for e in data.entries
-            ]), hide_index=True, key="calendar_table")
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "Model": e.model,
+                            "Shutdown": e.shutdown.isoformat(),
+                            "Replacements": ", ".join(e.replacements),
+                            "Tiers": e.tiers or "all",
+                            "Source": e.source or "",
+                        }
+                        for e in data.entries
+                    ]
+                ),
+                hide_index=True,
+                key="calendar_table",
+            )
     _latest_check(data.check)
 
 
 def _latest_check(check: StoredCheck | None) -> None:
     st.subheader("Latest `taskrouter check`")
     if check is None:
-        st.info("No check stored in this database yet. Run `taskrouter check` (add `--strict` in CI) to compare "
-                "the registry with the calendar and Groq's model list.")
+        st.info(
+            "No check stored in this database yet. Run `taskrouter check` (add `--strict` in CI) to compare "
+            "the registry with the calendar and Groq's model list."
+        )
         return
-    verdict = (f"{fmt.plain(fmt.when(check.checked_at))}: {fmt.plain(check.summary)} "
-               f"(exit code {fmt.plain(check.exit_code)})")
+    verdict = (
+        f"{fmt.plain(fmt.when(check.checked_at))}: {fmt.plain(check.summary)} (exit code {fmt.plain(check.exit_code)})"
+    )
     if check.exit_code == 0:
         st.success(verdict)
     elif check.exit_code == 1:
@@ -130,7 +152,9 @@ def _latest_check(check: StoredCheck | None) -> None:
         {"Model": model, "Severity": p.get("severity"), "Source": p.get("source"), "Problem": p.get("message")}
         for model, body in (check.report.get("models") or {}).items()
         for p in body.get("problems", [])
-    ] + [{"Model": "", "Severity": p.get("severity"), "Source": p.get("source"), "Problem": p.get("message")}
-         for p in check.report.get("problems", [])]
+    ] + [
+        {"Model": "", "Severity": p.get("severity"), "Source": p.get("source"), "Problem": p.get("message")}
+        for p in check.report.get("problems", [])
+    ]
     if problems:
         st.dataframe(pd.DataFrame(problems), hide_index=True, key="check_problems_table")

@@ -28,23 +28,31 @@ COLUMNS = {
     "Cache hits": st.column_config.NumberColumn(format="localized", help="Answers served from the response cache"),
     "Cache hit %": st.column_config.NumberColumn(format="%.1f%%", help="Cache hits per request"),
     "Escalated": st.column_config.NumberColumn(
-        format="localized", help="Requests whose answer was refused (error kind refused or validation) and that "
-                                 "another model then answered"),
+        format="localized",
+        help="Requests whose answer was refused (error kind refused or validation) and that "
+        "another model then answered",
+    ),
     "Escalation %": st.column_config.NumberColumn(format="%.1f%%", help="Escalated requests per request"),
     "Cost $": st.column_config.NumberColumn(format="$%.4f", help="Every call, known prices only"),
-    "Baseline model": st.column_config.TextColumn(help="The task's strongest model: the most expensive priced "
-                                                       "model of its own list"),
+    "Baseline model": st.column_config.TextColumn(
+        help="The task's strongest model: the most expensive priced model of its own list"
+    ),
     "Baseline $": st.column_config.NumberColumn(
-        format="$%.4f", help="The answers' tokens at the baseline model's prices, one call each"),
+        format="$%.4f", help="The answers' tokens at the baseline model's prices, one call each"
+    ),
     "vs baseline %": st.column_config.NumberColumn(
-        format="%+.1f%%", help="Cost against the baseline: negative is cheaper"),
+        format="%+.1f%%", help="Cost against the baseline: negative is cheaper"
+    ),
     "Saved $": st.column_config.NumberColumn(
-        format="$%.4f", help="saved_usd added up: each answer against the task's first model, each cache hit its "
-                             "original answer's cost"),
+        format="$%.4f",
+        help="saved_usd added up: each answer against the task's first model, each cache hit its "
+        "original answer's cost",
+    ),
     "Tier": st.column_config.TextColumn(),
     "Share %": st.column_config.NumberColumn(format="%.1f%%", help="Share of the task's answers"),
     "Unpriced": st.column_config.NumberColumn(
-        format="localized", help="Answers of models without a price: their cost is unknown, not 0"),
+        format="localized", help="Answers of models without a price: their cost is unknown, not 0"
+    ),
 }
 
 
@@ -76,8 +84,12 @@ class SpendData:
 
 
 def baseline(spend: Spend, info: ModelInfo | None) -> float | None:
-    usage = Usage(prompt_tokens=spend.prompt_tokens, completion_tokens=spend.completion_tokens,
-                  total_tokens=spend.prompt_tokens + spend.completion_tokens, cached_tokens=spend.cached_tokens)
+    usage = Usage(
+        prompt_tokens=spend.prompt_tokens,
+        completion_tokens=spend.completion_tokens,
+        total_tokens=spend.prompt_tokens + spend.completion_tokens,
+        cached_tokens=spend.cached_tokens,
+    )
     return cost_usd(info, usage)
 
 
@@ -93,9 +105,17 @@ def load(ctx: PageContext) -> SpendData:
     for task in sorted(set(per_task) | set(requests)):
         spend = per_task.get(task, Spend())
         strongest = registry.strongest(task, catalog)
-        lines.append(TaskLine(task, requests.get(task, 0), spend, escalated.get(task, 0),
-                              escalation_requests.get(task, 0), strongest,
-                              baseline(spend, catalog.get(strongest)) if strongest else None))
+        lines.append(
+            TaskLine(
+                task,
+                requests.get(task, 0),
+                spend,
+                escalated.get(task, 0),
+                escalation_requests.get(task, 0),
+                strongest,
+                baseline(spend, catalog.get(strongest)) if strongest else None,
+            )
+        )
     return SpendData(report, lines, kept, problem, queries.reads_rollups(ctx.conn, ctx.scope))
 
 
@@ -104,21 +124,24 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def task_table(data: SpendData) -> pd.DataFrame:
-    rows = [{
-        "Task": line.task,
-        "Requests": line.requests,
-        "Cost $": line.spend.cost,
-        "Baseline $": line.baseline,
-        "vs baseline %": None if line.versus is None else line.versus * 100,
-        "Saved $": line.spend.saved,
-        "Answered": line.spend.answered,
-        "Cache hits": line.spend.cache_hits,
-        "Cache hit %": _rate(line.spend.cache_hits, line.requests),
-        "Escalated": line.escalated,
-        "Escalation %": _rate(line.escalated, line.escalation_requests),
-        "Unpriced": line.spend.unpriced,
-        "Baseline model": line.strongest or "",
-    } for line in data.tasks]
+    rows = [
+        {
+            "Task": line.task,
+            "Requests": line.requests,
+            "Cost $": line.spend.cost,
+            "Baseline $": line.baseline,
+            "vs baseline %": None if line.versus is None else line.versus * 100,
+            "Saved $": line.spend.saved,
+            "Answered": line.spend.answered,
+            "Cache hits": line.spend.cache_hits,
+            "Cache hit %": _rate(line.spend.cache_hits, line.requests),
+            "Escalated": line.escalated,
+            "Escalation %": _rate(line.escalated, line.escalation_requests),
+            "Unpriced": line.spend.unpriced,
+            "Baseline model": line.strongest or "",
+        }
+        for line in data.tasks
+    ]
     return pd.DataFrame(rows)
 
 
@@ -134,18 +157,25 @@ def tier_table(data: SpendData) -> pd.DataFrame:
     answered: dict[str, int] = {}
     for (task, _), found in data.report.by_tier.items():
         answered[task] = answered.get(task, 0) + found.answered
-    cells = sorted(((task, tier_name(tier), found) for (task, tier), found in data.report.by_tier.items()),
-                   key=lambda cell: (cell[0], _tier_rank(cell[1]), cell[1]))
-    return pd.DataFrame([{
-        "Task": task,
-        "Tier": tier,
-        "Answered": found.answered,
-        "Share %": _rate(found.answered, answered[task]),
-        "Cost $": found.cost,
-        "Saved $": found.saved,
-        "Cache hits": found.cache_hits,
-        "Unpriced": found.unpriced,
-    } for task, tier, found in cells])
+    cells = sorted(
+        ((task, tier_name(tier), found) for (task, tier), found in data.report.by_tier.items()),
+        key=lambda cell: (cell[0], _tier_rank(cell[1]), cell[1]),
+    )
+    return pd.DataFrame(
+        [
+            {
+                "Task": task,
+                "Tier": tier,
+                "Answered": found.answered,
+                "Share %": _rate(found.answered, answered[task]),
+                "Cost $": found.cost,
+                "Saved $": found.saved,
+                "Cache hits": found.cache_hits,
+                "Unpriced": found.unpriced,
+            }
+            for task, tier, found in cells
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,61 +199,92 @@ def headline(data: SpendData) -> Headline:
     total = sum((line.spend for line in data.tasks), Spend())
     compared = [line for line in data.tasks if line.baseline is not None and not line.spend.unpriced]
     return Headline(
-        requests=sum(line.requests for line in data.tasks), cost=total.cost,
+        requests=sum(line.requests for line in data.tasks),
+        cost=total.cost,
         baseline=sum(line.baseline or 0.0 for line in compared) if compared else None,
-        compared_cost=sum(line.spend.cost for line in compared), saved=total.saved, cache_saved=total.cache_saved,
-        cache_hits=total.cache_hits, escalated=sum(line.escalated for line in data.tasks),
-        escalation_requests=sum(line.escalation_requests for line in data.tasks))
+        compared_cost=sum(line.spend.cost for line in compared),
+        saved=total.saved,
+        cache_saved=total.cache_saved,
+        cache_hits=total.cache_hits,
+        escalated=sum(line.escalated for line in data.tasks),
+        escalation_requests=sum(line.escalation_requests for line in data.tasks),
+    )
 
 
 def _metrics(top: Headline) -> None:
     cols = st.columns(3)
     cols[0].metric("Cost", fmt.usd(top.cost), help="Every call in the range, at known prices.")
-    cols[1].metric("Single-model baseline", fmt.usd(top.baseline),
-                   None if top.versus is None else f"{top.versus * 100:+.1f}% cost against it", delta_color="inverse",
-                   help="Each answered request's tokens at its task's strongest model's prices, one call each; "
-                        "tasks whose cost or baseline is incomplete (a model without a price) are left out of the "
-                        "comparison.")
-    cols[2].metric("Saved", fmt.usd(top.saved), f"{fmt.usd(top.cache_saved)} by the cache", delta_color="off",
-                   help="saved_usd added up: each answer against its task's first model for the same tokens, each "
-                        "cache hit its original answer's cost.")
+    cols[1].metric(
+        "Single-model baseline",
+        fmt.usd(top.baseline),
+        None if top.versus is None else f"{top.versus * 100:+.1f}% cost against it",
+        delta_color="inverse",
+        help="Each answered request's tokens at its task's strongest model's prices, one call each; "
+        "tasks whose cost or baseline is incomplete (a model without a price) are left out of the "
+        "comparison.",
+    )
+    cols[2].metric(
+        "Saved",
+        fmt.usd(top.saved),
+        f"{fmt.usd(top.cache_saved)} by the cache",
+        delta_color="off",
+        help="saved_usd added up: each answer against its task's first model for the same tokens, each "
+        "cache hit its original answer's cost.",
+    )
     cols = st.columns(3)
     cols[0].metric("Requests", fmt.count(top.requests))
-    cols[1].metric("Escalation rate", fmt.pct(top.escalated / top.escalation_requests
-                                              if top.escalation_requests else None),
-                   help="Requests whose answer was refused (error kind refused: the cascade; validation: the "
-                        "caller's checks) and that another model then answered.")
-    cols[2].metric("Cache hit rate", fmt.pct(top.cache_hits / top.requests if top.requests else None),
-                   help="Requests answered from the response cache.")
+    cols[1].metric(
+        "Escalation rate",
+        fmt.pct(top.escalated / top.escalation_requests if top.escalation_requests else None),
+        help="Requests whose answer was refused (error kind refused: the cascade; validation: the "
+        "caller's checks) and that another model then answered.",
+    )
+    cols[2].metric(
+        "Cache hit rate",
+        fmt.pct(top.cache_hits / top.requests if top.requests else None),
+        help="Requests answered from the response cache.",
+    )
 
 
 def render(ctx: PageContext) -> None:
     st.header("Spend")
     data = load(ctx)
-    st.caption(f"{fmt.plain(ctx.window.label)}. The baseline prices each answered request's tokens at its task's "
-               "strongest model (the most expensive priced model of its own list in MODEL_REGISTRY, as it is now), "
-               "one call each; cache hits are not in it, their saving is in Saved.")
+    st.caption(
+        f"{fmt.plain(ctx.window.label)}. The baseline prices each answered request's tokens at its task's "
+        "strongest model (the most expensive priced model of its own list in MODEL_REGISTRY, as it is now), "
+        "one call each; cache hits are not in it, their saving is in Saved."
+    )
     if data.catalog_problem:
         st.warning(f"MODEL_CATALOG_FILE is left out, the shipped prices are used: {fmt.plain(data.catalog_problem)}")
     if data.rolled:
-        st.caption(fmt.plain(f"{queries.ROLLUPS_NOTE} The rollups keep neither the tier (those hours show as "
-                             f"'{NOT_KEPT}') nor the cached tokens (the baseline prices them in full)."))
+        st.caption(
+            fmt.plain(
+                f"{queries.ROLLUPS_NOTE} The rollups keep neither the tier (those hours show as "
+                f"'{NOT_KEPT}') nor the cached tokens (the baseline prices them in full)."
+            )
+        )
     if not data.report.saved_known:
-        st.caption("The rollups of this store do not keep saved_usd yet (routers of this version add it): "
-                   "Saved leaves those hours out.")
+        st.caption(
+            "The rollups of this store do not keep saved_usd yet (routers of this version add it): "
+            "Saved leaves those hours out."
+        )
     if not data.tasks:
         st.info("No requests in this range.")
         return
     _metrics(headline(data))
     if data.escalation_scope.start != ctx.scope.start:
-        st.caption(f"Escalations are counted from the raw rows, kept from "
-                   f"{fmt.plain(fmt.when(data.escalation_scope.start))}.")
+        st.caption(
+            f"Escalations are counted from the raw rows, kept from {fmt.plain(fmt.when(data.escalation_scope.start))}."
+        )
 
     st.subheader("Per task")
-    st.dataframe(task_table(data), hide_index=True, column_config=COLUMNS, key="spend_tasks_table",
-                 placeholder=fmt.DASH)
-    st.caption("vs baseline shows – when the task's strongest model has no price, or some of its answers came from "
-               "models without one.")
+    st.dataframe(
+        task_table(data), hide_index=True, column_config=COLUMNS, key="spend_tasks_table", placeholder=fmt.DASH
+    )
+    st.caption(
+        "vs baseline shows – when the task's strongest model has no price, or some of its answers came from "
+        "models without one."
+    )
 
     st.subheader("Per task and tier")
     tiers = tier_table(data)

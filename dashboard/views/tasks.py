@@ -31,13 +31,23 @@ class TasksData:
     rolled: bool  # most of the range comes from the rollups
 
 
-PRECEDENCE = ("Precedence, highest first: a runtime force override for the task, one for every task, FORCE_MODEL, "
-              "a runtime default override for the task, DEFAULT_<TASK>_MODEL, the registry. Runtime overrides are "
-              "in the database and reach every router within MODEL_STATUS_REFRESH_SECONDS; FORCE_MODEL and "
-              "DEFAULT_<TASK>_MODEL are each process's own environment, shown here as this dashboard's.")
+PRECEDENCE = (
+    "Precedence, highest first: a runtime force override for the task, one for every task, FORCE_MODEL, "
+    "a runtime default override for the task, DEFAULT_<TASK>_MODEL, the registry. Runtime overrides are "
+    "in the database and reach every router within MODEL_STATUS_REFRESH_SECONDS; FORCE_MODEL and "
+    "DEFAULT_<TASK>_MODEL are each process's own environment, shown here as this dashboard's."
+)
 AUDIT_ROWS = 100
-AUDIT_NAMES = {"at": "UTC", "who": "Who", "action": "Action", "target": "Model", "task": "Task", "reason": "Why",
-               "via": "Via", "detail": "Detail"}
+AUDIT_NAMES = {
+    "at": "UTC",
+    "who": "Who",
+    "action": "Action",
+    "target": "Model",
+    "task": "Task",
+    "reason": "Why",
+    "via": "Via",
+    "detail": "Detail",
+}
 
 
 def _positions(chains: list[TaskChains]) -> int:
@@ -54,9 +64,17 @@ def load(ctx: PageContext) -> TasksData:
         chains = [tc for tc in chains if tc.task.partition(":")[0] in ctx.scope.tasks]
     force, defaults = registry.overrides(settings) if settings else (None, {})
     positions = _positions(chains)
-    return TasksData(chains, problem, force, defaults, positions,
-                     queries.task_depths(ctx.conn, ctx.scope, positions), runtime,
-                     read_audit(ctx.db_path, AUDIT_ROWS), queries.reads_rollups(ctx.conn, ctx.scope))
+    return TasksData(
+        chains,
+        problem,
+        force,
+        defaults,
+        positions,
+        queries.task_depths(ctx.conn, ctx.scope, positions),
+        runtime,
+        read_audit(ctx.db_path, AUDIT_ROWS),
+        queries.reads_rollups(ctx.conn, ctx.scope),
+    )
 
 
 def _ordinal(n: int) -> str:
@@ -85,16 +103,26 @@ def chain_table(data: TasksData) -> pd.DataFrame:
     def show(chain: Chain | None, now: bool = False) -> str:
         if chain is None:
             return ""
-        return " → ".join(c.model + (" (fallback)" if c.is_fallback else "")
-                          + (" (disabled: skipped)" if now and c.model in disabled else "") for c in chain.candidates)
+        return " → ".join(
+            c.model
+            + (" (fallback)" if c.is_fallback else "")
+            + (" (disabled: skipped)" if now and c.model in disabled else "")
+            for c in chain.candidates
+        )
 
-    return pd.DataFrame([
-        {"Task": tc.task, "Effective now": show(tc.effective, True),
-         "Because of": (tc.effective.override_source or "") if tc.effective else "",
-         "Changed": "yes" if tc.problem is None and show(tc.configured) != show(tc.effective, True) else "",
-         "Configured chain": show(tc.configured), "Problem": tc.problem or ""}
-        for tc in data.chains
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "Task": tc.task,
+                "Effective now": show(tc.effective, True),
+                "Because of": (tc.effective.override_source or "") if tc.effective else "",
+                "Changed": "yes" if tc.problem is None and show(tc.configured) != show(tc.effective, True) else "",
+                "Configured chain": show(tc.configured),
+                "Problem": tc.problem or "",
+            }
+            for tc in data.chains
+        ]
+    )
 
 
 def _banners(data: TasksData) -> None:
@@ -103,31 +131,60 @@ def _banners(data: TasksData) -> None:
     every_task = next((o for o in forces if o.task is None), None)
     for o in forces:
         scope = fmt.plain(o.task) if o.task else "every task"
-        st.error(f"**{fmt.plain(o.source)}** is active: {scope} calls **{fmt.plain(o.model)}** only, "
-                 f"with no fallback. {fmt.plain(o.describe())}.", icon="🚨")
+        st.error(
+            f"**{fmt.plain(o.source)}** is active: {scope} calls **{fmt.plain(o.model)}** only, "
+            f"with no fallback. {fmt.plain(o.describe())}.",
+            icon="🚨",
+        )
     if data.force_model:
         above = " A runtime force override takes precedence now." if every_task else ""
-        st.error(f"FORCE_MODEL is set in this dashboard's environment: every task calls "
-                 f"**{fmt.plain(data.force_model)}** only, with no fallback.{above}", icon="🚨")
+        st.error(
+            f"FORCE_MODEL is set in this dashboard's environment: every task calls "
+            f"**{fmt.plain(data.force_model)}** only, with no fallback.{above}",
+            icon="🚨",
+        )
     forced_everywhere = bool(every_task or data.force_model)
     for o in data.runtime:
         if o.kind == DEFAULT:
             won = " It has no effect while a force override or FORCE_MODEL is set." if forced_everywhere else ""
-            st.warning(f"**{fmt.plain(o.source)}** is active: **{fmt.plain(o.model)}** goes first for "
-                       f"{fmt.plain(o.task)}. {fmt.plain(o.describe())}.{won}", icon="⚠️")
+            st.warning(
+                f"**{fmt.plain(o.source)}** is active: **{fmt.plain(o.model)}** goes first for "
+                f"{fmt.plain(o.task)}. {fmt.plain(o.describe())}.{won}",
+                icon="⚠️",
+            )
         elif o.kind == DISABLE:
-            st.warning(f"**{fmt.plain(o.source)}** is active: **{fmt.plain(o.model)}** is out of rotation "
-                       f"(every router skips it). {fmt.plain(o.describe())}.", icon="⚠️")
+            st.warning(
+                f"**{fmt.plain(o.source)}** is active: **{fmt.plain(o.model)}** is out of rotation "
+                f"(every router skips it). {fmt.plain(o.describe())}.",
+                icon="⚠️",
+            )
     for name, model in data.defaults.items():
         won = " It has no effect while a force override or FORCE_MODEL is set." if forced_everywhere else ""
-        st.warning(f"{fmt.plain(name)} is set in this dashboard's environment: **{fmt.plain(model)}** goes first in "
-                   f"its task's chain unless a runtime default override for the task is set.{won}", icon="⚠️")
+        st.warning(
+            f"{fmt.plain(name)} is set in this dashboard's environment: **{fmt.plain(model)}** goes first in "
+            f"its task's chain unless a runtime default override for the task is set.{won}",
+            icon="⚠️",
+        )
     if data.runtime:
-        st.dataframe(pd.DataFrame([{
-            "Override": o.source, "Task": o.task or ("every task" if o.kind == FORCE else ""), "Model": o.model,
-            "Set by": o.set_by, "Set at": fmt.when(o.set_at), "Expires": fmt.when(o.expires_at) if o.expires_at
-            else "when cleared", "Why": o.reason, "Undo with": undo_command(o)} for o in data.runtime]),
-            hide_index=True, key="overrides_table")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "Override": o.source,
+                        "Task": o.task or ("every task" if o.kind == FORCE else ""),
+                        "Model": o.model,
+                        "Set by": o.set_by,
+                        "Set at": fmt.when(o.set_at),
+                        "Expires": fmt.when(o.expires_at) if o.expires_at else "when cleared",
+                        "Why": o.reason,
+                        "Undo with": undo_command(o),
+                    }
+                    for o in data.runtime
+                ]
+            ),
+            hide_index=True,
+            key="overrides_table",
+        )
     if data.runtime or data.force_model or data.defaults:
         st.caption(fmt.plain(PRECEDENCE))
 
@@ -148,8 +205,13 @@ def _changes(data: TasksData) -> None:
         return
     frame = pd.DataFrame(data.audit, columns=list(AUDIT_NAMES))
     frame["at"] = frame["at"].str.replace("T", " ").str.rstrip("Z")
-    st.dataframe(frame.rename(columns=AUDIT_NAMES), hide_index=True, key="audit_table", placeholder=fmt.DASH,
-                 column_config={"Detail": st.column_config.TextColumn(width="large")})
+    st.dataframe(
+        frame.rename(columns=AUDIT_NAMES),
+        hide_index=True,
+        key="audit_table",
+        placeholder=fmt.DASH,
+        column_config={"Detail": st.column_config.TextColumn(width="large")},
+    )
 
 
 def render(ctx: PageContext) -> None:
@@ -168,12 +230,19 @@ def render(ctx: PageContext) -> None:
     else:
         st.dataframe(chains, hide_index=True, key="chains_table")
     _changes(data)
-    admin.render(ctx.db_path, ctx.settings, data.runtime, sorted(registry.registry_models()),
-                 sorted(t for t in registry.registry_tasks() if t != "fallback"))
+    admin.render(
+        ctx.db_path,
+        ctx.settings,
+        data.runtime,
+        sorted(registry.registry_models()),
+        sorted(t for t in registry.registry_tasks() if t != "fallback"),
+    )
 
     st.subheader("Fallback depth")
-    st.caption(f"{fmt.plain(ctx.window.label)}. Which position in the chain answered, as a share of the answered "
-               "requests; skipped positions count, as the router walks past them.")
+    st.caption(
+        f"{fmt.plain(ctx.window.label)}. Which position in the chain answered, as a share of the answered "
+        "requests; skipped positions count, as the router walks past them."
+    )
     if data.rolled:
         st.caption(fmt.plain(queries.ROLLUPS_NOTE))
     depth = depth_table(data)

@@ -140,8 +140,9 @@ class PgConnection:
         return bool(self.raw.closed)
 
 
-def connect(target: PostgresTarget, *, read_only: bool = False, application: str = "taskrouter",
-            quick: bool = False) -> PgConnection:
+def connect(
+    target: PostgresTarget, *, read_only: bool = False, application: str = "taskrouter", quick: bool = False
+) -> PgConnection:
     """Raises StoreProblem only. TCP keepalives and a user timeout on every connection: a server that vanishes
     without closing the socket (a partition, a host gone) is noticed in seconds, not at TCP's retransmission
     limit of a quarter of an hour. `quick`: a connection used on a router's event loop (the budget's
@@ -153,9 +154,17 @@ def connect(target: PostgresTarget, *, read_only: bool = False, application: str
         _NumberLoader = _number_loader()
     timeout_ms = QUICK_TIMEOUT_MS if quick else USER_TIMEOUT_MS
     try:
-        raw = psycopg.connect(target.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                              application_name=application, keepalives=1, keepalives_idle=5, keepalives_interval=2,
-                              keepalives_count=3, tcp_user_timeout=timeout_ms)
+        raw = psycopg.connect(
+            target.url,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            application_name=application,
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            tcp_user_timeout=timeout_ms,
+        )
         raw.adapters.register_loader("numeric", _NumberLoader)
         if quick:
             raw.execute(f"SET statement_timeout = {QUICK_TIMEOUT_MS}")
@@ -187,26 +196,49 @@ def as_problem(target: PostgresTarget, exc: BaseException) -> StoreProblem:
     text = _without_secret(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, target)
     lowered = text.lower()
     where = target.label
-    if "password authentication failed" in lowered or "no password supplied" in lowered or (
-            "role" in lowered and "does not exist" in lowered):
-        return StoreProblem(where, f"the server refused the login ({text})",
-                            "Check the user and password in ATTEMPTS_DB_URL (README: PostgreSQL, roles and grants)")
+    if (
+        "password authentication failed" in lowered
+        or "no password supplied" in lowered
+        or ("role" in lowered and "does not exist" in lowered)
+    ):
+        return StoreProblem(
+            where,
+            f"the server refused the login ({text})",
+            "Check the user and password in ATTEMPTS_DB_URL (README: PostgreSQL, roles and grants)",
+        )
     if "database" in lowered and "does not exist" in lowered:
-        return StoreProblem(where, f"the database does not exist ({text})",
-                            "Create it (createdb) or name an existing one in ATTEMPTS_DB_URL")
+        return StoreProblem(
+            where,
+            f"the database does not exist ({text})",
+            "Create it (createdb) or name an existing one in ATTEMPTS_DB_URL",
+        )
     if "permission denied" in lowered or "must be owner" in lowered:
-        return StoreProblem(where, f"the role lacks a privilege ({text})",
-                            "Grant the role what README's 'PostgreSQL: roles and grants' lists")
+        return StoreProblem(
+            where,
+            f"the role lacks a privilege ({text})",
+            "Grant the role what README's 'PostgreSQL: roles and grants' lists",
+        )
     if "read-only" in lowered or "read only" in lowered:
-        return StoreProblem(where, f"the server takes no writes ({text})",
-                            "Point ATTEMPTS_DB_URL at the primary, not a replica")
-    if "connection" in lowered or "could not" in lowered or "timeout" in lowered or "terminat" in lowered \
-            or "server closed" in lowered or "shutting down" in lowered or "starting up" in lowered:
-        return StoreProblem(where, f"the server cannot be reached ({text})",
-                            "Rows wait in memory and are written once it answers; check that it runs and that "
-                            "ATTEMPTS_DB_URL names it")
-    return StoreProblem(where, f"it cannot be used ({type(exc).__name__}: {text})",
-                        "Check ATTEMPTS_DB_URL and the server's log")
+        return StoreProblem(
+            where, f"the server takes no writes ({text})", "Point ATTEMPTS_DB_URL at the primary, not a replica"
+        )
+    if (
+        "connection" in lowered
+        or "could not" in lowered
+        or "timeout" in lowered
+        or "terminat" in lowered
+        or "server closed" in lowered
+        or "shutting down" in lowered
+        or "starting up" in lowered
+    ):
+        return StoreProblem(
+            where,
+            f"the server cannot be reached ({text})",
+            "Rows wait in memory and are written once it answers; check that it runs and that ATTEMPTS_DB_URL names it",
+        )
+    return StoreProblem(
+        where, f"it cannot be used ({type(exc).__name__}: {text})", "Check ATTEMPTS_DB_URL and the server's log"
+    )
 
 
 def _without_secret(text: str, target: PostgresTarget) -> str:

@@ -35,23 +35,28 @@ class PostgresDialect:
         hour at most). The server keeps an index per day's partition, and without it each lookup would descend
         every day's; with it the server prunes all but those days."""
         day = f"CAST(SUBSTR({row}.created_at, 1, 10) AS date)"
-        return (f" AND {other}.created_at >= to_char({day} - 1, 'YYYY-MM-DD')"
-                f" AND {other}.created_at < to_char({day} + 2, 'YYYY-MM-DD')")
+        return (
+            f" AND {other}.created_at >= to_char({day} - 1, 'YYYY-MM-DD')"
+            f" AND {other}.created_at < to_char({day} + 2, 'YYYY-MM-DD')"
+        )
 
     @staticmethod
     def attempt_columns(conn: Any) -> frozenset[str]:
         # The catalog rather than information_schema: one indexed read, and to_regclass resolves `attempts` on the
         # search path exactly as the dashboard's own statements do.
-        rows = conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('attempts') "
-                            "AND attnum > 0 AND NOT attisdropped")
+        rows = conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('attempts') "
+            "AND attnum > 0 AND NOT attisdropped"
+        )
         return frozenset(r[0] for r in rows)
 
     @staticmethod
     def missing_table(exc: BaseException) -> bool:
         return getattr(exc, "sqlstate", None) == _UNDEFINED_TABLE
 
-    def rollup_step(self, conn: PgConnection, closed: str, max_hours: int,
-                    now: datetime) -> tuple[int, int, int] | None:
+    def rollup_step(
+        self, conn: PgConnection, closed: str, max_hours: int, now: datetime
+    ) -> tuple[int, int, int] | None:
         # Ids are handed out at insert, not in commit order: the step first waits for them to settle.
         return step(conn, closed, max_hours, now, whole_ms=self.whole_ms)
 

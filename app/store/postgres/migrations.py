@@ -57,8 +57,10 @@ def migrate(conn: PgConnection) -> list[str]:
                 continue
             with conn:
                 fn(conn)
-                conn.execute(f"INSERT INTO {_APPLIED} (name, applied_at) VALUES (?, ?)",
-                             (fn.__name__, datetime.now(UTC).isoformat()))
+                conn.execute(
+                    f"INSERT INTO {_APPLIED} (name, applied_at) VALUES (?, ?)",
+                    (fn.__name__, datetime.now(UTC).isoformat()),
+                )
             names.append(fn.__name__)
         return names
     finally:
@@ -71,10 +73,12 @@ def partition_name(day: date) -> str:
 
 def daily_partitions(conn: PgConnection) -> list[tuple[str, date]]:
     """(name, day) of each daily partition of `attempts`, oldest first (the default partition left out)."""
-    rows = conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'attempts' "
-                        "AND c.relname LIKE 'attempts\\_2%' ORDER BY 1").fetchall()
-    return [(r[0], datetime.strptime(r[0][len("attempts_"):], "%Y%m%d").date()) for r in rows]
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'attempts' "
+        "AND c.relname LIKE 'attempts\\_2%' ORDER BY 1"
+    ).fetchall()
+    return [(r[0], datetime.strptime(r[0][len("attempts_") :], "%Y%m%d").date()) for r in rows]
 
 
 def ensure_partitions(conn: PgConnection, today: date, ahead: int = 2) -> None:
@@ -93,8 +97,10 @@ def ensure_partitions(conn: PgConnection, today: date, ahead: int = 2) -> None:
     try:
         for day in missing:
             try:
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF attempts FOR VALUES "
-                             f"FROM ('{day.isoformat()}') TO ('{(day + timedelta(days=1)).isoformat()}')")
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF attempts FOR VALUES "
+                    f"FROM ('{day.isoformat()}') TO ('{(day + timedelta(days=1)).isoformat()}')"
+                )
             except psycopg.errors.CheckViolation:
                 # The default partition already holds rows of that day (a writer that ran past the days it had
                 # made): they stay there, where retention deletes them by date like any other.
@@ -123,10 +129,15 @@ def p001_attempts(conn: PgConnection) -> None:
             first_token_ms double precision, override_source text
         ) PARTITION BY RANGE (created_at)""")
     conn.execute("CREATE TABLE IF NOT EXISTS attempts_default PARTITION OF attempts DEFAULT")
-    for name, columns in (("id", "id"), ("created_at", "created_at"), ("model_created_at", "model, created_at"),
-                          ("task_type_created_at", "task_type, created_at"), ("request_id", "request_id"),
-                          ("outcome_created_at", "outcome, created_at"),
-                          ("error_kind_created_at", "error_kind, created_at")):
+    for name, columns in (
+        ("id", "id"),
+        ("created_at", "created_at"),
+        ("model_created_at", "model, created_at"),
+        ("task_type_created_at", "task_type, created_at"),
+        ("request_id", "request_id"),
+        ("outcome_created_at", "outcome, created_at"),
+        ("error_kind_created_at", "error_kind, created_at"),
+    ):
         conn.execute(f"CREATE INDEX IF NOT EXISTS idx_attempts_{name} ON attempts ({columns})")
 
 
@@ -165,8 +176,10 @@ def p004_notify_state_changes(conn: PgConnection) -> None:
         BEGIN PERFORM pg_notify('{NOTIFY_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$""")
     for table in ("model_status", "overrides"):
         conn.execute(f"DROP TRIGGER IF EXISTS {table}_notify ON {table}")
-        conn.execute(f"CREATE TRIGGER {table}_notify AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                     f"FOR EACH STATEMENT EXECUTE FUNCTION taskrouter_notify_state()")
+        conn.execute(
+            f"CREATE TRIGGER {table}_notify AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION taskrouter_notify_state()"
+        )
 
 
 @migration

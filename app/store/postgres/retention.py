@@ -31,14 +31,24 @@ LOCK_TIMEOUT = "200ms"  # how long a drop waits for its brief lock; writers queu
 
 
 def _size(conn: PgConnection) -> int:
-    row = conn.execute("SELECT COALESCE(SUM(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i "
-                       "WHERE i.inhparent = 'attempts'::regclass").fetchone()
+    row = conn.execute(
+        "SELECT COALESCE(SUM(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i "
+        "WHERE i.inhparent = 'attempts'::regclass"
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
-def prune(open_store: Callable[[], PgConnection], label: str, retention_days: int, *, dry_run: bool = False,
-          now: datetime | None = None, batch_rows: int = BATCH_ROWS, sleep: Callable[[float], None] = time.sleep,
-          clock: Callable[[], float] = time.perf_counter) -> PruneReport:
+def prune(
+    open_store: Callable[[], PgConnection],
+    label: str,
+    retention_days: int,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    batch_rows: int = BATCH_ROWS,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.perf_counter,
+) -> PruneReport:
     """`prune` for PostgreSQL (see the module docstring), on a connection `open_store` opens migrated. `label`: how
     the report names the store. Raises ValueError for a bad `retention_days`, StoreProblem for a server that
     cannot be used."""
@@ -56,22 +66,43 @@ def prune(open_store: Callable[[], PgConnection], label: str, retention_days: in
         # The day the limit falls in: its older rows go row by row (the default partition's too, below).
         split = [name for name, day in partitions if day.isoformat() < limit < (day + timedelta(days=1)).isoformat()]
         if dry_run:
-            counted = conn.execute("SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM attempts "
-                                   "WHERE created_at < ?", (limit,)).fetchone()
+            counted = conn.execute(
+                "SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM attempts WHERE created_at < ?", (limit,)
+            ).fetchone()
             kept = conn.execute("SELECT MIN(created_at) FROM attempts WHERE created_at >= ?", (limit,)).fetchone()
             freed = sum(_relation_size(conn, name) for name, _ in doomed)
-            return PruneReport(label, True, retention_days, cutoff, int(counted[0]), counted[1],
-                               counted[2], kept[0], rolled.hours, rolled.through_hour, 0, 0.0, size_before,
-                               size_before - freed, freed, freed, "partitions")
+            return PruneReport(
+                label,
+                True,
+                retention_days,
+                cutoff,
+                int(counted[0]),
+                counted[1],
+                counted[2],
+                kept[0],
+                rolled.hours,
+                rolled.through_hour,
+                0,
+                0.0,
+                size_before,
+                size_before - freed,
+                freed,
+                freed,
+                "partitions",
+            )
         if limit:
             with conn:  # said before the first drop: from then on, readers take those hours from the rollups
-                conn.execute("UPDATE rollup_state SET pruned_before = ? WHERE name = ? AND "
-                             "(pruned_before IS NULL OR pruned_before < ?)", (limit[:13], STATE, limit[:13]))
+                conn.execute(
+                    "UPDATE rollup_state SET pruned_before = ? WHERE name = ? AND "
+                    "(pruned_before IS NULL OR pruned_before < ?)",
+                    (limit[:13], STATE, limit[:13]),
+                )
         removed, first, last, batches, longest = 0, None, None, 0, 0.0
         for name, _day in doomed:
             started = clock()
             count, low, high, top = conn.execute(
-                f"SELECT COUNT(*), MIN(created_at), MAX(created_at), MAX(id) FROM {name}").fetchone()
+                f"SELECT COUNT(*), MIN(created_at), MAX(created_at), MAX(id) FROM {name}"
+            ).fetchone()
             if top is not None and top > max_id:  # a row the rollups have not seen: keep the day for now
                 logger.warning("prune: %s holds rows newer than the rollups; kept until the next prune", name)
                 continue
@@ -88,9 +119,25 @@ def prune(open_store: Callable[[], PgConnection], label: str, retention_days: in
             last = max(x for x in (last, high) if x) if (last or high) else None
         oldest = conn.execute("SELECT MIN(created_at) FROM attempts").fetchone()[0]
         size_after = _size(conn)
-        return PruneReport(label, False, retention_days, cutoff, removed, first, last,
-                           oldest, rolled.hours, rolled.through_hour, batches, longest * 1000, size_before, size_after,
-                           max(size_before - size_after, 0), max(size_before - size_after, 0), "partitions")
+        return PruneReport(
+            label,
+            False,
+            retention_days,
+            cutoff,
+            removed,
+            first,
+            last,
+            oldest,
+            rolled.hours,
+            rolled.through_hour,
+            batches,
+            longest * 1000,
+            size_before,
+            size_after,
+            max(size_before - size_after, 0),
+            max(size_before - size_after, 0),
+            "partitions",
+        )
     finally:
         conn.close()
 
@@ -117,9 +164,15 @@ def _relation_size(conn: PgConnection, name: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _delete_rows(conn: PgConnection, table: str, limit: str, max_id: int, batch_rows: int,
-                 sleep: Callable[[float], None],
-                 clock: Callable[[], float]) -> tuple[int, str | None, str | None, int, float]:
+def _delete_rows(
+    conn: PgConnection,
+    table: str,
+    limit: str,
+    max_id: int,
+    batch_rows: int,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> tuple[int, str | None, str | None, int, float]:
     """The rows of one partition older than `limit` that the rollups hold, in batches: (rows, first and last
     created_at, batches, longest s)."""
     removed = batches = 0
@@ -129,7 +182,9 @@ def _delete_rows(conn: PgConnection, table: str, limit: str, max_id: int, batch_
         started = clock()
         rows = conn.execute(
             f"DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE created_at < ? "
-            "AND id <= ? LIMIT ?) RETURNING created_at", (limit, max_id, batch_rows)).fetchall()
+            "AND id <= ? LIMIT ?) RETURNING created_at",
+            (limit, max_id, batch_rows),
+        ).fetchall()
         if not rows:
             return removed, first, last, batches, longest
         longest = max(longest, clock() - started)

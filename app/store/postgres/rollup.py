@@ -30,8 +30,9 @@ def settled_id(conn: PgConnection) -> int:
     return int(row[0]) if row is not None and row[1] else 0
 
 
-def step(conn: PgConnection, closed: str, max_hours: int, now: datetime, *,
-         whole_ms: Callable[[str], str]) -> tuple[int, int, int] | None:
+def step(
+    conn: PgConnection, closed: str, max_hours: int, now: datetime, *, whole_ms: Callable[[str], str]
+) -> tuple[int, int, int] | None:
     """`rollup`'s step on PostgreSQL: the rows up to the settled id, read in one repeatable-read snapshot, then
     written under an advisory lock shared by every host."""
     groups: dict[Key, Group] = {}
@@ -43,10 +44,20 @@ def step(conn: PgConnection, closed: str, max_hours: int, now: datetime, *,
         if span is None:
             return None
         start, end, late_due = span
-        rows = aggregate(conn, "created_at >= ? AND created_at < ? AND id <= ?", (start, end, newest), groups,
-                         whole_ms=whole_ms) if start < end else 0
-        late = aggregate(conn, "id > ? AND id <= ? AND created_at < ?", (max_id, newest, through), groups,
-                         whole_ms=whole_ms) if late_due else 0
+        rows = (
+            aggregate(
+                conn, "created_at >= ? AND created_at < ? AND id <= ?", (start, end, newest), groups, whole_ms=whole_ms
+            )
+            if start < end
+            else 0
+        )
+        late = (
+            aggregate(
+                conn, "id > ? AND id <= ? AND created_at < ?", (max_id, newest, through), groups, whole_ms=whole_ms
+            )
+            if late_due
+            else 0
+        )
     with conn:
         conn.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
         if tuple(read_state(conn)) != (through, max_id):

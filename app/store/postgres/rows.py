@@ -18,13 +18,17 @@ from app.store.rows import UPSERT_STATUS, AttemptRow, CacheEntry, CacheHit, Mode
 
 _COLUMNS = ", ".join(AttemptRow._fields)
 _FLAGS = [AttemptRow._fields.index(name) for name in ("is_fallback", "forced", "hedged")]
-_TEXTS = [i for i, name in enumerate(AttemptRow._fields)
-          if getattr(AttemptRow.__annotations__[name], "__forward_arg__", None) in ("str", "str | None")]
+_TEXTS = [
+    i
+    for i, name in enumerate(AttemptRow._fields)
+    if getattr(AttemptRow.__annotations__[name], "__forward_arg__", None) in ("str", "str | None")
+]
 _SAME_ATTEMPT = ("request_id", "attempt", "retry", "model", "created_at")
 
 
-def write_rows(conn: PgConnection, items: Iterable[object], *, skip_known: bool = False,
-                  costs_reserved: bool = False) -> int:
+def write_rows(
+    conn: PgConnection, items: Iterable[object], *, skip_known: bool = False, costs_reserved: bool = False
+) -> int:
     """Write the rows among `items` in one transaction; returns the attempts written. `skip_known`: leave out
     attempts already in the table (an import of spilled rows). `costs_reserved`: this process's calls reserve
     their budget, so an attempt's cost also leaves `spend.reserved` (see app.store.rows.Release)."""
@@ -52,11 +56,12 @@ def write_rows(conn: PgConnection, items: Iterable[object], *, skip_known: bool 
             if cost:
                 spent[created_at[:10]] += cost
         for day in sorted(set(spent) | set(released)):
-            conn.execute("INSERT INTO spend (day, spent, reserved) VALUES (?, ?, 0) ON CONFLICT (day) DO UPDATE "
-                         "SET spent = spend.spent + excluded.spent, "
-                         "reserved = GREATEST(spend.reserved - ?, 0)",
-                         (day, spent.get(day, 0.0),
-                          released.get(day, 0.0) + (spent.get(day, 0.0) if costs_reserved else 0.0)))
+            conn.execute(
+                "INSERT INTO spend (day, spent, reserved) VALUES (?, ?, 0) ON CONFLICT (day) DO UPDATE "
+                "SET spent = spend.spent + excluded.spent, "
+                "reserved = GREATEST(spend.reserved - ?, 0)",
+                (day, spent.get(day, 0.0), released.get(day, 0.0) + (spent.get(day, 0.0) if costs_reserved else 0.0)),
+            )
         for status in statuses:
             conn.execute(UPSERT_STATUS, asdict(status))
         if cached:
@@ -88,8 +93,9 @@ def _import(conn: PgConnection, attempts: list[AttemptRow]) -> list[tuple[str, f
     """Through a temporary table, so that one statement skips the attempts already there."""
     if not attempts:
         return []
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_attempts (LIKE attempts INCLUDING DEFAULTS) "
-                 "ON COMMIT DELETE ROWS")
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS import_attempts (LIKE attempts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
     with conn.raw.cursor() as cursor, cursor.copy(f"COPY import_attempts ({_COLUMNS}) FROM STDIN") as copy:
         for row in attempts:
             copy.write_row(_values(row))
@@ -97,6 +103,8 @@ def _import(conn: PgConnection, attempts: list[AttemptRow]) -> list[tuple[str, f
     # DISTINCT ON: a row spilled twice into the same file is one attempt too.
     batch = f"SELECT DISTINCT ON ({', '.join(_SAME_ATTEMPT)}) * FROM import_attempts"
     columns = ", ".join("i." + c for c in AttemptRow._fields)
-    inserted = conn.execute(f"INSERT INTO attempts ({_COLUMNS}) SELECT {columns} FROM ({batch}) i "
-                            f"WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE {same}) RETURNING created_at, cost_usd")
+    inserted = conn.execute(
+        f"INSERT INTO attempts ({_COLUMNS}) SELECT {columns} FROM ({batch}) i "
+        f"WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE {same}) RETURNING created_at, cost_usd"
+    )
     return [(r[0], r[1]) for r in inserted.fetchall()]

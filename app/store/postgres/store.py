@@ -59,8 +59,15 @@ class PostgresStore:
 
         # Everything but a row the server can never take (DataError, IntegrityError) may pass: a server that
         # restarts, fails over to a read-only replica, or lost a grant or a table takes rows again once mended.
-        return (StoreProblem, psycopg.OperationalError, psycopg.InterfaceError, psycopg.InternalError,
-                psycopg.ProgrammingError, psycopg.NotSupportedError, OSError)
+        return (
+            StoreProblem,
+            psycopg.OperationalError,
+            psycopg.InterfaceError,
+            psycopg.InternalError,
+            psycopg.ProgrammingError,
+            psycopg.NotSupportedError,
+            OSError,
+        )
 
     def absolute(self) -> PostgresStore:
         return self
@@ -115,11 +122,26 @@ class PostgresStore:
         finally:
             conn.close()
 
-    def prune(self, retention_days: int, *, dry_run: bool = False, now: datetime | None = None,
-              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter,
-              **tuning: Any) -> PruneReport:
-        return prune(lambda: open_server(self.target).conn, self.label, retention_days, dry_run=dry_run, now=now,
-                     sleep=sleep, clock=clock, **tuning)
+    def prune(
+        self,
+        retention_days: int,
+        *,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+        **tuning: Any,
+    ) -> PruneReport:
+        return prune(
+            lambda: open_server(self.target).conn,
+            self.label,
+            retention_days,
+            dry_run=dry_run,
+            now=now,
+            sleep=sleep,
+            clock=clock,
+            **tuning,
+        )
 
     def vacuum(self) -> tuple[int, int]:
         raise ValueError(f"{self.label} is {self.why_no_vacuum}: there is nothing to vacuum")

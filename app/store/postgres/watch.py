@@ -58,8 +58,11 @@ class StateWatch:
                 what = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
                 if what != self._problem:
                     self._problem = what
-                    logger.warning("store: lost the change feed from %s (%s); marks and overrides are re-read "
-                                   "when it is back", self.target.label, what)
+                    logger.warning(
+                        "store: lost the change feed from %s (%s); marks and overrides are re-read when it is back",
+                        self.target.label,
+                        what,
+                    )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
 

@@ -84,8 +84,9 @@ def _open(path: Path, quick_check: bool, lean: bool) -> Database | SqliteDatabas
         if quick_check:
             verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
             if verdict != "ok":
-                raise StoreProblem(path, f"the file is damaged (SQLite's quick_check: {verdict})",
-                                   _CORRUPT_FIX, corrupt=True)
+                raise StoreProblem(
+                    path, f"the file is damaged (SQLite's quick_check: {verdict})", _CORRUPT_FIX, corrupt=True
+                )
         # Only a file with no table yet takes it (before WAL, which writes the header): pages the retention frees
         # can then be handed back to the disk (PRAGMA incremental_vacuum). An older file keeps its mode until one
         # VACUUM (`taskrouter prune --vacuum`).
@@ -107,8 +108,10 @@ def _open(path: Path, quick_check: bool, lean: bool) -> Database | SqliteDatabas
         raise
 
 
-_CORRUPT_FIX = ("Nothing is written to it: new rows go to the .unwritten.jsonl file beside it. Move the damaged "
-                "file aside (or restore a backup); the next process creates a fresh one and imports those rows")
+_CORRUPT_FIX = (
+    "Nothing is written to it: new rows go to the .unwritten.jsonl file beside it. Move the damaged "
+    "file aside (or restore a backup); the next process creates a fresh one and imports those rows"
+)
 
 
 def _check_path(path: Path) -> None:
@@ -123,12 +126,18 @@ def _check_path(path: Path) -> None:
 def _check_shape(path: Path) -> None:
     """A folder at the path, or a file where one of its folders should be. Reads only."""
     if path.is_dir():
-        raise StoreProblem(path, "this is a folder, not a database file",
-                           "Set ATTEMPTS_DB_PATH to a file path (e.g. taskrouter.db), not a folder")
+        raise StoreProblem(
+            path,
+            "this is a folder, not a database file",
+            "Set ATTEMPTS_DB_PATH to a file path (e.g. taskrouter.db), not a folder",
+        )
     folder = _nearest_existing(path)
     if folder is not None and not folder.is_dir():
-        raise StoreProblem(path, f"{folder} is a file, so no database can be created inside it",
-                           "Set ATTEMPTS_DB_PATH to a path whose folders are folders")
+        raise StoreProblem(
+            path,
+            f"{folder} is a file, so no database can be created inside it",
+            "Set ATTEMPTS_DB_PATH to a path whose folders are folders",
+        )
 
 
 def _nearest_existing(path: Path) -> Path | None:
@@ -148,22 +157,39 @@ def as_problem(path: Path, exc: BaseException) -> StoreProblem:
     lowered = text.lower()
     code = getattr(exc, "errno", None)
     if code == errno.ENOSPC or "disk is full" in lowered or ("disk i/o" in lowered and _disk_full(path)):
-        return StoreProblem(path, f"the disk is full ({text})",
-                            "Free some space; rows wait in memory meanwhile and are written once it succeeds")
-    if code in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in lowered or "read-only" in lowered or (
-            "unable to open" in lowered and not os.access(path.parent, os.W_OK)):
-        return StoreProblem(path, f"no permission to write it or its folder ({text})",
-                            "Give this process write access to the file and its folder (SQLite also writes "
-                            "-wal and -shm files beside it), or set ATTEMPTS_DB_PATH elsewhere")
+        return StoreProblem(
+            path,
+            f"the disk is full ({text})",
+            "Free some space; rows wait in memory meanwhile and are written once it succeeds",
+        )
+    if (
+        code in (errno.EACCES, errno.EPERM, errno.EROFS)
+        or "readonly" in lowered
+        or "read-only" in lowered
+        or ("unable to open" in lowered and not os.access(path.parent, os.W_OK))
+    ):
+        return StoreProblem(
+            path,
+            f"no permission to write it or its folder ({text})",
+            "Give this process write access to the file and its folder (SQLite also writes "
+            "-wal and -shm files beside it), or set ATTEMPTS_DB_PATH elsewhere",
+        )
     if "not a database" in lowered or "malformed" in lowered or "encrypted" in lowered:
-        return StoreProblem(path, f"this is not a SQLite database, or it is damaged ({text})", _CORRUPT_FIX,
-                            corrupt=True)
+        return StoreProblem(
+            path, f"this is not a SQLite database, or it is damaged ({text})", _CORRUPT_FIX, corrupt=True
+        )
     if _is_busy(exc):  # type: ignore[arg-type]
-        return StoreProblem(path, f"another process holds its lock ({text})",
-                            f"Rows wait in memory and are written once the lock is released (each write waits "
-                            f"{BUSY_TIMEOUT_SECONDS:g} s for it)")
-    return StoreProblem(path, f"it cannot be opened ({type(exc).__name__}: {text})",
-                        "Check the path and its permissions, or set ATTEMPTS_DB_PATH elsewhere")
+        return StoreProblem(
+            path,
+            f"another process holds its lock ({text})",
+            f"Rows wait in memory and are written once the lock is released (each write waits "
+            f"{BUSY_TIMEOUT_SECONDS:g} s for it)",
+        )
+    return StoreProblem(
+        path,
+        f"it cannot be opened ({type(exc).__name__}: {text})",
+        "Check the path and its permissions, or set ATTEMPTS_DB_PATH elsewhere",
+    )
 
 
 def _disk_full(path: Path) -> bool:
@@ -184,8 +210,11 @@ def diagnose(path: Path, *, thorough: bool = True) -> str | None:
         if not path.exists():
             folder = _nearest_existing(path)
             if folder is not None and not os.access(folder, os.W_OK):
-                raise StoreProblem(path, f"the file does not exist and {folder} is not writable",
-                                   "Give this process write access to the folder, or set ATTEMPTS_DB_PATH elsewhere")
+                raise StoreProblem(
+                    path,
+                    f"the file does not exist and {folder} is not writable",
+                    "Give this process write access to the folder, or set ATTEMPTS_DB_PATH elsewhere",
+                )
             return None
         if not thorough:
             with path.open("rb") as file:
@@ -209,12 +238,16 @@ def _check_readable(path: Path) -> None:
     try:
         verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
         if verdict != "ok":
-            raise StoreProblem(path, f"the file is damaged (SQLite's quick_check: {verdict})", _CORRUPT_FIX,
-                               corrupt=True)
+            raise StoreProblem(
+                path, f"the file is damaged (SQLite's quick_check: {verdict})", _CORRUPT_FIX, corrupt=True
+            )
         if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-            raise StoreProblem(path, "it is not writable by this user (the file or its folder)",
-                               "Routers need write access to the file and its folder (for the -wal and -shm "
-                               "files); readers such as the dashboard do not")
+            raise StoreProblem(
+                path,
+                "it is not writable by this user (the file or its folder)",
+                "Routers need write access to the file and its folder (for the -wal and -shm "
+                "files); readers such as the dashboard do not",
+            )
     except sqlite3.Error as exc:
         raise as_problem(path, exc) from None
     finally:

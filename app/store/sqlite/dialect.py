@@ -35,8 +35,9 @@ class SqliteDialect:
     def missing_table(exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc)
 
-    def rollup_step(self, conn: sqlite3.Connection, closed: str, max_hours: int,
-                    now: datetime) -> tuple[int, int, int] | None:
+    def rollup_step(
+        self, conn: sqlite3.Connection, closed: str, max_hours: int, now: datetime
+    ) -> tuple[int, int, int] | None:
         return step(conn, closed, max_hours, now, whole_ms=self.whole_ms)
 
     @staticmethod

@@ -37,9 +37,7 @@ def migrate(db: Database) -> list[str]:
         if fn.__name__ in done:
             continue
         fn(db)
-        db.table(_APPLIED).insert(
-            {"name": fn.__name__, "applied_at": datetime.now(UTC).isoformat()}, ignore=True
-        )
+        db.table(_APPLIED).insert({"name": fn.__name__, "applied_at": datetime.now(UTC).isoformat()}, ignore=True)
         applied.append(fn.__name__)
     return applied
 
@@ -148,16 +146,37 @@ def m005_first_token(db: Database) -> None:
 def m006_overrides_and_audit(db: Database) -> None:
     # Runtime overrides (app/store/overrides.py): active while cleared_at is NULL and expires_at is in the future.
     db.table("overrides").create(
-        {"id": int, "kind": str, "task": str, "model": str, "reason": str, "set_by": str, "set_at": str,
-         "expires_at": str, "cleared_at": str, "cleared_by": str},
-        pk="id", if_not_exists=True,
+        {
+            "id": int,
+            "kind": str,
+            "task": str,
+            "model": str,
+            "reason": str,
+            "set_by": str,
+            "set_at": str,
+            "expires_at": str,
+            "cleared_at": str,
+            "cleared_by": str,
+        },
+        pk="id",
+        if_not_exists=True,
     )
     db.table("overrides").create_index(["cleared_at"], if_not_exists=True)
     # Who changed what, when and why: every override set or cleared, every mark cleared by hand.
     db.table("audit").create(
-        {"id": int, "at": str, "who": str, "action": str, "target": str, "task": str, "detail": str, "reason": str,
-         "via": str},
-        pk="id", if_not_exists=True,
+        {
+            "id": int,
+            "at": str,
+            "who": str,
+            "action": str,
+            "target": str,
+            "task": str,
+            "detail": str,
+            "reason": str,
+            "via": str,
+        },
+        pk="id",
+        if_not_exists=True,
     )
     # Where a forced or default model came from: "runtime force #12", "FORCE_MODEL", "DEFAULT_FAST_MODEL"; NULL
     # when the registry's order was followed.

@@ -33,15 +33,15 @@ AUTO_VACUUM = {0: "none", 1: "full", 2: "incremental"}
 
 def _sizes(conn: sqlite3.Connection) -> tuple[int, int, int]:
     """(page size, pages, free pages)."""
-    return tuple(conn.execute(f"PRAGMA {name}").fetchone()[0]
-                 for name in ("page_size", "page_count", "freelist_count"))
+    return tuple(conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_size", "page_count", "freelist_count"))
 
 
 class _Pace:
     """Times each write, checkpoints after it and pauses: the write lock is held one short step at a time."""
 
-    def __init__(self, conn: sqlite3.Connection, pause: float, sleep: Callable[[float], None],
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, pause: float, sleep: Callable[[float], None], clock: Callable[[], float]
+    ) -> None:
         self.conn, self.pause, self.sleep, self.clock = conn, pause, sleep, clock
         self.longest = 0.0
 
@@ -57,10 +57,19 @@ class _Pace:
         return result, took
 
 
-def prune(path: Path, retention_days: int, *, dry_run: bool = False, now: datetime | None = None,
-          batch_rows: int = BATCH_ROWS, batch_seconds: float | None = BATCH_SECONDS, pause: float = PAUSE_SECONDS,
-          sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter,
-          vacuum_pages: int = VACUUM_PAGES) -> PruneReport:
+def prune(
+    path: Path,
+    retention_days: int,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    batch_rows: int = BATCH_ROWS,
+    batch_seconds: float | None = BATCH_SECONDS,
+    pause: float = PAUSE_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.perf_counter,
+    vacuum_pages: int = VACUUM_PAGES,
+) -> PruneReport:
     """Roll up every closed hour, then delete the raw rows from before the cutoff that the rollups hold, in
     batches (the first of `batch_rows`, then halved or doubled to take about `batch_seconds`; None keeps
     `batch_rows`) with `pause` between them, then hand the freed pages back to the disk when the file allows it
@@ -74,15 +83,32 @@ def prune(path: Path, retention_days: int, *, dry_run: bool = False, now: dateti
         mode = AUTO_VACUUM.get(conn.execute("PRAGMA auto_vacuum").fetchone()[0], "none")
         rolled = run_rollup(conn, SQLITE.rollup_step, now=now, dry_run=dry_run)
         if dry_run:
-            count, first, last = conn.execute("SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM attempts "
-                                              "WHERE created_at < ?", (cutoff,)).fetchone()
+            count, first, last = conn.execute(
+                "SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM attempts WHERE created_at < ?", (cutoff,)
+            ).fetchone()
             total = conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
             freed = int((pages - free) * page * count / total) if total else 0
             kept = conn.execute("SELECT MIN(created_at) FROM attempts WHERE created_at >= ?", (cutoff,)).fetchone()[0]
             returned = freed if mode == "incremental" else 0
-            return PruneReport(str(path), True, retention_days, cutoff, count, first, last, kept, rolled.hours,
-                               rolled.through_hour, 0, 0.0, pages * page, pages * page - returned, freed, returned,
-                               mode)
+            return PruneReport(
+                str(path),
+                True,
+                retention_days,
+                cutoff,
+                count,
+                first,
+                last,
+                kept,
+                rolled.hours,
+                rolled.through_hour,
+                0,
+                0.0,
+                pages * page,
+                pages * page - returned,
+                freed,
+                returned,
+                mode,
+            )
         pace = _Pace(conn, pause, sleep, clock)
         free_before = _sizes(conn)[2]  # after the rollup, which may have taken free pages
         removed, first, last, batches = _delete(conn, cutoff, pace, batch_rows, batch_seconds)
@@ -92,9 +118,25 @@ def prune(path: Path, retention_days: int, *, dry_run: bool = False, now: dateti
                 pace.write(lambda: conn.executescript(f"PRAGMA incremental_vacuum({vacuum_pages});"))
         oldest = conn.execute("SELECT MIN(created_at) FROM attempts").fetchone()[0]
         _, pages_after, left = _sizes(conn)
-        return PruneReport(str(path), False, retention_days, cutoff, removed, first, last, oldest, rolled.hours,
-                           rolled.through_hour, batches, pace.longest * 1000, pages * page, pages_after * page,
-                           max(free_after - free_before, 0) * page, max(free_after - left, 0) * page, mode)
+        return PruneReport(
+            str(path),
+            False,
+            retention_days,
+            cutoff,
+            removed,
+            first,
+            last,
+            oldest,
+            rolled.hours,
+            rolled.through_hour,
+            batches,
+            pace.longest * 1000,
+            pages * page,
+            pages_after * page,
+            max(free_after - free_before, 0) * page,
+            max(free_after - left, 0) * page,
+            mode,
+        )
     finally:
         conn.close()
 
@@ -107,22 +149,27 @@ _LOWER_MAX_ID = """UPDATE rollup_state SET max_id = (SELECT COALESCE(MAX(id), 0)
                    WHERE name = ? AND max_id > (SELECT COALESCE(MAX(id), 0) FROM attempts)"""
 
 
-def _delete(conn: sqlite3.Connection, cutoff: str, pace: _Pace, size: int,
-            batch_seconds: float | None) -> tuple[int, str | None, str | None, int]:
+def _delete(
+    conn: sqlite3.Connection, cutoff: str, pace: _Pace, size: int, batch_seconds: float | None
+) -> tuple[int, str | None, str | None, int]:
     """(rows, first and last created_at removed, batches)."""
     through, max_id = read_state(conn)
     if through is None:
         return 0, None, None, 0
     limit = min(cutoff, through)  # only rows the rollups hold: before the rolled-up hours, with an id they saw
     with conn:  # said before the first batch: from then on, readers take those hours from the rollups
-        conn.execute("UPDATE rollup_state SET pruned_before = ? WHERE name = ? AND "
-                     "(pruned_before IS NULL OR pruned_before < ?)", (limit[:13], STATE, limit[:13]))
+        conn.execute(
+            "UPDATE rollup_state SET pruned_before = ? WHERE name = ? AND (pruned_before IS NULL OR pruned_before < ?)",
+            (limit[:13], STATE, limit[:13]),
+        )
 
     def batch() -> list[tuple[int, str]]:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows = conn.execute("SELECT id, created_at FROM attempts WHERE created_at < ? AND id <= ? "
-                                "ORDER BY created_at LIMIT ?", (limit, max_id, size)).fetchall()
+            rows = conn.execute(
+                "SELECT id, created_at FROM attempts WHERE created_at < ? AND id <= ? ORDER BY created_at LIMIT ?",
+                (limit, max_id, size),
+            ).fetchall()
             conn.executemany("DELETE FROM attempts WHERE id = ?", [(r[0],) for r in rows])
             conn.execute(_LOWER_MAX_ID, (STATE,))
             conn.execute("COMMIT")

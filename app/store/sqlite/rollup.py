@@ -10,8 +10,9 @@ from datetime import datetime
 from app.store.rollup import Group, Key, aggregate, hour_start, read_state, step_span, write_step
 
 
-def step(conn: sqlite3.Connection, closed: str, max_hours: int, now: datetime, *,
-         whole_ms: Callable[[str], str]) -> tuple[int, int, int] | None:
+def step(
+    conn: sqlite3.Connection, closed: str, max_hours: int, now: datetime, *, whole_ms: Callable[[str], str]
+) -> tuple[int, int, int] | None:
     """Read up to `max_hours` closed hours and the late rows in one snapshot, then write them under the lock if
     nobody else did meanwhile. (hours, rows, late rows), or None when there is nothing to do."""
     groups: dict[Key, Group] = {}
@@ -23,12 +24,20 @@ def step(conn: sqlite3.Connection, closed: str, max_hours: int, now: datetime, *
         if span is None:
             return None
         start, end, late_due = span
-        rows = aggregate(conn, "created_at >= ? AND created_at < ?", (start, end), groups,
-                         whole_ms=whole_ms) if start < end else 0
+        rows = (
+            aggregate(conn, "created_at >= ? AND created_at < ?", (start, end), groups, whole_ms=whole_ms)
+            if start < end
+            else 0
+        )
         # Rows with an id the last rollup had not seen, for hours it had already done: a spill file imported, a
         # writer held back by a lock. The id range keeps this to the rows written since.
-        late = aggregate(conn, "id > ? AND id <= ? AND created_at < ?", (max_id, newest, through),
-                         groups, whole_ms=whole_ms) if late_due else 0
+        late = (
+            aggregate(
+                conn, "id > ? AND id <= ? AND created_at < ?", (max_id, newest, through), groups, whole_ms=whole_ms
+            )
+            if late_due
+            else 0
+        )
     finally:
         conn.execute("COMMIT")
     conn.execute("BEGIN IMMEDIATE")

@@ -21,9 +21,11 @@ _CACHE_ROWS = frozenset((CacheEntry, CacheHit))
 # A row identical in these columns is the same attempt: importing a file twice (a crash between the import's
 # commit and the file's removal) must not log it twice. request_id is indexed, so each check is one lookup.
 _SAME_ATTEMPT = ("request_id", "attempt", "retry", "model", "created_at")
-_INSERT_IF_NEW = (f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) SELECT {', '.join('?' for _ in AttemptRow._fields)} "
-                  f"WHERE NOT EXISTS (SELECT 1 FROM attempts WHERE "
-                  f"{' AND '.join(f'{c} = ?' for c in _SAME_ATTEMPT)})")
+_INSERT_IF_NEW = (
+    f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) SELECT {', '.join('?' for _ in AttemptRow._fields)} "
+    f"WHERE NOT EXISTS (SELECT 1 FROM attempts WHERE "
+    f"{' AND '.join(f'{c} = ?' for c in _SAME_ATTEMPT)})"
+)
 _SAME_INDEXES = [AttemptRow._fields.index(c) for c in _SAME_ATTEMPT]
 
 
@@ -42,7 +44,8 @@ def _insert_sql(rows: int, lean: bool = False) -> str:
     if sql is None:
         columns, placeholders = (_LEAN_COLUMNS, _LEAN_PLACEHOLDERS) if lean else (_ATTEMPT_COLUMNS, _ROW_PLACEHOLDERS)
         sql = cache[rows] = f"INSERT INTO attempts ({columns}) VALUES " + ", ".join(
-            itertools.repeat(placeholders, rows))
+            itertools.repeat(placeholders, rows)
+        )
     return sql
 
 
@@ -91,11 +94,11 @@ def _chunks(rows: list[AttemptRow], size: int) -> Iterator[list[AttemptRow]]:
     the sqlite3 module's statement cache keeps every one prepared (a prepare costs more than the rows it saves)."""
     start, end = 0, len(rows)
     while end - start >= size:
-        yield rows[start:start + size]
+        yield rows[start : start + size]
         start += size
     step = 1 << (size.bit_length() - 1)
     while start < end:
         while step > end - start:
             step >>= 1
-        yield rows[start:start + step]
+        yield rows[start : start + step]
         start += step

@@ -103,11 +103,17 @@ class SqliteStore:
         finally:
             conn.close()
 
-    def prune(self, retention_days: int, *, dry_run: bool = False, now: datetime | None = None,
-              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.perf_counter,
-              **tuning: Any) -> PruneReport:
-        return retention.prune(self.path, retention_days, dry_run=dry_run, now=now, sleep=sleep, clock=clock,
-                               **tuning)
+    def prune(
+        self,
+        retention_days: int,
+        *,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+        **tuning: Any,
+    ) -> PruneReport:
+        return retention.prune(self.path, retention_days, dry_run=dry_run, now=now, sleep=sleep, clock=clock, **tuning)
 
     def vacuum(self) -> tuple[int, int]:
         return retention.vacuum(self.path)
