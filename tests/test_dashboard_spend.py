@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from stores import dashboard_db, insert_attempts
 from test_dashboard import frame, metrics, read, run_page
-from traffic import make_traffic, write_traffic
+from traffic import write_traffic
 
 from app.core import ai_models
 from app.registry.catalog import ModelInfo
@@ -425,36 +425,72 @@ def test_a_store_written_before_tiers_reads_as_untiered(tmp_path: Path) -> None:
 
 # -- the rollups ---------------------------------------------------------------------------------------------
 
-ROLLED_NOW = datetime(2026, 11, 22, 12, 30, tzinfo=UTC)
-
 
 @pytest.fixture(scope="module")
-def rolled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Ten days of traffic, rolled up to 12:00, the raw rows of the first five days pruned."""
+def rolled(tmp_path_factory: pytest.TempPathFactory, traffic: list[dict[str, Any]]) -> Path:
+    """The random traffic's three days, rolled up to NOW."""
     path = tmp_path_factory.mktemp("spend_rollups") / "attempts.db"
-    write_traffic(path, make_traffic(ROLLED_NOW, 10 * 24, requests=800))
+    write_traffic(path, traffic)
     db = open_database(path)
-    rollup(db.conn, now=ROLLED_NOW)
+    rollup(db.conn, now=NOW)
     db.conn.close()
     return path
 
 
-def test_the_rollups_give_the_raw_rows_spend_per_task(rolled: Path) -> None:
+def _per_task(cells: dict[tuple[str, str | None], Spend]) -> dict[str, Spend]:
+    out: dict[str, Spend] = {}
+    for (task, _), found in cells.items():
+        out[task] = out.get(task, Spend()) + found
+    return out
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        Scope(iso(NOW - timedelta(days=3, minutes=13)), iso(NOW)),
+        Scope(None, None),
+        Scope(None, None, tasks=("reasoning",), models=("m/a",)),
+    ],
+)
+def test_the_rollups_give_the_raw_rows_spend_per_task(rolled: Path, scope: Scope) -> None:
     conn = queries.connect(rolled)
     assert conn is not None
     try:
-        scope = Scope(iso(ROLLED_NOW - timedelta(days=7, minutes=13)), iso(ROLLED_NOW))
         assert queries.reads_rollups(conn, scope)
         report = queries.spend(conn, scope)
-        assert {tier for _, tier in report.by_tier} == {None, queries.ROLLED_UP}  # the edges raw, the rest rolled
-        raw = ranges.spend_by_tier(conn, scope)
-        for task in {t for t, _ in raw}:
-            got = sum((s for (t, _), s in report.by_tier.items() if t == task), Spend())
-            want = sum((s for (t, _), s in raw.items() if t == task), Spend())
-            # The rollups keep no cached tokens: the rest adds up.
-            assert replace(got, cost=0.0, cached_tokens=0) == replace(want, cost=0.0, cached_tokens=0), task
-            assert got.cost == pytest.approx(want.cost)
-            assert got.answered > 0
+        assert report.saved_known
+        assert queries.ROLLED_UP in {tier for _, tier in report.by_tier}
+        got, want = _per_task(report.by_tier), _per_task(ranges.spend_by_tier(conn, scope))
+        assert set(got) == set(want)
+        for task, theirs in want.items():
+            mine = got[task]
+            # The rollups keep no cached tokens: the rest adds up, the cache hits and the savings included.
+            floats = dict.fromkeys(("cost", "saved", "cache_saved"), 0.0)
+            assert replace(mine, cached_tokens=0, **floats) == replace(theirs, cached_tokens=0, **floats), task
+            for name in floats:
+                assert getattr(mine, name) == pytest.approx(getattr(theirs, name), abs=1e-12), (task, name)
+            assert mine.cache_hits > 0 and mine.saved != 0.0
+    finally:
+        conn.close()
+
+
+def test_rollups_without_saved_usd_say_so(tmp_path: Path, traffic: list[dict[str, Any]]) -> None:
+    path = tmp_path / "attempts.db"
+    write_traffic(path, traffic)
+    db = open_database(path)
+    rollup(db.conn, now=NOW)
+    with db.conn:  # as an older router's rollups: no saved_usd
+        for table in ("attempts_hourly", "attempts_daily"):
+            db.conn.execute(f"ALTER TABLE {table} DROP COLUMN saved_usd")
+    db.conn.close()
+    conn = queries.connect(path)
+    assert conn is not None
+    try:
+        report = queries.spend(conn, Scope(None, None))
+        assert not report.saved_known
+        rolled_saved = sum(s.saved for (_, tier), s in report.by_tier.items() if tier == queries.ROLLED_UP)
+        assert rolled_saved == 0.0  # left out, not made up
+        assert sum(s.answered for s in report.by_tier.values()) == sum(r["outcome"] == "success" for r in traffic)
     finally:
         conn.close()
 
