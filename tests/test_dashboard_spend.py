@@ -504,12 +504,14 @@ def test_escalations_cover_the_raw_rows_kept(tmp_path: Path) -> None:
     conn = queries.connect(path)
     assert conn is not None
     try:
-        escalated, requests, kept = queries.escalations(conn, Scope(None, iso(NOW)))
+        whole = {"reasoning": 10**6}  # the whole range's requests, which the part kept does not have
+        escalated, requests, kept = queries.escalations(conn, Scope(None, iso(NOW)), whole)
         assert kept.start is not None and kept.start > min(r["created_at"] for r in rows)
         assert escalated == ranges.escalations(conn, kept)
         assert sum(requests.values()) == sum(
             1 for r in rows if kept.start <= r["created_at"] < iso(NOW) and r["attempt"] == 1 and r["retry"] == 0
         )
+        assert queries.escalations(conn, kept, whole) == (escalated, whole, kept)  # counted once by the caller
     finally:
         conn.close()
 

@@ -210,11 +210,15 @@ def raw_kept(conn: Connection, scope: Scope) -> Scope:
     return scope if scope.start is not None and scope.start >= kept else scope.between(kept, scope.end)
 
 
-def escalations(conn: Connection, scope: Scope) -> tuple[dict[str, int], dict[str, int], Scope]:
+def escalations(
+    conn: Connection, scope: Scope, requests: dict[str, int] | None = None
+) -> tuple[dict[str, int], dict[str, int], Scope]:
     """(escalated requests per task, requests per task, the range they cover): requests whose answer was refused
-    and that another model then answered, which only the raw rows tell, over the part of the range they cover."""
+    and that another model then answered, which only the raw rows tell, over the part of the range they cover.
+    `requests`: the whole range's requests per task, when the caller has counted them already."""
     kept = raw_kept(conn, scope)
     if kept.end is not None and kept.start is not None and kept.start >= kept.end:
         return {}, {}, kept
-    requests = {task: depth.requests for task, depth in task_depths(conn, kept, 1).items()}
+    if requests is None or kept != scope:
+        requests = {task: depth.requests for task, depth in task_depths(conn, kept, 1).items()}
     return ranges.escalations(conn, kept), requests, kept

@@ -96,7 +96,7 @@ def baseline(spend: Spend, info: ModelInfo | None) -> float | None:
 def load(ctx: PageContext) -> SpendData:
     report = queries.spend(ctx.conn, ctx.scope)
     requests = {task: depth.requests for task, depth in queries.task_depths(ctx.conn, ctx.scope, 1).items()}
-    escalated, escalation_requests, kept = queries.escalations(ctx.conn, ctx.scope)
+    escalated, escalation_requests, kept = queries.escalations(ctx.conn, ctx.scope, requests)
     catalog, problem = registry.catalog(ctx.settings)
     per_task: dict[str, Spend] = {}
     for (task, _), found in report.by_tier.items():
