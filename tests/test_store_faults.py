@@ -429,13 +429,14 @@ def test_an_asgi_app_under_a_real_server_logs_every_attempt_when_stopped_with_si
 
 
 def _tiny_disk(path: Path) -> bool:
-    """A 512 KiB tmpfs at `path` (root only, where mounts are allowed): room for a new database (its migrations
-    leave ~330 KB in the -wal file) once the ballast is gone. False when it cannot be made."""
+    """A 2 MiB tmpfs at `path` (root only, where mounts are allowed): room for a new database and the -wal file its
+    migrations leave, with space to spare as migrations are added, once the ballast is gone. False when it cannot be
+    made."""
     path.mkdir()
     if os.geteuid() != 0:
         return False
     return (
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(path)], capture_output=True).returncode
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], capture_output=True).returncode
         == 0
     )
 
