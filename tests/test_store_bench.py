@@ -18,6 +18,8 @@ def test_the_store_bench_runs_at_a_tiny_size(pg_url: str, capsys: pytest.Capture
             [
                 "--rows",
                 "20000",
+                "--log-rows",
+                "2000",
                 "--calls",
                 "200",
                 "--windows",
