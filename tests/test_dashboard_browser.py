@@ -60,6 +60,13 @@ PAGE_TEXT = (
 )
 
 
+# Every chart on the page drawn: Vega-Lite puts its canvas (or SVG) in the chart's element once it has rendered.
+CHARTS_DRAWN = (
+    "Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]')).every(c => {"
+    " const drawn = c.querySelector('canvas, svg'); return !!drawn && drawn.getBoundingClientRect().width > 0; })"
+)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -173,12 +180,15 @@ class Browser:
     def text(self) -> str:
         return self.call("Runtime.evaluate", expression=PAGE_TEXT, returnByValue=True)["result"].get("value") or ""
 
+    def evaluate(self, expression: str) -> Any:
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
     def open(self, url: str, *expected: str, timeout: float = 45) -> str:
         self.call("Page.navigate", url=url)
         text = _wait(
             lambda: (t := self.text()) and all(e in t for e in expected) and t, timeout, f"{url} to show {expected}"
         )
-        time.sleep(1.5)  # charts draw after the data arrives
+        _wait(lambda: self.evaluate(CHARTS_DRAWN), timeout, f"{url}'s charts to be drawn")  # after the data comes
         return text
 
     def screenshot(self, path: Path) -> None:
