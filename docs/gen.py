@@ -7,6 +7,8 @@ MkDocs runs this file as a hook (`hooks:` in mkdocs.yml). A page asks for a gene
 - `command-help`: `taskrouter --help` and every subcommand's, from the CLI's own parser.
 - `failure-table`: what the router does with each failure kind, `app.core.failures.policy_markdown()`, built from
   the `POLICY` table the router reads.
+- `metric-table`: every metric the router exports (its OpenTelemetry name, the name Prometheus shows, kind, unit,
+  attributes and meaning), `INSTRUMENTS` in app/telemetry/instruments.py, the table the exporters read.
 - `parameters`: every model parameter a call may pass and what it accepts, `PARAMS` in app/core/params.py.
 - `settings`: every setting of `app.config.Settings` (its variable, default and accepted values), explained by the
   comment above it in `.env.example`, in that file's sections.
@@ -42,6 +44,21 @@ def failure_table() -> str:
     from app.core.failures import policy_markdown
 
     return policy_markdown()
+
+
+def metric_table() -> str:
+    """Every metric the router exports: `INSTRUMENTS` in app/telemetry/instruments.py, the table the Prometheus
+    collector and the OpenTelemetry meter read."""
+    from app.telemetry.instruments import INSTRUMENTS
+
+    lines = ["| metric | Prometheus | kind | unit | attributes | meaning |", "|---|---|---|---|---|---|"]
+    for instrument in INSTRUMENTS:
+        attributes = "<br>".join(f"`{a}`" for a in instrument.attributes) or "none"
+        lines.append(
+            f"| `{instrument.name}` | `{instrument.prometheus}` | {instrument.kind} | `{instrument.unit}` "
+            f"| {attributes} | {_cell(instrument.description)} |"
+        )
+    return "\n".join(lines)
 
 
 def parameters_table() -> str:
@@ -250,6 +267,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "bench-scripts": bench_scripts,
     "command-help": command_help,
     "failure-table": failure_table,
+    "metric-table": metric_table,
     "parameters": parameters_table,
     "settings": settings_reference,
 }
