@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,6 +114,14 @@ class Settings(BaseSettings):
     response_cache_max_entries: int = Field(10_000, ge=1, le=100_000_000)
     response_cache_memory_entries: int = Field(1_000, ge=0, le=10_000_000)
 
+    # Monitoring (docs/operations/monitoring.md): Prometheus' /metrics served by the router's process on
+    # METRICS_HOST:METRICS_PORT (0: no server), or the metrics added to prometheus_client's default registry for an
+    # application that serves it; OpenTelemetry spans and metrics when the application configured its providers.
+    metrics_port: int = Field(0, ge=0, le=65_535)
+    metrics_host: str = "127.0.0.1"
+    prometheus_metrics: bool = False
+    opentelemetry: Literal["auto", "off"] = "auto"
+
     # Alerts (app/core/alerts.py): where to post them (Slack-compatible JSON; unset = none; a secret, as a Slack
     # webhook's path is), and how long a circuit stays open before that is worth a post.
     alert_webhook_url: SecretStr | None = None
@@ -145,6 +154,15 @@ class Settings(BaseSettings):
         if "all" in tasks and len(tasks) > 1:
             raise ValueError(f"is either 'all' or a comma list of tasks, not both: got {value!r}")
         return ",".join(tasks)
+
+    def telemetry_wanted(self) -> bool:
+        """Whether monitoring may be on: a Prometheus setting, or OPENTELEMETRY=auto in a process that imported
+        OpenTelemetry. Read before app/telemetry is imported, so that a router without it imports nothing."""
+        return bool(
+            self.metrics_port
+            or self.prometheus_metrics
+            or (self.opentelemetry == "auto" and "opentelemetry" in sys.modules)
+        )
 
     def tasks_in(self, setting: str, task_type: str) -> bool:
         """Whether a task-list setting (COMPLEXITY_ROUTING, RESPONSE_CACHE_TASKS...) names `task_type` (or is all)."""

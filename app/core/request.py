@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from app.core.budget import Reservation
     from app.core.cache import CachedAnswer
     from app.core.router import Router
+    from app.telemetry import RequestTrace
 
 logger = logging.getLogger("taskrouter")
 
@@ -129,6 +130,8 @@ class Request:
         "session_id",
         "settings",
         "stopped",
+        "telemetry",
+        "trace",
         "unsuitable",
         "validate",
         "variant",
@@ -232,6 +235,8 @@ class Request:
         self.not_tried: list[str] = []
         self.stopped: str | None = None  # why the retries ended, for the error's summary
         self.session_id = session_id
+        self.telemetry = router.telemetry  # None unless monitoring is on (app/telemetry)
+        self.trace: RequestTrace | None = None  # the request's span and start, once telemetry begins it
         # Spending less: what a tiered or cached request's answers are measured against (the task's own first
         # model), and the response cache's key and time to live for this request (None: not cached).
         self.measured = chain.tier is not None  # whether rows carry saved_usd
@@ -914,6 +919,21 @@ class Request:
                 retry=pick.retry,
             )
         )
+        if self.telemetry is not None:
+            self.telemetry.attempt(
+                self,
+                pick,
+                outcome,
+                provider=provider,
+                kind=kind,
+                status=status,
+                message=message,
+                latency_ms=latency_ms,
+                result=result,
+                cost=cost,
+                first_token_ms=first_token_ms,
+                saved_usd=saved_usd,
+            )
         log = self.log
         if log is None:
             return

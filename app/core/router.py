@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from app.clock import SYSTEM_CLOCK, Clock
 from app.core.alerts import alerts_from, watch_retirements
 from app.core.budget import DailyBudget, budget_from
-from app.core.model_health import ModelHealth
+from app.core.model_health import CIRCUIT_OPEN, ModelHealth
 from app.core.request import Request
 from app.core.streaming import TaskStream
 from app.core.tiers import Learning, SessionTiers
@@ -33,6 +33,7 @@ from app.types import LLMResponse
 if TYPE_CHECKING:
     from app.config import Settings
     from app.core.cache import ResponseCache
+    from app.telemetry import Telemetry
 
 logger = logging.getLogger("taskrouter")
 
@@ -91,13 +92,15 @@ class Router:
         catalog: CatalogSource | None = None,
         providers: Mapping[str, Provider] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """A router of its own, beside the process-wide one that execute_task uses. `settings`: default
         load_settings() (the environment and .env). `registry` / `catalog`: callables returning the task -> models
         table and the model catalog, read on every call; default app/core/ai_models.py's. `providers`:
         implementations by provider name ("groq", "openai_compatible") to use instead of the shipped ones, e.g.
         app.testing's scripted models. `clock`: where time is read and waited on (app.testing.FakeClock's in
-        tests)."""
+        tests). `telemetry`: the metrics and spans to report to (app.telemetry.Telemetry); default what the
+        settings ask for (METRICS_PORT, PROMETHEUS_METRICS, OPENTELEMETRY), None when nothing is on."""
         if settings is None:
             from app.config import load_settings
 
@@ -180,6 +183,27 @@ class Router:
         prepare_providers({"groq", *(info.provider for info in tables.MODEL_CATALOG.values())} - set(self.providers))
         if self.log is not None:
             self.log.prepare()
+        # Monitoring: nothing is imported, and a request checks only for None, unless a setting asks for it.
+        if telemetry is None and settings.telemetry_wanted():
+            from app.telemetry import telemetry_from
+
+            telemetry = telemetry_from(settings)
+        self.telemetry: Telemetry | None = telemetry
+        if telemetry is not None:
+            telemetry.watch(self.gauges)
+
+    def gauges(self) -> tuple[dict[str, int], tuple[float, float] | None]:
+        """What the metrics read at each collection: every registry model's circuit (0 closed, 1 half-open, 2
+        open) and the budget's (spent today, limit), None without one."""
+        now = self.clock.wall()
+        marks = self.health.marks
+        circuits: dict[str, int] = {}
+        for models in self.tables.MODEL_REGISTRY.values():
+            for model in models:
+                state = marks.get(model)
+                circuits[model] = 0 if state is None or state.status != CIRCUIT_OPEN else 2 if state.active(now) else 1
+        budget = self.budget
+        return circuits, None if budget is None else (budget.status()[0], budget.limit)
 
     async def __aenter__(self) -> Router:
         return self
@@ -254,7 +278,7 @@ class Router:
         when the caller's call began, for the deadline to count from; default now. The process-wide router passes
         the moment its execute_* function was called, so that building the router at a process's first call spends
         that call's time rather than adding to it."""
-        return await Request(
+        request = Request(
             self,
             task_type,
             messages,
@@ -269,7 +293,10 @@ class Router:
             cache_ttl=cache_ttl,
             params=params,
             started=started,
-        ).run()
+        )
+        if request.telemetry is None:
+            return await request.run()
+        return await request.telemetry.run(request, request.run)
 
     def stream(
         self,

@@ -29,6 +29,7 @@ from app.types import LLMResponse, Usage
 
 if TYPE_CHECKING:
     from app.core.budget import Reservation
+    from app.telemetry import Telemetry
 
 logger = logging.getLogger("taskrouter")
 
@@ -45,7 +46,8 @@ class TaskStream:
     def __init__(self, request: Request) -> None:
         self._request = request
         self._response: LLMResponse | None = None
-        self._deltas = self._run()
+        # With monitoring on, the deltas pass through the request's span; without, nothing stands between.
+        self._deltas = self._run() if request.telemetry is None else self._traced(request.telemetry)
 
     @property
     def request_id(self) -> str:
@@ -99,6 +101,21 @@ class TaskStream:
             self._response = request.accepted(attempt.answer())
             return
         raise request.final_error()
+
+    async def _traced(self, telemetry: Telemetry) -> AsyncGenerator[str, None]:
+        """`_run` inside the request's span and metrics: begun at the first read, ended with the stream."""
+        trace = telemetry.begin(self._request, stream=True)
+        deltas = self._run()
+        error: BaseException | None = None
+        try:
+            async for delta in deltas:
+                yield delta
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await deltas.aclose()  # closed early by the caller: the call is logged as cancelled before the span ends
+            trace.end(self._response, error)
 
 
 class _StreamAttempt:

@@ -1,0 +1,294 @@
+"""What a request reports, and where it goes: `Telemetry`, the one object the request's owner calls.
+
+The owner calls `begin` when a request starts (`run` wraps a whole answer), `attempt` for every row it records
+(answer, failure, skip, cache hit) and `RequestTrace.end` when the request ends; each goes to the metrics (the
+Prometheus collector, an OpenTelemetry meter) and the spans that are on. A router without any of them holds no
+Telemetry at all, so the request path only checks for None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from app.errors import (
+    AllModelsFailedError,
+    AuthenticationFailedError,
+    BudgetExceededError,
+    DeadlineExceededError,
+    NoCapableModelError,
+    RequestRejectedError,
+    StreamInterruptedError,
+)
+from app.telemetry.metrics import Gauges
+from app.types import ErrorKind, Outcome
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import Span, Tracer, TracerProvider
+
+    from app.telemetry.metrics import Metrics
+    from app.types import LLMResponse
+
+
+class Sink(Protocol):
+    """Where the metrics' events go: `Metrics` (Prometheus) or `OtelMetrics` (an OpenTelemetry meter)."""
+
+    def call(
+        self,
+        *,
+        task: str,
+        model: str,
+        provider: str,
+        error: str,
+        seconds: float | None,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cost: float | None,
+        first_chunk_seconds: float | None,
+        retry: bool,
+        hedged: bool,
+        retirement: str | None,
+    ) -> None: ...
+
+    def skip(self, *, task: str, model: str, error: str) -> None: ...
+
+    def cache_hit(self, *, task: str, saved: float | None) -> None: ...
+
+    def request(self, *, task: str, outcome: str, seconds: float, fallback_model: str | None) -> None: ...
+
+    def watch(self, gauges: Gauges) -> None: ...
+
+    def unwatch(self, gauges: Gauges) -> None: ...
+
+
+# The request's outcome, by the error that ended it (the first class that matches).
+_OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
+    (DeadlineExceededError, "deadline"),
+    (BudgetExceededError, "budget"),
+    (NoCapableModelError, "no_capable_model"),
+    (AuthenticationFailedError, "auth"),
+    (RequestRejectedError, "rejected"),
+    (StreamInterruptedError, "interrupted"),
+    (AllModelsFailedError, "failed"),
+    (asyncio.CancelledError, "cancelled"),
+    (GeneratorExit, "cancelled"),
+)
+
+
+def outcome_of(response: LLMResponse | None, error: BaseException | None) -> str:
+    """The request's outcome as taskrouter.requests counts it."""
+    if error is None:
+        return "cache_hit" if response is not None and response.cached else "answered"
+    for kind, outcome in _OUTCOMES:
+        if isinstance(error, kind):
+            return outcome
+    return "error"
+
+
+class Telemetry:
+    """The metrics and spans a router reports. `metrics`: a Metrics to add to (the process's one when built from
+    the settings); `tracer_provider` / `meter_provider`: OpenTelemetry's (None: no spans, no meter)."""
+
+    def __init__(
+        self,
+        *,
+        metrics: Metrics | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        sinks: list[Sink] = []
+        if metrics is not None:
+            sinks.append(metrics)
+        if meter_provider is not None:
+            from app.telemetry.otel_metrics import OtelMetrics
+
+            sinks.append(OtelMetrics(meter_provider))
+        self.sinks: tuple[Sink, ...] = tuple(sinks)
+        self.tracer: Tracer | None = None
+        if tracer_provider is not None:
+            import app.telemetry.spans  # noqa: F401  (the OpenTelemetry API, loaded here rather than in a request)
+
+            self.tracer = tracer_provider.get_tracer("taskrouter")
+        self._watched: list[Gauges] = []
+
+    def watch(self, gauges: Gauges) -> None:
+        """Show a router's circuit states and budget at each collection."""
+        self._watched.append(gauges)
+        for sink in self.sinks:
+            sink.watch(gauges)
+
+    def close(self) -> None:
+        for gauges in self._watched:
+            for sink in self.sinks:
+                sink.unwatch(gauges)
+        self._watched.clear()
+
+    # -- a request --------------------------------------------------------------------------------------------
+
+    def begin(self, request: Any, *, stream: bool = False) -> RequestTrace:
+        span = None
+        if self.tracer is not None:
+            from app.telemetry.spans import request_span
+
+            span = request_span(
+                self.tracer,
+                task=request.chain.task_type,
+                request_id=request.request_id,
+                chain=request.chain,
+                variant=request.variant,
+                deadline=request.deadline_seconds,
+                stream=stream,
+            )
+        trace = RequestTrace(self, request, span)
+        request.trace = trace
+        return trace
+
+    async def run(self, request: Any, answer: Callable[[], Any]) -> LLMResponse:
+        """`answer()` (the request's course) inside the request's span, the span current for what it calls."""
+        trace = self.begin(request)
+        token = None
+        if trace.span is not None:
+            from opentelemetry import context
+            from opentelemetry import trace as otel_trace
+
+            token = context.attach(otel_trace.set_span_in_context(trace.span))
+        try:
+            response: LLMResponse = await answer()
+        except BaseException as error:
+            trace.end(None, error)
+            raise
+        finally:
+            if token is not None:
+                from opentelemetry import context
+
+                context.detach(token)
+        trace.end(response, None)
+        return response
+
+    def attempt(
+        self,
+        request: Any,
+        pick: Any,
+        outcome: Outcome,
+        *,
+        provider: str,
+        kind: ErrorKind | None,
+        status: int | None,
+        message: str | None,
+        latency_ms: float | None,
+        result: Any,
+        cost: float | None,
+        first_token_ms: float | None,
+        saved_usd: float | None,
+    ) -> None:
+        """One row the request recorded."""
+        task = request.chain.task_type
+        candidate = pick.candidate
+        model = candidate.model
+        trace: RequestTrace | None = request.trace
+        span = trace.span if trace is not None else None
+        if outcome is Outcome.SKIPPED:
+            for sink in self.sinks:
+                sink.skip(task=task, model=model, error=kind.value if kind else "")
+            if span is not None:
+                from app.telemetry.spans import skip_event
+
+                skip_event(span, model=model, kind=kind.value if kind else "", reason=message)
+            return
+        if outcome is Outcome.CACHE_HIT:
+            for sink in self.sinks:
+                sink.cache_hit(task=task, saved=saved_usd)
+            if span is not None:
+                span.add_event("taskrouter.cache_hit", {"gen_ai.request.model": model})
+            return
+        if self.sinks:
+            usage = result.usage if result is not None else None
+            retirement = None
+            if model in request.router.retiring:
+                retirement = "past" if request.retirement(model) is not None else "scheduled"
+            for sink in self.sinks:
+                sink.call(
+                    task=task,
+                    model=model,
+                    provider=provider,
+                    error=kind.value if kind else "",
+                    seconds=latency_ms / 1000.0 if latency_ms is not None else None,
+                    input_tokens=usage.prompt_tokens if usage is not None else None,
+                    output_tokens=usage.completion_tokens if usage is not None else None,
+                    cost=cost,
+                    first_chunk_seconds=first_token_ms / 1000.0 if first_token_ms is not None else None,
+                    retry=pick.retry > 0,
+                    hedged=bool(pick.hedged),
+                    retirement=retirement,
+                )
+        if span is not None and self.tracer is not None:
+            from app.telemetry.spans import call_span
+
+            call_span(
+                self.tracer,
+                span,
+                model=model,
+                provider=provider,
+                base_url=_base_url(request, pick),
+                params=request.params,
+                attempt=pick.position,
+                retry=pick.retry,
+                hedged=bool(pick.hedged),
+                fallback=bool(candidate.is_fallback),
+                tier=candidate.tier,
+                latency_ms=latency_ms,
+                kind=kind.value if kind else None,
+                status=status,
+                message=message,
+                result=result,
+                first_token_ms=first_token_ms,
+                prompt=request.prompt if request.log_content else None,
+            )
+
+
+class RequestTrace:
+    """One request's span (None without a tracer) and start, until `end`."""
+
+    __slots__ = ("ended", "request", "span", "started", "telemetry")
+
+    def __init__(self, telemetry: Telemetry, request: Any, span: Span | None) -> None:
+        self.telemetry = telemetry
+        self.request = request
+        self.span = span
+        self.started = time.perf_counter()
+        self.ended = False
+
+    def end(self, response: LLMResponse | None, error: BaseException | None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        request = self.request
+        outcome = outcome_of(response, error)
+        model = response.model_used if response is not None else None
+        fallback = model if response is not None and response.fallback_used else None
+        seconds = time.perf_counter() - self.started
+        task = request.chain.task_type
+        for sink in self.telemetry.sinks:
+            sink.request(task=task, outcome=outcome, seconds=seconds, fallback_model=fallback)
+        if self.span is not None:
+            from app.telemetry.spans import end_request_span
+
+            end_request_span(
+                self.span,
+                outcome=outcome,
+                model=model,
+                fallback_used=fallback is not None,
+                cost=response.cost_usd if response is not None else None,
+                cached=bool(response is not None and response.cached),
+                error=error,
+            )
+
+
+def _base_url(request: Any, pick: Any) -> str | None:
+    info = pick.info
+    if info is None or info.provider == "groq":
+        return str(request.router.groq_endpoint.base_url)
+    return info.base_url

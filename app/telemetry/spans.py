@@ -1,0 +1,174 @@
+"""OpenTelemetry spans for a request, following the GenAI semantic conventions.
+
+A request is one span, `taskrouter {task}`, a child of the caller's current span; each provider call is a child
+of it, `chat {model}` (kind CLIENT), drawn when the call's row is recorded with the call's own start and end; a
+model passed over without a call is an event on the request span, not a span. Prompts and answers are added, as
+the conventions' `gen_ai.client.inference.operation.details` event, only when LOG_CONTENT is on. Nothing here
+reads an endpoint's key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
+
+MAX_STATUS_CHARS = 512  # a failure's message, as the attempt log keeps it, cut for the span's status
+
+
+def request_span(
+    tracer: Tracer, *, task: str, request_id: str, chain: Any, variant: str | None, deadline: float, stream: bool
+) -> Span:
+    """The request's span, started now under the caller's current span."""
+    attributes: dict[str, Any] = {
+        "taskrouter.task": task,
+        "taskrouter.request_id": request_id,
+        "taskrouter.chain": list(chain.models),
+        "taskrouter.deadline_seconds": deadline,
+        "taskrouter.forced": bool(chain.forced),
+        "gen_ai.request.stream": stream,
+    }
+    if variant is not None:
+        attributes["taskrouter.variant"] = variant
+    if chain.tier is not None:
+        attributes["taskrouter.tier"] = chain.tier
+    if chain.override_source is not None:
+        attributes["taskrouter.override"] = chain.override_source
+    return tracer.start_span(f"taskrouter {task}", kind=SpanKind.INTERNAL, attributes=attributes)
+
+
+def end_request_span(
+    span: Span,
+    *,
+    outcome: str,
+    model: str | None,
+    fallback_used: bool,
+    cost: float | None,
+    cached: bool,
+    error: BaseException | None,
+) -> None:
+    span.set_attribute("taskrouter.outcome", outcome)
+    if model is not None:
+        span.set_attribute("gen_ai.response.model", model)
+        span.set_attribute("taskrouter.fallback_used", fallback_used)
+    if cost is not None:
+        span.set_attribute("taskrouter.cost_usd", cost)
+    if cached:
+        span.set_attribute("taskrouter.cached", True)
+    if error is not None:
+        span.set_attribute("error.type", outcome)
+        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {str(error)[:MAX_STATUS_CHARS]}"))
+    span.end()
+
+
+def skip_event(span: Span, *, model: str, kind: str, reason: str | None) -> None:
+    span.add_event(
+        "taskrouter.skip",
+        {"gen_ai.request.model": model, "error.type": kind, "taskrouter.reason": (reason or "")[:MAX_STATUS_CHARS]},
+    )
+
+
+def call_span(
+    tracer: Tracer,
+    parent: Span,
+    *,
+    model: str,
+    provider: str,
+    base_url: str | None,
+    params: Mapping[str, Any],
+    attempt: int,
+    retry: int,
+    hedged: bool,
+    fallback: bool,
+    tier: str | None,
+    latency_ms: float | None,
+    kind: str | None,
+    status: int | None,
+    message: str | None,
+    result: Any,
+    first_token_ms: float | None,
+    prompt: str | None,
+) -> None:
+    """One provider call's span, drawn after the call from its row: it started `latency_ms` ago and ends now."""
+    end = time.time_ns()
+    start = end - int((latency_ms or 0.0) * 1_000_000)
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.system": provider,
+        "gen_ai.request.model": model,
+        "taskrouter.attempt": attempt,
+        "taskrouter.retry": retry,
+        "taskrouter.hedged": hedged,
+        "taskrouter.from_fallback_list": fallback,
+    }
+    if tier is not None:
+        attributes["taskrouter.tier"] = tier
+    if base_url:
+        address, port = _server(base_url)
+        if address:
+            attributes["server.address"] = address
+        if port:
+            attributes["server.port"] = port
+    max_tokens = params.get("max_completion_tokens", params.get("max_tokens"))
+    if isinstance(max_tokens, int):
+        attributes["gen_ai.request.max_tokens"] = max_tokens
+    temperature = params.get("temperature")
+    if isinstance(temperature, int | float):
+        attributes["gen_ai.request.temperature"] = float(temperature)
+    if first_token_ms is not None:
+        attributes["gen_ai.response.time_to_first_chunk"] = first_token_ms / 1000.0
+    if result is not None:
+        attributes["gen_ai.response.model"] = model
+        usage = result.usage
+        attributes["gen_ai.usage.input_tokens"] = int(usage.prompt_tokens)
+        attributes["gen_ai.usage.output_tokens"] = int(usage.completion_tokens)
+        if result.finish_reason:
+            attributes["gen_ai.response.finish_reasons"] = [result.finish_reason]
+        if result.provider_request_id:
+            attributes["gen_ai.response.id"] = result.provider_request_id
+    if kind is not None:
+        attributes["error.type"] = kind
+    if status is not None:
+        attributes["http.response.status_code"] = status
+    context = trace.set_span_in_context(parent)
+    span = tracer.start_span(
+        f"chat {model}", context=context, kind=SpanKind.CLIENT, attributes=attributes, start_time=start
+    )
+    if prompt is not None:
+        details: dict[str, Any] = {"gen_ai.input.messages": prompt}
+        if result is not None and result.content is not None:
+            details["gen_ai.output.messages"] = json.dumps(
+                [
+                    {
+                        "role": "assistant",
+                        "parts": [{"type": "text", "content": result.content}],
+                        "finish_reason": result.finish_reason,
+                    }
+                ]
+            )
+        span.add_event("gen_ai.client.inference.operation.details", details, timestamp=end)
+    if kind is not None:
+        span.set_status(Status(StatusCode.ERROR, f"{kind}: {(message or '')[:MAX_STATUS_CHARS]}"))
+    span.end(end_time=end)
+
+
+@lru_cache(maxsize=64)
+def _server(base_url: str) -> tuple[str | None, int | None]:
+    """The host and port of an endpoint's base URL (never its user information)."""
+    try:
+        parts = urlsplit(base_url)
+        return parts.hostname, parts.port or (
+            443 if parts.scheme == "https" else 80 if parts.scheme == "http" else None
+        )
+    except ValueError:
+        return None, None
