@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -81,6 +82,16 @@ def use_default_tables(tables: Tables) -> None:
     so that the core reads the API layer's registry without importing it (the layers run one way)."""
     global _default_tables
     _default_tables = tables
+
+
+def _gauges_of(router: weakref.ref[Router]) -> Callable[[], tuple[dict[str, int], tuple[float, float] | None] | None]:
+    """A router's gauges for the metrics to read, without keeping the router alive (None once it is gone)."""
+
+    def read() -> tuple[dict[str, int], tuple[float, float] | None] | None:
+        alive = router()
+        return None if alive is None else alive.gauges()
+
+    return read
 
 
 class Router:
@@ -190,7 +201,7 @@ class Router:
             telemetry = telemetry_from(settings)
         self.telemetry: Telemetry | None = telemetry
         if telemetry is not None:
-            telemetry.watch(self.gauges)
+            telemetry.watch(_gauges_of(weakref.ref(self)))
 
     def gauges(self) -> tuple[dict[str, int], tuple[float, float] | None]:
         """What the metrics read at each collection: every registry model's circuit (0 closed, 1 half-open, 2

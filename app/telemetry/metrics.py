@@ -18,8 +18,9 @@ from app.telemetry.instruments import BY_NAME, INSTRUMENTS, Instrument, promethe
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
-# What a router shows at scrape time: {model: circuit state (0, 1, 2)} and (spent, limit) or None without a budget.
-Gauges = Callable[[], tuple[dict[str, int], tuple[float, float] | None]]
+# What a router shows at scrape time: {model: circuit state (0, 1, 2)} and (spent, limit) or None without a budget;
+# None for the whole once the router is gone (its source is then dropped).
+Gauges = Callable[[], tuple[dict[str, int], tuple[float, float] | None] | None]
 
 _REQUESTS = BY_NAME["taskrouter.requests"]
 _REQUEST_DURATION = BY_NAME["taskrouter.request.duration"]
@@ -168,15 +169,7 @@ class Metrics:
         """Every watched router's circuits (the worst state a model has in any of them) and the first budget."""
         with self._lock:
             sources = list(self._gauges)
-        circuits: dict[str, int] = {}
-        budget: tuple[float, float] | None = None
-        for source in sources:
-            states, spent = source()
-            for model, state in states.items():
-                circuits[model] = max(state, circuits.get(model, 0))
-            if budget is None:
-                budget = spent
-        return circuits, budget
+        return merge_gauges(sources, self.unwatch)
 
     # -- reading ----------------------------------------------------------------------------------------------
 
@@ -231,6 +224,26 @@ class Metrics:
                 elif budget is not None:
                     family.add_metric([], budget[0] if instrument is _SPENT else budget[1])
             yield family
+
+
+def merge_gauges(
+    sources: list[Gauges], gone: Callable[[Gauges], None]
+) -> tuple[dict[str, int], tuple[float, float] | None]:
+    """The routers' gauges as one: a model's worst circuit state in any of them, the first budget; a source whose
+    router is gone is handed to `gone`."""
+    circuits: dict[str, int] = {}
+    budget: tuple[float, float] | None = None
+    for source in sources:
+        read = source()
+        if read is None:
+            gone(source)
+            continue
+        states, spent = read
+        for model, state in states.items():
+            circuits[model] = max(state, circuits.get(model, 0))
+        if budget is None:
+            budget = spent
+    return circuits, budget
 
 
 def _le(bound: float) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from app.telemetry.instruments import INSTRUMENTS, MODEL, TASK
-from app.telemetry.metrics import Gauges
+from app.telemetry.metrics import Gauges, merge_gauges
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -45,13 +45,7 @@ class OtelMetrics:
         from opentelemetry.metrics import Observation
 
         def read(options: CallbackOptions) -> Iterable[Observation]:
-            circuits: dict[str, int] = {}
-            budget: tuple[float, float] | None = None
-            for source in list(self._gauges):
-                states, spent = source()
-                for model, state in states.items():
-                    circuits[model] = max(state, circuits.get(model, 0))
-                budget = budget or spent
+            circuits, budget = merge_gauges(list(self._gauges), self.unwatch)
             if name == "taskrouter.circuit.state":
                 return [Observation(state, {MODEL: model}) for model, state in sorted(circuits.items())]
             if budget is None:
