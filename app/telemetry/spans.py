@@ -145,13 +145,13 @@ def call_span(
         f"chat {model}", context=context, kind=SpanKind.CLIENT, attributes=attributes, start_time=start
     )
     if prompt is not None:
-        details: dict[str, Any] = {"gen_ai.input.messages": prompt}
-        if result is not None and result.content is not None:
+        details: dict[str, Any] = {"gen_ai.input.messages": _input_messages(prompt)}
+        if result is not None and (result.content is not None or result.tool_calls):
             details["gen_ai.output.messages"] = json.dumps(
                 [
                     {
                         "role": "assistant",
-                        "parts": [{"type": "text", "content": result.content}],
+                        "parts": _parts(result.content, result.tool_calls),
                         "finish_reason": result.finish_reason,
                     }
                 ]
@@ -160,6 +160,48 @@ def call_span(
     if kind is not None:
         span.set_status(Status(StatusCode.ERROR, f"{kind}: {(message or '')[:MAX_STATUS_CHARS]}"))
     span.end(end_time=end)
+
+
+def _input_messages(prompt: str) -> str:
+    """The request's messages (the chat API's shape, as LOG_CONTENT keeps them) in the conventions' shape: each
+    message's role and its parts (text, tool calls, a tool's result)."""
+    shaped: list[dict[str, Any]] = []
+    for message in json.loads(prompt):
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "tool":
+            parts = [
+                {"type": "tool_call_response", "id": message.get("tool_call_id"), "response": message.get("content")}
+            ]
+        else:
+            parts = _parts(message.get("content"), message.get("tool_calls"))
+        entry: dict[str, Any] = {"role": message.get("role"), "parts": parts}
+        if message.get("name"):
+            entry["name"] = message["name"]
+        shaped.append(entry)
+    return json.dumps(shaped)
+
+
+def _parts(content: Any, tool_calls: Any) -> list[dict[str, Any]]:
+    """A message's text and tool calls as the conventions' parts (a part of another kind, an image, kept as sent)."""
+    parts: list[dict[str, Any]] = []
+    if isinstance(content, str):
+        parts.append({"type": "text", "content": content})
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict):
+                parts.append({"type": "text", "content": part.get("text")} if part.get("type") == "text" else part)
+    for call in tool_calls or ():
+        function = call.get("function") or {}
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": function.get("name"),
+                "arguments": function.get("arguments"),
+            }
+        )
+    return parts
 
 
 @lru_cache(maxsize=64)
