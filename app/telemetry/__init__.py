@@ -16,12 +16,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from app.telemetry.metrics import Metrics, process_metrics
-from app.telemetry.observer import RequestTrace, Telemetry, outcome_of
+from app.telemetry.observer import RequestTrace, Telemetry, ending_of
 
 if TYPE_CHECKING:
     from app.config import Settings
 
-__all__ = ["Metrics", "RequestTrace", "Telemetry", "outcome_of", "telemetry_from"]
+__all__ = ["Metrics", "RequestTrace", "Telemetry", "ending_of", "telemetry_from"]
 
 
 def telemetry_from(settings: Settings) -> Telemetry | None:

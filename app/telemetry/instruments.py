@@ -16,7 +16,8 @@ Kind = Literal["counter", "histogram", "gauge"]
 
 # Attribute names, one meaning each (the GenAI conventions' where they have one).
 TASK = "taskrouter.task"
-OUTCOME = "taskrouter.outcome"
+OUTCOME = "taskrouter.outcome"  # a call's: the attempt log's outcome (success, failure)
+ENDING = "taskrouter.ending"  # a request's: how it ended (answered, deadline, ...)
 MODEL = "gen_ai.request.model"
 PROVIDER = "gen_ai.provider.name"
 OPERATION = "gen_ai.operation.name"
@@ -79,10 +80,11 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         prometheus="taskrouter_requests_total",
         kind="counter",
         unit="{request}",
-        attributes=(TASK, OUTCOME),
+        attributes=(TASK, ENDING),
         description=(
-            "Requests ended, by outcome: answered, cache_hit, failed (every model failed or was skipped), deadline, "
-            "budget, no_capable_model, rejected, auth, interrupted (a stream after its first token), cancelled."
+            "Requests ended, by how they ended: answered, cache_hit, failed (every model failed or was skipped), "
+            "deadline, budget, no_capable_model, rejected, auth, interrupted (a stream after its first token), "
+            "cancelled."
         ),
     ),
     Instrument(
@@ -90,7 +92,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         prometheus="taskrouter_request_duration_seconds",
         kind="histogram",
         unit="s",
-        attributes=(TASK, OUTCOME),
+        attributes=(TASK, ENDING),
         description="A request's whole time, every call, retry and backoff included.",
         buckets=DURATION_BUCKETS,
     ),
@@ -100,7 +102,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         kind="counter",
         unit="{call}",
         attributes=(TASK, MODEL, OUTCOME, ERROR_TYPE),
-        description="Provider calls made, by outcome (success, failure) and error.type (the failure's kind).",
+        description="Provider calls made, by the attempt log's outcome (success, failure) and error.type (the kind).",
     ),
     Instrument(
         name="taskrouter.skips",

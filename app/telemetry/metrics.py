@@ -13,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from app.telemetry.instruments import BY_NAME, INSTRUMENTS, Instrument, prometheus_labels
+from app.telemetry.instruments import BY_NAME, DURATION_BUCKETS, INSTRUMENTS, TOKEN_BUCKETS, prometheus_labels
 
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
@@ -41,21 +41,52 @@ _SPENT = BY_NAME["taskrouter.budget.spent"]
 _LIMIT = BY_NAME["taskrouter.budget.limit"]
 
 
-class _Histogram:
-    """Bucket counts (not cumulative: one increment per observation), their sum and count."""
+class _Calls:
+    """The numbers of one (task, model, provider, error kind) combination: a call's events update this one object,
+    and a scrape adds them up into each instrument's series. A histogram is its per-bucket counts (the last: above
+    the highest bound) and its sum."""
 
-    __slots__ = ("buckets", "count", "counts", "total")
+    __slots__ = (
+        "calls",
+        "cost",
+        "duration",
+        "duration_sum",
+        "first_chunk",
+        "first_chunk_sum",
+        "hedges",
+        "input",
+        "input_sum",
+        "output",
+        "output_sum",
+        "retired",
+        "retries",
+    )
 
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)  # the last: above the highest bound (+Inf only)
-        self.total = 0.0
-        self.count = 0
+    def __init__(self) -> None:
+        self.calls = self.retries = self.hedges = 0
+        self.cost = self.duration_sum = self.first_chunk_sum = 0.0
+        self.input_sum = self.output_sum = 0
+        self.duration = [0] * (len(DURATION_BUCKETS) + 1)
+        self.first_chunk = [0] * (len(DURATION_BUCKETS) + 1)
+        self.input = [0] * (len(TOKEN_BUCKETS) + 1)
+        self.output = [0] * (len(TOKEN_BUCKETS) + 1)
+        self.retired: dict[str, int] = {}
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.buckets, value)] += 1
-        self.total += value
-        self.count += 1
+
+class _Requests:
+    """The numbers of one (task, ending) combination, and its fallbacks by the model that answered."""
+
+    __slots__ = ("duration", "duration_sum", "fallbacks", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.duration = [0] * (len(DURATION_BUCKETS) + 1)
+        self.duration_sum = 0.0
+        self.fallbacks: dict[str, int] = {}
+
+
+Series = dict[tuple[str, ...], float]
+HistogramSeries = dict[tuple[str, ...], tuple[list[int], float, int]]
 
 
 class Metrics:
@@ -63,12 +94,11 @@ class Metrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counters: dict[str, dict[tuple[str, ...], float]] = {
-            i.name: {} for i in INSTRUMENTS if i.kind == "counter"
-        }
-        self._histograms: dict[str, dict[tuple[str, ...], _Histogram]] = {
-            i.name: {} for i in INSTRUMENTS if i.kind == "histogram"
-        }
+        self._calls: dict[tuple[str, str, str, str], _Calls] = {}
+        self._requests: dict[tuple[str, str], _Requests] = {}
+        self._skips: dict[tuple[str, ...], float] = {}
+        self._cache_hits: dict[tuple[str, ...], float] = {}
+        self._cache_saved: dict[tuple[str, ...], float] = {}
         self._gauges: list[Gauges] = []
 
     # -- events (the request path) ----------------------------------------------------------------------------
@@ -90,68 +120,104 @@ class Metrics:
         retirement: str | None,
     ) -> None:
         """One provider call, answered (`error` "") or failed (`error`: its kind)."""
-        counters = self._counters
+        key = (task, model, provider, error)
         with self._lock:
-            key = (task, model, "failure" if error else "success", error)
-            calls = counters[_CALLS.name]
-            calls[key] = calls.get(key, 0) + 1
+            series = self._calls.get(key)
+            if series is None:
+                series = self._calls[key] = _Calls()
+            series.calls += 1
             if seconds is not None:
-                self._observe(_DURATION, ("chat", provider, model, task, error), seconds)
+                series.duration[bisect_left(DURATION_BUCKETS, seconds)] += 1
+                series.duration_sum += seconds
             if input_tokens is not None:
-                self._observe(_TOKENS, ("chat", provider, model, task, "input"), input_tokens)
+                series.input[bisect_left(TOKEN_BUCKETS, input_tokens)] += 1
+                series.input_sum += input_tokens
             if output_tokens is not None:
-                self._observe(_TOKENS, ("chat", provider, model, task, "output"), output_tokens)
+                series.output[bisect_left(TOKEN_BUCKETS, output_tokens)] += 1
+                series.output_sum += output_tokens
             if first_chunk_seconds is not None:
-                self._observe(_FIRST_CHUNK, ("chat", provider, model, task), first_chunk_seconds)
-            pair = (task, model)
+                series.first_chunk[bisect_left(DURATION_BUCKETS, first_chunk_seconds)] += 1
+                series.first_chunk_sum += first_chunk_seconds
             if cost:
-                spent = counters[_COST.name]
-                spent[pair] = spent.get(pair, 0.0) + cost
+                series.cost += cost
             if retry:
-                retries = counters[_RETRIES.name]
-                retries[pair] = retries.get(pair, 0) + 1
+                series.retries += 1
             if hedged:
-                hedges = counters[_HEDGES.name]
-                hedges[pair] = hedges.get(pair, 0) + 1
+                series.hedges += 1
             if retirement is not None:
-                retired = counters[_RETIRED.name]
-                named = (task, model, retirement)
-                retired[named] = retired.get(named, 0) + 1
+                series.retired[retirement] = series.retired.get(retirement, 0) + 1
 
     def skip(self, *, task: str, model: str, error: str) -> None:
         key = (task, model, error)
         with self._lock:
-            skips = self._counters[_SKIPS.name]
-            skips[key] = skips.get(key, 0) + 1
+            self._skips[key] = self._skips.get(key, 0) + 1
 
     def cache_hit(self, *, task: str, saved: float | None) -> None:
         key = (task,)
         with self._lock:
-            hits = self._counters[_CACHE_HITS.name]
-            hits[key] = hits.get(key, 0) + 1
+            self._cache_hits[key] = self._cache_hits.get(key, 0) + 1
             if saved:
-                total = self._counters[_CACHE_SAVED.name]
-                total[key] = total.get(key, 0.0) + saved
+                self._cache_saved[key] = self._cache_saved.get(key, 0.0) + saved
 
-    def request(self, *, task: str, outcome: str, seconds: float, fallback_model: str | None) -> None:
-        """A request ended: `outcome` as taskrouter.requests lists them; `fallback_model` the model that answered
+    def request(self, *, task: str, ending: str, seconds: float, fallback_model: str | None) -> None:
+        """A request ended: `ending` as taskrouter.requests lists them; `fallback_model` the model that answered
         when it was not the chain's first."""
-        key = (task, outcome)
+        key = (task, ending)
         with self._lock:
-            requests = self._counters[_REQUESTS.name]
-            requests[key] = requests.get(key, 0) + 1
-            self._observe(_REQUEST_DURATION, key, seconds)
+            series = self._requests.get(key)
+            if series is None:
+                series = self._requests[key] = _Requests()
+            series.requests += 1
+            series.duration[bisect_left(DURATION_BUCKETS, seconds)] += 1
+            series.duration_sum += seconds
             if fallback_model is not None:
-                fallbacks = self._counters[_FALLBACKS.name]
-                pair = (task, fallback_model)
-                fallbacks[pair] = fallbacks.get(pair, 0) + 1
+                series.fallbacks[fallback_model] = series.fallbacks.get(fallback_model, 0) + 1
 
-    def _observe(self, instrument: Instrument, key: tuple[str, ...], value: float) -> None:
-        series = self._histograms[instrument.name]
-        histogram = series.get(key)
-        if histogram is None:
-            histogram = series[key] = _Histogram(instrument.buckets)
-        histogram.observe(value)
+    # -- what the events add up to ----------------------------------------------------------------------------
+
+    def _snapshot(self) -> tuple[dict[str, Series], dict[str, HistogramSeries]]:
+        """Every counter's and histogram's series, by instrument name, keyed by attribute values in the
+        instrument's attribute order."""
+        counters: dict[str, Series] = {i.name: {} for i in INSTRUMENTS if i.kind == "counter"}
+        histograms: dict[str, HistogramSeries] = {i.name: {} for i in INSTRUMENTS if i.kind == "histogram"}
+
+        def add(name: str, key: tuple[str, ...], value: float) -> None:
+            if value:
+                series = counters[name]
+                series[key] = series.get(key, 0) + value
+
+        def observe(name: str, key: tuple[str, ...], counts: list[int], total: float) -> None:
+            if not any(counts):
+                return
+            series = histograms[name]
+            kept = series.get(key)
+            if kept is None:
+                series[key] = (list(counts), total, sum(counts))
+            else:
+                merged = [a + b for a, b in zip(kept[0], counts, strict=True)]
+                series[key] = (merged, kept[1] + total, kept[2] + sum(counts))
+
+        with self._lock:
+            for (task, model, provider, error), c in self._calls.items():
+                add(_CALLS.name, (task, model, "failure" if error else "success", error), c.calls)
+                add(_COST.name, (task, model), c.cost)
+                add(_RETRIES.name, (task, model), c.retries)
+                add(_HEDGES.name, (task, model), c.hedges)
+                for retirement, count in c.retired.items():
+                    add(_RETIRED.name, (task, model, retirement), count)
+                observe(_DURATION.name, ("chat", provider, model, task, error), c.duration, c.duration_sum)
+                observe(_TOKENS.name, ("chat", provider, model, task, "input"), c.input, c.input_sum)
+                observe(_TOKENS.name, ("chat", provider, model, task, "output"), c.output, c.output_sum)
+                observe(_FIRST_CHUNK.name, ("chat", provider, model, task), c.first_chunk, c.first_chunk_sum)
+            for (task, ending), r in self._requests.items():
+                add(_REQUESTS.name, (task, ending), r.requests)
+                observe(_REQUEST_DURATION.name, (task, ending), r.duration, r.duration_sum)
+                for model, count in r.fallbacks.items():
+                    add(_FALLBACKS.name, (task, model), count)
+            counters[_SKIPS.name] = dict(self._skips)
+            counters[_CACHE_HITS.name] = dict(self._cache_hits)
+            counters[_CACHE_SAVED.name] = dict(self._cache_saved)
+        return counters, histograms
 
     # -- gauges -----------------------------------------------------------------------------------------------
 
@@ -173,15 +239,13 @@ class Metrics:
 
     # -- reading ----------------------------------------------------------------------------------------------
 
-    def counter(self, name: str) -> dict[tuple[str, ...], float]:
+    def counter(self, name: str) -> Series:
         """A counter's series by attribute values (in the instrument's attribute order), for tests and tools."""
-        with self._lock:
-            return dict(self._counters[name])
+        return self._snapshot()[0][name]
 
-    def histogram(self, name: str) -> dict[tuple[str, ...], tuple[list[int], float, int]]:
+    def histogram(self, name: str) -> HistogramSeries:
         """A histogram's series: (per-bucket counts, the last above the highest bound; sum; count)."""
-        with self._lock:
-            return {k: (list(h.counts), h.total, h.count) for k, h in self._histograms[name].items()}
+        return self._snapshot()[1][name]
 
     # -- prometheus_client's Collector ------------------------------------------------------------------------
 
@@ -192,12 +256,7 @@ class Metrics:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-        with self._lock:
-            counters = {name: dict(series) for name, series in self._counters.items()}
-            histograms = {
-                name: {k: (list(h.counts), h.total, h.count) for k, h in series.items()}
-                for name, series in self._histograms.items()
-            }
+        counters, histograms = self._snapshot()
         circuits, budget = self.gauge_values()
         for instrument in INSTRUMENTS:
             labels = list(prometheus_labels(instrument))

@@ -57,15 +57,15 @@ class Sink(Protocol):
 
     def cache_hit(self, *, task: str, saved: float | None) -> None: ...
 
-    def request(self, *, task: str, outcome: str, seconds: float, fallback_model: str | None) -> None: ...
+    def request(self, *, task: str, ending: str, seconds: float, fallback_model: str | None) -> None: ...
 
     def watch(self, gauges: Gauges) -> None: ...
 
     def unwatch(self, gauges: Gauges) -> None: ...
 
 
-# The request's outcome, by the error that ended it (the first class that matches).
-_OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
+# How a request ended, by the error that ended it (the first class that matches).
+_ENDINGS: tuple[tuple[type[BaseException], str], ...] = (
     (DeadlineExceededError, "deadline"),
     (BudgetExceededError, "budget"),
     (NoCapableModelError, "no_capable_model"),
@@ -78,13 +78,13 @@ _OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
-def outcome_of(response: LLMResponse | None, error: BaseException | None) -> str:
-    """The request's outcome as taskrouter.requests counts it."""
+def ending_of(response: LLMResponse | None, error: BaseException | None) -> str:
+    """How the request ended (taskrouter.ending), as taskrouter.requests counts it."""
     if error is None:
         return "cache_hit" if response is not None and response.cached else "answered"
-    for kind, outcome in _OUTCOMES:
+    for kind, ending in _ENDINGS:
         if isinstance(error, kind):
-            return outcome
+            return ending
     return "error"
 
 
@@ -189,7 +189,8 @@ class Telemetry:
         candidate = pick.candidate
         model = candidate.model
         trace: RequestTrace | None = request.trace
-        span = trace.span if trace is not None else None
+        # A request span the sampler left out still carries the trace's context, but nothing is drawn under it.
+        span = trace.span if trace is not None and trace.recording else None
         if outcome is Outcome.SKIPPED:
             for sink in self.sinks:
                 sink.skip(task=task, model=model, error=kind.value if kind else "")
@@ -252,12 +253,13 @@ class Telemetry:
 class RequestTrace:
     """One request's span (None without a tracer) and start, until `end`."""
 
-    __slots__ = ("ended", "request", "span", "started", "telemetry")
+    __slots__ = ("ended", "recording", "request", "span", "started", "telemetry")
 
     def __init__(self, telemetry: Telemetry, request: Any, span: Span | None) -> None:
         self.telemetry = telemetry
         self.request = request
         self.span = span
+        self.recording = span is not None and span.is_recording()
         self.started = time.perf_counter()
         self.ended = False
 
@@ -266,19 +268,19 @@ class RequestTrace:
             return
         self.ended = True
         request = self.request
-        outcome = outcome_of(response, error)
+        ending = ending_of(response, error)
         model = response.model_used if response is not None else None
         fallback = model if response is not None and response.fallback_used else None
         seconds = time.perf_counter() - self.started
         task = request.chain.task_type
         for sink in self.telemetry.sinks:
-            sink.request(task=task, outcome=outcome, seconds=seconds, fallback_model=fallback)
+            sink.request(task=task, ending=ending, seconds=seconds, fallback_model=fallback)
         if self.span is not None:
             from app.telemetry.spans import end_request_span
 
             end_request_span(
                 self.span,
-                outcome=outcome,
+                ending=ending,
                 model=model,
                 fallback_used=fallback is not None,
                 cost=response.cost_usd if response is not None else None,

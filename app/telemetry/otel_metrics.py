@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from app.telemetry.instruments import INSTRUMENTS, MODEL, TASK
+from app.telemetry.instruments import ENDING, INSTRUMENTS, MODEL, TASK
 from app.telemetry.metrics import Gauges, merge_gauges
 
 if TYPE_CHECKING:
@@ -101,8 +101,8 @@ class OtelMetrics:
         if saved:
             self._instruments["taskrouter.cache.saved"].add(saved, {TASK: task})
 
-    def request(self, *, task: str, outcome: str, seconds: float, fallback_model: str | None) -> None:
-        attributes = {TASK: task, "taskrouter.outcome": outcome}
+    def request(self, *, task: str, ending: str, seconds: float, fallback_model: str | None) -> None:
+        attributes = {TASK: task, ENDING: ending}
         self._instruments["taskrouter.requests"].add(1, attributes)
         self._instruments["taskrouter.request.duration"].record(seconds, attributes)
         if fallback_model is not None:

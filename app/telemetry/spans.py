@@ -49,14 +49,14 @@ def request_span(
 def end_request_span(
     span: Span,
     *,
-    outcome: str,
+    ending: str,
     model: str | None,
     fallback_used: bool,
     cost: float | None,
     cached: bool,
     error: BaseException | None,
 ) -> None:
-    span.set_attribute("taskrouter.outcome", outcome)
+    span.set_attribute("taskrouter.ending", ending)
     if model is not None:
         span.set_attribute("gen_ai.response.model", model)
         span.set_attribute("taskrouter.fallback_used", fallback_used)
@@ -65,7 +65,7 @@ def end_request_span(
     if cached:
         span.set_attribute("taskrouter.cached", True)
     if error is not None:
-        span.set_attribute("error.type", outcome)
+        span.set_attribute("error.type", ending)
         span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {str(error)[:MAX_STATUS_CHARS]}"))
     span.end()
 
