@@ -235,8 +235,8 @@ def test_a_name_the_code_does_not_export_is_reported(expr, complaint):
 def test_a_label_read_from_a_result_must_survive_its_groupings():
     expr = "sum by (taskrouter_task) (rate(taskrouter_requests_total[5m]))"
     assert problems(expr, output_labels={"taskrouter_task"}) == []
-    assert problems(expr, output_labels={"taskrouter_outcome"}) == [
-        f"reads taskrouter_outcome, which a grouping drops (in {expr!r})"
+    assert problems(expr, output_labels={"taskrouter_ending"}) == [
+        f"reads taskrouter_ending, which a grouping drops (in {expr!r})"
     ]
 
 
