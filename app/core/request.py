@@ -325,7 +325,16 @@ class Request:
     # -- the course -------------------------------------------------------------------------------------------
 
     async def run(self) -> LLMResponse:
-        """The whole answer: from the response cache when the task keeps one, else from the chain's models."""
+        """The whole answer: from the response cache when the task keeps one, else from the chain's models; inside
+        the request's span and metrics when monitoring is on."""
+        if self.telemetry is not None:
+            return await self.telemetry.run(self, self.served)
+        if self.cache_key is None:
+            return await self.answer()
+        return await self.served()
+
+    async def served(self) -> LLMResponse:
+        """The whole answer, from the response cache when the task keeps one and holds it."""
         if self.cache_key is None:
             return await self.answer()
         cache = self.router.cache

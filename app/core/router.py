@@ -289,7 +289,7 @@ class Router:
         when the caller's call began, for the deadline to count from; default now. The process-wide router passes
         the moment its execute_* function was called, so that building the router at a process's first call spends
         that call's time rather than adding to it."""
-        request = Request(
+        return await Request(
             self,
             task_type,
             messages,
@@ -304,10 +304,7 @@ class Router:
             cache_ttl=cache_ttl,
             params=params,
             started=started,
-        )
-        if request.telemetry is None:
-            return await request.run()
-        return await request.telemetry.run(request, request.run)
+        ).run()
 
     def stream(
         self,

@@ -84,7 +84,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         description=(
             "Requests ended, by how they ended: answered, cache_hit, failed (every model failed or was skipped), "
             "deadline, budget, no_capable_model, rejected, auth, interrupted (a stream after its first token), "
-            "cancelled."
+            "cancelled, error (an exception the router does not raise itself, from a provider of the application's)."
         ),
     ),
     Instrument(

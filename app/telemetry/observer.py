@@ -9,7 +9,6 @@ Telemetry at all, so the request path only checks for None.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -260,7 +259,7 @@ class RequestTrace:
         self.request = request
         self.span = span
         self.recording = span is not None and span.is_recording()
-        self.started = time.perf_counter()
+        self.started = request.clock.monotonic()  # the router's clock, as the calls' latencies
         self.ended = False
 
     def end(self, response: LLMResponse | None, error: BaseException | None) -> None:
@@ -271,7 +270,7 @@ class RequestTrace:
         ending = ending_of(response, error)
         model = response.model_used if response is not None else None
         fallback = model if response is not None and response.fallback_used else None
-        seconds = time.perf_counter() - self.started
+        seconds = request.clock.monotonic() - self.started
         task = request.chain.task_type
         for sink in self.telemetry.sinks:
             sink.request(task=task, ending=ending, seconds=seconds, fallback_model=fallback)
