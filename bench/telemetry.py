@@ -28,7 +28,9 @@ threads' work for the window's calls is counted in it. A worker's figure is the 
 
 Collecting the metrics is not per call but per scrape or export (Prometheus every 15 s or so, an OTLP reader every
 60 s): a worker times it apart, once after its windows (a `generate_latest()` of the registry, a collection of the
-in-memory reader), and checks what it collected: as many requests as it made.
+in-memory reader), and checks what it collected: as many requests as it made. An OpenTelemetry worker also times
+the SDK's own operations alone, with no router code (a span, a counter's add, a histogram's record): the share of
+the growth that the SDK the application chose costs whatever the router does.
 
 The machine is noisy, so the configurations alternate in rounds (off, prometheus, ..., all on, then the reverse)
 and each ratio to off is taken within its round. The table shows the minimum and median over rounds.
@@ -137,6 +139,42 @@ class Otel:
 
     def flush(self) -> bool:
         return self.tracer_provider is None or bool(self.tracer_provider.force_flush(30_000))
+
+    def sdk_costs(self, n: int) -> dict[str, float]:
+        """The SDK's own CPU per operation in this process, no taskrouter code involved: a span of as many attributes
+        as a provider call's, started and ended through the same processor (flushed); a counter's add and a
+        histogram's record of five attributes, inside a recording span as the router's are (so that the SDK's
+        default exemplar filter samples them)."""
+        from opentelemetry import context, trace
+
+        attributes: dict[str, Any] = {f"bench.attribute_{i}": f"value {i}" for i in range(8)}
+        attributes |= {f"bench.number_{i}": i for i in range(7)}
+        costs: dict[str, float] = {}
+        if self.tracer_provider is not None:
+            tracer = self.tracer_provider.get_tracer("bench")
+            cpu = time.process_time()
+            for _ in range(n):
+                tracer.start_span("bench", kind=trace.SpanKind.CLIENT, attributes=attributes).end()
+            self.flush()
+            costs["span"] = (time.process_time() - cpu) / n * 1e6
+        if self.reader is not None:
+            from opentelemetry import metrics
+
+            meter = metrics.get_meter_provider().get_meter("bench")
+            counter, histogram = meter.create_counter("bench.counter"), meter.create_histogram("bench.histogram")
+            five = dict(list(attributes.items())[:5])
+            outer = trace.get_tracer("bench").start_span("bench outer")
+            token = context.attach(trace.set_span_in_context(outer))
+            try:
+                for name, operation in (("counter add", counter.add), ("histogram record", histogram.record)):
+                    cpu = time.process_time()
+                    for _ in range(n):
+                        operation(1, five)
+                    costs[name] = (time.process_time() - cpu) / n * 1e6
+            finally:
+                context.detach(token)
+                outer.end()
+        return costs
 
     def requests_counted(self) -> float:
         """taskrouter.requests as the meter provider collected it: every data point's sum."""
@@ -259,6 +297,7 @@ async def worker(config: Configuration, calls: int, windows: int, warmup: int) -
                 raise RuntimeError(f"otel metrics: taskrouter.requests {counted}, {requests} requests made")
         if config.traces and not all(spans.values()):
             raise RuntimeError(f"otel traces: no spans exported ({spans})")
+        sdk = otel.sdk_costs(max(calls, 500)) if otel is not None else {}
         await router.aclose()
     return {
         "config": config.name,
@@ -267,6 +306,7 @@ async def worker(config: Configuration, calls: int, windows: int, warmup: int) -
         "windows": us,
         "spans_per_call": {s: spans[s] / (calls * windows) for s in SCENARIOS},
         "collect_us": collected,
+        "sdk_us": sdk,
         "modules": loaded,
         "models": [first, second],
     }
@@ -391,6 +431,11 @@ def table(results: dict[str, list[dict[str, Any]]], rounds: int) -> tuple[list[s
                 f"{config.name}: one {kind} (once per scrape or export interval, not per call) "
                 f"{statistics.median(c[kind] for c in collected):,.0f} us CPU (median over rounds)"
             )
+    for config in CONFIGURATIONS:
+        sdk = [r["sdk_us"] for r in results[config.name]]
+        if any(sdk):
+            costs = ", ".join(f"{kind} {statistics.median(c[kind] for c in sdk):,.1f} us" for kind in sdk[0])
+            out.append(f"{config.name}: the OpenTelemetry SDK alone, CPU per operation: {costs} (median over rounds)")
     out += ["", *verdicts]
     return out, ok
 

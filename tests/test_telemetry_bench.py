@@ -50,5 +50,11 @@ def test_the_telemetry_bench_prints_every_configuration_and_off_imports_neither_
     assert "PASS: off (the defaults): after its calls, in sys.modules: opentelemetry no, prometheus_client no" in out
     assert re.search(r"^prometheus: one prometheus scrape \(.*\) [\d,]+ us CPU", out, re.MULTILINE)
     assert re.search(r"^all on: one otel collection \(.*\) [\d,]+ us CPU", out, re.MULTILINE)
+    assert re.search(
+        r"^all on: the OpenTelemetry SDK alone, CPU per operation: span [\d,.]+ us, counter add [\d,.]+ us, "
+        r"histogram record [\d,.]+ us",
+        out,
+        re.MULTILINE,
+    )
     assert re.search(r"targets \(.*\): (PASS|FAIL)$", out, re.MULTILINE)
     assert ("FAIL" in out) == (done.returncode == 1)
