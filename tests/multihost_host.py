@@ -1,8 +1,8 @@
 """One "host" of the multi-host tests: a router process of its own (its settings from the environment: one
 PostgreSQL store, its own simulator, its own spill folder). It makes one warm-up call per worker, prints READY,
-sends fast tasks from `concurrency` workers for `seconds`, then prints one JSON line: requests answered,
-failures by exception type, and calls refused by the budget. Run as
-`python tests/multihost_host.py SECONDS CONCURRENCY`."""
+waits for a line on stdin (GO, sent once every host is ready), sends fast tasks from `concurrency` workers for
+`seconds`, then prints one JSON line: requests answered, failures by exception type, and calls refused by the
+budget. Run as `python tests/multihost_host.py SECONDS CONCURRENCY`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ async def main(seconds: float, concurrency: int) -> dict[str, object]:
         else:
             answered += 1
     print("READY", flush=True)
+    # The test says GO once every host is ready: on a loaded machine one host's start-up can outlast another's
+    # whole run, and the hosts must work at the same time.
+    await asyncio.to_thread(sys.stdin.readline)
     end = time.monotonic() + seconds
 
     async def worker(n: int) -> None:

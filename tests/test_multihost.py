@@ -53,6 +53,7 @@ def start_hosts(
                 [sys.executable, str(HOST_SCRIPT), str(seconds), str(CONCURRENCY)],
                 env=env,
                 cwd=home,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -62,6 +63,10 @@ def start_hosts(
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.strip() == "READY", proc.stderr.read() if proc.stderr else line
+    for proc in procs:  # every host starts its timed run together
+        assert proc.stdin is not None
+        proc.stdin.write("GO\n")
+        proc.stdin.flush()
     return procs
 
 
