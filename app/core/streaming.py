@@ -115,7 +115,7 @@ class TaskStream:
             raise
         finally:
             await deltas.aclose()  # closed early by the caller: the call is logged as cancelled before the span ends
-            trace.end(self._response, error)
+            trace.end(self._request, self._response, error)
 
 
 class _StreamAttempt:

@@ -107,9 +107,11 @@ class Telemetry:
             sinks.append(OtelMetrics(meter_provider))
         self.sinks: tuple[Sink, ...] = tuple(sinks)
         self.tracer: Tracer | None = None
+        self.spans: Any = None  # app/telemetry/spans.py, loaded with the tracer: not imported inside a request
         if tracer_provider is not None:
-            import app.telemetry.spans  # noqa: F401  (the OpenTelemetry API, loaded here rather than in a request)
+            from app.telemetry import spans
 
+            self.spans = spans
             self.tracer = tracer_provider.get_tracer("taskrouter")
         self._watched: list[Gauges] = []
 
@@ -128,11 +130,11 @@ class Telemetry:
     # -- a request --------------------------------------------------------------------------------------------
 
     def begin(self, request: Any, *, stream: bool = False) -> RequestTrace:
+        """The request's trace, kept on the request (`request.trace`) until it ends; the request is not kept on it,
+        so that a finished request is freed at once rather than by the garbage collector."""
         span = None
         if self.tracer is not None:
-            from app.telemetry.spans import request_span
-
-            span = request_span(
+            span = self.spans.request_span(
                 self.tracer,
                 task=request.chain.task_type,
                 request_id=request.request_id,
@@ -141,30 +143,23 @@ class Telemetry:
                 deadline=request.deadline_seconds,
                 stream=stream,
             )
-        trace = RequestTrace(self, request, span)
+        trace = RequestTrace(self, span, request.clock.monotonic())
         request.trace = trace
         return trace
 
     async def run(self, request: Any, answer: Callable[[], Any]) -> LLMResponse:
         """`answer()` (the request's course) inside the request's span, the span current for what it calls."""
         trace = self.begin(request)
-        token = None
-        if trace.span is not None:
-            from opentelemetry import context
-            from opentelemetry import trace as otel_trace
-
-            token = context.attach(otel_trace.set_span_in_context(trace.span))
+        token = None if trace.context is None else self.spans.attach(trace.context)
         try:
             response: LLMResponse = await answer()
         except BaseException as error:
-            trace.end(None, error)
+            trace.end(request, None, error)
             raise
         finally:
             if token is not None:
-                from opentelemetry import context
-
-                context.detach(token)
-        trace.end(response, None)
+                self.spans.detach(token)
+        trace.end(request, response, None)
         return response
 
     def attempt(
@@ -194,9 +189,7 @@ class Telemetry:
             for sink in self.sinks:
                 sink.skip(task=task, model=model, error=kind.value if kind else "")
             if span is not None:
-                from app.telemetry.spans import skip_event
-
-                skip_event(span, model=model, kind=kind.value if kind else "", reason=message)
+                self.spans.skip_event(span, model=model, kind=kind.value if kind else "", reason=message)
             return
         if outcome is Outcome.CACHE_HIT:
             for sink in self.sinks:
@@ -224,12 +217,11 @@ class Telemetry:
                     hedged=bool(pick.hedged),
                     retirement=retirement,
                 )
-        if span is not None and self.tracer is not None:
-            from app.telemetry.spans import call_span
-
-            call_span(
+        if span is not None:
+            assert trace is not None
+            self.spans.call_span(
                 self.tracer,
-                span,
+                trace.context,
                 model=model,
                 provider=provider,
                 base_url=_base_url(request, pick),
@@ -250,23 +242,22 @@ class Telemetry:
 
 
 class RequestTrace:
-    """One request's span (None without a tracer) and start, until `end`."""
+    """One request's span (None without a tracer), the context that makes it the parent, and its start."""
 
-    __slots__ = ("ended", "recording", "request", "span", "started", "telemetry")
+    __slots__ = ("context", "ended", "recording", "span", "started", "telemetry")
 
-    def __init__(self, telemetry: Telemetry, request: Any, span: Span | None) -> None:
+    def __init__(self, telemetry: Telemetry, span: Span | None, started: float) -> None:
         self.telemetry = telemetry
-        self.request = request
         self.span = span
+        self.context = None if span is None else telemetry.spans.context_of(span)
         self.recording = span is not None and span.is_recording()
-        self.started = request.clock.monotonic()  # the router's clock, as the calls' latencies
+        self.started = started  # on the router's clock, as the calls' latencies
         self.ended = False
 
-    def end(self, response: LLMResponse | None, error: BaseException | None) -> None:
+    def end(self, request: Any, response: LLMResponse | None, error: BaseException | None) -> None:
         if self.ended:
             return
         self.ended = True
-        request = self.request
         ending = ending_of(response, error)
         model = response.model_used if response is not None else None
         fallback = model if response is not None and response.fallback_used else None
@@ -275,9 +266,7 @@ class RequestTrace:
         for sink in self.telemetry.sinks:
             sink.request(task=task, ending=ending, seconds=seconds, fallback_model=fallback)
         if self.span is not None:
-            from app.telemetry.spans import end_request_span
-
-            end_request_span(
+            self.telemetry.spans.end_request_span(
                 self.span,
                 ending=ending,
                 model=model,
@@ -292,4 +281,4 @@ def _base_url(request: Any, pick: Any) -> str | None:
     info = pick.info
     if info is None or info.provider == "groq":
         return str(request.router.groq_endpoint.base_url)
-    return info.base_url
+    return str(info.base_url) if info.base_url else None

@@ -16,10 +16,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from opentelemetry.trace import Span, Tracer
 
 MAX_STATUS_CHARS = 512  # a failure's message, as the attempt log keeps it, cut for the span's status
@@ -77,9 +78,23 @@ def skip_event(span: Span, *, model: str, kind: str, reason: str | None) -> None
     )
 
 
+def context_of(span: Span) -> Context:
+    """The context in which `span` is the parent: computed once per request, for each call's span."""
+    return trace.set_span_in_context(span)
+
+
+def attach(parent: Context) -> object:
+    """Make `parent` the current context (the request's span the parent of what the request's course starts)."""
+    return context.attach(parent)
+
+
+def detach(token: object) -> None:
+    context.detach(token)  # type: ignore[arg-type]
+
+
 def call_span(
     tracer: Tracer,
-    parent: Span,
+    parent: Context,
     *,
     model: str,
     provider: str,
@@ -140,9 +155,8 @@ def call_span(
         attributes["error.type"] = kind
     if status is not None:
         attributes["http.response.status_code"] = status
-    context = trace.set_span_in_context(parent)
     span = tracer.start_span(
-        f"chat {model}", context=context, kind=SpanKind.CLIENT, attributes=attributes, start_time=start
+        f"chat {model}", context=parent, kind=SpanKind.CLIENT, attributes=attributes, start_time=start
     )
     if prompt is not None:
         details: dict[str, Any] = {"gen_ai.input.messages": _input_messages(prompt)}
