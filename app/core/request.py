@@ -236,7 +236,7 @@ class Request:
         self.stopped: str | None = None  # why the retries ended, for the error's summary
         self.session_id = session_id
         self.telemetry = router.telemetry  # None unless monitoring is on (app/telemetry)
-        self.trace: RequestTrace | None = None  # the request's span and start, once telemetry begins it
+        self.trace: RequestTrace | None = None  # the request's span, once a tracer begins it
         # Spending less: what a tiered or cached request's answers are measured against (the task's own first
         # model), and the response cache's key and time to live for this request (None: not cached).
         self.measured = chain.tier is not None  # whether rows carry saved_usd

@@ -143,16 +143,24 @@ class Telemetry:
                 deadline=request.deadline_seconds,
                 stream=stream,
             )
-        trace = RequestTrace(self, span, request.clock.monotonic())
+        trace = RequestTrace(self, span)
         request.trace = trace
         return trace
 
     async def run(self, request: Any, answer: Callable[[], Any]) -> LLMResponse:
         """`answer()` (the request's course) inside the request's span, the span current for what it calls."""
+        if self.tracer is None:  # metrics alone: no span to keep, only the request's end to count
+            try:
+                response: LLMResponse = await answer()
+            except BaseException as error:
+                self.ended(request, None, error)
+                raise
+            self.ended(request, response, None)
+            return response
         trace = self.begin(request)
         token = None if trace.context is None else self.spans.attach(trace.context)
         try:
-            response: LLMResponse = await answer()
+            response = await answer()
         except BaseException as error:
             trace.end(request, None, error)
             raise
@@ -161,6 +169,17 @@ class Telemetry:
                 self.spans.detach(token)
         trace.end(request, response, None)
         return response
+
+    def ended(self, request: Any, response: LLMResponse | None, error: BaseException | None) -> str:
+        """Count the request's end in the metrics; returns how it ended."""
+        ending = ending_of(response, error)
+        if self.sinks:
+            fallback = response.model_used if response is not None and response.fallback_used else None
+            seconds = request.clock.monotonic() - request.started
+            task = request.chain.task_type
+            for sink in self.sinks:
+                sink.request(task=task, ending=ending, seconds=seconds, fallback_model=fallback)
+        return ending
 
     def attempt(
         self,
@@ -184,7 +203,7 @@ class Telemetry:
         model = candidate.model
         trace: RequestTrace | None = request.trace
         # A request span the sampler left out still carries the trace's context, but nothing is drawn under it.
-        span = trace.span if trace is not None and trace.recording else None
+        span = None if trace is None or not trace.recording else trace.span
         if outcome is Outcome.SKIPPED:
             for sink in self.sinks:
                 sink.skip(task=task, model=model, error=kind.value if kind else "")
@@ -242,35 +261,28 @@ class Telemetry:
 
 
 class RequestTrace:
-    """One request's span (None without a tracer), the context that makes it the parent, and its start."""
+    """One request's span (None without a tracer) and the context that makes it the parent of each call's span."""
 
-    __slots__ = ("context", "ended", "recording", "span", "started", "telemetry")
+    __slots__ = ("context", "ended", "recording", "span", "telemetry")
 
-    def __init__(self, telemetry: Telemetry, span: Span | None, started: float) -> None:
+    def __init__(self, telemetry: Telemetry, span: Span | None) -> None:
         self.telemetry = telemetry
         self.span = span
         self.context = None if span is None else telemetry.spans.context_of(span)
         self.recording = span is not None and span.is_recording()
-        self.started = started  # on the router's clock, as the calls' latencies
         self.ended = False
 
     def end(self, request: Any, response: LLMResponse | None, error: BaseException | None) -> None:
         if self.ended:
             return
         self.ended = True
-        ending = ending_of(response, error)
-        model = response.model_used if response is not None else None
-        fallback = model if response is not None and response.fallback_used else None
-        seconds = request.clock.monotonic() - self.started
-        task = request.chain.task_type
-        for sink in self.telemetry.sinks:
-            sink.request(task=task, ending=ending, seconds=seconds, fallback_model=fallback)
+        ending = self.telemetry.ended(request, response, error)
         if self.span is not None:
             self.telemetry.spans.end_request_span(
                 self.span,
                 ending=ending,
-                model=model,
-                fallback_used=fallback is not None,
+                model=response.model_used if response is not None else None,
+                fallback_used=bool(response is not None and response.fallback_used),
                 cost=response.cost_usd if response is not None else None,
                 cached=bool(response is not None and response.cached),
                 error=error,
