@@ -89,17 +89,37 @@ Series = dict[tuple[str, ...], float]
 HistogramSeries = dict[tuple[str, ...], tuple[list[int], float, int]]
 
 
+class _Shard:
+    """One thread's numbers. Only that thread writes them, so an event takes no lock; a scrape reads every
+    thread's (a copy of each table, taken whole under the GIL) and adds them up. A thread's shard outlives it:
+    counters only grow."""
+
+    __slots__ = ("cache_hits", "cache_saved", "calls", "requests", "skips")
+
+    def __init__(self) -> None:
+        self.calls: dict[tuple[str, str, str, str], _Calls] = {}
+        self.requests: dict[tuple[str, str], _Requests] = {}
+        self.skips: dict[tuple[str, ...], float] = {}
+        self.cache_hits: dict[tuple[str, ...], float] = {}
+        self.cache_saved: dict[tuple[str, ...], float] = {}
+
+
 class Metrics:
     """The process's metrics: `call`, `skip`, `cache_hit` and `request` add events; `collect` shows them."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: dict[tuple[str, str, str, str], _Calls] = {}
-        self._requests: dict[tuple[str, str], _Requests] = {}
-        self._skips: dict[tuple[str, ...], float] = {}
-        self._cache_hits: dict[tuple[str, ...], float] = {}
-        self._cache_saved: dict[tuple[str, ...], float] = {}
+        self._lock = threading.Lock()  # the list of shards and of gauges, not the events
+        self._local = threading.local()
+        self._shards: list[_Shard] = []
         self._gauges: list[Gauges] = []
+
+    def _shard(self) -> _Shard:
+        """This thread's shard, made on its first event."""
+        shard = _Shard()
+        self._local.shard = shard
+        with self._lock:
+            self._shards.append(shard)
+        return shard
 
     # -- events (the request path) ----------------------------------------------------------------------------
 
@@ -121,57 +141,57 @@ class Metrics:
     ) -> None:
         """One provider call, answered (`error` "") or failed (`error`: its kind)."""
         key = (task, model, provider, error)
-        with self._lock:
-            series = self._calls.get(key)
-            if series is None:
-                series = self._calls[key] = _Calls()
-            series.calls += 1
-            if seconds is not None:
-                series.duration[bisect_left(DURATION_BUCKETS, seconds)] += 1
-                series.duration_sum += seconds
-            if input_tokens is not None:
-                series.input[bisect_left(TOKEN_BUCKETS, input_tokens)] += 1
-                series.input_sum += input_tokens
-            if output_tokens is not None:
-                series.output[bisect_left(TOKEN_BUCKETS, output_tokens)] += 1
-                series.output_sum += output_tokens
-            if first_chunk_seconds is not None:
-                series.first_chunk[bisect_left(DURATION_BUCKETS, first_chunk_seconds)] += 1
-                series.first_chunk_sum += first_chunk_seconds
-            if cost:
-                series.cost += cost
-            if retry:
-                series.retries += 1
-            if hedged:
-                series.hedges += 1
-            if retirement is not None:
-                series.retired[retirement] = series.retired.get(retirement, 0) + 1
+        shard: _Shard = getattr(self._local, "shard", None) or self._shard()
+        series = shard.calls.get(key)
+        if series is None:
+            series = shard.calls[key] = _Calls()
+        series.calls += 1
+        if seconds is not None:
+            series.duration[bisect_left(DURATION_BUCKETS, seconds)] += 1
+            series.duration_sum += seconds
+        if input_tokens is not None:
+            series.input[bisect_left(TOKEN_BUCKETS, input_tokens)] += 1
+            series.input_sum += input_tokens
+        if output_tokens is not None:
+            series.output[bisect_left(TOKEN_BUCKETS, output_tokens)] += 1
+            series.output_sum += output_tokens
+        if first_chunk_seconds is not None:
+            series.first_chunk[bisect_left(DURATION_BUCKETS, first_chunk_seconds)] += 1
+            series.first_chunk_sum += first_chunk_seconds
+        if cost:
+            series.cost += cost
+        if retry:
+            series.retries += 1
+        if hedged:
+            series.hedges += 1
+        if retirement is not None:
+            series.retired[retirement] = series.retired.get(retirement, 0) + 1
 
     def skip(self, *, task: str, model: str, error: str) -> None:
         key = (task, model, error)
-        with self._lock:
-            self._skips[key] = self._skips.get(key, 0) + 1
+        shard: _Shard = getattr(self._local, "shard", None) or self._shard()
+        shard.skips[key] = shard.skips.get(key, 0) + 1
 
     def cache_hit(self, *, task: str, saved: float | None) -> None:
         key = (task,)
-        with self._lock:
-            self._cache_hits[key] = self._cache_hits.get(key, 0) + 1
-            if saved:
-                self._cache_saved[key] = self._cache_saved.get(key, 0.0) + saved
+        shard: _Shard = getattr(self._local, "shard", None) or self._shard()
+        shard.cache_hits[key] = shard.cache_hits.get(key, 0) + 1
+        if saved:
+            shard.cache_saved[key] = shard.cache_saved.get(key, 0.0) + saved
 
     def request(self, *, task: str, ending: str, seconds: float, fallback_model: str | None) -> None:
         """A request ended: `ending` as taskrouter.requests lists them; `fallback_model` the model that answered
         when it was not the chain's first."""
         key = (task, ending)
-        with self._lock:
-            series = self._requests.get(key)
-            if series is None:
-                series = self._requests[key] = _Requests()
-            series.requests += 1
-            series.duration[bisect_left(DURATION_BUCKETS, seconds)] += 1
-            series.duration_sum += seconds
-            if fallback_model is not None:
-                series.fallbacks[fallback_model] = series.fallbacks.get(fallback_model, 0) + 1
+        shard: _Shard = getattr(self._local, "shard", None) or self._shard()
+        series = shard.requests.get(key)
+        if series is None:
+            series = shard.requests[key] = _Requests()
+        series.requests += 1
+        series.duration[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        series.duration_sum += seconds
+        if fallback_model is not None:
+            series.fallbacks[fallback_model] = series.fallbacks.get(fallback_model, 0) + 1
 
     # -- what the events add up to ----------------------------------------------------------------------------
 
@@ -198,25 +218,30 @@ class Metrics:
                 series[key] = (merged, kept[1] + total, kept[2] + sum(counts))
 
         with self._lock:
-            for (task, model, provider, error), c in self._calls.items():
+            shards = list(self._shards)
+        for shard in shards:
+            for (task, model, provider, error), c in dict(shard.calls).items():
                 add(_CALLS.name, (task, model, "failure" if error else "success", error), c.calls)
                 add(_COST.name, (task, model), c.cost)
                 add(_RETRIES.name, (task, model), c.retries)
                 add(_HEDGES.name, (task, model), c.hedges)
-                for retirement, count in c.retired.items():
+                for retirement, count in dict(c.retired).items():
                     add(_RETIRED.name, (task, model, retirement), count)
                 observe(_DURATION.name, ("chat", provider, model, task, error), c.duration, c.duration_sum)
                 observe(_TOKENS.name, ("chat", provider, model, task, "input"), c.input, c.input_sum)
                 observe(_TOKENS.name, ("chat", provider, model, task, "output"), c.output, c.output_sum)
                 observe(_FIRST_CHUNK.name, ("chat", provider, model, task), c.first_chunk, c.first_chunk_sum)
-            for (task, ending), r in self._requests.items():
+            for (task, ending), r in dict(shard.requests).items():
                 add(_REQUESTS.name, (task, ending), r.requests)
                 observe(_REQUEST_DURATION.name, (task, ending), r.duration, r.duration_sum)
-                for model, count in r.fallbacks.items():
+                for model, count in dict(r.fallbacks).items():
                     add(_FALLBACKS.name, (task, model), count)
-            counters[_SKIPS.name] = dict(self._skips)
-            counters[_CACHE_HITS.name] = dict(self._cache_hits)
-            counters[_CACHE_SAVED.name] = dict(self._cache_saved)
+            for key, value in dict(shard.skips).items():
+                add(_SKIPS.name, key, value)
+            for key, value in dict(shard.cache_hits).items():
+                add(_CACHE_HITS.name, key, value)
+            for key, value in dict(shard.cache_saved).items():
+                add(_CACHE_SAVED.name, key, value)
         return counters, histograms
 
     # -- gauges -----------------------------------------------------------------------------------------------
