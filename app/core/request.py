@@ -327,11 +327,19 @@ class Request:
     async def run(self) -> LLMResponse:
         """The whole answer: from the response cache when the task keeps one, else from the chain's models; inside
         the request's span and metrics when monitoring is on."""
-        if self.telemetry is not None:
-            return await self.telemetry.run(self, self.served)
-        if self.cache_key is None:
-            return await self.answer()
-        return await self.served()
+        telemetry = self.telemetry
+        if telemetry is None:
+            return await (self.answer() if self.cache_key is None else self.served())
+        if telemetry.tracer is not None:
+            return await telemetry.run(self, self.answer if self.cache_key is None else self.served)
+        # Metrics alone: only the end to count, without a frame of the telemetry's own around the course.
+        try:
+            response = await (self.answer() if self.cache_key is None else self.served())
+        except BaseException as error:
+            telemetry.ended(self, None, error)
+            raise
+        telemetry.ended(self, response, None)
+        return response
 
     async def served(self) -> LLMResponse:
         """The whole answer, from the response cache when the task keeps one and holds it."""

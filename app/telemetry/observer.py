@@ -148,19 +148,12 @@ class Telemetry:
         return trace
 
     async def run(self, request: Any, answer: Callable[[], Any]) -> LLMResponse:
-        """`answer()` (the request's course) inside the request's span, the span current for what it calls."""
-        if self.tracer is None:  # metrics alone: no span to keep, only the request's end to count
-            try:
-                response: LLMResponse = await answer()
-            except BaseException as error:
-                self.ended(request, None, error)
-                raise
-            self.ended(request, response, None)
-            return response
+        """`answer()` (the request's course) inside the request's span, the span current for what it calls. With
+        metrics alone the request's owner counts its end itself (`ended`), with no frame of this around it."""
         trace = self.begin(request)
         token = None if trace.context is None else self.spans.attach(trace.context)
         try:
-            response = await answer()
+            response: LLMResponse = await answer()
         except BaseException as error:
             trace.end(request, None, error)
             raise
