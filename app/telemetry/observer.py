@@ -77,6 +77,9 @@ _ENDINGS: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
+_SKIPPED, _CACHE_HIT = Outcome.SKIPPED, Outcome.CACHE_HIT  # read once: an enum member's lookup costs per call
+
+
 def ending_of(response: LLMResponse | None, error: BaseException | None) -> str:
     """How the request ended (taskrouter.ending), as taskrouter.requests counts it."""
     if error is None:
@@ -197,13 +200,15 @@ class Telemetry:
         trace: RequestTrace | None = request.trace
         # A request span the sampler left out still carries the trace's context, but nothing is drawn under it.
         span = None if trace is None or not trace.recording else trace.span
-        if outcome is Outcome.SKIPPED:
+        # The kind itself, a str (StrEnum): its `.value` is a descriptor lookup per call.
+        error: str = kind if kind is not None else ""
+        if outcome is _SKIPPED:
             for sink in self.sinks:
-                sink.skip(task=task, model=model, error=kind.value if kind else "")
+                sink.skip(task=task, model=model, error=error)
             if span is not None:
-                self.spans.skip_event(span, model=model, kind=kind.value if kind else "", reason=message)
+                self.spans.skip_event(span, model=model, kind=str(error), reason=message)
             return
-        if outcome is Outcome.CACHE_HIT:
+        if outcome is _CACHE_HIT:
             for sink in self.sinks:
                 sink.cache_hit(task=task, saved=saved_usd)
             if span is not None:
@@ -219,14 +224,14 @@ class Telemetry:
                     task=task,
                     model=model,
                     provider=provider,
-                    error=kind.value if kind else "",
+                    error=error,
                     seconds=latency_ms / 1000.0 if latency_ms is not None else None,
                     input_tokens=usage.prompt_tokens if usage is not None else None,
                     output_tokens=usage.completion_tokens if usage is not None else None,
                     cost=cost,
                     first_chunk_seconds=first_token_ms / 1000.0 if first_token_ms is not None else None,
                     retry=pick.retry > 0,
-                    hedged=bool(pick.hedged),
+                    hedged=pick.hedged,
                     retirement=retirement,
                 )
         if span is not None:
@@ -244,7 +249,7 @@ class Telemetry:
                 fallback=bool(candidate.is_fallback),
                 tier=candidate.tier,
                 latency_ms=latency_ms,
-                kind=kind.value if kind else None,
+                kind=str(error) or None,
                 status=status,
                 message=message,
                 result=result,

@@ -105,6 +105,7 @@ class OtelMetrics:
             hedged=hedged,
             retirement=retirement,
         )
+        error = str(error)  # the SDK's exporters take a plain str, not the ErrorKind it may be
         base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider, MODEL: model, TASK: task}
         if seconds is not None:
             self._duration.record(seconds, {**base, "error.type": error} if error else base)
