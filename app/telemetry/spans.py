@@ -57,16 +57,18 @@ def end_request_span(
     cached: bool,
     error: BaseException | None,
 ) -> None:
-    span.set_attribute("taskrouter.ending", ending)
+    attributes: dict[str, Any] = {"taskrouter.ending": ending}  # set at once: the SDK locks the span per call
     if model is not None:
-        span.set_attribute("gen_ai.response.model", model)
-        span.set_attribute("taskrouter.fallback_used", fallback_used)
+        attributes["gen_ai.response.model"] = model
+        attributes["taskrouter.fallback_used"] = fallback_used
     if cost is not None:
-        span.set_attribute("taskrouter.cost_usd", cost)
+        attributes["taskrouter.cost_usd"] = cost
     if cached:
-        span.set_attribute("taskrouter.cached", True)
+        attributes["taskrouter.cached"] = True
     if error is not None:
-        span.set_attribute("error.type", ending)
+        attributes["error.type"] = ending
+    span.set_attributes(attributes)
+    if error is not None:
         span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {str(error)[:MAX_STATUS_CHARS]}"))
     span.end()
 
