@@ -241,7 +241,7 @@ class Telemetry:
                 trace.context,
                 model=model,
                 provider=provider,
-                base_url=_base_url(request, pick),
+                base_url=request.endpoint(pick).base_url,  # the owner's own choice of endpoint
                 params=request.params,
                 attempt=pick.position,
                 retry=pick.retry,
@@ -285,10 +285,3 @@ class RequestTrace:
                 cached=bool(response is not None and response.cached),
                 error=error,
             )
-
-
-def _base_url(request: Any, pick: Any) -> str | None:
-    info = pick.info
-    if info is None or info.provider == "groq":
-        return str(request.router.groq_endpoint.base_url)
-    return str(info.base_url) if info.base_url else None
