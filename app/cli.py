@@ -12,7 +12,7 @@ from types import FrameType
 from app.errors import ConfigError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMANDS = ("run", "demo", "check", "status", "override", "dashboard", "prune", "whatif", "simulator")
+COMMANDS = ("run", "demo", "check", "status", "override", "operators", "dashboard", "prune", "whatif", "simulator")
 
 
 _VERBOSE_HELP = "log every attempt to stderr"

@@ -19,7 +19,15 @@ from app.store import (
     utc_now_iso,
 )
 from app.store.model_status import query_read_only
-from app.store.overrides import DISABLE, FORCE, clear_overrides, read_active, read_audit, set_override
+from app.store.overrides import (
+    DISABLE,
+    FORCE,
+    clear_overrides,
+    end_override,
+    read_active,
+    read_audit,
+    set_override,
+)
 from app.store.spend import spent_on
 from app.store.spill import spill
 from app.store.target import PostgresTarget, Target, label_of
@@ -157,6 +165,23 @@ def test_overrides_replace_their_scope_expire_and_leave_an_audit_trail(store):
         ("force set", "m1", "ops@a"),
     ]
     assert trail[3][3].endswith(f"replaced #{first.id}")
+
+
+def test_ending_an_override_by_id_ends_that_one_only(store):
+    db = open_database(store)
+    try:
+        fast = set_override(db.conn, FORCE, "m1", task="fast", by="ops@a")
+        reasoning = set_override(db.conn, FORCE, "m1", task="reasoning", by="ops@a")
+        ended = end_override(db.conn, fast.id, reason="recovered", by="alice", via="dashboard as ops@a")
+        again = end_override(db.conn, fast.id, by="alice")  # no longer active: nothing is changed
+    finally:
+        db.conn.close()
+    assert ended is not None and ended.id == fast.id
+    assert again is None
+    assert [o.id for o in read_active(store)] == [reasoning.id]
+    trail = [(a["action"], a["task"], a["who"], a["reason"], a["via"]) for a in read_audit(store)]
+    assert trail[0] == ("force cleared", "fast", "alice", "recovered", "dashboard as ops@a")
+    assert [t[0] for t in trail] == ["force cleared", "force set", "force set"]
 
 
 def test_the_days_spend_is_the_sum_of_its_logged_costs(store):

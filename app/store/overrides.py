@@ -32,6 +32,7 @@ __all__ = [
     "KINDS",
     "Override",
     "clear_overrides",
+    "end_override",
     "override_from_row",
     "read_active",
     "read_audit",
@@ -121,6 +122,21 @@ def clear_overrides(
         for o in cleared:
             _audit(conn, now, by, f"{o.kind} cleared", o.model, o.task, o.describe(), reason, via)
     return cleared
+
+
+def end_override(
+    conn: Connection, override_id: int, *, reason: str = "", by: str | None = None, via: str = "cli"
+) -> Override | None:
+    """End the one active override with this id (none other, whatever it shares with it), with its audit row;
+    None when it is not active any more (cleared or expired meanwhile), and nothing is changed then."""
+    by = by or who()
+    now = utc_now_iso()
+    with conn:
+        ended = [o for o in _active(conn, now) if o.id == override_id]
+        for o in ended:
+            conn.execute("UPDATE overrides SET cleared_at = ?, cleared_by = ? WHERE id = ?", (now, by, o.id))
+            _audit(conn, now, by, f"{o.kind} cleared", o.model, o.task, o.describe(), reason, via)
+    return ended[0] if ended else None
 
 
 def _clear(

@@ -251,3 +251,12 @@ def p010_rollup_savings(conn: PgConnection) -> None:
     for table in ("attempts_hourly", "attempts_daily"):
         conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS saved_usd double precision NOT NULL DEFAULT 0")
         conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS cache_hits bigint NOT NULL DEFAULT 0")
+
+
+@migration
+def p011_operators(conn: PgConnection) -> None:
+    # As SQLite's m012: the dashboard's named operators, each with a salted scrypt hash of its secret.
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS operators (
+            name text PRIMARY KEY, secret_hash text NOT NULL, created_at text NOT NULL, created_by text NOT NULL,
+            revoked_at text, revoked_by text)""")

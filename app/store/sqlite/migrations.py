@@ -268,3 +268,18 @@ def m011_rollup_savings(db: Database) -> None:
     for table in ("attempts_hourly", "attempts_daily"):
         _add_column(db, table, "saved_usd", float, 0)
         _add_column(db, table, "cache_hits", int, 0)
+
+
+@migration
+def m012_operators(db: Database) -> None:
+    # The people who may act from the dashboard (app/store/operators.py): a salted scrypt hash of each one's
+    # secret, never the secret. A revoked operator's row stays, so that the audit's names keep their meaning.
+    db.execute("""
+        CREATE TABLE IF NOT EXISTS operators (
+            name TEXT NOT NULL PRIMARY KEY,  -- lower case; an e-mail address for an OIDC login
+            secret_hash TEXT NOT NULL,  -- scrypt$N$r$p$salt$hash
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            revoked_at TEXT,  -- NULL: may act
+            revoked_by TEXT
+        )""")
