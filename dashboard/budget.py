@@ -87,14 +87,26 @@ def budget_line(b: BudgetToday | None, now: datetime) -> None:
         f"Daily budget: ${b.spent:,.4f} of ${b.limit:,.4f} spent today (UTC), {b.share:.0%}. Projected by "
         f"midnight UTC: ${b.projected:,.4f}, at the last hour's ${b.rate_per_hour:,.4f} per hour."
     )
+    runs_out = fmt.plain(runs_out_text(b, now))
     if b.share >= 1:
         st.error(text + " Calls now raise BudgetExceededError before reaching a provider (DAILY_BUDGET_USD).")
     elif b.share >= b.alert_ratio:
-        st.warning(text + f" Alert level BUDGET_ALERT_RATIO={b.alert_ratio:g} reached.")
-    elif (at := b.reached_at(now)) is not None:
-        st.warning(text + f" At this rate it is all spent at about {fmt.plain(at.strftime('%H:%M'))} UTC.")
+        st.warning(f"{text} {runs_out} Alert level reached (BUDGET_ALERT_RATIO {b.alert_ratio:.0%}).")
+    elif b.reached_at(now) is not None:
+        st.warning(f"{text} {runs_out}")
     else:
-        st.info(text)
+        st.info(f"{text} {runs_out}")
+
+
+def runs_out_text(b: BudgetToday, now: datetime) -> str:
+    """When the budget runs out at the last hour's rate, said whatever the share spent: the reader past the alert
+    level needs it most."""
+    at = b.reached_at(now)
+    if at is not None:
+        return f"At this rate it runs out at about {at.strftime('%H:%M')} UTC ({fmt.relative(at, now)})."
+    if b.rate_per_hour <= 0:
+        return "Nothing spent in the last hour: at this rate it lasts the day."
+    return "At this rate it lasts until midnight UTC."
 
 
 def budget_banner(path: Target, settings: Settings | None, now: datetime) -> None:

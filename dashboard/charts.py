@@ -162,3 +162,40 @@ def tier_mix(tiers: pd.DataFrame, order: tuple[str, ...]) -> alt.Chart:
         .transform_calculate(tier_rank=f"indexof({names!r}, datum.Tier)")
         .properties(height=BAR)
     )
+
+
+# Overview's trend: series told apart by hue (not two blues), level labels, axis titles never cut.
+TREND_COLOURS = {
+    "answered": "#2e7d32",
+    "not answered": "#c62828",
+    "success %": "#2e7d32",
+    "fallback %": "#ef6c00",
+    "cost $": "#6a1b9a",
+    "tokens": "#1565c0",
+}
+
+
+def trend(frame: pd.DataFrame, *, x_title: str, y_title: str, mark: str = "bar", height: int = 220) -> alt.Chart:
+    """`frame`: one row per bucket (its label in the index, sortable text), one column per series. Bars stack;
+    lines draw points too, so a bucket alone between empty ones still shows."""
+    series = list(frame.columns)
+    long = frame.reset_index(names="Bucket").melt("Bucket", var_name="Series", value_name="Value")
+    long = long.dropna(subset=["Value"])
+    colour = alt.Color(
+        "Series:N",
+        sort=series,
+        title=None,
+        scale=alt.Scale(domain=series, range=[TREND_COLOURS.get(s) or kind_colour(s) for s in series]),
+        legend=alt.Legend(orient="bottom", labelLimit=0) if len(series) > 1 else None,
+    )
+    x = alt.X(
+        "Bucket:O",
+        title=x_title,
+        axis=alt.Axis(labelAngle=0, labelOverlap="greedy", titleLimit=0, labelLimit=0),
+    )
+    y = alt.Y("sum(Value):Q" if mark == "bar" else "Value:Q", title=y_title, axis=alt.Axis(titleLimit=0))
+    base = alt.Chart(long)
+    marked = base.mark_bar() if mark == "bar" else base.mark_line(point=True)
+    return marked.encode(
+        x=x, y=y, color=colour, tooltip=["Bucket", "Series", alt.Tooltip("Value:Q", format=",.4~f")]
+    ).properties(height=height)

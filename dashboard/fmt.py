@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 DASH = "–"  # a value that does not exist (no data), as opposed to zero
 
@@ -54,6 +55,36 @@ def plain(value: object) -> str:
 def when(iso_text: str | None) -> str:
     """`2026-11-22T10:00:00.123Z` -> `2026-11-22 10:00:00 UTC`."""
     return DASH if not iso_text else iso_text[:19].replace("T", " ") + " UTC"
+
+
+def _parse(iso_text: str) -> datetime:
+    return datetime.fromisoformat(iso_text.replace("Z", "+00:00"))
+
+
+def duration(seconds: float) -> str:
+    """A span of time in the largest unit that keeps it readable: `45 s`, `29 min`, `3.5 h`, `14 days`."""
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def relative(moment: datetime | str | None, now: datetime) -> str:
+    """`in 29 min` or `12 min ago`, against the run's own now."""
+    if moment is None:
+        return DASH
+    at = _parse(moment) if isinstance(moment, str) else moment
+    seconds = (at - now).total_seconds()
+    return f"in {duration(seconds)}" if seconds >= 0 else f"{duration(seconds)} ago"
+
+
+def when_relative(iso_text: str | None, now: datetime) -> str:
+    """The absolute time and, beside it, how far from now: `2026-12-05 05:03:28 UTC (in 29 min)`."""
+    return DASH if not iso_text else f"{when(iso_text)} ({relative(iso_text, now)})"
 
 
 # -- change against the previous period (st.metric deltas) ---------------------------------------------------

@@ -5,6 +5,7 @@ each with its source, shutdowns with their replacement, the last check; every ch
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -95,7 +96,12 @@ def test_overview_gives_a_verdict_per_task_and_per_model(recent_mix: Target) -> 
     assert models.loc[QWEN, "Verdict"] == DOWN and models.loc[QWEN, "Why"] == "every call failed (3 of 3)"
     assert models.loc[RETIRED, "Verdict"] == IDLE
     headline = _texts(at, "error")[0]
-    assert headline == (f"Down: task summarization, model {QWEN}. Degraded: task reasoning, model {BIG}.")
+    # The cause is in the same box as the verdict: each failing model with its most frequent kind, in words.
+    assert headline == (
+        f"Down: task summarization, model {QWEN}. Degraded: task reasoning, model {BIG}.  \n"
+        f"Why: {QWEN}: 3 of 3 calls failed in the last 15 minutes, mostly provider error (3).  \n"
+        f"Why: {BIG}: 2 of 10 calls failed in the last 15 minutes, mostly provider error (2)."
+    )
     assert any("Last attempt" in c and "min ago" in c for c in _texts(at, "caption"))
 
 
@@ -161,10 +167,11 @@ def test_overrides_from_the_store_and_from_forced_rows_are_shown_with_their_sour
     store = [e for e in errors if "runtime force #1" in e]
     assert store == [
         f"Override **runtime force #1**, known from the store: reasoning calls **{BIG}** only, with no "
-        "fallback; no attempt under it in the last 15 minutes. "
-        f"force {BIG} for reasoning until " + store[0].split(" until ")[1]
+        "fallback; no attempt under it in the last 15 minutes. until " + store[0].split(" until ")[1]
     ]
-    assert "(incident 42)" in store[0]
+    # Until when, and how long that is from now; who set it and why.
+    assert re.search(r"until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in (29|30) min\); set by ops@host ", store[0])
+    assert store[0].endswith("; reason: incident 42.")
     detected = [e for e in errors if "FORCE_MODEL" in e]
     assert len(detected) == 1 and detected[0].startswith(
         f"Override **FORCE_MODEL**, known from the routers' attempts: fast calls **{QWEN}** only, with no fallback; "
@@ -209,7 +216,7 @@ def test_an_upcoming_shutdown_and_the_last_check_on_overview(
     shutdown = [w for w in warnings if w.startswith(f"**{BIG}** shuts down")]
     assert shutdown == [
         f"**{BIG}** shuts down on {soon.isoformat()} (in 12 days), used by reasoning, summarization; "
-        f"replacement: {QWEN}."
+        f"replacement: {QWEN} (usable, cooling down right now)."
     ]
     # A model the router found retired names its replacement too.
     assert any(w.startswith(f"**{RETIRED}** is deprecated") and f"replacement: {SMALL}" in w for w in warnings)

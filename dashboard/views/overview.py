@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import fmt, queries, registry
+from dashboard import charts, fmt, queries, registry
 from dashboard.context import PageContext
 from dashboard.queries import Latency, Totals
-from dashboard.status import CIRCUIT_OPEN, COOLING_DOWN, DEPRECATED, NOT_FOUND, state_of
+from dashboard.status import AVOIDED, DEPRECATED, NOT_FOUND
 from dashboard.views import now
 
 
@@ -75,6 +75,11 @@ def render(ctx: PageContext) -> None:
     _trend(data)
 
 
+def forced(data: OverviewData) -> bool:
+    """A force is in effect: a request has one model and no fallback, so a low fallback rate is not good news."""
+    return any(o.kind == "force" for o in data.now.overrides)
+
+
 def _metrics(data: OverviewData) -> None:
     t, p = data.totals, data.previous
     lat, plat = data.latency, data.previous_latency
@@ -93,11 +98,13 @@ def _metrics(data: OverviewData) -> None:
         help="Requests answered by some model in the chain.",
     )
     cols[2].metric(
-        "Fallback rate",
+        "Fallback rate (forced: no fallback)" if forced(data) else "Fallback rate",
         fmt.pct(t.fallback_rate),
         fmt.delta_points(t.fallback_rate, p.fallback_rate if p else None),
-        delta_color="inverse",
-        help="Answers that came from a model after the first in the chain.",
+        # Under a force a request cannot fall back: a rate going down then says nothing good.
+        delta_color="off" if forced(data) else "inverse",
+        help="Answers that came from a model after the first in the chain."
+        + (" A force is in effect: the forced model has no fallback." if forced(data) else ""),
     )
     cols[3].metric(
         "Failed attempts",
@@ -155,25 +162,20 @@ def _trend(data: OverviewData) -> None:
         index=pd.Index(_labels([label for label, _ in data.trend]), name="UTC"),
     )
     left, right = st.columns(2)
-    left.subheader("Requests")
     x_label = f"Start of each {_step_name(data.trend)} (UTC)"
-    left.bar_chart(
-        frame[["answered", "not answered"]],
-        color=["#2e7d32", "#c62828"],
-        height=240,
-        x_label=x_label,
-        y_label="Requests (count)",
+    left.subheader("Requests")
+    left.altair_chart(
+        charts.trend(frame[["answered", "not answered"]], x_title=x_label, y_title="Requests"), width="stretch"
     )
     right.subheader("Success and fallback rate (%)")
-    # A line needs two neighbouring points: with sparse traffic most buckets have no rate, so show dots.
-    sparse = sum(1 for _, t in data.trend if t.requests) < len(data.trend) / 2
-    (right.scatter_chart if sparse else right.line_chart)(
-        frame[["success %", "fallback %"]], height=240, x_label=x_label, y_label="Share of requests (%)"
+    right.altair_chart(
+        charts.trend(frame[["success %", "fallback %"]], x_title=x_label, y_title="Share of requests (%)", mark="line"),
+        width="stretch",
     )
     left.subheader("Cost ($, known prices)")
-    left.bar_chart(frame[["cost $"]], height=200, x_label=x_label, y_label="Cost (USD)")
+    left.altair_chart(charts.trend(frame[["cost $"]], x_title=x_label, y_title="Cost (USD)"), width="stretch")
     right.subheader("Tokens")
-    right.bar_chart(frame[["tokens"]], height=200, x_label=x_label, y_label="Tokens (count)")
+    right.altair_chart(charts.trend(frame[["tokens"]], x_title=x_label, y_title="Tokens"), width="stretch")
 
 
 def _step_name(trend: list[tuple[datetime, Totals]]) -> str:
@@ -202,11 +204,10 @@ def _avoided(ctx: PageContext, data: OverviewData) -> list[tuple[str, str, str, 
     """(model, state, where, detail) for each model the router is avoiding now, within the model filter."""
     in_registry = set(registry.registry_models())
     out = []
-    for model, row in sorted(data.status.items()):
+    for model, (state, detail) in sorted(data.now.states.items()):
         if ctx.scope.models and model not in ctx.scope.models:
             continue
-        state, detail = state_of(row, ctx.now)
-        if state in (DEPRECATED, NOT_FOUND, COOLING_DOWN, CIRCUIT_OPEN):
+        if state in AVOIDED:
             where = "still in the registry" if model in in_registry else "no longer in the registry"
             replacement = data.now.replacements.get(model)
             if state in (DEPRECATED, NOT_FOUND):
@@ -216,7 +217,7 @@ def _avoided(ctx: PageContext, data: OverviewData) -> list[tuple[str, str, str, 
 
 
 def _attention(ctx: PageContext, data: OverviewData) -> None:
-    """Models the router is avoiding: retired, missing, cooling down, circuit open."""
+    """Models the router is avoiding: disabled, retired, missing, cooling down, circuit open."""
     avoided = _avoided(ctx, data)
     if not avoided:
         return
