@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import re
 import sys
@@ -17,7 +19,7 @@ from app.urls import POSTGRES_SCHEMES, redact_url
 
 _DEFAULT_MODEL_VAR = re.compile(r"^DEFAULT_(?P<task>[A-Z0-9_]+)_MODEL$")
 # A bad value of these is named, never shown.
-_SECRET_SETTINGS = frozenset({"GROQ_API_KEY", "ALERT_WEBHOOK_URL", "ATTEMPTS_DB_URL"})
+_SECRET_SETTINGS = frozenset({"GROQ_API_KEY", "ALERT_WEBHOOK_URL", "ATTEMPTS_DB_URL", "DASHBOARD_ADMIN_TOKEN"})
 
 
 def task_env_name(task_type: str) -> str:
@@ -128,6 +130,9 @@ class Settings(BaseSettings):
     alert_circuit_open_seconds: float = Field(300.0, ge=0)
     # The dashboard's admin actions (force, disable/enable, lift a mark): off unless set; an operator must enter it.
     dashboard_admin_token: SecretStr | None = None
+    # The names the dashboard answers to besides localhost, 127.0.0.1, ::1 and its bind address (comma list): a
+    # request for any other Host or from any other Origin is refused, so a web page cannot reach it by DNS rebinding.
+    dashboard_allowed_hosts: str = ""
 
     # Filled from DEFAULT_<TASK>_MODEL variables by `load_settings`; keys are env-style task names.
     default_models: dict[str, str] = Field(default_factory=dict)
@@ -168,6 +173,12 @@ class Settings(BaseSettings):
         """Whether a task-list setting (COMPLEXITY_ROUTING, RESPONSE_CACHE_TASKS...) names `task_type` (or is all)."""
         value: str = getattr(self, setting)
         return bool(value) and (value == "all" or task_type in value.split(","))
+
+    @field_validator("dashboard_allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: str) -> str:
+        names = [_host_name(item) for item in value.split(",") if item.strip()]
+        return ",".join(dict.fromkeys(names))
 
     @field_validator("groq_base_url")
     @classmethod
@@ -217,6 +228,19 @@ class Settings(BaseSettings):
 
     def default_model_for(self, task_type: str) -> str | None:
         return self.default_models.get(task_env_name(task_type))
+
+
+def _host_name(item: str) -> str:
+    """One name of DASHBOARD_ALLOWED_HOSTS, as a Host header carries it (lower case, no brackets, no final dot)."""
+    name = item.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(name))
+    if not re.fullmatch(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*", name):
+        raise ValueError(
+            f"is a comma list of host names or IP addresses, without scheme, port, path or wildcard "
+            f"(dash.example.com,10.0.0.5); {item.strip()!r} is not one"
+        )
+    return name
 
 
 def _default_model_vars(env_file: str | os.PathLike[str] | None) -> dict[str, str]:

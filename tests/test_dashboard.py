@@ -521,6 +521,6 @@ def test_command_runs_streamlit_on_loopback_without_telemetry(tmp_path: Path, mo
     assert argv[argv.index("--server.port") + 1] == "8611"
     assert argv[argv.index("--browser.gatherUsageStats") + 1] == "false"
     assert argv[argv.index("--server.headless") + 1] == "true"
-    assert Path(argv[argv.index("run") + 1]) == APP
+    assert Path(argv[argv.index("run") + 1]) == APP.with_name("serve.py")  # main.py behind the Host guard
     assert env["TASKROUTER_DASHBOARD_DB"] == str(tmp_path / "relative.db")  # absolute: Streamlit may chdir
     assert env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] == "false"

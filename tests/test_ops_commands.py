@@ -194,7 +194,7 @@ def test_env_example_keeps_each_setting_with_its_own_comment():
         elif line and not line.startswith("#"):
             sections[current].append(line.split("=")[0])
     assert sections["Alerts"] == ["ALERT_WEBHOOK_URL", "ALERT_CIRCUIT_OPEN_SECONDS"]
-    assert sections["Dashboard"] == ["DASHBOARD_ADMIN_TOKEN"]
+    assert sections["Dashboard"] == ["DASHBOARD_ADMIN_TOKEN", "DASHBOARD_ALLOWED_HOSTS"]
     alerts = text.split("# --- Alerts")[1].split("ALERT_WEBHOOK_URL=")[0]
     sentence = " ".join(line.removeprefix("# ") for line in alerts.splitlines()[1:])
     assert "the daily budget reaches BUDGET_ALERT_RATIO or is spent" in sentence
