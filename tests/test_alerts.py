@@ -271,6 +271,28 @@ async def test_an_override_set_and_cleared_posts_once_each(sim, make_router, rec
     assert "`taskrouter override list` shows what is left" in ended
 
 
+async def test_a_provider_message_is_posted_with_no_mention_link_image_or_second_line(sim, make_router, receiver):
+    """The message is the provider's (or a proxy's): it must not page a channel, hide a link, show an image or
+    forge a line of its own, on any receiver (Slack, Mattermost, Teams, Discord)."""
+    hostile = (
+        "The model `x` has been decommissioned @channel <!here> <@U024BE7LH> see [the notice](https://evil.example/x) "
+        "![](https://evil.example/p.png) <https://evil.example|docs>\nAll clear: nothing to do"
+    )
+    sim.script(A, {"fault": "decommissioned", "message": hostile})
+    router = make_router(alert_webhook_url=receiver.url)
+    assert (await router.execute("pair", USER)).model_used == B
+    delivered(router)
+    [body] = receiver.bodies
+    assert list(body) == ["text"]
+    assert body["text"] == (
+        f"[taskrouter {socket.gethostname()}] Model {A} is decommissioned (seen on task pair): The model 'x' has "
+        "been decommissioned ＠channel ‹!here› ‹＠U024BE7LH› see [the notice] (hxxps[:]//evil[.]example/x) ! [] "
+        "(hxxps[:]//evil[.]example/p[.]png) ‹hxxps[:]//evil[.]example¦docs› ⏎ All clear: nothing to do. Every router "
+        f"on this database skips it for good. Replace it in MODEL_REGISTRY (`taskrouter check` names the "
+        f"replacement); if the mark is wrong, `taskrouter status --clear {A}`."
+    )
+
+
 # -- a receiver that fails never affects a call -------------------------------------------------------------------
 
 
@@ -362,7 +384,7 @@ def test_the_queue_is_bounded_and_the_text_carries_no_key(receiver, caplog):
     assert len(receiver.texts) == queued.count(True) and sender.dropped == 20 - queued.count(True)
     assert alerts_log(caplog)[0].startswith("alerts: 5 alerts are waiting for http://127.0.0.1:")
     for text in receiver.texts:
-        assert TEST_KEY not in text and "&lt;!channel&gt;" in text and "<" not in text
+        assert TEST_KEY not in text and "‹!channel›" in text and "<" not in text
     sender.resolve("k0")  # the condition cleared: it may be posted again
     assert sender.notify("k0", "back") and sender.close(10)
     assert receiver.texts[-1].endswith("] back")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from app.config import load_settings
 from app.deprecations import HEALTHY, CheckReport, ModelCheck, run_check, save_check
 from app.registry.catalog import load_catalog_file
+from app.text import plain_terminal
 
 if TYPE_CHECKING:
     from app.commands.levers import EnvOverride
@@ -88,7 +89,8 @@ def func(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(document, indent=2))
     else:
-        print(render(report, stored, runtime=runtime, env=env))
+        # The live API's and the calendar's words reach the terminal: no escape sequence of theirs does.
+        print(plain_terminal(render(report, stored, runtime=runtime, env=env), multiline=True))
     return report.exit_code
 
 
@@ -117,17 +119,17 @@ def render(
     lines = [
         f"taskrouter check: as of {report.today.isoformat()}, warning window {report.days} days",
         f"calendar: {len(report.calendar)} entries from {', '.join(report.calendar.sources)}",
-        f"live:     {report.live.detail}",
+        f"live:     {plain_terminal(report.live.detail)}",
         f"runtime:  {report.db_path}: deprecation evidence for {evidence}",
     ]
-    levers = override_lines(runtime, env) + [f"#{o.id} {o.describe()}" for o in disabled(runtime)]
+    levers = override_lines(runtime, env) + [f"#{o.id} {plain_terminal(o.describe())}" for o in disabled(runtime)]
     lines += [f"{'overrides:' if i == 0 else '':<11}{lever}" for i, lever in enumerate(levers or ["none in effect"])]
     off = {o.model: o for o in disabled(runtime)}
     for task, chain in report.chains.items():
         rows: list[tuple[tuple[str, ...], list[str]]] = []
         for item in chain:
             check = report.models[item.model]
-            findings = [f"{p.source}: {p.message}" for p in check.problems]
+            findings = [plain_terminal(f"{p.source}: {p.message}") for p in check.problems]
             if item.model in off:
                 findings.insert(
                     0, f"skipped: {off[item.model].source}; `taskrouter model enable {item.model}` puts it back"
@@ -140,7 +142,7 @@ def render(
         lines += ["", f"task {task}", *_table(rows)]
     if report.problems:
         lines += ["", "not tied to one model:"]
-        lines += [f"  {p.severity.upper()} {p.source}: {p.message}" for p in report.problems]
+        lines += [plain_terminal(f"  {p.severity.upper()} {p.source}: {p.message}") for p in report.problems]
     verdict = {0: "healthy", 1: "warnings (--strict)", 2: "errors"}[report.exit_code]
     lines += ["", f"result: {report.summary} -> exit {report.exit_code} ({verdict})"]
     if stored:

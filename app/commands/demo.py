@@ -12,10 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
 from pathlib import Path
+
+from app.text import plain_terminal
 
 DEMO_DB = Path("taskrouter-demo.db")
 
@@ -32,10 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the prompts, faults and latencies (0)")
     parser.add_argument(
         "--db",
-        type=Path,
+        type=_sqlite_file,
         default=DEMO_DB,
         help=f"SQLite file to log to ({DEMO_DB}; never the router's ATTEMPTS_DB_PATH by default: "
-        "the run marks a model deprecated there, and the router reads those marks back)",
+        "the run marks a model deprecated there, and the router reads those marks back); a file path, not a "
+        "database URL",
     )
     parser.add_argument(
         "--timeout",
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             f"\nDone in {took:.1f} s ({outcome.result.total / max(took, 1e-9):.0f} req/s). "
             f"Summary from the attempts table of {db_path}:\n"
         )
-        print(render(outcome.summary))
+        print(plain_terminal(render(outcome.summary), multiline=True))  # it quotes the simulated provider
         print(f"\nDatabase: {db_path.resolve()}")
         print(f"Open the dashboard on it:  {taskrouter_command()} dashboard --db {shlex.quote(str(db_path))}")
     for problem in outcome.problems:
@@ -110,6 +114,21 @@ def _shown(path: Path) -> str:
         return str(absolute.relative_to(Path.cwd()))
     except ValueError:
         return str(absolute)
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # two letters at least: `C:/x` is a Windows path
+
+
+def _sqlite_file(text: str) -> Path:
+    """The demo writes a SQLite file of its own. A URL taken as a path would create directories named after its
+    parts, the password among them; refused before anything is created, without repeating it."""
+    if _URL.match(text.strip()):
+        scheme = text.strip().split("://", 1)[0]
+        raise argparse.ArgumentTypeError(
+            f"the demo logs to a SQLite file it creates, not to a database URL ({scheme}://...): give a file path "
+            f"such as {DEMO_DB}; nothing was created"
+        )
+    return Path(text)
 
 
 def _positive(text: str) -> int:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.store.overrides import DEFAULT, DISABLE, FORCE, Override
+from app.text import plain_terminal
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -60,14 +61,16 @@ def override_lines(runtime: Sequence[Override], env: Sequence[EnvOverride]) -> l
     """The force and default overrides in effect, highest precedence first (disables are listed apart)."""
     rank = {(FORCE, True): 0, (FORCE, False): 1, (DEFAULT, True): 3, (DEFAULT, False): 3}
     ranked: list[tuple[int, str]] = [
-        (rank[o.kind, o.task is not None], f"#{o.id} {o.describe()}") for o in runtime if o.kind != DISABLE
+        (rank[o.kind, o.task is not None], f"#{o.id} {plain_terminal(o.describe())}")
+        for o in runtime
+        if o.kind != DISABLE
     ]
     for e in env:
         scope = f" for {e.task}" if e.task else " for every task"
         ranked.append(
             (
                 2 if e.kind == FORCE else 4,
-                f"{e.source}: {e.kind} {e.model}{scope} (environment; a restart "
+                f"{e.source}: {e.kind} {plain_terminal(e.model)}{scope} (environment; a restart "
                 f"changes it){_shadowed(e, runtime, env)}",
             )
         )

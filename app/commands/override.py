@@ -16,6 +16,7 @@ from typing import Any
 
 from app.commands.store_arg import unusable_store
 from app.config import load_settings
+from app.text import plain_terminal
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -134,7 +135,7 @@ def run_override(args: argparse.Namespace) -> int:
             _known_task(args.task)
         with _connection(args) as conn:
             made = set_override(conn, FORCE, args.model, task=args.task, ttl_seconds=_ttl(args.ttl), reason=args.reason)
-        print(f"override #{made.id}: {made.describe()}; {_refresh_note()}")
+        print(f"override #{made.id}: {plain_terminal(made.describe())}; {_refresh_note()}")
         return 0
     if args.action == "default":
         _known_task(args.task)
@@ -143,7 +144,7 @@ def run_override(args: argparse.Namespace) -> int:
             made = set_override(
                 conn, DEFAULT, args.model, task=args.task, ttl_seconds=_ttl(args.ttl), reason=args.reason
             )
-        print(f"override #{made.id}: {made.describe()}; {_refresh_note()}")
+        print(f"override #{made.id}: {plain_terminal(made.describe())}; {_refresh_note()}")
         return 0
     if (code := _unusable(args, "override clear")) is not None:
         return code
@@ -158,7 +159,7 @@ def run_override(args: argparse.Namespace) -> int:
         print("taskrouter override clear: no active override matches; nothing was changed", file=sys.stderr)
         return 1
     for o in cleared:
-        print(f"cleared override #{o.id}: {o.describe()}")
+        print(f"cleared override #{o.id}: {plain_terminal(o.describe())}")
     print(_refresh_note())
     return 0
 
@@ -170,7 +171,7 @@ def run_model(args: argparse.Namespace) -> int:
         _known_model(args.model, args.any_model)
         with _connection(args) as conn:
             made = set_override(conn, DISABLE, args.model, ttl_seconds=_ttl(args.ttl), reason=args.reason)
-        print(f"override #{made.id}: {made.describe()}; {_refresh_note()}")
+        print(f"override #{made.id}: {plain_terminal(made.describe())}; {_refresh_note()}")
         return 0
     if (code := _unusable(args, "model enable")) is not None:
         return code
@@ -202,6 +203,6 @@ def _list(args: argparse.Namespace) -> int:
         )
         return 0
     print(f"precedence: {PRECEDENCE}")
-    lines = override_lines(runtime, env) + [f"#{o.id} {o.describe()}" for o in disabled(runtime)]
+    lines = override_lines(runtime, env) + [f"#{o.id} {plain_terminal(o.describe())}" for o in disabled(runtime)]
     print("\n".join(lines) if lines else "no override in effect")
     return 0

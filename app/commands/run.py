@@ -9,6 +9,7 @@ import sys
 
 from app.config import load_settings
 from app.errors import InvalidMessagesError, TaskFailedError, UnknownTaskError
+from app.text import plain_terminal
 
 NO_KEY = """GROQ_API_KEY is not set, so there is no provider to call.
   - For real Groq: export GROQ_API_KEY=gsk_...   (or put it in .env; see .env.example)
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         resp = asyncio.run(execute_task(args.task, messages, **params))
     except (TaskFailedError, UnknownTaskError, InvalidMessagesError) as exc:
-        print(f"taskrouter: {exc}", file=sys.stderr)
+        print(f"taskrouter: {plain_terminal(str(exc), multiline=True)}", file=sys.stderr)
         return 1
     if args.json:
         print(
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(resp.content)
+        print(plain_terminal(str(resp.content), multiline=True))  # a model's answer may hold escape sequences
         print(
             f"\n[{resp.model_used} · {resp.usage.total_tokens} tokens · {resp.latency_ms:.0f} ms"
             f"{' · fallback' if resp.fallback_used else ''}]",

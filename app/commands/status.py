@@ -7,6 +7,9 @@ drop their own older mark at their next refresh (MODEL_STATUS_REFRESH_SECONDS), 
 Also listed: the models switched off with `taskrouter model disable`, the runtime overrides and the environment's
 (FORCE_MODEL, DEFAULT_<TASK>_MODEL): every lever in effect.
 
+Stored text (a provider's message, an operator's reason) is printed without its control characters and escape
+sequences, and a line break in it as a space: it cannot forge a line of the listing.
+
 Exit codes: 0 done, 1 the database cannot be used, 2 no database where --db or the settings say, a model to clear
 has no mark (nothing is changed) or a bad setting.
 """
@@ -22,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from app.config import load_settings
+from app.text import plain_terminal
 
 if TYPE_CHECKING:
     from app.commands.levers import EnvOverride
@@ -71,10 +75,10 @@ def func(args: argparse.Namespace) -> int:
         marked = {r["model"]: r for r in read_model_status(db_path) if r["status"] not in (CLEARED, CLOSED)}
         unknown = [m for m in args.clear if m not in marked]
         if unknown:
-            listed = ", ".join(sorted(marked)) or "none"
+            listed = plain_terminal(", ".join(sorted(marked)) or "none")
             print(
-                f"taskrouter status: no mark to clear for {', '.join(unknown)} in {where} (marked: {listed}); "
-                "nothing was changed",
+                f"taskrouter status: no mark to clear for {plain_terminal(', '.join(unknown))} in {where} "
+                f"(marked: {listed}); nothing was changed",
                 file=sys.stderr,
             )
             return 2
@@ -85,8 +89,8 @@ def func(args: argparse.Namespace) -> int:
                 record_audit(db.conn, "mark cleared", model, detail=f"was {row['status']}: {row['detail'] or ''}")
         for model, row in cleared.items():
             print(
-                f"cleared {model} (was {row['status']}); routers drop their mark within "
-                f"{settings.model_status_refresh_seconds:g} s"
+                f"cleared {plain_terminal(model)} (was {plain_terminal(str(row['status']))}); routers drop their "
+                f"mark within {settings.model_status_refresh_seconds:g} s"
             )
     rows, runtime = read_marks_and_overrides(db_path, utc_now_iso())
     env = environment_overrides(settings)
@@ -117,7 +121,7 @@ def render_all(
     off = disabled(runtime)
     if off:
         lines.append("disabled models (every router skips them; `taskrouter model enable MODEL` puts one back):")
-        lines += [f"  #{o.id} {o.describe()}" for o in off]
+        lines += [f"  #{o.id} {plain_terminal(o.describe())}" for o in off]
     else:
         lines.append("disabled models: none")
     overrides = override_lines(runtime, env)
@@ -140,10 +144,10 @@ def render(rows: list[dict[str, Any]], now: datetime) -> str:
             if value is None:
                 return "for good"
             expired = (epoch_from_iso(value) or 0) <= now.timestamp()
-            return f"{value[:19]}{' (over)' if expired else ''}"
+            return f"{plain_terminal(value)[:19]}{' (over)' if expired else ''}"
         if column in ("first_seen", "last_seen"):
-            return str(value or "")[:19]
-        text = "" if value is None else str(value)
+            return plain_terminal(str(value or ""))[:19]
+        text = "" if value is None else plain_terminal(str(value))
         return text if len(text) <= 70 else text[:69] + "…"
 
     table = [_COLUMNS] + [tuple(cell(r, c) for c in _COLUMNS) for r in rows]

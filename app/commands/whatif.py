@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.config import load_settings
 from app.errors import ConfigError
+from app.text import plain_terminal
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -136,12 +137,13 @@ def func(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**where, **tables.sources(), **report.to_json()}, indent=2))
     else:
-        print(render(report, tables, days=args.days, store=store.label, task=args.task))
+        # Task and model names are read from the store: printed without any escape sequence they may hold.
+        print(plain_terminal(render(report, tables, days=args.days, store=store.label, task=args.task), multiline=True))
     return 0
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"taskrouter whatif: {message}", file=sys.stderr)
+    print(f"taskrouter whatif: {plain_terminal(message, multiline=True)}", file=sys.stderr)
     return code
 
 

@@ -8,6 +8,11 @@ every failing call, or by every router of the process, is one post. Posts go out
 bounded queue, so nothing here blocks or fails a call. A receiver that is down, slow or answers an error gets a
 few tries with a backoff, then the alert is dropped; that is logged once per run of failures, naming only the
 receiver's host (the path of a Slack webhook is its secret).
+
+Every text from outside that an alert quotes (a provider's message, an operator's reason, a calendar entry) is
+neutralised for every chat convention at once (app/text.py): the receiver's kind is not configured, and the
+Slack-compatible body reaches Slack, Mattermost, Teams and Discord alike. Such a text cannot mention a channel,
+show a link or an image, or forge a second line; the whole post is one line.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from urllib.parse import urlsplit
 
 from app.deprecations import DeprecationCalendar, RetirementNotice, retirement_notices
 from app.providers.redaction import redact
+from app.text import Flavour, chat_line, neutralise
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -42,6 +48,7 @@ TRIES = 3  # per alert, for a receiver that is down or answers 429 / 5xx
 BACKOFF_SECONDS = 0.5  # before the second try; doubled before each further one
 MAX_QUEUED = 100  # alerts waiting for a slow receiver; beyond this, new ones are dropped
 CLOSE_SECONDS = 5.0  # at exit or aclose: how long the queued alerts may take to go out
+FLAVOUR: Flavour = "any"  # the receiver's kind is not configured: safe for each of them
 
 
 class _Flush:
@@ -92,9 +99,9 @@ class Alerts:
             if key in self._posted:
                 return False
             self._posted.add(key)
-        text = redact(self._source + text, *self._secrets)
+        text = chat_line(redact(self._source + text, *self._secrets))
         logger.info("Alert: %s", text)
-        body = json.dumps({"text": _slack_escaped(text)}).encode()
+        body = json.dumps({"text": text}).encode()
         try:
             self._queue.put_nowait(body)
         except queue.Full:
@@ -222,9 +229,10 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
 
 
-def _slack_escaped(text: str) -> str:
-    """Slack reads `<...>` as links and mentions (`<!channel>`): text from a provider must not page a channel."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _outside(text: str) -> str:
+    """A text this program did not write, as an alert may quote it: no key shape (redacted before neutralising,
+    which would break a URL's password out of the pattern that finds it), nothing a chat receiver acts on."""
+    return neutralise(redact(text), flavour=FLAVOUR)
 
 
 _ALERTS: dict[str, Alerts] = {}
@@ -256,6 +264,7 @@ def _close_all_at_exit() -> None:
 
 
 def mark_text(model: str, deprecated: bool, detail: str, task: str, until: float | None) -> str:
+    model, detail, task = _outside(model), _outside(detail), _outside(task)
     seen = f" (seen on task {task})" if task else ""
     if deprecated or until is None:
         return (
@@ -271,6 +280,7 @@ def mark_text(model: str, deprecated: bool, detail: str, task: str, until: float
 
 
 def circuit_text(model: str, open_seconds: float, detail: str) -> str:
+    model, detail = _outside(model), _outside(detail)
     return (
         f"Circuit open for model {model} for {open_seconds / 60:.0f} min: {detail}. Routers skip it and use the "
         f"rest of each chain. Check the provider's status; `taskrouter status` shows the breaker, "
@@ -292,23 +302,25 @@ def budget_text(spent: float, limit: float, ratio: float | None) -> str:
 
 
 def override_text(override: Override, in_effect: bool) -> str:
+    # An operator's reason and name are typed text: quoted as a provider's message would be.
+    described, model = _outside(override.describe()), _outside(override.model)
     if in_effect:
-        task = f" --task {override.task}" if override.task else ""
+        task = f" --task {_outside(override.task)}" if override.task else ""
         undo = (
-            f"`taskrouter model enable {override.model}`"
+            f"`taskrouter model enable {model}`"
             if override.kind == "disable"
-            else f"`taskrouter override clear --kind {override.kind} --model {override.model}{task}`"
+            else f"`taskrouter override clear --kind {override.kind} --model {model}{task}`"
         )
-        return f"Runtime override in effect: {override.describe()}. Routing changed without a restart; undo: {undo}."
+        return f"Runtime override in effect: {described}. Routing changed without a restart; undo: {undo}."
     return (
-        f"Runtime override ended (cleared or expired): {override.describe()}. Routing is back to what the "
+        f"Runtime override ended (cleared or expired): {described}. Routing is back to what the "
         f"environment and the registry say; `taskrouter override list` shows what is left."
     )
 
 
 def retirement_text(notice: RetirementNotice) -> str:
     todo = "Take it out of MODEL_REGISTRY" if notice.retired else "Move its tasks to the replacement in MODEL_REGISTRY"
-    return f"{notice.line}. {todo}; `taskrouter check` lists every use."
+    return f"{_outside(notice.line)}. {todo}; `taskrouter check` lists every use."
 
 
 def watch_retirements(
