@@ -34,17 +34,22 @@ flush of the attempt log and the span processor, and each bracketed by calls to 
 callgrind dumps its counters (`--dump-before=os_getppid`): every window's count is exact, and
 (window N2 - window N1) / (N2 - N1) is the instructions per call with each window's fixed cost (the flushes, the
 writer's commit) cancelled. The same worker then counts, the same way, the scripted provider alone (its calls for the
-scenario, no router) and, in the OpenTelemetry configurations, the SDK alone: a bare
-`tracer.start_span(name, attributes=...).end()` of each span the router drew in the warm-up (the same attributes,
-the same processor), and a bare `histogram.record(value, attributes)` of each measurement it made (inside a recording
-span where the router's is, since the SDK's default exemplar filter then samples it). Then:
+scenario, no router) and, in the OpenTelemetry configurations, the SDK alone: each span the router drew in the
+warm-up, drawn through the same processor the way the router draws it (a provider call's as a child of a span, with
+given start and end times; the request's live, started with the attributes known at a request's start, its closing
+ones set at its end; an error status where the router's had one), and a bare `histogram.record(value, attributes)`
+of each measurement it made (inside a recording span where the router's is, since the SDK's default exemplar filter
+then samples it). Then:
 
     router's = calls' instructions - the scripted provider's
-    the SDK's share = spans per call x a bare span's + records per call x a bare record's
+    the SDK's share = spans per call x the SDK's span + records per call x a bare record's
     router's own = router's - the SDK's share; the verdict: own / off's router's <= 1.10
 
-Spans and records per call are what the code draws (a request span and one per provider call; histograms only, the
-counters being observable, read when the SDK collects), checked against what the warm-up and the windows exported.
+The SDK is also given bare spans (every attribute at the start, ended at once, no parent): the table's last column
+is the ratio with that smaller share, which counts the SDK's extra work for the way spans must be drawn as the
+router's own. Spans and records per call are what the code draws (a request span and one per provider call;
+histograms only, the counters being observable, read when the SDK collects), checked against what the warm-up and the
+windows exported.
 Wall-clock timers would make the count depend on valgrind's slowness, so the worker stretches them past the run:
 the attempt log's linger (one commit per window, at its flush), the refresh of marks from the database (once, at the
 first call), the store's upkeep (not during the run) and the span processor's schedule delay (an export per full
@@ -146,15 +151,36 @@ def clean_environment(settings_fields: Iterable[str]) -> None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpanShape:
-    """A span as the router drew it: a bare one like it costs the SDK what this one did, at least."""
+    """A span as the router drew it, for the SDK alone to draw the same way: under a parent or not, with its own
+    start and end times (a provider call's, drawn after the call) or live (the request's, whose closing
+    attributes are set at its end), with an error status or not."""
 
     name: str
     kind: str  # SpanKind's member name
     attributes: Mapping[str, Any]
+    parented: bool
+    error: str | None  # the status description of a span that failed
+
+    @property
+    def timed(self) -> bool:
+        """Drawn after the fact with the call's own start and end (the provider calls' CLIENT spans)."""
+        return self.kind == "CLIENT"
+
+    @property
+    def closing(self) -> tuple[str, ...]:
+        """The attributes a live span is given at its end, being unknown at its start."""
+        from app.telemetry.spans import CLOSING_ATTRIBUTES
+
+        return () if self.timed else tuple(k for k in self.attributes if k in CLOSING_ATTRIBUTES)
 
     @property
     def label(self) -> str:
-        return f"span {self.name!r} ({len(self.attributes)} attributes)"
+        how = "a child, timed" if self.parented and self.timed else "timed" if self.timed else "live"
+        if self.closing:
+            how += f", {len(self.closing)} set at its end"
+        if self.error is not None:
+            how += ", error status"
+        return f"span {self.name!r} ({len(self.attributes)} attributes; {how})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,7 +213,7 @@ class Otel:
 
         self.spans = 0
         self.keep_shapes = False
-        self.span_shapes: dict[tuple[str, str, tuple[str, ...]], tuple[int, SpanShape]] = {}
+        self.span_shapes: dict[tuple[Any, ...], tuple[int, SpanShape]] = {}
         outer = self
 
         class DropSpans(SpanExporter):
@@ -216,10 +242,14 @@ class Otel:
     def tally(self, spans: Sequence[Any]) -> None:
         for span in spans:
             attributes = dict(span.attributes or {})
-            key = (span.name, span.kind.name, tuple(sorted(attributes)))
+            error = span.status.description if not span.status.is_ok and span.status.description else None
+            parented = span.parent is not None
+            key = (span.name, span.kind.name, tuple(sorted(attributes)), parented, error is not None)
             count, shape = self.span_shapes.get(key, (0, None))
             if shape is None:
-                shape = SpanShape(name=span.name, kind=span.kind.name, attributes=attributes)
+                shape = SpanShape(
+                    name=span.name, kind=span.kind.name, attributes=attributes, parented=parented, error=error
+                )
             self.span_shapes[key] = (count + 1, shape)
 
     def histogram_points(self, scope: str = "taskrouter") -> dict[tuple[str, frozenset[Any]], tuple[int, float]]:
@@ -542,16 +572,37 @@ def sdk_windows(
     from app.telemetry.instruments import BY_NAME as INSTRUMENTS_BY_NAME
 
     if otel.tracer_provider is not None:
+        from opentelemetry.trace import Status, StatusCode
+
         tracer = otel.tracer_provider.get_tracer("bench")
+        parent_span = tracer.start_span("bench parent")
         for i, (_, span_shape) in enumerate(spans):
-            kind, attributes = trace.SpanKind[span_shape.kind], dict(span_shape.attributes)
+            name, kind, attributes = span_shape.name, trace.SpanKind[span_shape.kind], dict(span_shape.attributes)
             for n in sizes:
-                marks.start(f"span {i} {n}")
+                marks.start(f"bare {i} {n}")
                 for _ in range(n):
-                    tracer.start_span(span_shape.name, kind=kind, attributes=attributes).end()
+                    tracer.start_span(name, kind=kind, attributes=attributes).end()
                 if not otel.flush():
                     raise RuntimeError("the span processor did not flush")
                 marks.stop()
+            parent = trace.set_span_in_context(parent_span) if span_shape.parented else None
+            closing = {k: attributes[k] for k in span_shape.closing}
+            opening = {k: v for k, v in attributes.items() if k not in closing}
+            error = span_shape.error
+            start, end = (time.time_ns(), time.time_ns() + 1_000_000) if span_shape.timed else (None, None)
+            for n in sizes:
+                marks.start(f"span {i} {n}")
+                for _ in range(n):
+                    span = tracer.start_span(name, parent, kind, opening, start_time=start)
+                    if closing:
+                        span.set_attributes(closing)
+                    if error is not None:
+                        span.set_status(Status(StatusCode.ERROR, error))
+                    span.end(end)
+                if not otel.flush():
+                    raise RuntimeError("the span processor did not flush")
+                marks.stop()
+        parent_span.end()
     if otel.meter_provider is not None:
         meter = otel.meter_provider.get_meter("bench")
         histograms: dict[str, Any] = {}
@@ -717,12 +768,18 @@ def instructions_of(result: Mapping[str, Any], counts: Sequence[int], n1: int, n
     if len(counts) != len(labels) + 1:
         raise RuntimeError(f"{len(counts)} parts dumped for {len(labels)} markers")
     windows = {label: count for label, count in zip(labels, counts[1:], strict=True) if label != "between"}
-    spans = [{**s, "instructions": per_call(windows, f"span {i}", n1, n2)} for i, s in enumerate(result["spans"])]
+    spans = [
+        {**s, "instructions": per_call(windows, f"span {i}", n1, n2), "bare": per_call(windows, f"bare {i}", n1, n2)}
+        for i, s in enumerate(result["spans"])
+    ]
     records = [{**r, "instructions": per_call(windows, f"record {i}", n1, n2)} for i, r in enumerate(result["records"])]
     total = per_call(windows, "router", n1, n2)
     provider = per_call(windows, "provider", n1, n2)
     sdk = sum(s["per_call"] * s["instructions"] for s in [*spans, *records])
+    bare = sdk - sum(s["per_call"] * (s["instructions"] - s["bare"]) for s in spans)
     return {
+        "sdk_bare": bare,
+        "own_bare": total - provider - bare,
         "total": total,
         "provider": provider,
         "router": total - provider,
@@ -838,6 +895,7 @@ def instructions_table(
         "router's own",
         "own ratio to off",
         f"verdict (<= {MAX_GROWTH:.2f})",
+        "own ratio, bare spans",
     )
     rows: list[tuple[str, ...]] = [head]
     verdicts: list[str] = []
@@ -869,6 +927,7 @@ def instructions_table(
                     f"{f['own']:,.0f}",
                     "1" if config.name == "off" else f"{own:.3f}",
                     verdict,
+                    f"{f['own_bare'] / off:.3f}" if f["spans"] else "-",
                 )
             )
     out = markdown(rows)
@@ -877,14 +936,21 @@ def instructions_table(
         "instr/call: instructions per call, every thread, = (window of N2 calls - window of N1) / (N2 - N1); "
         "provider: the scripted provider alone making the scenario's calls, counted the same way; router's = "
         "instr/call - provider; SDK's share: the OpenTelemetry SDK's own work for the spans and records the call "
-        "made (below); router's own = router's - SDK's share; ratios over off's router's.",
+        "made (below), each span drawn as the router draws it (a call's span a child of the request's, with the "
+        "call's own start and end; the request's live, its closing attributes set at its end); router's own = "
+        "router's - SDK's share; ratios over off's router's. Own ratio, bare spans: the same with the SDK's share "
+        "taken from bare spans (started with every attribute, ended at once, no parent), which leaves the SDK's "
+        "extra work for a parent, given times and attributes set after the start in the router's own.",
         "",
     ]
     for scenario in scenarios:
         for config in configs:
             f = figures[(config.name, scenario)]
             if f["spans"] or f["records"]:
-                parts = [f"{x['per_call']:g} x {x['label']} {x['instructions']:,.0f}" for x in f["spans"]]
+                parts = [
+                    f"{x['per_call']:g} x {x['label']} {x['instructions']:,.0f} (bare {x['bare']:,.0f})"
+                    for x in f["spans"]
+                ]
                 parts += [f"{x['per_call']:g} x {x['label']} {x['instructions']:,.0f}" for x in f["records"]]
                 out.append(
                     f"{config.name}, {scenario}: the SDK alone, instructions per call {f['sdk']:,.0f} = "

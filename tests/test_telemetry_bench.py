@@ -118,14 +118,20 @@ def test_the_instruction_worker_brackets_its_windows_and_finds_the_spans_and_rec
         "router 6",
         "provider 3",
         "provider 6",
-        *(f"span {i} {n}" for i in range(3) for n in (3, 6)),
+        *(f"{how} {i} {n}" for i in range(3) for how in ("bare", "span") for n in (3, 6)),
         *(f"record {i} {n}" for i in range(5) for n in (3, 6)),
     ]
     # A fallback: the request's span and two call spans, one each per call; a record of each call's duration, the
     # answered call's input and output tokens, and the request's duration.
     assert sorted(s["per_call"] for s in every["spans"]) == [1.0, 1.0, 1.0]
-    assert sum("span 'taskrouter fast'" in s["label"] for s in every["spans"]) == 1
-    assert sum("span 'chat " in s["label"] for s in every["spans"]) == 2
+    # Drawn as the router draws them: the request's span live (its closing attributes set at its end), each
+    # call's a child with the call's own times; the 413's with an error status.
+    labels = sorted(s["label"] for s in every["spans"])
+    assert [re.sub(r"\(\d+ attributes", "(n attributes", label) for label in labels] == [
+        "span 'chat openai/gpt-oss-120b' (n attributes; a child, timed)",
+        "span 'chat openai/gpt-oss-20b' (n attributes; a child, timed, error status)",
+        "span 'taskrouter fast' (n attributes; live, 4 set at its end)",
+    ]
     records = sorted((r["label"], r["per_call"]) for r in every["records"])
     assert records == [
         ("record gen_ai.client.operation.duration (4 attributes, in a recording span)", 1.0),
@@ -169,9 +175,9 @@ def test_callgrind_dumps_a_part_per_marker_as_the_bench_reads_them(bench: Module
 def test_instructions_per_call_cancel_each_windows_fixed_cost(bench: ModuleType, tmp_path: Path) -> None:
     # Parts as callgrind names them: prefix.1 ... prefix.11 (numbered, not sorted as text), then prefix at exit.
     labels = ["router 10", "between", "router 30", "between", "provider 10", "between", "provider 30", "between"]
-    labels += ["span 0 10", "between", "span 0 30", "exit"]
+    labels += ["bare 0 10", "between", "bare 0 30", "between", "span 0 10", "between", "span 0 30", "exit"]
     counts = [5_000, 1_000 + 10 * 300, 7, 1_000 + 30 * 300, 7, 500 + 10 * 50, 7, 500 + 30 * 50, 7]
-    counts += [200 + 10 * 40, 7, 200 + 30 * 40, 9]
+    counts += [200 + 10 * 30, 7, 200 + 30 * 30, 7, 200 + 10 * 40, 7, 200 + 30 * 40, 9]
     for i, count in enumerate(counts[:-1], start=1):
         (tmp_path / f"cg.{i}").write_text(f"events: Ir\ntotals: {count}\n")
     (tmp_path / "cg").write_text(f"events: Ir\ntotals: {counts[-1]}\n")
@@ -187,8 +193,9 @@ def test_instructions_per_call_cancel_each_windows_fixed_cost(bench: ModuleType,
     figures = bench.instructions_of(result, counts, 10, 30)
     assert (figures["total"], figures["provider"], figures["router"]) == (300, 50, 250)
     assert figures["sdk"] == 2 * 40 and figures["own"] == 250 - 80
+    assert figures["sdk_bare"] == 2 * 30 and figures["own_bare"] == 250 - 60
     assert figures["windows"] == {"router 10": 4_000, "router 30": 10_000, "provider 10": 1_000, "provider 30": 2_000}
-    with pytest.raises(RuntimeError, match="12 parts dumped for 12 markers"):
+    with pytest.raises(RuntimeError, match="16 parts dumped for 16 markers"):
         bench.instructions_of(result, counts[:-1], 10, 30)
 
 
@@ -196,7 +203,9 @@ def test_the_verdict_is_the_routers_own_growth_over_offs_without_the_sdks_share(
     def figures(router: float, sdk: float) -> dict[str, Any]:
         windows = {"router 1": 1, "router 2": 2, "provider 1": 1, "provider 2": 2}
         figures = {"total": router + 10, "provider": 10, "router": router, "sdk": sdk, "own": router - sdk}
-        return figures | {"spans": [], "records": [], "windows": windows}
+        figures |= {"sdk_bare": sdk / 2, "own_bare": router - sdk / 2}
+        spans = [{"per_call": 1.0, "label": "span", "instructions": sdk, "bare": sdk / 2}] if sdk else []
+        return figures | {"spans": spans, "records": [], "windows": windows}
 
     configs = [bench.BY_NAME[name] for name in ("off", "prometheus", "otel traces")]
     got = {
@@ -212,5 +221,5 @@ def test_the_verdict_is_the_routers_own_growth_over_offs_without_the_sdks_share(
         "1.500x); target <= 1.10",
     ]
     table = {cells(line)[1]: cells(line) for line in rows[2:5]}
-    assert table["otel traces"][2:] == ["1,510", "10", "1,500", "1.500", "380", "1,120", "1.120", "FAIL"]
-    assert table["off"][5:] == ["1", "-", "1,000", "1", "-"]
+    assert table["otel traces"][2:] == ["1,510", "10", "1,500", "1.500", "380", "1,120", "1.120", "FAIL", "1.310"]
+    assert table["off"][5:] == ["1", "-", "1,000", "1", "-", "-"]

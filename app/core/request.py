@@ -330,15 +330,25 @@ class Request:
         telemetry = self.telemetry
         if telemetry is None:
             return await (self.answer() if self.cache_key is None else self.served())
-        if telemetry.tracer is not None:
-            return await telemetry.run(self, self.answer if self.cache_key is None else self.served)
-        # Metrics alone: only the end to count, without a frame of the telemetry's own around the course.
+        if telemetry.tracer is None:
+            # Metrics alone: only the end to count.
+            try:
+                response = await (self.answer() if self.cache_key is None else self.served())
+            except BaseException as error:
+                telemetry.ended(self, None, error)
+                raise
+            telemetry.ended(self, response, None)
+            return response
+        trace = telemetry.begin(self)
+        token = telemetry.attach(trace.context)  # the request's span current for what its course calls
         try:
             response = await (self.answer() if self.cache_key is None else self.served())
         except BaseException as error:
-            telemetry.ended(self, None, error)
+            trace.end(self, None, error)
             raise
-        telemetry.ended(self, response, None)
+        finally:
+            telemetry.detach(token)
+        trace.end(self, response, None)
         return response
 
     async def served(self) -> LLMResponse:

@@ -1,6 +1,6 @@
 """What a request reports, and where it goes: `Telemetry`, the one object the request's owner calls.
 
-The owner calls `begin` when a request starts (`run` wraps a whole answer), `attempt` for every row it records
+The owner calls `begin` when a request starts (under a tracer), `attempt` for every row it records
 (answer, failure, skip, cache hit) and `RequestTrace.end` when the request ends; each goes to the metrics (the
 Prometheus collector, an OpenTelemetry meter) and the spans that are on. A router without any of them holds no
 Telemetry at all, so the request path only checks for None.
@@ -25,10 +25,12 @@ from app.telemetry.metrics import Gauges
 from app.types import ErrorKind, Outcome
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
     from app.telemetry.metrics import Metrics
+    from app.telemetry.spans import Tracing
     from app.types import LLMResponse
 
 
@@ -110,12 +112,17 @@ class Telemetry:
             sinks.append(OtelMetrics(meter_provider))
         self.sinks: tuple[Sink, ...] = tuple(sinks)
         self.tracer: Tracer | None = None
+        self.tracing: Tracing | None = None
         self.spans: Any = None  # app/telemetry/spans.py, loaded with the tracer: not imported inside a request
         if tracer_provider is not None:
             from app.telemetry import spans
 
             self.spans = spans
             self.tracer = tracer_provider.get_tracer("taskrouter")
+            self.tracing = spans.Tracing(self.tracer)
+            # The request's owner makes the request's span current around its course (Request.run).
+            self.attach: Callable[[Any], object] = spans.attach
+            self.detach: Callable[[Any], None] = spans.detach
         self._watched: list[Gauges] = []
 
     def watch(self, gauges: Gauges) -> None:
@@ -135,36 +142,14 @@ class Telemetry:
     def begin(self, request: Any, *, stream: bool = False) -> RequestTrace:
         """The request's trace, kept on the request (`request.trace`) until it ends; the request is not kept on it,
         so that a finished request is freed at once rather than by the garbage collector."""
-        span = None
-        if self.tracer is not None:
-            span = self.spans.request_span(
-                self.tracer,
-                task=request.chain.task_type,
-                request_id=request.request_id,
-                chain=request.chain,
-                variant=request.variant,
-                deadline=request.deadline_seconds,
-                stream=stream,
-            )
-        trace = RequestTrace(self, span)
+        tracing = self.tracing
+        if tracing is None:
+            trace = RequestTrace(self, None, None)
+        else:
+            span, parent = tracing.request_span(request, stream)
+            trace = RequestTrace(self, span, parent)
         request.trace = trace
         return trace
-
-    async def run(self, request: Any, answer: Callable[[], Any]) -> LLMResponse:
-        """`answer()` (the request's course) inside the request's span, the span current for what it calls. With
-        metrics alone the request's owner counts its end itself (`ended`), with no frame of this around it."""
-        trace = self.begin(request)
-        token = None if trace.context is None else self.spans.attach(trace.context)
-        try:
-            response: LLMResponse = await answer()
-        except BaseException as error:
-            trace.end(request, None, error)
-            raise
-        finally:
-            if token is not None:
-                self.spans.detach(token)
-        trace.end(request, response, None)
-        return response
 
     def ended(self, request: Any, response: LLMResponse | None, error: BaseException | None) -> str:
         """Count the request's end in the metrics; returns how it ended."""
@@ -195,24 +180,23 @@ class Telemetry:
     ) -> None:
         """One row the request recorded."""
         task = request.chain.task_type
-        candidate = pick.candidate
-        model = candidate.model
-        trace: RequestTrace | None = request.trace
-        # A request span the sampler left out still carries the trace's context, but nothing is drawn under it.
-        span = None if trace is None or not trace.recording else trace.span
+        model = pick.candidate.model
         # The kind itself, a str (StrEnum): its `.value` is a descriptor lookup per call.
         error: str = kind if kind is not None else ""
+        trace: RequestTrace | None = request.trace
+        # A request span the sampler left out still carries the trace's context, but nothing is drawn under it.
+        traced = trace is not None and trace.recording
         if outcome is _SKIPPED:
             for sink in self.sinks:
                 sink.skip(task=task, model=model, error=error)
-            if span is not None:
-                self.spans.skip_event(span, model=model, kind=str(error), reason=message)
+            if traced:
+                self.spans.skip_event(trace.span, model=model, kind=error, reason=message)  # type: ignore[union-attr]
             return
         if outcome is _CACHE_HIT:
             for sink in self.sinks:
                 sink.cache_hit(task=task, saved=saved_usd)
-            if span is not None:
-                span.add_event("taskrouter.cache_hit", {"gen_ai.request.model": model})
+            if traced:
+                trace.span.add_event("taskrouter.cache_hit", {"gen_ai.request.model": model})  # type: ignore[union-attr]
             return
         if self.sinks:
             usage = result.usage if result is not None else None
@@ -234,27 +218,18 @@ class Telemetry:
                     hedged=pick.hedged,
                     retirement=retirement,
                 )
-        if span is not None:
-            assert trace is not None
-            self.spans.call_span(
-                self.tracer,
-                trace.context,
-                model=model,
-                provider=provider,
-                base_url=request.endpoint(pick).base_url,  # the owner's own choice of endpoint
-                params=request.params,
-                attempt=pick.position,
-                retry=pick.retry,
-                hedged=bool(pick.hedged),
-                fallback=bool(candidate.is_fallback),
-                tier=candidate.tier,
-                latency_ms=latency_ms,
-                kind=str(error) or None,
-                status=status,
-                message=message,
-                result=result,
-                first_token_ms=first_token_ms,
-                prompt=request.prompt if request.log_content else None,
+        if traced:
+            self.tracing.call(  # type: ignore[union-attr]
+                trace.context,  # type: ignore[union-attr, arg-type]
+                request,
+                pick,
+                provider,
+                error,
+                status,
+                message,
+                latency_ms,
+                result,
+                first_token_ms,
             )
 
 
@@ -263,10 +238,10 @@ class RequestTrace:
 
     __slots__ = ("context", "ended", "recording", "span", "telemetry")
 
-    def __init__(self, telemetry: Telemetry, span: Span | None) -> None:
+    def __init__(self, telemetry: Telemetry, span: Span | None, context: Context | None) -> None:
         self.telemetry = telemetry
         self.span = span
-        self.context = None if span is None else telemetry.spans.context_of(span)
+        self.context = context
         self.recording = span is not None and span.is_recording()
         self.ended = False
 
@@ -276,12 +251,4 @@ class RequestTrace:
         self.ended = True
         ending = self.telemetry.ended(request, response, error)
         if self.span is not None:
-            self.telemetry.spans.end_request_span(
-                self.span,
-                ending=ending,
-                model=response.model_used if response is not None else None,
-                fallback_used=bool(response is not None and response.fallback_used),
-                cost=response.cost_usd if response is not None else None,
-                cached=bool(response is not None and response.cached),
-                error=error,
-            )
+            self.telemetry.spans.end_request_span(self.span, ending, response, error)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -26,45 +24,125 @@ if TYPE_CHECKING:
 MAX_STATUS_CHARS = 512  # a failure's message, as the attempt log keeps it, cut for the span's status
 
 
-def request_span(
-    tracer: Tracer, *, task: str, request_id: str, chain: Any, variant: str | None, deadline: float, stream: bool
-) -> Span:
-    """The request's span, started now under the caller's current span."""
-    attributes: dict[str, Any] = {
-        "taskrouter.task": task,
-        "taskrouter.request_id": request_id,
-        "taskrouter.chain": list(chain.models),
-        "taskrouter.deadline_seconds": deadline,
-        "taskrouter.forced": bool(chain.forced),
-        "gen_ai.request.stream": stream,
+class Tracing:
+    """Spans through one tracer: the request's, live from its start to its end, and each provider call's, drawn
+    from its row. The attributes that depend only on the model, its place and its endpoint are built once per
+    such combination (the registry bounds them), so a call's span adds only what is the call's own."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        self.tracer = tracer
+        self._shapes: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+
+    def request_span(self, request: Any, stream: bool) -> tuple[Span, Context]:
+        """The request's span, started now under the caller's current span, and the context that makes it the
+        parent of the request's calls."""
+        chain = request.chain
+        task = chain.task_type
+        attributes: dict[str, Any] = {
+            "taskrouter.task": task,
+            "taskrouter.request_id": request.request_id,
+            "taskrouter.chain": chain.models,
+            "taskrouter.deadline_seconds": request.deadline_seconds,
+            "taskrouter.forced": chain.forced,
+            "gen_ai.request.stream": stream,
+        }
+        if request.variant is not None:
+            attributes["taskrouter.variant"] = request.variant
+        if chain.tier is not None:
+            attributes["taskrouter.tier"] = chain.tier
+        if chain.override_source is not None:
+            attributes["taskrouter.override"] = chain.override_source
+        caller = context.get_current()
+        span = self.tracer.start_span(f"taskrouter {task}", caller, SpanKind.INTERNAL, attributes)
+        return span, trace.set_span_in_context(span, caller)
+
+    def call(
+        self,
+        parent: Context,
+        request: Any,
+        pick: Any,
+        provider: str,
+        kind: str,
+        status: int | None,
+        message: str | None,
+        latency_ms: float | None,
+        result: Any,
+        first_token_ms: float | None,
+    ) -> None:
+        """One provider call's span, drawn after the call from its row: it started `latency_ms` ago and ends now.
+        `kind`: the error kind, "" for an answer."""
+        end = time.time_ns()
+        candidate = pick.candidate
+        key = (candidate.model, candidate.tier, candidate.is_fallback, provider, request.endpoint(pick).base_url)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = _shape(*key)
+        name, static = shape
+        attributes = {
+            **static,
+            "taskrouter.attempt": pick.position,
+            "taskrouter.retry": pick.retry,
+            "taskrouter.hedged": pick.hedged,
+        }
+        params = request.params
+        if params:
+            max_tokens = params.get("max_completion_tokens", params.get("max_tokens"))
+            if isinstance(max_tokens, int):
+                attributes["gen_ai.request.max_tokens"] = max_tokens
+            temperature = params.get("temperature")
+            if isinstance(temperature, int | float):
+                attributes["gen_ai.request.temperature"] = float(temperature)
+        if first_token_ms is not None:
+            attributes["gen_ai.response.time_to_first_chunk"] = first_token_ms / 1000.0
+        if result is not None:
+            usage = result.usage
+            attributes["gen_ai.response.model"] = candidate.model
+            attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+            attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
+            if result.finish_reason:
+                attributes["gen_ai.response.finish_reasons"] = (result.finish_reason,)
+            if result.provider_request_id:
+                attributes["gen_ai.response.id"] = result.provider_request_id
+        if kind:
+            attributes["error.type"] = kind
+        if status is not None:
+            attributes["http.response.status_code"] = status
+        start = end - int((latency_ms or 0.0) * 1_000_000)
+        span = self.tracer.start_span(name, parent, SpanKind.CLIENT, attributes, start_time=start)
+        if request.log_content:
+            span.add_event("gen_ai.client.inference.operation.details", _details(request.prompt, result), end)
+        if kind:
+            span.set_status(Status(StatusCode.ERROR, f"{kind}: {(message or '')[:MAX_STATUS_CHARS]}"))
+        span.end(end)
+
+
+# What the request's span is given at its end, unknown at its start (bench/telemetry.py draws the SDK's share so).
+CLOSING_ATTRIBUTES = frozenset(
+    {
+        "taskrouter.ending",
+        "gen_ai.response.model",
+        "taskrouter.fallback_used",
+        "taskrouter.cost_usd",
+        "taskrouter.cached",
+        "error.type",
     }
-    if variant is not None:
-        attributes["taskrouter.variant"] = variant
-    if chain.tier is not None:
-        attributes["taskrouter.tier"] = chain.tier
-    if chain.override_source is not None:
-        attributes["taskrouter.override"] = chain.override_source
-    return tracer.start_span(f"taskrouter {task}", kind=SpanKind.INTERNAL, attributes=attributes)
+)
 
 
-def end_request_span(
-    span: Span,
-    *,
-    ending: str,
-    model: str | None,
-    fallback_used: bool,
-    cost: float | None,
-    cached: bool,
-    error: BaseException | None,
-) -> None:
-    attributes: dict[str, Any] = {"taskrouter.ending": ending}  # set at once: the SDK locks the span per call
-    if model is not None:
-        attributes["gen_ai.response.model"] = model
-        attributes["taskrouter.fallback_used"] = fallback_used
-    if cost is not None:
-        attributes["taskrouter.cost_usd"] = cost
-    if cached:
-        attributes["taskrouter.cached"] = True
+def end_request_span(span: Span, ending: str, response: Any, error: BaseException | None) -> None:
+    """The request's closing attributes, set at once (the SDK takes its lock per call), and its end."""
+    if response is not None:
+        attributes: dict[str, Any] = {
+            "taskrouter.ending": ending,
+            "gen_ai.response.model": response.model_used,
+            "taskrouter.fallback_used": response.fallback_used,
+        }
+        if response.cost_usd is not None:
+            attributes["taskrouter.cost_usd"] = response.cost_usd
+        if response.cached:
+            attributes["taskrouter.cached"] = True
+    else:
+        attributes = {"taskrouter.ending": ending}
     if error is not None:
         attributes["error.type"] = ending
     span.set_attributes(attributes)
@@ -80,52 +158,21 @@ def skip_event(span: Span, *, model: str, kind: str, reason: str | None) -> None
     )
 
 
-def context_of(span: Span) -> Context:
-    """The context in which `span` is the parent: computed once per request, for each call's span."""
-    return trace.set_span_in_context(span)
+# The request's span current while its course runs, so that spans the application's own instrumentation starts
+# inside it (an instrumented HTTP client's, a log record's trace id) belong to the request.
+attach = context.attach
+detach = context.detach
 
 
-def attach(parent: Context) -> object:
-    """Make `parent` the current context (the request's span the parent of what the request's course starts)."""
-    return context.attach(parent)
-
-
-def detach(token: object) -> None:
-    context.detach(token)  # type: ignore[arg-type]
-
-
-def call_span(
-    tracer: Tracer,
-    parent: Context,
-    *,
-    model: str,
-    provider: str,
-    base_url: str | None,
-    params: Mapping[str, Any],
-    attempt: int,
-    retry: int,
-    hedged: bool,
-    fallback: bool,
-    tier: str | None,
-    latency_ms: float | None,
-    kind: str | None,
-    status: int | None,
-    message: str | None,
-    result: Any,
-    first_token_ms: float | None,
-    prompt: str | None,
-) -> None:
-    """One provider call's span, drawn after the call from its row: it started `latency_ms` ago and ends now."""
-    end = time.time_ns()
-    start = end - int((latency_ms or 0.0) * 1_000_000)
+def _shape(
+    model: str, tier: str | None, fallback: bool, provider: str, base_url: str | None
+) -> tuple[str, dict[str, Any]]:
+    """A call span's name and the attributes fixed by its model, place and endpoint."""
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": provider,
         "gen_ai.system": provider,
         "gen_ai.request.model": model,
-        "taskrouter.attempt": attempt,
-        "taskrouter.retry": retry,
-        "taskrouter.hedged": hedged,
         "taskrouter.from_fallback_list": fallback,
     }
     if tier is not None:
@@ -136,46 +183,23 @@ def call_span(
             attributes["server.address"] = address
         if port:
             attributes["server.port"] = port
-    max_tokens = params.get("max_completion_tokens", params.get("max_tokens"))
-    if isinstance(max_tokens, int):
-        attributes["gen_ai.request.max_tokens"] = max_tokens
-    temperature = params.get("temperature")
-    if isinstance(temperature, int | float):
-        attributes["gen_ai.request.temperature"] = float(temperature)
-    if first_token_ms is not None:
-        attributes["gen_ai.response.time_to_first_chunk"] = first_token_ms / 1000.0
-    if result is not None:
-        attributes["gen_ai.response.model"] = model
-        usage = result.usage
-        attributes["gen_ai.usage.input_tokens"] = int(usage.prompt_tokens)
-        attributes["gen_ai.usage.output_tokens"] = int(usage.completion_tokens)
-        if result.finish_reason:
-            attributes["gen_ai.response.finish_reasons"] = [result.finish_reason]
-        if result.provider_request_id:
-            attributes["gen_ai.response.id"] = result.provider_request_id
-    if kind is not None:
-        attributes["error.type"] = kind
-    if status is not None:
-        attributes["http.response.status_code"] = status
-    span = tracer.start_span(
-        f"chat {model}", context=parent, kind=SpanKind.CLIENT, attributes=attributes, start_time=start
-    )
-    if prompt is not None:
-        details: dict[str, Any] = {"gen_ai.input.messages": _input_messages(prompt)}
-        if result is not None and (result.content is not None or result.tool_calls):
-            details["gen_ai.output.messages"] = json.dumps(
-                [
-                    {
-                        "role": "assistant",
-                        "parts": _parts(result.content, result.tool_calls),
-                        "finish_reason": result.finish_reason,
-                    }
-                ]
-            )
-        span.add_event("gen_ai.client.inference.operation.details", details, timestamp=end)
-    if kind is not None:
-        span.set_status(Status(StatusCode.ERROR, f"{kind}: {(message or '')[:MAX_STATUS_CHARS]}"))
-    span.end(end_time=end)
+    return f"chat {model}", attributes
+
+
+def _details(prompt: str | None, result: Any) -> dict[str, Any]:
+    """The conventions' `gen_ai.client.inference.operation.details` event: the messages sent and the answer."""
+    details: dict[str, Any] = {"gen_ai.input.messages": _input_messages(prompt or "[]")}
+    if result is not None and (result.content is not None or result.tool_calls):
+        details["gen_ai.output.messages"] = json.dumps(
+            [
+                {
+                    "role": "assistant",
+                    "parts": _parts(result.content, result.tool_calls),
+                    "finish_reason": result.finish_reason,
+                }
+            ]
+        )
+    return details
 
 
 def _input_messages(prompt: str) -> str:
@@ -220,7 +244,6 @@ def _parts(content: Any, tool_calls: Any) -> list[dict[str, Any]]:
     return parts
 
 
-@lru_cache(maxsize=64)
 def _server(base_url: str) -> tuple[str | None, int | None]:
     """The host and port of an endpoint's base URL (never its user information)."""
     try:
