@@ -9,6 +9,8 @@ from collections.abc import Mapping
 import altair as alt
 import pandas as pd
 
+from dashboard import words
+
 # Families share a hue: capacity and rate limits amber/orange, provider faults red, time blue, the model gone
 # purple, the request's own fault brown, the router's choices grey/green.
 KIND_COLOURS: dict[str, str] = {
@@ -50,27 +52,30 @@ def kind_colour(kind: str) -> str:
 
 
 def _colour(kinds: list[str], legend: bool) -> alt.Color:
-    scale = alt.Scale(domain=kinds, range=[kind_colour(k) for k in kinds])
+    """`kinds`: code names; the chart shows each in words (dashboard/words.py) in the code's colour."""
+    shown = [words.kind(k) for k in kinds]
+    scale = alt.Scale(domain=shown, range=[kind_colour(k) for k in kinds])
     return alt.Color(
         "Error kind:N",
         scale=scale,
-        sort=kinds,
-        legend=alt.Legend(orient="bottom", title="Error kind") if legend else None,
+        sort=shown,
+        legend=alt.Legend(orient="bottom", title="Error kind", labelLimit=0) if legend else None,
     )
 
 
 def kinds_bar(counts: Mapping[str, int], what: str = "Attempts") -> alt.Chart:
     """One bar per error kind, the most frequent first."""
     kinds = sorted(counts, key=lambda k: (-counts[k], k))
-    frame = pd.DataFrame({"Error kind": kinds, what: [counts[k] for k in kinds]})
+    shown = [words.kind(k) for k in kinds]
+    frame = pd.DataFrame({"Error kind": shown, "Code name": kinds, what: [counts[k] for k in kinds]})
     return (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X(f"{what}:Q", title=f"{what} (count)", axis=alt.Axis(format=",d", tickMinStep=1)),
-            y=alt.Y("Error kind:N", sort=kinds, title=None, axis=alt.Axis(labelLimit=0)),
+            x=alt.X(f"{what}:Q", title=f"{what} (count)", axis=alt.Axis(format=",d", tickMinStep=1, titleLimit=0)),
+            y=alt.Y("Error kind:N", sort=shown, title=None, axis=alt.Axis(labelLimit=0)),
             color=_colour(kinds, legend=False),
-            tooltip=["Error kind", alt.Tooltip(f"{what}:Q", format=",d")],
+            tooltip=["Error kind", "Code name", alt.Tooltip(f"{what}:Q", format=",d")],
         )
         .properties(height=BAR)
     )
@@ -79,24 +84,24 @@ def kinds_bar(counts: Mapping[str, int], what: str = "Attempts") -> alt.Chart:
 def kinds_by_model(counts: Mapping[str, Mapping[str, int]], what: str = "Failed calls") -> alt.Chart:
     """Per model a bar of its failed calls, split by error kind; full model names on the axis."""
     rows = [
-        {"Model": model, "Error kind": kind, what: n}
+        {"Model": model, "Error kind": words.kind(kind), "Code name": kind, what: n}
         for model, kinds in counts.items()
         for kind, n in kinds.items()
         if n
     ]
-    frame = pd.DataFrame(rows, columns=["Model", "Error kind", what])
+    frame = pd.DataFrame(rows, columns=["Model", "Error kind", "Code name", what])
     totals = frame.groupby("Model")[what].sum()
-    kinds = sorted(set(frame["Error kind"]), key=lambda k: (-frame.loc[frame["Error kind"] == k, what].sum(), k))
+    kinds = sorted(set(frame["Code name"]), key=lambda k: (-frame.loc[frame["Code name"] == k, what].sum(), k))
     models = sorted(totals.index, key=lambda m: (-totals[m], m))
     return (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X(f"sum({what}):Q", title=f"{what} (count)", axis=alt.Axis(format=",d", tickMinStep=1)),
+            x=alt.X(f"sum({what}):Q", title=f"{what} (count)", axis=alt.Axis(format=",d", tickMinStep=1, titleLimit=0)),
             y=alt.Y("Model:N", sort=models, title=None, axis=alt.Axis(labelLimit=0)),
             color=_colour(kinds, legend=True),
             order=alt.Order("Error kind:N"),
-            tooltip=["Model", "Error kind", alt.Tooltip(f"{what}:Q", format=",d")],
+            tooltip=["Model", "Error kind", "Code name", alt.Tooltip(f"{what}:Q", format=",d")],
         )
         .properties(height=BAR)
     )

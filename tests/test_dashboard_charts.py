@@ -8,7 +8,7 @@ import json
 from test_dashboard import BIG, SMALL, run_page
 
 from app.store.target import Target
-from dashboard import charts
+from dashboard import charts, words
 
 
 def _colours(chart: object) -> dict[str, str]:
@@ -19,11 +19,24 @@ def _colours(chart: object) -> dict[str, str]:
 def test_an_error_kind_keeps_its_colour_across_datasets() -> None:
     one = _colours(charts.kinds_bar({"timeout": 40, "rate_limited": 3}))
     other = _colours(charts.kinds_bar({"rate_limited": 90, "server_error": 2, "timeout": 1, "a_new_kind": 5}))
-    assert one["timeout"] == other["timeout"] == charts.KIND_COLOURS["timeout"]
-    assert one["rate_limited"] == other["rate_limited"]
-    assert other["a_new_kind"] == charts.kind_colour("a_new_kind")  # unknown kinds: stable too
+    # Shown in words (the legend and the axis), coloured by the code name.
+    assert one["timed out"] == other["timed out"] == charts.KIND_COLOURS["timeout"]
+    assert one["rate limited"] == other["rate limited"]
+    assert other["a_new_kind"] == charts.kind_colour("a_new_kind")  # unknown kinds: stable too, shown as coded
     by_model = _colours(charts.kinds_by_model({BIG: {"timeout": 2}, SMALL: {"server_error": 1, "timeout": 1}}))
-    assert by_model == {"timeout": one["timeout"], "server_error": other["server_error"]}
+    assert by_model == {"timed out": one["timed out"], "provider error": other["provider error"]}
+
+
+def test_a_kind_reads_in_words_with_its_code_name_in_the_tooltip() -> None:
+    spec = charts.kinds_bar({"hedge_lost": 2, "rate_limited": 1}).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    assert [(r["Error kind"], r["Code name"]) for r in rows] == [
+        ("cut short (the hedge's other call answered)", "hedge_lost"),
+        ("rate limited", "rate_limited"),
+    ]
+    assert any(t.get("field") == "Code name" for t in spec["encoding"]["tooltip"])
+    assert words.kind_with_code("server_error") == "provider error (server_error)"
+    assert words.kind("brand_new") == "brand_new" and words.kind(None) == "unknown"
 
 
 def test_axes_are_titled_and_model_names_are_not_cut() -> None:
@@ -39,4 +52,4 @@ def test_the_pages_draw_them(seeded: Target) -> None:
         at = run_page(page)
         specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
         colour_scales = [s["encoding"]["color"]["scale"] for s in specs if "color" in s.get("encoding", {})]
-        assert any("timeout" in scale["domain"] for scale in colour_scales), page
+        assert any("timed out" in scale["domain"] for scale in colour_scales), page

@@ -99,7 +99,7 @@ def test_overview_gives_a_verdict_per_task_and_per_model(recent_mix: Target) -> 
     # The cause is in the same box as the verdict: each failing model with its most frequent kind, in words.
     assert headline == (
         f"Down: task summarization, model {QWEN}. Degraded: task reasoning, model {BIG}.  \n"
-        f"Why: {QWEN}: 3 of 3 calls failed in the last 15 minutes, mostly provider error (3).  \n"
+        f"Why: {QWEN}: 3 of 3 calls failed in the last 15 minutes, mostly provider error (3).\n"
         f"Why: {BIG}: 2 of 10 calls failed in the last 15 minutes, mostly provider error (2)."
     )
     assert any("Last attempt" in c and "min ago" in c for c in _texts(at, "caption"))

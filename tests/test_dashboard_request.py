@@ -18,7 +18,7 @@ def test_a_request_from_the_url_shows_every_attempt_in_order(seeded: Target) -> 
     assert list(rows["Position"]) == [1, 2, 3, 4]
     assert list(rows["Model"]) == [RETIRED, BIG, QWEN, SMALL]
     assert list(rows["Outcome"]) == ["skipped", "failure", "failure", "failure"]
-    assert list(rows["Error kind"]) == ["deprecated", "server_error", "timeout", "timeout"]
+    assert list(rows["Error kind"]) == ["model retired", "provider error", "timed out", "timed out"]
     assert list(rows["Status"].fillna(0)) == [0, 503, 0, 0]
     assert list(rows["Latency (ms)"].fillna(-1)) == [-1, 60, 2000, 2000]
     assert list(rows["Message"])[1] == "server_error happened"

@@ -301,12 +301,21 @@ FAILURE_COLUMNS = (
 
 
 def recent_failures(
-    conn: Connection, scope: Scope, outcomes: Sequence[str], kinds: Sequence[str], limit: int
+    conn: Connection,
+    scope: Scope,
+    outcomes: Sequence[str],
+    kinds: Sequence[str],
+    limit: int,
+    *,
+    leave_out: Sequence[str] = (),
 ) -> list[Any]:
-    """Newest first, walking the (outcome, created_at) index backwards: cheap whatever the range."""
+    """Newest first, walking the (outcome, created_at) index backwards: cheap whatever the range. `kinds`: only
+    these error kinds; `leave_out`: not these (calls cut short, which are not failures)."""
     extra = [(in_list("outcome", outcomes), outcomes)]
     if kinds:
         extra.append((in_list("COALESCE(error_kind, 'unknown')", kinds), kinds))
+    if leave_out:
+        extra.append(("NOT " + in_list("COALESCE(error_kind, 'unknown')", leave_out), leave_out))
     where, params = _where(scope, *extra)
     return conn.execute(
         f"SELECT {', '.join(FAILURE_COLUMNS)} FROM attempts WHERE {where} ORDER BY created_at DESC LIMIT ?",

@@ -10,26 +10,30 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, fmt, queries, registry
+from app.store.overrides import Override, read_active
+from dashboard import charts, fmt, queries, registry, words
 from dashboard.context import PageContext
 from dashboard.queries import ModelAnswers
-from dashboard.status import HEALTHY, state_of
+from dashboard.status import HEALTHY, disabled_models, state_of
 
 if TYPE_CHECKING:  # what st.column_config's builders return; streamlit exports no public name for it
     from streamlit.elements.lib.column_types import ColumnConfig
 
+MS = "%.0f"  # whole milliseconds: a percentile's fraction of a millisecond is noise
 COLUMNS = {
     "Model": st.column_config.TextColumn(pinned=True),
+    "State": st.column_config.TextColumn(help=fmt.plain(words.STATE_HELP)),
+    "Top failure kinds": st.column_config.TextColumn(help=fmt.plain(words.kinds_help())),
     "Calls": st.column_config.NumberColumn(format="localized"),
     "Failed": st.column_config.NumberColumn(format="localized"),
     "Skipped": st.column_config.NumberColumn(format="localized"),
     "Success %": st.column_config.NumberColumn(format="%.1f%%"),
     "Share %": st.column_config.NumberColumn(format="%.1f%%", help="Share of all calls in the range"),
-    "p50 ms": st.column_config.NumberColumn(format="localized", help="Latency of the successful calls"),
-    "p95 ms": st.column_config.NumberColumn(format="localized", help="Latency of the successful calls"),
-    "p99 ms": st.column_config.NumberColumn(format="localized", help="Latency of the successful calls"),
-    "TTFT p50 ms": st.column_config.NumberColumn(format="localized", help="Streams: time to the first token"),
-    "TTFT p95 ms": st.column_config.NumberColumn(format="localized", help="Streams: time to the first token"),
+    "p50 ms": st.column_config.NumberColumn(format=MS, help="Latency of the successful calls"),
+    "p95 ms": st.column_config.NumberColumn(format=MS, help="Latency of the successful calls"),
+    "p99 ms": st.column_config.NumberColumn(format=MS, help="Latency of the successful calls"),
+    "TTFT p50 ms": st.column_config.NumberColumn(format=MS, help="Streams: time to the first token"),
+    "TTFT p95 ms": st.column_config.NumberColumn(format=MS, help="Streams: time to the first token"),
     "Cost $": st.column_config.NumberColumn(format="$%.4f", help="Known prices only"),
     "Tokens": st.column_config.NumberColumn(format="localized"),
     "Cut short": st.column_config.NumberColumn(
@@ -49,6 +53,7 @@ class ModelsData:
     status: dict[str, dict]
     first_token: dict[str, queries.Latency]  # model -> time to first token of its answered streams
     rolled: bool  # most of the range comes from the rollups (percentiles within 2 %)
+    disabled: dict[str, Override]  # model -> its disable override in effect
 
 
 def load(ctx: PageContext) -> ModelsData:
@@ -68,7 +73,12 @@ def load(ctx: PageContext) -> ModelsData:
         queries.model_status(ctx.conn),
         queries.first_token_by_model(ctx.conn, ctx.scope),
         queries.reads_rollups(ctx.conn, ctx.scope),
+        disabled_models(read_active(ctx.db_path)),
     )
+
+
+def state(ctx: PageContext, data: ModelsData, model: str) -> tuple[str, str]:
+    return state_of(data.status.get(model), ctx.now, disabled=data.disabled.get(model))
 
 
 def _models_shown(ctx: PageContext, data: ModelsData) -> list[str]:
@@ -79,8 +89,8 @@ def _models_shown(ctx: PageContext, data: ModelsData) -> list[str]:
     names.update(
         dict.fromkeys(
             m
-            for m, row in data.status.items()
-            if state_of(row, ctx.now)[0] != HEALTHY and (not ctx.scope.tasks or m in configured)
+            for m in [*data.status, *data.disabled]
+            if state(ctx, data, m)[0] != HEALTHY and (not ctx.scope.tasks or m in configured)
         )
     )
     if ctx.scope.models:
@@ -98,19 +108,19 @@ def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
         ok = answers.latency.count if answers else 0
         failed = sum(data.failures.get(model, Counter()).values())
         calls = ok + failed
-        state, detail = state_of(data.status.get(model), ctx.now)
+        shown, detail = state(ctx, data, model)
         kinds = data.failures.get(model, Counter()).most_common()
         # The columns read first come first: a 1024 px window shows them without scrolling.
         rows.append(
             {
                 "Model": model,
-                "State": state,
+                "State": shown,
                 "Calls": calls,
                 "Success %": ok / calls * 100 if calls else None,
                 "Failed": failed,
                 "p50 ms": answers.latency.p50 if answers else None,
                 "p95 ms": answers.latency.p95 if answers else None,
-                "Top failure kinds": ", ".join(f"{k} {n:,}" for k, n in kinds[:3]),
+                "Top failure kinds": ", ".join(f"{words.kind(k)} {n:,}" for k, n in kinds[:3]),
                 "Share %": calls / calls_total * 100 if calls_total else None,
                 "Skipped": sum(data.skips.get(model, Counter()).values()),
                 "Cut short": sum(data.cut_short.get(model, Counter()).values()),
@@ -165,8 +175,12 @@ def render(ctx: PageContext) -> None:
 
 
 def _counts(frame: pd.DataFrame) -> dict[str, ColumnConfig]:
-    """Thousands separators for every count column; the model column pinned."""
+    """Thousands separators for every count column, headed by the kind in words (its code name in the help); the
+    model column pinned."""
     return {
         "Model": st.column_config.TextColumn(pinned=True),
-        **{str(c): st.column_config.NumberColumn(format="localized") for c in frame.columns},
+        **{
+            str(c): st.column_config.NumberColumn(words.kind(str(c)), format="localized", help=fmt.plain(f"Code name: {c}"))
+            for c in frame.columns
+        },
     }

@@ -286,15 +286,15 @@ def _headline(ctx: PageContext, data: NowData) -> None:
         )
 
     # The facts that explain the verdict go in the same box, right under it: the reader sees the cause with it.
-    why = "".join(f"  \nWhy: {fmt.plain(cause)}" for cause in data.causes)
+    why = fmt.plain("".join(f"\nWhy: {cause}" for cause in data.causes))
     if state == DOWN:
         degraded = named(DEGRADED)
         text = f"Down: {fmt.plain(named(DOWN))}." + (f" Degraded: {fmt.plain(degraded)}." if degraded else "")
-        st.error(text + why)
+        st.error(text + (f"  \n{why}" if why else ""))
     elif state == DEGRADED:
-        st.warning(f"Degraded: {fmt.plain(named(DEGRADED))}." + why)
+        st.warning(f"Degraded: {fmt.plain(named(DEGRADED))}." + (f"  \n{why}" if why else ""))
     elif why:  # nothing failed in the window, yet something keeps requests from being answered
-        st.error("Cannot answer." + why)
+        st.error(f"Cannot answer.  \n{why}")
     elif all(v.state in (IDLE, words.DISABLED) for v in verdicts):
         st.warning("No traffic in the last 15 minutes.")
     else:

@@ -1,6 +1,10 @@
 """Request: every attempt of one request, in the order the router made them. The id is in the URL
-(`?page=Request&request=<id>`), so a request can be linked; the Failures table links each of its rows here.
-Without an id, the latest requests with a failed call (within the sidebar's filters) to pick from."""
+(`?page=Request&request=<id>`), so a request can be linked; the Failures page shows the same drill-down under its
+table when a row is clicked (`show`). Without an id, the latest requests with a failed call (within the sidebar's
+filters) to pick from.
+
+Each attempt reads as a card, top to bottom (model, outcome, error kind in words with its code name, status,
+latency, override, the whole message as typed): a 1280 px window shows every field without scrolling sideways."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
-from dashboard import fmt, queries
+from dashboard import fmt, queries, words
 from dashboard.context import PageContext
 
 RECENT = 20
@@ -34,7 +38,7 @@ NAMES = {
 }
 # The id itself stays a text column, as logged and copyable; this column beside it opens the drill-down.
 LINK = st.column_config.LinkColumn(
-    "Attempts", display_text="open ↗", width="small", help="Every attempt of this request, in a new tab"
+    "Attempts", display_text="open ↗", width="small", help="Every attempt of this request, on a page of its own"
 )
 
 
@@ -70,7 +74,27 @@ def attempts_table(data: RequestData) -> pd.DataFrame:
         frame[column] = frame[column].astype("Int64")  # 429, not 429.0, beside the missing ones
     for column in ("Fallback list", "Hedged"):
         frame[column] = frame[column].map(lambda v: "yes" if v else "")
+    frame["Error kind"] = frame["Error kind"].map(lambda k: words.kind(k) if k else None)
     return frame
+
+
+def attempt_line(row: dict) -> str:
+    """One attempt's facts in one line of plain text (no Markdown): what a card's heading says."""
+    parts = [f"Position {row['attempt']}" + (f", retry {row['retry']}" if row.get("retry") else ""), row["model"]]
+    outcome = row["outcome"]
+    if outcome == "failure" and words.is_cut_short(row["error_kind"]):
+        outcome = words.CUT_SHORT  # not a failure of the model
+    parts.append(outcome)
+    if row["error_kind"]:
+        parts.append(words.kind_with_code(row["error_kind"]))
+    if row["status_code"] is not None:
+        parts.append(f"HTTP {row['status_code']}")
+    if row["latency_ms"] is not None:
+        parts.append(fmt.ms(row["latency_ms"]))
+    if row["override_source"]:
+        parts.append(f"override: {row['override_source']}")
+    parts.append(fmt.when(row["created_at"]))
+    return " · ".join(str(p) for p in parts)
 
 
 def _summary(data: RequestData) -> None:
@@ -96,6 +120,17 @@ def _summary(data: RequestData) -> None:
     cost = sum(r["cost_usd"] or 0 for r in rows)
     tokens = sum(r["total_tokens"] or 0 for r in rows)
     st.caption(f"Tokens {fmt.count(tokens)} · cost ${cost:.6f} (known prices)")
+
+
+def show(data: RequestData) -> None:
+    """The drill-down of one request: its summary, one card per attempt (the whole message as typed), then the
+    table of every column."""
+    _summary(data)
+    for row in data.attempts:
+        with st.container(border=True):
+            st.text(attempt_line(row))  # st.text: shown as typed, never Markdown
+            if row["error_message"]:
+                st.code(row["error_message"], language=None, wrap_lines=True)
 
 
 def render(ctx: PageContext) -> None:
@@ -143,7 +178,7 @@ def render(ctx: PageContext) -> None:
         else:
             st.warning(f"No request with the id {fmt.plain(data.request_id)} in this database.")
         return
-    _summary(data)
+    show(data)
     st.dataframe(
         attempts_table(data),
         hide_index=True,
