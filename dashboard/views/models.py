@@ -180,7 +180,9 @@ def _counts(frame: pd.DataFrame) -> dict[str, ColumnConfig]:
     return {
         "Model": st.column_config.TextColumn(pinned=True),
         **{
-            str(c): st.column_config.NumberColumn(words.kind(str(c)), format="localized", help=fmt.plain(f"Code name: {c}"))
+            str(c): st.column_config.NumberColumn(
+                words.kind(str(c)), format="localized", help=fmt.plain(f"Code name: {c}")
+            )
             for c in frame.columns
         },
     }
