@@ -139,7 +139,7 @@ def test_the_setting_is_normalised_and_a_bad_name_says_what_to_write() -> None:
     settings = load_settings(None, dashboard_allowed_hosts=" Ops.Example.COM., [fe80::0001], ops.example.com,")
     assert settings.dashboard_allowed_hosts == "ops.example.com,fe80::1"
     for bad in ("https://ops.example.com", "ops.example.com:8501", "*.example.com", "ops/x", "a b"):
-        with pytest.raises(ConfigError, match="DASHBOARD_ALLOWED_HOSTS: .*without scheme, port, path or wildcard"):
+        with pytest.raises(ConfigError, match=r"DASHBOARD_ALLOWED_HOSTS: .*without scheme, port, path or wildcard"):
             load_settings(None, dashboard_allowed_hosts=bad)
 
 
