@@ -18,6 +18,7 @@ to any of them: for a receiver whose kind is not known). Mentions and links are 
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Literal
 
@@ -47,6 +48,14 @@ def plain_terminal(text: str, *, multiline: bool = False) -> str:
     space. `multiline`: line breaks stay, as `\\n` (a carriage return would let a line overwrite the one shown);
     otherwise each is a space, so that stored text cannot forge a line of a table or listing."""
     return _plain(text, line_break="\n" if multiline else " ")
+
+
+class TerminalFormatter(logging.Formatter):
+    """Log lines for a terminal: a record quoting a provider's message prints none of its escape sequences; the
+    line breaks of a traceback stay."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return plain_terminal(super().format(record), multiline=True)
 
 
 def _plain(text: str, *, line_break: str) -> str:

@@ -5,20 +5,26 @@ without creating anything."""
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from conftest import USER
+from conftest import TEST_KEY, USER, is_setting
 
 from app import cli
 from app.core import ai_models
 from app.store import get_attempt_log, open_database
 from app.store.overrides import DISABLE, FORCE, set_override
-from app.text import CHAT_LINE_BREAK, FLAVOURS, chat_line, neutralise, plain_terminal
+from app.text import CHAT_LINE_BREAK, FLAVOURS, TerminalFormatter, chat_line, neutralise, plain_terminal
 
 pytestmark = pytest.mark.anyio
 
 A, B = "sim/primary", "sim/secondary"
+ROOT = Path(__file__).resolve().parents[1]
 
 # What a hostile or broken provider (or a proxy in front of it) may put in an error message or an answer.
 TITLE = "\x1b]0;pwned title\x07"  # OSC 0: sets the window title
@@ -168,6 +174,40 @@ def test_run_prints_neither_an_answers_nor_an_errors_escape_sequences(sim, env, 
     out, err = capsys.readouterr()
     assert out == "" and "FORCE_MODEL=sim/primary failed" in err and "model gone" in err
     assert_no_control(err)
+
+
+def test_log_lines_for_the_terminal_keep_a_tracebacks_lines_and_drop_escape_sequences():
+    record = logging.LogRecord("taskrouter", logging.WARNING, __file__, 1, "Model marked: %s", (HOSTILE,), None)
+    line = TerminalFormatter("%(levelname)s %(name)s: %(message)s").format(record)
+    assert line == "WARNING taskrouter: Model marked: model gone FAKE ERROR click bold\nOK all clear\nsecond lineevil"
+
+
+@pytest.mark.slow
+def test_taskrouter_run_in_a_terminal_prints_no_escape_sequence_from_a_provider(sim, tmp_path):
+    """The whole command as a shell runs it: its own log lines (WARNING, on by default) quote the message too."""
+    sim.script(A, {"fault": "decommissioned", "message": HOSTILE})
+    environment = {name: value for name, value in os.environ.items() if not is_setting(name)}
+    environment.update(
+        PYTHONPATH=str(ROOT),
+        GROQ_API_KEY=TEST_KEY,
+        GROQ_BASE_URL=sim.base_url,
+        FORCE_MODEL=A,
+        ATTEMPTS_DB_PATH=str(tmp_path / "cli.db"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "run", "fast", "hello"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "WARNING taskrouter: Model marked model=sim/primary status=deprecated: model gone FAKE ERROR" in done.stderr
+    logged, failed = done.stderr.split("taskrouter: fast: ")
+    assert_inert(logged)
+    assert_no_control(failed)  # the error quotes the message as Python writes a string
+    assert done.stdout == ""
 
 
 # -- demo --db ---------------------------------------------------------------------------------------------------
