@@ -293,6 +293,23 @@ async def test_a_provider_message_is_posted_with_no_mention_link_image_or_second
     )
 
 
+async def test_an_operators_reason_and_name_are_posted_neutralised_and_without_a_key(
+    sim, make_router, receiver, db_path
+):
+    router = make_router(alert_webhook_url=receiver.url, model_status_refresh_seconds=0)
+    await calls(router, 1)
+    db = open_database(db_path)
+    reason = f"@here see https://status.evil.example/x (key {TEST_KEY})\nAll clear"
+    set_override(db.conn, FORCE, B, task="pair", reason=reason, by="<!channel>")
+    db.conn.close()
+    assert (await router.execute("pair", USER)).model_used == B
+    delivered(router)
+    [text] = receiver.texts
+    assert f"] Runtime override in effect: force {B} for pair, set by ‹!channel› at " in text
+    assert "(＠here see hxxps[:]//status[.]evil[.]example/x (key [redacted]) ⏎ All clear). Routing changed" in text
+    assert f"undo: `taskrouter override clear --kind force --model {B} --task pair`." in text
+
+
 # -- a receiver that fails never affects a call -------------------------------------------------------------------
 
 
