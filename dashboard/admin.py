@@ -1,41 +1,120 @@
-"""Acting from the dashboard, on the Tasks page: off unless DASHBOARD_ADMIN_TOKEN is set.
+"""Acting from the dashboard, on the Tasks page: for a signed-in person only, each action on exactly what was chosen.
 
-An operator who enters the token can force a model (every task or one), end a force, disable or enable a model and
-lift a mark, each behind a confirmation and written with its audit row (`via` = dashboard), through the same
-store functions as the CLI. Without the token, or before it is entered, the dashboard writes nothing and shows the
-CLI command for each action instead. The token is compared in constant time and never shown.
+Who may act: a named operator (`taskrouter operators create NAME`, app/store/operators.py) who signs in with the
+name and its own secret; a user logged in through Streamlit's OIDC login (`st.login`, configured in
+.streamlit/secrets.toml) whose e-mail is the name of an operator; or whoever enters DASHBOARD_ADMIN_TOKEN, recorded
+as "admin-token". With neither a token nor an operator, the dashboard writes nothing and shows the CLI commands.
+
+The sign-in lives in this browser session's server-side state only (nothing is stored in the browser); the secret
+field is cleared once submitted. Failed sign-ins are throttled per client (dashboard/throttle.py) and logged without
+the entered text. An operator revoked meanwhile can no longer act: the name is checked again on every run.
+
+Why a captured websocket frame cannot be replayed: every widget key here ends in a random nonce of this session,
+renewed after each sign-in and each action. A frame carries widget ids derived from those keys, so replayed from
+another session (or again in this one) it names widgets that no longer exist, and Streamlit drops it.
+
+Each action asks for a confirmation and a reason, writes its audit row with the person in `who` and the
+dashboard's OS account only in `via` ("dashboard as root@host"), and the page is drawn again at once, so what is
+shown is the state after the write. An override is ended by its id, never by what it shares with others.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Iterator, Sequence
+import logging
+import math
+import secrets
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from app.store import CLEARED, CLOSED, clear_model_status, open_database, read_model_status, utc_now_iso
-from app.store.overrides import DISABLE, FORCE, Override, clear_overrides, record_audit, set_override, who
+from app.store.operators import LEGACY_TOKEN_NAME, read_operators, signed_in_operator, verify_operator
+from app.store.overrides import DEFAULT, DISABLE, FORCE, Override, end_override, record_audit, set_override, who
 from dashboard import fmt
+from dashboard.throttle import SIGN_INS, client_of
 
 if TYPE_CHECKING:
     from app.config import Settings
     from app.store.backend import Connection
     from app.store.target import Target
 
+log = logging.getLogger("taskrouter.dashboard.admin")
+
 CLI = """taskrouter override force MODEL [--task TASK] [--ttl 30m] --reason "..."
 taskrouter override clear --kind force [--task TASK] [--model MODEL]
 taskrouter model disable MODEL [--ttl 2h] --reason "..."
-taskrouter model enable MODEL
-taskrouter status --clear MODEL"""
+taskrouter model enable MODEL --reason "..."
+taskrouter status --clear MODEL
+taskrouter operators create NAME   # lets NAME sign in here with a secret of its own"""
+
+# Session state: who signed in (a SignedIn), the widget keys' nonce, the outcome of the last action.
+IDENTITY = "admin_identity"
+NONCE = "admin_nonce"
+OUTCOME = "admin_outcome"
+
+OPERATOR, TOKEN, OIDC = "operator", "token", "oidc"
 
 
-def unlocked(settings: Settings | None, entered: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    name: str
+    how: str  # OPERATOR | TOKEN | OIDC
+
+
+def enabled(path: Target, settings: Settings | None) -> bool:
+    """Whether anyone can act from this dashboard: DASHBOARD_ADMIN_TOKEN is set or an operator exists."""
+    if settings is not None and settings.dashboard_admin_token is not None:
+        return True
+    return any(o.active for o in read_operators(path))
+
+
+def oidc_email(user: Mapping[str, object]) -> str | None:
+    """The e-mail of a user Streamlit's OIDC login vouches for (`st.user`), lower case; None when not logged in.
+    Only `is_logged_in` True counts: without an [auth] section Streamlit may still fill in a placeholder e-mail."""
+    email = user.get("email")
+    if user.get("is_logged_in") is not True or not isinstance(email, str) or not email:
+        return None
+    return email.strip().lower()
+
+
+def token_matches(settings: Settings | None, entered: str) -> bool:
     token = settings.dashboard_admin_token if settings is not None else None
     if token is None or not entered:
         return False
     return hmac.compare_digest(entered.encode(), token.get_secret_value().encode())
+
+
+def verify(path: Target, settings: Settings | None, name: str, secret: str) -> SignedIn | None:
+    """Who a name and secret sign in as: an operator, or (name empty or "admin-token") the token's holder."""
+    if not secret:
+        return None
+    if name.strip().lower() in ("", LEGACY_TOKEN_NAME):
+        return SignedIn(LEGACY_TOKEN_NAME, TOKEN) if token_matches(settings, secret) else None
+    operator = verify_operator(path, name, secret)
+    return SignedIn(operator, OPERATOR) if operator else None
+
+
+def still_valid(path: Target, settings: Settings | None, person: SignedIn) -> bool:
+    """A session's sign-in holds while its operator is not revoked (or the token is still configured)."""
+    if person.how == TOKEN:
+        return settings is not None and settings.dashboard_admin_token is not None
+    return signed_in_operator(path, person.name) is not None
+
+
+def _key(name: str) -> str:
+    """A widget key of this session: `name` and the session's current nonce."""
+    if NONCE not in st.session_state:
+        st.session_state[NONCE] = secrets.token_hex(8)
+    return f"admin_{name}_{st.session_state[NONCE]}"
+
+
+def _renew_nonce() -> None:
+    st.session_state[NONCE] = secrets.token_hex(8)
 
 
 @contextlib.contextmanager
@@ -52,131 +131,241 @@ def render(
     path: Target, settings: Settings | None, runtime: Sequence[Override], models: Sequence[str], tasks: Sequence[str]
 ) -> None:
     st.subheader("Act")
-    if settings is None or settings.dashboard_admin_token is None:
+    if not enabled(path, settings):
+        st.session_state.pop(IDENTITY, None)
         st.caption(
-            "This dashboard only reads (set DASHBOARD_ADMIN_TOKEN to act from here). The same from a shell, "
-            "for every process on this database:"
+            "Nobody can act from this dashboard: create an operator (`taskrouter operators create NAME`) or set "
+            "DASHBOARD_ADMIN_TOKEN. The same from a shell, for every process on this database:"
         )
         st.code(CLI, language="bash")
         return
-    entered = st.text_input(
-        "Admin token",
-        type="password",
-        key="admin_token",
-        help="DASHBOARD_ADMIN_TOKEN: every change is written to the audit table",
-    )
-    if not unlocked(settings, entered):
-        if entered:
-            st.error("Wrong token: nothing can be changed from here.")
+    person = current_person(path, settings)
+    if person is None:
+        _sign_in(path, settings)
         st.caption("Or from a shell:")
         st.code(CLI, language="bash")
         return
-    by = f"dashboard ({who()})"
+    _signed_in_bar(person)
+    outcome = st.session_state.pop(OUTCOME, None)
+    if outcome:
+        st.success(fmt.plain(outcome))
+    act = Acting(path, person.name, f"dashboard as {who()}")
     left, right = st.columns(2)
     with left:
-        _force(path, models, tasks, by)
-        _end_force(path, [o for o in runtime if o.kind == FORCE], by)
+        act.force(models, tasks, [o for o in runtime if o.kind == FORCE])
+        act.end([o for o in runtime if o.kind in (FORCE, DEFAULT)])
     with right:
-        _disable(path, models, [o for o in runtime if o.kind == DISABLE], by)
-        # Read only once the actions are unlocked: a read-only dashboard does not pay for it on every render.
-        _lift_mark(path, [r["model"] for r in read_model_status(path) if r["status"] not in (CLEARED, CLOSED)], by)
+        disabled = [o for o in runtime if o.kind == DISABLE]
+        act.disable(models, disabled)
+        act.enable(disabled)
+        # Read only once someone is signed in: a dashboard nobody acts from does not pay for it on every render.
+        act.lift_mark([r["model"] for r in read_model_status(path) if r["status"] not in (CLEARED, CLOSED)])
 
 
-def _confirmed(key: str, what: str) -> bool:
-    return st.checkbox(f"Yes, {fmt.plain(what)}", key=f"{key}_confirm")
+def current_person(path: Target, settings: Settings | None) -> SignedIn | None:
+    """Who acts in this session: an OIDC login that names an operator, else this session's sign-in while valid."""
+    email = oidc_email(st.user.to_dict())
+    if email is not None and signed_in_operator(path, email):
+        return SignedIn(email, OIDC)
+    person = st.session_state.get(IDENTITY)
+    if isinstance(person, SignedIn) and still_valid(path, settings, person):
+        return person
+    st.session_state.pop(IDENTITY, None)
+    if email is not None:
+        st.info(
+            f"You are logged in as {fmt.plain(email)}, who is not an operator here: an operator of that name "
+            "(taskrouter operators create) lets you act; or sign in below."
+        )
+    return None
 
 
-def _force(path: Target, models: Sequence[str], tasks: Sequence[str], by: str) -> None:
-    with st.form("admin_force"):
-        st.markdown("**Force a model** (no fallback while forced)")
-        model = st.selectbox("Model", list(models), key="admin_force_model")
-        task = st.selectbox("Task", ["every task", *tasks], key="admin_force_task")
-        ttl = st.number_input("Expires after (minutes, 0 = when cleared)", min_value=0, value=30, key="admin_force_ttl")
-        reason = st.text_input("Why", key="admin_force_reason")
-        sure = _confirmed("admin_force", "force it for every process on this database")
-        if st.form_submit_button("Force", key="admin_force_go") and _ready(sure, model):
-            with _writing(path) as conn:
-                made = set_override(
-                    conn,
-                    FORCE,
-                    str(model),
-                    task=None if task == "every task" else str(task),
-                    ttl_seconds=ttl * 60 if ttl else None,
-                    reason=reason,
-                    by=by,
-                    via="dashboard",
-                )
-            st.success(
-                f"Override #{made.id:d} set: {fmt.plain(made.describe())}. Routers follow it within "
-                "MODEL_STATUS_REFRESH_SECONDS."
+def _sign_in(path: Target, settings: Settings | None) -> None:
+    with st.form(_key("sign_in"), clear_on_submit=True):
+        st.markdown("**Sign in to act** (every change is recorded under your name)")
+        name = st.text_input("Operator name", key=_key("sign_in_name"), help="taskrouter operators create NAME")
+        secret = st.text_input(
+            "Secret",
+            type="password",
+            key=_key("sign_in_secret"),
+            help="The secret printed when the operator was created; or DASHBOARD_ADMIN_TOKEN with no name",
+        )
+        if not st.form_submit_button("Sign in", key=_key("sign_in_go")):
+            return
+    address = st.context.ip_address
+    client = client_of(address if isinstance(address, str) else None)
+    now = time.monotonic()
+    wait = SIGN_INS.check(client, now)
+    if wait > 0:
+        st.error(f"Too many wrong sign-ins from {fmt.plain(client)}: try again in {math.ceil(wait):d} s.")
+        return
+    person = verify(path, settings, name, secret)
+    if person is None:
+        wait = SIGN_INS.failed(client, now)
+        later = f" Next attempt in {math.ceil(wait):d} s." if wait > 0 else ""
+        st.error(f"Wrong name or secret: nothing can be changed from here.{later}")
+        return
+    SIGN_INS.succeeded(client)
+    log.info("dashboard sign-in: %s from %s", person.name, client)
+    st.session_state[IDENTITY] = person
+    _renew_nonce()
+    st.rerun()
+
+
+def _signed_in_bar(person: SignedIn) -> None:
+    how = {OPERATOR: "operator", TOKEN: "DASHBOARD_ADMIN_TOKEN", OIDC: "identity provider login"}[person.how]
+    text, button = st.columns([4, 1])
+    text.markdown(f"Signed in as **{fmt.plain(person.name)}** ({fmt.plain(how)}), in this browser tab only.")
+    if not button.button("Sign out", key=_key("sign_out")):
+        return
+    if person.how == OIDC:
+        st.logout()
+    st.session_state.pop(IDENTITY, None)
+    _renew_nonce()
+    st.rerun()
+
+
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """The actions of one signed-in person: each writes, records who and why, then draws the page again."""
+
+    path: Target
+    by: str
+    via: str
+
+    def _done(self, outcome: str) -> None:
+        st.session_state[OUTCOME] = outcome
+        _renew_nonce()
+        st.rerun()
+
+    def force(self, models: Sequence[str], tasks: Sequence[str], forces: Sequence[Override]) -> None:
+        with st.form(_key("force")):
+            st.markdown("**Force a model** (no fallback while forced)")
+            model = st.selectbox("Model", list(models), key=_key("force_model"))
+            task = st.selectbox("Task", ["every task", *tasks], key=_key("force_task"))
+            ttl = st.number_input(
+                "Expires after (minutes, 0 = when ended)", min_value=0, value=30, key=_key("force_ttl")
             )
+            reason = st.text_input("Why (required)", key=_key("force_reason"))
+            sure = _confirmed("force", "force it for every process on this database")
+            if not (st.form_submit_button("Force", key=_key("force_go")) and _ready(sure, model, reason)):
+                return
+        scope = None if task == "every task" else str(task)
+        with _writing(self.path) as conn:
+            made = set_override(
+                conn,
+                FORCE,
+                str(model),
+                task=scope,
+                ttl_seconds=ttl * 60 if ttl else None,
+                reason=reason.strip(),
+                by=self.by,
+                via=self.via,
+            )
+        replaced = _ids([o for o in forces if o.task == scope and o.id != made.id])
+        self._done(
+            f"Override #{made.id:d} set: {made.describe()}{f'; it replaces {replaced}' if replaced else ''}. "
+            "Routers follow it within MODEL_STATUS_REFRESH_SECONDS."
+        )
+
+    def end(self, overrides: Sequence[Override]) -> None:
+        if not overrides:
+            return
+        with st.form(_key("end")):
+            st.markdown("**End one override** (only the one chosen)")
+            labels = {_label(o): o.id for o in overrides}
+            chosen = st.selectbox("Override", list(labels), key=_key("end_which"))
+            reason = st.text_input("Why (required)", key=_key("end_reason"))
+            sure = _confirmed("end", "end this one override")
+            if not (st.form_submit_button("End", key=_key("end_go")) and _ready(sure, chosen, reason)):
+                return
+        with _writing(self.path) as conn:
+            ended = end_override(conn, labels[str(chosen)], reason=reason.strip(), by=self.by, via=self.via)
+        self._done(
+            f"Ended override #{ended.id:d}: {ended.describe()}."
+            if ended
+            else f"{chosen} had already ended (cleared or expired): nothing was changed."
+        )
+
+    def disable(self, models: Sequence[str], disabled: Sequence[Override]) -> None:
+        with st.form(_key("disable")):
+            st.markdown("**Disable a model** (every router skips it until enabled)")
+            model = st.selectbox("Model", list(models), key=_key("disable_model"))
+            reason = st.text_input("Why (required)", key=_key("disable_reason"))
+            sure = _confirmed("disable", "take it out of rotation for every process on this database")
+            if not (st.form_submit_button("Disable", key=_key("disable_go")) and _ready(sure, model, reason)):
+                return
+        with _writing(self.path) as conn:
+            made = set_override(conn, DISABLE, str(model), reason=reason.strip(), by=self.by, via=self.via)
+        replaced = _ids([o for o in disabled if o.model == model])
+        self._done(
+            f"Override #{made.id:d}: {made.model} is disabled, every router skips it"
+            f"{f' (it replaces {replaced})' if replaced else ''}."
+        )
+
+    def enable(self, disabled: Sequence[Override]) -> None:
+        if not disabled:
+            return
+        with st.form(_key("enable")):
+            st.markdown("**Enable a disabled model**")
+            labels = {_label(o): o.id for o in disabled}
+            chosen = st.selectbox("Disabled", list(labels), key=_key("enable_which"))
+            reason = st.text_input("Why (required)", key=_key("enable_reason"))
+            sure = _confirmed("enable", "put it back in rotation for every process on this database")
+            if not (st.form_submit_button("Enable", key=_key("enable_go")) and _ready(sure, chosen, reason)):
+                return
+        with _writing(self.path) as conn:
+            ended = end_override(conn, labels[str(chosen)], reason=reason.strip(), by=self.by, via=self.via)
+        self._done(
+            f"{ended.model} is enabled again (override #{ended.id:d} ended)."
+            if ended
+            else f"{chosen} had already ended (enabled or expired): nothing was changed."
+        )
+
+    def lift_mark(self, marked: Sequence[str]) -> None:
+        if not marked:
+            return
+        with st.form(_key("mark")):
+            st.markdown("**Lift a mark** (deprecated, not found, cooling down, circuit open)")
+            model = st.selectbox("Model", list(marked), key=_key("mark_model"))
+            reason = st.text_input("Why (required)", key=_key("mark_reason"))
+            sure = _confirmed("mark", "lift it: routers call the model again")
+            if not (st.form_submit_button("Lift", key=_key("mark_go")) and _ready(sure, model, reason)):
+                return
+        with _writing(self.path) as conn:
+            lifted = clear_model_status(conn, [str(model)], utc_now_iso())
+            for name, row in lifted.items():
+                record_audit(
+                    conn,
+                    "mark cleared",
+                    name,
+                    detail=f"was {row['status']}: {row['detail'] or ''}",
+                    reason=reason.strip(),
+                    by=self.by,
+                    via=self.via,
+                )
+        self._done(f"Lifted the mark on {model}." if lifted else f"{model} had no mark to lift: nothing was changed.")
 
 
-def _end_force(path: Target, forces: Sequence[Override], by: str) -> None:
-    if not forces:
-        return
-    with st.form("admin_end_force"):
-        st.markdown("**End a force override**")
-        labels = {f"#{o.id} {o.model} ({o.task or 'every task'})": o for o in forces}
-        chosen = st.selectbox("Override", list(labels), key="admin_end_force_which")
-        sure = _confirmed("admin_end_force", "end it")
-        if st.form_submit_button("End", key="admin_end_force_go") and _ready(sure, chosen):
-            o = labels[str(chosen)]
-            with _writing(path) as conn:
-                cleared = [
-                    c
-                    for c in clear_overrides(conn, kind=FORCE, model=o.model, by=by, via="dashboard")
-                    if c.id == o.id or c.task == o.task
-                ]
-            st.success(f"Ended {len(cleared):d} override(s) on {fmt.plain(o.model)}.")
+def _label(o: Override) -> str:
+    scope = o.task or ("every task" if o.kind == FORCE else "")
+    until = f", until {o.expires_at}" if o.expires_at else ""
+    return f"#{o.id} {o.kind} {o.model}{f' for {scope}' if scope else ''}{until}"
 
 
-def _disable(path: Target, models: Sequence[str], disabled: Sequence[Override], by: str) -> None:
-    with st.form("admin_disable"):
-        st.markdown("**Disable or enable a model**")
-        off = {o.model for o in disabled}
-        model = st.selectbox("Model", list(models), key="admin_disable_model")
-        reason = st.text_input("Why", key="admin_disable_reason")
-        sure = _confirmed("admin_disable", "change it for every process on this database")
-        disable = st.form_submit_button("Disable", key="admin_disable_go")
-        enable = st.form_submit_button("Enable", key="admin_enable_go")
-        if (disable or enable) and _ready(sure, model):
-            with _writing(path) as conn:
-                if disable:
-                    set_override(conn, DISABLE, str(model), reason=reason, by=by, via="dashboard")
-                    st.success(f"{fmt.plain(model)} is disabled: every router skips it.")
-                elif model in off:
-                    clear_overrides(conn, kind=DISABLE, model=str(model), reason=reason, by=by, via="dashboard")
-                    st.success(f"{fmt.plain(model)} is enabled again.")
-                else:
-                    st.info(f"{fmt.plain(model)} is not disabled; nothing was changed.")
+def _ids(overrides: Sequence[Override]) -> str:
+    return ", ".join(f"#{o.id:d}" for o in overrides)
 
 
-def _lift_mark(path: Target, marked: Sequence[str], by: str) -> None:
-    if not marked:
-        return
-    with st.form("admin_lift_mark"):
-        st.markdown("**Lift a mark** (deprecated, not found, cooling down, circuit open)")
-        model = st.selectbox("Model", list(marked), key="admin_mark_model")
-        sure = _confirmed("admin_mark", "lift it: routers call the model again")
-        if st.form_submit_button("Lift", key="admin_mark_go") and _ready(sure, model):
-            with _writing(path) as conn:
-                lifted = clear_model_status(conn, [str(model)], utc_now_iso())
-                for name, row in lifted.items():
-                    record_audit(
-                        conn,
-                        "mark cleared",
-                        name,
-                        detail=f"was {row['status']}: {row['detail'] or ''}",
-                        by=by,
-                        via="dashboard",
-                    )
-            st.success(f"Lifted the mark on {fmt.plain(model)}." if lifted else "No mark to lift.")
+def _confirmed(name: str, what: str) -> bool:
+    return st.checkbox(f"Yes, {fmt.plain(what)}", key=_key(f"{name}_confirm"))
 
 
-def _ready(sure: bool, choice: object) -> bool:
+def _ready(sure: bool, choice: object, reason: str) -> bool:
     if choice is None:
-        st.warning("Choose first.")
+        st.warning("Choose first: nothing was changed.")
+        return False
+    if not reason.strip():
+        st.warning("Say why (the reason goes to the audit trail): nothing was changed.")
         return False
     if not sure:
         st.warning("Tick the confirmation first: nothing was changed.")
