@@ -288,3 +288,44 @@ def test_simulator_command_serves_until_interrupted():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- --db is a file; what the file holds is printed inert ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://user:hunter2@db.example:5432/taskrouter", "postgres://user:hunter2@db/x", "sqlite:///x.db"]
+)
+def test_demo_refuses_a_database_url_and_creates_nothing(tmp_path, capsys, url):
+    before = sorted(tmp_path.iterdir())  # the autouse fixture made tmp_path the working directory
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["demo", "--requests", "1", "--db", url])
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    scheme = url.split("://")[0]
+    assert out == "" and err.endswith(
+        f"taskrouter demo: error: argument --db: the demo logs to a SQLite file it creates, not to a database URL "
+        f"({scheme}://...): give a file path such as taskrouter-demo.db; nothing was created\n"
+    )
+    assert "hunter2" not in err
+    assert sorted(tmp_path.iterdir()) == before  # no directory named after the URL's parts
+
+
+@pytest.mark.parametrize("path", ["C:/runs/demo.db", "runs/demo.db", "/tmp/x/demo.db", "demo:1.db"])
+def test_demo_takes_any_file_path_that_is_not_a_url(path):
+    assert cli.build_parser().parse_args(["demo", "--db", path]).db == Path(path)
+
+
+@pytest.mark.slow
+def test_an_override_reason_with_escape_sequences_is_printed_inert_in_the_banner(tmp_path, capsys):
+    db = tmp_path / "hostile.db"
+    limited, _ = pick_roles(task_chains(ai_models.MODEL_REGISTRY, load_settings(env_file=None)))
+    reason = "\x1b]0;pwned\x07flaky\x1b[2J\nforged line"
+    assert cli.main(["model", "disable", str(limited), "--db", str(db), "--reason", reason]) == 0
+    capsys.readouterr()
+    assert cli.main(["demo", "--requests", "10", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "pwned" not in out
+    banner = out.split("\n\n")[0].splitlines()
+    [line] = [line for line in banner if line.startswith(f"  in effect from {db}: #1 disable {limited}, set by ")]
+    assert "(flaky forged line) (`taskrouter override clear` or `model enable` with --db ends it)" in line

@@ -1,6 +1,5 @@
-"""Text from outside made inert (app/text.py): escape sequences never reach a terminal through the CLI, mentions,
-links, images and line breaks never act in a chat channel; and `taskrouter demo --db` refuses a database URL
-without creating anything."""
+"""Text from outside made inert (app/text.py): escape sequences never reach a terminal through the CLI; mentions,
+links, images and line breaks never act in a chat channel (the alerts' own tests post them to a receiver)."""
 
 from __future__ import annotations
 
@@ -208,31 +207,3 @@ def test_taskrouter_run_in_a_terminal_prints_no_escape_sequence_from_a_provider(
     assert_inert(logged)
     assert_no_control(failed)  # the error quotes the message as Python writes a string
     assert done.stdout == ""
-
-
-# -- demo --db ---------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "url", ["postgresql://user:hunter2@db.example:5432/taskrouter", "postgres://user:hunter2@db/x", "sqlite:///x.db"]
-)
-def test_demo_refuses_a_database_url_and_creates_nothing(tmp_path, capsys, url):
-    before = sorted(tmp_path.iterdir())  # the autouse fixture made tmp_path the working directory
-    with pytest.raises(SystemExit) as exited:
-        cli.main(["demo", "--requests", "1", "--db", url])
-    assert exited.value.code == 2
-    out, err = capsys.readouterr()
-    scheme = url.split("://")[0]
-    assert out == "" and err.endswith(
-        f"taskrouter demo: error: argument --db: the demo logs to a SQLite file it creates, not to a database URL "
-        f"({scheme}://...): give a file path such as taskrouter-demo.db; nothing was created\n"
-    )
-    assert "hunter2" not in err
-    assert sorted(tmp_path.iterdir()) == before  # no directory named after the URL's parts
-
-
-def test_demo_still_takes_a_windows_style_or_relative_path():
-    from app.commands.demo import _sqlite_file
-
-    assert str(_sqlite_file("C:/runs/demo.db")) == "C:/runs/demo.db"
-    assert str(_sqlite_file("runs/demo.db")) == "runs/demo.db"

@@ -18,6 +18,7 @@ from app.demo.workload import Job, Progress, RunResult, make_jobs, run_workload,
 from app.simulator import Simulator
 from app.store import get_attempt_log, utc_now_iso
 from app.store.overrides import Override, read_active
+from app.text import plain_terminal
 
 # The simulator accepts any key; this one only has to look like one to the SDK.
 DEMO_KEY = "gsk_demo_simulator_only"
@@ -169,8 +170,8 @@ def _print_header(
         )
     for o in runtime:
         print(
-            f"  in effect from {options.db_path}: #{o.id} {o.describe()} (`taskrouter override clear` or `model "
-            "enable` with --db ends it)",
+            f"  in effect from {options.db_path}: #{o.id} {plain_terminal(o.describe())} (`taskrouter override clear` "
+            "or `model enable` with --db ends it)",
             file=out,
         )
     out.flush()
