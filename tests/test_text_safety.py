@@ -16,6 +16,7 @@ from conftest import TEST_KEY, USER, is_setting
 
 from app import cli
 from app.core import ai_models
+from app.simulator import ModelProfile
 from app.store import get_attempt_log, open_database
 from app.store.overrides import DISABLE, FORCE, set_override
 from app.text import CHAT_LINE_BREAK, FLAVOURS, TerminalFormatter, chat_line, neutralise, plain_terminal
@@ -207,3 +208,23 @@ def test_taskrouter_run_in_a_terminal_prints_no_escape_sequence_from_a_provider(
     assert_inert(logged)
     assert_no_control(failed)  # the error quotes the message as Python writes a string
     assert done.stdout == ""
+
+
+def test_check_prints_a_calendar_entrys_escape_sequences_and_line_breaks_inert(env, sim, tmp_path, capsys):
+    """A calendar file may come from elsewhere (a vendor's list, a shared repository): its words reach the table."""
+    live = "openai/gpt-oss-120b"
+    calendar = tmp_path / "deprecations.toml"
+    calendar.write_text(
+        f'[models."{live}"]\nshutdown = 2026-12-11\n'
+        'replacements = ["\\u001b]0;pwned\\u0007new/model\\u001b[2J\\nforged line"]\nsource = "\\u001b[31mvendor"\n'
+    )
+    env.setenv("DEPRECATIONS_FILE", str(calendar))
+    sim.set_profile(live, ModelProfile())  # listed by GET /models
+    ai_models.MODEL_REGISTRY.clear()
+    ai_models.MODEL_REGISTRY.update({"chat": [live]})
+    assert cli.main(["check", "--today", "2026-12-01", "--no-store"]) == 0  # a warning, not --strict
+    out = capsys.readouterr().out
+    assert_inert(out)
+    assert not any(line.startswith("forged") for line in out.splitlines())
+    [suggestion] = [line.strip() for line in out.splitlines() if line.strip().startswith("->")]
+    assert suggestion.startswith("-> use new/model forged line")

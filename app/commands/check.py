@@ -137,7 +137,7 @@ def render(
             findings = findings or ["-"]
             suggestion = report.suggestion(item)
             if suggestion:
-                findings.append(f"-> {suggestion}")
+                findings.append(f"-> {plain_terminal(suggestion)}")
             rows.append(((str(item.position), item.model, item.place, _status(check), *_limits(check)), findings))
         lines += ["", f"task {task}", *_table(rows)]
     if report.problems:
