@@ -64,6 +64,7 @@ OPERATOR, TOKEN, OIDC = "operator", "token", "oidc"
 class SignedIn:
     name: str
     how: str  # OPERATOR | TOKEN | OIDC
+    client: str = ""  # the address it signed in from (dashboard/throttle.py's key); another one is signed out
 
 
 def enabled(path: Target, settings: Settings | None) -> bool:
@@ -89,18 +90,21 @@ def token_matches(settings: Settings | None, entered: str) -> bool:
     return hmac.compare_digest(entered.encode(), token.get_secret_value().encode())
 
 
-def verify(path: Target, settings: Settings | None, name: str, secret: str) -> SignedIn | None:
+def verify(path: Target, settings: Settings | None, name: str, secret: str, client: str) -> SignedIn | None:
     """Who a name and secret sign in as: an operator, or (name empty or "admin-token") the token's holder."""
     if not secret:
         return None
     if name.strip().lower() in ("", LEGACY_TOKEN_NAME):
-        return SignedIn(LEGACY_TOKEN_NAME, TOKEN) if token_matches(settings, secret) else None
+        return SignedIn(LEGACY_TOKEN_NAME, TOKEN, client) if token_matches(settings, secret) else None
     operator = verify_operator(path, name, secret)
-    return SignedIn(operator, OPERATOR) if operator else None
+    return SignedIn(operator, OPERATOR, client) if operator else None
 
 
-def still_valid(path: Target, settings: Settings | None, person: SignedIn) -> bool:
-    """A session's sign-in holds while its operator is not revoked (or the token is still configured)."""
+def still_valid(path: Target, settings: Settings | None, person: SignedIn, client: str) -> bool:
+    """A session's sign-in holds while its operator is not revoked (or the token is still configured), for the
+    address it was made from: Streamlit lets a websocket that names a session's id take that session over."""
+    if person.client != client:
+        return False
     if person.how == TOKEN:
         return settings is not None and settings.dashboard_admin_token is not None
     return signed_in_operator(path, person.name) is not None
@@ -165,10 +169,11 @@ def render(
 def current_person(path: Target, settings: Settings | None) -> SignedIn | None:
     """Who acts in this session: an OIDC login that names an operator, else this session's sign-in while valid."""
     email = oidc_email(st.user.to_dict())
+    client = _client()
     if email is not None and signed_in_operator(path, email):
-        return SignedIn(email, OIDC)
+        return SignedIn(email, OIDC, client)
     person = st.session_state.get(IDENTITY)
-    if isinstance(person, SignedIn) and still_valid(path, settings, person):
+    if isinstance(person, SignedIn) and still_valid(path, settings, person, client):
         return person
     st.session_state.pop(IDENTITY, None)
     if email is not None:
@@ -191,14 +196,13 @@ def _sign_in(path: Target, settings: Settings | None) -> None:
         )
         if not st.form_submit_button("Sign in", key=_key("sign_in_go")):
             return
-    address = st.context.ip_address
-    client = client_of(address if isinstance(address, str) else None)
+    client = _client()
     now = time.monotonic()
     wait = SIGN_INS.check(client, now)
     if wait > 0:
         st.error(f"Too many wrong sign-ins from {fmt.plain(client)}: try again in {math.ceil(wait):d} s.")
         return
-    person = verify(path, settings, name, secret)
+    person = verify(path, settings, name, secret, client)
     if person is None:
         wait = SIGN_INS.failed(client, now)
         later = f" Next attempt in {math.ceil(wait):d} s." if wait > 0 else ""
@@ -209,6 +213,13 @@ def _sign_in(path: Target, settings: Settings | None) -> None:
     st.session_state[IDENTITY] = person
     _renew_nonce()
     st.rerun()
+
+
+def _client() -> str:
+    """This session's client for the throttle and the sign-in: its address (st.context.ip_address, a str when
+    Streamlit knows it)."""
+    address = st.context.ip_address
+    return client_of(address if isinstance(address, str) else None)
 
 
 def _signed_in_bar(person: SignedIn) -> None:

@@ -19,7 +19,7 @@ from app.store import open_database
 from app.store.operators import create_operator, revoke_operator
 from app.store.overrides import DISABLE, FORCE, read_active, read_audit, set_override
 from app.store.target import Target
-from dashboard.admin import IDENTITY, NONCE, SignedIn, oidc_email
+from dashboard.admin import IDENTITY, NONCE, SignedIn, oidc_email, still_valid
 from dashboard.throttle import LOCAL_CLIENT, SIGN_INS
 
 TOKEN = "s3cret-admin-token-for-tests-0123456789"
@@ -108,7 +108,7 @@ def test_a_wrong_secret_changes_nothing_and_no_secret_is_shown(seeded: Target, a
 
 def test_an_operator_forces_a_model_with_a_reason_and_the_audit_names_them(seeded: Target, alice: str) -> None:
     at = sign_in(run_page("Tasks"), "alice", alice)
-    assert at.session_state[IDENTITY] == SignedIn("alice", "operator")
+    assert at.session_state[IDENTITY] == SignedIn("alice", "operator", LOCAL_CLIENT)
     assert "Signed in as **alice** (operator)" in shown(texts(at))
     # The secret is not kept in any widget once submitted.
     assert alice not in [str(at.session_state[k]) for k in at.session_state.keys()]  # noqa: SIM118
@@ -186,7 +186,7 @@ def test_the_admin_token_still_signs_in_as_admin_token(seeded: Target, monkeypat
     sign_in(at, "", TOKEN[:-1])
     assert IDENTITY not in at.session_state
     sign_in(at, "", TOKEN)
-    assert at.session_state[IDENTITY] == SignedIn("admin-token", "token")
+    assert at.session_state[IDENTITY] == SignedIn("admin-token", "token", LOCAL_CLIENT)
     act(at, "force", model=BIG)
     assert audit_rows(seeded) == [("force set", BIG, None, "admin-token", "provider incident")]
     assert TOKEN not in texts(at)
@@ -216,7 +216,7 @@ def test_a_captured_frame_replayed_from_a_new_session_or_again_does_nothing(seed
     first.button(key=key(first, "sign_in_go")).click()
     sign_in_frame = first.main.root.get_widget_states()
     first.run()
-    assert first.session_state[IDENTITY] == SignedIn("alice", "operator")
+    assert first.session_state[IDENTITY] == SignedIn("alice", "operator", LOCAL_CLIENT)
     first.selectbox(key=key(first, "force_model")).select(BIG)
     first.text_input(key=key(first, "force_reason")).input("incident")
     first.checkbox(key=key(first, "force_confirm")).check()
@@ -285,3 +285,11 @@ def test_only_a_login_streamlit_vouches_for_counts() -> None:
     assert oidc_email({"is_logged_in": False, "email": "a@b.c"}) is None
     assert oidc_email({"is_logged_in": True}) is None
     assert oidc_email({"is_logged_in": True, "email": " A@B.c "}) == "a@b.c"
+
+
+def test_a_sign_in_holds_only_from_the_address_it_was_made_from(seeded: Target, alice: str) -> None:
+    person = SignedIn("alice", "operator", "10.0.0.1")
+    assert still_valid(seeded, None, person, "10.0.0.1") is True
+    assert still_valid(seeded, None, person, "10.0.0.2") is False  # a websocket resuming the session from elsewhere
+    assert still_valid(seeded, None, SignedIn("bob", "operator", "10.0.0.1"), "10.0.0.1") is False  # no such operator
+    assert still_valid(seeded, None, SignedIn("admin-token", "token", "10.0.0.1"), "10.0.0.1") is False  # no token
