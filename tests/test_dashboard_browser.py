@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from night_store import BUDGET, FAILED_REQUEST, LONG_MESSAGE, SHUTDOWN_DAYS, seed_night
 from test_dashboard import BIG, QWEN, RETIRED, SMALL, seed_database
 
 from app.store import open_database
@@ -196,14 +198,29 @@ class Browser:
         # Streamlit fold its sidebar away mid-shot.
         shot = self.call("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))
+        kept = os.environ.get("TASKROUTER_ARTIFACTS")  # CI keeps them past the test's tmp dir
+        if kept:
+            Path(kept).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, Path(kept) / path.name)
+
+    def click(self, x: float, y: float) -> None:
+        """A left click at viewport coordinates, as a person's: the data grids draw on a canvas."""
+        for event in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=event, x=x, y=y, button="left", clickCount=1)
 
 
 @contextmanager
-def chromium(profile: Path, width: int = 1600) -> Iterator[Browser]:
+def chromium(profile: Path, width: int = 1600, height: int = 2000) -> Iterator[Browser]:
     from websockets.sync.client import connect  # a dependency of Streamlit
 
     process = subprocess.Popen(
-        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--window-size={width},2000", f"--user-data-dir={profile}", "about:blank"],
+        [
+            str(CHROMIUM),
+            *CHROMIUM_FLAGS,
+            f"--window-size={width},{height}",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -213,7 +230,12 @@ def chromium(profile: Path, width: int = 1600) -> Iterator[Browser]:
         pages = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
         page = next(p for p in pages if p["type"] == "page")
         with connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10) as ws:
-            yield Browser(ws)
+            browser = Browser(ws)
+            # The page itself gets width x height (the window's frame would take some of it otherwise).
+            browser.call(
+                "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False
+            )
+            yield browser
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -509,3 +531,102 @@ def test_hostile_text_shows_as_typed_on_every_page(tmp_path: Path) -> None:
                 problems[page] = {what: value for what, value in wrong.items() if value}
     assert problems == {page: {} for page in IN_MARKDOWN}, json.dumps(problems, indent=1, ensure_ascii=False)
     assert hits == []  # nothing came in late either
+
+
+# -- the night of issue 25: six questions from the first screen, or one click ----------------------------------
+
+# Where an element holding `text` is: its top against the window's height (above it: seen without scrolling).
+WHERE = """(() => {
+  const text = %s;
+  const found = [...document.querySelectorAll('[data-testid=stAlert], [data-testid=stCaptionContainer], p')]
+    .filter((e) => e.textContent.replace(/\u2060/g, '').includes(text));
+  if (!found.length) return null;
+  return {top: found[0].getBoundingClientRect().top, height: window.innerHeight};
+})()"""
+# The failures table's first row, in the middle of its Message cell: where a person clicks.
+FIRST_ROW = """(() => {
+  const grid = document.querySelector('[data-testid=stDataFrame]');
+  const box = grid.getBoundingClientRect();
+  return {x: box.left + box.width * 0.4, y: box.top + 35 + 17};
+})()"""
+CODE = "[...document.querySelectorAll('[data-testid=stCode] code')].map((c) => c.textContent.trim())"
+HEADERS = "[...document.querySelectorAll('[data-testid=stDataFrame] [role=columnheader]')].map((h) => h.textContent)"
+
+
+@pytest.fixture
+def night_url(tmp_path: Path) -> Iterator[str]:
+    db = tmp_path / "night.db"
+    calendar = tmp_path / "calendar.toml"
+    seed_night(db, calendar)
+    with serve_dashboard(db, tmp_path, DAILY_BUDGET_USD=BUDGET, DEPRECATIONS_FILE=str(calendar)) as url:
+        yield url
+
+
+def _on_first_screen(browser: Browser, text: str) -> None:
+    where = browser.evaluate(WHERE % json.dumps(text))
+    assert where is not None, f"{text!r} is not on the page"
+    assert 0 <= where["top"] < where["height"], f"{text!r} is below the fold: {where}"
+
+
+def test_the_six_questions_at_1280_by_800(night_url: str, tmp_path: Path) -> None:
+    with chromium(tmp_path / "chromium-night", 1280, 800) as browser:
+        overview = browser.open(night_url, "Overview: right now", "slower than usual").replace(WORD_JOINER, "")
+        browser.screenshot(tmp_path / "night-overview.png")
+        # 1. What is broken, and why: the explaining fact in the verdict's own box.
+        cause = f"Why: The only forced model for every task, {BIG} (runtime force #1), has its circuit open"
+        assert "Down: task fast, task reasoning, task summarization" in overview and cause in overview
+        assert "nothing can answer every task" in overview
+        _on_first_screen(browser, cause)
+        # 2. What is forced or disabled, and until when, from now.
+        assert re.search(r"Override runtime force #1, known from the store: every task calls \S+ only", overview)
+        assert re.search(r"Until \S+ \S+ UTC \(in (29|30) min\); set by dana", overview)
+        assert re.search(f"{re.escape(QWEN)} is taken out of rotation.*Until \\S+ \\S+ UTC \\(in 2.0 h\\)", overview)
+        _on_first_screen(browser, "Override runtime force #1")
+        _on_first_screen(browser, "Override runtime disable #2")
+        # 3. The budget, and when it runs out at the current rate.
+        assert "$0.8500 of $1.0000 spent today (UTC), 85%" in overview
+        assert re.search(r"At this rate it runs out at about \d\d:\d\d UTC \(in \d+ (min|s)\)", overview)
+        _on_first_screen(browser, "At this rate it runs out at about")
+        # 4. The next shutdown, and whether its replacement is usable.
+        shutdown = f"{BIG} shuts down on"
+        assert f"(in {SHUTDOWN_DAYS} days)" in overview
+        assert f"replacement: {QWEN} (NOT USABLE: the replacement is disabled)" in overview
+        _on_first_screen(browser, shutdown)
+        # 6. Which model got slower: its last hour against its own previous 24 hours.
+        slower = f"{QWEN} is slower than usual: latency p50 1,200 ms against 300 ms usually"
+        assert slower in overview
+        _on_first_screen(browser, slower)
+
+        # 5. Why request X failed: Failures is one click in the sidebar; a click on its row shows the whole request
+        # below, in the same tab.
+        browser.open(f"{night_url}/?page=Failures", "failed calls in range", "Error kind")
+        assert not browser.evaluate(CODE)  # no request picked yet
+        headers = _wait(lambda: browser.evaluate(HEADERS), 30, "the failures table's headers")
+        for column in ("UTC", "Error kind", "Message", "Model", "Task"):  # read first, seen at 1280 px
+            assert any(column in h for h in headers), (column, headers)
+        point = browser.evaluate(FIRST_ROW)
+        browser.click(point["x"], point["y"])
+        detail = _wait(
+            lambda: (t := browser.text()) and f"Request {FAILED_REQUEST}" in t and t, 30, "the request's drill-down"
+        ).replace(WORD_JOINER, "")
+        # The whole message, in a block of its own.
+        assert _wait(lambda: browser.evaluate(CODE), 30, "the message's block") == [LONG_MESSAGE]
+        assert "provider error (server_error) · HTTP 503 · 900 ms · override: runtime force #1" in detail
+        assert "page=Failures" in browser.evaluate("location.href")  # the same tab, the same page
+        browser.screenshot(tmp_path / "night-failures.png")
+
+        # Every page at 1280x800, kept: the states read the same everywhere.
+        for page, ready in (
+            ("Models", "Failures by error kind"),
+            ("Tasks", "Fallback depth"),
+            ("Spend", "Single-model baseline"),
+            ("Deprecations", "Latest taskrouter check"),
+            ("Request", "Request id"),
+        ):
+            text = browser.open(f"{night_url}/?page={page}", ready)
+            browser.screenshot(tmp_path / f"night-{page.lower()}.png")
+            if page == "Models":
+                assert "disabled" in text and "circuit open" in text
+    for page in ("overview", "failures", "models", "tasks", "spend", "deprecations", "request"):
+        shot = tmp_path / f"night-{page}.png"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000, page

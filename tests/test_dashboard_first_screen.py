@@ -57,7 +57,7 @@ def test_the_verdict_says_why_beside_it(night: Path) -> None:
 def test_forced_and_disabled_say_until_when_and_a_disabled_model_reads_disabled(night: Path) -> None:
     at = run_page("Overview")
     force = [e for e in _texts(at, "error") if e.startswith("Override **runtime force #1**")]
-    assert len(force) == 1 and re.search(r"until \S+ \S+ UTC \(in (29|30) min\); set by dana ", force[0])
+    assert len(force) == 1 and re.search(r"Until \S+ \S+ UTC \(in (29|30) min\); set by dana ", force[0])
     assert force[0].endswith("reason: incident 7.")
     disabled = [w for w in _texts(at, "warning") if w.startswith("Override **runtime disable #2**")]
     assert len(disabled) == 1 and f"**{QWEN}** is taken out of rotation" in disabled[0]

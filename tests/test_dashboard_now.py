@@ -85,7 +85,7 @@ def recent_mix(seeded: Target) -> Target:
 
 def test_overview_gives_a_verdict_per_task_and_per_model(recent_mix: Target) -> None:
     at = run_page("Overview")
-    assert at.subheader[0].value == "Right now"
+    assert at.header[0].value == "Overview: right now"
     tasks = frame(at, "Task", "Verdict").set_index("Task")
     assert tasks["Verdict"].to_dict() == {"fast": OK, "reasoning": DEGRADED, "summarization": DOWN}
     assert tasks.loc["reasoning", "Requests"] == 10 and tasks.loc["reasoning", "Failed %"] == pytest.approx(20.0)
@@ -167,10 +167,10 @@ def test_overrides_from_the_store_and_from_forced_rows_are_shown_with_their_sour
     store = [e for e in errors if "runtime force #1" in e]
     assert store == [
         f"Override **runtime force #1**, known from the store: reasoning calls **{BIG}** only, with no "
-        "fallback; no attempt under it in the last 15 minutes. until " + store[0].split(" until ")[1]
+        "fallback; no attempt under it in the last 15 minutes. Until " + store[0].split(" Until ")[1]
     ]
     # Until when, and how long that is from now; who set it and why.
-    assert re.search(r"until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in (29|30) min\); set by ops@host ", store[0])
+    assert re.search(r"Until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in (29|30) min\); set by ops@host ", store[0])
     assert store[0].endswith("; reason: incident 42.")
     detected = [e for e in errors if "FORCE_MODEL" in e]
     assert len(detected) == 1 and detected[0].startswith(

@@ -105,7 +105,7 @@ def _verdicts(ctx: PageContext, disabled: dict[str, str]) -> tuple[dict[str, Ver
 
 def _override_detail(o: Override, now: datetime) -> str:
     """Who set it, why, and until when, with how long that is from now."""
-    until = f"until {fmt.when_relative(o.expires_at, now)}" if o.expires_at else "until ended"
+    until = f"Until {fmt.when_relative(o.expires_at, now)}" if o.expires_at else "Until ended"
     why = f"; reason: {o.reason}" if o.reason else ""
     return f"{until}; set by {o.set_by} {fmt.relative(o.set_at, now)}{why}."
 
@@ -299,6 +299,10 @@ def _headline(ctx: PageContext, data: NowData) -> None:
         st.warning("No traffic in the last 15 minutes.")
     else:
         st.success("OK: every task and model with traffic in the last 15 minutes is answering as usual.")
+
+
+def _basis(ctx: PageContext, data: NowData) -> None:
+    """What the verdict rests on: below the answers, for the reader who asks how it was judged."""
     st.caption(
         f"Last attempt {fmt.plain(_age(ctx.now, data.last_attempt))} "
         f"({fmt.plain(fmt.when(data.last_attempt))}). Verdicts over all traffic in the last 15 minutes, "
@@ -328,6 +332,9 @@ def _overrides(data: NowData) -> None:
             st.error(text)
         else:
             st.warning(text)
+
+
+def _precedence(data: NowData) -> None:
     if data.overrides:
         st.caption(f"Precedence, highest first: {fmt.plain(PRECEDENCE)}. Changes are listed on the Tasks page.")
 
@@ -414,7 +421,8 @@ def _pace(data: NowData) -> None:
 
 
 def render(ctx: PageContext, data: NowData) -> None:
-    st.subheader("Right now")
+    # No heading of its own: the page's heading says it (views/overview.py), and 1280x800 shows the answers above
+    # the fold only without one.
     if ctx.settings_problem:
         st.error(f"The settings do not load: {fmt.plain(ctx.settings_problem)}")
     _headline(ctx, data)
@@ -423,6 +431,8 @@ def render(ctx: PageContext, data: NowData) -> None:
     _deprecations(data)
     _pace(data)
     _check(ctx, data.check)
+    _basis(ctx, data)
+    _precedence(data)
     pct = {c: st.column_config.NumberColumn(format="%.1f%%") for c in ("Failed %", "Usual %")}
     count = st.column_config.NumberColumn(format="localized")
     why = st.column_config.TextColumn(width="large")

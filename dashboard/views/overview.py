@@ -52,7 +52,7 @@ def load(ctx: PageContext) -> OverviewData:
 
 
 def render(ctx: PageContext) -> None:
-    st.header("Overview")
+    st.header("Overview: right now")
     data = load(ctx)
     now.render(ctx, data.now)
     _attention(ctx, data)
