@@ -56,6 +56,14 @@ def state_of(row: Mapping[str, Any] | None, now: datetime, *, disabled: Override
     return HEALTHY, ""
 
 
+def override_detail(o: Override, now: datetime) -> str:
+    """Until when (and how long that is from now), who set it and why: `Until 2026-12-05 05:03:28 UTC (in 29 min);
+    set by dana 2 min ago; reason: incident 7.`"""
+    until = f"Until {fmt.when_relative(o.expires_at, now)}" if o.expires_at else "Until ended"
+    why = f"; reason: {o.reason}" if o.reason else ""
+    return f"{until}; set by {o.set_by} {fmt.relative(o.set_at, now)}{why}."
+
+
 def disabled_models(overrides: list[Override]) -> dict[str, Override]:
     """model -> its disable override in effect."""
     return {o.model: o for o in overrides if o.kind == "disable"}

@@ -28,6 +28,14 @@ STATE_CODES = {
     COOLING_DOWN: "cooling_down",
     HEALTHY: "closed / cleared / no mark",
 }
+# How a sentence says a model is in the state: "qwen is disabled", "the 120b has its circuit open".
+STATE_PHRASES = {CIRCUIT_OPEN: "has its circuit open", NOT_FOUND: "is not found at the provider"}
+
+
+def is_in(state: str) -> str:
+    return STATE_PHRASES.get(state, f"is {state}")
+
+
 STATE_HELP = (
     "healthy: the router calls it; cooling down: skipped for a while after rate limits or errors; circuit open: "
     "skipped until a probe answers; not found / deprecated: the provider no longer serves it; disabled: taken out "

@@ -562,6 +562,18 @@ def night_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+# Drawn for good: no placeholder left (the sidebar's widgets and the grids fill in after the script's run).
+SETTLED = (
+    "!document.querySelector('[data-testid=stSkeleton], [data-testid=stSkeletonElement], "
+    "[data-testid=stStatusWidget]')"
+)
+
+
+def _settled_shot(browser: Browser, path: Path) -> None:
+    _wait(lambda: browser.evaluate(SETTLED), 30, "the page to settle")
+    browser.screenshot(path)
+
+
 def _on_first_screen(browser: Browser, text: str) -> None:
     where = browser.evaluate(WHERE % json.dumps(text))
     assert where is not None, f"{text!r} is not on the page"
@@ -571,7 +583,7 @@ def _on_first_screen(browser: Browser, text: str) -> None:
 def test_the_six_questions_at_1280_by_800(night_url: str, tmp_path: Path) -> None:
     with chromium(tmp_path / "chromium-night", 1280, 800) as browser:
         overview = browser.open(night_url, "Overview: right now", "slower than usual").replace(WORD_JOINER, "")
-        browser.screenshot(tmp_path / "night-overview.png")
+        _settled_shot(browser, tmp_path / "night-overview.png")
         # 1. What is broken, and why: the explaining fact in the verdict's own box.
         cause = f"Why: The only forced model for every task, {BIG} (runtime force #1), has its circuit open"
         assert "Down: task fast, task reasoning, task summarization" in overview and cause in overview
@@ -606,14 +618,13 @@ def test_the_six_questions_at_1280_by_800(night_url: str, tmp_path: Path) -> Non
             assert any(column in h for h in headers), (column, headers)
         point = browser.evaluate(FIRST_ROW)
         browser.click(point["x"], point["y"])
-        detail = _wait(
-            lambda: (t := browser.text()) and f"Request {FAILED_REQUEST}" in t and t, 30, "the request's drill-down"
-        ).replace(WORD_JOINER, "")
-        # The whole message, in a block of its own.
-        assert _wait(lambda: browser.evaluate(CODE), 30, "the message's block") == [LONG_MESSAGE]
+        # The whole message, in a block of its own, under the request's facts.
+        assert _wait(lambda: browser.evaluate(CODE), 30, "the request's drill-down") == [LONG_MESSAGE]
+        detail = browser.text().replace(WORD_JOINER, "")
+        assert f"Request {FAILED_REQUEST}" in detail
         assert "provider error (server_error) · HTTP 503 · 900 ms · override: runtime force #1" in detail
         assert "page=Failures" in browser.evaluate("location.href")  # the same tab, the same page
-        browser.screenshot(tmp_path / "night-failures.png")
+        _settled_shot(browser, tmp_path / "night-failures.png")
 
         # Every page at 1280x800, kept: the states read the same everywhere.
         for page, ready in (
@@ -624,7 +635,7 @@ def test_the_six_questions_at_1280_by_800(night_url: str, tmp_path: Path) -> Non
             ("Request", "Request id"),
         ):
             text = browser.open(f"{night_url}/?page={page}", ready)
-            browser.screenshot(tmp_path / f"night-{page.lower()}.png")
+            _settled_shot(browser, tmp_path / f"night-{page.lower()}.png")
             if page == "Models":
                 assert "disabled" in text and "circuit open" in text
     for page in ("overview", "failures", "models", "tasks", "spend", "deprecations", "request"):

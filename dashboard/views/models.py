@@ -153,7 +153,7 @@ def render(ctx: PageContext) -> None:
     avoided = frame[frame["State"] != HEALTHY]
     for _, row in avoided.iterrows():
         st.warning(
-            f"**{fmt.plain(row['Model'])}** is {fmt.plain(row['State'])}: "
+            f"**{fmt.plain(row['Model'])}** {fmt.plain(words.is_in(row['State']))}: "
             f"{fmt.plain(row['Detail'] or 'no detail recorded')}"
         )
     st.dataframe(frame, hide_index=True, column_config=COLUMNS, key="models_table", placeholder=fmt.DASH)

@@ -22,7 +22,7 @@ from dashboard import fmt, queries, registry, words
 from dashboard.budget import BudgetToday, budget_line, load_budget
 from dashboard.context import PageContext
 from dashboard.queries import Health, Latency, OverrideUse, Scope
-from dashboard.status import AVOIDED, disabled_models, state_of
+from dashboard.status import AVOIDED, disabled_models, override_detail, state_of
 from dashboard.timeframe import iso, parse_iso
 from dashboard.verdict import (
     DEGRADED,
@@ -103,13 +103,6 @@ def _verdicts(ctx: PageContext, disabled: dict[str, str]) -> tuple[dict[str, Ver
     )
 
 
-def _override_detail(o: Override, now: datetime) -> str:
-    """Who set it, why, and until when, with how long that is from now."""
-    until = f"Until {fmt.when_relative(o.expires_at, now)}" if o.expires_at else "Until ended"
-    why = f"; reason: {o.reason}" if o.reason else ""
-    return f"{until}; set by {o.set_by} {fmt.relative(o.set_at, now)}{why}."
-
-
 def _in_effect(ctx: PageContext, uses: list[OverrideUse], active: list[Override]) -> list[InEffect]:
     seen: dict[str | None, list[OverrideUse]] = defaultdict(list)
     for use in uses:
@@ -126,7 +119,7 @@ def _in_effect(ctx: PageContext, uses: list[OverrideUse], active: list[Override]
             o.model,
             o.task or ("every task" if o.kind == FORCE else ""),
             "the store",
-            _override_detail(o, ctx.now),
+            override_detail(o, ctx.now),
             *evidence(o.source),
         )
         for o in active

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, fmt, queries, registry
+from dashboard import charts, fmt, queries, registry, words
 from dashboard.context import PageContext
 from dashboard.queries import Latency, Totals
 from dashboard.status import AVOIDED, DEPRECATED, NOT_FOUND
@@ -224,4 +224,6 @@ def _attention(ctx: PageContext, data: OverviewData) -> None:
     with st.container(border=True):
         st.markdown("**Needs attention**")
         for model, state, where, detail in avoided:
-            st.warning(f"**{fmt.plain(model)}** is {fmt.plain(state)} ({fmt.plain(where)}). {fmt.plain(detail)}")
+            st.warning(
+                f"**{fmt.plain(model)}** {fmt.plain(words.is_in(state))} ({fmt.plain(where)}). {fmt.plain(detail)}"
+            )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +17,7 @@ from dashboard import admin, charts, fmt, queries, registry
 from dashboard.context import PageContext
 from dashboard.queries import TaskDepth
 from dashboard.registry import TaskChains
+from dashboard.status import override_detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +40,15 @@ PRECEDENCE = (
     "DEFAULT_<TASK>_MODEL are each process's own environment, shown here as this dashboard's."
 )
 AUDIT_ROWS = 100
+# Raw column -> heading, in display order: at 1280 px the first six show without scrolling sideways.
 AUDIT_NAMES = {
     "at": "UTC",
     "who": "Who",
     "action": "Action",
     "target": "Model",
-    "task": "Task",
     "reason": "Why",
     "via": "Via",
+    "task": "Task",
     "detail": "Detail",
 }
 
@@ -125,7 +128,7 @@ def chain_table(data: TasksData) -> pd.DataFrame:
     )
 
 
-def _banners(data: TasksData) -> None:
+def _banners(data: TasksData, now: datetime) -> None:
     """Every override in force, highest precedence first, each saying whether something above it wins."""
     forces = [o for o in data.runtime if o.kind == FORCE]
     every_task = next((o for o in forces if o.task is None), None)
@@ -133,7 +136,7 @@ def _banners(data: TasksData) -> None:
         scope = fmt.plain(o.task) if o.task else "every task"
         st.error(
             f"**{fmt.plain(o.source)}** is active: {scope} calls **{fmt.plain(o.model)}** only, "
-            f"with no fallback. {fmt.plain(o.describe())}.",
+            f"with no fallback. {fmt.plain(override_detail(o, now))}",
             icon="🚨",
         )
     if data.force_model:
@@ -149,13 +152,13 @@ def _banners(data: TasksData) -> None:
             won = " It has no effect while a force override or FORCE_MODEL is set." if forced_everywhere else ""
             st.warning(
                 f"**{fmt.plain(o.source)}** is active: **{fmt.plain(o.model)}** goes first for "
-                f"{fmt.plain(o.task)}. {fmt.plain(o.describe())}.{won}",
+                f"{fmt.plain(o.task)}. {fmt.plain(override_detail(o, now))}{won}",
                 icon="⚠️",
             )
         elif o.kind == DISABLE:
             st.warning(
                 f"**{fmt.plain(o.source)}** is active: **{fmt.plain(o.model)}** is out of rotation "
-                f"(every router skips it). {fmt.plain(o.describe())}.",
+                f"(every router skips it). {fmt.plain(override_detail(o, now))}",
                 icon="⚠️",
             )
     for name, model in data.defaults.items():
@@ -169,15 +172,15 @@ def _banners(data: TasksData) -> None:
         st.dataframe(
             pd.DataFrame(
                 [
-                    {
+                    {  # read first, first: 1280 px show the override, its scope, its end and its undo
                         "Override": o.source,
-                        "Task": o.task or ("every task" if o.kind == FORCE else ""),
                         "Model": o.model,
-                        "Set by": o.set_by,
-                        "Set at": fmt.when(o.set_at),
-                        "Expires": fmt.when(o.expires_at) if o.expires_at else "when cleared",
-                        "Why": o.reason,
+                        "Task": o.task or ("every task" if o.kind == FORCE else ""),
+                        "Expires": fmt.when_relative(o.expires_at, now) if o.expires_at else "when cleared",
                         "Undo with": undo_command(o),
+                        "Why": o.reason,
+                        "Set by": o.set_by,
+                        "Set at": fmt.when_relative(o.set_at, now),
                     }
                     for o in data.runtime
                 ]
@@ -204,7 +207,7 @@ def _changes(data: TasksData) -> None:
         st.info("No change recorded in this database.")
         return
     frame = pd.DataFrame(data.audit, columns=list(AUDIT_NAMES))
-    frame["at"] = frame["at"].str.replace("T", " ").str.rstrip("Z")
+    frame["at"] = frame["at"].str[:19].str.replace("T", " ")  # to the second
     st.dataframe(
         frame.rename(columns=AUDIT_NAMES),
         hide_index=True,
@@ -219,7 +222,7 @@ def render(ctx: PageContext) -> None:
     data = load(ctx)
     if data.settings_problem:
         st.error(f"The settings do not load, so the effective chains are unknown: {fmt.plain(data.settings_problem)}")
-    _banners(data)
+    _banners(data, ctx.now)
 
     st.subheader("Chains")
     chains = chain_table(data)
