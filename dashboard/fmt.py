@@ -31,9 +31,16 @@ def usd(value: float | None) -> str:
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 # Two things Streamlit's Markdown does to the text *after* undoing escapes, which escaping therefore cannot stop:
 # GFM makes links of `http://`, `https://`, `www.` and `name@host.tld`, and, once the source holds a `:name:`
-# anywhere, the emoji plugin replaces `:name:`. An invisible WORD JOINER breaks each pattern: inside the URL
-# prefix, before `@`, and after a `:` that a name could follow.
-_BREAKS = re.compile(r"(?i)(?<=http)(?=://)|(?<=https)(?=://)|(?<=www)(?=\.)|(?=@)|(?<=:)(?=[a-z0-9_+\-])")
+# anywhere, the emoji plugin replaces `:name:`. An invisible WORD JOINER breaks each pattern, and only where one
+# could form: inside the URL prefix, before an `@` that a dotted domain follows, and after a `:` that a shortcode
+# name follows up to another `:` or the value's end (the page's wording may put the closing `:` there). A time
+# (`05:03:28`), a user name (`root@vm`) or a path keeps no invisible character, so it copies as it reads: no
+# shortcode is all digits but `:100:` and `:1234:`.
+_BREAKS = re.compile(
+    r"(?i)(?<=http)(?=://)|(?<=https)(?=://)|(?<=www)(?=\.)"
+    r"|(?=@[\w-]+(?:\.[\w-]+)+)"
+    r"|(?<=:)(?=(?:100|1234|[a-z0-9_+\-]*[a-z_+\-][a-z0-9_+\-]*)(?::|$))"
+)
 WORD_JOINER = "\u2060"
 
 
@@ -41,7 +48,8 @@ def plain(value: object) -> str:
     """Text from the database, a provider, a file or the environment, made safe to put in Markdown (st.warning,
     st.caption, labels...): it then shows as typed. Every punctuation mark is backslash-escaped (no link, image,
     emphasis, HTML, LaTeX, directive, heading, list or table), a word joiner keeps bare URLs, e-mail addresses and
-    emoji shortcodes from being recognised, and each line break is a hard break (no paragraph, no code block).
+    emoji shortcodes from being recognised (and is put nowhere else), and each line break is a hard break (no
+    paragraph, no code block).
 
     The rule for the whole dashboard: the page's own wording may be Markdown; every value interpolated into it
     goes through this function (tests/test_dashboard_markdown.py checks the source). Tables show values as they

@@ -32,7 +32,7 @@ WJ = fmt.WORD_JOINER
 
 def test_plain_escapes_every_ascii_punctuation_mark() -> None:
     punctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-    assert fmt.plain(punctuation) == "".join("\\" + c if c != "@" else WJ + "\\@" for c in punctuation)
+    assert fmt.plain(punctuation) == "".join("\\" + c for c in punctuation)
     assert fmt.plain("abc 123 é 日本") == "abc 123 é 日本"  # letters, digits, spaces and non-ASCII as they are
     assert fmt.plain(42) == "42" and fmt.plain(None) == "None"
 
@@ -44,13 +44,23 @@ def test_plain_keeps_bare_urls_and_addresses_from_becoming_links() -> None:
     assert fmt.plain("WWW.h.example") == f"WWW{WJ}\\.h\\.example"
     assert fmt.plain("ops@h.example") == f"ops{WJ}\\@h\\.example"
     assert fmt.plain("ftp://h") == "ftp\\:\\/\\/h"  # not autolinked by GFM: left alone
+    assert fmt.plain("root@vm") == "root\\@vm"  # no dotted domain: not an address to GFM, nothing invisible
 
 
 def test_plain_keeps_emoji_shortcodes_from_being_recognised() -> None:
     # Escaped or not, `:smile:` in the decoded text becomes an emoji once the element's source holds a `:name:`.
-    assert fmt.plain(":smile: 10:30") == f"\\:{WJ}smile\\: 10\\:{WJ}30"
-    assert fmt.plain(":+1: :material/warning:") == f"\\:{WJ}\\+1\\: \\:{WJ}material\\/warning\\:"
+    assert fmt.plain(":smile: 10:30") == f"\\:{WJ}smile\\: 10\\:30"
+    assert fmt.plain(":+1: :material/warning:") == f"\\:{WJ}\\+1\\: \\:material\\/warning\\:"
     assert not EMOJI_TRIGGER.search(fmt.plain(":smile:") + ":")
+    assert not EMOJI_TRIGGER.search(fmt.plain("model:smile") + ": detail")  # the wording's `:` closes none
+    assert fmt.plain(":100:") == f"\\:{WJ}100\\:"  # the all-digit shortcodes that exist
+
+
+def test_plain_puts_nothing_invisible_in_times_and_user_names() -> None:
+    """Copied from the page, a time or a user name is what was typed: no word joiner where no link or emoji could
+    form."""
+    for text in ("2026-12-05 05:03:28 UTC", "root@vm", "dashboard as root@vm", "in 29 min", "/var/lib/x.db"):
+        assert WJ not in fmt.plain(text), text
 
 
 def test_plain_turns_line_breaks_into_hard_breaks() -> None:
