@@ -31,7 +31,7 @@ import streamlit as st  # noqa: E402
 from app.errors import ConfigError  # noqa: E402
 from app.store import StoreProblem, backend_for  # noqa: E402
 from app.store.target import Target, label_of, locate, store_target  # noqa: E402
-from dashboard import fmt, queries, registry  # noqa: E402
+from dashboard import admin, fmt, queries, registry  # noqa: E402
 from dashboard.budget import budget_banner  # noqa: E402
 from dashboard.context import make_context  # noqa: E402
 from dashboard.filters import Selection, sidebar_filters  # noqa: E402
@@ -126,7 +126,9 @@ def main() -> None:
     st.sidebar.title("taskrouter ops")
     page = st.sidebar.radio("Page", list(PAGES), key="page", bind="query-params", label_visibility="collapsed")
     selection = sidebar_filters(task_options, model_options)
-    st.sidebar.caption(f"Database (read-only): {fmt.plain(label_of(path))}")
+    acting = admin.enabled(path, registry.current_settings()[0])  # then the sidebar must not say read-only
+    access = "read; the admin actions on the Tasks page write" if acting else "read-only"
+    st.sidebar.caption(f"Database ({access}): {fmt.plain(label_of(path))}")
     if selection.refresh_seconds:
         st.fragment(render_page, run_every=selection.refresh_seconds)(path, page or "Overview", selection)
     else:

@@ -6,6 +6,7 @@ asks the same questions in tests/test_dashboard_browser.py."""
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -188,3 +189,10 @@ def test_when_the_budget_runs_out() -> None:
     assert runs_out_text(idle, now) == "Nothing spent in the last hour: at this rate it lasts the day."
     slow = BudgetToday(limit=1.0, alert_ratio=0.8, spent=0.1, rate_per_hour=0.01, projected=0.24)
     assert runs_out_text(slow, now) == "At this rate it lasts until midnight UTC."
+
+
+def test_the_sidebar_says_read_only_only_when_nothing_here_writes(night: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert read(run_page("Overview").sidebar.caption[-1].value).startswith("Database (read-only): ")
+    monkeypatch.setenv("DASHBOARD_ADMIN_TOKEN", secrets.token_urlsafe(32))
+    shown = read(run_page("Overview").sidebar.caption[-1].value)
+    assert shown.startswith("Database (read; the admin actions on the Tasks page write): ")
