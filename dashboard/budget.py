@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
 from app.config import Settings
+from app.store import StoreProblem
 from app.store.spend import spent_on
 from app.store.target import Target
 from dashboard import fmt, queries
@@ -120,4 +121,20 @@ def budget_banner(path: Target, settings: Settings | None, now: datetime) -> Non
     if share >= 1:
         st.error(text + " Calls now raise BudgetExceededError before reaching a provider (DAILY_BUDGET_USD).")
     elif share >= ratio:
-        st.warning(text + f" Alert level BUDGET_ALERT_RATIO={ratio:g} reached.")
+        runs_out = fmt.plain(_runs_out_on(path, settings, now))
+        st.warning(f"{text} {runs_out} Alert level reached (BUDGET_ALERT_RATIO {ratio:.0%}).")
+
+
+def _runs_out_on(path: Target, settings: Settings | None, now: datetime) -> str:
+    """The banner's "when it runs out": the last hour's rate needs the attempts, read only past the alert level."""
+    try:
+        conn = queries.connect(path)
+    except StoreProblem:  # the store went away since the page's own connection: the banner says the rest
+        return ""
+    if conn is None:
+        return ""
+    try:
+        today = load_budget(conn, path, settings, now)
+    finally:
+        conn.close()
+    return runs_out_text(today, now) if today is not None else ""

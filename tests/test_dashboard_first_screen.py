@@ -79,6 +79,9 @@ def test_the_budget_says_when_it_runs_out_past_the_alert_level(night: Path) -> N
     assert "$0.8500 of $1.0000 spent today (UTC), 85%" in budget[0]
     assert re.search(r"At this rate it runs out at about \d\d:\d\d UTC \(in \d+ (min|s)\)\.", budget[0])
     assert budget[0].endswith("Alert level reached (BUDGET_ALERT_RATIO 80%).")
+    # Above every other page too.
+    banner = [w for w in _texts(run_page("Models"), "warning") if w.startswith("Daily budget")]
+    assert len(banner) == 1 and re.search(r"At this rate it runs out at about \d\d:\d\d UTC", banner[0])
 
 
 def test_a_shutdown_with_a_disabled_replacement_is_flagged(night: Path) -> None:
