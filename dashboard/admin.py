@@ -196,6 +196,9 @@ def _sign_in(path: Target, settings: Settings | None) -> None:
         )
         if not st.form_submit_button("Sign in", key=_key("sign_in_go")):
             return
+    if not secret:
+        st.warning("Enter the secret (and the operator's name): nothing was checked.")
+        return
     client = _client()
     now = time.monotonic()
     wait = SIGN_INS.check(client, now)

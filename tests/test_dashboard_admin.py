@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -98,7 +99,10 @@ def test_without_a_token_or_an_operator_the_dashboard_only_reads_and_shows_the_c
 
 
 def test_a_wrong_secret_changes_nothing_and_no_secret_is_shown(seeded: Target, alice: str) -> None:
-    at = sign_in(run_page("Tasks"), "alice", "guess")
+    at = sign_in(run_page("Tasks"), "alice", "")
+    assert "Enter the secret" in at.warning[-1].value
+    assert SIGN_INS.failures(LOCAL_CLIENT, time.monotonic()) == 0  # an empty form is not a guess
+    sign_in(at, "alice", "guess")
     assert "Wrong name or secret" in at.error[-1].value
     assert IDENTITY not in at.session_state
     assert admin_buttons(at) == []
@@ -243,6 +247,7 @@ def test_a_captured_frame_replayed_from_a_new_session_or_again_does_nothing(seed
     assert [o.reason for o in read_active(seeded)] == ["incident"]
 
 
+@pytest.mark.slow  # a dozen page runs; the throttle alone: tests/test_dashboard_guard.py
 def test_wrong_secrets_are_throttled_per_client_and_logged_without_the_text(
     seeded: Target, alice: str, caplog: pytest.LogCaptureFixture
 ) -> None:

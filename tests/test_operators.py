@@ -28,7 +28,9 @@ from app.store.overrides import read_audit
 from app.store.target import PostgresTarget, Target
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# PostgreSQL's run is in the slow set, as the dashboard tests' is (tests/conftest.py): the store's own contract
+# tests keep PostgreSQL in the fast run.
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "postgres":
         yield PostgresTarget(request.getfixturevalue("pg_url"), tmp_path / "spill.db")
