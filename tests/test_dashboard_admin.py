@@ -20,8 +20,9 @@ from app.store import open_database
 from app.store.operators import create_operator, revoke_operator
 from app.store.overrides import DISABLE, FORCE, read_active, read_audit, set_override
 from app.store.target import Target
+from dashboard import admin
 from dashboard.admin import IDENTITY, NONCE, SignedIn, oidc_email, still_valid
-from dashboard.throttle import LOCAL_CLIENT, SIGN_INS
+from dashboard.throttle import FREE_FAILURES, LOCAL_CLIENT, SIGN_INS
 
 TOKEN = "s3cret-admin-token-for-tests-0123456789"
 
@@ -247,23 +248,22 @@ def test_a_captured_frame_replayed_from_a_new_session_or_again_does_nothing(seed
     assert [o.reason for o in read_active(seeded)] == ["incident"]
 
 
-@pytest.mark.slow  # a dozen page runs; the throttle alone: tests/test_dashboard_guard.py
 def test_wrong_secrets_are_throttled_per_client_and_logged_without_the_text(
-    seeded: Target, alice: str, caplog: pytest.LogCaptureFixture
+    seeded: Target, alice: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(admin, "CLOCK", lambda: 1000.0)  # every attempt at one instant: no wait runs out meanwhile
     caplog.set_level(logging.WARNING, logger="taskrouter.dashboard.sign_in")
     at = run_page("Tasks")
-    for attempt in range(12):
+    for attempt in range(FREE_FAILURES):
         sign_in(at, "alice", f"wrong-{attempt}")
-        if "Too many wrong sign-ins" in at.error[-1].value:
-            break
-    else:
-        pytest.fail("twelve wrong secrets in a row were never throttled")
+        assert at.error[-1].value == "Wrong name or secret: nothing can be changed from here."
+    sign_in(at, "alice", "wrong-again")
+    assert "Next attempt in 1 s" in at.error[-1].value
     sign_in(at, "alice", alice)  # the right secret waits like a wrong one
-    assert "Too many wrong sign-ins from this machine" in at.error[-1].value
+    assert "Too many wrong sign-ins from this machine: try again in 1 s" in shown(at.error[-1].value)
     assert IDENTITY not in at.session_state
-    failures = [r.getMessage() for r in caplog.records if "sign-in failed from this machine" in r.getMessage()]
-    assert len(failures) >= 4
+    failures = [m for m in caplog.messages if "sign-in failed from this machine" in m]
+    assert len(failures) == FREE_FAILURES + 1
     assert not [m for m in caplog.messages if "wrong-" in m or alice in m]
 
 
