@@ -149,6 +149,7 @@ def render(
         return
     person = current_person(path, settings)
     if person is None:
+        _oidc_login()
         _sign_in(path, settings)
         st.caption("Or from a shell:")
         st.code(CLI, language="bash")
@@ -186,6 +187,14 @@ def current_person(path: Target, settings: Settings | None) -> SignedIn | None:
             "(taskrouter operators create) lets you act; or sign in below."
         )
     return None
+
+
+def _oidc_login() -> None:
+    """With Streamlit's login configured (Streamlit then says `is_logged_in` False, not nothing), a way to it."""
+    if st.user.to_dict().get("is_logged_in") is False and st.button(
+        "Log in with your identity provider", key=_key("oidc_login")
+    ):
+        st.login()
 
 
 def _sign_in(path: Target, settings: Settings | None) -> None:

@@ -284,6 +284,13 @@ def test_an_oidc_login_naming_an_operator_acts_under_that_name_without_a_secret(
     assert "mallory@example.com, who is not an operator here" in shown(texts(other))
     assert admin_buttons(other) == []
 
+    logged_out = AppTest.from_file(str(APP), default_timeout=30)
+    logged_out.query_params["page"] = "Tasks"
+    logged_out.user = {"is_logged_in": False}  # what Streamlit says when its login is configured
+    logged_out.run()
+    assert admin_buttons(logged_out) == [key(logged_out, "oidc_login")]
+    assert at.button(key=key(at, "sign_out")).label == "Sign out"
+
 
 def test_only_a_login_streamlit_vouches_for_counts() -> None:
     assert oidc_email({"email": "test@example.com"}) is None  # Streamlit's placeholder without an [auth] section
