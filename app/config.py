@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     # webhook's path is), and how long a circuit stays open before that is worth a post.
     alert_webhook_url: SecretStr | None = None
     alert_circuit_open_seconds: float = Field(300.0, ge=0)
-    # The dashboard's admin actions (force, disable/enable, lift a mark): off unless set; an operator must enter it.
+    # The dashboard's admin actions for whoever enters it (as "admin-token"); named operators need none.
     dashboard_admin_token: SecretStr | None = None
     # The names the dashboard answers to besides localhost, 127.0.0.1, ::1 and its bind address (comma list): a
     # request for any other Host or from any other Origin is refused, so a web page cannot reach it by DNS rebinding.
