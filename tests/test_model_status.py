@@ -89,7 +89,10 @@ def test_the_dashboard_and_status_read_circuit_marks():
     later = (now + timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
     earlier = (now - timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
     row = {"status": "circuit_open", "until": later, "detail": "circuit open for 30s: 1 request(s) timed out"}
-    assert state_of(row, now) == (CIRCUIT_OPEN, f"skipped until {later[:19].replace('T', ' ')} UTC: {row['detail']}")
+    assert state_of(row, now) == (
+        CIRCUIT_OPEN,
+        f"skipped until {later[:19].replace('T', ' ')} UTC (in 30 s): {row['detail']}",  # how long, from now too
+    )
     expired = {**row, "until": earlier}
     assert state_of(expired, now) == (
         HEALTHY,
