@@ -17,7 +17,7 @@ from app.store.target import PostgresTarget, Target
 # The columns an AttemptRow cannot leave out; a test's row may (NULL in the table, as sqlite-utils leaves them).
 _REQUIRED = AttemptRow._fields[: AttemptRow._fields.index("cached_tokens")]
 # Every table a store holds: what `digest` reads of a PostgreSQL database.
-_TABLES = ("attempts", "model_status", "checks", "overrides", "audit", "spend", "_taskrouter_migrations")
+_TABLES = ("attempts", "model_status", "checks", "overrides", "audit", "operators", "spend", "_taskrouter_migrations")
 
 
 def dashboard_db(store: Target) -> str:
