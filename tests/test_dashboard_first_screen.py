@@ -16,6 +16,7 @@ import pytest
 from night_store import BUDGET, FAILED_REQUEST, LONG_MESSAGE, seed_night
 from stores import dashboard_db, insert_attempts
 from streamlit.proto.Metric_pb2 import Metric
+from streamlit.testing.v1 import AppTest
 from test_dashboard import BIG, QWEN, REGISTRY, SMALL, _row, frame, read, run_page
 
 from app.core import ai_models
@@ -27,24 +28,36 @@ from dashboard.views import failures
 from dashboard.views.now import replacement_note
 
 
-@pytest.fixture
-def night(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    db = tmp_path / "night.db"
-    calendar = tmp_path / "calendar.toml"
+def _point_at(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    db = folder / "night.db"
+    calendar = folder / "calendar.toml"
     seed_night(db, calendar)
     monkeypatch.setenv("TASKROUTER_DASHBOARD_DB", dashboard_db(db))
     monkeypatch.setenv("DAILY_BUDGET_USD", BUDGET)
     monkeypatch.setenv("DEPRECATIONS_FILE", str(calendar))
     monkeypatch.setattr(ai_models, "MODEL_REGISTRY", {k: list(v) for k, v in REGISTRY.items()})
-    yield db
+    return db
+
+
+@pytest.fixture
+def night(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return _point_at(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def overview(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppTest]:
+    """Overview on the night, drawn once: the tests below read different parts of the same page."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _point_at(tmp_path_factory.mktemp("night"), monkeypatch)
+        yield run_page("Overview")
 
 
 def _texts(at: object, kind: str) -> list[str]:
     return [read(e.value) for e in getattr(at, kind)]
 
 
-def test_the_verdict_says_why_beside_it(night: Path) -> None:
-    at = run_page("Overview")
+def test_the_verdict_says_why_beside_it(overview: AppTest) -> None:
+    at = overview
     headline = _texts(at, "error")[0]
     assert headline.startswith("Down: task fast, task reasoning, task summarization, model ")
     why = [line for line in headline.split("\n") if line.startswith("Why: ")]
@@ -84,15 +97,15 @@ def test_the_budget_says_when_it_runs_out_past_the_alert_level(night: Path) -> N
     assert len(banner) == 1 and re.search(r"At this rate it runs out at about \d\d:\d\d UTC", banner[0])
 
 
-def test_a_shutdown_with_a_disabled_replacement_is_flagged(night: Path) -> None:
-    at = run_page("Overview")
+def test_a_shutdown_with_a_disabled_replacement_is_flagged(overview: AppTest) -> None:
+    at = overview
     shutdown = [e for e in _texts(at, "error") if e.startswith(f"**{BIG}** shuts down")]
     assert len(shutdown) == 1 and "(in 14 days)" in shutdown[0]
     assert shutdown[0].endswith(f"replacement: {QWEN} (NOT USABLE: the replacement is disabled).")
 
 
-def test_the_model_that_got_slower_is_named(night: Path) -> None:
-    at = run_page("Overview")
+def test_the_model_that_got_slower_is_named(overview: AppTest) -> None:
+    at = overview
     slower = [w for w in _texts(at, "warning") if "slower than usual" in w]
     assert slower == [
         f"**{QWEN}** is slower than usual: latency p50 1,200 ms against 300 ms usually; time to first token p50 "
@@ -103,8 +116,8 @@ def test_the_model_that_got_slower_is_named(night: Path) -> None:
     assert pace_table.loc[SMALL, "Pace"] == "as usual"
 
 
-def test_a_force_keeps_the_fallback_rate_from_reading_as_good_news(night: Path) -> None:
-    at = run_page("Overview")
+def test_a_force_keeps_the_fallback_rate_from_reading_as_good_news(overview: AppTest) -> None:
+    at = overview
     fallback = [m for m in at.metric if m.label.startswith("Fallback rate")]
     assert [m.label for m in fallback] == ["Fallback rate (forced: no fallback)"]
     assert fallback[0].proto.color == Metric.MetricColor.GRAY  # delta_color "off": never green
