@@ -4,11 +4,13 @@ start of its id, or from the latest failed requests; and the Failures table link
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from stores import insert_attempts
 from test_dashboard import BIG, QWEN, RETIRED, SMALL, _row, frame, read, run_page
 
 from app.store.target import Target
+from dashboard.views.request import picked_row
 
 
 def test_a_request_from_the_url_shows_every_attempt_in_order(seeded: Target) -> None:
@@ -93,8 +95,19 @@ def test_without_an_id_the_latest_failed_requests_are_offered(seeded: Target) ->
         "?page=Request&request=r5",
         "?page=Request&request=r4",
     ]
+    assert list(recent["Error kind"]) == ["timed out", "model retired", "rate limited"]  # words, as on every page
     at.text_input(key="request").set_value("r4").run()
     assert list(frame(at, "Position", "Retry")["Model"]) == [BIG, QWEN]
+
+
+def test_a_clicked_cell_picks_its_row() -> None:
+    def clicked(*cells: tuple[int, str]) -> object:
+        return SimpleNamespace(selection=SimpleNamespace(cells=list(cells)))
+
+    assert picked_row(clicked((2, "Model")), 3) == 2
+    assert picked_row(clicked(), 3) is None
+    assert picked_row(clicked((5, "Model")), 3) is None  # a stale selection from a longer table
+    assert picked_row(None, 3) is None
 
 
 def test_an_odd_request_id_is_linked_encoded(seeded: Target) -> None:

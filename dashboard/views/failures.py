@@ -70,11 +70,8 @@ def table(data: FailuresData) -> pd.DataFrame:
 
 def chosen_request(data: FailuresData, event: object) -> str | None:
     """The request of the row whose cell was clicked, if any."""
-    cells = getattr(getattr(event, "selection", None), "cells", None) or []
-    if not cells:
-        return None
-    row = cells[0][0]
-    return data.rows[row]["request_id"] if 0 <= row < len(data.rows) else None
+    row = request.picked_row(event, len(data.rows))
+    return None if row is None else data.rows[row]["request_id"]
 
 
 def render(ctx: PageContext) -> None:

@@ -122,6 +122,13 @@ def _summary(data: RequestData) -> None:
     st.caption(f"Tokens {fmt.count(tokens)} · cost ${cost:.6f} (known prices)")
 
 
+def picked_row(event: object, rows: int) -> int | None:
+    """The row of the cell a person clicked in a table drawn with single-cell selection, if any."""
+    cells = getattr(getattr(event, "selection", None), "cells", None) or []
+    row = cells[0][0] if cells else None
+    return row if row is not None and 0 <= row < rows else None
+
+
 def show(data: RequestData) -> None:
     """The drill-down of one request: its summary, one card per attempt (the whole message as typed), then the
     table of every column."""
@@ -159,12 +166,28 @@ def render(ctx: PageContext) -> None:
                     "Last failure (UTC)": fmt.when(r["created_at"]),
                     "Task": r["task_type"],
                     "Model": r["model"],
-                    "Error kind": r["error_kind"],
+                    "Error kind": words.kind(r["error_kind"]),
                 }
                 for r in data.recent
             ]
         )
-        st.dataframe(frame, hide_index=True, key="recent_requests_table", column_config={"Attempts": LINK})
+        st.caption("Click any cell of a row to see that request below, in this tab.")
+        event = st.dataframe(
+            frame,
+            hide_index=True,
+            key="recent_requests_table",
+            on_select="rerun",
+            selection_mode="single-cell",
+            column_config={
+                "Attempts": LINK,
+                "Error kind": st.column_config.TextColumn(help=fmt.plain(words.kinds_help())),
+            },
+        )
+        chosen = picked_row(event, len(data.recent))
+        if chosen is not None:
+            picked = data.recent[chosen]["request_id"]
+            st.subheader(f"Request {fmt.plain(picked)}")
+            show(load(ctx, picked))
         return
     if not data.attempts:
         if data.similar:
