@@ -180,9 +180,11 @@ TREND_COLOURS = {
 }
 
 
-def trend(frame: pd.DataFrame, *, x_title: str, y_title: str, mark: str = "bar", height: int = 220) -> alt.Chart:
+def trend(frame: pd.DataFrame, *, x_title: str, y_title: str, mark: str = "bar", height: int = 320) -> alt.Chart:
     """`frame`: one row per bucket (its label in the index, sortable text), one column per series. Bars stack;
-    lines draw points too, so a bucket alone between empty ones still shows."""
+    lines draw points too, so a bucket alone between empty ones still shows. `y_title` short (the unit): a title
+    longer than the plot is tall is cut, and the section's heading says the rest. `height` is the whole chart's, the
+    legend and axes included (Streamlit fits the spec into it): the plot itself gets about half."""
     series = list(frame.columns)
     long = frame.reset_index(names="Bucket").melt("Bucket", var_name="Series", value_name="Value")
     long = long.dropna(subset=["Value"])
@@ -191,7 +193,8 @@ def trend(frame: pd.DataFrame, *, x_title: str, y_title: str, mark: str = "bar",
         sort=series,
         title=None,
         scale=alt.Scale(domain=series, range=[TREND_COLOURS.get(s) or kind_colour(s) for s in series]),
-        legend=alt.Legend(orient="bottom", labelLimit=0) if len(series) > 1 else None,
+        # Above the plot: Streamlit's theme leaves a wide gap under the x axis that a legend there would add to.
+        legend=alt.Legend(orient="top", labelLimit=0) if len(series) > 1 else None,
     )
     x = alt.X(
         "Bucket:O",

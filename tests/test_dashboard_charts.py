@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 from test_dashboard import BIG, SMALL, run_page
 
 from app.store.target import Target
@@ -53,3 +54,18 @@ def test_the_pages_draw_them(seeded: Target) -> None:
         specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
         colour_scales = [s["encoding"]["color"]["scale"] for s in specs if "color" in s.get("encoding", {})]
         assert any("timed out" in scale["domain"] for scale in colour_scales), page
+
+
+def test_overview_trends_tell_their_series_apart_with_level_labels_and_whole_titles() -> None:
+    frame = pd.DataFrame(
+        {"success %": [90.0, None, 80.0], "fallback %": [10.0, None, 5.0]},
+        index=pd.Index(["12-05 10:00", "12-05 11:00", "12-05 12:00"], name="UTC"),
+    )
+    spec = charts.trend(frame, x_title="Start of each hour (UTC)", y_title="%", mark="line").to_dict()
+    scale = spec["encoding"]["color"]["scale"]
+    assert dict(zip(scale["domain"], scale["range"], strict=True)) == {"success %": "#2e7d32", "fallback %": "#ef6c00"}
+    x = spec["encoding"]["x"]
+    assert x["axis"]["labelAngle"] == 0 and x["axis"]["titleLimit"] == 0 and x["title"] == "Start of each hour (UTC)"
+    assert spec["encoding"]["y"]["axis"]["titleLimit"] == 0
+    rows = next(iter(spec["datasets"].values()))
+    assert {r["Bucket"] for r in rows} == {"12-05 10:00", "12-05 12:00"}  # an empty bucket draws no point at 0

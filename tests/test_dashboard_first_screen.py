@@ -119,7 +119,7 @@ def test_the_model_that_got_slower_is_named(overview: AppTest) -> None:
 def test_a_force_keeps_the_fallback_rate_from_reading_as_good_news(overview: AppTest) -> None:
     at = overview
     fallback = [m for m in at.metric if m.label.startswith("Fallback rate")]
-    assert [m.label for m in fallback] == ["Fallback rate (forced: no fallback)"]
+    assert [m.label for m in fallback] == ["Fallback rate (a force is in effect)"]
     assert fallback[0].proto.color == Metric.MetricColor.GRAY  # delta_color "off": never green
 
 

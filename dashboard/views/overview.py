@@ -98,7 +98,7 @@ def _metrics(data: OverviewData) -> None:
         help="Requests answered by some model in the chain.",
     )
     cols[2].metric(
-        "Fallback rate (forced: no fallback)" if forced(data) else "Fallback rate",
+        "Fallback rate (a force is in effect)" if forced(data) else "Fallback rate",
         fmt.pct(t.fallback_rate),
         fmt.delta_points(t.fallback_rate, p.fallback_rate if p else None),
         # Under a force a request cannot fall back: a rate going down then says nothing good.
@@ -169,11 +169,11 @@ def _trend(data: OverviewData) -> None:
     )
     right.subheader("Success and fallback rate (%)")
     right.altair_chart(
-        charts.trend(frame[["success %", "fallback %"]], x_title=x_label, y_title="Share of requests (%)", mark="line"),
+        charts.trend(frame[["success %", "fallback %"]], x_title=x_label, y_title="%", mark="line"),
         width="stretch",
     )
     left.subheader("Cost ($, known prices)")
-    left.altair_chart(charts.trend(frame[["cost $"]], x_title=x_label, y_title="Cost (USD)"), width="stretch")
+    left.altair_chart(charts.trend(frame[["cost $"]], x_title=x_label, y_title="USD"), width="stretch")
     right.subheader("Tokens")
     right.altair_chart(charts.trend(frame[["tokens"]], x_title=x_label, y_title="Tokens"), width="stretch")
 
