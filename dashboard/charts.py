@@ -114,7 +114,8 @@ def depth_by_task(shares: pd.DataFrame) -> alt.Chart:
     frame = shares.fillna(0).reset_index(names="Task").melt("Task", var_name="Position", value_name="Share")
     frame["Position"] = frame["Position"].str.removesuffix(" %")
     names = [p.removesuffix(" %") for p in positions]
-    blues = ["#1565c0", "#64b5f6", "#ffb74d", "#e57373", "#ba68c8", "#8d6e63"]
+    # First position green, each later one a warmer hue: told apart at a glance, not two neighbouring blues.
+    hues = ["#2e7d32", "#f9a825", "#ef6c00", "#c62828", "#8e24aa", "#6d4c41"]
     return (
         alt.Chart(frame)
         .mark_bar()
@@ -125,7 +126,7 @@ def depth_by_task(shares: pd.DataFrame) -> alt.Chart:
                 "Position:N",
                 sort=names,
                 title="Answered at position",
-                scale=alt.Scale(domain=names, range=[blues[min(i, len(blues) - 1)] for i in range(len(names))]),
+                scale=alt.Scale(domain=names, range=[hues[min(i, len(hues) - 1)] for i in range(len(names))]),
                 legend=alt.Legend(orient="bottom"),
             ),
             order=alt.Order("Position:N"),

@@ -69,3 +69,9 @@ def test_overview_trends_tell_their_series_apart_with_level_labels_and_whole_tit
     assert spec["encoding"]["y"]["axis"]["titleLimit"] == 0
     rows = next(iter(spec["datasets"].values()))
     assert {r["Bucket"] for r in rows} == {"12-05 10:00", "12-05 12:00"}  # an empty bucket draws no point at 0
+
+
+def test_fallback_depth_positions_differ_in_hue() -> None:
+    shares = pd.DataFrame({"1st %": [80.0], "2nd %": [20.0]}, index=pd.Index(["fast"]))
+    scale = charts.depth_by_task(shares).to_dict()["encoding"]["color"]["scale"]
+    assert scale["domain"] == ["1st", "2nd"] and scale["range"] == ["#2e7d32", "#f9a825"]  # green, then amber
