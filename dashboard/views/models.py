@@ -110,7 +110,8 @@ def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
         calls = ok + failed
         shown, detail = state(ctx, data, model)
         kinds = data.failures.get(model, Counter()).most_common()
-        # The columns read first come first: a 1024 px window shows them without scrolling.
+        # The columns read first come first: a 1024 px window shows them without scrolling, 1280 px the
+        # time to first token and the kinds of failure too.
         rows.append(
             {
                 "Model": model,
@@ -120,15 +121,15 @@ def table(ctx: PageContext, data: ModelsData) -> pd.DataFrame:
                 "Failed": failed,
                 "p50 ms": answers.latency.p50 if answers else None,
                 "p95 ms": answers.latency.p95 if answers else None,
+                "TTFT p50 ms": ttft.p50 if (ttft := data.first_token.get(model)) else None,
                 "Top failure kinds": ", ".join(f"{words.kind(k)} {n:,}" for k, n in kinds[:3]),
+                "Cut short": sum(data.cut_short.get(model, Counter()).values()),
+                "Cost $": answers.cost if answers and answers.unpriced < ok else None,
                 "Share %": calls / calls_total * 100 if calls_total else None,
                 "Skipped": sum(data.skips.get(model, Counter()).values()),
-                "Cut short": sum(data.cut_short.get(model, Counter()).values()),
                 "p99 ms": answers.latency.p99 if answers else None,
-                "TTFT p50 ms": ttft.p50 if (ttft := data.first_token.get(model)) else None,
                 "TTFT p95 ms": ttft.p95 if ttft else None,
                 "Tokens": answers.tokens if answers else 0,
-                "Cost $": answers.cost if answers and answers.unpriced < ok else None,
                 "Detail": detail,
                 "Listed by": ", ".join(registry.listed_by(model)) or "not in the registry",
             }
