@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 DASH = "–"  # a value that does not exist (no data), as opposed to zero
 
@@ -66,7 +66,8 @@ def when(iso_text: str | None) -> str:
 
 
 def _parse(iso_text: str) -> datetime:
-    return datetime.fromisoformat(iso_text.replace("Z", "+00:00"))
+    at = datetime.fromisoformat(iso_text.replace("Z", "+00:00"))
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # the store writes UTC, marked or not
 
 
 def duration(seconds: float) -> str:

@@ -167,6 +167,7 @@ def test_relative_times() -> None:
     assert fmt.relative(now - timedelta(days=14), now) == "14 days ago"
     assert fmt.when_relative("2026-12-05T05:03:28.688Z", now) == "2026-12-05 05:03:28 UTC (in 29 min)"
     assert fmt.when_relative(None, now) == fmt.DASH
+    assert fmt.relative("2026-12-05T04:04:00", now) == "30 min ago"  # unmarked: UTC, as the store writes
 
 
 def test_a_force_on_a_model_the_router_skips_is_the_cause() -> None:
