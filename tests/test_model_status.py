@@ -32,7 +32,7 @@ async def test_a_wrong_deprecated_mark_is_listed_cleared_and_the_model_used_agai
     line = next(x for x in listing.splitlines() if x.startswith(FIRST))
     assert "deprecated" in line and "for good" in line
 
-    assert cli.main(["status", "--db", str(db_path), "--clear", FIRST]) == 0
+    assert cli.main(["status", "--db", str(db_path), "--clear", FIRST, "--reason", "brought back"]) == 0
     assert f"cleared {FIRST} (was deprecated)" in capsys.readouterr().out
     row = next(r for r in read_model_status(db_path) if r["model"] == FIRST)
     assert row["status"] == CLEARED and row["detail"].startswith("cleared by hand; was deprecated")
@@ -55,7 +55,7 @@ def test_clearing_an_unmarked_model_changes_nothing_and_says_what_is_marked(tmp_
     log.record(ModelStatusRow("marked/model", "deprecated", "gone", None, utc_now_iso()))
     assert log.flush(timeout=10)
     before = read_model_status(db)
-    assert cli.main(["status", "--db", str(db), "--clear", "marked/model", "typo/model"]) == 2
+    assert cli.main(["status", "--db", str(db), "--clear", "marked/model", "typo/model", "--reason", "test"]) == 2
     err = capsys.readouterr().err
     assert "no mark to clear for typo/model" in err and "marked: marked/model" in err
     assert read_model_status(db) == before  # all or nothing

@@ -39,11 +39,12 @@ def missing_message(command: str, path: Path) -> str:
     [
         ["status"],
         ["status", "--json"],
-        ["status", "--clear", PRIMARY],
+        ["status", "--clear", PRIMARY, "--reason", "test"],
         ["override", "list"],
         ["override", "list", "--json"],
-        ["override", "clear"],
-        ["model", "enable", PRIMARY],
+        ["override", "clear", "--reason", "test"],
+        ["override", "end", "1", "--reason", "test"],
+        ["model", "enable", PRIMARY, "--reason", "test"],
         ["prune"],
     ],
 )
@@ -136,7 +137,15 @@ def test_override_list_orders_the_levers_by_precedence(store, capsys, monkeypatc
     monkeypatch.setenv("FORCE_MODEL", FAST)
     assert cli.main(["override", "list", "--db", str(store)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0].split(" ")[0] for line in lines] == ["precedence", "#3", "FORCE_MODEL", "#2", "#1"]
+    assert [line.split(":")[0].split(" ")[0] for line in lines] == [
+        "precedence",
+        "#3",
+        "FORCE_MODEL",
+        "#2",
+        "#1",
+        "end",
+    ]
+    assert lines[-1] == 'end one by its id: taskrouter override end ID --reason "why"'
 
 
 # -- papercuts ---------------------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ async def test_a_force_set_from_another_process_reroutes_a_running_router_and_is
     assert other_task.model_used == SECOND
 
     done = cli(db_path, "override", "clear", "--reason", "resolved")
-    assert done.returncode == 0 and "cleared override #1" in done.stdout
+    assert done.returncode == 0 and done.stdout.startswith("ended 1 override: #1\n  #1 force ")
     back = await router.execute("reasoning", USER)
     assert back.model_used == PRIMARY and last(db_path, back.request_id)[0][3:] == (0, None)
     audit = [(a["action"], a["target"], a["reason"], a["via"]) for a in reversed(read_audit(db_path))]
@@ -117,7 +117,7 @@ async def test_a_disabled_model_is_skipped_until_enabled(make_router, sim, db_pa
     assert rows[0][:3] == (PRIMARY, "skipped", "disabled") and rows[1][:2] == (SECOND, "success")
     assert "flaky since 03:10" in skipped.attempts[0].message
     assert sim.calls(PRIMARY) == 0
-    assert cli(db_path, "model", "enable", PRIMARY).returncode == 0
+    assert cli(db_path, "model", "enable", PRIMARY, "--reason", "fixed upstream").returncode == 0
     assert (await router.execute("reasoning", USER)).model_used == PRIMARY
     assert [a["action"] for a in reversed(read_audit(db_path))] == ["disable set", "disable cleared"]
     assert [o.kind for o in read_active(db_path)] == []
@@ -126,17 +126,17 @@ async def test_a_disabled_model_is_skipped_until_enabled(make_router, sim, db_pa
 @pytest.mark.slow
 def test_the_cli_refuses_unknown_models_tasks_and_durations_and_lists_what_is_in_effect(tmp_path):
     db = tmp_path / "ops.db"
-    bad_model = cli(db, "override", "force", "someone/else")
+    bad_model = cli(db, "override", "force", "someone/else", "--reason", "test")
     assert bad_model.returncode == 1 and "pass --any-model" in bad_model.stderr
-    bad_task = cli(db, "override", "default", "nope", PRIMARY)
+    bad_task = cli(db, "override", "default", "nope", PRIMARY, "--reason", "test")
     assert bad_task.returncode == 1 and "unknown task 'nope'" in bad_task.stderr
-    bad_ttl = cli(db, "override", "force", PRIMARY, "--ttl", "soon")
+    bad_ttl = cli(db, "override", "force", PRIMARY, "--ttl", "soon", "--reason", "test")
     assert bad_ttl.returncode == 1 and "is not a duration" in bad_ttl.stderr
     assert not db.exists() or read_active(db) == []
-    assert cli(db, "model", "disable", SECOND).returncode == 0
+    assert cli(db, "model", "disable", SECOND, "--reason", "test").returncode == 0
     listed = cli(db, "override", "list")
     assert "precedence: runtime force (task)" in listed.stdout and f"disable {SECOND}" in listed.stdout
-    nothing = cli(db, "override", "clear", "--kind", "force")
+    nothing = cli(db, "override", "clear", "--kind", "force", "--reason", "test")
     assert nothing.returncode == 1 and "no active override matches" in nothing.stderr
     assert [o.kind for o in read_active(db)] == [DISABLE]
 
@@ -146,6 +146,8 @@ async def test_clearing_a_mark_by_hand_is_audited(make_router, sim, db_path):
     sim.script(PRIMARY, "decommissioned")
     await make_router().execute("reasoning", USER)
     logged_rows(db_path)
-    done = cli(db_path, "status", "--clear", PRIMARY)
+    done = cli(db_path, "status", "--clear", PRIMARY, "--reason", "the gateway's error page")
     assert done.returncode == 0, done.stderr
-    assert [(a["action"], a["target"]) for a in read_audit(db_path)] == [("mark cleared", PRIMARY)]
+    assert [(a["action"], a["target"], a["reason"], a["via"]) for a in read_audit(db_path)] == [
+        ("mark cleared", PRIMARY, "the gateway's error page", "cli")
+    ]

@@ -409,7 +409,7 @@ async def test_status_clear_lifts_an_open_breaker(sim, make_router, db_path, cap
     sim.script(A, {"fault": "disconnect"})
     await router.execute("pair", USER)
     assert marks(db_path)[A]["status"] == "circuit_open"
-    assert cli.main(["status", "--db", str(db_path), "--clear", A]) == 0
+    assert cli.main(["status", "--db", str(db_path), "--clear", A, "--reason", "provider back"]) == 0
     assert f"cleared {A} (was circuit_open)" in capsys.readouterr().out
     resp = await router.execute("pair", USER)  # the router dropped its mark at its next refresh
     assert resp.model_used == A and len(resp.attempts) == 1

@@ -1,8 +1,9 @@
 """`taskrouter status`: the models the router is leaving alone (model_status), and clearing a mark by hand.
 
 A 400 `model_decommissioned` marks a model deprecated for good; every process sharing the database then skips
-it. When that was wrong (a gateway's error page, a model brought back), `--clear MODEL` lifts the mark: routers
-drop their own older mark at their next refresh (MODEL_STATUS_REFRESH_SECONDS), and a new failure marks it again.
+it. When that was wrong (a gateway's error page, a model brought back), `--clear MODEL --reason TEXT` lifts the
+mark: routers drop their own older mark at their next refresh (MODEL_STATUS_REFRESH_SECONDS), and a new failure
+marks it again. The audit row keeps the reason and who (`--by` a named operator, else the OS account).
 
 Also listed: the models switched off with `taskrouter model disable`, the runtime overrides and the environment's
 (FORCE_MODEL, DEFAULT_<TASK>_MODEL): every lever in effect.
@@ -11,7 +12,7 @@ Stored text (a provider's message, an operator's reason) is printed without its 
 sequences, and a line break in it as a space: it cannot forge a line of the listing.
 
 Exit codes: 0 done, 1 the database cannot be used, 2 no database where --db or the settings say, a model to clear
-has no mark (nothing is changed) or a bad setting.
+has no mark, --clear without a reason or --by no operator (nothing is changed then) or a bad setting.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from app.commands.acting import acting, add_acting_options, missing_reason
 from app.config import load_settings
 from app.text import plain_terminal
 
@@ -56,6 +58,7 @@ def register(subparsers: Any) -> None:
         help="lift these models' marks (all or nothing: an unmarked name changes nothing)",
     )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    add_acting_options(parser, required_with="--clear")
     parser.set_defaults(func=func)
 
 
@@ -69,6 +72,8 @@ def func(args: argparse.Namespace) -> int:
     settings = load_settings()
     db_path = chosen_store(args.db, settings)
     where = label_of(db_path)
+    if args.clear and (code := missing_reason(args, "status --clear")) is not None:
+        return code
     if (code := unusable_store(db_path, "status")) is not None:
         return code
     if args.clear:
@@ -82,11 +87,14 @@ def func(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+        if (by := acting(args, db_path, "status --clear")) is None:
+            return 2
         db = open_database(db_path)
         with contextlib.closing(db.conn):
             cleared = clear_model_status(db.conn, list(dict.fromkeys(args.clear)), utc_now_iso())
             for model, row in cleared.items():
-                record_audit(db.conn, "mark cleared", model, detail=f"was {row['status']}: {row['detail'] or ''}")
+                detail = f"was {row['status']}: {row['detail'] or ''}"
+                record_audit(db.conn, "mark cleared", model, detail=detail, reason=by.reason, by=by.by, via=by.via)
         for model, row in cleared.items():
             print(
                 f"cleared {plain_terminal(model)} (was {plain_terminal(str(row['status']))}); routers drop their "
