@@ -46,10 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("taskrouter.dashboard.admin")
 
 CLI = """taskrouter override force MODEL [--task TASK] [--ttl 30m] --reason "..."
-taskrouter override clear --kind force [--task TASK] [--model MODEL]
+taskrouter override end ID --reason "..."          # exactly that override: `taskrouter override list` shows ids
 taskrouter model disable MODEL [--ttl 2h] --reason "..."
 taskrouter model enable MODEL --reason "..."
-taskrouter status --clear MODEL
+taskrouter status --clear MODEL --reason "..."
 taskrouter operators create NAME   # lets NAME sign in here with a secret of its own"""
 
 # Session state: who signed in (a SignedIn), the widget keys' nonce, the outcome of the last action.

@@ -264,8 +264,8 @@ async def test_an_override_set_and_cleared_posts_once_each(sim, make_router, rec
     in_effect, ended = receiver.texts
     assert f"] Runtime override in effect: force {B} for pair, set by " in in_effect
     assert (
-        f"(incident 42). Routing changed without a restart; undo: `taskrouter override clear --kind force "
-        f"--model {B} --task pair`." in in_effect
+        '(incident 42). Routing changed without a restart; undo: `taskrouter override end 2 --reason "why"`.'
+        in in_effect
     )
     assert f"] Runtime override ended (cleared or expired): force {B} for pair, " in ended
     assert "`taskrouter override list` shows what is left" in ended
@@ -307,7 +307,7 @@ async def test_an_operators_reason_and_name_are_posted_neutralised_and_without_a
     [text] = receiver.texts
     assert f"] Runtime override in effect: force {B} for pair, set by ‹!channel› at " in text
     assert "(＠here see hxxps[:]//status[.]evil[.]example/x (key [redacted]) ⏎ All clear). Routing changed" in text
-    assert f"undo: `taskrouter override clear --kind force --model {B} --task pair`." in text
+    assert 'undo: `taskrouter override end 1 --reason "why"`.' in text
 
 
 # -- a receiver that fails never affects a call -------------------------------------------------------------------

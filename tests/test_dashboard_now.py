@@ -251,9 +251,7 @@ def test_tasks_page_shows_store_overrides_in_the_chains_and_every_change(seeded:
     assert any(e.startswith(f"**runtime force #3** is active: fast calls **{BIG}** only") for e in _texts(at, "error"))
     overrides = frame(at, "Override", "Undo with").set_index("Override")
     assert list(overrides.index) == ["runtime default #1", "runtime force #3"]  # the disable was cleared
-    assert overrides.loc["runtime force #3", "Undo with"] == (
-        f"taskrouter override clear --kind force --task fast --model {BIG}"
-    )
+    assert overrides.loc["runtime force #3", "Undo with"] == 'taskrouter override end 3 --reason "why"'
     audit = frame(at, "Who", "Action")
     assert list(audit["Action"]) == ["disable cleared", "force set", "disable set", "default set"]
     assert list(audit["Who"]) == ["lead@host", "ops@host", "ops@host", "ops@host"]

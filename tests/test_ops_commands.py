@@ -94,7 +94,7 @@ def test_status_lists_every_lever_in_effect(store, capsys, monkeypatch):
         f"model marks in {store}:",
         f"{'model':<{len(FAST)}}  status     until     hits  first_seen           last_seen            detail",
         f"{FAST}  not_found  for good  1     2026-09-01T08:00:00  2026-09-01T08:00:00  gone",
-        "disabled models (every router skips them; `taskrouter model enable MODEL` puts one back):",
+        "disabled models (every router skips them; `taskrouter model enable MODEL --reason TEXT` puts one back):",
         f"  #1 disable {SECOND}, set by ops@box at {STAMP} (flaky since 03:10)",
         "overrides in effect (highest precedence first):",
         f"  #3 force {PRIMARY} for reasoning until {UNTIL}, set by ops@box at {STAMP}",

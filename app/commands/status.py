@@ -128,7 +128,9 @@ def render_all(
     lines = [f"model marks in {where}:", render(rows, now)] if rows else [f"no model marks in {where}"]
     off = disabled(runtime)
     if off:
-        lines.append("disabled models (every router skips them; `taskrouter model enable MODEL` puts one back):")
+        lines.append(
+            "disabled models (every router skips them; `taskrouter model enable MODEL --reason TEXT` puts one back):"
+        )
         lines += [f"  #{o.id} {plain_terminal(o.describe())}" for o in off]
     else:
         lines.append("disabled models: none")

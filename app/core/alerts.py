@@ -303,14 +303,9 @@ def budget_text(spent: float, limit: float, ratio: float | None) -> str:
 
 def override_text(override: Override, in_effect: bool) -> str:
     # An operator's reason and name are typed text: quoted as a provider's message would be.
-    described, model = _outside(override.describe()), _outside(override.model)
+    described = _outside(override.describe())
     if in_effect:
-        task = f" --task {_outside(override.task)}" if override.task else ""
-        undo = (
-            f"`taskrouter model enable {model}`"
-            if override.kind == "disable"
-            else f"`taskrouter override clear --kind {override.kind} --model {model}{task}`"
-        )
+        undo = f'`taskrouter override end {override.id:d} --reason "why"`'  # this one only, by its id
         return f"Runtime override in effect: {described}. Routing changed without a restart; undo: {undo}."
     return (
         f"Runtime override ended (cleared or expired): {described}. Routing is back to what the "

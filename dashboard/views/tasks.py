@@ -4,7 +4,6 @@ DEFAULT_<TASK>_MODEL, each in a banner with its precedence), how deep into the c
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -193,11 +192,8 @@ def _banners(data: TasksData, now: datetime) -> None:
 
 
 def undo_command(o: Override) -> str:
-    """The CLI command that ends this override (the dashboard itself only reads)."""
-    if o.kind == DISABLE:
-        return f"taskrouter model enable {shlex.quote(o.model)}"
-    task = f" --task {shlex.quote(o.task)}" if o.task else ""
-    return f"taskrouter override clear --kind {o.kind}{task} --model {shlex.quote(o.model)}"
+    """The CLI command that ends this override and no other (by its id; the CLI asks for a reason)."""
+    return f'taskrouter override end {o.id:d} --reason "why"'
 
 
 def _changes(data: TasksData) -> None:
