@@ -33,6 +33,7 @@ WRITES = [
     ["model", "disable", PRIMARY],
     ["model", "enable", FAST],
     ["status", "--clear", PRIMARY],
+    ["operators", "revoke", "alice"],
 ]
 
 

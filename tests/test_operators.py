@@ -4,8 +4,10 @@ row, and a bad name or a second operator of one name is refused with what to do 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +26,7 @@ from app.store.operators import (
     signed_in_operator,
     verify_operator,
 )
-from app.store.overrides import read_audit
+from app.store.overrides import read_audit, who
 from app.store.target import PostgresTarget, Target
 
 
@@ -121,7 +123,9 @@ def test_the_cli_prints_the_secret_once_lists_and_revokes(tmp_path, capsys):
     assert verify_operator(Path(db), "alice", secret) == "alice"
 
     assert cli.main(["operators", "create", "alice", "--db", db]) == 1
-    assert "already exists: revoke it first" in capsys.readouterr().err
+    assert (
+        'already exists: revoke it first (taskrouter operators revoke alice --reason "why")' in capsys.readouterr().err
+    )
 
     assert cli.main(["operators", "list", "--db", db]) == 0
     out = capsys.readouterr().out
@@ -129,7 +133,7 @@ def test_the_cli_prints_the_secret_once_lists_and_revokes(tmp_path, capsys):
 
     assert cli.main(["operators", "revoke", "alice", "--reason", "rotated", "--db", db]) == 0
     assert capsys.readouterr().out == "operator alice revoked: it can no longer act from the dashboard\n"
-    assert cli.main(["operators", "revoke", "alice", "--db", db]) == 1
+    assert cli.main(["operators", "revoke", "alice", "--reason", "again", "--db", db]) == 1
     assert "no active operator is named 'alice'" in capsys.readouterr().err
     assert cli.main(["operators", "list", "--db", db]) == 0
     assert capsys.readouterr().out.startswith("alice: revoked at ")
@@ -138,7 +142,40 @@ def test_the_cli_prints_the_secret_once_lists_and_revokes(tmp_path, capsys):
 def test_the_cli_refuses_a_bad_name_before_touching_the_store_and_never_reads_a_missing_one(tmp_path, capsys):
     assert cli.main(["operators", "create", "bad name", "--db", str(tmp_path / "new.db")]) == 2
     assert "is not allowed: use 1 to 100 letters" in capsys.readouterr().err
-    for action in (["list"], ["revoke", "alice"]):
+    for action in (["list"], ["revoke", "alice", "--reason", "left"]):
         assert cli.main(["operators", *action, "--db", str(tmp_path / "typo.db")]) == 2
         assert "there is no attempts database at" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_revoke_from_the_cli_needs_a_reason_and_records_who_made_it(tmp_path, capsys):
+    db = tmp_path / "ops.db"
+    with contextlib.closing(open_database(db).conn) as conn:
+        for name in ("alice", "carol"):
+            create_operator(conn, name, by="ops@box")
+
+    def rows() -> dict[str, list[dict[str, Any]]]:
+        return {t: query_read_only(db, f"SELECT * FROM {t} ORDER BY 1") for t in ("operators", "audit")}
+
+    before = rows()
+    for given, said in (([], "no --reason given"), (["--reason", " "], "--reason is empty")):
+        assert cli.main(["operators", "revoke", "alice", *given, "--db", str(db)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f'taskrouter operators revoke: {said}: add --reason "why" ')
+    assert cli.main(["operators", "revoke", "alice", "--reason", "left", "--by", "nobody", "--db", str(db)]) == 2
+    assert "--by 'nobody' is no active operator of " in capsys.readouterr().err
+    assert rows() == before
+
+    assert (
+        cli.main(["operators", "revoke", "alice", "--reason", "left the team", "--by", "carol", "--db", str(db)]) == 0
+    )
+    assert capsys.readouterr().out == "operator alice revoked: it can no longer act from the dashboard\n"
+    [alice, carol] = read_operators(db)
+    assert (alice.name, alice.revoked_by, carol.revoked_at) == ("alice", "carol", None)
+    [row] = [r for r in rows()["audit"] if r["action"] == "operator revoked"]
+    assert (row["who"], row["target"], row["reason"], row["via"]) == (
+        "carol",
+        "alice",
+        "left the team",
+        f"cli as {who()}",
+    )

@@ -2,7 +2,8 @@
 
 `create NAME` prints the operator's secret once; the store keeps only a hash of it (app/store/operators.py). The
 operator signs in on the dashboard's Tasks page with the name and that secret, and every change they make is
-recorded under their name. `revoke NAME` ends it at once, in every dashboard session signed in under it.
+recorded under their name. `revoke NAME --reason TEXT` ends it at once, in every dashboard session signed in under
+it; like every other change from the CLI it needs a reason and records who made it (app/commands/acting.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from app.commands.acting import EXIT_BAD_INPUT, Acting, acting, add_acting_options, missing_reason
 from app.commands.store_arg import unusable_store
 from app.config import load_settings
 
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true", help="print the operators as JSON")
     revoke = actions.add_parser("revoke", help="end an operator at once (its dashboard sessions can no longer act)")
     revoke.add_argument("name", help="the operator to revoke")
-    revoke.add_argument("--reason", default="", help="why, for the audit trail")
+    add_acting_options(revoke)
     for sub in (create, listing, revoke):
         sub.add_argument(
             "--db",
@@ -43,14 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_operators(args: argparse.Namespace) -> int:
     from app.store.target import chosen_store
 
+    command = f"operators {args.action}"
+    if args.action == "revoke" and (code := missing_reason(args, command)) is not None:
+        return code  # before the store is looked at: a refused change reads and writes nothing
     where = chosen_store(args.db, load_settings())
     if args.action == "create":
         return _create(where, args.name)
-    if (code := unusable_store(where, f"operators {args.action}", thorough=False)) is not None:
+    if (code := unusable_store(where, command, thorough=False)) is not None:
         return code
     if args.action == "list":
         return _list(where, as_json=args.json)
-    return _revoke(where, args.name, args.reason)
+    by = acting(args, where, command)
+    return _revoke(where, args.name, by) if by is not None else EXIT_BAD_INPUT
 
 
 def _create(where: Target, name: str) -> int:
@@ -106,13 +112,13 @@ def _list(where: Target, *, as_json: bool) -> int:
     return 0
 
 
-def _revoke(where: Target, name: str, reason: str) -> int:
+def _revoke(where: Target, name: str, by: Acting) -> int:
     from app.store import open_database
     from app.store.operators import revoke_operator
 
     db = open_database(where)
     try:
-        revoked = revoke_operator(db.conn, name, reason=reason)
+        revoked = revoke_operator(db.conn, name, reason=by.reason, by=by.by, via=by.via)
     finally:
         db.conn.close()
     if not revoked:

@@ -122,8 +122,8 @@ def create_operator(conn: Connection, name: str, *, by: str | None = None, via: 
         row = conn.execute("SELECT revoked_at FROM operators WHERE name = ?", (name,)).fetchone()
         if row is not None and row["revoked_at"] is None:
             raise OperatorError(
-                f"operator {name!r} already exists: revoke it first (taskrouter operators revoke {name}) to give it "
-                "a new secret"
+                f"operator {name!r} already exists: revoke it first "
+                f'(taskrouter operators revoke {name} --reason "why") to give it a new secret'
             )
         conn.execute("DELETE FROM operators WHERE name = ?", (name,))
         conn.execute(
