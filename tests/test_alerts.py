@@ -121,7 +121,7 @@ async def test_ten_calls_to_a_decommissioned_model_post_one_alert(sim, make_rout
     assert text.startswith(f"[taskrouter {socket.gethostname()}] Model {A} is decommissioned (seen on task pair): ")
     assert "has been decommissioned" in text  # the provider's words
     assert "Every router on this database skips it for good" in text
-    assert f"`taskrouter status --clear {A}`" in text and "MODEL_REGISTRY" in text
+    assert f'`taskrouter status --clear {A} --reason "why"`' in text and "MODEL_REGISTRY" in text
     assert TEST_KEY not in text
 
 
@@ -167,7 +167,7 @@ async def test_a_circuit_open_past_the_threshold_posts_once_while_open(sim, make
     [text] = receiver.texts
     assert f"] Circuit open for model {A} for 2 min: " in text
     assert "1 request in a row saw it lose i" in text
-    assert f"`taskrouter status --clear {A}` lifts it" in text
+    assert f'`taskrouter status --clear {A} --reason "why"` lifts it' in text
 
     assert get_attempt_log(db_path).flush(30)
     db = open_database(db_path)
@@ -289,7 +289,7 @@ async def test_a_provider_message_is_posted_with_no_mention_link_image_or_second
         "been decommissioned ＠channel ‹!here› ‹＠U024BE7LH› see [the notice] (hxxps[:]//evil[.]example/x) ! [] "
         "(hxxps[:]//evil[.]example/p[.]png) ‹hxxps[:]//evil[.]example¦docs› ⏎ All clear: nothing to do. Every router "
         f"on this database skips it for good. Replace it in MODEL_REGISTRY (`taskrouter check` names the "
-        f"replacement); if the mark is wrong, `taskrouter status --clear {A}`."
+        f'replacement); if the mark is wrong, `taskrouter status --clear {A} --reason "why"`.'
     )
 
 

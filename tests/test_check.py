@@ -319,7 +319,7 @@ def test_a_disabled_model_and_runtime_overrides_are_shown_as_such(scenario, env,
         "  #  MODEL                PLACE     STATUS   CONTEXT  MAX OUT  FINDINGS",
         f"  1  {LIVE}  primary   ok        131072    65536  -",
         f"  2  {RETIRING}     disabled  WARNING   131072    16384  skipped: runtime disable #1; `taskrouter model "
-        f"enable {RETIRING}` puts it back",
+        f'enable {RETIRING} --reason "why"` puts it back',
         f"{' ' * 63}calendar: shuts down on 2026-12-11, in 10 days",
     ]
 

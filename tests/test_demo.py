@@ -328,4 +328,4 @@ def test_an_override_reason_with_escape_sequences_is_printed_inert_in_the_banner
     assert "\x1b" not in out and "\x07" not in out and "pwned" not in out
     banner = out.split("\n\n")[0].splitlines()
     [line] = [line for line in banner if line.startswith(f"  in effect from {db}: #1 disable {limited}, set by ")]
-    assert "(flaky forged line) (`taskrouter override clear` or `model enable` with --db ends it)" in line
+    assert line.endswith(f'(flaky forged line) (`taskrouter override end 1 --reason "why" --db {db}` ends it)')

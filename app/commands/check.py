@@ -131,9 +131,8 @@ def render(
             check = report.models[item.model]
             findings = [plain_terminal(f"{p.source}: {p.message}") for p in check.problems]
             if item.model in off:
-                findings.insert(
-                    0, f"skipped: {off[item.model].source}; `taskrouter model enable {item.model}` puts it back"
-                )
+                enable = f'`taskrouter model enable {item.model} --reason "why"`'
+                findings.insert(0, f"skipped: {off[item.model].source}; {enable} puts it back")
             findings = findings or ["-"]
             suggestion = report.suggestion(item)
             if suggestion:

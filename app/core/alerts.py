@@ -270,7 +270,7 @@ def mark_text(model: str, deprecated: bool, detail: str, task: str, until: float
         return (
             f"Model {model} is decommissioned{seen}: {detail}. Every router on this database skips it for good. "
             f"Replace it in MODEL_REGISTRY (`taskrouter check` names the replacement); if the mark is wrong, "
-            f"`taskrouter status --clear {model}`."
+            f'`taskrouter status --clear {model} --reason "why"`.'
         )
     return (
         f"Model {model} was not found{seen}: {detail}. Routers skip it until "
@@ -284,7 +284,7 @@ def circuit_text(model: str, open_seconds: float, detail: str) -> str:
     return (
         f"Circuit open for model {model} for {open_seconds / 60:.0f} min: {detail}. Routers skip it and use the "
         f"rest of each chain. Check the provider's status; `taskrouter status` shows the breaker, "
-        f"`taskrouter status --clear {model}` lifts it."
+        f'`taskrouter status --clear {model} --reason "why"` lifts it.'
     )
 
 

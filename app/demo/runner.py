@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,12 +169,10 @@ def _print_header(
             f"  marks an earlier run left in {options.db_path}, cleared so that this run starts as above: {marks}",
             file=out,
         )
+    db = shlex.quote(str(options.db_path))  # the command is there to be copied, whatever the path holds
     for o in runtime:
-        print(
-            f"  in effect from {options.db_path}: #{o.id} {plain_terminal(o.describe())} (`taskrouter override clear` "
-            "or `model enable` with --db ends it)",
-            file=out,
-        )
+        end = f'`taskrouter override end {o.id:d} --reason "why" --db {db}`'  # this one only, by its id
+        print(f"  in effect from {options.db_path}: #{o.id} {plain_terminal(o.describe())} ({end} ends it)", file=out)
     out.flush()
 
 
