@@ -220,16 +220,16 @@ class Telemetry:
                 )
         if traced:
             self.tracing.call(  # type: ignore[union-attr]
-                trace.context,  # type: ignore[union-attr, arg-type]
-                request,
-                pick,
-                provider,
-                error,
-                status,
-                message,
-                latency_ms,
-                result,
-                first_token_ms,
+                parent=trace.context,  # type: ignore[union-attr, arg-type]
+                request=request,
+                pick=pick,
+                provider=provider,
+                kind=error,
+                status=status,
+                message=message,
+                latency_ms=latency_ms,
+                result=result,
+                first_token_ms=first_token_ms,
             )
 
 
@@ -251,4 +251,4 @@ class RequestTrace:
         self.ended = True
         ending = self.telemetry.ended(request, response, error)
         if self.span is not None:
-            self.telemetry.spans.end_request_span(self.span, ending, response, error)
+            self.telemetry.spans.end_request_span(self.span, ending=ending, response=response, error=error)

@@ -58,6 +58,7 @@ class Tracing:
 
     def call(
         self,
+        *,
         parent: Context,
         request: Any,
         pick: Any,
@@ -129,7 +130,7 @@ CLOSING_ATTRIBUTES = frozenset(
 )
 
 
-def end_request_span(span: Span, ending: str, response: Any, error: BaseException | None) -> None:
+def end_request_span(span: Span, *, ending: str, response: Any, error: BaseException | None) -> None:
     """The request's closing attributes, set at once (the SDK takes its lock per call), and its end."""
     if response is not None:
         attributes: dict[str, Any] = {
