@@ -53,7 +53,11 @@ def test_a_weak_token_is_named_with_how_to_make_one_and_never_shown(weak: str) -
     assert problem == token_problem("x")  # one message for every weak token: it tells nothing about this one
 
 
-@pytest.mark.parametrize("strong", [GOOD_TOKEN, secrets.token_hex(16), "s3cret-admin-token-for-tests"])
+@pytest.mark.parametrize(
+    "strong",
+    [GOOD_TOKEN, secrets.token_hex(16), "s3cret-admin-token-for-tests"],
+    ids=["token_urlsafe", "token_hex", "fixed"],  # not the random values: every xdist worker must collect the same ids
+)
 def test_a_strong_token_passes(strong: str) -> None:
     assert token_problem(strong) is None
 
