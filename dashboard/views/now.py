@@ -23,7 +23,7 @@ from dashboard.budget import BudgetToday, budget_line, load_budget
 from dashboard.context import PageContext
 from dashboard.queries import Health, Latency, OverrideUse, Scope
 from dashboard.status import AVOIDED, disabled_models, override_detail, state_of
-from dashboard.timeframe import iso, parse_iso
+from dashboard.timeframe import iso
 from dashboard.verdict import (
     DEGRADED,
     DOWN,
@@ -231,16 +231,7 @@ def load(ctx: PageContext) -> NowData:
 
 
 def _age(now: datetime, iso_text: str | None) -> str:
-    if not iso_text:
-        return "never"
-    seconds = max((now - parse_iso(iso_text)).total_seconds(), 0)
-    if seconds < 120:
-        return f"{seconds:.0f} s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.0f} days ago"
+    return "never" if not iso_text else fmt.relative(iso_text, now)
 
 
 def verdict_table(verdicts: dict[str, Verdict], name: str, unit: str) -> pd.DataFrame:
