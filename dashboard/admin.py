@@ -295,18 +295,17 @@ class Acting:
         )
 
     def end(self, overrides: Sequence[Override]) -> None:
-        if not overrides:
+        outcome = self._end_one(
+            "end",
+            overrides,
+            heading="**End one override** (only the one chosen)",
+            choice="Override",
+            button="End",
+            sure_of="end this one override",
+        )
+        if outcome is None:
             return
-        with st.form(_key("end")):
-            st.markdown("**End one override** (only the one chosen)")
-            labels = {_label(o): o.id for o in overrides}
-            chosen = st.selectbox("Override", list(labels), key=_key("end_which"))
-            reason = st.text_input("Why (required)", key=_key("end_reason"))
-            sure = _confirmed("end", "end this one override")
-            if not (st.form_submit_button("End", key=_key("end_go")) and _ready(sure, chosen, reason)):
-                return
-        with _writing(self.path) as conn:
-            ended = end_override(conn, labels[str(chosen)], reason=reason.strip(), by=self.by, via=self.via)
+        chosen, ended = outcome
         self._done(
             f"Ended override #{ended.id:d}: {ended.describe()}."
             if ended
@@ -330,23 +329,41 @@ class Acting:
         )
 
     def enable(self, disabled: Sequence[Override]) -> None:
-        if not disabled:
+        outcome = self._end_one(
+            "enable",
+            disabled,
+            heading="**Enable a disabled model**",
+            choice="Disabled",
+            button="Enable",
+            sure_of="put it back in rotation for every process on this database",
+        )
+        if outcome is None:
             return
-        with st.form(_key("enable")):
-            st.markdown("**Enable a disabled model**")
-            labels = {_label(o): o.id for o in disabled}
-            chosen = st.selectbox("Disabled", list(labels), key=_key("enable_which"))
-            reason = st.text_input("Why (required)", key=_key("enable_reason"))
-            sure = _confirmed("enable", "put it back in rotation for every process on this database")
-            if not (st.form_submit_button("Enable", key=_key("enable_go")) and _ready(sure, chosen, reason)):
-                return
-        with _writing(self.path) as conn:
-            ended = end_override(conn, labels[str(chosen)], reason=reason.strip(), by=self.by, via=self.via)
+        chosen, ended = outcome
         self._done(
             f"{ended.model} is enabled again (override #{ended.id:d} ended)."
             if ended
             else f"{chosen} had already ended (enabled or expired): nothing was changed."
         )
+
+    def _end_one(
+        self, action: str, overrides: Sequence[Override], *, heading: str, choice: str, button: str, sure_of: str
+    ) -> tuple[str, Override | None] | None:
+        """A form that ends the one override chosen, by its id, with a reason: (its label, the override ended or
+        None when it had already ended), or None while nothing was submitted."""
+        if not overrides:
+            return None
+        with st.form(_key(action)):
+            st.markdown(heading)
+            labels = {_label(o): o.id for o in overrides}
+            chosen = st.selectbox(choice, list(labels), key=_key(f"{action}_which"))
+            reason = st.text_input("Why (required)", key=_key(f"{action}_reason"))
+            sure = _confirmed(action, sure_of)
+            if not (st.form_submit_button(button, key=_key(f"{action}_go")) and _ready(sure, chosen, reason)):
+                return None
+        with _writing(self.path) as conn:
+            ended = end_override(conn, labels[str(chosen)], reason=reason.strip(), by=self.by, via=self.via)
+        return str(chosen), ended
 
     def lift_mark(self, marked: Sequence[str]) -> None:
         if not marked:
