@@ -298,7 +298,8 @@ class Acting:
         outcome = self._end_one(
             "end",
             overrides,
-            heading="**End one override** (only the one chosen)",
+            heading="End one override",
+            aside="only the one chosen",
             choice="Override",
             button="End",
             sure_of="end this one override",
@@ -332,7 +333,8 @@ class Acting:
         outcome = self._end_one(
             "enable",
             disabled,
-            heading="**Enable a disabled model**",
+            heading="Enable a disabled model",
+            aside="",
             choice="Disabled",
             button="Enable",
             sure_of="put it back in rotation for every process on this database",
@@ -347,19 +349,29 @@ class Acting:
         )
 
     def _end_one(
-        self, action: str, overrides: Sequence[Override], *, heading: str, choice: str, button: str, sure_of: str
+        self,
+        action: str,
+        overrides: Sequence[Override],
+        *,
+        heading: str,
+        aside: str,
+        choice: str,
+        button: str,
+        sure_of: str,
     ) -> tuple[str, Override | None] | None:
         """A form that ends the one override chosen, by its id, with a reason: (its label, the override ended or
         None when it had already ended), or None while nothing was submitted."""
         if not overrides:
             return None
         with st.form(_key(action)):
-            st.markdown(heading)
+            st.markdown(f"**{fmt.plain(heading)}**" + (f" ({fmt.plain(aside)})" if aside else ""))
             labels = {_label(o): o.id for o in overrides}
-            chosen = st.selectbox(choice, list(labels), key=_key(f"{action}_which"))
+            chosen = st.selectbox(fmt.plain(choice), list(labels), key=_key(f"{action}_which"))
             reason = st.text_input("Why (required)", key=_key(f"{action}_reason"))
             sure = _confirmed(action, sure_of)
-            if not (st.form_submit_button(button, key=_key(f"{action}_go")) and _ready(sure, chosen, reason)):
+            if not (
+                st.form_submit_button(fmt.plain(button), key=_key(f"{action}_go")) and _ready(sure, chosen, reason)
+            ):
                 return None
         with _writing(self.path) as conn:
             ended = end_override(conn, labels[str(chosen)], reason=reason.strip(), by=self.by, via=self.via)
