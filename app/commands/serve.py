@@ -1,0 +1,66 @@
+"""`taskrouter serve`: the router as an OpenAI-compatible HTTP service (app/gateway), under uvicorn.
+
+Point an OpenAI client at it, naming a task as the model:
+    taskrouter serve --no-auth
+    OpenAI(base_url="http://127.0.0.1:8080/v1", api_key="unused").chat.completions.create(model="fast", ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+
+from app.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the router as an OpenAI-compatible HTTP API",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without API keys: anyone who can reach the port spends your provider key; loopback hosts only",
+    )
+    parser.set_defaults(func=serve)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def check_exposure(host: str, *, no_auth: bool) -> None:
+    """Without keys, the gateway answers anyone who reaches it: allowed only where nobody else can."""
+    if not no_auth:
+        raise ConfigError(
+            "taskrouter serve has no API keys yet: pass --no-auth to serve without them, on a loopback host only"
+        )
+    if not is_loopback(host):
+        raise ConfigError(
+            f"--no-auth is allowed on a loopback host only (127.0.0.1, ::1, localhost), not --host {host}: "
+            "anyone who reached the port would spend your provider key"
+        )
+
+
+def serve(args: argparse.Namespace) -> int:
+    check_exposure(args.host, no_auth=args.no_auth)
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be between 1 and 65535, not {args.port}")
+    import uvicorn
+
+    from app.config import load_settings
+    from app.gateway import create_app
+
+    application = create_app(load_settings())
+    uvicorn.run(application, host=args.host, port=args.port, log_level="warning")
+    return 0
