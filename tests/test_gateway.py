@@ -234,12 +234,72 @@ def test_a_client_leaving_a_stream_cancels_it(gateway: Gateway, sim: Simulator, 
         assert response.status_code == 200
         lines = response.iter_lines()
         assert next(lines).startswith("data: ")  # the role chunk, then the first token: the model is stalled
+    assert [(r["model"], r["error_kind"]) for r in wait_for_rows(db_path)] == [(first, "cancelled")]
+
+
+def wait_for_rows(db_path: Path) -> list[dict]:
+    """The rows once the server, on its own thread, has recorded the request."""
     rows: list[dict] = []
     deadline = time.monotonic() + 10
-    while not rows and time.monotonic() < deadline:  # the server notices the disconnect on its own thread
+    while not rows and time.monotonic() < deadline:
         rows = logged_rows(db_path)
         time.sleep(0.02)
-    assert [(r["model"], r["error_kind"]) for r in rows] == [(first, "cancelled")]
+    return rows
+
+
+def test_a_client_leaving_before_the_answer_cancels_it(gateway: Gateway, sim: Simulator, db_path: Path) -> None:
+    first = ai_models.MODEL_REGISTRY["fast"][0]
+    sim.script(first, {"fault": "hang", "seconds": 5})
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{gateway.url}/v1/chat/completions", json={"model": "fast", "messages": USER}, timeout=0.5)
+    assert [(r["model"], r["error_kind"]) for r in wait_for_rows(db_path)] == [(first, "cancelled")]
+
+
+def test_a_stream_broken_after_its_first_token_ends_with_an_error_event(
+    gateway: Gateway, sim: Simulator, db_path: Path
+) -> None:
+    first = ai_models.MODEL_REGISTRY["fast"][0]
+    sim.script(first, {"fault": "stream_cut", "after_chunks": 2})
+    received: list[str] = []
+    with pytest.raises(
+        openai.APIError,
+    ) as caught:
+        for chunk in gateway.client.chat.completions.create(model="fast", messages=USER, stream=True):
+            received.append(chunk.choices[0].delta.content or "")
+    assert isinstance(caught.value.body, dict) and caught.value.body["code"] == "stream_interrupted"
+    assert len([r for r in received if r]) == 2  # the text sent before the cut, from the model that started
+    assert [(r["model"], r["outcome"]) for r in logged_rows(db_path)] == [(first, "failure")]
+
+
+def test_tool_calls_plain_and_streamed(gateway: Gateway, sim: Simulator) -> None:
+    first = ai_models.MODEL_REGISTRY["fast"][0]
+    call = {"name": "lookup", "arguments": '{"city": "Paris"}'}
+    sim.script(first, {"fault": "ok", "tool_calls": [call]}, {"fault": "ok", "tool_calls": [call]})
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    completion = gateway.client.chat.completions.create(model="fast", messages=USER, tools=tools)
+    assert completion.choices[0].finish_reason == "tool_calls"
+    [plain] = completion.choices[0].message.tool_calls or []
+    assert (plain.function.name, plain.function.arguments) == ("lookup", '{"city": "Paris"}')
+    chunks = list(gateway.client.chat.completions.create(model="fast", messages=USER, tools=tools, stream=True))
+    [streamed] = [d for c in chunks for d in (c.choices[0].delta.tool_calls or [])]
+    assert streamed.function is not None and streamed.function.arguments == '{"city": "Paris"}'
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_the_routers_own_options_are_not_taken_from_the_body(gateway: Gateway, sim: Simulator) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        gateway.client.chat.completions.create(model="fast", messages=USER, extra_body={"started": 0})
+    assert caught.value.param == "started"
+    assert sim.requests == []
+
+
+def test_serve_without_keys_needs_no_auth_on_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    assert main(["serve"]) == 2
+    assert "pass --no-auth" in capsys.readouterr().err
+    assert main(["serve", "--no-auth", "--host", "0.0.0.0"]) == 2
+    assert "loopback host only" in capsys.readouterr().err
 
 
 def test_no_auth_is_for_loopback_only() -> None:

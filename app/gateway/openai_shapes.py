@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.router import Router
 from app.errors import InvalidParameterError, UnknownTaskError
 from app.types import LLMResponse
 
 # The body fields the gateway reads itself; every other one goes to the router as a model parameter, where its
 # checks accept or refuse it (an unknown one is a 400 naming it).
 _OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
+# The router's own options (validate=, started=, tier=...) are keyword arguments beside the model parameters: a
+# body field of that name would reach them as one, so none is taken from the body.
+_ROUTER_OPTIONS = frozenset(
+    name for name, p in inspect.signature(Router.execute).parameters.items() if p.kind is p.KEYWORD_ONLY
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,9 @@ def read_chat_request(body: object, registry: Mapping[str, Sequence[str]]) -> Ch
     if not isinstance(options, dict):
         raise _bad("`stream_options` must be an object such as {'include_usage': true}", "stream_options")
     task, variant = resolve_task(model, registry)
+    options_given = sorted(_ROUTER_OPTIONS.intersection(body))
+    if options_given:
+        raise _bad(f"`{options_given[0]}` is not a chat-completion parameter the gateway accepts", options_given[0])
     params = {k: v for k, v in body.items() if k not in _OWN_FIELDS}
     return ChatRequest(model, task, variant, messages, stream, bool(options.get("include_usage")), params)
 
