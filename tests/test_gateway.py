@@ -255,6 +255,17 @@ def test_a_client_leaving_before_the_answer_cancels_it(gateway: Gateway, sim: Si
     assert [(r["model"], r["error_kind"]) for r in wait_for_rows(db_path)] == [(first, "cancelled")]
 
 
+def test_a_client_leaving_before_the_first_token_cancels_the_stream(
+    gateway: Gateway, sim: Simulator, db_path: Path
+) -> None:
+    first = ai_models.MODEL_REGISTRY["fast"][0]
+    sim.script(first, {"fault": "hang", "seconds": 5})
+    body = {"model": "fast", "messages": USER, "stream": True}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{gateway.url}/v1/chat/completions", json=body, timeout=0.5)
+    assert [(r["model"], r["error_kind"]) for r in wait_for_rows(db_path)] == [(first, "cancelled")]
+
+
 def test_a_stream_broken_after_its_first_token_ends_with_an_error_event(
     gateway: Gateway, sim: Simulator, db_path: Path
 ) -> None:

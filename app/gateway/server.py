@@ -51,7 +51,7 @@ def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
         try:
             chat = shapes.read_chat_request(body, served.tables.MODEL_REGISTRY)
             if chat.stream:
-                return await _streamed(served, chat)
+                return await _streamed(request, served, chat)
             response = await _unless_client_leaves(
                 request, served.execute(chat.task, chat.messages, variant=chat.variant, **chat.params)
             )
@@ -109,35 +109,42 @@ async def _readiness_problems(router: Router) -> list[str]:
 
 
 async def _unless_client_leaves(request: Request, call: Awaitable[T]) -> T:
-    """Run `call`, cancelling it (the router logs it as cancelled) if the client disconnects first."""
-    task = asyncio.ensure_future(call)
+    """Await `call` in this task, cancelling it (the router logs the attempt as cancelled) if the client
+    disconnects first. In this task, not another: the call keeps the request's context (its telemetry span)."""
+    host = asyncio.current_task()
+    assert host is not None
+    left = False
 
-    async def disconnected() -> None:
+    async def watch() -> None:
+        nonlocal left
         while (await request.receive())["type"] != "http.disconnect":
             pass
+        left = True
+        host.cancel()
 
-    watcher = asyncio.ensure_future(disconnected())
+    watcher = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        result = await call
+    except asyncio.CancelledError:
+        if not left:
+            raise
+        host.uncancel()
+        raise ClientGone from None
     finally:
         watcher.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if task.cancelled():
+    if left:  # it left as the answer arrived
         raise ClientGone
-    return task.result()
+    return result
 
 
-async def _streamed(router: Router, chat: shapes.ChatRequest) -> Response:
+async def _streamed(request: Request, router: Router, chat: shapes.ChatRequest) -> Response:
     """Wait for the first token (the router's fallback happens before it, unseen), then relay OpenAI chunks. An
     error before the first token is an ordinary HTTP error; after it, an error event ends the stream."""
     stream = router.stream(chat.task, chat.messages, variant=chat.variant, **chat.params)
     deltas = aiter(stream)
     first: str | None
     try:
-        first = await anext(deltas)
+        first = await _unless_client_leaves(request, anext(deltas))
     except StopAsyncIteration:
         first = None
     except BaseException:
