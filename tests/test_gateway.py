@@ -3,6 +3,12 @@ official `openai` SDK, a client nobody here wrote."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +18,7 @@ import httpx
 import openai
 import pytest
 import uvicorn
-from conftest import USER, logged_rows
+from conftest import TEST_KEY, USER, logged_rows
 
 from app.commands.serve import check_exposure
 from app.core import ai_models
@@ -321,3 +327,42 @@ def test_no_auth_is_for_loopback_only() -> None:
         check_exposure("0.0.0.0", no_auth=True)
     with pytest.raises(ConfigError, match="--no-auth"):
         check_exposure("127.0.0.1", no_auth=False)
+
+
+@pytest.mark.slow
+def test_taskrouter_serve_answers_and_stops_cleanly_on_sigterm(sim: Simulator, db_path: Path) -> None:
+    """The command as a user runs it: its own router from the environment, uvicorn, SIGTERM writing every row."""
+    with socket.socket() as probe:  # a free port for the child to bind
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "GROQ_API_KEY": TEST_KEY,
+        "GROQ_BASE_URL": sim.base_url,
+        "ATTEMPTS_DB_PATH": str(db_path),
+        "LLM_TIMEOUT_SECONDS": "2",
+    }
+    command = [sys.executable, "-m", "app", "serve", "--no-auth", "--port", str(port)]
+    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert child.poll() is None, child.stderr.read() if child.stderr else "serve exited"
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "taskrouter serve did not start"
+                time.sleep(0.05)
+        with openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as client:
+            answers = [client.chat.completions.create(model="fast", messages=USER) for _ in range(3)]
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    ids = [(a.model_extra or {})["x_taskrouter"]["request_id"] for a in answers]
+    with sqlite3.connect(db_path) as conn:  # no flush from this process: the child wrote them before exiting
+        assert [r[0] for r in conn.execute("SELECT request_id FROM attempts ORDER BY id")] == ids

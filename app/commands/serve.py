@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import signal
 
 from app.errors import ConfigError
 
@@ -62,5 +63,9 @@ def serve(args: argparse.Namespace) -> int:
     from app.gateway import create_app
 
     application = create_app(load_settings())
+    # uvicorn stops on SIGTERM itself: it stops accepting, lets requests in flight finish, and its lifespan closes
+    # the router, writing every attempt row. Then it raises the signal again for the handler it replaced; the work
+    # is done by then, so that second delivery is ignored and the exit is a clean 0.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     uvicorn.run(application, host=args.host, port=args.port, log_level="warning")
     return 0
