@@ -21,6 +21,7 @@ import uvicorn
 from conftest import TEST_KEY, USER, logged_rows
 
 from app.commands.serve import check_exposure
+from app.config import load_settings
 from app.core import ai_models
 from app.core.router import Router
 from app.errors import ConfigError
@@ -308,6 +309,31 @@ def test_the_routers_own_options_are_not_taken_from_the_body(gateway: Gateway, s
         gateway.client.chat.completions.create(model="fast", messages=USER, extra_body={"started": 0})
     assert caught.value.param == "started"
     assert sim.requests == []
+
+
+class BrokenProvider:
+    """A custom provider with a bug: it raises what no provider may."""
+
+    async def complete(self, *args: object) -> object:
+        raise KeyError("a secret the client must not see")
+
+
+def test_a_fault_of_the_gateway_is_a_500_in_openais_shape(sim: Simulator, db_path: Path) -> None:
+    settings = load_settings(env_file=None, groq_api_key=TEST_KEY, groq_base_url=sim.base_url, attempts_db_path=db_path)
+    router = Router(
+        settings,
+        registry=lambda: ai_models.MODEL_REGISTRY,
+        catalog=lambda: ai_models.MODEL_CATALOG,
+        providers={"groq": BrokenProvider()},  # type: ignore[dict-item]
+    )
+    gateway = Gateway(router)
+    try:
+        with pytest.raises(openai.InternalServerError) as caught:
+            gateway.client.chat.completions.create(model="fast", messages=USER)
+    finally:
+        gateway.stop()
+    assert (caught.value.status_code, caught.value.code) == (500, "internal_error")
+    assert "secret" not in caught.value.response.text
 
 
 def test_serve_without_keys_needs_no_auth_on_loopback(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
@@ -59,7 +58,13 @@ def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
             return Response(status_code=499)  # nobody reads it: the request was cancelled and logged as such
         except TaskRouterError as exc:
             return _error(error_reply(exc), _error_headers(served, exc))
-        return JSONResponse(shapes.completion(response, created=int(time.time())), headers=shapes.headers_of(response))
+        completion = shapes.completion(response, created=int(served.clock.wall()))
+        return JSONResponse(completion, headers=shapes.headers_of(response))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        """A fault of the gateway's own: OpenAI's error shape still, and nothing of the exception's text."""
+        return _error(error_reply(exc))
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -152,11 +157,13 @@ async def _streamed(request: Request, router: Router, chat: shapes.ChatRequest) 
         raise
     model = stream.model or chat.model
     headers = {"x-taskrouter-request-id": stream.request_id, "x-taskrouter-task": chat.task}
-    return _EventStream(_chunks(stream, chat, model, first), headers=headers)
+    created = int(router.clock.wall())
+    return _EventStream(_chunks(stream, chat, model, first, created), headers=headers)
 
 
-async def _chunks(stream: TaskStream, chat: shapes.ChatRequest, model: str, first: str | None) -> AsyncGenerator[bytes]:
-    created = int(time.time())
+async def _chunks(
+    stream: TaskStream, chat: shapes.ChatRequest, model: str, first: str | None, created: int
+) -> AsyncGenerator[bytes]:
     request_id = stream.request_id
     try:
         yield shapes.sse(shapes.chunk(request_id, model, created, {"role": "assistant", "content": ""}))
