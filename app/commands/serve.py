@@ -24,6 +24,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the port, each with its own router; they share what the store holds (default: 1)",
+    )
+    parser.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, how long requests and streams in flight may take to finish (default: 30)",
+    )
+    parser.add_argument(
         "--no-auth",
         action="store_true",
         help="serve without API keys: anyone who can reach the port spends your provider key; loopback hosts only",
@@ -57,15 +69,30 @@ def serve(args: argparse.Namespace) -> int:
     check_exposure(args.host, no_auth=args.no_auth)
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, not {args.port}")
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {args.workers}")
+    if args.grace_seconds < 0:
+        raise ConfigError(f"--grace-seconds must be 0 or more, not {args.grace_seconds:g}")
     import uvicorn
+    from fastapi import FastAPI
 
     from app.config import load_settings
     from app.gateway import create_app
 
-    application = create_app(load_settings())
+    settings = load_settings()  # a wrong setting stops here, once, before any worker starts
+    # One worker serves the application built here; several each build their own from the environment.
+    application: FastAPI | str = create_app(settings) if args.workers == 1 else "app.gateway.server:from_environment"
     # uvicorn stops on SIGTERM itself: it stops accepting, lets requests in flight finish, and its lifespan closes
     # the router, writing every attempt row. Then it raises the signal again for the handler it replaced; the work
     # is done by then, so that second delivery is ignored and the exit is a clean 0.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    uvicorn.run(application, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(
+        application,
+        factory=args.workers > 1,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        timeout_graceful_shutdown=args.grace_seconds,
+        log_level="warning",
+    )
     return 0

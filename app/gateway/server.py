@@ -97,6 +97,13 @@ def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
     return app
 
 
+def from_environment() -> FastAPI:
+    """The application of one of `taskrouter serve --workers N`'s processes: its router from the environment."""
+    from app.config import load_settings
+
+    return create_app(load_settings())
+
+
 async def _readiness_problems(router: Router) -> list[str]:
     """The store open, and in each task's chain at least one model no circuit or mark is holding back."""
     problems = []
