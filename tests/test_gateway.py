@@ -197,6 +197,9 @@ def test_every_model_rate_limited_is_a_429_with_retry_after(gateway: Gateway, si
         gateway.client.chat.completions.create(model="solo", messages=USER)
     assert caught.value.code == "rate_limit_exceeded"
     assert 50 <= int(caught.value.response.headers["retry-after"]) <= 60
+    ready = httpx.get(f"{gateway.url}/readyz")  # the task's only model is marked until then
+    assert ready.status_code == 503
+    assert ready.json()["problems"] == ["solo: every model is held back (solo-model)"]
 
 
 def test_the_deadline_is_a_504(serve: Callable[..., Gateway], sim: Simulator) -> None:

@@ -19,6 +19,7 @@ from app.core.streaming import TaskStream
 from app.errors import AllModelsFailedError, TaskFailedError, TaskRouterError
 from app.gateway import openai_shapes as shapes
 from app.gateway.errors import ErrorReply, error_reply, every_model_rate_limited
+from app.registry.chain import FALLBACK_KEY
 
 T = TypeVar("T")
 
@@ -113,6 +114,8 @@ async def _readiness_problems(router: Router) -> list[str]:
     now = router.clock.wall()
     marks = router.health.marks
     for key in router.tables.MODEL_REGISTRY:
+        if key == FALLBACK_KEY:  # not a task: the list tried after every task's own, counted in their chains
+            continue
         task, variant = shapes.resolve_task(key, router.tables.MODEL_REGISTRY)
         models = router.chain_for(task, variant).models
         if not any((state := marks.get(m)) is None or not state.active(now) for m in models):
