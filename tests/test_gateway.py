@@ -173,6 +173,10 @@ def test_bad_messages_and_parameters_are_400s(gateway: Gateway, sim: Simulator) 
     with pytest.raises(openai.BadRequestError) as caught:
         gateway.client.chat.completions.create(model="fast", messages=[])
     assert caught.value.param == "messages"
+    broken = httpx.post(f"{gateway.url}/v1/chat/completions", content=b"{not json")
+    assert (broken.status_code, broken.json()["error"]["code"]) == (400, "invalid_json")
+    not_an_object = httpx.post(f"{gateway.url}/v1/chat/completions", json=["fast"])
+    assert (not_an_object.status_code, not_an_object.json()["error"]["param"]) == (400, "body")
     assert sim.requests == []
 
 
