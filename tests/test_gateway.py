@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -362,10 +363,14 @@ def test_no_auth_is_for_loopback_only() -> None:
         check_exposure("127.0.0.1", no_auth=False)
 
 
+IN_FLIGHT = 20
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_taskrouter_serve_answers_and_stops_cleanly_on_sigterm(sim: Simulator, db_path: Path, workers: int) -> None:
-    """The command as a user runs it: its own routers from the environment, uvicorn, SIGTERM writing every row."""
+    """The command as a user runs it: its own routers from the environment, uvicorn; SIGTERM with requests in flight
+    lets each finish and writes every row."""
     with socket.socket() as probe:  # a free port for the child to bind
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -389,9 +394,19 @@ def test_taskrouter_serve_answers_and_stops_cleanly_on_sigterm(sim: Simulator, d
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "taskrouter serve did not start"
                 time.sleep(0.05)
-        with openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as client:
-            answers = [client.chat.completions.create(model="fast", messages=USER) for _ in range(6)]
-        child.send_signal(signal.SIGTERM)
+        first = ai_models.MODEL_REGISTRY["fast"][0]
+        sim.set_profile(first, ModelProfile(latency_ms=1500, latency_sigma=0))  # long enough to be caught in flight
+        with (
+            openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=30) as client,
+            ThreadPoolExecutor(IN_FLIGHT) as pool,
+        ):
+            calls = [pool.submit(client.chat.completions.create, model="fast", messages=USER) for _ in range(IN_FLIGHT)]
+            while sim.calls(first) < IN_FLIGHT:  # every request has reached the model, none has its answer yet
+                assert time.monotonic() < deadline + 30, "the requests did not reach the simulator"
+                time.sleep(0.01)
+            assert not any(c.done() for c in calls)
+            child.send_signal(signal.SIGTERM)
+            answers = [c.result(timeout=30) for c in calls]  # each finished, none refused
         assert child.wait(30) == 0
     finally:
         if child.poll() is None:
@@ -400,4 +415,4 @@ def test_taskrouter_serve_answers_and_stops_cleanly_on_sigterm(sim: Simulator, d
     ids = {(a.model_extra or {})["x_taskrouter"]["request_id"] for a in answers}
     with sqlite3.connect(db_path) as conn:  # no flush from this process: the children wrote them before exiting
         rows = [r[0] for r in conn.execute("SELECT request_id FROM attempts")]
-    assert len(ids) == 6 and sorted(rows) == sorted(ids)
+    assert len(ids) == IN_FLIGHT and sorted(rows) == sorted(ids)
