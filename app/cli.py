@@ -13,7 +13,19 @@ from app.errors import ConfigError
 from app.text import TerminalFormatter
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMANDS = ("run", "demo", "check", "status", "override", "operators", "dashboard", "prune", "whatif", "simulator")
+COMMANDS = (
+    "run",
+    "demo",
+    "check",
+    "status",
+    "override",
+    "operators",
+    "dashboard",
+    "prune",
+    "whatif",
+    "simulator",
+    "serve",
+)
 
 
 _VERBOSE_HELP = "log every attempt to stderr"

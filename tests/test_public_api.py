@@ -57,10 +57,10 @@ async def test_a_router_of_ones_own_works_as_an_async_context_and_writes_its_row
 
 
 def test_import_app_loads_no_heavy_dependency():
-    """The SDK, pydantic, sqlite-utils and pandas load on first use, not on `import app`."""
+    """The SDK, pydantic, sqlite-utils and pandas load on first use, and the gateway's server never, on `import app`."""
     code = (
         "import sys, app; heavy = ('groq', 'pydantic', 'pydantic_settings', 'sqlite_utils', 'pandas', "
-        "'aiohttp', 'httpx'); print(','.join(m for m in heavy if m in sys.modules))"
+        "'aiohttp', 'httpx', 'fastapi', 'starlette', 'uvicorn'); print(','.join(m for m in heavy if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""

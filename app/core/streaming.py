@@ -46,12 +46,18 @@ class TaskStream:
     def __init__(self, request: Request) -> None:
         self._request = request
         self._response: LLMResponse | None = None
+        self._model: str | None = None
         # With monitoring on, the deltas pass through the request's span; without, nothing stands between.
         self._deltas = self._run() if request.telemetry is None else self._traced(request.telemetry)
 
     @property
     def request_id(self) -> str:
         return self._request.request_id
+
+    @property
+    def model(self) -> str | None:
+        """The model whose answer is streaming, once its first token has arrived (the fallback is over then)."""
+        return self._model
 
     @property
     def response(self) -> LLMResponse:
@@ -83,6 +89,7 @@ class TaskStream:
         if hit is not None:
             response = request.from_cache(hit)
             if response is not None:
+                self._model = response.model_used
                 if response.content:
                     yield response.content  # the whole answer at once: it is all there
                 self._response = response
@@ -92,6 +99,7 @@ class TaskStream:
             first = await attempt.open()
             if first is None:
                 continue
+            self._model = pick.candidate.model
             relay = attempt.relay(first)
             try:
                 async for delta in relay:

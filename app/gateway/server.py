@@ -1,0 +1,256 @@
+"""The ASGI application: OpenAI's chat-completion and model-list endpoints in front of one Router."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from app import Router
+from app.config import Settings
+from app.core.streaming import TaskStream
+from app.errors import AllModelsFailedError, TaskFailedError, TaskRouterError
+from app.gateway import openai_shapes as shapes
+from app.gateway.errors import ErrorReply, error_reply, every_model_rate_limited
+from app.registry.chain import FALLBACK_KEY
+
+T = TypeVar("T")
+
+
+class ClientGone(Exception):
+    """The client closed its connection before the answer was ready."""
+
+
+def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
+    """The gateway's application. `router`: the one to serve (a test's); default a Router built from `settings`.
+    The application owns the router it builds and closes it at shutdown, writing every pending attempt row."""
+    owned = router is None
+    served = router if router is not None else Router(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            await served.aclose()
+
+    app = FastAPI(title="taskrouter", summary="The task router behind an OpenAI-compatible API", lifespan=lifespan)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(ErrorReply(400, "invalid_request_error", "invalid_json", "the body is not valid JSON"))
+        try:
+            chat = shapes.read_chat_request(body, served.tables.MODEL_REGISTRY)
+            if chat.stream:
+                return await _streamed(request, served, chat)
+            response = await _unless_client_leaves(
+                request, served.execute(chat.task, chat.messages, variant=chat.variant, **chat.params)
+            )
+        except ClientGone:
+            return Response(status_code=499)  # nobody reads it: the request was cancelled and logged as such
+        except TaskRouterError as exc:
+            return _error(error_reply(exc), _error_headers(served, exc))
+        completion = shapes.completion(response, created=int(served.clock.wall()))
+        return JSONResponse(completion, headers=shapes.headers_of(response))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        """A fault of the gateway's own: OpenAI's error shape still, and nothing of the exception's text."""
+        return _error(error_reply(exc))
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        data = []
+        for key in served.tables.MODEL_REGISTRY:
+            task, variant = shapes.resolve_task(key, served.tables.MODEL_REGISTRY)
+            chain = served.chain_for(task, variant)
+            data.append(
+                {
+                    "id": key,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "taskrouter",
+                    "x_taskrouter": {"task": task, "variant": variant, "chain": list(chain.models)},
+                }
+            )
+        return {"object": "list", "data": data}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        problems = await _readiness_problems(served)
+        if problems:
+            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return app
+
+
+def from_environment() -> FastAPI:
+    """The application of one of `taskrouter serve --workers N`'s processes: its router from the environment."""
+    from app.config import load_settings
+
+    return create_app(load_settings())
+
+
+async def _readiness_problems(router: Router) -> list[str]:
+    """The store open, and in each task's chain at least one model no circuit or mark is holding back."""
+    problems = []
+    log = router.log
+    if log is not None and not await asyncio.to_thread(log.wait_opened, 2.0):
+        problems.append("the attempt store could not be opened")
+    now = router.clock.wall()
+    marks = router.health.marks
+    for key in router.tables.MODEL_REGISTRY:
+        if key == FALLBACK_KEY:  # not a task: the list tried after every task's own, counted in their chains
+            continue
+        task, variant = shapes.resolve_task(key, router.tables.MODEL_REGISTRY)
+        models = router.chain_for(task, variant).models
+        if not any((state := marks.get(m)) is None or not state.active(now) for m in models):
+            problems.append(f"{key}: every model is held back ({', '.join(models) or 'no models'})")
+    return problems
+
+
+async def _unless_client_leaves(request: Request, call: Awaitable[T]) -> T:
+    """Await `call` in this task, cancelling it (the router logs the attempt as cancelled) if the client
+    disconnects first. In this task, not another: the call keeps the request's context (its telemetry span)."""
+    host = asyncio.current_task()
+    assert host is not None
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        left = True
+        host.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        result = await call
+    except asyncio.CancelledError:
+        if not left:
+            raise
+        host.uncancel()
+        raise ClientGone from None
+    finally:
+        watcher.cancel()
+    if left:  # it left as the answer arrived
+        raise ClientGone
+    return result
+
+
+async def _streamed(request: Request, router: Router, chat: shapes.ChatRequest) -> Response:
+    """Wait for the first token (the router's fallback happens before it, unseen), then relay OpenAI chunks. An
+    error before the first token is an ordinary HTTP error; after it, an error event ends the stream."""
+    stream = router.stream(chat.task, chat.messages, variant=chat.variant, **chat.params)
+    deltas = aiter(stream)
+    first: str | None
+    try:
+        first = await _unless_client_leaves(request, anext(deltas))
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await stream.aclose()
+        raise
+    model = stream.model or chat.model
+    headers = {"x-taskrouter-request-id": stream.request_id, "x-taskrouter-task": chat.task}
+    created = int(router.clock.wall())
+    return _EventStream(_chunks(stream, chat, model, first, created), headers=headers)
+
+
+async def _chunks(
+    stream: TaskStream, chat: shapes.ChatRequest, model: str, first: str | None, created: int
+) -> AsyncGenerator[bytes]:
+    request_id = stream.request_id
+    try:
+        yield shapes.sse(shapes.chunk(request_id, model, created, {"role": "assistant", "content": ""}))
+        if first:
+            yield shapes.sse(shapes.chunk(request_id, model, created, {"content": first}))
+        async for delta in stream:
+            yield shapes.sse(shapes.chunk(request_id, model, created, {"content": delta}))
+        response = stream.response
+        last = shapes.chunk(
+            request_id, response.model_used, created, shapes.last_delta(response), finish_reason=response.finish_reason
+        )
+        last["x_taskrouter"] = shapes.extension(response)
+        yield shapes.sse(last)
+        if chat.include_usage:
+            usage = shapes.chunk(request_id, response.model_used, created, {})
+            usage["choices"], usage["usage"] = [], shapes.usage_of(response)
+            yield shapes.sse(usage)
+        yield shapes.DONE
+    except TaskFailedError as exc:  # after the first token: the client has part of an answer, and is told why not more
+        yield shapes.sse(error_reply(exc).body())
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+
+
+class _EventStream(StreamingResponse):
+    """Server-sent events that stop, and close the router's stream (logged as cancelled), as soon as the client
+    disconnects, even while the model is between chunks."""
+
+    def __init__(self, chunks: AsyncGenerator[bytes], *, headers: dict[str, str]) -> None:
+        super().__init__(chunks, media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"})
+        self._chunks = chunks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch)
+            try:
+                await super().__call__(scope, _never, send)
+            except OSError:  # the client left while a chunk was being sent
+                pass
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._chunks.aclose()
+            group.cancel_scope.cancel()
+
+
+async def _never() -> Any:
+    """The body is relayed without reading the request again: `watch` is the only reader of `receive`."""
+    await anyio.sleep_forever()
+
+
+def _error_headers(router: Router, exc: TaskRouterError) -> dict[str, str]:
+    headers = {}
+    if isinstance(exc, TaskFailedError) and exc.request_id:
+        headers["x-taskrouter-request-id"] = exc.request_id
+    if isinstance(exc, AllModelsFailedError) and every_model_rate_limited(exc):
+        headers["retry-after"] = str(_retry_after(router, exc))
+    return headers
+
+
+def _retry_after(router: Router, exc: TaskFailedError) -> int:
+    """Seconds until the first of the rate-limited models is free again, as their marks say; at least one."""
+    now = router.clock.wall()
+    marks = router.health.marks
+    waits = [
+        state.until - now
+        for model in {a.model for a in exc.attempts}
+        if (state := marks.get(model)) is not None and state.until is not None and state.active(now)
+    ]
+    return max(1, math.ceil(min(waits))) if waits else 1
+
+
+def _error(reply: ErrorReply, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(reply.body(), status_code=reply.status, headers=headers)
