@@ -157,7 +157,9 @@ def test_primary_keys_and_the_indexes_readers_rely_on_are_the_same(schemas):
         ("request_id",),
         ("outcome", "created_at"),
         ("error_kind", "created_at"),
+        ("key_name", "created_at"),  # partial: rows with a key; a key's daily budget sums its day
     }
+    assert sqlite["api_keys"]["indexes"] == {("key_hash",)}  # a request's key is looked up by its hash
     assert sqlite["attempts_hourly"]["key"] == ("hour", "task_type", "model", "attempt", "outcome", "error_kind")
     assert (sqlite["response_cache"]["key"], sqlite["response_cache"]["indexes"]) == (("key",), {("expires_at",)})
 

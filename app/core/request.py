@@ -111,6 +111,7 @@ class Request:
         "hedge_after",
         "index",
         "infos",
+        "key_name",
         "log",
         "log_content",
         "max_calls",
@@ -154,9 +155,11 @@ class Request:
         cache_ttl: float | None = None,
         params: Mapping[str, Any],
         started: float | None = None,
+        key_name: str | None = None,
     ) -> None:
         """`started`: the clock's monotonic reading when the caller's call began (the deadline counts from it);
-        default now. `tier`, `session_id`, `cache_ttl`: execute_task documents them."""
+        default now. `tier`, `session_id`, `cache_ttl`: execute_task documents them. `key_name`: the gateway's API
+        key the request came with, written on its attempt rows."""
         clock = router.clock
         now = clock.monotonic()
         if started is None:
@@ -214,6 +217,7 @@ class Request:
         self.messages = messages
         self.params = params
         self.variant = variant
+        self.key_name = key_name
         self.max_cost_usd = max_cost_usd
         self.validate = validate
         self.required_fields = required_fields
@@ -1003,6 +1007,7 @@ class Request:
                         chain.override_source,
                         candidate.tier,
                         saved_usd,
+                        self.key_name,
                     )
                 )
             )
@@ -1041,6 +1046,7 @@ class Request:
                     chain.override_source,
                     candidate.tier,
                     saved_usd if saved_usd is not None or not self.measured else self.saved(usage, cost),
+                    self.key_name,
                 )
             )
         )

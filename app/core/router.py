@@ -283,12 +283,14 @@ class Router:
         session_id: str | None = None,
         cache_ttl: float | None = None,
         started: float | None = None,
+        key_name: str | None = None,
         **params: Any,
     ) -> LLMResponse:
         """Run `messages` on the task's chain (execute_task documents the options). `started`: time.perf_counter()
         when the caller's call began, for the deadline to count from; default now. The process-wide router passes
         the moment its execute_* function was called, so that building the router at a process's first call spends
-        that call's time rather than adding to it."""
+        that call's time rather than adding to it. `key_name`: the gateway's API key the request came with, written
+        on its attempt rows."""
         return await Request(
             self,
             task_type,
@@ -304,6 +306,7 @@ class Router:
             cache_ttl=cache_ttl,
             params=params,
             started=started,
+            key_name=key_name,
         ).run()
 
     def stream(
@@ -317,6 +320,7 @@ class Router:
         tier: str | None = None,
         session_id: str | None = None,
         cache_ttl: float | None = None,
+        key_name: str | None = None,
         **params: Any,
     ) -> TaskStream:
         """The answer as it is generated (app/core/streaming.py). Checked now; nothing is sent before the first
@@ -338,5 +342,6 @@ class Router:
                 session_id=session_id,
                 cache_ttl=cache_ttl,
                 params=params,
+                key_name=key_name,
             )
         )

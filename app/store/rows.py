@@ -52,6 +52,7 @@ class AttemptRow(NamedTuple):
     # What this row saved against the task's first model for the same tokens (that model's price less cost_usd); for
     # a cache hit, the cost of the answer it replayed. None when a price is unknown or nothing was measured.
     saved_usd: float | None = None
+    key_name: str | None = None  # the gateway's API key the request came with (taskrouter keys); None: no key
 
 
 class CacheEntry(NamedTuple):

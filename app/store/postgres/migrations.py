@@ -260,3 +260,18 @@ def p011_operators(conn: PgConnection) -> None:
         CREATE TABLE IF NOT EXISTS operators (
             name text PRIMARY KEY, secret_hash text NOT NULL, created_at text NOT NULL, created_by text NOT NULL,
             revoked_at text, revoked_by text)""")
+
+
+@migration
+def p012_api_keys(conn: PgConnection) -> None:
+    # As SQLite's m013: the gateway's API keys (a SHA-256 hash of each), and the key's name on each attempt row.
+    conn.execute("""
+        CREATE TABLE IF NOT EXISTS api_keys (
+            name text PRIMARY KEY, key_hash text NOT NULL UNIQUE, prefix text NOT NULL, tasks text,
+            daily_budget_usd double precision, admin integer NOT NULL DEFAULT 0, expires_at text COLLATE "C",
+            created_at text NOT NULL, created_by text NOT NULL, revoked_at text, revoked_by text)""")
+    conn.execute("ALTER TABLE attempts ADD COLUMN IF NOT EXISTS key_name text")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_attempts_key_name_created_at ON attempts (key_name, created_at) "
+        "WHERE key_name IS NOT NULL"
+    )

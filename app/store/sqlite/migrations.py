@@ -283,3 +283,30 @@ def m012_operators(db: Database) -> None:
             revoked_at TEXT,  -- NULL: may act
             revoked_by TEXT
         )""")
+
+
+@migration
+def m013_api_keys(db: Database) -> None:
+    # The gateway's API keys (app/store/api_keys.py): a SHA-256 hash of each key, never the key (keys are random
+    # and long, so a fast hash is enough and every request can afford it). A revoked key's row stays, so that the
+    # attempt rows and the audit keep naming it. Each attempt row carries the key's name; the per-key daily
+    # budget sums a key's costs of the day, which the partial index serves without weighing on rows without a key.
+    db.execute("""
+        CREATE TABLE IF NOT EXISTS api_keys (
+            name TEXT NOT NULL PRIMARY KEY,  -- lower case
+            key_hash TEXT NOT NULL UNIQUE,  -- sha256 hex of the key
+            prefix TEXT NOT NULL,  -- the key's first characters, to tell keys apart in a listing; not a secret
+            tasks TEXT,  -- comma-separated registry keys the key may name; NULL: every task
+            daily_budget_usd REAL,  -- NULL: only the global DAILY_BUDGET_USD
+            admin INTEGER NOT NULL DEFAULT 0,  -- 1: may use the management API's writes
+            expires_at TEXT,  -- UTC ISO-8601; NULL: never
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            revoked_at TEXT,  -- NULL: in use
+            revoked_by TEXT
+        )""")
+    _add_column(db, "attempts", "key_name", str, None)
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_attempts_key_name_created_at ON attempts (key_name, created_at) "
+        "WHERE key_name IS NOT NULL"
+    )
