@@ -1,8 +1,10 @@
 """`taskrouter serve`: the router as an OpenAI-compatible HTTP service (app/gateway), under uvicorn.
 
-Point an OpenAI client at it, naming a task as the model:
-    taskrouter serve --no-auth
-    OpenAI(base_url="http://127.0.0.1:8080/v1", api_key="unused").chat.completions.create(model="fast", ...)
+Every call needs an API key (`taskrouter keys create NAME` prints one); point an OpenAI client at it with the key,
+naming a task as the model:
+    taskrouter serve
+    OpenAI(base_url="http://127.0.0.1:8080/v1", api_key="tr-...").chat.completions.create(model="fast", ...)
+`--no-auth` serves without keys, on a loopback host only.
 """
 
 from __future__ import annotations
@@ -54,11 +56,7 @@ def is_loopback(host: str) -> bool:
 
 def check_exposure(host: str, *, no_auth: bool) -> None:
     """Without keys, the gateway answers anyone who reaches it: allowed only where nobody else can."""
-    if not no_auth:
-        raise ConfigError(
-            "taskrouter serve has no API keys yet: pass --no-auth to serve without them, on a loopback host only"
-        )
-    if not is_loopback(host):
+    if no_auth and not is_loopback(host):
         raise ConfigError(
             f"--no-auth is allowed on a loopback host only (127.0.0.1, ::1, localhost), not --host {host}: "
             "anyone who reached the port would spend your provider key"
@@ -81,7 +79,11 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()  # a wrong setting stops here, once, before any worker starts
     # One worker serves the application built here; several each build their own from the environment.
-    application: FastAPI | str = create_app(settings) if args.workers == 1 else "app.gateway.server:from_environment"
+    application: FastAPI | str = (
+        create_app(settings, require_keys=not args.no_auth)
+        if args.workers == 1
+        else f"app.gateway.server:{'from_environment_no_auth' if args.no_auth else 'from_environment'}"
+    )
     # uvicorn stops on SIGTERM itself: it stops accepting, lets requests in flight finish, and its lifespan closes
     # the router, writing every attempt row. Then it raises the signal again for the handler it replaced; the work
     # is done by then, so that second delivery is ignored and the exit is a clean 0.

@@ -18,8 +18,11 @@ from app.config import Settings
 from app.core.streaming import TaskStream
 from app.errors import AllModelsFailedError, TaskFailedError, TaskRouterError
 from app.gateway import openai_shapes as shapes
+from app.gateway.auth import KeyRefused, Keys
 from app.gateway.errors import ErrorReply, error_reply, every_model_rate_limited
 from app.registry.chain import FALLBACK_KEY
+from app.store.api_keys import ApiKey
+from app.store.target import store_target
 
 T = TypeVar("T")
 
@@ -28,11 +31,14 @@ class ClientGone(Exception):
     """The client closed its connection before the answer was ready."""
 
 
-def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
+def create_app(settings: Settings, *, router: Router | None = None, require_keys: bool = False) -> FastAPI:
     """The gateway's application. `router`: the one to serve (a test's); default a Router built from `settings`.
-    The application owns the router it builds and closes it at shutdown, writing every pending attempt row."""
+    The application owns the router it builds and closes it at shutdown, writing every pending attempt row.
+    `require_keys`: every call but /healthz and /readyz needs an API key of the store (app/gateway/auth.py);
+    without it anyone who reaches the port is served (`taskrouter serve --no-auth`, loopback only)."""
     owned = router is None
     served = router if router is not None else Router(settings)
+    keys = Keys(store_target(served.settings), served.clock) if require_keys else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -41,20 +47,39 @@ def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
             await served.aclose()
 
     app = FastAPI(title="taskrouter", summary="The task router behind an OpenAI-compatible API", lifespan=lifespan)
+    app.state.keys = keys  # read by app.gateway.auth's dependencies
+
+    @app.exception_handler(KeyRefused)
+    async def refused(_: Request, exc: KeyRefused) -> JSONResponse:
+        return _error(exc.reply)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
+        key: ApiKey | None = None
+        if keys is not None:  # who asks, before what they ask is read
+            try:
+                key = await keys.caller(request.headers.get("authorization"))
+            except KeyRefused as exc:
+                return _error(exc.reply)
         try:
             body = await request.json()
         except ValueError:
             return _error(ErrorReply(400, "invalid_request_error", "invalid_json", "the body is not valid JSON"))
         try:
             chat = shapes.read_chat_request(body, served.tables.MODEL_REGISTRY)
+            if keys is not None and key is not None:
+                await keys.admit(key, chat.task)
+            key_name = key.name if key is not None else None
             if chat.stream:
-                return await _streamed(request, served, chat)
+                return await _streamed(request, served, chat, key_name)
             response = await _unless_client_leaves(
-                request, served.execute(chat.task, chat.messages, variant=chat.variant, **chat.params)
+                request,
+                served.execute(chat.task, chat.messages, variant=chat.variant, key_name=key_name, **chat.params),
             )
+            if keys is not None:
+                keys.spent(key, response.cost_usd)
+        except KeyRefused as exc:
+            return _error(exc.reply)
         except ClientGone:
             return Response(status_code=499)  # nobody reads it: the request was cancelled and logged as such
         except TaskRouterError as exc:
@@ -68,10 +93,13 @@ def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
         return _error(error_reply(exc))
 
     @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
+    async def models(request: Request) -> dict[str, Any]:
+        caller = await keys.caller(request.headers.get("authorization")) if keys is not None else None
         data = []
         for key in served.tables.MODEL_REGISTRY:
             task, variant = shapes.resolve_task(key, served.tables.MODEL_REGISTRY)
+            if caller is not None and not caller.may_use(task):
+                continue
             chain = served.chain_for(task, variant)
             data.append(
                 {
@@ -99,7 +127,15 @@ def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
 
 
 def from_environment() -> FastAPI:
-    """The application of one of `taskrouter serve --workers N`'s processes: its router from the environment."""
+    """The application of one of `taskrouter serve --workers N`'s processes: its router from the environment, and
+    API keys required."""
+    from app.config import load_settings
+
+    return create_app(load_settings(), require_keys=True)
+
+
+def from_environment_no_auth() -> FastAPI:
+    """As `from_environment`, under `taskrouter serve --no-auth --workers N` (loopback only): no key asked."""
     from app.config import load_settings
 
     return create_app(load_settings())
@@ -152,10 +188,10 @@ async def _unless_client_leaves(request: Request, call: Awaitable[T]) -> T:
     return result
 
 
-async def _streamed(request: Request, router: Router, chat: shapes.ChatRequest) -> Response:
+async def _streamed(request: Request, router: Router, chat: shapes.ChatRequest, key_name: str | None) -> Response:
     """Wait for the first token (the router's fallback happens before it, unseen), then relay OpenAI chunks. An
     error before the first token is an ordinary HTTP error; after it, an error event ends the stream."""
-    stream = router.stream(chat.task, chat.messages, variant=chat.variant, **chat.params)
+    stream = router.stream(chat.task, chat.messages, variant=chat.variant, key_name=key_name, **chat.params)
     deltas = aiter(stream)
     first: str | None
     try:
