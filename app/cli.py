@@ -20,6 +20,7 @@ COMMANDS = (
     "status",
     "override",
     "operators",
+    "keys",
     "dashboard",
     "prune",
     "whatif",
