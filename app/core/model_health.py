@@ -151,6 +151,12 @@ class ModelHealth:
         marks, overrides = read_marks_and_overrides(self._log.target, iso_from_epoch(now) or "")
         self._apply(marks, overrides, now)
 
+    def refresh_now(self) -> None:
+        """Read the marks and overrides now, whenever the last refresh was: this process just changed them (the
+        gateway's levers), and its next request must route by the change."""
+        self._next_refresh = 0.0
+        self.refresh_if_due(self.clock.wall())
+
     def _apply(self, marks: list[dict[str, Any]], overrides: list[Override], now: float) -> None:
         self._refresh_overrides(tuple(overrides))
         for row in marks:

@@ -18,8 +18,9 @@ from app.config import Settings
 from app.core.streaming import TaskStream
 from app.errors import AllModelsFailedError, TaskFailedError, TaskRouterError
 from app.gateway import openai_shapes as shapes
-from app.gateway.auth import KeyRefused, Keys
+from app.gateway.auth import KeyRefused, Keys, admin_name, caller_name
 from app.gateway.errors import ErrorReply, error_reply, every_model_rate_limited
+from app.gateway.management import management_routes
 from app.registry.chain import FALLBACK_KEY
 from app.store.api_keys import ApiKey
 from app.store.target import store_target
@@ -123,6 +124,7 @@ def create_app(settings: Settings, *, router: Router | None = None, require_keys
             return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    app.include_router(management_routes(served, caller=caller_name, admin=admin_name))
     return app
 
 
