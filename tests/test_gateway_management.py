@@ -385,6 +385,8 @@ def test_force_default_end_and_clear(gateway: Gateway, db_path: Path) -> None:
     cleared = gateway.http.post("/api/overrides/clear", json={"kind": "default", "reason": "back to normal"})
     assert [o["id"] for o in cleared.json()["ended"]] == [first.json()["override"]["id"]]
     assert gateway.chat("reasoning")["model"] == ai_models.MODEL_REGISTRY["reasoning"][0]
+    nothing = gateway.http.post("/api/overrides/clear", json={"reason": "again"})
+    openai_error(nothing, 404, "override_not_found", None)
     actions = [(a["action"], a["who"], a["via"]) for a in audit_rows(db_path)]
     assert actions == [
         ("force set", "no-auth", "gateway"),
@@ -429,6 +431,11 @@ def test_with_keys_reads_need_a_key_and_levers_an_admin_key_whose_name_is_audite
         assert (missing.status_code, missing.json()["error"]["code"]) == (401, "invalid_api_key"), path
         assert gateway.http.get(path, headers={"authorization": f"Bearer {plain}"}).status_code == 200, path
     assert gateway.http.post("/api/models/health-check", params={"model": FIRST}).status_code == 401
+    probed = gateway.http.post(
+        "/api/models/health-check", params={"model": FIRST}, headers={"authorization": f"Bearer {plain}"}
+    )
+    assert probed.json()["healthy"] is True
+    assert [(r["task_type"], r["key_name"]) for r in logged_rows(db_path)] == [(PROBE_TASK, "reader")]
     assert gateway.http.post("/api/models/disable", json=lever).status_code == 401
     refused = gateway.http.post("/api/models/disable", json=lever, headers={"authorization": f"Bearer {plain}"})
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "admin_key_required")

@@ -32,6 +32,7 @@ from app.core.failures import classify
 from app.core.model_health import CIRCUIT_OPEN
 from app.core.request import new_request_id
 from app.errors import ProviderError, ProviderTimeout
+from app.gateway.auth import NO_AUTH
 from app.gateway.errors import INVALID_REQUEST, ErrorReply
 from app.providers import run_llm
 from app.registry.catalog import ModelInfo, cost_usd
@@ -66,7 +67,7 @@ def bad_value(param: str, message: str) -> Refused:
     return Refused(ErrorReply(400, INVALID_REQUEST, "invalid_parameter", message, param))
 
 
-def not_found(param: str, code: str, message: str) -> Refused:
+def not_found(param: str | None, code: str, message: str) -> Refused:
     return Refused(ErrorReply(404, INVALID_REQUEST, code, message, param))
 
 
@@ -179,9 +180,13 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
         end = router.clock.wall()
         start = end - timedelta(days=days).total_seconds()
         report = await asyncio.to_thread(
-            read_usage, store_target(router.settings), start=iso_millis(start), end=iso_millis(end), model=model,
+            read_usage,
+            store_target(router.settings),
+            start=iso_millis(start),
+            end=iso_millis(end),
+            model=model,
             task=task,
-        )  # fmt: skip
+        )
         return {
             "days": days,
             "from": report.start,
@@ -194,16 +199,12 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
             "by_task": [{"task": t, **u.to_json()} for t, u in sorted(report.by_task.items())],
         }
 
-    @api.post(
-        "/models/health-check",
-        dependencies=reader,
-        summary="One minimal call to a model, answered within 5 s, logged as a probe",
-    )
+    @api.post("/models/health-check", summary="One minimal call to a model, answered within 5 s, logged as a probe")
     async def health_check(
-        model: Annotated[str, Query(min_length=1, description="the model to probe")],
+        model: Annotated[str, Query(min_length=1, description="the model to probe")], who: str = Depends(caller)
     ) -> dict[str, Any]:
         check_model(router, model, "model", any_model=False)
-        return await probe(router, model)
+        return await probe(router, model, key_name=None if who == NO_AUTH else who)
 
     @api.get("/models/recommendations", dependencies=reader, summary="The models to use, ranked, each with the reason")
     async def recommendations(
@@ -254,9 +255,16 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
             check_task(router, body.task, "task")
         check_model(router, body.model, "model", any_model=body.any_model)
         made = await change(
-            router, set_override, FORCE, body.model, task=body.task, ttl_seconds=body.ttl_seconds,
-            reason=reason_of(body.reason), by=who, via=VIA,
-        )  # fmt: skip
+            router,
+            set_override,
+            FORCE,
+            body.model,
+            task=body.task,
+            ttl_seconds=body.ttl_seconds,
+            reason=reason_of(body.reason),
+            by=who,
+            via=VIA,
+        )
         return {"override": override_json(made), "note": refresh_note(router)}
 
     @api.post("/overrides/default", summary="This model goes first in the task's chain", status_code=201)
@@ -264,9 +272,16 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
         check_task(router, body.task, "task")
         check_model(router, body.model, "model", any_model=body.any_model)
         made = await change(
-            router, set_override, DEFAULT, body.model, task=body.task, ttl_seconds=body.ttl_seconds,
-            reason=reason_of(body.reason), by=who, via=VIA,
-        )  # fmt: skip
+            router,
+            set_override,
+            DEFAULT,
+            body.model,
+            task=body.task,
+            ttl_seconds=body.ttl_seconds,
+            reason=reason_of(body.reason),
+            by=who,
+            via=VIA,
+        )
         return {"override": override_json(made), "note": refresh_note(router)}
 
     @api.post("/overrides/{override_id}/end", summary="End exactly one override, by its id")
@@ -290,15 +305,25 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
             ended += await change(
                 router, clear_overrides, kind=kind, task=body.task, model=body.model, reason=reason, by=who, via=VIA
             )
+        if not ended:
+            raise not_found(
+                None, "override_not_found", "no force or default override in effect matches; nothing was changed"
+            )
         return {"ended": [override_json(o) for o in ended], "note": refresh_note(router)}
 
     @api.post("/models/disable", summary="Every router skips this model (logged `disabled`)", status_code=201)
     async def disable(body: DisableBody, who: str = Depends(admin)) -> dict[str, Any]:
         check_model(router, body.model, "model", any_model=body.any_model)
         made = await change(
-            router, set_override, DISABLE, body.model, ttl_seconds=body.ttl_seconds, reason=reason_of(body.reason),
-            by=who, via=VIA,
-        )  # fmt: skip
+            router,
+            set_override,
+            DISABLE,
+            body.model,
+            ttl_seconds=body.ttl_seconds,
+            reason=reason_of(body.reason),
+            by=who,
+            via=VIA,
+        )
         return {"override": override_json(made), "note": refresh_note(router)}
 
     @api.post("/models/enable", summary="End a model's disable")
@@ -435,9 +460,10 @@ def model_entry(router: Router, model: str) -> dict[str, Any]:
 # -- the probe -------------------------------------------------------------------------------------------------
 
 
-async def probe(router: Router, model: str) -> dict[str, Any]:
-    """One call asking for one token, cut off at PROBE_SECONDS, logged as a row of task `probe`. Not counted by the
-    model's health (marks, circuit): a probe reports, it does not steer routing."""
+async def probe(router: Router, model: str, *, key_name: str | None) -> dict[str, Any]:
+    """One call asking for one token, cut off at PROBE_SECONDS, logged as a row of task `probe` carrying the
+    caller's key (its cost counts against the key's budget). Not counted by the model's health (marks, circuit): a
+    probe reports, it does not steer routing."""
     info = router.model_info(model)
     endpoint = router.endpoint_for(model, info)
     provider = router.providers.get(endpoint.provider)
@@ -477,6 +503,7 @@ async def probe(router: Router, model: str) -> dict[str, Any]:
         cost_usd=cost,
         created_at=created_at,
         provider_request_id=answer.provider_request_id if answer is not None else None,
+        key_name=key_name,
     )
     if router.log is not None:
         router.log.record(row)
