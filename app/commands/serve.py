@@ -12,8 +12,13 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import signal
+import sys
+from typing import TYPE_CHECKING
 
 from app.errors import ConfigError
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,6 +83,8 @@ def serve(args: argparse.Namespace) -> int:
     from app.gateway import create_app
 
     settings = load_settings()  # a wrong setting stops here, once, before any worker starts
+    if not args.no_auth:
+        _say_if_no_key(settings)
     # One worker serves the application built here; several each build their own from the environment.
     application: FastAPI | str = (
         create_app(settings, require_keys=not args.no_auth)
@@ -98,3 +105,20 @@ def serve(args: argparse.Namespace) -> int:
         log_level="warning",
     )
     return 0
+
+
+def _say_if_no_key(settings: Settings) -> None:
+    """A gateway with no key to accept refuses every call: said at the start rather than found from the 401s."""
+    from app.clock import utc_now_iso
+    from app.store.api_keys import read_api_keys
+    from app.store.target import label_of, store_target
+
+    where = store_target(settings)
+    now = utc_now_iso()
+    if not any(k.revoked_at is None and not k.expired(now) for k in read_api_keys(where)):
+        print(
+            f"taskrouter serve: {label_of(where)} holds no API key in use, so every call will be refused (401): "
+            "create one with `taskrouter keys create NAME` (the gateway sees it within seconds), or serve with "
+            "--no-auth on a loopback host",
+            file=sys.stderr,
+        )
