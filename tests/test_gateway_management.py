@@ -15,14 +15,16 @@ import httpx
 import pytest
 import uvicorn
 from conftest import USER, logged_rows
+from stores import insert_attempts
 
 from app.core import ai_models
 from app.core.router import Router
 from app.gateway import create_app
-from app.gateway.management import PROBE_TASK
+from app.gateway.management import PROBE_SECONDS, PROBE_TASK
 from app.simulator import ModelProfile, Simulator
-from app.store import AttemptRow, backend_for, get_attempt_log, histogram, open_database
+from app.store import AttemptRow, backend_for, histogram, open_database
 from app.store.api_keys import create_api_key
+from app.store.target import Target
 from app.store.usage import read_usage
 
 FIRST = "openai/gpt-oss-20b"  # the shipped registry's fast model
@@ -207,35 +209,36 @@ def test_usage_refuses_bad_input_in_openai_shape(gateway: Gateway) -> None:
     assert "fast" in message
 
 
-def test_usage_reads_pruned_hours_from_the_rollups(db_path: Path) -> None:
-    """Rows older than the retention are pruned into the hourly rollups: the same totals come back."""
+def test_usage_reads_pruned_hours_from_the_rollups(dashboard_store: Target) -> None:
+    """Rows older than the retention are pruned into the hourly rollups: the same totals come back, on either
+    backend (the PostgreSQL run is in the slow set, as every dashboard_store test's)."""
     now = datetime.now(UTC)
-    log = get_attempt_log(db_path)
-    latencies = [120.0, 340.0, 90.0, 800.0]
-    for days_ago, latency in zip((3, 3, 0, 0), latencies, strict=True):
-        at = (now - timedelta(days=days_ago, minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        log.record(
-            AttemptRow(
-                f"r{latency}", "fast", FIRST, "groq", 1, "success", None, 200, None, 0, 0, 10, 5, 15, latency, 0.002, at
-            )
-        )
-    assert log.flush(30)
+    latencies = [120.4, 340.9, 90.2, 800.7]
+    stamps = [(now - timedelta(days=d, minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z") for d in (3, 3, 0, 0)]
+    rows = [
+        AttemptRow(f"r{i}", "fast", FIRST, "groq", 1, "success", None, 200, None, 0, 0, 10, 5, 15, latency, 0.002, at)
+        for i, (at, latency) in enumerate(zip(stamps, latencies, strict=True))
+    ]
+    insert_attempts(dashboard_store, [{k: v for k, v in row._asdict().items() if v is not None} for row in rows])
     start = (now - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     end = (now + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    before = read_usage(db_path, start=start, end=end)
-    report = backend_for(db_path).prune(1, now=now)
-    assert report.rows_removed == 2
+    before = read_usage(dashboard_store, start=start, end=end)
+    assert backend_for(dashboard_store).prune(1, now=now).rows_removed == 2
 
-    after = read_usage(db_path, start=start, end=end)
+    after = read_usage(dashboard_store, start=start, end=end)
 
-    assert after.from_rollups is True and before.from_rollups is False
+    assert (before.from_rollups, after.from_rollups) == (False, True)
     for name in ("calls", "successes", "prompt_tokens", "completion_tokens", "total_tokens", "priced_calls"):
         assert getattr(after.total, name) == getattr(before.total, name), name
     assert (after.total.calls, after.total.successes, after.total.total_tokens) == (4, 4, 60)
     assert after.total.cost_usd == pytest.approx(0.008)
+    assert sorted(before.total.latency.elements()) == [90, 120, 340, 800]
+    # The pruned hours' latencies come back as their histogram buckets' values (within 2 %).
     assert sorted(after.total.latency.elements()) == sorted(
         [90, 800, *(histogram.bucket_value(histogram.bucket_of(ms)) for ms in (120, 340))]
     )
+    assert set(after.by_model) == {FIRST} and set(after.by_task) == {"fast"}
+    assert read_usage(dashboard_store, start=start, end=end, model=SECOND).total.calls == 0
 
 
 # -- health check ------------------------------------------------------------------------------------------------
@@ -270,6 +273,20 @@ def test_a_failing_health_check_says_why_and_is_logged(gateway: Gateway, sim: Si
         503,
     )
     assert body["error_kind"] in ("capacity", "server_error")
+
+
+@pytest.mark.slow  # waits out the probe's whole time: four and a half seconds
+def test_a_health_check_of_a_model_that_does_not_answer_answers_within_5_s(
+    gateway: Gateway, sim: Simulator, db_path: Path
+) -> None:
+    sim.set_profile(FIRST, ModelProfile(latency_ms=20_000))
+    started = time.monotonic()
+    body = gateway.http.post("/api/models/health-check", params={"model": FIRST}).json()
+    assert time.monotonic() - started < 5
+    (row,) = logged_rows(db_path)
+    assert (body["healthy"], body["error_kind"]) == (False, "timeout")
+    assert (row["task_type"], row["outcome"], row["error_kind"]) == (PROBE_TASK, "failure", "timeout")
+    assert body["latency_ms"] == pytest.approx(PROBE_SECONDS * 1000, abs=300)
 
 
 def test_a_health_check_of_an_unknown_model_is_a_404(gateway: Gateway, db_path: Path) -> None:
