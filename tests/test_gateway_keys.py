@@ -189,6 +189,14 @@ def test_a_keys_daily_budget_spent_is_a_429_beside_the_global_one(
     assert gateway.client(other).chat.completions.create(model="fast", messages=USER).choices  # its own budget
 
 
+def test_a_streamed_answer_counts_against_the_keys_budget_at_once(gateway: KeyedGateway, db_path: Path) -> None:
+    client = gateway.client(new_key(db_path, "streamer", daily_budget_usd=0.0000001))
+    assert list(client.chat.completions.create(model="fast", messages=USER, stream=True))  # spends it
+    with pytest.raises(openai.RateLimitError) as caught:  # before the store's rows are read again
+        list(client.chat.completions.create(model="fast", messages=USER, stream=True))
+    assert caught.value.code == "budget_exceeded"
+
+
 def test_a_keys_spend_is_read_from_the_store_so_workers_act_as_one(
     gateway: KeyedGateway, fake: FakeClock, sim: Simulator, db_path: Path
 ) -> None:

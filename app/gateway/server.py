@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -72,7 +73,8 @@ def create_app(settings: Settings, *, router: Router | None = None, require_keys
                 await keys.admit(key, chat.task)
             key_name = key.name if key is not None else None
             if chat.stream:
-                return await _streamed(request, served, chat, key_name)
+                spent = functools.partial(keys.spent, key) if keys is not None else None
+                return await _streamed(request, served, chat, key_name, spent)
             response = await _unless_client_leaves(
                 request,
                 served.execute(chat.task, chat.messages, variant=chat.variant, key_name=key_name, **chat.params),
@@ -190,7 +192,13 @@ async def _unless_client_leaves(request: Request, call: Awaitable[T]) -> T:
     return result
 
 
-async def _streamed(request: Request, router: Router, chat: shapes.ChatRequest, key_name: str | None) -> Response:
+async def _streamed(
+    request: Request,
+    router: Router,
+    chat: shapes.ChatRequest,
+    key_name: str | None,
+    spent: Callable[[float | None], None] | None,
+) -> Response:
     """Wait for the first token (the router's fallback happens before it, unseen), then relay OpenAI chunks. An
     error before the first token is an ordinary HTTP error; after it, an error event ends the stream."""
     stream = router.stream(chat.task, chat.messages, variant=chat.variant, key_name=key_name, **chat.params)
@@ -206,11 +214,16 @@ async def _streamed(request: Request, router: Router, chat: shapes.ChatRequest, 
     model = stream.model or chat.model
     headers = {"x-taskrouter-request-id": stream.request_id, "x-taskrouter-task": chat.task}
     created = int(router.clock.wall())
-    return _EventStream(_chunks(stream, chat, model, first, created), headers=headers)
+    return _EventStream(_chunks(stream, chat, model, first, created, spent), headers=headers)
 
 
 async def _chunks(
-    stream: TaskStream, chat: shapes.ChatRequest, model: str, first: str | None, created: int
+    stream: TaskStream,
+    chat: shapes.ChatRequest,
+    model: str,
+    first: str | None,
+    created: int,
+    spent: Callable[[float | None], None] | None,
 ) -> AsyncGenerator[bytes]:
     request_id = stream.request_id
     try:
@@ -220,6 +233,8 @@ async def _chunks(
         async for delta in stream:
             yield shapes.sse(shapes.chunk(request_id, model, created, {"content": delta}))
         response = stream.response
+        if spent is not None:  # the key's budget counts the answer before its row is written
+            spent(response.cost_usd)
         last = shapes.chunk(
             request_id, response.model_used, created, shapes.last_delta(response), finish_reason=response.finish_reason
         )
