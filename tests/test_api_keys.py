@@ -12,6 +12,7 @@ import pytest
 from app.store import AttemptRow, open_database
 from app.store.api_keys import (
     ApiKeyError,
+    KeyStoreUnreadable,
     check_key_name,
     create_api_key,
     find_api_key,
@@ -128,3 +129,9 @@ def test_a_name_must_be_plain() -> None:
     for bad in ("", "-x", "a b", "x" * 101, "ünïcode"):
         with pytest.raises(ApiKeyError, match="is not allowed"):
             check_key_name(bad)
+
+
+def test_a_store_that_cannot_be_read_is_not_a_store_without_the_key(tmp_path: Path) -> None:
+    for unreadable in (tmp_path / "none.db", PostgresTarget("postgresql://nobody@127.0.0.1:1/none", tmp_path / "s")):
+        with pytest.raises(KeyStoreUnreadable, match="cannot be read"):
+            find_api_key(unreadable, "tr-anything")

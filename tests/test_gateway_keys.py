@@ -154,6 +154,24 @@ def test_a_revoked_key_stops_working_in_every_worker_within_the_cache_time(
     assert len(logged_rows(db_path)) == 2
 
 
+def test_while_the_store_cannot_be_read_a_key_read_before_still_works_and_others_wait(
+    gateway: KeyedGateway, fake: FakeClock, db_path: Path
+) -> None:
+    known, unseen = new_key(db_path, "known"), new_key(db_path, "unseen")
+    gateway.client(known).chat.completions.create(model="fast", messages=USER)
+    away = db_path.with_name("away.db")
+    db_path.rename(away)  # the file gone: nothing can be read from it (the writer keeps its open connection)
+    try:
+        fake.advance(Keys.CACHE_SECONDS)
+        assert gateway.client(known).chat.completions.create(model="fast", messages=USER).choices
+        with pytest.raises(openai.InternalServerError) as caught:
+            gateway.client(unseen).chat.completions.create(model="fast", messages=USER)
+        assert (caught.value.status_code, caught.value.code) == (503, "key_store_unavailable")
+    finally:
+        away.rename(db_path)
+    assert gateway.client(unseen).chat.completions.create(model="fast", messages=USER).choices
+
+
 def test_an_expired_key_is_a_401(gateway: KeyedGateway, fake: FakeClock, db_path: Path) -> None:
     key = new_key(db_path, "temp", expires_at="2001-01-01T00:00:00.000Z")
     with pytest.raises(openai.AuthenticationError) as caught:

@@ -4,6 +4,8 @@
 - 401 (`invalid_api_key`): no key, a key the store does not know, a revoked or an expired one;
 - 403 (`model_not_allowed`): a task the key is not limited to;
 - 429 (`insufficient_quota`): the key's own daily budget is spent (beside the global DAILY_BUDGET_USD);
+- 503 (`key_store_unavailable`): the store cannot be read and the key was not read before (one that was is
+  admitted as last read until the store answers again);
 - the management API's writes need an admin key (`admin_name`, a FastAPI dependency giving the name to audit).
 
 Keys live in the store, so every worker and host reads the same ones. A worker keeps what it read of a key for
@@ -23,7 +25,7 @@ from fastapi import Request
 from app.clock import Clock, iso_millis
 from app.errors import BudgetExceededError
 from app.gateway.errors import INVALID_REQUEST, ErrorReply
-from app.store.api_keys import ApiKey, find_api_key, hash_key, key_spent_on
+from app.store.api_keys import ApiKey, KeyStoreUnreadable, find_api_key, hash_key, key_spent_on
 from app.store.target import Target
 
 NO_AUTH = "no-auth"  # the caller's name under `taskrouter serve --no-auth` (loopback only)
@@ -37,6 +39,11 @@ class KeyRefused(Exception):
     def __init__(self, reply: ErrorReply) -> None:
         super().__init__(reply.message)
         self.reply = reply
+
+
+def _keys_unreadable() -> KeyRefused:
+    message = "the gateway cannot read its API keys just now: try again shortly"
+    return KeyRefused(ErrorReply(503, "server_error", "key_store_unavailable", message))
 
 
 def _unauthorized(message: str) -> KeyRefused:
@@ -67,6 +74,7 @@ class Keys:
         self._where = where
         self._clock = clock
         self._seen: dict[str, _Seen] = {}
+        self._reading: dict[str, asyncio.Future[ApiKey | None]] = {}
         self._spend: dict[str, _Spend] = {}
 
     async def caller(self, authorization: str | None) -> ApiKey:
@@ -86,14 +94,22 @@ class Keys:
 
     async def _lookup(self, key: str) -> ApiKey | None:
         digest = hash_key(key)
-        now = self._clock.monotonic()
         seen = self._seen.get(digest)
-        if seen is not None and now < seen.until:
+        if seen is not None and self._clock.monotonic() < seen.until:
             return seen.key
-        found = await asyncio.to_thread(find_api_key, self._where, key)
+        reading = self._reading.get(digest)
+        if reading is None:  # one read of the store per key at a time, however many requests wait for it
+            reading = self._reading[digest] = asyncio.ensure_future(asyncio.to_thread(find_api_key, self._where, key))
+            reading.add_done_callback(lambda _: self._reading.pop(digest, None))
+        try:
+            found = await asyncio.shield(reading)  # a client leaving does not cancel the others' read
+        except KeyStoreUnreadable:
+            if seen is not None:  # a blip of the store: the key as last read, until it can be read again
+                return seen.key
+            raise _keys_unreadable() from None
         if len(self._seen) >= self.MAX_CACHED:
             self._seen.clear()
-        self._seen[digest] = _Seen(found, now + self.CACHE_SECONDS)
+        self._seen[digest] = _Seen(found, self._clock.monotonic() + self.CACHE_SECONDS)
         return found
 
     async def admit(self, key: ApiKey, task: str) -> None:

@@ -19,9 +19,9 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.clock import utc_now_iso
-from app.store.model_status import query_read_only
+from app.store.model_status import queries_read_only, query_read_only
 from app.store.overrides import record_audit, who
-from app.store.target import Target
+from app.store.target import Target, label_of
 
 if TYPE_CHECKING:
     from app.store.connection import Connection
@@ -30,6 +30,7 @@ __all__ = [
     "KEY_PREFIX",
     "ApiKey",
     "ApiKeyError",
+    "KeyStoreUnreadable",
     "check_key_name",
     "create_api_key",
     "find_api_key",
@@ -48,6 +49,10 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
 
 class ApiKeyError(ValueError):
     """A request about API keys that cannot be met; the message says what to do instead."""
+
+
+class KeyStoreUnreadable(Exception):
+    """The store cannot be read just now (missing, locked, the server unreachable): no key can be checked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +175,13 @@ def read_api_keys(where: Target | str) -> list[ApiKey]:
 
 
 def find_api_key(where: Target | str, key: str) -> ApiKey | None:
-    """The key's row, revoked or expired too (the caller says which); None when no key is this one."""
-    rows = query_read_only(where, f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = ?", (hash_key(key),))
+    """The key's row, revoked or expired too (the caller says which); None when no key is this one. Raises
+    KeyStoreUnreadable when the store cannot be read, which is not the same as a key it does not hold."""
+    rows, readable = queries_read_only(
+        where, [(f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = ?", (hash_key(key),)), ("SELECT 1 AS one", ())]
+    )
+    if not readable:
+        raise KeyStoreUnreadable(f"the API keys in {label_of(where)} cannot be read")
     return _api_key(rows[0]) if rows else None
 
 
