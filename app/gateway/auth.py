@@ -141,8 +141,10 @@ class Keys:
         day = self._clock.today().isoformat()
         now = self._clock.monotonic()
         state = self._spend.get(name)
-        if state is not None and state.day == day and now < state.next_read:
-            return state.spent
+        if state is not None and state.day == day:
+            if now < state.next_read:
+                return state.spent
+            state.next_read = now + self.SPEND_SECONDS  # the requests meanwhile take the count as it is, unread
         logged = await asyncio.to_thread(key_spent_on, self._where, name, day)
         state = self._spend.get(name)  # another request may have counted an answer meanwhile
         if state is None or state.day != day:
