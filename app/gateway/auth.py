@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from fastapi import Request
 
@@ -28,6 +29,7 @@ from app.gateway.errors import INVALID_REQUEST, ErrorReply
 from app.store.api_keys import ApiKey, KeyStoreUnreadable, find_api_key, hash_key, key_spent_on
 from app.store.target import Target
 
+_EPOCH = date(1970, 1, 1)
 NO_AUTH = "no-auth"  # the caller's name under `taskrouter serve --no-auth` (loopback only)
 _BEARER = "bearer "
 _HOW = "send `Authorization: Bearer <key>` with a key from `taskrouter keys create NAME`"
@@ -58,7 +60,7 @@ class _Seen:
 
 @dataclass(slots=True)
 class _Spend:
-    day: str
+    day: int  # UTC days since the epoch
     spent: float
     next_read: float  # monotonic
 
@@ -88,7 +90,7 @@ class Keys:
             raise _unauthorized(f"the API key is not valid: {_HOW}")
         if key.revoked_at is not None:
             raise _unauthorized(f"the API key {key.name!r} was revoked: ask for a new one")
-        if key.expired(iso_millis(self._clock.wall())):
+        if key.expires_at is not None and key.expired(iso_millis(self._clock.wall())):
             raise _unauthorized(f"the API key {key.name!r} expired at {key.expires_at}: ask for a new one")
         return key
 
@@ -138,14 +140,14 @@ class Keys:
             )
 
     async def _spent_today(self, name: str) -> float:
-        day = self._clock.today().isoformat()
+        day = self._day()
         now = self._clock.monotonic()
         state = self._spend.get(name)
         if state is not None and state.day == day:
             if now < state.next_read:
                 return state.spent
             state.next_read = now + self.SPEND_SECONDS  # the requests meanwhile take the count as it is, unread
-        logged = await asyncio.to_thread(key_spent_on, self._where, name, day)
+        logged = await asyncio.to_thread(key_spent_on, self._where, name, _iso_day(day))
         state = self._spend.get(name)  # another request may have counted an answer meanwhile
         if state is None or state.day != day:
             state = self._spend[name] = _Spend(day, logged, 0.0)
@@ -154,12 +156,16 @@ class Keys:
         state.next_read = now + self.SPEND_SECONDS
         return state.spent
 
+    def _day(self) -> int:
+        """The UTC day, as days since the epoch: one division per request, where a date costs a datetime."""
+        return int(self._clock.wall() // 86_400)
+
     def spent(self, key: ApiKey | None, cost: float | None) -> None:
         """Count an answer's cost against its key until the store's rows carry it."""
         if key is None or not cost or key.daily_budget_usd is None:
             return
         state = self._spend.get(key.name)
-        if state is not None and state.day == self._clock.today().isoformat():
+        if state is not None and state.day == self._day():
             state.spent += cost
 
 
@@ -194,3 +200,7 @@ async def admin_name(request: Request) -> str:
             )
         )
     return key.name
+
+
+def _iso_day(day: int) -> str:
+    return (_EPOCH + timedelta(days=day)).isoformat()
