@@ -127,7 +127,12 @@ def test_no_key_or_an_unknown_one_is_a_401_that_never_echoes_the_key(gateway: Ke
         gateway.client(bad).chat.completions.create(model="fast", messages=USER)
     assert (caught.value.status_code, caught.value.code) == (401, "invalid_api_key")
     assert bad not in caught.value.response.text and "not valid" in caught.value.message
-    for headers in ({}, {"authorization": "Basic dXNlcjpwdw=="}, {"authorization": "Bearer"}):
+    for headers in (
+        {},
+        {"authorization": "Basic dXNlcjpwdw=="},
+        {"authorization": "Bearer"},
+        {"authorization": "Bearer sk-x"},
+    ):
         reply = httpx.post(
             f"{gateway.url}/v1/chat/completions", json={"model": "fast", "messages": USER}, headers=headers
         )

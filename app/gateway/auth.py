@@ -26,12 +26,13 @@ from fastapi import Request
 from app.clock import Clock, iso_millis
 from app.errors import BudgetExceededError
 from app.gateway.errors import INVALID_REQUEST, ErrorReply
-from app.store.api_keys import ApiKey, KeyStoreUnreadable, find_api_key, hash_key, key_spent_on
+from app.store.api_keys import KEY_PREFIX, ApiKey, KeyStoreUnreadable, find_api_key, hash_key, key_spent_on
 from app.store.target import Target
 
 _EPOCH = date(1970, 1, 1)
 NO_AUTH = "no-auth"  # the caller's name under `taskrouter serve --no-auth` (loopback only)
 _BEARER = "bearer "
+_LONGEST = 200  # characters: a key is far shorter
 _HOW = "send `Authorization: Bearer <key>` with a key from `taskrouter keys create NAME`"
 
 
@@ -85,7 +86,9 @@ class Keys:
             raise _unauthorized(f"no API key: {_HOW}")
         if authorization[: len(_BEARER)].lower() != _BEARER or not authorization[len(_BEARER) :].strip():
             raise _unauthorized(f"the Authorization header is not a bearer key: {_HOW}")
-        key = await self._lookup(authorization[len(_BEARER) :].strip())
+        given = authorization[len(_BEARER) :].strip()
+        # Not the shape of a key: refused without a read of the store, which anyone could otherwise ask for.
+        key = await self._lookup(given) if given.startswith(KEY_PREFIX) and len(given) <= _LONGEST else None
         if key is None:
             raise _unauthorized(f"the API key is not valid: {_HOW}")
         if key.revoked_at is not None:
