@@ -194,6 +194,15 @@ def test_usage_adds_up_what_the_attempt_log_holds(gateway: Gateway, sim: Simulat
     assert [m["model"] for m in only["by_model"]] == [SECOND]
 
 
+def test_usage_before_any_row_is_zeros(gateway: Gateway, tmp_path: Path) -> None:
+    body = gateway.http.get("/api/models/usage").json()
+    assert (body["total"]["calls"], body["total"]["success_rate"], body["by_model"]) == (0, None, [])
+    assert body["total"]["latency_ms"] == {"p50": None, "p95": None, "p99": None}
+    nowhere = read_usage(tmp_path / "none.db", start="2026-01-01T00:00:00.000Z", end="2026-02-01T00:00:00.000Z")
+    assert (nowhere.total.calls, nowhere.by_model) == (0, {})
+    assert not (tmp_path / "none.db").exists()  # a read creates nothing
+
+
 def test_usage_refuses_bad_input_in_openai_shape(gateway: Gateway) -> None:
     for days in (0, 367, "week"):
         message = openai_error(
@@ -314,13 +323,14 @@ def test_cheapest_recommendations_rank_by_price_with_reasons(gateway: Gateway) -
 
 
 def test_recommendations_follow_observed_success_and_leave_out_what_cannot_serve(
-    gateway: Gateway, sim: Simulator
+    gateway: Gateway, sim: Simulator, db_path: Path
 ) -> None:
     ai_models.MODEL_REGISTRY["reasoning"] = [SECOND, "qwen/qwen3.8-27b"]
     ai_models.MODEL_REGISTRY["fallback"] = []
     for _ in range(3):
         sim.script(SECOND, "unavailable", "unavailable")  # each request's first model fails, the second answers
         assert gateway.chat("reasoning", max_tokens=2)["model"] == "qwen/qwen3.8-27b"
+    assert len(logged_rows(db_path)) == 6  # written, so that the usage read finds them
 
     quality = gateway.http.get(
         "/api/models/recommendations", params={"task_type": "reasoning", "cost_preference": "quality"}

@@ -113,7 +113,12 @@ def read_usage(
     if conn is None:
         return UsageReport(start, end, Usage(), {}, {}, from_rollups=False)
     with contextlib.closing(conn):
-        return _read(conn, start, end, model, task)
+        try:
+            return _read(conn, start, end, model, task)
+        except Exception as exc:
+            if missing_table(exc):  # a store the attempt log's writer has not created its tables in yet
+                return UsageReport(start, end, Usage(), {}, {}, from_rollups=False)
+            raise
 
 
 def _read(conn: Connection, start: str, end: str, model: str | None, task: str | None) -> UsageReport:
