@@ -2,7 +2,7 @@
 `Authorization: Bearer <key>`.
 
 - 401 (`invalid_api_key`): no key, a key the store does not know, a revoked or an expired one;
-- 403 (`model_not_allowed`): a task the key is not limited to;
+- 403 (`model_not_allowed`): a task outside the key's own list (`keys create --tasks`);
 - 429 (`insufficient_quota`): the key's own daily budget is spent (beside the global DAILY_BUDGET_USD);
 - 503 (`key_store_unavailable`): the store cannot be read and the key was not read before (one that was is
   admitted as last read until the store answers again);
