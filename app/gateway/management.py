@@ -1,8 +1,8 @@
 """Seed 003's model-management API under /api: what models there are and how they are doing, a probe of one, the
 models to use for a task, and the runtime levers the CLI has (force, default, disable, enable, end, clear).
 
-Reads need the caller the chat path needs; every lever needs an admin caller, and its audit row names that caller
-(who) and "gateway" (via), as the CLI's name the operator and "cli". The levers write through the same store
+Reads need the key the chat path needs; every lever needs an admin key, and its audit row names that key (who) and
+"gateway" (via), where the CLI's rows name the operator and "cli". The levers write through the same store
 functions as `taskrouter override` and `taskrouter model` (app/store/overrides.py); the worker that took the change
 applies it before answering, every other worker and host at its next refresh (MODEL_STATUS_REFRESH_SECONDS).
 
