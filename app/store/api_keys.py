@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.clock import utc_now_iso
-from app.store.model_status import queries_read_only, query_read_only
+from app.store.model_status import query_read_only
 from app.store.overrides import record_audit, who
 from app.store.target import Target, label_of
 
@@ -177,12 +177,15 @@ def read_api_keys(where: Target | str) -> list[ApiKey]:
 def find_api_key(where: Target | str, key: str) -> ApiKey | None:
     """The key's row, revoked or expired too (the caller says which); None when no key is this one. Raises
     KeyStoreUnreadable when the store cannot be read, which is not the same as a key it does not hold."""
-    rows, readable = queries_read_only(
-        where, [(f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = ?", (hash_key(key),)), ("SELECT 1 AS one", ())]
+    # One statement with one row whenever the table can be read, the key's columns NULL when it is not there: no
+    # row at all is a store that could not be read.
+    columns = ", ".join(f"k.{c.strip()}" for c in _COLUMNS.split(","))
+    rows = query_read_only(
+        where, f"SELECT {columns} FROM (SELECT 1 AS one) p LEFT JOIN api_keys k ON k.key_hash = ?", (hash_key(key),)
     )
-    if not readable:
+    if not rows:
         raise KeyStoreUnreadable(f"the API keys in {label_of(where)} cannot be read")
-    return _api_key(rows[0]) if rows else None
+    return _api_key(rows[0]) if rows[0]["name"] is not None else None
 
 
 def key_spent_on(where: Target | str, name: str, day: str) -> float:
