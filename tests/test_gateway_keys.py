@@ -411,3 +411,16 @@ def test_taskrouter_serve_with_two_workers_asks_for_keys(sim: Simulator, db_path
     finally:
         db.conn.close()
     assert names == ["late"] * 4
+
+
+def test_an_expiry_is_days_or_hours_from_now_in_the_stores_time_text() -> None:
+    from datetime import UTC, datetime
+
+    from app.commands.keys import expiry
+
+    now = datetime(2026, 12, 5, 18, 0, 0, 123000, tzinfo=UTC)
+    assert expiry("30d", now) == "2027-01-04T18:00:00.123Z"
+    assert expiry(" 12h ", now) == "2026-12-06T06:00:00.123Z"
+    for bad in ("0d", "3w", "1.5d", "d", "-1h", "100000d"):
+        with pytest.raises(ValueError, match="write days or hours"):
+            expiry(bad, now)
