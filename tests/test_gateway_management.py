@@ -487,6 +487,22 @@ def test_with_keys_reads_need_a_key_and_levers_an_admin_key_whose_name_is_audite
     assert admin not in done.text and all(admin not in str(a) for a in audit_rows(db_path))
 
 
+def test_a_store_that_cannot_be_used_is_a_503_that_names_no_path(
+    serve: Callable[..., Gateway], db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db_path.write_bytes(b"not a database, whatever the name says" * 200)
+    gateway = serve()
+    for reply in (
+        gateway.http.get("/api/models/usage"),
+        gateway.http.post("/api/models/disable", json={"model": FIRST, "reason": "incident"}),
+    ):
+        assert reply.status_code == 503, reply.text
+        error = reply.json()["error"]
+        assert (error["code"], error["type"]) == ("store_unavailable", "server_error")
+        assert str(db_path) not in reply.text and "nothing was changed" in error["message"]
+    assert any(str(db_path) in r.getMessage() for r in caplog.records if "Management API" in r.getMessage())
+
+
 def test_the_management_api_documents_itself(gateway: Gateway) -> None:
     paths = gateway.http.get("/openapi.json").json()["paths"]
     assert {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,8 @@ from app.gateway.errors import INVALID_REQUEST, ErrorReply
 from app.providers import run_llm
 from app.registry.catalog import ModelInfo, cost_usd
 from app.registry.chain import FALLBACK_KEY
-from app.store import AttemptRow, open_database
+from app.store import AttemptRow, StoreProblem, open_database
+from app.store.dialect import is_store_error
 from app.store.overrides import DEFAULT, DISABLE, FORCE, Override, clear_overrides, end_override, set_override
 from app.store.target import store_target
 from app.store.usage import Usage, read_usage
@@ -53,6 +55,9 @@ MAX_TTL_SECONDS = 366 * 86_400
 RECOMMENDATION_DAYS = 7  # the observed success, latency and cost recommendations weigh
 COST_PREFERENCES = ("cheapest", "balanced", "quality")
 VIA = "gateway"
+STORE_UNAVAILABLE = "the gateway cannot use its store just now (its log says why); nothing was changed: try again soon"
+
+logger = logging.getLogger("taskrouter")
 
 
 class Refused(Exception):
@@ -85,6 +90,12 @@ class _OpenAIErrors(APIRoute):
                 reply = _validation_reply(exc)
             except Refused as exc:
                 reply = exc.reply
+            except Exception as exc:
+                if not (isinstance(exc, StoreProblem) or is_store_error(exc)):
+                    raise
+                # The problem's words name the file or the server: the operator's log has them, the client not.
+                logger.warning("Management API: the store cannot be used: %s", exc)
+                reply = ErrorReply(503, "server_error", "store_unavailable", STORE_UNAVAILABLE)
             return JSONResponse(reply.body(), status_code=reply.status)
 
         return handle
