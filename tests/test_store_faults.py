@@ -52,11 +52,13 @@ def a_row(request_id: str = "r") -> AttemptRow:
 def damage(path: Path) -> None:
     """A real database whose table pages are overwritten with garbage: it opens, and quick_check fails."""
     db = open_database(path)
+    # Only the pages the rows took, after every page of the schema: a damaged schema would not open at all.
+    (schema_pages,) = db.execute("PRAGMA page_count").fetchone()
+    (page,) = db.execute("PRAGMA page_size").fetchone()
     db["attempts"].insert_all([dict(zip(AttemptRow._fields, a_row(f"old{i}"), strict=True)) for i in range(300)])
     db.conn.close()
     data = bytearray(path.read_bytes())
-    page = 4096
-    for start in range(3 * page, len(data) - page, 2 * page):
+    for start in range(schema_pages * page, len(data) - page, 2 * page):
         data[start + 100 : start + 600] = os.urandom(500)
     path.write_bytes(bytes(data))
     conn = sqlite3.connect(path)
