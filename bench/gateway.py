@@ -1,0 +1,539 @@
+"""The gateway side by side: the library called directly, `taskrouter serve`, and LiteLLM's proxy. Run by hand.
+
+    python bench/gateway.py                                        # the table (a few minutes)
+    python bench/gateway.py --litellm /tmp/litellm-venv/bin/litellm  # with LiteLLM's proxy from its own venv
+    python bench/gateway.py --profile                              # where the gateway process's time goes
+
+Every contender calls the same task (`fast`, its first model answering) on one Groq-compatible simulator in its own
+process (bench/_common.py's, zero latency, no faults):
+
+- **library**: `Router.execute` in this process, attempt logging on; the HTTP servers' baseline.
+- **taskrouter serve**: the command as a user runs it (`--no-auth`, uvicorn, 1 worker), in its own process, attempt
+  logging on, on its shipped settings.
+- **LiteLLM proxy**: `litellm --config` (1 worker) with the same chain (the first model, the fallback list behind
+  it, no retries), pointed at the simulator's OpenAI-compatible URL. The proxy's `[proxy]` extra is heavy, so it lives
+  in a venv of its own: --litellm names its executable, and the row is skipped, saying why, when it is absent.
+
+The two HTTP servers get the same load generator: one httpx AsyncClient in this process posting the same body.
+Rounds are interleaved (the order reversed every other round) and every figure is the median over rounds; the
+ratios are made within each round (same moment, same machine state) and their spread over rounds is printed beside
+them. "server CPU us/req" is the server process's CPU (user + system, every thread, read from /proc) per request;
+for the library it is this process's CPU, which then carries the client's work too. "client CPU us/req" is this
+process's CPU per request: the load generator's share, the same code for both servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import secrets
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import _common  # noqa: E402
+import httpx  # noqa: E402
+from _common import KEY, cpu_name  # noqa: E402
+
+from app.config import load_settings  # noqa: E402
+from app.core import ai_models  # noqa: E402
+from app.core.router import Router  # noqa: E402
+
+Call = Callable[[], Awaitable[None]]
+MESSAGES = [{"role": "user", "content": "Classify this ticket as billing, bug or question: my invoice is wrong"}]
+MAX_TOKENS = 64
+TASK = "fast"
+TARGET_RATIO_AT_50 = 5.0  # taskrouter serve's req/s over LiteLLM proxy's, concurrency 50
+TARGET_ADDED_P50_MS = 1.0  # taskrouter serve's p50 over the library's, concurrency 1
+LIBRARY, GATEWAY, LITELLM = "library (Router.execute)", "taskrouter serve", "LiteLLM proxy"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) process `pid` and its children alive now have used so far."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+    return total
+
+
+@dataclass
+class Sample:
+    seconds: float
+    client_cpu: float  # this process's CPU seconds
+    server_cpu: float  # the server process's; this process's for the library
+    sim_cpu: float  # the simulator process's
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def pct(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    def per_call_us(self, cpu: float) -> float:
+        return cpu / len(self.latencies) * 1e6
+
+
+@dataclass
+class Contender:
+    name: str
+    call: Call
+    pid: int | None  # the server process; None: the library, in this process
+    samples: dict[int, list[Sample]] = field(default_factory=dict)
+    calls: int = 0
+
+    def median(self, c: int, fn: Callable[[Sample], float]) -> float:
+        return statistics.median(fn(s) for s in self.samples[c])
+
+
+async def measure(contender: Contender, n: int, concurrency: int, sim_pid: int) -> Sample:
+    latencies: list[float] = []
+    remaining = iter(range(n))
+    call = contender.call
+
+    async def worker() -> None:
+        for _ in remaining:
+            t0 = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - t0)
+
+    server = contender.pid
+    started, cpu, server_cpu, sim = time.perf_counter(), time.process_time(), 0.0, process_cpu(sim_pid)
+    if server is not None:
+        server_cpu = process_cpu(server)
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds, client = time.perf_counter() - started, time.process_time() - cpu
+    served = process_cpu(server) - server_cpu if server is not None else client
+    contender.calls += n
+    return Sample(seconds, client, served, process_cpu(sim_pid) - sim, latencies)
+
+
+# -- the contenders ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(argv: list[str], env: dict[str, str], cwd: Path, ready_url: str, name: str) -> Iterator[int]:
+    """Run a server process until the block ends (SIGTERM, then its exit); yields its pid once `ready_url` answers."""
+    log = (cwd / f"{name}.log").open("w")
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited {proc.returncode}: {(cwd / f'{name}.log').read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(ready_url, timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not answer {ready_url} within 120 s")
+            time.sleep(0.2)
+        yield proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def gateway_command(port: int, *, no_auth: bool) -> list[str]:
+    taskrouter = Path(sys.executable).with_name("taskrouter")
+    return [str(taskrouter), "serve", "--host", "127.0.0.1", "--port", str(port)] + (["--no-auth"] if no_auth else [])
+
+
+def gateway_env(base_url: str, db: Path) -> dict[str, str]:
+    return {"GROQ_API_KEY": KEY, "GROQ_BASE_URL": base_url, "ATTEMPTS_DB_PATH": str(db)}
+
+
+def litellm_config(openai_base_url: str, chain: list[str]) -> str:
+    """The same chain as the task's: its first model, the rest as fallbacks; no retries, no database, no key."""
+    names = [TASK] + [f"{TASK}-fallback-{i}" for i in range(1, len(chain))]
+    models = "".join(
+        f"  - model_name: {name}\n"
+        f"    litellm_params:\n"
+        f"      model: openai/{model}\n"
+        f"      api_base: {openai_base_url}\n"
+        f"      api_key: {KEY}\n"
+        for name, model in zip(names, chain, strict=True)
+    )
+    fallbacks = f"  fallbacks: [{{{TASK}: [{', '.join(names[1:])}]}}]\n" if len(names) > 1 else ""
+    return (
+        f"model_list:\n{models}"
+        f"router_settings:\n  num_retries: 0\n{fallbacks}"
+        "litellm_settings:\n  num_retries: 0\n  telemetry: false\n  drop_params: true\n"
+    )
+
+
+LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "LITELLM_LOG": "ERROR"}
+
+
+def litellm_auth(*, no_auth: bool) -> tuple[dict[str, str], str | None]:
+    """The proxy's environment and the key a client sends: its master key (it has no database for virtual keys),
+    or none with --no-auth, as taskrouter serve then asks for none."""
+    if no_auth:
+        return {**LITELLM_ENV, "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true"}, None
+    key = f"sk-{secrets.token_hex(32)}"
+    return {**LITELLM_ENV, "LITELLM_MASTER_KEY": key}, key
+
+
+def gateway_key(env: dict[str, str], cwd: Path) -> str:
+    """A key made the way a user makes one, in the store the gateway will read."""
+    taskrouter = Path(sys.executable).with_name("taskrouter")
+    out = subprocess.run(
+        [str(taskrouter), "keys", "create", "bench"], env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True
+    )
+    key = next((line.strip() for line in out.stdout.splitlines() if line.startswith("tr-")), None)
+    if out.returncode != 0 or key is None:
+        raise RuntimeError(f"taskrouter keys create failed ({out.returncode}): {out.stderr[-1000:]}")
+    return key
+
+
+def load_generator(transport: str, limits: httpx.Limits) -> httpx.AsyncClient:
+    """One httpx AsyncClient for both servers. On aiohttp's transport (the one the router ships with, groq's
+    DefaultAioHttpClient) by default: httpx's own pool spends more CPU per request at concurrency 50 than the gateway
+    does, so on a small machine it, not the server, would set the pace."""
+    if transport == "aiohttp":
+        import groq
+
+        return groq.DefaultAioHttpClient(limits=limits, timeout=60)
+    return httpx.AsyncClient(limits=limits, timeout=60)
+
+
+def http_call(client: httpx.AsyncClient, url: str, key: str | None) -> Call:
+    body = {"model": TASK, "messages": MESSAGES, "max_tokens": MAX_TOKENS}
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+
+    async def call() -> None:
+        reply = await client.post(url, json=body, headers=headers)
+        if reply.status_code != 200:
+            raise RuntimeError(f"{url} answered {reply.status_code}: {reply.text[:500]}")
+
+    return call
+
+
+def library_call(router: Router) -> Call:
+    async def call() -> None:
+        await router.execute(TASK, MESSAGES, max_tokens=MAX_TOKENS)
+
+    return call
+
+
+# -- rounds and the table ---------------------------------------------------------------------------------
+
+
+async def interleaved(
+    contenders: list[Contender], concurrencies: list[int], rounds: int, calls: dict[int, int], sim_pid: int
+) -> None:
+    for c in concurrencies:
+        for contender in contenders:  # warm-up: connections opened, caches filled, nothing recorded
+            await measure(contender, min(calls[c], 200), c, sim_pid)
+        for r in range(rounds):
+            for contender in contenders if r % 2 == 0 else contenders[::-1]:
+                contender.samples.setdefault(c, []).append(await measure(contender, calls[c], c, sim_pid))
+            print(f"  concurrency {c}: round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+
+
+def paired(a: Contender, b: Contender, c: int, fn: Callable[[Sample, Sample], float]) -> list[float]:
+    """A comparison made within each round, one value per round."""
+    return [fn(x, y) for x, y in zip(a.samples[c], b.samples[c], strict=True)]
+
+
+def spread(values: list[float], fmt: str) -> str:
+    return f"{statistics.median(values):{fmt}} (rounds {min(values):{fmt}} .. {max(values):{fmt}})"
+
+
+def table(contenders: list[Contender], concurrencies: list[int]) -> list[str]:
+    library = contenders[0]
+    rows = [
+        (
+            "contender",
+            "conc",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU us/req",
+            "client CPU us/req",
+            "added p50 ms",
+            "req/s vs library",
+            "sim busy",
+        )
+    ]
+    for c in concurrencies:
+        for x in contenders:
+            own = x is library
+            added = "-" if own else f"{statistics.median(paired(x, library, c, ADDED_P50_MS)):.3f}"
+            ratio = "-" if own else f"{statistics.median(paired(x, library, c, RATIO)):.3f}"
+            rows.append(
+                (
+                    x.name,
+                    str(c),
+                    f"{x.median(c, lambda s: s.rps):,.0f}",
+                    f"{x.median(c, lambda s: s.pct(50)) * 1e3:.2f}",
+                    f"{x.median(c, lambda s: s.pct(99)) * 1e3:.2f}",
+                    f"{x.median(c, lambda s: s.per_call_us(s.server_cpu)):,.0f}",
+                    "-" if own else f"{x.median(c, lambda s: s.per_call_us(s.client_cpu)):,.0f}",
+                    added,
+                    ratio,
+                    f"{x.median(c, lambda s: s.sim_cpu / s.seconds):.0%}",
+                )
+            )
+    return markdown(rows)
+
+
+def markdown(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "| " + " | ".join(
+            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))
+        )
+
+    rule = "|" + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
+    return [line(rows[0]) + " |", rule, *(line(r) + " |" for r in rows[1:])]
+
+
+ADDED_P50_MS = lambda s, b: (s.pct(50) - b.pct(50)) * 1e3  # noqa: E731
+RATIO = lambda s, b: s.rps / b.rps  # noqa: E731
+
+
+def verdicts(contenders: list[Contender], concurrencies: list[int], skipped: str | None) -> tuple[list[str], bool]:
+    by_name = {x.name: x for x in contenders}
+    library, gateway = by_name[LIBRARY], by_name[GATEWAY]
+    lines, met = [], True
+    if 1 in concurrencies:
+        added = paired(gateway, library, 1, ADDED_P50_MS)
+        ok = statistics.median(added) < TARGET_ADDED_P50_MS
+        met &= ok
+        lines.append(
+            f"added p50 of taskrouter serve over the library at concurrency 1: {spread(added, '.3f')} ms "
+            f"(target < {TARGET_ADDED_P50_MS:g}) -> {'OK' if ok else 'MISSED'}"
+        )
+    lite = by_name.get(LITELLM)
+    for c in concurrencies:
+        if lite is None:
+            continue
+        ratios = paired(gateway, lite, c, RATIO)
+        cpu = paired(lite, gateway, c, lambda a, b: a.server_cpu / b.server_cpu)
+        line = f"concurrency {c}: req/s taskrouter serve / LiteLLM proxy {spread(ratios, '.2f')}x"
+        line += f"; server CPU per request LiteLLM / taskrouter {spread(cpu, '.1f')}x"
+        if c == 50:
+            ok = statistics.median(ratios) >= TARGET_RATIO_AT_50
+            met &= ok
+            line += f" (target >= {TARGET_RATIO_AT_50:g}x) -> {'OK' if ok else 'MISSED'}"
+        lines.append(line)
+    if skipped:
+        lines.append(skipped)
+    return lines, met
+
+
+def logged_rows(db: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
+
+
+def machine(lite_version: str | None) -> str:
+    import fastapi
+    import uvicorn
+
+    loops = []
+    for extra in ("uvloop", "httptools"):
+        with contextlib.suppress(ImportError):
+            loops.append(f"{extra} {__import__(extra).__version__}")
+    return (
+        f"{cpu_name()}, {os.cpu_count()} logical cores, Python {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}; fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}"
+        f"{', ' + ', '.join(loops) if loops else ''}, httpx {httpx.__version__}"
+        f"{f'; LiteLLM {lite_version}' if lite_version else ''}"
+    )
+
+
+def litellm_version(executable: Path) -> str | None:
+    python = executable.with_name("python")
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            [str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return out.stdout.strip() or None
+    return None
+
+
+# -- the run ----------------------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess, chain: list[str]) -> int:
+    calls = {c: args.calls_c1 if c == 1 else args.calls for c in args.concurrency}
+    settings = load_settings(
+        env_file=None,
+        groq_api_key=KEY,
+        groq_base_url=sim.base_url,
+        attempts_db_path=tmp / "library.db",
+        force_model=None,
+        default_models={},
+        daily_budget_usd=None,
+    )
+    router = Router(settings)
+    # Idle connections are dropped before a server's keep-alive timeout (uvicorn's is 5 s) could close one under a
+    # request while another contender has the machine.
+    limits = httpx.Limits(
+        max_connections=max(args.concurrency) * 2, max_keepalive_connections=max(args.concurrency), keepalive_expiry=1
+    )
+    client = load_generator(args.client, limits)
+    contenders = [Contender(LIBRARY, library_call(router), None)]
+    gateway_db = tmp / "gateway.db"
+    skipped: str | None = None
+    lite_version: str | None = None
+    with contextlib.ExitStack() as stack:
+        port, env = free_port(), gateway_env(sim.base_url, gateway_db)
+        key = None if args.no_auth else gateway_key(env, tmp)
+        argv = gateway_command(port, no_auth=args.no_auth)
+        pid = stack.enter_context(server(argv, env, tmp, f"http://127.0.0.1:{port}/healthz", "gateway"))
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        contenders.append(Contender(GATEWAY, http_call(client, url, key), pid))
+        executable = Path(args.litellm) if args.litellm else None
+        if executable is None:
+            skipped = "LiteLLM proxy skipped: no --litellm executable given"
+        elif not executable.is_file():
+            skipped = (
+                f"LiteLLM proxy skipped: {executable} does not exist (install litellm[proxy] in a venv of its own)"
+            )
+        else:
+            lite_version = litellm_version(executable)
+            config = tmp / "litellm.yaml"
+            config.write_text(litellm_config(sim.openai_base_url, chain))
+            lport = free_port()
+            argv = [str(executable), "--config", str(config), "--host", "127.0.0.1", "--port", str(lport)]
+            argv += ["--num_workers", "1"]
+            lenv, lkey = litellm_auth(no_auth=args.no_auth)
+            lpid = stack.enter_context(
+                server(argv, lenv, tmp, f"http://127.0.0.1:{lport}/health/liveliness", "litellm")
+            )
+            url = f"http://127.0.0.1:{lport}/v1/chat/completions"
+            contenders.append(Contender(LITELLM, http_call(client, url, lkey), lpid))
+        print(f"simulator {sim.base_url}; task {TASK} -> {chain[0]}", file=sys.stderr, flush=True)
+        await interleaved(contenders, args.concurrency, args.rounds, calls, sim.pid)
+    await client.aclose()
+    await router.aclose()
+    rows = logged_rows(gateway_db)
+    served = contenders[1].calls
+    log_line = f"attempt rows the gateway logged: {rows:,} for {served:,} requests (warm-ups included) -> "
+    log_line += "OK" if rows == served else "MISSING ROWS"
+    lines, met = verdicts(contenders, args.concurrency, skipped)
+    print(f"machine: {machine(lite_version)}")
+    print(
+        f"simulator: separate process, zero latency; requests per round {calls}; {args.rounds} interleaved rounds, "
+        f"medians; one httpx AsyncClient ({args.client} transport) drives both HTTP servers; "
+        + ("no keys (--no-auth)\n" if args.no_auth else "each checks a key (an API key; LiteLLM's master key)\n")
+    )
+    print("\n".join(table(contenders, args.concurrency)))
+    print("\n" + "\n".join([log_line, *lines]))
+    return 0 if met and rows == served else 1
+
+
+async def profile(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess) -> int:
+    """The gateway application under cProfile in this process (uvicorn as `serve` runs it), driven by the same load
+    generator; prints the functions that take the most time per request."""
+    import cProfile
+    import pstats
+
+    import uvicorn
+
+    from app.gateway import create_app
+
+    settings = load_settings(
+        env_file=None, **{k.lower(): v for k, v in gateway_env(sim.base_url, tmp / "p.db").items()}
+    )
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    uv = uvicorn.Server(config)
+    task = asyncio.ensure_future(uv.serve())
+    while not uv.started:
+        await asyncio.sleep(0.05)
+    client = load_generator(args.client, httpx.Limits())
+    call = http_call(client, f"http://127.0.0.1:{port}/v1/chat/completions", None)
+    contender = Contender(GATEWAY, call, None)
+    c = args.concurrency[0]
+    await measure(contender, 200, c, sim.pid)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await measure(contender, args.profile_calls, c, sim.pid)
+    profiler.disable()
+    await client.aclose()
+    uv.should_exit = True
+    await task
+    n = args.profile_calls
+    entries = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    print(f"cProfile, {n} requests at concurrency {c}, client and server in one process (us per request)")
+    print(f"{'self':>8} {'cumul':>8}  function")
+    ranked = sorted(entries.items(), key=lambda kv: -kv[1][2])
+    for (path, line, fn), (_cc, _nc, tt, ct, _callers) in ranked[: args.profile_top]:
+        print(f"{tt / n * 1e6:8.1f} {ct / n * 1e6:8.1f}  {path.split('site-packages/')[-1]}:{line}({fn})")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--litellm", help="LiteLLM proxy's `litellm` executable (its own venv); absent: skipped")
+    parser.add_argument(
+        "--no-auth", action="store_true", help="serve both without keys (default: each checks a key per request)"
+    )
+    parser.add_argument(
+        "--client",
+        choices=["aiohttp", "httpx"],
+        default="aiohttp",
+        help="the load generator's transport under its httpx AsyncClient (default: aiohttp)",
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=1000, help="requests per contender per round at concurrency > 1")
+    parser.add_argument("--calls-c1", type=int, default=300, help="requests per contender per round at concurrency 1")
+    parser.add_argument("--concurrency", type=lambda t: [int(x) for x in t.split(",")], default=[1, 50])
+    parser.add_argument("--profile", action="store_true", help="cProfile the gateway instead of benchmarking")
+    parser.add_argument("--profile-calls", type=int, default=2000)
+    parser.add_argument("--profile-top", type=int, default=40)
+    args = parser.parse_args()
+    chain = list(dict.fromkeys(ai_models.MODEL_REGISTRY[TASK] + ai_models.MODEL_REGISTRY.get("fallback", [])))
+    models = list(dict.fromkeys(m for c in ai_models.MODEL_REGISTRY.values() for m in c))
+    profiles = "".join(f'[models."{m}"]\nlatency_ms = 0.0\n\n' for m in models)
+    with tempfile.TemporaryDirectory() as tmp, _common.simulator(profiles, Path(tmp), "gateway_profiles") as sim:
+        if args.profile:
+            return asyncio.run(profile(args, Path(tmp), sim))
+        print(f"command: python bench/gateway.py {' '.join(sys.argv[1:])}".rstrip())
+        return asyncio.run(run(args, Path(tmp), sim, chain))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
