@@ -11,7 +11,7 @@ from typing import Any
 
 from app.core.router import Router
 from app.errors import InvalidParameterError, UnknownTaskError
-from app.types import LLMResponse
+from app.types import AttemptRecord, LLMResponse
 
 # The body fields the gateway reads itself; every other one goes to the router as a model parameter, where its
 # checks accept or refuse it (an unknown one is a 400 naming it).
@@ -21,6 +21,10 @@ _OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
 _ROUTER_OPTIONS = frozenset(
     name for name, p in inspect.signature(Router.execute).parameters.items() if p.kind is p.KEYWORD_ONLY
 )
+
+# An attempt's fields, read one by one: dataclasses.asdict deep-copies every value, which costs more than the rest of
+# the answer's shape.
+_ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(AttemptRecord))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,7 @@ def extension(response: LLMResponse) -> dict[str, Any]:
         "variant": response.variant,
         "provider": response.provider,
         "fallback_used": response.fallback_used,
-        "attempts": [{k: v for k, v in dataclasses.asdict(a).items() if v is not None} for a in response.attempts],
+        "attempts": [{k: v for k in _ATTEMPT_FIELDS if (v := getattr(a, k)) is not None} for a in response.attempts],
         "cost_usd": response.cost_usd,
         "tier": response.tier,
         "cached": response.cached,
