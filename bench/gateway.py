@@ -59,7 +59,12 @@ MAX_TOKENS = 64
 TASK = "fast"
 TARGET_RATIO_AT_50 = 5.0  # taskrouter serve's req/s over LiteLLM proxy's, concurrency 50
 TARGET_ADDED_P50_MS = 1.0  # taskrouter serve's p50 over the library's, concurrency 1
-LIBRARY, GATEWAY, LITELLM = "library (Router.execute)", "taskrouter serve", "LiteLLM proxy"
+LIBRARY, GATEWAY, FLOOR, LITELLM = (
+    "library (Router.execute)",
+    "taskrouter serve",
+    "HTTP floor: GET /healthz",
+    "LiteLLM proxy",
+)
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -243,6 +248,17 @@ def http_call(client: httpx.AsyncClient, url: str, key: str | None) -> Call:
     return call
 
 
+def floor_call(client: httpx.AsyncClient, url: str) -> Call:
+    """The HTTP round trip alone, on the same server and client: what any gateway adds before doing anything."""
+
+    async def call() -> None:
+        reply = await client.get(url)
+        if reply.status_code != 200:
+            raise RuntimeError(f"{url} answered {reply.status_code}")
+
+    return call
+
+
 def library_call(router: Router) -> Call:
     async def call() -> None:
         await router.execute(TASK, MESSAGES, max_tokens=MAX_TOKENS)
@@ -292,7 +308,7 @@ def table(contenders: list[Contender], concurrencies: list[int]) -> list[str]:
     ]
     for c in concurrencies:
         for x in contenders:
-            own = x is library
+            own = x is library or x.name == FLOOR
             added = "-" if own else f"{statistics.median(paired(x, library, c, ADDED_P50_MS)):.3f}"
             ratio = "-" if own else f"{statistics.median(paired(x, library, c, RATIO)):.3f}"
             rows.append(
@@ -339,6 +355,10 @@ def verdicts(contenders: list[Contender], concurrencies: list[int], skipped: str
         lines.append(
             f"added p50 of taskrouter serve over the library at concurrency 1: {spread(added, '.3f')} ms "
             f"(target < {TARGET_ADDED_P50_MS:g}) -> {'OK' if ok else 'MISSED'}"
+        )
+        floor = [s.pct(50) * 1e3 for s in by_name[FLOOR].samples[1]]
+        lines.append(
+            f"  of which the HTTP round trip alone (GET /healthz, same server and client): {spread(floor, '.3f')} ms"
         )
     lite = by_name.get(LITELLM)
     for c in concurrencies:
@@ -424,6 +444,7 @@ async def run(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess
         pid = stack.enter_context(server(argv, env, tmp, f"http://127.0.0.1:{port}/healthz", "gateway"))
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         contenders.append(Contender(GATEWAY, http_call(client, url, key), pid))
+        contenders.append(Contender(FLOOR, floor_call(client, f"http://127.0.0.1:{port}/healthz"), pid))
         executable = Path(args.litellm) if args.litellm else None
         if executable is None:
             skipped = "LiteLLM proxy skipped: no --litellm executable given"
@@ -449,7 +470,7 @@ async def run(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess
     await client.aclose()
     await router.aclose()
     rows = logged_rows(gateway_db)
-    served = contenders[1].calls
+    served = contenders[1].calls  # the chat requests: the floor's GETs log nothing
     log_line = f"attempt rows the gateway logged: {rows:,} for {served:,} requests (warm-ups included) -> "
     log_line += "OK" if rows == served else "MISSING ROWS"
     lines, met = verdicts(contenders, args.concurrency, skipped)
