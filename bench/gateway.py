@@ -319,7 +319,7 @@ def table(contenders: list[Contender], concurrencies: list[int]) -> list[str]:
                     f"{x.median(c, lambda s: s.pct(50)) * 1e3:.2f}",
                     f"{x.median(c, lambda s: s.pct(99)) * 1e3:.2f}",
                     f"{x.median(c, lambda s: s.per_call_us(s.server_cpu)):,.0f}",
-                    "-" if own else f"{x.median(c, lambda s: s.per_call_us(s.client_cpu)):,.0f}",
+                    "-" if x is library else f"{x.median(c, lambda s: s.per_call_us(s.client_cpu)):,.0f}",
                     added,
                     ratio,
                     f"{x.median(c, lambda s: s.sim_cpu / s.seconds):.0%}",
@@ -358,7 +358,8 @@ def verdicts(contenders: list[Contender], concurrencies: list[int], skipped: str
         )
         floor = [s.pct(50) * 1e3 for s in by_name[FLOOR].samples[1]]
         lines.append(
-            f"  of which the HTTP round trip alone (GET /healthz, same server and client): {spread(floor, '.3f')} ms"
+            f"  the HTTP round trip alone (GET /healthz, FastAPI's simplest route, same server and client): p50 "
+            f"{spread(floor, '.3f')} ms"
         )
     lite = by_name.get(LITELLM)
     for c in concurrencies:
