@@ -2,7 +2,8 @@
 
 The owner calls `begin` when a request starts (under a tracer), `attempt` for every row it records
 (answer, failure, skip, cache hit) and `RequestTrace.end` when the request ends; each goes to the metrics (the
-Prometheus collector, an OpenTelemetry meter) and the spans that are on. A router without any of them holds no
+Prometheus collector, an OpenTelemetry meter) as it happens, and to the spans, drawn at the request's end, when a
+tracer is on. A router without any of them holds no
 Telemetry at all, so the request path only checks for None.
 """
 
@@ -77,8 +78,6 @@ _ENDINGS: tuple[tuple[type[BaseException], str], ...] = (
     (GeneratorExit, "cancelled"),
 )
 
-
-MAX_STATUS_CHARS = 512  # a failure's message, as the attempt log keeps it, cut for a span's status or event
 
 _SKIPPED, _CACHE_HIT = Outcome.SKIPPED, Outcome.CACHE_HIT  # read once: an enum member's lookup costs per call
 
@@ -178,15 +177,8 @@ class Telemetry:
         trace: RequestTrace | None = request.trace
         if trace is not None and trace.calls is not None:
             # Kept for the spans drawn at the request's end, with the moment it happened.
-            if outcome is _SKIPPED:
-                skip = {
-                    "gen_ai.request.model": pick.candidate.model,
-                    "error.type": error,
-                    "taskrouter.reason": (message or "")[:MAX_STATUS_CHARS],
-                }
-                trace.event(("taskrouter.skip", skip, time_ns()))
-            elif outcome is _CACHE_HIT:
-                trace.event(("taskrouter.cache_hit", {"gen_ai.request.model": pick.candidate.model}, time_ns()))
+            if outcome is _SKIPPED or outcome is _CACHE_HIT:
+                trace.event((outcome, pick.candidate.model, error, message, time_ns()))
             else:
                 trace.calls.append(
                     (pick, provider, error, status, message, latency_ms, result, first_token_ms, time_ns())
@@ -226,8 +218,9 @@ class Telemetry:
 
 
 class RequestTrace:
-    """One request's course as its spans need it, drawn at its end: the context current at its start (the
-    caller's) and when it started, then each provider call's row and each event (a skip, a cache hit) as recorded.
+    """One request's course as its spans need it, drawn at its end (app/telemetry/spans.py): the context current
+    at its start (the caller's) and when it started, then each provider call's row and each event (a skip, a cache
+    hit) as recorded.
     `calls` and `events` are None without a tracer (metrics alone)."""
 
     __slots__ = ("caller", "calls", "ended", "events", "start", "stream", "telemetry")
@@ -236,7 +229,7 @@ class RequestTrace:
         self.telemetry = telemetry
         self.stream = stream
         self.ended = False
-        self.events: list[tuple[str, dict[str, Any], int]] | None = None  # most requests have none
+        self.events: list[tuple[Outcome, str, str, str | None, int]] | None = None  # most requests have none
         if telemetry.tracing is None:
             self.calls: list[tuple[Any, ...]] | None = None
         else:
@@ -244,7 +237,8 @@ class RequestTrace:
             self.start = time_ns()
             self.calls = []
 
-    def event(self, event: tuple[str, dict[str, Any], int]) -> None:
+    def event(self, event: tuple[Outcome, str, str, str | None, int]) -> None:
+        """A skip or a cache hit: its outcome, model, error kind, reason and time (time_ns)."""
         if self.events is None:
             self.events = []
         self.events.append(event)

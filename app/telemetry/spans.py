@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
-from app.telemetry.observer import MAX_STATUS_CHARS
+from app.types import Outcome
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
+
+MAX_STATUS_CHARS = 512  # a failure's message, as the attempt log keeps it, cut for a span's status or event
 
 _INTERNAL, _CLIENT, _ERROR = SpanKind.INTERNAL, SpanKind.CLIENT, StatusCode.ERROR
 
@@ -67,8 +69,16 @@ class Tracing:
         # A request span the sampler left out draws nothing under it (no orphan call span).
         if span.is_recording():
             if trace.events:
-                for name, event, at in trace.events:
-                    span.add_event(name, event, at)
+                for outcome, model, kind, reason, at in trace.events:
+                    if outcome is Outcome.SKIPPED:
+                        skip = {
+                            "gen_ai.request.model": model,
+                            "error.type": kind,
+                            "taskrouter.reason": (reason or "")[:MAX_STATUS_CHARS],
+                        }
+                        span.add_event("taskrouter.skip", skip, at)
+                    else:
+                        span.add_event("taskrouter.cache_hit", {"gen_ai.request.model": model}, at)
             if trace.calls:
                 parent = set_span_in_context(span, caller)
                 for call in trace.calls:
@@ -91,7 +101,7 @@ class Tracing:
         first_token_ms: float | None,
         end: int,
     ) -> None:
-        """One provider call's span, from its row (as `RequestTrace.call` keeps it): it ended at `end` (time_ns),
+        """One provider call's span, from its row (as `Telemetry.attempt` keeps it): it ended at `end` (time_ns),
         `latency_ms` after it started. `kind`: the error kind, "" for an answer."""
         candidate = pick.candidate
         key = (candidate.model, candidate.tier, candidate.is_fallback, provider, request.endpoint(pick).base_url)
