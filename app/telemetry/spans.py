@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 MAX_STATUS_CHARS = 512  # a failure's message, as the attempt log keeps it, cut for a span's status or event
 
-_INTERNAL, _CLIENT, _ERROR = SpanKind.INTERNAL, SpanKind.CLIENT, StatusCode.ERROR
-
 
 class Tracing:
     """A request's spans through one tracer, drawn at its end. The attributes of a call's span that depend only on
@@ -65,7 +63,9 @@ class Tracing:
         if error is not None:
             attributes["error.type"] = ending
         caller = trace.caller
-        span = self.tracer.start_span(f"taskrouter {task}", caller, _INTERNAL, attributes, start_time=trace.start)
+        span = self.tracer.start_span(
+            f"taskrouter {task}", caller, SpanKind.INTERNAL, attributes, start_time=trace.start
+        )
         # A request span the sampler left out draws nothing under it (no orphan call span).
         if span.is_recording():
             if trace.events:
@@ -84,7 +84,7 @@ class Tracing:
                 for call in trace.calls:
                     self._call(parent, request, *call)
         if error is not None:
-            span.set_status(Status(_ERROR, f"{type(error).__name__}: {str(error)[:MAX_STATUS_CHARS]}"))
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {str(error)[:MAX_STATUS_CHARS]}"))
         span.end()
 
     def _call(
@@ -139,11 +139,11 @@ class Tracing:
         if status is not None:
             attributes["http.response.status_code"] = status
         start = end - int((latency_ms or 0.0) * 1_000_000)
-        span = self.tracer.start_span(name, parent, _CLIENT, attributes, start_time=start)
+        span = self.tracer.start_span(name, parent, SpanKind.CLIENT, attributes, start_time=start)
         if request.log_content:
             span.add_event("gen_ai.client.inference.operation.details", _details(request.prompt, result), end)
         if kind:
-            span.set_status(Status(_ERROR, f"{kind}: {(message or '')[:MAX_STATUS_CHARS]}"))
+            span.set_status(Status(StatusCode.ERROR, f"{kind}: {(message or '')[:MAX_STATUS_CHARS]}"))
         span.end(end)
 
 
