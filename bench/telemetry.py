@@ -35,11 +35,10 @@ callgrind dumps its counters (`--dump-before=os_getppid`): every window's count 
 (window N2 - window N1) / (N2 - N1) is the instructions per call with each window's fixed cost (the flushes, the
 writer's commit) cancelled. The same worker then counts, the same way, the scripted provider alone (its calls for the
 scenario, no router) and, in the OpenTelemetry configurations, the SDK alone: each span the router drew in the
-warm-up, drawn through the same processor the way the router draws it (a provider call's as a child of a span, with
-given start and end times; the request's live, started with the attributes known at a request's start, its closing
-ones set at its end; an error status where the router's had one), and a bare `histogram.record(value, attributes)`
-of each measurement it made (inside a recording span where the router's is, since the SDK's default exemplar filter
-then samples it). Then:
+warm-up, drawn through the same processor the way the router draws it (after the fact, every attribute at its
+start, with given start and end times: the request's under the caller's context, a provider call's as a child of a
+span; an error status where the router's had one), and a bare `histogram.record(value, attributes)` of each
+measurement it made (no span is current while a request runs). Then:
 
     router's = calls' instructions - the scripted provider's
     the SDK's share = spans per call x the SDK's span + records per call x a bare record's
@@ -111,8 +110,6 @@ VALGRIND_JOBS = 2  # callgrind workers at a time: one per core of the machine th
 # counters are observable instruments, read when the SDK collects, so a call adds nothing to them).
 SPANS_PER_CALL = {"clean": 2, "fallback": 3}
 RECORDS_PER_CALL = {"clean": 4, "fallback": 5}
-# A provider call's records are made while the request's span is current; the request's duration after it ended.
-RECORDED_IN_REQUEST_SPAN = frozenset({"gen_ai.client.operation.duration", "gen_ai.client.token.usage"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,9 +148,8 @@ def clean_environment(settings_fields: Iterable[str]) -> None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpanShape:
-    """A span as the router drew it, for the SDK alone to draw the same way: under a parent or not, with its own
-    start and end times (a provider call's, drawn after the call) or live (the request's, whose closing
-    attributes are set at its end), with an error status or not."""
+    """A span as the router drew it, for the SDK alone to draw the same way: after the fact, every attribute at
+    its start, with its own start and end times, under a parent or not, with an error status or not."""
 
     name: str
     kind: str  # SpanKind's member name
@@ -162,22 +158,8 @@ class SpanShape:
     error: str | None  # the status description of a span that failed
 
     @property
-    def timed(self) -> bool:
-        """Drawn after the fact with the call's own start and end (the provider calls' CLIENT spans)."""
-        return self.kind == "CLIENT"
-
-    @property
-    def closing(self) -> tuple[str, ...]:
-        """The attributes a live span is given at its end, being unknown at its start."""
-        from app.telemetry.spans import CLOSING_ATTRIBUTES
-
-        return () if self.timed else tuple(k for k in self.attributes if k in CLOSING_ATTRIBUTES)
-
-    @property
     def label(self) -> str:
-        how = "a child, timed" if self.parented and self.timed else "timed" if self.timed else "live"
-        if self.closing:
-            how += f", {len(self.closing)} set at its end"
+        how = "a child, timed" if self.parented else "timed"
         if self.error is not None:
             how += ", error status"
         return f"span {self.name!r} ({len(self.attributes)} attributes; {how})"
@@ -190,12 +172,10 @@ class RecordShape:
     instrument: str
     attributes: Mapping[str, Any]
     value: float
-    in_span: bool  # made while a recording span was current
 
     @property
     def label(self) -> str:
-        where = ", in a recording span" if self.in_span else ""
-        return f"record {self.instrument} ({len(self.attributes)} attributes{where})"
+        return f"record {self.instrument} ({len(self.attributes)} attributes)"
 
 
 class Otel:
@@ -270,9 +250,8 @@ class Otel:
     def sdk_costs(self, n: int) -> dict[str, float]:
         """The SDK's own CPU per operation in this process, no taskrouter code involved: a span of as many attributes
         as a provider call's, started and ended through the same processor (flushed); a histogram's record of five
-        attributes, inside a recording span as a provider call's are (so that the SDK's default exemplar filter
-        samples them)."""
-        from opentelemetry import context, trace
+        attributes, with no span current, as a provider call's are."""
+        from opentelemetry import trace
 
         attributes: dict[str, Any] = {f"bench.attribute_{i}": f"value {i}" for i in range(8)}
         attributes |= {f"bench.number_{i}": i for i in range(7)}
@@ -287,16 +266,10 @@ class Otel:
         if self.meter_provider is not None:
             histogram = self.meter_provider.get_meter("bench").create_histogram("bench.histogram")
             five = dict(list(attributes.items())[:5])
-            outer = trace.get_tracer("bench").start_span("bench outer")
-            token = context.attach(trace.set_span_in_context(outer))
-            try:
-                cpu = time.process_time()
-                for _ in range(n):
-                    histogram.record(1, five)
-                costs["histogram record"] = (time.process_time() - cpu) / n * 1e6
-            finally:
-                context.detach(token)
-                outer.end()
+            cpu = time.process_time()
+            for _ in range(n):
+                histogram.record(1, five)
+            costs["histogram record"] = (time.process_time() - cpu) / n * 1e6
         return costs
 
     def requests_counted(self) -> float:
@@ -529,8 +502,6 @@ def record_shapes(
     before: Mapping[tuple[str, frozenset[Any]], tuple[int, float]],
     after: Mapping[tuple[str, frozenset[Any]], tuple[int, float]],
     calls: int,
-    *,
-    traces: bool,
 ) -> list[tuple[float, RecordShape]]:
     """(records per call, shape) of the histograms' growth between two collections over `calls` calls."""
     shapes = []
@@ -542,7 +513,6 @@ def record_shapes(
                 instrument=name,
                 attributes=dict(attributes),
                 value=(total - total0) / (count - count0),
-                in_span=traces and name in RECORDED_IN_REQUEST_SPAN,
             )
             shapes.append(((count - count0) / calls, shape))
     return shapes
@@ -585,17 +555,14 @@ def sdk_windows(
                 if not otel.flush():
                     raise RuntimeError("the span processor did not flush")
                 marks.stop()
-            parent = trace.set_span_in_context(parent_span) if span_shape.parented else None
-            closing = {k: attributes[k] for k in span_shape.closing}
-            opening = {k: v for k, v in attributes.items() if k not in closing}
+            # The router's request span goes under the context current at the request's start (here, none).
+            parent = trace.set_span_in_context(parent_span) if span_shape.parented else context.get_current()
             error = span_shape.error
-            start, end = (time.time_ns(), time.time_ns() + 1_000_000) if span_shape.timed else (None, None)
+            start, end = time.time_ns(), time.time_ns() + 1_000_000
             for n in sizes:
                 marks.start(f"span {i} {n}")
                 for _ in range(n):
-                    span = tracer.start_span(name, parent, kind, opening, start_time=start)
-                    if closing:
-                        span.set_attributes(closing)
+                    span = tracer.start_span(name, parent, kind, attributes, start_time=start)
                     if error is not None:
                         span.set_status(Status(StatusCode.ERROR, error))
                     span.end(end)
@@ -618,21 +585,11 @@ def sdk_windows(
                 )
             value = int(shape.value) if float(shape.value).is_integer() else shape.value
             attributes = dict(shape.attributes)
-            outer = token = None
-            if shape.in_span:
-                outer = otel.tracer_provider.get_tracer("bench").start_span("bench outer")
-                token = context.attach(trace.set_span_in_context(outer))
-            try:
-                for n in sizes:
-                    marks.start(f"record {i} {n}")
-                    for _ in range(n):
-                        histogram.record(value, attributes)
-                    marks.stop()
-            finally:
-                if token is not None:
-                    context.detach(token)
-                if outer is not None:
-                    outer.end()
+            for n in sizes:
+                marks.start(f"record {i} {n}")
+                for _ in range(n):
+                    histogram.record(value, attributes)
+                marks.stop()
 
 
 async def instructions_worker(config: Configuration, scenario: str, n1: int, n2: int, warmup: int) -> dict[str, Any]:
@@ -673,7 +630,7 @@ async def instructions_worker(config: Configuration, scenario: str, n1: int, n2:
             spans = [(count / warmup, shape) for count, shape in otel.span_shapes.values()]
             if metrics:
                 warmed = otel.histogram_points()
-                records = record_shapes(points, warmed, warmup, traces=config.traces)
+                records = record_shapes(points, warmed, warmup)
                 points = warmed
             exported = otel.spans
         for n in (n1, n2):
@@ -690,7 +647,7 @@ async def instructions_worker(config: Configuration, scenario: str, n1: int, n2:
             check_per_call("spans", scenario, (otel.spans - exported) / (n1 + n2), SPANS_PER_CALL[scenario])
         if metrics and otel is not None:
             check_per_call("records", scenario, sum(k for k, _ in records), RECORDS_PER_CALL[scenario])
-            windows = record_shapes(points, otel.histogram_points(), n1 + n2, traces=config.traces)
+            windows = record_shapes(points, otel.histogram_points(), n1 + n2)
             check_per_call("records", scenario, sum(k for k, _ in windows), RECORDS_PER_CALL[scenario])
         for n in (n1, n2):
             bench.fake.calls.clear()
@@ -936,11 +893,12 @@ def instructions_table(
         "instr/call: instructions per call, every thread, = (window of N2 calls - window of N1) / (N2 - N1); "
         "provider: the scripted provider alone making the scenario's calls, counted the same way; router's = "
         "instr/call - provider; SDK's share: the OpenTelemetry SDK's own work for the spans and records the call "
-        "made (below), each span drawn as the router draws it (a call's span a child of the request's, with the "
-        "call's own start and end; the request's live, its closing attributes set at its end); router's own = "
+        "made (below), each span drawn as the router draws it (after the fact, every attribute at its start, with "
+        "given start and end times: the request's under the caller's context, a call's a child of the request's); "
+        "router's own = "
         "router's - SDK's share; ratios over off's router's. Own ratio, bare spans: the same with the SDK's share "
         "taken from bare spans (started with every attribute, ended at once, no parent), which leaves the SDK's "
-        "extra work for a parent, given times and attributes set after the start in the router's own.",
+        "extra work for a parent and given times in the router's own.",
         "",
     ]
     for scenario in scenarios:

@@ -506,6 +506,49 @@ async def test_the_caller_s_current_span_is_the_request_span_s_parent(scene):
     assert agent.parent is None and len(spans) == 4
 
 
+async def test_a_cache_hit_is_an_event_on_its_request_span_and_no_chat_span(scene):
+    s = scene({A: ANSWER}, response_cache_tasks="solo")
+    first = await s.router.execute("solo", USER)
+    hit = await s.router.execute("solo", USER)
+    rows = await s.rows()
+    spans = s.spans()
+    check_tree(spans, rows)
+    assert hit.cached and [r["outcome"] for r in rows] == ["success", "cache_hit"]
+    request = request_spans(spans)[hit.request_id]
+    assert children(spans, request) == []
+    assert [(e.name, attrs(e)) for e in request.events] == [("taskrouter.cache_hit", {"gen_ai.request.model": A})]
+    assert request.start_time <= request.events[0].timestamp <= request.end_time
+    a = attrs(request)
+    assert (a["taskrouter.ending"], a["taskrouter.cached"], a["gen_ai.response.model"]) == ("cache_hit", True, A)
+    assert [s.name for s in children(spans, request_spans(spans)[first.request_id])] == [f"chat {A}"]
+
+
+async def test_a_span_opened_during_the_request_is_the_caller_s_child_the_request_span_never_current(scene):
+    # Deliberate: the request's spans are drawn at its end, so nothing the course runs sees the request span as
+    # current (docs/operations/monitoring.md, "The request span").
+    inside: list[Any] = []
+    box: dict[str, Any] = {}
+
+    def answer(messages: Any, params: Any) -> Any:
+        with box["tracer"].start_as_current_span("inside the call") as span:
+            inside.append(span)
+        return ANSWER
+
+    s = scene({A: answer})
+    box["tracer"] = tracer = s.provider.get_tracer("agent")
+    with tracer.start_as_current_span("agent step") as outer:
+        response = await s.router.execute("solo", USER)
+    rows = await s.rows()
+    spans = s.spans()
+    check_tree(spans, rows, callers=2)
+    request = request_spans(spans)[response.request_id]
+    (opened,) = [span for span in spans if span.name == "inside the call"]
+    assert len(inside) == 1 and opened.parent is not None
+    assert opened.parent.span_id == outer.get_span_context().span_id != request.context.span_id
+    assert request.parent is not None and request.parent.span_id == outer.get_span_context().span_id
+    assert [c.name for c in children(spans, request)] == [f"chat {A}"]
+
+
 async def test_log_content_adds_the_conventions_details_event_to_each_call(scene):
     s = scene({A: failure("rate_limited"), B: ANSWER}, log_content=True)
     await s.router.execute("pair", USER)

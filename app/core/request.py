@@ -240,7 +240,7 @@ class Request:
         self.stopped: str | None = None  # why the retries ended, for the error's summary
         self.session_id = session_id
         self.telemetry = router.telemetry  # None unless monitoring is on (app/telemetry)
-        self.trace: RequestTrace | None = None  # the request's span, once a tracer begins it
+        self.trace: RequestTrace | None = None  # what the request's spans are drawn from, once a tracer begins it
         # Spending less: what a tiered or cached request's answers are measured against (the task's own first
         # model), and the response cache's key and time to live for this request (None: not cached).
         self.measured = chain.tier is not None  # whether rows carry saved_usd
@@ -344,14 +344,11 @@ class Request:
             telemetry.ended(self, response, None)
             return response
         trace = telemetry.begin(self)
-        token = telemetry.attach(trace.context)  # the request's span current for what its course calls
         try:
             response = await (self.answer() if self.cache_key is None else self.served())
         except BaseException as error:
             trace.end(self, None, error)
             raise
-        finally:
-            telemetry.detach(token)
         trace.end(self, response, None)
         return response
 

@@ -2,14 +2,15 @@
 
 The owner calls `begin` when a request starts (under a tracer), `attempt` for every row it records
 (answer, failure, skip, cache hit) and `RequestTrace.end` when the request ends; each goes to the metrics (the
-Prometheus collector, an OpenTelemetry meter) and the spans that are on. A router without any of them holds no
+Prometheus collector, an OpenTelemetry meter) as it happens, and to the spans, drawn at the request's end, when a
+tracer is on. A router without any of them holds no
 Telemetry at all, so the request path only checks for None.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from time import time_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app.errors import (
@@ -25,9 +26,8 @@ from app.telemetry.metrics import Gauges
 from app.types import ErrorKind, Outcome
 
 if TYPE_CHECKING:
-    from opentelemetry.context import Context
     from opentelemetry.metrics import MeterProvider
-    from opentelemetry.trace import Span, Tracer, TracerProvider
+    from opentelemetry.trace import Tracer, TracerProvider
 
     from app.telemetry.metrics import Metrics
     from app.telemetry.spans import Tracing
@@ -113,16 +113,14 @@ class Telemetry:
         self.sinks: tuple[Sink, ...] = tuple(sinks)
         self.tracer: Tracer | None = None
         self.tracing: Tracing | None = None
-        self.spans: Any = None  # app/telemetry/spans.py, loaded with the tracer: not imported inside a request
         if tracer_provider is not None:
-            from app.telemetry import spans
+            from opentelemetry import context
 
-            self.spans = spans
+            from app.telemetry.spans import Tracing
+
             self.tracer = tracer_provider.get_tracer("taskrouter")
-            self.tracing = spans.Tracing(self.tracer)
-            # The request's owner makes the request's span current around its course (Request.run).
-            self.attach: Callable[[Any], object] = spans.attach
-            self.detach: Callable[[Any], None] = spans.detach
+            self.tracing = Tracing(self.tracer)
+            self.current = context.get_current  # the context a request's span will be drawn under
         self._watched: list[Gauges] = []
 
     def watch(self, gauges: Gauges) -> None:
@@ -141,14 +139,9 @@ class Telemetry:
 
     def begin(self, request: Any, *, stream: bool = False) -> RequestTrace:
         """The request's trace, kept on the request (`request.trace`) until it ends; the request is not kept on it,
-        so that a finished request is freed at once rather than by the garbage collector."""
-        tracing = self.tracing
-        if tracing is None:
-            trace = RequestTrace(self, None, None)
-        else:
-            span, parent = tracing.request_span(request, stream)
-            trace = RequestTrace(self, span, parent)
-        request.trace = trace
+        so that a finished request is freed at once rather than by the garbage collector. Its spans are drawn at
+        its end, under the context current now (the caller's)."""
+        trace = request.trace = RequestTrace(self, stream)
         return trace
 
     def ended(self, request: Any, response: LLMResponse | None, error: BaseException | None) -> str:
@@ -179,76 +172,82 @@ class Telemetry:
         saved_usd: float | None,
     ) -> None:
         """One row the request recorded."""
-        task = request.chain.task_type
-        model = pick.candidate.model
         # The kind itself, a str (StrEnum): its `.value` is a descriptor lookup per call.
         error: str = kind if kind is not None else ""
         trace: RequestTrace | None = request.trace
-        # A request span the sampler left out still carries the trace's context, but nothing is drawn under it.
-        traced = trace is not None and trace.recording
+        if trace is not None and trace.calls is not None:
+            # Kept for the spans drawn at the request's end, with the moment it happened.
+            if outcome is _SKIPPED or outcome is _CACHE_HIT:
+                trace.event((outcome, pick.candidate.model, error, message, time_ns()))
+            else:
+                trace.calls.append(
+                    (pick, provider, error, status, message, latency_ms, result, first_token_ms, time_ns())
+                )
+        sinks = self.sinks
+        if not sinks:
+            return
+        task = request.chain.task_type
+        model = pick.candidate.model
         if outcome is _SKIPPED:
-            for sink in self.sinks:
+            for sink in sinks:
                 sink.skip(task=task, model=model, error=error)
-            if traced:
-                self.spans.skip_event(trace.span, model=model, kind=error, reason=message)  # type: ignore[union-attr]
             return
         if outcome is _CACHE_HIT:
-            for sink in self.sinks:
+            for sink in sinks:
                 sink.cache_hit(task=task, saved=saved_usd)
-            if traced:
-                trace.span.add_event("taskrouter.cache_hit", {"gen_ai.request.model": model})  # type: ignore[union-attr]
             return
-        if self.sinks:
-            usage = result.usage if result is not None else None
-            retirement = None
-            if model in request.router.retiring:
-                retirement = "past" if request.retirement(model) is not None else "scheduled"
-            for sink in self.sinks:
-                sink.call(
-                    task=task,
-                    model=model,
-                    provider=provider,
-                    error=error,
-                    seconds=latency_ms / 1000.0 if latency_ms is not None else None,
-                    input_tokens=usage.prompt_tokens if usage is not None else None,
-                    output_tokens=usage.completion_tokens if usage is not None else None,
-                    cost=cost,
-                    first_chunk_seconds=first_token_ms / 1000.0 if first_token_ms is not None else None,
-                    retry=pick.retry > 0,
-                    hedged=pick.hedged,
-                    retirement=retirement,
-                )
-        if traced:
-            self.tracing.call(  # type: ignore[union-attr]
-                parent=trace.context,  # type: ignore[union-attr, arg-type]
-                request=request,
-                pick=pick,
+        usage = result.usage if result is not None else None
+        retirement = None
+        if model in request.router.retiring:
+            retirement = "past" if request.retirement(model) is not None else "scheduled"
+        for sink in sinks:
+            sink.call(
+                task=task,
+                model=model,
                 provider=provider,
-                kind=error,
-                status=status,
-                message=message,
-                latency_ms=latency_ms,
-                result=result,
-                first_token_ms=first_token_ms,
+                error=error,
+                seconds=latency_ms / 1000.0 if latency_ms is not None else None,
+                input_tokens=usage.prompt_tokens if usage is not None else None,
+                output_tokens=usage.completion_tokens if usage is not None else None,
+                cost=cost,
+                first_chunk_seconds=first_token_ms / 1000.0 if first_token_ms is not None else None,
+                retry=pick.retry > 0,
+                hedged=pick.hedged,
+                retirement=retirement,
             )
 
 
 class RequestTrace:
-    """One request's span (None without a tracer) and the context that makes it the parent of each call's span."""
+    """One request's course as its spans need it, drawn at its end (app/telemetry/spans.py): the context current
+    at its start (the caller's) and when it started, then each provider call's row and each event (a skip, a cache
+    hit) as recorded.
+    `calls` and `events` are None without a tracer (metrics alone)."""
 
-    __slots__ = ("context", "ended", "recording", "span", "telemetry")
+    __slots__ = ("caller", "calls", "ended", "events", "start", "stream", "telemetry")
 
-    def __init__(self, telemetry: Telemetry, span: Span | None, context: Context | None) -> None:
+    def __init__(self, telemetry: Telemetry, stream: bool) -> None:
         self.telemetry = telemetry
-        self.span = span
-        self.context = context
-        self.recording = span is not None and span.is_recording()
+        self.stream = stream
         self.ended = False
+        self.events: list[tuple[Outcome, str, str, str | None, int]] | None = None  # most requests have none
+        if telemetry.tracing is None:
+            self.calls: list[tuple[Any, ...]] | None = None
+        else:
+            self.caller = telemetry.current()
+            self.start = time_ns()
+            self.calls = []
+
+    def event(self, event: tuple[Outcome, str, str, str | None, int]) -> None:
+        """A skip or a cache hit: its outcome, model, error kind, reason and time (time_ns)."""
+        if self.events is None:
+            self.events = []
+        self.events.append(event)
 
     def end(self, request: Any, response: LLMResponse | None, error: BaseException | None) -> None:
         if self.ended:
             return
         self.ended = True
-        ending = self.telemetry.ended(request, response, error)
-        if self.span is not None:
-            self.telemetry.spans.end_request_span(self.span, ending=ending, response=response, error=error)
+        telemetry = self.telemetry
+        ending = telemetry.ended(request, response, error)
+        if telemetry.tracing is not None:
+            telemetry.tracing.draw(request, self, ending, response, error)

@@ -1,41 +1,41 @@
 """OpenTelemetry spans for a request, following the GenAI semantic conventions.
 
-A request is one span, `taskrouter {task}`, a child of the caller's current span; each provider call is a child
-of it, `chat {model}` (kind CLIENT), drawn when the call's row is recorded with the call's own start and end; a
-model passed over without a call is an event on the request span, not a span. Prompts and answers are added, as
-the conventions' `gen_ai.client.inference.operation.details` event, only when LOG_CONTENT is on. Nothing here
-reads an endpoint's key.
+A request is one span, `taskrouter {task}`, a child of the span current when it started (the caller's); each
+provider call is a child of it, `chat {model}` (kind CLIENT), with the call's own start and end; a model passed
+over without a call is an event on the request span, not a span. The whole tree is drawn when the request ends,
+from what the request kept along the way (`RequestTrace`): no span is open, nor current, while the request runs.
+Prompts and answers are added, as the conventions' `gen_ai.client.inference.operation.details` event, only when
+LOG_CONTENT is on. Nothing here reads an endpoint's key.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from opentelemetry import context, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+
+from app.types import Outcome
 
 if TYPE_CHECKING:
-    from opentelemetry.context import Context
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Tracer
 
-MAX_STATUS_CHARS = 512  # a failure's message, as the attempt log keeps it, cut for the span's status
+MAX_STATUS_CHARS = 512  # a failure's message, as the attempt log keeps it, cut for a span's status or event
 
 
 class Tracing:
-    """Spans through one tracer: the request's, live from its start to its end, and each provider call's, drawn
-    from its row. The attributes that depend only on the model, its place and its endpoint are built once per
-    such combination (the registry bounds them), so a call's span adds only what is the call's own."""
+    """A request's spans through one tracer, drawn at its end. The attributes of a call's span that depend only on
+    the model, its place and its endpoint are built once per such combination (the registry bounds them), so a
+    call's span adds only what is the call's own."""
 
     def __init__(self, tracer: Tracer) -> None:
         self.tracer = tracer
         self._shapes: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
 
-    def request_span(self, request: Any, stream: bool) -> tuple[Span, Context]:
-        """The request's span, started now under the caller's current span, and the context that makes it the
-        parent of the request's calls."""
+    def draw(self, request: Any, trace: Any, ending: str, response: Any, error: BaseException | None) -> None:
+        """The request's span, from its start to now, under the context current at its start, with
+        its events and, under it, one span per provider call the request recorded."""
         chain = request.chain
         task = chain.task_type
         attributes: dict[str, Any] = {
@@ -44,7 +44,8 @@ class Tracing:
             "taskrouter.chain": chain.models,
             "taskrouter.deadline_seconds": request.deadline_seconds,
             "taskrouter.forced": chain.forced,
-            "gen_ai.request.stream": stream,
+            "gen_ai.request.stream": trace.stream,
+            "taskrouter.ending": ending,
         }
         if request.variant is not None:
             attributes["taskrouter.variant"] = request.variant
@@ -52,14 +53,43 @@ class Tracing:
             attributes["taskrouter.tier"] = chain.tier
         if chain.override_source is not None:
             attributes["taskrouter.override"] = chain.override_source
-        caller = context.get_current()
-        span = self.tracer.start_span(f"taskrouter {task}", caller, SpanKind.INTERNAL, attributes)
-        return span, trace.set_span_in_context(span, caller)
+        if response is not None:
+            attributes["gen_ai.response.model"] = response.model_used
+            attributes["taskrouter.fallback_used"] = response.fallback_used
+            if response.cost_usd is not None:
+                attributes["taskrouter.cost_usd"] = response.cost_usd
+            if response.cached:
+                attributes["taskrouter.cached"] = True
+        if error is not None:
+            attributes["error.type"] = ending
+        caller = trace.caller
+        span = self.tracer.start_span(
+            f"taskrouter {task}", caller, SpanKind.INTERNAL, attributes, start_time=trace.start
+        )
+        # A request span the sampler left out draws nothing under it (no orphan call span).
+        if span.is_recording():
+            if trace.events:
+                for outcome, model, kind, reason, at in trace.events:
+                    if outcome is Outcome.SKIPPED:
+                        skip = {
+                            "gen_ai.request.model": model,
+                            "error.type": kind,
+                            "taskrouter.reason": (reason or "")[:MAX_STATUS_CHARS],
+                        }
+                        span.add_event("taskrouter.skip", skip, at)
+                    else:
+                        span.add_event("taskrouter.cache_hit", {"gen_ai.request.model": model}, at)
+            if trace.calls:
+                parent = set_span_in_context(span, caller)
+                for call in trace.calls:
+                    self._call(parent, request, *call)
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {str(error)[:MAX_STATUS_CHARS]}"))
+        span.end()
 
-    def call(
+    def _call(
         self,
-        *,
-        parent: Context,
+        parent: Any,
         request: Any,
         pick: Any,
         provider: str,
@@ -69,10 +99,10 @@ class Tracing:
         latency_ms: float | None,
         result: Any,
         first_token_ms: float | None,
+        end: int,
     ) -> None:
-        """One provider call's span, drawn after the call from its row: it started `latency_ms` ago and ends now.
-        `kind`: the error kind, "" for an answer."""
-        end = time.time_ns()
+        """One provider call's span, from its row (as `Telemetry.attempt` keeps it): it ended at `end` (time_ns),
+        `latency_ms` after it started. `kind`: the error kind, "" for an answer."""
         candidate = pick.candidate
         key = (candidate.model, candidate.tier, candidate.is_fallback, provider, request.endpoint(pick).base_url)
         shape = self._shapes.get(key)
@@ -115,54 +145,6 @@ class Tracing:
         if kind:
             span.set_status(Status(StatusCode.ERROR, f"{kind}: {(message or '')[:MAX_STATUS_CHARS]}"))
         span.end(end)
-
-
-# What the request's span is given at its end, unknown at its start (bench/telemetry.py draws the SDK's share so).
-CLOSING_ATTRIBUTES = frozenset(
-    {
-        "taskrouter.ending",
-        "gen_ai.response.model",
-        "taskrouter.fallback_used",
-        "taskrouter.cost_usd",
-        "taskrouter.cached",
-        "error.type",
-    }
-)
-
-
-def end_request_span(span: Span, *, ending: str, response: Any, error: BaseException | None) -> None:
-    """The request's closing attributes, set at once (the SDK takes its lock per call), and its end."""
-    if response is not None:
-        attributes: dict[str, Any] = {
-            "taskrouter.ending": ending,
-            "gen_ai.response.model": response.model_used,
-            "taskrouter.fallback_used": response.fallback_used,
-        }
-        if response.cost_usd is not None:
-            attributes["taskrouter.cost_usd"] = response.cost_usd
-        if response.cached:
-            attributes["taskrouter.cached"] = True
-    else:
-        attributes = {"taskrouter.ending": ending}
-    if error is not None:
-        attributes["error.type"] = ending
-    span.set_attributes(attributes)
-    if error is not None:
-        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {str(error)[:MAX_STATUS_CHARS]}"))
-    span.end()
-
-
-def skip_event(span: Span, *, model: str, kind: str, reason: str | None) -> None:
-    span.add_event(
-        "taskrouter.skip",
-        {"gen_ai.request.model": model, "error.type": kind, "taskrouter.reason": (reason or "")[:MAX_STATUS_CHARS]},
-    )
-
-
-# The request's span current while its course runs, so that spans the application's own instrumentation starts
-# inside it (an instrumented HTTP client's, a log record's trace id) belong to the request.
-attach = context.attach
-detach = context.detach
 
 
 def _shape(
