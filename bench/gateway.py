@@ -8,13 +8,17 @@ Every contender calls the same task (`fast`, its first model answering) on one G
 process (bench/_common.py's, zero latency, no faults):
 
 - **library**: `Router.execute` in this process, attempt logging on; the HTTP servers' baseline.
-- **taskrouter serve**: the command as a user runs it (`--no-auth`, uvicorn, 1 worker), in its own process, attempt
-  logging on, on its shipped settings.
+- **taskrouter serve**: the command as a user runs it (uvicorn, 1 worker), in its own process, attempt logging on,
+  on its shipped settings, with an API key made by `taskrouter keys create` checked on every request.
+- **HTTP floor**: `GET /healthz` on that same server: the HTTP round trip of FastAPI's simplest route, what any
+  gateway costs before its own work.
 - **LiteLLM proxy**: `litellm --config` (1 worker) with the same chain (the first model, the fallback list behind
-  it, no retries), pointed at the simulator's OpenAI-compatible URL. The proxy's `[proxy]` extra is heavy, so it lives
-  in a venv of its own: --litellm names its executable, and the row is skipped, saying why, when it is absent.
+  it, no retries), pointed at the simulator's OpenAI-compatible URL, its master key checked (it has no database for
+  virtual keys). The proxy's `[proxy]` extra is heavy, so it lives in a venv of its own: --litellm names its
+  executable, and the row is skipped, saying why, when it is absent.
 
-The two HTTP servers get the same load generator: one httpx AsyncClient in this process posting the same body.
+`--no-auth` serves both without keys. The HTTP servers get the same load generator: one httpx AsyncClient in this
+process posting the same body (on aiohttp's transport by default; --client httpx for httpx's own).
 Rounds are interleaved (the order reversed every other round) and every figure is the median over rounds; the
 ratios are made within each round (same moment, same machine state) and their spread over rounds is printed beside
 them. "server CPU us/req" is the server process's CPU (user + system, every thread, read from /proc) per request;
@@ -127,9 +131,8 @@ async def measure(contender: Contender, n: int, concurrency: int, sim_pid: int) 
             latencies.append(time.perf_counter() - t0)
 
     server = contender.pid
-    started, cpu, server_cpu, sim = time.perf_counter(), time.process_time(), 0.0, process_cpu(sim_pid)
-    if server is not None:
-        server_cpu = process_cpu(server)
+    sim, server_cpu = process_cpu(sim_pid), process_cpu(server) if server is not None else 0.0  # before the clocks
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     seconds, client = time.perf_counter() - started, time.process_time() - cpu
     served = process_cpu(server) - server_cpu if server is not None else client
