@@ -490,8 +490,8 @@ async def run(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess
 
 
 async def profile(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess) -> int:
-    """The gateway application under cProfile in this process (uvicorn as `serve` runs it), driven by the same load
-    generator; prints the functions that take the most time per request."""
+    """The gateway application (no keys) under uvicorn in this process's own loop and under cProfile, driven by the
+    same load generator, client and server profiled together; prints the functions with the most own time."""
     import cProfile
     import pstats
 
