@@ -172,6 +172,23 @@ def load_bench(name: str) -> ModuleType:
 
 # The PostgreSQL run of each dashboard test is slow: page renders on a second backend, which the store's own tests
 # and tests/test_dashboard_postgres.py keep in the fast run.
+@pytest.fixture
+def served() -> Iterator[Callable[..., Any]]:
+    """`served(app)`: the ASGI app under a real uvicorn on 127.0.0.1 (tests/gateway_server.py's `Served`), stopped
+    with its clients after the test."""
+    from gateway_server import Served  # here, not at the top: uvicorn and openai only for the tests that serve
+
+    started: list[Served] = []
+
+    def start(app: Any, **options: Any) -> Served:
+        started.append(Served(app, **options))
+        return started[-1]
+
+    yield start
+    for one in started:
+        one.stop()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def dashboard_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     """A store no one has opened yet, once of each kind: a SQLite file's path, a new PostgreSQL database. The

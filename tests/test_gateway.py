@@ -9,17 +9,16 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-import uvicorn
 from conftest import TEST_KEY, USER, logged_rows
+from gateway_server import Served
 
 from app.commands.serve import check_exposure
 from app.config import load_settings
@@ -31,42 +30,23 @@ from app.simulator import ModelProfile, Simulator
 
 
 class Gateway:
-    def __init__(self, router: Router) -> None:
-        self.router = router
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(router.settings, router=router), host="127.0.0.1", port=0, log_level="warning")
-        )
-        # Not the main thread: uvicorn leaves the process's signal handlers alone.
-        self.thread = threading.Thread(target=self.server.run, name="gateway-under-test", daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:  # a sync fixture waiting for another thread's event
-            assert self.thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.client = openai.OpenAI(base_url=f"{self.url}/v1", api_key="unused", max_retries=0, timeout=15)
+    """A gateway without keys in front of `router`, served (tests/gateway_server.py), with the openai SDK on it."""
 
-    def stop(self) -> None:
-        self.client.close()
-        self.server.should_exit = True
-        self.thread.join(15)
-        assert not self.thread.is_alive(), "the gateway did not stop"
+    def __init__(self, router: Router, served: Served) -> None:
+        self.router = router
+        self.url = served.url
+        self.client = served.openai()
 
 
 @pytest.fixture
-def serve(make_router: Callable[..., Router]) -> Iterator[Callable[..., Gateway]]:
+def serve(make_router: Callable[..., Router], served: Callable[..., Served]) -> Callable[..., Gateway]:
     """`serve(**settings)`: a gateway in front of a router with those settings; stopped after the test."""
-    started: list[Gateway] = []
 
     def start(**settings: object) -> Gateway:
-        gateway = Gateway(make_router(**settings))
-        started.append(gateway)
-        return gateway
+        router = make_router(**settings)
+        return Gateway(router, served(create_app(router.settings, router=router, require_keys=False)))
 
-    yield start
-    for gateway in started:
-        gateway.stop()
+    return start
 
 
 @pytest.fixture
@@ -326,7 +306,9 @@ class BrokenProvider:
         raise KeyError("a secret the client must not see")
 
 
-def test_a_fault_of_the_gateway_is_a_500_in_openais_shape(sim: Simulator, db_path: Path) -> None:
+def test_a_fault_of_the_gateway_is_a_500_in_openais_shape(
+    sim: Simulator, db_path: Path, served: Callable[..., Served]
+) -> None:
     settings = load_settings(env_file=None, groq_api_key=TEST_KEY, groq_base_url=sim.base_url, attempts_db_path=db_path)
     router = Router(
         settings,
@@ -334,12 +316,9 @@ def test_a_fault_of_the_gateway_is_a_500_in_openais_shape(sim: Simulator, db_pat
         catalog=lambda: ai_models.MODEL_CATALOG,
         providers={"groq": BrokenProvider()},  # type: ignore[dict-item]
     )
-    gateway = Gateway(router)
-    try:
-        with pytest.raises(openai.InternalServerError) as caught:
-            gateway.client.chat.completions.create(model="fast", messages=USER)
-    finally:
-        gateway.stop()
+    gateway = Gateway(router, served(create_app(settings, router=router, require_keys=False)))
+    with pytest.raises(openai.InternalServerError) as caught:
+        gateway.client.chat.completions.create(model="fast", messages=USER)
     assert (caught.value.status_code, caught.value.code) == (500, "internal_error")
     assert "secret" not in caught.value.response.text
 

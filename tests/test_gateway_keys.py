@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-import uvicorn
 from conftest import USER, logged_rows
 from fastapi import Depends
+from gateway_server import Served
 
 from app.cli import main
 from app.core import ai_models
@@ -33,37 +32,22 @@ from app.testing import FakeClock
 
 
 class KeyedGateway:
-    """A gateway that asks for keys, on its own thread; `url` once it listens."""
+    """A gateway that asks for keys (or not), served (tests/gateway_server.py), with a route behind the admin
+    dependency the management API's writes use."""
 
-    def __init__(self, router: Router, *, require_keys: bool = True) -> None:
+    def __init__(self, router: Router, served: Callable[..., Served], *, require_keys: bool = True) -> None:
         self.router = router
-        self.app = create_app(router.settings, router=router, require_keys=require_keys)
+        app = create_app(router.settings, router=router, require_keys=require_keys)
 
-        @self.app.get("/test/admin")  # what the management API's writes depend on
+        @app.get("/test/admin")
         async def admin_only(name: str = Depends(admin_name)) -> dict[str, str]:
             return {"name": name}
 
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, name="keyed-gateway-under-test", daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:  # a sync fixture waiting for another thread's event
-            assert self.thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
-        self.clients: list[openai.OpenAI] = []
+        self.served = served(app, name="keyed-gateway-under-test")
+        self.url = self.served.url
 
     def client(self, key: str) -> openai.OpenAI:
-        client = openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, timeout=15)
-        self.clients.append(client)
-        return client
-
-    def stop(self) -> None:
-        for client in self.clients:
-            client.close()
-        self.server.should_exit = True
-        self.thread.join(15)
-        assert not self.thread.is_alive(), "the gateway did not stop"
+        return self.served.openai(key)
 
 
 @pytest.fixture
@@ -74,17 +58,13 @@ def fake() -> FakeClock:
 
 
 @pytest.fixture
-def serve(make_router: Callable[..., Router], fake: FakeClock) -> Iterator[Callable[..., KeyedGateway]]:
-    started: list[KeyedGateway] = []
-
+def serve(
+    make_router: Callable[..., Router], fake: FakeClock, served: Callable[..., Served]
+) -> Callable[..., KeyedGateway]:
     def start(*, require_keys: bool = True, **settings: object) -> KeyedGateway:
-        gateway = KeyedGateway(make_router(clock=fake.clock, **settings), require_keys=require_keys)
-        started.append(gateway)
-        return gateway
+        return KeyedGateway(make_router(clock=fake.clock, **settings), served, require_keys=require_keys)
 
-    yield start
-    for gateway in started:
-        gateway.stop()
+    return start
 
 
 @pytest.fixture

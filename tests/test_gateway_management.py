@@ -4,17 +4,15 @@ the simulator; each answer checked against what the store holds."""
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from conftest import USER, logged_rows
+from gateway_server import Served
 from stores import insert_attempts
 
 from app.core import ai_models
@@ -33,43 +31,26 @@ SECOND = "openai/gpt-oss-120b"
 
 
 class Gateway:
-    def __init__(self, router: Router, *, require_keys: bool = False) -> None:
+    """A gateway in front of `router`, served (tests/gateway_server.py), with plain HTTP on it."""
+
+    def __init__(self, router: Router, served: Served) -> None:
         self.router = router
-        application = create_app(router.settings, router=router, require_keys=require_keys)
-        self.server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, name="management-under-test", daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:  # a sync fixture waiting for another thread's event
-            assert self.thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15)
+        self.http = served.http
 
     def chat(self, task: str = "fast", **body: Any) -> dict[str, Any]:
         reply = self.http.post("/v1/chat/completions", json={"model": task, "messages": USER, **body})
         assert reply.status_code == 200, reply.text
         return reply.json()
 
-    def stop(self) -> None:
-        self.http.close()
-        self.server.should_exit = True
-        self.thread.join(15)
-        assert not self.thread.is_alive(), "the gateway did not stop"
-
 
 @pytest.fixture
-def serve(make_router: Callable[..., Router]) -> Iterator[Callable[..., Gateway]]:
-    started: list[Gateway] = []
-
+def serve(make_router: Callable[..., Router], served: Callable[..., Served]) -> Callable[..., Gateway]:
     def start(*, require_keys: bool = False, **settings: object) -> Gateway:
-        gateway = Gateway(make_router(**settings), require_keys=require_keys)
-        started.append(gateway)
-        return gateway
+        router = make_router(**settings)
+        application = create_app(router.settings, router=router, require_keys=require_keys)
+        return Gateway(router, served(application, name="management-under-test"))
 
-    yield start
-    for gateway in started:
-        gateway.stop()
+    return start
 
 
 @pytest.fixture
