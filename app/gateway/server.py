@@ -75,11 +75,12 @@ def _fastapi_instruments(app: FastAPI) -> bool:
     return telemetry is not None and bool(telemetry.enabled())
 
 
-def create_app(settings: Settings, *, router: Router | None = None, require_keys: bool = False) -> FastAPI:
+def create_app(settings: Settings, *, router: Router | None = None, require_keys: bool) -> FastAPI:
     """The gateway's application. `router`: the one to serve (a test's); default a Router built from `settings`.
     The application owns the router it builds and closes it at shutdown, writing every pending attempt row.
     `require_keys`: every call but /healthz and /readyz needs an API key of the store (app/gateway/auth.py);
-    without it anyone who reaches the port is served (`taskrouter serve --no-auth`, loopback only)."""
+    without it anyone who reaches the port is served (`taskrouter serve --no-auth`, loopback only). It has no
+    default: an application embedding the gateway says which it is."""
     owned = router is None
     served = router if router is not None else Router(settings)
     keys = Keys(store_target(served.settings), served.clock) if require_keys else None
@@ -186,7 +187,7 @@ def from_environment_no_auth() -> FastAPI:
     """As `from_environment`, under `taskrouter serve --no-auth --workers N` (loopback only): no key asked."""
     from app.config import load_settings
 
-    return create_app(load_settings())
+    return create_app(load_settings(), require_keys=False)
 
 
 async def _readiness_problems(router: Router) -> list[str]:
