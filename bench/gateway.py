@@ -17,8 +17,14 @@ process (bench/_common.py's, zero latency, no faults):
   virtual keys). The proxy's `[proxy]` extra is heavy, so it lives in a venv of its own: --litellm names its
   executable, and the row is skipped, saying why, when it is absent.
 
-`--no-auth` serves both without keys. The HTTP servers get the same load generator: one httpx AsyncClient in this
-process posting the same body (on aiohttp's transport by default; --client httpx for httpx's own).
+`--no-auth` serves both without keys. Every HTTP contender (the chat path, the floor, LiteLLM's proxy) gets the same
+load generator in this process, posting the same body. By default (`--client raw`) it is a minimal asyncio HTTP/1.1
+client: one keep-alive connection per concurrent worker, the request's bytes encoded once, the status line and
+headers read up to the blank line, then exactly Content-Length bytes; the answer's JSON is parsed to verify it after
+the request's clock stops. The target is the latency the gateway adds, not the client's: at concurrency 1 the
+client's CPU sits in every request's latency, and an HTTP library's own (httpx, on any transport) is more than the
+target on this kind of machine, so it would hide what the gateway does. --client aiohttp (httpx on aiohttp's
+transport, as the router's SDK client) and --client httpx (httpx's own pool) remain for comparison.
 Rounds are interleaved (the order reversed every other round) and every figure is the median over rounds; the
 ratios are made within each round (same moment, same machine state) and their spread over rounds is printed beside
 them. "server CPU us/req" is the server process's CPU (user + system, every thread, read from /proc) per request;
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import secrets
@@ -42,9 +49,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -57,7 +65,8 @@ from app.config import load_settings  # noqa: E402
 from app.core import ai_models  # noqa: E402
 from app.core.router import Router  # noqa: E402
 
-Call = Callable[[], Awaitable[None]]
+Call = Callable[[], Awaitable[object]]  # returns what its contender's `check` verifies, outside the timing
+Check = Callable[[object], None]
 MESSAGES = [{"role": "user", "content": "Classify this ticket as billing, bug or question: my invoice is wrong"}]
 MAX_TOKENS = 64
 TASK = "fast"
@@ -112,6 +121,7 @@ class Contender:
     name: str
     call: Call
     pid: int | None  # the server process; None: the library, in this process
+    check: Check | None = None  # verifies a call's answer after its latency is taken
     samples: dict[int, list[Sample]] = field(default_factory=dict)
     calls: int = 0
 
@@ -122,13 +132,15 @@ class Contender:
 async def measure(contender: Contender, n: int, concurrency: int, sim_pid: int) -> Sample:
     latencies: list[float] = []
     remaining = iter(range(n))
-    call = contender.call
+    call, check = contender.call, contender.check
 
     async def worker() -> None:
         for _ in remaining:
             t0 = time.perf_counter()
-            await call()
+            answer = await call()
             latencies.append(time.perf_counter() - t0)
+            if check is not None:
+                check(answer)
 
     server = contender.pid
     sim, server_cpu = process_cpu(sim_pid), process_cpu(server) if server is not None else 0.0  # before the clocks
@@ -228,6 +240,130 @@ def gateway_key(env: dict[str, str], cwd: Path) -> str:
     return key
 
 
+@dataclass(slots=True)
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    idle_since: float  # monotonic
+
+
+class RawClient:
+    """The lean load generator: HTTP/1.1 with keep-alive over asyncio streams, nothing else. A request takes an idle
+    connection to its server or opens one, so there are as many as concurrent workers; one idle for IDLE_SECONDS is
+    closed rather than reused, before a server's keep-alive timeout (uvicorn's is 5 s) could close it under a
+    request while another contender has the machine. The request is bytes made once (`request_bytes`)."""
+
+    IDLE_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+
+    async def _connection(self, host: str, port: int) -> _Connection:
+        idle = self._idle.setdefault((host, port), [])
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            if now - conn.idle_since < self.IDLE_SECONDS and not conn.reader.at_eof():
+                return conn
+            conn.writer.close()
+        reader, writer = await asyncio.open_connection(host, port)  # asyncio sets TCP_NODELAY
+        return _Connection(reader, writer, now)
+
+    async def send(self, host: str, port: int, request: bytes) -> tuple[int, bytes]:
+        """The status and body of the answer to `request`, a whole HTTP/1.1 message."""
+        conn = await self._connection(host, port)
+        reader = conn.reader
+        conn.writer.write(request)  # far below the transport's high-water mark: nothing to drain
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length, chunked, close = -1, False, False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif name == b"connection":
+                close = value.strip().lower() == b"close"
+        if length >= 0:
+            body = await reader.readexactly(length)
+        elif chunked:
+            body = await _chunked_body(reader)
+        else:
+            body, close = await reader.read(), True
+        if close:
+            conn.writer.close()
+        else:
+            conn.idle_since = time.monotonic()
+            self._idle[(host, port)].append(conn)
+        return status, body
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.writer.close()
+            idle.clear()
+
+
+async def _chunked_body(reader: asyncio.StreamReader) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        if size == 0:
+            await _trailers(reader)
+            return b"".join(parts)
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+async def _trailers(reader: asyncio.StreamReader) -> None:
+    while await reader.readuntil(b"\r\n") != b"\r\n":
+        pass
+
+
+def request_bytes(method: str, url: str, body: bytes | None, key: str | None) -> bytes:
+    parts = urlsplit(url)
+    head = f"{method} {parts.path} HTTP/1.1\r\nhost: {parts.netloc}\r\n"
+    if key:
+        head += f"authorization: Bearer {key}\r\n"
+    if body is not None:
+        head += f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+    return (head + "\r\n").encode("latin-1") + (body or b"")
+
+
+def raw_call(client: RawClient, url: str, method: str, body: bytes | None, key: str | None) -> Call:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = request_bytes(method, url, body, key)
+
+    async def call() -> object:
+        status, answer = await client.send(host, port, request)
+        if status != 200:
+            raise RuntimeError(f"{url} answered {status}: {answer[:500]!r}")
+        return answer
+
+    return call
+
+
+def check_completion(answer: object) -> None:
+    """The answer is a chat completion with a message (its JSON parsed here, after the request's clock stopped)."""
+    assert isinstance(answer, bytes)
+    content = json.loads(answer)["choices"][0]["message"]["content"]
+    if not isinstance(content, str) or not content:
+        raise RuntimeError(f"a chat completion without a message: {answer[:500]!r}")
+
+
+def check_health(answer: object) -> None:
+    assert isinstance(answer, bytes)
+    if json.loads(answer) != {"status": "ok"}:
+        raise RuntimeError(f"/healthz answered {answer[:500]!r}")
+
+
+def chat_body() -> bytes:
+    return json.dumps({"model": TASK, "messages": MESSAGES, "max_tokens": MAX_TOKENS}).encode()
+
+
 def load_generator(transport: str, limits: httpx.Limits) -> httpx.AsyncClient:
     """One httpx AsyncClient for both servers. On aiohttp's transport (the one the router ships with, groq's
     DefaultAioHttpClient) by default: httpx's own pool spends more CPU per request at concurrency 50 than the gateway
@@ -240,13 +376,14 @@ def load_generator(transport: str, limits: httpx.Limits) -> httpx.AsyncClient:
 
 
 def http_call(client: httpx.AsyncClient, url: str, key: str | None) -> Call:
-    body = {"model": TASK, "messages": MESSAGES, "max_tokens": MAX_TOKENS}
-    headers = {"authorization": f"Bearer {key}"} if key else {}
+    body = chat_body()
+    headers = {"content-type": "application/json", **({"authorization": f"Bearer {key}"} if key else {})}
 
-    async def call() -> None:
-        reply = await client.post(url, json=body, headers=headers)
+    async def call() -> object:
+        reply = await client.post(url, content=body, headers=headers)
         if reply.status_code != 200:
             raise RuntimeError(f"{url} answered {reply.status_code}: {reply.text[:500]}")
+        return reply.content
 
     return call
 
@@ -254,12 +391,40 @@ def http_call(client: httpx.AsyncClient, url: str, key: str | None) -> Call:
 def floor_call(client: httpx.AsyncClient, url: str) -> Call:
     """The HTTP round trip alone, on the same server and client: what any gateway adds before doing anything."""
 
-    async def call() -> None:
+    async def call() -> object:
         reply = await client.get(url)
         if reply.status_code != 200:
             raise RuntimeError(f"{url} answered {reply.status_code}")
+        return reply.content
 
     return call
+
+
+class LoadGenerator:
+    """The HTTP contenders' calls, all from one client: the raw one, or an httpx AsyncClient (--client)."""
+
+    def __init__(self, kind: str, limits: httpx.Limits) -> None:
+        self.kind = kind
+        self._raw = RawClient() if kind == "raw" else None
+        self._httpx = None if kind == "raw" else load_generator(kind, limits)
+
+    def chat(self, url: str, key: str | None) -> Call:
+        if self._raw is not None:
+            return raw_call(self._raw, url, "POST", chat_body(), key)
+        assert self._httpx is not None
+        return http_call(self._httpx, url, key)
+
+    def get(self, url: str) -> Call:
+        if self._raw is not None:
+            return raw_call(self._raw, url, "GET", None, None)
+        assert self._httpx is not None
+        return floor_call(self._httpx, url)
+
+    async def aclose(self) -> None:
+        if self._raw is not None:
+            await self._raw.aclose()
+        if self._httpx is not None:
+            await self._httpx.aclose()
 
 
 def library_call(router: Router) -> Call:
@@ -331,7 +496,7 @@ def table(contenders: list[Contender], concurrencies: list[int]) -> list[str]:
     return markdown(rows)
 
 
-def markdown(rows: list[tuple[str, ...]]) -> list[str]:
+def markdown(rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
 
     def line(row: tuple[str, ...]) -> str:
@@ -343,6 +508,11 @@ def markdown(rows: list[tuple[str, ...]]) -> list[str]:
     return [line(rows[0]) + " |", rule, *(line(r) + " |" for r in rows[1:])]
 
 
+CLIENTS = {
+    "raw": "the minimal asyncio HTTP/1.1 keep-alive client (RawClient)",
+    "aiohttp": "one httpx AsyncClient on aiohttp's transport",
+    "httpx": "one httpx AsyncClient on httpx's own transport",
+}
 ADDED_P50_MS = lambda s, b: (s.pct(50) - b.pct(50)) * 1e3  # noqa: E731
 RATIO = lambda s, b: s.rps / b.rps  # noqa: E731
 
@@ -436,7 +606,7 @@ async def run(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess
     limits = httpx.Limits(
         max_connections=max(args.concurrency) * 2, max_keepalive_connections=max(args.concurrency), keepalive_expiry=1
     )
-    client = load_generator(args.client, limits)
+    client = LoadGenerator(args.client, limits)
     contenders = [Contender(LIBRARY, library_call(router), None)]
     gateway_db = tmp / "gateway.db"
     skipped: str | None = None
@@ -447,8 +617,8 @@ async def run(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess
         argv = gateway_command(port, no_auth=args.no_auth)
         pid = stack.enter_context(server(argv, env, tmp, f"http://127.0.0.1:{port}/healthz", "gateway"))
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        contenders.append(Contender(GATEWAY, http_call(client, url, key), pid))
-        contenders.append(Contender(FLOOR, floor_call(client, f"http://127.0.0.1:{port}/healthz"), pid))
+        contenders.append(Contender(GATEWAY, client.chat(url, key), pid, check_completion))
+        contenders.append(Contender(FLOOR, client.get(f"http://127.0.0.1:{port}/healthz"), pid, check_health))
         executable = Path(args.litellm) if args.litellm else None
         if executable is None:
             skipped = "LiteLLM proxy skipped: no --litellm executable given"
@@ -468,7 +638,7 @@ async def run(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess
                 server(argv, lenv, tmp, f"http://127.0.0.1:{lport}/health/liveliness", "litellm")
             )
             url = f"http://127.0.0.1:{lport}/v1/chat/completions"
-            contenders.append(Contender(LITELLM, http_call(client, url, lkey), lpid))
+            contenders.append(Contender(LITELLM, client.chat(url, lkey), lpid, check_completion))
         print(f"simulator {sim.base_url}; task {TASK} -> {chain[0]}", file=sys.stderr, flush=True)
         await interleaved(contenders, args.concurrency, args.rounds, calls, sim.pid)
     await client.aclose()
@@ -481,7 +651,7 @@ async def run(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess
     print(f"machine: {machine(lite_version)}")
     print(
         f"simulator: separate process, zero latency; requests per round {calls}; {args.rounds} interleaved rounds, "
-        f"medians; one httpx AsyncClient ({args.client} transport) drives both HTTP servers; "
+        f"medians; {CLIENTS[args.client]} drives both HTTP servers; "
         + ("no keys (--no-auth)\n" if args.no_auth else "each checks a key (an API key; LiteLLM's master key)\n")
     )
     print("\n".join(table(contenders, args.concurrency)))
@@ -503,14 +673,14 @@ async def profile(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorPro
         env_file=None, **{k.lower(): v for k, v in gateway_env(sim.base_url, tmp / "p.db").items()}
     )
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(create_app(settings, require_keys=False), host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
     task = asyncio.ensure_future(uv.serve())
     while not uv.started:
         await asyncio.sleep(0.05)
-    client = load_generator(args.client, httpx.Limits())
-    call = http_call(client, f"http://127.0.0.1:{port}/v1/chat/completions", None)
-    contender = Contender(GATEWAY, call, None)
+    client = LoadGenerator(args.client, httpx.Limits())
+    call = client.chat(f"http://127.0.0.1:{port}/v1/chat/completions", None)
+    contender = Contender(GATEWAY, call, None, check_completion)
     c = args.concurrency[0]
     await measure(contender, 200, c, sim.pid)
     profiler = cProfile.Profile()
@@ -538,9 +708,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--client",
-        choices=["aiohttp", "httpx"],
-        default="aiohttp",
-        help="the load generator's transport under its httpx AsyncClient (default: aiohttp)",
+        choices=list(CLIENTS),
+        default="raw",
+        help="the HTTP load generator (default: raw, the minimal asyncio HTTP/1.1 client)",
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=1000, help="requests per contender per round at concurrency > 1")
