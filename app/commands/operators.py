@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from app.commands.acting import EXIT_BAD_INPUT, Acting, acting, add_acting_options, missing_reason
-from app.commands.store_arg import unusable_store
+from app.commands.store_arg import add_store_option, unusable_store
 from app.config import load_settings
 
 if TYPE_CHECKING:
@@ -34,11 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     revoke.add_argument("name", help="the operator to revoke")
     add_acting_options(revoke)
     for sub in (create, listing, revoke):
-        sub.add_argument(
-            "--db",
-            default=None,
-            help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else ATTEMPTS_DB_PATH)",
-        )
+        add_store_option(sub)
     parser.set_defaults(func=run_operators)
 
 

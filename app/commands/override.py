@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from app.commands.acting import EXIT_BAD_INPUT, Acting, acting, add_acting_options, missing_reason
-from app.commands.store_arg import unusable_store
+from app.commands.store_arg import add_store_option, unusable_store
 from app.config import load_settings
 from app.text import plain_terminal
 
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for sub in (force, default, end, clear):
         add_acting_options(sub)
     for sub in (force, default, end, clear, listing):
-        _db(sub)
+        add_store_option(sub)
     parser.set_defaults(func=run_override)
 
     model = subparsers.add_parser("model", help="take a model out of rotation, or put it back")
@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     enable.add_argument("model", help="the disabled model to put back")
     for sub in (disable, enable):
         add_acting_options(sub)
-        _db(sub)
+        add_store_option(sub)
     model.set_defaults(func=run_model)
 
 
@@ -76,14 +76,6 @@ def _override_id(text: str) -> int:
     if number <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not an override id: give the number `override list` shows")
     return number
-
-
-def _db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db",
-        default=None,
-        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else ATTEMPTS_DB_PATH)",
-    )
 
 
 def _ttl(text: str | None) -> float | None:

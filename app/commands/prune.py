@@ -15,6 +15,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from app.commands.store_arg import add_store_option
 from app.config import load_settings
 from app.store.retention import MAX_RETENTION_DAYS
 
@@ -48,12 +49,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--db",
-        default=None,
-        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
-        "ATTEMPTS_DB_PATH, taskrouter.db)",
-    )
+    add_store_option(parser)
     parser.add_argument(
         "--days",
         type=_days,

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from app.commands.acting import acting, add_acting_options, missing_reason
+from app.commands.store_arg import add_store_option
 from app.config import load_settings
 from app.text import plain_terminal
 
@@ -44,12 +45,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--db",
-        default=None,
-        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
-        "ATTEMPTS_DB_PATH, taskrouter.db)",
-    )
+    add_store_option(parser)
     parser.add_argument(
         "--clear",
         nargs="+",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,16 @@ if TYPE_CHECKING:
 
 EXIT_MISSING_STORE = 2  # a wrong --db or setting: bad input
 EXIT_UNUSABLE_STORE = 1  # there, but unreadable (damaged, not a database, the server refuses)
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    """`--db`, worded once for every command that reads or writes the store."""
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else ATTEMPTS_DB_PATH, "
+        "taskrouter.db)",
+    )
 
 
 def unusable_store(where: Target, command: str, *, thorough: bool = True) -> int | None:

@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.commands.store_arg import add_store_option
 from app.config import load_settings
 from app.errors import ConfigError
 from app.text import plain_terminal
@@ -94,12 +95,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--days", type=_days, default=7, metavar="N", help="replay the last N days (default 7)")
     parser.add_argument("--task", default=None, metavar="TASK", help="only this task")
-    parser.add_argument(
-        "--db",
-        default=None,
-        help="the store: a SQLite file or a postgresql:// URL (default: ATTEMPTS_DB_URL, else "
-        "ATTEMPTS_DB_PATH, taskrouter.db)",
-    )
+    add_store_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=func)
 
