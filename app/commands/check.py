@@ -20,7 +20,7 @@ from app.registry.catalog import load_catalog_file
 from app.text import plain_terminal
 
 if TYPE_CHECKING:
-    from app.commands.levers import EnvOverride
+    from app.registry.chain import EnvOverride
     from app.store.overrides import Override
 
 _HEADERS = ("#", "MODEL", "PLACE", "STATUS", "CONTEXT", "MAX OUT", "FINDINGS")
@@ -65,7 +65,7 @@ def func(args: argparse.Namespace) -> int:
     if settings.model_catalog_file:
         # As the router sees it: a catalog file can move a model to another provider or change its limits.
         catalog.update(load_catalog_file(Path(settings.model_catalog_file), catalog))
-    from app.commands.levers import environment_overrides, override_json
+    from app.registry.chain import environment_overrides
     from app.store.overrides import read_active
     from app.store.target import store_target
 
@@ -84,7 +84,7 @@ def func(args: argparse.Namespace) -> int:
         )
     )
     document = report.to_json()
-    document["overrides"] = {"runtime": [override_json(o) for o in runtime], "environment": [e.to_json() for e in env]}
+    document["overrides"] = {"runtime": [o.to_json() for o in runtime], "environment": [e.to_json() for e in env]}
     stored = _store(store, document, enabled=settings.attempt_logging and not args.no_store)
     if args.json:
         print(json.dumps(document, indent=2))

@@ -4,53 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
 
+from app.registry.chain import EnvOverride
 from app.store.overrides import DEFAULT, DISABLE, FORCE, Override
 from app.text import plain_terminal
-
-if TYPE_CHECKING:
-    from app.config import Settings
 
 PRECEDENCE = (
     "runtime force (task) > runtime force (every task) > FORCE_MODEL > runtime default > "
     "DEFAULT_<TASK>_MODEL > MODEL_REGISTRY"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class EnvOverride:
-    """FORCE_MODEL or a DEFAULT_<TASK>_MODEL: set in the environment, changed by a restart."""
-
-    kind: str  # force | default
-    task: str | None  # None: every task
-    model: str
-    source: str  # the variable's name
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def environment_overrides(settings: Settings) -> list[EnvOverride]:
-    found = [EnvOverride(FORCE, None, settings.force_model, "FORCE_MODEL")] if settings.force_model else []
-    for name, model in sorted(settings.default_models.items()):  # DEFAULT_<TASK>_MODEL
-        found.append(EnvOverride(DEFAULT, name.removeprefix("DEFAULT_").removesuffix("_MODEL").lower(), model, name))
-    return found
-
-
-def override_json(o: Override) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "kind": o.kind,
-        "task": o.task,
-        "model": o.model,
-        "reason": o.reason,
-        "set_by": o.set_by,
-        "set_at": o.set_at,
-        "expires_at": o.expires_at,
-        "source": o.source,
-    }
 
 
 def disabled(runtime: Sequence[Override]) -> list[Override]:

@@ -236,7 +236,8 @@ def run_model(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from app.commands.levers import PRECEDENCE, disabled, environment_overrides, override_json, override_lines
+    from app.commands.levers import PRECEDENCE, disabled, override_lines
+    from app.registry.chain import environment_overrides
     from app.store.overrides import read_active
     from app.store.target import chosen_store
 
@@ -248,9 +249,7 @@ def _list(args: argparse.Namespace) -> int:
     env = environment_overrides(settings)
     if args.json:
         print(
-            json.dumps(
-                {"runtime": [override_json(o) for o in runtime], "environment": [e.to_json() for e in env]}, indent=2
-            )
+            json.dumps({"runtime": [o.to_json() for o in runtime], "environment": [e.to_json() for e in env]}, indent=2)
         )
         return 0
     print(f"precedence: {PRECEDENCE}")

@@ -31,7 +31,7 @@ from app.config import load_settings
 from app.text import plain_terminal
 
 if TYPE_CHECKING:
-    from app.commands.levers import EnvOverride
+    from app.registry.chain import EnvOverride
     from app.store.overrides import Override
 
 _COLUMNS = ("model", "status", "until", "hits", "first_seen", "last_seen", "detail")
@@ -59,8 +59,8 @@ def register(subparsers: Any) -> None:
 
 
 def func(args: argparse.Namespace) -> int:
-    from app.commands.levers import environment_overrides, override_json
     from app.commands.store_arg import unusable_store
+    from app.registry.chain import environment_overrides
     from app.store import CLEARED, CLOSED, clear_model_status, open_database, read_model_status, utc_now_iso
     from app.store.overrides import read_marks_and_overrides, record_audit
     from app.store.target import chosen_store, label_of
@@ -104,7 +104,7 @@ def func(args: argparse.Namespace) -> int:
                 {
                     "store": where,
                     "marks": rows,
-                    "runtime": [override_json(o) for o in runtime],
+                    "runtime": [o.to_json() for o in runtime],
                     "environment": [e.to_json() for e in env],
                 },
                 indent=2,

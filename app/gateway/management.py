@@ -37,7 +37,7 @@ from app.gateway.auth import NO_AUTH
 from app.gateway.errors import INVALID_REQUEST, ErrorReply
 from app.providers import run_llm
 from app.registry.catalog import ModelInfo, cost_usd
-from app.registry.chain import FALLBACK_KEY
+from app.registry.chain import FALLBACK_KEY, environment_overrides
 from app.store import AttemptRow, StoreProblem, open_database
 from app.store.dialect import is_store_error
 from app.store.overrides import DEFAULT, DISABLE, FORCE, Override, clear_overrides, end_override, set_override
@@ -252,13 +252,8 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
     @api.get("/overrides", dependencies=reader, summary="The runtime overrides in effect, and the environment's")
     async def overrides() -> dict[str, Any]:
         router.health.refresh_if_due(router.clock.wall())
-        settings = router.settings
-        environment = [{"kind": FORCE, "task": None, "model": settings.force_model, "source": "FORCE_MODEL"}]
-        environment = environment if settings.force_model else []
-        for name, model in sorted(settings.default_models.items()):
-            task = name.removeprefix("DEFAULT_").removesuffix("_MODEL").lower()
-            environment.append({"kind": DEFAULT, "task": task, "model": model, "source": name})
-        return {"runtime": [override_json(o) for o in router.health.overrides], "environment": environment}
+        environment = [e.to_json() for e in environment_overrides(router.settings)]
+        return {"runtime": [o.to_json() for o in router.health.overrides], "environment": environment}
 
     @api.post("/overrides/force", summary="Every task (or one) calls only this model", status_code=201)
     async def force(body: ForceBody, who: str = Depends(admin)) -> dict[str, Any]:
@@ -276,7 +271,7 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
             by=who,
             via=VIA,
         )
-        return {"override": override_json(made), "note": refresh_note(router)}
+        return {"override": made.to_json(), "note": refresh_note(router)}
 
     @api.post("/overrides/default", summary="This model goes first in the task's chain", status_code=201)
     async def default(body: DefaultBody, who: str = Depends(admin)) -> dict[str, Any]:
@@ -293,7 +288,7 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
             by=who,
             via=VIA,
         )
-        return {"override": override_json(made), "note": refresh_note(router)}
+        return {"override": made.to_json(), "note": refresh_note(router)}
 
     @api.post("/overrides/{override_id}/end", summary="End exactly one override, by its id")
     async def end(override_id: int, body: EndBody, who: str = Depends(admin)) -> dict[str, Any]:
@@ -305,7 +300,7 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
                 f"no override #{override_id} is in effect (never set, ended or expired; GET /api/overrides lists "
                 "those that are); nothing was changed",
             )
-        return {"ended": override_json(ended), "note": refresh_note(router)}
+        return {"ended": ended.to_json(), "note": refresh_note(router)}
 
     @api.post("/overrides/clear", summary="End every force and default override matching the filters")
     async def clear(body: ClearBody, who: str = Depends(admin)) -> dict[str, Any]:
@@ -320,7 +315,7 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
             raise not_found(
                 None, "override_not_found", "no force or default override in effect matches; nothing was changed"
             )
-        return {"ended": [override_json(o) for o in ended], "note": refresh_note(router)}
+        return {"ended": [o.to_json() for o in ended], "note": refresh_note(router)}
 
     @api.post("/models/disable", summary="Every router skips this model (logged `disabled`)", status_code=201)
     async def disable(body: DisableBody, who: str = Depends(admin)) -> dict[str, Any]:
@@ -335,7 +330,7 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
             by=who,
             via=VIA,
         )
-        return {"override": override_json(made), "note": refresh_note(router)}
+        return {"override": made.to_json(), "note": refresh_note(router)}
 
     @api.post("/models/enable", summary="End a model's disable")
     async def enable(body: EnableBody, who: str = Depends(admin)) -> dict[str, Any]:
@@ -344,7 +339,7 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
         )
         if not ended:
             raise not_found("model", "model_not_disabled", f"{body.model!r} is not disabled; nothing was changed")
-        return {"ended": [override_json(o) for o in ended], "note": refresh_note(router)}
+        return {"ended": [o.to_json() for o in ended], "note": refresh_note(router)}
 
     return api
 
@@ -405,20 +400,6 @@ def refresh_note(router: Router) -> str:
         f"in effect in this worker now; in every other worker and host within "
         f"{router.settings.model_status_refresh_seconds:g} s (MODEL_STATUS_REFRESH_SECONDS)"
     )
-
-
-def override_json(o: Override) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "kind": o.kind,
-        "task": o.task,
-        "model": o.model,
-        "reason": o.reason,
-        "set_by": o.set_by,
-        "set_at": o.set_at,
-        "expires_at": o.expires_at,
-        "source": o.source,
-    }
 
 
 # -- the catalog -------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.errors import ConfigError, UnknownTaskError
@@ -14,6 +14,26 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 FALLBACK_KEY = "fallback"
+
+
+@dataclass(frozen=True, slots=True)
+class EnvOverride:
+    """FORCE_MODEL or a DEFAULT_<TASK>_MODEL: set in the environment, changed by a restart."""
+
+    kind: str  # force | default
+    task: str | None  # None: every task
+    model: str
+    source: str  # the variable's name
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def environment_overrides(settings: Settings) -> list[EnvOverride]:
+    found = [EnvOverride(FORCE, None, settings.force_model, "FORCE_MODEL")] if settings.force_model else []
+    for name, model in sorted(settings.default_models.items()):  # DEFAULT_<TASK>_MODEL
+        found.append(EnvOverride(DEFAULT, name.removeprefix("DEFAULT_").removesuffix("_MODEL").lower(), model, name))
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,20 @@ class Override:
         """How the attempt log names it: `runtime force #12`."""
         return f"runtime {self.kind} #{self.id}"
 
+    def to_json(self) -> dict[str, Any]:
+        """As `taskrouter status --json`, `override --json` and the gateway's management API show it."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "task": self.task,
+            "model": self.model,
+            "reason": self.reason,
+            "set_by": self.set_by,
+            "set_at": self.set_at,
+            "expires_at": self.expires_at,
+            "source": self.source,
+        }
+
     def describe(self) -> str:
         scope = f" for {self.task}" if self.task else (" for every task" if self.kind == FORCE else "")
         until = f" until {self.expires_at}" if self.expires_at else ""
