@@ -17,14 +17,15 @@ process (bench/_common.py's, zero latency, no faults):
   virtual keys). The proxy's `[proxy]` extra is heavy, so it lives in a venv of its own: --litellm names its
   executable, and the row is skipped, saying why, when it is absent.
 
-`--no-auth` serves both without keys. Every HTTP contender (the chat path, the floor, LiteLLM's proxy) gets the same
-load generator in this process, posting the same body. By default (`--client raw`) it is a minimal asyncio HTTP/1.1
-client: one keep-alive connection per concurrent worker, the request's bytes encoded once, the status line and
-headers read up to the blank line, then exactly Content-Length bytes; the answer's JSON is parsed to verify it after
-the request's clock stops. The target is the latency the gateway adds, not the client's: at concurrency 1 the
-client's CPU sits in every request's latency, and an HTTP library's own (httpx, on any transport) is more than the
-target on this kind of machine, so it would hide what the gateway does. --client aiohttp (httpx on aiohttp's
-transport, as the router's SDK client) and --client httpx (httpx's own pool) remain for comparison.
+`--no-auth` serves both without keys; `--no-auth-row` adds a second `taskrouter serve`, without keys, beside the
+keyed one, to price the key check side by side. Every HTTP contender (the chat path, the floor, LiteLLM's proxy)
+gets the same load generator in this process, posting the same body. By default (`--client raw`) it is a minimal
+asyncio HTTP/1.1 client: one keep-alive connection per concurrent worker, the request's bytes encoded once, the
+status line and headers read up to the blank line, then exactly Content-Length bytes; the answer's JSON is parsed to
+verify it after the request's clock stops. The target is the latency the gateway adds, not the client's: at
+concurrency 1 the client's CPU sits in every request's latency, and an HTTP library's own (httpx, on any transport)
+is more than the target on this kind of machine, so it would hide what the gateway does. --client aiohttp (httpx on
+aiohttp's transport, as the router's SDK client) and --client httpx (httpx's own pool) remain for comparison.
 Rounds are interleaved (the order reversed every other round) and every figure is the median over rounds; the
 ratios are made within each round (same moment, same machine state) and their spread over rounds is printed beside
 them. "server CPU us/req" is the server process's CPU (user + system, every thread, read from /proc) per request;
@@ -78,6 +79,7 @@ LIBRARY, GATEWAY, FLOOR, LITELLM = (
     "HTTP floor: GET /healthz",
     "LiteLLM proxy",
 )
+NO_KEY = "taskrouter serve --no-auth"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -534,6 +536,16 @@ def verdicts(contenders: list[Contender], concurrencies: list[int], skipped: str
             f"  the HTTP round trip alone (GET /healthz, FastAPI's simplest route, same server and client): p50 "
             f"{spread(floor, '.3f')} ms"
         )
+    no_key = by_name.get(NO_KEY)
+    for c in concurrencies:
+        if no_key is None:
+            continue
+        cpu = paired(gateway, no_key, c, lambda a, b: a.per_call_us(a.server_cpu) - b.per_call_us(b.server_cpu))
+        p50 = paired(gateway, no_key, c, ADDED_P50_MS)
+        lines.append(
+            f"concurrency {c}: taskrouter serve with a key over the same without (--no-auth): server CPU "
+            f"{spread(cpu, ',.0f')} us/req, p50 {spread(p50, '.3f')} ms"
+        )
     lite = by_name.get(LITELLM)
     for c in concurrencies:
         if lite is None:
@@ -619,6 +631,19 @@ async def run(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorProcess
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         contenders.append(Contender(GATEWAY, client.chat(url, key), pid, check_completion))
         contenders.append(Contender(FLOOR, client.get(f"http://127.0.0.1:{port}/healthz"), pid, check_health))
+        if args.no_auth_row and key is not None:  # the same server without keys, side by side
+            nport, ndb = free_port(), tmp / "gateway-no-auth.db"
+            npid = stack.enter_context(
+                server(
+                    gateway_command(nport, no_auth=True),
+                    gateway_env(sim.base_url, ndb),
+                    tmp,
+                    f"http://127.0.0.1:{nport}/healthz",
+                    "gateway-no-auth",
+                )
+            )
+            nurl = f"http://127.0.0.1:{nport}/v1/chat/completions"
+            contenders.append(Contender(NO_KEY, client.chat(nurl, None), npid, check_completion))
         executable = Path(args.litellm) if args.litellm else None
         if executable is None:
             skipped = "LiteLLM proxy skipped: no --litellm executable given"
@@ -694,7 +719,9 @@ async def profile(args: argparse.Namespace, tmp: Path, sim: _common.SimulatorPro
     entries = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     print(f"cProfile, {n} requests at concurrency {c}, client and server in one process (us per request)")
     print(f"{'self':>8} {'cumul':>8}  function")
-    ranked = sorted(entries.items(), key=lambda kv: -kv[1][2])
+    ranked = sorted(entries.items(), key=lambda kv: -kv[1][3 if args.profile_match else 2])
+    if args.profile_match:  # the functions of these files only, by cumulative time
+        ranked = [e for e in ranked if any(m in e[0][0] for m in args.profile_match.split(","))]
     for (path, line, fn), (_cc, _nc, tt, ct, _callers) in ranked[: args.profile_top]:
         print(f"{tt / n * 1e6:8.1f} {ct / n * 1e6:8.1f}  {path.split('site-packages/')[-1]}:{line}({fn})")
     return 0
@@ -712,6 +739,11 @@ def main() -> int:
         default="raw",
         help="the HTTP load generator (default: raw, the minimal asyncio HTTP/1.1 client)",
     )
+    parser.add_argument(
+        "--no-auth-row",
+        action="store_true",
+        help="add a second taskrouter serve, without keys (--no-auth), to price the key check side by side",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=1000, help="requests per contender per round at concurrency > 1")
     parser.add_argument("--calls-c1", type=int, default=300, help="requests per contender per round at concurrency 1")
@@ -719,6 +751,9 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the gateway instead of benchmarking")
     parser.add_argument("--profile-calls", type=int, default=2000)
     parser.add_argument("--profile-top", type=int, default=40)
+    parser.add_argument(
+        "--profile-match", help="comma-separated parts of file paths: only their functions, by cumulative time"
+    )
     args = parser.parse_args()
     chain = list(dict.fromkeys(ai_models.MODEL_REGISTRY[TASK] + ai_models.MODEL_REGISTRY.get("fallback", [])))
     models = list(dict.fromkeys(m for c in ai_models.MODEL_REGISTRY.values() for m in c))
