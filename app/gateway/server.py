@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ class ClientGone(Exception):
 
 
 CHAT_PATH = "/v1/chat/completions"
+INSTRUMENTS_RECHECK_SECONDS = 1.0
 
 
 class _Gateway(FastAPI):
@@ -44,6 +46,9 @@ class _Gateway(FastAPI):
     OpenTelemetry instrumentation on, each of which must see the request)."""
 
     chat: Callable[[Request], Awaitable[Response]] | None = None
+    # Whether FastAPI's own instrumentation is on, as last read, and until when (monotonic) that reading stands.
+    _instruments: bool = False
+    _instruments_until: float = -math.inf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         chat = self.chat
@@ -54,7 +59,7 @@ class _Gateway(FastAPI):
             or scope["method"] != "POST"
             or self.user_middleware
             or getattr(self, "max_body_size", None) is not None
-            or _fastapi_instruments(self)
+            or self._instrumented()
         ):
             await super().__call__(scope, receive, send)
             return
@@ -67,6 +72,16 @@ class _Gateway(FastAPI):
             await _error(error_reply(exc))(scope, receive, send)
             raise
         await response(scope, receive, send)
+
+    def _instrumented(self) -> bool:
+        """`_fastapi_instruments`, read again at most every INSTRUMENTS_RECHECK_SECONDS rather than per request: it
+        reads OpenTelemetry's three global providers, which costs more than the shortcut's other checks together.
+        An SDK configured while the gateway serves is seen within that time."""
+        now = time.monotonic()
+        if now >= self._instruments_until:
+            self._instruments = _fastapi_instruments(self)
+            self._instruments_until = now + INSTRUMENTS_RECHECK_SECONDS
+        return self._instruments
 
 
 def _fastapi_instruments(app: FastAPI) -> bool:
