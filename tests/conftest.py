@@ -29,6 +29,18 @@ from app.store.target import PostgresTarget, Target
 TEST_KEY = "gsk_test_0123456789abcdefSECRET"
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the PostgreSQL cluster is slow, whichever way it asks for it (the `pg_url` or `pg_server` fixture,
+    or a store fixture's "postgres" parameter): the fast run (`-m "not slow"`) leaves the cluster out, as the README
+    says. The full run has both backends."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = "postgres" in (callspec.params.values() if callspec is not None else ())
+        if on_postgres or {"pg_url", "pg_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
