@@ -1,10 +1,17 @@
 """A gateway under test: an ASGI application under a real uvicorn on a free 127.0.0.1 port, with the clients that
-talk to it (plain httpx and the official `openai` SDK), all stopped and closed by the `served` fixture (conftest)."""
+talk to it (plain httpx and the official `openai` SDK), all stopped and closed by the `served` fixture (conftest);
+or `taskrouter serve` itself, as a user runs it (`serve_command`)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -39,3 +46,30 @@ class Served:
         self.server.should_exit = True
         self.thread.join(15)
         assert not self.thread.is_alive(), "the gateway did not stop"
+
+
+@contextlib.contextmanager
+def serve_command(options: list[str], env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`taskrouter serve OPTIONS` in a child process on a free 127.0.0.1 port, with `env` over this process's
+    environment: (the child, its URL) once /healthz answers. Killed on the way out if it is still running."""
+    with socket.socket() as probe:  # a free port for the child to bind
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "app", "serve", "--port", str(port), *options]
+    child = subprocess.Popen(command, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert child.poll() is None, child.stderr.read() if child.stderr else "serve exited"
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "taskrouter serve did not start"
+                time.sleep(0.05)
+        yield child, url
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

@@ -3,12 +3,8 @@ official `openai` SDK, a client nobody here wrote."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +14,7 @@ import httpx
 import openai
 import pytest
 from conftest import TEST_KEY, USER, logged_rows
-from gateway_server import Served
+from gateway_server import Served, serve_command
 
 from app.commands.serve import check_exposure
 from app.config import load_settings
@@ -347,29 +343,13 @@ IN_FLIGHT = 20
 def test_taskrouter_serve_answers_and_stops_cleanly_on_sigterm(sim: Simulator, db_path: Path, workers: int) -> None:
     """The command as a user runs it: its own routers from the environment, uvicorn; SIGTERM with requests in flight
     lets each finish and writes every row."""
-    with socket.socket() as probe:  # a free port for the child to bind
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     env = {
-        **os.environ,
         "GROQ_API_KEY": TEST_KEY,
         "GROQ_BASE_URL": sim.base_url,
         "ATTEMPTS_DB_PATH": str(db_path),
         "LLM_TIMEOUT_SECONDS": "10",
     }
-    command = [sys.executable, "-m", "app", "serve", "--no-auth", "--port", str(port), "--workers", str(workers)]
-    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            assert child.poll() is None, child.stderr.read() if child.stderr else "serve exited"
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "taskrouter serve did not start"
-                time.sleep(0.05)
+    with serve_command(["--no-auth", "--workers", str(workers)], env) as (child, url):
         first = ai_models.MODEL_REGISTRY["fast"][0]
         sim.set_profile(first, ModelProfile(latency_ms=1500, latency_sigma=0))  # long enough to be caught in flight
         with (
@@ -377,17 +357,14 @@ def test_taskrouter_serve_answers_and_stops_cleanly_on_sigterm(sim: Simulator, d
             ThreadPoolExecutor(IN_FLIGHT) as pool,
         ):
             calls = [pool.submit(client.chat.completions.create, model="fast", messages=USER) for _ in range(IN_FLIGHT)]
+            deadline = time.monotonic() + 30
             while sim.calls(first) < IN_FLIGHT:  # every request has reached the model, none has its answer yet
-                assert time.monotonic() < deadline + 30, "the requests did not reach the simulator"
+                assert time.monotonic() < deadline, "the requests did not reach the simulator"
                 time.sleep(0.01)
             assert not any(c.done() for c in calls)
             child.send_signal(signal.SIGTERM)
             answers = [c.result(timeout=30) for c in calls]  # each finished, none refused
         assert child.wait(30) == 0
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     ids = {(a.model_extra or {})["x_taskrouter"]["request_id"] for a in answers}
     with sqlite3.connect(db_path) as conn:  # no flush from this process: the children wrote them before exiting
         rows = conn.execute("SELECT request_id, outcome FROM attempts").fetchall()

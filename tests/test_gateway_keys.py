@@ -16,7 +16,7 @@ import openai
 import pytest
 from conftest import USER, logged_rows
 from fastapi import Depends
-from gateway_server import Served
+from gateway_server import Served, serve_command
 
 from app.cli import main
 from app.core import ai_models
@@ -348,31 +348,12 @@ def test_each_workers_application_asks_for_keys_unless_no_auth(env: pytest.Monke
 def test_taskrouter_serve_with_two_workers_asks_for_keys(sim: Simulator, db_path: Path) -> None:
     """The command as a user runs it: no key in the store yet is said at the start; a key created while it runs
     is accepted by its workers, and names the rows."""
-    import os
     import signal
-    import socket
-    import subprocess
-    import sys
 
     from conftest import TEST_KEY
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "GROQ_API_KEY": TEST_KEY, "GROQ_BASE_URL": sim.base_url, "ATTEMPTS_DB_PATH": str(db_path)}
-    command = [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"]
-    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            assert child.poll() is None, child.stderr.read() if child.stderr else "serve exited"
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "taskrouter serve did not start"
-                time.sleep(0.05)
+    env = {"GROQ_API_KEY": TEST_KEY, "GROQ_BASE_URL": sim.base_url, "ATTEMPTS_DB_PATH": str(db_path)}
+    with serve_command(["--workers", "2"], env) as (child, url):
         assert httpx.get(f"{url}/v1/models").status_code == 401
         key = new_key(db_path, "late")
         with openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=15) as client:
@@ -380,10 +361,6 @@ def test_taskrouter_serve_with_two_workers_asks_for_keys(sim: Simulator, db_path
                 assert client.chat.completions.create(model="fast", messages=USER).choices
         child.send_signal(signal.SIGTERM)
         assert child.wait(30) == 0
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     assert "holds no API key in use" in (child.stderr.read() if child.stderr else "")
     db = open_database(db_path)
     try:
