@@ -255,15 +255,15 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
         environment = [e.to_json() for e in environment_overrides(router.settings)]
         return {"runtime": [o.to_json() for o in router.health.overrides], "environment": environment}
 
-    @api.post("/overrides/force", summary="Every task (or one) calls only this model", status_code=201)
-    async def force(body: ForceBody, who: str = Depends(admin)) -> dict[str, Any]:
+    async def put_first(kind: str, body: ForceBody | DefaultBody, who: str) -> dict[str, Any]:
+        """A force or a default override, once its task and model are known to the router."""
         if body.task is not None:
             check_task(router, body.task, "task")
         check_model(router, body.model, "model", any_model=body.any_model)
         made = await change(
             router,
             set_override,
-            FORCE,
+            kind,
             body.model,
             task=body.task,
             ttl_seconds=body.ttl_seconds,
@@ -273,22 +273,13 @@ def management_routes(router: Router, *, caller: Caller, admin: Caller) -> APIRo
         )
         return {"override": made.to_json(), "note": refresh_note(router)}
 
+    @api.post("/overrides/force", summary="Every task (or one) calls only this model", status_code=201)
+    async def force(body: ForceBody, who: str = Depends(admin)) -> dict[str, Any]:
+        return await put_first(FORCE, body, who)
+
     @api.post("/overrides/default", summary="This model goes first in the task's chain", status_code=201)
     async def default(body: DefaultBody, who: str = Depends(admin)) -> dict[str, Any]:
-        check_task(router, body.task, "task")
-        check_model(router, body.model, "model", any_model=body.any_model)
-        made = await change(
-            router,
-            set_override,
-            DEFAULT,
-            body.model,
-            task=body.task,
-            ttl_seconds=body.ttl_seconds,
-            reason=reason_of(body.reason),
-            by=who,
-            via=VIA,
-        )
-        return {"override": made.to_json(), "note": refresh_note(router)}
+        return await put_first(DEFAULT, body, who)
 
     @api.post("/overrides/{override_id}/end", summary="End exactly one override, by its id")
     async def end(override_id: int, body: EndBody, who: str = Depends(admin)) -> dict[str, Any]:
